@@ -1,0 +1,77 @@
+//! Sending and checking one-time codes: Twilio Verify in Twilio mode, an embedded
+//! verifier in local mode, both behind [`Verifier`] so the routes don't know which runs.
+
+mod error;
+pub mod local;
+pub mod twilio;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{OtpCode, PhoneNumber, Username};
+
+pub use error::{TwilioApiError, VerifyError};
+
+/// Twilio's id for one verification (`VE` + 32 hex). A code is checked against it, so
+/// a code only works in the session that asked for it.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VerificationSid(String);
+
+impl VerificationSid {
+    pub fn new(sid: impl Into<String>) -> Self {
+        Self(sid.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VerificationSid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerificationSid({})", self.0)
+    }
+}
+
+/// What the participant asked for: a code for this user, sent to this number.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRequest<'a> {
+    pub username: &'a Username,
+    pub to: &'a PhoneNumber,
+    /// Language of the SMS (Verify's `Locale`), when the participant's is known.
+    pub locale: Option<&'a str>,
+}
+
+/// A verification that Verify accepted and sent a code for.
+#[derive(Debug, Clone)]
+pub struct StartedVerification {
+    pub sid: VerificationSid,
+}
+
+/// The outcome of a code check that Verify answered without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// The code was right: the verification is over.
+    Approved,
+    /// The code was wrong; the verification is still pending.
+    Rejected,
+    /// Verify reported another final status (`canceled`, `expired`, `max_attempts_reached`,
+    /// …): this verification can't be approved any more.
+    Closed,
+}
+
+#[async_trait]
+pub trait Verifier: Send + Sync + 'static {
+    /// Start (or resend) an SMS verification. Never retried by callers: a retry sends
+    /// another SMS.
+    async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError>;
+
+    /// Check a code against the verification `sid` started.
+    async fn check(
+        &self,
+        sid: &VerificationSid,
+        code: &OtpCode,
+    ) -> Result<CheckOutcome, VerifyError>;
+}
