@@ -1,5 +1,28 @@
 //! roomgate: an OTP gatekeeper in front of a Twilio Programmable Video room.
 
+/// Who may join which room: the host-edited TOML file.
+pub mod acl;
+/// Time as a dependency, for tests of expiry.
 pub mod clock;
+/// Settings from the environment, validated at start-up.
+pub mod config;
+/// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
+/// What participants are told when a sign-in can't go on.
+pub mod notice;
+/// HTTP pages and endpoints.
+pub mod routes;
+/// The typed session cookie.
+pub mod session;
+/// Pending sign-ins between "send me a code" and "here it is".
+pub mod signin;
+/// Building and running the server.
+pub mod startup;
+/// Shared state of the request handlers.
+pub mod state;
+/// Logging set-up.
+pub mod telemetry;
+/// Sending and checking codes: Twilio Verify or the local verifier.
 pub mod verify;
+/// Twilio Video access tokens.
+pub mod video;

@@ -14,9 +14,13 @@ pub use username::Username;
 /// (ACL errors, CLI) and never echo secret input such as codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("{0:?} is not a valid username (1-64 characters: a-z, 0-9, '.', '_', '-', starting with a letter or digit)")]
+    #[error(
+        "{0:?} is not a valid username (1-64 characters: a-z, 0-9, '.', '_', '-', starting with a letter or digit)"
+    )]
     Username(String),
-    #[error("{0:?} is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)")]
+    #[error(
+        "{0:?} is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)"
+    )]
     Room(String),
     #[error("{0:?} is not an E.164 number")]
     NotE164(String),

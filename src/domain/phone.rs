@@ -82,8 +82,17 @@ mod tests {
             PhoneNumber::parse("555-0101"),
             Err(ParseError::NotE164("555-0101".into()))
         );
-        for bad in ["4155550101", "+", "+0123456", "+1 415 555 0101", "+12345678901234567"] {
-            assert!(matches!(PhoneNumber::parse(bad), Err(ParseError::NotE164(_))), "{bad}");
+        for bad in [
+            "4155550101",
+            "+",
+            "+0123456",
+            "+1 415 555 0101",
+            "+12345678901234567",
+        ] {
+            assert!(
+                matches!(PhoneNumber::parse(bad), Err(ParseError::NotE164(_))),
+                "{bad}"
+            );
         }
         // Well formed, but no such number plan.
         assert!(matches!(

@@ -101,7 +101,16 @@ mod tests {
         for ok in ["standup", "all-hands", "r2", &"r".repeat(64)] {
             assert!(RoomName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-x", "a_b", "a.b", "Room", "a b", "../x", &"r".repeat(65)] {
+        for bad in [
+            "",
+            "-x",
+            "a_b",
+            "a.b",
+            "Room",
+            "a b",
+            "../x",
+            &"r".repeat(65),
+        ] {
             assert!(RoomName::parse(bad).is_err(), "{bad}");
         }
     }

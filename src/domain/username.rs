@@ -73,14 +73,26 @@ mod tests {
 
     #[test]
     fn rejects_invalid_names() {
-        for bad in ["", "Alice", ".alice", "-a", "al ice", "al/ice", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Alice",
+            ".alice",
+            "-a",
+            "al ice",
+            "al/ice",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn participant_input_is_trimmed_and_lowercased() {
-        assert_eq!(Username::from_input("  Alice \n").unwrap().as_str(), "alice");
+        assert_eq!(
+            Username::from_input("  Alice \n").unwrap().as_str(),
+            "alice"
+        );
         assert!(Username::from_input("  ").is_err());
     }
 }

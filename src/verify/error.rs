@@ -159,7 +159,10 @@ mod tests {
         let err = TwilioApiError::from_body(429, body);
         assert_eq!(err.code, Some(60202));
         assert_eq!(err.status, 429);
-        assert!(matches!(VerifyError::from_api(err), VerifyError::MaxCheckAttempts(_)));
+        assert!(matches!(
+            VerifyError::from_api(err),
+            VerifyError::MaxCheckAttempts(_)
+        ));
     }
 
     #[test]
@@ -167,8 +170,14 @@ mod tests {
         let body = br#"{"type": "https://www.twilio.com/docs/api/errors/20404", "title": "Not Found", "status": 404, "detail": "The requested resource was not found", "instance": "/v2/Services/VA1/VerificationCheck"}"#;
         let err = TwilioApiError::from_body(404, body);
         assert_eq!(err.code, Some(20404));
-        assert_eq!(err.message.as_deref(), Some("The requested resource was not found"));
-        assert!(matches!(VerifyError::from_api(err), VerifyError::NotFound(_)));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("The requested resource was not found")
+        );
+        assert!(matches!(
+            VerifyError::from_api(err),
+            VerifyError::NotFound(_)
+        ));
     }
 
     #[test]
@@ -180,14 +189,16 @@ mod tests {
 
     #[test]
     fn every_known_code_has_its_variant() {
-        let kinds: Vec<_> = [60200, 60202, 60203, 60212, 20404, 20429, 60410, 60605, 20003]
-            .into_iter()
-            .map(|code| {
-                let e = VerifyError::local(code, 400, "x");
-                assert_eq!(e.twilio_code(), Some(code));
-                std::mem::discriminant(&e)
-            })
-            .collect();
+        let kinds: Vec<_> = [
+            60200, 60202, 60203, 60212, 20404, 20429, 60410, 60605, 20003,
+        ]
+        .into_iter()
+        .map(|code| {
+            let e = VerifyError::local(code, 400, "x");
+            assert_eq!(e.twilio_code(), Some(code));
+            std::mem::discriminant(&e)
+        })
+        .collect();
         let unique: std::collections::HashSet<_> = kinds.iter().collect();
         assert_eq!(unique.len(), kinds.len());
     }

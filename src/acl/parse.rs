@@ -1,0 +1,795 @@
+//! From ACL text to an `Acl`, locating every problem by line and column.
+//!
+//! Two stages: `toml` + serde check syntax, key names and value types (and stop at
+//! the first problem, as serde must); then `validate` checks the values themselves
+//! and collects everything it finds. Every value that stage looks at is `Spanned`,
+//! so each error can point at it.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::{Acl, AclError, AclErrors, AclUser};
+use crate::domain::{PhoneNumber, RoomPattern, Username};
+
+// `phone` and `rooms` are optional here so that a missing one is reported by
+// `validate`, together with everything else, instead of ending the parse.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcl {
+    users: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawUser>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table with `phone` and `rooms`")]
+struct RawUser {
+    phone: Option<Spanned<String>>,
+    rooms: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+pub(super) fn parse(origin: &str, text: &str) -> Result<Acl, AclErrors> {
+    let mut report = Report {
+        origin,
+        text,
+        errors: Vec::new(),
+    };
+    let users = match toml::from_str::<RawAcl>(text) {
+        Ok(raw) => validate(raw, &mut report),
+        Err(e) => {
+            report_toml_error(&e, &mut report);
+            BTreeMap::new()
+        }
+    };
+    if report.errors.is_empty() {
+        Ok(Acl { users })
+    } else {
+        Err(report.finish())
+    }
+}
+
+/// Collects errors, turning byte offsets into positions as they come.
+struct Report<'a> {
+    origin: &'a str,
+    text: &'a str,
+    errors: Vec<AclError>,
+}
+
+impl Report<'_> {
+    fn at(&mut self, offset: Option<usize>, path: String, message: impl AsRef<str>) {
+        let (line, column) = offset.map_or((0, 0), |o| line_column(self.text, o));
+        self.errors.push(AclError {
+            origin: self.origin.to_owned(),
+            line,
+            column,
+            path,
+            message: one_line(message.as_ref()),
+        });
+    }
+
+    fn finish(mut self) -> AclErrors {
+        // Stable, so errors at one position keep the order they were found in.
+        self.errors.sort_by_key(|e| (e.line, e.column));
+        AclErrors(self.errors)
+    }
+}
+
+fn validate(raw: RawAcl, report: &mut Report<'_>) -> BTreeMap<Username, AclUser> {
+    let mut acl = BTreeMap::new();
+    let users = raw.users.map(Spanned::into_inner).unwrap_or_default();
+    if users.is_empty() {
+        report.at(
+            Some(0),
+            String::new(),
+            "no users defined (add a [users.NAME] table with `phone` and `rooms`)",
+        );
+    }
+    for (name, user) in users {
+        let user_path = format!("users.{}", key_segment(name.get_ref()));
+        let username = Username::parse(name.get_ref())
+            .map_err(|e| report.at(Some(name.span().start), user_path.clone(), e.to_string()))
+            .ok();
+        let user_start = user.span().start;
+        let user = user.into_inner();
+
+        let phone = match user.phone {
+            None => {
+                report.at(Some(user_start), user_path.clone(), "missing key `phone`");
+                None
+            }
+            Some(phone) => PhoneNumber::parse(phone.get_ref())
+                .map_err(|e| {
+                    let path = format!("{user_path}.phone");
+                    report.at(Some(phone.span().start), path, e.to_string());
+                })
+                .ok(),
+        };
+        let rooms = match user.rooms {
+            None => {
+                report.at(Some(user_start), user_path.clone(), "missing key `rooms`");
+                None
+            }
+            Some(rooms) => validate_rooms(rooms, &format!("{user_path}.rooms"), report),
+        };
+
+        if let (Some(username), Some(phone), Some(rooms)) = (username, phone, rooms) {
+            acl.insert(username, AclUser { phone, rooms });
+        }
+    }
+    acl
+}
+
+/// `None` if anything in the list is wrong, so that a user is never admitted to
+/// fewer rooms than the host meant without the host hearing about it.
+fn validate_rooms(
+    rooms: Spanned<Vec<Spanned<String>>>,
+    path: &str,
+    report: &mut Report<'_>,
+) -> Option<Vec<RoomPattern>> {
+    if rooms.get_ref().is_empty() {
+        report.at(
+            Some(rooms.span().start),
+            path.to_owned(),
+            r#"no rooms listed (name at least one, or "*" for any room)"#,
+        );
+        return None;
+    }
+    let mut patterns = Vec::new();
+    let mut first_seen: BTreeMap<RoomPattern, usize> = BTreeMap::new();
+    let mut ok = true;
+    for (i, room) in rooms.into_inner().into_iter().enumerate() {
+        let offset = room.span().start;
+        let item_path = format!("{path}[{i}]");
+        match RoomPattern::parse(room.get_ref()) {
+            Err(e) => {
+                report.at(Some(offset), item_path, e.to_string());
+                ok = false;
+            }
+            Ok(pattern) => match first_seen.entry(pattern.clone()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(offset);
+                    patterns.push(pattern);
+                }
+                Entry::Occupied(first) => {
+                    let (line, column) = line_column(report.text, *first.get());
+                    let message = format!(
+                        "duplicate room {:?} (first listed at {line}:{column})",
+                        pattern.to_string()
+                    );
+                    report.at(Some(offset), item_path, message);
+                    ok = false;
+                }
+            },
+        }
+    }
+    ok.then_some(patterns)
+}
+
+fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
+    let span = e.span();
+    // The parser says only "duplicate key", and the host needs to know which one.
+    if e.message() == "duplicate key"
+        && let Some(span) = span.clone()
+        && let Some(dup) = describe_duplicate(report.text, span.clone())
+    {
+        report.at(Some(span.start), dup.path, dup.message);
+        return;
+    }
+    let path = span
+        .clone()
+        .map(|s| path_at(report.text, s))
+        .unwrap_or_default();
+    report.at(span.map(|s| s.start), path, tomlish(e.message()));
+}
+
+/// serde speaks of maps and sequences; the host wrote tables and arrays.
+fn tomlish(message: &str) -> String {
+    message
+        .replace("unknown field", "unknown key")
+        .replace("expected a map", "expected a table")
+        .replace("expected a sequence", "expected an array")
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array")
+}
+
+struct Duplicate {
+    path: String,
+    message: String,
+}
+
+/// Which key a "duplicate key" error at `span` is about, and where it was first
+/// defined. The parser does not say, so the file is parsed again with the second
+/// occurrence renamed to a unique key: where that key lands in the tree is where
+/// the duplicate was, however it was written (table header, dotted key, inline
+/// table), and its sibling with the original name is the first definition.
+fn describe_duplicate(text: &str, span: Range<usize>) -> Option<Duplicate> {
+    let written = text.get(span.clone())?;
+    let name = key_name(written);
+    let sentinel = (0..)
+        .map(|n| format!("roomgate-duplicate-{n}"))
+        .find(|s| !text.contains(s.as_str()))?;
+    let renamed = format!("{}{sentinel}{}", &text[..span.start], &text[span.end..]);
+    let (tree, _) = DeTable::parse_recoverable(&renamed);
+
+    let mut keys = Vec::new();
+    visit(tree.get_ref(), "", &mut |path, key, _| {
+        if let Some(key) = key {
+            keys.push((path, key.start));
+        }
+    });
+    let parent_path = keys.iter().find_map(|(path, _)| {
+        let parent = path.strip_suffix(sentinel.as_str())?;
+        match parent.strip_suffix('.') {
+            Some(parent) => Some(parent.to_owned()),
+            None => parent.is_empty().then(String::new),
+        }
+    })?;
+    let path = join(&parent_path, &key_segment(&name));
+    let first = keys
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|&(_, offset)| offset)
+        // Offsets after the renamed key have moved.
+        .filter(|&offset| offset < span.start);
+
+    let what = if parent_path == "users" {
+        format!("duplicate user {name:?}")
+    } else {
+        format!("duplicate key `{name}`")
+    };
+    let message = match first {
+        Some(offset) => {
+            let (line, column) = line_column(text, offset);
+            format!("{what} (first defined at {line}:{column})")
+        }
+        None => what,
+    };
+    Some(Duplicate { path, message })
+}
+
+/// A key as written (bare, "basic" or 'literal') to the key itself.
+fn key_name(written: &str) -> String {
+    if written.starts_with(['"', '\''])
+        && let Ok(value) = DeValue::parse(written)
+        && let Some(s) = value.get_ref().as_str()
+    {
+        return s.to_owned();
+    }
+    written.to_owned()
+}
+
+/// The dotted path of the key or value at `target`, for errors that come from serde
+/// (whose messages name only the last key, if that). serde only runs on a document
+/// that parsed, so parsing it again here succeeds.
+fn path_at(text: &str, target: Range<usize>) -> String {
+    let Ok(tree) = DeTable::parse(text) else {
+        return String::new();
+    };
+    let contains = |span: &Range<usize>| span.start <= target.start && target.end <= span.end;
+    // The key itself if it is what the error points at, else the smallest value
+    // around the error (tables' spans are their headers, so this is not ambiguous).
+    let mut best: Option<(bool, usize, String)> = None;
+    let mut consider = |path: String, key: Option<Range<usize>>, value: Range<usize>| {
+        let exact_key = key.is_some_and(|k| k == target);
+        if !exact_key && !contains(&value) {
+            return;
+        }
+        let candidate = (!exact_key, value.len(), path);
+        if best
+            .as_ref()
+            .is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1))
+        {
+            best = Some(candidate);
+        }
+    };
+    visit(tree.get_ref(), "", &mut consider);
+    best.map(|(_, _, path)| path).unwrap_or_default()
+}
+
+/// Calls `f(path, key span, value span)` for every value, array items included.
+fn visit(
+    table: &DeTable<'_>,
+    parent: &str,
+    f: &mut impl FnMut(String, Option<Range<usize>>, Range<usize>),
+) {
+    for (key, value) in table {
+        let path = join(parent, &key_segment(key.get_ref()));
+        f(path.clone(), Some(key.span()), value.span());
+        visit_value(value.get_ref(), &path, f);
+    }
+}
+
+fn visit_value(
+    value: &DeValue<'_>,
+    path: &str,
+    f: &mut impl FnMut(String, Option<Range<usize>>, Range<usize>),
+) {
+    match value {
+        DeValue::Table(table) => visit(table, path, f),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let item_path = format!("{path}[{i}]");
+                f(item_path.clone(), None, item.span());
+                visit_value(item.get_ref(), &item_path, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn join(parent: &str, segment: &str) -> String {
+    if parent.is_empty() {
+        segment.to_owned()
+    } else {
+        format!("{parent}.{segment}")
+    }
+}
+
+/// A key as it would be written in a path: bare when TOML allows, else quoted, so
+/// that `users."a.b"` cannot be mistaken for `users.a.b`.
+fn key_segment(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut this_line = &before[line_start..];
+    if line == 1 {
+        // An editor does not show a byte order mark, so it does not count.
+        this_line = this_line.strip_prefix('\u{feff}').unwrap_or(this_line);
+    }
+    (line, this_line.chars().count() + 1)
+}
+
+/// Messages end up on one terminal line: control characters, which a quoted key
+/// in the file could smuggle into a serde message, are escaped.
+fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.trim().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (line, column, path, message) of each error, in reported order.
+    fn errors(text: &str) -> Vec<(usize, usize, String, String)> {
+        let errors = parse("acl.toml", text).expect_err("the ACL should be rejected");
+        assert!(!errors.0.is_empty());
+        errors
+            .0
+            .into_iter()
+            .inspect(|e| assert_eq!(e.origin, "acl.toml"))
+            .map(|e| (e.line, e.column, e.path, e.message))
+            .collect()
+    }
+
+    fn error(text: &str) -> (usize, usize, String, String) {
+        let mut all = errors(text);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
+    fn e(line: usize, column: usize, path: &str, message: &str) -> (usize, usize, String, String) {
+        (line, column, path.to_owned(), message.to_owned())
+    }
+
+    const ALICE: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
+
+    #[test]
+    fn accepts_tables_inline_tables_and_dotted_keys_alike() {
+        let text = r#"
+[users]
+dave = { phone = "+14155550101", rooms = ["standup"] }
+erin.phone = "+447400123456"
+erin.rooms = ["*", "all-hands"]
+
+[users.frank]
+phone = "+61412345678"
+rooms = ["design-review"]
+"#;
+        let acl = parse("acl.toml", text).unwrap();
+        let names: Vec<_> = acl.users().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(names, ["dave", "erin", "frank"]);
+        let erin = acl.user(&Username::parse("erin").unwrap()).unwrap();
+        assert_eq!(erin.phone.expose_e164(), "+447400123456");
+        // Kept in file order.
+        assert_eq!(
+            erin.rooms,
+            [RoomPattern::Any, RoomPattern::parse("all-hands").unwrap()]
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_reported_where_toml_found_it() {
+        let text = "[users.alice]\nphone = \"+14155550101\nrooms = [\"standup\"]\n";
+        assert_eq!(
+            error(text),
+            e(2, 22, "", r#"invalid basic string, expected `"`"#)
+        );
+        assert_eq!(
+            error("[users.alice\n"),
+            e(1, 13, "", "unclosed table, expected `]`")
+        );
+    }
+
+    #[test]
+    fn duplicate_user_table_names_the_user_and_first_definition() {
+        let text = format!("{ALICE}\n[users.alice]\nphone = \"+447400123456\"\n");
+        assert_eq!(
+            error(&text),
+            e(
+                5,
+                8,
+                "users.alice",
+                r#"duplicate user "alice" (first defined at 1:8)"#
+            )
+        );
+    }
+
+    #[test]
+    fn duplicate_user_is_found_however_it_is_written() {
+        // Quoted key in a header.
+        let text = format!("{ALICE}[users.\"alice\"]\n");
+        assert_eq!(
+            error(&text),
+            e(
+                4,
+                8,
+                "users.alice",
+                r#"duplicate user "alice" (first defined at 1:8)"#
+            )
+        );
+        // Inline tables under [users].
+        let line = "alice = { phone = \"+14155550101\", rooms = [\"standup\"] }\n";
+        let text = format!("[users]\n{line}{line}");
+        assert_eq!(
+            error(&text),
+            e(
+                3,
+                1,
+                "users.alice",
+                r#"duplicate user "alice" (first defined at 2:1)"#
+            )
+        );
+        // A dotted key reopening a [users.alice] table.
+        let text = format!("{ALICE}[users]\nalice.phone = \"+447400123456\"\n");
+        assert_eq!(
+            error(&text),
+            e(
+                5,
+                1,
+                "users.alice",
+                r#"duplicate user "alice" (first defined at 1:8)"#
+            )
+        );
+    }
+
+    #[test]
+    fn duplicate_key_inside_a_user_names_its_path() {
+        let text = "[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n\
+                    [users.alice]\nphone = \"+14155550101\"\nphone = \"+14155550101\"\n";
+        assert_eq!(
+            error(text),
+            e(
+                6,
+                1,
+                "users.alice.phone",
+                "duplicate key `phone` (first defined at 5:1)"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_user() {
+        let text = "[users.alice]\nphon = \"+14155550101\"\nrooms = [\"standup\"]\n";
+        assert_eq!(
+            error(text),
+            e(
+                2,
+                1,
+                "users.alice.phon",
+                "unknown key `phon`, expected `phone` or `rooms`"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let text = format!("{ALICE}\n[owner]\nname = \"alice\"\n");
+        assert_eq!(
+            error(&text),
+            e(5, 2, "owner", "unknown key `owner`, expected `users`")
+        );
+    }
+
+    #[test]
+    fn file_without_users_is_an_error_at_the_start() {
+        let expected = e(
+            1,
+            1,
+            "",
+            "no users defined (add a [users.NAME] table with `phone` and `rooms`)",
+        );
+        for text in [
+            "",
+            "\n\n",
+            "# just a comment\n",
+            "\n[users]\n",
+            "users = {}\n",
+        ] {
+            assert_eq!(error(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn empty_rooms_points_at_the_list() {
+        let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = []\n";
+        assert_eq!(
+            error(text),
+            e(
+                3,
+                9,
+                "users.alice.rooms",
+                r#"no rooms listed (name at least one, or "*" for any room)"#
+            )
+        );
+    }
+
+    #[test]
+    fn missing_phone_or_rooms_points_at_the_user() {
+        let text = format!("{ALICE}\n[users.bob]\nrooms = [\"*\"]\n");
+        assert_eq!(error(&text), e(5, 1, "users.bob", "missing key `phone`"));
+        let text = format!("{ALICE}\n[users.bob]\nphone = \"+447400123456\"\n");
+        assert_eq!(error(&text), e(5, 1, "users.bob", "missing key `rooms`"));
+        // A user made only of dotted keys is located at its name.
+        assert_eq!(
+            errors("users.bob.phone = \"+447400123456\"\n")[0],
+            e(1, 7, "users.bob", "missing key `rooms`")
+        );
+    }
+
+    #[test]
+    fn invalid_username_points_at_the_key() {
+        let text = "[users.\"Bob\"]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n";
+        let (line, column, path, message) = error(text);
+        assert_eq!((line, column, path.as_str()), (1, 8, "users.Bob"));
+        assert!(
+            message.starts_with(r#""Bob" is not a valid username"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn phone_must_be_e164() {
+        let text = "[users.carol]\nphone = \"555-0101\"\nrooms = [\"standup\"]\n";
+        assert_eq!(
+            error(text),
+            e(
+                2,
+                9,
+                "users.carol.phone",
+                r#""555-0101" is not an E.164 number"#
+            )
+        );
+    }
+
+    #[test]
+    fn phone_must_be_valid_for_its_country() {
+        // E.164-shaped, but one digit too long for a UK mobile.
+        let text = "[users.carol]\nphone = \"+4474001234567\"\nrooms = [\"standup\"]\n";
+        assert_eq!(
+            error(text),
+            e(
+                2,
+                9,
+                "users.carol.phone",
+                r#""+4474001234567" is not a valid phone number for its country"#
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_room_points_at_the_item() {
+        let text =
+            "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"All Hands\"]\n";
+        let (line, column, path, message) = error(text);
+        assert_eq!(
+            (line, column, path.as_str()),
+            (3, 21, "users.alice.rooms[1]")
+        );
+        assert!(
+            message.starts_with(r#""All Hands" is not a valid room name"#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn duplicate_room_is_an_error_at_the_repeat() {
+        let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"*\",\n  \"standup\", \"*\"]\n";
+        assert_eq!(
+            errors(text),
+            [
+                e(
+                    4,
+                    3,
+                    "users.alice.rooms[2]",
+                    r#"duplicate room "standup" (first listed at 3:10)"#
+                ),
+                e(
+                    4,
+                    14,
+                    "users.alice.rooms[3]",
+                    r#"duplicate room "*" (first listed at 3:21)"#
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_reported_in_toml_terms() {
+        let cases = [
+            (
+                "[users.alice]\nphone = 14155550101\n",
+                e(
+                    2,
+                    9,
+                    "users.alice.phone",
+                    "invalid type: integer `14155550101`, expected a string",
+                ),
+            ),
+            (
+                "[users.alice]\nrooms = \"standup\"\n",
+                e(
+                    2,
+                    9,
+                    "users.alice.rooms",
+                    r#"invalid type: string "standup", expected an array"#,
+                ),
+            ),
+            (
+                "[users.alice]\nrooms = [\"standup\", 7]\n",
+                e(
+                    2,
+                    21,
+                    "users.alice.rooms[1]",
+                    "invalid type: integer `7`, expected a string",
+                ),
+            ),
+            (
+                "users = [\"alice\"]\n",
+                e(1, 9, "users", "invalid type: array, expected a table"),
+            ),
+            (
+                "[users]\nalice = \"+14155550101\"\n",
+                e(
+                    2,
+                    9,
+                    "users.alice",
+                    r#"invalid type: string "+14155550101", expected a table with `phone` and `rooms`"#,
+                ),
+            ),
+            (
+                "[[users]]\n",
+                e(1, 1, "users", "invalid type: array, expected a table"),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn collects_every_semantic_error_sorted_by_position() {
+        // Users are validated in name order; errors must still come out in file order.
+        let text = r#"[users.zed]
+phone = "555-0101"
+rooms = []
+
+[users."Al ice"]
+phone = "+14155550101"
+rooms = ["standup"]
+
+[users.alice]
+rooms = ["standup", "standup"]
+"#;
+        let found: Vec<_> = errors(text)
+            .into_iter()
+            .map(|(line, column, path, _)| (line, column, path))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 9, "users.zed.phone".to_owned()),
+                (3, 9, "users.zed.rooms".to_owned()),
+                (5, 8, r#"users."Al ice""#.to_owned()),
+                (9, 1, "users.alice".to_owned()),
+                (10, 21, "users.alice.rooms[1]".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_user_with_any_error_is_not_half_admitted() {
+        let text = format!(
+            "{ALICE}[users.bob]\nphone = \"+447400123456\"\nrooms = [\"ok\", \"NOT OK\"]\n"
+        );
+        assert_eq!(errors(&text).len(), 1);
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        // "é" is two bytes; the bad room after it is at character 16.
+        let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"é\", \"é\"]\n";
+        let found: Vec<_> = errors(text).into_iter().map(|(l, c, ..)| (l, c)).collect();
+        assert_eq!(found, [(3, 10), (3, 15)]);
+    }
+
+    #[test]
+    fn line_column_edge_cases() {
+        assert_eq!(line_column("", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 3), (2, 1));
+        assert_eq!(line_column("ab\ncd", 5), (2, 3));
+        assert_eq!(line_column("ab\r\ncd", 5), (2, 2));
+        assert_eq!(line_column("€x", 3), (1, 2));
+        // Inside a multi-byte character: that character's column.
+        assert_eq!(line_column("€x", 1), (1, 1));
+        // Past the end: clamped to the end.
+        assert_eq!(line_column("ab", 99), (1, 3));
+        // A byte order mark is invisible in an editor.
+        assert_eq!(line_column("\u{feff}ab", 4), (1, 2));
+    }
+
+    #[test]
+    fn byte_order_mark_does_not_shift_columns() {
+        let text = "\u{feff}bogus = 1\n";
+        assert_eq!(
+            error(text),
+            e(1, 1, "bogus", "unknown key `bogus`, expected `users`")
+        );
+    }
+
+    #[test]
+    fn messages_and_paths_stay_on_one_line() {
+        let text = "[users.alice]\n\"ph\\none\\u001b[2J\" = 1\n";
+        let (line, column, path, message) = error(text);
+        assert_eq!((line, column), (2, 1));
+        assert_eq!(path, r#"users.alice."ph\none\u{1b}[2J""#);
+        assert_eq!(
+            message,
+            r"unknown key `ph\none\u{1b}[2J`, expected `phone` or `rooms`"
+        );
+    }
+
+    #[test]
+    fn key_segments_are_quoted_only_when_needed() {
+        assert_eq!(key_segment("alice_b-2"), "alice_b-2");
+        assert_eq!(key_segment("bob.smith"), r#""bob.smith""#);
+        assert_eq!(key_segment(""), r#""""#);
+    }
+}

@@ -1,0 +1,455 @@
+//! Settings from the environment (`.env` in development), validated as a whole so a
+//! bad start-up reports every problem at once, one line each, without secret values.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rand::RngCore;
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+
+use crate::domain::RoomName;
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_ACL: &str = "acl.toml";
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
+pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
+/// Pinned so a new SDK release can't change the room page under us.
+pub const DEFAULT_VIDEO_SDK_URL: &str =
+    "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
+const MIN_SESSION_KEY_BYTES: usize = 64;
+const TWILIO_VARS: [&str; 4] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+    "TWILIO_VERIFY_SERVICE_SID",
+];
+/// Compared against so a copied-but-unedited `.env.example` is caught at start-up.
+const ENV_EXAMPLE: &str = include_str!("../.env.example");
+
+/// Bytes that sign and encrypt the session cookies.
+pub struct SessionKey(SecretBox<Vec<u8>>);
+
+impl SessionKey {
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+
+    fn random() -> Self {
+        let mut bytes = vec![0u8; MIN_SESSION_KEY_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey([REDACTED])")
+    }
+}
+
+/// The Twilio account roomgate acts for. Only an API Key, never the Auth Token.
+pub struct TwilioSettings {
+    pub account_sid: String,
+    pub api_key_sid: String,
+    pub api_key_secret: SecretString,
+    pub verify_service_sid: String,
+    pub verify_base_url: String,
+}
+
+impl fmt::Debug for TwilioSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioSettings")
+            .field("account_sid", &self.account_sid)
+            .field("api_key_sid", &self.api_key_sid)
+            .field("api_key_secret", &"[REDACTED]")
+            .field("verify_service_sid", &self.verify_service_sid)
+            .field("verify_base_url", &self.verify_base_url)
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+pub enum Mode {
+    /// No Twilio credentials: embedded verifier, codes on the terminal, loopback only.
+    Local,
+    Twilio(TwilioSettings),
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub acl_path: PathBuf,
+    pub public_url: Url,
+    pub default_room: Option<RoomName>,
+    pub session_key: SessionKey,
+    /// True when no key was configured and a random one was made (local mode only):
+    /// sessions then end at every restart.
+    pub session_key_generated: bool,
+    pub token_ttl: Duration,
+    pub video_sdk_url: Url,
+    pub mode: Mode,
+}
+
+impl Settings {
+    /// `https` public URL: cookies get `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// Read from the process environment, after loading `.env` if there is one.
+    /// `overrides` (command-line flags) win over the environment.
+    pub fn from_env(overrides: &[(&str, Option<String>)]) -> Result<Self, ConfigErrors> {
+        // A missing .env is normal; a malformed one is worth a line but not fatal.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            eprintln!("warning: .env could not be read: {e}");
+        }
+        Self::from_lookup(|name| {
+            overrides
+                .iter()
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.clone())
+                .or_else(|| std::env::var(name).ok())
+        })
+    }
+
+    /// Build from any variable source (tests pass a map).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut errors = Vec::new();
+
+        for name in TWILIO_VARS.iter().copied().chain(["ROOMGATE_SESSION_KEY"]) {
+            if let (Some(value), Some(placeholder)) = (var(name), example_value(name))
+                && value == placeholder
+            {
+                errors.push(format!("{name} is still the placeholder from .env.example"));
+            }
+        }
+
+        let addr = var("ROOMGATE_ADDR").unwrap_or_else(|| DEFAULT_ADDR.into());
+        let addr = addr
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                errors.push(format!(
+                    "ROOMGATE_ADDR must be an IP address and port, like {DEFAULT_ADDR} (got {addr:?})"
+                ))
+            })
+            .ok();
+
+        let acl_path = PathBuf::from(var("ROOMGATE_ACL").unwrap_or_else(|| DEFAULT_ACL.into()));
+
+        let public_url = parse_http_url(
+            "ROOMGATE_PUBLIC_URL",
+            &var("ROOMGATE_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.into()),
+            &mut errors,
+        );
+
+        let default_room = var("ROOMGATE_DEFAULT_ROOM").and_then(|r| {
+            RoomName::parse(&r)
+                .map_err(|e| errors.push(format!("ROOMGATE_DEFAULT_ROOM: {e}")))
+                .ok()
+        });
+
+        let token_ttl = match var("ROOMGATE_TOKEN_TTL") {
+            None => Some(DEFAULT_TOKEN_TTL_SECS),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if (60..=86_400).contains(&secs) => Some(secs),
+                _ => {
+                    errors.push(format!(
+                        "ROOMGATE_TOKEN_TTL must be a whole number of seconds from 60 to 86400 (got {raw:?})"
+                    ));
+                    None
+                }
+            },
+        }
+        .map(Duration::from_secs);
+
+        let video_sdk_url = parse_http_url(
+            "ROOMGATE_VIDEO_SDK_URL",
+            &var("ROOMGATE_VIDEO_SDK_URL").unwrap_or_else(|| DEFAULT_VIDEO_SDK_URL.into()),
+            &mut errors,
+        );
+
+        let present: Vec<&str> = TWILIO_VARS
+            .iter()
+            .copied()
+            .filter(|n| var(n).is_some())
+            .collect();
+        let mode = if present.is_empty() {
+            Some(Mode::Local)
+        } else if present.len() < TWILIO_VARS.len() {
+            let missing: Vec<&str> = TWILIO_VARS
+                .iter()
+                .copied()
+                .filter(|n| !present.contains(n))
+                .collect();
+            errors.push(format!(
+                "Twilio mode needs all four Twilio variables; missing: {} (unset them all for local mode)",
+                missing.join(", ")
+            ));
+            None
+        } else {
+            let mut sid = |name: &str, prefix: &str| {
+                let value = var(name).unwrap_or_default();
+                if !is_sid(&value, prefix) {
+                    errors.push(format!(
+                        "{name} must be {prefix} followed by 32 hexadecimal digits"
+                    ));
+                }
+                value
+            };
+            let account_sid = sid("TWILIO_ACCOUNT_SID", "AC");
+            let api_key_sid = sid("TWILIO_API_KEY_SID", "SK");
+            let verify_service_sid = sid("TWILIO_VERIFY_SERVICE_SID", "VA");
+            let verify_base_url = parse_http_url(
+                "TWILIO_VERIFY_BASE_URL",
+                &var("TWILIO_VERIFY_BASE_URL").unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.into()),
+                &mut errors,
+            );
+            Some(Mode::Twilio(TwilioSettings {
+                account_sid,
+                api_key_sid,
+                api_key_secret: SecretString::from(
+                    var("TWILIO_API_KEY_SECRET").unwrap_or_default(),
+                ),
+                verify_service_sid,
+                verify_base_url: verify_base_url
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    .unwrap_or_default(),
+            }))
+        };
+
+        let (session_key, session_key_generated) = match var("ROOMGATE_SESSION_KEY") {
+            Some(key) if key.len() >= MIN_SESSION_KEY_BYTES => (
+                Some(SessionKey(SecretBox::new(Box::new(key.into_bytes())))),
+                false,
+            ),
+            Some(key) => {
+                errors.push(format!(
+                    "ROOMGATE_SESSION_KEY must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {})",
+                    key.len()
+                ));
+                (None, false)
+            }
+            None if matches!(mode, Some(Mode::Twilio(_))) => {
+                errors.push(format!(
+                    "ROOMGATE_SESSION_KEY is required in Twilio mode (at least {MIN_SESSION_KEY_BYTES} random bytes)"
+                ));
+                (None, false)
+            }
+            None => (Some(SessionKey::random()), true),
+        };
+
+        if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
+            && !addr.ip().is_loopback()
+        {
+            errors.push(format!(
+                "local mode only listens on loopback addresses; {addr} is not one (set the Twilio variables to serve other hosts)"
+            ));
+        }
+
+        match (
+            addr,
+            public_url,
+            token_ttl,
+            video_sdk_url,
+            mode,
+            session_key,
+        ) {
+            (
+                Some(addr),
+                Some(public_url),
+                Some(token_ttl),
+                Some(video_sdk_url),
+                Some(mode),
+                Some(session_key),
+            ) if errors.is_empty() => Ok(Self {
+                addr,
+                acl_path,
+                public_url,
+                default_room,
+                session_key,
+                session_key_generated,
+                token_ttl,
+                video_sdk_url,
+                mode,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+fn parse_http_url(name: &str, raw: &str, errors: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+        _ => {
+            errors.push(format!("{name} must be an http or https URL (got {raw:?})"));
+            None
+        }
+    }
+}
+
+/// `AC`/`SK`/`VA` + 32 hex digits.
+fn is_sid(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The value `.env.example` shows for `name`, commented out or not.
+fn example_value(name: &str) -> Option<&'static str> {
+    ENV_EXAMPLE.lines().find_map(|line| {
+        let line = line.trim_start_matches(['#', ' ']);
+        line.strip_prefix(name)?.strip_prefix('=')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn twilio_vars() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef"),
+            ("TWILIO_API_KEY_SECRET", "a-real-looking-secret-value"),
+            (
+                "TWILIO_VERIFY_SERVICE_SID",
+                "VA0123456789abcdef0123456789abcdef",
+            ),
+            ("ROOMGATE_SESSION_KEY", KEY),
+        ]
+    }
+
+    #[test]
+    fn no_twilio_variables_is_local_mode_with_defaults() {
+        let s = settings(&[]).unwrap();
+        assert!(matches!(s.mode, Mode::Local));
+        assert_eq!(s.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(s.token_ttl, Duration::from_secs(14_400));
+        assert!(s.session_key_generated);
+        assert_eq!(s.session_key.expose().len(), 64);
+        assert!(!s.is_https());
+    }
+
+    #[test]
+    fn all_four_twilio_variables_is_twilio_mode() {
+        let s = settings(&twilio_vars()).unwrap();
+        let Mode::Twilio(t) = &s.mode else {
+            panic!("expected Twilio mode")
+        };
+        assert_eq!(t.verify_base_url, DEFAULT_VERIFY_BASE_URL);
+        assert!(!s.session_key_generated);
+        assert!(!format!("{s:?}").contains("a-real-looking-secret-value"));
+        assert!(!format!("{s:?}").contains(KEY));
+    }
+
+    #[test]
+    fn partial_twilio_set_names_the_missing_variables() {
+        let err =
+            settings(&[("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")]).unwrap_err();
+        let line = err.0.iter().find(|l| l.contains("missing")).unwrap();
+        assert!(
+            line.contains("TWILIO_API_KEY_SID, TWILIO_API_KEY_SECRET, TWILIO_VERIFY_SERVICE_SID")
+        );
+        assert!(!line.contains("TWILIO_ACCOUNT_SID,"));
+    }
+
+    #[test]
+    fn sids_of_the_wrong_shape_are_reported_each_on_its_line() {
+        let mut vars = twilio_vars();
+        vars[0].1 = "AC123";
+        vars[1].1 = "AC0123456789abcdef0123456789abcdef";
+        let err = settings(&vars).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.0[0].starts_with("TWILIO_ACCOUNT_SID must be AC"));
+        assert!(err.0[1].starts_with("TWILIO_API_KEY_SID must be SK"));
+    }
+
+    #[test]
+    fn placeholders_from_env_example_are_refused_without_printing_secrets() {
+        let mut vars = twilio_vars();
+        vars[2].1 = "your-api-key-secret";
+        vars[0].1 = "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+        let err = settings(&vars).unwrap_err().to_string();
+        assert!(err.contains("TWILIO_API_KEY_SECRET is still the placeholder"));
+        assert!(err.contains("TWILIO_ACCOUNT_SID is still the placeholder"));
+        assert!(!err.contains("your-api-key-secret"));
+    }
+
+    #[test]
+    fn ttl_must_be_in_range() {
+        for bad in ["59", "86401", "soon", "-1"] {
+            let err = settings(&[("ROOMGATE_TOKEN_TTL", bad)]).unwrap_err();
+            assert!(
+                err.0[0].starts_with("ROOMGATE_TOKEN_TTL must be"),
+                "{bad}: {err}"
+            );
+        }
+        for ok in ["60", "86400"] {
+            assert!(settings(&[("ROOMGATE_TOKEN_TTL", ok)]).is_ok());
+        }
+    }
+
+    #[test]
+    fn session_key_is_required_in_twilio_mode_and_must_be_long() {
+        let mut vars = twilio_vars();
+        vars.pop();
+        let err = settings(&vars).unwrap_err().to_string();
+        assert!(err.contains("ROOMGATE_SESSION_KEY is required in Twilio mode"));
+        let err = settings(&[("ROOMGATE_SESSION_KEY", "short")]).unwrap_err();
+        assert!(err.0[0].contains("at least 64 bytes (it has 5)"));
+        assert!(!err.to_string().contains("short\""));
+    }
+
+    #[test]
+    fn local_mode_refuses_non_loopback_addresses() {
+        let err = settings(&[("ROOMGATE_ADDR", "0.0.0.0:8080")]).unwrap_err();
+        assert!(err.0[0].contains("local mode only listens on loopback"));
+        assert!(settings(&[("ROOMGATE_ADDR", "[::1]:0")]).is_ok());
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_ADDR", "0.0.0.0:8080"));
+        assert!(settings(&vars).is_ok());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = settings(&[
+            ("ROOMGATE_ADDR", "nowhere"),
+            ("ROOMGATE_PUBLIC_URL", "ftp://x"),
+            ("ROOMGATE_DEFAULT_ROOM", "Bad Room"),
+            ("ROOMGATE_TOKEN_TTL", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn https_public_url_is_detected() {
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
+        assert!(settings(&vars).unwrap().is_https());
+    }
+}

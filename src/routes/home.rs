@@ -1,0 +1,67 @@
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::PageError;
+use crate::domain::RoomName;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    room: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `/`: straight to the default room when there is one, else a form for a room name.
+/// It never lists rooms or users.
+pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    match &state.default_room {
+        Some(room) => Ok(see_other(&format!("/rooms/{room}"))),
+        None => render(HomePage {
+            room: "",
+            error: None,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoomQuery {
+    #[serde(default)]
+    room: String,
+}
+
+/// The home form's target (a GET form, so it works without JavaScript).
+pub async fn go_to_room(query: web::Query<RoomQuery>) -> Result<HttpResponse, PageError> {
+    match RoomName::from_input(&query.room) {
+        Ok(room) => Ok(see_other(&format!("/rooms/{room}"))),
+        Err(_) => {
+            let mut resp = render(HomePage {
+                room: query.room.trim(),
+                error: Some(
+                    "Room names use lowercase letters, digits and dashes, like \"team-standup\".",
+                ),
+            })?;
+            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+            Ok(resp)
+        }
+    }
+}
+
+pub(super) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .finish()
+}
+
+pub(super) fn render(page: impl Template) -> Result<HttpResponse, PageError> {
+    let body = page
+        .render()
+        .map_err(|e| PageError::Unexpected(anyhow::Error::new(e).context("rendering a page")))?;
+    let mut resp = HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    super::no_store(&mut resp);
+    Ok(resp)
+}

@@ -1,0 +1,62 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{PageError, no_store, room_from_path};
+use crate::session::TypedSession;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    token: &'a str,
+    identity: &'a str,
+    room: &'a str,
+    expires_at: u64,
+}
+
+/// A fresh Video access token for a session verified for this room, scoped to it.
+pub async fn mint(
+    req: HttpRequest,
+    path: web::Path<String>,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let room = room_from_path(path)?;
+    let Some(grant) = session.verified_for(&room) else {
+        return Ok(json_error(StatusCode::UNAUTHORIZED, "not_verified"));
+    };
+    let presented = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok());
+    if !session.csrf_matches(presented) {
+        return Ok(json_error(StatusCode::FORBIDDEN, "csrf"));
+    }
+    // Verified once is not allowed forever: the ACL decides at every token.
+    if state.acl.load().allowed(&grant.username, &room).is_none() {
+        session.clear_grant();
+        tracing::info!(user = %grant.username, %room, "token refused: no longer on the list");
+        return Ok(json_error(StatusCode::FORBIDDEN, "not_allowed"));
+    }
+    let token = state
+        .tokens
+        .mint(&grant.username, &room)
+        .map_err(|e| e.context("minting a Video access token"))?;
+    tracing::info!(user = %grant.username, %room, expires_at = token.expires_at, "token minted");
+    let mut resp = HttpResponse::Ok().json(TokenResponse {
+        token: token.jwt.expose_secret(),
+        identity: &token.identity,
+        room: &token.room,
+        expires_at: token.expires_at,
+    });
+    no_store(&mut resp);
+    Ok(resp)
+}
+
+fn json_error(status: StatusCode, error: &str) -> HttpResponse {
+    let mut resp = HttpResponse::build(status).json(json!({ "error": error }));
+    no_store(&mut resp);
+    resp
+}

@@ -1,0 +1,264 @@
+//! Pending sign-ins, kept server-side between "send me a code" and "here is my code".
+//!
+//! The cookie carries only a random [`SignInId`]. Keeping the rest here means the
+//! cookie looks the same for every username, the attempt counter can't be reset by
+//! replaying an older cookie, and the verification can be started in the background
+//! while the participant's browser is already following the redirect.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::domain::{PhoneNumber, RoomName, Username};
+use crate::notice::Notice;
+use crate::session::random_token;
+use crate::verify::{StartRequest, VerificationSid, Verifier};
+
+/// Verify's own limit: a verification accepts at most 5 checks.
+pub const MAX_CHECKS: u8 = 5;
+/// Verify codes live 10 minutes; a pending sign-in lives no longer.
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
+/// Memory bound on pending sign-ins; beyond it new ones are refused as "busy".
+const MAX_PENDING: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignInId(String);
+
+/// Where the verification start stands.
+#[derive(Debug, Clone)]
+pub enum StartState {
+    InFlight,
+    Sent(VerificationSid),
+    /// Unknown user, or not allowed in the room: nothing was sent, on purpose.
+    NotSent,
+    Failed(Notice),
+}
+
+pub struct SignIn {
+    pub room: RoomName,
+    /// Set only when the user may join the room and a code was asked for.
+    pub username: Option<Username>,
+    created: SystemTime,
+    checks_used: AtomicU8,
+    state: watch::Receiver<StartState>,
+}
+
+impl SignIn {
+    /// Take one of the verification's checks; `None` once all are used.
+    pub fn take_check(&self) -> Option<u8> {
+        self.checks_used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used < MAX_CHECKS).then_some(used + 1)
+            })
+            .ok()
+            .map(|before| MAX_CHECKS - before - 1)
+    }
+
+    pub fn checks_left(&self) -> u8 {
+        MAX_CHECKS.saturating_sub(self.checks_used.load(Ordering::SeqCst))
+    }
+
+    /// The start's state now, without waiting.
+    pub fn state(&self) -> StartState {
+        self.state.borrow().clone()
+    }
+
+    /// The start's outcome, waiting up to `limit` for one in flight.
+    pub async fn started(&self, limit: Duration) -> StartState {
+        let mut rx = self.state.clone();
+        let waited =
+            tokio::time::timeout(limit, rx.wait_for(|s| !matches!(s, StartState::InFlight))).await;
+        match waited {
+            Ok(Ok(state)) => state.clone(),
+            // The sender is gone without an answer (task aborted) or we gave up.
+            _ => StartState::Failed(Notice::Unavailable),
+        }
+    }
+}
+
+pub struct SignIns {
+    entries: Mutex<HashMap<SignInId, Arc<SignIn>>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A code to send as part of a sign-in: who, to which number, through which verifier.
+pub struct CodeRequest {
+    pub username: Username,
+    pub phone: PhoneNumber,
+    pub locale: Option<String>,
+    pub verifier: Arc<dyn Verifier>,
+}
+
+impl SignIns {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    /// Record a sign-in for `room`. With a `code` request, the verification starts in
+    /// a background task: the caller answers at once, whoever the user is.
+    pub fn begin(&self, room: RoomName, code: Option<CodeRequest>) -> SignInId {
+        let id = SignInId(random_token());
+        let (tx, rx) = watch::channel(StartState::InFlight);
+        let full = self.lock().len() >= MAX_PENDING;
+        let username = code.as_ref().map(|c| c.username.clone());
+        match code {
+            _ if full => {
+                tracing::warn!(
+                    limit = MAX_PENDING,
+                    "too many pending sign-ins; refusing new ones"
+                );
+                tx.send_replace(StartState::Failed(Notice::Unavailable));
+            }
+            None => {
+                tx.send_replace(StartState::NotSent);
+            }
+            Some(req) => {
+                tokio::spawn(async move {
+                    let outcome = req
+                        .verifier
+                        .start(StartRequest {
+                            username: &req.username,
+                            to: &req.phone,
+                            locale: req.locale.as_deref(),
+                        })
+                        .await;
+                    let state = match outcome {
+                        Ok(started) => {
+                            tracing::info!(user = %req.username, phone = %req.phone.masked(), "code sent");
+                            StartState::Sent(started.sid)
+                        }
+                        Err(err) => {
+                            let notice = Notice::from_verify_error(&err);
+                            tracing::warn!(
+                                user = %req.username,
+                                phone = %req.phone.masked(),
+                                twilio_code = ?err.twilio_code(),
+                                error = %err,
+                                notice = notice.kind(),
+                                "verification start failed"
+                            );
+                            StartState::Failed(notice)
+                        }
+                    };
+                    // Nobody waiting is fine: the state is read when the code arrives.
+                    tx.send_replace(state);
+                });
+            }
+        }
+        let sign_in = Arc::new(SignIn {
+            room,
+            username,
+            created: self.clock.now(),
+            checks_used: AtomicU8::new(0),
+            state: rx,
+        });
+        if !full {
+            self.lock().insert(id.clone(), sign_in);
+        }
+        id
+    }
+
+    /// The live sign-in `id` for `room`; expired ones are dropped here.
+    pub fn get(&self, id: &SignInId, room: &RoomName) -> Option<Arc<SignIn>> {
+        let mut entries = self.lock();
+        let entry = entries.get(id)?;
+        if self.expired(entry) {
+            entries.remove(id);
+            return None;
+        }
+        (&entry.room == room).then(|| Arc::clone(entry))
+    }
+
+    pub fn remove(&self, id: &SignInId) {
+        self.lock().remove(id);
+    }
+
+    /// Drop every expired sign-in; run periodically so abandoned ones don't pile up.
+    pub fn sweep(&self) -> usize {
+        let mut entries = self.lock();
+        let before = entries.len();
+        let now = self.clock.now();
+        entries.retain(|_, s| !is_expired(s, now));
+        before - entries.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn expired(&self, s: &SignIn) -> bool {
+        is_expired(s, self.clock.now())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SignInId, Arc<SignIn>>> {
+        // A panic while holding this lock can't leave the map inconsistent.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn is_expired(s: &SignIn, now: SystemTime) -> bool {
+    now.duration_since(s.created).unwrap_or_default() >= SIGN_IN_TTL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unknown_users_get_a_sign_in_that_sends_nothing() {
+        let signins = SignIns::new(Arc::new(ManualClock::default()));
+        let id = signins.begin(room("standup"), None);
+        let s = signins.get(&id, &room("standup")).unwrap();
+        assert!(matches!(
+            s.started(Duration::from_secs(1)).await,
+            StartState::NotSent
+        ));
+        assert!(s.username.is_none());
+        assert!(signins.get(&id, &room("other")).is_none());
+    }
+
+    #[tokio::test]
+    async fn checks_run_out_after_five() {
+        let signins = SignIns::new(Arc::new(ManualClock::default()));
+        let id = signins.begin(room("standup"), None);
+        let s = signins.get(&id, &room("standup")).unwrap();
+        let left: Vec<_> = std::iter::from_fn(|| s.take_check()).collect();
+        assert_eq!(left, vec![4, 3, 2, 1, 0]);
+        assert_eq!(s.checks_left(), 0);
+        assert_eq!(s.take_check(), None);
+    }
+
+    #[tokio::test]
+    async fn sign_ins_expire_after_ten_minutes() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = SignIns::new(clock.clone());
+        let id = signins.begin(room("standup"), None);
+        clock.advance(SIGN_IN_TTL - Duration::from_secs(1));
+        assert!(signins.get(&id, &room("standup")).is_some());
+        let _other = signins.begin(room("standup"), None);
+        clock.advance(Duration::from_secs(1));
+        assert!(signins.get(&id, &room("standup")).is_none());
+        assert_eq!(signins.len(), 1, "the expired one was dropped on access");
+        assert_eq!(signins.sweep(), 0);
+        clock.advance(SIGN_IN_TTL);
+        assert_eq!(signins.sweep(), 1);
+        assert!(signins.is_empty());
+    }
+}

@@ -1,0 +1,214 @@
+//! Wiring: settings in, a running server out. Tests build the same value on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use secrecy::SecretString;
+
+use crate::acl::Acl;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Mode, Settings};
+use crate::session::random_token;
+use crate::signin::SignIns;
+use crate::state::AppState;
+use crate::verify::Verifier;
+use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
+use crate::verify::twilio::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
+use crate::video::AccessTokenIssuer;
+
+/// Upper bound for one call to Twilio; a sign-in page never hangs longer.
+const TWILIO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Local mode has no account: tokens name these placeholder SIDs and are signed with
+/// a key made at start-up, so they decode like real ones but open no room.
+const LOCAL_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+const LOCAL_API_KEY_SID: &str = "SK00000000000000000000000000000000";
+
+/// Seams for tests: a clock they control, a place to catch local-mode codes.
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub code_sink: Option<CodeSink>,
+    /// Upper bound for one Verify call (default [`TWILIO_TIMEOUT`]).
+    pub verify_timeout: Option<Duration>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    acl: Arc<ArcSwap<Acl>>,
+}
+
+impl Application {
+    pub fn build(settings: Settings, acl: Acl) -> anyhow::Result<Self> {
+        Self::build_with(settings, acl, Overrides::default())
+    }
+
+    pub fn build_with(settings: Settings, acl: Acl, overrides: Overrides) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.addr)
+            .with_context(|| format!("binding {}", settings.addr))?;
+        let port = listener.local_addr()?.port();
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
+
+        let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &settings.mode {
+            Mode::Twilio(t) => (
+                Arc::new(TwilioVerifyClient::new(
+                    http_client(verify_timeout),
+                    TwilioVerifyConfig {
+                        base_url: t.verify_base_url.clone(),
+                        service_sid: t.verify_service_sid.clone(),
+                        api_key_sid: t.api_key_sid.clone(),
+                        api_key_secret: t.api_key_secret.clone(),
+                    },
+                )),
+                AccessTokenIssuer::new(
+                    t.account_sid.clone(),
+                    t.api_key_sid.clone(),
+                    t.api_key_secret.clone(),
+                    settings.token_ttl,
+                    clock.clone(),
+                ),
+            ),
+            Mode::Local => (
+                Arc::new(LocalVerifier::new(
+                    clock.clone(),
+                    overrides.code_sink.unwrap_or_else(stdout_sink),
+                )),
+                AccessTokenIssuer::new(
+                    LOCAL_ACCOUNT_SID.into(),
+                    LOCAL_API_KEY_SID.into(),
+                    SecretString::from(random_token()),
+                    settings.token_ttl,
+                    clock.clone(),
+                ),
+            ),
+        };
+
+        let acl = Arc::new(ArcSwap::from_pointee(acl));
+        let state = web::Data::new(AppState {
+            acl: acl.clone(),
+            verifier,
+            tokens,
+            signins: SignIns::new(clock.clone()),
+            clock,
+            default_room: settings.default_room.clone(),
+            video_sdk_url: settings.video_sdk_url.to_string(),
+            local_mode: matches!(settings.mode, Mode::Local),
+            start_wait: verify_timeout + Duration::from_secs(2),
+        });
+        spawn_sweeper(state.clone());
+
+        let key = Key::try_from(settings.session_key.expose())
+            .context("ROOMGATE_SESSION_KEY is too short for a cookie key")?;
+        let secure = settings.is_https();
+        let headers = security_headers(&settings);
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name(
+                    if secure {
+                        "__Host-roomgate"
+                    } else {
+                        "roomgate"
+                    }
+                    .into(),
+                )
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".into())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(actix_web::cookie::time::Duration::hours(12)),
+                )
+                .build();
+            App::new()
+                .wrap(sessions)
+                .wrap(
+                    headers
+                        .iter()
+                        .fold(middleware::DefaultHeaders::new(), |h, (k, v)| {
+                            h.add((*k, v.as_str()))
+                        }),
+                )
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(4096))
+                .configure(crate::routes::configure)
+                .service(actix_files::Files::new("/static", static_dir()))
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server, acl })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The live ACL, for whatever replaces it (a reload, a test).
+    pub fn acl_handle(&self) -> Arc<ArcSwap<Acl>> {
+        self.acl.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The crate's `static/` folder, wherever the binary is started from.
+fn static_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+}
+
+/// Sign-ins abandoned halfway are dropped every minute.
+fn spawn_sweeper(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let dropped = state.signins.sweep();
+            if dropped > 0 {
+                tracing::debug!(dropped, "expired sign-ins dropped");
+            }
+        }
+    });
+}
+
+/// Headers for every response. The CSP allows no inline script; the SDK's origin is
+/// added to `script-src`, and `'unsafe-eval'` because twilio-video compiles code with
+/// `new Function` as it loads.
+fn security_headers(settings: &Settings) -> Vec<(&'static str, String)> {
+    let sdk_origin = settings.video_sdk_url.origin().ascii_serialization();
+    let csp = format!(
+        "default-src 'self'; script-src 'self' {sdk_origin} 'unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+         connect-src 'self' https://*.twilio.com wss://*.twilio.com; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    );
+    let mut headers = vec![
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff".into()),
+        ("X-Frame-Options", "DENY".into()),
+        ("Referrer-Policy", "same-origin".into()),
+        (
+            "Permissions-Policy",
+            "camera=(self), microphone=(self), geolocation=(), payment=()".into(),
+        ),
+    ];
+    if settings.is_https() {
+        headers.push((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains".into(),
+        ));
+    }
+    headers
+}

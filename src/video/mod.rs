@@ -1,0 +1,9 @@
+//! Twilio Programmable Video: the access tokens a participant's browser uses to join a
+//! room, minted locally (no API call) and signed with an API Key secret.
+//!
+//! A token carries a video grant for exactly one room and the participant's username as
+//! its identity; it is byte-for-byte the kind of JWT Twilio's helper libraries produce.
+
+pub mod token;
+
+pub use token::*;

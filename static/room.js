@@ -1,0 +1,541 @@
+// roomgate room page: camera preview, video token, Twilio Video room.
+//
+// Inputs come from <meta> tags rendered by templates/room.html; the strict
+// CSP means no inline script, so everything is wired up here. The access
+// token is only ever held in local variables: it is never logged, stored,
+// shown, or exposed on window.roomgate.
+(function () {
+  'use strict';
+
+  // ---- Inputs and page elements ---------------------------------------
+
+  function meta(name) {
+    const el = document.querySelector('meta[name="' + name + '"]');
+    return el ? el.getAttribute('content') || '' : '';
+  }
+
+  const config = {
+    csrf: meta('csrf-token'),
+    room: meta('room'),
+    identity: meta('identity'),
+    localMode: meta('local-mode') === 'true',
+  };
+
+  const byId = (id) => document.getElementById(id);
+  const ui = {
+    main: byId('main'),
+    status: byId('status'),
+    error: byId('error'),
+    errorMessage: byId('error-message'),
+    mediaError: byId('media-error'),
+    errorSignin: byId('error-signin'),
+    retry: byId('retry'),
+    mediaNotice: byId('media-notice'),
+    localPreview: byId('local-preview'),
+    localMedia: byId('local-media') || byId('local-preview'),
+    participants: byId('participants'),
+    waiting: byId('waiting'),
+    leave: byId('leave'),
+    rejoin: byId('rejoin'),
+  };
+
+  // Twilio error codes (https://www.twilio.com/docs/api/errors).
+  const NETWORK_CODES = [53000, 53001, 53002, 53405];
+  const TOKEN_CODES = [20101, 20103, 20104];
+  const DUPLICATE_IDENTITY = 53205;
+  const PERMISSION_ERRORS = ['NotAllowedError', 'PermissionDeniedError', 'SecurityError'];
+  const NO_DEVICE_ERRORS = ['NotFoundError', 'DevicesNotFoundError'];
+
+  const sdk = window.Twilio && window.Twilio.Video ? window.Twilio.Video : null;
+  const Video = sdk && sdk.isSupported !== false ? sdk : null;
+
+  // ---- State ------------------------------------------------------------
+
+  // Test hook: where the page is, and the last problem (never the token).
+  const hook = (window.roomgate = { state: 'loading', lastError: null });
+
+  let localTracks = []; // Twilio LocalTracks, handed to connect()
+  let fallbackStream = null; // raw MediaStream when the SDK is missing
+  let activeRoom = null;
+  let busy = false;
+  let retryAction = null;
+  let retryTimer = null;
+  const tiles = new Map(); // participant sid -> <figure class="tile">
+
+  function setState(state) {
+    hook.state = state;
+    if (ui.main) ui.main.dataset.state = state;
+  }
+
+  function setStatus(text) {
+    ui.status.textContent = text;
+  }
+
+  // Strip anything shaped like a JWT, just in case an error message echoes it.
+  function redact(text) {
+    return String(text || '').replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '[redacted]');
+  }
+
+  function recordError(code, message) {
+    hook.lastError = { code: code, message: redact(message) };
+  }
+
+  function syncErrorBox() {
+    ui.error.hidden = ui.errorMessage.hidden && ui.mediaError.hidden;
+  }
+
+  // Show the main error. opts.retry: a function for the Retry button;
+  // opts.retryLabel: its text (default "Retry"); opts.retryAfter: seconds
+  // the button stays disabled; opts.signIn: show the "Sign in again" link.
+  function showError(message, opts) {
+    opts = opts || {};
+    clearTimeout(retryTimer);
+    ui.errorMessage.textContent = message;
+    ui.errorMessage.hidden = false;
+    ui.errorSignin.hidden = !opts.signIn;
+    retryAction = opts.retry || null;
+    ui.retry.hidden = !retryAction;
+    ui.retry.textContent = opts.retryLabel || 'Retry';
+    ui.retry.disabled = false;
+    if (retryAction && opts.retryAfter > 0) {
+      ui.retry.disabled = true;
+      retryTimer = setTimeout(() => {
+        ui.retry.disabled = false;
+      }, opts.retryAfter * 1000);
+    }
+    syncErrorBox();
+  }
+
+  function clearError() {
+    clearTimeout(retryTimer);
+    retryAction = null;
+    ui.errorMessage.textContent = '';
+    ui.errorMessage.hidden = true;
+    ui.errorSignin.hidden = true;
+    ui.retry.hidden = true;
+    syncErrorBox();
+  }
+
+  function fail(code, message, opts) {
+    setState('error');
+    showButtons('none');
+    recordError(code, message);
+    showError(message, opts);
+  }
+
+  // 'pending': Leave shown but disabled; 'leave'; 'rejoin'; 'none'.
+  function showButtons(which) {
+    ui.leave.hidden = which !== 'leave' && which !== 'pending';
+    ui.leave.disabled = which !== 'leave';
+    ui.rejoin.hidden = which !== 'rejoin';
+  }
+
+  // ---- Camera and microphone -------------------------------------------
+
+  function mediaErrorMessage(err) {
+    const name = (err && err.name) || '';
+    if (PERMISSION_ERRORS.includes(name)) {
+      return "Camera and microphone access was denied. Allow it in your browser's site settings and reload.";
+    }
+    if (NO_DEVICE_ERRORS.includes(name)) {
+      return 'No camera or microphone was found. Connect one and reload.';
+    }
+    if (name === 'NotReadableError' || name === 'TrackStartError') {
+      return 'Your camera or microphone is being used by another app. Close that app and reload.';
+    }
+    return 'Your camera could not be started' + (name ? ' (' + name + ').' : '.');
+  }
+
+  function showMediaError(err, message) {
+    message = message || mediaErrorMessage(err);
+    recordError((err && err.name) || 'media', message);
+    ui.mediaError.textContent = message;
+    ui.mediaError.hidden = false;
+    syncErrorBox();
+  }
+
+  function showMediaNotice(text) {
+    ui.mediaNotice.textContent = text;
+    ui.mediaNotice.hidden = !text;
+  }
+
+  // Audio and video; else video only; else audio only (a desktop with a
+  // headset but no webcam). Throws the camera's error if all fail.
+  async function createTracks() {
+    const video = { width: 640 };
+    let bothError;
+    try {
+      return await Video.createLocalTracks({ audio: true, video: video });
+    } catch (err) {
+      bothError = err;
+    }
+    let videoError;
+    try {
+      const tracks = await Video.createLocalTracks({ audio: false, video: video });
+      showMediaNotice('Your microphone could not be used, so others will not hear you.');
+      return tracks;
+    } catch (err) {
+      videoError = err;
+    }
+    const refused = (e) => PERMISSION_ERRORS.includes(e && e.name);
+    if (refused(bothError) && refused(videoError)) throw videoError; // don't keep asking
+    try {
+      const tracks = await Video.createLocalTracks({ audio: true, video: false });
+      showMediaNotice('Your camera could not be used, so others will not see you.');
+      return tracks;
+    } catch (err) {
+      throw videoError;
+    }
+  }
+
+  function attachLocalVideo(el) {
+    el.muted = true;
+    el.setAttribute('playsinline', '');
+    ui.localMedia.appendChild(el);
+    ui.localPreview.classList.add('has-video');
+  }
+
+  async function startPreview() {
+    if (localTracks.length || fallbackStream) return;
+    setState('preview');
+    setStatus('Starting your camera…');
+    ui.mediaError.hidden = true;
+    syncErrorBox();
+    showMediaNotice('');
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showMediaError(
+        { name: 'NotSupportedError' },
+        'This page cannot use your camera: it needs a secure (https) connection and a current browser.'
+      );
+      return;
+    }
+    try {
+      if (Video) {
+        localTracks = await createTracks();
+        const videoTrack = localTracks.find((t) => t.kind === 'video');
+        if (videoTrack) attachLocalVideo(videoTrack.attach());
+      } else {
+        // No SDK: a plain preview, video only since nothing will be sent.
+        fallbackStream = await navigator.mediaDevices.getUserMedia({ audio: false, video: { width: 640 } });
+        const el = document.createElement('video');
+        el.autoplay = true;
+        el.srcObject = fallbackStream;
+        attachLocalVideo(el);
+      }
+    } catch (err) {
+      showMediaError(err);
+    }
+  }
+
+  function stopLocalMedia() {
+    localTracks.forEach((track) => {
+      track.stop();
+      track.detach().forEach((el) => el.remove());
+    });
+    localTracks = [];
+    if (fallbackStream) {
+      fallbackStream.getTracks().forEach((t) => t.stop());
+      fallbackStream = null;
+    }
+    ui.localMedia.querySelectorAll('video, audio').forEach((el) => el.remove());
+    ui.localPreview.classList.remove('has-video');
+  }
+
+  // ---- Access token ------------------------------------------------------
+
+  function parseRetryAfter(value) {
+    if (!value) return 0;
+    if (/^\d+$/.test(value.trim())) return parseInt(value, 10);
+    const when = Date.parse(value);
+    return isNaN(when) ? 0 : Math.max(0, Math.ceil((when - Date.now()) / 1000));
+  }
+
+  // The server's JSON error code ({"error": "csrf"}), if there is one.
+  async function errorCode(res) {
+    try {
+      const body = await res.json();
+      return body && typeof body.error === 'string' ? body.error : '';
+    } catch (e) {
+      return '';
+    }
+  }
+
+  function tokenError(kind, status, retryAfter) {
+    const err = new Error('token request failed: ' + kind);
+    err.kind = kind;
+    err.status = status;
+    err.retryAfter = retryAfter || 0;
+    return err;
+  }
+
+  async function fetchToken() {
+    let res;
+    try {
+      res = await fetch('/rooms/' + encodeURIComponent(config.room) + '/token', {
+        method: 'POST',
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: { 'X-CSRF-Token': config.csrf, Accept: 'application/json' },
+      });
+    } catch (e) {
+      throw tokenError('network', 0);
+    }
+    if (res.ok) {
+      let data = null;
+      try {
+        data = await res.json();
+      } catch (e) {
+        data = null;
+      }
+      if (!data || typeof data.token !== 'string' || !data.token) throw tokenError('server', res.status);
+      return data;
+    }
+    if (res.status === 401) throw tokenError('expired', 401);
+    if (res.status === 403) {
+      // A CSRF mismatch means this page is stale (signed in again elsewhere).
+      throw tokenError((await errorCode(res)) === 'csrf' ? 'stale' : 'forbidden', 403);
+    }
+    if (res.status === 429) throw tokenError('rate-limited', 429, parseRetryAfter(res.headers.get('Retry-After')));
+    if (res.status >= 500) throw tokenError('server', res.status);
+    throw tokenError('unexpected', res.status);
+  }
+
+  function handleTokenError(err) {
+    switch (err.kind) {
+      case 'expired':
+        stopLocalMedia();
+        return fail(401, 'Your sign-in has expired.', { signIn: true });
+      case 'forbidden':
+        stopLocalMedia();
+        return fail(403, 'You are no longer on the list for this room.');
+      case 'stale':
+        return fail(403, 'This page is out of date. Reload it to continue.', {
+          retry: () => location.reload(),
+          retryLabel: 'Reload',
+        });
+      case 'rate-limited': {
+        const wait = err.retryAfter || 5;
+        return fail(429, 'Too many requests. Try again in ' + wait + ' second' + (wait === 1 ? '' : 's') + '.', {
+          retry: join,
+          retryAfter: wait,
+        });
+      }
+      case 'unexpected':
+        return fail(err.status, 'Could not get a video token (HTTP ' + err.status + ').', { retry: join });
+      default: // network, 5xx, malformed reply
+        return fail(err.status || 'network', 'Could not reach roomgate.', { retry: join });
+    }
+  }
+
+  // ---- The room ------------------------------------------------------------
+
+  function updateWaiting() {
+    ui.waiting.hidden = !activeRoom || tiles.size > 0;
+  }
+
+  function attachTrack(track, tile) {
+    if (track.kind !== 'audio' && track.kind !== 'video') return; // e.g. data tracks
+    const el = track.attach();
+    if (track.kind === 'video') el.setAttribute('playsinline', '');
+    tile.querySelector('.tile-media').appendChild(el);
+    tile.classList.toggle('has-video', !!tile.querySelector('video'));
+  }
+
+  function detachTrack(track, tile) {
+    if (typeof track.detach !== 'function') return;
+    track.detach().forEach((el) => el.remove());
+    tile.classList.toggle('has-video', !!tile.querySelector('video'));
+  }
+
+  function addParticipant(participant) {
+    if (tiles.has(participant.sid)) return;
+    const tile = document.createElement('figure');
+    tile.className = 'tile';
+    tile.dataset.identity = participant.identity;
+    const media = document.createElement('div');
+    media.className = 'tile-media';
+    const caption = document.createElement('figcaption');
+    caption.textContent = participant.identity;
+    tile.append(media, caption);
+    ui.participants.appendChild(tile);
+    tiles.set(participant.sid, tile);
+
+    participant.tracks.forEach((publication) => {
+      if (publication.isSubscribed && publication.track) attachTrack(publication.track, tile);
+    });
+    participant.on('trackSubscribed', (track) => attachTrack(track, tile));
+    participant.on('trackUnsubscribed', (track) => detachTrack(track, tile));
+    updateWaiting();
+  }
+
+  function removeParticipant(participant) {
+    const tile = tiles.get(participant.sid);
+    if (!tile) return;
+    participant.tracks.forEach((publication) => {
+      if (publication.track) detachTrack(publication.track, tile);
+    });
+    participant.removeAllListeners('trackSubscribed');
+    participant.removeAllListeners('trackUnsubscribed');
+    tile.remove();
+    tiles.delete(participant.sid);
+    updateWaiting();
+  }
+
+  function onDisconnected(room, error) {
+    room.participants.forEach(removeParticipant);
+    tiles.forEach((tile) => tile.remove());
+    tiles.clear();
+    activeRoom = null;
+    updateWaiting();
+    stopLocalMedia();
+    showMediaNotice('');
+
+    if (!error) {
+      setState('left');
+      setStatus('You left the room.');
+      showButtons('rejoin');
+    } else if (error.code === DUPLICATE_IDENTITY) {
+      setStatus('Disconnected.');
+      fail(error.code, 'You joined this room from another tab or device, so this one was disconnected.');
+    } else {
+      setStatus('Disconnected.');
+      fail(error.code || 'disconnected', 'You were disconnected from the room.');
+      if (error.message) recordError(error.code || 'disconnected', error.message);
+      showButtons('rejoin');
+    }
+  }
+
+  function onConnected(room) {
+    activeRoom = room;
+    setState('connected');
+    setStatus('Connected to ' + config.room);
+    showButtons('leave');
+    room.participants.forEach(addParticipant);
+    room.on('participantConnected', addParticipant);
+    room.on('participantDisconnected', removeParticipant);
+    room.on('reconnecting', () => setStatus('Connection lost. Reconnecting…'));
+    room.on('reconnected', () => setStatus('Connected to ' + config.room));
+    room.once('disconnected', onDisconnected);
+    updateWaiting();
+  }
+
+  function connect(token) {
+    return Video.connect(token, { name: config.room, tracks: localTracks });
+  }
+
+  function handleConnectError(err) {
+    const code = err && typeof err.code === 'number' ? err.code : null;
+    const offline = navigator.onLine === false;
+    if (offline || code === null || NETWORK_CODES.includes(code)) {
+      fail(code || 'network', 'The video service could not be reached. Check your connection and retry.', { retry: join });
+    } else {
+      fail(code, 'Could not join the room (error ' + code + ').', { retry: join });
+    }
+    if (err && err.message) recordError(code || 'network', err.message);
+    setStatus('Not connected.');
+  }
+
+  async function join() {
+    if (busy || activeRoom) return;
+    busy = true;
+    clearError();
+    showButtons('pending');
+    try {
+      await startPreview();
+
+      if (!Video) {
+        const code = sdk ? 'unsupported' : 'sdk-missing';
+        const message = sdk
+          ? 'This browser cannot join video rooms. Try a current version of Chrome, Firefox, Safari or Edge.'
+          : 'The video library could not be loaded.';
+        if (!config.localMode) {
+          fail(code, message, sdk ? undefined : { retry: () => location.reload() });
+          setStatus('Not connected.');
+          return;
+        }
+        // Local mode never connects, so go on and check the sign-in anyway.
+        recordError(code, message);
+        showError(message);
+      }
+
+      setState('token');
+      setStatus('Checking your sign-in…');
+      let data;
+      try {
+        data = await fetchToken();
+      } catch (err) {
+        handleTokenError(err);
+        setStatus('Not connected.');
+        return;
+      }
+
+      if (config.localMode) {
+        setState('local-mode');
+        setStatus('Signed in as ' + (data.identity || config.identity) + '. Local mode: not connecting to a video service.');
+        showButtons('leave');
+        return;
+      }
+
+      setState('connecting');
+      setStatus('Connecting to ' + config.room + '…');
+      let room;
+      try {
+        room = await connect(data.token);
+      } catch (err) {
+        if (!err || !TOKEN_CODES.includes(err.code)) return handleConnectError(err);
+        // The token was refused (expired, clock skew…): one fresh try.
+        try {
+          data = await fetchToken();
+        } catch (tokenErr) {
+          handleTokenError(tokenErr);
+          setStatus('Not connected.');
+          return;
+        }
+        try {
+          room = await connect(data.token);
+        } catch (err2) {
+          return handleConnectError(err2);
+        }
+      }
+      onConnected(room);
+    } finally {
+      busy = false;
+    }
+  }
+
+  function leave() {
+    if (activeRoom) {
+      activeRoom.disconnect(); // emits 'disconnected' with no error
+    } else if (hook.state === 'local-mode') {
+      stopLocalMedia();
+      setState('left');
+      setStatus('You left the room.');
+      showButtons('rejoin');
+    }
+  }
+
+  function onPageHide() {
+    if (activeRoom) activeRoom.disconnect();
+    stopLocalMedia();
+  }
+
+  // ---- Wiring -----------------------------------------------------------------
+
+  ui.leave.addEventListener('click', leave);
+  ui.rejoin.addEventListener('click', join);
+  ui.retry.addEventListener('click', () => {
+    const action = retryAction;
+    clearError();
+    if (action) action();
+  });
+  window.addEventListener('pagehide', onPageHide);
+  window.addEventListener('beforeunload', onPageHide);
+
+  // Back from the back/forward cache: media and room were let go on
+  // pagehide, so start over.
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) location.reload();
+  });
+
+  join();
+})();

@@ -1,0 +1,89 @@
+use reqwest::{Response, StatusCode};
+
+use crate::helpers::*;
+
+/// Status, headers and body, with the per-session cookie and CSRF values blanked.
+async fn comparable(resp: Response) -> (StatusCode, Vec<(String, String)>, String) {
+    let status = resp.status();
+    let mut headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| {
+            let value = value.to_str().unwrap().to_owned();
+            let value = if *name == "set-cookie" {
+                // Same cookie name and attributes; the encrypted value differs per session.
+                let (name, rest) = value.split_once('=').unwrap();
+                let attrs = rest.split_once(';').map(|x| x.1).unwrap_or("");
+                format!("{name}=<value>;{attrs}")
+            } else {
+                value
+            };
+            (name.to_string(), value)
+        })
+        .collect();
+    headers.sort();
+    let body = resp.text().await.unwrap();
+    let body = match extract_csrf(&body) {
+        Some(csrf) => body.replace(&csrf, "<csrf>"),
+        None => body,
+    };
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn unknown_and_known_users_get_the_same_response_and_only_known_ones_reach_verify() {
+    let mut app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+
+    let known = comparable(app.post_login("standup", "alice").await).await;
+    let known_page = comparable(app.get_verify("standup").await).await;
+    app.client = new_client();
+    let unknown = comparable(app.post_login("standup", "mallory").await).await;
+    let unknown_page = comparable(app.get_verify("standup").await).await;
+
+    assert_eq!(known, unknown);
+    assert_eq!(known_page, unknown_page);
+    wait_for_requests(&app.verify, 1).await;
+}
+
+#[tokio::test]
+async fn a_user_not_allowed_in_the_room_looks_like_an_unknown_one() {
+    let mut app = spawn_app().await;
+    mock_start_ok().expect(0).mount(&app.verify).await;
+
+    // alice may join standup and all-hands, not board.
+    let not_allowed = comparable(app.post_login("board", "alice").await).await;
+    app.client = new_client();
+    let unknown = comparable(app.post_login("board", "mallory").await).await;
+    assert_eq!(not_allowed, unknown);
+    assert_eq!(not_allowed.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn an_unknown_user_gets_the_generic_error_and_no_verify_call() {
+    let mut app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("pending").expect(1).mount(&app.verify).await;
+
+    app.post_login("standup", "alice").await;
+    let known = comparable(app.post_code("standup", "000000").await).await;
+    app.client = new_client();
+    app.post_login("standup", "nobody").await;
+    let unknown = comparable(app.post_code("standup", "000000").await).await;
+
+    assert_eq!(known, unknown);
+    assert!(known.2.contains("4 attempts left"));
+}
+
+#[tokio::test]
+async fn invalid_usernames_are_treated_like_unknown_ones() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(0).mount(&app.verify).await;
+    for name in ["", "   ", "../../etc", "<script>", &"a".repeat(500)] {
+        assert_is_redirect_to(
+            &app.post_login("standup", name).await,
+            "/rooms/standup/verify",
+        );
+    }
+}

@@ -1,0 +1,230 @@
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_whole_flow_ends_with_a_room_scoped_token() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+
+    let join = app.get_room("standup").await;
+    assert_eq!(join.status(), StatusCode::OK);
+    assert!(
+        join.text()
+            .await
+            .unwrap()
+            .contains(r#"action="/rooms/standup/login""#)
+    );
+
+    assert_is_redirect_to(
+        &app.post_login("standup", "  Alice ").await,
+        "/rooms/standup/verify",
+    );
+    let page = app.get_verify("standup").await.text().await.unwrap();
+    assert!(page.contains("If you are on the list for this room, we sent you a code by SMS."));
+    assert!(
+        !page.contains("0101"),
+        "the code page never shows the number"
+    );
+
+    assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
+    let room = app.get_room("standup").await.text().await.unwrap();
+    assert!(
+        room.contains(r#"<meta name="csrf-token""#),
+        "the room page is shown"
+    );
+
+    let resp = app.post_token("standup").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["identity"], "alice");
+    assert_eq!(body["room"], "standup");
+    let jwt = body["token"].as_str().unwrap();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    let claims = decode::<Value>(
+        jwt,
+        &DecodingKey::from_secret(API_KEY_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("the token is signed with the API Key secret")
+    .claims;
+    assert_eq!(claims["iss"], API_KEY_SID);
+    assert_eq!(claims["sub"], ACCOUNT_SID);
+    assert_eq!(claims["grants"]["identity"], "alice");
+    assert_eq!(claims["grants"]["video"]["room"], "standup");
+    assert_eq!(claims["exp"], body["expires_at"]);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        14_400
+    );
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["cty"], "twilio-fpa;v=1");
+}
+
+#[tokio::test]
+async fn verify_receives_exactly_the_documented_requests() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+
+    app.post_login("standup", "alice").await;
+    app.post_code("standup", "123 456").await;
+
+    let requests = app.verify.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{API_KEY_SID}:{API_KEY_SECRET}"))
+    );
+    for req in &requests {
+        assert_eq!(req.method.as_str(), "POST");
+        assert_eq!(req.headers["authorization"], basic.as_str());
+        assert_eq!(
+            req.headers["content-type"],
+            "application/x-www-form-urlencoded"
+        );
+    }
+    assert_eq!(requests[0].url.path(), START_PATH);
+    assert_eq!(
+        form_pairs(&requests[0]),
+        vec![
+            ("To".into(), ALICE_PHONE.into()),
+            ("Channel".into(), "sms".into())
+        ]
+    );
+    assert_eq!(requests[1].url.path(), CHECK_PATH);
+    assert_eq!(
+        form_pairs(&requests[1]),
+        vec![
+            ("VerificationSid".into(), VERIFICATION_SID.into()),
+            ("Code".into(), "123456".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_code_shows_the_form_again_with_the_attempts_left() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("pending").expect(2).mount(&app.verify).await;
+
+    app.post_login("standup", "alice").await;
+    let first = app.post_code("standup", "000000").await;
+    assert_eq!(first.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = first.text().await.unwrap();
+    assert!(html.contains("That code is not right"));
+    assert!(html.contains("4 attempts left"));
+    let second = app
+        .post_code("standup", "111111")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(second.contains("3 attempts left"));
+    // Not verified: still the join form, and no token.
+    assert_eq!(
+        app.post_token("standup").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn five_wrong_codes_end_the_verification() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("pending").expect(5).mount(&app.verify).await;
+
+    app.post_login("standup", "alice").await;
+    for _ in 0..4 {
+        assert_eq!(
+            app.post_code("standup", "000000").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    let last = app.post_code("standup", "000000").await;
+    assert_eq!(last.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(last.text().await.unwrap().contains("Too many attempts"));
+    // The pending verification is gone: the code page sends back to the start.
+    assert_is_redirect_to(&app.get_verify("standup").await, "/rooms/standup");
+}
+
+#[tokio::test]
+async fn a_malformed_code_costs_no_attempt_and_reaches_no_verifier() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(0).mount(&app.verify).await;
+
+    app.post_login("standup", "alice").await;
+    let resp = app.post_code("standup", "12ab").await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("digits only"));
+    assert!(!html.contains("attempts left"));
+}
+
+#[tokio::test]
+async fn a_token_needs_a_verified_session() {
+    let app = spawn_app().await;
+    let resp = app.post_token("standup").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_verified");
+}
+
+#[tokio::test]
+async fn a_verified_session_is_scoped_to_its_room() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    // all-hands is on alice's list too, but this session verified for standup only.
+    assert_eq!(
+        app.post_token("all-hands").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = app.get_room("all-hands").await.text().await.unwrap();
+    assert!(page.contains(r#"action="/rooms/all-hands/login""#));
+}
+
+#[tokio::test]
+async fn the_code_only_works_in_the_session_that_asked_for_it() {
+    let mut app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(0).mount(&app.verify).await;
+    app.post_login("standup", "alice").await;
+    wait_for_requests(&app.verify, 1).await;
+
+    // Another browser, with its own session, types the code.
+    app.client = new_client();
+    let resp = app.post_code("standup", "123456").await;
+    // No pending sign-in in this session: nothing to check, no call to Verify.
+    assert_eq!(resp.status(), StatusCode::GONE);
+    assert!(resp.text().await.unwrap().contains("Start again"));
+    assert_eq!(
+        app.post_token("standup").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    assert_eq!(
+        app.post_token("standup").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = app.get_room("standup").await.text().await.unwrap();
+    assert!(page.contains(r#"action="/rooms/standup/login""#));
+}

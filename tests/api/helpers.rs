@@ -1,0 +1,309 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use roomgate::acl::Acl;
+use roomgate::config::Settings;
+use roomgate::startup::{Application, Overrides};
+use roomgate::verify::local::CodeNotice;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const API_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
+pub const API_KEY_SECRET: &str = "test-api-key-secret-0123456789";
+pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
+pub const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
+pub const ALICE_PHONE: &str = "+14155550101";
+pub const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
+pub const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
+
+pub const TEST_ACL: &str = r#"
+[users.alice]
+phone = "+14155550101"
+rooms = ["standup", "all-hands"]
+
+[users.bob]
+phone = "+447400123456"
+rooms = ["*"]
+"#;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub verify: MockServer,
+    pub acl: Arc<arc_swap::ArcSwap<Acl>>,
+    /// Codes the local verifier "sent" (local-mode apps only).
+    pub codes: Arc<Mutex<Vec<CodeNotice>>>,
+}
+
+fn test_settings(extra: &[(&str, String)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("ROOMGATE_ADDR".into(), "127.0.0.1:0".into()),
+        ("ROOMGATE_SESSION_KEY".into(), "k".repeat(64)),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), v.clone());
+    }
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings are valid")
+}
+
+/// The app in Twilio mode, with Verify mocked.
+pub async fn spawn_app() -> TestApp {
+    let verify = MockServer::start().await;
+    let settings = test_settings(&[
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+        ("TWILIO_API_KEY_SID", API_KEY_SID.into()),
+        ("TWILIO_API_KEY_SECRET", API_KEY_SECRET.into()),
+        ("TWILIO_VERIFY_SERVICE_SID", SERVICE_SID.into()),
+        ("TWILIO_VERIFY_BASE_URL", verify.uri()),
+    ]);
+    let overrides = Overrides {
+        verify_timeout: Some(Duration::from_secs(2)),
+        ..Default::default()
+    };
+    start(settings, verify, overrides, Default::default()).await
+}
+
+/// The app in local mode, codes caught in `codes`.
+pub async fn spawn_local_app() -> TestApp {
+    let codes: Arc<Mutex<Vec<CodeNotice>>> = Default::default();
+    let sink_codes = codes.clone();
+    let overrides = Overrides {
+        code_sink: Some(Arc::new(move |n: &CodeNotice| {
+            sink_codes.lock().unwrap().push(n.clone())
+        })),
+        ..Default::default()
+    };
+    let verify = MockServer::start().await;
+    start(test_settings(&[]), verify, overrides, codes).await
+}
+
+async fn start(
+    settings: Settings,
+    verify: MockServer,
+    overrides: Overrides,
+    codes: Arc<Mutex<Vec<CodeNotice>>>,
+) -> TestApp {
+    init_test_log();
+    let acl = Acl::parse("test-acl.toml", TEST_ACL).expect("test ACL parses");
+    let app = Application::build_with(settings, acl, overrides).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let acl = app.acl_handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: new_client(),
+        verify,
+        acl,
+        codes,
+    }
+}
+
+/// A browser-like client: keeps cookies, doesn't follow redirects.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        roomgate::telemetry::init("debug");
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_home(&self) -> Response {
+        self.get("/").await
+    }
+
+    pub async fn get_room(&self, room: &str) -> Response {
+        self.get(&format!("/rooms/{room}")).await
+    }
+
+    /// The CSRF token of this client's session, from the join form.
+    pub async fn csrf_token(&self, room: &str) -> String {
+        let html = self.get_room(room).await.text().await.unwrap();
+        extract_csrf(&html).expect("the page carries a CSRF token")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_login(&self, room: &str, username: &str) -> Response {
+        let csrf = self.csrf_token(room).await;
+        self.post_login_with(room, &[("username", username), ("csrf_token", &csrf)])
+            .await
+    }
+
+    pub async fn post_login_with(&self, room: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form(&format!("/rooms/{room}/login"), form).await
+    }
+
+    pub async fn get_verify(&self, room: &str) -> Response {
+        self.get(&format!("/rooms/{room}/verify")).await
+    }
+
+    pub async fn post_code(&self, room: &str, code: &str) -> Response {
+        let html = self.get_verify(room).await.text().await.unwrap();
+        let csrf = match extract_csrf(&html) {
+            Some(csrf) => csrf,
+            // No code form in this session: take the token from the join form.
+            None => self.csrf_token(room).await,
+        };
+        self.post_code_with(room, &[("code", code), ("csrf_token", &csrf)])
+            .await
+    }
+
+    pub async fn post_code_with(&self, room: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form(&format!("/rooms/{room}/verify"), form).await
+    }
+
+    /// The token endpoint with the CSRF header the room page would send.
+    pub async fn post_token(&self, room: &str) -> Response {
+        let html = self.get_room(room).await.text().await.unwrap();
+        let csrf = extract_meta_csrf(&html).unwrap_or_default();
+        self.post_token_with(room, Some(&csrf)).await
+    }
+
+    pub async fn post_token_with(&self, room: &str, csrf: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(&format!("/rooms/{room}/token")));
+        if let Some(csrf) = csrf {
+            req = req.header("X-CSRF-Token", csrf);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post_logout(&self, room: &str) -> Response {
+        let html = self.get_room(room).await.text().await.unwrap();
+        let csrf = extract_csrf(&html).unwrap_or_default();
+        self.post_form("/logout", &[("csrf_token", &csrf)]).await
+    }
+
+    /// Remove a user from the live ACL, as a reload would.
+    pub fn remove_user(&self, username: &str) {
+        let text: String = TEST_ACL
+            .split("\n\n")
+            .filter(|block| !block.contains(&format!("[users.{username}]")))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let acl = Acl::parse("test-acl.toml", &text).unwrap();
+        self.acl.store(Arc::new(acl));
+    }
+
+    /// Sign in as `username` to `room` through a mocked Verify that approves `code`.
+    pub async fn sign_in(&self, room: &str, username: &str) {
+        let _start = mock_start_ok().mount_as_scoped(&self.verify).await;
+        let _check = mock_check("approved").mount_as_scoped(&self.verify).await;
+        assert_is_redirect_to(
+            &self.post_login(room, username).await,
+            &format!("/rooms/{room}/verify"),
+        );
+        assert_is_redirect_to(
+            &self.post_code(room, "123456").await,
+            &format!("/rooms/{room}"),
+        );
+    }
+}
+
+pub fn extract_csrf(html: &str) -> Option<String> {
+    extract_after(html, r#"name="csrf_token" value=""#)
+}
+
+pub fn extract_meta_csrf(html: &str) -> Option<String> {
+    extract_after(html, r#"<meta name="csrf-token" content=""#)
+}
+
+fn extract_after(html: &str, marker: &str) -> Option<String> {
+    let start = html.find(marker)? + marker.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+pub fn assert_is_redirect_to(resp: &Response, location: &str) {
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "expected a 303 to {location}"
+    );
+    assert_eq!(resp.headers()["location"], location);
+}
+
+/// A Verify `Verification` resource as the API returns it (spec fields).
+pub fn verification_json(status: &str) -> Value {
+    json!({
+        "sid": VERIFICATION_SID,
+        "service_sid": SERVICE_SID,
+        "account_sid": ACCOUNT_SID,
+        "to": ALICE_PHONE,
+        "channel": "sms",
+        "status": status,
+        "valid": status == "approved",
+        "lookup": {},
+        "amount": null,
+        "payee": null,
+        "send_code_attempts": [{"time": "2026-11-22T08:00:00.000Z", "channel": "SMS", "attempt_sid": "VL0123456789abcdef0123456789abcdef"}],
+        "date_created": "2026-11-22T08:00:00Z",
+        "date_updated": "2026-11-22T08:00:00Z",
+        "sna": null,
+        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
+    })
+}
+
+pub fn mock_start_ok() -> Mock {
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(verification_json("pending")))
+}
+
+pub fn mock_check(status: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path(CHECK_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(verification_json(status)))
+}
+
+/// A Twilio error response in the classic shape.
+pub fn twilio_error(http: u16, code: u32) -> ResponseTemplate {
+    ResponseTemplate::new(http).set_body_json(json!({
+        "code": code,
+        "message": format!("error {code}"),
+        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+        "status": http
+    }))
+}
+
+/// The form pairs of a request Verify received.
+pub fn form_pairs(req: &wiremock::Request) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(&req.body).expect("Verify requests are form-encoded")
+}
+
+/// Wait until Verify has received `n` requests (starts run in the background).
+pub async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<wiremock::Request> {
+    for _ in 0..200 {
+        let got = server.received_requests().await.unwrap_or_default();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("Verify did not receive {n} requests in time");
+}

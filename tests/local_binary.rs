@@ -1,0 +1,233 @@
+//! The real binary in local mode, as a newcomer runs it: start it, read the code from
+//! its output, finish the flow, decode the token.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+struct Server {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    base: String,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
+        // An empty working directory: no developer `.env` can leak into the test.
+        let dir = std::env::temp_dir().join(format!("roomgate-bin-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+            .args(["serve", "--acl", acl, "--addr", "127.0.0.1:0"])
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the roomgate binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = next_line_with(&mut stdout, "listening on ").await;
+        let base = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        Server {
+            child,
+            stdout,
+            base,
+        }
+    }
+}
+
+async fn next_line_with(lines: &mut Lines<BufReader<ChildStdout>>, needle: &str) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("roomgate exited before printing {needle:?}");
+    })
+    .await
+    .expect("roomgate printed in time")
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name))
+        .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+}
+
+fn extract(html: &str, marker: &str) -> String {
+    let start = html.find(marker).expect(marker) + marker.len();
+    let len = html[start..].find('"').unwrap();
+    html[start..start + len].to_owned()
+}
+
+#[tokio::test]
+async fn local_mode_flow_through_the_real_binary() {
+    let mut server = Server::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{}{}", server.base, p);
+
+    let html = client
+        .get(url("/rooms/standup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = extract(&html, r#"name="csrf_token" value=""#);
+    let resp = client
+        .post(url("/rooms/standup/login"))
+        .form(&[("username", "Alice"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+
+    let line = next_line_with(&mut server.stdout, "user=alice").await;
+    let code = field(&line, "code=").to_owned();
+    assert_eq!(code.len(), 6);
+    assert!(code.bytes().all(|b| b.is_ascii_digit()));
+
+    let resp = client
+        .post(url("/rooms/standup/verify"))
+        .form(&[("code", code.as_str()), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/rooms/standup");
+
+    let html = client
+        .get(url("/rooms/standup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = extract(&html, r#"<meta name="csrf-token" content=""#);
+    let body: Value = client
+        .post(url("/rooms/standup/token"))
+        .header("X-CSRF-Token", csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = body["token"].as_str().unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["cty"], "twilio-fpa;v=1");
+    assert_eq!(claims["grants"]["identity"], "alice");
+    assert_eq!(claims["grants"]["video"]["room"], "standup");
+    assert_eq!(claims["exp"], body["expires_at"]);
+    assert!(
+        claims["jti"]
+            .as_str()
+            .unwrap()
+            .starts_with(claims["iss"].as_str().unwrap())
+    );
+
+    server.child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn local_mode_refuses_a_public_address() {
+    let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--acl", acl, "--addr", "0.0.0.0:0"])
+        .env_clear()
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("local mode only listens on loopback"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn start_up_reports_every_problem_and_no_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--acl", "/nonexistent/acl.toml"])
+        .env_clear()
+        .env("TWILIO_ACCOUNT_SID", "AC123")
+        .env("TWILIO_API_KEY_SECRET", "super-secret-value")
+        .env("ROOMGATE_TOKEN_TTL", "5")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing: TWILIO_API_KEY_SID, TWILIO_VERIFY_SERVICE_SID"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ROOMGATE_TOKEN_TTL must be"), "{stderr}");
+    assert!(stderr.contains("/nonexistent/acl.toml"), "{stderr}");
+    assert!(!stderr.contains("super-secret-value"));
+}
+
+#[tokio::test]
+async fn acl_check_prints_a_summary_or_every_error() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args([
+            "acl",
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(ok.status.success());
+    let summary = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        summary.trim().ends_with("rooms") && summary.contains(" users, "),
+        "{summary}"
+    );
+
+    let bad = std::env::temp_dir().join(format!("roomgate-bad-acl-{}.toml", std::process::id()));
+    std::fs::write(
+        &bad,
+        "[users.carol]\nphone = \"555-0101\"\nrooms = [\"standup\"]\n\n[users.dave]\nphone = \"+14155550101\"\nrooms = []\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["acl", "check"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_file(&bad).ok();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(":2:9: users.carol.phone"), "{stderr}");
+    assert!(stderr.contains("users.dave.rooms"), "{stderr}");
+}
