@@ -8,6 +8,8 @@ pub mod clock;
 pub mod config;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
+/// Rate limits and lockouts, and the counters behind them.
+pub mod limits;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
 /// HTTP pages and endpoints.
