@@ -10,12 +10,14 @@ use rand::RngCore;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
+pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
 /// Pinned so a new SDK release can't change the room page under us.
 pub const DEFAULT_VIDEO_SDK_URL: &str =
@@ -90,6 +92,9 @@ pub struct Settings {
     /// sessions then end at every restart.
     pub session_key_generated: bool,
     pub token_ttl: Duration,
+    /// How long a verified session lasts at most.
+    pub session_ttl: Duration,
+    pub trusted_proxies: TrustedProxies,
     pub video_sdk_url: Url,
     pub mode: Mode,
 }
@@ -168,6 +173,24 @@ impl Settings {
             },
         }
         .map(Duration::from_secs);
+
+        let session_ttl = match var("ROOMGATE_SESSION_TTL") {
+            None => Some(DEFAULT_SESSION_TTL_SECS),
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if (300..=30 * 86_400).contains(&secs) => Some(secs),
+                _ => {
+                    errors.push(format!(
+                        "ROOMGATE_SESSION_TTL must be a whole number of seconds from 300 to 2592000 (got {raw:?})"
+                    ));
+                    None
+                }
+            },
+        }
+        .map(Duration::from_secs);
+
+        let trusted_proxies = TrustedProxies::parse(&var("ROOMGATE_TRUSTED_PROXIES").unwrap_or_default())
+            .map_err(|e| errors.push(e))
+            .unwrap_or_default();
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",
@@ -257,6 +280,7 @@ impl Settings {
             addr,
             public_url,
             token_ttl,
+            session_ttl,
             video_sdk_url,
             mode,
             session_key,
@@ -265,6 +289,7 @@ impl Settings {
                 Some(addr),
                 Some(public_url),
                 Some(token_ttl),
+                Some(session_ttl),
                 Some(video_sdk_url),
                 Some(mode),
                 Some(session_key),
@@ -276,6 +301,8 @@ impl Settings {
                 session_key,
                 session_key_generated,
                 token_ttl,
+                session_ttl,
+                trusted_proxies,
                 video_sdk_url,
                 mode,
             }),

@@ -2,6 +2,8 @@
 
 /// Who may join which room: the host-edited TOML file.
 pub mod acl;
+/// The client's IP address, proxies considered.
+pub mod client_ip;
 /// Time as a dependency, for tests of expiry.
 pub mod clock;
 /// Settings from the environment, validated at start-up.

@@ -3,12 +3,16 @@
 //! The cookie (encrypted by actix-session) holds only three things: the CSRF token,
 //! the id of a pending sign-in (its state lives server-side, see [`crate::signin`],
 //! so the cookie is the same size for known and unknown usernames), and the grant a
-//! verified session earns.
+//! verified session earns — plus a random session id, so a cookie can be revoked: at
+//! verification the old id is revoked (a cookie copied before it is worth nothing) and
+//! at logout the current one (a copy replayed later is refused). Revoked ids are kept
+//! until every cookie that carried them has expired.
 
-use std::future::{Ready, ready};
+use std::time::Duration;
 
 use actix_session::{Session, SessionExt, SessionInsertError};
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -17,7 +21,9 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::{RoomName, Username};
 use crate::signin::SignInId;
+use crate::state::AppState;
 
+const SID: &str = "sid";
 const CSRF: &str = "csrf";
 const PENDING: &str = "pending";
 const GRANT: &str = "grant";
@@ -31,16 +37,22 @@ pub struct Grant {
     pub verified_at: u64,
 }
 
-pub struct TypedSession(Session);
+pub struct TypedSession {
+    session: Session,
+    state: web::Data<AppState>,
+}
 
 impl TypedSession {
-    /// The session's CSRF token, made on first use.
+    /// The session's CSRF token, made on first use (with the session's id).
     pub fn csrf_token(&self) -> Result<String, SessionInsertError> {
         if let Some(token) = self.get::<String>(CSRF) {
             return Ok(token);
         }
+        if self.get::<String>(SID).is_none() {
+            self.session.insert(SID, random_token())?;
+        }
         let token = random_token();
-        self.0.insert(CSRF, &token)?;
+        self.session.insert(CSRF, &token)?;
         Ok(token)
     }
 
@@ -60,51 +72,86 @@ impl TypedSession {
     }
 
     pub fn set_pending(&self, id: &SignInId) -> Result<(), SessionInsertError> {
-        self.0.insert(PENDING, id)
+        self.session.insert(PENDING, id)
     }
 
     pub fn clear_pending(&self) {
-        self.0.remove(PENDING);
+        self.session.remove(PENDING);
     }
 
     pub fn grant(&self) -> Option<Grant> {
         self.get(GRANT)
     }
 
-    /// The verified user for `room`, if this session has earned it.
+    /// The verified user for `room`, if this session has earned it and that was less
+    /// than the session lifetime ago.
     pub fn verified_for(&self, room: &RoomName) -> Option<Grant> {
-        self.grant().filter(|g| &g.room == room)
+        let now = self.state.clock.unix_seconds();
+        let ttl = self.state.session_ttl.as_secs();
+        self.grant()
+            .filter(|g| &g.room == room && now.saturating_sub(g.verified_at) < ttl)
     }
 
     pub fn clear_grant(&self) {
-        self.0.remove(GRANT);
+        self.session.remove(GRANT);
     }
 
-    /// The privilege change at verification: a new session id (so a cookie captured
-    /// before it is worth nothing more than before) and a new CSRF token.
-    pub fn elevate(&self, grant: &Grant) -> Result<(), SessionInsertError> {
-        self.0.renew();
-        self.0.remove(PENDING);
-        self.0.insert(CSRF, random_token())?;
-        self.0.insert(GRANT, grant)
+    /// The privilege change at verification: the old session id is revoked and a new
+    /// one issued (so a cookie captured before is worth nothing), with a new CSRF token.
+    pub async fn elevate(&self, grant: &Grant) -> Result<(), SessionInsertError> {
+        self.revoke().await;
+        self.session.renew();
+        self.session.remove(PENDING);
+        self.session.insert(SID, random_token())?;
+        self.session.insert(CSRF, random_token())?;
+        self.session.insert(GRANT, grant)
     }
 
-    pub fn end(&self) {
-        self.0.purge();
+    /// Logout: this cookie, and any copy of it, stops working.
+    pub async fn end(&self) {
+        self.revoke().await;
+        self.session.purge();
+    }
+
+    async fn revoke(&self) {
+        if let Some(sid) = self.get::<String>(SID) {
+            let until = self.state.clock.now() + self.state.session_ttl + Duration::from_secs(60);
+            self.state.counters.put(&revoked_key(&sid), 1, until).await;
+        }
     }
 
     /// A value that fails to decode (an old cookie layout) counts as absent.
     fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.0.get(key).ok().flatten()
+        self.session.get(key).ok().flatten()
     }
 }
 
+fn revoked_key(sid: &str) -> String {
+    format!("revoked-session:{sid}")
+}
+
 impl FromRequest for TypedSession {
-    type Error = <Session as FromRequest>::Error;
-    type Future = Ready<Result<TypedSession, Self::Error>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<TypedSession, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Ok(TypedSession(req.get_session())))
+        let session = req.get_session();
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                actix_web::error::ErrorInternalServerError("application state is missing")
+            })?;
+            let sid = session.get::<String>(SID).ok().flatten();
+            if let Some(sid) = sid {
+                let now = state.clock.now();
+                if state.counters.get(&revoked_key(&sid), now).await.is_some() {
+                    // A copy of a cookie that was logged out or superseded: start afresh.
+                    tracing::info!("revoked session cookie presented");
+                    session.clear();
+                }
+            }
+            Ok(TypedSession { session, state })
+        })
     }
 }
 

@@ -17,6 +17,8 @@ use secrecy::SecretString;
 use crate::acl::Acl;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
+use crate::limits::{CounterStore, MemoryStore};
+use crate::telemetry::Pseudonyms;
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
@@ -93,13 +95,19 @@ impl Application {
             ),
         };
 
+        let counters: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
         let acl = Arc::new(ArcSwap::from_pointee(acl));
         let state = web::Data::new(AppState {
             acl: acl.clone(),
             verifier,
             tokens,
             signins: SignIns::new(clock.clone()),
+            counters: counters.clone(),
             clock,
+            pseudonyms: Pseudonyms::new(settings.session_key.expose()),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            session_ttl: settings.session_ttl,
+            public_origin: settings.public_url.origin().ascii_serialization(),
             default_room: settings.default_room.clone(),
             video_sdk_url: settings.video_sdk_url.to_string(),
             local_mode: matches!(settings.mode, Mode::Local),
@@ -110,6 +118,7 @@ impl Application {
         let key = Key::try_from(settings.session_key.expose())
             .context("ROOMGATE_SESSION_KEY is too short for a cookie key")?;
         let secure = settings.is_https();
+        let session_ttl = settings.session_ttl;
         let headers = security_headers(&settings);
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
@@ -128,10 +137,13 @@ impl Application {
                 .cookie_content_security(CookieContentSecurity::Private)
                 .session_lifecycle(
                     PersistentSession::default()
-                        .session_ttl(actix_web::cookie::time::Duration::hours(12)),
+                        .session_ttl(actix_web::cookie::time::Duration::seconds(
+                            i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
+                        )),
                 )
                 .build();
             App::new()
+                .wrap(middleware::from_fn(crate::routes::refuse_cross_site_posts))
                 .wrap(sessions)
                 .wrap(
                     headers
@@ -179,6 +191,7 @@ fn spawn_sweeper(state: web::Data<AppState>) {
             if dropped > 0 {
                 tracing::debug!(dropped, "expired sign-ins dropped");
             }
+            state.counters.sweep(state.clock.now()).await;
         }
     });
 }

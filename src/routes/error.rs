@@ -9,6 +9,8 @@ use askama::Template;
 pub enum PageError {
     #[error("the CSRF token is missing or wrong")]
     Csrf,
+    #[error("a cross-site request")]
+    CrossSite,
     #[error("not found")]
     NotFound,
     #[error(transparent)]
@@ -39,7 +41,7 @@ struct ErrorPage {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -47,7 +49,7 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let (title, message) = match self {
-            Self::Csrf => (
+            Self::Csrf | Self::CrossSite => (
                 "This form has expired",
                 "For your security this form can only be sent from the page that showed it. Go back, reload the page and try again.",
             ),

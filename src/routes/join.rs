@@ -45,7 +45,7 @@ pub async fn room_page(
                 local_mode: state.local_mode,
             });
         }
-        tracing::info!(user = %grant.username, %room, "verified session no longer on the list");
+        tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
         session.clear_grant();
     }
     render(JoinPage {

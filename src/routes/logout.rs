@@ -17,8 +17,8 @@ pub async fn logout(
         state.signins.remove(&id);
     }
     if let Some(grant) = session.grant() {
-        tracing::info!(user = %grant.username, room = %grant.room, "signed out");
+        tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), room = %grant.room, "signed out");
     }
-    session.end();
+    session.end().await;
     Ok(see_other("/"))
 }

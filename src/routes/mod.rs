@@ -1,5 +1,6 @@
 //! HTTP routes, one module per page or endpoint.
 
+mod cross_site;
 mod error;
 mod health;
 mod home;
@@ -12,6 +13,7 @@ use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+pub use cross_site::refuse_cross_site_posts;
 pub use error::PageError;
 
 use crate::domain::RoomName;

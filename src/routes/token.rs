@@ -37,14 +37,14 @@ pub async fn mint(
     // Verified once is not allowed forever: the ACL decides at every token.
     if state.acl.load().allowed(&grant.username, &room).is_none() {
         session.clear_grant();
-        tracing::info!(user = %grant.username, %room, "token refused: no longer on the list");
+        tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "token refused: no longer on the list");
         return Ok(json_error(StatusCode::FORBIDDEN, "not_allowed"));
     }
     let token = state
         .tokens
         .mint(&grant.username, &room)
         .map_err(|e| e.context("minting a Video access token"))?;
-    tracing::info!(user = %grant.username, %room, expires_at = token.expires_at, "token minted");
+    tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, expires_at = token.expires_at, "token minted");
     let mut resp = HttpResponse::Ok().json(TokenResponse {
         token: token.jwt.expose_secret(),
         identity: &token.identity,

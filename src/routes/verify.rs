@@ -131,7 +131,7 @@ pub async fn check_code(
             // Removed from the list while typing the code: approved, but no entry.
             if state.acl.load().allowed(&username, &room).is_none() {
                 session.clear_pending();
-                tracing::info!(user = %username, %room, "code approved for a user no longer on the list");
+                tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code approved for a user no longer on the list");
                 return notice_page(&room, Notice::Expired);
             }
             session
@@ -140,16 +140,17 @@ pub async fn check_code(
                     room: room.clone(),
                     verified_at: state.clock.unix_seconds(),
                 })
+                .await
                 .map_err(anyhow::Error::from)?;
-            tracing::info!(user = %username, %room, "code approved");
+            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code approved");
             Ok(see_other(&format!("/rooms/{room}")))
         }
         Ok(CheckOutcome::Rejected) if left > 0 => {
-            tracing::info!(user = %username, %room, attempts_left = left, "code check failed");
+            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, attempts_left = left, "code check failed");
             form_again(WRONG_CODE, Some(left))
         }
         Ok(CheckOutcome::Rejected) => {
-            tracing::info!(user = %username, %room, "code check failed; no attempts left");
+            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code check failed; no attempts left");
             state.signins.remove(&id);
             session.clear_pending();
             notice_page(&room, Notice::TooManyAttempts)
@@ -162,7 +163,7 @@ pub async fn check_code(
         Err(err) => {
             let notice = Notice::from_verify_error(&err);
             tracing::warn!(
-                user = %username, %room,
+                user = %state.pseudonyms.of(username.as_str()), %room,
                 twilio_code = ?err.twilio_code(), error = %err, notice = notice.kind(),
                 "code check failed at the verifier"
             );

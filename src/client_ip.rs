@@ -1,0 +1,136 @@
+//! The client's IP address, for per-IP limits.
+//!
+//! It is the socket's peer address. `X-Forwarded-For` is believed only when that peer
+//! is one of our own proxies (`ROOMGATE_TRUSTED_PROXIES`); otherwise anyone could pick
+//! a fresh address per request and walk past every limit.
+
+use std::future::{Ready, ready};
+use std::net::{IpAddr, Ipv4Addr};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use ipnet::IpNet;
+
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// Our proxies, as CIDRs.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// `ROOMGATE_TRUSTED_PROXIES`: CIDRs or single addresses, comma or space separated.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        raw.split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("ROOMGATE_TRUSTED_PROXIES: {s:?} is not an IP address or CIDR")
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client address for a connection from `peer` carrying `forwarded_for`.
+    /// Walks `X-Forwarded-For` from the right (the entry our nearest proxy added)
+    /// past our own proxies; the first address that isn't one is the client.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        let peer = canonical(peer);
+        if !self.contains(&peer) {
+            return peer;
+        }
+        let mut client = peer;
+        for hop in forwarded_for.unwrap_or("").rsplit(',') {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => {
+                    client = canonical(ip);
+                    if !self.contains(&client) {
+                        break;
+                    }
+                }
+                // A malformed entry: stop at the last address we could trust.
+                Err(_) => break,
+            }
+        }
+        client
+    }
+}
+
+/// `::ffff:1.2.3.4` is 1.2.3.4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl FromRequest for ClientIp {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let ip = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state.trusted_proxies.client_ip(peer, forwarded),
+            None => peer,
+        };
+        ready(Ok(ClientIp(ip)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_untrusted_peers() {
+        let none = TrustedProxies::default();
+        assert_eq!(none.client_ip(ip("203.0.113.9"), Some("1.2.3.4")), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn forwarded_for_is_used_from_trusted_proxies() {
+        let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1").unwrap();
+        assert_eq!(proxies.client_ip(ip("127.0.0.1"), Some("198.51.100.7")), ip("198.51.100.7"));
+        // A client can prepend anything; only the right-most untrusted hop counts.
+        assert_eq!(
+            proxies.client_ip(ip("10.1.1.1"), Some("6.6.6.6, 198.51.100.7, 10.2.2.2")),
+            ip("198.51.100.7")
+        );
+        // No header: the proxy itself is all we know.
+        assert_eq!(proxies.client_ip(ip("10.1.1.1"), None), ip("10.1.1.1"));
+        assert_eq!(proxies.client_ip(ip("10.1.1.1"), Some("garbage")), ip("10.1.1.1"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let none = TrustedProxies::default();
+        assert_eq!(none.client_ip(ip("::ffff:192.0.2.1"), None), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn bad_entries_are_reported() {
+        let err = TrustedProxies::parse("10.0.0.0/8, proxy.local").unwrap_err();
+        assert!(err.contains("\"proxy.local\" is not an IP address or CIDR"));
+    }
+}

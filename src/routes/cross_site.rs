@@ -1,0 +1,46 @@
+//! Refuse POSTs that another site's page sent, on top of the CSRF token: a browser
+//! names the sending page's origin in `Origin` and says `Sec-Fetch-Site: cross-site`.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{ResponseError, web};
+
+use super::PageError;
+use crate::state::AppState;
+
+pub async fn refuse_cross_site_posts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.method() == Method::POST && is_cross_site(&req) {
+        tracing::info!(path = req.path(), "cross-site POST refused");
+        let resp = PageError::CrossSite.error_response();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+fn is_cross_site(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        // Not a browser, or an old one: the CSRF token alone decides.
+        return false;
+    };
+    // `null` comes from sandboxed frames, data: URLs and the like: never our pages,
+    // which are served with `Referrer-Policy: same-origin`.
+    let origin = origin.trim_end_matches('/');
+    let public = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.public_origin.as_str());
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    !(Some(origin) == public || origin.eq_ignore_ascii_case(&own))
+}
