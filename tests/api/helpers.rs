@@ -52,19 +52,25 @@ fn test_settings(extra: &[(&str, String)]) -> Settings {
 
 /// The app in Twilio mode, with Verify mocked.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[], Overrides::default()).await
+}
+
+/// The app in Twilio mode with extra settings (environment variables) and seams.
+pub async fn spawn_app_with(vars: &[(&str, &str)], overrides: Overrides) -> TestApp {
     let verify = MockServer::start().await;
-    let settings = test_settings(&[
-        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.into()),
+    let mut all = vec![
+        ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
         ("TWILIO_API_KEY_SID", API_KEY_SID.into()),
         ("TWILIO_API_KEY_SECRET", API_KEY_SECRET.into()),
         ("TWILIO_VERIFY_SERVICE_SID", SERVICE_SID.into()),
         ("TWILIO_VERIFY_BASE_URL", verify.uri()),
-    ]);
+    ];
+    all.extend(vars.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let overrides = Overrides {
-        verify_timeout: Some(Duration::from_secs(2)),
-        ..Default::default()
+        verify_timeout: overrides.verify_timeout.or(Some(Duration::from_secs(2))),
+        ..overrides
     };
-    start(settings, verify, overrides, Default::default()).await
+    start(test_settings(&all), verify, overrides, Default::default()).await
 }
 
 /// The app in local mode, codes caught in `codes`.
@@ -100,6 +106,16 @@ async fn start(
         acl,
         codes,
     }
+}
+
+/// The session cookie a response set (`name=value`), if any.
+pub fn session_cookie(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("roomgate="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
 /// A browser-like client: keeps cookies, doesn't follow redirects.

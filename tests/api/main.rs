@@ -7,4 +7,5 @@ mod flow;
 mod helpers;
 mod local_mode;
 mod pages;
+mod security;
 mod verify_errors;
