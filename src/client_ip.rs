@@ -105,13 +105,19 @@ mod tests {
     #[test]
     fn forwarded_for_is_ignored_from_untrusted_peers() {
         let none = TrustedProxies::default();
-        assert_eq!(none.client_ip(ip("203.0.113.9"), Some("1.2.3.4")), ip("203.0.113.9"));
+        assert_eq!(
+            none.client_ip(ip("203.0.113.9"), Some("1.2.3.4")),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn forwarded_for_is_used_from_trusted_proxies() {
         let proxies = TrustedProxies::parse("10.0.0.0/8, 127.0.0.1").unwrap();
-        assert_eq!(proxies.client_ip(ip("127.0.0.1"), Some("198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(
+            proxies.client_ip(ip("127.0.0.1"), Some("198.51.100.7")),
+            ip("198.51.100.7")
+        );
         // A client can prepend anything; only the right-most untrusted hop counts.
         assert_eq!(
             proxies.client_ip(ip("10.1.1.1"), Some("6.6.6.6, 198.51.100.7, 10.2.2.2")),
@@ -119,13 +125,19 @@ mod tests {
         );
         // No header: the proxy itself is all we know.
         assert_eq!(proxies.client_ip(ip("10.1.1.1"), None), ip("10.1.1.1"));
-        assert_eq!(proxies.client_ip(ip("10.1.1.1"), Some("garbage")), ip("10.1.1.1"));
+        assert_eq!(
+            proxies.client_ip(ip("10.1.1.1"), Some("garbage")),
+            ip("10.1.1.1")
+        );
     }
 
     #[test]
     fn ipv4_mapped_addresses_are_ipv4() {
         let none = TrustedProxies::default();
-        assert_eq!(none.client_ip(ip("::ffff:192.0.2.1"), None), ip("192.0.2.1"));
+        assert_eq!(
+            none.client_ip(ip("::ffff:192.0.2.1"), None),
+            ip("192.0.2.1")
+        );
     }
 
     #[test]

@@ -188,9 +188,10 @@ impl Settings {
         }
         .map(Duration::from_secs);
 
-        let trusted_proxies = TrustedProxies::parse(&var("ROOMGATE_TRUSTED_PROXIES").unwrap_or_default())
-            .map_err(|e| errors.push(e))
-            .unwrap_or_default();
+        let trusted_proxies =
+            TrustedProxies::parse(&var("ROOMGATE_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| errors.push(e))
+                .unwrap_or_default();
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",

@@ -18,10 +18,10 @@ use crate::acl::Acl;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
 use crate::limits::{CounterStore, MemoryStore};
-use crate::telemetry::Pseudonyms;
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
+use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
 use crate::verify::twilio::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
@@ -135,12 +135,11 @@ impl Application {
                 .cookie_same_site(SameSite::Lax)
                 .cookie_path("/".into())
                 .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    PersistentSession::default()
-                        .session_ttl(actix_web::cookie::time::Duration::seconds(
-                            i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
-                        )),
-                )
+                .session_lifecycle(PersistentSession::default().session_ttl(
+                    actix_web::cookie::time::Duration::seconds(
+                        i64::try_from(session_ttl.as_secs()).unwrap_or(i64::MAX),
+                    ),
+                ))
                 .build();
             App::new()
                 .wrap(middleware::from_fn(crate::routes::refuse_cross_site_posts))

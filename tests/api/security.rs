@@ -16,22 +16,40 @@ impl Replayer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { client, base: app.address.clone() }
+        Self {
+            client,
+            base: app.address.clone(),
+        }
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Response {
         let url = format!("{}{path}", self.base);
-        self.client.get(url).header("cookie", cookie).send().await.unwrap()
+        self.client
+            .get(url)
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn post(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> Response {
         let url = format!("{}{path}", self.base);
-        self.client.post(url).header("cookie", cookie).form(form).send().await.unwrap()
+        self.client
+            .post(url)
+            .header("cookie", cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn token(&self, cookie: &str, csrf: &str) -> StatusCode {
         let url = format!("{}/rooms/standup/token", self.base);
-        let req = self.client.post(url).header("cookie", cookie).header("x-csrf-token", csrf);
+        let req = self
+            .client
+            .post(url)
+            .header("cookie", cookie)
+            .header("x-csrf-token", csrf);
         req.send().await.unwrap().status()
     }
 }
@@ -47,29 +65,57 @@ async fn the_cookie_from_before_verification_stops_working_after_it() {
     let mut cookie = session_cookie(&join).unwrap();
     let csrf = extract_csrf(&join.text().await.unwrap()).unwrap();
     let login = browser
-        .post("/rooms/standup/login", &cookie, &[("username", "alice"), ("csrf_token", &csrf)])
+        .post(
+            "/rooms/standup/login",
+            &cookie,
+            &[("username", "alice"), ("csrf_token", &csrf)],
+        )
         .await;
     cookie = session_cookie(&login).unwrap_or(cookie);
     let before = cookie.clone();
 
     let verified = browser
-        .post("/rooms/standup/verify", &cookie, &[("code", "123456"), ("csrf_token", &csrf)])
+        .post(
+            "/rooms/standup/verify",
+            &cookie,
+            &[("code", "123456"), ("csrf_token", &csrf)],
+        )
         .await;
     assert_is_redirect_to(&verified, "/rooms/standup");
     let after = session_cookie(&verified).expect("verification sets a new cookie");
     assert_ne!(before, after);
 
-    let room = browser.get("/rooms/standup", &after).await.text().await.unwrap();
+    let room = browser
+        .get("/rooms/standup", &after)
+        .await
+        .text()
+        .await
+        .unwrap();
     let new_csrf = extract_meta_csrf(&room).expect("the new cookie opens the room");
     assert_eq!(browser.token(&after, &new_csrf).await, StatusCode::OK);
 
     // The old cookie: not verified, its CSRF token dead, its sign-in gone.
-    assert_eq!(browser.token(&before, &new_csrf).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(browser.token(&before, &csrf).await, StatusCode::UNAUTHORIZED);
-    let page = browser.get("/rooms/standup", &before).await.text().await.unwrap();
+    assert_eq!(
+        browser.token(&before, &new_csrf).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        browser.token(&before, &csrf).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = browser
+        .get("/rooms/standup", &before)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains(r#"name="csrf-token""#));
     let again = browser
-        .post("/rooms/standup/verify", &before, &[("code", "123456"), ("csrf_token", &csrf)])
+        .post(
+            "/rooms/standup/verify",
+            &before,
+            &[("code", "123456"), ("csrf_token", &csrf)],
+        )
         .await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
 }
@@ -85,22 +131,45 @@ async fn a_cookie_replayed_after_logout_is_refused() {
     let _start = mock_start_ok().mount_as_scoped(&app.verify).await;
     let _check = mock_check("approved").mount_as_scoped(&app.verify).await;
     let login = browser
-        .post("/rooms/standup/login", &cookie, &[("username", "alice"), ("csrf_token", &csrf)])
+        .post(
+            "/rooms/standup/login",
+            &cookie,
+            &[("username", "alice"), ("csrf_token", &csrf)],
+        )
         .await;
     let cookie = session_cookie(&login).unwrap_or(cookie);
     let verified = browser
-        .post("/rooms/standup/verify", &cookie, &[("code", "123456"), ("csrf_token", &csrf)])
+        .post(
+            "/rooms/standup/verify",
+            &cookie,
+            &[("code", "123456"), ("csrf_token", &csrf)],
+        )
         .await;
     let stolen = session_cookie(&verified).unwrap();
-    let room = browser.get("/rooms/standup", &stolen).await.text().await.unwrap();
+    let room = browser
+        .get("/rooms/standup", &stolen)
+        .await
+        .text()
+        .await
+        .unwrap();
     let room_csrf = extract_meta_csrf(&room).unwrap();
     assert_eq!(browser.token(&stolen, &room_csrf).await, StatusCode::OK);
 
-    let logout = browser.post("/logout", &stolen, &[("csrf_token", &room_csrf)]).await;
+    let logout = browser
+        .post("/logout", &stolen, &[("csrf_token", &room_csrf)])
+        .await;
     assert_is_redirect_to(&logout, "/");
 
-    assert_eq!(browser.token(&stolen, &room_csrf).await, StatusCode::UNAUTHORIZED);
-    let page = browser.get("/rooms/standup", &stolen).await.text().await.unwrap();
+    assert_eq!(
+        browser.token(&stolen, &room_csrf).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let page = browser
+        .get("/rooms/standup", &stolen)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains(r#"action="/rooms/standup/login""#));
 }
 
@@ -155,10 +224,16 @@ fn assert_security_headers(resp: &Response, what: &str) {
         .find(|d| d.starts_with("script-src"))
         .unwrap_or_else(|| panic!("{what}: no script-src in {csp}"));
     assert!(script_src.contains("'self'"), "{what}");
-    assert!(script_src.contains("https://sdk.twilio.com"), "{what}: {script_src}");
+    assert!(
+        script_src.contains("https://sdk.twilio.com"),
+        "{what}: {script_src}"
+    );
     assert!(!csp.contains("'unsafe-inline'"), "{what}: {csp}");
     assert!(csp.contains("frame-ancestors 'none'"), "{what}");
-    assert!(csp.contains("connect-src 'self' https://*.twilio.com wss://*.twilio.com"), "{what}");
+    assert!(
+        csp.contains("connect-src 'self' https://*.twilio.com wss://*.twilio.com"),
+        "{what}"
+    );
     assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
     assert_eq!(h["referrer-policy"], "same-origin", "{what}");
     let permissions = h["permissions-policy"].to_str().unwrap();
@@ -184,7 +259,10 @@ async fn every_page_carries_the_security_headers() {
     ] {
         let resp = app.get(path).await;
         assert_security_headers(&resp, path);
-        assert!(!resp.headers().contains_key("strict-transport-security"), "http: no HSTS");
+        assert!(
+            !resp.headers().contains_key("strict-transport-security"),
+            "http: no HSTS"
+        );
     }
     let login = app.post_login("standup", "alice").await;
     assert_security_headers(&login, "login");
@@ -217,13 +295,21 @@ async fn https_deployments_get_hsts_and_host_prefixed_secure_cookies() {
     )
     .await;
     let resp = app.get_room("standup").await;
-    assert!(resp.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
     let cookie = resp.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("__Host-roomgate="), "{cookie}");
     for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attr), "{attr} missing from {cookie}");
     }
-    assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
+    assert!(
+        !cookie.contains("Domain="),
+        "__Host- cookies carry no Domain"
+    );
 }
 
 #[tokio::test]

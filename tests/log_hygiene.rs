@@ -1,0 +1,194 @@
+//! The whole flow at `RUST_LOG=trace` in Twilio mode, through the real binary: the
+//! full phone number, the code, the token, the API secret, the CSRF tokens and the
+//! cookie values appear nowhere in what roomgate prints.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SECRET: &str = "s3cr3t-api-key-value-0f9e8d7c";
+const PHONE: &str = "+14155550101";
+/// Eight digits: a six-digit code could turn up by chance in trace timestamps.
+const CODE: &str = "73194628";
+
+fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut out = into.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+    });
+}
+
+fn extract(html: &str, marker: &str) -> String {
+    let start = html.find(marker).expect(marker) + marker.len();
+    let len = html[start..].find('"').unwrap();
+    html[start..start + len].to_owned()
+}
+
+fn cookie_value(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("roomgate="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn nothing_sensitive_is_logged_at_trace_level() {
+    let verify = MockServer::start().await;
+    let resource = |status: &str| {
+        json!({
+            "sid": "VE0123456789abcdef0123456789abcdef", "service_sid": "VA0123456789abcdef0123456789abcdef",
+            "account_sid": "AC0123456789abcdef0123456789abcdef", "to": PHONE, "channel": "sms",
+            "status": status, "valid": status == "approved",
+            "date_created": "2026-11-22T08:00:00Z", "date_updated": "2026-11-22T08:00:00Z"
+        })
+    };
+    Mock::given(method("POST"))
+        .and(path_regex("/Verifications$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(resource("pending")))
+        .expect(1)
+        .mount(&verify)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex("/VerificationCheck$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(resource("approved")))
+        .expect(1)
+        .mount(&verify)
+        .await;
+
+    let session_key = "L".repeat(64);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg("--acl")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"))
+        .env_clear()
+        .env("RUST_LOG", "trace")
+        .env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
+        .env("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
+        .env("TWILIO_API_KEY_SECRET", SECRET)
+        .env(
+            "TWILIO_VERIFY_SERVICE_SID",
+            "VA0123456789abcdef0123456789abcdef",
+        )
+        .env("TWILIO_VERIFY_BASE_URL", verify.uri())
+        .env("ROOMGATE_SESSION_KEY", &session_key)
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    collect(child.stdout.take().unwrap(), output.clone());
+    collect(child.stderr.take().unwrap(), output.clone());
+
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(line) = output
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.contains("listening on "))
+            {
+                let url = line.split("listening on ").nth(1).unwrap();
+                break url.split_whitespace().next().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("roomgate started");
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{base}{p}");
+    let mut cookies = Vec::new();
+    let mut csrf_tokens = Vec::new();
+
+    let join = client.get(url("/rooms/standup")).send().await.unwrap();
+    cookies.extend(cookie_value(&join));
+    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
+    csrf_tokens.push(csrf.clone());
+    let login = client
+        .post(url("/rooms/standup/login"))
+        .form(&[("username", "alice"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    cookies.extend(cookie_value(&login));
+    let code = client
+        .post(url("/rooms/standup/verify"))
+        .form(&[("code", CODE), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code.status(), 303);
+    cookies.extend(cookie_value(&code));
+    let room = client.get(url("/rooms/standup")).send().await.unwrap();
+    let room_csrf = extract(
+        &room.text().await.unwrap(),
+        r#"<meta name="csrf-token" content=""#,
+    );
+    csrf_tokens.push(room_csrf.clone());
+    let token: Value = client
+        .post(url("/rooms/standup/token"))
+        .header("x-csrf-token", &room_csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = token["token"].as_str().unwrap().to_owned();
+    let logout = client
+        .post(url("/logout"))
+        .form(&[("csrf_token", &room_csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303);
+    // Let the last events reach the pipes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let out = output.lock().unwrap().clone();
+    assert!(out.len() > 1000, "trace logging produced output:\n{out}");
+    assert!(
+        out.contains("+1********01"),
+        "the masked number is logged:\n{out}"
+    );
+    let basic = STANDARD.encode(format!("SK0123456789abcdef0123456789abcdef:{SECRET}"));
+    let jwt_signature = jwt.rsplit('.').next().unwrap().to_owned();
+    let mut forbidden = vec![
+        ("phone", PHONE.to_owned()),
+        ("national number", "4155550101".to_owned()),
+        ("code", CODE.to_owned()),
+        ("token", jwt.clone()),
+        ("token signature", jwt_signature),
+        ("API secret", SECRET.to_owned()),
+        ("basic credentials", basic),
+        ("session key", session_key),
+    ];
+    forbidden.extend(csrf_tokens.into_iter().map(|t| ("CSRF token", t)));
+    forbidden.extend(cookies.into_iter().map(|c| ("cookie value", c)));
+    for (what, value) in forbidden {
+        assert!(!out.contains(&value), "the {what} appears in the output");
+    }
+}
