@@ -10,6 +10,7 @@ use rand::RngCore;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
+use crate::acl::AclPolicy;
 use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
 
@@ -85,6 +86,8 @@ pub enum Mode {
 pub struct Settings {
     pub addr: SocketAddr,
     pub acl_path: PathBuf,
+    /// Which numbers the ACL may hold (`ROOMGATE_ALLOWED_COUNTRIES`).
+    pub acl_policy: AclPolicy,
     pub public_url: Url,
     pub default_room: Option<RoomName>,
     pub session_key: SessionKey,
@@ -147,6 +150,9 @@ impl Settings {
             .ok();
 
         let acl_path = PathBuf::from(var("ROOMGATE_ACL").unwrap_or_else(|| DEFAULT_ACL.into()));
+        let acl_policy = AclPolicy::from_lookup(&var)
+            .map_err(|lines| errors.extend(lines))
+            .unwrap_or_default();
 
         let public_url = parse_http_url(
             "ROOMGATE_PUBLIC_URL",
@@ -297,6 +303,7 @@ impl Settings {
             ) if errors.is_empty() => Ok(Self {
                 addr,
                 acl_path,
+                acl_policy,
                 public_url,
                 default_room,
                 session_key,

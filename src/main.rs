@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use roomgate::acl::{self, Acl};
+use roomgate::acl::{self, Acl, AclPolicy};
 use roomgate::config::{Mode, Settings};
 use roomgate::startup::Application;
 
@@ -58,16 +58,29 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Acl {
             command: AclCommand::Check { file },
-        } => match acl::check_file(&file) {
-            Ok(summary) => {
-                println!("{summary}");
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                ExitCode::FAILURE
-            }
-        },
+        } => check_acl(&file),
+    }
+}
+
+/// `acl check`: the same country policy `serve` would apply.
+fn check_acl(file: &std::path::Path) -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let policy = match AclPolicy::from_lookup(|n| std::env::var(n).ok()) {
+        Ok(policy) => policy,
+        Err(lines) => {
+            eprintln!("{}", lines.join("\n"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match acl::check_file_with(file, &policy) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -83,16 +96,20 @@ fn serve(args: ServeArgs) -> ExitCode {
     ];
     // Every problem at once, one line each: configuration first, then the ACL.
     let settings = Settings::from_env(&overrides);
-    let acl_path = match &settings {
-        Ok(s) => s.acl_path.clone(),
-        Err(_) => overrides[1]
-            .1
-            .clone()
-            .or_else(|| std::env::var("ROOMGATE_ACL").ok())
-            .unwrap_or_else(|| roomgate::config::DEFAULT_ACL.into())
-            .into(),
+    let (acl_path, policy) = match &settings {
+        Ok(s) => (s.acl_path.clone(), s.acl_policy.clone()),
+        Err(_) => (
+            overrides[1]
+                .1
+                .clone()
+                .or_else(|| std::env::var("ROOMGATE_ACL").ok())
+                .unwrap_or_else(|| roomgate::config::DEFAULT_ACL.into())
+                .into(),
+            // Its own errors are already among the settings errors.
+            AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default(),
+        ),
     };
-    let acl = Acl::load(&acl_path);
+    let acl = Acl::load_with(&acl_path, &policy);
     let (settings, acl) = match (settings, acl) {
         (Ok(s), Ok(a)) => (s, a),
         (settings, acl) => {

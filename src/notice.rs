@@ -18,6 +18,12 @@ pub enum Notice {
     CannotSend,
     /// The verification service is busy or unreachable.
     Unavailable,
+    /// One of our own rate limits: wait `retry_after` seconds.
+    Limited { retry_after: u64 },
+    /// Too many failed verifications for this username: locked for `retry_after` seconds.
+    LockedOut { retry_after: u64 },
+    /// The SMS budget is spent until the window rolls over in `retry_after` seconds.
+    Busy { retry_after: u64 },
 }
 
 impl Notice {
@@ -40,10 +46,13 @@ impl Notice {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::TooManyAttempts | Self::TooManySends => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts
+            | Self::TooManySends
+            | Self::Limited { .. }
+            | Self::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Expired => StatusCode::GONE,
             Self::CannotSend => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -52,7 +61,10 @@ impl Notice {
         match self {
             Self::TooManySends => Some(600),
             Self::Unavailable => Some(30),
-            _ => None,
+            Self::Limited { retry_after }
+            | Self::LockedOut { retry_after }
+            | Self::Busy { retry_after } => Some(retry_after.max(1)),
+            Self::TooManyAttempts | Self::Expired | Self::CannotSend => None,
         }
     }
 
@@ -62,11 +74,27 @@ impl Notice {
             Self::TooManySends => "Too many codes requested",
             Self::Expired => "This code has expired",
             Self::CannotSend => "We could not send a code",
-            Self::Unavailable => "Service busy",
+            Self::Unavailable | Self::Busy { .. } => "Service busy",
+            Self::Limited { .. } => "Too many attempts",
+            Self::LockedOut { .. } => "Sign-in locked",
         }
     }
 
-    pub fn message(self) -> &'static str {
+    pub fn message(self) -> String {
+        let wait = self.retry_after().map(wait_phrase).unwrap_or_default();
+        match self {
+            Self::Limited { .. } => format!("There were too many attempts. Try again {wait}."),
+            Self::LockedOut { .. } => format!(
+                "After several failed sign-ins, signing in is locked for a while. Try again {wait}."
+            ),
+            Self::Busy { .. } => {
+                format!("We can't send codes right now because of high demand. Try again {wait}.")
+            }
+            _ => self.fixed_message().to_owned(),
+        }
+    }
+
+    fn fixed_message(self) -> &'static str {
         match self {
             Self::TooManyAttempts => {
                 "That was the last attempt for this code. Start again to get a new one."
@@ -81,6 +109,7 @@ impl Notice {
             Self::Unavailable => {
                 "The verification service is busy or unreachable right now. Please try again in a minute."
             }
+            Self::Limited { .. } | Self::LockedOut { .. } | Self::Busy { .. } => "",
         }
     }
 
@@ -92,6 +121,43 @@ impl Notice {
             Self::Expired => "expired",
             Self::CannotSend => "cannot_send",
             Self::Unavailable => "unavailable",
+            Self::Limited { .. } => "limited",
+            Self::LockedOut { .. } => "locked_out",
+            Self::Busy { .. } => "busy",
         }
+    }
+}
+
+/// "in 45 seconds", "in about 3 minutes", "in about 2 hours".
+fn wait_phrase(secs: u64) -> String {
+    match secs {
+        0..=1 => "in a second".into(),
+        2..=59 => format!("in {secs} seconds"),
+        60..=119 => "in about a minute".into(),
+        120..=5399 => format!("in about {} minutes", secs.div_ceil(60)),
+        _ => format!("in about {} hours", (secs + 1800) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limited_pages_say_when_to_try_again() {
+        let n = Notice::Limited { retry_after: 45 };
+        assert_eq!(n.retry_after(), Some(45));
+        assert!(n.message().contains("in 45 seconds"));
+        assert!(
+            Notice::LockedOut { retry_after: 900 }
+                .message()
+                .contains("in about 15 minutes")
+        );
+        assert!(
+            Notice::Busy { retry_after: 7200 }
+                .message()
+                .contains("in about 2 hours")
+        );
+        assert_eq!(Notice::Busy { retry_after: 0 }.retry_after(), Some(1));
     }
 }

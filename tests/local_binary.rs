@@ -231,3 +231,32 @@ async fn acl_check_prints_a_summary_or_every_error() {
     assert!(stderr.contains(":2:9: users.carol.phone"), "{stderr}");
     assert!(stderr.contains("users.dave.rooms"), "{stderr}");
 }
+
+#[tokio::test]
+async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
+    let check = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["acl", "check", example])
+        .env_clear()
+        .env("ROOMGATE_ALLOWED_COUNTRIES", "us, ca")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(stderr.contains("users.bob.phone: +44********56 is in GB"), "{stderr}");
+    assert!(stderr.contains("users.carol.phone"), "{stderr}");
+    assert!(!stderr.contains("+447400123456"), "numbers are masked: {stderr}");
+
+    let serve = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--acl", example])
+        .env_clear()
+        .env("ROOMGATE_ALLOWED_COUNTRIES", "US,CA")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("is in GB"));
+}

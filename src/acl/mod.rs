@@ -19,6 +19,11 @@
 //! reported alone.
 //!
 //! An `Acl` is only ever built whole and valid; reloading means parsing a new one.
+//!
+//! What the file may contain is also bounded by the deployment, through an
+//! [`AclPolicy`]: with `ROOMGATE_ALLOWED_COUNTRIES` set, a number outside those
+//! countries is an error like any other, so such a list never loads and no code is
+//! ever sent to that number.
 
 mod parse;
 
@@ -48,17 +53,125 @@ impl AclUser {
     }
 }
 
+/// The environment variable [`AclPolicy::from_lookup`] reads.
+pub const ALLOWED_COUNTRIES_VAR: &str = "ROOMGATE_ALLOWED_COUNTRIES";
+
+/// Limits the deployment puts on what an ACL may contain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AclPolicy {
+    /// ISO 3166 alpha-2 codes (upper case when built by `from_lookup`) that phone
+    /// numbers must belong to. `None` allows any country; an empty set allows none.
+    pub allowed_countries: Option<BTreeSet<String>>,
+}
+
+impl AclPolicy {
+    /// Reads `ROOMGATE_ALLOWED_COUNTRIES`: ISO 3166 alpha-2 codes separated by
+    /// commas and/or spaces, in any case (`us, ca` or `GB IE`). Unset or blank allows
+    /// any country. Errors are one line each, naming the variable, like
+    /// `Settings::from_lookup`'s.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let Some(raw) = var(ALLOWED_COUNTRIES_VAR).filter(|v| !v.trim().is_empty()) else {
+            return Ok(Self::default());
+        };
+        let mut codes = BTreeSet::new();
+        let mut errors = Vec::new();
+        for code in raw
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|code| !code.is_empty())
+        {
+            if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+                codes.insert(code.to_ascii_uppercase());
+            } else {
+                errors.push(format!(
+                    "{ALLOWED_COUNTRIES_VAR}: {code:?} is not an ISO 3166 alpha-2 code"
+                ));
+            }
+        }
+        // Only separators, e.g. ",": the host meant to restrict something, so
+        // silently allowing every country would be the wrong way to fail.
+        if codes.is_empty() && errors.is_empty() {
+            errors.push(format!(
+                "{ALLOWED_COUNTRIES_VAR}: {raw:?} names no country (leave it unset to allow any)"
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                allowed_countries: Some(codes),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether an ACL may contain `phone`. With a country list, a number whose
+    /// region `phonenumber` does not know (e.g. `+800` freephone) is refused.
+    pub fn allows(&self, phone: &PhoneNumber) -> bool {
+        match (&self.allowed_countries, phone.region()) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(countries), Some(region)) => countries
+                .iter()
+                .any(|country| country.eq_ignore_ascii_case(region)),
+        }
+    }
+
+    /// Why an ACL may not contain `phone`, or `None` if it may. Shows the number
+    /// masked only.
+    fn refusal(&self, phone: &PhoneNumber) -> Option<String> {
+        if self.allows(phone) {
+            return None;
+        }
+        let list = self.countries_list();
+        let masked = phone.masked();
+        Some(match phone.region() {
+            Some(region) => {
+                format!("{masked} is in {region}, which is not in {ALLOWED_COUNTRIES_VAR} ({list})")
+            }
+            None => format!(
+                "{masked} has no known country, so it is not in {ALLOWED_COUNTRIES_VAR} ({list})"
+            ),
+        })
+    }
+
+    /// `CA, US`, or `none` for an empty list.
+    fn countries_list(&self) -> String {
+        let countries: Vec<String> = self
+            .allowed_countries
+            .iter()
+            .flatten()
+            .map(|country| country.to_ascii_uppercase())
+            .collect();
+        if countries.is_empty() {
+            "none".to_owned()
+        } else {
+            countries.join(", ")
+        }
+    }
+}
+
 impl Acl {
     /// `origin` is how the file is named in errors (e.g. the path as given).
+    /// Any phone number is accepted; see [`Acl::parse_with`].
     pub fn parse(origin: &str, text: &str) -> Result<Acl, AclErrors> {
-        parse::parse(origin, text)
+        Self::parse_with(origin, text, &AclPolicy::default())
+    }
+
+    /// Like [`Acl::parse`], and every phone number must also satisfy `policy`.
+    pub fn parse_with(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl, AclErrors> {
+        parse::parse(origin, text, policy)
     }
 
     /// Reads then parses; an unreadable file is a single error without a position.
+    /// Any phone number is accepted; see [`Acl::load_with`].
     pub fn load(path: &Path) -> Result<Acl, AclErrors> {
+        Self::load_with(path, &AclPolicy::default())
+    }
+
+    /// Like [`Acl::load`], and every phone number must also satisfy `policy`.
+    pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
         let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&origin, &text),
+            Ok(text) => Self::parse_with(&origin, &text, policy),
             Err(e) => Err(AclErrors(vec![AclError {
                 origin,
                 line: 0,
@@ -98,9 +211,16 @@ impl Acl {
 }
 
 /// Parses the file at `path` and returns the one-line summary that
-/// `roomgate acl check` prints, e.g. `3 users, 4 rooms`.
+/// `roomgate acl check` prints, e.g. `3 users, 4 rooms`. Any phone number is
+/// accepted; see [`check_file_with`].
 pub fn check_file(path: &Path) -> Result<String, AclErrors> {
-    let acl = Acl::load(path)?;
+    check_file_with(path, &AclPolicy::default())
+}
+
+/// Like [`check_file`], and every phone number must also satisfy `policy`, so that
+/// `roomgate acl check` refuses whatever `serve` would.
+pub fn check_file_with(path: &Path, policy: &AclPolicy) -> Result<String, AclErrors> {
+    let acl = Acl::load_with(path, policy)?;
     Ok(format!(
         "{}, {}",
         plural(acl.user_count(), "user"),
@@ -349,5 +469,130 @@ rooms = ["standup"]
         let summary = check_file(&path);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(summary.unwrap(), "1 user, 2 rooms");
+    }
+
+    fn policy(value: Option<&str>) -> Result<AclPolicy, Vec<String>> {
+        AclPolicy::from_lookup(|name| {
+            assert_eq!(name, "ROOMGATE_ALLOWED_COUNTRIES");
+            value.map(str::to_owned)
+        })
+    }
+
+    fn countries(codes: &[&str]) -> AclPolicy {
+        AclPolicy {
+            allowed_countries: Some(codes.iter().map(|&c| c.to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn policy_unset_or_blank_allows_any_country() {
+        for value in [None, Some(""), Some("  \t ")] {
+            assert_eq!(policy(value), Ok(AclPolicy::default()), "{value:?}");
+        }
+        assert_eq!(AclPolicy::default().allowed_countries, None);
+    }
+
+    #[test]
+    fn policy_accepts_any_case_and_separators() {
+        let expected = Ok(countries(&["CA", "GB", "US"]));
+        for value in [
+            "US,CA,GB",
+            "us, ca, gb",
+            "Us Ca gB",
+            " US,  CA\tGB ",
+            "US,,CA , GB,",
+            "gb us ca us",
+        ] {
+            assert_eq!(policy(Some(value)), expected, "{value:?}");
+        }
+        assert_eq!(policy(Some("ie")), Ok(countries(&["IE"])));
+    }
+
+    #[test]
+    fn policy_reports_each_bad_code_on_its_own_line() {
+        assert_eq!(
+            policy(Some("GBR")),
+            Err(vec![
+                r#"ROOMGATE_ALLOWED_COUNTRIES: "GBR" is not an ISO 3166 alpha-2 code"#.to_owned()
+            ])
+        );
+        assert_eq!(
+            policy(Some("us, U, 44;gb, CA, É1, ÜS")),
+            Err([r#""U""#, r#""44;gb""#, r#""É1""#, r#""ÜS""#]
+                .iter()
+                .map(|code| {
+                    format!("ROOMGATE_ALLOWED_COUNTRIES: {code} is not an ISO 3166 alpha-2 code")
+                })
+                .collect())
+        );
+    }
+
+    #[test]
+    fn policy_of_only_separators_is_an_error_not_any_country() {
+        assert_eq!(
+            policy(Some(" , ,")),
+            Err(vec![
+                r#"ROOMGATE_ALLOWED_COUNTRIES: " , ," names no country (leave it unset to allow any)"#
+                    .to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn policy_allows_by_region() {
+        let us = PhoneNumber::parse("+14155550101").unwrap();
+        let gb = PhoneNumber::parse("+447400123456").unwrap();
+        let freephone = PhoneNumber::parse("+80012345678").unwrap();
+        assert_eq!(freephone.region(), None);
+
+        let any = AclPolicy::default();
+        assert!(any.allows(&us) && any.allows(&gb) && any.allows(&freephone));
+
+        let us_ca = policy(Some("us ca")).unwrap();
+        assert!(us_ca.allows(&us));
+        assert!(!us_ca.allows(&gb));
+        assert!(!us_ca.allows(&freephone));
+
+        // Built by hand, lower case still matches; an empty list allows nothing.
+        assert!(countries(&["gb"]).allows(&gb));
+        assert!(!countries(&[]).allows(&us));
+    }
+
+    #[test]
+    fn load_and_check_apply_the_policy() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"));
+        let gb_only = countries(&["GB"]);
+        let errors = Acl::load_with(path, &gb_only).unwrap_err();
+        assert!(!errors.0.is_empty());
+        for error in &errors.0 {
+            assert!(error.path.ends_with(".phone"), "{error}");
+            assert!(
+                error
+                    .message
+                    .contains("which is not in ROOMGATE_ALLOWED_COUNTRIES (GB)"),
+                "{error}"
+            );
+        }
+        assert_eq!(check_file_with(path, &gb_only), Err(errors));
+        assert!(Acl::load_with(path, &AclPolicy::default()).is_ok());
+        assert_eq!(
+            check_file_with(path, &AclPolicy::default()).unwrap(),
+            "3 users, 4 rooms"
+        );
+        assert_eq!(
+            Acl::parse_with("acl.toml", SAMPLE, &countries(&["US", "GB", "AU"])),
+            Acl::parse("acl.toml", SAMPLE)
+        );
+    }
+
+    #[test]
+    fn refused_entry_reads_like_any_other_acl_error() {
+        let errors =
+            Acl::parse_with("acl.toml", SAMPLE, &countries(&["US", "CA", "AU"])).unwrap_err();
+        assert_eq!(
+            errors.to_string(),
+            "acl.toml:7:9: users.bob.phone: +44********56 is in GB, \
+             which is not in ROOMGATE_ALLOWED_COUNTRIES (AU, CA, US)"
+        );
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Acl, AclError, AclErrors, AclUser};
+use super::{Acl, AclError, AclErrors, AclPolicy, AclUser};
 use crate::domain::{PhoneNumber, RoomPattern, Username};
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
@@ -31,14 +31,14 @@ struct RawUser {
     rooms: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-pub(super) fn parse(origin: &str, text: &str) -> Result<Acl, AclErrors> {
+pub(super) fn parse(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl, AclErrors> {
     let mut report = Report {
         origin,
         text,
         errors: Vec::new(),
     };
     let users = match toml::from_str::<RawAcl>(text) {
-        Ok(raw) => validate(raw, &mut report),
+        Ok(raw) => validate(raw, policy, &mut report),
         Err(e) => {
             report_toml_error(&e, &mut report);
             BTreeMap::new()
@@ -77,7 +77,11 @@ impl Report<'_> {
     }
 }
 
-fn validate(raw: RawAcl, report: &mut Report<'_>) -> BTreeMap<Username, AclUser> {
+fn validate(
+    raw: RawAcl,
+    policy: &AclPolicy,
+    report: &mut Report<'_>,
+) -> BTreeMap<Username, AclUser> {
     let mut acl = BTreeMap::new();
     let users = raw.users.map(Spanned::into_inner).unwrap_or_default();
     if users.is_empty() {
@@ -100,12 +104,25 @@ fn validate(raw: RawAcl, report: &mut Report<'_>) -> BTreeMap<Username, AclUser>
                 report.at(Some(user_start), user_path.clone(), "missing key `phone`");
                 None
             }
-            Some(phone) => PhoneNumber::parse(phone.get_ref())
-                .map_err(|e| {
-                    let path = format!("{user_path}.phone");
-                    report.at(Some(phone.span().start), path, e.to_string());
-                })
-                .ok(),
+            Some(phone) => {
+                let path = format!("{user_path}.phone");
+                let offset = Some(phone.span().start);
+                match PhoneNumber::parse(phone.get_ref()) {
+                    Err(e) => {
+                        report.at(offset, path, e.to_string());
+                        None
+                    }
+                    // Reported masked: the message names the country, which is
+                    // what the host needs, and goes to terminals and logs.
+                    Ok(number) => match policy.refusal(&number) {
+                        Some(message) => {
+                            report.at(offset, path, message);
+                            None
+                        }
+                        None => Some(number),
+                    },
+                }
+            }
         };
         let rooms = match user.rooms {
             None => {
@@ -379,7 +396,11 @@ mod tests {
 
     /// (line, column, path, message) of each error, in reported order.
     fn errors(text: &str) -> Vec<(usize, usize, String, String)> {
-        let errors = parse("acl.toml", text).expect_err("the ACL should be rejected");
+        errors_with(text, &AclPolicy::default())
+    }
+
+    fn errors_with(text: &str, policy: &AclPolicy) -> Vec<(usize, usize, String, String)> {
+        let errors = parse("acl.toml", text, policy).expect_err("the ACL should be rejected");
         assert!(!errors.0.is_empty());
         errors
             .0
@@ -413,7 +434,7 @@ erin.rooms = ["*", "all-hands"]
 phone = "+61412345678"
 rooms = ["design-review"]
 "#;
-        let acl = parse("acl.toml", text).unwrap();
+        let acl = parse("acl.toml", text, &AclPolicy::default()).unwrap();
         let names: Vec<_> = acl.users().map(|(u, _)| u.as_str()).collect();
         assert_eq!(names, ["dave", "erin", "frank"]);
         let erin = acl.user(&Username::parse("erin").unwrap()).unwrap();
@@ -791,5 +812,139 @@ rooms = ["standup", "standup"]
         assert_eq!(key_segment("alice_b-2"), "alice_b-2");
         assert_eq!(key_segment("bob.smith"), r#""bob.smith""#);
         assert_eq!(key_segment(""), r#""""#);
+    }
+
+    fn only(codes: &[&str]) -> AclPolicy {
+        AclPolicy {
+            allowed_countries: Some(codes.iter().map(|&c| c.to_owned()).collect()),
+        }
+    }
+
+    const US_CA: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n\
+                         [users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n\
+                         [users.carol]\nphone = \"+16135550123\"\nrooms = [\"standup\"]\n";
+
+    #[test]
+    fn numbers_in_allowed_countries_are_accepted() {
+        let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n\
+                    [users.carol]\nphone = \"+16135550123\"\nrooms = [\"standup\"]\n";
+        let acl = parse("acl.toml", text, &only(&["US", "CA"])).unwrap();
+        let regions: Vec<_> = acl.users().map(|(_, u)| u.phone.region()).collect();
+        assert_eq!(regions, [Some("US"), Some("CA")]);
+        // The default policy takes any country.
+        assert_eq!(
+            parse("acl.toml", US_CA, &AclPolicy::default())
+                .unwrap()
+                .user_count(),
+            3
+        );
+    }
+
+    #[test]
+    fn number_outside_allowed_countries_points_at_the_phone() {
+        assert_eq!(
+            errors_with(US_CA, &only(&["US", "CA"])),
+            [e(
+                5,
+                9,
+                "users.bob.phone",
+                "+44********56 is in GB, which is not in ROOMGATE_ALLOWED_COUNTRIES (CA, US)"
+            )]
+        );
+    }
+
+    #[test]
+    fn every_refused_number_is_reported_with_the_other_errors() {
+        let found = errors_with(US_CA, &only(&["GB"]));
+        assert_eq!(
+            found,
+            [
+                e(
+                    2,
+                    9,
+                    "users.alice.phone",
+                    "+1********01 is in US, which is not in ROOMGATE_ALLOWED_COUNTRIES (GB)"
+                ),
+                e(
+                    8,
+                    9,
+                    "users.carol.phone",
+                    "+1********23 is in CA, which is not in ROOMGATE_ALLOWED_COUNTRIES (GB)"
+                ),
+            ]
+        );
+        // Mixed with other kinds of error, still all of them, in file order.
+        let text = format!("{US_CA}[users.dan]\nphone = \"+61412345678\"\nrooms = []\n");
+        let found: Vec<_> = errors_with(&text, &only(&["gb"]))
+            .into_iter()
+            .map(|(line, column, path, _)| (line, column, path))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 9, "users.alice.phone".to_owned()),
+                (8, 9, "users.carol.phone".to_owned()),
+                (11, 9, "users.dan.phone".to_owned()),
+                (12, 9, "users.dan.rooms".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_inline_and_dotted_entries_point_at_the_value() {
+        let text = "[users]\ndave = { phone = \"+447400123456\", rooms = [\"a\"] }\n\
+                    erin.phone = \"+447400123456\"\nerin.rooms = [\"a\"]\n";
+        let found: Vec<_> = errors_with(text, &only(&["US"]))
+            .into_iter()
+            .map(|(line, column, path, _)| (line, column, path))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 18, "users.dave.phone".to_owned()),
+                (3, 14, "users.erin.phone".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn number_without_a_known_country_is_refused_when_a_list_is_set() {
+        // International freephone: valid, but in no country.
+        let text = "[users.fay]\nphone = \"+80012345678\"\nrooms = [\"standup\"]\n";
+        assert!(parse("acl.toml", text, &AclPolicy::default()).is_ok());
+        assert_eq!(
+            errors_with(text, &only(&["US"])),
+            [e(
+                2,
+                9,
+                "users.fay.phone",
+                "+800******78 has no known country, so it is not in ROOMGATE_ALLOWED_COUNTRIES (US)"
+            )]
+        );
+    }
+
+    #[test]
+    fn an_empty_country_list_refuses_every_number() {
+        let found = errors_with(US_CA, &only(&[]));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0]
+                .3
+                .ends_with("which is not in ROOMGATE_ALLOWED_COUNTRIES (none)"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn refusals_show_the_number_masked_only() {
+        let errors = parse("acl.toml", US_CA, &only(&["AU"])).unwrap_err();
+        let shown = errors.to_string();
+        for masked in ["+1********01", "+44********56", "+1********23"] {
+            assert!(shown.contains(masked), "{shown}");
+        }
+        for full in ["4155550101", "7400123456", "6135550123"] {
+            assert!(!shown.contains(full), "{shown}");
+        }
+        assert!(!format!("{errors:?}").contains("7400123456"));
     }
 }

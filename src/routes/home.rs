@@ -1,9 +1,9 @@
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::PageError;
+use super::respond::{render, see_other};
 use crate::domain::RoomName;
 use crate::state::AppState;
 
@@ -47,21 +47,4 @@ pub async fn go_to_room(query: web::Query<RoomQuery>) -> Result<HttpResponse, Pa
             Ok(resp)
         }
     }
-}
-
-pub(super) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, location))
-        .finish()
-}
-
-pub(super) fn render(page: impl Template) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| PageError::Unexpected(anyhow::Error::new(e).context("rendering a page")))?;
-    let mut resp = HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body);
-    super::no_store(&mut resp);
-    Ok(resp)
 }

@@ -2,7 +2,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::home::{render, see_other};
+use super::respond::{render, see_other};
 use super::{PageError, room_from_path};
 use crate::domain::Username;
 use crate::session::TypedSession;

@@ -1,6 +1,6 @@
 use actix_web::{HttpResponse, web};
 
-use super::home::see_other;
+use super::respond::see_other;
 use super::{CsrfForm, PageError};
 use crate::session::TypedSession;
 use crate::state::AppState;

@@ -6,11 +6,11 @@ mod health;
 mod home;
 mod join;
 mod logout;
+mod respond;
 mod token;
 mod verify;
 
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 use serde::Deserialize;
 
 pub use cross_site::refuse_cross_site_posts;
@@ -33,12 +33,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The `{room}` path segment, parsed; anything else is a 404 that says nothing more.
 fn room_from_path(path: web::Path<String>) -> Result<RoomName, PageError> {
     RoomName::parse(&path.into_inner()).map_err(|_| PageError::NotFound)
-}
-
-/// Pages of the sign-in flow carry session-specific tokens: never cache them.
-fn no_store(resp: &mut HttpResponse) {
-    resp.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// Every form field is optional at the parsing stage: a missing `csrf_token` must be a

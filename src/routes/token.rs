@@ -4,7 +4,8 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{PageError, no_store, room_from_path};
+use super::respond::no_store;
+use super::{PageError, room_from_path};
 use crate::session::TypedSession;
 use crate::state::AppState;
 

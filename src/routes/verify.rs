@@ -1,11 +1,10 @@
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::home::{render, see_other};
+use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
-use crate::domain::{OtpCode, RoomName};
+use crate::domain::OtpCode;
 use crate::notice::Notice;
 use crate::session::{Grant, TypedSession};
 use crate::signin::StartState;
@@ -22,15 +21,6 @@ struct CodePage<'a> {
     csrf_token: &'a str,
     error: Option<&'a str>,
     attempts_left: Option<u8>,
-}
-
-#[derive(Template)]
-#[template(path = "notice.html")]
-struct NoticePage<'a> {
-    title: &'a str,
-    message: &'a str,
-    action_href: Option<&'a str>,
-    action_label: &'a str,
 }
 
 /// The code form. It never waits for the SMS to go out (that would time who exists);
@@ -175,23 +165,4 @@ pub async fn check_code(
             notice_page(&room, notice)
         }
     }
-}
-
-fn notice_page(room: &RoomName, notice: Notice) -> Result<HttpResponse, PageError> {
-    let (href, label) = match notice {
-        Notice::Unavailable => (format!("/rooms/{room}/verify"), "Try again"),
-        _ => (format!("/rooms/{room}"), "Start again"),
-    };
-    let mut resp = render(NoticePage {
-        title: notice.title(),
-        message: notice.message(),
-        action_href: Some(&href),
-        action_label: label,
-    })?;
-    *resp.status_mut() = notice.status();
-    if let Some(secs) = notice.retry_after() {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
-    }
-    Ok(resp)
 }

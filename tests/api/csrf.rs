@@ -56,6 +56,7 @@ async fn code_check_and_logout_need_the_csrf_token() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let resp = app.post_form("/logout", &[("csrf_token", "nope")]).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    wait_for_requests(&app.verify, 1).await;
 }
 
 #[tokio::test]

@@ -172,6 +172,7 @@ async fn a_malformed_code_costs_no_attempt_and_reaches_no_verifier() {
     let html = resp.text().await.unwrap();
     assert!(html.contains("digits only"));
     assert!(!html.contains("attempts left"));
+    wait_for_requests(&app.verify, 1).await;
 }
 
 #[tokio::test]
