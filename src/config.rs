@@ -11,8 +11,10 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::acl::AclPolicy;
+use crate::budget::BudgetConfig;
 use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
+use crate::limits::LimitsConfig;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ACL: &str = "acl.toml";
@@ -98,6 +100,8 @@ pub struct Settings {
     /// How long a verified session lasts at most.
     pub session_ttl: Duration,
     pub trusted_proxies: TrustedProxies,
+    pub limits: LimitsConfig,
+    pub budget: BudgetConfig,
     pub video_sdk_url: Url,
     pub mode: Mode,
 }
@@ -198,6 +202,13 @@ impl Settings {
             TrustedProxies::parse(&var("ROOMGATE_TRUSTED_PROXIES").unwrap_or_default())
                 .map_err(|e| errors.push(e))
                 .unwrap_or_default();
+
+        let limits = LimitsConfig::from_lookup(&var)
+            .map_err(|lines| errors.extend(lines))
+            .unwrap_or_default();
+        let budget = BudgetConfig::from_lookup(&var)
+            .map_err(|lines| errors.extend(lines))
+            .unwrap_or_default();
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",
@@ -311,6 +322,8 @@ impl Settings {
                 token_ttl,
                 session_ttl,
                 trusted_proxies,
+                limits,
+                budget,
                 video_sdk_url,
                 mode,
             }),

@@ -2,6 +2,10 @@
 
 /// Who may join which room: the host-edited TOML file.
 pub mod acl;
+/// Signed operator alerts (SMS budget), sent in the background.
+pub mod alerts;
+/// The global SMS budget: caps per minute, hour and day.
+pub mod budget;
 /// The client's IP address, proxies considered.
 pub mod client_ip;
 /// Time as a dependency, for tests of expiry.

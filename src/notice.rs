@@ -27,6 +27,24 @@ pub enum Notice {
 }
 
 impl Notice {
+    pub fn limited(limited: &crate::limits::Limited) -> Self {
+        Self::Limited {
+            retry_after: whole_seconds(limited.retry_after),
+        }
+    }
+
+    pub fn locked_out(left: std::time::Duration) -> Self {
+        Self::LockedOut {
+            retry_after: whole_seconds(left),
+        }
+    }
+
+    pub fn busy(until_rollover: std::time::Duration) -> Self {
+        Self::Busy {
+            retry_after: whole_seconds(until_rollover),
+        }
+    }
+
     pub fn from_verify_error(err: &VerifyError) -> Self {
         match err {
             VerifyError::MaxCheckAttempts(_) => Self::TooManyAttempts,
@@ -126,6 +144,10 @@ impl Notice {
             Self::Busy { .. } => "busy",
         }
     }
+}
+
+fn whole_seconds(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// "in 45 seconds", "in about 3 minutes", "in about 2 hours".

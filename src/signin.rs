@@ -41,6 +41,9 @@ pub enum StartState {
 
 pub struct SignIn {
     pub room: RoomName,
+    /// The username as typed (normalised), known or not: lockouts count against it,
+    /// so they look the same for every name.
+    pub who: String,
     /// Set only when the user may join the room and a code was asked for.
     pub username: Option<Username>,
     created: SystemTime,
@@ -86,9 +89,22 @@ pub struct SignIns {
     clock: Arc<dyn Clock>,
 }
 
+/// What a new sign-in does about a code.
+pub enum Start {
+    /// Send one, in the background.
+    Send(CodeRequest),
+    /// Nothing: the user is not on the list for this room.
+    Nothing,
+    /// Nothing, for a reason the participant learns on the code page, not at once
+    /// (so the sign-in response stays the same for every username).
+    Refused(Notice),
+}
+
 /// A code to send as part of a sign-in: who, to which number, through which verifier.
 pub struct CodeRequest {
     pub username: Username,
+    /// The user's pseudonym, for logs.
+    pub log_user: String,
     pub phone: PhoneNumber,
     pub locale: Option<String>,
     pub verifier: Arc<dyn Verifier>,
@@ -104,12 +120,15 @@ impl SignIns {
 
     /// Record a sign-in for `room`. With a `code` request, the verification starts in
     /// a background task: the caller answers at once, whoever the user is.
-    pub fn begin(&self, room: RoomName, code: Option<CodeRequest>) -> SignInId {
+    pub fn begin(&self, room: RoomName, who: String, start: Start) -> SignInId {
         let id = SignInId(random_token());
         let (tx, rx) = watch::channel(StartState::InFlight);
         let full = self.lock().len() >= MAX_PENDING;
-        let username = code.as_ref().map(|c| c.username.clone());
-        match code {
+        let username = match &start {
+            Start::Send(req) => Some(req.username.clone()),
+            Start::Nothing | Start::Refused(_) => None,
+        };
+        match start {
             _ if full => {
                 tracing::warn!(
                     limit = MAX_PENDING,
@@ -117,10 +136,13 @@ impl SignIns {
                 );
                 tx.send_replace(StartState::Failed(Notice::Unavailable));
             }
-            None => {
+            Start::Nothing => {
                 tx.send_replace(StartState::NotSent);
             }
-            Some(req) => {
+            Start::Refused(notice) => {
+                tx.send_replace(StartState::Failed(notice));
+            }
+            Start::Send(req) => {
                 tokio::spawn(async move {
                     let outcome = req
                         .verifier
@@ -132,13 +154,13 @@ impl SignIns {
                         .await;
                     let state = match outcome {
                         Ok(started) => {
-                            tracing::info!(user = %req.username, phone = %req.phone.masked(), "code sent");
+                            tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
                             StartState::Sent(started.sid)
                         }
                         Err(err) => {
                             let notice = Notice::from_verify_error(&err);
                             tracing::warn!(
-                                user = %req.username,
+                                user = %req.log_user,
                                 phone = %req.phone.masked(),
                                 twilio_code = ?err.twilio_code(),
                                 error = %err,
@@ -155,6 +177,7 @@ impl SignIns {
         }
         let sign_in = Arc::new(SignIn {
             room,
+            who,
             username,
             created: self.clock.now(),
             checks_used: AtomicU8::new(0),
@@ -166,28 +189,31 @@ impl SignIns {
         id
     }
 
-    /// The live sign-in `id` for `room`; expired ones are dropped here.
+    /// The live sign-in `id` for `room`. Expired ones are left for [`Self::sweep`],
+    /// which reports them as failed verifications.
     pub fn get(&self, id: &SignInId, room: &RoomName) -> Option<Arc<SignIn>> {
-        let mut entries = self.lock();
+        let entries = self.lock();
         let entry = entries.get(id)?;
-        if self.expired(entry) {
-            entries.remove(id);
-            return None;
-        }
-        (&entry.room == room).then(|| Arc::clone(entry))
+        (!self.expired(entry) && &entry.room == room).then(|| Arc::clone(entry))
     }
 
     pub fn remove(&self, id: &SignInId) {
         self.lock().remove(id);
     }
 
-    /// Drop every expired sign-in; run periodically so abandoned ones don't pile up.
-    pub fn sweep(&self) -> usize {
-        let mut entries = self.lock();
-        let before = entries.len();
+    /// Drop every expired sign-in, returning who they were for: each is a failed
+    /// verification. Run periodically so abandoned ones don't pile up.
+    pub fn sweep(&self) -> Vec<String> {
         let now = self.clock.now();
-        entries.retain(|_, s| !is_expired(s, now));
-        before - entries.len()
+        let mut expired = Vec::new();
+        self.lock().retain(|_, s| {
+            let keep = !is_expired(s, now);
+            if !keep {
+                expired.push(s.who.clone());
+            }
+            keep
+        });
+        expired
     }
 
     pub fn len(&self) -> usize {
@@ -196,6 +222,11 @@ impl SignIns {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether `id` is still held (expired or not). For tests.
+    pub fn contains(&self, id: &SignInId) -> bool {
+        self.lock().contains_key(id)
     }
 
     fn expired(&self, s: &SignIn) -> bool {
@@ -224,7 +255,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_users_get_a_sign_in_that_sends_nothing() {
         let signins = SignIns::new(Arc::new(ManualClock::default()));
-        let id = signins.begin(room("standup"), None);
+        let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         let s = signins.get(&id, &room("standup")).unwrap();
         assert!(matches!(
             s.started(Duration::from_secs(1)).await,
@@ -237,7 +268,7 @@ mod tests {
     #[tokio::test]
     async fn checks_run_out_after_five() {
         let signins = SignIns::new(Arc::new(ManualClock::default()));
-        let id = signins.begin(room("standup"), None);
+        let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         let s = signins.get(&id, &room("standup")).unwrap();
         let left: Vec<_> = std::iter::from_fn(|| s.take_check()).collect();
         assert_eq!(left, vec![4, 3, 2, 1, 0]);
@@ -249,16 +280,17 @@ mod tests {
     async fn sign_ins_expire_after_ten_minutes() {
         let clock = Arc::new(ManualClock::default());
         let signins = SignIns::new(clock.clone());
-        let id = signins.begin(room("standup"), None);
+        let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         clock.advance(SIGN_IN_TTL - Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).is_some());
-        let _other = signins.begin(room("standup"), None);
+        let _other = signins.begin(room("standup"), "bob".into(), Start::Nothing);
         clock.advance(Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).is_none());
-        assert_eq!(signins.len(), 1, "the expired one was dropped on access");
-        assert_eq!(signins.sweep(), 0);
+        assert!(signins.contains(&id), "left for the sweep");
+        assert_eq!(signins.sweep(), vec!["mallory".to_owned()]);
+        assert!(!signins.contains(&id));
         clock.advance(SIGN_IN_TTL);
-        assert_eq!(signins.sweep(), 1);
+        assert_eq!(signins.sweep(), vec!["bob".to_owned()]);
         assert!(signins.is_empty());
     }
 }

@@ -15,9 +15,10 @@ use arc_swap::ArcSwap;
 use secrecy::SecretString;
 
 use crate::acl::Acl;
+use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
-use crate::limits::{CounterStore, MemoryStore};
+use crate::limits::{CounterStore, Limiter, MemoryStore};
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
@@ -60,11 +61,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
+        // The one HTTP client: Verify calls and alert webhooks share its pool.
+        let http = http_client(verify_timeout);
 
         let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &settings.mode {
             Mode::Twilio(t) => (
                 Arc::new(TwilioVerifyClient::new(
-                    http_client(verify_timeout),
+                    http.clone(),
                     TwilioVerifyConfig {
                         base_url: t.verify_base_url.clone(),
                         service_sid: t.verify_service_sid.clone(),
@@ -102,6 +105,13 @@ impl Application {
             verifier,
             tokens,
             signins: SignIns::new(clock.clone()),
+            limiter: Limiter::new(counters.clone(), settings.limits.clone(), clock.clone()),
+            budget: SmsBudget::new(
+                settings.budget.clone(),
+                counters.clone(),
+                clock.clone(),
+                settings.budget.alert_sender(http.clone()),
+            ),
             counters: counters.clone(),
             clock,
             pseudonyms: Pseudonyms::new(settings.session_key.expose()),
@@ -186,10 +196,11 @@ fn spawn_sweeper(state: web::Data<AppState>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let dropped = state.signins.sweep();
-            if dropped > 0 {
-                tracing::debug!(dropped, "expired sign-ins dropped");
+            // Each abandoned sign-in is a failed verification for the name typed.
+            for who in state.signins.sweep() {
+                state.limiter.record_failure(&who).await;
             }
+            state.limiter.sweep().await;
             state.counters.sweep(state.clock.now()).await;
         }
     });

@@ -6,10 +6,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::acl::Acl;
+use crate::budget::SmsBudget;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::domain::RoomName;
-use crate::limits::CounterStore;
+use crate::limits::{CounterStore, Limiter};
 use crate::signin::SignIns;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub signins: SignIns,
     /// Limits, lockouts, budget windows and revoked sessions.
     pub counters: Arc<dyn CounterStore>,
+    pub limiter: Limiter,
+    pub budget: SmsBudget,
     pub clock: Arc<dyn Clock>,
     pub pseudonyms: Pseudonyms,
     pub trusted_proxies: TrustedProxies,

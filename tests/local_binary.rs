@@ -245,9 +245,15 @@ async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
         .unwrap();
     assert_eq!(check.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&check.stderr);
-    assert!(stderr.contains("users.bob.phone: +44********56 is in GB"), "{stderr}");
+    assert!(
+        stderr.contains("users.bob.phone: +44********56 is in GB"),
+        "{stderr}"
+    );
     assert!(stderr.contains("users.carol.phone"), "{stderr}");
-    assert!(!stderr.contains("+447400123456"), "numbers are masked: {stderr}");
+    assert!(
+        !stderr.contains("+447400123456"),
+        "numbers are masked: {stderr}"
+    );
 
     let serve = Command::new(env!("CARGO_BIN_EXE_roomgate"))
         .args(["serve", "--addr", "127.0.0.1:0", "--acl", example])

@@ -2,11 +2,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::respond::{render, see_other};
+use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
-use crate::domain::Username;
+use crate::client_ip::ClientIp;
+use crate::domain::{RoomName, Username};
+use crate::notice::Notice;
 use crate::session::TypedSession;
-use crate::signin::CodeRequest;
+use crate::signin::{CodeRequest, Start};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -62,38 +64,82 @@ pub struct LoginForm {
     csrf_token: Option<String>,
 }
 
-/// "Send me a code". Known or not, allowed or not, the answer is the same redirect and
-/// the same cookie shape; only a user on the list for this room triggers a send, and
-/// that send runs in the background so the response time doesn't tell either.
+/// "Send me a code". Known or not, allowed or not, the answer is the same: the same
+/// redirect and cookie shape when the request may go on, the same limit page when it
+/// may not. Only a user on the list for this room triggers a send, and that send runs
+/// in the background so the response time doesn't tell either.
 pub async fn login(
     path: web::Path<String>,
     form: web::Form<LoginForm>,
     session: TypedSession,
+    ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    let username = Username::from_input(&form.username).ok();
-    let code = username.and_then(|username| {
-        let acl = state.acl.load();
-        let user = acl.allowed(&username, &room)?;
-        Some(CodeRequest {
-            phone: user.phone.clone(),
-            username,
-            locale: None,
-            verifier: state.verifier.clone(),
-        })
-    });
-    match &code {
-        Some(req) => tracing::info!(user = %req.username, %room, "sign-in requested"),
-        None => tracing::info!(%room, "sign-in requested for a user not on the list"),
+    if let Err(limited) = state.limiter.login_from_ip(ip).await {
+        return notice_page(&room, Notice::limited(&limited));
     }
+    let who = typed_username(&form.username);
+    let user = state.pseudonyms.of(&who);
+    // Limits on the name typed apply whether or not anyone has that name.
+    if let Some(left) = state.limiter.locked_out(&who).await {
+        tracing::info!(%user, %room, retry_after = left.as_secs(), "sign-in refused: locked out");
+        return notice_page(&room, Notice::locked_out(left));
+    }
+    if let Err(limited) = state.limiter.start_for_user(&who).await {
+        tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
+        return notice_page(&room, Notice::limited(&limited));
+    }
+    // A spent budget is global: everyone is told, so it reveals nobody.
+    if let Some(wait) = state.budget.exhausted().await {
+        tracing::warn!(%room, "sign-in refused: SMS budget exhausted");
+        return notice_page(&room, Notice::busy(wait));
+    }
+
+    let start = start_for(&state, &who, &room, user).await;
     if let Some(old) = session.pending() {
         state.signins.remove(&old);
     }
-    let id = state.signins.begin(room.clone(), code);
+    let id = state.signins.begin(room.clone(), who, start);
     session.set_pending(&id).map_err(anyhow::Error::from)?;
     Ok(see_other(&format!("/rooms/{room}/verify")))
+}
+
+/// Whether to send a code. Refusals found here concern a real user's number, so they
+/// are told on the code page, not in this response.
+async fn start_for(state: &AppState, who: &str, room: &RoomName, user: String) -> Start {
+    let allowed = Username::parse(who).ok().and_then(|username| {
+        let acl = state.acl.load();
+        let phone = acl.allowed(&username, room)?.phone.clone();
+        Some((username, phone))
+    });
+    let Some((username, phone)) = allowed else {
+        tracing::info!(%user, %room, "sign-in requested for a user not on the list");
+        return Start::Nothing;
+    };
+    tracing::info!(%user, %room, "sign-in requested");
+    if let Err(limited) = state.limiter.start_for_phone(&phone).await {
+        tracing::info!(%user, %room, phone = %phone.masked(), limit = limited.action.kind(), "sign-in limited");
+        return Start::Refused(Notice::limited(&limited));
+    }
+    if let Err(wait) = state.budget.spend().await {
+        tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+        return Start::Refused(Notice::busy(wait));
+    }
+    Start::Send(CodeRequest {
+        username,
+        log_user: user,
+        phone,
+        locale: None,
+        verifier: state.verifier.clone(),
+    })
+}
+
+/// The name as a participant typed it, normalised like a username, and bounded so an
+/// attacker's megabyte of text doesn't become a counter key.
+fn typed_username(input: &str) -> String {
+    input.trim().to_lowercase().chars().take(64).collect()
 }

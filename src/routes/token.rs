@@ -1,4 +1,5 @@
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -6,6 +7,7 @@ use serde_json::json;
 
 use super::respond::no_store;
 use super::{PageError, room_from_path};
+use crate::client_ip::ClientIp;
 use crate::session::TypedSession;
 use crate::state::AppState;
 
@@ -20,11 +22,19 @@ struct TokenResponse<'a> {
 /// A fresh Video access token for a session verified for this room, scoped to it.
 pub async fn mint(
     req: HttpRequest,
+    ClientIp(ip): ClientIp,
     path: web::Path<String>,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
+    if let Err(limited) = state.limiter.token_from_ip(ip).await {
+        let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        let secs = limited.retry_after.as_secs().max(1);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(resp);
+    }
     let Some(grant) = session.verified_for(&room) else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "not_verified"));
     };

@@ -1,13 +1,16 @@
+use std::sync::Arc;
+
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
-use crate::domain::OtpCode;
+use crate::client_ip::ClientIp;
+use crate::domain::{OtpCode, RoomName};
 use crate::notice::Notice;
 use crate::session::{Grant, TypedSession};
-use crate::signin::StartState;
+use crate::signin::{SignIn, SignInId, StartState};
 use crate::state::AppState;
 use crate::verify::CheckOutcome;
 
@@ -57,16 +60,51 @@ pub struct CodeForm {
     csrf_token: Option<String>,
 }
 
+/// One code check in progress: what the outcomes need to end it.
+struct Attempt<'a> {
+    state: &'a AppState,
+    session: &'a TypedSession,
+    room: &'a RoomName,
+    id: SignInId,
+    sign_in: Arc<SignIn>,
+    user: String,
+}
+
+impl Attempt<'_> {
+    /// The verification failed for good (exhausted or expired): it counts toward a
+    /// lockout, and this failure may be the one that locks.
+    async fn failed(&self, notice: Notice) -> Result<HttpResponse, PageError> {
+        self.end();
+        let notice = match self.state.limiter.record_failure(&self.sign_in.who).await {
+            Some(lock) => {
+                tracing::warn!(user = %self.user, room = %self.room, lock_secs = lock.as_secs(), "locked out");
+                Notice::locked_out(lock)
+            }
+            None => notice,
+        };
+        notice_page(self.room, notice)
+    }
+
+    fn end(&self) {
+        self.state.signins.remove(&self.id);
+        self.session.clear_pending();
+    }
+}
+
 /// Check a code against the verification this session started.
 pub async fn check_code(
     path: web::Path<String>,
     form: web::Form<CodeForm>,
     session: TypedSession,
+    ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
+    }
+    if let Err(limited) = state.limiter.check_from_ip(ip).await {
+        return notice_page(&room, Notice::limited(&limited));
     }
     let Some((id, sign_in)) = session
         .pending()
@@ -74,6 +112,9 @@ pub async fn check_code(
     else {
         return notice_page(&room, Notice::Expired);
     };
+    if let Some(left) = state.limiter.locked_out(&sign_in.who).await {
+        return notice_page(&room, Notice::locked_out(left));
+    }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     let form_again = |error: &str, attempts_left: Option<u8>| {
         let mut resp = render(CodePage {
@@ -90,79 +131,82 @@ pub async fn check_code(
     let Ok(code) = OtpCode::parse(&form.code) else {
         return form_again("Enter the code from the SMS: digits only.", None);
     };
-    let Some(left) = sign_in.take_check() else {
-        state.signins.remove(&id);
-        session.clear_pending();
+    let attempt = Attempt {
+        user: state.pseudonyms.of(&sign_in.who),
+        state: &state,
+        session: &session,
+        room: &room,
+        id,
+        sign_in,
+    };
+    let Some(left) = attempt.sign_in.take_check() else {
+        attempt.end();
         return notice_page(&room, Notice::TooManyAttempts);
     };
 
-    let sid = match sign_in.started(state.start_wait).await {
+    let sid = match attempt.sign_in.started(state.start_wait).await {
         StartState::Sent(sid) => sid,
         StartState::Failed(notice) => return notice_page(&room, notice),
-        // Not on the list: the same answer a wrong code gets, and no call to Verify.
+        // Not on the list: the same answers a wrong code gets, and no call to Verify.
         StartState::NotSent | StartState::InFlight => {
             return if left == 0 {
-                state.signins.remove(&id);
-                session.clear_pending();
-                notice_page(&room, Notice::TooManyAttempts)
+                attempt.failed(Notice::TooManyAttempts).await
             } else {
                 form_again(WRONG_CODE, Some(left))
             };
         }
     };
-    let username = sign_in
+    let username = attempt
+        .sign_in
         .username
         .clone()
         .ok_or_else(|| anyhow::anyhow!("a sent sign-in has no username"))?;
+    let user = &attempt.user;
 
     match state.verifier.check(&sid, &code).await {
         Ok(CheckOutcome::Approved) => {
-            state.signins.remove(&id);
+            attempt.end();
             // Removed from the list while typing the code: approved, but no entry.
             if state.acl.load().allowed(&username, &room).is_none() {
-                session.clear_pending();
-                tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code approved for a user no longer on the list");
+                tracing::info!(%user, %room, "code approved for a user no longer on the list");
                 return notice_page(&room, Notice::Expired);
             }
             session
                 .elevate(&Grant {
-                    username: username.clone(),
+                    username,
                     room: room.clone(),
                     verified_at: state.clock.unix_seconds(),
                 })
                 .await
                 .map_err(anyhow::Error::from)?;
-            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code approved");
+            tracing::info!(%user, %room, "code approved");
             Ok(see_other(&format!("/rooms/{room}")))
         }
         Ok(CheckOutcome::Rejected) if left > 0 => {
-            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, attempts_left = left, "code check failed");
+            tracing::info!(%user, %room, attempts_left = left, "code check failed");
             form_again(WRONG_CODE, Some(left))
         }
         Ok(CheckOutcome::Rejected) => {
-            tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "code check failed; no attempts left");
-            state.signins.remove(&id);
-            session.clear_pending();
-            notice_page(&room, Notice::TooManyAttempts)
+            tracing::info!(%user, %room, "code check failed; no attempts left");
+            attempt.failed(Notice::TooManyAttempts).await
         }
-        Ok(CheckOutcome::Closed) => {
-            state.signins.remove(&id);
-            session.clear_pending();
-            notice_page(&room, Notice::Expired)
-        }
+        Ok(CheckOutcome::Closed) => attempt.failed(Notice::Expired).await,
         Err(err) => {
             let notice = Notice::from_verify_error(&err);
             tracing::warn!(
-                user = %state.pseudonyms.of(username.as_str()), %room,
+                %user, %room,
                 twilio_code = ?err.twilio_code(), error = %err, notice = notice.kind(),
                 "code check failed at the verifier"
             );
-            // Final answers end the sign-in; a busy service may be retried with the same code.
-            if notice != Notice::Unavailable {
-                state.signins.remove(&id);
-                session.clear_pending();
+            match notice {
+                // A busy service may be retried with the same code.
+                Notice::Unavailable => notice_page(&room, notice),
+                Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
+                _ => {
+                    attempt.end();
+                    notice_page(&room, notice)
+                }
             }
-            notice_page(&room, notice)
         }
     }
 }

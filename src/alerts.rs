@@ -1,0 +1,675 @@
+//! Operator alerts, signed and sent to a webhook off the request path.
+//!
+//! A request that notices something alert-worthy only pushes onto a bounded queue; one
+//! background task per [`AlertSender::webhook`] delivers, retrying what may succeed later.
+//! A slow or dead webhook therefore costs dropped alerts (each with a log line), never
+//! slower sign-ins.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use reqwest::{StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Serialize, Serializer};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// The header carrying [`sign`]'s value.
+pub const SIGNATURE_HEADER: &str = "X-Roomgate-Signature";
+
+/// Alerts come at most a few per budget window, so a queue this deep only fills when
+/// the webhook has been failing for a while; past that, older news is already queued.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+
+/// One thing the operator should know about. Serialises as
+/// `{"event":"sms_budget_warning","window":"hour","used":240,"limit":300,"at":"2026-11-22T08:00:00Z"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// `"sms_budget_warning"` or `"sms_budget_exhausted"`.
+    pub event: &'static str,
+    /// `"minute"`, `"hour"` or `"day"`.
+    pub window: &'static str,
+    pub used: u64,
+    pub limit: u64,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub at: SystemTime,
+}
+
+impl Alert {
+    /// The exact bytes that are POSTed and signed.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an Alert always serialises")
+    }
+}
+
+fn serialize_rfc3339<S: Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*at))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` in UTC, whole seconds (rounded down, also before 1970).
+pub fn rfc3339(at: SystemTime) -> String {
+    let secs: i64 = match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            -whole - i64::from(d.subsec_nanos() > 0)
+        }
+    };
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Proleptic Gregorian (year, month, day) of the `days`-th day after 1970-01-01.
+/// Howard Hinnant's `civil_from_days`: eras of 400 years, years starting in March so
+/// the leap day is the last day of its year.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The [`SIGNATURE_HEADER`] value for `body`: `sha256=` and the lowercase hex
+/// HMAC-SHA256 of the exact body bytes, keyed with `secret`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    let tag = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + 2 * tag.len());
+    out.push_str("sha256=");
+    for b in tag {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// For receivers: whether `header` is [`sign`]'s value for `body`, compared in
+/// constant time so the comparison leaks nothing about the expected value.
+pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    sign(secret, body)
+        .as_bytes()
+        .ct_eq(header.as_bytes())
+        .into()
+}
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The webhook answered.
+    Status(StatusCode),
+    /// No connection, or it broke before an answer.
+    Connect,
+    /// No answer within the HTTP client's timeout.
+    Timeout,
+    /// The request could not be made at all (a bad URL, say); trying again won't help.
+    Failed,
+}
+
+impl Outcome {
+    fn of(result: &Result<reqwest::Response, reqwest::Error>) -> Self {
+        match result {
+            Ok(resp) => Self::Status(resp.status()),
+            Err(e) if e.is_timeout() => Self::Timeout,
+            Err(e) if e.is_builder() => Self::Failed,
+            Err(_) => Self::Connect,
+        }
+    }
+}
+
+/// When to try a delivery again. Plain data plus a pure decision, so it is tested
+/// without a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Wait after the first failed attempt; doubled after each further one.
+    pub base_delay: Duration,
+    /// No wait is longer than this.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// After attempt number `attempt` (1 for the first) ended in `outcome`: how long to
+    /// wait before the next, or `None` to stop (delivered, not worth retrying, or out of
+    /// attempts).
+    ///
+    /// Retried: connection errors, timeouts, 5xx and 429, which say "not now" rather
+    /// than "not this". Other 4xx mean the request itself is wrong (URL, signature
+    /// check), and 3xx are not followed (the shared client never follows redirects), so
+    /// repeating would only repeat the answer. No jitter: one process sends a handful
+    /// of alerts, not a herd.
+    pub fn next_delay(&self, attempt: u32, outcome: &Outcome) -> Option<Duration> {
+        let retryable = match outcome {
+            Outcome::Connect | Outcome::Timeout => true,
+            Outcome::Status(s) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
+            Outcome::Failed => false,
+        };
+        if !retryable || attempt >= self.max_attempts {
+            return None;
+        }
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        Some(
+            self.base_delay
+                .checked_mul(factor)
+                .unwrap_or(Duration::MAX)
+                .min(self.max_delay),
+        )
+    }
+}
+
+/// Where [`AlertSender::send`] puts alerts. Cheap to clone; clones share one queue.
+#[derive(Clone)]
+pub struct AlertSender {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Webhook(mpsc::Sender<Alert>),
+    Disabled,
+    Capture(mpsc::UnboundedSender<Alert>),
+}
+
+impl fmt::Debug for AlertSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.inner {
+            Inner::Webhook(_) => "webhook",
+            Inner::Disabled => "disabled",
+            Inner::Capture(_) => "capture",
+        };
+        f.debug_tuple("AlertSender").field(&kind).finish()
+    }
+}
+
+impl AlertSender {
+    /// POSTs every alert to `url`, signed with `secret`, from a background task.
+    /// `http` should be a clone of the app's one client (`verify::twilio::http_client`):
+    /// its timeout bounds each attempt and it never follows redirects.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn webhook(
+        http: reqwest::Client,
+        url: Url,
+        secret: SecretString,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self::webhook_with_capacity(http, url, secret, retry, DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// [`webhook`](Self::webhook) with a queue of `capacity` alerts (at least 1).
+    pub fn webhook_with_capacity(
+        http: reqwest::Client,
+        url: Url,
+        secret: SecretString,
+        retry: RetryPolicy,
+        capacity: usize,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        tokio::spawn(deliver_all(rx, http, url, secret, retry));
+        Self {
+            inner: Inner::Webhook(tx),
+        }
+    }
+
+    /// No webhook configured: alerts only go to the log.
+    pub fn disabled() -> Self {
+        Self {
+            inner: Inner::Disabled,
+        }
+    }
+
+    /// For tests: every alert sent arrives on the returned receiver.
+    pub fn capture() -> (Self, mpsc::UnboundedReceiver<Alert>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                inner: Inner::Capture(tx),
+            },
+            rx,
+        )
+    }
+
+    /// Queues `alert` and returns at once; never waits for delivery or for room in
+    /// the queue. A full queue drops the alert, with a warning.
+    pub fn send(&self, alert: Alert) {
+        match &self.inner {
+            Inner::Webhook(tx) => match tx.try_send(alert) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(a)) => warn!(
+                    event = a.event,
+                    window = a.window,
+                    "operator alert dropped: the alert queue is full"
+                ),
+                Err(mpsc::error::TrySendError::Closed(a)) => warn!(
+                    event = a.event,
+                    window = a.window,
+                    "operator alert dropped: the alert sender has stopped"
+                ),
+            },
+            Inner::Disabled => info!(
+                event = alert.event,
+                window = alert.window,
+                used = alert.used,
+                limit = alert.limit,
+                "operator alert (no webhook configured)"
+            ),
+            Inner::Capture(tx) => {
+                let _ = tx.send(alert);
+            }
+        }
+    }
+}
+
+/// Delivers one alert at a time until every sender is gone.
+async fn deliver_all(
+    mut rx: mpsc::Receiver<Alert>,
+    http: reqwest::Client,
+    url: Url,
+    secret: SecretString,
+    retry: RetryPolicy,
+) {
+    while let Some(alert) = rx.recv().await {
+        deliver(&http, &url, &secret, &retry, &alert).await;
+    }
+}
+
+// Logged: event, window, attempt, status. Never the URL (webhook URLs often embed a
+// token, so reqwest errors are logged `without_url`), the secret or the signature.
+async fn deliver(
+    http: &reqwest::Client,
+    url: &Url,
+    secret: &SecretString,
+    retry: &RetryPolicy,
+    alert: &Alert,
+) {
+    let body = alert.to_json();
+    let signature = sign(secret.expose_secret().as_bytes(), &body);
+    let mut attempt = 1;
+    loop {
+        let result = http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        let outcome = Outcome::of(&result);
+        let status = match outcome {
+            Outcome::Status(s) => Some(s.as_u16()),
+            _ => None,
+        };
+        let error = result.err().map(|e| e.without_url().to_string());
+        if let Outcome::Status(s) = outcome
+            && s.is_success()
+        {
+            debug!(
+                event = alert.event,
+                window = alert.window,
+                attempt,
+                status,
+                "operator alert delivered"
+            );
+            return;
+        }
+        match retry.next_delay(attempt, &outcome) {
+            Some(delay) => {
+                debug!(
+                    event = alert.event,
+                    window = alert.window,
+                    attempt,
+                    status,
+                    error,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "operator alert not delivered; retrying"
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            None => {
+                warn!(
+                    event = alert.event,
+                    window = alert.window,
+                    attempt,
+                    status,
+                    error,
+                    "operator alert not delivered; giving up"
+                );
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    const SECRET: &str = "alert-signing-secret-for-tests";
+
+    fn at(unix: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(unix)
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            event: "sms_budget_warning",
+            window: "hour",
+            used: 240,
+            limit: 300,
+            // 2026-11-22T08:00:00Z
+            at: at(1_795_334_400),
+        }
+    }
+
+    const ALERT_JSON: &str = r#"{"event":"sms_budget_warning","window":"hour","used":240,"limit":300,"at":"2026-11-22T08:00:00Z"}"#;
+
+    fn fast_retries() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        }
+    }
+
+    fn sender(server: &MockServer, capacity: usize) -> AlertSender {
+        AlertSender::webhook_with_capacity(
+            crate::verify::twilio::http_client(Duration::from_secs(5)),
+            Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
+            SecretString::from(SECRET),
+            fast_retries(),
+            capacity,
+        )
+    }
+
+    async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<wiremock::Request> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = server.received_requests().await.unwrap_or_default();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn days_in_month(y: i64, m: u32) -> u32 {
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        match m {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    #[test]
+    fn civil_dates_of_known_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
+        // 2100 is not a leap year.
+        assert_eq!(civil_from_days(47_540), (2100, 2, 28));
+        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
+    }
+
+    // Every day from the year 218 to 4160 follows the one before by the calendar's rules.
+    #[test]
+    fn civil_dates_step_one_day_at_a_time() {
+        let mut prev = civil_from_days(-640_000);
+        for days in -639_999..800_000 {
+            let (py, pm, pd) = prev;
+            let expected = if pd < days_in_month(py, pm) {
+                (py, pm, pd + 1)
+            } else if pm < 12 {
+                (py, pm + 1, 1)
+            } else {
+                (py + 1, 1, 1)
+            };
+            prev = civil_from_days(days);
+            assert_eq!(prev, expected, "day {days}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_is_utc_whole_seconds() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(1_795_334_400)), "2026-11-22T08:00:00Z");
+        assert_eq!(
+            rfc3339(at(1_795_334_400 + 3_599) + Duration::from_millis(999)),
+            "2026-11-22T08:59:59Z"
+        );
+        assert_eq!(rfc3339(at(951_868_799)), "2000-02-29T23:59:59Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_millis(1)),
+            "1969-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn alert_serialises_to_the_documented_json() {
+        assert_eq!(String::from_utf8(alert().to_json()).unwrap(), ALERT_JSON);
+    }
+
+    #[test]
+    fn signature_is_hmac_sha256_hex() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let sig = sign(SECRET.as_bytes(), ALERT_JSON.as_bytes());
+        assert!(verify(SECRET.as_bytes(), ALERT_JSON.as_bytes(), &sig));
+        assert!(!verify(b"other", ALERT_JSON.as_bytes(), &sig));
+        assert!(!verify(SECRET.as_bytes(), b"{}", &sig));
+        assert!(!verify(SECRET.as_bytes(), ALERT_JSON.as_bytes(), ""));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_the_attempt_limit() {
+        let p = RetryPolicy::default();
+        let boom = Outcome::Status(StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(p.next_delay(1, &boom), Some(Duration::from_millis(500)));
+        assert_eq!(p.next_delay(2, &boom), Some(Duration::from_millis(1000)));
+        assert_eq!(p.next_delay(3, &boom), Some(Duration::from_millis(2000)));
+        assert_eq!(p.next_delay(4, &boom), None, "four attempts in all");
+
+        let long = RetryPolicy {
+            max_attempts: 100,
+            max_delay: Duration::from_secs(3),
+            ..p
+        };
+        assert_eq!(long.next_delay(4, &boom), Some(Duration::from_secs(3)));
+        assert_eq!(long.next_delay(99, &boom), Some(Duration::from_secs(3)));
+        assert_eq!(long.next_delay(100, &boom), None);
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let p = RetryPolicy::default();
+        let retried = [
+            Outcome::Connect,
+            Outcome::Timeout,
+            Outcome::Status(StatusCode::TOO_MANY_REQUESTS),
+            Outcome::Status(StatusCode::INTERNAL_SERVER_ERROR),
+            Outcome::Status(StatusCode::BAD_GATEWAY),
+            Outcome::Status(StatusCode::SERVICE_UNAVAILABLE),
+            Outcome::Status(StatusCode::GATEWAY_TIMEOUT),
+        ];
+        for o in retried {
+            assert!(p.next_delay(1, &o).is_some(), "{o:?}");
+        }
+        let final_ = [
+            Outcome::Failed,
+            Outcome::Status(StatusCode::OK),
+            Outcome::Status(StatusCode::NO_CONTENT),
+            Outcome::Status(StatusCode::FOUND),
+            Outcome::Status(StatusCode::BAD_REQUEST),
+            Outcome::Status(StatusCode::UNAUTHORIZED),
+            Outcome::Status(StatusCode::FORBIDDEN),
+            Outcome::Status(StatusCode::NOT_FOUND),
+            Outcome::Status(StatusCode::UNPROCESSABLE_ENTITY),
+        ];
+        for o in final_ {
+            assert_eq!(p.next_delay(1, &o), None, "{o:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn posts_the_json_signed_with_the_secret() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/hooks/roomgate"))
+            .and(header("content-type", "application/json"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let alerts = sender(&server, 8);
+        assert_eq!(format!("{alerts:?}"), r#"AlertSender("webhook")"#);
+        alerts.send(alert());
+
+        let got = wait_for_requests(&server, 1).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(String::from_utf8_lossy(&got[0].body), ALERT_JSON);
+        let sig = got[0]
+            .headers
+            .get(SIGNATURE_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert_eq!(sig, sign(SECRET.as_bytes(), &got[0].body));
+        assert!(verify(SECRET.as_bytes(), &got[0].body, sig));
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_retried_and_delivered_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        sender(&server, 8).send(alert());
+
+        let got = wait_for_requests(&server, 2).await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].body, got[1].body, "the same body is sent again");
+        assert_eq!(
+            got[0].headers.get(SIGNATURE_HEADER),
+            got[1].headers.get(SIGNATURE_HEADER)
+        );
+        // Longer than any retry delay: nothing more arrives after the 200.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_client_error_is_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        sender(&server, 8).send(alert());
+
+        wait_for_requests(&server, 1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+
+    // The single-threaded test runtime doesn't run the delivery task until this test
+    // awaits, so exactly the queue's capacity is accepted and the rest dropped.
+    #[tokio::test]
+    async fn sending_never_waits_for_delivery_or_for_room() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(20)))
+            .expect(8)
+            .mount(&server)
+            .await;
+        let alerts = sender(&server, 8);
+
+        let started = Instant::now();
+        for used in 0..1000 {
+            alerts.send(Alert { used, ..alert() });
+        }
+        // Waiting for delivery would take 1000 × 20 ms.
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let got = wait_for_requests(&server, 8).await;
+        let used: Vec<u64> = got
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["used"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            used,
+            (0..8).collect::<Vec<_>>(),
+            "the first eight, in order"
+        );
+        // Time for a ninth to arrive, had any been queued; `expect(8)` is checked on drop.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test]
+    async fn disabled_and_capture_senders() {
+        AlertSender::disabled().send(alert());
+        let (alerts, mut rx) = AlertSender::capture();
+        alerts.clone().send(alert());
+        assert_eq!(rx.try_recv().unwrap(), alert());
+        assert!(rx.try_recv().is_err());
+    }
+}

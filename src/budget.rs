@@ -1,0 +1,776 @@
+//! The global SMS budget: a cap on verification starts per minute, hour and UTC day,
+//! whoever asks, because SMS pumping (bots sending codes to premium numbers) is paid
+//! for per message. The operator is alerted at 80 % of a cap and when one is reached.
+//!
+//! Windows are fixed and aligned to the clock (the minute, the hour, the UTC day), so a
+//! refusal can say exactly when sending resumes. Each window has its own counter key
+//! (`sms:minute:<index>`, `index` = Unix seconds / window length), so a sliding-window
+//! [`CounterStore`] counts it as a fixed window. State lives only in the store, so
+//! several instances sharing one store share one budget and alert once between them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::{debug, error, warn};
+
+use crate::alerts::{Alert, AlertSender, RetryPolicy};
+use crate::clock::Clock;
+use crate::limits::{CounterStore, Rule};
+
+pub const DEFAULT_PER_MINUTE: u32 = 30;
+pub const DEFAULT_PER_HOUR: u32 = 300;
+pub const DEFAULT_PER_DAY: u32 = 2000;
+/// A shorter HMAC key is guessable offline from one signed alert.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+pub const EVENT_WARNING: &str = "sms_budget_warning";
+pub const EVENT_EXHAUSTED: &str = "sms_budget_exhausted";
+
+/// Where operator alerts go. Both parts or neither: alerts are always signed.
+#[derive(Clone)]
+pub struct AlertWebhook {
+    pub url: Url,
+    pub secret: SecretString,
+}
+
+impl AlertWebhook {
+    /// A sender delivering to this webhook; `http` is a clone of the app's one client.
+    pub fn sender(&self, http: reqwest::Client) -> AlertSender {
+        AlertSender::webhook(
+            http,
+            self.url.clone(),
+            self.secret.clone(),
+            RetryPolicy::default(),
+        )
+    }
+}
+
+// Webhook URLs often carry a token in the path or query (chat webhooks do), so only
+// the scheme and host are ever printed.
+impl fmt::Debug for AlertWebhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertWebhook")
+            .field("url", &redacted_url(&self.url))
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+fn redacted_url(url: &Url) -> String {
+    format!("{}://{}/…", url.scheme(), url.host_str().unwrap_or(""))
+}
+
+/// Caps on verification starts, and where to send alerts about them.
+#[derive(Debug, Clone)]
+pub struct BudgetConfig {
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub per_day: u32,
+    /// `None`: alerts are only logged.
+    pub alert_webhook: Option<AlertWebhook>,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            per_minute: DEFAULT_PER_MINUTE,
+            per_hour: DEFAULT_PER_HOUR,
+            per_day: DEFAULT_PER_DAY,
+            alert_webhook: None,
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// From `ROOMGATE_SMS_BUDGET_PER_MINUTE`, `_PER_HOUR`, `_PER_DAY`,
+    /// `ROOMGATE_ALERT_WEBHOOK_URL` and `ROOMGATE_ALERT_WEBHOOK_SECRET`. Empty counts as
+    /// unset. Every problem is one line; no line shows the secret or the URL.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut errors = Vec::new();
+        let mut cap = |name: &str, default: u32| match var(name) {
+            None => default,
+            Some(raw) => match raw.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    errors.push(format!(
+                        "{name} must be a whole number from 1 to {} (got {raw:?})",
+                        u32::MAX
+                    ));
+                    default
+                }
+            },
+        };
+        let per_minute = cap("ROOMGATE_SMS_BUDGET_PER_MINUTE", DEFAULT_PER_MINUTE);
+        let per_hour = cap("ROOMGATE_SMS_BUDGET_PER_HOUR", DEFAULT_PER_HOUR);
+        let per_day = cap("ROOMGATE_SMS_BUDGET_PER_DAY", DEFAULT_PER_DAY);
+
+        let url = var("ROOMGATE_ALERT_WEBHOOK_URL");
+        let secret = var("ROOMGATE_ALERT_WEBHOOK_SECRET").map(SecretString::from);
+        // Some(Err) remembers that a URL was given, so a missing secret is still reported.
+        let url = url.map(|raw| match Url::parse(raw.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
+            _ => {
+                errors.push("ROOMGATE_ALERT_WEBHOOK_URL must be an http or https URL".into());
+                Err(())
+            }
+        });
+        if let Some(s) = &secret
+            && s.expose_secret().len() < MIN_WEBHOOK_SECRET_BYTES
+        {
+            errors.push(format!(
+                "ROOMGATE_ALERT_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes (it has {})",
+                s.expose_secret().len()
+            ));
+        }
+        let alert_webhook = match (url, secret) {
+            (None, None) => None,
+            (Some(_), None) => {
+                errors.push(
+                    "ROOMGATE_ALERT_WEBHOOK_SECRET is required with ROOMGATE_ALERT_WEBHOOK_URL: alerts are signed"
+                        .into(),
+                );
+                None
+            }
+            // Most likely a forgotten URL: without one, nobody hears the alerts.
+            (None, Some(_)) => {
+                errors.push(
+                    "ROOMGATE_ALERT_WEBHOOK_SECRET is set but ROOMGATE_ALERT_WEBHOOK_URL is not"
+                        .into(),
+                );
+                None
+            }
+            (Some(Ok(url)), Some(secret)) => Some(AlertWebhook { url, secret }),
+            (Some(Err(())), Some(_)) => None,
+        };
+
+        if errors.is_empty() {
+            Ok(Self {
+                per_minute,
+                per_hour,
+                per_day,
+                alert_webhook,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The alert sender this configuration asks for.
+    pub fn alert_sender(&self, http: reqwest::Client) -> AlertSender {
+        match &self.alert_webhook {
+            Some(webhook) => webhook.sender(http),
+            None => AlertSender::disabled(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Window {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+
+    fn secs(self) -> u64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3600,
+            // Unix time has no leap seconds, so multiples of 86 400 are UTC midnights.
+            Self::Day => 86_400,
+        }
+    }
+}
+
+/// One window as it is at one instant.
+struct Current {
+    window: Window,
+    cap: u32,
+    key: String,
+    end: SystemTime,
+}
+
+impl Current {
+    fn rule(&self) -> Rule {
+        Rule::new(self.cap, Duration::from_secs(self.window.secs()))
+    }
+
+    fn until_end(&self, now: SystemTime) -> Duration {
+        self.end.duration_since(now).unwrap_or(Duration::ZERO)
+    }
+
+    /// The first count at or above 80 % of the cap.
+    fn warning_at(&self) -> u64 {
+        (u64::from(self.cap) * 4).div_ceil(5)
+    }
+
+    fn marker(&self, event: &str) -> String {
+        format!("{}:alerted:{event}", self.key)
+    }
+}
+
+/// The global budget of verification starts. Ask [`spend`](Self::spend) before every
+/// start; it refuses once a window's cap is reached.
+pub struct SmsBudget {
+    /// Shortest window first; see `spend` for why that order.
+    caps: [(Window, u32); 3],
+    store: Arc<dyn CounterStore>,
+    clock: Arc<dyn Clock>,
+    alerts: AlertSender,
+    /// Makes "get marker, put marker" one step within this process, so alerts are sent
+    /// exactly once here. Across instances sharing a store, a race can still send one
+    /// twice; a duplicate alert beats a missed one.
+    alerting: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for SmsBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmsBudget")
+            .field("caps", &self.caps)
+            .field("alerts", &self.alerts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmsBudget {
+    /// The webhook part of `config` is not used here; build `alerts` from it with
+    /// [`BudgetConfig::alert_sender`].
+    pub fn new(
+        config: BudgetConfig,
+        store: Arc<dyn CounterStore>,
+        clock: Arc<dyn Clock>,
+        alerts: AlertSender,
+    ) -> Self {
+        Self {
+            caps: [
+                (Window::Minute, config.per_minute),
+                (Window::Hour, config.per_hour),
+                (Window::Day, config.per_day),
+            ],
+            store,
+            clock,
+            alerts,
+            alerting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn windows(&self, now: SystemTime) -> impl Iterator<Item = Current> + '_ {
+        let unix = now
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs();
+        self.caps.iter().map(move |&(window, cap)| {
+            let index = unix / window.secs();
+            Current {
+                window,
+                cap,
+                key: format!("sms:{}:{index}", window.name()),
+                end: UNIX_EPOCH + Duration::from_secs((index + 1) * window.secs()),
+            }
+        })
+    }
+
+    /// If a window is at its cap: how long until the last such window to roll over
+    /// does. Spends nothing and alerts nobody.
+    pub async fn exhausted(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let mut wait = None;
+        for w in self.windows(now) {
+            let used = self.store.count(&w.key, w.rule().window, now).await;
+            if used >= w.cap {
+                wait = wait.max(Some(w.until_end(now)));
+            }
+        }
+        wait
+    }
+
+    /// Takes one verification start from every window, or refuses with how long until
+    /// sending may resume (the end of the last full window; not rounded).
+    ///
+    /// Full windows are looked for first, without spending, so that a refusal costs
+    /// no window anything and reports the longest wait. Then each window is spent in
+    /// turn, shortest first. The two steps are not one atomic operation: when
+    /// concurrent spends race past the check for the last starts of a window, the
+    /// shorter windows already spent for a start that is then refused stay spent
+    /// (over-counting, never under-counting). Shortest first makes that waste land where
+    /// it is cheapest: a minute's count is back to zero within a minute, while a day's
+    /// would keep legitimate users out for the rest of the day. It also keeps an attack
+    /// that fills the minute cap from wearing down the hour and day as well.
+    ///
+    /// Alerts: the spend that brings a window to 80 % of its cap (or past it) sends
+    /// `sms_budget_warning`; the spend that brings it to its cap sends
+    /// `sms_budget_exhausted`, so the operator hears the moment the budget is gone,
+    /// before anyone is turned away. A refusal also sends it if it somehow was not sent
+    /// (a crash after the last spend, a lower cap after a restart). Each at most once
+    /// per window, remembered in the store until the window ends.
+    pub async fn spend(&self) -> Result<(), Duration> {
+        let now = self.clock.now();
+        let mut refused = None;
+        for w in self.windows(now) {
+            let used = self.store.count(&w.key, w.rule().window, now).await;
+            if used >= w.cap {
+                self.on_exhausted(&w, used, now).await;
+                refused = refused.max(Some(w.until_end(now)));
+            }
+        }
+        if let Some(wait) = refused {
+            debug!(
+                retry_in_secs = wait.as_secs(),
+                "verification start refused: SMS budget exhausted"
+            );
+            return Err(wait);
+        }
+
+        for w in self.windows(now) {
+            match self.store.admit(&w.key, &[w.rule()], now).await {
+                Ok(used) => {
+                    if u64::from(used) >= w.warning_at() {
+                        self.on_warning(&w, used, now).await;
+                    }
+                    if used >= w.cap {
+                        self.on_exhausted(&w, used, now).await;
+                    }
+                }
+                // Lost a race for the last start of this window.
+                Err(_) => {
+                    let used = self.store.count(&w.key, w.rule().window, now).await;
+                    self.on_exhausted(&w, used, now).await;
+                    return Err(w.until_end(now));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_warning(&self, w: &Current, used: u32, now: SystemTime) {
+        if self.first_time(w, EVENT_WARNING, now).await {
+            warn!(
+                window = w.window.name(),
+                used,
+                limit = w.cap,
+                "SMS budget at 80 % for this {}",
+                w.window.name()
+            );
+            self.alert(EVENT_WARNING, w, used, now);
+        }
+    }
+
+    async fn on_exhausted(&self, w: &Current, used: u32, now: SystemTime) {
+        if self.first_time(w, EVENT_EXHAUSTED, now).await {
+            error!(
+                window = w.window.name(),
+                used,
+                limit = w.cap,
+                retry_in_secs = w.until_end(now).as_secs(),
+                "SMS budget exhausted for this {}: no verification starts until it ends",
+                w.window.name()
+            );
+            self.alert(EVENT_EXHAUSTED, w, used, now);
+        }
+    }
+
+    /// Whether `event` is news for this window; if so, it isn't any more.
+    async fn first_time(&self, w: &Current, event: &str, now: SystemTime) -> bool {
+        let _one_at_a_time = self.alerting.lock().await;
+        let marker = w.marker(event);
+        if self.store.get(&marker, now).await.is_some() {
+            return false;
+        }
+        self.store.put(&marker, 1, w.end).await;
+        true
+    }
+
+    fn alert(&self, event: &'static str, w: &Current, used: u32, now: SystemTime) {
+        self.alerts.send(Alert {
+            event,
+            window: w.window.name(),
+            used: used.into(),
+            limit: w.cap.into(),
+            at: now,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::limits::MemoryStore;
+
+    /// 2026-11-22T00:00:00Z: the start of a UTC day (so of an hour and a minute too).
+    const DAY: u64 = 1_795_305_600;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn caps(per_minute: u32, per_hour: u32, per_day: u32) -> BudgetConfig {
+        BudgetConfig {
+            per_minute,
+            per_hour,
+            per_day,
+            alert_webhook: None,
+        }
+    }
+
+    struct Harness {
+        budget: SmsBudget,
+        clock: Arc<ManualClock>,
+        alerts: UnboundedReceiver<Alert>,
+    }
+
+    impl Harness {
+        /// A budget whose clock reads `offset` seconds into the test day.
+        fn new(config: BudgetConfig, offset: u64) -> Self {
+            Self::sharing(config, offset, Arc::new(MemoryStore::new()))
+        }
+
+        fn sharing(config: BudgetConfig, offset: u64, store: Arc<dyn CounterStore>) -> Self {
+            let clock = Arc::new(ManualClock::new(UNIX_EPOCH + secs(DAY + offset)));
+            let (sender, alerts) = AlertSender::capture();
+            let budget = SmsBudget::new(config, store, clock.clone(), sender);
+            Self {
+                budget,
+                clock,
+                alerts,
+            }
+        }
+
+        async fn spend(&self, n: u32) {
+            for i in 0..n {
+                assert_eq!(self.budget.spend().await, Ok(()), "start {} of {n}", i + 1);
+            }
+        }
+
+        fn alerts(&mut self) -> Vec<(&'static str, &'static str, u64, u64)> {
+            let mut got = Vec::new();
+            while let Ok(a) = self.alerts.try_recv() {
+                assert_eq!(a.at, self.clock.now());
+                got.push((a.event, a.window, a.used, a.limit));
+            }
+            got
+        }
+    }
+
+    #[tokio::test]
+    async fn the_31st_start_in_a_minute_waits_for_the_next_minute() {
+        let h = Harness::new(BudgetConfig::default(), 10);
+        h.spend(30).await;
+        assert_eq!(h.budget.spend().await, Err(secs(50)));
+        assert_eq!(h.budget.exhausted().await, Some(secs(50)));
+        h.clock.advance(secs(49));
+        assert_eq!(h.budget.spend().await, Err(secs(1)));
+        h.clock.advance(secs(1));
+        assert_eq!(h.budget.exhausted().await, None);
+        h.spend(30).await;
+        assert!(h.budget.spend().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_hour_cap_holds_across_minutes() {
+        let h = Harness::new(caps(5, 12, 1000), 0);
+        h.spend(5).await;
+        h.clock.advance(secs(60));
+        h.spend(5).await;
+        h.clock.advance(secs(60));
+        h.spend(2).await;
+        // 2 minutes into the hour; the minute has room, the hour has not.
+        assert_eq!(h.budget.spend().await, Err(secs(3600 - 120)));
+        h.clock.advance(secs(600));
+        assert_eq!(h.budget.exhausted().await, Some(secs(3600 - 720)));
+        h.clock.advance(secs(3600 - 720));
+        h.spend(5).await;
+    }
+
+    #[tokio::test]
+    async fn the_day_cap_holds_until_utc_midnight() {
+        let h = Harness::new(caps(5, 10, 12), 0);
+        h.spend(5).await;
+        h.clock.advance(secs(3600));
+        h.spend(5).await;
+        h.clock.advance(secs(3600));
+        h.spend(2).await;
+        assert_eq!(h.budget.spend().await, Err(secs(86_400 - 7200)));
+        h.clock.advance(secs(86_400 - 7200 - 1));
+        assert_eq!(h.budget.exhausted().await, Some(secs(1)));
+        assert_eq!(h.budget.spend().await, Err(secs(1)));
+        h.clock.advance(secs(1));
+        assert_eq!(h.budget.exhausted().await, None);
+        h.spend(5).await;
+    }
+
+    #[tokio::test]
+    async fn exhausted_reports_the_longest_wait_and_spends_nothing() {
+        let h = Harness::new(caps(2, 2, 100), 30);
+        assert_eq!(h.budget.exhausted().await, None);
+        h.spend(1).await;
+        for _ in 0..10 {
+            assert_eq!(h.budget.exhausted().await, None);
+        }
+        h.spend(1).await;
+        // Minute and hour are both full; the hour ends last.
+        assert_eq!(h.budget.exhausted().await, Some(secs(3570)));
+        assert_eq!(h.budget.spend().await, Err(secs(3570)));
+    }
+
+    #[tokio::test]
+    async fn refused_starts_cost_no_window_anything() {
+        let h = Harness::new(caps(2, 3, 100), 0);
+        h.spend(2).await;
+        for _ in 0..50 {
+            assert!(h.budget.spend().await.is_err());
+        }
+        h.clock.advance(secs(60));
+        // Two of three hourly starts are used, not fifty-two.
+        h.spend(1).await;
+        assert_eq!(h.budget.spend().await, Err(secs(3600 - 60)));
+    }
+
+    #[tokio::test]
+    async fn warns_once_at_80_percent_and_alerts_once_when_exhausted() {
+        let mut h = Harness::new(BudgetConfig::default(), 5);
+        h.spend(23).await;
+        assert_eq!(h.alerts(), []);
+        h.spend(1).await;
+        assert_eq!(h.alerts(), [(EVENT_WARNING, "minute", 24, 30)]);
+        h.spend(5).await;
+        assert_eq!(h.alerts(), []);
+        h.spend(1).await;
+        assert_eq!(h.alerts(), [(EVENT_EXHAUSTED, "minute", 30, 30)]);
+        for _ in 0..10 {
+            assert!(h.budget.spend().await.is_err());
+        }
+        assert_eq!(h.alerts(), []);
+    }
+
+    #[tokio::test]
+    async fn alerts_again_in_the_next_window() {
+        let mut h = Harness::new(BudgetConfig::default(), 0);
+        h.spend(30).await;
+        assert!(h.budget.spend().await.is_err());
+        assert_eq!(h.alerts().len(), 2);
+        h.clock.advance(secs(60));
+        h.spend(30).await;
+        assert!(h.budget.spend().await.is_err());
+        assert_eq!(
+            h.alerts(),
+            [
+                (EVENT_WARNING, "minute", 24, 30),
+                (EVENT_EXHAUSTED, "minute", 30, 30)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn each_window_alerts_for_itself() {
+        let mut h = Harness::new(caps(100, 10, 20), 0);
+        h.spend(7).await;
+        assert_eq!(h.alerts(), []);
+        h.spend(1).await;
+        assert_eq!(h.alerts(), [(EVENT_WARNING, "hour", 8, 10)]);
+        h.spend(2).await;
+        assert_eq!(h.alerts(), [(EVENT_EXHAUSTED, "hour", 10, 10)]);
+        h.clock.advance(secs(3600));
+        h.spend(6).await;
+        assert_eq!(h.alerts(), [(EVENT_WARNING, "day", 16, 20)]);
+        h.spend(2).await;
+        assert_eq!(h.alerts(), [(EVENT_WARNING, "hour", 8, 10)]);
+    }
+
+    #[tokio::test]
+    async fn a_cap_of_one_warns_and_exhausts_at_once() {
+        let mut h = Harness::new(caps(1, 100, 100), 0);
+        h.spend(1).await;
+        assert_eq!(
+            h.alerts(),
+            [
+                (EVENT_WARNING, "minute", 1, 1),
+                (EVENT_EXHAUSTED, "minute", 1, 1)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_warning_comes_at_80_percent_rounded_up() {
+        // 80 % of 7 is 5.6: the 6th start is the first at or above it.
+        let mut h = Harness::new(caps(7, 100, 100), 0);
+        h.spend(5).await;
+        assert_eq!(h.alerts(), []);
+        h.spend(1).await;
+        assert_eq!(h.alerts(), [(EVENT_WARNING, "minute", 6, 7)]);
+    }
+
+    // A refusal alerts if the spend that filled the window didn't (here: another
+    // instance with a higher cap filled it).
+    #[tokio::test]
+    async fn a_refusal_alerts_if_nobody_did() {
+        let store: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
+        let mut generous = Harness::sharing(caps(10, 100, 100), 0, store.clone());
+        let mut strict = Harness::sharing(caps(5, 100, 100), 0, store);
+        generous.spend(5).await;
+        assert_eq!(generous.alerts(), []);
+        assert_eq!(strict.budget.spend().await, Err(secs(60)));
+        assert_eq!(strict.alerts(), [(EVENT_EXHAUSTED, "minute", 5, 5)]);
+        assert!(strict.budget.spend().await.is_err());
+        assert_eq!(strict.alerts(), []);
+    }
+
+    #[tokio::test]
+    async fn instances_sharing_a_store_share_the_budget_and_alert_once() {
+        let store: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
+        let mut a = Harness::sharing(BudgetConfig::default(), 0, store.clone());
+        let mut b = Harness::sharing(BudgetConfig::default(), 0, store);
+        for _ in 0..15 {
+            a.spend(1).await;
+            b.spend(1).await;
+        }
+        assert!(a.budget.spend().await.is_err());
+        assert!(b.budget.spend().await.is_err());
+        let mut all = a.alerts();
+        all.extend(b.alerts());
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                (EVENT_EXHAUSTED, "minute", 30, 30),
+                (EVENT_WARNING, "minute", 24, 30)
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_spends_never_exceed_the_cap_and_alert_once() {
+        let h = Arc::new(Harness::new(BudgetConfig::default(), 0));
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.budget.spend().await.is_ok() })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap());
+        }
+        assert_eq!(ok, 30);
+        let mut h = Arc::into_inner(h).unwrap();
+        assert_eq!(h.alerts().len(), 2);
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<BudgetConfig, Vec<String>> {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        BudgetConfig::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+    }
+
+    const SECRET: &str = "0123456789abcdef-signing";
+
+    #[test]
+    fn defaults_without_variables() {
+        let c = config(&[("ROOMGATE_SMS_BUDGET_PER_HOUR", " ")]).unwrap();
+        assert_eq!((c.per_minute, c.per_hour, c.per_day), (30, 300, 2000));
+        assert!(c.alert_webhook.is_none());
+        let d = BudgetConfig::default();
+        assert_eq!((d.per_minute, d.per_hour, d.per_day), (30, 300, 2000));
+    }
+
+    #[test]
+    fn caps_and_webhook_from_variables() {
+        let c = config(&[
+            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "5"),
+            ("ROOMGATE_SMS_BUDGET_PER_HOUR", " 50 "),
+            ("ROOMGATE_SMS_BUDGET_PER_DAY", "500"),
+            (
+                "ROOMGATE_ALERT_WEBHOOK_URL",
+                "https://hooks.example.com/T000/B000/tokenpart",
+            ),
+            ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
+        ])
+        .unwrap();
+        assert_eq!((c.per_minute, c.per_hour, c.per_day), (5, 50, 500));
+        let hook = c.alert_webhook.as_ref().unwrap();
+        assert_eq!(hook.url.path(), "/T000/B000/tokenpart");
+        assert_eq!(hook.secret.expose_secret(), SECRET);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(SECRET), "{debug}");
+        assert!(!debug.contains("tokenpart"), "{debug}");
+        assert!(debug.contains("hooks.example.com"), "{debug}");
+    }
+
+    #[test]
+    fn bad_caps_are_reported_one_line_each() {
+        for bad in ["0", "-1", "lots", "1.5", "4294967296"] {
+            let err = config(&[("ROOMGATE_SMS_BUDGET_PER_DAY", bad)]).unwrap_err();
+            assert_eq!(err.len(), 1, "{err:?}");
+            assert!(
+                err[0].starts_with("ROOMGATE_SMS_BUDGET_PER_DAY must be a whole number from 1"),
+                "{err:?}"
+            );
+        }
+        let err = config(&[
+            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "x"),
+            ("ROOMGATE_SMS_BUDGET_PER_HOUR", "0"),
+            ("ROOMGATE_SMS_BUDGET_PER_DAY", "-5"),
+            (
+                "ROOMGATE_ALERT_WEBHOOK_URL",
+                "ftp://hooks.example.com/secret-path",
+            ),
+            ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
+        ])
+        .unwrap_err();
+        assert_eq!(err.len(), 4, "{err:?}");
+        assert!(!err.join("\n").contains("secret-path"));
+    }
+
+    #[test]
+    fn a_webhook_needs_both_a_url_and_a_long_enough_secret() {
+        let url = ("ROOMGATE_ALERT_WEBHOOK_URL", "https://hooks.example.com/x");
+        let err = config(&[url]).unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "ROOMGATE_ALERT_WEBHOOK_SECRET is required with ROOMGATE_ALERT_WEBHOOK_URL: alerts are signed"
+            ]
+        );
+        let err = config(&[("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET)]).unwrap_err();
+        assert_eq!(
+            err,
+            ["ROOMGATE_ALERT_WEBHOOK_SECRET is set but ROOMGATE_ALERT_WEBHOOK_URL is not"]
+        );
+        let err = config(&[url, ("ROOMGATE_ALERT_WEBHOOK_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].contains("at least 16 bytes (it has 5)"), "{err:?}");
+        assert!(!err[0].contains("short"));
+        for bad in ["not a url", "mailto:ops@example.com", "file:///tmp/x"] {
+            let err = config(&[
+                ("ROOMGATE_ALERT_WEBHOOK_URL", bad),
+                ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
+            ])
+            .unwrap_err();
+            assert_eq!(
+                err,
+                ["ROOMGATE_ALERT_WEBHOOK_URL must be an http or https URL"],
+                "{bad}"
+            );
+        }
+        let ok = config(&[
+            ("ROOMGATE_ALERT_WEBHOOK_URL", "http://127.0.0.1:9000/alerts"),
+            ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
+        ]);
+        assert!(ok.unwrap().alert_webhook.is_some());
+    }
+}

@@ -1,0 +1,1092 @@
+//! The gate's rate limits and lockouts.
+//!
+//! Every limit is keyed on something the participant can't shed by dropping a cookie:
+//! the username as typed, the phone number (hashed), or the client's network. Limits
+//! apply to unknown usernames exactly as to known ones, so being limited reveals nothing
+//! about who is on the list.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use super::store::{CounterStore, Rule};
+use crate::clock::Clock;
+use crate::domain::PhoneNumber;
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// How long the lockout level outlives the lock that set it: a further lockout within
+/// this time doubles, one after it starts again from the base length.
+const LEVEL_MEMORY: Duration = Duration::from_secs(86_400);
+const MAX_COUNT: u64 = 1_000_000;
+/// Keeps the lockout failure window within [`LEVEL_MEMORY`]: failures from before a
+/// forgotten lockout are then always too old to count again.
+const MAX_LOCKOUT_WINDOW_SECS: u64 = LEVEL_MEMORY.as_secs();
+const MAX_LOCK_SECS: u64 = 7 * 86_400;
+
+/// Every variable [`LimitsConfig::from_lookup`] reads: name, default, meaning.
+pub const ENV_VARS: &[(&str, &str, &str)] = &[
+    (
+        "ROOMGATE_STARTS_PER_USER",
+        "3",
+        "codes one username may request per starts window",
+    ),
+    (
+        "ROOMGATE_STARTS_PER_PHONE",
+        "3",
+        "codes one phone number may receive per starts window (users may share a phone)",
+    ),
+    (
+        "ROOMGATE_STARTS_WINDOW_SECS",
+        "600",
+        "the starts window, seconds (1..=86400)",
+    ),
+    (
+        "ROOMGATE_RESEND_COOLDOWN_SECS",
+        "30",
+        "least time between two codes for one username or phone, seconds (0..=3600; 0 turns it off)",
+    ),
+    (
+        "ROOMGATE_LOGINS_PER_IP_PER_MINUTE",
+        "20",
+        "sign-in posts per minute from one IPv4 address or IPv6 /64",
+    ),
+    (
+        "ROOMGATE_CHECKS_PER_IP_PER_MINUTE",
+        "30",
+        "code checks per minute from one IPv4 address or IPv6 /64",
+    ),
+    (
+        "ROOMGATE_TOKENS_PER_IP_PER_MINUTE",
+        "60",
+        "Video token requests per minute from one IPv4 address or IPv6 /64",
+    ),
+    (
+        "ROOMGATE_LOCKOUT_FAILURES",
+        "3",
+        "failed verifications (all checks used, or expired) within the lockout window that lock a username",
+    ),
+    (
+        "ROOMGATE_LOCKOUT_WINDOW_SECS",
+        "3600",
+        "the lockout window, seconds (1..=86400)",
+    ),
+    (
+        "ROOMGATE_LOCKOUT_SECS",
+        "900",
+        "first lockout, seconds; each further lockout within a day of the last one doubles it",
+    ),
+    (
+        "ROOMGATE_LOCKOUT_MAX_SECS",
+        "86400",
+        "longest lockout, seconds (at least ROOMGATE_LOCKOUT_SECS, at most 604800)",
+    ),
+];
+
+/// The actions roomgate limits. Each knows its rules, the variables that set them and
+/// what to tell the participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitedAction {
+    /// Verification starts (SMS sent) per username.
+    StartPerUser,
+    /// Verification starts per phone number, across every user who shares it.
+    StartPerPhone,
+    /// Sign-in form posts per client network.
+    LoginPerIp,
+    /// Code checks per client network.
+    CheckPerIp,
+    /// Video token requests per client network.
+    TokenPerIp,
+}
+
+impl LimitedAction {
+    pub const ALL: [Self; 5] = [
+        Self::StartPerUser,
+        Self::StartPerPhone,
+        Self::LoginPerIp,
+        Self::CheckPerIp,
+        Self::TokenPerIp,
+    ];
+
+    /// For the participant. The two start limits read alike so that a limit reached
+    /// through a shared phone number can't be told from one reached by the username.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::StartPerUser | Self::StartPerPhone => {
+                "Too many codes have been requested. Please wait a few minutes before asking for another."
+            }
+            Self::LoginPerIp => {
+                "Too many sign-in attempts from your network. Please wait a minute and try again."
+            }
+            Self::CheckPerIp => {
+                "Too many code checks from your network. Please wait a minute and try again."
+            }
+            Self::TokenPerIp => {
+                "Too many requests from your network. Please wait a minute and try again."
+            }
+        }
+    }
+
+    /// Stable name for logs and metrics; also the prefix of the action's counter keys.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::StartPerUser => "start_per_user",
+            Self::StartPerPhone => "start_per_phone",
+            Self::LoginPerIp => "login_per_ip",
+            Self::CheckPerIp => "check_per_ip",
+            Self::TokenPerIp => "token_per_ip",
+        }
+    }
+
+    /// The variables (see [`ENV_VARS`]) that set this action's rules.
+    pub fn env_vars(self) -> &'static [&'static str] {
+        match self {
+            Self::StartPerUser => &[
+                "ROOMGATE_STARTS_PER_USER",
+                "ROOMGATE_STARTS_WINDOW_SECS",
+                "ROOMGATE_RESEND_COOLDOWN_SECS",
+            ],
+            Self::StartPerPhone => &[
+                "ROOMGATE_STARTS_PER_PHONE",
+                "ROOMGATE_STARTS_WINDOW_SECS",
+                "ROOMGATE_RESEND_COOLDOWN_SECS",
+            ],
+            Self::LoginPerIp => &["ROOMGATE_LOGINS_PER_IP_PER_MINUTE"],
+            Self::CheckPerIp => &["ROOMGATE_CHECKS_PER_IP_PER_MINUTE"],
+            Self::TokenPerIp => &["ROOMGATE_TOKENS_PER_IP_PER_MINUTE"],
+        }
+    }
+
+    /// The rules every attempt must pass under `config`.
+    pub fn rules(self, config: &LimitsConfig) -> Vec<Rule> {
+        let starts = |limit| {
+            // A zero-length window holds nothing; leave it out rather than ask every
+            // store to get that edge right.
+            let cooldown =
+                (!config.resend_cooldown.is_zero()).then(|| Rule::new(1, config.resend_cooldown));
+            cooldown
+                .into_iter()
+                .chain([Rule::new(limit, config.starts_window)])
+                .collect()
+        };
+        match self {
+            Self::StartPerUser => starts(config.starts_per_user),
+            Self::StartPerPhone => starts(config.starts_per_phone),
+            Self::LoginPerIp => vec![Rule::new(config.logins_per_ip_per_minute, MINUTE)],
+            Self::CheckPerIp => vec![Rule::new(config.checks_per_ip_per_minute, MINUTE)],
+            Self::TokenPerIp => vec![Rule::new(config.tokens_per_ip_per_minute, MINUTE)],
+        }
+    }
+
+    pub fn default_rules(self) -> Vec<Rule> {
+        self.rules(&LimitsConfig::default())
+    }
+}
+
+/// Every number behind the limits and lockouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub starts_per_user: u32,
+    pub starts_per_phone: u32,
+    pub starts_window: Duration,
+    /// Zero: no cooldown.
+    pub resend_cooldown: Duration,
+    pub logins_per_ip_per_minute: u32,
+    pub checks_per_ip_per_minute: u32,
+    pub tokens_per_ip_per_minute: u32,
+    pub lockout_failures: u32,
+    pub lockout_window: Duration,
+    /// The first lockout; each further one doubles, up to `lockout_max`.
+    pub lockout: Duration,
+    pub lockout_max: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            starts_per_user: 3,
+            starts_per_phone: 3,
+            starts_window: Duration::from_secs(600),
+            resend_cooldown: Duration::from_secs(30),
+            logins_per_ip_per_minute: 20,
+            checks_per_ip_per_minute: 30,
+            tokens_per_ip_per_minute: 60,
+            lockout_failures: 3,
+            lockout_window: Duration::from_secs(3600),
+            lockout: Duration::from_secs(900),
+            lockout_max: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Read from any variable source; unset or blank variables take their defaults.
+    /// Every bad value is reported, one line each.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let d = Self::default();
+        let mut errors = Vec::new();
+        let mut read = |name: &str, default: u64, min: u64, max: u64, what: &str| {
+            let Some(raw) = var(name).filter(|v| !v.trim().is_empty()) else {
+                return default;
+            };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!(
+                        "{name} must be a whole number{what} from {min} to {max} (got {raw:?})"
+                    ));
+                    default
+                }
+            }
+        };
+        let mut count = |name: &str, default: u32| {
+            // MAX_COUNT fits a u32, so the conversion can't fail.
+            u32::try_from(read(name, default.into(), 1, MAX_COUNT, "")).unwrap_or(default)
+        };
+        let starts_per_user = count("ROOMGATE_STARTS_PER_USER", d.starts_per_user);
+        let starts_per_phone = count("ROOMGATE_STARTS_PER_PHONE", d.starts_per_phone);
+        let logins_per_ip_per_minute = count(
+            "ROOMGATE_LOGINS_PER_IP_PER_MINUTE",
+            d.logins_per_ip_per_minute,
+        );
+        let checks_per_ip_per_minute = count(
+            "ROOMGATE_CHECKS_PER_IP_PER_MINUTE",
+            d.checks_per_ip_per_minute,
+        );
+        let tokens_per_ip_per_minute = count(
+            "ROOMGATE_TOKENS_PER_IP_PER_MINUTE",
+            d.tokens_per_ip_per_minute,
+        );
+        let lockout_failures = count("ROOMGATE_LOCKOUT_FAILURES", d.lockout_failures);
+        let mut secs = |name: &str, default: Duration, min: u64, max: u64| {
+            Duration::from_secs(read(name, default.as_secs(), min, max, " of seconds"))
+        };
+        let starts_window = secs("ROOMGATE_STARTS_WINDOW_SECS", d.starts_window, 1, 86_400);
+        let resend_cooldown = secs("ROOMGATE_RESEND_COOLDOWN_SECS", d.resend_cooldown, 0, 3600);
+        let lockout_window = secs(
+            "ROOMGATE_LOCKOUT_WINDOW_SECS",
+            d.lockout_window,
+            1,
+            MAX_LOCKOUT_WINDOW_SECS,
+        );
+        let lockout = secs("ROOMGATE_LOCKOUT_SECS", d.lockout, 1, MAX_LOCK_SECS);
+        let lockout_max = secs("ROOMGATE_LOCKOUT_MAX_SECS", d.lockout_max, 1, MAX_LOCK_SECS);
+        if lockout_max < lockout {
+            errors.push(format!(
+                "ROOMGATE_LOCKOUT_MAX_SECS ({}) must be at least ROOMGATE_LOCKOUT_SECS ({})",
+                lockout_max.as_secs(),
+                lockout.as_secs()
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            starts_per_user,
+            starts_per_phone,
+            starts_window,
+            resend_cooldown,
+            logins_per_ip_per_minute,
+            checks_per_ip_per_minute,
+            tokens_per_ip_per_minute,
+            lockout_failures,
+            lockout_window,
+            lockout,
+            lockout_max,
+        })
+    }
+
+    /// Length of the `level`-th lockout in a row (the first is level 1).
+    pub fn lockout_for_level(&self, level: u32) -> Duration {
+        2u32.checked_pow(level.saturating_sub(1))
+            .and_then(|factor| self.lockout.checked_mul(factor))
+            .map_or(self.lockout_max, |d| d.min(self.lockout_max))
+    }
+}
+
+/// An attempt refused by a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .action.message())]
+pub struct Limited {
+    pub action: LimitedAction,
+    /// For `Retry-After`: whole seconds, at least one.
+    pub retry_after: Duration,
+}
+
+/// The limits and lockouts, over a [`CounterStore`].
+pub struct Limiter {
+    store: Arc<dyn CounterStore>,
+    config: LimitsConfig,
+    clock: Arc<dyn Clock>,
+    /// Phone numbers are keyed by an HMAC under this key: a plain hash of a phone
+    /// number is undone by hashing every number in the plan. A key per process is
+    /// enough while the counters live in this process's memory.
+    phone_key: [u8; 32],
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Limiter {
+    pub fn new(store: Arc<dyn CounterStore>, config: LimitsConfig, clock: Arc<dyn Clock>) -> Self {
+        let mut phone_key = [0u8; 32];
+        rand::rng().fill_bytes(&mut phone_key);
+        Self {
+            store,
+            config,
+            clock,
+            phone_key,
+        }
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
+    pub async fn login_from_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.admit(LimitedAction::LoginPerIp, &network_of(ip)).await
+    }
+
+    pub async fn check_from_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.admit(LimitedAction::CheckPerIp, &network_of(ip)).await
+    }
+
+    pub async fn token_from_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.admit(LimitedAction::TokenPerIp, &network_of(ip)).await
+    }
+
+    /// `who` is the normalised username as typed — known or not, so limits look the
+    /// same for both.
+    pub async fn start_for_user(&self, who: &str) -> Result<(), Limited> {
+        self.admit(LimitedAction::StartPerUser, who).await
+    }
+
+    /// Counted across every user sharing `phone`. A refusal here must not change what
+    /// the participant sees (it would show that the username has a phone, so is on
+    /// the list): apply it where the code is sent, off the response path.
+    pub async fn start_for_phone(&self, phone: &PhoneNumber) -> Result<(), Limited> {
+        self.admit(LimitedAction::StartPerPhone, &self.phone_subject(phone))
+            .await
+    }
+
+    /// Remaining lock time, rounded up to whole seconds, if `who` is locked out now.
+    pub async fn locked_out(&self, who: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        self.lock_state(who, now).await?.remaining(now)
+    }
+
+    /// A failed verification (exhausted or expired). Returns the new lock's length if
+    /// this failure locked `who`.
+    pub async fn record_failure(&self, who: &str) -> Option<Duration> {
+        let now = self.clock.now();
+        let state = self.lock_state(who, now).await;
+        if state.is_some_and(|s| s.remaining(now).is_some()) {
+            // Not counted either: a verification begun before the lock and failing
+            // during it must not start the next lock early.
+            return None;
+        }
+        // Failures are counted per lock generation, so the ones that caused a lock
+        // don't count again once it ends: each lock takes a fresh run of failures.
+        let generation = state.map_or(0, |s| s.until_ms);
+        let failures = format!("lockout_failures:{generation}:{who}");
+        let n = self
+            .store
+            .record(&failures, self.config.lockout_window, now)
+            .await;
+        if n < self.config.lockout_failures {
+            return None;
+        }
+        let level = state.map_or(0, |s| s.level).saturating_add(1);
+        let length = self.config.lockout_for_level(level);
+        let until = unix(now) + length;
+        let lock = LockState {
+            level,
+            until_ms: u64::try_from(until.as_millis()).unwrap_or(u64::MAX >> 8),
+        };
+        let expires = UNIX_EPOCH + until + LEVEL_MEMORY;
+        self.store.put(&lock_key(who), lock.encode(), expires).await;
+        tracing::warn!(level, lock_secs = length.as_secs(), "locked out");
+        Some(length)
+    }
+
+    /// Let the store forget what has expired; run it now and then.
+    pub async fn sweep(&self) {
+        self.store.sweep(self.clock.now()).await;
+    }
+
+    async fn admit(&self, action: LimitedAction, subject: &str) -> Result<(), Limited> {
+        let key = format!("{}:{subject}", action.kind());
+        let rules = action.rules(&self.config);
+        match self.store.admit(&key, &rules, self.clock.now()).await {
+            Ok(_) => Ok(()),
+            Err(wait) => {
+                let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
+                tracing::info!(
+                    action = action.kind(),
+                    retry_after_secs = retry_after.as_secs(),
+                    "limited"
+                );
+                Err(Limited {
+                    action,
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    async fn lock_state(&self, who: &str, now: SystemTime) -> Option<LockState> {
+        self.store
+            .get(&lock_key(who), now)
+            .await
+            .map(LockState::decode)
+    }
+
+    fn phone_subject(&self, phone: &PhoneNumber) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.phone_key).expect("HMAC takes keys of any size");
+        mac.update(b"roomgate limits phone\0");
+        mac.update(phone.expose_e164().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// The lockout state of one username, kept as one store value so it is read and
+/// written whole. It outlives the lock by [`LEVEL_MEMORY`] so further lockouts double.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LockState {
+    /// Lockouts so far in this run.
+    level: u32,
+    /// End of the latest lock, Unix milliseconds.
+    until_ms: u64,
+}
+
+impl LockState {
+    /// Unix milliseconds stay far below 2^56 and levels past 255 change nothing (the
+    /// length is capped long before), so both fit one u64.
+    fn encode(self) -> u64 {
+        (self.until_ms << 8) | u64::from(self.level.min(255))
+    }
+
+    fn decode(value: u64) -> Self {
+        Self {
+            level: (value & 0xff) as u32,
+            until_ms: value >> 8,
+        }
+    }
+
+    fn remaining(self, now: SystemTime) -> Option<Duration> {
+        let left = Duration::from_millis(self.until_ms).saturating_sub(unix(now));
+        (!left.is_zero()).then(|| Duration::from_secs(ceil_secs(left)))
+    }
+}
+
+fn lock_key(who: &str) -> String {
+    format!("lockout:{who}")
+}
+
+fn unix(t: SystemTime) -> Duration {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The network a client address stands for. An IPv6 host is usually given a whole /64
+/// and picks addresses in it at will, so the /64 is what one client owns.
+fn network_of(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+            format!("{prefix}/64")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::limits::MemoryStore;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn phone(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+
+    fn limiter_with(config: LimitsConfig) -> (Limiter, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::default());
+        let limiter = Limiter::new(Arc::new(MemoryStore::new()), config, clock.clone());
+        (limiter, clock)
+    }
+
+    fn limiter() -> (Limiter, Arc<ManualClock>) {
+        limiter_with(LimitsConfig::default())
+    }
+
+    async fn attempt(limiter: &Limiter, action: LimitedAction, ip: IpAddr) -> Result<(), Limited> {
+        match action {
+            LimitedAction::LoginPerIp => limiter.login_from_ip(ip).await,
+            LimitedAction::CheckPerIp => limiter.check_from_ip(ip).await,
+            LimitedAction::TokenPerIp => limiter.token_from_ip(ip).await,
+            _ => unreachable!("not a per-IP action"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_per_ip_limit_refuses_the_next_attempt_until_the_minute_is_over() {
+        for (action, limit) in [
+            (LimitedAction::LoginPerIp, 20),
+            (LimitedAction::CheckPerIp, 30),
+            (LimitedAction::TokenPerIp, 60),
+        ] {
+            let (limiter, clock) = limiter();
+            let client = ip("203.0.113.7");
+            for i in 0..limit {
+                assert_eq!(
+                    attempt(&limiter, action, client).await,
+                    Ok(()),
+                    "{action:?} #{i}"
+                );
+            }
+            clock.advance(secs(15));
+            assert_eq!(
+                attempt(&limiter, action, client).await,
+                Err(Limited {
+                    action,
+                    retry_after: secs(45)
+                })
+            );
+            // Another network is not affected, nor another action.
+            assert_eq!(attempt(&limiter, action, ip("203.0.113.8")).await, Ok(()));
+            let other = LimitedAction::ALL[2..]
+                .iter()
+                .copied()
+                .find(|a| *a != action)
+                .unwrap();
+            assert_eq!(attempt(&limiter, other, client).await, Ok(()));
+            clock.advance(secs(44));
+            assert!(attempt(&limiter, action, client).await.is_err());
+            clock.advance(secs(1));
+            assert_eq!(attempt(&limiter, action, client).await, Ok(()));
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_rounded_up_to_whole_seconds() {
+        let (limiter, clock) = limiter();
+        let client = ip("198.51.100.1");
+        for _ in 0..20 {
+            limiter.login_from_ip(client).await.unwrap();
+        }
+        clock.advance(Duration::from_millis(10_500));
+        assert_eq!(
+            limiter.login_from_ip(client).await.unwrap_err().retry_after,
+            secs(50)
+        );
+        clock.advance(Duration::from_millis(49_000));
+        assert_eq!(
+            limiter.login_from_ip(client).await.unwrap_err().retry_after,
+            secs(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn starts_per_user_have_a_cooldown_and_a_ten_minute_window() {
+        let (limiter, clock) = limiter();
+        let refused = |secs_left| {
+            Err(Limited {
+                action: LimitedAction::StartPerUser,
+                retry_after: secs(secs_left),
+            })
+        };
+        assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+        clock.advance(secs(10));
+        assert_eq!(limiter.start_for_user("alice").await, refused(20));
+        assert_eq!(limiter.start_for_user("bob").await, Ok(()));
+        clock.advance(secs(20));
+        assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+        clock.advance(secs(30));
+        assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+        // t = 90 s: the cooldown is over but three starts lie in the window; the first
+        // leaves it at 600 s.
+        clock.advance(secs(30));
+        assert_eq!(limiter.start_for_user("alice").await, refused(510));
+        clock.advance(secs(509));
+        assert_eq!(limiter.start_for_user("alice").await, refused(1));
+        clock.advance(secs(1));
+        assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn users_sharing_a_phone_reach_the_phone_limit_together() {
+        let (limiter, clock) = limiter();
+        let shared = phone("+14155550101");
+        for who in ["alice", "bob", "carol"] {
+            assert_eq!(limiter.start_for_user(who).await, Ok(()));
+            assert_eq!(limiter.start_for_phone(&shared).await, Ok(()), "{who}");
+            clock.advance(secs(60));
+        }
+        // dave has asked for nothing yet, but the phone has had three codes.
+        assert_eq!(limiter.start_for_user("dave").await, Ok(()));
+        assert_eq!(
+            limiter.start_for_phone(&shared).await,
+            Err(Limited {
+                action: LimitedAction::StartPerPhone,
+                retry_after: secs(420),
+            })
+        );
+        let other = phone("+447400123456");
+        assert_eq!(limiter.start_for_phone(&other).await, Ok(()));
+        // The cooldown is per phone too, whoever asks.
+        clock.advance(secs(10));
+        assert_eq!(
+            limiter
+                .start_for_phone(&other)
+                .await
+                .unwrap_err()
+                .retry_after,
+            secs(20)
+        );
+        // t = 600 s: the first start has left the window, the second leaves at 660 s.
+        clock.advance(secs(410));
+        assert_eq!(limiter.start_for_phone(&shared).await, Ok(()));
+        assert_eq!(
+            limiter
+                .start_for_phone(&shared)
+                .await
+                .unwrap_err()
+                .retry_after,
+            secs(60)
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_cooldown_leaves_only_the_window() {
+        let config = LimitsConfig {
+            resend_cooldown: Duration::ZERO,
+            ..LimitsConfig::default()
+        };
+        assert_eq!(
+            LimitedAction::StartPerUser.rules(&config),
+            vec![Rule::new(3, secs(600))]
+        );
+        let (limiter, _clock) = limiter_with(config);
+        for _ in 0..3 {
+            assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+        }
+        assert_eq!(
+            limiter
+                .start_for_user("alice")
+                .await
+                .unwrap_err()
+                .retry_after,
+            secs(600)
+        );
+    }
+
+    #[test]
+    fn networks_are_ipv4_addresses_and_ipv6_slash_64s() {
+        assert_eq!(network_of(ip("203.0.113.7")), "203.0.113.7");
+        assert_eq!(
+            network_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(network_of(ip("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(network_of(ip("::1")), "::/64");
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_slash_64_is_one_client() {
+        let config = LimitsConfig {
+            logins_per_ip_per_minute: 2,
+            ..LimitsConfig::default()
+        };
+        let (limiter, _clock) = limiter_with(config);
+        assert_eq!(limiter.login_from_ip(ip("2001:db8:1:2::1")).await, Ok(()));
+        assert_eq!(
+            limiter
+                .login_from_ip(ip("2001:db8:1:2:ffff:ffff:ffff:9"))
+                .await,
+            Ok(())
+        );
+        assert!(limiter.login_from_ip(ip("2001:db8:1:2::77")).await.is_err());
+        assert_eq!(limiter.login_from_ip(ip("2001:db8:1:3::1")).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn ipv4_mapped_ipv6_counts_as_the_ipv4_address() {
+        let config = LimitsConfig {
+            checks_per_ip_per_minute: 2,
+            ..LimitsConfig::default()
+        };
+        let (limiter, _clock) = limiter_with(config);
+        assert_eq!(limiter.check_from_ip(ip("192.0.2.10")).await, Ok(()));
+        assert_eq!(limiter.check_from_ip(ip("::ffff:192.0.2.10")).await, Ok(()));
+        assert!(limiter.check_from_ip(ip("192.0.2.10")).await.is_err());
+        assert_eq!(limiter.check_from_ip(ip("192.0.2.11")).await, Ok(()));
+    }
+
+    #[test]
+    fn phone_keys_hide_the_number() {
+        let (limiter, _clock) = limiter();
+        let number = phone("+14155550101");
+        let subject = limiter.phone_subject(&number);
+        assert_eq!(subject.len(), 64);
+        assert!(!subject.contains("4155550101"), "{subject}");
+        assert_eq!(subject, limiter.phone_subject(&phone("+14155550101")));
+        assert_ne!(subject, limiter.phone_subject(&phone("+14155550102")));
+    }
+
+    #[tokio::test]
+    async fn three_failures_within_an_hour_lock_for_fifteen_minutes() {
+        let (limiter, clock) = limiter();
+        assert_eq!(limiter.record_failure("alice").await, None);
+        clock.advance(secs(1200));
+        assert_eq!(limiter.record_failure("alice").await, None);
+        clock.advance(secs(1200));
+        assert_eq!(limiter.locked_out("alice").await, None);
+        assert_eq!(limiter.record_failure("alice").await, Some(secs(900)));
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(900)));
+        assert_eq!(limiter.locked_out("bob").await, None);
+        clock.advance(Duration::from_millis(899_500));
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(1)));
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(limiter.locked_out("alice").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_lock_begun_mid_second_lasts_its_length_not_a_second_more() {
+        let (limiter, clock) = limiter();
+        clock.advance(Duration::from_millis(300));
+        assert_eq!(fail_until_locked(&limiter, "alice").await, Some(secs(900)));
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(900)));
+        clock.advance(Duration::from_millis(899_999));
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(1)));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(limiter.locked_out("alice").await, None);
+    }
+
+    #[tokio::test]
+    async fn failures_spread_over_more_than_an_hour_do_not_lock() {
+        let (limiter, clock) = limiter();
+        assert_eq!(limiter.record_failure("alice").await, None);
+        clock.advance(secs(2400));
+        assert_eq!(limiter.record_failure("alice").await, None);
+        clock.advance(secs(1200));
+        // Three failures, but the first is an hour old.
+        assert_eq!(limiter.record_failure("alice").await, None);
+        assert_eq!(limiter.locked_out("alice").await, None);
+        clock.advance(secs(600));
+        assert_eq!(limiter.record_failure("alice").await, Some(secs(900)));
+    }
+
+    async fn fail_until_locked(limiter: &Limiter, who: &str) -> Option<Duration> {
+        assert_eq!(limiter.record_failure(who).await, None);
+        assert_eq!(limiter.record_failure(who).await, None);
+        limiter.record_failure(who).await
+    }
+
+    #[tokio::test]
+    async fn each_further_lockout_doubles_up_to_a_day() {
+        let (limiter, clock) = limiter();
+        let expected = [
+            900, 1800, 3600, 7200, 14_400, 28_800, 57_600, 86_400, 86_400,
+        ];
+        for (i, lock) in expected.into_iter().enumerate() {
+            assert_eq!(
+                fail_until_locked(&limiter, "alice").await,
+                Some(secs(lock)),
+                "lockout {}",
+                i + 1
+            );
+            clock.advance(secs(lock - 1));
+            assert_eq!(limiter.locked_out("alice").await, Some(secs(1)));
+            clock.advance(secs(1));
+            assert_eq!(limiter.locked_out("alice").await, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_level_is_forgotten_a_day_after_the_last_lock_ends() {
+        let (limiter, clock) = limiter();
+        for who in ["alice", "bob"] {
+            assert_eq!(fail_until_locked(&limiter, who).await, Some(secs(900)));
+        }
+        clock.advance(secs(900 + 86_400 - 1));
+        assert_eq!(fail_until_locked(&limiter, "alice").await, Some(secs(1800)));
+        clock.advance(secs(1));
+        assert_eq!(fail_until_locked(&limiter, "bob").await, Some(secs(900)));
+    }
+
+    #[tokio::test]
+    async fn failures_while_locked_neither_extend_the_lock_nor_count_later() {
+        let (limiter, clock) = limiter();
+        assert_eq!(fail_until_locked(&limiter, "alice").await, Some(secs(900)));
+        clock.advance(secs(300));
+        for _ in 0..5 {
+            assert_eq!(limiter.record_failure("alice").await, None);
+        }
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(600)));
+        clock.advance(secs(600));
+        assert_eq!(limiter.locked_out("alice").await, None);
+        // The failures before and during the lock are spent: it takes three new ones.
+        assert_eq!(fail_until_locked(&limiter, "alice").await, Some(secs(1800)));
+    }
+
+    #[tokio::test]
+    async fn sweeping_keeps_what_is_still_in_force() {
+        let (limiter, clock) = limiter();
+        assert_eq!(fail_until_locked(&limiter, "alice").await, Some(secs(900)));
+        limiter.start_for_user("alice").await.unwrap();
+        clock.advance(secs(10));
+        limiter.sweep().await;
+        assert_eq!(limiter.locked_out("alice").await, Some(secs(890)));
+        assert_eq!(
+            limiter
+                .start_for_user("alice")
+                .await
+                .unwrap_err()
+                .retry_after,
+            secs(20)
+        );
+    }
+
+    #[test]
+    fn lock_state_round_trips_through_one_value() {
+        let state = LockState {
+            level: 7,
+            until_ms: 1_800_086_400_123,
+        };
+        assert_eq!(LockState::decode(state.encode()), state);
+        let capped = LockState {
+            level: 1000,
+            until_ms: 5,
+        };
+        assert_eq!(LockState::decode(capped.encode()).level, 255);
+        assert_eq!(LockState::decode(capped.encode()).until_ms, 5);
+    }
+
+    #[test]
+    fn lockout_lengths_saturate_at_the_maximum() {
+        let config = LimitsConfig::default();
+        assert_eq!(config.lockout_for_level(1), secs(900));
+        assert_eq!(config.lockout_for_level(4), secs(7200));
+        assert_eq!(config.lockout_for_level(40), secs(86_400));
+        assert_eq!(config.lockout_for_level(u32::MAX), secs(86_400));
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<LimitsConfig, Vec<String>> {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        LimitsConfig::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn no_variables_gives_the_issue_defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c, LimitsConfig::default());
+        assert_eq!((c.starts_per_user, c.starts_per_phone), (3, 3));
+        assert_eq!(c.starts_window, secs(600));
+        assert_eq!(c.resend_cooldown, secs(30));
+        assert_eq!(
+            (
+                c.logins_per_ip_per_minute,
+                c.checks_per_ip_per_minute,
+                c.tokens_per_ip_per_minute
+            ),
+            (20, 30, 60)
+        );
+        assert_eq!(c.lockout_failures, 3);
+        assert_eq!(c.lockout_window, secs(3600));
+        assert_eq!((c.lockout, c.lockout_max), (secs(900), secs(86_400)));
+        assert_eq!(
+            LimitedAction::StartPerPhone.default_rules(),
+            vec![Rule::new(1, secs(30)), Rule::new(3, secs(600))]
+        );
+        assert_eq!(
+            LimitedAction::TokenPerIp.default_rules(),
+            vec![Rule::new(60, secs(60))]
+        );
+    }
+
+    #[test]
+    fn env_vars_lists_every_variable_with_the_real_default() {
+        let names: Vec<&str> = ENV_VARS.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(names.len(), 11);
+        for action in LimitedAction::ALL {
+            for var in action.env_vars() {
+                assert!(names.contains(var), "{var}");
+            }
+        }
+        // Setting every variable to its listed default changes nothing; setting each to
+        // garbage is reported under its own name, so every one is actually read.
+        let defaults: Vec<(&str, &str)> = ENV_VARS.iter().map(|(n, d, _)| (*n, *d)).collect();
+        assert_eq!(config(&defaults).unwrap(), LimitsConfig::default());
+        let garbage: Vec<(&str, &str)> = names.iter().map(|n| (*n, "many")).collect();
+        let errors = config(&garbage).unwrap_err();
+        assert_eq!(errors.len(), 11, "{errors:#?}");
+        for name in names {
+            assert!(errors.iter().any(|e| e.starts_with(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn values_are_read_and_blank_ones_ignored() {
+        let c = config(&[
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", " 5 "),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+            ("ROOMGATE_LOCKOUT_SECS", "60"),
+            ("ROOMGATE_LOCKOUT_MAX_SECS", "60"),
+            ("ROOMGATE_STARTS_PER_USER", "  "),
+        ])
+        .unwrap();
+        assert_eq!(c.logins_per_ip_per_minute, 5);
+        assert_eq!(c.resend_cooldown, Duration::ZERO);
+        assert_eq!((c.lockout, c.lockout_max), (secs(60), secs(60)));
+        assert_eq!(c.starts_per_user, 3);
+    }
+
+    #[test]
+    fn bad_values_are_each_one_clear_line() {
+        let errors = config(&[
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "x"),
+            ("ROOMGATE_STARTS_PER_PHONE", "0"),
+            ("ROOMGATE_CHECKS_PER_IP_PER_MINUTE", "1000001"),
+            ("ROOMGATE_STARTS_WINDOW_SECS", "-5"),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "3601"),
+            ("ROOMGATE_LOCKOUT_WINDOW_SECS", "86401"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                r#"ROOMGATE_STARTS_PER_PHONE must be a whole number from 1 to 1000000 (got "0")"#,
+                r#"ROOMGATE_LOGINS_PER_IP_PER_MINUTE must be a whole number from 1 to 1000000 (got "x")"#,
+                r#"ROOMGATE_CHECKS_PER_IP_PER_MINUTE must be a whole number from 1 to 1000000 (got "1000001")"#,
+                r#"ROOMGATE_STARTS_WINDOW_SECS must be a whole number of seconds from 1 to 86400 (got "-5")"#,
+                r#"ROOMGATE_RESEND_COOLDOWN_SECS must be a whole number of seconds from 0 to 3600 (got "3601")"#,
+                r#"ROOMGATE_LOCKOUT_WINDOW_SECS must be a whole number of seconds from 1 to 86400 (got "86401")"#,
+            ]
+        );
+        assert_eq!(
+            config(&[("ROOMGATE_LOCKOUT_MAX_SECS", "600")]).unwrap_err(),
+            ["ROOMGATE_LOCKOUT_MAX_SECS (600) must be at least ROOMGATE_LOCKOUT_SECS (900)"]
+        );
+    }
+
+    #[test]
+    fn actions_have_stable_kinds_and_messages_that_name_no_one() {
+        let kinds: Vec<&str> = LimitedAction::ALL.iter().map(|a| a.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "start_per_user",
+                "start_per_phone",
+                "login_per_ip",
+                "check_per_ip",
+                "token_per_ip"
+            ]
+        );
+        // A participant must not learn whether the username or a shared phone was limited.
+        assert_eq!(
+            LimitedAction::StartPerUser.message(),
+            LimitedAction::StartPerPhone.message()
+        );
+        let limited = Limited {
+            action: LimitedAction::LoginPerIp,
+            retry_after: secs(3),
+        };
+        assert_eq!(
+            limited.to_string(),
+            "Too many sign-in attempts from your network. Please wait a minute and try again."
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_say_what_was_limited_but_not_who() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("roomgate=trace"))
+            .with_writer(move || writer.clone())
+            .without_time()
+            .with_ansi(false)
+            .finish();
+        // A current-thread runtime polls these futures on this thread, where the
+        // default subscriber is set.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let exercise = |who: &'static str| async move {
+            let (limiter, _clock) = limiter();
+            let number = phone("+14155550101");
+            let client = ip("2001:db8:abcd:12::5");
+            limiter.start_for_user(who).await.unwrap();
+            limiter.start_for_phone(&number).await.unwrap();
+            limiter.login_from_ip(client).await.unwrap();
+            assert!(limiter.start_for_user(who).await.is_err());
+            assert!(limiter.start_for_phone(&number).await.is_err());
+            for _ in 0..20 {
+                let _ = limiter.login_from_ip(client).await;
+            }
+            fail_until_locked(&limiter, who).await.unwrap();
+        };
+        // As in the Verify client's log test: other tests may have cached "no interest"
+        // for these callsites; once ours has registered them, a rebuild fixes that.
+        exercise("zed").await;
+        tracing::callsite::rebuild_interest_cache();
+        captured.0.lock().unwrap().clear();
+        exercise("alice").await;
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        for expected in [
+            "limited action=\"start_per_user\" retry_after_secs=30",
+            "limited action=\"start_per_phone\" retry_after_secs=30",
+            "limited action=\"login_per_ip\" retry_after_secs=60",
+            "locked out level=1 lock_secs=900",
+        ] {
+            assert!(logs.contains(expected), "{expected} missing from:\n{logs}");
+        }
+        for secret in ["alice", "4155550101", "2001:db8", "abcd"] {
+            assert!(!logs.contains(secret), "{secret} in:\n{logs}");
+        }
+        assert_eq!(logs.lines().count(), 4, "{logs}");
+    }
+}
