@@ -501,3 +501,20 @@ mod tests {
         assert!(settings(&vars).unwrap().is_https());
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    /// Every limit variable is documented where operators look.
+    #[test]
+    fn every_limit_variable_is_documented() {
+        let readme = include_str!("../README.md");
+        let example = include_str!("../.env.example");
+        for (name, default, _) in crate::limits::limiter::ENV_VARS {
+            assert!(readme.contains(name), "README lacks {name}");
+            assert!(
+                example.contains(&format!("{name}={default}")),
+                ".env.example lacks {name}={default}"
+            );
+        }
+    }
+}
