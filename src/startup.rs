@@ -11,10 +11,9 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use secrecy::SecretString;
 
-use crate::acl::Acl;
+use crate::acl::{Acl, AclStore};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
@@ -47,7 +46,9 @@ pub struct Overrides {
 pub struct Application {
     port: u16,
     server: Server,
-    acl: Arc<ArcSwap<Acl>>,
+    acl: Arc<AclStore>,
+    /// Reloads the ACL on change for as long as the server runs.
+    _watcher: notify::RecommendedWatcher,
 }
 
 impl Application {
@@ -99,7 +100,11 @@ impl Application {
         };
 
         let counters: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
-        let acl = Arc::new(ArcSwap::from_pointee(acl));
+        let acl = Arc::new(AclStore::new(
+            acl,
+            settings.acl_path.clone(),
+            settings.acl_policy.clone(),
+        ));
         let state = web::Data::new(AppState {
             acl: acl.clone(),
             verifier,
@@ -168,7 +173,16 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server, acl })
+        let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
+        let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, |_| {})
+            .context("watching the ACL file")?;
+        spawn_sighup_listener(reload);
+        Ok(Self {
+            port,
+            server,
+            acl,
+            _watcher: watcher,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -176,7 +190,7 @@ impl Application {
     }
 
     /// The live ACL, for whatever replaces it (a reload, a test).
-    pub fn acl_handle(&self) -> Arc<ArcSwap<Acl>> {
+    pub fn acl_handle(&self) -> Arc<AclStore> {
         self.acl.clone()
     }
 
@@ -188,6 +202,24 @@ impl Application {
 /// The crate's `static/` folder, wherever the binary is started from.
 fn static_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+}
+
+/// `SIGHUP` asks for a reload, the way daemons are told to re-read their files.
+fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reloads happen on file changes only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading");
+            let _ = reload.try_send(());
+        }
+    });
+    #[cfg(not(unix))]
+    drop(reload);
 }
 
 /// Sign-ins abandoned halfway are dropped every minute.

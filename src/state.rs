@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-
-use crate::acl::Acl;
+use crate::acl::AclStore;
 use crate::budget::SmsBudget;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
@@ -18,7 +16,7 @@ use crate::video::AccessTokenIssuer;
 
 pub struct AppState {
     /// Swapped whole on reload; readers never see a half-applied list.
-    pub acl: Arc<ArcSwap<Acl>>,
+    pub acl: Arc<AclStore>,
     pub verifier: Arc<dyn Verifier>,
     pub tokens: AccessTokenIssuer,
     pub signins: SignIns,

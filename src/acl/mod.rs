@@ -26,6 +26,9 @@
 //! ever sent to that number.
 
 mod parse;
+pub mod watch;
+
+pub use watch::{AclStatus, AclStore, ReloadOutcome};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

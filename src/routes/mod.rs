@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/rooms/{room}/verify", web::post().to(verify::check_code))
         .route("/rooms/{room}/token", web::post().to(token::mint))
         .route("/logout", web::post().to(logout::logout))
-        .route("/healthz", web::get().to(health::healthz));
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz));
 }
 
 /// The `{room}` path segment, parsed; anything else is a 404 that says nothing more.

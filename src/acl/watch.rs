@@ -1,0 +1,276 @@
+//! The live ACL: watched on disk (and reloaded on `SIGHUP`), replaced whole and only
+//! by a file that parses and validates completely. A broken, empty or half-written
+//! file keeps the last good list in service and marks it stale for `/readyz`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::{ArcSwap, Guard};
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::{Acl, AclErrors, AclPolicy};
+
+/// How long to let a burst of file events settle before reading: editors write a
+/// file in several steps.
+const SETTLE: Duration = Duration::from_millis(150);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclStatus {
+    /// The file on disk is what is in service.
+    Fresh,
+    /// The file on disk was refused; the last good list is still in service.
+    Stale { error: String },
+}
+
+/// What a reload did, for logs, metrics and the audit log.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    Loaded { users: usize },
+    Unchanged,
+    Rejected(AclErrors),
+}
+
+pub struct AclStore {
+    current: ArcSwap<Acl>,
+    status: ArcSwap<AclStatus>,
+    path: PathBuf,
+    policy: AclPolicy,
+}
+
+impl AclStore {
+    pub fn new(acl: Acl, path: PathBuf, policy: AclPolicy) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(acl),
+            status: ArcSwap::from_pointee(AclStatus::Fresh),
+            path,
+            policy,
+        }
+    }
+
+    /// The list in service. Cheap: no lock, no copy.
+    pub fn load(&self) -> Guard<Arc<Acl>> {
+        self.current.load()
+    }
+
+    pub fn status(&self) -> AclStatus {
+        AclStatus::clone(&self.status.load())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Put `acl` in service as is (tests, and callers that validated it themselves).
+    pub fn replace(&self, acl: Acl) {
+        self.current.store(Arc::new(acl));
+        self.status.store(Arc::new(AclStatus::Fresh));
+    }
+
+    /// Read, validate and swap in the file. Blocking file I/O and parsing: call it
+    /// from `spawn_blocking`, never on the async runtime.
+    pub fn reload(&self) -> ReloadOutcome {
+        match Acl::load_with(&self.path, &self.policy) {
+            Ok(acl) if acl == **self.current.load() => {
+                self.status.store(Arc::new(AclStatus::Fresh));
+                ReloadOutcome::Unchanged
+            }
+            Ok(acl) => {
+                let users = acl.user_count();
+                self.current.store(Arc::new(acl));
+                self.status.store(Arc::new(AclStatus::Fresh));
+                ReloadOutcome::Loaded { users }
+            }
+            Err(errors) => {
+                self.status.store(Arc::new(AclStatus::Stale {
+                    error: errors.to_string(),
+                }));
+                ReloadOutcome::Rejected(errors)
+            }
+        }
+    }
+}
+
+/// Reload `store` whenever its file changes, and whenever `triggers` fires (SIGHUP).
+/// `on_reload` hears every outcome. The returned watcher must be kept alive.
+pub fn watch(
+    store: Arc<AclStore>,
+    mut triggers: mpsc::Receiver<()>,
+    on_reload: impl Fn(&ReloadOutcome) + Send + Sync + 'static,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let (tx, mut events) = mpsc::channel::<()>(16);
+    let file_name = store.path.file_name().map(|n| n.to_owned());
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        let ours = event
+            .paths
+            .iter()
+            .any(|p| p.file_name().map(|n| n.to_owned()) == file_name);
+        if ours {
+            // Full means a reload is already queued, which is all we need.
+            let _ = tx.try_send(());
+        }
+    })?;
+    // Watch the directory, not the file: editors and `acl` commands replace the file
+    // by renaming a new one over it, which a watch on the old inode would miss.
+    let dir = match store.path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+
+    let on_reload = Arc::new(on_reload);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = events.recv() => {}
+                Some(()) = triggers.recv() => {}
+                else => break,
+            }
+            tokio::time::sleep(SETTLE).await;
+            while events.try_recv().is_ok() {}
+            let store = store.clone();
+            let outcome = match tokio::task::spawn_blocking(move || store.reload()).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::error!(error = %e, "ACL reload task failed");
+                    continue;
+                }
+            };
+            match &outcome {
+                ReloadOutcome::Loaded { users } => tracing::info!(users, "ACL reloaded"),
+                ReloadOutcome::Unchanged => tracing::debug!("ACL file touched, content unchanged"),
+                ReloadOutcome::Rejected(errors) => {
+                    for e in &errors.0 {
+                        tracing::error!(error = %e, "ACL change rejected; keeping the last good list");
+                    }
+                }
+            }
+            on_reload(&outcome);
+        }
+    });
+    Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
+
+    fn temp_acl(text: &str) -> (tempdir::Dir, PathBuf) {
+        let dir = tempdir::Dir::new();
+        let path = dir.0.join("acl.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(format!(
+                    "roomgate-watch-{}-{}",
+                    std::process::id(),
+                    crate::session::random_token()
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_file_keeps_the_last_good_list_and_marks_it_stale() {
+        let (_dir, path) = temp_acl(GOOD);
+        let store = AclStore::new(
+            Acl::load(&path).unwrap(),
+            path.clone(),
+            AclPolicy::default(),
+        );
+        std::fs::write(&path, "[users.alice]\nphone = \"+1415").unwrap();
+        let ReloadOutcome::Rejected(errors) = store.reload() else {
+            panic!("a half-written file must be rejected")
+        };
+        assert!(errors.to_string().contains("acl.toml:2:"), "{errors}");
+        assert_eq!(store.load().user_count(), 1);
+        let AclStatus::Stale { error } = store.status() else {
+            panic!("stale expected")
+        };
+        assert!(error.contains("acl.toml:2:"));
+
+        std::fs::write(&path, "").unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
+        assert_eq!(store.load().user_count(), 1);
+
+        std::fs::write(
+            &path,
+            format!("{GOOD}\n[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n"),
+        )
+        .unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 2 }));
+        assert_eq!(store.status(), AclStatus::Fresh);
+        assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
+    }
+
+    #[tokio::test]
+    async fn edits_on_disk_are_picked_up_by_the_watcher() {
+        let (_dir, path) = temp_acl(GOOD);
+        let store = Arc::new(AclStore::new(
+            Acl::load(&path).unwrap(),
+            path.clone(),
+            AclPolicy::default(),
+        ));
+        let (_trigger, triggers) = mpsc::channel(1);
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let _watcher = watch(store.clone(), triggers, move |o| {
+            let _ = seen_tx.send(matches!(o, ReloadOutcome::Loaded { .. }));
+        })
+        .unwrap();
+
+        // Written the way editors do: a new file renamed over the old one.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, GOOD.replace("standup", "standup\", \"retro")).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let loaded = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(loaded) = seen.recv().await {
+                if loaded {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(loaded.is_ok(), "the edit was picked up within 2 s");
+        let alice = crate::domain::Username::parse("alice").unwrap();
+        let retro = crate::domain::RoomName::parse("retro").unwrap();
+        assert!(store.load().allowed(&alice, &retro).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_trigger_reloads_without_a_file_event() {
+        let (_dir, path) = temp_acl(GOOD);
+        let store = Arc::new(AclStore::new(
+            Acl::parse("x", &GOOD.replace("standup", "other")).unwrap(),
+            path.clone(),
+            AclPolicy::default(),
+        ));
+        let (trigger, triggers) = mpsc::channel(1);
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        let _watcher = watch(store.clone(), triggers, move |o| {
+            let _ = seen_tx.send(matches!(o, ReloadOutcome::Loaded { .. }));
+        })
+        .unwrap();
+        trigger.send(()).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), seen.recv()).await;
+        assert_eq!(got.ok().flatten(), Some(true));
+    }
+}
