@@ -1,35 +1,6 @@
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 
 use crate::helpers::*;
-
-/// Status, headers and body, with the per-session cookie and CSRF values blanked.
-async fn comparable(resp: Response) -> (StatusCode, Vec<(String, String)>, String) {
-    let status = resp.status();
-    let mut headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .filter(|(name, _)| *name != "date")
-        .map(|(name, value)| {
-            let value = value.to_str().unwrap().to_owned();
-            let value = if *name == "set-cookie" {
-                // Same cookie name and attributes; the encrypted value differs per session.
-                let (name, rest) = value.split_once('=').unwrap();
-                let attrs = rest.split_once(';').map(|x| x.1).unwrap_or("");
-                format!("{name}=<value>;{attrs}")
-            } else {
-                value
-            };
-            (name.to_string(), value)
-        })
-        .collect();
-    headers.sort();
-    let body = resp.text().await.unwrap();
-    let body = match extract_csrf(&body) {
-        Some(csrf) => body.replace(&csrf, "<csrf>"),
-        None => body,
-    };
-    (status, headers, body)
-}
 
 #[tokio::test]
 async fn unknown_and_known_users_get_the_same_response_and_only_known_ones_reach_verify() {

@@ -34,15 +34,35 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub verify: MockServer,
-    pub acl: Arc<arc_swap::ArcSwap<Acl>>,
+    pub acl: Arc<roomgate::acl::AclStore>,
     /// Codes the local verifier "sent" (local-mode apps only).
     pub codes: Arc<Mutex<Vec<CodeNotice>>>,
 }
 
+/// A private copy of the test ACL on disk, so the app's file watcher has its own file.
+fn test_acl_file() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "roomgate-api-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("acl.toml");
+    std::fs::write(&path, TEST_ACL).unwrap();
+    path
+}
+
 fn test_settings(extra: &[(&str, String)]) -> Settings {
+    let acl = test_acl_file();
     let mut vars: HashMap<String, String> = HashMap::from([
         ("ROOMGATE_ADDR".into(), "127.0.0.1:0".into()),
         ("ROOMGATE_SESSION_KEY".into(), "k".repeat(64)),
+        ("ROOMGATE_ACL".into(), acl.display().to_string()),
+        (
+            "ROOMGATE_AUDIT_LOG".into(),
+            acl.with_file_name("audit.log").display().to_string(),
+        ),
     ]);
     for (k, v) in extra {
         vars.insert((*k).into(), v.clone());
@@ -94,7 +114,7 @@ async fn start(
     codes: Arc<Mutex<Vec<CodeNotice>>>,
 ) -> TestApp {
     init_test_log();
-    let acl = Acl::parse("test-acl.toml", TEST_ACL).expect("test ACL parses");
+    let acl = Acl::load(&settings.acl_path).expect("test ACL parses");
     let app = Application::build_with(settings, acl, overrides).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let acl = app.acl_handle();
@@ -223,7 +243,7 @@ impl TestApp {
             .collect::<Vec<_>>()
             .join("\n\n");
         let acl = Acl::parse("test-acl.toml", &text).unwrap();
-        self.acl.store(Arc::new(acl));
+        self.acl.replace(acl);
     }
 
     /// Sign in as `username` to `room` through a mocked Verify that approves `code`.
@@ -322,4 +342,101 @@ pub async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<wiremock::R
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("Verify did not receive {n} requests in time");
+}
+
+/// Status, headers and body, with the per-session cookie and CSRF values blanked: what
+/// must be the same for a known and an unknown username.
+pub async fn comparable(resp: Response) -> (StatusCode, Vec<(String, String)>, String) {
+    let status = resp.status();
+    let mut headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| {
+            let value = value.to_str().unwrap().to_owned();
+            let value = if *name == "set-cookie" {
+                // Same cookie name and attributes; the encrypted value differs per session.
+                let (name, rest) = value.split_once('=').unwrap();
+                let attrs = rest.split_once(';').map(|x| x.1).unwrap_or("");
+                format!("{name}=<value>;{attrs}")
+            } else {
+                value
+            };
+            (name.to_string(), value)
+        })
+        .collect();
+    headers.sort();
+    let body = resp.text().await.unwrap();
+    let body = match extract_csrf(&body) {
+        Some(csrf) => body.replace(&csrf, "<csrf>"),
+        None => body,
+    };
+    (status, headers, body)
+}
+
+/// The app in Twilio mode with extra settings and a clock that moves only when told to.
+pub async fn spawn_app_with_clock(
+    vars: &[(&str, &str)],
+) -> (TestApp, Arc<roomgate::clock::ManualClock>) {
+    let clock = Arc::new(roomgate::clock::ManualClock::default());
+    let overrides = Overrides {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    };
+    (spawn_app_with(vars, overrides).await, clock)
+}
+
+/// How many requests `server` has received for `path`.
+pub async fn requests_to(server: &MockServer, path: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == path)
+        .count()
+}
+
+/// Wait for `n` requests to `path` (background work), give anything more the time to
+/// arrive, then check that nothing more did.
+pub async fn assert_requests_settle_at(server: &MockServer, path: &str, n: usize) {
+    for _ in 0..200 {
+        if requests_to(server, path).await >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(requests_to(server, path).await, n, "requests to {path}");
+}
+
+/// A participant-facing notice page: its status, `Retry-After` (or none) and title.
+pub async fn assert_notice(
+    resp: Response,
+    status: StatusCode,
+    retry_after: Option<u64>,
+    title: &str,
+) {
+    assert_eq!(resp.status(), status, "status of the {title:?} page");
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        retry_after.map(|s| s.to_string()),
+        "Retry-After of the {title:?} page"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains(&format!("<h1>{title}</h1>")),
+        "{title:?} not in:\n{html}"
+    );
+}
+
+impl TestApp {
+    /// `post_login` from a browser that has never been here (a new cookie jar, which
+    /// then stays this app's client).
+    pub async fn post_login_afresh(&mut self, room: &str, username: &str) -> Response {
+        self.client = new_client();
+        self.post_login(room, username).await
+    }
 }

@@ -1,0 +1,597 @@
+//! Rate limits and lockouts from the outside: the attempt over a limit never reaches
+//! Verify, a fresh cookie jar doesn't reset anything, and each limit ends when its time
+//! is up (an injected clock stands in for the waiting).
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const LIMITED: &str = "Too many attempts";
+const LOCKED: &str = "Sign-in locked";
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// One failed verification from a new browser: a sign-in, then five wrong codes.
+/// Returns the answer to the fifth.
+async fn fail_verification(app: &mut TestApp, username: &str) -> Response {
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", username).await,
+        "/rooms/standup/verify",
+    );
+    for left in ["4 attempts", "3 attempts", "2 attempts", "1 attempt left"] {
+        let resp = app.post_code("standup", "000000").await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(resp.text().await.unwrap().contains(left), "{left}");
+    }
+    app.post_code("standup", "000000").await
+}
+
+/// A sign-in request carrying `X-Forwarded-For`, from a new browser.
+async fn login_forwarded_for(
+    app: &TestApp,
+    forwarded_for: Option<&str>,
+    username: &str,
+) -> StatusCode {
+    let client = new_client();
+    let html = client
+        .get(app.url("/rooms/standup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = extract_csrf(&html).unwrap();
+    let mut req = client
+        .post(app.url("/rooms/standup/login"))
+        .form(&[("username", username), ("csrf_token", &csrf)]);
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_username_gets_three_codes_per_ten_minutes_and_one_per_30_seconds() {
+    // The phone's own limit is out of the way: only the username's is at work.
+    let (mut app, clock) = spawn_app_with_clock(&[("ROOMGATE_STARTS_PER_PHONE", "100")]).await;
+    mock_start_ok().expect(4).mount(&app.verify).await;
+
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    // Another code within 30 s: refused, whatever the cookie.
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(30),
+        LIMITED,
+    )
+    .await;
+    clock.advance(secs(29));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
+        LIMITED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
+
+    // t = 31 s and 62 s: the second and third codes.
+    for step in [2, 31] {
+        clock.advance(secs(step));
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", "alice").await,
+            "/rooms/standup/verify",
+        );
+    }
+    // t = 93 s: the fourth within ten minutes, refused until the first leaves the window.
+    // The name is what counts, however typed and for whichever room.
+    clock.advance(secs(31));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(507),
+        LIMITED,
+    )
+    .await;
+    assert_notice(
+        app.post_login_afresh("all-hands", " ALICE ").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(507),
+        LIMITED,
+    )
+    .await;
+    clock.advance(secs(506));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
+        LIMITED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+
+    // t = 600 s: the first code has left the window.
+    clock.advance(secs(1));
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    assert_requests_settle_at(&app.verify, START_PATH, 4).await;
+}
+
+#[tokio::test]
+async fn a_phone_number_limit_shows_on_the_code_page_not_in_the_sign_in_response() {
+    let (mut app, clock) = spawn_app_with_clock(&[
+        ("ROOMGATE_STARTS_PER_USER", "10"),
+        ("ROOMGATE_STARTS_PER_PHONE", "2"),
+    ])
+    .await;
+    mock_start_ok().expect(3).mount(&app.verify).await;
+    mock_check("approved").expect(0).mount(&app.verify).await;
+
+    // t = 0 and 31 s (past the 30 s resend cooldown): two codes to alice's phone.
+    for _ in 0..2 {
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", "alice").await,
+            "/rooms/standup/verify",
+        );
+        clock.advance(secs(31));
+    }
+    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+
+    // t = 62 s: the third. The response is the one anybody gets...
+    let third = comparable(app.post_login_afresh("standup", "alice").await).await;
+    // ...and the refusal is told on the code page, and again at the code check.
+    assert_notice(
+        app.get_verify("standup").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(538),
+        LIMITED,
+    )
+    .await;
+    assert_notice(
+        app.post_code("standup", "123456").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(538),
+        LIMITED,
+    )
+    .await;
+    let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+    assert_eq!(third, unknown);
+    assert_eq!(third.0, StatusCode::SEE_OTHER);
+    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+
+    // t = 600 s: the first code has left the window.
+    clock.advance(secs(538));
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    assert_eq!(app.get_verify("standup").await.status(), StatusCode::OK);
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+}
+
+#[tokio::test]
+async fn twenty_sign_ins_per_minute_from_one_address() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+
+    // Twenty different names, so no name's own limit is reached; no one on the list.
+    for i in 0..20 {
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", &format!("guest{i}")).await,
+            "/rooms/standup/verify",
+        );
+    }
+    // The 21st, for someone on the list: refused before anything is sent.
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(60),
+        LIMITED,
+    )
+    .await;
+    clock.advance(secs(59));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
+        LIMITED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, START_PATH, 0).await;
+
+    clock.advance(secs(1));
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
+}
+
+#[tokio::test]
+async fn thirty_code_checks_per_minute_from_one_address() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+
+    // Six sign-ins for names not on the list, five wrong codes each: thirty checks,
+    // none of which has anything to send to Verify.
+    for i in 0..6 {
+        let last = fail_verification(&mut app, &format!("guest{i}")).await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+    // The 31st, in alice's real sign-in: refused before Verify is asked.
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    assert_notice(
+        app.post_code("standup", "123456").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(60),
+        LIMITED,
+    )
+    .await;
+    // Another browser on the same network fares no better.
+    let signed_in = std::mem::replace(&mut app.client, new_client());
+    assert_notice(
+        app.post_code("standup", "123456").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(60),
+        LIMITED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, CHECK_PATH, 0).await;
+
+    // A minute later the same code goes through.
+    clock.advance(secs(60));
+    app.client = signed_in;
+    assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
+    assert_requests_settle_at(&app.verify, CHECK_PATH, 1).await;
+}
+
+#[tokio::test]
+async fn forwarded_for_gives_each_client_its_own_limit_behind_a_trusted_proxy() {
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2"),
+        ],
+        Default::default(),
+    )
+    .await;
+    let one = Some("198.51.100.1");
+    assert_eq!(
+        login_forwarded_for(&app, one, "guest1").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login_forwarded_for(&app, one, "guest2").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login_forwarded_for(&app, one, "guest3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // What the client wrote before our proxy's entry changes nothing.
+    assert_eq!(
+        login_forwarded_for(&app, Some("203.0.113.9, 198.51.100.1"), "guest4").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Other clients behind the same proxy have their own budgets.
+    let two = Some("198.51.100.2");
+    assert_eq!(
+        login_forwarded_for(&app, two, "guest5").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login_forwarded_for(&app, two, "guest6").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        login_forwarded_for(&app, None, "guest7").await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn an_ipv6_client_behind_a_trusted_proxy_is_limited_by_its_64() {
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2"),
+        ],
+        Default::default(),
+    )
+    .await;
+    // A host picks addresses in its /64 at will: they all share one budget.
+    for (i, xff) in ["2001:db8:1:2::1", "2001:db8:1:2::ffff"]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            login_forwarded_for(&app, Some(xff), &format!("guest{i}")).await,
+            StatusCode::SEE_OTHER
+        );
+    }
+    assert_eq!(
+        login_forwarded_for(&app, Some("2001:db8:1:2:abcd::9"), "guest2").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_forwarded_for(&app, Some("2001:db8:1:3::1"), "guest3").await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
+    let app = spawn_app_with(
+        &[("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2")],
+        Default::default(),
+    )
+    .await;
+    for (i, xff) in ["198.51.100.1", "198.51.100.2"].into_iter().enumerate() {
+        assert_eq!(
+            login_forwarded_for(&app, Some(xff), &format!("guest{i}")).await,
+            StatusCode::SEE_OTHER
+        );
+    }
+    assert_eq!(
+        login_forwarded_for(&app, Some("198.51.100.3"), "guest3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_forwarded_for(&app, None, "guest4").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn sixty_tokens_per_minute_from_one_address() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    app.sign_in("standup", "alice").await;
+    let html = app.get_room("standup").await.text().await.unwrap();
+    let csrf = extract_meta_csrf(&html).unwrap();
+    for _ in 0..60 {
+        assert_eq!(
+            app.post_token_with("standup", Some(&csrf)).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    let over = app.post_token_with("standup", Some(&csrf)).await;
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.headers()["retry-after"], "60");
+    assert_eq!(over.headers()["content-type"], "application/json");
+    assert_eq!(over.headers()["cache-control"], "no-store");
+    assert_eq!(over.json::<Value>().await.unwrap()["error"], "rate_limited");
+    // A new cookie jar doesn't help: the limit is the address's (and comes before the
+    // session check: a 429, not the 401 an unverified session gets).
+    let verified = std::mem::replace(&mut app.client, new_client());
+    let other = app.post_token_with("standup", None).await;
+    assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(other.headers()["retry-after"], "60");
+
+    clock.advance(secs(59));
+    app.client = verified;
+    let still = app.post_token_with("standup", Some(&csrf)).await;
+    assert_eq!(still.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(still.headers()["retry-after"], "1");
+    clock.advance(secs(1));
+    let resp = app.post_token_with("standup", Some(&csrf)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["identity"], "alice");
+}
+
+/// Complements `flow::five_wrong_codes_end_the_verification`: the checks are counted on
+/// the server, so sending the sign-in's cookie again doesn't buy a sixth.
+#[tokio::test]
+async fn replaying_the_sign_in_cookie_buys_no_more_checks() {
+    let app = spawn_app().await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("pending").expect(5).mount(&app.verify).await;
+
+    let login = app.post_login("standup", "alice").await;
+    let cookie = session_cookie(&login).expect("the sign-in sets the cookie");
+    let csrf = app.csrf_token("standup").await;
+    for _ in 0..4 {
+        assert_eq!(
+            app.post_code("standup", "000000").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // A client that keeps no cookies sends the one from the sign-in, twice.
+    let replayer = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let replay = || {
+        replayer
+            .post(app.url("/rooms/standup/verify"))
+            .header("cookie", &cookie)
+            .form(&[("code", "000000"), ("csrf_token", csrf.as_str())])
+            .send()
+    };
+    assert_notice(
+        replay().await.unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        LIMITED,
+    )
+    .await;
+    assert_notice(
+        replay().await.unwrap(),
+        StatusCode::GONE,
+        None,
+        "This code has expired",
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, CHECK_PATH, 5).await;
+}
+
+fn lockout_settings() -> [(&'static str, &'static str); 3] {
+    // Many codes per name, back to back: only the lockout limits sign-ins here.
+    [
+        ("ROOMGATE_STARTS_PER_USER", "100"),
+        ("ROOMGATE_STARTS_PER_PHONE", "100"),
+        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+    ]
+}
+
+#[tokio::test]
+async fn three_failed_verifications_in_an_hour_lock_the_name_for_15_then_30_minutes() {
+    let (mut app, clock) = spawn_app_with_clock(&lockout_settings()).await;
+    mock_start_ok().expect(7).mount(&app.verify).await;
+    mock_check("pending").expect(30).mount(&app.verify).await;
+
+    // Three failed verifications, ten minutes apart: the third locks.
+    for _ in 0..2 {
+        let last = fail_verification(&mut app, "alice").await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+        clock.advance(secs(600));
+    }
+    let third = fail_verification(&mut app, "alice").await;
+    assert_notice(third, StatusCode::TOO_MANY_REQUESTS, Some(900), LOCKED).await;
+
+    for typed in ["alice", " Alice "] {
+        assert_notice(
+            app.post_login_afresh("standup", typed).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(900),
+            LOCKED,
+        )
+        .await;
+    }
+    clock.advance(secs(899));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
+        LOCKED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+
+    // Fifteen minutes on, signing in works again; the next lockout lasts twice as long.
+    clock.advance(secs(1));
+    for _ in 0..2 {
+        let last = fail_verification(&mut app, "alice").await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+    let sixth = fail_verification(&mut app, "alice").await;
+    assert_notice(sixth, StatusCode::TOO_MANY_REQUESTS, Some(1800), LOCKED).await;
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1800),
+        LOCKED,
+    )
+    .await;
+    clock.advance(secs(1799));
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
+        LOCKED,
+    )
+    .await;
+    assert_requests_settle_at(&app.verify, START_PATH, 6).await;
+
+    clock.advance(secs(1));
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    assert_requests_settle_at(&app.verify, START_PATH, 7).await;
+}
+
+#[tokio::test]
+async fn failures_older_than_an_hour_do_not_count_toward_a_lockout() {
+    let (mut app, clock) = spawn_app_with_clock(&lockout_settings()).await;
+    mock_start_ok().mount(&app.verify).await;
+    mock_check("pending").mount(&app.verify).await;
+
+    for _ in 0..2 {
+        let last = fail_verification(&mut app, "alice").await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+    clock.advance(secs(3600));
+    // Within the hour this would be the third failure; the first two have left it.
+    for _ in 0..2 {
+        let last = fail_verification(&mut app, "alice").await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+    let third_within_the_hour = fail_verification(&mut app, "alice").await;
+    assert_notice(
+        third_within_the_hour,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(900),
+        LOCKED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_limited_name_looks_the_same_whether_or_not_it_is_on_the_list() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    mock_start_ok().expect(3).mount(&app.verify).await;
+
+    for round in 0..3 {
+        let known = comparable(app.post_login_afresh("standup", "alice").await).await;
+        let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+        assert_eq!(known, unknown);
+        assert_eq!(known.0, StatusCode::SEE_OTHER);
+        if round == 0 {
+            // Within the resend cooldown.
+            let known = comparable(app.post_login_afresh("standup", "alice").await).await;
+            let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+            assert_eq!(known, unknown);
+            assert_eq!(known.0, StatusCode::TOO_MANY_REQUESTS);
+        }
+        clock.advance(secs(31));
+    }
+    // The fourth within ten minutes.
+    let known = comparable(app.post_login_afresh("standup", "alice").await).await;
+    let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(known.2.contains(LIMITED));
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+}
+
+#[tokio::test]
+async fn a_locked_out_name_looks_the_same_whether_or_not_it_is_on_the_list() {
+    let mut settings = lockout_settings().to_vec();
+    settings.push(("ROOMGATE_CHECKS_PER_IP_PER_MINUTE", "1000"));
+    let (mut app, _clock) = spawn_app_with_clock(&settings).await;
+    mock_start_ok().expect(3).mount(&app.verify).await;
+    mock_check("pending").expect(15).mount(&app.verify).await;
+
+    let mut locking = Vec::new();
+    for name in ["alice", "mallory"] {
+        for _ in 0..2 {
+            fail_verification(&mut app, name).await;
+        }
+        locking.push(comparable(fail_verification(&mut app, name).await).await);
+    }
+    assert_eq!(locking[0], locking[1]);
+    assert!(locking[0].2.contains(LOCKED));
+
+    let known = comparable(app.post_login_afresh("standup", "alice").await).await;
+    let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::TOO_MANY_REQUESTS);
+    assert!(known.2.contains(LOCKED));
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+}

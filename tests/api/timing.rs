@@ -1,0 +1,108 @@
+//! Timing is part of enumeration: a sign-in for a username on the list must not take
+//! longer than one for a name nobody has, so the call to Verify stays off the response
+//! path. The only timed assertions in the suite are here.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use roomgate::startup::Overrides;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+const ROUNDS: usize = 30;
+const VERIFY_DELAY: Duration = Duration::from_millis(300);
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    let mid = times.len() / 2;
+    (times[mid - 1] + times[mid]) / 2
+}
+
+#[tokio::test]
+async fn known_and_unknown_usernames_get_the_same_answer_in_the_same_time() {
+    // Every limit that could turn a sign-in away during the run is raised.
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_STARTS_PER_USER", "1000"),
+            ("ROOMGATE_STARTS_PER_PHONE", "1000"),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_HOUR", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_DAY", "1000"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    // Every known sign-in reaches this slow Verify, so the delay is really in play.
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(verification_json("pending"))
+                .set_delay(VERIFY_DELAY),
+        )
+        .expect(ROUNDS as u64)
+        .mount(&app.verify)
+        .await;
+
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut reference = None;
+    for round in 0..ROUNDS {
+        // Alternate who goes first, so neither always follows the other's Verify call.
+        let order = if round % 2 == 0 {
+            ["alice", "mallory"]
+        } else {
+            ["mallory", "alice"]
+        };
+        for name in order {
+            // A new browser; its form (and connection) ready before the clock starts.
+            let client = new_client();
+            let html = client
+                .get(app.url("/rooms/standup"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = extract_csrf(&html).unwrap();
+            let request = client
+                .post(app.url("/rooms/standup/login"))
+                .form(&[("username", name), ("csrf_token", &csrf)]);
+
+            let started = Instant::now();
+            let resp = request.send().await.unwrap();
+            let took = started.elapsed();
+
+            let answer = comparable(resp).await;
+            assert_eq!(answer.0, StatusCode::SEE_OTHER);
+            match &reference {
+                None => reference = Some(answer),
+                Some(first) => assert_eq!(&answer, first, "{name}, round {round}"),
+            }
+            let times = if name == "alice" {
+                &mut known
+            } else {
+                &mut unknown
+            };
+            times.push(took);
+        }
+    }
+
+    let (known, unknown) = (median(known), median(unknown));
+    eprintln!("median sign-in response: known {known:?}, unknown {unknown:?}");
+    let gap = known.abs_diff(unknown);
+    assert!(
+        gap <= Duration::from_millis(50),
+        "known {known:?} vs unknown {unknown:?}"
+    );
+    assert!(
+        known < VERIFY_DELAY / 2,
+        "the sign-in waited for Verify: {known:?}"
+    );
+    wait_for_requests(&app.verify, ROUNDS).await;
+}
