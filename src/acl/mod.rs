@@ -1,16 +1,21 @@
 //! The access list: which user may join which room, and the phone their codes go to.
 //!
-//! The host edits a TOML file by hand, for example:
+//! The host edits a TOML file by hand or with `roomgate acl add|remove|set-phone|
+//! grant|revoke` (see [`edit`], which keeps the file's comments and layout), for
+//! example:
 //!
 //! ```toml
 //! [users.alice]
 //! phone = "+14155550101"
 //! rooms = ["standup", "all-hands"]
+//! role = "host"
 //!
 //! [users.bob]
 //! phone = "+447400123456"
 //! rooms = ["*"]            # any room
 //! ```
+//!
+//! `role` is `"participant"` (the default) or `"host"`.
 //!
 //! Because a person writes it, a bad file is reported like a compiler would: every
 //! problem as `FILE:LINE:COLUMN: KEY.PATH: message`, sorted by position, so that one
@@ -25,6 +30,7 @@
 //! countries is an error like any other, so such a list never loads and no code is
 //! ever sent to that number.
 
+pub mod edit;
 mod parse;
 pub mod watch;
 
@@ -48,11 +54,50 @@ pub struct AclUser {
     pub phone: PhoneNumber,
     /// Non-empty and without duplicates.
     pub rooms: Vec<RoomPattern>,
+    pub role: Role,
 }
 
 impl AclUser {
     pub fn may_join(&self, room: &RoomName) -> bool {
         self.rooms.iter().any(|pattern| pattern.matches(room))
+    }
+
+    pub fn is_host(&self) -> bool {
+        self.role == Role::Host
+    }
+}
+
+/// What a user is in the rooms they may join: `role = "host"` in the file, or
+/// `"participant"`, the default when `role` is left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    #[default]
+    Participant,
+    Host,
+}
+
+impl Role {
+    /// Exactly as written in the file: lower case, no other spellings, so that the
+    /// file has one way to say each thing.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "participant" => Some(Role::Participant),
+            "host" => Some(Role::Host),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Participant => "participant",
+            Role::Host => "host",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -213,6 +258,77 @@ impl Acl {
     }
 }
 
+impl Acl {
+    /// What `roomgate acl list` prints: a header, one aligned line per user in
+    /// username order (name, role, phone, rooms), and a summary. Phone numbers are
+    /// masked unless `show_phones`; rooms come last because they are the one column
+    /// of unbounded width.
+    pub fn listing(&self, show_phones: bool) -> String {
+        let header = ["USER", "ROLE", "PHONE", "ROOMS"].map(str::to_owned);
+        let rows: Vec<[String; 4]> = self
+            .users()
+            .map(|(name, user)| {
+                let phone = if show_phones {
+                    user.phone.expose_e164().to_owned()
+                } else {
+                    user.phone.masked()
+                };
+                let rooms: Vec<String> = user.rooms.iter().map(ToString::to_string).collect();
+                [
+                    name.to_string(),
+                    user.role.to_string(),
+                    phone,
+                    rooms.join(", "),
+                ]
+            })
+            .collect();
+        let mut widths = [0; 4];
+        for row in std::iter::once(&header).chain(&rows) {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&header).chain(&rows) {
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        let hosts = self.users.values().filter(|user| user.is_host()).count();
+        out.push_str(&format!(
+            "{} ({}, {}), {}",
+            plural(self.user_count(), "user"),
+            plural(hosts, "host"),
+            plural(self.user_count() - hosts, "participant"),
+            plural(self.room_count(), "room"),
+        ));
+        if !show_phones {
+            out.push_str("; phone numbers masked (--show-phones shows them)");
+        }
+        out.push('\n');
+        out
+    }
+}
+
+/// Parses the file at `path` under `policy` (as `serve` would) and returns what
+/// `roomgate acl list` prints; see [`Acl::listing`].
+pub fn list_file_with(
+    path: &Path,
+    policy: &AclPolicy,
+    show_phones: bool,
+) -> Result<String, AclErrors> {
+    Ok(Acl::load_with(path, policy)?.listing(show_phones))
+}
+
 /// Parses the file at `path` and returns the one-line summary that
 /// `roomgate acl check` prints, e.g. `3 users, 4 rooms`. Any phone number is
 /// accepted; see [`check_file_with`].
@@ -360,6 +476,71 @@ rooms = ["standup"]
     }
 
     #[test]
+    fn role_is_participant_unless_the_file_says_host() {
+        let text = format!("{SAMPLE}role = \"host\"\n");
+        let acl = Acl::parse("acl.toml", &text).unwrap();
+        let hosts: Vec<_> = acl
+            .users()
+            .filter(|(_, user)| user.is_host())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(hosts, ["carol"]);
+        assert_eq!(acl.user(&user("alice")).unwrap().role, Role::Participant);
+        assert_eq!(Role::default(), Role::Participant);
+    }
+
+    #[test]
+    fn roles_parse_and_print_as_written_in_the_file() {
+        for role in [Role::Participant, Role::Host] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(role.to_string(), role.as_str());
+        }
+        for bad in ["", "Host", "HOST", "admin", "host "] {
+            assert_eq!(Role::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn listing_is_aligned_and_masks_phones_unless_asked() {
+        let text = format!("{SAMPLE}role = \"host\"\n");
+        let acl = Acl::parse("acl.toml", &text).unwrap();
+        assert_eq!(
+            acl.listing(false),
+            "USER   ROLE         PHONE          ROOMS\n\
+             alice  participant  +1********01   standup, all-hands\n\
+             bob    participant  +44********56  *\n\
+             carol  host         +61*******78   standup\n\
+             3 users (1 host, 2 participants), 3 rooms; phone numbers masked (--show-phones shows them)\n"
+        );
+        assert_eq!(
+            acl.listing(true),
+            "USER   ROLE         PHONE          ROOMS\n\
+             alice  participant  +14155550101   standup, all-hands\n\
+             bob    participant  +447400123456  *\n\
+             carol  host         +61412345678   standup\n\
+             3 users (1 host, 2 participants), 3 rooms\n"
+        );
+    }
+
+    #[test]
+    fn listing_widens_columns_for_long_names() {
+        let name = "a-rather-long.username";
+        let text = format!("[users.{name:?}]\nphone = \"+14155550101\"\nrooms = [\"x\"]\n");
+        let acl = Acl::parse("acl.toml", &text).unwrap();
+        let listing = acl.listing(false);
+        let lines: Vec<&str> = listing.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("{:<22}  ROLE         PHONE         ROOMS", "USER")
+        );
+        assert_eq!(lines[1], format!("{name}  participant  +1********01  x"));
+        assert_eq!(
+            lines[2],
+            "1 user (0 hosts, 1 participant), 1 room; phone numbers masked (--show-phones shows them)"
+        );
+    }
+
+    #[test]
     fn counts_users_and_distinct_rooms() {
         let acl = sample();
         assert_eq!(acl.user_count(), 3);
@@ -435,6 +616,12 @@ rooms = ["standup"]
         assert!(acl.allowed(&user("alice"), &room("all-hands")).is_some());
         assert!(acl.allowed(&user("bob"), &room("anything")).is_some());
         assert_eq!(acl.user(&user("carol")).unwrap().rooms.len(), 1);
+        let hosts: Vec<_> = acl
+            .users()
+            .filter(|(_, u)| u.is_host())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(hosts, ["alice"]);
         assert_eq!(check_file(path).unwrap(), "3 users, 4 rooms");
     }
 

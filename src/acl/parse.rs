@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Acl, AclError, AclErrors, AclPolicy, AclUser};
+use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, Role};
 use crate::domain::{PhoneNumber, RoomPattern, Username};
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
@@ -29,6 +29,7 @@ struct RawAcl {
 struct RawUser {
     phone: Option<Spanned<String>>,
     rooms: Option<Spanned<Vec<Spanned<String>>>>,
+    role: Option<Spanned<String>>,
 }
 
 pub(super) fn parse(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl, AclErrors> {
@@ -132,8 +133,28 @@ fn validate(
             Some(rooms) => validate_rooms(rooms, &format!("{user_path}.rooms"), report),
         };
 
-        if let (Some(username), Some(phone), Some(rooms)) = (username, phone, rooms) {
-            acl.insert(username, AclUser { phone, rooms });
+        let role = match user.role {
+            None => Some(Role::default()),
+            Some(role) => {
+                let parsed = Role::parse(role.get_ref());
+                if parsed.is_none() {
+                    report.at(
+                        Some(role.span().start),
+                        format!("{user_path}.role"),
+                        format!(
+                            r#"{:?} is not a role (expected "participant" or "host")"#,
+                            role.get_ref()
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+
+        if let (Some(username), Some(phone), Some(rooms), Some(role)) =
+            (username, phone, rooms, role)
+        {
+            acl.insert(username, AclUser { phone, rooms, role });
         }
     }
     acl
@@ -347,7 +368,7 @@ fn join(parent: &str, segment: &str) -> String {
 
 /// A key as it would be written in a path: bare when TOML allows, else quoted, so
 /// that `users."a.b"` cannot be mistaken for `users.a.b`.
-fn key_segment(key: &str) -> String {
+pub(super) fn key_segment(key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .bytes()
@@ -535,7 +556,7 @@ rooms = ["design-review"]
                 2,
                 1,
                 "users.alice.phon",
-                "unknown key `phon`, expected `phone` or `rooms`"
+                "unknown key `phon`, expected one of `phone`, `rooms`, `role`"
             )
         );
     }
@@ -647,6 +668,68 @@ rooms = ["design-review"]
         assert!(
             message.starts_with(r#""All Hands" is not a valid room name"#),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn role_defaults_to_participant_and_may_be_host() {
+        let text = format!(
+            "{ALICE}role = \"host\"\n[users]\nbob = {{ phone = \"+447400123456\", rooms = [\"*\"], role = \"participant\" }}\ncarol.phone = \"+61412345678\"\ncarol.rooms = [\"standup\"]\n"
+        );
+        let acl = parse("acl.toml", &text, &AclPolicy::default()).unwrap();
+        let roles: Vec<_> = acl
+            .users()
+            .map(|(u, user)| (u.as_str(), user.role))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("alice", Role::Host),
+                ("bob", Role::Participant),
+                ("carol", Role::Participant)
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_role_points_at_the_value() {
+        for bad in ["admin", "Host", "", " host"] {
+            let text = format!("{ALICE}role = {bad:?}\n");
+            assert_eq!(
+                error(&text),
+                e(
+                    4,
+                    8,
+                    "users.alice.role",
+                    &format!(r#"{bad:?} is not a role (expected "participant" or "host")"#)
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            error(&format!("{ALICE}role = true\n")),
+            e(
+                4,
+                8,
+                "users.alice.role",
+                "invalid type: boolean `true`, expected a string"
+            )
+        );
+    }
+
+    #[test]
+    fn a_bad_role_is_reported_with_the_other_errors() {
+        let text = "[users.alice]\nrole = \"boss\"\nphone = \"555\"\nrooms = [\"standup\"]\n";
+        let found: Vec<_> = errors(text)
+            .into_iter()
+            .map(|(line, column, path, _)| (line, column, path))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 8, "users.alice.role".to_owned()),
+                (3, 9, "users.alice.phone".to_owned()),
+            ]
         );
     }
 
@@ -803,7 +886,7 @@ rooms = ["standup", "standup"]
         assert_eq!(path, r#"users.alice."ph\none\u{1b}[2J""#);
         assert_eq!(
             message,
-            r"unknown key `ph\none\u{1b}[2J`, expected `phone` or `rooms`"
+            r"unknown key `ph\none\u{1b}[2J`, expected one of `phone`, `rooms`, `role`"
         );
     }
 

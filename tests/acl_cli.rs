@@ -1,0 +1,501 @@
+//! `roomgate acl …` through the real binary, as a host runs it: exit codes, what
+//! it prints, and the file's exact bytes afterwards.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Hand-written: comments, odd spacing, a multi-line list, a literal string.
+const ACL: &str = "# Our rooms. Ask Alice before adding anyone.\n\
+                   \n\
+                   [users.alice]   # Alice runs standup\n\
+                   phone = \"+14155550101\"\n\
+                   rooms = [\"standup\", \"all-hands\"]\n\
+                   role = \"host\"\n\
+                   \n\
+                   # Bob is in London.\n\
+                   [users.bob]\n\
+                   phone = '+447400123456'\n\
+                   rooms = [\n  \"*\",   # all of them\n]\n\
+                   \n\
+                   [users.carol]\n\
+                   phone  =  \"+61412345678\"\n\
+                   rooms  =  [\"design-review\"]\n";
+
+const DAVE: &str = "+16135550123";
+
+/// An empty working directory (so no developer `.env` applies) with an ACL in it.
+struct Sandbox {
+    dir: PathBuf,
+    acl: PathBuf,
+}
+
+impl Sandbox {
+    fn new(name: &str) -> Sandbox {
+        let dir =
+            std::env::temp_dir().join(format!("roomgate-acl-cli-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let acl = dir.join("team.toml");
+        fs::write(&acl, ACL).unwrap();
+        Sandbox { dir, acl }
+    }
+
+    /// `roomgate acl --acl <file> ARGS…` with an empty environment.
+    fn acl(&self, args: &[&str]) -> Output {
+        self.run(&self.with_file(args), &[])
+    }
+
+    fn with_file<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["acl", "--acl", self.acl.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_roomgate"))
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(&self.dir)
+            .output()
+            .expect("the roomgate binary runs")
+    }
+
+    fn text(&self) -> String {
+        fs::read_to_string(&self.acl).unwrap()
+    }
+
+    /// Nothing but the files the test made: no temporary file left behind.
+    fn assert_only(&self, names: &[&str]) {
+        let mut found: Vec<String> = fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        assert_eq!(found, names);
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(out));
+}
+
+#[track_caller]
+fn assert_refused(out: &Output) {
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", stdout(out));
+    assert!(out.stdout.is_empty(), "{}", stdout(out));
+}
+
+/// `ACL` with its one occurrence of `from` replaced by `to`.
+fn acl_with(from: &str, to: &str) -> String {
+    assert_eq!(ACL.matches(from).count(), 1, "{from:?}");
+    ACL.replacen(from, to, 1)
+}
+
+#[test]
+fn list_masks_phones_unless_asked() {
+    let sandbox = Sandbox::new("list");
+    let out = sandbox.acl(&["list"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "USER   ROLE         PHONE          ROOMS\n\
+         alice  host         +1********01   standup, all-hands\n\
+         bob    participant  +44********56  *\n\
+         carol  participant  +61*******78   design-review\n\
+         3 users (1 host, 2 participants), 4 rooms; phone numbers masked (--show-phones shows them)\n"
+    );
+    for full in ["4155550101", "7400123456", "412345678"] {
+        assert!(!stdout(&out).contains(full));
+    }
+
+    let out = sandbox.acl(&["list", "--show-phones"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        "USER   ROLE         PHONE          ROOMS\n\
+         alice  host         +14155550101   standup, all-hands\n\
+         bob    participant  +447400123456  *\n\
+         carol  participant  +61412345678   design-review\n\
+         3 users (1 host, 2 participants), 4 rooms\n"
+    );
+    assert_eq!(sandbox.text(), ACL);
+}
+
+#[test]
+fn list_of_an_invalid_file_prints_its_errors() {
+    let sandbox = Sandbox::new("list-bad");
+    fs::write(
+        &sandbox.acl,
+        "[users.carol]\nphone = \"555\"\nrooms = [\"x\"]\n",
+    )
+    .unwrap();
+    let out = sandbox.acl(&["list"]);
+    assert_refused(&out);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{}:2:9: users.carol.phone: \"555\" is not an E.164 number\n",
+            sandbox.acl.display()
+        )
+    );
+}
+
+#[test]
+fn add_appends_the_user_and_changes_nothing_else() {
+    let sandbox = Sandbox::new("add");
+    let out = sandbox.acl(&[
+        "add", "dave", "--phone", DAVE, "--room", "standup", "--room", "ops",
+    ]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "added dave (participant, phone +1********23, rooms standup, ops) to {}\n",
+            sandbox.acl.display()
+        )
+    );
+    assert_eq!(
+        sandbox.text(),
+        format!("{ACL}\n[users.dave]\nphone  =  \"{DAVE}\"\nrooms  =  [\"standup\", \"ops\"]\n")
+    );
+    sandbox.assert_only(&["team.toml"]);
+
+    let out = sandbox.acl(&[
+        "add",
+        "erin",
+        "--phone",
+        "+447400123457",
+        "--room",
+        "*",
+        "--host",
+    ]);
+    assert_ok(&out);
+    assert!(sandbox.text().ends_with(
+        "\n[users.erin]\nphone  =  \"+447400123457\"\nrooms  =  [\"*\"]\nrole  =  \"host\"\n"
+    ));
+    let list = stdout(&sandbox.acl(&["list"]));
+    assert!(
+        list.contains("erin   host         +44********57  *\n"),
+        "{list}"
+    );
+}
+
+#[test]
+fn add_refusals_leave_the_file_byte_identical() {
+    let sandbox = Sandbox::new("add-refused");
+    let file = sandbox.acl.display().to_string();
+    let cases: [(&[&str], String); 3] = [
+        (
+            &["add", "bob", "--phone", DAVE, "--room", "x"],
+            format!(
+                "{file}: not changed: bob is already on the list (change their entry with set-phone, grant or revoke)\n"
+            ),
+        ),
+        (
+            &["add", "dave", "--phone", "555-0101", "--room", "x"],
+            format!("{file}: not changed: \"555-0101\" is not an E.164 number\n"),
+        ),
+        (
+            &[
+                "add",
+                "dave",
+                "--phone",
+                "+4474001234567",
+                "--room",
+                "Ops Room",
+            ],
+            format!(
+                "{file}: not changed: \"+4474001234567\" is not a valid phone number for its country\n\
+                 {file}: not changed: \"Ops Room\" is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)\n"
+            ),
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = sandbox.acl(args);
+        assert_refused(&out);
+        assert_eq!(stderr(&out), expected, "{args:?}");
+        assert_eq!(sandbox.text(), ACL, "{args:?}");
+    }
+    sandbox.assert_only(&["team.toml"]);
+
+    // A usage error is clap's: exit 2.
+    let out = sandbox.acl(&["add", "dave", "--phone", DAVE]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(sandbox.text(), ACL);
+}
+
+#[test]
+fn remove_takes_out_the_user_and_the_comment_on_top() {
+    let sandbox = Sandbox::new("remove");
+    let out = sandbox.acl(&["remove", "bob"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!("removed bob from {}\n", sandbox.acl.display())
+    );
+    assert_eq!(
+        sandbox.text(),
+        acl_with(
+            "\n# Bob is in London.\n[users.bob]\nphone = '+447400123456'\nrooms = [\n  \"*\",   # all of them\n]\n",
+            ""
+        )
+    );
+    sandbox.assert_only(&["team.toml"]);
+
+    let out = sandbox.acl(&["remove", "bob"]);
+    assert_refused(&out);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{}: not changed: no user named bob\n",
+            sandbox.acl.display()
+        )
+    );
+}
+
+#[test]
+fn set_phone_replaces_only_the_number() {
+    let sandbox = Sandbox::new("set-phone");
+    let out = sandbox.acl(&["set-phone", "bob", "+447400123457"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "bob's phone is now +44********57 in {}\n",
+            sandbox.acl.display()
+        )
+    );
+    assert_eq!(
+        sandbox.text(),
+        acl_with("'+447400123456'", "'+447400123457'")
+    );
+
+    let before = sandbox.text();
+    for args in [
+        &["set-phone", "bob", "07400 123456"][..],
+        &["set-phone", "mallory", DAVE][..],
+    ] {
+        let out = sandbox.acl(args);
+        assert_refused(&out);
+        assert_eq!(sandbox.text(), before, "{args:?}");
+    }
+    sandbox.assert_only(&["team.toml"]);
+}
+
+#[test]
+fn grant_adds_a_room_and_granting_it_again_changes_nothing() {
+    let sandbox = Sandbox::new("grant");
+    let out = sandbox.acl(&["grant", "carol", "standup"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "carol may now join room standup ({})\n",
+            sandbox.acl.display()
+        )
+    );
+    let granted = acl_with("[\"design-review\"]", "[\"design-review\", \"standup\"]");
+    assert_eq!(sandbox.text(), granted);
+
+    let out = sandbox.acl(&["grant", "bob", "ops"]);
+    assert_ok(&out);
+    let granted = granted.replacen(
+        "  \"*\",   # all of them\n",
+        "  \"*\",   # all of them\n  \"ops\",\n",
+        1,
+    );
+    assert_eq!(sandbox.text(), granted);
+
+    let out = sandbox.acl(&["grant", "carol", "standup"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "carol already has room standup; {} not changed\n",
+            sandbox.acl.display()
+        )
+    );
+    assert_eq!(sandbox.text(), granted);
+
+    let out = sandbox.acl(&["grant", "mallory", "standup"]);
+    assert_refused(&out);
+    assert_eq!(sandbox.text(), granted);
+    sandbox.assert_only(&["team.toml"]);
+}
+
+#[test]
+fn revoke_removes_a_room_but_never_the_last() {
+    let sandbox = Sandbox::new("revoke");
+    let file = sandbox.acl.display().to_string();
+    let out = sandbox.acl(&["revoke", "alice", "standup"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!("alice may no longer join room standup ({file})\n")
+    );
+    let revoked = acl_with("[\"standup\", \"all-hands\"]", "[\"all-hands\"]");
+    assert_eq!(sandbox.text(), revoked);
+
+    let out = sandbox.acl(&["revoke", "alice", "all-hands"]);
+    assert_refused(&out);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{file}: not changed: \"all-hands\" is alice's only room, and every user needs one (remove alice instead)\n"
+        )
+    );
+    let out = sandbox.acl(&["revoke", "carol", "standup"]);
+    assert_refused(&out);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{file}: not changed: carol does not have room \"standup\" (their rooms: design-review)\n"
+        )
+    );
+    assert_eq!(sandbox.text(), revoked);
+    sandbox.assert_only(&["team.toml"]);
+}
+
+#[test]
+fn edits_obey_the_same_country_policy_as_serve() {
+    let sandbox = Sandbox::new("policy");
+    let file = sandbox.acl.display().to_string();
+    let args = sandbox.with_file(&["add", "dave", "--phone", "+447400123457", "--room", "x"]);
+    // Bob's number is British too; with GB allowed, Dave can be added.
+    let out = sandbox.run(&args, &[("ROOMGATE_ALLOWED_COUNTRIES", "US, CA, AU")]);
+    assert_refused(&out);
+    let errors = stderr(&out);
+    assert!(
+        errors.contains(&format!(
+            "{file}:10:9: users.bob.phone: +44********56 is in GB, which is not in ROOMGATE_ALLOWED_COUNTRIES (AU, CA, US)\n"
+        )),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("users.dave.phone: +44********57 is in GB"),
+        "{errors}"
+    );
+    assert!(errors.ends_with(&format!(
+        "{file}: not changed: the change would leave the errors above (lines as they would be after the change)\n"
+    )), "{errors}");
+    assert_eq!(sandbox.text(), ACL);
+
+    // Read from `.env`, as `serve` does.
+    fs::write(sandbox.dir.join(".env"), "ROOMGATE_ALLOWED_COUNTRIES=US\n").unwrap();
+    let out = sandbox.acl(&["set-phone", "alice", "+14155550102"]);
+    assert_refused(&out);
+    assert!(stderr(&out).contains("users.bob.phone"), "{}", stderr(&out));
+    assert_eq!(sandbox.text(), ACL);
+
+    fs::write(
+        sandbox.dir.join(".env"),
+        "ROOMGATE_ALLOWED_COUNTRIES=us gb au\n",
+    )
+    .unwrap();
+    assert_ok(&sandbox.run(&args, &[]));
+    sandbox.assert_only(&[".env", "team.toml"]);
+}
+
+#[test]
+fn the_file_comes_from_the_flag_the_environment_or_acl_toml() {
+    let sandbox = Sandbox::new("which-file");
+    // ROOMGATE_ACL, relative to the working directory.
+    let out = sandbox.run(&["acl", "list"], &[("ROOMGATE_ACL", "team.toml")]);
+    assert_ok(&out);
+    assert!(stdout(&out).starts_with("USER "));
+
+    // Neither: acl.toml in the working directory.
+    let out = sandbox.run(&["acl", "remove", "bob"], &[]);
+    assert_refused(&out);
+    assert!(
+        stderr(&out).starts_with("acl.toml: cannot read: "),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::copy(&sandbox.acl, sandbox.dir.join("acl.toml")).unwrap();
+    let out = sandbox.run(&["acl", "remove", "bob"], &[]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "removed bob from acl.toml\n");
+    assert_eq!(sandbox.text(), ACL);
+
+    // The flag wins over the environment, before or after the subcommand.
+    let other = sandbox.dir.join("other.toml");
+    let other_arg = other.to_str().unwrap();
+    let out = sandbox.run(
+        &[
+            "acl",
+            "revoke",
+            "--acl",
+            sandbox.acl.to_str().unwrap(),
+            "alice",
+            "standup",
+        ],
+        &[("ROOMGATE_ACL", other_arg)],
+    );
+    assert_ok(&out);
+    assert_ne!(sandbox.text(), ACL);
+    assert!(!other.exists());
+    sandbox.assert_only(&["acl.toml", "team.toml"]);
+}
+
+#[test]
+fn check_takes_its_file_as_an_argument_or_from_acl() {
+    let sandbox = Sandbox::new("check");
+    let path = sandbox.acl.to_str().unwrap();
+    let out = sandbox.run(&["acl", "check", path], &[]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "3 users, 4 rooms\n");
+    let out = sandbox.acl(&["check"]);
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "3 users, 4 rooms\n");
+    let out = sandbox.acl(&["check", path]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_broken_file_is_not_edited() {
+    let sandbox = Sandbox::new("broken");
+    let broken = "[users.alice]\nphone = \"+14155550101\nrooms = [\"standup\"]\n";
+    fs::write(&sandbox.acl, broken).unwrap();
+    let out = sandbox.acl(&["grant", "alice", "ops"]);
+    assert_refused(&out);
+    let file = sandbox.acl.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{file}:2:22: invalid basic string, expected `\"`\n{file}: not changed: fix the error above first\n"
+        )
+    );
+    assert_eq!(fs::read_to_string(&sandbox.acl).unwrap(), broken);
+    sandbox.assert_only(&["team.toml"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_edit_keeps_the_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new("mode");
+    fs::set_permissions(&sandbox.acl, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_ok(&sandbox.acl(&["grant", "carol", "ops"]));
+    let mode = fs::metadata(&sandbox.acl).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(Path::new(&sandbox.acl).is_file());
+}
