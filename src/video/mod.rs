@@ -1,9 +1,14 @@
 //! Twilio Programmable Video: the access tokens a participant's browser uses to join a
-//! room, minted locally (no API call) and signed with an API Key secret.
+//! room, minted locally (no API call) and signed with an API Key secret; and a REST
+//! client for the host controls (rooms and their participants).
 //!
 //! A token carries a video grant for exactly one room and the participant's username as
 //! its identity; it is byte-for-byte the kind of JWT Twilio's helper libraries produce.
 
+pub mod rest;
 pub mod token;
 
+pub use rest::{
+    Participant, ParticipantStatus, Room, RoomStatus, VideoClient, VideoConfig, VideoError,
+};
 pub use token::*;
