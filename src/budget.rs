@@ -282,6 +282,17 @@ impl SmsBudget {
         })
     }
 
+    /// `(window name, used, cap)` for each window now, for metrics.
+    pub async fn usage(&self) -> Vec<(&'static str, u32, u32)> {
+        let now = self.clock.now();
+        let mut out = Vec::with_capacity(3);
+        for w in self.windows(now) {
+            let used = self.store.count(&w.key, w.rule().window, now).await;
+            out.push((w.window.name(), used, w.cap));
+        }
+        out
+    }
+
     /// If a window is at its cap: how long until the last such window to roll over
     /// does. Spends nothing and alerts nobody.
     pub async fn exhausted(&self) -> Option<Duration> {

@@ -11,6 +11,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::acl::AclPolicy;
+use crate::audit::AuditConfig;
 use crate::budget::BudgetConfig;
 use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
@@ -102,6 +103,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub limits: LimitsConfig,
     pub budget: BudgetConfig,
+    pub audit: AuditConfig,
     pub video_sdk_url: Url,
     pub mode: Mode,
 }
@@ -209,6 +211,7 @@ impl Settings {
         let budget = BudgetConfig::from_lookup(&var)
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
+        let audit = AuditConfig::from_lookup(&var).map_err(|lines| errors.extend(lines));
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",
@@ -302,6 +305,7 @@ impl Settings {
             video_sdk_url,
             mode,
             session_key,
+            audit,
         ) {
             (
                 Some(addr),
@@ -311,6 +315,7 @@ impl Settings {
                 Some(video_sdk_url),
                 Some(mode),
                 Some(session_key),
+                Ok(audit),
             ) if errors.is_empty() => Ok(Self {
                 addr,
                 acl_path,
@@ -324,6 +329,7 @@ impl Settings {
                 trusted_proxies,
                 limits,
                 budget,
+                audit,
                 video_sdk_url,
                 mode,
             }),

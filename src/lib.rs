@@ -4,6 +4,8 @@
 pub mod acl;
 /// Signed operator alerts (SMS budget), sent in the background.
 pub mod alerts;
+/// The append-only audit log, phone numbers encrypted.
+pub mod audit;
 /// The global SMS budget: caps per minute, hour and day.
 pub mod budget;
 /// The client's IP address, proxies considered.
@@ -16,6 +18,8 @@ pub mod config;
 pub mod domain;
 /// Rate limits and lockouts, and the counters behind them.
 pub mod limits;
+/// Prometheus metrics and the admin listener (`/metrics`, `/readyz`).
+pub mod metrics;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
 /// HTTP pages and endpoints.
@@ -30,6 +34,8 @@ pub mod startup;
 pub mod state;
 /// Logging set-up.
 pub mod telemetry;
+/// Checking `X-Twilio-Signature` on Twilio's webhooks.
+pub mod twilio_signature;
 /// Sending and checking codes: Twilio Verify or the local verifier.
 pub mod verify;
 /// Twilio Video access tokens.

@@ -1,8 +1,11 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
-use roomgate::acl::{self, Acl, AclPolicy};
+use roomgate::acl::edit::{self, Edit};
+use roomgate::acl::{self, Acl, AclPolicy, Role};
+use roomgate::audit::{self, AuditConfig, AuditKey, ShowOptions};
 use roomgate::config::{Mode, Settings};
 use roomgate::startup::Application;
 
@@ -19,10 +22,25 @@ enum Command {
     /// Run the web service (settings from the environment and `.env`; flags win).
     Serve(ServeArgs),
     /// Work with the access list.
-    Acl {
+    ///
+    /// Every change is checked as `serve` would load the file (with
+    /// ROOMGATE_ALLOWED_COUNTRIES) and written only if the result is valid, keeping
+    /// the file's comments and layout.
+    Acl(AclArgs),
+    /// Read the audit log.
+    Audit {
         #[command(subcommand)]
-        command: AclCommand,
+        command: AuditCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct AclArgs {
+    /// ACL file [env: ROOMGATE_ACL] [default: acl.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    acl: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AclCommand,
 }
 
 #[derive(clap::Args)]
@@ -49,21 +67,142 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum AclCommand {
+    /// One line per user: name, role, phone (masked) and rooms.
+    List {
+        /// Show phone numbers in full.
+        #[arg(long)]
+        show_phones: bool,
+    },
+    /// Add a user.
+    Add {
+        /// What they type on the join page: a-z, 0-9, '.', '_', '-'.
+        user: String,
+        /// Where their codes go, in E.164 form, e.g. +447400123456.
+        #[arg(long, value_name = "+E164")]
+        phone: String,
+        /// A room they may join, or "*" for any; repeat for more.
+        #[arg(long = "room", value_name = "ROOM", required = true)]
+        rooms: Vec<String>,
+        /// Make them a host (role = "host").
+        #[arg(long)]
+        host: bool,
+    },
+    /// Remove a user.
+    Remove { user: String },
+    /// Change a user's phone number.
+    SetPhone {
+        user: String,
+        #[arg(value_name = "+E164")]
+        phone: String,
+    },
+    /// Let a user join one more room ("*" for any room).
+    Grant { user: String, room: String },
+    /// Take a room from a user (they keep at least one).
+    Revoke { user: String, room: String },
     /// Validate an ACL file: a summary and exit 0, or every error and exit 1.
-    Check { file: PathBuf },
+    Check {
+        /// The file to check [default: --acl's]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the records, oldest first, one per line; phone numbers only with the key.
+    Show(AuditShowArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditShowArgs {
+    /// The audit log [env: ROOMGATE_AUDIT_LOG] [default: audit.log]
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Only records from then on: RFC 3339 (2026-11-22T08:00:00Z) or a time ago (2h, 30m, 1d)
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only this user's records
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// Only this room's records
+    #[arg(long, value_name = "ROOM")]
+    room: Option<String>,
+    /// File holding the base64 audit key, to show phone numbers [env: ROOMGATE_AUDIT_KEY or ROOMGATE_AUDIT_KEY_FILE]
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
-        Command::Acl {
-            command: AclCommand::Check { file },
-        } => check_acl(&file),
+        Command::Acl(args) => acl_command(args),
+        Command::Audit {
+            command: AuditCommand::Show(args),
+        } => show_audit(args),
     }
 }
 
-/// `acl check`: the same country policy `serve` would apply.
-fn check_acl(file: &std::path::Path) -> ExitCode {
+/// `audit show`. There is no flag for the key itself: it would end up in shell
+/// history and in `ps`.
+fn show_audit(args: AuditShowArgs) -> ExitCode {
+    let _ = dotenvy::dotenv();
+    // `--key-file` replaces any key the environment names, and so do its errors.
+    let config = AuditConfig::from_lookup(|name| match name {
+        "ROOMGATE_AUDIT_KEY" | "ROOMGATE_AUDIT_KEY_FILE" if args.key_file.is_some() => None,
+        _ => std::env::var(name).ok(),
+    });
+    let mut errors = Vec::new();
+    let (env_file, env_key) = match config {
+        Ok(config) => (Some(config.path), config.key),
+        Err(lines) => {
+            errors.extend(lines);
+            (None, None)
+        }
+    };
+    let key = match &args.key_file {
+        Some(path) => AuditKey::from_file(path).map(Some).unwrap_or_else(|e| {
+            errors.push(format!("--key-file: {e}"));
+            None
+        }),
+        None => env_key,
+    };
+    let since = args.since.as_deref().and_then(|s| {
+        audit::parse_since(s, SystemTime::now())
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+    if !errors.is_empty() {
+        eprintln!("{}", errors.join("\n"));
+        return ExitCode::FAILURE;
+    }
+    let file = args
+        .file
+        .or(env_file)
+        .unwrap_or_else(|| audit::DEFAULT_AUDIT_LOG.into());
+    let opts = ShowOptions {
+        file,
+        since,
+        user: args.user,
+        room: args.room,
+        key,
+    };
+    match audit::show(opts, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `audit show | head`: the reader has all it wanted.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roomgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn acl_command(args: AclArgs) -> ExitCode {
+    // Same `.env` and country policy as `serve`, so that what passes here loads there.
     let _ = dotenvy::dotenv();
     let policy = match AclPolicy::from_lookup(|n| std::env::var(n).ok()) {
         Ok(policy) => policy,
@@ -72,7 +211,65 @@ fn check_acl(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match acl::check_file_with(file, &policy) {
+    let path = args
+        .acl
+        .clone()
+        .or_else(|| {
+            std::env::var_os("ROOMGATE_ACL")
+                .filter(|v| !v.to_string_lossy().trim().is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| roomgate::config::DEFAULT_ACL.into());
+    let edit = match args.command {
+        AclCommand::Check { file } => {
+            if file.is_some() && args.acl.is_some() {
+                eprintln!("roomgate acl check: give the file once, as FILE or as --acl");
+                return ExitCode::from(2);
+            }
+            return check_acl(file.as_deref().unwrap_or(&path), &policy);
+        }
+        AclCommand::List { show_phones } => {
+            return match acl::list_file_with(&path, &policy, show_phones) {
+                Ok(listing) => {
+                    print!("{listing}");
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        AclCommand::Add {
+            user,
+            phone,
+            rooms,
+            host,
+        } => Edit::Add {
+            user,
+            phone,
+            rooms,
+            role: if host { Role::Host } else { Role::Participant },
+        },
+        AclCommand::Remove { user } => Edit::Remove { user },
+        AclCommand::SetPhone { user, phone } => Edit::SetPhone { user, phone },
+        AclCommand::Grant { user, room } => Edit::Grant { user, room },
+        AclCommand::Revoke { user, room } => Edit::Revoke { user, room },
+    };
+    match edit::apply(&path, &policy, &edit) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_acl(file: &Path, policy: &AclPolicy) -> ExitCode {
+    match acl::check_file_with(file, policy) {
         Ok(summary) => {
             println!("{summary}");
             ExitCode::SUCCESS

@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 
+use crate::metrics::FailReason;
 use crate::verify::VerifyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +129,20 @@ impl Notice {
                 "The verification service is busy or unreachable right now. Please try again in a minute."
             }
             Self::Limited { .. } | Self::LockedOut { .. } | Self::Busy { .. } => "",
+        }
+    }
+
+    /// How a verification that ended with this notice counts in the metrics.
+    pub fn fail_reason(self) -> FailReason {
+        match self {
+            Self::TooManyAttempts => FailReason::Exhausted,
+            Self::Expired => FailReason::Expired,
+            Self::CannotSend => FailReason::Blocked,
+            Self::TooManySends => FailReason::TooManySends,
+            Self::Unavailable
+            | Self::Limited { .. }
+            | Self::LockedOut { .. }
+            | Self::Busy { .. } => FailReason::Unavailable,
         }
     }
 

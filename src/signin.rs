@@ -13,8 +13,10 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::clock::Clock;
 use crate::domain::{PhoneNumber, RoomName, Username};
+use crate::metrics::Metrics;
 use crate::notice::Notice;
 use crate::session::random_token;
 use crate::verify::{StartRequest, VerificationSid, Verifier};
@@ -87,6 +89,10 @@ impl SignIn {
 pub struct SignIns {
     entries: Mutex<HashMap<SignInId, Arc<SignIn>>>,
     clock: Arc<dyn Clock>,
+    verifier: Arc<dyn Verifier>,
+    /// Where "code sent" is recorded once Verify has answered.
+    audit: AuditLog,
+    metrics: Metrics,
 }
 
 /// What a new sign-in does about a code.
@@ -107,14 +113,23 @@ pub struct CodeRequest {
     pub log_user: String,
     pub phone: PhoneNumber,
     pub locale: Option<String>,
-    pub verifier: Arc<dyn Verifier>,
+    pub room: RoomName,
+    pub ip: std::net::IpAddr,
 }
 
 impl SignIns {
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        verifier: Arc<dyn Verifier>,
+        audit: AuditLog,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
             clock,
+            verifier,
+            audit,
+            metrics,
         }
     }
 
@@ -143,9 +158,11 @@ impl SignIns {
                 tx.send_replace(StartState::Failed(notice));
             }
             Start::Send(req) => {
+                let verifier = self.verifier.clone();
+                let audit = self.audit.clone();
+                let metrics = self.metrics.clone();
                 tokio::spawn(async move {
-                    let outcome = req
-                        .verifier
+                    let outcome = verifier
                         .start(StartRequest {
                             username: &req.username,
                             to: &req.phone,
@@ -154,11 +171,13 @@ impl SignIns {
                         .await;
                     let state = match outcome {
                         Ok(started) => {
+                            metrics.verification_started();
                             tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
                             StartState::Sent(started.sid)
                         }
                         Err(err) => {
                             let notice = Notice::from_verify_error(&err);
+                            metrics.verification_failed(notice.fail_reason());
                             tracing::warn!(
                                 user = %req.log_user,
                                 phone = %req.phone.masked(),
@@ -171,7 +190,18 @@ impl SignIns {
                         }
                     };
                     // Nobody waiting is fine: the state is read when the code arrives.
+                    let sent = matches!(state, StartState::Sent(_));
                     tx.send_replace(state);
+                    if sent {
+                        let record = AuditRecord::new(AuditEvent::CodeSent)
+                            .user(&req.username)
+                            .room(&req.room)
+                            .ip(req.ip)
+                            .phone(&req.phone);
+                        if let Err(e) = audit.record(record).await {
+                            tracing::error!(error = %e, "audit record not written");
+                        }
+                    }
                 });
             }
         }
@@ -248,13 +278,21 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
+    fn signins(clock: Arc<dyn Clock>) -> SignIns {
+        let verifier = Arc::new(crate::verify::local::LocalVerifier::new(
+            clock.clone(),
+            Arc::new(|_: &crate::verify::local::CodeNotice| {}),
+        ));
+        SignIns::new(clock, verifier, AuditLog::disabled(), Metrics::new())
+    }
+
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).unwrap()
     }
 
     #[tokio::test]
     async fn unknown_users_get_a_sign_in_that_sends_nothing() {
-        let signins = SignIns::new(Arc::new(ManualClock::default()));
+        let signins = signins(Arc::new(ManualClock::default()));
         let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         let s = signins.get(&id, &room("standup")).unwrap();
         assert!(matches!(
@@ -267,7 +305,7 @@ mod tests {
 
     #[tokio::test]
     async fn checks_run_out_after_five() {
-        let signins = SignIns::new(Arc::new(ManualClock::default()));
+        let signins = signins(Arc::new(ManualClock::default()));
         let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         let s = signins.get(&id, &room("standup")).unwrap();
         let left: Vec<_> = std::iter::from_fn(|| s.take_check()).collect();
@@ -279,7 +317,7 @@ mod tests {
     #[tokio::test]
     async fn sign_ins_expire_after_ten_minutes() {
         let clock = Arc::new(ManualClock::default());
-        let signins = SignIns::new(clock.clone());
+        let signins = signins(clock.clone());
         let id = signins.begin(room("standup"), "mallory".into(), Start::Nothing);
         clock.advance(SIGN_IN_TTL - Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).is_some());

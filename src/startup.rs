@@ -14,10 +14,12 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::acl::{Acl, AclStore};
+use crate::audit::AuditLog;
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
 use crate::limits::{CounterStore, Limiter, MemoryStore};
+use crate::metrics::Metrics;
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
@@ -56,7 +58,11 @@ impl Application {
         Self::build_with(settings, acl, Overrides::default())
     }
 
-    pub fn build_with(settings: Settings, acl: Acl, overrides: Overrides) -> anyhow::Result<Self> {
+    pub fn build_with(
+        mut settings: Settings,
+        acl: Acl,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
@@ -100,6 +106,10 @@ impl Application {
         };
 
         let counters: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
+        let audit = AuditLog::open(&settings.audit.path, settings.audit.key.take())
+            .with_context(|| format!("opening the audit log {}", settings.audit.path.display()))?
+            .with_clock(clock.clone());
+        let metrics = Metrics::new();
         let acl = Arc::new(AclStore::new(
             acl,
             settings.acl_path.clone(),
@@ -107,9 +117,14 @@ impl Application {
         ));
         let state = web::Data::new(AppState {
             acl: acl.clone(),
-            verifier,
+            verifier: verifier.clone(),
             tokens,
-            signins: SignIns::new(clock.clone()),
+            signins: SignIns::new(
+                clock.clone(),
+                verifier.clone(),
+                audit.clone(),
+                metrics.clone(),
+            ),
             limiter: Limiter::new(counters.clone(), settings.limits.clone(), clock.clone()),
             budget: SmsBudget::new(
                 settings.budget.clone(),
@@ -117,6 +132,8 @@ impl Application {
                 clock.clone(),
                 settings.budget.alert_sender(http.clone()),
             ),
+            audit,
+            metrics: metrics.clone(),
             counters: counters.clone(),
             clock,
             pseudonyms: Pseudonyms::new(settings.session_key.expose()),

@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::acl::AclStore;
+use crate::audit::{AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::domain::RoomName;
 use crate::limits::{CounterStore, Limiter};
+use crate::metrics::Metrics;
 use crate::signin::SignIns;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
@@ -23,6 +25,8 @@ pub struct AppState {
     /// Limits, lockouts, budget windows and revoked sessions.
     pub counters: Arc<dyn CounterStore>,
     pub limiter: Limiter,
+    pub audit: AuditLog,
+    pub metrics: Metrics,
     pub budget: SmsBudget,
     pub clock: Arc<dyn Clock>,
     pub pseudonyms: Pseudonyms,
@@ -35,4 +39,14 @@ pub struct AppState {
     pub session_ttl: Duration,
     /// How long a code check waits for a verification start still in flight.
     pub start_wait: Duration,
+}
+
+impl AppState {
+    /// Write an audit record before the request is answered. A failure to write is
+    /// logged, not shown to the participant: the gate stays open to the ACL's users.
+    pub async fn audit(&self, record: AuditRecord) {
+        if let Err(e) = self.audit.record(record).await {
+            tracing::error!(error = %e, "audit record not written");
+        }
+    }
 }

@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
 use crate::notice::Notice;
@@ -79,27 +80,43 @@ pub async fn login(
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
+    let who = typed_username(&form.username);
+    let username = Username::parse(&who).ok();
+    let audit = |detail: &str| {
+        let record = AuditRecord::new(AuditEvent::Limited)
+            .room(&room)
+            .ip(ip)
+            .detail(detail);
+        match &username {
+            Some(u) => record.user(u),
+            None => record,
+        }
+    };
     if let Err(limited) = state.limiter.login_from_ip(ip).await {
+        state.audit(audit(limited.action.kind())).await;
         return notice_page(&room, Notice::limited(&limited));
     }
-    let who = typed_username(&form.username);
     let user = state.pseudonyms.of(&who);
     // Limits on the name typed apply whether or not anyone has that name.
     if let Some(left) = state.limiter.locked_out(&who).await {
         tracing::info!(%user, %room, retry_after = left.as_secs(), "sign-in refused: locked out");
+        state.audit(audit("locked_out")).await;
         return notice_page(&room, Notice::locked_out(left));
     }
-    if let Err(limited) = state.limiter.start_for_user(&who).await {
-        tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
-        return notice_page(&room, Notice::limited(&limited));
-    }
-    // A spent budget is global: everyone is told, so it reveals nobody.
+    // A spent budget is global: everyone is told, so it reveals nobody. Checked
+    // before the per-name limit, so a refusal here costs the name nothing.
     if let Some(wait) = state.budget.exhausted().await {
         tracing::warn!(%room, "sign-in refused: SMS budget exhausted");
+        state.audit(audit("sms_budget")).await;
         return notice_page(&room, Notice::busy(wait));
     }
 
-    let start = start_for(&state, &who, &room, user).await;
+    if let Err(limited) = state.limiter.start_for_user(&who).await {
+        tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
+        state.audit(audit(limited.action.kind())).await;
+        return notice_page(&room, Notice::limited(&limited));
+    }
+    let start = start_for(&state, username, &room, ip, user).await;
     if let Some(old) = session.pending() {
         state.signins.remove(&old);
     }
@@ -110,23 +127,50 @@ pub async fn login(
 
 /// Whether to send a code. Refusals found here concern a real user's number, so they
 /// are told on the code page, not in this response.
-async fn start_for(state: &AppState, who: &str, room: &RoomName, user: String) -> Start {
-    let allowed = Username::parse(who).ok().and_then(|username| {
+async fn start_for(
+    state: &AppState,
+    username: Option<Username>,
+    room: &RoomName,
+    ip: std::net::IpAddr,
+    user: String,
+) -> Start {
+    let record = AuditRecord::new(AuditEvent::SignInRequested)
+        .room(room)
+        .ip(ip);
+    let allowed = username.as_ref().and_then(|username| {
         let acl = state.acl.load();
-        let phone = acl.allowed(&username, room)?.phone.clone();
-        Some((username, phone))
+        let phone = acl.allowed(username, room)?.phone.clone();
+        Some((username.clone(), phone))
     });
     let Some((username, phone)) = allowed else {
         tracing::info!(%user, %room, "sign-in requested for a user not on the list");
+        let record = match &username {
+            Some(u) => record.user(u),
+            None => record,
+        };
+        state.audit(record.detail("not_on_list")).await;
         return Start::Nothing;
     };
     tracing::info!(%user, %room, "sign-in requested");
-    if let Err(limited) = state.limiter.start_for_phone(&phone).await {
-        tracing::info!(%user, %room, phone = %phone.masked(), limit = limited.action.kind(), "sign-in limited");
-        return Start::Refused(Notice::limited(&limited));
+    state
+        .audit(record.user(&username).phone(&phone).detail("on_list"))
+        .await;
+    let limited = |detail: &str| {
+        AuditRecord::new(AuditEvent::Limited)
+            .user(&username)
+            .room(room)
+            .ip(ip)
+            .phone(&phone)
+            .detail(detail)
+    };
+    if let Err(limit) = state.limiter.start_for_phone(&phone).await {
+        tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
+        state.audit(limited(limit.action.kind())).await;
+        return Start::Refused(Notice::limited(&limit));
     }
     if let Err(wait) = state.budget.spend().await {
         tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+        state.audit(limited("sms_budget")).await;
         return Start::Refused(Notice::busy(wait));
     }
     Start::Send(CodeRequest {
@@ -134,7 +178,8 @@ async fn start_for(state: &AppState, who: &str, room: &RoomName, user: String) -
         log_user: user,
         phone,
         locale: None,
-        verifier: state.verifier.clone(),
+        room: room.clone(),
+        ip,
     })
 }
 

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::respond::no_store;
 use super::{PageError, room_from_path};
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -31,6 +32,11 @@ pub async fn mint(
     if let Err(limited) = state.limiter.token_from_ip(ip).await {
         let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
         let secs = limited.retry_after.as_secs().max(1);
+        let record = AuditRecord::new(AuditEvent::Limited)
+            .room(&room)
+            .ip(ip)
+            .detail(limited.action.kind());
+        state.audit(record).await;
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
         return Ok(resp);
@@ -56,6 +62,11 @@ pub async fn mint(
         .mint(&grant.username, &room)
         .map_err(|e| e.context("minting a Video access token"))?;
     tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, expires_at = token.expires_at, "token minted");
+    let record = AuditRecord::new(AuditEvent::TokenMinted)
+        .user(&grant.username)
+        .room(&room)
+        .ip(ip);
+    state.audit(record).await;
     let mut resp = HttpResponse::Ok().json(TokenResponse {
         token: token.jwt.expose_secret(),
         identity: &token.identity,

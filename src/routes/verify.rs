@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{OtpCode, RoomName};
 use crate::notice::Notice;
@@ -68,6 +69,7 @@ struct Attempt<'a> {
     id: SignInId,
     sign_in: Arc<SignIn>,
     user: String,
+    ip: std::net::IpAddr,
 }
 
 impl Attempt<'_> {
@@ -75,14 +77,28 @@ impl Attempt<'_> {
     /// lockout, and this failure may be the one that locks.
     async fn failed(&self, notice: Notice) -> Result<HttpResponse, PageError> {
         self.end();
+        self.audit(AuditEvent::CheckFailed, notice.kind()).await;
         let notice = match self.state.limiter.record_failure(&self.sign_in.who).await {
             Some(lock) => {
                 tracing::warn!(user = %self.user, room = %self.room, lock_secs = lock.as_secs(), "locked out");
+                self.audit(AuditEvent::Lockout, &format!("{}s", lock.as_secs()))
+                    .await;
                 Notice::locked_out(lock)
             }
             None => notice,
         };
         notice_page(self.room, notice)
+    }
+
+    async fn audit(&self, event: AuditEvent, detail: &str) {
+        let mut record = AuditRecord::new(event)
+            .room(self.room)
+            .ip(self.ip)
+            .detail(detail);
+        if let Ok(u) = crate::domain::Username::parse(&self.sign_in.who) {
+            record = record.user(&u);
+        }
+        self.state.audit(record).await;
     }
 
     fn end(&self) {
@@ -104,6 +120,11 @@ pub async fn check_code(
         return Err(PageError::Csrf);
     }
     if let Err(limited) = state.limiter.check_from_ip(ip).await {
+        let record = AuditRecord::new(AuditEvent::Limited)
+            .room(&room)
+            .ip(ip)
+            .detail(limited.action.kind());
+        state.audit(record).await;
         return notice_page(&room, Notice::limited(&limited));
     }
     let Some((id, sign_in)) = session
@@ -138,6 +159,7 @@ pub async fn check_code(
         room: &room,
         id,
         sign_in,
+        ip,
     };
     let Some(left) = attempt.sign_in.take_check() else {
         attempt.end();
@@ -152,6 +174,7 @@ pub async fn check_code(
             return if left == 0 {
                 attempt.failed(Notice::TooManyAttempts).await
             } else {
+                attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
                 form_again(WRONG_CODE, Some(left))
             };
         }
@@ -180,10 +203,12 @@ pub async fn check_code(
                 .await
                 .map_err(anyhow::Error::from)?;
             tracing::info!(%user, %room, "code approved");
+            attempt.audit(AuditEvent::CheckApproved, "").await;
             Ok(see_other(&format!("/rooms/{room}")))
         }
         Ok(CheckOutcome::Rejected) if left > 0 => {
             tracing::info!(%user, %room, attempts_left = left, "code check failed");
+            attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
             form_again(WRONG_CODE, Some(left))
         }
         Ok(CheckOutcome::Rejected) => {
