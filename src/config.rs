@@ -18,6 +18,7 @@ use crate::domain::RoomName;
 use crate::limits::LimitsConfig;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
@@ -88,6 +89,8 @@ pub enum Mode {
 #[derive(Debug)]
 pub struct Settings {
     pub addr: SocketAddr,
+    /// Where `/metrics` and the detailed `/readyz` are served: not the public address.
+    pub admin_addr: SocketAddr,
     pub acl_path: PathBuf,
     /// Which numbers the ACL may hold (`ROOMGATE_ALLOWED_COUNTRIES`).
     pub acl_policy: AclPolicy,
@@ -151,6 +154,16 @@ impl Settings {
             .map_err(|_| {
                 errors.push(format!(
                     "ROOMGATE_ADDR must be an IP address and port, like {DEFAULT_ADDR} (got {addr:?})"
+                ))
+            })
+            .ok();
+
+        let admin_addr = var("ROOMGATE_ADMIN_ADDR").unwrap_or_else(|| DEFAULT_ADMIN_ADDR.into());
+        let admin_addr = admin_addr
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                errors.push(format!(
+                    "ROOMGATE_ADMIN_ADDR must be an IP address and port, like {DEFAULT_ADMIN_ADDR} (got {admin_addr:?})"
                 ))
             })
             .ok();
@@ -289,16 +302,19 @@ impl Settings {
             None => (Some(SessionKey::random()), true),
         };
 
-        if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
-            && !addr.ip().is_loopback()
-        {
-            errors.push(format!(
-                "local mode only listens on loopback addresses; {addr} is not one (set the Twilio variables to serve other hosts)"
-            ));
+        for (name, addr) in [("ROOMGATE_ADDR", addr), ("ROOMGATE_ADMIN_ADDR", admin_addr)] {
+            if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
+                && !addr.ip().is_loopback()
+            {
+                errors.push(format!(
+                    "local mode only listens on loopback addresses; {name} {addr} is not one (set the Twilio variables to serve other hosts)"
+                ));
+            }
         }
 
         match (
             addr,
+            admin_addr,
             public_url,
             token_ttl,
             session_ttl,
@@ -309,6 +325,7 @@ impl Settings {
         ) {
             (
                 Some(addr),
+                Some(admin_addr),
                 Some(public_url),
                 Some(token_ttl),
                 Some(session_ttl),
@@ -318,6 +335,7 @@ impl Settings {
                 Ok(audit),
             ) if errors.is_empty() => Ok(Self {
                 addr,
+                admin_addr,
                 acl_path,
                 acl_policy,
                 public_url,

@@ -13,8 +13,8 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::acl::{Acl, AclStore};
-use crate::audit::AuditLog;
+use crate::acl::{Acl, AclStatus, AclStore, ReloadOutcome};
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings};
@@ -26,6 +26,7 @@ use crate::state::AppState;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
+use crate::verify::metered::Metered;
 use crate::verify::twilio::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::video::AccessTokenIssuer;
 
@@ -47,6 +48,7 @@ pub struct Overrides {
 
 pub struct Application {
     port: u16,
+    admin_port: u16,
     server: Server,
     acl: Arc<AclStore>,
     /// Reloads the ACL on change for as long as the server runs.
@@ -68,19 +70,24 @@ impl Application {
         let port = listener.local_addr()?.port();
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
+        let metrics = Metrics::new();
+        metrics.set_acl_users(acl.user_count());
         // The one HTTP client: Verify calls and alert webhooks share its pool.
         let http = http_client(verify_timeout);
 
         let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &settings.mode {
             Mode::Twilio(t) => (
-                Arc::new(TwilioVerifyClient::new(
-                    http.clone(),
-                    TwilioVerifyConfig {
-                        base_url: t.verify_base_url.clone(),
-                        service_sid: t.verify_service_sid.clone(),
-                        api_key_sid: t.api_key_sid.clone(),
-                        api_key_secret: t.api_key_secret.clone(),
-                    },
+                Arc::new(Metered::new(
+                    Arc::new(TwilioVerifyClient::new(
+                        http.clone(),
+                        TwilioVerifyConfig {
+                            base_url: t.verify_base_url.clone(),
+                            service_sid: t.verify_service_sid.clone(),
+                            api_key_sid: t.api_key_sid.clone(),
+                            api_key_secret: t.api_key_secret.clone(),
+                        },
+                    )),
+                    metrics.clone(),
                 )),
                 AccessTokenIssuer::new(
                     t.account_sid.clone(),
@@ -106,10 +113,9 @@ impl Application {
         };
 
         let counters: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
-        let audit = AuditLog::open(&settings.audit.path, settings.audit.key.take())
+        let audit: AuditLog = AuditLog::open(&settings.audit.path, settings.audit.key.take())
             .with_context(|| format!("opening the audit log {}", settings.audit.path.display()))?
             .with_clock(clock.clone());
-        let metrics = Metrics::new();
         let acl = Arc::new(AclStore::new(
             acl,
             settings.acl_path.clone(),
@@ -132,7 +138,7 @@ impl Application {
                 clock.clone(),
                 settings.budget.alert_sender(http.clone()),
             ),
-            audit,
+            audit: audit.clone(),
             metrics: metrics.clone(),
             counters: counters.clone(),
             clock,
@@ -146,6 +152,7 @@ impl Application {
             start_wait: verify_timeout + Duration::from_secs(2),
         });
         spawn_sweeper(state.clone());
+        let audit_for_reloads = audit;
 
         let key = Key::try_from(settings.session_key.expose())
             .context("ROOMGATE_SESSION_KEY is too short for a cookie key")?;
@@ -191,11 +198,31 @@ impl Application {
         .listen(listener)?
         .run();
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
-        let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, |_| {})
-            .context("watching the ACL file")?;
+        let watcher = crate::acl::watch::watch(
+            acl.clone(),
+            reload_requests,
+            on_acl_reload(metrics.clone(), audit_for_reloads),
+        )
+        .context("watching the ACL file")?;
+
+        let admin_listener = TcpListener::bind(settings.admin_addr)
+            .with_context(|| format!("binding the admin address {}", settings.admin_addr))?;
+        let admin_port = admin_listener.local_addr()?.port();
+        let readiness = acl.clone();
+        let admin = crate::metrics::admin_server(admin_listener, metrics, move || match readiness
+            .status()
+        {
+            AclStatus::Fresh => (true, "ready".to_owned()),
+            AclStatus::Stale { error } => (
+                false,
+                format!("the ACL file was rejected; the last good list is in service:\n{error}"),
+            ),
+        })?;
+        tokio::spawn(admin);
         spawn_sighup_listener(reload);
         Ok(Self {
             port,
+            admin_port,
             server,
             acl,
             _watcher: watcher,
@@ -204,6 +231,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin listener's port (`/metrics`, `/readyz`).
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     /// The live ACL, for whatever replaces it (a reload, a test).
@@ -219,6 +251,34 @@ impl Application {
 /// The crate's `static/` folder, wherever the binary is started from.
 fn static_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+}
+
+/// ACL reloads show in the metrics and the audit log.
+fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) + Send + Sync {
+    move |outcome| {
+        let record = match outcome {
+            ReloadOutcome::Loaded { users } => {
+                metrics.acl_reloaded(*users);
+                AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{users} users"))
+            }
+            ReloadOutcome::Rejected(errors) => {
+                metrics.acl_rejected();
+                let first = errors
+                    .0
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                AuditRecord::new(AuditEvent::AclRejected).detail(first)
+            }
+            ReloadOutcome::Unchanged => return,
+        };
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            if let Err(e) = audit.record(record).await {
+                tracing::error!(error = %e, "audit record not written");
+            }
+        });
+    }
 }
 
 /// `SIGHUP` asks for a reload, the way daemons are told to re-read their files.

@@ -10,7 +10,7 @@ use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::domain::RoomName;
 use crate::limits::{CounterStore, Limiter};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Window};
 use crate::signin::SignIns;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
@@ -42,6 +42,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Copy the SMS budget's windows into the metrics' gauges.
+    pub async fn publish_budget(&self) {
+        for (window, used, cap) in self.budget.usage().await {
+            let window = match window {
+                "minute" => Window::Minute,
+                "hour" => Window::Hour,
+                _ => Window::Day,
+            };
+            self.metrics.set_sms_budget(window, used, cap);
+        }
+    }
+
     /// Write an audit record before the request is answered. A failure to write is
     /// logged, not shown to the participant: the gate stays open to the ACL's users.
     pub async fn audit(&self, record: AuditRecord) {

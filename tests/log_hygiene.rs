@@ -75,6 +75,7 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         .arg("--acl")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"))
         .env_clear()
+        .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "trace")
         .env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
         .env("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")

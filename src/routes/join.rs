@@ -7,6 +7,7 @@ use super::{PageError, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
+use crate::metrics::LimitKind;
 use crate::notice::Notice;
 use crate::session::TypedSession;
 use crate::signin::{CodeRequest, Start};
@@ -93,6 +94,7 @@ pub async fn login(
         }
     };
     if let Err(limited) = state.limiter.login_from_ip(ip).await {
+        state.metrics.limited(limited.action.into());
         state.audit(audit(limited.action.kind())).await;
         return notice_page(&room, Notice::limited(&limited));
     }
@@ -100,6 +102,7 @@ pub async fn login(
     // Limits on the name typed apply whether or not anyone has that name.
     if let Some(left) = state.limiter.locked_out(&who).await {
         tracing::info!(%user, %room, retry_after = left.as_secs(), "sign-in refused: locked out");
+        state.metrics.limited(LimitKind::LockedOut);
         state.audit(audit("locked_out")).await;
         return notice_page(&room, Notice::locked_out(left));
     }
@@ -107,12 +110,14 @@ pub async fn login(
     // before the per-name limit, so a refusal here costs the name nothing.
     if let Some(wait) = state.budget.exhausted().await {
         tracing::warn!(%room, "sign-in refused: SMS budget exhausted");
+        state.metrics.limited(LimitKind::Budget);
         state.audit(audit("sms_budget")).await;
         return notice_page(&room, Notice::busy(wait));
     }
 
     if let Err(limited) = state.limiter.start_for_user(&who).await {
         tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
+        state.metrics.limited(limited.action.into());
         state.audit(audit(limited.action.kind())).await;
         return notice_page(&room, Notice::limited(&limited));
     }
@@ -165,11 +170,15 @@ async fn start_for(
     };
     if let Err(limit) = state.limiter.start_for_phone(&phone).await {
         tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
+        state.metrics.limited(limit.action.into());
         state.audit(limited(limit.action.kind())).await;
         return Start::Refused(Notice::limited(&limit));
     }
-    if let Err(wait) = state.budget.spend().await {
+    let spent = state.budget.spend().await;
+    state.publish_budget().await;
+    if let Err(wait) = spent {
         tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+        state.metrics.limited(LimitKind::Budget);
         state.audit(limited("sms_budget")).await;
         return Start::Refused(Notice::busy(wait));
     }

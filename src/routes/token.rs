@@ -31,6 +31,7 @@ pub async fn mint(
     let room = room_from_path(path)?;
     if let Err(limited) = state.limiter.token_from_ip(ip).await {
         let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        state.metrics.limited(limited.action.into());
         let secs = limited.retry_after.as_secs().max(1);
         let record = AuditRecord::new(AuditEvent::Limited)
             .room(&room)
@@ -62,6 +63,7 @@ pub async fn mint(
         .mint(&grant.username, &room)
         .map_err(|e| e.context("minting a Video access token"))?;
     tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, expires_at = token.expires_at, "token minted");
+    state.metrics.token_minted();
     let record = AuditRecord::new(AuditEvent::TokenMinted)
         .user(&grant.username)
         .room(&room)

@@ -9,6 +9,7 @@ use super::{PageError, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{OtpCode, RoomName};
+use crate::metrics::{FailReason, LimitKind};
 use crate::notice::Notice;
 use crate::session::{Grant, TypedSession};
 use crate::signin::{SignIn, SignInId, StartState};
@@ -77,10 +78,12 @@ impl Attempt<'_> {
     /// lockout, and this failure may be the one that locks.
     async fn failed(&self, notice: Notice) -> Result<HttpResponse, PageError> {
         self.end();
+        self.state.metrics.verification_failed(notice.fail_reason());
         self.audit(AuditEvent::CheckFailed, notice.kind()).await;
         let notice = match self.state.limiter.record_failure(&self.sign_in.who).await {
             Some(lock) => {
                 tracing::warn!(user = %self.user, room = %self.room, lock_secs = lock.as_secs(), "locked out");
+                self.state.metrics.lockout();
                 self.audit(AuditEvent::Lockout, &format!("{}s", lock.as_secs()))
                     .await;
                 Notice::locked_out(lock)
@@ -120,6 +123,7 @@ pub async fn check_code(
         return Err(PageError::Csrf);
     }
     if let Err(limited) = state.limiter.check_from_ip(ip).await {
+        state.metrics.limited(limited.action.into());
         let record = AuditRecord::new(AuditEvent::Limited)
             .room(&room)
             .ip(ip)
@@ -134,6 +138,7 @@ pub async fn check_code(
         return notice_page(&room, Notice::Expired);
     };
     if let Some(left) = state.limiter.locked_out(&sign_in.who).await {
+        state.metrics.limited(LimitKind::LockedOut);
         return notice_page(&room, Notice::locked_out(left));
     }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
@@ -174,6 +179,7 @@ pub async fn check_code(
             return if left == 0 {
                 attempt.failed(Notice::TooManyAttempts).await
             } else {
+                state.metrics.verification_failed(FailReason::WrongCode);
                 attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
                 form_again(WRONG_CODE, Some(left))
             };
@@ -203,11 +209,13 @@ pub async fn check_code(
                 .await
                 .map_err(anyhow::Error::from)?;
             tracing::info!(%user, %room, "code approved");
+            state.metrics.verification_approved();
             attempt.audit(AuditEvent::CheckApproved, "").await;
             Ok(see_other(&format!("/rooms/{room}")))
         }
         Ok(CheckOutcome::Rejected) if left > 0 => {
             tracing::info!(%user, %room, attempts_left = left, "code check failed");
+            state.metrics.verification_failed(FailReason::WrongCode);
             attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
             form_again(WRONG_CODE, Some(left))
         }
@@ -228,6 +236,7 @@ pub async fn check_code(
                 Notice::Unavailable => notice_page(&room, notice),
                 Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
                 _ => {
+                    state.metrics.verification_failed(notice.fail_reason());
                     attempt.end();
                     notice_page(&room, notice)
                 }

@@ -3,6 +3,7 @@
 
 mod error;
 pub mod local;
+pub mod metered;
 pub mod twilio;
 
 use std::fmt;

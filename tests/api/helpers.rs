@@ -57,6 +57,7 @@ fn test_settings(extra: &[(&str, String)]) -> Settings {
     let acl = test_acl_file();
     let mut vars: HashMap<String, String> = HashMap::from([
         ("ROOMGATE_ADDR".into(), "127.0.0.1:0".into()),
+        ("ROOMGATE_ADMIN_ADDR".into(), "127.0.0.1:0".into()),
         ("ROOMGATE_SESSION_KEY".into(), "k".repeat(64)),
         ("ROOMGATE_ACL".into(), acl.display().to_string()),
         (
