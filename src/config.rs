@@ -1,6 +1,7 @@
 //! Settings from the environment (`.env` in development), validated as a whole so a
 //! bad start-up reports every problem at once, one line each, without secret values.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use crate::acl::AclPolicy;
 use crate::audit::AuditConfig;
 use crate::budget::BudgetConfig;
 use crate::client_ip::TrustedProxies;
+use crate::credentials::secret_var;
 use crate::domain::RoomName;
 use crate::limits::LimitsConfig;
 
@@ -24,10 +26,18 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
+pub const DEFAULT_VIDEO_BASE_URL: &str = "https://video.twilio.com";
 /// Pinned so a new SDK release can't change the room page under us.
 pub const DEFAULT_VIDEO_SDK_URL: &str =
     "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
 const MIN_SESSION_KEY_BYTES: usize = 64;
+/// Variables that may instead name a file holding the value (`NAME_FILE`).
+const SECRET_VARS: [&str; 4] = [
+    "TWILIO_API_KEY_SID",
+    "TWILIO_API_KEY_SECRET",
+    "TWILIO_AUTH_TOKEN",
+    "ROOMGATE_SESSION_KEY",
+];
 const TWILIO_VARS: [&str; 4] = [
     "TWILIO_ACCOUNT_SID",
     "TWILIO_API_KEY_SID",
@@ -63,8 +73,15 @@ pub struct TwilioSettings {
     pub account_sid: String,
     pub api_key_sid: String,
     pub api_key_secret: SecretString,
+    /// Where the key came from, when from files: re-read on `SIGHUP` (rotation).
+    pub api_key_sid_file: Option<PathBuf>,
+    pub api_key_secret_file: Option<PathBuf>,
     pub verify_service_sid: String,
     pub verify_base_url: String,
+    pub video_base_url: String,
+    /// Used for one thing only: checking `X-Twilio-Signature` on webhooks.
+    pub auth_token: Option<SecretString>,
+    pub auth_token_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for TwilioSettings {
@@ -75,11 +92,17 @@ impl fmt::Debug for TwilioSettings {
             .field("api_key_secret", &"[REDACTED]")
             .field("verify_service_sid", &self.verify_service_sid)
             .field("verify_base_url", &self.verify_base_url)
-            .finish()
+            .field("video_base_url", &self.video_base_url)
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
     }
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per process
 pub enum Mode {
     /// No Twilio credentials: embedded verifier, codes on the terminal, loopback only.
     Local,
@@ -137,8 +160,31 @@ impl Settings {
 
     /// Build from any variable source (tests pass a map).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let plain = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let mut errors = Vec::new();
+
+        // Secrets may come from files instead (`NAME_FILE`); read them once here and
+        // remember the files, so `SIGHUP` can read them again.
+        let mut from_files: HashMap<&str, (String, PathBuf)> = HashMap::new();
+        let mut direct: HashMap<&str, String> = HashMap::new();
+        for name in SECRET_VARS {
+            match secret_var(plain, name) {
+                Ok((Some(value), Some(file))) => {
+                    from_files.insert(name, (value, file));
+                }
+                Ok((Some(value), None)) => {
+                    direct.insert(name, value);
+                }
+                Ok((None, _)) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        let secret_file = |name: &str| from_files.get(name).map(|(_, f)| f.clone());
+        let var = |name: &str| match (from_files.get(name), direct.get(name)) {
+            (Some((value, _)), _) | (None, Some(value)) => Some(value.clone()),
+            (None, None) if SECRET_VARS.contains(&name) => None,
+            (None, None) => plain(name),
+        };
 
         for name in TWILIO_VARS.iter().copied().chain(["ROOMGATE_SESSION_KEY"]) {
             if let (Some(value), Some(placeholder)) = (var(name), example_value(name))
@@ -169,7 +215,7 @@ impl Settings {
             .ok();
 
         let acl_path = PathBuf::from(var("ROOMGATE_ACL").unwrap_or_else(|| DEFAULT_ACL.into()));
-        let acl_policy = AclPolicy::from_lookup(&var)
+        let acl_policy = AclPolicy::from_lookup(var)
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
 
@@ -218,13 +264,13 @@ impl Settings {
                 .map_err(|e| errors.push(e))
                 .unwrap_or_default();
 
-        let limits = LimitsConfig::from_lookup(&var)
+        let limits = LimitsConfig::from_lookup(var)
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
-        let budget = BudgetConfig::from_lookup(&var)
+        let budget = BudgetConfig::from_lookup(var)
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
-        let audit = AuditConfig::from_lookup(&var).map_err(|lines| errors.extend(lines));
+        let audit = AuditConfig::from_lookup(var).map_err(|lines| errors.extend(lines));
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",
@@ -268,9 +314,21 @@ impl Settings {
                 &var("TWILIO_VERIFY_BASE_URL").unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.into()),
                 &mut errors,
             );
+            let video_base_url = parse_http_url(
+                "TWILIO_VIDEO_BASE_URL",
+                &var("TWILIO_VIDEO_BASE_URL").unwrap_or_else(|| DEFAULT_VIDEO_BASE_URL.into()),
+                &mut errors,
+            );
             Some(Mode::Twilio(TwilioSettings {
                 account_sid,
                 api_key_sid,
+                api_key_sid_file: secret_file("TWILIO_API_KEY_SID"),
+                api_key_secret_file: secret_file("TWILIO_API_KEY_SECRET"),
+                auth_token: var("TWILIO_AUTH_TOKEN").map(SecretString::from),
+                auth_token_file: secret_file("TWILIO_AUTH_TOKEN"),
+                video_base_url: video_base_url
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                    .unwrap_or_default(),
                 api_key_secret: SecretString::from(
                     var("TWILIO_API_KEY_SECRET").unwrap_or_default(),
                 ),

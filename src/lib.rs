@@ -14,6 +14,8 @@ pub mod client_ip;
 pub mod clock;
 /// Settings from the environment, validated at start-up.
 pub mod config;
+/// Twilio credentials that can be rotated while running.
+pub mod credentials;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
 /// Rate limits and lockouts, and the counters behind them.

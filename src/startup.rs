@@ -11,24 +11,27 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
-use secrecy::SecretString;
 
 use crate::acl::{Acl, AclStatus, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Mode, Settings};
+use crate::config::{Mode, Settings, TwilioSettings};
+use crate::credentials::{ApiKey, ApiKeys, SecretFiles};
 use crate::limits::{CounterStore, Limiter, MemoryStore};
 use crate::metrics::Metrics;
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
 use crate::telemetry::Pseudonyms;
+use crate::twilio_signature::SignatureValidator;
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
 use crate::verify::metered::Metered;
 use crate::verify::twilio::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::video::AccessTokenIssuer;
+use crate::video::{VideoClient, VideoConfig};
+use arc_swap::ArcSwap;
 
 /// Upper bound for one call to Twilio; a sign-in page never hangs longer.
 const TWILIO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,37 +78,28 @@ impl Application {
         // The one HTTP client: Verify calls and alert webhooks share its pool.
         let http = http_client(verify_timeout);
 
-        let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &settings.mode {
-            Mode::Twilio(t) => (
-                Arc::new(Metered::new(
-                    Arc::new(TwilioVerifyClient::new(
-                        http.clone(),
-                        TwilioVerifyConfig {
-                            base_url: t.verify_base_url.clone(),
-                            service_sid: t.verify_service_sid.clone(),
-                            api_key_sid: t.api_key_sid.clone(),
-                            api_key_secret: t.api_key_secret.clone(),
-                        },
-                    )),
-                    metrics.clone(),
-                )),
+        let twilio = match &settings.mode {
+            Mode::Twilio(t) => Some(TwilioParts::new(t, &settings, &http, &metrics)),
+            Mode::Local => None,
+        };
+        let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &twilio {
+            Some(parts) => (
+                parts.verifier.clone(),
                 AccessTokenIssuer::new(
-                    t.account_sid.clone(),
-                    t.api_key_sid.clone(),
-                    t.api_key_secret.clone(),
+                    parts.account_sid.clone(),
+                    parts.keys.clone(),
                     settings.token_ttl,
                     clock.clone(),
                 ),
             ),
-            Mode::Local => (
+            None => (
                 Arc::new(LocalVerifier::new(
                     clock.clone(),
                     overrides.code_sink.unwrap_or_else(stdout_sink),
                 )),
                 AccessTokenIssuer::new(
                     LOCAL_ACCOUNT_SID.into(),
-                    LOCAL_API_KEY_SID.into(),
-                    SecretString::from(random_token()),
+                    ApiKeys::fixed(LOCAL_API_KEY_SID, &random_token()),
                     settings.token_ttl,
                     clock.clone(),
                 ),
@@ -147,6 +141,13 @@ impl Application {
             session_ttl: settings.session_ttl,
             public_origin: settings.public_url.origin().ascii_serialization(),
             default_room: settings.default_room.clone(),
+            video: twilio.as_ref().map(|t| t.video.clone()),
+            signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
+            status_callback: twilio
+                .as_ref()
+                .and_then(|t| t.signatures.as_ref())
+                .and_then(|_| settings.public_url.join("/twilio/room-events").ok()),
+            rooms_ready: Default::default(),
             video_sdk_url: settings.video_sdk_url.to_string(),
             local_mode: matches!(settings.mode, Mode::Local),
             start_wait: verify_timeout + Duration::from_secs(2),
@@ -219,7 +220,7 @@ impl Application {
             ),
         })?;
         tokio::spawn(admin);
-        spawn_sighup_listener(reload);
+        spawn_sighup_listener(reload, twilio.map(|t| t.secret_files));
         Ok(Self {
             port,
             admin_port,
@@ -253,6 +254,69 @@ fn static_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
 }
 
+/// What Twilio mode adds: the Verify and Video clients, the rotatable API key, and
+/// the webhook signature check (when an Auth Token is configured).
+struct TwilioParts {
+    account_sid: String,
+    keys: ApiKeys,
+    verifier: Arc<dyn Verifier>,
+    video: VideoClient,
+    signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
+    secret_files: SecretFiles,
+}
+
+impl TwilioParts {
+    fn new(
+        t: &TwilioSettings,
+        settings: &Settings,
+        http: &reqwest::Client,
+        metrics: &Metrics,
+    ) -> Self {
+        let keys = ApiKeys::new(ApiKey {
+            sid: t.api_key_sid.clone(),
+            secret: t.api_key_secret.clone(),
+        });
+        let verifier = Arc::new(Metered::new(
+            Arc::new(TwilioVerifyClient::new(
+                http.clone(),
+                TwilioVerifyConfig {
+                    base_url: t.verify_base_url.clone(),
+                    service_sid: t.verify_service_sid.clone(),
+                    api_key: keys.clone(),
+                },
+            )),
+            metrics.clone(),
+        ));
+        let video = VideoClient::new(
+            http.clone(),
+            VideoConfig {
+                base_url: t.video_base_url.clone(),
+                account_sid: t.account_sid.clone(),
+                api_key: keys.clone(),
+            },
+        );
+        let signatures = t
+            .auth_token
+            .clone()
+            .map(|token| Arc::new(ArcSwap::from_pointee(SignatureValidator::new(token))));
+        let _ = settings;
+        Self {
+            account_sid: t.account_sid.clone(),
+            secret_files: SecretFiles {
+                keys: keys.clone(),
+                sid_file: t.api_key_sid_file.clone(),
+                secret_file: t.api_key_secret_file.clone(),
+                signatures: signatures.clone(),
+                auth_token_file: t.auth_token_file.clone(),
+            },
+            keys,
+            verifier,
+            video,
+            signatures,
+        }
+    }
+}
+
 /// ACL reloads show in the metrics and the audit log.
 fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) + Send + Sync {
     move |outcome| {
@@ -281,8 +345,9 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
     }
 }
 
-/// `SIGHUP` asks for a reload, the way daemons are told to re-read their files.
-fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>) {
+/// `SIGHUP` asks for a reload, the way daemons are told to re-read their files: the
+/// ACL, and the secrets that came from files.
+fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>, secrets: Option<SecretFiles>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -293,10 +358,19 @@ fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>) {
         while hangups.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading");
             let _ = reload.try_send(());
+            if let Some(secrets) = secrets.clone() {
+                match tokio::task::spawn_blocking(move || secrets.reread()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "secrets not re-read; the old ones stay in service")
+                    }
+                    Err(e) => tracing::error!(error = %e, "secret re-read task failed"),
+                }
+            }
         }
     });
     #[cfg(not(unix))]
-    drop(reload);
+    drop((reload, secrets));
 }
 
 /// Sign-ins abandoned halfway are dropped every minute.

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use reqwest::Url;
+
 use crate::acl::AclStore;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
@@ -13,8 +16,10 @@ use crate::limits::{CounterStore, Limiter};
 use crate::metrics::{Metrics, Window};
 use crate::signin::SignIns;
 use crate::telemetry::Pseudonyms;
+use crate::twilio_signature::SignatureValidator;
 use crate::verify::Verifier;
 use crate::video::AccessTokenIssuer;
+use crate::video::VideoClient;
 
 pub struct AppState {
     /// Swapped whole on reload; readers never see a half-applied list.
@@ -34,6 +39,14 @@ pub struct AppState {
     /// `ROOMGATE_PUBLIC_URL`'s origin, for the cross-site check.
     pub public_origin: String,
     pub default_room: Option<RoomName>,
+    /// Twilio mode only: the Video REST API, for host controls and room creation.
+    pub video: Option<VideoClient>,
+    /// Checks `X-Twilio-Signature`; present when an Auth Token is configured.
+    pub signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
+    /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
+    pub status_callback: Option<Url>,
+    /// Rooms we know exist with our status callback, and since when.
+    pub rooms_ready: std::sync::Mutex<std::collections::HashMap<RoomName, std::time::Instant>>,
     pub video_sdk_url: String,
     pub local_mode: bool,
     pub session_ttl: Duration,
@@ -42,6 +55,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Forget that `room` exists (it ended): the next token creates it again.
+    pub fn forget_room(&self, room: &RoomName) {
+        self.rooms_ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(room);
+    }
+
     /// Copy the SMS budget's windows into the metrics' gauges.
     pub async fn publish_budget(&self) {
         for (window, used, cap) in self.budget.usage().await {

@@ -453,7 +453,8 @@
           setStatus('Not connected.');
           return;
         }
-        // Local mode never connects, so go on and check the sign-in anyway.
+        // Local mode without the SDK: nothing to connect with, but the preview
+        // and the sign-in check still work, so go on.
         recordError(code, message);
         showError(message);
       }
@@ -469,13 +470,16 @@
         return;
       }
 
-      if (config.localMode) {
+      if (!Video) {
+        // Only in local mode (see above): no SDK, so no room to connect to.
         setState('local-mode');
         setStatus('Signed in as ' + (data.identity || config.identity) + '. Local mode: not connecting to a video service.');
         showButtons('leave');
         return;
       }
 
+      // Local mode connects too, the same way: its token opens no room (no video
+      // service is configured), so connect fails and its error shows as usual.
       setState('connecting');
       setStatus('Connecting to ' + config.room + '…');
       let room;

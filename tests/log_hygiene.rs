@@ -85,6 +85,7 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
             "VA0123456789abcdef0123456789abcdef",
         )
         .env("TWILIO_VERIFY_BASE_URL", verify.uri())
+        .env("TWILIO_VIDEO_BASE_URL", verify.uri())
         .env("ROOMGATE_SESSION_KEY", &session_key)
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::piped())

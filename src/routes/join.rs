@@ -28,6 +28,7 @@ struct RoomPage<'a> {
     csrf_token: &'a str,
     sdk_url: &'a str,
     local_mode: bool,
+    is_host: bool,
 }
 
 /// The room link: the room itself for a session verified for it, else the join form.
@@ -40,8 +41,14 @@ pub async fn room_page(
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     if let Some(grant) = session.verified_for(&room) {
         // The ACL is the authority on every request, not the cookie.
-        if state.acl.load().allowed(&grant.username, &room).is_some() {
+        let is_host = state
+            .acl
+            .load()
+            .allowed(&grant.username, &room)
+            .map(|user| user.is_host());
+        if let Some(is_host) = is_host {
             return render(RoomPage {
+                is_host,
                 room: room.as_str(),
                 identity: grant.username.as_str(),
                 csrf_token: &csrf_token,

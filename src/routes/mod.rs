@@ -4,17 +4,20 @@ mod cross_site;
 mod error;
 mod health;
 mod home;
+mod host;
 mod join;
 mod logout;
 mod respond;
 mod token;
 mod verify;
+mod webhooks;
 
 use actix_web::web;
 use serde::Deserialize;
 
 pub use cross_site::refuse_cross_site_posts;
 pub use error::PageError;
+pub use host::{REMOVAL_BAN, removal_key};
 
 use crate::domain::RoomName;
 
@@ -26,6 +29,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/rooms/{room}/verify", web::get().to(verify::code_form))
         .route("/rooms/{room}/verify", web::post().to(verify::check_code))
         .route("/rooms/{room}/token", web::post().to(token::mint))
+        .route("/rooms/{room}/participants", web::get().to(host::list))
+        .route(
+            "/rooms/{room}/participants/{identity}/remove",
+            web::post().to(host::remove),
+        )
+        .route("/rooms/{room}/end", web::post().to(host::end_room))
+        .service(
+            web::resource("/twilio/room-events")
+                .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
+                .route(web::post().to(webhooks::room_events)),
+        )
         .route("/logout", web::post().to(logout::logout))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz));

@@ -318,6 +318,15 @@ impl Verifier for LocalVerifier {
             Ok(CheckOutcome::Approved)
         } else {
             tracing::debug!(sid = sid.as_str(), "local check: wrong code");
+            // Like Verify, a verification with every check used is over
+            // (`max_attempts_reached`): it answers 60202 from now on, and the next
+            // start for the number is a new verification with a new code.
+            if pending.checks >= MAX_CHECKS {
+                let tag = pending.phone_tag;
+                if state.by_phone.get(&tag).is_some_and(|s| s == sid.as_str()) {
+                    state.by_phone.remove(&tag);
+                }
+            }
             Ok(CheckOutcome::Rejected)
         }
     }
@@ -512,6 +521,32 @@ mod tests {
         assert_eq!(
             code_of(&h.check(&first, &code).await.unwrap_err()),
             Some(20404)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_start_after_every_check_was_used_is_a_new_verification() {
+        let h = harness();
+        let first = h.start("alice", ALICE).await.unwrap();
+        let code = h.last_code();
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..MAX_CHECKS {
+            assert_eq!(
+                h.check(&first, wrong).await.unwrap(),
+                CheckOutcome::Rejected
+            );
+        }
+        let second = h.start("alice", ALICE).await.unwrap();
+        assert_ne!(first, second, "the exhausted verification is not resent");
+        let new_code = h.last_code();
+        assert_eq!(
+            h.check(&second, &new_code).await.unwrap(),
+            CheckOutcome::Approved
+        );
+        // The old one still says what Verify would.
+        assert_eq!(
+            code_of(&h.check(&first, &code).await.unwrap_err()),
+            Some(60202)
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
@@ -15,6 +15,7 @@ use super::{
     CheckOutcome, StartRequest, StartedVerification, TwilioApiError, VerificationSid, Verifier,
     VerifyError,
 };
+use crate::credentials::ApiKeys;
 use crate::domain::OtpCode;
 
 /// Where Twilio serves Verify. Overridable so tests and regional edges can point elsewhere.
@@ -45,10 +46,8 @@ pub struct TwilioVerifyConfig {
     pub base_url: String,
     /// `VA…`: the Verify service whose template and settings the SMS uses.
     pub service_sid: String,
-    /// `SK…`: the API key, sent as the Basic auth username.
-    pub api_key_sid: String,
-    /// The API key's secret, sent as the Basic auth password.
-    pub api_key_secret: SecretString,
+    /// The API key in service (Basic auth), read per request so it can be rotated.
+    pub api_key: ApiKeys,
 }
 
 impl fmt::Debug for TwilioVerifyConfig {
@@ -56,9 +55,14 @@ impl fmt::Debug for TwilioVerifyConfig {
         f.debug_struct("TwilioVerifyConfig")
             .field("base_url", &self.base_url)
             .field("service_sid", &self.service_sid)
-            .field("api_key_sid", &self.api_key_sid)
-            .field("api_key_secret", &"[REDACTED]")
+            .field("api_key", &self.config_key_sid())
             .finish()
+    }
+}
+
+impl TwilioVerifyConfig {
+    fn config_key_sid(&self) -> String {
+        self.api_key.current().sid.clone()
     }
 }
 
@@ -157,15 +161,13 @@ impl TwilioVerifyClient {
         url: &str,
         form: &[(&str, &str)],
     ) -> (Option<ReplyMeta>, Result<T, VerifyError>) {
+        let key = self.config.api_key.current();
         let sent = self
             .http
             .post(url)
             // basic_auth marks the Authorization header sensitive, so it is redacted
             // from reqwest's and hyper's own Debug output.
-            .basic_auth(
-                &self.config.api_key_sid,
-                Some(self.config.api_key_secret.expose_secret()),
-            )
+            .basic_auth(&key.sid, Some(key.secret.expose_secret()))
             .form(form)
             .send()
             .await;
@@ -352,8 +354,7 @@ mod tests {
         TwilioVerifyConfig {
             base_url: base_url.to_owned(),
             service_sid: SERVICE_SID.to_owned(),
-            api_key_sid: KEY_SID.to_owned(),
-            api_key_secret: SecretString::from(KEY_SECRET),
+            api_key: crate::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
         }
     }
 

@@ -10,11 +10,12 @@ use std::fmt;
 use std::time::Instant;
 
 use reqwest::{Method, StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
+use crate::credentials::ApiKeys;
 use crate::domain::RoomName;
 use crate::verify::TwilioApiError;
 
@@ -51,10 +52,8 @@ pub struct VideoConfig {
     /// `AC…`. Not part of Video v1 URLs (the API key implies the account); kept with
     /// the key it belongs to, so Video is configured like the token issuer.
     pub account_sid: String,
-    /// `SK…`: the API key, sent as the Basic auth username.
-    pub api_key_sid: String,
-    /// The API key's secret, sent as the Basic auth password.
-    pub api_key_secret: SecretString,
+    /// The API key in service (Basic auth), read per request so it can be rotated.
+    pub api_key: ApiKeys,
 }
 
 impl fmt::Debug for VideoConfig {
@@ -62,8 +61,7 @@ impl fmt::Debug for VideoConfig {
         f.debug_struct("VideoConfig")
             .field("base_url", &self.base_url)
             .field("account_sid", &self.account_sid)
-            .field("api_key_sid", &self.api_key_sid)
-            .field("api_key_secret", &"[REDACTED]")
+            .field("api_key", &self.api_key)
             .finish()
     }
 }
@@ -399,15 +397,13 @@ impl VideoClient {
         url: Url,
         form: Option<&[(&str, &str)]>,
     ) -> (Option<ReplyMeta>, Result<T, VideoError>) {
+        let key = self.config.api_key.current();
         let mut request = self
             .http
             .request(method, url)
             // basic_auth marks the Authorization header sensitive, so it is redacted
             // from reqwest's and hyper's own Debug output.
-            .basic_auth(
-                &self.config.api_key_sid,
-                Some(self.config.api_key_secret.expose_secret()),
-            );
+            .basic_auth(&key.sid, Some(key.secret.expose_secret()));
         if let Some(form) = form {
             request = request.form(form);
         }
@@ -545,8 +541,7 @@ mod tests {
         VideoConfig {
             base_url: base_url.to_owned(),
             account_sid: ACCOUNT_SID.to_owned(),
-            api_key_sid: KEY_SID.to_owned(),
-            api_key_secret: SecretString::from(KEY_SECRET),
+            api_key: crate::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
         }
     }
 

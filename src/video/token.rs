@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::credentials::ApiKeys;
 use crate::domain::{RoomName, Username};
 
 /// The longest TTL Twilio accepts for an access token.
@@ -32,9 +33,8 @@ const CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// Mints Video access tokens for one API Key.
 pub struct AccessTokenIssuer {
     account_sid: String,
-    api_key_sid: String,
-    /// The API Key secret, as the signing key (zeroized on drop). Built once.
-    key: EncodingKey,
+    /// The API Key in service: its secret signs, its SID is the issuer.
+    keys: ApiKeys,
     header: Header,
     ttl: Duration,
     clock: Arc<dyn Clock>,
@@ -44,8 +44,7 @@ impl fmt::Debug for AccessTokenIssuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AccessTokenIssuer")
             .field("account_sid", &self.account_sid)
-            .field("api_key_sid", &self.api_key_sid)
-            .field("api_key_secret", &"[REDACTED]")
+            .field("api_key", &self.keys)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
@@ -97,19 +96,12 @@ struct VideoGrant<'a> {
 impl AccessTokenIssuer {
     /// `ttl` must be between 1 second and [`MAX_TTL`]; [`mint`](Self::mint) refuses
     /// otherwise.
-    pub fn new(
-        account_sid: String,
-        api_key_sid: String,
-        api_key_secret: SecretString,
-        ttl: Duration,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(account_sid: String, keys: ApiKeys, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         let mut header = Header::new(Algorithm::HS256);
         header.cty = Some(CONTENT_TYPE.to_owned());
         Self {
             account_sid,
-            api_key_sid,
-            key: EncodingKey::from_secret(api_key_secret.expose_secret().as_bytes()),
+            keys,
             header,
             ttl,
             clock,
@@ -130,9 +122,11 @@ impl AccessTokenIssuer {
         );
         let iat = self.clock.unix_seconds();
         let exp = iat + ttl;
+        // One key for the whole token, even if a rotation lands mid-mint.
+        let api_key = self.keys.current();
         let claims = Claims {
-            jti: format!("{}-{iat}", self.api_key_sid),
-            iss: &self.api_key_sid,
+            jti: format!("{}-{iat}", api_key.sid),
+            iss: &api_key.sid,
             sub: &self.account_sid,
             iat,
             exp,
@@ -143,7 +137,8 @@ impl AccessTokenIssuer {
                 },
             },
         };
-        let jwt = jsonwebtoken::encode(&self.header, &claims, &self.key)
+        let key = EncodingKey::from_secret(api_key.secret.expose_secret().as_bytes());
+        let jwt = jsonwebtoken::encode(&self.header, &claims, &key)
             .context("signing the Video access token")?;
         Ok(AccessToken {
             jwt: SecretString::from(jwt),
@@ -175,8 +170,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let issuer = AccessTokenIssuer::new(
             ACCOUNT.to_owned(),
-            KEY_SID.to_owned(),
-            SecretString::from(SECRET),
+            ApiKeys::fixed(KEY_SID, SECRET),
             ttl,
             clock.clone(),
         );
@@ -280,8 +274,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(SystemTime::now()));
         let forger = AccessTokenIssuer::new(
             ACCOUNT.to_owned(),
-            KEY_SID.to_owned(),
-            SecretString::from("not-the-secret"),
+            ApiKeys::fixed(KEY_SID, "not-the-secret"),
             Duration::from_secs(3600),
             clock,
         );

@@ -24,6 +24,7 @@ pub const TEST_ACL: &str = r#"
 [users.alice]
 phone = "+14155550101"
 rooms = ["standup", "all-hands"]
+role = "host"
 
 [users.bob]
 phone = "+447400123456"
@@ -34,7 +35,13 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub verify: MockServer,
+    /// Twilio Video's REST API, mocked (Twilio-mode apps).
+    pub video: MockServer,
     pub acl: Arc<roomgate::acl::AclStore>,
+    /// The ACL file the app watches.
+    pub acl_path: std::path::PathBuf,
+    /// The admin listener (`/metrics`, `/readyz`).
+    pub admin_address: String,
     /// Codes the local verifier "sent" (local-mode apps only).
     pub codes: Arc<Mutex<Vec<CodeNotice>>>,
 }
@@ -79,7 +86,9 @@ pub async fn spawn_app() -> TestApp {
 /// The app in Twilio mode with extra settings (environment variables) and seams.
 pub async fn spawn_app_with(vars: &[(&str, &str)], overrides: Overrides) -> TestApp {
     let verify = MockServer::start().await;
+    let video = MockServer::start().await;
     let mut all = vec![
+        ("TWILIO_VIDEO_BASE_URL", video.uri()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT_SID.to_owned()),
         ("TWILIO_API_KEY_SID", API_KEY_SID.into()),
         ("TWILIO_API_KEY_SECRET", API_KEY_SECRET.into()),
@@ -91,7 +100,14 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], overrides: Overrides) -> Test
         verify_timeout: overrides.verify_timeout.or(Some(Duration::from_secs(2))),
         ..overrides
     };
-    start(test_settings(&all), verify, overrides, Default::default()).await
+    start(
+        test_settings(&all),
+        verify,
+        video,
+        overrides,
+        Default::default(),
+    )
+    .await
 }
 
 /// The app in local mode, codes caught in `codes`.
@@ -105,26 +121,33 @@ pub async fn spawn_local_app() -> TestApp {
         ..Default::default()
     };
     let verify = MockServer::start().await;
-    start(test_settings(&[]), verify, overrides, codes).await
+    let video = MockServer::start().await;
+    start(test_settings(&[]), verify, video, overrides, codes).await
 }
 
 async fn start(
     settings: Settings,
     verify: MockServer,
+    video: MockServer,
     overrides: Overrides,
     codes: Arc<Mutex<Vec<CodeNotice>>>,
 ) -> TestApp {
     init_test_log();
     let acl = Acl::load(&settings.acl_path).expect("test ACL parses");
+    let acl_path = settings.acl_path.clone();
     let app = Application::build_with(settings, acl, overrides).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let acl = app.acl_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: new_client(),
         verify,
+        video,
         acl,
+        acl_path,
+        admin_address,
         codes,
     }
 }

@@ -1,0 +1,76 @@
+//! `POST /twilio/room-events`: Twilio Video's status callbacks, recorded in the audit
+//! log. Every request must carry a valid `X-Twilio-Signature`; anything else gets
+//! `403` and changes nothing.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::client_ip::ClientIp;
+use crate::domain::{RoomName, Username};
+use crate::state::AppState;
+use crate::twilio_signature::HEADER;
+
+/// Twilio's callbacks are a few hundred bytes; anything much larger is not one.
+pub const MAX_BODY: usize = 16 * 1024;
+
+pub async fn room_events(
+    req: HttpRequest,
+    body: web::Bytes,
+    ClientIp(ip): ClientIp,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(validator) = state.signatures.as_ref().map(|s| s.load_full()) else {
+        // No Auth Token, no way to tell Twilio from anyone: nothing is accepted.
+        return reject(&state, ip, "webhooks are not configured").await;
+    };
+    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return reject(&state, ip, "malformed body").await;
+    };
+    // The URL Twilio signed is the one it was given: the public URL, not whatever
+    // host and scheme reached us through a proxy.
+    let url = format!(
+        "{}{}",
+        state.public_origin,
+        req.uri().path_and_query().map_or("", |p| p.as_str())
+    );
+    let signature = req.headers().get(HEADER).and_then(|v| v.to_str().ok());
+    let valid = signature.is_some_and(|sig| validator.is_valid(&url, &params, sig));
+    if !valid {
+        let why = if signature.is_some() {
+            "bad signature"
+        } else {
+            "no signature"
+        };
+        return reject(&state, ip, why).await;
+    }
+
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let event = param("StatusCallbackEvent").unwrap_or("unknown");
+    let mut record = AuditRecord::room_event(event).ip(ip);
+    if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
+        if event == "room-ended" {
+            state.forget_room(&room);
+        }
+        record = record.room(&room);
+    }
+    if let Some(user) = param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()) {
+        record = record.user(&user);
+    }
+    tracing::info!(event, "room event");
+    state.audit(record).await;
+    HttpResponse::Ok().finish()
+}
+
+async fn reject(state: &AppState, ip: std::net::IpAddr, why: &str) -> HttpResponse {
+    tracing::warn!(why, "webhook rejected");
+    let record = AuditRecord::new(AuditEvent::WebhookRejected)
+        .ip(ip)
+        .detail(why);
+    state.audit(record).await;
+    HttpResponse::Forbidden().finish()
+}
