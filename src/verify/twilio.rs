@@ -55,16 +55,11 @@ impl fmt::Debug for TwilioVerifyConfig {
         f.debug_struct("TwilioVerifyConfig")
             .field("base_url", &self.base_url)
             .field("service_sid", &self.service_sid)
-            .field("api_key", &self.config_key_sid())
+            .field("api_key", &*self.api_key.current())
             .finish()
     }
 }
 
-impl TwilioVerifyConfig {
-    fn config_key_sid(&self) -> String {
-        self.api_key.current().sid.clone()
-    }
-}
 
 /// Builds the app's one outbound HTTP client. Build it once at startup and hand out
 /// clones: `reqwest::Client` is an `Arc` around a connection pool, so clones share
