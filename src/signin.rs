@@ -68,6 +68,11 @@ impl SignIn {
         MAX_CHECKS.saturating_sub(self.checks_used.load(Ordering::SeqCst))
     }
 
+    /// How long ago this sign-in began.
+    pub fn age(&self, now: SystemTime) -> Duration {
+        now.duration_since(self.created).unwrap_or_default()
+    }
+
     /// The start's state now, without waiting.
     pub fn state(&self) -> StartState {
         self.state.borrow().clone()

@@ -88,7 +88,38 @@ pub async fn login(
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    let who = typed_username(&form.username);
+    sign_in(&state, &session, room, typed_username(&form.username), ip).await
+}
+
+/// "Send a new code" from the code page: a new sign-in for the name typed before,
+/// under the same limits (the resend cooldown among them).
+pub async fn resend(
+    path: web::Path<String>,
+    form: web::Form<super::CsrfForm>,
+    session: TypedSession,
+    ClientIp(ip): ClientIp,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let room = room_from_path(path)?;
+    if !session.csrf_matches(form.csrf_token.as_deref()) {
+        return Err(PageError::Csrf);
+    }
+    let Some(previous) = session
+        .pending()
+        .and_then(|id| state.signins.get(&id, &room))
+    else {
+        return Ok(see_other(&format!("/rooms/{room}")));
+    };
+    sign_in(&state, &session, room, previous.who.clone(), ip).await
+}
+
+async fn sign_in(
+    state: &AppState,
+    session: &TypedSession,
+    room: RoomName,
+    who: String,
+    ip: std::net::IpAddr,
+) -> Result<HttpResponse, PageError> {
     let username = Username::parse(&who).ok();
     let audit = |detail: &str| {
         let record = AuditRecord::new(AuditEvent::Limited)
@@ -128,7 +159,7 @@ pub async fn login(
         state.audit(audit(limited.action.kind())).await;
         return notice_page(&room, Notice::limited(&limited));
     }
-    let start = start_for(&state, username, &room, ip, user).await;
+    let start = start_for(state, username, &room, ip, user).await;
     if let Some(old) = session.pending() {
         state.signins.remove(&old);
     }

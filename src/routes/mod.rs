@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/rooms", web::get().to(home::go_to_room))
         .route("/rooms/{room}", web::get().to(join::room_page))
         .route("/rooms/{room}/login", web::post().to(join::login))
+        .route("/rooms/{room}/resend", web::post().to(join::resend))
         .route("/rooms/{room}/verify", web::get().to(verify::code_form))
         .route("/rooms/{room}/verify", web::post().to(verify::check_code))
         .route("/rooms/{room}/token", web::post().to(token::mint))

@@ -26,6 +26,16 @@ struct CodePage<'a> {
     csrf_token: &'a str,
     error: Option<&'a str>,
     attempts_left: Option<u8>,
+    /// Seconds until "send a new code" is allowed (the resend cooldown).
+    resend_in: u64,
+}
+
+/// Seconds until a new code may be asked for: the same for every username.
+fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
+    let cooldown = state.limiter.config().resend_cooldown;
+    let age = sign_in.age(state.clock.now());
+    let left = cooldown.saturating_sub(age);
+    left.as_secs() + u64::from(left.subsec_nanos() > 0)
 }
 
 /// The code form. It never waits for the SMS to go out (that would time who exists);
@@ -51,6 +61,7 @@ pub async fn code_form(
         csrf_token: &csrf_token,
         error: None,
         attempts_left: None,
+        resend_in: resend_in(&state, &sign_in),
     })
 }
 
@@ -142,12 +153,14 @@ pub async fn check_code(
         return notice_page(&room, Notice::locked_out(left));
     }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
+    let resend_after = resend_in(&state, &sign_in);
     let form_again = |error: &str, attempts_left: Option<u8>| {
         let mut resp = render(CodePage {
             room: room.as_str(),
             csrf_token: &csrf_token,
             error: Some(error),
             attempts_left,
+            resend_in: resend_after,
         })?;
         *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
         Ok(resp)

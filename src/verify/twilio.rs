@@ -60,7 +60,6 @@ impl fmt::Debug for TwilioVerifyConfig {
     }
 }
 
-
 /// Builds the app's one outbound HTTP client. Build it once at startup and hand out
 /// clones: `reqwest::Client` is an `Arc` around a connection pool, so clones share
 /// keep-alive connections (and TLS sessions) instead of opening new ones per request.

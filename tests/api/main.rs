@@ -9,6 +9,7 @@ mod helpers;
 mod limits;
 mod local_mode;
 mod pages;
+mod resend;
 mod security;
 mod timing;
 mod verify_errors;
