@@ -37,12 +37,19 @@
     waiting: byId('waiting'),
     leave: byId('leave'),
     rejoin: byId('rejoin'),
+    mic: byId('toggle-mic'),
+    camera: byId('toggle-camera'),
   };
 
   // Twilio error codes (https://www.twilio.com/docs/api/errors).
   const NETWORK_CODES = [53000, 53001, 53002, 53405];
   const TOKEN_CODES = [20101, 20103, 20104];
   const DUPLICATE_IDENTITY = 53205;
+  const ROOM_COMPLETED = 53118; // a host ended the room
+  const PARTICIPANT_REMOVED = [53204, 53216]; // disconnected through the REST API
+  // Fetch the next token this long before the current one expires, so a reconnect
+  // after the first token's lifetime still has a valid one at hand.
+  const REFRESH_BEFORE_MS = 2 * 60 * 1000;
   const PERMISSION_ERRORS = ['NotAllowedError', 'PermissionDeniedError', 'SecurityError'];
   const NO_DEVICE_ERRORS = ['NotFoundError', 'DevicesNotFoundError'];
 
@@ -61,6 +68,9 @@
   let retryAction = null;
   let retryTimer = null;
   const tiles = new Map(); // participant sid -> <figure class="tile">
+  let nextToken = null; // a fresh token fetched ahead of expiry (never exposed)
+  let refreshTimer = null;
+  let autoRejoined = false;
 
   function setState(state) {
     hook.state = state;
@@ -214,6 +224,7 @@
         localTracks = await createTracks();
         const videoTrack = localTracks.find((t) => t.kind === 'video');
         if (videoTrack) attachLocalVideo(videoTrack.attach());
+        syncToggles();
       } else {
         // No SDK: a plain preview, video only since nothing will be sent.
         fallbackStream = await navigator.mediaDevices.getUserMedia({ audio: false, video: { width: 640 } });
@@ -233,6 +244,7 @@
       track.detach().forEach((el) => el.remove());
     });
     localTracks = [];
+    syncToggles();
     if (fallbackStream) {
       fallbackStream.getTracks().forEach((t) => t.stop());
       fallbackStream = null;
@@ -288,12 +300,15 @@
         data = null;
       }
       if (!data || typeof data.token !== 'string' || !data.token) throw tokenError('server', res.status);
+      scheduleRefresh(data.expires_at);
       return data;
     }
     if (res.status === 401) throw tokenError('expired', 401);
     if (res.status === 403) {
       // A CSRF mismatch means this page is stale (signed in again elsewhere).
-      throw tokenError((await errorCode(res)) === 'csrf' ? 'stale' : 'forbidden', 403);
+      const code = await errorCode(res);
+      if (code === 'removed') throw tokenError('removed', 403, parseRetryAfter(res.headers.get('Retry-After')));
+      throw tokenError(code === 'csrf' ? 'stale' : 'forbidden', 403);
     }
     if (res.status === 429) throw tokenError('rate-limited', 429, parseRetryAfter(res.headers.get('Retry-After')));
     if (res.status >= 500) throw tokenError('server', res.status);
@@ -308,6 +323,12 @@
       case 'forbidden':
         stopLocalMedia();
         return fail(403, 'You are no longer on the list for this room.');
+      case 'removed': {
+        stopLocalMedia();
+        const minutes = Math.max(1, Math.ceil((err.retryAfter || 600) / 60));
+        return fail(403, 'A host removed you from this room. You can rejoin in about ' + minutes +
+          ' minute' + (minutes === 1 ? '' : 's') + '.', { retry: join, retryAfter: err.retryAfter || 600 });
+      }
       case 'stale':
         return fail(403, 'This page is out of date. Reload it to continue.', {
           retry: () => location.reload(),
@@ -325,6 +346,64 @@
       default: // network, 5xx, malformed reply
         return fail(err.status || 'network', 'Could not reach roomgate.', { retry: join });
     }
+  }
+
+  // ---- Token refresh ------------------------------------------------------------
+
+  function scheduleRefresh(expiresAt) {
+    if (refreshTimer) window.clearTimeout(refreshTimer);
+    refreshTimer = null;
+    if (typeof expiresAt !== 'number') return;
+    const due = expiresAt * 1000 - REFRESH_BEFORE_MS - Date.now();
+    refreshTimer = window.setTimeout(refreshToken, Math.max(due, 30 * 1000));
+  }
+
+  async function refreshToken() {
+    refreshTimer = null;
+    if (!activeRoom) return;
+    try {
+      const data = await fetchToken(); // schedules the next refresh itself
+      nextToken = data.token;
+    } catch (err) {
+      // The room stays connected; a reconnect will fetch (and report) again.
+      recordError(err.status || 'network', 'token refresh failed: ' + err.kind);
+      if (err.kind === 'expired' || err.kind === 'forbidden' || err.kind === 'removed') return;
+      refreshTimer = window.setTimeout(refreshToken, 60 * 1000);
+    }
+  }
+
+  // ---- Microphone and camera ------------------------------------------------------
+
+  function tracksOf(kind) {
+    return localTracks.filter((t) => t.kind === kind);
+  }
+
+  function syncToggle(button, kind, onText, offText) {
+    if (!button) return;
+    const tracks = tracksOf(kind);
+    const on = tracks.length > 0 && tracks.every((t) => t.isEnabled !== false);
+    button.hidden = tracks.length === 0;
+    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+    button.textContent = on ? onText : offText;
+  }
+
+  function syncToggles() {
+    syncToggle(ui.mic, 'audio', 'Mute microphone', 'Unmute microphone');
+    syncToggle(ui.camera, 'video', 'Turn camera off', 'Turn camera on');
+    if (ui.localPreview) {
+      const cameraOn = tracksOf('video').some((t) => t.isEnabled !== false);
+      ui.localPreview.classList.toggle('camera-off', !cameraOn);
+    }
+  }
+
+  function toggle(kind) {
+    const tracks = tracksOf(kind);
+    if (tracks.length === 0) return;
+    const turnOn = tracks.some((t) => t.isEnabled === false);
+    // disable() keeps the track published (others see it muted), so turning it back
+    // on needs no renegotiation.
+    tracks.forEach((t) => (turnOn ? t.enable() : t.disable()));
+    syncToggles();
   }
 
   // ---- The room ------------------------------------------------------------
@@ -368,6 +447,12 @@
     updateWaiting();
   }
 
+  function highlightSpeaker(participant) {
+    tiles.forEach((tile) => tile.classList.remove('speaking'));
+    const tile = participant ? tiles.get(participant.sid) : null;
+    if (tile) tile.classList.add('speaking');
+  }
+
   function removeParticipant(participant) {
     const tile = tiles.get(participant.sid);
     if (!tile) return;
@@ -397,6 +482,18 @@
     } else if (error.code === DUPLICATE_IDENTITY) {
       setStatus('Disconnected.');
       fail(error.code, 'You joined this room from another tab or device, so this one was disconnected.');
+    } else if (error.code === ROOM_COMPLETED) {
+      setState('left');
+      setStatus('The room has ended.');
+      fail(error.code, 'A host ended this room for everyone.');
+    } else if (PARTICIPANT_REMOVED.includes(error.code)) {
+      setStatus('Disconnected.');
+      fail(error.code, 'A host removed you from this room.');
+    } else if (NETWORK_CODES.includes(error.code) && !autoRejoined) {
+      // The SDK gave up reconnecting: try once more ourselves, with a fresh token.
+      autoRejoined = true;
+      setStatus('Connection lost. Reconnecting…');
+      window.setTimeout(join, 2000);
     } else {
       setStatus('Disconnected.');
       fail(error.code || 'disconnected', 'You were disconnected from the room.');
@@ -407,6 +504,7 @@
 
   function onConnected(room) {
     activeRoom = room;
+    autoRejoined = false;
     setState('connected');
     setStatus('Connected to ' + config.room);
     showButtons('leave');
@@ -415,12 +513,13 @@
     room.on('participantDisconnected', removeParticipant);
     room.on('reconnecting', () => setStatus('Connection lost. Reconnecting…'));
     room.on('reconnected', () => setStatus('Connected to ' + config.room));
+    room.on('dominantSpeakerChanged', highlightSpeaker);
     room.once('disconnected', onDisconnected);
     updateWaiting();
   }
 
   function connect(token) {
-    return Video.connect(token, { name: config.room, tracks: localTracks });
+    return Video.connect(token, { name: config.room, tracks: localTracks, dominantSpeaker: true });
   }
 
   function handleConnectError(err) {
@@ -462,12 +561,18 @@
       setState('token');
       setStatus('Checking your sign-in…');
       let data;
-      try {
-        data = await fetchToken();
-      } catch (err) {
-        handleTokenError(err);
-        setStatus('Not connected.');
-        return;
+      if (nextToken) {
+        // Fetched ahead of expiry while the last connection was up.
+        data = { token: nextToken, identity: config.identity };
+        nextToken = null;
+      } else {
+        try {
+          data = await fetchToken();
+        } catch (err) {
+          handleTokenError(err);
+          setStatus('Not connected.');
+          return;
+        }
       }
 
       if (!Video) {
@@ -526,6 +631,8 @@
   // ---- Wiring -----------------------------------------------------------------
 
   ui.leave.addEventListener('click', leave);
+  if (ui.mic) ui.mic.addEventListener('click', () => toggle('audio'));
+  if (ui.camera) ui.camera.addEventListener('click', () => toggle('video'));
   ui.rejoin.addEventListener('click', join);
   ui.retry.addEventListener('click', () => {
     const action = retryAction;

@@ -1,0 +1,126 @@
+// Scenario 8: the connected room, with a fake Room standing in for Twilio's servers:
+// the participant grid reflows as people join and leave, the dominant speaker is
+// highlighted, microphone and camera toggles show their state, reconnecting is
+// shown, and being replaced by another sign-in of the same user (53205) is explained.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { test } = require('node:test');
+
+const h = require('../lib/harness');
+
+const SCENARIO = 'room-features';
+const ROOM = 'standup';
+
+/** Runs in the page before its scripts: a minimal Room and Participant, with events. */
+function installFakeRoom() {
+  function emitter(target) {
+    const handlers = {};
+    target.on = (name, fn) => {
+      (handlers[name] = handlers[name] || []).push({ fn, once: false });
+      return target;
+    };
+    target.once = (name, fn) => {
+      (handlers[name] = handlers[name] || []).push({ fn, once: true });
+      return target;
+    };
+    target.removeAllListeners = (name) => {
+      if (name) delete handlers[name];
+      return target;
+    };
+    target.emit = (name, ...args) => {
+      const list = handlers[name] || [];
+      handlers[name] = list.filter((h) => !h.once);
+      list.forEach((h) => h.fn(...args));
+    };
+    return target;
+  }
+  window.__e2eParticipant = (sid, identity) =>
+    emitter({ sid, identity, tracks: new Map() });
+  window.__e2eFakeRoom = (token, options) => {
+    const room = emitter({
+      sid: 'RM00000000000000000000000000000000',
+      name: options.name,
+      participants: new Map(),
+      localParticipant: { identity: 'alice' },
+    });
+    room.disconnect = () => room.emit('disconnected', room, null);
+    window.__e2eRoom = room;
+    return room;
+  };
+}
+
+test('the room: grid, dominant speaker, toggles, reconnecting, replaced by another sign-in', { timeout: 180_000 }, async () => {
+  await h.inWorld(SCENARIO, {}, async ({ gate, browser }) => {
+    const { page, context } = await h.newPage(browser, gate);
+    await context.addInitScript(installFakeRoom);
+    await h.signIn(page, gate, ROOM, 'alice');
+    await h.waitForState(page, ['connected']);
+    await page.locator('#status').filter({ hasText: `Connected to ${ROOM}` }).waitFor();
+
+    // connect() asked for dominant-speaker events.
+    const [call] = await page.evaluate(() => window.__e2eConnectCalls);
+    assert.ok(call.optionKeys.includes('dominantSpeaker'), `connect options: ${call.optionKeys}`);
+
+    // People join: a tile each, named with textContent (so markup stays text).
+    await page.evaluate(() => {
+      const room = window.__e2eRoom;
+      for (const [sid, name] of [['PA1', 'bob'], ['PA2', '<b>carol</b>']]) {
+        const p = window.__e2eParticipant(sid, name);
+        room.participants.set(sid, p);
+        room.emit('participantConnected', p);
+      }
+    });
+    const tiles = page.locator('#participants figure.tile');
+    await tiles.nth(1).waitFor();
+    assert.equal(await tiles.count(), 2);
+    assert.deepEqual(await page.locator('#participants figcaption').allTextContents(), ['bob', '<b>carol</b>']);
+    assert.equal(await page.locator('#participants b').count(), 0, 'names are text, not HTML');
+    assert.ok(await page.locator('#waiting').isHidden());
+
+    // The dominant speaker is highlighted, and the highlight moves.
+    await page.evaluate(() => window.__e2eRoom.emit('dominantSpeakerChanged', window.__e2eRoom.participants.get('PA1')));
+    await page.locator('figure.tile.speaking[data-identity="bob"]').waitFor();
+    await page.evaluate(() => window.__e2eRoom.emit('dominantSpeakerChanged', window.__e2eRoom.participants.get('PA2')));
+    await page.locator('figure.tile.speaking[data-identity="<b>carol</b>"]').waitFor();
+    assert.equal(await page.locator('figure.tile.speaking').count(), 1);
+
+    // Microphone and camera toggles show their state.
+    const mic = page.locator('#toggle-mic');
+    const camera = page.locator('#toggle-camera');
+    await mic.waitFor();
+    assert.equal(await mic.getAttribute('aria-pressed'), 'true');
+    await mic.click();
+    assert.equal(await mic.getAttribute('aria-pressed'), 'false');
+    assert.equal((await mic.textContent()).trim(), 'Unmute microphone');
+    await camera.click();
+    assert.equal(await camera.getAttribute('aria-pressed'), 'false');
+    await page.locator('#local-preview.camera-off').waitFor();
+    await camera.click();
+    assert.equal(await camera.getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.locator('#local-preview.camera-off').count(), 0);
+
+    // Network loss and recovery.
+    await page.evaluate(() => window.__e2eRoom.emit('reconnecting', { code: 53001 }));
+    await page.locator('#status').filter({ hasText: 'Reconnecting' }).waitFor();
+    await page.evaluate(() => window.__e2eRoom.emit('reconnected'));
+    await page.locator('#status').filter({ hasText: `Connected to ${ROOM}` }).waitFor();
+
+    // Someone leaves: the grid reflows.
+    await page.evaluate(() => {
+      const room = window.__e2eRoom;
+      const p = room.participants.get('PA1');
+      room.participants.delete('PA1');
+      room.emit('participantDisconnected', p);
+    });
+    await page.locator('figure.tile[data-identity="bob"]').waitFor({ state: 'detached' });
+    assert.equal(await tiles.count(), 1);
+    await h.screenshot(page, SCENARIO);
+
+    // The same user signed in elsewhere: this page says why it was disconnected.
+    await page.evaluate(() => window.__e2eRoom.emit('disconnected', window.__e2eRoom, { code: 53205, message: 'duplicate identity' }));
+    await page.locator('#error').filter({ hasText: 'from another tab or device' }).waitFor();
+    assert.equal(await tiles.count(), 0);
+    await h.screenshot(page, `${SCENARIO}.replaced`);
+  });
+});
