@@ -132,6 +132,8 @@ pub struct Settings {
     pub audit: AuditConfig,
     pub video_sdk_url: Url,
     pub mode: Mode,
+    /// Things worth a warning at start-up that don't stop it.
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -360,6 +362,24 @@ impl Settings {
             None => (Some(SessionKey::random()), true),
         };
 
+        // The Auth Token exists for webhooks only; say so when none can arrive.
+        let mut warnings = Vec::new();
+        if var("TWILIO_AUTH_TOKEN").is_some() {
+            match (&mode, &public_url) {
+                (Some(Mode::Local), _) => warnings.push(
+                    "TWILIO_AUTH_TOKEN is set but unused: local mode receives no Twilio webhooks".to_owned(),
+                ),
+                (Some(Mode::Twilio(_)), Some(url))
+                    if matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")) =>
+                {
+                    warnings.push(format!(
+                        "TWILIO_AUTH_TOKEN is set but ROOMGATE_PUBLIC_URL ({url}) is a loopback address Twilio's webhooks can't reach"
+                    ))
+                }
+                _ => {}
+            }
+        }
+
         for (name, addr) in [("ROOMGATE_ADDR", addr), ("ROOMGATE_ADMIN_ADDR", admin_addr)] {
             if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
                 && !addr.ip().is_loopback()
@@ -408,6 +428,7 @@ impl Settings {
                 audit,
                 video_sdk_url,
                 mode,
+                warnings,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -574,6 +595,20 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn an_auth_token_without_reachable_webhooks_is_a_warning() {
+        let local = settings(&[("TWILIO_AUTH_TOKEN", "token")]).unwrap();
+        assert!(local.warnings[0].contains("local mode receives no Twilio webhooks"));
+        let mut vars = twilio_vars();
+        vars.push(("TWILIO_AUTH_TOKEN", "token"));
+        let loopback = settings(&vars).unwrap();
+        assert!(loopback.warnings[0].contains("loopback address"));
+        assert!(!loopback.warnings[0].contains("token\""));
+        vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
+        assert!(settings(&vars).unwrap().warnings.is_empty());
+        assert!(settings(&twilio_vars()).unwrap().warnings.is_empty());
     }
 
     #[test]

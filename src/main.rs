@@ -320,6 +320,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     if settings.session_key_generated {
         tracing::warn!(
             "ROOMGATE_SESSION_KEY is not set: using a random key, so sessions end when roomgate restarts"
