@@ -42,3 +42,6 @@ pub mod twilio_signature;
 pub mod verify;
 /// Twilio Video access tokens.
 pub mod video;
+
+#[cfg(test)]
+mod test_support;

@@ -520,8 +520,6 @@ fn network_of(ip: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
-    use std::io;
-    use std::sync::Mutex;
 
     use super::*;
     use crate::clock::ManualClock;
@@ -1027,33 +1025,9 @@ mod tests {
         );
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn logs_say_what_was_limited_but_not_who() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("roomgate=trace"))
-            .with_writer(move || writer.clone())
-            .without_time()
-            .with_ansi(false)
-            .finish();
-        // A current-thread runtime polls these futures on this thread, where the
-        // default subscriber is set.
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = crate::test_support::capture_logs();
         let exercise = |who: &'static str| async move {
             let (limiter, _clock) = limiter();
             let number = phone("+14155550101");
@@ -1072,10 +1046,10 @@ mod tests {
         // for these callsites; once ours has registered them, a rebuild fixes that.
         exercise("zed").await;
         tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
+        captured.clear();
         exercise("alice").await;
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         for expected in [
             "limited action=\"start_per_user\" retry_after_secs=30",
             "limited action=\"start_per_phone\" retry_after_secs=30",

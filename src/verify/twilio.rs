@@ -323,8 +323,6 @@ fn transport_error(err: reqwest::Error) -> VerifyError {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
 
     use base64::Engine as _;
     use serde_json::{Value, json};
@@ -829,33 +827,9 @@ mod tests {
         assert!(!format!("{client:?}").contains(KEY_SECRET));
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn logs_never_carry_the_number_the_code_or_the_credentials() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("roomgate=trace"))
-            .with_writer(move || writer.clone())
-            .without_time()
-            .with_ansi(false)
-            .finish();
-        // A current-thread runtime polls our futures on this thread, so a thread-local
-        // default subscriber sees every event they emit.
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = crate::test_support::capture_logs();
 
         let server = MockServer::start().await;
         Mock::given(method("POST"))
@@ -895,10 +869,10 @@ mod tests {
         // callsite, a rebuild recomputes them all with our subscriber in the picture.
         exercise().await;
         tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
+        captured.clear();
         exercise().await;
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         for expected in [
             OP_START,
             OP_CHECK,

@@ -513,8 +513,6 @@ fn transport_error(err: reqwest::Error) -> VideoError {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use base64::Engine as _;
@@ -1298,33 +1296,9 @@ mod tests {
         assert!(!format!("{client:?}").contains(KEY_SECRET));
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn logs_carry_operation_status_and_latency_never_credentials_or_identities() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("roomgate=trace"))
-            .with_writer(move || writer.clone())
-            .without_time()
-            .with_ansi(false)
-            .finish();
-        // A current-thread runtime polls our futures on this thread, so a thread-local
-        // default subscriber sees every event they emit.
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = crate::test_support::capture_logs();
 
         let server = MockServer::start().await;
         Mock::given(method("GET"))
@@ -1353,10 +1327,10 @@ mod tests {
         // callsite, the rebuild makes sure our subscriber's interest is what counts.
         exercise().await;
         tracing::callsite::rebuild_interest_cache();
-        captured.0.lock().unwrap().clear();
+        captured.clear();
         exercise().await;
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         for expected in [
             OP_LIST_PARTICIPANTS,
             OP_UPDATE_PARTICIPANT,
