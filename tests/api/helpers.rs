@@ -464,3 +464,234 @@ impl TestApp {
         self.post_login(room, username).await
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Twilio Video fixtures, exact-request matchers, the audit log, bounded polling.
+
+/// The room Twilio has in progress for `standup` in the Video fixtures.
+pub const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
+pub const PA_ALICE: &str = "PA0123456789abcdef0123456789abcdef";
+pub const PA_BOB: &str = "PAfedcba9876543210fedcba9876543210";
+
+/// `Authorization` as Twilio expects it: Basic with the API key SID and secret.
+pub fn video_basic_auth() -> String {
+    basic_auth(API_KEY_SID, API_KEY_SECRET)
+}
+
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A `video.v1.room`, with the fields of Twilio's OpenAPI description.
+pub fn room_json(unique_name: &str, status: &str) -> Value {
+    let url = format!("https://video.twilio.com/v1/Rooms/{ROOM_SID}");
+    let done = status == "completed";
+    json!({
+        "sid": ROOM_SID,
+        "status": status,
+        "date_created": "2026-11-22T08:00:00Z",
+        "date_updated": "2026-11-22T08:00:00Z",
+        "account_sid": ACCOUNT_SID,
+        "enable_turn": true,
+        "unique_name": unique_name,
+        "status_callback": null,
+        "status_callback_method": "POST",
+        "end_time": if done { json!("2026-11-22T08:30:00Z") } else { Value::Null },
+        "duration": if done { json!(1800) } else { Value::Null },
+        "type": "group",
+        "max_participants": 50,
+        "max_participant_duration": 14400,
+        "max_concurrent_published_tracks": 170,
+        "record_participants_on_connect": false,
+        "video_codecs": ["VP8", "H264"],
+        "media_region": "us1",
+        "audio_only": false,
+        "empty_room_timeout": 5,
+        "unused_room_timeout": 5,
+        "large_room": false,
+        "url": url,
+        "links": {
+            "participants": format!("{url}/Participants"),
+            "recordings": format!("{url}/Recordings"),
+            "recording_rules": format!("{url}/RecordingRules")
+        }
+    })
+}
+
+/// A `video.v1.room.room_participant`.
+pub fn participant_json(sid: &str, identity: &str, status: &str) -> Value {
+    let url = format!("https://video.twilio.com/v1/Rooms/{ROOM_SID}/Participants/{sid}");
+    let gone = status == "disconnected";
+    json!({
+        "sid": sid,
+        "room_sid": ROOM_SID,
+        "account_sid": ACCOUNT_SID,
+        "status": status,
+        "identity": identity,
+        "date_created": "2026-11-22T08:00:00Z",
+        "date_updated": "2026-11-22T08:01:00Z",
+        "start_time": "2026-11-22T08:00:00Z",
+        "end_time": if gone { json!("2026-11-22T08:01:00Z") } else { Value::Null },
+        "duration": if gone { json!(60) } else { Value::Null },
+        "url": url,
+        "links": {
+            "published_tracks": format!("{url}/PublishedTracks"),
+            "subscribed_tracks": format!("{url}/SubscribedTracks"),
+            "subscribe_rules": format!("{url}/SubscribeRules"),
+            "anonymize": format!("{url}/Anonymize")
+        }
+    })
+}
+
+/// A one-page `ListRoomParticipantResponse`.
+pub fn participants_page(participants: Vec<Value>) -> Value {
+    let url = format!(
+        "https://video.twilio.com/v1/Rooms/{ROOM_SID}/Participants?Status=connected&PageSize=50&Page=0"
+    );
+    json!({
+        "participants": participants,
+        "meta": {
+            "page": 0,
+            "page_size": 50,
+            "first_page_url": url,
+            "previous_page_url": null,
+            "url": url,
+            "next_page_url": null,
+            "key": "participants"
+        }
+    })
+}
+
+fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A form-encoded body with exactly these pairs (any order), nothing more.
+pub struct ExactForm(pub Vec<(String, String)>);
+
+pub fn exact_form(pairs: &[(&str, &str)]) -> ExactForm {
+    ExactForm(owned_pairs(pairs))
+}
+
+impl wiremock::Match for ExactForm {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let form_type = request
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v == "application/x-www-form-urlencoded");
+        let Ok(mut got) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&request.body)
+        else {
+            return false;
+        };
+        got.sort();
+        form_type && request.url.query().is_none() && got == self.0
+    }
+}
+
+/// A bodiless request whose query has exactly these pairs (any order), nothing more.
+pub struct ExactQuery(pub Vec<(String, String)>);
+
+pub fn exact_query(pairs: &[(&str, &str)]) -> ExactQuery {
+    ExactQuery(owned_pairs(pairs))
+}
+
+impl wiremock::Match for ExactQuery {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let mut got: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+        got.sort();
+        got == self.0 && request.body.is_empty()
+    }
+}
+
+/// Poll `probe` every 50 ms until it holds or `within` has passed; whether it held.
+pub async fn eventually<F, Fut>(within: Duration, mut probe: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if probe().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Poll `probe` every 50 ms until it says done or `within` has passed; whether it
+/// did, and what the last probe saw.
+pub async fn poll_until<T, F, Fut>(within: Duration, mut probe: F) -> (bool, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (bool, T)>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (done, seen) = probe().await;
+        if done || tokio::time::Instant::now() >= deadline {
+            return (done, seen);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl TestApp {
+    /// The audit log the app writes (`ROOMGATE_AUDIT_LOG`, next to the ACL file).
+    pub fn audit_path(&self) -> std::path::PathBuf {
+        self.acl_path.with_file_name("audit.log")
+    }
+
+    /// The audit log's raw text (empty if nothing was written yet).
+    pub fn audit_text(&self) -> String {
+        std::fs::read_to_string(self.audit_path()).unwrap_or_default()
+    }
+
+    /// Every audit record, parsed.
+    pub fn audit_records(&self) -> Vec<Value> {
+        self.audit_text()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+
+    /// The audit records of one event kind.
+    pub fn audit_events(&self, event: &str) -> Vec<Value> {
+        self.audit_records()
+            .into_iter()
+            .filter(|r| r["event"] == event)
+            .collect()
+    }
+
+    /// `GET` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Response {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.admin_address))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Replace the ACL file on disk (what the app watches).
+    pub fn write_acl(&self, text: &str) {
+        std::fs::write(&self.acl_path, text).unwrap();
+    }
+
+    /// The `X-CSRF-Token` value the room page of a verified session carries.
+    pub async fn room_csrf(&self, room: &str) -> String {
+        let html = self.get_room(room).await.text().await.unwrap();
+        extract_meta_csrf(&html).expect("the room page (not the join form) is shown")
+    }
+}

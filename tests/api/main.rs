@@ -1,15 +1,20 @@
 //! Black-box tests of the HTTP API, all in one binary.
 
 mod acl_changes;
+mod audit;
 mod budget;
 mod csrf;
 mod enumeration;
 mod flow;
 mod helpers;
+mod host;
 mod limits;
 mod local_mode;
+mod metrics;
 mod pages;
+mod reload;
 mod resend;
 mod security;
 mod timing;
 mod verify_errors;
+mod webhooks;

@@ -1,0 +1,194 @@
+//! The audit log: every step of a sign-in on disk before the response, phone numbers
+//! only sealed with the audit key, and `audit show` opening them with that key only.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use roomgate::audit::{AuditKey, ShowOptions};
+use roomgate::startup::Overrides;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Every way alice's number could be written out in the clear.
+const ALICE_NUMBER_FORMS: [&str; 3] = ["+14155550101", "14155550101", "4155550101"];
+
+fn random_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+fn one(app: &TestApp, event: &str) -> Value {
+    let records = app.audit_events(event);
+    assert_eq!(records.len(), 1, "one {event} in:\n{}", app.audit_text());
+    records.into_iter().next().unwrap()
+}
+
+fn assert_alice_in_standup(record: &Value) {
+    assert_eq!(record["username"], "alice", "{record}");
+    assert_eq!(record["room"], "standup", "{record}");
+    assert_eq!(record["ip"], "127.0.0.1", "{record}");
+}
+
+fn assert_no_plain_number(text: &str) {
+    for form in ALICE_NUMBER_FORMS {
+        assert!(!text.contains(form), "{form} in the audit log:\n{text}");
+    }
+}
+
+fn show(app: &TestApp, key: Option<AuditKey>) -> String {
+    let mut out = Vec::new();
+    roomgate::audit::show(
+        ShowOptions {
+            file: app.audit_path(),
+            since: None,
+            user: None,
+            room: None,
+            key,
+        },
+        &mut out,
+    )
+    .expect("audit show reads the log");
+    String::from_utf8(out).unwrap()
+}
+
+/// The `audit show` lines of one event.
+fn lines_of<'a>(shown: &'a str, event: &str) -> Vec<&'a str> {
+    shown
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(event))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sign_in_is_audited_step_by_step_with_the_number_sealed() {
+    let key = random_key();
+    let app = spawn_app_with(&[("ROOMGATE_AUDIT_KEY", &key)], Overrides::default()).await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+
+    assert_is_redirect_to(
+        &app.post_login("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    // On disk before the response: read at once, no waiting.
+    let requested = one(&app, "sign_in_requested");
+    assert_alice_in_standup(&requested);
+    assert_eq!(requested["detail"], "on_list");
+    assert!(requested["phone"]["ct"].is_string(), "{requested}");
+
+    // The code is sent in the background, and recorded once Verify has answered.
+    let (sent, text) = poll_until(Duration::from_secs(2), || async {
+        let text = app.audit_text();
+        (text.contains(r#""event":"code_sent""#), text)
+    })
+    .await;
+    assert!(sent, "no code_sent record:\n{text}");
+    let code_sent = one(&app, "code_sent");
+    assert_alice_in_standup(&code_sent);
+    assert!(code_sent["phone"]["ct"].is_string(), "{code_sent}");
+
+    assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
+    assert_alice_in_standup(&one(&app, "check_approved"));
+
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_alice_in_standup(&one(&app, "token_minted"));
+
+    let text = app.audit_text();
+    assert_no_plain_number(&text);
+    let order: Vec<String> = app
+        .audit_records()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "sign_in_requested",
+            "code_sent",
+            "check_approved",
+            "token_minted"
+        ]
+    );
+
+    // `audit show` opens the number with the key…
+    let with_key = show(&app, Some(AuditKey::from_base64(&key).unwrap()));
+    for event in ["sign_in_requested", "code_sent"] {
+        let lines = lines_of(&with_key, event);
+        assert_eq!(lines.len(), 1, "{with_key}");
+        assert!(
+            lines[0].contains(&format!("phone={ALICE_PHONE}")),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("user=alice room=standup"), "{}", lines[0]);
+    }
+    assert_eq!(lines_of(&with_key, "token_minted").len(), 1, "{with_key}");
+
+    // …and not without it, nor with another key.
+    let without = show(&app, None);
+    assert_eq!(without.lines().count(), 4, "{without}");
+    assert_no_plain_number(&without);
+    assert_eq!(without.matches("phone=<encrypted>").count(), 2, "{without}");
+    let (mut other, mut warnings) = (Vec::new(), Vec::new());
+    roomgate::audit::show_with_warnings(
+        ShowOptions {
+            file: app.audit_path(),
+            since: None,
+            user: None,
+            room: None,
+            key: Some(AuditKey::from_base64(&random_key()).unwrap()),
+        },
+        &mut other,
+        &mut warnings,
+    )
+    .unwrap();
+    let other = String::from_utf8(other).unwrap();
+    assert_no_plain_number(&other);
+    assert_eq!(other.matches("phone=<wrong key").count(), 2, "{other}");
+    let warnings = String::from_utf8(warnings).unwrap();
+    assert!(warnings.contains("sealed with another key"), "{warnings}");
+}
+
+#[tokio::test]
+async fn without_an_audit_key_numbers_are_left_out() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let (sent, text) = poll_until(Duration::from_secs(2), || async {
+        let text = app.audit_text();
+        (text.contains(r#""event":"code_sent""#), text)
+    })
+    .await;
+    assert!(sent, "no code_sent record:\n{text}");
+    assert_no_plain_number(&text);
+    assert!(!text.contains(r#""phone""#), "{text}");
+    assert_alice_in_standup(&one(&app, "check_approved"));
+}
+
+#[tokio::test]
+async fn unknown_users_are_audited_without_a_number_or_a_send() {
+    let key = random_key();
+    let app = spawn_app_with(&[("ROOMGATE_AUDIT_KEY", &key)], Overrides::default()).await;
+    app.post_login("standup", "mallory").await;
+    let requested = one(&app, "sign_in_requested");
+    assert_eq!(requested["username"], "mallory");
+    assert_eq!(requested["detail"], "not_on_list");
+    assert!(requested.get("phone").is_none(), "{requested}");
+    assert_requests_settle_at(&app.verify, START_PATH, 0).await;
+    assert!(app.audit_events("code_sent").is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_acl_edit_writes_no_number_to_the_audit_log() {
+    let key = random_key();
+    let app = spawn_app_with(&[("ROOMGATE_AUDIT_KEY", &key)], Overrides::default()).await;
+    // alice's number edited with one digit too many: not a valid number, refused.
+    app.write_acl(&TEST_ACL.replace(ALICE_PHONE, "+141555501011"));
+    let (rejected, text) = poll_until(Duration::from_secs(3), || async {
+        let text = app.audit_text();
+        (text.contains(r#""event":"acl_rejected""#), text)
+    })
+    .await;
+    assert!(rejected, "no acl_rejected record:\n{text}");
+    assert_no_plain_number(&text);
+}

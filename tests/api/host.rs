@@ -1,0 +1,609 @@
+//! Host controls: exactly the Video API requests of Twilio's spec, only for a verified
+//! host of the room, always with the CSRF header; and room creation on first token.
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use roomgate::startup::Overrides;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+const ROOM_PATH: &str = "/v1/Rooms/RM0123456789abcdef0123456789abcdef";
+const PARTICIPANTS_PATH: &str = "/v1/Rooms/RM0123456789abcdef0123456789abcdef/Participants";
+const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+impl TestApp {
+    async fn get_participants(&self, room: &str) -> Response {
+        self.get(&format!("/rooms/{room}/participants")).await
+    }
+
+    async fn post_host(&self, path: &str, csrf: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path));
+        if let Some(csrf) = csrf {
+            req = req.header("X-CSRF-Token", csrf);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post_remove(&self, room: &str, identity: &str, csrf: Option<&str>) -> Response {
+        self.post_host(
+            &format!("/rooms/{room}/participants/{identity}/remove"),
+            csrf,
+        )
+        .await
+    }
+
+    async fn post_end(&self, room: &str, csrf: Option<&str>) -> Response {
+        self.post_host(&format!("/rooms/{room}/end"), csrf).await
+    }
+}
+
+/// `GET /v1/Rooms/standup` (FetchRoom by UniqueName): the room in progress.
+fn fetch_standup() -> Mock {
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_query(&[]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(room_json("standup", "in-progress")))
+}
+
+async fn assert_json(resp: Response, status: StatusCode, body: Value) {
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.json::<Value>().await.unwrap(), body);
+}
+
+async fn video_requests(app: &TestApp) -> Vec<wiremock::Request> {
+    app.video.received_requests().await.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_host_lists_the_connected_participants() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    fetch_standup().expect(1).mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_query(&[("Status", "connected")]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![
+                participant_json(PA_ALICE, "alice", "connected"),
+                participant_json(PA_BOB, "bob", "connected"),
+            ])),
+        )
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_json(
+        app.get_participants("standup").await,
+        StatusCode::OK,
+        json!({
+            "room": "standup",
+            "participants": [
+                {"identity": "alice", "since": "2026-11-22T08:00:00Z"},
+                {"identity": "bob", "since": "2026-11-22T08:00:00Z"}
+            ]
+        }),
+    )
+    .await;
+    let got = video_requests(&app).await;
+    let order: Vec<(String, String)> = got
+        .iter()
+        .map(|r| (r.method.to_string(), r.url.path().to_owned()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("GET".to_owned(), "/v1/Rooms/standup".to_owned()),
+            ("GET".to_owned(), PARTICIPANTS_PATH.to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_room_twilio_does_not_have_lists_nobody() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .respond_with(twilio_error(404, 20404))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_json(
+        app.get_participants("standup").await,
+        StatusCode::OK,
+        json!({"room": "standup", "participants": []}),
+    )
+    .await;
+    assert_eq!(video_requests(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_host_removes_a_participant_by_identity() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    fetch_standup().expect(1).mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_BOB,
+                "bob",
+                "connected",
+            )])),
+        )
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_form(&[("Status", "disconnected")]))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            PA_BOB,
+            "bob",
+            "disconnected",
+        )))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_json(
+        app.post_remove("standup", "bob", Some(&csrf)).await,
+        StatusCode::OK,
+        json!({"removed": "bob"}),
+    )
+    .await;
+    let got = video_requests(&app).await;
+    assert_eq!(
+        got.len(),
+        3,
+        "FetchRoom, ListRoomParticipant, UpdateRoomParticipant"
+    );
+    assert_eq!(got[2].method.as_str(), "POST");
+    let removed = app.audit_events("participant_removed");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["username"], "bob");
+    assert_eq!(removed[0]["room"], "standup");
+}
+
+#[tokio::test]
+async fn removing_someone_not_connected_is_404_and_disconnects_nobody() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    fetch_standup().expect(1).mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(participants_page(vec![])))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_json(
+        app.post_remove("standup", "bob", Some(&csrf)).await,
+        StatusCode::NOT_FOUND,
+        json!({"error": "not_in_room"}),
+    )
+    .await;
+    assert!(
+        video_requests(&app)
+            .await
+            .iter()
+            .all(|r| r.method.as_str() == "GET"),
+        "nothing was POSTed"
+    );
+}
+
+#[tokio::test]
+async fn a_host_ends_the_room() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    fetch_standup().expect(1).mount(&app.video).await;
+    Mock::given(method("POST"))
+        .and(path(ROOM_PATH))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_form(&[("Status", "completed")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(room_json("standup", "completed")))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_json(
+        app.post_end("standup", Some(&csrf)).await,
+        StatusCode::OK,
+        json!({"ended": "standup"}),
+    )
+    .await;
+    assert_eq!(video_requests(&app).await.len(), 2);
+    let ended = app.audit_events("room_ended");
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["username"], "alice");
+    assert_eq!(ended[0]["room"], "standup");
+}
+
+#[tokio::test]
+async fn a_participant_is_not_a_host() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "bob").await;
+    let csrf = app.room_csrf("standup").await;
+    let not_host = json!({"error": "not_host"});
+
+    assert_json(
+        app.get_participants("standup").await,
+        StatusCode::FORBIDDEN,
+        not_host.clone(),
+    )
+    .await;
+    assert_json(
+        app.post_remove("standup", "alice", Some(&csrf)).await,
+        StatusCode::FORBIDDEN,
+        not_host.clone(),
+    )
+    .await;
+    assert_json(
+        app.post_end("standup", Some(&csrf)).await,
+        StatusCode::FORBIDDEN,
+        not_host,
+    )
+    .await;
+    assert!(video_requests(&app).await.is_empty(), "no Video API call");
+    // Refused before anything else: alice was not barred by bob's attempt.
+    assert!(app.audit_events("participant_removed").is_empty());
+}
+
+#[tokio::test]
+async fn a_session_verified_for_another_room_has_no_say_here() {
+    let app = spawn_app().await;
+    // alice hosts standup and all-hands; verified for all-hands only, her session
+    // can't end standup.
+    app.sign_in("all-hands", "alice").await;
+    let csrf = app.room_csrf("all-hands").await;
+    let resp = app.post_end("standup", Some(&csrf)).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(video_requests(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn host_posts_without_the_right_csrf_header_are_refused() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    let wrong = format!("{csrf}x");
+    for csrf in [None, Some(""), Some(wrong.as_str())] {
+        assert_json(
+            app.post_remove("standup", "bob", csrf).await,
+            StatusCode::FORBIDDEN,
+            json!({"error": "csrf"}),
+        )
+        .await;
+        assert_json(
+            app.post_end("standup", csrf).await,
+            StatusCode::FORBIDDEN,
+            json!({"error": "csrf"}),
+        )
+        .await;
+    }
+    assert!(video_requests(&app).await.is_empty(), "no Video API call");
+    assert!(app.audit_events("participant_removed").is_empty());
+}
+
+#[tokio::test]
+async fn host_controls_need_a_verified_session() {
+    let app = spawn_app().await;
+    let csrf = app.csrf_token("standup").await;
+    let not_verified = json!({"error": "not_verified"});
+    assert_json(
+        app.get_participants("standup").await,
+        StatusCode::UNAUTHORIZED,
+        not_verified.clone(),
+    )
+    .await;
+    assert_json(
+        app.post_end("standup", Some(&csrf)).await,
+        StatusCode::UNAUTHORIZED,
+        not_verified,
+    )
+    .await;
+    assert!(video_requests(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_removed_participant_is_barred_from_the_room_for_ten_minutes() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    // The room exists, so tokens need no room creation.
+    fetch_standup().mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_BOB,
+                "bob",
+                "connected",
+            )])),
+        )
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
+        .and(exact_form(&[("Status", "disconnected")]))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            PA_BOB,
+            "bob",
+            "disconnected",
+        )))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    // Two browsers: alice (host) and bob.
+    app.sign_in("standup", "alice").await;
+    let alice = app.client.clone();
+    let alice_csrf = app.room_csrf("standup").await;
+    app.client = new_client();
+    app.sign_in("standup", "bob").await;
+    let bob = app.client.clone();
+    let bob_csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_token_with("standup", Some(&bob_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    app.client = alice;
+    assert_eq!(
+        app.post_remove("standup", "bob", Some(&alice_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    app.client = bob;
+    let resp = app.post_token_with("standup", Some(&bob_csrf)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["retry-after"], "600");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, json!({"error": "removed"}));
+
+    clock.advance(Duration::from_secs(9 * 60));
+    let resp = app.post_token_with("standup", Some(&bob_csrf)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["retry-after"], "60");
+
+    clock.advance(Duration::from_secs(60));
+    let resp = app.post_token_with("standup", Some(&bob_csrf)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the ban lasts 10 minutes");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["identity"], "bob");
+}
+
+#[tokio::test]
+async fn the_bar_applies_to_the_room_it_was_given_in() {
+    let (mut app, _clock) = spawn_app_with_clock(&[]).await;
+    fetch_standup().mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_BOB,
+                "bob",
+                "connected",
+            )])),
+        )
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            PA_BOB,
+            "bob",
+            "disconnected",
+        )))
+        .mount(&app.video)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/retro"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(room_json("retro", "in-progress")))
+        .mount(&app.video)
+        .await;
+
+    app.sign_in("standup", "alice").await;
+    let alice_csrf = app.room_csrf("standup").await;
+    let alice = app.client.clone();
+    app.client = new_client();
+    app.sign_in("retro", "bob").await;
+    let bob = app.client.clone();
+    app.client = alice;
+    assert_eq!(
+        app.post_remove("standup", "bob", Some(&alice_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.client = bob;
+    assert_eq!(app.post_token("retro").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn video_api_errors_are_503_not_500() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .respond_with(twilio_error(500, 20500))
+        .expect(3)
+        .mount(&app.video)
+        .await;
+
+    for resp in [
+        app.get_participants("standup").await,
+        app.post_remove("standup", "bob", Some(&csrf)).await,
+        app.post_end("standup", Some(&csrf)).await,
+    ] {
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "10");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "video_unavailable");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_video_api_is_503_not_500() {
+    let app = spawn_app_with(
+        &[("TWILIO_VIDEO_BASE_URL", "http://127.0.0.1:1")],
+        Overrides::default(),
+    )
+    .await;
+    app.sign_in("standup", "alice").await;
+    let resp = app.get_participants("standup").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "video_unavailable");
+}
+
+#[tokio::test]
+async fn local_mode_has_no_video_service() {
+    let app = spawn_local_app().await;
+    assert_is_redirect_to(
+        &app.post_login("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    let codes = app.codes.clone();
+    assert!(
+        eventually(Duration::from_secs(2), || {
+            let codes = codes.clone();
+            async move { !codes.lock().unwrap().is_empty() }
+        })
+        .await,
+        "the local verifier sent a code"
+    );
+    let code = app.codes.lock().unwrap()[0].code.clone();
+    assert_is_redirect_to(&app.post_code("standup", &code).await, "/rooms/standup");
+    let csrf = app.room_csrf("standup").await;
+
+    let body = json!({
+        "error": "no_video_service",
+        "message": "No video service is configured (local mode)."
+    });
+    for resp in [
+        app.get_participants("standup").await,
+        app.post_remove("standup", "bob", Some(&csrf)).await,
+        app.post_end("standup", Some(&csrf)).await,
+    ] {
+        assert_json(resp, StatusCode::SERVICE_UNAVAILABLE, body.clone()).await;
+    }
+    assert!(video_requests(&app).await.is_empty());
+}
+
+// --- Room creation on first token ---------------------------------------------------
+
+#[tokio::test]
+async fn the_first_token_creates_the_room_with_our_status_callback() {
+    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
+    app.sign_in("standup", "alice").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_query(&[]))
+        .respond_with(twilio_error(404, 20404))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Rooms"))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_form(&[
+            ("UniqueName", "standup"),
+            ("StatusCallback", "http://127.0.0.1:8080/twilio/room-events"),
+            ("StatusCallbackMethod", "POST"),
+        ]))
+        .respond_with(ResponseTemplate::new(201).set_body_json(room_json("standup", "in-progress")))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    let got = video_requests(&app).await;
+    let order: Vec<(&str, &str)> = got
+        .iter()
+        .map(|r| (r.method.as_str(), r.url.path()))
+        .collect();
+    assert_eq!(order, [("GET", "/v1/Rooms/standup"), ("POST", "/v1/Rooms")]);
+
+    // The second token finds the room known: no further Video call.
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(video_requests(&app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_room_already_in_progress_is_not_created_again() {
+    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
+    app.sign_in("standup", "alice").await;
+    fetch_standup().expect(1).mount(&app.video).await;
+
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(
+        video_requests(&app).await.len(),
+        1,
+        "one FetchRoom, no CreateRoom"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_video_api_does_not_stop_the_token() {
+    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
+    app.sign_in("standup", "alice").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .respond_with(twilio_error(404, 20404))
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Rooms"))
+        .respond_with(twilio_error(500, 20500))
+        .mount(&app.video)
+        .await;
+
+    let resp = app.post_token("standup").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["identity"], "alice");
+    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 1);
+    // Not recorded as created: the next token tries again.
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_video_api_does_not_stop_the_token() {
+    let app = spawn_app_with(
+        &[
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+            ("TWILIO_VIDEO_BASE_URL", "http://127.0.0.1:1"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    app.sign_in("standup", "alice").await;
+    let resp = app.post_token("standup").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["room"], "standup");
+}

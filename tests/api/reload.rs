@@ -1,0 +1,307 @@
+//! The ACL file is watched: an edit on disk is in force within 2 s, a broken, empty or
+//! half-written file keeps the last good list, and `/readyz` tells which.
+
+use std::io::Write;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use roomgate::startup::Overrides;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const CAROL_PHONE: &str = "+14155550123";
+const DAVE_PHONE: &str = "+14155550124";
+/// How long a change may take to be in force (the watcher promises 2 s).
+const WITHIN: Duration = Duration::from_secs(3);
+/// The public `/readyz` when the file was refused: no path, no detail.
+const NOT_READY: &str = "not ready: the ACL file was rejected; the last good list is in service";
+
+fn with_user(base: &str, user: &str, phone: &str, rooms: &str) -> String {
+    format!("{base}\n[users.{user}]\nphone = \"{phone}\"\nrooms = {rooms}\n")
+}
+
+/// An app whose limits let the same browser sign in over and over while polling.
+async fn spawn_reload_app() -> TestApp {
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+            ("ROOMGATE_STARTS_PER_USER", "1000"),
+            ("ROOMGATE_STARTS_PER_PHONE", "1000"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_HOUR", "1000"),
+            ("ROOMGATE_SMS_BUDGET_PER_DAY", "1000"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    mock_start_ok().mount(&app.verify).await;
+    app
+}
+
+/// The phone numbers Verify has been asked to send a code to.
+async fn codes_sent_to(app: &TestApp) -> Vec<String> {
+    app.verify
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == START_PATH)
+        .filter_map(|r| {
+            form_pairs(r)
+                .into_iter()
+                .find(|(k, _)| k == "To")
+                .map(|(_, v)| v)
+        })
+        .collect()
+}
+
+async fn sends_to(app: &TestApp, phone: &str) -> usize {
+    codes_sent_to(app)
+        .await
+        .iter()
+        .filter(|p| *p == phone)
+        .count()
+}
+
+/// Sign in as `user` until Verify is asked to send a code to `phone`, for at most
+/// [`WITHIN`]. Unknown users get the same answer and no SMS, so Verify is the witness.
+async fn sign_in_reaches_verify(app: &TestApp, room: &str, user: &str, phone: &str) -> bool {
+    let before = sends_to(app, phone).await;
+    eventually(WITHIN, || async move {
+        assert_is_redirect_to(
+            &app.post_login(room, user).await,
+            &format!("/rooms/{room}/verify"),
+        );
+        // The start runs in the background: give it a moment before asking Verify.
+        eventually(Duration::from_millis(200), || async {
+            sends_to(app, phone).await > before
+        })
+        .await
+    })
+    .await
+}
+
+/// A sign-in as `user` that reaches no Verify request within 300 ms.
+async fn sign_in_sends_nothing(app: &TestApp, room: &str, user: &str, phone: &str) -> bool {
+    let before = sends_to(app, phone).await;
+    app.post_login(room, user).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sends_to(app, phone).await == before
+}
+
+async fn admin_readyz(app: &TestApp) -> (StatusCode, String) {
+    let resp = app.admin_get("/readyz").await;
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn public_readyz(app: &TestApp) -> (StatusCode, String) {
+    let resp = app.get("/readyz").await;
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn until_admin_readyz(app: &TestApp, status: StatusCode) -> (StatusCode, String) {
+    poll_until(WITHIN, || async move {
+        let got = admin_readyz(app).await;
+        (got.0 == status, got)
+    })
+    .await
+    .1
+}
+
+#[tokio::test]
+async fn an_edit_on_disk_is_in_force_within_two_seconds() {
+    let app = spawn_reload_app().await;
+    assert!(sign_in_sends_nothing(&app, "standup", "carol", CAROL_PHONE).await);
+
+    app.write_acl(&with_user(TEST_ACL, "carol", CAROL_PHONE, r#"["standup"]"#));
+
+    assert!(
+        sign_in_reaches_verify(&app, "standup", "carol", CAROL_PHONE).await,
+        "carol's sign-in reached Verify after the edit"
+    );
+    assert_eq!(public_readyz(&app).await, (StatusCode::OK, "ready".into()));
+    assert_eq!(admin_readyz(&app).await, (StatusCode::OK, "ready".into()));
+    // Only the rooms given: carol may not join all-hands.
+    assert!(sign_in_sends_nothing(&app, "all-hands", "carol", CAROL_PHONE).await);
+}
+
+#[tokio::test]
+async fn a_replaced_file_is_picked_up_too() {
+    // Editors and `roomgate acl` write a new file and rename it over the old one.
+    let app = spawn_reload_app().await;
+    let tmp = app.acl_path.with_file_name("acl.toml.new");
+    std::fs::write(
+        &tmp,
+        with_user(TEST_ACL, "carol", CAROL_PHONE, r#"["standup"]"#),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &app.acl_path).unwrap();
+    assert!(sign_in_reaches_verify(&app, "standup", "carol", CAROL_PHONE).await);
+}
+
+#[tokio::test]
+async fn a_broken_file_keeps_the_last_good_list() {
+    let app = spawn_reload_app().await;
+    // bob alone, with a bracket missing: were it loaded, alice would be gone.
+    let broken = "[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"\n";
+    app.write_acl(broken);
+
+    let (status, detail) = until_admin_readyz(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{detail}");
+    // The admin listener names the file, line and column.
+    let located = format!("{}:3:", app.acl_path.display());
+    let at = detail
+        .find(&located)
+        .unwrap_or_else(|| panic!("{located} not in {detail:?}"));
+    let column: String = detail[at + located.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert!(
+        column.parse::<u32>().is_ok_and(|c| c > 0),
+        "a column after {located} in {detail:?}"
+    );
+    // The public one says only that it is not ready.
+    assert_eq!(
+        public_readyz(&app).await,
+        (StatusCode::SERVICE_UNAVAILABLE, NOT_READY.into())
+    );
+
+    // The last good list is still in force: alice signs in, gets a token.
+    app.sign_in("standup", "alice").await;
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+
+    // Fixed: ready again, and the new list is in force.
+    app.write_acl(&with_user(TEST_ACL, "carol", CAROL_PHONE, r#"["standup"]"#));
+    assert_eq!(
+        until_admin_readyz(&app, StatusCode::OK).await,
+        (StatusCode::OK, "ready".into())
+    );
+    assert_eq!(public_readyz(&app).await.0, StatusCode::OK);
+    assert!(sign_in_reaches_verify(&app, "standup", "carol", CAROL_PHONE).await);
+}
+
+#[tokio::test]
+async fn an_invalid_entry_keeps_the_last_good_list() {
+    let app = spawn_reload_app().await;
+    // Valid TOML, invalid ACL: one bad number, and carol added.
+    let text = with_user(
+        &TEST_ACL.replace(ALICE_PHONE, "555-0101"),
+        "carol",
+        CAROL_PHONE,
+        r#"["standup"]"#,
+    );
+    app.write_acl(&text);
+    let (status, detail) = until_admin_readyz(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "{}:3:9: users.alice.phone",
+            app.acl_path.display()
+        )),
+        "{detail}"
+    );
+    assert!(sign_in_sends_nothing(&app, "standup", "carol", CAROL_PHONE).await);
+    assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
+}
+
+#[tokio::test]
+async fn a_file_written_in_two_halves_ends_up_loaded() {
+    let app = spawn_reload_app().await;
+    let full = with_user(TEST_ACL, "dave", DAVE_PHONE, r#"["standup"]"#);
+    // Cut inside dave's phone number: the first half alone is not valid TOML.
+    let cut = full.find(DAVE_PHONE).unwrap() + 5;
+    let (first, rest) = full.split_at(cut);
+    assert!(toml::from_str::<toml::Table>(first).is_err());
+
+    let mut file = std::fs::File::create(&app.acl_path).unwrap();
+    file.write_all(first.as_bytes()).unwrap();
+    file.sync_all().unwrap();
+    // A slow writer: the pause lasts until the watcher has read the half file and
+    // refused it.
+    let (status, detail) = until_admin_readyz(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{detail}");
+    // Meanwhile the last good list is in force.
+    assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
+    file.write_all(rest.as_bytes()).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    assert!(
+        sign_in_reaches_verify(&app, "standup", "dave", DAVE_PHONE).await,
+        "the whole file was loaded"
+    );
+    assert_eq!(
+        until_admin_readyz(&app, StatusCode::OK).await,
+        (StatusCode::OK, "ready".into())
+    );
+}
+
+#[tokio::test]
+async fn an_empty_file_keeps_the_last_good_list() {
+    let app = spawn_reload_app().await;
+    app.write_acl("");
+    let (status, detail) = until_admin_readyz(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{detail}");
+    assert!(
+        detail.contains(&app.acl_path.display().to_string()),
+        "{detail}"
+    );
+    assert_eq!(
+        public_readyz(&app).await,
+        (StatusCode::SERVICE_UNAVAILABLE, NOT_READY.into())
+    );
+    assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
+    assert!(sign_in_reaches_verify(&app, "retro", "bob", "+447400123456").await);
+
+    // The very file that was in force before: ready again, nothing else to load.
+    app.write_acl(TEST_ACL);
+    assert_eq!(
+        until_admin_readyz(&app, StatusCode::OK).await,
+        (StatusCode::OK, "ready".into())
+    );
+    assert_eq!(public_readyz(&app).await, (StatusCode::OK, "ready".into()));
+}
+
+#[tokio::test]
+async fn removal_from_the_file_ends_a_live_session() {
+    let app = spawn_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_token_with("standup", Some(&csrf)).await.status(),
+        StatusCode::OK
+    );
+
+    // alice's block taken out of the real file.
+    let without_alice: String = TEST_ACL
+        .split("\n\n")
+        .filter(|block| !block.contains("[users.alice]"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    assert!(without_alice.contains("[users.bob]") && !without_alice.contains("alice"));
+    app.write_acl(&without_alice);
+
+    let (refused, (status, body)) = poll_until(Duration::from_secs(2), || async {
+        let resp = app.post_token_with("standup", Some(&csrf)).await;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        (status != StatusCode::OK, (status, body))
+    })
+    .await;
+    assert!(refused, "alice still got tokens 2 s after her removal");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "not_allowed");
+    assert!(body.get("token").is_none());
+
+    let html = app.get_room("standup").await.text().await.unwrap();
+    assert!(html.contains(r#"action="/rooms/standup/login""#), "{html}");
+    assert!(!html.contains(r#"<meta name="csrf-token""#));
+    // Not even the old header gets a token now.
+    assert_eq!(
+        app.post_token_with("standup", Some(&csrf)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

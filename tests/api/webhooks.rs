@@ -1,0 +1,281 @@
+//! `POST /twilio/room-events`: Twilio's room status callbacks, accepted only with a
+//! valid `X-Twilio-Signature` over the public URL, and recorded in the audit log.
+
+use reqwest::{Response, StatusCode};
+use roomgate::startup::Overrides;
+use roomgate::twilio_signature::SignatureValidator;
+use secrecy::SecretString;
+
+use crate::helpers::*;
+
+const AUTH_TOKEN: &str = "fedcba9876543210fedcba9876543210";
+/// What Twilio signs: the public URL (the default one here) and the path.
+const SIGNED_URL: &str = "http://127.0.0.1:8080/twilio/room-events";
+
+fn signer() -> SignatureValidator {
+    SignatureValidator::new(SecretString::from(AUTH_TOKEN))
+}
+
+/// A `participant-connected` callback as Twilio Video sends it.
+fn participant_connected() -> Vec<(String, String)> {
+    [
+        ("AccountSid", ACCOUNT_SID),
+        ("RoomName", "standup"),
+        ("RoomSid", ROOM_SID),
+        ("RoomStatus", "in-progress"),
+        ("RoomType", "group"),
+        ("StatusCallbackEvent", "participant-connected"),
+        ("Timestamp", "2026-11-22T08:00:05.123Z"),
+        ("ParticipantSid", PA_ALICE),
+        ("ParticipantStatus", "connected"),
+        ("ParticipantIdentity", "alice"),
+        ("SequenceNumber", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+async fn spawn_webhook_app() -> TestApp {
+    spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await
+}
+
+impl TestApp {
+    async fn post_room_event(
+        &self,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/twilio/room-events"))
+            .form(params);
+        if let Some(signature) = signature {
+            req = req.header("X-Twilio-Signature", signature);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_signed_room_event_is_accepted_and_audited() {
+    let app = spawn_webhook_app().await;
+    let params = participant_connected();
+    let signature = signer().sign(SIGNED_URL, &params);
+
+    let resp = app.post_room_event(&params, Some(&signature)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Written before the response.
+    let events = app.audit_events("room_event");
+    assert_eq!(events.len(), 1, "{}", app.audit_text());
+    assert_eq!(events[0]["status_callback_event"], "participant-connected");
+    assert_eq!(events[0]["room"], "standup");
+    assert_eq!(events[0]["username"], "alice");
+    assert!(app.audit_events("webhook_rejected").is_empty());
+}
+
+#[tokio::test]
+async fn the_query_string_is_part_of_the_signed_url() {
+    let app = spawn_webhook_app().await;
+    let params = participant_connected();
+    let signature = signer().sign(&format!("{SIGNED_URL}?room=standup"), &params);
+    let post = |path: &'static str| {
+        app.client
+            .post(app.url(path))
+            .form(&params)
+            .header("X-Twilio-Signature", signature.as_str())
+            .send()
+    };
+    assert_eq!(
+        post("/twilio/room-events?room=standup")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        post("/twilio/room-events?room=retro")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        post("/twilio/room-events").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.audit_events("room_event").len(), 1);
+}
+
+#[tokio::test]
+async fn room_ended_makes_the_next_token_create_the_room_again() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let app = spawn_webhook_app().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .respond_with(twilio_error(404, 20404))
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Rooms"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(room_json("standup", "in-progress")))
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    app.sign_in("standup", "alice").await;
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 1);
+
+    let ended: Vec<(String, String)> = [
+        ("AccountSid", ACCOUNT_SID),
+        ("RoomName", "standup"),
+        ("RoomSid", ROOM_SID),
+        ("RoomStatus", "completed"),
+        ("RoomType", "group"),
+        ("StatusCallbackEvent", "room-ended"),
+        ("Timestamp", "2026-11-22T08:30:00.000Z"),
+        ("RoomDuration", "1800"),
+        ("SequenceNumber", "7"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signature = signer().sign(SIGNED_URL, &ended);
+    assert_eq!(
+        app.post_room_event(&ended, Some(&signature)).await.status(),
+        StatusCode::OK
+    );
+    let events = app.audit_events("room_event");
+    assert_eq!(events[0]["status_callback_event"], "room-ended");
+    assert!(events[0].get("username").is_none());
+
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 2);
+}
+
+#[tokio::test]
+async fn unsigned_or_badly_signed_room_events_are_refused() {
+    let app = spawn_webhook_app().await;
+    let params = participant_connected();
+    let good = signer().sign(SIGNED_URL, &params);
+
+    let mut tampered = params.clone();
+    for (k, v) in tampered.iter_mut() {
+        if k == "ParticipantIdentity" {
+            *v = "bob".into();
+        }
+    }
+    let mut extra = params.clone();
+    extra.push(("RoomStatus".into(), "completed".into()));
+    let other_url = signer().sign("http://127.0.0.1:8080/twilio/other-events", &params);
+    let other_host = signer().sign("https://gate.example.com/twilio/room-events", &params);
+    let other_token =
+        SignatureValidator::new(SecretString::from("another-auth-token")).sign(SIGNED_URL, &params);
+    let mut flipped = good.clone().into_bytes();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+
+    type Case<'a> = (&'a str, &'a [(String, String)], Option<&'a str>);
+    let cases: [Case; 8] = [
+        ("no signature", &params, None),
+        ("empty signature", &params, Some("")),
+        ("wrong signature", &params, Some(&flipped)),
+        ("another account's token", &params, Some(&other_token)),
+        ("a tampered parameter", &tampered, Some(&good)),
+        ("an added parameter", &extra, Some(&good)),
+        ("signed for another path", &params, Some(&other_url)),
+        ("signed for another host", &params, Some(&other_host)),
+    ];
+    for (what, params, signature) in cases {
+        let resp = app.post_room_event(params, signature).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{what}");
+    }
+
+    assert!(
+        app.audit_events("room_event").is_empty(),
+        "{}",
+        app.audit_text()
+    );
+    assert_eq!(app.audit_events("webhook_rejected").len(), cases.len());
+    // The good signature still works: the refusals changed nothing.
+    assert_eq!(
+        app.post_room_event(&params, Some(&good)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.audit_events("room_event").len(), 1);
+}
+
+#[tokio::test]
+async fn the_signed_url_is_the_public_url_not_the_address_reached() {
+    let app = spawn_webhook_app().await;
+    let params = participant_connected();
+    // What a naive check would use: the address the request actually came in on.
+    let reached = format!("{}/twilio/room-events", app.address);
+    let signature = signer().sign(&reached, &params);
+    assert_eq!(
+        app.post_room_event(&params, Some(&signature))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(app.audit_events("room_event").is_empty());
+}
+
+#[tokio::test]
+async fn a_configured_public_url_is_what_must_be_signed() {
+    let app = spawn_app_with(
+        &[
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+            ("ROOMGATE_PUBLIC_URL", "https://gate.example.com"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    let params = participant_connected();
+    let default = signer().sign(SIGNED_URL, &params);
+    let public = signer().sign("https://gate.example.com/twilio/room-events", &params);
+    assert_eq!(
+        app.post_room_event(&params, Some(&default)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_room_event(&params, Some(&public)).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn without_an_auth_token_every_room_event_is_refused() {
+    let app = spawn_app().await;
+    let params = participant_connected();
+    for signature in [
+        None,
+        Some(signer().sign(SIGNED_URL, &params)),
+        // What an empty Auth Token would sign with.
+        Some(SignatureValidator::new(SecretString::from("")).sign(SIGNED_URL, &params)),
+    ] {
+        let resp = app.post_room_event(&params, signature.as_deref()).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    }
+    assert!(app.audit_events("room_event").is_empty());
+    assert_eq!(app.audit_events("webhook_rejected").len(), 3);
+}
+
+#[tokio::test]
+async fn local_mode_refuses_room_events() {
+    let app = spawn_local_app().await;
+    let params = participant_connected();
+    let signature = signer().sign(SIGNED_URL, &params);
+    assert_eq!(
+        app.post_room_event(&params, Some(&signature))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(app.audit_events("room_event").is_empty());
+}
