@@ -12,7 +12,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
-use crate::acl::{Acl, AclStatus, AclStore, ReloadOutcome};
+use crate::acl::{Acl, AclError, AclStatus, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
@@ -294,7 +294,8 @@ impl TwilioParts {
                 account_sid: t.account_sid.clone(),
                 api_key: keys.clone(),
             },
-        );
+        )
+        .with_metrics(metrics.clone());
         let signatures = t
             .auth_token
             .clone()
@@ -327,11 +328,8 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
             }
             ReloadOutcome::Rejected(errors) => {
                 metrics.acl_rejected();
-                let first = errors
-                    .0
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
+                // Redacted: an error may quote a mistyped phone number.
+                let first = errors.0.first().map(AclError::redacted).unwrap_or_default();
                 AuditRecord::new(AuditEvent::AclRejected).detail(first)
             }
             ReloadOutcome::Unchanged => return,

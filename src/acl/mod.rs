@@ -403,8 +403,92 @@ impl fmt::Display for AclErrors {
 
 impl std::error::Error for AclErrors {}
 
+impl AclError {
+    /// This error for logs, `/readyz` and the audit log: anything that looks like a
+    /// phone number is withheld. The full text goes only to the host at the terminal
+    /// (`acl check`, start-up), who typed the value.
+    pub fn redacted(&self) -> String {
+        let redacted = AclError {
+            message: withhold_numbers(&self.message),
+            ..self.clone()
+        };
+        redacted.to_string()
+    }
+}
+
+impl AclErrors {
+    /// Every error, one per line, as [`AclError::redacted`].
+    pub fn redacted(&self) -> String {
+        self.0
+            .iter()
+            .map(AclError::redacted)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Replace each run of digits (with the `+`, spaces, dashes, dots and brackets phone
+/// numbers are written with) holding five digits or more.
+fn withhold_numbers(text: &str) -> String {
+    const PART: &[char] = &['+', ' ', '-', '.', '(', ')'];
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() || chars[i] == '+' {
+            let mut end = i;
+            while end < chars.len() && (chars[end].is_ascii_digit() || PART.contains(&chars[end])) {
+                end += 1;
+            }
+            // Don't swallow the space or bracket after the number.
+            while end > i && !chars[end - 1].is_ascii_digit() {
+                end -= 1;
+            }
+            let digits = chars[i..end].iter().filter(|c| c.is_ascii_digit()).count();
+            if digits >= 5 {
+                out.push_str("[number withheld]");
+                i = end;
+                continue;
+            }
+            out.extend(&chars[i..end.max(i + 1)]);
+            i = end.max(i + 1);
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redacted_errors_withhold_numbers_but_keep_positions() {
+        let text = "[users.alice]\nphone = \"+141555501011\"\nrooms = [\"x\"]\n";
+        let errors = super::Acl::parse("acl.toml", text).unwrap_err();
+        assert!(
+            errors.to_string().contains("+141555501011"),
+            "the host sees the value"
+        );
+        let redacted = errors.redacted();
+        assert!(
+            redacted.starts_with("acl.toml:2:9: users.alice.phone: \"[number withheld]\""),
+            "{redacted}"
+        );
+        assert!(!redacted.contains("4155550"));
+        let int = super::Acl::parse(
+            "acl.toml",
+            "[users.a]\nphone = 14155550101\nrooms = [\"x\"]\n",
+        )
+        .unwrap_err()
+        .redacted();
+        assert!(!int.contains("14155550101"), "{int}");
+        assert_eq!(
+            super::withhold_numbers("room r2 at 10:30, line 1234: +44 7400 123456."),
+            "room r2 at 10:30, line 1234: [number withheld]."
+        );
+    }
+
     use super::*;
 
     const SAMPLE: &str = r#"

@@ -84,7 +84,7 @@ impl AclStore {
             }
             Err(errors) => {
                 self.status.store(Arc::new(AclStatus::Stale {
-                    error: errors.to_string(),
+                    error: errors.redacted(),
                 }));
                 ReloadOutcome::Rejected(errors)
             }
@@ -146,7 +146,7 @@ pub fn watch(
                 ReloadOutcome::Unchanged => tracing::debug!("ACL file touched, content unchanged"),
                 ReloadOutcome::Rejected(errors) => {
                     for e in &errors.0 {
-                        tracing::error!(error = %e, "ACL change rejected; keeping the last good list");
+                        tracing::error!(error = %e.redacted(), "ACL change rejected; keeping the last good list");
                     }
                 }
             }

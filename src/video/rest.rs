@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, debug_span};
 
 use crate::credentials::ApiKeys;
 use crate::domain::RoomName;
+use crate::metrics::{Api, Metrics};
 use crate::verify::TwilioApiError;
 
 /// Where Twilio serves Video. Overridable so tests and regional edges can point elsewhere.
@@ -166,6 +167,7 @@ impl VideoError {
 pub struct VideoClient {
     http: reqwest::Client,
     config: VideoConfig,
+    metrics: Option<Metrics>,
 }
 
 impl VideoClient {
@@ -173,7 +175,17 @@ impl VideoClient {
     /// ([`crate::verify::twilio::http_client`]): it never retries and never follows
     /// redirects, which matters here too, since the POSTs below are not idempotent.
     pub fn new(http: reqwest::Client, config: VideoConfig) -> Self {
-        Self { http, config }
+        Self {
+            http,
+            config,
+            metrics: None,
+        }
+    }
+
+    /// Time every call into the `api="video"` latency histogram.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// `FetchRoom`: `GET /v1/Rooms/{Sid}`. `name_or_sid` may be a room's UniqueName
@@ -360,6 +372,11 @@ impl VideoClient {
     ) -> Result<T, VideoError> {
         let started = Instant::now();
         let (reply, result) = self.exchange(method, url, form).await;
+        if let Some(metrics) = &self.metrics {
+            // A 404 on a fetch is an answer, not a failure of the API.
+            let ok = result.is_ok() || matches!(result, Err(VideoError::NotFound));
+            metrics.observe_twilio(Api::Video, op, ok, started.elapsed());
+        }
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let http_status = reply.as_ref().map(|r| r.status.as_u16());
         let request_id = reply.as_ref().and_then(|r| r.request_id.as_deref());
