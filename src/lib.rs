@@ -18,6 +18,8 @@ pub mod config;
 pub mod credentials;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
+/// Languages: negotiation, the message catalogs, the translator pages use.
+pub mod i18n;
 /// Rate limits and lockouts, and the counters behind them.
 pub mod limits;
 /// Prometheus metrics and the admin listener (`/metrics`, `/readyz`).

@@ -1,9 +1,10 @@
 //! What a participant is told when the sign-in can't go on, by meaning. Each notice
-//! has its page text and HTTP status; none of them is a 500, and none says whether a
-//! username exists.
+//! has its page text (from the message catalogs, in the participant's language) and
+//! HTTP status; none of them is a 500, and none says whether a username exists.
 
 use actix_web::http::StatusCode;
 
+use crate::i18n::Tr;
 use crate::metrics::FailReason;
 use crate::verify::VerifyError;
 
@@ -87,48 +88,33 @@ impl Notice {
         }
     }
 
-    pub fn title(self) -> &'static str {
+    /// The page's title, in `tr`'s language.
+    pub fn title(self, tr: &Tr) -> String {
         match self {
-            Self::TooManyAttempts => "Too many attempts",
-            Self::TooManySends => "Too many codes requested",
-            Self::Expired => "This code has expired",
-            Self::CannotSend => "We could not send a code",
-            Self::Unavailable | Self::Busy { .. } => "Service busy",
-            Self::Limited { .. } => "Too many attempts",
-            Self::LockedOut { .. } => "Sign-in locked",
+            Self::TooManyAttempts | Self::Limited { .. } => tr.t("notice-too-many-attempts-title"),
+            Self::TooManySends => tr.t("notice-too-many-sends-title"),
+            Self::Expired => tr.t("notice-expired-title"),
+            Self::CannotSend => tr.t("notice-cannot-send-title"),
+            Self::Unavailable | Self::Busy { .. } => tr.t("notice-busy-title"),
+            Self::LockedOut { .. } => tr.t("notice-locked-out-title"),
         }
     }
 
-    pub fn message(self) -> String {
-        let wait = self.retry_after().map(wait_phrase).unwrap_or_default();
+    /// What the participant is told, in `tr`'s language, with when to try again.
+    pub fn message(self, tr: &Tr) -> String {
+        let wait = self
+            .retry_after()
+            .map(|secs| wait_phrase(tr, secs))
+            .unwrap_or_default();
         match self {
-            Self::Limited { .. } => format!("There were too many attempts. Try again {wait}."),
-            Self::LockedOut { .. } => format!(
-                "After several failed sign-ins, signing in is locked for a while. Try again {wait}."
-            ),
-            Self::Busy { .. } => {
-                format!("We can't send codes right now because of high demand. Try again {wait}.")
-            }
-            _ => self.fixed_message().to_owned(),
-        }
-    }
-
-    fn fixed_message(self) -> &'static str {
-        match self {
-            Self::TooManyAttempts => {
-                "That was the last attempt for this code. Start again to get a new one."
-            }
-            Self::TooManySends => {
-                "Too many codes were requested. Wait about 10 minutes, then start again."
-            }
-            Self::Expired => "Codes are valid for 10 minutes. Start again to get a new one.",
-            Self::CannotSend => {
-                "We could not send a text message to the number on the list. Please contact the host of this room."
-            }
-            Self::Unavailable => {
-                "The verification service is busy or unreachable right now. Please try again in a minute."
-            }
-            Self::Limited { .. } | Self::LockedOut { .. } | Self::Busy { .. } => "",
+            Self::Limited { .. } => tr.t1("notice-limited", "wait", wait),
+            Self::LockedOut { .. } => tr.t1("notice-locked-out", "wait", wait),
+            Self::Busy { .. } => tr.t1("notice-busy", "wait", wait),
+            Self::TooManyAttempts => tr.t("notice-too-many-attempts"),
+            Self::TooManySends => tr.t("notice-too-many-sends"),
+            Self::Expired => tr.t("notice-expired"),
+            Self::CannotSend => tr.t("notice-cannot-send"),
+            Self::Unavailable => tr.t("notice-unavailable"),
         }
     }
 
@@ -165,36 +151,68 @@ fn whole_seconds(d: std::time::Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// "in 45 seconds", "in about 3 minutes", "in about 2 hours".
-fn wait_phrase(secs: u64) -> String {
+/// "in 45 seconds", "in about 3 minutes", "in about 2 hours", in `tr`'s language.
+fn wait_phrase(tr: &Tr, secs: u64) -> String {
     match secs {
-        0..=1 => "in a second".into(),
-        2..=59 => format!("in {secs} seconds"),
-        60..=119 => "in about a minute".into(),
-        120..=5399 => format!("in about {} minutes", secs.div_ceil(60)),
-        _ => format!("in about {} hours", (secs + 1800) / 3600),
+        0..=1 => tr.t("wait-a-second"),
+        2..=59 => tr.t1("wait-seconds", "n", secs),
+        60..=119 => tr.t("wait-about-a-minute"),
+        120..=5399 => tr.t1("wait-minutes", "n", secs.div_ceil(60)),
+        _ => tr.t1("wait-hours", "n", (secs + 1800) / 3600),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn limited_pages_say_when_to_try_again() {
+        let en = Tr::new(Lang::En);
         let n = Notice::Limited { retry_after: 45 };
         assert_eq!(n.retry_after(), Some(45));
-        assert!(n.message().contains("in 45 seconds"));
+        assert!(n.message(&en).contains("in 45 seconds"));
         assert!(
             Notice::LockedOut { retry_after: 900 }
-                .message()
+                .message(&en)
                 .contains("in about 15 minutes")
         );
         assert!(
             Notice::Busy { retry_after: 7200 }
-                .message()
+                .message(&en)
                 .contains("in about 2 hours")
         );
+        assert!(
+            Notice::Limited { retry_after: 1 }
+                .message(&en)
+                .contains("Try again in a second.")
+        );
         assert_eq!(Notice::Busy { retry_after: 0 }.retry_after(), Some(1));
+    }
+
+    #[test]
+    fn notices_speak_the_participants_language() {
+        let fr = Tr::new(Lang::Fr);
+        assert!(
+            Notice::Limited { retry_after: 45 }
+                .message(&fr)
+                .contains("dans 45 secondes")
+        );
+        let ja = Tr::new(Lang::Ja);
+        assert!(
+            Notice::LockedOut { retry_after: 900 }
+                .message(&ja)
+                .contains("約 15 分後")
+        );
+        assert_eq!(
+            Notice::Expired.title(&Tr::new(Lang::Es)),
+            "Este código ha expirado"
+        );
+        assert!(
+            Notice::Busy { retry_after: 7200 }
+                .message(&Tr::new(Lang::PtBr))
+                .contains("em cerca de 2 horas")
+        );
     }
 }

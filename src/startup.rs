@@ -68,6 +68,8 @@ impl Application {
         acl: Acl,
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
+        // A catalog that doesn't parse stops the start, not the first page.
+        crate::i18n::load_catalogs();
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
@@ -140,6 +142,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             session_ttl: settings.session_ttl,
             public_origin: settings.public_url.origin().ascii_serialization(),
+            secure_cookies: settings.is_https(),
             default_room: settings.default_room.clone(),
             video: twilio.as_ref().map(|t| t.video.clone()),
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
@@ -182,6 +185,7 @@ impl Application {
                 ))
                 .build();
             App::new()
+                .wrap(middleware::from_fn(crate::routes::translate_error_pages))
                 .wrap(middleware::from_fn(crate::routes::refuse_cross_site_posts))
                 .wrap(sessions)
                 .wrap(

@@ -38,6 +38,8 @@ pub struct AppState {
     pub trusted_proxies: TrustedProxies,
     /// `ROOMGATE_PUBLIC_URL`'s origin, for the cross-site check.
     pub public_origin: String,
+    /// Whether the public URL is https: cookies are then `Secure`.
+    pub secure_cookies: bool,
     pub default_room: Option<RoomName>,
     /// Twilio mode only: the Video REST API, for host controls and room creation.
     pub video: Option<VideoClient>,

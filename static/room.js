@@ -1,7 +1,8 @@
 // roomgate room page: camera preview, video token, Twilio Video room.
 //
-// Inputs come from <meta> tags rendered by templates/room.html; the strict
-// CSP means no inline script, so everything is wired up here. The access
+// Inputs come from <meta> tags rendered by templates/room.html, and the texts
+// in the page's language from its #i18n JSON data block (data, never run: the
+// strict CSP means no inline script, so everything is wired up here). The access
 // token is only ever held in local variables: it is never logged, stored,
 // shown, or exposed on window.roomgate.
 (function () {
@@ -20,6 +21,51 @@
     identity: meta('identity'),
     localMode: meta('local-mode') === 'true',
   };
+
+  // ---- Messages --------------------------------------------------------------
+
+  // The page's language's texts, by message id, from the #i18n data block. Every
+  // lookup carries its English text, used when the block lacks the message.
+  const messages = (function () {
+    const el = document.getElementById('i18n');
+    try {
+      const parsed = el ? JSON.parse(el.textContent) : null;
+      return parsed && typeof parsed === 'object' ? parsed : {};
+    } catch (e) {
+      return {};
+    }
+  })();
+  const pluralRules = (function () {
+    try {
+      return new Intl.PluralRules(document.documentElement.lang || 'en');
+    } catch (e) {
+      return null;
+    }
+  })();
+
+  // "{name}" placeholders filled from params.
+  function fill(text, params) {
+    return String(text).replace(/\{(\w+)\}/g, (whole, name) =>
+      params && Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole
+    );
+  }
+
+  // t('script-connected', 'Connected to {room}', { room: 'standup' })
+  function t(id, english, params) {
+    const text = typeof messages[id] === 'string' ? messages[id] : english;
+    return fill(text, params);
+  }
+
+  // The plural form for `count`: the data block has `id.one` and `id.other`.
+  function tn(id, count, englishOne, englishOther, params) {
+    const form = pluralRules ? pluralRules.select(count) : count === 1 ? 'one' : 'other';
+    const key = id + (form === 'one' ? '.one' : '.other');
+    const english = count === 1 ? englishOne : englishOther;
+    const text = typeof messages[key] === 'string' ? messages[key] : english;
+    return fill(text, params);
+  }
+
+  const notConnected = () => t('script-not-connected', 'Not connected.');
 
   const byId = (id) => document.getElementById(id);
   const ui = {
@@ -105,7 +151,7 @@
     ui.errorSignin.hidden = !opts.signIn;
     retryAction = opts.retry || null;
     ui.retry.hidden = !retryAction;
-    ui.retry.textContent = opts.retryLabel || 'Retry';
+    ui.retry.textContent = opts.retryLabel || t('room-retry', 'Retry');
     ui.retry.disabled = false;
     if (retryAction && opts.retryAfter > 0) {
       ui.retry.disabled = true;
@@ -145,15 +191,23 @@
   function mediaErrorMessage(err) {
     const name = (err && err.name) || '';
     if (PERMISSION_ERRORS.includes(name)) {
-      return "Camera and microphone access was denied. Allow it in your browser's site settings and reload.";
+      return t(
+        'script-camera-denied',
+        "Camera and microphone access was denied. Allow it in your browser's site settings and reload."
+      );
     }
     if (NO_DEVICE_ERRORS.includes(name)) {
-      return 'No camera or microphone was found. Connect one and reload.';
+      return t('script-no-device', 'No camera or microphone was found. Connect one and reload.');
     }
     if (name === 'NotReadableError' || name === 'TrackStartError') {
-      return 'Your camera or microphone is being used by another app. Close that app and reload.';
+      return t(
+        'script-device-busy',
+        'Your camera or microphone is being used by another app. Close that app and reload.'
+      );
     }
-    return 'Your camera could not be started' + (name ? ' (' + name + ').' : '.');
+    return name
+      ? t('script-camera-failed-named', 'Your camera could not be started ({error}).', { error: name })
+      : t('script-camera-failed', 'Your camera could not be started.');
   }
 
   function showMediaError(err, message) {
@@ -182,7 +236,7 @@
     let videoError;
     try {
       const tracks = await Video.createLocalTracks({ audio: false, video: video });
-      showMediaNotice('Your microphone could not be used, so others will not hear you.');
+      showMediaNotice(t('script-no-mic', 'Your microphone could not be used, so others will not hear you.'));
       return tracks;
     } catch (err) {
       videoError = err;
@@ -191,7 +245,7 @@
     if (refused(bothError) && refused(videoError)) throw videoError; // don't keep asking
     try {
       const tracks = await Video.createLocalTracks({ audio: true, video: false });
-      showMediaNotice('Your camera could not be used, so others will not see you.');
+      showMediaNotice(t('script-no-camera', 'Your camera could not be used, so others will not see you.'));
       return tracks;
     } catch (err) {
       throw videoError;
@@ -208,14 +262,17 @@
   async function startPreview() {
     if (localTracks.length || fallbackStream) return;
     setState('preview');
-    setStatus('Starting your camera…');
+    setStatus(t('script-starting-camera', 'Starting your camera…'));
     ui.mediaError.hidden = true;
     syncErrorBox();
     showMediaNotice('');
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       showMediaError(
         { name: 'NotSupportedError' },
-        'This page cannot use your camera: it needs a secure (https) connection and a current browser.'
+        t(
+          'script-needs-https',
+          'This page cannot use your camera: it needs a secure (https) connection and a current browser.'
+        )
       );
       return;
     }
@@ -319,32 +376,44 @@
     switch (err.kind) {
       case 'expired':
         stopLocalMedia();
-        return fail(401, 'Your sign-in has expired.', { signIn: true });
+        return fail(401, t('script-sign-in-expired', 'Your sign-in has expired.'), { signIn: true });
       case 'forbidden':
         stopLocalMedia();
-        return fail(403, 'You are no longer on the list for this room.');
+        return fail(403, t('script-not-on-list', 'You are no longer on the list for this room.'));
       case 'removed': {
         stopLocalMedia();
         const minutes = Math.max(1, Math.ceil((err.retryAfter || 600) / 60));
-        return fail(403, 'A host removed you from this room. You can rejoin in about ' + minutes +
-          ' minute' + (minutes === 1 ? '' : 's') + '.', { retry: join, retryAfter: err.retryAfter || 600 });
+        const message = tn(
+          'script-removed-rejoin',
+          minutes,
+          'A host removed you from this room. You can rejoin in about {minutes} minute.',
+          'A host removed you from this room. You can rejoin in about {minutes} minutes.',
+          { minutes: minutes }
+        );
+        return fail(403, message, { retry: join, retryAfter: err.retryAfter || 600 });
       }
       case 'stale':
-        return fail(403, 'This page is out of date. Reload it to continue.', {
+        return fail(403, t('script-stale-page', 'This page is out of date. Reload it to continue.'), {
           retry: () => location.reload(),
-          retryLabel: 'Reload',
+          retryLabel: t('script-reload', 'Reload'),
         });
       case 'rate-limited': {
         const wait = err.retryAfter || 5;
-        return fail(429, 'Too many requests. Try again in ' + wait + ' second' + (wait === 1 ? '' : 's') + '.', {
-          retry: join,
-          retryAfter: wait,
-        });
+        const message = tn(
+          'script-rate-limited',
+          wait,
+          'Too many requests. Try again in {seconds} second.',
+          'Too many requests. Try again in {seconds} seconds.',
+          { seconds: wait }
+        );
+        return fail(429, message, { retry: join, retryAfter: wait });
       }
       case 'unexpected':
-        return fail(err.status, 'Could not get a video token (HTTP ' + err.status + ').', { retry: join });
+        return fail(err.status, t('script-token-http', 'Could not get a video token (HTTP {status}).', {
+          status: err.status,
+        }), { retry: join });
       default: // network, 5xx, malformed reply
-        return fail(err.status || 'network', 'Could not reach roomgate.', { retry: join });
+        return fail(err.status || 'network', t('script-unreachable', 'Could not reach roomgate.'), { retry: join });
     }
   }
 
@@ -388,8 +457,8 @@
   }
 
   function syncToggles() {
-    syncToggle(ui.mic, 'audio', 'Mute microphone', 'Unmute microphone');
-    syncToggle(ui.camera, 'video', 'Turn camera off', 'Turn camera on');
+    syncToggle(ui.mic, 'audio', t('room-mute-mic', 'Mute microphone'), t('script-unmute-mic', 'Unmute microphone'));
+    syncToggle(ui.camera, 'video', t('room-camera-off', 'Turn camera off'), t('script-camera-on', 'Turn camera on'));
     if (ui.localPreview) {
       const cameraOn = tracksOf('video').some((t) => t.isEnabled !== false);
       ui.localPreview.classList.toggle('camera-off', !cameraOn);
@@ -433,6 +502,7 @@
     tile.dataset.identity = participant.identity;
     const media = document.createElement('div');
     media.className = 'tile-media';
+    media.dataset.noVideoLabel = t('room-no-video', 'No video');
     const caption = document.createElement('figcaption');
     caption.textContent = participant.identity;
     tile.append(media, caption);
@@ -475,28 +545,32 @@
     stopLocalMedia();
     showMediaNotice('');
 
+    const disconnected = t('script-disconnected', 'Disconnected.');
     if (!error) {
       setState('left');
-      setStatus('You left the room.');
+      setStatus(t('script-left', 'You left the room.'));
       showButtons('rejoin');
     } else if (error.code === DUPLICATE_IDENTITY) {
-      setStatus('Disconnected.');
-      fail(error.code, 'You joined this room from another tab or device, so this one was disconnected.');
+      setStatus(disconnected);
+      fail(
+        error.code,
+        t('script-duplicate', 'You joined this room from another tab or device, so this one was disconnected.')
+      );
     } else if (error.code === ROOM_COMPLETED) {
       setState('left');
-      setStatus('The room has ended.');
-      fail(error.code, 'A host ended this room for everyone.');
+      setStatus(t('script-room-ended', 'The room has ended.'));
+      fail(error.code, t('script-host-ended', 'A host ended this room for everyone.'));
     } else if (PARTICIPANT_REMOVED.includes(error.code)) {
-      setStatus('Disconnected.');
-      fail(error.code, 'A host removed you from this room.');
+      setStatus(disconnected);
+      fail(error.code, t('script-host-removed', 'A host removed you from this room.'));
     } else if (NETWORK_CODES.includes(error.code) && !autoRejoined) {
       // The SDK gave up reconnecting: try once more ourselves, with a fresh token.
       autoRejoined = true;
-      setStatus('Connection lost. Reconnecting…');
+      setStatus(t('script-reconnecting', 'Connection lost. Reconnecting…'));
       window.setTimeout(join, 2000);
     } else {
-      setStatus('Disconnected.');
-      fail(error.code || 'disconnected', 'You were disconnected from the room.');
+      setStatus(disconnected);
+      fail(error.code || 'disconnected', t('script-disconnected-long', 'You were disconnected from the room.'));
       if (error.message) recordError(error.code || 'disconnected', error.message);
       showButtons('rejoin');
     }
@@ -506,13 +580,14 @@
     activeRoom = room;
     autoRejoined = false;
     setState('connected');
-    setStatus('Connected to ' + config.room);
+    const connected = t('script-connected', 'Connected to {room}', { room: config.room });
+    setStatus(connected);
     showButtons('leave');
     room.participants.forEach(addParticipant);
     room.on('participantConnected', addParticipant);
     room.on('participantDisconnected', removeParticipant);
-    room.on('reconnecting', () => setStatus('Connection lost. Reconnecting…'));
-    room.on('reconnected', () => setStatus('Connected to ' + config.room));
+    room.on('reconnecting', () => setStatus(t('script-reconnecting', 'Connection lost. Reconnecting…')));
+    room.on('reconnected', () => setStatus(connected));
     room.on('dominantSpeakerChanged', highlightSpeaker);
     room.once('disconnected', onDisconnected);
     updateWaiting();
@@ -526,12 +601,16 @@
     const code = err && typeof err.code === 'number' ? err.code : null;
     const offline = navigator.onLine === false;
     if (offline || code === null || NETWORK_CODES.includes(code)) {
-      fail(code || 'network', 'The video service could not be reached. Check your connection and retry.', { retry: join });
+      const message = t(
+        'script-video-unreachable',
+        'The video service could not be reached. Check your connection and retry.'
+      );
+      fail(code || 'network', message, { retry: join });
     } else {
-      fail(code, 'Could not join the room (error ' + code + ').', { retry: join });
+      fail(code, t('script-join-failed', 'Could not join the room (error {code}).', { code: code }), { retry: join });
     }
     if (err && err.message) recordError(code || 'network', err.message);
-    setStatus('Not connected.');
+    setStatus(notConnected());
   }
 
   async function join() {
@@ -545,11 +624,14 @@
       if (!Video) {
         const code = sdk ? 'unsupported' : 'sdk-missing';
         const message = sdk
-          ? 'This browser cannot join video rooms. Try a current version of Chrome, Firefox, Safari or Edge.'
-          : 'The video library could not be loaded.';
+          ? t(
+            'script-browser-unsupported',
+            'This browser cannot join video rooms. Try a current version of Chrome, Firefox, Safari or Edge.'
+          )
+          : t('script-sdk-missing', 'The video library could not be loaded.');
         if (!config.localMode) {
           fail(code, message, sdk ? undefined : { retry: () => location.reload() });
-          setStatus('Not connected.');
+          setStatus(notConnected());
           return;
         }
         // Local mode without the SDK: nothing to connect with, but the preview
@@ -559,7 +641,7 @@
       }
 
       setState('token');
-      setStatus('Checking your sign-in…');
+      setStatus(t('script-checking', 'Checking your sign-in…'));
       let data;
       if (nextToken) {
         // Fetched ahead of expiry while the last connection was up.
@@ -570,7 +652,7 @@
           data = await fetchToken();
         } catch (err) {
           handleTokenError(err);
-          setStatus('Not connected.');
+          setStatus(notConnected());
           return;
         }
       }
@@ -578,7 +660,9 @@
       if (!Video) {
         // Only in local mode (see above): no SDK, so no room to connect to.
         setState('local-mode');
-        setStatus('Signed in as ' + (data.identity || config.identity) + '. Local mode: not connecting to a video service.');
+        setStatus(t('script-local-signed-in', 'Signed in as {name}. Local mode: not connecting to a video service.', {
+          name: data.identity || config.identity,
+        }));
         showButtons('leave');
         return;
       }
@@ -586,7 +670,7 @@
       // Local mode connects too, the same way: its token opens no room (no video
       // service is configured), so connect fails and its error shows as usual.
       setState('connecting');
-      setStatus('Connecting to ' + config.room + '…');
+      setStatus(t('script-connecting', 'Connecting to {room}…', { room: config.room }));
       let room;
       try {
         room = await connect(data.token);
@@ -597,7 +681,7 @@
           data = await fetchToken();
         } catch (tokenErr) {
           handleTokenError(tokenErr);
-          setStatus('Not connected.');
+          setStatus(notConnected());
           return;
         }
         try {
@@ -618,7 +702,7 @@
     } else if (hook.state === 'local-mode') {
       stopLocalMedia();
       setState('left');
-      setStatus('You left the room.');
+      setStatus(t('script-left', 'You left the room.'));
       showButtons('rejoin');
     }
   }

@@ -7,8 +7,21 @@
   if (!button || !wait) return;
   var left = parseInt(button.getAttribute('data-resend-in'), 10) || 0;
   var label = button.textContent;
+  // The texts come from the page, in its language, with "{n}" for the seconds: one
+  // for the plural form of 1 (data-waiting-one) and one for the others.
   var waiting = wait.getAttribute('data-waiting') || 'You can ask for a new code in {n} seconds.';
+  var waitingOne = wait.getAttribute('data-waiting-one') || 'You can ask for a new code in {n} second.';
   var ready = wait.getAttribute('data-ready') || 'You can ask for a new code now.';
+  var plural = null;
+  try {
+    plural = new Intl.PluralRules(document.documentElement.lang || 'en');
+  } catch (e) {
+    plural = null;
+  }
+  function waitingText(n) {
+    var one = plural ? plural.select(n) === 'one' : n === 1;
+    return (one ? waitingOne : waiting).replace('{n}', String(n));
+  }
 
   // The button shows every second; the live region speaks only at the start, every
   // 10 seconds and at the end, so screen readers aren't flooded.
@@ -22,7 +35,7 @@
     button.disabled = true;
     button.textContent = label + ' (' + left + ')';
     if (left % 10 === 0 || wait.textContent === '') {
-      wait.textContent = waiting.replace('{n}', String(left));
+      wait.textContent = waitingText(left);
     }
     left -= 1;
     window.setTimeout(tick, 1000);

@@ -5,9 +5,10 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::web;
 
 use super::PageError;
+use crate::i18n::Tr;
 use crate::state::AppState;
 
 pub async fn refuse_cross_site_posts(
@@ -16,7 +17,7 @@ pub async fn refuse_cross_site_posts(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.method() == Method::POST && is_cross_site(&req) {
         tracing::info!(path = req.path(), "cross-site POST refused");
-        let resp = PageError::CrossSite.error_response();
+        let resp = PageError::CrossSite.page(&Tr::of_request(req.request()));
         return Ok(req.into_response(resp).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())

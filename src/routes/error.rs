@@ -1,10 +1,17 @@
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use super::respond::{NoticePage, no_store, vary_by_language};
+use crate::i18n::{Lang, Tr};
+
 /// Failures of a page request that end it early. `Debug` walks the cause chain for
-/// the logs; the participant sees a short generic page.
+/// the logs; the participant sees a short generic page, in their language (see
+/// [`translate_error_pages`]).
 #[derive(thiserror::Error)]
 pub enum PageError {
     #[error("the CSRF token is missing or wrong")]
@@ -29,13 +36,35 @@ impl std::fmt::Debug for PageError {
     }
 }
 
-#[derive(Template)]
-#[template(path = "notice.html")]
-struct ErrorPage {
-    title: &'static str,
-    message: &'static str,
-    action_href: Option<&'static str>,
-    action_label: &'static str,
+impl PageError {
+    /// The participant's page for this error, in `tr`'s language.
+    pub fn page(&self, tr: &Tr) -> HttpResponse {
+        let (title, message) = match self {
+            Self::Csrf | Self::CrossSite => {
+                (tr.t("error-form-expired-title"), tr.t("error-form-expired"))
+            }
+            Self::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found")),
+            Self::Unexpected(_) => (tr.t("error-unexpected-title"), tr.t("error-unexpected")),
+        };
+        let page = NoticePage {
+            tr,
+            title: &title,
+            message: &message,
+            action_href: Some("/"),
+            action_label: &tr.t("action-back-to-start"),
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("{title}. {message}"));
+        let mut resp = HttpResponse::build(self.status_code()).body(body);
+        resp.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        no_store(&mut resp);
+        vary_by_language(&mut resp);
+        resp
+    }
 }
 
 impl ResponseError for PageError {
@@ -47,34 +76,30 @@ impl ResponseError for PageError {
         }
     }
 
+    /// The English page; [`translate_error_pages`] swaps it for the participant's
+    /// language, which needs the request.
     fn error_response(&self) -> HttpResponse {
-        let (title, message) = match self {
-            Self::Csrf | Self::CrossSite => (
-                "This form has expired",
-                "For your security this form can only be sent from the page that showed it. Go back, reload the page and try again.",
-            ),
-            Self::NotFound => ("Page not found", "There is no page at this address."),
-            Self::Unexpected(_) => {
-                tracing::error!(error = ?self, "request failed");
-                ("Something went wrong", "Please try again in a moment.")
-            }
-        };
-        let page = ErrorPage {
-            title,
-            message,
-            action_href: Some("/"),
-            action_label: "Back to the start",
-        };
-        let body = page
-            .render()
-            .unwrap_or_else(|_| format!("{title}. {message}"));
-        let mut resp = HttpResponse::build(self.status_code()).body(body);
-        let headers = resp.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        resp
+        if let Self::Unexpected(_) = self {
+            tracing::error!(error = ?self, "request failed");
+        }
+        self.page(&Tr::new(Lang::En))
     }
+}
+
+/// Error pages in the participant's language: a handler's [`PageError`] page is
+/// rendered again with the request's translator.
+pub async fn translate_error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let translated = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PageError>())
+        .map(|e| e.page(&Tr::of_request(res.request())));
+    Ok(match translated {
+        Some(page) => res.into_response(page).map_into_right_body(),
+        None => res.map_into_left_body(),
+    })
 }

@@ -5,21 +5,24 @@ use serde::Deserialize;
 use super::PageError;
 use super::respond::{render, see_other};
 use crate::domain::RoomName;
+use crate::i18n::Tr;
 use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage<'a> {
+    tr: &'a Tr,
     room: &'a str,
     error: Option<&'a str>,
 }
 
 /// `/`: straight to the default room when there is one, else a form for a room name.
 /// It never lists rooms or users.
-pub async fn home(state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+pub async fn home(tr: Tr, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     match &state.default_room {
         Some(room) => Ok(see_other(&format!("/rooms/{room}"))),
         None => render(HomePage {
+            tr: &tr,
             room: "",
             error: None,
         }),
@@ -33,15 +36,14 @@ pub struct RoomQuery {
 }
 
 /// The home form's target (a GET form, so it works without JavaScript).
-pub async fn go_to_room(query: web::Query<RoomQuery>) -> Result<HttpResponse, PageError> {
+pub async fn go_to_room(tr: Tr, query: web::Query<RoomQuery>) -> Result<HttpResponse, PageError> {
     match RoomName::from_input(&query.room) {
         Ok(room) => Ok(see_other(&format!("/rooms/{room}"))),
         Err(_) => {
             let mut resp = render(HomePage {
+                tr: &tr,
                 room: query.room.trim(),
-                error: Some(
-                    "Room names use lowercase letters, digits and dashes, like \"team-standup\".",
-                ),
+                error: Some(&tr.t("home-room-invalid")),
             })?;
             *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
             Ok(resp)

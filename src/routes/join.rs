@@ -7,6 +7,7 @@ use super::{PageError, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
+use crate::i18n::{Arg, Tr};
 use crate::metrics::LimitKind;
 use crate::notice::Notice;
 use crate::session::TypedSession;
@@ -16,6 +17,7 @@ use crate::state::AppState;
 #[derive(Template)]
 #[template(path = "join.html")]
 struct JoinPage<'a> {
+    tr: &'a Tr,
     room: &'a str,
     csrf_token: &'a str,
 }
@@ -23,6 +25,9 @@ struct JoinPage<'a> {
 #[derive(Template)]
 #[template(path = "room.html")]
 struct RoomPage<'a> {
+    tr: &'a Tr,
+    /// The room script's messages (JSON, see `Tr::json`).
+    script_messages: &'a str,
     room: &'a str,
     identity: &'a str,
     csrf_token: &'a str,
@@ -34,6 +39,7 @@ struct RoomPage<'a> {
 /// The room link: the room itself for a session verified for it, else the join form.
 pub async fn room_page(
     path: web::Path<String>,
+    tr: Tr,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
@@ -48,6 +54,8 @@ pub async fn room_page(
             .map(|user| user.is_host());
         if let Some(is_host) = is_host {
             return render(RoomPage {
+                tr: &tr,
+                script_messages: &room_script_messages(&tr),
                 is_host,
                 room: room.as_str(),
                 identity: grant.username.as_str(),
@@ -60,6 +68,7 @@ pub async fn room_page(
         session.clear_grant();
     }
     render(JoinPage {
+        tr: &tr,
         room: room.as_str(),
         csrf_token: &csrf_token,
     })
@@ -80,6 +89,7 @@ pub struct LoginForm {
 pub async fn login(
     path: web::Path<String>,
     form: web::Form<LoginForm>,
+    tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
@@ -88,7 +98,15 @@ pub async fn login(
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    sign_in(&state, &session, room, typed_username(&form.username), ip).await
+    sign_in(
+        &state,
+        &session,
+        &tr,
+        room,
+        typed_username(&form.username),
+        ip,
+    )
+    .await
 }
 
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
@@ -96,6 +114,7 @@ pub async fn login(
 pub async fn resend(
     path: web::Path<String>,
     form: web::Form<super::CsrfForm>,
+    tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
@@ -110,12 +129,14 @@ pub async fn resend(
     else {
         return Ok(see_other(&format!("/rooms/{room}")));
     };
-    sign_in(&state, &session, room, previous.who.clone(), ip).await
+    sign_in(&state, &session, &tr, room, previous.who.clone(), ip).await
 }
 
+/// The SMS is in `tr`'s language when the participant asked for one (`Tr::sms_locale`).
 async fn sign_in(
     state: &AppState,
     session: &TypedSession,
+    tr: &Tr,
     room: RoomName,
     who: String,
     ip: std::net::IpAddr,
@@ -134,7 +155,7 @@ async fn sign_in(
     if let Err(limited) = state.limiter.login_from_ip(ip).await {
         state.metrics.limited(limited.action.into());
         state.audit(audit(limited.action.kind())).await;
-        return notice_page(&room, Notice::limited(&limited));
+        return notice_page(tr, &room, Notice::limited(&limited));
     }
     let user = state.pseudonyms.of(&who);
     // Limits on the name typed apply whether or not anyone has that name.
@@ -142,7 +163,7 @@ async fn sign_in(
         tracing::info!(%user, %room, retry_after = left.as_secs(), "sign-in refused: locked out");
         state.metrics.limited(LimitKind::LockedOut);
         state.audit(audit("locked_out")).await;
-        return notice_page(&room, Notice::locked_out(left));
+        return notice_page(tr, &room, Notice::locked_out(left));
     }
     // A spent budget is global: everyone is told, so it reveals nobody. Checked
     // before the per-name limit, so a refusal here costs the name nothing.
@@ -150,16 +171,16 @@ async fn sign_in(
         tracing::warn!(%room, "sign-in refused: SMS budget exhausted");
         state.metrics.limited(LimitKind::Budget);
         state.audit(audit("sms_budget")).await;
-        return notice_page(&room, Notice::busy(wait));
+        return notice_page(tr, &room, Notice::busy(wait));
     }
 
     if let Err(limited) = state.limiter.start_for_user(&who).await {
         tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
         state.metrics.limited(limited.action.into());
         state.audit(audit(limited.action.kind())).await;
-        return notice_page(&room, Notice::limited(&limited));
+        return notice_page(tr, &room, Notice::limited(&limited));
     }
-    let start = start_for(state, username, &room, ip, user).await;
+    let start = start_for(state, username, &room, ip, user, tr.sms_locale()).await;
     if let Some(old) = session.pending() {
         state.signins.remove(&old);
     }
@@ -176,6 +197,7 @@ async fn start_for(
     room: &RoomName,
     ip: std::net::IpAddr,
     user: String,
+    locale: Option<&str>,
 ) -> Start {
     let record = AuditRecord::new(AuditEvent::SignInRequested)
         .room(room)
@@ -224,7 +246,7 @@ async fn start_for(
         username,
         log_user: user,
         phone,
-        locale: None,
+        locale: locale.map(str::to_owned),
         room: room.clone(),
         ip,
     })
@@ -234,4 +256,171 @@ async fn start_for(
 /// attacker's megabyte of text doesn't become a counter key.
 fn typed_username(input: &str) -> String {
     input.trim().to_lowercase().chars().take(64).collect()
+}
+
+/// The messages the room page's scripts (room.js, host.js) show, with the variables
+/// each takes. A variable reaches the script as the text `{name}`, which the script
+/// fills in.
+const SCRIPT_MESSAGES: &[(&str, &[&str])] = &[
+    ("room-retry", &[]),
+    ("room-mute-mic", &[]),
+    ("room-camera-off", &[]),
+    ("room-no-video", &[]),
+    ("room-you", &["name"]),
+    ("script-reload", &[]),
+    ("script-camera-denied", &[]),
+    ("script-no-device", &[]),
+    ("script-device-busy", &[]),
+    ("script-camera-failed", &[]),
+    ("script-camera-failed-named", &["error"]),
+    ("script-no-mic", &[]),
+    ("script-no-camera", &[]),
+    ("script-starting-camera", &[]),
+    ("script-needs-https", &[]),
+    ("script-sign-in-expired", &[]),
+    ("script-not-on-list", &[]),
+    ("script-stale-page", &[]),
+    ("script-token-http", &["status"]),
+    ("script-unreachable", &[]),
+    ("script-unmute-mic", &[]),
+    ("script-camera-on", &[]),
+    ("script-left", &[]),
+    ("script-disconnected", &[]),
+    ("script-duplicate", &[]),
+    ("script-room-ended", &[]),
+    ("script-host-ended", &[]),
+    ("script-host-removed", &[]),
+    ("script-reconnecting", &[]),
+    ("script-disconnected-long", &[]),
+    ("script-connected", &["room"]),
+    ("script-video-unreachable", &[]),
+    ("script-join-failed", &["code"]),
+    ("script-not-connected", &[]),
+    ("script-browser-unsupported", &[]),
+    ("script-sdk-missing", &[]),
+    ("script-checking", &[]),
+    ("script-local-signed-in", &["name"]),
+    ("script-connecting", &["room"]),
+    ("host-sign-in-expired", &[]),
+    ("host-only-hosts", &[]),
+    ("host-failed", &["status"]),
+    ("host-no-video-service", &[]),
+    ("host-video-unavailable", &[]),
+    ("host-remove", &[]),
+    ("host-remove-label", &["name"]),
+    ("host-nobody", &[]),
+    ("host-list-unreachable", &[]),
+    ("host-confirm-remove", &["name"]),
+    ("host-removed", &["name"]),
+    ("host-confirm-end", &[]),
+];
+
+/// Messages with plural forms: `$count` picks the form. Each goes to the script
+/// twice, as `id.one` and `id.other` (rendered with a count of 1 and of 2), and the
+/// script picks one with the browser's plural rules for the page's language.
+const SCRIPT_PLURALS: &[(&str, &[&str])] = &[
+    ("script-removed-rejoin", &["minutes"]),
+    ("script-rate-limited", &["seconds"]),
+    ("host-connected-count", &["n"]),
+];
+
+/// The room page's script messages, as JSON for the page's `#i18n` data block.
+/// The scripts keep English fallbacks for any that's missing.
+fn room_script_messages(tr: &Tr) -> String {
+    fn placeholders<'a>(vars: &'a [&'a str]) -> Vec<(&'a str, String)> {
+        vars.iter().map(|v| (*v, format!("{{{v}}}"))).collect()
+    }
+    let mut messages: Vec<(String, String)> = Vec::new();
+    for (id, vars) in SCRIPT_MESSAGES {
+        let args = placeholders(vars);
+        let args: Vec<(&str, &dyn Arg)> = args.iter().map(|(k, v)| (*k, v as &dyn Arg)).collect();
+        messages.push(((*id).to_owned(), tr.targs(id, &args)));
+    }
+    for (id, vars) in SCRIPT_PLURALS {
+        let args = placeholders(vars);
+        for (form, count) in [("one", 1u8), ("other", 2)] {
+            let mut args: Vec<(&str, &dyn Arg)> =
+                args.iter().map(|(k, v)| (*k, v as &dyn Arg)).collect();
+            args.push(("count", &count));
+            messages.push((format!("{id}.{form}"), tr.targs(id, &args)));
+        }
+    }
+    tr.json(&messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::i18n::Lang;
+
+    fn listed() -> BTreeSet<String> {
+        SCRIPT_MESSAGES
+            .iter()
+            .chain(SCRIPT_PLURALS)
+            .map(|(id, _)| (*id).to_owned())
+            .collect()
+    }
+
+    /// Message ids the scripts look up: `t('id', …)` and `tn('id', …)` calls.
+    fn used_by_scripts() -> BTreeSet<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+        let mut used = BTreeSet::new();
+        for file in ["room.js", "host.js"] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            for call in ["t(", "tn("] {
+                for (at, _) in text.match_indices(call) {
+                    let before = text[..at].chars().next_back();
+                    if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                        continue;
+                    }
+                    let rest = text[at + call.len()..].trim_start();
+                    let Some(rest) = rest.strip_prefix('\'') else {
+                        continue;
+                    };
+                    used.insert(rest[..rest.find('\'').unwrap()].to_owned());
+                }
+            }
+        }
+        used
+    }
+
+    #[test]
+    fn the_scripts_get_exactly_the_messages_they_use() {
+        let used = used_by_scripts();
+        let listed = listed();
+        let missing: Vec<_> = used.difference(&listed).collect();
+        let unused: Vec<_> = listed.difference(&used).collect();
+        assert!(
+            missing.is_empty(),
+            "used by the scripts, not sent: {missing:?}"
+        );
+        assert!(
+            unused.is_empty(),
+            "sent, not used by the scripts: {unused:?}"
+        );
+    }
+
+    #[test]
+    fn script_messages_are_json_with_placeholders_and_plural_forms() {
+        let json: serde_json::Value =
+            serde_json::from_str(&room_script_messages(&Tr::new(Lang::Fr))).unwrap();
+        assert_eq!(json["script-connected"], "Connecté à {room}");
+        assert_eq!(json["host-connected-count.one"], "{n} personne connectée.");
+        assert_eq!(
+            json["host-connected-count.other"],
+            "{n} personnes connectées."
+        );
+        let en: serde_json::Value =
+            serde_json::from_str(&room_script_messages(&Tr::new(Lang::En))).unwrap();
+        for (id, _) in SCRIPT_MESSAGES {
+            let text = en[*id].as_str().unwrap();
+            assert_ne!(text, *id, "{id} is not in the English catalog");
+        }
+        assert_eq!(
+            en["script-rate-limited.one"],
+            "Too many requests. Try again in {seconds} second."
+        );
+    }
 }

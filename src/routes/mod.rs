@@ -6,6 +6,7 @@ mod health;
 mod home;
 mod host;
 mod join;
+mod language;
 mod logout;
 mod respond;
 mod token;
@@ -16,7 +17,7 @@ use actix_web::web;
 use serde::Deserialize;
 
 pub use cross_site::refuse_cross_site_posts;
-pub use error::PageError;
+pub use error::{PageError, translate_error_pages};
 pub use host::{REMOVAL_BAN, removal_key};
 
 use crate::domain::RoomName;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
                 .route(web::post().to(webhooks::room_events)),
         )
+        .route("/language/{code}", web::get().to(language::choose))
         .route("/logout", web::post().to(logout::logout))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz));

@@ -1,20 +1,22 @@
 //! Building responses: pages, redirects, participant notices.
 
 use actix_web::HttpResponse;
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION, RETRY_AFTER};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION, RETRY_AFTER, VARY};
 use askama::Template;
 
 use super::PageError;
 use crate::domain::RoomName;
+use crate::i18n::Tr;
 use crate::notice::Notice;
 
 #[derive(Template)]
 #[template(path = "notice.html")]
-struct NoticePage<'a> {
-    title: &'a str,
-    message: &'a str,
-    action_href: Option<&'a str>,
-    action_label: &'a str,
+pub(super) struct NoticePage<'a> {
+    pub tr: &'a Tr,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub action_href: Option<&'a str>,
+    pub action_label: &'a str,
 }
 
 pub fn see_other(location: &str) -> HttpResponse {
@@ -31,20 +33,22 @@ pub fn render(page: impl Template) -> Result<HttpResponse, PageError> {
         .content_type("text/html; charset=utf-8")
         .body(body);
     no_store(&mut resp);
+    vary_by_language(&mut resp);
     Ok(resp)
 }
 
 /// The page for a notice, with its status and, when waiting helps, `Retry-After`.
-pub fn notice_page(room: &RoomName, notice: Notice) -> Result<HttpResponse, PageError> {
+pub fn notice_page(tr: &Tr, room: &RoomName, notice: Notice) -> Result<HttpResponse, PageError> {
     let (href, label) = match notice {
-        Notice::Unavailable => (format!("/rooms/{room}/verify"), "Try again"),
-        _ => (format!("/rooms/{room}"), "Start again"),
+        Notice::Unavailable => (format!("/rooms/{room}/verify"), tr.t("action-try-again")),
+        _ => (format!("/rooms/{room}"), tr.t("action-start-again")),
     };
     let mut resp = render(NoticePage {
-        title: notice.title(),
-        message: &notice.message(),
+        tr,
+        title: &notice.title(tr),
+        message: &notice.message(tr),
         action_href: Some(&href),
-        action_label: label,
+        action_label: &label,
     })?;
     *resp.status_mut() = notice.status();
     if let Some(secs) = notice.retry_after() {
@@ -58,4 +62,10 @@ pub fn notice_page(room: &RoomName, notice: Notice) -> Result<HttpResponse, Page
 pub fn no_store(resp: &mut HttpResponse) {
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// Pages are in the language of `Accept-Language` or of the language menu's cookie.
+pub fn vary_by_language(resp: &mut HttpResponse) {
+    resp.headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
 }

@@ -9,6 +9,7 @@ use super::{PageError, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{OtpCode, RoomName};
+use crate::i18n::Tr;
 use crate::metrics::{FailReason, LimitKind};
 use crate::notice::Notice;
 use crate::session::{Grant, TypedSession};
@@ -16,16 +17,13 @@ use crate::signin::{SignIn, SignInId, StartState};
 use crate::state::AppState;
 use crate::verify::CheckOutcome;
 
-/// Said whatever went wrong with a code, so it reveals nothing about the username.
-const WRONG_CODE: &str = "That code is not right, or it was not sent to you.";
-
 #[derive(Template)]
 #[template(path = "verify.html")]
 struct CodePage<'a> {
+    tr: &'a Tr,
     room: &'a str,
     csrf_token: &'a str,
     error: Option<&'a str>,
-    attempts_left: Option<u8>,
     /// Seconds until "send a new code" is allowed (the resend cooldown).
     resend_in: u64,
 }
@@ -42,6 +40,7 @@ fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
 /// a start that has already failed is shown here, else at the code check.
 pub async fn code_form(
     path: web::Path<String>,
+    tr: Tr,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
@@ -53,14 +52,14 @@ pub async fn code_form(
         return Ok(see_other(&format!("/rooms/{room}")));
     };
     if let StartState::Failed(notice) = sign_in.state() {
-        return notice_page(&room, notice);
+        return notice_page(&tr, &room, notice);
     }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     render(CodePage {
+        tr: &tr,
         room: room.as_str(),
         csrf_token: &csrf_token,
         error: None,
-        attempts_left: None,
         resend_in: resend_in(&state, &sign_in),
     })
 }
@@ -76,6 +75,7 @@ pub struct CodeForm {
 /// One code check in progress: what the outcomes need to end it.
 struct Attempt<'a> {
     state: &'a AppState,
+    tr: &'a Tr,
     session: &'a TypedSession,
     room: &'a RoomName,
     id: SignInId,
@@ -101,7 +101,7 @@ impl Attempt<'_> {
             }
             None => notice,
         };
-        notice_page(self.room, notice)
+        notice_page(self.tr, self.room, notice)
     }
 
     async fn audit(&self, event: AuditEvent, detail: &str) {
@@ -125,6 +125,7 @@ impl Attempt<'_> {
 pub async fn check_code(
     path: web::Path<String>,
     form: web::Form<CodeForm>,
+    tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
@@ -140,26 +141,26 @@ pub async fn check_code(
             .ip(ip)
             .detail(limited.action.kind());
         state.audit(record).await;
-        return notice_page(&room, Notice::limited(&limited));
+        return notice_page(&tr, &room, Notice::limited(&limited));
     }
     let Some((id, sign_in)) = session
         .pending()
         .and_then(|id| state.signins.get(&id, &room).map(|s| (id, s)))
     else {
-        return notice_page(&room, Notice::Expired);
+        return notice_page(&tr, &room, Notice::Expired);
     };
     if let Some(left) = state.limiter.locked_out(&sign_in.who).await {
         state.metrics.limited(LimitKind::LockedOut);
-        return notice_page(&room, Notice::locked_out(left));
+        return notice_page(&tr, &room, Notice::locked_out(left));
     }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     let resend_after = resend_in(&state, &sign_in);
-    let form_again = |error: &str, attempts_left: Option<u8>| {
+    let form_again = |error: String| {
         let mut resp = render(CodePage {
+            tr: &tr,
             room: room.as_str(),
             csrf_token: &csrf_token,
-            error: Some(error),
-            attempts_left,
+            error: Some(&error),
             resend_in: resend_after,
         })?;
         *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
@@ -168,11 +169,14 @@ pub async fn check_code(
 
     // A typo in the code's shape costs no attempt.
     let Ok(code) = OtpCode::parse(&form.code) else {
-        return form_again("Enter the code from the SMS: digits only.", None);
+        return form_again(tr.t("code-format"));
     };
+    // Said whatever went wrong with a code, so it reveals nothing about the username.
+    let wrong_code = |left: u8| form_again(tr.t1("code-wrong", "count", left));
     let attempt = Attempt {
         user: state.pseudonyms.of(&sign_in.who),
         state: &state,
+        tr: &tr,
         session: &session,
         room: &room,
         id,
@@ -181,12 +185,12 @@ pub async fn check_code(
     };
     let Some(left) = attempt.sign_in.take_check() else {
         attempt.end();
-        return notice_page(&room, Notice::TooManyAttempts);
+        return notice_page(&tr, &room, Notice::TooManyAttempts);
     };
 
     let sid = match attempt.sign_in.started(state.start_wait).await {
         StartState::Sent(sid) => sid,
-        StartState::Failed(notice) => return notice_page(&room, notice),
+        StartState::Failed(notice) => return notice_page(&tr, &room, notice),
         // Not on the list: the same answers a wrong code gets, and no call to Verify.
         StartState::NotSent | StartState::InFlight => {
             return if left == 0 {
@@ -194,7 +198,7 @@ pub async fn check_code(
             } else {
                 state.metrics.verification_failed(FailReason::WrongCode);
                 attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
-                form_again(WRONG_CODE, Some(left))
+                wrong_code(left)
             };
         }
     };
@@ -211,7 +215,7 @@ pub async fn check_code(
             // Removed from the list while typing the code: approved, but no entry.
             if state.acl.load().allowed(&username, &room).is_none() {
                 tracing::info!(%user, %room, "code approved for a user no longer on the list");
-                return notice_page(&room, Notice::Expired);
+                return notice_page(&tr, &room, Notice::Expired);
             }
             session
                 .elevate(&Grant {
@@ -230,7 +234,7 @@ pub async fn check_code(
             tracing::info!(%user, %room, attempts_left = left, "code check failed");
             state.metrics.verification_failed(FailReason::WrongCode);
             attempt.audit(AuditEvent::CheckFailed, "wrong_code").await;
-            form_again(WRONG_CODE, Some(left))
+            wrong_code(left)
         }
         Ok(CheckOutcome::Rejected) => {
             tracing::info!(%user, %room, "code check failed; no attempts left");
@@ -246,12 +250,12 @@ pub async fn check_code(
             );
             match notice {
                 // A busy service may be retried with the same code.
-                Notice::Unavailable => notice_page(&room, notice),
+                Notice::Unavailable => notice_page(&tr, &room, notice),
                 Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
                 _ => {
                     state.metrics.verification_failed(notice.fail_reason());
                     attempt.end();
-                    notice_page(&room, notice)
+                    notice_page(&tr, &room, notice)
                 }
             }
         }

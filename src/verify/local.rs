@@ -86,7 +86,8 @@ pub fn stdout_sink() -> CodeSink {
     })
 }
 
-fn format_notice(n: &CodeNotice) -> String {
+/// The terminal line for a code, as [`stdout_sink`] prints it.
+pub fn format_notice(n: &CodeNotice) -> String {
     format!(
         "roomgate local verifier: user={} code={} to={} locale={} (valid {} minutes)",
         n.username,

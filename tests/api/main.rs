@@ -8,6 +8,7 @@ mod enumeration;
 mod flow;
 mod helpers;
 mod host;
+mod i18n;
 mod limits;
 mod local_mode;
 mod metrics;
