@@ -58,16 +58,11 @@ impl Lang {
         }
     }
 
-    /// Twilio Verify's `Locale` for the SMS, from Verify's list of supported
-    /// languages (<https://www.twilio.com/docs/verify/supported-languages>).
+    /// Twilio Verify's `Locale` for the SMS. Verify's list of supported languages
+    /// (<https://www.twilio.com/docs/verify/supported-languages>) uses the same BCP 47
+    /// tags as our catalogs, so it is the code itself.
     pub fn verify_locale(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Fr => "fr",
-            Self::Es => "es",
-            Self::PtBr => "pt-BR",
-            Self::Ja => "ja",
-        }
+        self.code()
     }
 
     /// The language's name in itself, for the language menu.
