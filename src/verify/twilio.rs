@@ -178,7 +178,7 @@ impl TwilioVerifyClient {
                 .map(str::to_owned),
         };
         let status = meta.status;
-        let body = read_capped(response).await;
+        let body = read_capped(response, MAX_BODY_BYTES).await;
 
         if !status.is_success() {
             // Twilio has answered, so the request failed there whatever happens to the
@@ -286,16 +286,20 @@ struct VerificationCheckResource {
     status: Option<String>,
 }
 
-struct CappedBody {
-    bytes: Vec<u8>,
-    truncated: bool,
+pub(crate) struct CappedBody {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) truncated: bool,
 }
 
-/// Reads at most [`MAX_BODY_BYTES`]; the rest is left unread and the connection dropped.
-async fn read_capped(mut response: reqwest::Response) -> Result<CappedBody, reqwest::Error> {
+/// Reads at most `limit` bytes of a Twilio response; the rest is left unread and the
+/// connection dropped, so a misbehaving peer can't make us buffer without bound.
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<CappedBody, reqwest::Error> {
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = MAX_BODY_BYTES - bytes.len();
+        let room = limit - bytes.len();
         if chunk.len() > room {
             bytes.extend_from_slice(&chunk[..room]);
             return Ok(CappedBody {

@@ -19,6 +19,7 @@ use crate::credentials::ApiKeys;
 use crate::domain::RoomName;
 use crate::metrics::{Api, Metrics};
 use crate::verify::TwilioApiError;
+use crate::verify::twilio::{CappedBody, read_capped};
 
 /// Where Twilio serves Video. Overridable so tests and regional edges can point elsewhere.
 pub const DEFAULT_BASE_URL: &str = "https://video.twilio.com";
@@ -438,7 +439,7 @@ impl VideoClient {
             twilio_code: None,
         };
         let status = meta.status;
-        let body = read_capped(response).await;
+        let body = read_capped(response, MAX_BODY_BYTES).await;
 
         if !status.is_success() {
             // Twilio has answered, so the request failed there whatever happens to the
@@ -492,31 +493,6 @@ struct ParticipantPage {
 #[derive(Deserialize)]
 struct PageMeta {
     next_page_url: Option<String>,
-}
-
-struct CappedBody {
-    bytes: Vec<u8>,
-    truncated: bool,
-}
-
-/// Reads at most [`MAX_BODY_BYTES`]; the rest is left unread and the connection dropped.
-async fn read_capped(mut response: reqwest::Response) -> Result<CappedBody, reqwest::Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_BODY_BYTES - bytes.len();
-        if chunk.len() > room {
-            bytes.extend_from_slice(&chunk[..room]);
-            return Ok(CappedBody {
-                bytes,
-                truncated: true,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(CappedBody {
-        bytes,
-        truncated: false,
-    })
 }
 
 /// No response at all. The URL is dropped from the error: it can name a participant.
