@@ -38,6 +38,8 @@ pub mod startup;
 pub mod state;
 /// Logging set-up.
 pub mod telemetry;
+/// What every Twilio REST call shares: auth, one attempt, bodies and errors.
+pub mod twilio_http;
 /// Checking `X-Twilio-Signature` on Twilio's webhooks.
 pub mod twilio_signature;
 /// Sending and checking codes: Twilio Verify or the local verifier.

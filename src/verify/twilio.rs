@@ -5,18 +5,16 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
 use super::{
-    CheckOutcome, StartRequest, StartedVerification, TwilioApiError, VerificationSid, Verifier,
-    VerifyError,
+    CheckOutcome, StartRequest, StartedVerification, VerificationSid, Verifier, VerifyError,
 };
 use crate::credentials::ApiKeys;
 use crate::domain::OtpCode;
+use crate::twilio_http::{self, Failure, ReplyMeta};
 
 /// Where Twilio serves Verify. Overridable so tests and regional edges can point elsewhere.
 pub const DEFAULT_BASE_URL: &str = "https://verify.twilio.com";
@@ -156,54 +154,17 @@ impl TwilioVerifyClient {
         form: &[(&str, &str)],
     ) -> (Option<ReplyMeta>, Result<T, VerifyError>) {
         let key = self.config.api_key.current();
-        let sent = self
-            .http
-            .post(url)
-            // basic_auth marks the Authorization header sensitive, so it is redacted
-            // from reqwest's and hyper's own Debug output.
-            .basic_auth(&key.sid, Some(key.secret.expose_secret()))
-            .form(form)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(err) => return (None, Err(transport_error(err))),
-        };
-        let meta = ReplyMeta {
-            status: response.status(),
-            request_id: response
-                .headers()
-                .get("twilio-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let status = meta.status;
-        let body = read_capped(response, MAX_BODY_BYTES).await;
-
-        if !status.is_success() {
-            // Twilio has answered, so the request failed there whatever happens to the
-            // body: classify by what we could read (at worst, just the status) rather
-            // than report a timeout that would suggest the outcome is unknown.
-            let bytes = body.map(|b| b.bytes).unwrap_or_default();
-            let api = TwilioApiError::from_body(status.as_u16(), &bytes);
-            return (Some(meta), Err(VerifyError::from_api(api)));
-        }
-
-        let result = match body {
-            Err(err) if err.is_timeout() => Err(VerifyError::Timeout),
-            Err(err) => Err(VerifyError::Decode(
-                anyhow::Error::new(err).context("reading the response body"),
-            )),
-            Ok(CappedBody {
-                truncated: true, ..
-            }) => Err(VerifyError::Decode(anyhow::anyhow!(
-                "response body over {MAX_BODY_BYTES} bytes"
-            ))),
-            Ok(CappedBody { bytes, .. }) => serde_json::from_slice(&bytes).map_err(|err| {
-                VerifyError::Decode(anyhow::Error::new(err).context("decoding the response"))
-            }),
-        };
-        (Some(meta), result)
+        let request = self.http.post(url).form(form);
+        let (meta, result) = twilio_http::exchange(request, &key, MAX_BODY_BYTES).await;
+        // A timed-out start may still have sent its SMS, which is why callers must not
+        // retry it; the variant only tells the participant what happened.
+        let result = result.map_err(|failure| match failure {
+            Failure::Timeout => VerifyError::Timeout,
+            Failure::Connect(e) => VerifyError::Connect(e),
+            Failure::Api(_, api) => VerifyError::from_api(api),
+            Failure::Decode(e) => VerifyError::Decode(e),
+        });
+        (meta, result)
     }
 }
 
@@ -265,13 +226,6 @@ impl Verifier for TwilioVerifyClient {
     }
 }
 
-/// What is worth logging about an HTTP answer, whatever its body turns out to be.
-struct ReplyMeta {
-    status: StatusCode,
-    /// `Twilio-Request-Id`, what Twilio support asks for.
-    request_id: Option<String>,
-}
-
 /// The subset of `verify.v2.service.verification` we use.
 #[derive(Deserialize)]
 struct VerificationResource {
@@ -284,45 +238,6 @@ struct VerificationResource {
 #[derive(Deserialize)]
 struct VerificationCheckResource {
     status: Option<String>,
-}
-
-pub(crate) struct CappedBody {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) truncated: bool,
-}
-
-/// Reads at most `limit` bytes of a Twilio response; the rest is left unread and the
-/// connection dropped, so a misbehaving peer can't make us buffer without bound.
-pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<CappedBody, reqwest::Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - bytes.len();
-        if chunk.len() > room {
-            bytes.extend_from_slice(&chunk[..room]);
-            return Ok(CappedBody {
-                bytes,
-                truncated: true,
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(CappedBody {
-        bytes,
-        truncated: false,
-    })
-}
-
-/// No response at all. A timed-out start may still have sent its SMS, which is why
-/// callers must not retry it; the variant only tells the participant what happened.
-fn transport_error(err: reqwest::Error) -> VerifyError {
-    if err.is_timeout() {
-        VerifyError::Timeout
-    } else {
-        VerifyError::Connect(anyhow::Error::new(err))
-    }
 }
 
 #[cfg(test)]

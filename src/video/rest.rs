@@ -10,7 +10,6 @@ use std::fmt;
 use std::time::Instant;
 
 use reqwest::{Method, StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
@@ -18,8 +17,8 @@ use tracing::{Instrument, debug, debug_span};
 use crate::credentials::ApiKeys;
 use crate::domain::RoomName;
 use crate::metrics::{Api, Metrics};
+use crate::twilio_http::{self, Failure, ReplyMeta};
 use crate::verify::TwilioApiError;
-use crate::verify::twilio::{CappedBody, read_capped};
 
 /// Where Twilio serves Video. Overridable so tests and regional edges can point elsewhere.
 pub const DEFAULT_BASE_URL: &str = "https://video.twilio.com";
@@ -416,70 +415,24 @@ impl VideoClient {
         form: Option<&[(&str, &str)]>,
     ) -> (Option<ReplyMeta>, Result<T, VideoError>) {
         let key = self.config.api_key.current();
-        let mut request = self
-            .http
-            .request(method, url)
-            // basic_auth marks the Authorization header sensitive, so it is redacted
-            // from reqwest's and hyper's own Debug output.
-            .basic_auth(&key.sid, Some(key.secret.expose_secret()));
+        let mut request = self.http.request(method, url);
         if let Some(form) = form {
             request = request.form(form);
         }
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(err) => return (None, Err(transport_error(err))),
-        };
-        let mut meta = ReplyMeta {
-            status: response.status(),
-            request_id: response
-                .headers()
-                .get("twilio-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-            twilio_code: None,
-        };
-        let status = meta.status;
-        let body = read_capped(response, MAX_BODY_BYTES).await;
-
-        if !status.is_success() {
-            // Twilio has answered, so the request failed there whatever happens to the
-            // body: classify by what we could read (at worst, just the status).
-            let bytes = body.map(|b| b.bytes).unwrap_or_default();
-            let api = TwilioApiError::from_body(status.as_u16(), &bytes);
-            meta.twilio_code = api.code;
-            return (Some(meta), Err(VideoError::from_api(status, api)));
-        }
-
-        let result = match body {
-            Err(err) if err.is_timeout() => Err(VideoError::Timeout),
-            Err(err) => Err(VideoError::Decode(
-                anyhow::Error::new(err.without_url()).context("reading the response body"),
-            )),
-            Ok(CappedBody {
-                truncated: true, ..
-            }) => Err(VideoError::Decode(anyhow::anyhow!(
-                "response body over {MAX_BODY_BYTES} bytes"
-            ))),
-            Ok(CappedBody { bytes, .. }) => serde_json::from_slice(&bytes).map_err(|err| {
-                VideoError::Decode(anyhow::Error::new(err).context("decoding the response"))
-            }),
-        };
-        (Some(meta), result)
+        let (meta, result) = twilio_http::exchange(request, &key, MAX_BODY_BYTES).await;
+        let result = result.map_err(|failure| match failure {
+            Failure::Timeout => VideoError::Timeout,
+            Failure::Connect(e) => VideoError::Connect(e),
+            Failure::Api(status, api) => VideoError::from_api(status, api),
+            Failure::Decode(e) => VideoError::Decode(e),
+        });
+        (meta, result)
     }
 }
 
 /// `PA` and 32 hex digits, the spec's pattern for a participant SID.
 fn is_participant_sid(s: &str) -> bool {
     s.len() == 34 && s.starts_with("PA") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// What is worth logging about an HTTP answer, whatever its body turns out to be.
-struct ReplyMeta {
-    status: StatusCode,
-    /// `Twilio-Request-Id`, what Twilio support asks for.
-    request_id: Option<String>,
-    /// The code of an error body, before it is folded into a [`VideoError`] variant.
-    twilio_code: Option<u32>,
 }
 
 /// `ListRoomParticipantResponse`.
@@ -493,15 +446,6 @@ struct ParticipantPage {
 #[derive(Deserialize)]
 struct PageMeta {
     next_page_url: Option<String>,
-}
-
-/// No response at all. The URL is dropped from the error: it can name a participant.
-fn transport_error(err: reqwest::Error) -> VideoError {
-    if err.is_timeout() {
-        VideoError::Timeout
-    } else {
-        VideoError::Connect(anyhow::Error::new(err.without_url()))
-    }
 }
 
 #[cfg(test)]
