@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     ]);
     let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
     let acl = Acl::load(&settings.acl_path)?;
-    let app = Application::build_with(settings, acl, Overrides::default())?;
+    let app = Application::build_with(settings, acl, Overrides::default()).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 

@@ -4,9 +4,10 @@
 //!
 //! Windows are fixed and aligned to the clock (the minute, the hour, the UTC day), so a
 //! refusal can say exactly when sending resumes. Each window has its own counter key
-//! (`sms:minute:<index>`, `index` = Unix seconds / window length), so a sliding-window
-//! [`CounterStore`] counts it as a fixed window. State lives only in the store, so
-//! several instances sharing one store share one budget and alert once between them.
+//! (`minute:<index>`, `index` = Unix seconds / window length) in the store's `sms`
+//! group, spent all at once by [`Store::spend`]. State lives only in the store, and
+//! alert markers are set with [`Store::put_new`], so several instances sharing one
+//! store share one budget and alert once between them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,8 +18,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, error, warn};
 
 use crate::alerts::{Alert, AlertSender, RetryPolicy};
-use crate::clock::Clock;
-use crate::limits::{CounterStore, Rule};
+use crate::store::{FixedWindow, Spend, Store, StoreError};
+
+/// The store group every budget window's counter lives in.
+const GROUP: &str = "sms";
 
 pub const DEFAULT_PER_MINUTE: u32 = 30;
 pub const DEFAULT_PER_HOUR: u32 = 300;
@@ -203,8 +206,12 @@ struct Current {
 }
 
 impl Current {
-    fn rule(&self) -> Rule {
-        Rule::new(self.cap, Duration::from_secs(self.window.secs()))
+    fn fixed(&self) -> FixedWindow {
+        FixedWindow {
+            key: self.key.clone(),
+            cap: self.cap,
+            ends: self.end,
+        }
     }
 
     fn until_end(&self, now: SystemTime) -> Duration {
@@ -217,22 +224,17 @@ impl Current {
     }
 
     fn marker(&self, event: &str) -> String {
-        format!("{}:alerted:{event}", self.key)
+        format!("{GROUP}:{}:alerted:{event}", self.key)
     }
 }
 
 /// The global budget of verification starts. Ask [`spend`](Self::spend) before every
 /// start; it refuses once a window's cap is reached.
 pub struct SmsBudget {
-    /// Shortest window first; see `spend` for why that order.
+    /// Shortest window first.
     caps: [(Window, u32); 3],
-    store: Arc<dyn CounterStore>,
-    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
     alerts: AlertSender,
-    /// Makes "get marker, put marker" one step within this process, so alerts are sent
-    /// exactly once here. Across instances sharing a store, a race can still send one
-    /// twice; a duplicate alert beats a missed one.
-    alerting: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for SmsBudget {
@@ -247,12 +249,7 @@ impl fmt::Debug for SmsBudget {
 impl SmsBudget {
     /// The webhook part of `config` is not used here; build `alerts` from it with
     /// [`BudgetConfig::alert_sender`].
-    pub fn new(
-        config: BudgetConfig,
-        store: Arc<dyn CounterStore>,
-        clock: Arc<dyn Clock>,
-        alerts: AlertSender,
-    ) -> Self {
+    pub fn new(config: BudgetConfig, store: Arc<dyn Store>, alerts: AlertSender) -> Self {
         Self {
             caps: [
                 (Window::Minute, config.per_minute),
@@ -260,113 +257,103 @@ impl SmsBudget {
                 (Window::Day, config.per_day),
             ],
             store,
-            clock,
             alerts,
-            alerting: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn windows(&self, now: SystemTime) -> impl Iterator<Item = Current> + '_ {
+    fn windows(&self, now: SystemTime) -> Vec<Current> {
         let unix = now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_secs();
-        self.caps.iter().map(move |&(window, cap)| {
-            let index = unix / window.secs();
-            Current {
-                window,
-                cap,
-                key: format!("sms:{}:{index}", window.name()),
-                end: UNIX_EPOCH + Duration::from_secs((index + 1) * window.secs()),
-            }
-        })
+        self.caps
+            .iter()
+            .map(|&(window, cap)| {
+                let index = unix / window.secs();
+                Current {
+                    window,
+                    cap,
+                    key: format!("{}:{index}", window.name()),
+                    end: UNIX_EPOCH + Duration::from_secs((index + 1) * window.secs()),
+                }
+            })
+            .collect()
+    }
+
+    fn fixed(windows: &[Current]) -> Vec<FixedWindow> {
+        windows.iter().map(Current::fixed).collect()
     }
 
     /// `(window name, used, cap)` for each window now, for metrics.
-    pub async fn usage(&self) -> Vec<(&'static str, u32, u32)> {
-        let now = self.clock.now();
-        let mut out = Vec::with_capacity(3);
-        for w in self.windows(now) {
-            let used = self.store.count(&w.key, w.rule().window, now).await;
-            out.push((w.window.name(), used, w.cap));
-        }
-        out
+    pub async fn usage(&self) -> Result<Vec<(&'static str, u32, u32)>, StoreError> {
+        let windows = self.windows(self.store.clock().now());
+        let used = self.store.used(GROUP, &Self::fixed(&windows)).await?;
+        Ok(windows
+            .iter()
+            .zip(used)
+            .map(|(w, n)| (w.window.name(), n, w.cap))
+            .collect())
     }
 
     /// If a window is at its cap: how long until the last such window to roll over
     /// does. Spends nothing and alerts nobody.
-    pub async fn exhausted(&self) -> Option<Duration> {
-        let now = self.clock.now();
-        let mut wait = None;
-        for w in self.windows(now) {
-            let used = self.store.count(&w.key, w.rule().window, now).await;
-            if used >= w.cap {
-                wait = wait.max(Some(w.until_end(now)));
-            }
-        }
-        wait
+    pub async fn exhausted(&self) -> Result<Option<Duration>, StoreError> {
+        let now = self.store.clock().now();
+        let windows = self.windows(now);
+        let used = self.store.used(GROUP, &Self::fixed(&windows)).await?;
+        Ok(windows
+            .iter()
+            .zip(used)
+            .filter(|(w, n)| *n >= w.cap)
+            .map(|(w, _)| w.until_end(now))
+            .max())
     }
 
     /// Takes one verification start from every window, or refuses with how long until
-    /// sending may resume (the end of the last full window; not rounded).
-    ///
-    /// Full windows are looked for first, without spending, so that a refusal costs
-    /// no window anything and reports the longest wait. Then each window is spent in
-    /// turn, shortest first. The two steps are not one atomic operation: when
-    /// concurrent spends race past the check for the last starts of a window, the
-    /// shorter windows already spent for a start that is then refused stay spent
-    /// (over-counting, never under-counting). Shortest first makes that waste land where
-    /// it is cheapest: a minute's count is back to zero within a minute, while a day's
-    /// would keep legitimate users out for the rest of the day. It also keeps an attack
-    /// that fills the minute cap from wearing down the hour and day as well.
+    /// sending may resume (the end of the last full window; not rounded). The store
+    /// takes from all windows or none, atomically across instances, so a refused start
+    /// costs no window anything.
     ///
     /// Alerts: the spend that brings a window to 80 % of its cap (or past it) sends
     /// `sms_budget_warning`; the spend that brings it to its cap sends
     /// `sms_budget_exhausted`, so the operator hears the moment the budget is gone,
     /// before anyone is turned away. A refusal also sends it if it somehow was not sent
     /// (a crash after the last spend, a lower cap after a restart). Each at most once
-    /// per window, remembered in the store until the window ends.
-    pub async fn spend(&self) -> Result<(), Duration> {
-        let now = self.clock.now();
-        let mut refused = None;
-        for w in self.windows(now) {
-            let used = self.store.count(&w.key, w.rule().window, now).await;
-            if used >= w.cap {
-                self.on_exhausted(&w, used, now).await;
-                refused = refused.max(Some(w.until_end(now)));
-            }
-        }
-        if let Some(wait) = refused {
-            debug!(
-                retry_in_secs = wait.as_secs(),
-                "verification start refused: SMS budget exhausted"
-            );
-            return Err(wait);
-        }
-
-        for w in self.windows(now) {
-            match self.store.admit(&w.key, &[w.rule()], now).await {
-                Ok(used) => {
+    /// per window across every instance, remembered in the store until the window ends.
+    pub async fn spend(&self) -> Result<Result<(), Duration>, StoreError> {
+        let now = self.store.clock().now();
+        let windows = self.windows(now);
+        match self.store.spend(GROUP, &Self::fixed(&windows)).await? {
+            Spend::Spent(used) => {
+                for (w, used) in windows.iter().zip(used) {
                     if u64::from(used) >= w.warning_at() {
-                        self.on_warning(&w, used, now).await;
+                        self.on_warning(w, used, now).await?;
                     }
                     if used >= w.cap {
-                        self.on_exhausted(&w, used, now).await;
+                        self.on_exhausted(w, used, now).await?;
                     }
                 }
-                // Lost a race for the last start of this window.
-                Err(_) => {
-                    let used = self.store.count(&w.key, w.rule().window, now).await;
-                    self.on_exhausted(&w, used, now).await;
-                    return Err(w.until_end(now));
+                Ok(Ok(()))
+            }
+            Spend::Full(used) => {
+                let mut wait = Duration::ZERO;
+                for (w, used) in windows.iter().zip(used) {
+                    if used >= w.cap {
+                        self.on_exhausted(w, used, now).await?;
+                        wait = wait.max(w.until_end(now));
+                    }
                 }
+                debug!(
+                    retry_in_secs = wait.as_secs(),
+                    "verification start refused: SMS budget exhausted"
+                );
+                Ok(Err(wait))
             }
         }
-        Ok(())
     }
 
-    async fn on_warning(&self, w: &Current, used: u32, now: SystemTime) {
-        if self.first_time(w, EVENT_WARNING, now).await {
+    async fn on_warning(&self, w: &Current, used: u32, now: SystemTime) -> Result<(), StoreError> {
+        if self.first_time(w, EVENT_WARNING, now).await? {
             warn!(
                 window = w.window.name(),
                 used,
@@ -376,10 +363,16 @@ impl SmsBudget {
             );
             self.alert(EVENT_WARNING, w, used, now);
         }
+        Ok(())
     }
 
-    async fn on_exhausted(&self, w: &Current, used: u32, now: SystemTime) {
-        if self.first_time(w, EVENT_EXHAUSTED, now).await {
+    async fn on_exhausted(
+        &self,
+        w: &Current,
+        used: u32,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        if self.first_time(w, EVENT_EXHAUSTED, now).await? {
             error!(
                 window = w.window.name(),
                 used,
@@ -390,17 +383,19 @@ impl SmsBudget {
             );
             self.alert(EVENT_EXHAUSTED, w, used, now);
         }
+        Ok(())
     }
 
-    /// Whether `event` is news for this window; if so, it isn't any more.
-    async fn first_time(&self, w: &Current, event: &str, now: SystemTime) -> bool {
-        let _one_at_a_time = self.alerting.lock().await;
-        let marker = w.marker(event);
-        if self.store.get(&marker, now).await.is_some() {
-            return false;
-        }
-        self.store.put(&marker, 1, w.end).await;
-        true
+    /// Whether `event` is news for this window; if so, it isn't any more, for any
+    /// instance sharing the store.
+    async fn first_time(
+        &self,
+        w: &Current,
+        event: &str,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let ttl = w.until_end(now).max(Duration::from_secs(1));
+        self.store.put_new(&w.marker(event), b"1", ttl).await
     }
 
     fn alert(&self, event: &'static str, w: &Current, used: u32, now: SystemTime) {
@@ -421,8 +416,8 @@ mod tests {
     use tokio::sync::mpsc::UnboundedReceiver;
 
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::limits::MemoryStore;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::memory::MemoryStore;
 
     /// 2026-11-22T00:00:00Z: the start of a UTC day (so of an hour and a minute too).
     const DAY: u64 = 1_795_305_600;
@@ -443,29 +438,42 @@ mod tests {
     struct Harness {
         budget: SmsBudget,
         clock: Arc<ManualClock>,
+        store: Arc<MemoryStore>,
         alerts: UnboundedReceiver<Alert>,
     }
 
     impl Harness {
         /// A budget whose clock reads `offset` seconds into the test day.
         fn new(config: BudgetConfig, offset: u64) -> Self {
-            Self::sharing(config, offset, Arc::new(MemoryStore::new()))
+            let clock = Arc::new(ManualClock::new(UNIX_EPOCH + secs(DAY + offset)));
+            let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+            Self::on(config, clock, store)
         }
 
-        fn sharing(config: BudgetConfig, offset: u64, store: Arc<dyn CounterStore>) -> Self {
-            let clock = Arc::new(ManualClock::new(UNIX_EPOCH + secs(DAY + offset)));
+        /// Another instance sharing this one's store (and so its clock).
+        fn beside(&self, config: BudgetConfig) -> Self {
+            Self::on(config, self.clock.clone(), self.store.clone())
+        }
+
+        fn on(config: BudgetConfig, clock: Arc<ManualClock>, store: Arc<MemoryStore>) -> Self {
             let (sender, alerts) = AlertSender::capture();
-            let budget = SmsBudget::new(config, store, clock.clone(), sender);
+            let budget = SmsBudget::new(config, store.clone(), sender);
             Self {
                 budget,
                 clock,
+                store,
                 alerts,
             }
         }
 
         async fn spend(&self, n: u32) {
             for i in 0..n {
-                assert_eq!(self.budget.spend().await, Ok(()), "start {} of {n}", i + 1);
+                assert_eq!(
+                    self.budget.spend().await.unwrap(),
+                    Ok(()),
+                    "start {} of {n}",
+                    i + 1
+                );
             }
         }
 
@@ -483,14 +491,14 @@ mod tests {
     async fn the_31st_start_in_a_minute_waits_for_the_next_minute() {
         let h = Harness::new(BudgetConfig::default(), 10);
         h.spend(30).await;
-        assert_eq!(h.budget.spend().await, Err(secs(50)));
-        assert_eq!(h.budget.exhausted().await, Some(secs(50)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(50)));
+        assert_eq!(h.budget.exhausted().await.unwrap(), Some(secs(50)));
         h.clock.advance(secs(49));
-        assert_eq!(h.budget.spend().await, Err(secs(1)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(1)));
         h.clock.advance(secs(1));
-        assert_eq!(h.budget.exhausted().await, None);
+        assert_eq!(h.budget.exhausted().await.unwrap(), None);
         h.spend(30).await;
-        assert!(h.budget.spend().await.is_err());
+        assert!(h.budget.spend().await.unwrap().is_err());
     }
 
     #[tokio::test]
@@ -502,9 +510,9 @@ mod tests {
         h.clock.advance(secs(60));
         h.spend(2).await;
         // 2 minutes into the hour; the minute has room, the hour has not.
-        assert_eq!(h.budget.spend().await, Err(secs(3600 - 120)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(3600 - 120)));
         h.clock.advance(secs(600));
-        assert_eq!(h.budget.exhausted().await, Some(secs(3600 - 720)));
+        assert_eq!(h.budget.exhausted().await.unwrap(), Some(secs(3600 - 720)));
         h.clock.advance(secs(3600 - 720));
         h.spend(5).await;
     }
@@ -517,27 +525,27 @@ mod tests {
         h.spend(5).await;
         h.clock.advance(secs(3600));
         h.spend(2).await;
-        assert_eq!(h.budget.spend().await, Err(secs(86_400 - 7200)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(86_400 - 7200)));
         h.clock.advance(secs(86_400 - 7200 - 1));
-        assert_eq!(h.budget.exhausted().await, Some(secs(1)));
-        assert_eq!(h.budget.spend().await, Err(secs(1)));
+        assert_eq!(h.budget.exhausted().await.unwrap(), Some(secs(1)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(1)));
         h.clock.advance(secs(1));
-        assert_eq!(h.budget.exhausted().await, None);
+        assert_eq!(h.budget.exhausted().await.unwrap(), None);
         h.spend(5).await;
     }
 
     #[tokio::test]
     async fn exhausted_reports_the_longest_wait_and_spends_nothing() {
         let h = Harness::new(caps(2, 2, 100), 30);
-        assert_eq!(h.budget.exhausted().await, None);
+        assert_eq!(h.budget.exhausted().await.unwrap(), None);
         h.spend(1).await;
         for _ in 0..10 {
-            assert_eq!(h.budget.exhausted().await, None);
+            assert_eq!(h.budget.exhausted().await.unwrap(), None);
         }
         h.spend(1).await;
         // Minute and hour are both full; the hour ends last.
-        assert_eq!(h.budget.exhausted().await, Some(secs(3570)));
-        assert_eq!(h.budget.spend().await, Err(secs(3570)));
+        assert_eq!(h.budget.exhausted().await.unwrap(), Some(secs(3570)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(3570)));
     }
 
     #[tokio::test]
@@ -545,12 +553,12 @@ mod tests {
         let h = Harness::new(caps(2, 3, 100), 0);
         h.spend(2).await;
         for _ in 0..50 {
-            assert!(h.budget.spend().await.is_err());
+            assert!(h.budget.spend().await.unwrap().is_err());
         }
         h.clock.advance(secs(60));
         // Two of three hourly starts are used, not fifty-two.
         h.spend(1).await;
-        assert_eq!(h.budget.spend().await, Err(secs(3600 - 60)));
+        assert_eq!(h.budget.spend().await.unwrap(), Err(secs(3600 - 60)));
     }
 
     #[tokio::test]
@@ -565,7 +573,7 @@ mod tests {
         h.spend(1).await;
         assert_eq!(h.alerts(), [(EVENT_EXHAUSTED, "minute", 30, 30)]);
         for _ in 0..10 {
-            assert!(h.budget.spend().await.is_err());
+            assert!(h.budget.spend().await.unwrap().is_err());
         }
         assert_eq!(h.alerts(), []);
     }
@@ -574,11 +582,11 @@ mod tests {
     async fn alerts_again_in_the_next_window() {
         let mut h = Harness::new(BudgetConfig::default(), 0);
         h.spend(30).await;
-        assert!(h.budget.spend().await.is_err());
+        assert!(h.budget.spend().await.unwrap().is_err());
         assert_eq!(h.alerts().len(), 2);
         h.clock.advance(secs(60));
         h.spend(30).await;
-        assert!(h.budget.spend().await.is_err());
+        assert!(h.budget.spend().await.unwrap().is_err());
         assert_eq!(
             h.alerts(),
             [
@@ -631,28 +639,26 @@ mod tests {
     // instance with a higher cap filled it).
     #[tokio::test]
     async fn a_refusal_alerts_if_nobody_did() {
-        let store: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
-        let mut generous = Harness::sharing(caps(10, 100, 100), 0, store.clone());
-        let mut strict = Harness::sharing(caps(5, 100, 100), 0, store);
+        let mut generous = Harness::new(caps(10, 100, 100), 0);
+        let mut strict = generous.beside(caps(5, 100, 100));
         generous.spend(5).await;
         assert_eq!(generous.alerts(), []);
-        assert_eq!(strict.budget.spend().await, Err(secs(60)));
+        assert_eq!(strict.budget.spend().await.unwrap(), Err(secs(60)));
         assert_eq!(strict.alerts(), [(EVENT_EXHAUSTED, "minute", 5, 5)]);
-        assert!(strict.budget.spend().await.is_err());
+        assert!(strict.budget.spend().await.unwrap().is_err());
         assert_eq!(strict.alerts(), []);
     }
 
     #[tokio::test]
     async fn instances_sharing_a_store_share_the_budget_and_alert_once() {
-        let store: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
-        let mut a = Harness::sharing(BudgetConfig::default(), 0, store.clone());
-        let mut b = Harness::sharing(BudgetConfig::default(), 0, store);
+        let mut a = Harness::new(BudgetConfig::default(), 0);
+        let mut b = a.beside(BudgetConfig::default());
         for _ in 0..15 {
             a.spend(1).await;
             b.spend(1).await;
         }
-        assert!(a.budget.spend().await.is_err());
-        assert!(b.budget.spend().await.is_err());
+        assert!(a.budget.spend().await.unwrap().is_err());
+        assert!(b.budget.spend().await.unwrap().is_err());
         let mut all = a.alerts();
         all.extend(b.alerts());
         all.sort();
@@ -671,7 +677,7 @@ mod tests {
         let tasks: Vec<_> = (0..100)
             .map(|_| {
                 let h = h.clone();
-                tokio::spawn(async move { h.budget.spend().await.is_ok() })
+                tokio::spawn(async move { h.budget.spend().await.unwrap().is_ok() })
             })
             .collect();
         let mut ok = 0;

@@ -18,6 +18,7 @@ use crate::client_ip::TrustedProxies;
 use crate::credentials::secret_var;
 use crate::domain::RoomName;
 use crate::limits::LimitsConfig;
+use crate::store::StoreSettings;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
@@ -32,11 +33,13 @@ pub const DEFAULT_VIDEO_SDK_URL: &str =
     "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
 const MIN_SESSION_KEY_BYTES: usize = 64;
 /// Variables that may instead name a file holding the value (`NAME_FILE`).
-const SECRET_VARS: [&str; 4] = [
+const SECRET_VARS: [&str; 5] = [
     "TWILIO_API_KEY_SID",
     "TWILIO_API_KEY_SECRET",
     "TWILIO_AUTH_TOKEN",
     "ROOMGATE_SESSION_KEY",
+    // Its password is a secret like the others.
+    "ROOMGATE_REDIS_URL",
 ];
 const TWILIO_VARS: [&str; 4] = [
     "TWILIO_ACCOUNT_SID",
@@ -131,6 +134,8 @@ pub struct Settings {
     pub budget: BudgetConfig,
     pub audit: AuditConfig,
     pub video_sdk_url: Url,
+    /// Where state lives: the embedded store or Redis.
+    pub store: StoreSettings,
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
@@ -273,6 +278,7 @@ impl Settings {
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
         let audit = AuditConfig::from_lookup(var).map_err(|lines| errors.extend(lines));
+        let store = StoreSettings::from_lookup(var).map_err(|lines| errors.extend(lines));
 
         let video_sdk_url = parse_http_url(
             "ROOMGATE_VIDEO_SDK_URL",
@@ -359,6 +365,13 @@ impl Settings {
                 ));
                 (None, false)
             }
+            None if matches!(store, Ok(StoreSettings::Redis { .. })) => {
+                errors.push(
+                    "ROOMGATE_SESSION_KEY is required with ROOMGATE_REDIS_URL: every instance must share it"
+                        .to_owned(),
+                );
+                (None, false)
+            }
             None => (Some(SessionKey::random()), true),
         };
 
@@ -400,6 +413,7 @@ impl Settings {
             mode,
             session_key,
             audit,
+            store,
         ) {
             (
                 Some(addr),
@@ -411,6 +425,7 @@ impl Settings {
                 Some(mode),
                 Some(session_key),
                 Ok(audit),
+                Ok(store),
             ) if errors.is_empty() => Ok(Self {
                 addr,
                 admin_addr,
@@ -427,6 +442,7 @@ impl Settings {
                 budget,
                 audit,
                 video_sdk_url,
+                store,
                 mode,
                 warnings,
             }),

@@ -36,6 +36,8 @@ pub mod signin;
 pub mod startup;
 /// Shared state of the request handlers.
 pub mod state;
+/// Everything remembered between requests: the embedded store or Redis.
+pub mod store;
 /// Logging set-up.
 pub mod telemetry;
 /// What every Twilio REST call shares: auth, one attempt, bodies and errors.

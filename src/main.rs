@@ -8,6 +8,7 @@ use roomgate::acl::{self, Acl, AclPolicy, Role};
 use roomgate::audit::{self, AuditConfig, AuditKey, ShowOptions};
 use roomgate::config::{Mode, Settings};
 use roomgate::startup::Application;
+use roomgate::store::{Store, StoreSettings};
 
 /// An OTP gatekeeper for Twilio Video rooms.
 #[derive(Parser)]
@@ -32,6 +33,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Look at the store (the embedded database, or Redis with ROOMGATE_REDIS_URL).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Which backend, its schema version, and whether it is reachable; exit 1 if not.
+    Check,
 }
 
 #[derive(clap::Args)]
@@ -138,6 +150,68 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Show(args),
         } => show_audit(args),
+        Command::Store {
+            command: StoreCommand::Check,
+        } => store_check(),
+    }
+}
+
+/// `store check`: the settings `serve` would use, the store they name, and whether it
+/// answers. A running `serve` holds the embedded store's lock; that is reported as
+/// in use, not as a failure.
+fn store_check() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    // The URL may come from a file, as for `serve`.
+    let settings =
+        roomgate::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
+            StoreSettings::from_lookup(|name| match name {
+                "ROOMGATE_REDIS_URL" => url.clone(),
+                _ => env(name),
+            })
+            .map_err(|e| e.join("\n"))
+        });
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let checked = match &settings {
+        StoreSettings::Embedded { dir } => roomgate::store::embedded::inspect(dir),
+        StoreSettings::Redis { url, prefix } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for one check");
+            runtime.block_on(async {
+                roomgate::store::redis::RedisStore::connect(url, prefix)
+                    .await?
+                    .check()
+                    .await
+            })
+        }
+    };
+    match checked {
+        Ok(status) => {
+            println!("backend: {}", status.backend);
+            println!("location: {}", status.location);
+            println!("schema version: {}", status.schema_version);
+            println!("reachable: yes");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!(
+                "backend: {}",
+                match settings {
+                    StoreSettings::Embedded { .. } => "embedded",
+                    StoreSettings::Redis { .. } => "redis",
+                }
+            );
+            println!("reachable: no ({e})");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -338,7 +412,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         ip => ip.to_string(),
     };
     actix_web::rt::System::new().block_on(async move {
-        let app = match Application::build(settings, acl) {
+        let app = match Application::build(settings, acl).await {
             Ok(app) => app,
             Err(e) => {
                 eprintln!("roomgate: {e:#}");

@@ -222,6 +222,30 @@ fn twilio_histogram() -> Histogram {
     Histogram::new(TWILIO_BUCKETS)
 }
 
+/// Store calls take well under a millisecond when healthy (embedded) or a loopback
+/// round trip (Redis); the upper buckets catch a store that is failing.
+const STORE_BUCKETS: [f64; 10] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.025, 0.1, 1.0,
+];
+
+fn store_histogram() -> Histogram {
+    Histogram::new(STORE_BUCKETS)
+}
+
+type StoreHistograms = Family<StoreLabels, Histogram, fn() -> Histogram>;
+
+/// A store operation: one of the [`crate::store::Store`] methods' names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StoreLabels {
+    operation: &'static str,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OperationLabels {
+    operation: &'static str,
+}
+
 type TwilioHistograms = Family<TwilioLabels, Histogram, fn() -> Histogram>;
 
 struct Inner {
@@ -238,6 +262,9 @@ struct Inner {
     acl_reloads: Counter,
     acl_rejections: Counter,
     acl_users: Gauge,
+    store_duration: StoreHistograms,
+    store_errors: Family<OperationLabels, Counter>,
+    store_refusals: Counter,
 }
 
 /// roomgate's metrics. Clones share one registry, so hand one to every part of the
@@ -279,9 +306,28 @@ impl Metrics {
             acl_reloads: Counter::default(),
             acl_rejections: Counter::default(),
             acl_users: Gauge::default(),
+            store_duration: Family::new_with_constructor(store_histogram as fn() -> _),
+            store_errors: Family::default(),
+            store_refusals: Counter::default(),
         };
         let registry = &mut inner.registry;
 
+        registry.register_with_unit(
+            "store_duration",
+            "Store operations and how long they took, by operation and outcome",
+            prometheus_client::registry::Unit::Seconds,
+            inner.store_duration.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store operations that failed (unreachable, timed out, unreadable), by operation",
+            inner.store_errors.clone(),
+        );
+        registry.register(
+            "store_refusals",
+            "Requests refused because the store could not be reached (fail closed)",
+            inner.store_refusals.clone(),
+        );
         registry.register(
             "verifications_started",
             "Verifications started: codes sent to the verifier",
@@ -434,6 +480,26 @@ impl Metrics {
             .twilio_duration
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One store operation and how long it took.
+    pub fn observe_store(&self, operation: &'static str, ok: bool, elapsed: Duration) {
+        let outcome = if ok { Outcome::Ok } else { Outcome::Error };
+        self.inner
+            .store_duration
+            .get_or_create(&StoreLabels { operation, outcome })
+            .observe(elapsed.as_secs_f64());
+        if !ok {
+            self.inner
+                .store_errors
+                .get_or_create(&OperationLabels { operation })
+                .inc();
+        }
+    }
+
+    /// A request refused because the store could not say whether it was allowed.
+    pub fn store_refusal(&self) {
+        self.inner.store_refusals.inc();
     }
 
     /// A changed ACL file was loaded and is now in force with `users` users.
@@ -861,6 +927,7 @@ mod tests {
             ("roomgate_acl_reloads", "counter"),
             ("roomgate_acl_rejections", "counter"),
             ("roomgate_acl_users", "gauge"),
+            ("roomgate_store_refusals", "counter"),
         ];
         let found: Vec<(&str, &str)> = families
             .iter()

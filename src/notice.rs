@@ -8,7 +8,7 @@ use crate::i18n::Tr;
 use crate::metrics::FailReason;
 use crate::verify::VerifyError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Notice {
     /// Too many wrong codes for this verification.
     TooManyAttempts,

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 use crate::domain::{RoomName, Username};
 use crate::signin::SignInId;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 const SID: &str = "sid";
 const CSRF: &str = "csrf";
@@ -40,6 +41,9 @@ pub struct Grant {
 pub struct TypedSession {
     session: Session,
     state: web::Data<AppState>,
+    /// The store could not say whether this cookie was revoked: it earns nothing
+    /// (fail closed) until it can.
+    unchecked: bool,
 }
 
 impl TypedSession {
@@ -83,9 +87,18 @@ impl TypedSession {
         self.get(GRANT)
     }
 
-    /// The verified user for `room`, if this session has earned it and that was less
-    /// than the session lifetime ago.
+    /// Whether the store could not say if this cookie was revoked. Such a session is
+    /// verified for nothing; endpoints answer "busy" rather than "not verified".
+    pub fn unchecked(&self) -> bool {
+        self.unchecked
+    }
+
+    /// The verified user for `room`, if this session has earned it, that was less
+    /// than the session lifetime ago, and its revocation could be checked.
     pub fn verified_for(&self, room: &RoomName) -> Option<Grant> {
+        if self.unchecked {
+            return None;
+        }
         let now = self.state.clock.unix_seconds();
         let ttl = self.state.session_ttl.as_secs();
         self.grant()
@@ -96,27 +109,35 @@ impl TypedSession {
         self.session.remove(GRANT);
     }
 
-    /// The privilege change at verification: the old session id is revoked and a new
-    /// one issued (so a cookie captured before is worth nothing), with a new CSRF token.
-    pub async fn elevate(&self, grant: &Grant) -> Result<(), SessionInsertError> {
-        self.revoke().await;
+    /// The privilege change at verification: the old session id is revoked (durably)
+    /// and a new one issued (so a cookie captured before is worth nothing), with a new
+    /// CSRF token.
+    pub async fn elevate(&self, grant: &Grant) -> anyhow::Result<()> {
+        self.revoke().await?;
         self.session.renew();
         self.session.remove(PENDING);
         self.session.insert(SID, random_token())?;
         self.session.insert(CSRF, random_token())?;
-        self.session.insert(GRANT, grant)
+        self.session.insert(GRANT, grant)?;
+        Ok(())
     }
 
-    /// Logout: this cookie, and any copy of it, stops working.
-    pub async fn end(&self) {
-        self.revoke().await;
+    /// Logout: this cookie, and any copy of it, stops working. When the store can't
+    /// record that, nothing changes (so the participant can try again).
+    pub async fn end(&self) -> Result<(), StoreError> {
+        self.revoke().await?;
         self.session.purge();
+        Ok(())
     }
 
-    async fn revoke(&self) {
-        if let Some(sid) = self.get::<String>(SID) {
-            let until = self.state.clock.now() + self.state.session_ttl + Duration::from_secs(60);
-            self.state.counters.put(&revoked_key(&sid), 1, until).await;
+    /// Durable before it returns: a revocation acknowledged survives a crash.
+    async fn revoke(&self) -> Result<(), StoreError> {
+        match self.get::<String>(SID) {
+            Some(sid) => {
+                let ttl = self.state.session_ttl + Duration::from_secs(60);
+                self.state.store.put(&revoked_key(&sid), b"1", ttl).await
+            }
+            None => Ok(()),
         }
     }
 
@@ -142,15 +163,26 @@ impl FromRequest for TypedSession {
                 actix_web::error::ErrorInternalServerError("application state is missing")
             })?;
             let sid = session.get::<String>(SID).ok().flatten();
+            let mut unchecked = false;
             if let Some(sid) = sid {
-                let now = state.clock.now();
-                if state.counters.get(&revoked_key(&sid), now).await.is_some() {
-                    // A copy of a cookie that was logged out or superseded: start afresh.
-                    tracing::info!("revoked session cookie presented");
-                    session.clear();
+                match state.store.get(&revoked_key(&sid)).await {
+                    Ok(Some(_)) => {
+                        // A copy of a cookie that was logged out or superseded: start afresh.
+                        tracing::info!("revoked session cookie presented");
+                        session.clear();
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "session revocation not checked; the session earns nothing");
+                        unchecked = true;
+                    }
                 }
             }
-            Ok(TypedSession { session, state })
+            Ok(TypedSession {
+                session,
+                state,
+                unchecked,
+            })
         })
     }
 }

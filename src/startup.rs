@@ -18,11 +18,13 @@ use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings, TwilioSettings};
 use crate::credentials::{ApiKey, ApiKeys, SecretFiles};
-use crate::limits::{CounterStore, Limiter, MemoryStore};
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::session::random_token;
 use crate::signin::SignIns;
 use crate::state::AppState;
+use crate::store::Store;
+use crate::store::health::StoreHealth;
 use crate::telemetry::Pseudonyms;
 use crate::twilio_signature::SignatureValidator;
 use crate::verify::Verifier;
@@ -47,6 +49,9 @@ pub struct Overrides {
     pub code_sink: Option<CodeSink>,
     /// Upper bound for one Verify call (default [`TWILIO_TIMEOUT`]).
     pub verify_timeout: Option<Duration>,
+    /// A store opened by the caller instead of the configured one (its clock is then
+    /// the app's clock too).
+    pub store: Option<Arc<dyn Store>>,
 }
 
 pub struct Application {
@@ -59,11 +64,11 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(settings: Settings, acl: Acl) -> anyhow::Result<Self> {
-        Self::build_with(settings, acl, Overrides::default())
+    pub async fn build(settings: Settings, acl: Acl) -> anyhow::Result<Self> {
+        Self::build_with(settings, acl, Overrides::default()).await
     }
 
-    pub fn build_with(
+    pub async fn build_with(
         mut settings: Settings,
         acl: Acl,
         overrides: Overrides,
@@ -73,9 +78,23 @@ impl Application {
         let listener = TcpListener::bind(settings.addr)
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
-        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
         let metrics = Metrics::new();
+        let store = match overrides.store {
+            Some(store) => Arc::new(crate::store::metered::Metered::new(store, metrics.clone())),
+            None => {
+                let clock = overrides
+                    .clock
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(SystemClock));
+                crate::store::open(&settings.store, clock, &metrics)
+                    .await
+                    .context("opening the store")?
+            }
+        };
+        // Expiry, lockouts and sessions are judged by the store's time, so instances
+        // sharing a store agree on them.
+        let clock = store.clock();
+        let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
         metrics.set_acl_users(acl.user_count());
         // The one HTTP client: Verify calls and alert webhooks share its pool.
         let http = http_client(verify_timeout);
@@ -108,7 +127,6 @@ impl Application {
             ),
         };
 
-        let counters: Arc<dyn CounterStore> = Arc::new(MemoryStore::new());
         let audit: AuditLog = AuditLog::open(&settings.audit.path, settings.audit.key.take())
             .with_context(|| format!("opening the audit log {}", settings.audit.path.display()))?
             .with_clock(clock.clone());
@@ -122,21 +140,25 @@ impl Application {
             verifier: verifier.clone(),
             tokens,
             signins: SignIns::new(
-                clock.clone(),
+                store.clone(),
                 verifier.clone(),
                 audit.clone(),
                 metrics.clone(),
             ),
-            limiter: Limiter::new(counters.clone(), settings.limits.clone(), clock.clone()),
+            limiter: Limiter::new(
+                store.clone(),
+                settings.limits.clone(),
+                settings.session_key.expose(),
+            ),
             budget: SmsBudget::new(
                 settings.budget.clone(),
-                counters.clone(),
-                clock.clone(),
+                store.clone(),
                 settings.budget.alert_sender(http.clone()),
             ),
             audit: audit.clone(),
             metrics: metrics.clone(),
-            counters: counters.clone(),
+            store: store.clone(),
+            store_health: StoreHealth::watch(store.clone()),
             clock,
             pseudonyms: Pseudonyms::new(settings.session_key.expose()),
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -150,12 +172,12 @@ impl Application {
                 .as_ref()
                 .and_then(|t| t.signatures.as_ref())
                 .and_then(|_| settings.public_url.join("/twilio/room-events").ok()),
-            rooms_ready: Default::default(),
             video_sdk_url: settings.video_sdk_url.to_string(),
             local_mode: matches!(settings.mode, Mode::Local),
             start_wait: verify_timeout + Duration::from_secs(2),
         });
         spawn_sweeper(state.clone());
+        let store_health = state.store_health.clone();
         let audit_for_reloads = audit;
 
         let key = Key::try_from(settings.session_key.expose())
@@ -214,14 +236,19 @@ impl Application {
             .with_context(|| format!("binding the admin address {}", settings.admin_addr))?;
         let admin_port = admin_listener.local_addr()?.port();
         let readiness = acl.clone();
-        let admin = crate::metrics::admin_server(admin_listener, metrics, move || match readiness
-            .status()
-        {
-            AclStatus::Fresh => (true, "ready".to_owned()),
-            AclStatus::Stale { error } => (
-                false,
-                format!("the ACL file was rejected; the last good list is in service:\n{error}"),
-            ),
+        let admin = crate::metrics::admin_server(admin_listener, metrics, move || {
+            if let Some(problem) = store_health.problem() {
+                return (false, problem);
+            }
+            match readiness.status() {
+                AclStatus::Fresh => (true, "ready".to_owned()),
+                AclStatus::Stale { error } => (
+                    false,
+                    format!(
+                        "the ACL file was rejected; the last good list is in service:\n{error}"
+                    ),
+                ),
+            }
         })?;
         tokio::spawn(admin);
         spawn_sighup_listener(reload, twilio.map(|t| t.secret_files));
@@ -375,18 +402,26 @@ fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>, secrets: Option<
     drop((reload, secrets));
 }
 
-/// Sign-ins abandoned halfway are dropped every minute.
+/// Sign-ins abandoned halfway are taken from the store every 10 s (by one instance
+/// each, when several share it). The store forgets expired keys by itself.
 fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
+            let expired = match state.signins.sweep().await {
+                Ok(expired) => expired,
+                Err(e) => {
+                    tracing::warn!(error = %e, "abandoned sign-ins not swept; trying again later");
+                    continue;
+                }
+            };
             // Each abandoned sign-in is a failed verification for the name typed.
-            for who in state.signins.sweep() {
-                state.limiter.record_failure(&who).await;
+            for who in expired {
+                if let Err(e) = state.limiter.record_failure(&who).await {
+                    tracing::warn!(error = %e, "an abandoned sign-in was not counted as a failure");
+                }
             }
-            state.limiter.sweep().await;
-            state.counters.sweep(state.clock.now()).await;
         }
     });
 }

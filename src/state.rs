@@ -12,9 +12,10 @@ use crate::budget::SmsBudget;
 use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::domain::RoomName;
-use crate::limits::{CounterStore, Limiter};
+use crate::limits::Limiter;
 use crate::metrics::{Metrics, Window};
 use crate::signin::SignIns;
+use crate::store::{Store, StoreError};
 use crate::telemetry::Pseudonyms;
 use crate::twilio_signature::SignatureValidator;
 use crate::verify::Verifier;
@@ -27,8 +28,11 @@ pub struct AppState {
     pub verifier: Arc<dyn Verifier>,
     pub tokens: AccessTokenIssuer,
     pub signins: SignIns,
-    /// Limits, lockouts, budget windows and revoked sessions.
-    pub counters: Arc<dyn CounterStore>,
+    /// Everything remembered between requests (limits, lockouts, budget windows,
+    /// revoked sessions, pending sign-ins, bans, rooms known to exist).
+    pub store: Arc<dyn Store>,
+    /// Whether the store answers, for `/readyz`.
+    pub store_health: crate::store::health::StoreHealth,
     pub limiter: Limiter,
     pub audit: AuditLog,
     pub metrics: Metrics,
@@ -47,8 +51,6 @@ pub struct AppState {
     pub signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
     pub status_callback: Option<Url>,
-    /// Rooms we know exist with our status callback, and since when.
-    pub rooms_ready: std::sync::Mutex<std::collections::HashMap<RoomName, std::time::Instant>>,
     pub video_sdk_url: String,
     pub local_mode: bool,
     pub session_ttl: Duration,
@@ -58,16 +60,26 @@ pub struct AppState {
 
 impl AppState {
     /// Forget that `room` exists (it ended): the next token creates it again.
-    pub fn forget_room(&self, room: &RoomName) {
-        self.rooms_ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(room);
+    pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
+        self.store.delete(&room_ready_key(room)).await
+    }
+
+    /// Whether `room` is known to exist with our status callback.
+    pub async fn room_ready(&self, room: &RoomName) -> Result<bool, StoreError> {
+        Ok(self.store.get(&room_ready_key(room)).await?.is_some())
+    }
+
+    /// Remember that `room` exists, for `fresh`: after that it is looked up again.
+    pub async fn set_room_ready(&self, room: &RoomName, fresh: Duration) -> Result<(), StoreError> {
+        self.store.put(&room_ready_key(room), b"1", fresh).await
     }
 
     /// Copy the SMS budget's windows into the metrics' gauges.
     pub async fn publish_budget(&self) {
-        for (window, used, cap) in self.budget.usage().await {
+        let Ok(usage) = self.budget.usage().await else {
+            return;
+        };
+        for (window, used, cap) in usage {
             let window = match window {
                 "minute" => Window::Minute,
                 "hour" => Window::Hour,
@@ -84,4 +96,8 @@ impl AppState {
             tracing::error!(error = %e, "audit record not written");
         }
     }
+}
+
+fn room_ready_key(room: &RoomName) -> String {
+    format!("room-ready:{room}")
 }

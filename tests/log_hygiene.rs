@@ -76,6 +76,7 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"))
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
         .env("RUST_LOG", "trace")
         .env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
         .env("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
@@ -193,4 +194,15 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
     for (what, value) in forbidden {
         assert!(!out.contains(&value), "the {what} appears in the output");
     }
+}
+
+/// A data directory of its own for each server this test starts: the embedded store
+/// lets one process at a time use a directory.
+fn fresh_data_dir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "roomgate-data-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ))
 }

@@ -1,7 +1,6 @@
-//! Rate limits, lockouts and the counters behind them.
+//! Rate limits and lockouts, counted in the [`crate::store`].
 
 pub mod limiter;
-pub mod store;
 
-pub use limiter::{Limited, LimitedAction, Limiter, LimitsConfig};
-pub use store::{CounterStore, MemoryStore, Rule};
+pub use crate::store::Rule;
+pub use limiter::{Denied, Limited, LimitedAction, Limiter, LimitsConfig};

@@ -10,10 +10,18 @@ pub async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// Readiness: configuration is complete (or we wouldn't be running) and the ACL in
-/// service is what the file says. The public answer names no ACL detail; the admin
+/// Readiness: configuration is complete (or we wouldn't be running), the store
+/// answers, and the ACL in service is what the file says. The public answer names no ACL detail; the admin
 /// listener's `/readyz` gives the error itself.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store_health.problem().is_some() {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!(
+                "not ready: the {} store is unavailable",
+                state.store.backend()
+            ));
+    }
     match state.acl.status() {
         AclStatus::Fresh => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")

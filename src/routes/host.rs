@@ -29,6 +29,8 @@ enum Refusal {
     Csrf,
     NotHost,
     NoVideoService,
+    /// The store can't say whether the session was revoked, or can't record a ban.
+    StoreDown,
 }
 
 impl Refusal {
@@ -37,6 +39,10 @@ impl Refusal {
             Self::NotVerified => json(StatusCode::UNAUTHORIZED, json!({ "error": "not_verified" })),
             Self::Csrf => json(StatusCode::FORBIDDEN, json!({ "error": "csrf" })),
             Self::NotHost => json(StatusCode::FORBIDDEN, json!({ "error": "not_host" })),
+            Self::StoreDown => json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "store_unavailable", "message": "The service is busy. Please try again shortly." }),
+            ),
             Self::NoVideoService => json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "no_video_service", "message": "No video service is configured (local mode)." }),
@@ -53,6 +59,9 @@ fn host_of<'a>(
     room: &RoomName,
     needs_csrf: bool,
 ) -> Result<(Grant, &'a VideoClient), Refusal> {
+    if session.unchecked() {
+        return Err(Refusal::StoreDown);
+    }
     let grant = session.verified_for(room).ok_or(Refusal::NotVerified)?;
     if needs_csrf {
         let presented = req
@@ -158,13 +167,20 @@ pub async fn remove(
         Ok(ok) => ok,
         Err(refusal) => return Ok(refusal.response()),
     };
-    // Barred first: even if Twilio is slow to disconnect them, no new token.
-    let until = state.clock.now() + REMOVAL_BAN;
+    // Barred first, durably: even if Twilio is slow to disconnect them, no new token.
     let until_secs = state.clock.unix_seconds() + REMOVAL_BAN.as_secs();
-    state
-        .counters
-        .put(&removal_key(&room, identity.as_str()), until_secs, until)
+    let barred = state
+        .store
+        .put(
+            &removal_key(&room, identity.as_str()),
+            &until_secs.to_le_bytes(),
+            REMOVAL_BAN,
+        )
         .await;
+    if let Err(e) = barred {
+        tracing::error!(error = %e, "participant not barred: the store is unavailable");
+        return Ok(Refusal::StoreDown.response());
+    }
     let result = match video.fetch_room(room.as_str()).await {
         Ok(Some(r)) => video
             .disconnect_participant(&r.sid, identity.as_str())
@@ -215,7 +231,9 @@ pub async fn end_room(
     if let Err(e) = result {
         return Ok(video_failure(&e));
     }
-    state.forget_room(&room);
+    if let Err(e) = state.forget_room(&room).await {
+        tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
+    }
     tracing::info!(host = %state.pseudonyms.of(host.username.as_str()), %room, "room ended");
     let record = AuditRecord::new(AuditEvent::RoomEnded)
         .user(&host.username)

@@ -4,14 +4,10 @@ use serde::Deserialize;
 
 use super::respond::{notice_page, render, see_other};
 use super::{PageError, room_from_path};
-use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
-use crate::domain::{RoomName, Username};
 use crate::i18n::{Arg, Tr};
-use crate::metrics::LimitKind;
-use crate::notice::Notice;
 use crate::session::TypedSession;
-use crate::signin::{CodeRequest, Start};
+use crate::signin::{Refusal, Visit, flow, refuse};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -98,15 +94,8 @@ pub async fn login(
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    sign_in(
-        &state,
-        &session,
-        &tr,
-        room,
-        typed_username(&form.username),
-        ip,
-    )
-    .await
+    let visit = Visit { room: &room, ip };
+    sign_in(&state, &session, &tr, visit, typed_username(&form.username)).await
 }
 
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
@@ -123,13 +112,20 @@ pub async fn resend(
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    let Some(previous) = session
-        .pending()
-        .and_then(|id| state.signins.get(&id, &room))
-    else {
-        return Ok(see_other(&format!("/rooms/{room}")));
+    let visit = Visit { room: &room, ip };
+    let previous = match session.pending() {
+        Some(id) => state.signins.get(&id, &room).await,
+        None => Ok(None),
     };
-    sign_in(&state, &session, &tr, room, previous.who.clone(), ip).await
+    let previous = match previous {
+        Ok(Some(previous)) => previous,
+        Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
+        Err(e) => {
+            let notice = refuse(&state, &Refusal::StoreDown(e), visit, None).await;
+            return notice_page(&tr, &room, notice);
+        }
+    };
+    sign_in(&state, &session, &tr, visit, previous.who).await
 }
 
 /// The SMS is in `tr`'s language when the participant asked for one (`Tr::sms_locale`).
@@ -137,119 +133,27 @@ async fn sign_in(
     state: &AppState,
     session: &TypedSession,
     tr: &Tr,
-    room: RoomName,
+    visit: Visit<'_>,
     who: String,
-    ip: std::net::IpAddr,
 ) -> Result<HttpResponse, PageError> {
-    let username = Username::parse(&who).ok();
-    let audit = |detail: &str| {
-        let record = AuditRecord::new(AuditEvent::Limited)
-            .room(&room)
-            .ip(ip)
-            .detail(detail);
-        match &username {
-            Some(u) => record.user(u),
-            None => record,
+    let begun = flow::begin(
+        state,
+        visit,
+        who.clone(),
+        tr.sms_locale(),
+        session.pending(),
+    )
+    .await;
+    match begun {
+        Ok(id) => {
+            session.set_pending(&id).map_err(anyhow::Error::from)?;
+            Ok(see_other(&format!("/rooms/{}/verify", visit.room)))
         }
-    };
-    if let Err(limited) = state.limiter.login_from_ip(ip).await {
-        state.metrics.limited(limited.action.into());
-        state.audit(audit(limited.action.kind())).await;
-        return notice_page(tr, &room, Notice::limited(&limited));
+        Err(refusal) => {
+            let notice = refuse(state, &refusal, visit, Some(&who)).await;
+            notice_page(tr, visit.room, notice)
+        }
     }
-    let user = state.pseudonyms.of(&who);
-    // Limits on the name typed apply whether or not anyone has that name.
-    if let Some(left) = state.limiter.locked_out(&who).await {
-        tracing::info!(%user, %room, retry_after = left.as_secs(), "sign-in refused: locked out");
-        state.metrics.limited(LimitKind::LockedOut);
-        state.audit(audit("locked_out")).await;
-        return notice_page(tr, &room, Notice::locked_out(left));
-    }
-    // A spent budget is global: everyone is told, so it reveals nobody. Checked
-    // before the per-name limit, so a refusal here costs the name nothing.
-    if let Some(wait) = state.budget.exhausted().await {
-        tracing::warn!(%room, "sign-in refused: SMS budget exhausted");
-        state.metrics.limited(LimitKind::Budget);
-        state.audit(audit("sms_budget")).await;
-        return notice_page(tr, &room, Notice::busy(wait));
-    }
-
-    if let Err(limited) = state.limiter.start_for_user(&who).await {
-        tracing::info!(%user, %room, limit = limited.action.kind(), "sign-in limited");
-        state.metrics.limited(limited.action.into());
-        state.audit(audit(limited.action.kind())).await;
-        return notice_page(tr, &room, Notice::limited(&limited));
-    }
-    let start = start_for(state, username, &room, ip, user, tr.sms_locale()).await;
-    if let Some(old) = session.pending() {
-        state.signins.remove(&old);
-    }
-    let id = state.signins.begin(room.clone(), who, start);
-    session.set_pending(&id).map_err(anyhow::Error::from)?;
-    Ok(see_other(&format!("/rooms/{room}/verify")))
-}
-
-/// Whether to send a code. Refusals found here concern a real user's number, so they
-/// are told on the code page, not in this response.
-async fn start_for(
-    state: &AppState,
-    username: Option<Username>,
-    room: &RoomName,
-    ip: std::net::IpAddr,
-    user: String,
-    locale: Option<&str>,
-) -> Start {
-    let record = AuditRecord::new(AuditEvent::SignInRequested)
-        .room(room)
-        .ip(ip);
-    let allowed = username.as_ref().and_then(|username| {
-        let acl = state.acl.load();
-        let phone = acl.allowed(username, room)?.phone.clone();
-        Some((username.clone(), phone))
-    });
-    let Some((username, phone)) = allowed else {
-        tracing::info!(%user, %room, "sign-in requested for a user not on the list");
-        let record = match &username {
-            Some(u) => record.user(u),
-            None => record,
-        };
-        state.audit(record.detail("not_on_list")).await;
-        return Start::Nothing;
-    };
-    tracing::info!(%user, %room, "sign-in requested");
-    state
-        .audit(record.user(&username).phone(&phone).detail("on_list"))
-        .await;
-    let limited = |detail: &str| {
-        AuditRecord::new(AuditEvent::Limited)
-            .user(&username)
-            .room(room)
-            .ip(ip)
-            .phone(&phone)
-            .detail(detail)
-    };
-    if let Err(limit) = state.limiter.start_for_phone(&phone).await {
-        tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
-        state.metrics.limited(limit.action.into());
-        state.audit(limited(limit.action.kind())).await;
-        return Start::Refused(Notice::limited(&limit));
-    }
-    let spent = state.budget.spend().await;
-    state.publish_budget().await;
-    if let Err(wait) = spent {
-        tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
-        state.metrics.limited(LimitKind::Budget);
-        state.audit(limited("sms_budget")).await;
-        return Start::Refused(Notice::busy(wait));
-    }
-    Start::Send(CodeRequest {
-        username,
-        log_user: user,
-        phone,
-        locale: locale.map(str::to_owned),
-        room: room.clone(),
-        ip,
-    })
 }
 
 /// The name as a participant typed it, normalised like a username, and bounded so an

@@ -2,23 +2,38 @@ use actix_web::{HttpResponse, web};
 
 use super::respond::see_other;
 use super::{CsrfForm, PageError};
+use crate::i18n::Tr;
 use crate::session::TypedSession;
 use crate::state::AppState;
 
 pub async fn logout(
     form: web::Form<CsrfForm>,
+    tr: Tr,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     if !session.csrf_matches(form.csrf_token.as_deref()) {
         return Err(PageError::Csrf);
     }
-    if let Some(id) = session.pending() {
-        state.signins.remove(&id);
+    if let Some(id) = session.pending()
+        && let Err(e) = state.signins.remove(&id).await
+    {
+        tracing::warn!(error = %e, "pending sign-in not removed; it expires by itself");
     }
     if let Some(grant) = session.grant() {
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), room = %grant.room, "signed out");
     }
-    session.end().await;
+    // Unrecorded, a copy of the cookie would still work: the session stays as it
+    // was and the participant is asked to try again.
+    if let Err(e) = session.end().await {
+        tracing::error!(error = %e, "logout not recorded: the store is unavailable");
+        state.metrics.store_refusal();
+        let mut resp = HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+            .content_type("text/plain; charset=utf-8")
+            .body(tr.t("notice-unavailable"));
+        super::respond::no_store(&mut resp);
+        return Ok(resp);
+    }
     Ok(see_other("/"))
 }

@@ -8,11 +8,13 @@ use serde_json::json;
 use super::respond::no_store;
 use super::{PageError, removal_key, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::client_ip::ClientIp;
 use crate::domain::RoomName;
+use crate::notice::Notice;
 use crate::session::TypedSession;
+use crate::signin::{Refusal, Visit, refuse};
 use crate::state::AppState;
 use crate::video::VideoError;
 
@@ -33,18 +35,20 @@ pub async fn mint(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
-    if let Err(limited) = state.limiter.token_from_ip(ip).await {
-        let mut resp = json_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-        state.metrics.limited(limited.action.into());
-        let secs = limited.retry_after.as_secs().max(1);
-        let record = AuditRecord::new(AuditEvent::Limited)
-            .room(&room)
-            .ip(ip)
-            .detail(limited.action.kind());
-        state.audit(record).await;
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
-        return Ok(resp);
+    let visit = Visit { room: &room, ip };
+    if let Err(denied) = state.limiter.token_from_ip(ip).await {
+        let refusal = Refusal::from(denied);
+        let notice = refuse(&state, &refusal, visit, None).await;
+        let error = match refusal {
+            Refusal::StoreDown(_) => "store_unavailable",
+            _ => "rate_limited",
+        };
+        return Ok(json_notice(notice, error));
+    }
+    // A session whose revocation can't be checked gets no token.
+    if session.unchecked() {
+        state.metrics.store_refusal();
+        return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
     }
     let Some(grant) = session.verified_for(&room) else {
         return Ok(json_error(StatusCode::UNAUTHORIZED, "not_verified"));
@@ -62,14 +66,19 @@ pub async fn mint(
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "token refused: no longer on the list");
         return Ok(json_error(StatusCode::FORBIDDEN, "not_allowed"));
     }
-    let removed = state
-        .counters
-        .get(
-            &removal_key(&room, grant.username.as_str()),
-            state.clock.now(),
-        )
-        .await;
+    let removed = match state
+        .store
+        .get(&removal_key(&room, grant.username.as_str()))
+        .await
+    {
+        Ok(removed) => removed,
+        Err(e) => {
+            let notice = refuse(&state, &Refusal::StoreDown(e), visit, None).await;
+            return Ok(json_notice(notice, "store_unavailable"));
+        }
+    };
     if let Some(until) = removed {
+        let until = <[u8; 8]>::try_from(until.as_slice()).map_or(0, u64::from_le_bytes);
         let mut resp = json_error(StatusCode::FORBIDDEN, "removed");
         let secs = until.saturating_sub(state.clock.unix_seconds()).max(1);
         resp.headers_mut()
@@ -105,13 +114,8 @@ async fn ensure_room(state: &AppState, room: &RoomName) {
     const FRESH: Duration = Duration::from_secs(300);
     const LIMIT: Duration = Duration::from_secs(3);
     let Some(video) = &state.video else { return };
-    let known = state
-        .rooms_ready
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(room)
-        .is_some_and(|since| since.elapsed() < FRESH);
-    if known {
+    // A store that can't say is as good as "not known": look the room up.
+    if state.room_ready(room).await.unwrap_or(false) {
         return;
     }
     let attempt = async {
@@ -128,17 +132,25 @@ async fn ensure_room(state: &AppState, room: &RoomName) {
     };
     match tokio::time::timeout(LIMIT, attempt).await {
         Ok(Ok(())) => {
-            state
-                .rooms_ready
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(room.clone(), Instant::now());
+            if let Err(e) = state.set_room_ready(room, FRESH).await {
+                tracing::warn!(%room, error = %e, "room not remembered; it is looked up again next time");
+            }
         }
         Ok(Err(e)) => {
             tracing::warn!(%room, error = %e, "could not create the room; issuing the token anyway")
         }
         Err(_) => tracing::warn!(%room, "room creation timed out; issuing the token anyway"),
     }
+}
+
+/// A refusal as JSON: the notice's status and `Retry-After`, and a stable error name.
+fn json_notice(notice: Notice, error: &str) -> HttpResponse {
+    let mut resp = json_error(notice.status(), error);
+    if let Some(secs) = notice.retry_after() {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 fn json_error(status: StatusCode, error: &str) -> HttpResponse {

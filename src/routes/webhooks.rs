@@ -53,8 +53,10 @@ pub async fn room_events(
     let event = param("StatusCallbackEvent").unwrap_or("unknown");
     let mut record = AuditRecord::room_event(event).ip(ip);
     if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
-        if event == "room-ended" {
-            state.forget_room(&room);
+        if event == "room-ended"
+            && let Err(e) = state.forget_room(&room).await
+        {
+            tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
         }
         record = record.room(&room);
     }

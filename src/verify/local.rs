@@ -41,7 +41,7 @@ use crate::domain::OtpCode;
 /// How long a code is valid, from the first send (Verify's default).
 pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// Checks allowed per verification before it closes (Verify: 5).
-pub const MAX_CHECKS: u32 = 5;
+pub const MAX_CHECKS: u32 = super::MAX_CHECKS as u32;
 /// Sends (first send and resends) allowed per verification (Verify: 5).
 pub const MAX_SENDS: u32 = 5;
 /// Pending verifications held at once; starts beyond this are refused with 20429.

@@ -15,6 +15,9 @@ use crate::domain::{OtpCode, PhoneNumber, Username};
 
 pub use error::{TwilioApiError, VerifyError};
 
+/// Verify's own limit: a verification accepts at most 5 checks.
+pub const MAX_CHECKS: u8 = 5;
+
 /// Twilio's id for one verification (`VE` + 32 hex). A code is checked against it, so
 /// a code only works in the session that asked for it.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

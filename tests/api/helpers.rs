@@ -71,6 +71,11 @@ fn test_settings(extra: &[(&str, String)]) -> Settings {
             "ROOMGATE_AUDIT_LOG".into(),
             acl.with_file_name("audit.log").display().to_string(),
         ),
+        // The embedded store, in this test's own directory.
+        (
+            "ROOMGATE_DATA_DIR".into(),
+            acl.with_file_name("data").display().to_string(),
+        ),
     ]);
     for (k, v) in extra {
         vars.insert((*k).into(), v.clone());
@@ -133,9 +138,15 @@ async fn start(
     codes: Arc<Mutex<Vec<CodeNotice>>>,
 ) -> TestApp {
     init_test_log();
+    let mut overrides = overrides;
+    if overrides.store.is_none() {
+        overrides.store = redis_store(overrides.clock.clone()).await;
+    }
     let acl = Acl::load(&settings.acl_path).expect("test ACL parses");
     let acl_path = settings.acl_path.clone();
-    let app = Application::build_with(settings, acl, overrides).expect("app builds");
+    let app = Application::build_with(settings, acl, overrides)
+        .await
+        .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let acl = app.acl_handle();
@@ -694,4 +705,27 @@ impl TestApp {
         let html = self.get_room(room).await.text().await.unwrap();
         extract_meta_csrf(&html).expect("the room page (not the join form) is shown")
     }
+}
+
+/// With `ROOMGATE_TEST_REDIS_URL` set (scripts/test does, for a second run of this
+/// suite), every test app keeps its state in that real Redis, under a prefix of its
+/// own, driven by the test's clock when it has one. Otherwise `None`: the embedded
+/// store in the test's own directory.
+async fn redis_store(
+    clock: Option<Arc<dyn roomgate::clock::Clock>>,
+) -> Option<Arc<dyn roomgate::store::Store>> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let url = std::env::var("ROOMGATE_TEST_REDIS_URL").ok()?;
+    let prefix = format!(
+        "api-{}-{}:",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let store = roomgate::store::redis::RedisStore::connect(&url.into(), &prefix)
+        .await
+        .expect("ROOMGATE_TEST_REDIS_URL answers");
+    Some(Arc::new(match clock {
+        Some(clock) => store.with_test_clock(clock),
+        None => store,
+    }))
 }

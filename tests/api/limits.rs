@@ -57,7 +57,7 @@ async fn login_forwarded_for(
 }
 
 #[tokio::test]
-async fn a_username_gets_three_codes_per_ten_minutes_and_one_per_30_seconds() {
+async fn a_username_gets_one_code_per_30_seconds_and_three_then_one_every_200_seconds() {
     // The phone's own limit is out of the way: only the username's is at work.
     let (mut app, clock) = spawn_app_with_clock(&[("ROOMGATE_STARTS_PER_PHONE", "100")]).await;
     mock_start_ok().expect(4).mount(&app.verify).await;
@@ -92,24 +92,25 @@ async fn a_username_gets_three_codes_per_ten_minutes_and_one_per_30_seconds() {
             "/rooms/standup/verify",
         );
     }
-    // t = 93 s: the fourth within ten minutes, refused until the first leaves the window.
+    // t = 93 s: all three are spent. Three per ten minutes earns one back every 200 s,
+    // the first 200 s after the first code: refused until t = 200 s.
     // The name is what counts, however typed and for whichever room.
     clock.advance(secs(31));
     assert_notice(
         app.post_login_afresh("standup", "alice").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(507),
+        Some(107),
         LIMITED,
     )
     .await;
     assert_notice(
         app.post_login_afresh("all-hands", " ALICE ").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(507),
+        Some(107),
         LIMITED,
     )
     .await;
-    clock.advance(secs(506));
+    clock.advance(secs(106));
     assert_notice(
         app.post_login_afresh("standup", "alice").await,
         StatusCode::TOO_MANY_REQUESTS,
@@ -119,12 +120,19 @@ async fn a_username_gets_three_codes_per_ten_minutes_and_one_per_30_seconds() {
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 3).await;
 
-    // t = 600 s: the first code has left the window.
+    // t = 200 s: one code earned back, and spent; the next is 200 s away.
     clock.advance(secs(1));
     assert_is_redirect_to(
         &app.post_login_afresh("standup", "alice").await,
         "/rooms/standup/verify",
     );
+    assert_notice(
+        app.post_login_afresh("standup", "alice").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(200),
+        LIMITED,
+    )
+    .await;
     assert_requests_settle_at(&app.verify, START_PATH, 4).await;
 }
 
@@ -148,20 +156,21 @@ async fn a_phone_number_limit_shows_on_the_code_page_not_in_the_sign_in_response
     }
     assert_requests_settle_at(&app.verify, START_PATH, 2).await;
 
-    // t = 62 s: the third. The response is the one anybody gets...
+    // t = 62 s: the third. Two per ten minutes earns one back every 300 s, the first
+    // 300 s after the first code: 238 s from now. The response is the one anybody gets...
     let third = comparable(app.post_login_afresh("standup", "alice").await).await;
     // ...and the refusal is told on the code page, and again at the code check.
     assert_notice(
         app.get_verify("standup").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(538),
+        Some(238),
         LIMITED,
     )
     .await;
     assert_notice(
         app.post_code("standup", "123456").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(538),
+        Some(238),
         LIMITED,
     )
     .await;
@@ -170,8 +179,8 @@ async fn a_phone_number_limit_shows_on_the_code_page_not_in_the_sign_in_response
     assert_eq!(third.0, StatusCode::SEE_OTHER);
     assert_requests_settle_at(&app.verify, START_PATH, 2).await;
 
-    // t = 600 s: the first code has left the window.
-    clock.advance(secs(538));
+    // t = 300 s: the phone has earned one code back.
+    clock.advance(secs(238));
     assert_is_redirect_to(
         &app.post_login_afresh("standup", "alice").await,
         "/rooms/standup/verify",
@@ -181,7 +190,7 @@ async fn a_phone_number_limit_shows_on_the_code_page_not_in_the_sign_in_response
 }
 
 #[tokio::test]
-async fn twenty_sign_ins_per_minute_from_one_address() {
+async fn twenty_sign_ins_per_minute_from_one_address_then_one_every_3_seconds() {
     let (mut app, clock) = spawn_app_with_clock(&[]).await;
     mock_start_ok().expect(1).mount(&app.verify).await;
 
@@ -192,15 +201,16 @@ async fn twenty_sign_ins_per_minute_from_one_address() {
             "/rooms/standup/verify",
         );
     }
-    // The 21st, for someone on the list: refused before anything is sent.
+    // The 21st at once, for someone on the list: refused before anything is sent, until
+    // the address has earned one back (every 60 / 20 = 3 s).
     assert_notice(
         app.post_login_afresh("standup", "alice").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(60),
+        Some(3),
         LIMITED,
     )
     .await;
-    clock.advance(secs(59));
+    clock.advance(secs(2));
     assert_notice(
         app.post_login_afresh("standup", "alice").await,
         StatusCode::TOO_MANY_REQUESTS,
@@ -215,11 +225,19 @@ async fn twenty_sign_ins_per_minute_from_one_address() {
         &app.post_login_afresh("standup", "alice").await,
         "/rooms/standup/verify",
     );
+    // That one is spent at once: the next waits another 3 s.
+    assert_notice(
+        app.post_login_afresh("standup", "guest20").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(3),
+        LIMITED,
+    )
+    .await;
     assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
 
 #[tokio::test]
-async fn thirty_code_checks_per_minute_from_one_address() {
+async fn thirty_code_checks_per_minute_from_one_address_then_one_every_2_seconds() {
     let (mut app, clock) = spawn_app_with_clock(&[]).await;
     mock_start_ok().expect(1).mount(&app.verify).await;
     mock_check("approved").expect(1).mount(&app.verify).await;
@@ -230,7 +248,8 @@ async fn thirty_code_checks_per_minute_from_one_address() {
         let last = fail_verification(&mut app, &format!("guest{i}")).await;
         assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
     }
-    // The 31st, in alice's real sign-in: refused before Verify is asked.
+    // The 31st at once, in alice's real sign-in: refused before Verify is asked, until
+    // the address has earned one back (every 60 / 30 = 2 s).
     assert_is_redirect_to(
         &app.post_login_afresh("standup", "alice").await,
         "/rooms/standup/verify",
@@ -238,7 +257,7 @@ async fn thirty_code_checks_per_minute_from_one_address() {
     assert_notice(
         app.post_code("standup", "123456").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(60),
+        Some(2),
         LIMITED,
     )
     .await;
@@ -247,14 +266,22 @@ async fn thirty_code_checks_per_minute_from_one_address() {
     assert_notice(
         app.post_code("standup", "123456").await,
         StatusCode::TOO_MANY_REQUESTS,
-        Some(60),
+        Some(2),
+        LIMITED,
+    )
+    .await;
+    clock.advance(secs(1));
+    assert_notice(
+        app.post_code("standup", "123456").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(1),
         LIMITED,
     )
     .await;
     assert_requests_settle_at(&app.verify, CHECK_PATH, 0).await;
 
-    // A minute later the same code goes through.
-    clock.advance(secs(60));
+    // Two seconds after the limit was spent the same code goes through.
+    clock.advance(secs(1));
     app.client = signed_in;
     assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
     assert_requests_settle_at(&app.verify, CHECK_PATH, 1).await;
@@ -358,7 +385,7 @@ async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
 }
 
 #[tokio::test]
-async fn sixty_tokens_per_minute_from_one_address() {
+async fn sixty_tokens_per_minute_from_one_address_then_one_every_second() {
     let (mut app, clock) = spawn_app_with_clock(&[]).await;
     app.sign_in("standup", "alice").await;
     let html = app.get_room("standup").await.text().await.unwrap();
@@ -370,9 +397,10 @@ async fn sixty_tokens_per_minute_from_one_address() {
         );
     }
 
+    // The 61st at once waits until the address earns one back: 60 / 60 = 1 s.
     let over = app.post_token_with("standup", Some(&csrf)).await;
     assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(over.headers()["retry-after"], "60");
+    assert_eq!(over.headers()["retry-after"], "1");
     assert_eq!(over.headers()["content-type"], "application/json");
     assert_eq!(over.headers()["cache-control"], "no-store");
     assert_eq!(over.json::<Value>().await.unwrap()["error"], "rate_limited");
@@ -381,17 +409,22 @@ async fn sixty_tokens_per_minute_from_one_address() {
     let verified = std::mem::replace(&mut app.client, new_client());
     let other = app.post_token_with("standup", None).await;
     assert_eq!(other.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(other.headers()["retry-after"], "60");
+    assert_eq!(other.headers()["retry-after"], "1");
 
-    clock.advance(secs(59));
+    // Half a second left: still whole seconds, rounded up.
+    clock.advance(Duration::from_millis(500));
     app.client = verified;
     let still = app.post_token_with("standup", Some(&csrf)).await;
     assert_eq!(still.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(still.headers()["retry-after"], "1");
-    clock.advance(secs(1));
+    clock.advance(Duration::from_millis(500));
     let resp = app.post_token_with("standup", Some(&csrf)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.json::<Value>().await.unwrap()["identity"], "alice");
+    // Spent at once: the next waits another second.
+    let next = app.post_token_with("standup", Some(&csrf)).await;
+    assert_eq!(next.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(next.headers()["retry-after"], "1");
 }
 
 /// Complements `flow::five_wrong_codes_end_the_verification`: the checks are counted on
@@ -517,29 +550,40 @@ async fn three_failed_verifications_in_an_hour_lock_the_name_for_15_then_30_minu
 }
 
 #[tokio::test]
-async fn failures_older_than_an_hour_do_not_count_toward_a_lockout() {
+async fn failures_toward_a_lockout_are_forgotten_one_per_hour() {
     let (mut app, clock) = spawn_app_with_clock(&lockout_settings()).await;
     mock_start_ok().mount(&app.verify).await;
     mock_check("pending").mount(&app.verify).await;
 
-    for _ in 0..2 {
-        let last = fail_verification(&mut app, "alice").await;
+    // t = 0: two failures each for alice and bob.
+    for name in ["alice", "alice", "bob", "bob"] {
+        let last = fail_verification(&mut app, name).await;
         assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
     }
+    // t = 1 h: the count has forgotten one of alice's two, so the failure that would have
+    // been her third does not lock...
     clock.advance(secs(3600));
-    // Within the hour this would be the third failure; the first two have left it.
-    for _ in 0..2 {
-        let last = fail_verification(&mut app, "alice").await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
-    }
-    let third_within_the_hour = fail_verification(&mut app, "alice").await;
+    let not_yet = fail_verification(&mut app, "alice").await;
+    assert_notice(not_yet, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    // ...but the other is still remembered (where a sliding hour would have dropped
+    // both): one more failure makes three, and locks.
+    let third_remembered = fail_verification(&mut app, "alice").await;
     assert_notice(
-        third_within_the_hour,
+        third_remembered,
         StatusCode::TOO_MANY_REQUESTS,
         Some(900),
         LOCKED,
     )
     .await;
+
+    // t = 2 h: both of bob's have been forgotten; it takes three new failures.
+    clock.advance(secs(3600));
+    for _ in 0..2 {
+        let last = fail_verification(&mut app, "bob").await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+    let third_new = fail_verification(&mut app, "bob").await;
+    assert_notice(third_new, StatusCode::TOO_MANY_REQUESTS, Some(900), LOCKED).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,410 @@
+//! Pending sign-ins, kept in the store between "send me a code" and "here is my code".
+//!
+//! The cookie carries only a random [`SignInId`]. Keeping the rest server-side means the
+//! cookie looks the same for every username, the attempt counter can't be reset by
+//! replaying an older cookie, and the verification can be started in the background
+//! while the participant's browser is already following the redirect. In the store, a
+//! sign-in survives a restart and can be finished on another instance.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
+use crate::domain::{PhoneNumber, RoomName, Username};
+use crate::metrics::Metrics;
+use crate::notice::Notice;
+use crate::session::random_token;
+use crate::store::{Store, StoreError, unix_ms};
+use crate::verify::{MAX_CHECKS, StartRequest, VerificationSid, Verifier};
+
+/// Verify codes live 10 minutes; a pending sign-in lives no longer.
+pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
+/// Kept this long after it expires, so the sweep can still say whose it was.
+const AFTERLIFE: Duration = Duration::from_secs(3600);
+/// Expired sign-ins wait here for the sweep, which counts each as a failure.
+const EXPIRY_QUEUE: &str = "signins-expiring";
+/// How often a check on another instance looks whether the start has finished.
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignInId(String);
+
+/// Where the verification start stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum StartState {
+    InFlight,
+    Sent(VerificationSid),
+    /// Unknown user, or not allowed in the room: nothing was sent, on purpose.
+    NotSent,
+    Failed(Notice),
+}
+
+/// One pending sign-in, as the store holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignIn {
+    pub room: RoomName,
+    /// The username as typed (normalised), known or not: lockouts count against it,
+    /// so they look the same for every name.
+    pub who: String,
+    /// Set only when the user may join the room and a code was asked for.
+    pub username: Option<Username>,
+    /// Unix milliseconds, by the store's clock.
+    created_ms: u64,
+    state: StartState,
+}
+
+impl SignIn {
+    /// How long ago this sign-in began, at `now_ms`.
+    pub fn age(&self, now_ms: u64) -> Duration {
+        Duration::from_millis(now_ms.saturating_sub(self.created_ms))
+    }
+
+    /// The start's state when this copy was read.
+    pub fn state(&self) -> &StartState {
+        &self.state
+    }
+
+    fn expired(&self, now_ms: u64) -> bool {
+        self.age(now_ms) >= SIGN_IN_TTL
+    }
+}
+
+/// What a new sign-in does about a code.
+pub enum Start {
+    /// Send one, in the background.
+    Send(CodeRequest),
+    /// Nothing: the user is not on the list for this room.
+    Nothing,
+    /// Nothing, for a reason the participant learns on the code page, not at once
+    /// (so the sign-in response stays the same for every username).
+    Refused(Notice),
+}
+
+/// A code to send as part of a sign-in: who, to which number, in which language.
+pub struct CodeRequest {
+    pub username: Username,
+    /// The user's pseudonym, for logs.
+    pub log_user: String,
+    pub phone: PhoneNumber,
+    pub locale: Option<String>,
+    pub room: RoomName,
+    pub ip: std::net::IpAddr,
+}
+
+pub struct SignIns {
+    store: Arc<dyn Store>,
+    verifier: Arc<dyn Verifier>,
+    /// Starts running in this process: a check here waits on them without polling.
+    in_flight: Mutex<HashMap<SignInId, watch::Receiver<StartState>>>,
+    /// Where "code sent" is recorded once Verify has answered.
+    audit: AuditLog,
+    metrics: Metrics,
+}
+
+fn key(id: &SignInId) -> String {
+    format!("signin:{}", id.0)
+}
+
+fn checks_key(id: &SignInId) -> String {
+    format!("signin-checks:{}", id.0)
+}
+
+fn encode(sign_in: &SignIn) -> Vec<u8> {
+    serde_json::to_vec(sign_in).expect("a sign-in always serialises")
+}
+
+impl SignIns {
+    pub fn new(
+        store: Arc<dyn Store>,
+        verifier: Arc<dyn Verifier>,
+        audit: AuditLog,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            store,
+            verifier,
+            in_flight: Mutex::default(),
+            audit,
+            metrics,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_ms(self.store.clock().now())
+    }
+
+    /// Record a sign-in for `room`, durably, before the caller answers. With a code
+    /// request, the verification then starts in a background task: the caller answers
+    /// at once, whoever the user is.
+    pub async fn begin(
+        &self,
+        room: RoomName,
+        who: String,
+        start: Start,
+    ) -> Result<SignInId, StoreError> {
+        let id = SignInId(random_token());
+        let (username, state) = match &start {
+            Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
+            Start::Nothing => (None, StartState::NotSent),
+            Start::Refused(notice) => (None, StartState::Failed(*notice)),
+        };
+        let created_ms = self.now_ms();
+        let sign_in = SignIn {
+            room,
+            who,
+            username,
+            created_ms,
+            state,
+        };
+        self.store
+            .put(&key(&id), &encode(&sign_in), SIGN_IN_TTL + AFTERLIFE)
+            .await?;
+        let due = self.store.clock().now() + SIGN_IN_TTL;
+        self.store.schedule(EXPIRY_QUEUE, &id.0, due).await?;
+        if let Start::Send(req) = start {
+            self.spawn_start(id.clone(), sign_in, req);
+        }
+        Ok(id)
+    }
+
+    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
+        let (tx, rx) = watch::channel(StartState::InFlight);
+        self.lock().insert(id.clone(), rx);
+        let verifier = self.verifier.clone();
+        let audit = self.audit.clone();
+        let metrics = self.metrics.clone();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let outcome = verifier
+                .start(StartRequest {
+                    username: &req.username,
+                    to: &req.phone,
+                    locale: req.locale.as_deref(),
+                })
+                .await;
+            let state = match outcome {
+                Ok(started) => {
+                    metrics.verification_started();
+                    tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
+                    StartState::Sent(started.sid)
+                }
+                Err(err) => {
+                    let notice = Notice::from_verify_error(&err);
+                    metrics.verification_failed(notice.fail_reason());
+                    tracing::warn!(
+                        user = %req.log_user,
+                        phone = %req.phone.masked(),
+                        twilio_code = ?err.twilio_code(),
+                        error = %err,
+                        notice = notice.kind(),
+                        "verification start failed"
+                    );
+                    StartState::Failed(notice)
+                }
+            };
+            let sent = matches!(state, StartState::Sent(_));
+            sign_in.state = state.clone();
+            // Written for whichever instance gets the code; the sign-in keeps its
+            // original lifetime (measured from `created_ms`).
+            let left = SIGN_IN_TTL + AFTERLIFE;
+            if let Err(e) = store.put(&key(&id), &encode(&sign_in), left).await {
+                tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
+            }
+            // Nobody waiting is fine: the state is read when the code arrives.
+            tx.send_replace(state);
+            if sent {
+                let record = AuditRecord::new(AuditEvent::CodeSent)
+                    .user(&req.username)
+                    .room(&req.room)
+                    .ip(req.ip)
+                    .phone(&req.phone);
+                if let Err(e) = audit.record(record).await {
+                    tracing::error!(error = %e, "audit record not written");
+                }
+            }
+        });
+    }
+
+    /// The live sign-in `id` for `room`. Expired ones are left for [`Self::sweep`],
+    /// which reports them as failed verifications.
+    pub async fn get(&self, id: &SignInId, room: &RoomName) -> Result<Option<SignIn>, StoreError> {
+        let Some(raw) = self.store.get(&key(id)).await? else {
+            return Ok(None);
+        };
+        let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw) else {
+            // Written by an incompatible build: as good as expired.
+            tracing::warn!("unreadable sign-in in the store; treated as expired");
+            return Ok(None);
+        };
+        Ok((!sign_in.expired(self.now_ms()) && &sign_in.room == room).then_some(sign_in))
+    }
+
+    /// Take one of the verification's checks: how many are left after this one, or
+    /// `None` once all are used. Counted in the store, so replaying an old cookie or
+    /// moving to another instance resets nothing.
+    pub async fn take_check(&self, id: &SignInId) -> Result<Option<u8>, StoreError> {
+        let cap = u32::from(MAX_CHECKS);
+        let used = self
+            .store
+            .incr_below(&checks_key(id), cap, SIGN_IN_TTL + AFTERLIFE)
+            .await?;
+        Ok(used.map(|n| u8::try_from(cap - n).unwrap_or(0)))
+    }
+
+    /// The start's outcome, waiting up to `limit` for one in flight (here, or on
+    /// another instance).
+    pub async fn started(
+        &self,
+        id: &SignInId,
+        sign_in: &SignIn,
+        limit: Duration,
+    ) -> Result<StartState, StoreError> {
+        if !matches!(sign_in.state, StartState::InFlight) {
+            return Ok(sign_in.state.clone());
+        }
+        let local = self.lock().get(id).cloned();
+        if let Some(mut rx) = local {
+            let waited =
+                tokio::time::timeout(limit, rx.wait_for(|s| !matches!(s, StartState::InFlight)))
+                    .await;
+            return Ok(match waited {
+                Ok(Ok(state)) => state.clone(),
+                // The sender is gone without an answer (task aborted) or we gave up.
+                _ => StartState::Failed(Notice::Unavailable),
+            });
+        }
+        // Started by another instance (or before a restart): look again until it ends.
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.get(id, &sign_in.room).await? {
+                Some(s) if !matches!(s.state, StartState::InFlight) => return Ok(s.state),
+                Some(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(POLL).await,
+                _ => return Ok(StartState::Failed(Notice::Unavailable)),
+            }
+        }
+    }
+
+    pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
+        self.lock().remove(id);
+        self.store.unschedule(EXPIRY_QUEUE, &id.0).await?;
+        self.store.delete(&key(id)).await?;
+        self.store.delete(&checks_key(id)).await
+    }
+
+    /// Take the sign-ins that expired unfinished, returning who they were for: each is
+    /// a failed verification. Across instances each is taken by one only.
+    pub async fn sweep(&self) -> Result<Vec<String>, StoreError> {
+        let mut expired = Vec::new();
+        for member in self.store.take_due(EXPIRY_QUEUE, 1000).await? {
+            let id = SignInId(member);
+            self.lock().remove(&id);
+            if let Some(raw) = self.store.get(&key(&id)).await?
+                && let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw)
+            {
+                expired.push(sign_in.who);
+            }
+            self.store.delete(&key(&id)).await?;
+        }
+        Ok(expired)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SignInId, watch::Receiver<StartState>>> {
+        // A panic while holding this lock can't leave the map inconsistent.
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::memory::MemoryStore;
+
+    fn signins(clock: Arc<ManualClock>) -> SignIns {
+        let verifier = Arc::new(crate::verify::local::LocalVerifier::new(
+            clock.clone(),
+            Arc::new(|_: &crate::verify::local::CodeNotice| {}),
+        ));
+        SignIns::new(
+            Arc::new(MemoryStore::with_clock(clock)),
+            verifier,
+            AuditLog::disabled(),
+            Metrics::new(),
+        )
+    }
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unknown_users_get_a_sign_in_that_sends_nothing() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        let id = signins
+            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .await
+            .unwrap();
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert!(matches!(
+            signins.started(&id, &s, Duration::from_secs(1)).await,
+            Ok(StartState::NotSent)
+        ));
+        assert!(s.username.is_none());
+        assert!(signins.get(&id, &room("other")).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn checks_run_out_after_five() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        let id = signins
+            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .await
+            .unwrap();
+        let mut left = Vec::new();
+        while let Some(n) = signins.take_check(&id).await.unwrap() {
+            left.push(n);
+        }
+        assert_eq!(left, vec![4, 3, 2, 1, 0]);
+        assert_eq!(signins.take_check(&id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn sign_ins_expire_after_ten_minutes_and_the_sweep_names_them_once() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        let id = signins
+            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .await
+            .unwrap();
+        clock.advance(SIGN_IN_TTL - Duration::from_secs(1));
+        assert!(signins.get(&id, &room("standup")).await.unwrap().is_some());
+        let _bob = signins
+            .begin(room("standup"), "bob".into(), Start::Nothing)
+            .await
+            .unwrap();
+        assert!(signins.sweep().await.unwrap().is_empty());
+        clock.advance(Duration::from_secs(1));
+        assert!(signins.get(&id, &room("standup")).await.unwrap().is_none());
+        assert_eq!(signins.sweep().await.unwrap(), vec!["mallory".to_owned()]);
+        assert!(signins.sweep().await.unwrap().is_empty());
+        clock.advance(SIGN_IN_TTL);
+        assert_eq!(signins.sweep().await.unwrap(), vec!["bob".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_removed_sign_in_is_not_swept_as_a_failure() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        let id = signins
+            .begin(room("standup"), "alice".into(), Start::Nothing)
+            .await
+            .unwrap();
+        signins.remove(&id).await.unwrap();
+        clock.advance(SIGN_IN_TTL * 2);
+        assert!(signins.sweep().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,533 @@
+//! The store's semantics in this process's memory.
+//!
+//! [`Tables`] is the one implementation of what every operation means (for the
+//! embedded store, which persists its [`Change`]s, and for [`MemoryStore`], the test
+//! double that persists nothing). Keys are spread over shards, each behind its own
+//! short lock that is never held across I/O or an `.await`, so requests on different
+//! keys don't wait for each other.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::gcra::{self, Admission, Rule};
+use super::{FixedWindow, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms};
+use crate::clock::{Clock, SystemClock};
+
+const SHARDS: usize = 32;
+
+/// What a key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// One GCRA theoretical arrival time per rule, Unix ms.
+    Tats(Vec<u64>),
+    Count(u32),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub entry: Entry,
+    /// Unix ms after which the key holds nothing.
+    pub expires_ms: u64,
+}
+
+impl Slot {
+    /// `[kind][expires u64 LE][payload]`: the embedded store's on-disk form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        let (kind, payload): (u8, Vec<u8>) = match &self.entry {
+            Entry::Tats(tats) => (1, tats.iter().flat_map(|t| t.to_le_bytes()).collect()),
+            Entry::Count(n) => (2, n.to_le_bytes().to_vec()),
+            Entry::Bytes(b) => (3, b.clone()),
+        };
+        out.push(kind);
+        out.extend_from_slice(&self.expires_ms.to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    pub fn decode(raw: &[u8]) -> Option<Self> {
+        let (&kind, rest) = raw.split_first()?;
+        let expires_ms = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let payload = &rest[8..];
+        let entry = match kind {
+            1 if payload.len() % 8 == 0 => Entry::Tats(
+                payload
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            ),
+            2 => Entry::Count(u32::from_le_bytes(payload.try_into().ok()?)),
+            3 => Entry::Bytes(payload.to_vec()),
+            _ => return None,
+        };
+        Some(Self { entry, expires_ms })
+    }
+}
+
+/// A change to persist, in the order it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put {
+        key: String,
+        slot: Slot,
+    },
+    Delete {
+        key: String,
+    },
+    Queue {
+        queue: String,
+        member: String,
+        at_ms: Option<u64>,
+    },
+}
+
+#[derive(Default)]
+struct Queue {
+    due: BTreeSet<(u64, String)>,
+    at: HashMap<String, u64>,
+}
+
+/// The state machine behind the embedded and in-memory stores.
+pub struct Tables {
+    shards: Vec<Mutex<HashMap<String, Slot>>>,
+    queues: Mutex<HashMap<String, Queue>>,
+    /// Makes a budget spend (several windows) one step. Spends are rare next to
+    /// admissions, so one lock for them all costs nothing that matters.
+    spending: Mutex<()>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            queues: Mutex::default(),
+            spending: Mutex::default(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update below is a single assignment: a panic can't leave one half done.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn ms(d: Duration) -> u64 {
+    gcra::millis(d)
+}
+
+impl Tables {
+    fn shard(&self, key: &str) -> MutexGuard<'_, HashMap<String, Slot>> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        lock(&self.shards[(h.finish() as usize) % SHARDS])
+    }
+
+    /// Load a persisted entry (start-up). Expired ones are skipped.
+    pub fn restore(&self, key: String, slot: Slot, now_ms: u64) {
+        if slot.expires_ms > now_ms {
+            self.shard(&key).insert(key, slot);
+        }
+    }
+
+    pub fn restore_queued(&self, queue: String, member: String, at_ms: u64) {
+        let mut queues = lock(&self.queues);
+        let q = queues.entry(queue).or_default();
+        q.due.insert((at_ms, member.clone()));
+        q.at.insert(member, at_ms);
+    }
+
+    pub fn admit(&self, key: &str, rules: &[Rule], now_ms: u64) -> (Admission, Option<Change>) {
+        let mut shard = self.shard(key);
+        let mut tats = match shard.get(key) {
+            Some(Slot {
+                entry: Entry::Tats(t),
+                expires_ms,
+            }) if *expires_ms > now_ms && t.len() == rules.len() => t.clone(),
+            _ => vec![0; rules.len()],
+        };
+        let admission = gcra::admit(&mut tats, rules, now_ms);
+        if !admission.is_admitted() {
+            return (admission, None);
+        }
+        let expires_ms = now_ms + ms(gcra::ttl(&tats, now_ms));
+        let slot = Slot {
+            entry: Entry::Tats(tats),
+            expires_ms,
+        };
+        shard.insert(key.to_owned(), slot.clone());
+        (
+            admission,
+            Some(Change::Put {
+                key: key.to_owned(),
+                slot,
+            }),
+        )
+    }
+
+    pub fn hit(&self, key: &str, rule: Rule, now_ms: u64) -> (u32, Change) {
+        let mut shard = self.shard(key);
+        let mut tat = match shard.get(key) {
+            Some(Slot {
+                entry: Entry::Tats(t),
+                expires_ms,
+            }) if *expires_ms > now_ms && t.len() == 1 => t[0],
+            _ => 0,
+        };
+        let level = gcra::hit(&mut tat, rule, now_ms);
+        let slot = Slot {
+            entry: Entry::Tats(vec![tat]),
+            expires_ms: now_ms + ms(gcra::ttl(&[tat], now_ms)),
+        };
+        shard.insert(key.to_owned(), slot.clone());
+        (
+            level,
+            Change::Put {
+                key: key.to_owned(),
+                slot,
+            },
+        )
+    }
+
+    fn count(&self, key: &str, now_ms: u64) -> u32 {
+        match self.shard(key).get(key) {
+            Some(Slot {
+                entry: Entry::Count(n),
+                expires_ms,
+            }) if *expires_ms > now_ms => *n,
+            _ => 0,
+        }
+    }
+
+    /// The windows of one group are all-or-nothing.
+    pub fn spend(&self, group: &str, windows: &[FixedWindow], now_ms: u64) -> (Spend, Vec<Change>) {
+        let _one_spend_at_a_time = lock(&self.spending);
+        let used: Vec<u32> = windows
+            .iter()
+            .map(|w| self.count(&window_key(group, w), now_ms))
+            .collect();
+        if used.iter().zip(windows).any(|(n, w)| *n >= w.cap) {
+            return (Spend::Full(used), Vec::new());
+        }
+        let mut changes = Vec::with_capacity(windows.len());
+        let mut after = Vec::with_capacity(windows.len());
+        for (n, w) in used.into_iter().zip(windows) {
+            let key = window_key(group, w);
+            let slot = Slot {
+                entry: Entry::Count(n + 1),
+                expires_ms: unix_ms(w.ends).max(now_ms + 1),
+            };
+            self.shard(&key).insert(key.clone(), slot.clone());
+            changes.push(Change::Put { key, slot });
+            after.push(n + 1);
+        }
+        (Spend::Spent(after), changes)
+    }
+
+    pub fn used(&self, group: &str, windows: &[FixedWindow], now_ms: u64) -> Vec<u32> {
+        windows
+            .iter()
+            .map(|w| self.count(&window_key(group, w), now_ms))
+            .collect()
+    }
+
+    pub fn get(&self, key: &str, now_ms: u64) -> Option<Vec<u8>> {
+        match self.shard(key).get(key) {
+            Some(Slot {
+                entry: Entry::Bytes(b),
+                expires_ms,
+            }) if *expires_ms > now_ms => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn put(&self, key: &str, value: &[u8], ttl: Duration, now_ms: u64) -> Change {
+        let slot = Slot {
+            entry: Entry::Bytes(value.to_vec()),
+            expires_ms: now_ms + ms(ttl).max(1),
+        };
+        self.shard(key).insert(key.to_owned(), slot.clone());
+        Change::Put {
+            key: key.to_owned(),
+            slot,
+        }
+    }
+
+    pub fn put_new(&self, key: &str, value: &[u8], ttl: Duration, now_ms: u64) -> Option<Change> {
+        let mut shard = self.shard(key);
+        if shard.get(key).is_some_and(|s| s.expires_ms > now_ms) {
+            return None;
+        }
+        let slot = Slot {
+            entry: Entry::Bytes(value.to_vec()),
+            expires_ms: now_ms + ms(ttl).max(1),
+        };
+        shard.insert(key.to_owned(), slot.clone());
+        Some(Change::Put {
+            key: key.to_owned(),
+            slot,
+        })
+    }
+
+    pub fn delete(&self, key: &str) -> Change {
+        self.shard(key).remove(key);
+        Change::Delete {
+            key: key.to_owned(),
+        }
+    }
+
+    pub fn incr_below(
+        &self,
+        key: &str,
+        cap: u32,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> (Option<u32>, Option<Change>) {
+        let mut shard = self.shard(key);
+        let (n, expires_ms) = match shard.get(key) {
+            Some(Slot {
+                entry: Entry::Count(n),
+                expires_ms,
+            }) if *expires_ms > now_ms => (*n, *expires_ms),
+            _ => (0, now_ms + ms(ttl).max(1)),
+        };
+        if n >= cap {
+            return (None, None);
+        }
+        let slot = Slot {
+            entry: Entry::Count(n + 1),
+            expires_ms,
+        };
+        shard.insert(key.to_owned(), slot.clone());
+        (
+            Some(n + 1),
+            Some(Change::Put {
+                key: key.to_owned(),
+                slot,
+            }),
+        )
+    }
+
+    pub fn schedule(&self, queue: &str, member: &str, at_ms: u64) -> Change {
+        let mut queues = lock(&self.queues);
+        let q = queues.entry(queue.to_owned()).or_default();
+        if let Some(old) = q.at.insert(member.to_owned(), at_ms) {
+            q.due.remove(&(old, member.to_owned()));
+        }
+        q.due.insert((at_ms, member.to_owned()));
+        Change::Queue {
+            queue: queue.to_owned(),
+            member: member.to_owned(),
+            at_ms: Some(at_ms),
+        }
+    }
+
+    pub fn unschedule(&self, queue: &str, member: &str) -> Option<Change> {
+        let mut queues = lock(&self.queues);
+        let q = queues.get_mut(queue)?;
+        let at = q.at.remove(member)?;
+        q.due.remove(&(at, member.to_owned()));
+        Some(Change::Queue {
+            queue: queue.to_owned(),
+            member: member.to_owned(),
+            at_ms: None,
+        })
+    }
+
+    pub fn take_due(&self, queue: &str, max: usize, now_ms: u64) -> (Vec<String>, Vec<Change>) {
+        let mut queues = lock(&self.queues);
+        let Some(q) = queues.get_mut(queue) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            match q.due.first() {
+                Some((at, _)) if *at <= now_ms => {
+                    let (_, member) = q.due.pop_first().expect("just seen");
+                    q.at.remove(&member);
+                    taken.push(member);
+                }
+                _ => break,
+            }
+        }
+        let changes = taken
+            .iter()
+            .map(|m| Change::Queue {
+                queue: queue.to_owned(),
+                member: m.clone(),
+                at_ms: None,
+            })
+            .collect();
+        (taken, changes)
+    }
+
+    /// Forget what has expired, one shard at a time (never all locks at once).
+    pub fn sweep(&self, now_ms: u64) -> Vec<Change> {
+        let mut gone = Vec::new();
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            shard.retain(|key, slot| {
+                let keep = slot.expires_ms > now_ms;
+                if !keep {
+                    gone.push(Change::Delete { key: key.clone() });
+                }
+                keep
+            });
+        }
+        gone
+    }
+
+    /// Keys held (expired or not), for tests and metrics.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The key of one budget window: its group and its own key.
+pub fn window_key(group: &str, w: &FixedWindow) -> String {
+    format!("{group}:{}", w.key)
+}
+
+/// The test double: [`Tables`] and a clock, persisting nothing.
+pub struct MemoryStore {
+    tables: Tables,
+    clock: Arc<dyn Clock>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            tables: Tables::default(),
+            clock,
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    fn now_ms(&self) -> u64 {
+        unix_ms(self.clock.now())
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        Ok(self.tables.admit(key, rules, self.now_ms()).0)
+    }
+
+    async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
+        Ok(self.tables.hit(key, rule, self.now_ms()).0)
+    }
+
+    async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError> {
+        Ok(self.tables.spend(group, windows, self.now_ms()).0)
+    }
+
+    async fn used(&self, group: &str, windows: &[FixedWindow]) -> Result<Vec<u32>, StoreError> {
+        Ok(self.tables.used(group, windows, self.now_ms()))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.get(key, self.now_ms()))
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.tables.put(key, value, ttl, self.now_ms());
+        Ok(())
+    }
+
+    async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        Ok(self
+            .tables
+            .put_new(key, value, ttl, self.now_ms())
+            .is_some())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.tables.delete(key);
+        Ok(())
+    }
+
+    async fn incr_below(
+        &self,
+        key: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(self.tables.incr_below(key, cap, ttl, self.now_ms()).0)
+    }
+
+    async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
+        self.tables.schedule(queue, member, unix_ms(at));
+        Ok(())
+    }
+
+    async fn unschedule(&self, queue: &str, member: &str) -> Result<(), StoreError> {
+        self.tables.unschedule(queue, member);
+        Ok(())
+    }
+
+    async fn take_due(&self, queue: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        Ok(self.tables.take_due(queue, max, self.now_ms()).0)
+    }
+
+    async fn check(&self) -> Result<StoreStatus, StoreError> {
+        Ok(StoreStatus {
+            backend: "memory",
+            schema_version: SCHEMA_VERSION,
+            location: "this process".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_survive_their_encoding() {
+        for entry in [
+            Entry::Tats(vec![1, u64::MAX, 0]),
+            Entry::Count(7),
+            Entry::Bytes(b"hello".to_vec()),
+            Entry::Bytes(Vec::new()),
+        ] {
+            let slot = Slot {
+                entry,
+                expires_ms: 1_800_000_000_000,
+            };
+            assert_eq!(Slot::decode(&slot.encode()), Some(slot));
+        }
+        assert_eq!(Slot::decode(&[9, 0]), None);
+        assert_eq!(Slot::decode(&[]), None);
+    }
+}

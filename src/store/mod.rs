@@ -1,0 +1,253 @@
+//! Everything roomgate remembers between requests, behind one seam.
+//!
+//! Rate-limit buckets, lockouts, the SMS budget and its alert markers, revoked session
+//! ids, pending sign-ins, host bans and the rooms known to exist all live in a
+//! [`Store`]. Two real backends stand behind it:
+//! - [`embedded`]: the default, a redb file under `ROOMGATE_DATA_DIR`, for one process;
+//! - [`redis`]: when `ROOMGATE_REDIS_URL` is set, shared by every instance.
+//!
+//! [`memory`] is a test double; no mode of `roomgate serve` uses it.
+//!
+//! Every operation can fail ([`StoreError`]): callers fail closed for anything that
+//! spends money or grants access. Every operation is O(1) in the size of what is
+//! stored (limits use [`gcra`]), so a request costs the same however busy the gate is.
+
+pub mod embedded;
+pub mod gcra;
+pub mod health;
+pub mod memory;
+pub mod metered;
+pub mod redis;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+
+pub use gcra::{Admission, Rule};
+
+/// The schema this build reads and writes. Both backends record it; a store written by
+/// a newer roomgate is refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Not reachable, timed out, or refusing work: try again later.
+    #[error("the {backend} store is unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    /// Reachable, but what it holds can't be read by this build.
+    #[error("the {backend} store holds data this build can't read: {reason}")]
+    Corrupt {
+        backend: &'static str,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    pub fn unavailable(backend: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            backend,
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn corrupt(backend: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            backend,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// One fixed, clock-aligned window of a budget: `key` names the window itself (its
+/// index in time), so it starts from zero when the next one begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedWindow {
+    pub key: String,
+    pub cap: u32,
+    /// When the window ends; its counter may be forgotten then.
+    pub ends: SystemTime,
+}
+
+/// What [`Store::spend`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spend {
+    /// One was taken from every window: each window's count after it.
+    Spent(Vec<u32>),
+    /// Nothing was taken: each window's count, at least one of them at its cap.
+    Full(Vec<u32>),
+}
+
+/// What `roomgate store check` and `/readyz` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreStatus {
+    pub backend: &'static str,
+    pub schema_version: u32,
+    /// Where it is, with any password withheld.
+    pub location: String,
+}
+
+/// The seam. Keys are plain text chosen by the callers (`lockout:alice`); a backend
+/// adds its own prefix. Values are bytes the callers encode.
+///
+/// Durability: [`put`](Self::put), [`put_new`](Self::put_new),
+/// [`delete`](Self::delete), [`incr_below`](Self::incr_below) and the queue are
+/// durable before they return. [`admit`](Self::admit), [`hit`](Self::hit) and
+/// [`spend`](Self::spend) may be written in batches (the embedded store flushes them
+/// at least once a second).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"embedded"`, `"redis"` or `"memory"`.
+    fn backend(&self) -> &'static str;
+
+    /// The time every user of this store agrees on: the Redis server's for Redis,
+    /// this process's otherwise. Expiry, lockouts and sessions are judged by it.
+    fn clock(&self) -> Arc<dyn Clock>;
+
+    /// GCRA admission of one event for `key` under every rule, all or nothing.
+    async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError>;
+
+    /// Count an event for `key` whatever the level; how many the bucket now holds
+    /// (see [`gcra::hit`]).
+    async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError>;
+
+    /// Take one from every window of `group` if each has room, else none; atomic
+    /// across instances.
+    async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError>;
+
+    /// Each window's count, spending nothing.
+    async fn used(&self, group: &str, windows: &[FixedWindow]) -> Result<Vec<u32>, StoreError>;
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Set `key` for `ttl`, replacing what was there.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+
+    /// Set `key` for `ttl` only if it holds nothing; whether it was set. Across
+    /// instances exactly one caller gets `true`.
+    async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Add one to the counter at `key` if it is below `cap` (absent counts as 0): the
+    /// new count, or `None` at the cap. The counter lives `ttl` from its first use.
+    async fn incr_below(
+        &self,
+        key: &str,
+        cap: u32,
+        ttl: Duration,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Put `member` in `queue`, due at `at` (moving it if it was there).
+    async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError>;
+
+    async fn unschedule(&self, queue: &str, member: &str) -> Result<(), StoreError>;
+
+    /// Take up to `max` members of `queue` that are due; each is handed to one caller
+    /// only, across instances.
+    async fn take_due(&self, queue: &str, max: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Reachable, and of a schema this build reads.
+    async fn check(&self) -> Result<StoreStatus, StoreError>;
+}
+
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_REDIS_PREFIX: &str = "roomgate:";
+
+/// Which backend, from `ROOMGATE_DATA_DIR`, `ROOMGATE_REDIS_URL` (or `_FILE`) and
+/// `ROOMGATE_REDIS_PREFIX`.
+#[derive(Clone)]
+pub enum StoreSettings {
+    Embedded { dir: PathBuf },
+    Redis { url: SecretString, prefix: String },
+}
+
+// The URL may carry a password: only the scheme is ever printed.
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Embedded { dir } => f.debug_struct("Embedded").field("dir", dir).finish(),
+            Self::Redis { url, prefix } => f
+                .debug_struct("Redis")
+                .field("url", &redis_scheme(url.expose_secret()))
+                .field("prefix", prefix)
+                .finish(),
+        }
+    }
+}
+
+fn redis_scheme(url: &str) -> &str {
+    url.split_once("://").map_or("?", |(scheme, _)| scheme)
+}
+
+impl StoreSettings {
+    /// Every problem is one line; no line shows the URL (it may hold a password).
+    /// `var` already resolves `ROOMGATE_REDIS_URL_FILE`.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let Some(url) = var("ROOMGATE_REDIS_URL") else {
+            let dir = var("ROOMGATE_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+            return Ok(Self::Embedded {
+                dir: PathBuf::from(dir.trim()),
+            });
+        };
+        let mut errors = Vec::new();
+        let url = url.trim().to_owned();
+        if !matches!(
+            redis_scheme(&url),
+            "redis" | "rediss" | "unix" | "redis+unix"
+        ) {
+            errors
+                .push("ROOMGATE_REDIS_URL must be a redis://, rediss:// or unix:// URL".to_owned());
+        }
+        let prefix = var("ROOMGATE_REDIS_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_PREFIX.into());
+        if prefix.contains(['{', '}']) || prefix.chars().any(char::is_whitespace) {
+            errors.push(
+                "ROOMGATE_REDIS_PREFIX may not contain braces or spaces (braces are Redis Cluster hash tags)"
+                    .to_owned(),
+            );
+        }
+        if errors.is_empty() {
+            Ok(Self::Redis {
+                url: SecretString::from(url),
+                prefix,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Open the configured store, with metrics around it. `clock` is for the embedded
+/// store (tests pass one they control); Redis keeps the server's time.
+pub async fn open(
+    settings: &StoreSettings,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let inner: Arc<dyn Store> = match settings {
+        StoreSettings::Embedded { dir } => {
+            Arc::new(embedded::EmbeddedStore::open(dir, clock).await?)
+        }
+        StoreSettings::Redis { url, prefix } => {
+            Arc::new(redis::RedisStore::connect(url, prefix).await?)
+        }
+    };
+    Ok(Arc::new(metered::Metered::new(inner, metrics.clone())))
+}
+
+/// Unix milliseconds of `t` (0 before the epoch).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(gcra::millis)
+        .unwrap_or(0)
+}
