@@ -7,11 +7,11 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use roomgate::acl::Acl;
 use roomgate::clock::SystemClock;
-use roomgate::credentials::ApiKeys;
 use roomgate::domain::{RoomName, Username};
 use roomgate::store::memory::MemoryStore;
 use roomgate::store::{Rule, Store};
-use roomgate::twilio_signature::SignatureValidator;
+use roomgate::twilio::credentials::ApiKeys;
+use roomgate::twilio::signature::SignatureValidator;
 use roomgate::video::AccessTokenIssuer;
 use secrecy::SecretString;
 

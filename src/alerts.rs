@@ -407,7 +407,7 @@ mod tests {
 
     fn sender(server: &MockServer, capacity: usize) -> AlertSender {
         AlertSender::webhook_with_capacity(
-            crate::verify::twilio::http_client(Duration::from_secs(5)),
+            crate::twilio::verify::http_client(Duration::from_secs(5)),
             Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
             SecretString::from(SECRET),
             fast_retries(),

@@ -11,8 +11,6 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use ipnet::IpNet;
 
-use crate::state::AppState;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -86,8 +84,8 @@ impl FromRequest for ClientIp {
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
-        let ip = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => state.trusted_proxies.client_ip(peer, forwarded),
+        let ip = match req.app_data::<web::Data<TrustedProxies>>() {
+            Some(proxies) => proxies.client_ip(peer, forwarded),
             None => peer,
         };
         ready(Ok(ClientIp(ip)))

@@ -15,10 +15,10 @@ use crate::acl::AclPolicy;
 use crate::audit::AuditConfig;
 use crate::budget::BudgetConfig;
 use crate::client_ip::TrustedProxies;
-use crate::credentials::secret_var;
 use crate::domain::RoomName;
 use crate::limits::LimitsConfig;
 use crate::store::StoreSettings;
+use crate::twilio::credentials::secret_var;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";

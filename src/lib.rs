@@ -14,8 +14,6 @@ pub mod client_ip;
 pub mod clock;
 /// Settings from the environment, validated at start-up.
 pub mod config;
-/// Twilio credentials that can be rotated while running.
-pub mod credentials;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
 /// Languages: negotiation, the message catalogs, the translator pages use.
@@ -26,6 +24,8 @@ pub mod limits;
 pub mod metrics;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
+/// Random tokens for ids and CSRF.
+pub mod random;
 /// HTTP pages and endpoints.
 pub mod routes;
 /// The typed session cookie.
@@ -40,10 +40,9 @@ pub mod state;
 pub mod store;
 /// Logging set-up.
 pub mod telemetry;
-/// What every Twilio REST call shares: auth, one attempt, bodies and errors.
-pub mod twilio_http;
-/// Checking `X-Twilio-Signature` on Twilio's webhooks.
-pub mod twilio_signature;
+/// Twilio's plumbing: credentials, the REST request path, the Verify client,
+/// webhook signatures.
+pub mod twilio;
 /// Sending and checking codes: Twilio Verify or the local verifier.
 pub mod verify;
 /// Twilio Video access tokens.

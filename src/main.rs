@@ -163,14 +163,15 @@ fn store_check() -> ExitCode {
     let _ = dotenvy::dotenv();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     // The URL may come from a file, as for `serve`.
-    let settings =
-        roomgate::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
+    let settings = roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(
+        |(url, _)| {
             StoreSettings::from_lookup(|name| match name {
                 "ROOMGATE_REDIS_URL" => url.clone(),
                 _ => env(name),
             })
             .map_err(|e| e.join("\n"))
-        });
+        },
+    );
     let settings = match settings {
         Ok(settings) => settings,
         Err(e) => {

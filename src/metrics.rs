@@ -43,8 +43,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::limits::LimitedAction;
-
 /// What `GET /metrics` answers with: prometheus-client writes OpenMetrics 1.0 text
 /// (counters as `_total`, `# UNIT` lines, a closing `# EOF`), which Prometheus reads.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -125,18 +123,6 @@ label_value! {
         LockedOut => "locked_out",
         /// The global SMS budget is spent for the current window.
         Budget => "budget",
-    }
-}
-
-impl From<LimitedAction> for LimitKind {
-    fn from(action: LimitedAction) -> Self {
-        match action {
-            LimitedAction::StartPerUser => Self::StartPerUser,
-            LimitedAction::StartPerPhone => Self::StartPerPhone,
-            LimitedAction::LoginPerIp => Self::LoginPerIp,
-            LimitedAction::CheckPerIp => Self::CheckPerIp,
-            LimitedAction::TokenPerIp => Self::TokenPerIp,
-        }
     }
 }
 
@@ -234,7 +220,7 @@ fn store_histogram() -> Histogram {
 
 type StoreHistograms = Family<StoreLabels, Histogram, fn() -> Histogram>;
 
-/// A store operation: one of the [`crate::store::Store`] methods' names.
+/// A store operation: the name of one of the store's methods (`admit`, `put`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StoreLabels {
     operation: &'static str,
@@ -984,7 +970,7 @@ mod tests {
             m.limited(LimitKind::LoginPerIp);
         }
         metrics.verification_failed(FailReason::WrongCode);
-        metrics.limited(LimitKind::from(LimitedAction::StartPerPhone));
+        metrics.limited(LimitKind::from(crate::limits::LimitedAction::StartPerPhone));
         metrics.limited(LimitKind::Budget);
 
         let after = scrape(&metrics);

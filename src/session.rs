@@ -8,21 +8,19 @@
 //! at logout the current one (a copy replayed later is refused). Revoked ids are kept
 //! until every cookie that carried them has expired.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::{Session, SessionExt, SessionInsertError};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::future::LocalBoxFuture;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::domain::{RoomName, Username};
+use crate::random::random_token;
 use crate::signin::SignInId;
-use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 const SID: &str = "sid";
 const CSRF: &str = "csrf";
@@ -38,9 +36,16 @@ pub struct Grant {
     pub verified_at: u64,
 }
 
+/// What sessions need from the app: where revocations live (and its clock), and how
+/// long a verified session lasts.
+pub struct SessionPolicy {
+    pub store: Arc<dyn Store>,
+    pub ttl: Duration,
+}
+
 pub struct TypedSession {
     session: Session,
-    state: web::Data<AppState>,
+    policy: web::Data<SessionPolicy>,
     /// The store could not say whether this cookie was revoked: it earns nothing
     /// (fail closed) until it can.
     unchecked: bool,
@@ -99,8 +104,8 @@ impl TypedSession {
         if self.unchecked {
             return None;
         }
-        let now = self.state.clock.unix_seconds();
-        let ttl = self.state.session_ttl.as_secs();
+        let now = self.policy.store.clock().unix_seconds();
+        let ttl = self.policy.ttl.as_secs();
         self.grant()
             .filter(|g| &g.room == room && now.saturating_sub(g.verified_at) < ttl)
     }
@@ -134,8 +139,8 @@ impl TypedSession {
     async fn revoke(&self) -> Result<(), StoreError> {
         match self.get::<String>(SID) {
             Some(sid) => {
-                let ttl = self.state.session_ttl + Duration::from_secs(60);
-                self.state.store.put(&revoked_key(&sid), b"1", ttl).await
+                let ttl = self.policy.ttl + Duration::from_secs(60);
+                self.policy.store.put(&revoked_key(&sid), b"1", ttl).await
             }
             None => Ok(()),
         }
@@ -157,15 +162,15 @@ impl FromRequest for TypedSession {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let session = req.get_session();
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let policy = req.app_data::<web::Data<SessionPolicy>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                actix_web::error::ErrorInternalServerError("application state is missing")
+            let policy = policy.ok_or_else(|| {
+                actix_web::error::ErrorInternalServerError("the session policy is missing")
             })?;
             let sid = session.get::<String>(SID).ok().flatten();
             let mut unchecked = false;
             if let Some(sid) = sid {
-                match state.store.get(&revoked_key(&sid)).await {
+                match policy.store.get(&revoked_key(&sid)).await {
                     Ok(Some(_)) => {
                         // A copy of a cookie that was logged out or superseded: start afresh.
                         tracing::info!("revoked session cookie presented");
@@ -180,16 +185,9 @@ impl FromRequest for TypedSession {
             }
             Ok(TypedSession {
                 session,
-                state,
+                policy,
                 unchecked,
             })
         })
     }
-}
-
-/// 256 random bits, URL-safe.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
 }

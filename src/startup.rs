@@ -17,20 +17,21 @@ use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings, TwilioSettings};
-use crate::credentials::{ApiKey, ApiKeys, SecretFiles};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
-use crate::session::random_token;
-use crate::signin::SignIns;
-use crate::state::AppState;
+use crate::random::random_token;
+use crate::session::SessionPolicy;
+use crate::signin::{SignInService, SignIns};
+use crate::state::{AppState, Site};
 use crate::store::Store;
 use crate::store::health::StoreHealth;
 use crate::telemetry::Pseudonyms;
-use crate::twilio_signature::SignatureValidator;
+use crate::twilio::credentials::{ApiKey, ApiKeys, SecretFiles};
+use crate::twilio::signature::SignatureValidator;
+use crate::twilio::verify::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
 use crate::verify::metered::Metered;
-use crate::verify::twilio::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::video::AccessTokenIssuer;
 use crate::video::{VideoClient, VideoConfig};
 use arc_swap::ArcSwap;
@@ -135,47 +136,60 @@ impl Application {
             settings.acl_path.clone(),
             settings.acl_policy.clone(),
         ));
-        let state = web::Data::new(AppState {
-            acl: acl.clone(),
-            verifier: verifier.clone(),
-            tokens,
+        let pseudonyms = Pseudonyms::new(settings.session_key.expose());
+        let signin = SignInService {
             signins: SignIns::new(
                 store.clone(),
                 verifier.clone(),
                 audit.clone(),
                 metrics.clone(),
             ),
-            limiter: Limiter::new(
+            limiter: Arc::new(Limiter::new(
                 store.clone(),
                 settings.limits.clone(),
                 settings.session_key.expose(),
-            ),
+            )),
             budget: SmsBudget::new(
                 settings.budget.clone(),
                 store.clone(),
                 settings.budget.alert_sender(http.clone()),
             ),
+            acl: acl.clone(),
+            verifier,
+            audit_log: audit.clone(),
+            metrics: metrics.clone(),
+            pseudonyms: pseudonyms.clone(),
+            start_wait: verify_timeout + Duration::from_secs(2),
+        };
+        let state = web::Data::new(AppState {
+            signin,
+            acl: acl.clone(),
+            tokens,
             audit: audit.clone(),
             metrics: metrics.clone(),
             store: store.clone(),
             store_health: StoreHealth::watch(store.clone()),
             clock,
-            pseudonyms: Pseudonyms::new(settings.session_key.expose()),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            session_ttl: settings.session_ttl,
-            public_origin: settings.public_url.origin().ascii_serialization(),
-            secure_cookies: settings.is_https(),
-            default_room: settings.default_room.clone(),
+            pseudonyms,
             video: twilio.as_ref().map(|t| t.video.clone()),
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
             status_callback: twilio
                 .as_ref()
                 .and_then(|t| t.signatures.as_ref())
                 .and_then(|_| settings.public_url.join("/twilio/room-events").ok()),
-            video_sdk_url: settings.video_sdk_url.to_string(),
-            local_mode: matches!(settings.mode, Mode::Local),
-            start_wait: verify_timeout + Duration::from_secs(2),
+            site: Site {
+                public_origin: settings.public_url.origin().ascii_serialization(),
+                secure_cookies: settings.is_https(),
+                default_room: settings.default_room.clone(),
+                video_sdk_url: settings.video_sdk_url.to_string(),
+                local_mode: matches!(settings.mode, Mode::Local),
+            },
         });
+        let sessions_policy = web::Data::new(SessionPolicy {
+            store: store.clone(),
+            ttl: settings.session_ttl,
+        });
+        let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         spawn_sweeper(state.clone());
         let store_health = state.store_health.clone();
         let audit_for_reloads = audit;
@@ -218,6 +232,8 @@ impl Application {
                         }),
                 )
                 .app_data(state.clone())
+                .app_data(sessions_policy.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(web::FormConfig::default().limit(4096))
                 .configure(crate::routes::configure)
                 .service(actix_files::Files::new("/static", static_dir()))
@@ -409,7 +425,7 @@ fn spawn_sweeper(state: web::Data<AppState>) {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
-            let expired = match state.signins.sweep().await {
+            let expired = match state.signin.signins.sweep().await {
                 Ok(expired) => expired,
                 Err(e) => {
                     tracing::warn!(error = %e, "abandoned sign-ins not swept; trying again later");
@@ -418,7 +434,7 @@ fn spawn_sweeper(state: web::Data<AppState>) {
             };
             // Each abandoned sign-in is a failed verification for the name typed.
             for who in expired {
-                if let Err(e) = state.limiter.record_failure(&who).await {
+                if let Err(e) = state.signin.limiter.record_failure(&who).await {
                     tracing::warn!(error = %e, "an abandoned sign-in was not counted as a failure");
                 }
             }

@@ -8,54 +8,51 @@ use reqwest::Url;
 
 use crate::acl::AclStore;
 use crate::audit::{AuditLog, AuditRecord};
-use crate::budget::SmsBudget;
-use crate::client_ip::TrustedProxies;
 use crate::clock::Clock;
 use crate::domain::RoomName;
-use crate::limits::Limiter;
-use crate::metrics::{Metrics, Window};
-use crate::signin::SignIns;
+use crate::metrics::Metrics;
+use crate::signin::SignInService;
+use crate::store::health::StoreHealth;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Pseudonyms;
-use crate::twilio_signature::SignatureValidator;
-use crate::verify::Verifier;
+use crate::twilio::signature::SignatureValidator;
 use crate::video::AccessTokenIssuer;
 use crate::video::VideoClient;
 
 pub struct AppState {
+    /// The sign-in flow, with the limits, budget and verifier it uses.
+    pub signin: SignInService,
     /// Swapped whole on reload; readers never see a half-applied list.
     pub acl: Arc<AclStore>,
-    pub verifier: Arc<dyn Verifier>,
-    pub tokens: AccessTokenIssuer,
-    pub signins: SignIns,
     /// Everything remembered between requests (limits, lockouts, budget windows,
     /// revoked sessions, pending sign-ins, bans, rooms known to exist).
     pub store: Arc<dyn Store>,
     /// Whether the store answers, for `/readyz`.
-    pub store_health: crate::store::health::StoreHealth,
-    pub limiter: Limiter,
+    pub store_health: StoreHealth,
+    pub tokens: AccessTokenIssuer,
     pub audit: AuditLog,
     pub metrics: Metrics,
-    pub budget: SmsBudget,
+    /// The store's clock: instances sharing a store agree on it.
     pub clock: Arc<dyn Clock>,
     pub pseudonyms: Pseudonyms,
-    pub trusted_proxies: TrustedProxies,
-    /// `ROOMGATE_PUBLIC_URL`'s origin, for the cross-site check.
-    pub public_origin: String,
-    /// Whether the public URL is https: cookies are then `Secure`.
-    pub secure_cookies: bool,
-    pub default_room: Option<RoomName>,
     /// Twilio mode only: the Video REST API, for host controls and room creation.
     pub video: Option<VideoClient>,
     /// Checks `X-Twilio-Signature`; present when an Auth Token is configured.
     pub signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
     pub status_callback: Option<Url>,
+    pub site: Site,
+}
+
+/// Settings the pages need, copied from the configuration once.
+pub struct Site {
+    /// `ROOMGATE_PUBLIC_URL`'s origin, for the cross-site check.
+    pub public_origin: String,
+    /// Whether the public URL is https: cookies are then `Secure`.
+    pub secure_cookies: bool,
+    pub default_room: Option<RoomName>,
     pub video_sdk_url: String,
     pub local_mode: bool,
-    pub session_ttl: Duration,
-    /// How long a code check waits for a verification start still in flight.
-    pub start_wait: Duration,
 }
 
 impl AppState {
@@ -72,21 +69,6 @@ impl AppState {
     /// Remember that `room` exists, for `fresh`: after that it is looked up again.
     pub async fn set_room_ready(&self, room: &RoomName, fresh: Duration) -> Result<(), StoreError> {
         self.store.put(&room_ready_key(room), b"1", fresh).await
-    }
-
-    /// Copy the SMS budget's windows into the metrics' gauges.
-    pub async fn publish_budget(&self) {
-        let Ok(usage) = self.budget.usage().await else {
-            return;
-        };
-        for (window, used, cap) in usage {
-            let window = match window {
-                "minute" => Window::Minute,
-                "hour" => Window::Hour,
-                _ => Window::Day,
-            };
-            self.metrics.set_sms_budget(window, used, cap);
-        }
     }
 
     /// Write an audit record before the request is answered. A failure to write is

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use roomgate::twilio_signature::SignatureValidator;
+use roomgate::twilio::signature::SignatureValidator;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};

@@ -176,7 +176,7 @@ mod tests {
                 let p = std::env::temp_dir().join(format!(
                     "roomgate-watch-{}-{}",
                     std::process::id(),
-                    crate::session::random_token()
+                    crate::random::random_token()
                 ));
                 std::fs::create_dir_all(&p).unwrap();
                 Self(p)

@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::domain::PhoneNumber;
+use crate::metrics::LimitKind;
 use crate::store::{Admission, Rule, Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -182,6 +183,19 @@ impl LimitedAction {
 
     pub fn default_rules(self) -> Vec<Rule> {
         self.rules(&LimitsConfig::default())
+    }
+}
+
+// Metrics count refusals by the action refused.
+impl From<LimitedAction> for LimitKind {
+    fn from(action: LimitedAction) -> Self {
+        match action {
+            LimitedAction::StartPerUser => Self::StartPerUser,
+            LimitedAction::StartPerPhone => Self::StartPerPhone,
+            LimitedAction::LoginPerIp => Self::LoginPerIp,
+            LimitedAction::CheckPerIp => Self::CheckPerIp,
+            LimitedAction::TokenPerIp => Self::TokenPerIp,
+        }
     }
 }
 

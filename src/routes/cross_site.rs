@@ -40,7 +40,7 @@ fn is_cross_site(req: &ServiceRequest) -> bool {
     let origin = origin.trim_end_matches('/');
     let public = req
         .app_data::<web::Data<AppState>>()
-        .map(|s| s.public_origin.as_str());
+        .map(|s| s.site.public_origin.as_str());
     let info = req.connection_info();
     let own = format!("{}://{}", info.scheme(), info.host());
     !(Some(origin) == public || origin.eq_ignore_ascii_case(&own))

@@ -19,7 +19,7 @@ struct HomePage<'a> {
 /// `/`: straight to the default room when there is one, else a form for a room name.
 /// It never lists rooms or users.
 pub async fn home(tr: Tr, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
-    match &state.default_room {
+    match &state.site.default_room {
         Some(room) => Ok(see_other(&format!("/rooms/{room}"))),
         None => render(HomePage {
             tr: &tr,

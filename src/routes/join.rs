@@ -7,7 +7,7 @@ use super::{PageError, room_from_path};
 use crate::client_ip::ClientIp;
 use crate::i18n::{Arg, Tr};
 use crate::session::TypedSession;
-use crate::signin::{Refusal, Visit, flow, refuse};
+use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -56,8 +56,8 @@ pub async fn room_page(
                 room: room.as_str(),
                 identity: grant.username.as_str(),
                 csrf_token: &csrf_token,
-                sdk_url: &state.video_sdk_url,
-                local_mode: state.local_mode,
+                sdk_url: &state.site.video_sdk_url,
+                local_mode: state.site.local_mode,
             });
         }
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
@@ -114,14 +114,17 @@ pub async fn resend(
     }
     let visit = Visit { room: &room, ip };
     let previous = match session.pending() {
-        Some(id) => state.signins.get(&id, &room).await,
+        Some(id) => state.signin.signins.get(&id, &room).await,
         None => Ok(None),
     };
     let previous = match previous {
         Ok(Some(previous)) => previous,
         Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
         Err(e) => {
-            let notice = refuse(&state, &Refusal::StoreDown(e), visit, None).await;
+            let notice = state
+                .signin
+                .refuse(&Refusal::StoreDown(e), visit, None)
+                .await;
             return notice_page(&tr, &room, notice);
         }
     };
@@ -136,21 +139,17 @@ async fn sign_in(
     visit: Visit<'_>,
     who: String,
 ) -> Result<HttpResponse, PageError> {
-    let begun = flow::begin(
-        state,
-        visit,
-        who.clone(),
-        tr.sms_locale(),
-        session.pending(),
-    )
-    .await;
+    let begun = state
+        .signin
+        .begin(visit, who.clone(), tr.sms_locale(), session.pending())
+        .await;
     match begun {
         Ok(id) => {
             session.set_pending(&id).map_err(anyhow::Error::from)?;
             Ok(see_other(&format!("/rooms/{}/verify", visit.room)))
         }
         Err(refusal) => {
-            let notice = refuse(state, &refusal, visit, Some(&who)).await;
+            let notice = state.signin.refuse(&refusal, visit, Some(&who)).await;
             notice_page(tr, visit.room, notice)
         }
     }

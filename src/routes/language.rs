@@ -39,7 +39,7 @@ pub async fn choose(
         .path("/")
         .max_age(Duration::days(COOKIE_MAX_AGE_DAYS))
         .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
+        .secure(state.site.secure_cookies)
         .finish();
     let mut resp = HttpResponse::SeeOther()
         .insert_header((LOCATION, local_next(&req)))

@@ -16,7 +16,7 @@ pub async fn logout(
         return Err(PageError::Csrf);
     }
     if let Some(id) = session.pending()
-        && let Err(e) = state.signins.remove(&id).await
+        && let Err(e) = state.signin.signins.remove(&id).await
     {
         tracing::warn!(error = %e, "pending sign-in not removed; it expires by itself");
     }

@@ -14,7 +14,7 @@ use crate::client_ip::ClientIp;
 use crate::domain::RoomName;
 use crate::notice::Notice;
 use crate::session::TypedSession;
-use crate::signin::{Refusal, Visit, refuse};
+use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 use crate::video::VideoError;
 
@@ -36,9 +36,9 @@ pub async fn mint(
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
     let visit = Visit { room: &room, ip };
-    if let Err(denied) = state.limiter.token_from_ip(ip).await {
+    if let Err(denied) = state.signin.limiter.token_from_ip(ip).await {
         let refusal = Refusal::from(denied);
-        let notice = refuse(&state, &refusal, visit, None).await;
+        let notice = state.signin.refuse(&refusal, visit, None).await;
         let error = match refusal {
             Refusal::StoreDown(_) => "store_unavailable",
             _ => "rate_limited",
@@ -73,7 +73,10 @@ pub async fn mint(
     {
         Ok(removed) => removed,
         Err(e) => {
-            let notice = refuse(&state, &Refusal::StoreDown(e), visit, None).await;
+            let notice = state
+                .signin
+                .refuse(&Refusal::StoreDown(e), visit, None)
+                .await;
             return Ok(json_notice(notice, "store_unavailable"));
         }
     };

@@ -9,7 +9,7 @@ use crate::domain::OtpCode;
 use crate::i18n::Tr;
 use crate::notice::Notice;
 use crate::session::{Grant, TypedSession};
-use crate::signin::{Checked, Refusal, SignIn, StartState, Visit, flow, refuse};
+use crate::signin::{Checked, Refusal, SignIn, StartState, Visit};
 use crate::state::AppState;
 use crate::store::unix_ms;
 
@@ -26,7 +26,7 @@ struct CodePage<'a> {
 
 /// Seconds until a new code may be asked for: the same for every username.
 fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
-    let cooldown = state.limiter.config().resend_cooldown;
+    let cooldown = state.signin.limiter.config().resend_cooldown;
     let age = sign_in.age(unix_ms(state.clock.now()));
     let left = cooldown.saturating_sub(age);
     left.as_secs() + u64::from(left.subsec_nanos() > 0)
@@ -43,7 +43,7 @@ pub async fn code_form(
 ) -> Result<HttpResponse, PageError> {
     let room = room_from_path(path)?;
     let found = match session.pending() {
-        Some(id) => state.signins.get(&id, &room).await,
+        Some(id) => state.signin.signins.get(&id, &room).await,
         None => Ok(None),
     };
     let sign_in = match found {
@@ -51,7 +51,10 @@ pub async fn code_form(
         Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
         Err(e) => {
             let visit = Visit { room: &room, ip };
-            let notice = refuse(&state, &Refusal::StoreDown(e), visit, None).await;
+            let notice = state
+                .signin
+                .refuse(&Refusal::StoreDown(e), visit, None)
+                .await;
             return notice_page(&tr, &room, notice);
         }
     };
@@ -90,11 +93,11 @@ pub async fn check_code(
         return Err(PageError::Csrf);
     }
     let visit = Visit { room: &room, ip };
-    let (id, sign_in) = match flow::admit_check(&state, visit, session.pending()).await {
+    let (id, sign_in) = match state.signin.admit_check(visit, session.pending()).await {
         Ok(Some(found)) => found,
         Ok(None) => return notice_page(&tr, &room, Notice::Expired),
         Err(refusal) => {
-            let notice = refuse(&state, &refusal, visit, None).await;
+            let notice = state.signin.refuse(&refusal, visit, None).await;
             return notice_page(&tr, &room, notice);
         }
     };
@@ -117,7 +120,7 @@ pub async fn check_code(
         return form_again(tr.t("code-format"));
     };
     let who = sign_in.who.clone();
-    match flow::check(&state, visit, id, sign_in, &code).await {
+    match state.signin.check(visit, id, sign_in, &code).await {
         Ok(Checked::Approved(username)) => {
             let grant = Grant {
                 username,
@@ -140,7 +143,7 @@ pub async fn check_code(
             notice_page(&tr, &room, notice)
         }
         Err(refusal) => {
-            let notice = refuse(&state, &refusal, visit, Some(&who)).await;
+            let notice = state.signin.refuse(&refusal, visit, Some(&who)).await;
             notice_page(&tr, &room, notice)
         }
     }

@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
 use crate::state::AppState;
-use crate::twilio_signature::HEADER;
+use crate::twilio::signature::HEADER;
 
 /// Twilio's callbacks are a few hundred bytes; anything much larger is not one.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -30,7 +30,7 @@ pub async fn room_events(
     // host and scheme reached us through a proxy.
     let url = format!(
         "{}{}",
-        state.public_origin,
+        state.site.public_origin,
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
     let signature = req.headers().get(HEADER).and_then(|v| v.to_str().ok());

@@ -1,8 +1,61 @@
 //! Signing in: pending sign-ins in the store ([`pending`]) and the flow that moves
-//! them from "send me a code" to a verified session ([`flow`]).
+//! them from "send me a code" to a verified session ([`flow`]), run by one
+//! [`SignInService`] that handlers call.
 
 pub mod flow;
 pub mod pending;
 
-pub use flow::{Checked, Refusal, Visit, refuse};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use flow::{Checked, Refusal, Visit};
 pub use pending::{CodeRequest, SIGN_IN_TTL, SignIn, SignInId, SignIns, Start, StartState};
+
+use crate::acl::AclStore;
+use crate::audit::{AuditLog, AuditRecord};
+use crate::budget::SmsBudget;
+use crate::limits::Limiter;
+use crate::metrics::{Metrics, Window};
+use crate::telemetry::Pseudonyms;
+use crate::verify::Verifier;
+
+/// Everything the sign-in flow needs, and nothing else: the pending sign-ins, the
+/// limits and budget that guard them, the ACL and the verifier they consult, and
+/// where outcomes are recorded.
+pub struct SignInService {
+    pub signins: SignIns,
+    pub limiter: Arc<Limiter>,
+    pub budget: SmsBudget,
+    pub acl: Arc<AclStore>,
+    pub verifier: Arc<dyn Verifier>,
+    pub audit_log: AuditLog,
+    pub metrics: Metrics,
+    pub pseudonyms: Pseudonyms,
+    /// How long a code check waits for a verification start still in flight.
+    pub start_wait: Duration,
+}
+
+impl SignInService {
+    /// Write an audit record before the request is answered. A failure to write is
+    /// logged, not shown to the participant: the gate stays open to the ACL's users.
+    pub async fn audit(&self, record: AuditRecord) {
+        if let Err(e) = self.audit_log.record(record).await {
+            tracing::error!(error = %e, "audit record not written");
+        }
+    }
+
+    /// Copy the SMS budget's windows into the metrics' gauges.
+    pub async fn publish_budget(&self) {
+        let Ok(usage) = self.budget.usage().await else {
+            return;
+        };
+        for (window, used, cap) in usage {
+            let window = match window {
+                "minute" => Window::Minute,
+                "hour" => Window::Hour,
+                _ => Window::Day,
+            };
+            self.metrics.set_sms_budget(window, used, cap);
+        }
+    }
+}

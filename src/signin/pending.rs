@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
 use crate::notice::Notice;
-use crate::session::random_token;
+use crate::random::random_token;
 use crate::store::{Store, StoreError, unix_ms};
 use crate::verify::{MAX_CHECKS, StartRequest, VerificationSid, Verifier};
 

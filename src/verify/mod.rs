@@ -4,7 +4,6 @@
 mod error;
 pub mod local;
 pub mod metered;
-pub mod twilio;
 
 use std::fmt;
 

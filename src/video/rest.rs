@@ -14,10 +14,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
-use crate::credentials::ApiKeys;
 use crate::domain::RoomName;
 use crate::metrics::{Api, Metrics};
-use crate::twilio_http::{self, Failure, ReplyMeta};
+use crate::twilio::credentials::ApiKeys;
+use crate::twilio::http::{self as twilio_http, Failure, ReplyMeta};
 use crate::verify::TwilioApiError;
 
 /// Where Twilio serves Video. Overridable so tests and regional edges can point elsewhere.
@@ -172,7 +172,7 @@ pub struct VideoClient {
 
 impl VideoClient {
     /// `http` should be a clone of the app's one client
-    /// ([`crate::verify::twilio::http_client`]): it never retries and never follows
+    /// ([`crate::twilio::verify::http_client`]): it never retries and never follows
     /// redirects, which matters here too, since the POSTs below are not idempotent.
     pub fn new(http: reqwest::Client, config: VideoConfig) -> Self {
         Self {
@@ -458,7 +458,7 @@ mod tests {
     use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
     use super::*;
-    use crate::verify::twilio::http_client;
+    use crate::twilio::verify::http_client;
 
     const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
     const KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
@@ -476,7 +476,7 @@ mod tests {
         VideoConfig {
             base_url: base_url.to_owned(),
             account_sid: ACCOUNT_SID.to_owned(),
-            api_key: crate::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
+            api_key: crate::twilio::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
         }
     }
 

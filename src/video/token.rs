@@ -21,8 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-use crate::credentials::ApiKeys;
 use crate::domain::{RoomName, Username};
+use crate::twilio::credentials::ApiKeys;
 
 /// The longest TTL Twilio accepts for an access token.
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);

@@ -3,7 +3,7 @@
 
 use reqwest::{Response, StatusCode};
 use roomgate::startup::Overrides;
-use roomgate::twilio_signature::SignatureValidator;
+use roomgate::twilio::signature::SignatureValidator;
 use secrecy::SecretString;
 
 use crate::helpers::*;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::twilio_signature::SignatureValidator;
+use crate::twilio::signature::SignatureValidator;
 
 /// An API Key: `SK…` and its secret, always swapped together.
 #[derive(Clone)]

@@ -9,12 +9,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
-use super::{
+use super::http::{self as twilio_http, Failure, ReplyMeta};
+use crate::domain::OtpCode;
+use crate::twilio::credentials::ApiKeys;
+use crate::verify::{
     CheckOutcome, StartRequest, StartedVerification, VerificationSid, Verifier, VerifyError,
 };
-use crate::credentials::ApiKeys;
-use crate::domain::OtpCode;
-use crate::twilio_http::{self, Failure, ReplyMeta};
 
 /// Where Twilio serves Verify. Overridable so tests and regional edges can point elsewhere.
 pub const DEFAULT_BASE_URL: &str = "https://verify.twilio.com";
@@ -265,7 +265,7 @@ mod tests {
         TwilioVerifyConfig {
             base_url: base_url.to_owned(),
             service_sid: SERVICE_SID.to_owned(),
-            api_key: crate::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
+            api_key: crate::twilio::credentials::ApiKeys::fixed(KEY_SID, KEY_SECRET),
         }
     }
 

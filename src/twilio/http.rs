@@ -6,7 +6,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 
-use crate::credentials::ApiKey;
+use crate::twilio::credentials::ApiKey;
 use crate::verify::TwilioApiError;
 
 /// What is worth logging about an HTTP answer, whatever its body turns out to be.
