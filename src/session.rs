@@ -68,12 +68,7 @@ impl TypedSession {
     /// Constant-time comparison with the session's token; no token in the session
     /// (or none presented) never matches.
     pub fn csrf_matches(&self, presented: Option<&str>) -> bool {
-        match (self.get::<String>(CSRF), presented) {
-            (Some(expected), Some(presented)) if !expected.is_empty() => {
-                expected.as_bytes().ct_eq(presented.as_bytes()).into()
-            }
-            _ => false,
-        }
+        csrf_matches(&self.session, presented)
     }
 
     pub fn pending(&self) -> Option<SignInId> {
@@ -189,5 +184,18 @@ impl FromRequest for TypedSession {
                 unchecked,
             })
         })
+    }
+}
+
+/// Whether `presented` is `session`'s CSRF token, compared in constant time; no token
+/// in the session (or none presented) never matches. Needs no store: the token lives
+/// in the (encrypted) cookie.
+pub fn csrf_matches(session: &Session, presented: Option<&str>) -> bool {
+    let expected = session.get::<String>(CSRF).ok().flatten();
+    match (expected, presented) {
+        (Some(expected), Some(presented)) if !expected.is_empty() => {
+            expected.as_bytes().ct_eq(presented.as_bytes()).into()
+        }
+        _ => false,
     }
 }

@@ -3,16 +3,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 use serde_json::json;
 
+use super::PageError;
+use super::extract::{CsrfHeader, Member, Refused};
 use super::respond::no_store;
-use super::{PageError, room_from_path};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
-use crate::session::{Grant, TypedSession};
 use crate::state::AppState;
 use crate::video::{VideoClient, VideoError};
 
@@ -23,65 +23,12 @@ pub fn removal_key(room: &RoomName, username: &str) -> String {
     format!("removed:{room}:{username}")
 }
 
-/// Why a host control is refused.
-enum Refusal {
-    NotVerified,
-    Csrf,
-    NotHost,
-    NoVideoService,
-    /// The store can't say whether the session was revoked, or can't record a ban.
-    StoreDown,
-}
-
-impl Refusal {
-    fn response(self) -> HttpResponse {
-        match self {
-            Self::NotVerified => json(StatusCode::UNAUTHORIZED, json!({ "error": "not_verified" })),
-            Self::Csrf => json(StatusCode::FORBIDDEN, json!({ "error": "csrf" })),
-            Self::NotHost => json(StatusCode::FORBIDDEN, json!({ "error": "not_host" })),
-            Self::StoreDown => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "store_unavailable", "message": "The service is busy. Please try again shortly." }),
-            ),
-            Self::NoVideoService => json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "error": "no_video_service", "message": "No video service is configured (local mode)." }),
-            ),
-        }
+/// The Video client, for a member who is a host of the room.
+fn host_video<'a>(member: &Member, state: &'a AppState) -> Result<&'a VideoClient, Refused> {
+    if !member.is_host {
+        return Err(Refused::NotHost);
     }
-}
-
-/// The host's grant and the Video client, or why the request is refused.
-fn host_of<'a>(
-    req: &HttpRequest,
-    session: &TypedSession,
-    state: &'a AppState,
-    room: &RoomName,
-    needs_csrf: bool,
-) -> Result<(Grant, &'a VideoClient), Refusal> {
-    if session.unchecked() {
-        return Err(Refusal::StoreDown);
-    }
-    let grant = session.verified_for(room).ok_or(Refusal::NotVerified)?;
-    if needs_csrf {
-        let presented = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok());
-        if !session.csrf_matches(presented) {
-            return Err(Refusal::Csrf);
-        }
-    }
-    let is_host = state
-        .acl
-        .load()
-        .allowed(&grant.username, room)
-        .is_some_and(|user| user.is_host());
-    if !is_host {
-        return Err(Refusal::NotHost);
-    }
-    let video = state.video.as_ref().ok_or(Refusal::NoVideoService)?;
-    Ok((grant, video))
+    state.video.as_ref().ok_or(Refused::NoVideoService)
 }
 
 fn json(status: StatusCode, body: serde_json::Value) -> HttpResponse {
@@ -113,17 +60,12 @@ struct ParticipantView {
 }
 
 /// `GET /rooms/{room}/participants`: the connected participants, for a host.
-pub async fn list(
-    req: HttpRequest,
-    path: web::Path<String>,
-    session: TypedSession,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
-    let video = match host_of(&req, &session, &state, &room, false) {
-        Ok((_, video)) => video,
-        Err(refusal) => return Ok(refusal.response()),
+pub async fn list(member: Member, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let video = match host_video(&member, &state) {
+        Ok(video) => video,
+        Err(refused) => return Ok(refused.error_response()),
     };
+    let room = member.room;
     let participants = match video.fetch_room(room.as_str()).await {
         Ok(None) => Vec::new(),
         Ok(Some(r)) => match video.list_participants(&r.sid).await {
@@ -150,23 +92,25 @@ pub async fn list(
 /// `POST /rooms/{room}/participants/{identity}/remove`.
 pub async fn remove(
     req: HttpRequest,
-    path: web::Path<(String, String)>,
-    session: TypedSession,
+    member: Member,
+    _: CsrfHeader,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let (room, identity) = path.into_inner();
-    let room = RoomName::parse(&room).map_err(|_| PageError::NotFound)?;
-    let Ok(identity) = Username::parse(&identity) else {
+    let identity = req.match_info().get("identity").unwrap_or_default();
+    let Ok(identity) = Username::parse(identity) else {
         return Ok(json(
             StatusCode::NOT_FOUND,
             json!({ "error": "not_in_room" }),
         ));
     };
-    let (host, video) = match host_of(&req, &session, &state, &room, true) {
-        Ok(ok) => ok,
-        Err(refusal) => return Ok(refusal.response()),
+    let video = match host_video(&member, &state) {
+        Ok(video) => video,
+        Err(refused) => return Ok(refused.error_response()),
     };
+    let Member {
+        room, grant: host, ..
+    } = member;
     // Barred first, durably: even if Twilio is slow to disconnect them, no new token.
     let until_secs = state.clock.unix_seconds() + REMOVAL_BAN.as_secs();
     let barred = state
@@ -179,7 +123,7 @@ pub async fn remove(
         .await;
     if let Err(e) = barred {
         tracing::error!(error = %e, "participant not barred: the store is unavailable");
-        return Ok(Refusal::StoreDown.response());
+        return Ok(Refused::StoreDown.error_response());
     }
     let result = match video.fetch_room(room.as_str()).await {
         Ok(Some(r)) => video
@@ -212,17 +156,18 @@ pub async fn remove(
 
 /// `POST /rooms/{room}/end`: complete the room for everyone.
 pub async fn end_room(
-    req: HttpRequest,
-    path: web::Path<String>,
-    session: TypedSession,
+    member: Member,
+    _: CsrfHeader,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
-    let (host, video) = match host_of(&req, &session, &state, &room, true) {
-        Ok(ok) => ok,
-        Err(refusal) => return Ok(refusal.response()),
+    let video = match host_video(&member, &state) {
+        Ok(video) => video,
+        Err(refused) => return Ok(refused.error_response()),
     };
+    let Member {
+        room, grant: host, ..
+    } = member;
     let result = match video.fetch_room(room.as_str()).await {
         Ok(Some(r)) => video.complete_room(&r.sid).await.map(|_| ()),
         Ok(None) => Err(VideoError::NotFound),

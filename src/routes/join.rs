@@ -2,8 +2,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::PageError;
+use super::extract::{CheckedForm, CsrfField, RoomPath};
 use super::respond::{notice_page, render, see_other};
-use super::{PageError, room_from_path};
 use crate::client_ip::ClientIp;
 use crate::i18n::{Arg, Tr};
 use crate::session::TypedSession;
@@ -34,12 +35,11 @@ struct RoomPage<'a> {
 
 /// The room link: the room itself for a session verified for it, else the join form.
 pub async fn room_page(
-    path: web::Path<String>,
+    RoomPath(room): RoomPath,
     tr: Tr,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     if let Some(grant) = session.verified_for(&room) {
         // The ACL is the authority on every request, not the cookie.
@@ -78,22 +78,24 @@ pub struct LoginForm {
     csrf_token: Option<String>,
 }
 
+impl CsrfField for LoginForm {
+    fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
+}
+
 /// "Send me a code". Known or not, allowed or not, the answer is the same: the same
 /// redirect and cookie shape when the request may go on, the same limit page when it
 /// may not. Only a user on the list for this room triggers a send, and that send runs
 /// in the background so the response time doesn't tell either.
 pub async fn login(
-    path: web::Path<String>,
-    form: web::Form<LoginForm>,
+    RoomPath(room): RoomPath,
+    CheckedForm(form): CheckedForm<LoginForm>,
     tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
-    if !session.csrf_matches(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     let visit = Visit { room: &room, ip };
     sign_in(&state, &session, &tr, visit, typed_username(&form.username)).await
 }
@@ -101,17 +103,13 @@ pub async fn login(
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
 /// under the same limits (the resend cooldown among them).
 pub async fn resend(
-    path: web::Path<String>,
-    form: web::Form<super::CsrfForm>,
+    RoomPath(room): RoomPath,
+    _: CheckedForm<super::CsrfForm>,
     tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
-    if !session.csrf_matches(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     let visit = Visit { room: &room, ip };
     let previous = match session.pending() {
         Some(id) => state.signin.signins.get(&id, &room).await,

@@ -1,5 +1,6 @@
 use actix_web::{HttpResponse, web};
 
+use super::extract::CheckedForm;
 use super::respond::see_other;
 use super::{CsrfForm, PageError};
 use crate::i18n::Tr;
@@ -7,14 +8,11 @@ use crate::session::TypedSession;
 use crate::state::AppState;
 
 pub async fn logout(
-    form: web::Form<CsrfForm>,
+    _: CheckedForm<CsrfForm>,
     tr: Tr,
     session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if !session.csrf_matches(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     if let Some(id) = session.pending()
         && let Err(e) = state.signin.signins.remove(&id).await
     {

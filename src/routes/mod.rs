@@ -2,6 +2,7 @@
 
 mod cross_site;
 mod error;
+mod extract;
 mod health;
 mod home;
 mod host;
@@ -19,8 +20,6 @@ use serde::Deserialize;
 pub use cross_site::refuse_cross_site_posts;
 pub use error::{PageError, translate_error_pages};
 pub use host::{REMOVAL_BAN, removal_key};
-
-use crate::domain::RoomName;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
@@ -48,15 +47,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz));
 }
 
-/// The `{room}` path segment, parsed; anything else is a 404 that says nothing more.
-fn room_from_path(path: web::Path<String>) -> Result<RoomName, PageError> {
-    RoomName::parse(&path.into_inner()).map_err(|_| PageError::NotFound)
-}
-
 /// Every form field is optional at the parsing stage: a missing `csrf_token` must be a
 /// 403 from the CSRF check, not a 400 from the form extractor.
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
     csrf_token: Option<String>,
+}
+
+impl extract::CsrfField for CsrfForm {
+    fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
 }

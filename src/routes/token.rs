@@ -1,19 +1,19 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
 
+use super::extract::{CsrfHeader, Member, RoomPath};
 use super::respond::no_store;
-use super::{PageError, removal_key, room_from_path};
+use super::{PageError, removal_key};
 use crate::audit::{AuditEvent, AuditRecord};
 use std::time::Duration;
 
 use crate::client_ip::ClientIp;
 use crate::domain::RoomName;
 use crate::notice::Notice;
-use crate::session::TypedSession;
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 use crate::video::VideoError;
@@ -30,11 +30,9 @@ struct TokenResponse<'a> {
 pub async fn mint(
     req: HttpRequest,
     ClientIp(ip): ClientIp,
-    path: web::Path<String>,
-    session: TypedSession,
+    RoomPath(room): RoomPath,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
     let visit = Visit { room: &room, ip };
     if let Err(denied) = state.signin.limiter.token_from_ip(ip).await {
         let refusal = Refusal::from(denied);
@@ -45,26 +43,13 @@ pub async fn mint(
         };
         return Ok(json_notice(notice, error));
     }
-    // A session whose revocation can't be checked gets no token.
-    if session.unchecked() {
-        state.metrics.store_refusal();
-        return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
-    }
-    let Some(grant) = session.verified_for(&room) else {
-        return Ok(json_error(StatusCode::UNAUTHORIZED, "not_verified"));
+    // Then, and only then, who is asking.
+    let grant = match Member::of(&req).await {
+        Ok(member) => member.grant,
+        Err(refused) => return Ok(refused.error_response()),
     };
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
-    if !session.csrf_matches(presented) {
-        return Ok(json_error(StatusCode::FORBIDDEN, "csrf"));
-    }
-    // Verified once is not allowed forever: the ACL decides at every token.
-    if state.acl.load().allowed(&grant.username, &room).is_none() {
-        session.clear_grant();
-        tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "token refused: no longer on the list");
-        return Ok(json_error(StatusCode::FORBIDDEN, "not_allowed"));
+    if let Err(refused) = CsrfHeader::of(&req) {
+        return Ok(refused.error_response());
     }
     let removed = match state
         .store

@@ -2,8 +2,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::PageError;
+use super::extract::{CheckedForm, CsrfField, RoomPath};
 use super::respond::{notice_page, render, see_other};
-use super::{PageError, room_from_path};
 use crate::client_ip::ClientIp;
 use crate::domain::OtpCode;
 use crate::i18n::Tr;
@@ -35,13 +36,12 @@ fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
 /// The code form. It never waits for the SMS to go out (that would time who exists);
 /// a start that has already failed is shown here, else at the code check.
 pub async fn code_form(
-    path: web::Path<String>,
+    RoomPath(room): RoomPath,
     tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
     let found = match session.pending() {
         Some(id) => state.signin.signins.get(&id, &room).await,
         None => Ok(None),
@@ -79,19 +79,21 @@ pub struct CodeForm {
     csrf_token: Option<String>,
 }
 
+impl CsrfField for CodeForm {
+    fn csrf_token(&self) -> Option<&str> {
+        self.csrf_token.as_deref()
+    }
+}
+
 /// Check a code against the verification this session started.
 pub async fn check_code(
-    path: web::Path<String>,
-    form: web::Form<CodeForm>,
+    RoomPath(room): RoomPath,
+    CheckedForm(form): CheckedForm<CodeForm>,
     tr: Tr,
     session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let room = room_from_path(path)?;
-    if !session.csrf_matches(form.csrf_token.as_deref()) {
-        return Err(PageError::Csrf);
-    }
     let visit = Visit { room: &room, ip };
     let (id, sign_in) = match state.signin.admit_check(visit, session.pending()).await {
         Ok(Some(found)) => found,
