@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use support::*;
 use tokio::sync::Mutex;
-use wiremock::MockServer;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const ROOM: &str = "standup";
 static PORTS: Mutex<()> = Mutex::const_new(());
@@ -215,9 +216,27 @@ async fn per_user_per_phone_and_budget_limits_are_counted_once_across_instances(
     assert_eq!(starts(&verify).await, 3, "3 codes to bob's phone, not 6");
     cluster.stop().await;
 
-    // The SMS budget: 2 a minute across the whole deployment.
+    // The SMS budget: 2 a minute across the whole deployment, and each alert once.
     let verify = approving_verify().await;
-    let cluster = Cluster::start(&redis, &verify, &[("ROOMGATE_SMS_BUDGET_PER_MINUTE", "2")]).await;
+    let alerts = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&alerts)
+        .await;
+    let alert_url = format!("{}/alerts", alerts.uri());
+    let cluster = Cluster::start(
+        &redis,
+        &verify,
+        &[
+            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "2"),
+            ("ROOMGATE_ALERT_WEBHOOK_URL", &alert_url),
+            (
+                "ROOMGATE_ALERT_WEBHOOK_SECRET",
+                "an-alert-secret-of-enough-bytes",
+            ),
+        ],
+    )
+    .await;
     for who in ["alice", "bob", "carol"] {
         let _ = sign_in(&browser(), cluster.base(), "design-review", who).await;
     }
@@ -229,6 +248,28 @@ async fn per_user_per_phone_and_budget_limits_are_counted_once_across_instances(
     );
     let (refused, _) = sign_in(&browser(), cluster.base(), ROOM, "bob").await;
     assert_eq!(refused.status(), 503, "the budget is spent for everyone");
+    // More refusals, on both instances: still one alert of each kind in all.
+    for _ in 0..3 {
+        let _ = reqwest::get(format!("{}/healthz", cluster.base())).await;
+        let _ = sign_in(&browser(), cluster.base(), ROOM, "bob").await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut events: Vec<String> = alerts
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["event"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["sms_budget_exhausted", "sms_budget_warning"],
+        "one warning and one exhaustion alert for the whole deployment"
+    );
     cluster.stop().await;
 }
 

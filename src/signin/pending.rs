@@ -24,7 +24,7 @@ use crate::verify::{MAX_CHECKS, StartRequest, VerificationSid, Verifier};
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
 /// Kept this long after it expires, so the sweep can still say whose it was.
-const AFTERLIFE: Duration = Duration::from_secs(3600);
+const AFTERLIFE: Duration = Duration::from_secs(300);
 /// Expired sign-ins wait here for the sweep, which counts each as a failure.
 const EXPIRY_QUEUE: &str = "signins-expiring";
 /// How often a check on another instance looks whether the start has finished.
