@@ -1,116 +1,159 @@
-//! A load generator for the whole sign-in flow: roomgate in-process in Twilio mode,
-//! Verify mocked with a fixed latency, and N concurrent participants each running
-//! join form → sign-in → code → room page → token, over and over.
+//! A load generator for the whole sign-in flow that measures the server's cost, not
+//! its own: it starts the release binary (`roomgate serve`) as a child process in
+//! Twilio mode, answers its Verify calls from a mock in this process after a fixed
+//! latency, and runs N concurrent participants, each doing join form → sign-in →
+//! code → room page → token over and over, every flow as another of U users and with
+//! a fresh cookie jar.
 //!
-//!     cargo run --release --example flow_load -- [participants] [seconds] [verify_ms]
+//!     cargo build --release --bins --examples
+//!     cargo run --release --example flow_load -- [participants] [seconds] [verify_ms] \
+//!         [--users N] [--redis-url URL]
 //!
-//! Prints flows per second and the latency percentiles of a whole flow and of each
-//! step. Compare against another implementation by pointing the same flow at it.
+//! Defaults: 50 participants, 10 s, Verify answering in 50 ms, 1,000 users, the
+//! embedded store in a fresh temporary data directory (`--redis-url` uses Redis
+//! instead, under a prefix of its own). The server is `$ROOMGATE_BIN`, else the
+//! `roomgate` next to this example's directory (`target/release/roomgate`).
+//!
+//! After a 2 s warm-up (not counted), `seconds` are measured: flows per second, failed
+//! flows, the latency percentiles of a whole flow and of each step, the server's CPU
+//! time over the window (from /proc/PID/stat) per flow and in cores, its resident
+//! memory at idle, at its peak (sampled every 100 ms) and at the end, and this
+//! process's own CPU (generator and Verify mock), which shares the machine with it.
+//!
+//! Each participant keeps one HTTP client, so its connections stay open from flow to
+//! flow as they do between a reverse proxy and roomgate (`deploy/nginx.conf` keeps
+//! upstream connections alive); only its cookies start empty every flow.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roomgate::acl::Acl;
-use roomgate::config::Settings;
-use roomgate::startup::{Application, Overrides};
+use reqwest::header::HeaderValue;
 use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ACL: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
+const USAGE: &str = "usage: cargo run --release --example flow_load -- \
+                     [participants] [seconds] [verify_ms] [--users N] [--redis-url URL]";
+const ROOM: &str = "standup";
+const WARM_UP: Duration = Duration::from_secs(2);
+const STEPS: [&str; 5] = ["join form", "sign-in", "code check", "room page", "token"];
 
-fn extract(html: &str, marker: &str) -> Option<String> {
-    let start = html.find(marker)? + marker.len();
-    let len = html[start..].find('"')?;
-    Some(html[start..start + len].to_owned())
+struct Options {
+    participants: usize,
+    seconds: u64,
+    verify_ms: u64,
+    users: usize,
+    redis_url: Option<String>,
 }
 
-async fn one_flow(base: &str, steps: &mut Vec<(&'static str, Duration)>) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()?;
-    let mut step = |name: &'static str, began: Instant| steps.push((name, began.elapsed()));
-
-    let t = Instant::now();
-    let html = client
-        .get(format!("{base}/rooms/standup"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf =
-        extract(&html, r#"name="csrf_token" value=""#).ok_or_else(|| anyhow::anyhow!("no csrf"))?;
-    step("join form", t);
-
-    let t = Instant::now();
-    let resp = client
-        .post(format!("{base}/rooms/standup/login"))
-        .form(&[("username", "alice"), ("csrf_token", &csrf)])
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 303, "sign-in answered {}", resp.status());
-    step("sign-in", t);
-
-    let t = Instant::now();
-    let resp = client
-        .post(format!("{base}/rooms/standup/verify"))
-        .form(&[("code", "123456"), ("csrf_token", &csrf)])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status() == 303,
-        "code check answered {}",
-        resp.status()
-    );
-    step("code check", t);
-
-    let t = Instant::now();
-    let html = client
-        .get(format!("{base}/rooms/standup"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf = extract(&html, r#"<meta name="csrf-token" content=""#)
-        .ok_or_else(|| anyhow::anyhow!("no room page"))?;
-    step("room page", t);
-
-    let t = Instant::now();
-    let resp = client
-        .post(format!("{base}/rooms/standup/token"))
-        .header("x-csrf-token", csrf)
-        .send()
-        .await?;
-    anyhow::ensure!(resp.status() == 200, "token answered {}", resp.status());
-    step("token", t);
-    Ok(())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+fn parse_args() -> anyhow::Result<Options> {
+    let mut positional = Vec::new();
+    let (mut users, mut redis_url) = (1000usize, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--users" => {
+                users = value("--users")?
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--users must be a whole number"))?;
+                anyhow::ensure!(users >= 1, "--users must be at least 1");
+            }
+            "--redis-url" => redis_url = Some(value("--redis-url")?),
+            _ if !arg.starts_with('-') && positional.len() < 3 => positional.push(
+                arg.parse::<u64>()
+                    .map_err(|_| anyhow::anyhow!("{arg:?} is not a whole number\n{USAGE}"))?,
+            ),
+            _ => anyhow::bail!("unexpected argument {arg:?}\n{USAGE}"),
+        }
     }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    let participants = positional.first().copied().unwrap_or(50) as usize;
+    anyhow::ensure!(participants >= 1, "at least one participant");
+    Ok(Options {
+        participants,
+        seconds: positional.get(1).copied().unwrap_or(10).max(1),
+        verify_ms: positional.get(2).copied().unwrap_or(50),
+        users,
+        redis_url,
+    })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let participants = args.first().copied().unwrap_or(50) as usize;
-    let seconds = args.get(1).copied().unwrap_or(10);
-    let verify_ms = args.get(2).copied().unwrap_or(50);
+/// `$ROOMGATE_BIN`, else `roomgate` in the directory above this example's
+/// (`target/release/examples/flow_load` → `target/release/roomgate`).
+fn server_binary() -> anyhow::Result<PathBuf> {
+    let path = match std::env::var_os("ROOMGATE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .ok_or_else(|| anyhow::anyhow!("no directory above this example's"))?
+            .join("roomgate"),
+    };
+    anyhow::ensure!(
+        path.is_file(),
+        "no roomgate binary at {}: run `cargo build --release` first (or set ROOMGATE_BIN)",
+        path.display()
+    );
+    Ok(path)
+}
 
-    let verify = MockServer::start().await;
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn username(i: usize) -> String {
+    format!("user{i:05}")
+}
+
+/// U users, each with a number of their own, all allowed in the room.
+fn acl(users: usize) -> String {
+    let mut text = String::with_capacity(users * 64);
+    for i in 0..users {
+        text.push_str(&format!(
+            "[users.{}]\nphone = \"+1415{:07}\"\nrooms = [\"{ROOM}\"]\n\n",
+            username(i),
+            2_000_000 + i
+        ));
+    }
+    text
+}
+
+/// Verify: every start "pending", every check "approved", after `delay`. The Video
+/// API (no delay) says the room is in progress, so tokens don't create it.
+async fn verify_mock(delay: Duration) -> MockServer {
+    let verify = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
     let resource = |status: &str| {
         json!({"sid": "VE0123456789abcdef0123456789abcdef", "service_sid": "VA0123456789abcdef0123456789abcdef",
-               "account_sid": "AC0123456789abcdef0123456789abcdef", "to": "+14155550101",
+               "account_sid": "AC0123456789abcdef0123456789abcdef", "to": "+14152000000",
                "channel": "sms", "status": status, "valid": status == "approved"})
     };
-    let delay = Duration::from_millis(verify_ms);
     Mock::given(method("POST"))
         .and(path_regex("/Verifications$"))
         .respond_with(
@@ -129,25 +172,369 @@ async fn main() -> anyhow::Result<()> {
         )
         .mount(&verify)
         .await;
-    // The Video API: rooms are "in progress", so tokens don't create them.
     Mock::given(method("GET"))
         .and(path_regex("/v1/Rooms/"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "sid": "RM0123456789abcdef0123456789abcdef", "unique_name": "standup", "status": "in-progress"})))
+            "sid": "RM0123456789abcdef0123456789abcdef", "unique_name": ROOM, "status": "in-progress"})))
         .mount(&verify)
         .await;
+    verify
+}
 
-    let dir = std::env::temp_dir().join(format!("roomgate-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("acl.toml"), ACL)?;
+/// The running `roomgate serve`, and the last lines it wrote to stderr.
+struct Server {
+    child: Child,
+    pid: u32,
+    base: String,
+    stderr: Arc<Mutex<(Vec<String>, usize)>>,
+}
+
+/// Keep reading `stream` (so the child never blocks on a full pipe), keeping the
+/// first 20 lines and counting all of them.
+fn drain(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<(Vec<String>, usize)>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut kept = into.lock().unwrap();
+            if kept.0.len() < 20 {
+                kept.0.push(line);
+            }
+            kept.1 += 1;
+        }
+    });
+}
+
+async fn start_server(
+    bin: &Path,
+    env: &BTreeMap<&str, String>,
+    cwd: &Path,
+) -> anyhow::Result<Server> {
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .env_clear()
+        .envs(env)
+        // No `.env` from wherever this was started.
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or_else(|| anyhow::anyhow!("no pid"))?;
+    let stderr = Arc::new(Mutex::new((Vec::new(), 0)));
+    drain(child.stderr.take().unwrap(), stderr.clone());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = stdout.next_line().await {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await;
+    // Keep draining stdout too.
+    let rest = stdout.into_inner();
+    drain(rest, Arc::new(Mutex::new((Vec::new(), 0))));
+    match listening {
+        Ok(Some(base)) => Ok(Server {
+            child,
+            pid,
+            base,
+            stderr,
+        }),
+        _ => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let said = stderr.lock().unwrap().0.join("\n");
+            anyhow::bail!("roomgate did not start:\n{said}")
+        }
+    }
+}
+
+impl Server {
+    /// SIGTERM, then SIGKILL if it is still there after 5 s.
+    async fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.pid.to_string())
+            .status();
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Clock ticks per second, for /proc/PID/stat.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of `pid` ("self" for this process), in clock ticks: fields 14 and
+/// 15 of /proc/PID/stat, counted after the parenthesised command name.
+fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = &stat[stat.rfind(')').ok_or_else(|| anyhow::anyhow!("odd stat"))? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state): field n is fields[n - 3].
+    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+}
+
+/// VmRSS of `pid`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The soft limit on open files, from /proc/self/limits.
+fn open_files_limit() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("Max open files"))?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+/// Store operations so far, from the admin listener's `/metrics`: operation → (count,
+/// seconds spent).
+async fn store_ops(metrics_url: &str) -> BTreeMap<String, (f64, f64)> {
+    let mut ops: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let Ok(resp) = reqwest::get(metrics_url).await else {
+        return ops;
+    };
+    let text = resp.text().await.unwrap_or_default();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("roomgate_store_duration_seconds_") else {
+            continue;
+        };
+        let (kind, rest) = rest.split_once('{').unwrap_or(("", ""));
+        let Some(op) = rest
+            .split("operation=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+        else {
+            continue;
+        };
+        let value: f64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let entry = ops.entry(op.to_owned()).or_default();
+        match kind {
+            "count" => entry.0 += value,
+            "sum" => entry.1 += value,
+            _ => {}
+        }
+    }
+    ops
+}
+
+/// A browser's cookies for one flow: emptied when the next flow begins.
+#[derive(Default)]
+struct FlowJar(Mutex<BTreeMap<String, String>>);
+
+impl FlowJar {
+    fn clear(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+impl reqwest::cookie::CookieStore for FlowJar {
+    fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, _: &reqwest::Url) {
+        let mut jar = self.0.lock().unwrap();
+        for header in headers {
+            let Ok(text) = header.to_str() else { continue };
+            let mut parts = text.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let removed = parts.any(|a| {
+                let a = a.trim().to_ascii_lowercase();
+                a == "max-age=0" || a.starts_with("max-age=-")
+            });
+            if removed || value.is_empty() {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    fn cookies(&self, _: &reqwest::Url) -> Option<HeaderValue> {
+        let jar = self.0.lock().unwrap();
+        if jar.is_empty() {
+            return None;
+        }
+        let line: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        HeaderValue::from_str(&line.join("; ")).ok()
+    }
+}
+
+/// A log line without its colour codes.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ … letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn extract(html: &str, marker: &str) -> Option<String> {
+    let start = html.find(marker)? + marker.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+/// One whole flow as `user`; each step's end and duration go to `step`.
+async fn one_flow(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    mut step: impl FnMut(usize, Instant),
+) -> anyhow::Result<()> {
+    let room = format!("{base}/rooms/{ROOM}");
+
+    let t = Instant::now();
+    let html = client.get(&room).send().await?.text().await?;
+    let csrf =
+        extract(&html, r#"name="csrf_token" value=""#).ok_or_else(|| anyhow::anyhow!("no csrf"))?;
+    step(0, t);
+
+    let t = Instant::now();
+    let resp = client
+        .post(format!("{room}/login"))
+        .form(&[("username", user), ("csrf_token", &csrf)])
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 303, "sign-in answered {}", resp.status());
+    step(1, t);
+
+    let t = Instant::now();
+    let resp = client
+        .post(format!("{room}/verify"))
+        .form(&[("code", "123456"), ("csrf_token", &csrf)])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status() == 303,
+        "code check answered {}",
+        resp.status()
+    );
+    step(2, t);
+
+    let t = Instant::now();
+    let html = client.get(&room).send().await?.text().await?;
+    let csrf = extract(&html, r#"<meta name="csrf-token" content=""#)
+        .ok_or_else(|| anyhow::anyhow!("no room page"))?;
+    step(3, t);
+
+    let t = Instant::now();
+    let resp = client
+        .post(format!("{room}/token"))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "token answered {}", resp.status());
+    resp.bytes().await?;
+    step(4, t);
+    Ok(())
+}
+
+/// What one participant saw within the measured window.
+#[derive(Default)]
+struct Tally {
+    flows: Vec<Duration>,
+    failed: usize,
+    steps: [Vec<Duration>; 5],
+    errors: Vec<String>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flow_load: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let opts = parse_args()?;
+    let bin = server_binary()?;
+    if let Some(limit) = open_files_limit() {
+        // Each participant holds a connection or two here, and the server as many
+        // (plus its own to the Verify mock, which lives here too).
+        let wanted = opts.participants as u64 * 3 + 256;
+        if limit < wanted {
+            eprintln!(
+                "warning: `ulimit -n` is {limit}; {} participants want about {wanted} (raise it in this shell)",
+                opts.participants
+            );
+        }
+    }
+
+    let verify = verify_mock(Duration::from_millis(opts.verify_ms)).await;
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("roomgate-flow-load-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    std::fs::write(dir.0.join("acl.toml"), acl(opts.users))?;
+
     let big = "1000000".to_owned();
-    let vars: HashMap<&str, String> = HashMap::from([
+    // The admin listener's port isn't printed at RUST_LOG=warn: pick one here.
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut env: BTreeMap<&str, String> = BTreeMap::from([
+        ("RUST_LOG", "warn".to_owned()),
         ("ROOMGATE_ADDR", "127.0.0.1:0".to_owned()),
-        ("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
-        ("ROOMGATE_ACL", dir.join("acl.toml").display().to_string()),
+        ("ROOMGATE_ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
+        ("ROOMGATE_ACL", dir.0.join("acl.toml").display().to_string()),
         (
             "ROOMGATE_AUDIT_LOG",
-            dir.join("audit.log").display().to_string(),
+            dir.0.join("audit.log").display().to_string(),
         ),
         ("ROOMGATE_SESSION_KEY", "l".repeat(64)),
         (
@@ -176,64 +563,242 @@ async fn main() -> anyhow::Result<()> {
         ("ROOMGATE_SMS_BUDGET_PER_HOUR", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_DAY", big),
     ]);
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned())?;
-    let acl = Acl::load(&settings.acl_path)?;
-    let app = Application::build_with(settings, acl, Overrides::default()).await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let store = match &opts.redis_url {
+        Some(url) => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let prefix = format!("flowload-{}-{stamp}:", std::process::id());
+            env.insert("ROOMGATE_REDIS_URL", url.clone());
+            env.insert("ROOMGATE_REDIS_PREFIX", prefix.clone());
+            format!("Redis (prefix {prefix})")
+        }
+        None => {
+            let data = dir.0.join("data");
+            env.insert("ROOMGATE_DATA_DIR", data.display().to_string());
+            format!("embedded ({})", data.display())
+        }
+    };
 
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let began = Instant::now();
-    let workers: Vec<_> = (0..participants)
-        .map(|_| {
-            let base = base.clone();
+    let server = start_server(&bin, &env, &dir.0).await?;
+    let ticks = clock_ticks();
+    println!(
+        "roomgate flow load: {} ({}), pid {}, {store} store, {} users",
+        bin.display(),
+        server.base,
+        server.pid,
+        opts.users
+    );
+    println!(
+        "{} participants, Verify answering in {} ms; {} s measured after a {} s warm-up",
+        opts.participants,
+        opts.verify_ms,
+        opts.seconds,
+        WARM_UP.as_secs()
+    );
+
+    // One client per participant, built before the clock starts.
+    let mut participants = Vec::with_capacity(opts.participants);
+    for _ in 0..opts.participants {
+        let jar = Arc::new(FlowJar::default());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar.clone())
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()?;
+        participants.push((client, jar));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = rss_kib(server.pid).unwrap_or(0);
+
+    let start = Instant::now() + Duration::from_millis(100);
+    let measure_from = start + WARM_UP;
+    let measure_to = measure_from + Duration::from_secs(opts.seconds);
+
+    let peak_rss = Arc::new(AtomicU64::new(idle_rss));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling, pid) = (peak_rss.clone(), sampling.clone(), server.pid);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            while sampling.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if let Some(rss) = rss_kib(pid) {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    let (n, users) = (opts.participants, opts.users);
+    let workers: Vec<_> = participants
+        .into_iter()
+        .enumerate()
+        .map(|(i, (client, jar))| {
+            let base = server.base.clone();
             tokio::spawn(async move {
-                let (mut flows, mut errors, mut steps) = (Vec::new(), 0usize, Vec::new());
-                while Instant::now() < until {
+                let mut tally = Tally::default();
+                tokio::time::sleep_until(start.into()).await;
+                let mut round = 0;
+                while Instant::now() < measure_to {
+                    // Participant i's k-th flow: user (i + k·N) mod U.
+                    let user = username((i + round * n) % users);
+                    round += 1;
+                    jar.clear();
                     let t = Instant::now();
-                    match one_flow(&base, &mut steps).await {
-                        Ok(()) => flows.push(t.elapsed()),
-                        Err(_) => errors += 1,
+                    let outcome = one_flow(&client, &base, &user, |s, began| {
+                        let end = Instant::now();
+                        if end >= measure_from && end <= measure_to {
+                            tally.steps[s].push(end - began);
+                        }
+                    })
+                    .await;
+                    let end = Instant::now();
+                    if end < measure_from || end > measure_to {
+                        continue;
+                    }
+                    match outcome {
+                        Ok(()) => tally.flows.push(end - t),
+                        Err(e) => {
+                            tally.failed += 1;
+                            if tally.errors.len() < 3 {
+                                tally.errors.push(format!("{e:#}"));
+                            }
+                        }
                     }
                 }
-                (flows, errors, steps)
+                tally
             })
         })
         .collect();
-    let (mut flows, mut errors, mut steps) = (Vec::new(), 0, Vec::new());
+
+    // The CPU both processes used over the measured window, and the server's store
+    // calls (its `/metrics`).
+    let metrics_url = format!("http://127.0.0.1:{admin_port}/metrics");
+    tokio::time::sleep_until(measure_from.into()).await;
+    let (server_cpu0, own_cpu0, t0) = (
+        cpu_ticks(&server.pid.to_string())?,
+        cpu_ticks("self")?,
+        Instant::now(),
+    );
+    let ops0 = store_ops(&metrics_url).await;
+    tokio::time::sleep_until(measure_to.into()).await;
+    let (server_cpu1, own_cpu1, t1) = (
+        cpu_ticks(&server.pid.to_string())?,
+        cpu_ticks("self")?,
+        Instant::now(),
+    );
+    let ops1 = store_ops(&metrics_url).await;
+
+    let mut all = Tally::default();
     for w in workers {
-        let (f, e, s) = w.await?;
-        flows.extend(f);
-        errors += e;
-        steps.extend(s);
+        let t = w.await?;
+        all.flows.extend(t.flows);
+        all.failed += t.failed;
+        for (into, from) in all.steps.iter_mut().zip(t.steps) {
+            into.extend(from);
+        }
+        for e in t.errors {
+            if all.errors.len() < 5 && !all.errors.contains(&e) {
+                all.errors.push(e);
+            }
+        }
     }
-    let elapsed = began.elapsed().as_secs_f64();
-    flows.sort();
-    println!(
-        "{participants} participants, {seconds} s, Verify answering in {verify_ms} ms: \
-         {} flows ({:.1}/s), {errors} failed",
-        flows.len(),
-        flows.len() as f64 / elapsed
-    );
-    println!(
-        "whole flow: p50 {:?}  p99 {:?}  max {:?}",
-        percentile(&flows, 0.5),
-        percentile(&flows, 0.99),
-        flows.last().copied().unwrap_or_default()
-    );
-    for name in ["join form", "sign-in", "code check", "room page", "token"] {
-        let mut times: Vec<Duration> = steps
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, d)| *d)
-            .collect();
-        times.sort();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let end_rss = rss_kib(server.pid).unwrap_or(0);
+    let peak_rss = peak_rss.load(Ordering::Relaxed).max(end_rss);
+
+    let wall = (t1 - t0).as_secs_f64();
+    let server_cpu = (server_cpu1 - server_cpu0) as f64 / ticks;
+    let own_cpu = (own_cpu1 - own_cpu0) as f64 / ticks;
+    let flows = all.flows.len();
+    let rate = flows as f64 / wall;
+    all.flows.sort();
+    println!("flows: {flows} ({rate:.1}/s), failed: {}", all.failed);
+    if opts.verify_ms > 0 {
+        // Two Verify calls per flow, each at least verify_ms.
+        let limit = opts.participants as f64 / (2.0 * opts.verify_ms as f64 / 1000.0);
         println!(
-            "{name:>10}: p50 {:?}  p99 {:?}",
-            percentile(&times, 0.5),
-            percentile(&times, 0.99)
+            "closed-loop limit {limit:.0} flows/s (participants / 2 Verify calls): {:.1}% of it",
+            100.0 * rate / limit
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "whole flow: p50 {}  p99 {}  max {}",
+        ms(percentile(&all.flows, 0.5)),
+        ms(percentile(&all.flows, 0.99)),
+        ms(all.flows.last().copied().unwrap_or_default())
+    );
+    for (name, times) in STEPS.iter().zip(all.steps.iter_mut()) {
+        times.sort();
+        println!(
+            "{name:>12}: p50 {}  p99 {}",
+            ms(percentile(times, 0.5)),
+            ms(percentile(times, 0.99))
+        );
+    }
+    println!(
+        "server CPU: {server_cpu:.2} s in {wall:.2} s = {:.2} cores; {:.3} ms per flow",
+        server_cpu / wall,
+        if flows > 0 {
+            server_cpu * 1000.0 / flows as f64
+        } else {
+            f64::NAN
+        }
+    );
+    println!(
+        "generator CPU (this process, Verify mock included): {own_cpu:.2} s = {:.2} cores; machine: {} cores",
+        own_cpu / wall,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "server RSS: idle {}, peak {}, end {}",
+        mib(idle_rss),
+        mib(peak_rss),
+        mib(end_rss)
+    );
+    if flows > 0 && !ops1.is_empty() {
+        let mut line = Vec::new();
+        let (mut count, mut secs) = (0.0, 0.0);
+        for (op, (n1, s1)) in &ops1 {
+            let (n0, s0) = ops0.get(op).copied().unwrap_or_default();
+            let (n, s) = (n1 - n0, s1 - s0);
+            count += n;
+            secs += s;
+            // Periodic calls (the health check, the sweep) are not part of a flow.
+            if n / flows as f64 >= 0.01 {
+                line.push(format!(
+                    "{op} {:.2} ({:.3} ms)",
+                    n / flows as f64,
+                    s * 1000.0 / n
+                ));
+            }
+        }
+        println!(
+            "store calls per flow (mean time each): {:.2} ({:.3} ms): {}",
+            count / flows as f64,
+            if count > 0.0 {
+                secs * 1000.0 / count
+            } else {
+                0.0
+            },
+            line.join(", ")
+        );
+    }
+    for e in &all.errors {
+        println!("failure: {e}");
+    }
+    let (lines, count) = server.stderr.lock().unwrap().clone();
+    if count > 0 {
+        println!("the server wrote {count} lines to stderr; the first:");
+        for line in lines.iter().take(5) {
+            println!("  {}", strip_ansi(line));
+        }
+    }
+    server.stop().await;
+    drop(dir);
     Ok(())
 }
