@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, error, warn};
 
 use crate::alerts::{Alert, AlertSender, RetryPolicy};
+use crate::metrics::{Metrics, Window as MetricsWindow};
 use crate::store::{FixedWindow, Spend, Store, StoreError};
 
 /// The store group every budget window's counter lives in.
@@ -235,6 +236,8 @@ pub struct SmsBudget {
     caps: [(Window, u32); 3],
     store: Arc<dyn Store>,
     alerts: AlertSender,
+    /// Where each spend's counts are shown, if anywhere.
+    metrics: Option<Metrics>,
 }
 
 impl fmt::Debug for SmsBudget {
@@ -258,6 +261,26 @@ impl SmsBudget {
             ],
             store,
             alerts,
+            metrics: None,
+        }
+    }
+
+    /// Show each window's count in `metrics` after every spend (from the counts the
+    /// spend itself returns: no extra store call).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn publish(&self, windows: &[Current], used: &[u32]) {
+        let Some(metrics) = &self.metrics else { return };
+        for (w, &n) in windows.iter().zip(used) {
+            let window = match w.window {
+                Window::Minute => MetricsWindow::Minute,
+                Window::Hour => MetricsWindow::Hour,
+                Window::Day => MetricsWindow::Day,
+            };
+            metrics.set_sms_budget(window, n, w.cap);
         }
     }
 
@@ -325,6 +348,7 @@ impl SmsBudget {
         let windows = self.windows(now);
         match self.store.spend(GROUP, &Self::fixed(&windows)).await? {
             Spend::Spent(used) => {
+                self.publish(&windows, &used);
                 for (w, used) in windows.iter().zip(used) {
                     if u64::from(used) >= w.warning_at() {
                         self.on_warning(w, used, now).await?;
@@ -336,6 +360,7 @@ impl SmsBudget {
                 Ok(Ok(()))
             }
             Spend::Full(used) => {
+                self.publish(&windows, &used);
                 let mut wait = Duration::ZERO;
                 for (w, used) in windows.iter().zip(used) {
                     if used >= w.cap {

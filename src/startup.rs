@@ -153,7 +153,8 @@ impl Application {
                 settings.budget.clone(),
                 store.clone(),
                 settings.budget.alert_sender(http.clone()),
-            ),
+            )
+            .with_metrics(metrics.clone()),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),

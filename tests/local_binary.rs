@@ -1,6 +1,8 @@
 //! The real binary in local mode, as a newcomer runs it: start it, read the code from
 //! its output, finish the flow, decode the token.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ impl Server {
             .args(["serve", "--acl", acl, "--addr", "127.0.0.1:0"])
             .env_clear()
             .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-            .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+            .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
             .env("RUST_LOG", "info")
             .current_dir(&dir)
             .stdout(Stdio::piped())
@@ -163,7 +165,7 @@ async fn local_mode_refuses_a_public_address() {
         .args(["serve", "--acl", acl, "--addr", "0.0.0.0:0"])
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .current_dir(std::env::temp_dir())
         .output()
         .await
@@ -182,7 +184,7 @@ async fn start_up_reports_every_problem_and_no_secret() {
         .args(["serve", "--acl", "/nonexistent/acl.toml"])
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .env("TWILIO_ACCOUNT_SID", "AC123")
         .env("TWILIO_API_KEY_SECRET", "super-secret-value")
         .env("ROOMGATE_TOKEN_TTL", "5")
@@ -245,7 +247,7 @@ async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
         .args(["acl", "check", example])
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .env("ROOMGATE_ALLOWED_COUNTRIES", "us, ca")
         .current_dir(std::env::temp_dir())
         .output()
@@ -267,7 +269,7 @@ async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
         .args(["serve", "--addr", "127.0.0.1:0", "--acl", example])
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .env("ROOMGATE_ALLOWED_COUNTRIES", "US,CA")
         .current_dir(std::env::temp_dir())
         .output()
@@ -275,15 +277,4 @@ async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
         .unwrap();
     assert!(!serve.status.success());
     assert!(String::from_utf8_lossy(&serve.stderr).contains("is in GB"));
-}
-
-/// A data directory of its own for each server this test starts: the embedded store
-/// lets one process at a time use a directory.
-fn fresh_data_dir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    std::env::temp_dir().join(format!(
-        "roomgate-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ))
 }

@@ -2,6 +2,10 @@
 //! full phone number, the code, the token, the API secret, the CSRF tokens and the
 //! cookie values appear nowhere in what roomgate prints.
 
+mod support;
+
+use support::{collect, extract};
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +13,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,23 +21,6 @@ const SECRET: &str = "s3cr3t-api-key-value-0f9e8d7c";
 const PHONE: &str = "+14155550101";
 /// Eight digits: a six-digit code could turn up by chance in trace timestamps.
 const CODE: &str = "73194628";
-
-fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut out = into.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-    });
-}
-
-fn extract(html: &str, marker: &str) -> String {
-    let start = html.find(marker).expect(marker) + marker.len();
-    let len = html[start..].find('"').unwrap();
-    html[start..start + len].to_owned()
-}
 
 fn cookie_value(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
@@ -76,7 +62,7 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml"))
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .env("RUST_LOG", "trace")
         .env("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
         .env("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
@@ -194,15 +180,4 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
     for (what, value) in forbidden {
         assert!(!out.contains(&value), "the {what} appears in the output");
     }
-}
-
-/// A data directory of its own for each server this test starts: the embedded store
-/// lets one process at a time use a directory.
-fn fresh_data_dir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    std::env::temp_dir().join(format!(
-        "roomgate-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ))
 }

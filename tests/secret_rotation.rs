@@ -2,6 +2,8 @@
 //! them, and the new key is used from then on without dropping a session. A malformed
 //! new key is refused and the old one stays in service.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -101,7 +103,7 @@ impl Server {
             .arg(&acl)
             .env_clear()
             .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-            .env("ROOMGATE_DATA_DIR", fresh_data_dir())
+            .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
             .env("ROOMGATE_SESSION_KEY", "r".repeat(72))
             .env("ROOMGATE_AUDIT_LOG", dir.join("audit.log"))
             .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
@@ -456,15 +458,4 @@ async fn the_auth_token_file_is_reread_on_sighup() {
     for token in [TOKEN1, TOKEN2] {
         assert!(!log.contains(token), "the Auth Token in the log:\n{log}");
     }
-}
-
-/// A data directory of its own for each server this test starts: the embedded store
-/// lets one process at a time use a directory.
-fn fresh_data_dir() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    std::env::temp_dir().join(format!(
-        "roomgate-data-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ))
 }

@@ -111,10 +111,8 @@ pub async fn resend(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let visit = Visit { room: &room, ip };
-    let previous = match session.pending() {
-        Some(id) => state.signin.signins.get(&id, &room).await,
-        None => Ok(None),
-    };
+    let pending = session.pending();
+    let previous = state.signin.signins.find(pending.as_ref(), &room).await;
     let previous = match previous {
         Ok(Some(previous)) => previous,
         Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),

@@ -42,10 +42,8 @@ pub async fn code_form(
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let found = match session.pending() {
-        Some(id) => state.signin.signins.get(&id, &room).await,
-        None => Ok(None),
-    };
+    let pending = session.pending();
+    let found = state.signin.signins.find(pending.as_ref(), &room).await;
     let sign_in = match found {
         Ok(Some(sign_in)) => sign_in,
         Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),

@@ -205,7 +205,6 @@ impl SignInService {
             }
         }
         let spent = self.budget.spend().await?;
-        self.publish_budget().await;
         if let Err(wait) = spent {
             tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
             self.metrics.limited(LimitKind::Budget);

@@ -15,7 +15,7 @@ use crate::acl::AclStore;
 use crate::audit::{AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::limits::Limiter;
-use crate::metrics::{Metrics, Window};
+use crate::metrics::Metrics;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
 
@@ -41,21 +41,6 @@ impl SignInService {
     pub async fn audit(&self, record: AuditRecord) {
         if let Err(e) = self.audit_log.record(record).await {
             tracing::error!(error = %e, "audit record not written");
-        }
-    }
-
-    /// Copy the SMS budget's windows into the metrics' gauges.
-    pub async fn publish_budget(&self) {
-        let Ok(usage) = self.budget.usage().await else {
-            return;
-        };
-        for (window, used, cap) in usage {
-            let window = match window {
-                "minute" => Window::Minute,
-                "hour" => Window::Hour,
-                _ => Window::Day,
-            };
-            self.metrics.set_sms_budget(window, used, cap);
         }
     }
 }

@@ -243,6 +243,18 @@ impl SignIns {
         Ok((!sign_in.expired(self.now_ms()) && &sign_in.room == room).then_some(sign_in))
     }
 
+    /// The session's pending sign-in for `room`, if it has one that is live.
+    pub async fn find(
+        &self,
+        id: Option<&SignInId>,
+        room: &RoomName,
+    ) -> Result<Option<SignIn>, StoreError> {
+        match id {
+            Some(id) => self.get(id, room).await,
+            None => Ok(None),
+        }
+    }
+
     /// Take one of the verification's checks: how many are left after this one, or
     /// `None` once all are used. Counted in the store, so replaying an old cookie or
     /// moving to another instance resets nothing.

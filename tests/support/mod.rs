@@ -102,7 +102,8 @@ pub struct Roomgate {
     output: Arc<Mutex<String>>,
 }
 
-fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+/// Append each line `stream` prints to `into`.
+pub fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
