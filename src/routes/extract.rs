@@ -39,8 +39,13 @@ pub trait CsrfField {
     fn csrf_token(&self) -> Option<&str>;
 }
 
-/// A form whose CSRF token matched the session's; anything else is a 403.
-pub struct CheckedForm<T>(pub T);
+/// A form whose CSRF token matched the session's; anything else is a 403. The
+/// session comes with it, its revocation checked first: a revoked cookie's token
+/// matches nothing.
+pub struct CheckedForm<T> {
+    pub form: T,
+    pub session: TypedSession,
+}
 
 impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CheckedForm<T> {
     type Error = actix_web::Error;
@@ -48,18 +53,21 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CheckedForm<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let form = web::Form::<T>::from_request(req, payload);
-        let session = req.get_session();
+        let session = TypedSession::from_request(req, payload);
         Box::pin(async move {
+            let session = session.await?;
             let form = form.await?.into_inner();
-            if !csrf_matches(&session, form.csrf_token()) {
+            if !session.csrf_matches(form.csrf_token()) {
                 return Err(PageError::Csrf.into());
             }
-            Ok(CheckedForm(form))
+            Ok(CheckedForm { form, session })
         })
     }
 }
 
 /// The `X-CSRF-Token` header of the room page's scripts matched the session's token.
+/// It reads the cookie as sent, so it goes with [`Member`], which refuses a revoked
+/// session (the token endpoint checks it after `Member::of`).
 pub struct CsrfHeader;
 
 impl FromRequest for CsrfHeader {

@@ -90,9 +90,8 @@ impl CsrfField for LoginForm {
 /// in the background so the response time doesn't tell either.
 pub async fn login(
     RoomPath(room): RoomPath,
-    CheckedForm(form): CheckedForm<LoginForm>,
+    CheckedForm { form, session }: CheckedForm<LoginForm>,
     tr: Tr,
-    session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
@@ -104,9 +103,8 @@ pub async fn login(
 /// under the same limits (the resend cooldown among them).
 pub async fn resend(
     RoomPath(room): RoomPath,
-    _: CheckedForm<super::CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<super::CsrfForm>,
     tr: Tr,
-    session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {

@@ -4,13 +4,11 @@ use super::extract::CheckedForm;
 use super::respond::see_other;
 use super::{CsrfForm, PageError};
 use crate::i18n::Tr;
-use crate::session::TypedSession;
 use crate::state::AppState;
 
 pub async fn logout(
-    _: CheckedForm<CsrfForm>,
+    CheckedForm { session, .. }: CheckedForm<CsrfForm>,
     tr: Tr,
-    session: TypedSession,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     if let Some(id) = session.pending()

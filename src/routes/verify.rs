@@ -86,9 +86,8 @@ impl CsrfField for CodeForm {
 /// Check a code against the verification this session started.
 pub async fn check_code(
     RoomPath(room): RoomPath,
-    CheckedForm(form): CheckedForm<CodeForm>,
+    CheckedForm { form, session }: CheckedForm<CodeForm>,
     tr: Tr,
-    session: TypedSession,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
