@@ -283,15 +283,19 @@ impl SignInService {
         let (user, room) = (&attempt.user, visit.room);
         match self.verifier.check(&sid, code).await {
             Ok(CheckOutcome::Approved) => {
-                attempt.end().await?;
                 // Removed from the list while typing the code: approved, but no entry.
                 if self.acl.load().allowed(&username, room).is_none() {
+                    attempt.end().await?;
                     tracing::info!(%user, %room, "code approved for a user no longer on the list");
                     return Ok(Checked::Ended(Notice::Expired));
                 }
                 tracing::info!(%user, %room, "code approved");
                 self.metrics.verification_approved();
-                attempt.audit(AuditEvent::CheckApproved, "").await;
+                // The sign-in's removal and the audit record go to different disks'
+                // queues (the store, the audit log): wait for both at once.
+                let (ended, ()) =
+                    tokio::join!(attempt.end(), attempt.audit(AuditEvent::CheckApproved, ""));
+                ended?;
                 Ok(Checked::Approved(username))
             }
             Ok(CheckOutcome::Rejected) if left > 0 => {

@@ -160,11 +160,15 @@ impl SignIns {
             created_ms,
             state,
         };
-        self.store
-            .put(&key(&id), &encode(&sign_in), SIGN_IN_TTL + AFTERLIFE)
-            .await?;
         let due = self.store.clock().now() + SIGN_IN_TTL;
-        self.store.schedule(EXPIRY_QUEUE, &id.0, due).await?;
+        // Both at once: the embedded store commits them together (one fsync, not
+        // two in a row), and Redis pipelines them on its connection. Either order is
+        // safe: the sweep ignores an expiry whose sign-in is missing.
+        let (stored, encoded) = (key(&id), encode(&sign_in));
+        tokio::try_join!(
+            self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
+            self.store.schedule(EXPIRY_QUEUE, &id.0, due),
+        )?;
         if let Start::Send(req) = start {
             self.spawn_start(id.clone(), sign_in, req);
         }
@@ -302,9 +306,15 @@ impl SignIns {
 
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
         self.lock().remove(id);
-        self.store.unschedule(EXPIRY_QUEUE, &id.0).await?;
-        self.store.delete(&key(id)).await?;
-        self.store.delete(&checks_key(id)).await
+        // Together, as in `begin`. A crash between them leaves at worst an expiry
+        // entry whose sign-in is gone (ignored by the sweep) or a count that expires.
+        let (stored, checks) = (key(id), checks_key(id));
+        tokio::try_join!(
+            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+            self.store.delete(&stored),
+            self.store.delete(&checks),
+        )?;
+        Ok(())
     }
 
     /// Take the sign-ins that expired unfinished, returning who they were for: each is
