@@ -6,6 +6,8 @@
 //! that fails to format there) is shown in English. A unit test fails when a catalog
 //! lacks a key English has, or uses other variables.
 
+mod script;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::{Ready, ready};
