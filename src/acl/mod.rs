@@ -217,17 +217,21 @@ impl Acl {
 
     /// Like [`Acl::load`], and every phone number must also satisfy `policy`.
     pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
-        let origin = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse_with(&origin, &text, policy),
-            Err(e) => Err(AclErrors(vec![AclError {
-                origin,
-                line: 0,
-                column: 0,
-                path: String::new(),
-                message: format!("cannot read: {e}"),
-            }])),
+            Ok(text) => Self::parse_with(&path.display().to_string(), &text, policy),
+            Err(e) => Err(Self::unreadable(path, &e)),
         }
+    }
+
+    /// The one error of a file that can't be read (or isn't UTF-8).
+    pub(crate) fn unreadable(path: &Path, e: &dyn fmt::Display) -> AclErrors {
+        AclErrors(vec![AclError {
+            origin: path.display().to_string(),
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message: format!("cannot read: {e}"),
+        }])
     }
 
     pub fn user(&self, username: &Username) -> Option<&AclUser> {
