@@ -149,12 +149,14 @@ impl Application {
                 settings.limits.clone(),
                 settings.session_key.expose(),
             )),
-            budget: SmsBudget::new(
-                settings.budget.clone(),
-                store.clone(),
-                settings.budget.alert_sender(http.clone()),
-            )
-            .with_metrics(metrics.clone()),
+            budget: Arc::new(
+                SmsBudget::new(
+                    settings.budget.clone(),
+                    store.clone(),
+                    settings.budget.alert_sender(http.clone()),
+                )
+                .with_metrics(metrics.clone()),
+            ),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),

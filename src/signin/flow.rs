@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::SignInService;
-use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
+use super::pending::{Admission, CodeRequest, SignIn, SignInId, Start, StartState};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
@@ -136,33 +136,48 @@ impl SignInService {
         locale: Option<&str>,
         replacing: Option<SignInId>,
     ) -> Result<SignInId, Refusal> {
-        self.limiter.login_from_ip(visit.ip).await?;
+        // The two reads cost nothing, so they go along with the network's admission
+        // (one round trip to Redis, not three) and are judged after it, in order.
+        let (from_ip, locked, exhausted) = tokio::join!(
+            self.limiter.login_from_ip(visit.ip),
+            self.limiter.locked_out(&who),
+            self.budget.exhausted(),
+        );
+        from_ip?;
         // Limits on the name typed apply whether or not anyone has that name.
-        if let Some(left) = self.limiter.locked_out(&who).await? {
+        if let Some(left) = locked? {
             return Err(Refusal::LockedOut(left));
         }
         // A spent budget is global: everyone is told, so it reveals nobody. Checked
         // before the per-name limit, so a refusal here costs the name nothing.
-        if let Some(wait) = self.budget.exhausted().await? {
+        if let Some(wait) = exhausted? {
             tracing::warn!(room = %visit.room, "sign-in refused: SMS budget exhausted");
             return Err(Refusal::Budget(wait));
         }
         self.limiter.start_for_user(&who).await?;
-        let start = self.start_for(visit, &who, locale).await?;
-        if let Some(old) = replacing {
-            self.signins.remove(&old).await?;
-        }
-        Ok(self.signins.begin(visit.room.clone(), who, start).await?)
+        // From here on, known or not, every name costs the same: one round trip that
+        // records the sign-in, its audit record, and drops the one it replaces.
+        let (start, record) = self.start_for(visit, &who, locale);
+        let dropped = async {
+            match &replacing {
+                Some(old) => self.signins.remove(old).await,
+                None => Ok(()),
+            }
+        };
+        let (begun, (), dropped) = tokio::join!(
+            self.signins.begin(visit.room.clone(), who, start),
+            self.audit(record),
+            dropped,
+        );
+        dropped?;
+        Ok(begun?)
     }
 
-    /// Whether to send a code. Refusals found here concern a real user's number, so they
-    /// are told on the code page, not in this response.
-    async fn start_for(
-        &self,
-        visit: Visit<'_>,
-        who: &str,
-        locale: Option<&str>,
-    ) -> Result<Start, StoreError> {
+    /// Whether to send a code, and the sign-in's audit record. Nothing here waits:
+    /// the checks that concern a real user's number (its limit, the budget) run in the
+    /// background before the send ([`Self::admission`]), and what they refuse is told
+    /// on the code page, so this response looks the same for every name.
+    fn start_for(&self, visit: Visit<'_>, who: &str, locale: Option<&str>) -> (Start, AuditRecord) {
         let Visit { room, ip } = visit;
         let user = self.pseudonyms.of(who);
         let username = Username::parse(who).ok();
@@ -180,45 +195,76 @@ impl SignInService {
                 Some(u) => record.user(u),
                 None => record,
             };
-            self.audit(record.detail("not_on_list")).await;
-            return Ok(Start::Nothing);
+            return (Start::Nothing, record.detail("not_on_list"));
         };
         tracing::info!(%user, %room, "sign-in requested");
-        self.audit(record.user(&username).phone(&phone).detail("on_list"))
-            .await;
-        let limited = |detail: &str| {
-            AuditRecord::new(AuditEvent::Limited)
-                .user(&username)
-                .room(room)
-                .ip(ip)
-                .phone(&phone)
-                .detail(detail)
-        };
-        match self.limiter.start_for_phone(&phone).await {
-            Ok(()) => {}
-            Err(Denied::Store(e)) => return Err(e),
-            Err(Denied::Limited(limit)) => {
-                tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
-                self.metrics.limited(limit.action.into());
-                self.audit(limited(limit.action.kind())).await;
-                return Ok(Start::Refused(Notice::limited(&limit)));
-            }
-        }
-        let spent = self.budget.spend().await?;
-        if let Err(wait) = spent {
-            tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
-            self.metrics.limited(LimitKind::Budget);
-            self.audit(limited("sms_budget")).await;
-            return Ok(Start::Refused(Notice::busy(wait)));
-        }
-        Ok(Start::Send(CodeRequest {
+        let record = record.user(&username).phone(&phone).detail("on_list");
+        let mut req = CodeRequest {
             username,
             log_user: user,
             phone,
             locale: locale.map(str::to_owned),
             room: room.clone(),
             ip,
-        }))
+            admission: Box::pin(std::future::ready(Ok(()))),
+        };
+        req.admission = self.admission(&req);
+        (Start::Send(req), record)
+    }
+
+    /// What must allow a send before it goes to Verify: the limit on the number, then
+    /// the global budget. Run by the send's background task; a refusal becomes the
+    /// sign-in's outcome, shown on the code page.
+    fn admission(&self, req: &CodeRequest) -> Admission {
+        let (limiter, budget) = (self.limiter.clone(), self.budget.clone());
+        let (metrics, audit) = (self.metrics.clone(), self.audit_log.clone());
+        let (user, room) = (req.log_user.clone(), req.room.clone());
+        let limited = AuditRecord::new(AuditEvent::Limited)
+            .user(&req.username)
+            .room(&req.room)
+            .ip(req.ip)
+            .phone(&req.phone);
+        let phone = req.phone.clone();
+        Box::pin(async move {
+            // Written on the side: nobody waits for it, and the sign-in's outcome is
+            // published at once.
+            let refused = |detail: &str| {
+                let (audit, record) = (audit.clone(), limited.clone().detail(detail));
+                tokio::spawn(async move {
+                    if let Err(e) = audit.record(record).await {
+                        tracing::error!(error = %e, "audit record not written");
+                    }
+                });
+            };
+            match limiter.start_for_phone(&phone).await {
+                Ok(()) => {}
+                Err(Denied::Store(e)) => {
+                    tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
+                    metrics.store_refusal();
+                    return Err(Notice::Unavailable);
+                }
+                Err(Denied::Limited(limit)) => {
+                    tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
+                    metrics.limited(limit.action.into());
+                    refused(limit.action.kind());
+                    return Err(Notice::limited(&limit));
+                }
+            }
+            match budget.spend().await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(wait)) => {
+                    tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+                    metrics.limited(LimitKind::Budget);
+                    refused("sms_budget");
+                    Err(Notice::busy(wait))
+                }
+                Err(e) => {
+                    tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
+                    metrics.store_refusal();
+                    Err(Notice::Unavailable)
+                }
+            }
+        })
     }
 
     /// The pending sign-in a code may be checked against: the per-network limit, then the
@@ -228,9 +274,13 @@ impl SignInService {
         visit: Visit<'_>,
         pending: Option<SignInId>,
     ) -> Result<Option<(SignInId, SignIn)>, Refusal> {
-        self.limiter.check_from_ip(visit.ip).await?;
-        let Some(id) = pending else { return Ok(None) };
-        let Some(sign_in) = self.signins.get(&id, visit.room).await? else {
+        // The read goes along with the admission (one round trip, not two).
+        let (from_ip, found) = tokio::join!(
+            self.limiter.check_from_ip(visit.ip),
+            self.signins.find(pending.as_ref(), visit.room),
+        );
+        from_ip?;
+        let (Some(id), Some(sign_in)) = (pending, found?) else {
             return Ok(None);
         };
         if let Some(left) = self.limiter.locked_out(&sign_in.who).await? {

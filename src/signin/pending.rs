@@ -79,10 +79,11 @@ pub enum Start {
     Send(CodeRequest),
     /// Nothing: the user is not on the list for this room.
     Nothing,
-    /// Nothing, for a reason the participant learns on the code page, not at once
-    /// (so the sign-in response stays the same for every username).
-    Refused(Notice),
 }
+
+/// What must allow a send before it goes to Verify (the number's limit, the budget),
+/// run first by the send's background task. `Err` is the sign-in's outcome instead.
+pub type Admission = futures_util::future::BoxFuture<'static, Result<(), Notice>>;
 
 /// A code to send as part of a sign-in: who, to which number, in which language.
 pub struct CodeRequest {
@@ -93,6 +94,7 @@ pub struct CodeRequest {
     pub locale: Option<String>,
     pub room: RoomName,
     pub ip: std::net::IpAddr,
+    pub admission: Admission,
 }
 
 pub struct SignIns {
@@ -150,7 +152,6 @@ impl SignIns {
         let (username, state) = match &start {
             Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
             Start::Nothing => (None, StartState::NotSent),
-            Start::Refused(notice) => (None, StartState::Failed(*notice)),
         };
         let created_ms = self.now_ms();
         let sign_in = SignIn {
@@ -175,7 +176,7 @@ impl SignIns {
         Ok(id)
     }
 
-    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
+    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, mut req: CodeRequest) {
         let (tx, rx) = watch::channel(StartState::InFlight);
         self.lock().insert(id.clone(), rx);
         let verifier = self.verifier.clone();
@@ -183,20 +184,26 @@ impl SignIns {
         let metrics = self.metrics.clone();
         let store = self.store.clone();
         tokio::spawn(async move {
-            let outcome = verifier
-                .start(StartRequest {
-                    username: &req.username,
-                    to: &req.phone,
-                    locale: req.locale.as_deref(),
-                })
-                .await;
+            let admitted = std::mem::replace(&mut req.admission, Box::pin(async { Ok(()) }));
+            let outcome = match admitted.await {
+                Ok(()) => Ok(verifier
+                    .start(StartRequest {
+                        username: &req.username,
+                        to: &req.phone,
+                        locale: req.locale.as_deref(),
+                    })
+                    .await),
+                Err(notice) => Err(notice),
+            };
             let state = match outcome {
-                Ok(started) => {
+                // Refused before the send; counted and audited by the admission.
+                Err(notice) => StartState::Failed(notice),
+                Ok(Ok(started)) => {
                     metrics.verification_started();
                     tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
                     StartState::Sent(started.sid)
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
                     let notice = Notice::from_verify_error(&err);
                     metrics.verification_failed(notice.fail_reason());
                     tracing::warn!(
@@ -211,15 +218,16 @@ impl SignIns {
                 }
             };
             let sent = matches!(state, StartState::Sent(_));
-            sign_in.state = state.clone();
+            // This instance's pages and checks learn the outcome at once; the store,
+            // read by the others, once it is written.
+            tx.send_replace(state.clone());
+            sign_in.state = state;
             // Written for whichever instance gets the code; the sign-in keeps its
             // original lifetime (measured from `created_ms`).
             let left = SIGN_IN_TTL + AFTERLIFE;
             if let Err(e) = store.put(&key(&id), &encode(&sign_in), left).await {
                 tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
             }
-            // Nobody waiting is fine: the state is read when the code arrives.
-            tx.send_replace(state);
             if sent {
                 let record = AuditRecord::new(AuditEvent::CodeSent)
                     .user(&req.username)
@@ -244,7 +252,20 @@ impl SignIns {
             tracing::warn!("unreadable sign-in in the store; treated as expired");
             return Ok(None);
         };
-        Ok((!sign_in.expired(self.now_ms()) && &sign_in.room == room).then_some(sign_in))
+        if sign_in.expired(self.now_ms()) || &sign_in.room != room {
+            return Ok(None);
+        }
+        Ok(Some(self.with_local_outcome(id, sign_in)))
+    }
+
+    /// A start that ran here may have ended before the store says so.
+    fn with_local_outcome(&self, id: &SignInId, mut sign_in: SignIn) -> SignIn {
+        if matches!(sign_in.state, StartState::InFlight)
+            && let Some(rx) = self.lock().get(id)
+        {
+            sign_in.state = rx.borrow().clone();
+        }
+        sign_in
     }
 
     /// The session's pending sign-in for `room`, if it has one that is live.
