@@ -119,20 +119,20 @@ pub async fn check_code(
         return form_again(tr.t("code-format"));
     };
     let who = sign_in.who.clone();
-    match state.signin.check(visit, id, sign_in, &code).await {
-        Ok(Checked::Approved(username)) => {
-            let grant = Grant {
-                username,
-                room: room.clone(),
-                verified_at: state.clock.unix_seconds(),
-            };
-            if let Err(e) = session.elevate(&grant).await {
-                // Not verified after all: the old cookie's revocation wasn't recorded.
-                tracing::error!(error = %e, "session not elevated");
-                return notice_page(&tr, &room, Notice::Unavailable);
-            }
-            Ok(see_other(&format!("/rooms/{room}")))
+    // What an approval earns. Only a sign-in with a username can be approved.
+    let grant = sign_in.username.clone().map(|username| Grant {
+        username,
+        room: room.clone(),
+        verified_at: state.clock.unix_seconds(),
+    });
+    let elevate = async {
+        match &grant {
+            Some(grant) => session.elevate(grant).await,
+            None => Err(anyhow::anyhow!("an approved sign-in without a username")),
         }
+    };
+    match state.signin.check(visit, id, sign_in, &code, elevate).await {
+        Ok(Checked::Approved(_)) => Ok(see_other(&format!("/rooms/{room}"))),
         Ok(Checked::Wrong { left }) => form_again(tr.t1("code-wrong", "count", left)),
         Ok(Checked::Ended(notice)) => {
             // A busy verifier may be retried with the same code; anything else ends it.

@@ -268,7 +268,8 @@ impl SignInService {
     }
 
     /// The pending sign-in a code may be checked against: the per-network limit, then the
-    /// session's sign-in (`None`: expired or never begun), then the name's lockout.
+    /// session's sign-in (`None`: expired or never begun). The name's lockout is judged
+    /// by [`Self::check`].
     pub async fn admit_check(
         &self,
         visit: Visit<'_>,
@@ -283,20 +284,20 @@ impl SignInService {
         let (Some(id), Some(sign_in)) = (pending, found?) else {
             return Ok(None);
         };
-        if let Some(left) = self.limiter.locked_out(&sign_in.who).await? {
-            self.metrics.limited(LimitKind::LockedOut);
-            return Err(Refusal::LockedOut(left));
-        }
         Ok(Some((id, sign_in)))
     }
 
-    /// One code check of a pending sign-in.
+    /// One code check of a pending sign-in, unless the name is locked out. `elevate`
+    /// gives the session what an approval earns; it runs only on approval, alongside
+    /// the sign-in's removal and audit record, and if it fails the approval is lost
+    /// (the participant is told to try again).
     pub async fn check(
         &self,
         visit: Visit<'_>,
         id: SignInId,
         sign_in: SignIn,
         code: &OtpCode,
+        elevate: impl Future<Output = anyhow::Result<()>>,
     ) -> Result<Checked, Refusal> {
         let attempt = Attempt {
             service: self,
@@ -305,7 +306,17 @@ impl SignInService {
             id,
             sign_in,
         };
-        let Some(left) = self.signins.take_check(&attempt.id).await? else {
+        // One round trip for both. A check taken while the name is locked is lost,
+        // which costs nothing: the lock outlives any sign-in pending now.
+        let (locked, taken) = tokio::join!(
+            self.limiter.locked_out(&attempt.sign_in.who),
+            self.signins.take_check(&attempt.id),
+        );
+        if let Some(left) = locked? {
+            self.metrics.limited(LimitKind::LockedOut);
+            return Err(Refusal::LockedOut(left));
+        }
+        let Some(left) = taken? else {
             attempt.end().await?;
             return Ok(Checked::Ended(Notice::TooManyAttempts));
         };
@@ -341,11 +352,19 @@ impl SignInService {
                 }
                 tracing::info!(%user, %room, "code approved");
                 self.metrics.verification_approved();
-                // The sign-in's removal and the audit record go to different disks'
-                // queues (the store, the audit log): wait for both at once.
-                let (ended, ()) =
-                    tokio::join!(attempt.end(), attempt.audit(AuditEvent::CheckApproved, ""));
+                // The sign-in's removal, the session's elevation (a revocation in the
+                // store) and the audit record (its own file): all at once.
+                let (ended, (), elevated) = tokio::join!(
+                    attempt.end(),
+                    attempt.audit(AuditEvent::CheckApproved, ""),
+                    elevate,
+                );
                 ended?;
+                if let Err(e) = elevated {
+                    // Not verified after all: the old cookie's revocation wasn't recorded.
+                    tracing::error!(%user, %room, error = %e, "session not elevated");
+                    return Ok(Checked::Ended(Notice::Unavailable));
+                }
                 Ok(Checked::Approved(username))
             }
             Ok(CheckOutcome::Rejected) if left > 0 => {

@@ -172,13 +172,7 @@ async fn a_phone_number_limit_shows_on_the_code_page_not_in_the_sign_in_response
         tokio::time::sleep(Duration::from_millis(10)).await;
         page = app.get_verify("standup").await;
     }
-    assert_notice(
-        page,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(238),
-        LIMITED,
-    )
-    .await;
+    assert_notice(page, StatusCode::TOO_MANY_REQUESTS, Some(238), LIMITED).await;
     assert_notice(
         app.post_code("standup", "123456").await,
         StatusCode::TOO_MANY_REQUESTS,
