@@ -147,6 +147,14 @@ impl TypedSession {
     }
 }
 
+/// The user this request's cookie claims to be verified as, before the cookie's
+/// revocation is checked: only for starting a read about that user early, in parallel
+/// with the check. Act on the [`TypedSession`]'s grant, never on this.
+pub fn claimed_user(req: &HttpRequest) -> Option<Username> {
+    let grant: Grant = req.get_session().get(GRANT).ok().flatten()?;
+    Some(grant.username)
+}
+
 fn revoked_key(sid: &str) -> String {
     format!("revoked-session:{sid}")
 }

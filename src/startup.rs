@@ -149,14 +149,12 @@ impl Application {
                 settings.limits.clone(),
                 settings.session_key.expose(),
             )),
-            budget: Arc::new(
-                SmsBudget::new(
-                    settings.budget.clone(),
-                    store.clone(),
-                    settings.budget.alert_sender(http.clone()),
-                )
-                .with_metrics(metrics.clone()),
-            ),
+            budget: SmsBudget::new(
+                settings.budget.clone(),
+                store.clone(),
+                settings.budget.alert_sender(http.clone()),
+            )
+            .with_metrics(metrics.clone()),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),

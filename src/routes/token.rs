@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
 
-use super::extract::{CsrfHeader, Member, RoomPath};
+use super::extract::{CsrfHeader, Member, Refused, RoomPath};
 use super::respond::no_store;
 use super::{PageError, removal_key};
 use crate::audit::{AuditEvent, AuditRecord};
@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::client_ip::ClientIp;
 use crate::domain::RoomName;
 use crate::notice::Notice;
+use crate::session::claimed_user;
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 use crate::video::VideoError;
@@ -34,7 +35,22 @@ pub async fn mint(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let visit = Visit { room: &room, ip };
-    if let Err(denied) = state.signin.limiter.token_from_ip(ip).await {
+    // Three independent store reads at once (one round trip to Redis, not three): the
+    // per-network admission, the cookie's revocation, and whether a host removed the
+    // user the cookie claims. They are judged in that order.
+    let claimed = claimed_user(&req);
+    let removal = async {
+        match &claimed {
+            Some(user) => state.store.get(&removal_key(&room, user.as_str())).await,
+            None => Ok(None),
+        }
+    };
+    let (admitted, member, removed) = tokio::join!(
+        state.signin.limiter.token_from_ip(ip),
+        Member::of(&req),
+        removal
+    );
+    if let Err(denied) = admitted {
         let refusal = Refusal::from(denied);
         let notice = state.signin.refuse(&refusal, visit, None).await;
         let error = match refusal {
@@ -44,18 +60,18 @@ pub async fn mint(
         return Ok(json_notice(notice, error));
     }
     // Then, and only then, who is asking.
-    let grant = match Member::of(&req).await {
+    let grant = match member {
         Ok(member) => member.grant,
         Err(refused) => return Ok(refused.error_response()),
     };
     if let Err(refused) = CsrfHeader::of(&req) {
         return Ok(refused.error_response());
     }
-    let removed = match state
-        .store
-        .get(&removal_key(&room, grant.username.as_str()))
-        .await
-    {
+    // The same cookie, so the same user; checked all the same, cheaply.
+    if claimed.as_ref() != Some(&grant.username) {
+        return Ok(Refused::NotVerified.error_response());
+    }
+    let removed = match removed {
         Ok(removed) => removed,
         Err(e) => {
             let notice = state

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::SignInService;
-use super::pending::{Admission, CodeRequest, SignIn, SignInId, Start, StartState};
+use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
@@ -155,28 +155,32 @@ impl SignInService {
             return Err(Refusal::Budget(wait));
         }
         self.limiter.start_for_user(&who).await?;
-        // From here on, known or not, every name costs the same: one round trip that
-        // records the sign-in, its audit record, and drops the one it replaces.
+        // A name on the list has its number's limit and the budget to pass as well;
+        // they run while the audit record is synced (and the replaced sign-in
+        // dropped), which takes longer, so the response takes as long for every name.
         let (start, record) = self.start_for(visit, &who, locale);
+        let admitted = async {
+            match &start {
+                Start::Send(req) => self.admit_send(req).await,
+                _ => Ok(()),
+            }
+        };
         let dropped = async {
             match &replacing {
                 Some(old) => self.signins.remove(old).await,
                 None => Ok(()),
             }
         };
-        let (begun, (), dropped) = tokio::join!(
-            self.signins.begin(visit.room.clone(), who, start),
-            self.audit(record),
-            dropped,
-        );
+        let (admitted, (), dropped) = tokio::join!(admitted, self.audit(record), dropped);
         dropped?;
-        Ok(begun?)
+        let start = match (start, admitted) {
+            (Start::Send(_), Err(notice)) => Start::Refused(notice),
+            (start, _) => start,
+        };
+        Ok(self.signins.begin(visit.room.clone(), who, start).await?)
     }
 
-    /// Whether to send a code, and the sign-in's audit record. Nothing here waits:
-    /// the checks that concern a real user's number (its limit, the budget) run in the
-    /// background before the send ([`Self::admission`]), and what they refuse is told
-    /// on the code page, so this response looks the same for every name.
+    /// Whether to send a code, and the sign-in's audit record. Nothing here waits.
     fn start_for(&self, visit: Visit<'_>, who: &str, locale: Option<&str>) -> (Start, AuditRecord) {
         let Visit { room, ip } = visit;
         let user = self.pseudonyms.of(who);
@@ -199,72 +203,63 @@ impl SignInService {
         };
         tracing::info!(%user, %room, "sign-in requested");
         let record = record.user(&username).phone(&phone).detail("on_list");
-        let mut req = CodeRequest {
+        let req = CodeRequest {
             username,
             log_user: user,
             phone,
             locale: locale.map(str::to_owned),
             room: room.clone(),
             ip,
-            admission: Box::pin(std::future::ready(Ok(()))),
         };
-        req.admission = self.admission(&req);
         (Start::Send(req), record)
     }
 
-    /// What must allow a send before it goes to Verify: the limit on the number, then
-    /// the global budget. Run by the send's background task; a refusal becomes the
-    /// sign-in's outcome, shown on the code page.
-    fn admission(&self, req: &CodeRequest) -> Admission {
-        let (limiter, budget) = (self.limiter.clone(), self.budget.clone());
-        let (metrics, audit) = (self.metrics.clone(), self.audit_log.clone());
-        let (user, room) = (req.log_user.clone(), req.room.clone());
-        let limited = AuditRecord::new(AuditEvent::Limited)
-            .user(&req.username)
-            .room(&req.room)
-            .ip(req.ip)
-            .phone(&req.phone);
-        let phone = req.phone.clone();
-        Box::pin(async move {
-            // Written on the side: nobody waits for it, and the sign-in's outcome is
-            // published at once.
-            let refused = |detail: &str| {
-                let (audit, record) = (audit.clone(), limited.clone().detail(detail));
-                tokio::spawn(async move {
-                    if let Err(e) = audit.record(record).await {
-                        tracing::error!(error = %e, "audit record not written");
-                    }
-                });
-            };
-            match limiter.start_for_phone(&phone).await {
-                Ok(()) => {}
-                Err(Denied::Store(e)) => {
-                    tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
-                    metrics.store_refusal();
-                    return Err(Notice::Unavailable);
-                }
-                Err(Denied::Limited(limit)) => {
-                    tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
-                    metrics.limited(limit.action.into());
-                    refused(limit.action.kind());
-                    return Err(Notice::limited(&limit));
-                }
+    /// What must allow a send: the limit on the number, then the global budget. What
+    /// they refuse concerns a real user's number, so it is told on the code page, not
+    /// in the sign-in's response (`Err` is that page's notice).
+    async fn admit_send(&self, req: &CodeRequest) -> Result<(), Notice> {
+        let CodeRequest {
+            log_user: user,
+            room,
+            phone,
+            ..
+        } = req;
+        let limited = |detail: &str| {
+            AuditRecord::new(AuditEvent::Limited)
+                .user(&req.username)
+                .room(room)
+                .ip(req.ip)
+                .phone(phone)
+                .detail(detail)
+        };
+        match self.limiter.start_for_phone(phone).await {
+            Ok(()) => {}
+            Err(Denied::Store(e)) => {
+                tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
+                self.metrics.store_refusal();
+                return Err(Notice::Unavailable);
             }
-            match budget.spend().await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(wait)) => {
-                    tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
-                    metrics.limited(LimitKind::Budget);
-                    refused("sms_budget");
-                    Err(Notice::busy(wait))
-                }
-                Err(e) => {
-                    tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
-                    metrics.store_refusal();
-                    Err(Notice::Unavailable)
-                }
+            Err(Denied::Limited(limit)) => {
+                tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
+                self.metrics.limited(limit.action.into());
+                self.audit(limited(limit.action.kind())).await;
+                return Err(Notice::limited(&limit));
             }
-        })
+        }
+        match self.budget.spend().await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => {
+                tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+                self.metrics.limited(LimitKind::Budget);
+                self.audit(limited("sms_budget")).await;
+                Err(Notice::busy(wait))
+            }
+            Err(e) => {
+                tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
+                self.metrics.store_refusal();
+                Err(Notice::Unavailable)
+            }
+        }
     }
 
     /// The pending sign-in a code may be checked against: the per-network limit, then the

@@ -25,7 +25,7 @@ use crate::verify::Verifier;
 pub struct SignInService {
     pub signins: SignIns,
     pub limiter: Arc<Limiter>,
-    pub budget: Arc<SmsBudget>,
+    pub budget: SmsBudget,
     pub acl: Arc<AclStore>,
     pub verifier: Arc<dyn Verifier>,
     pub audit_log: AuditLog,

@@ -79,11 +79,10 @@ pub enum Start {
     Send(CodeRequest),
     /// Nothing: the user is not on the list for this room.
     Nothing,
+    /// Nothing, for a reason the participant learns on the code page, not at once
+    /// (so the sign-in response stays the same for every username).
+    Refused(Notice),
 }
-
-/// What must allow a send before it goes to Verify (the number's limit, the budget),
-/// run first by the send's background task. `Err` is the sign-in's outcome instead.
-pub type Admission = futures_util::future::BoxFuture<'static, Result<(), Notice>>;
 
 /// A code to send as part of a sign-in: who, to which number, in which language.
 pub struct CodeRequest {
@@ -94,7 +93,6 @@ pub struct CodeRequest {
     pub locale: Option<String>,
     pub room: RoomName,
     pub ip: std::net::IpAddr,
-    pub admission: Admission,
 }
 
 pub struct SignIns {
@@ -152,6 +150,7 @@ impl SignIns {
         let (username, state) = match &start {
             Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
             Start::Nothing => (None, StartState::NotSent),
+            Start::Refused(notice) => (None, StartState::Failed(*notice)),
         };
         let created_ms = self.now_ms();
         let sign_in = SignIn {
@@ -176,7 +175,7 @@ impl SignIns {
         Ok(id)
     }
 
-    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, mut req: CodeRequest) {
+    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
         let (tx, rx) = watch::channel(StartState::InFlight);
         self.lock().insert(id.clone(), rx);
         let verifier = self.verifier.clone();
@@ -184,26 +183,20 @@ impl SignIns {
         let metrics = self.metrics.clone();
         let store = self.store.clone();
         tokio::spawn(async move {
-            let admitted = std::mem::replace(&mut req.admission, Box::pin(async { Ok(()) }));
-            let outcome = match admitted.await {
-                Ok(()) => Ok(verifier
-                    .start(StartRequest {
-                        username: &req.username,
-                        to: &req.phone,
-                        locale: req.locale.as_deref(),
-                    })
-                    .await),
-                Err(notice) => Err(notice),
-            };
+            let outcome = verifier
+                .start(StartRequest {
+                    username: &req.username,
+                    to: &req.phone,
+                    locale: req.locale.as_deref(),
+                })
+                .await;
             let state = match outcome {
-                // Refused before the send; counted and audited by the admission.
-                Err(notice) => StartState::Failed(notice),
-                Ok(Ok(started)) => {
+                Ok(started) => {
                     metrics.verification_started();
                     tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
                     StartState::Sent(started.sid)
                 }
-                Ok(Err(err)) => {
+                Err(err) => {
                     let notice = Notice::from_verify_error(&err);
                     metrics.verification_failed(notice.fail_reason());
                     tracing::warn!(
