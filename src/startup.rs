@@ -18,7 +18,7 @@ use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Mode, Settings, TwilioSettings};
 use crate::limits::Limiter;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outbound};
 use crate::random::random_token;
 use crate::session::SessionPolicy;
 use crate::signin::{SignInService, SignIns};
@@ -27,13 +27,14 @@ use crate::store::Store;
 use crate::store::health::StoreHealth;
 use crate::telemetry::Pseudonyms;
 use crate::twilio::credentials::{ApiKey, ApiKeys, SecretFiles};
+use crate::twilio::guard::{Guard, GuardConfig};
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::verify::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
 use crate::verify::metered::Metered;
 use crate::video::AccessTokenIssuer;
-use crate::video::{VideoClient, VideoConfig};
+use crate::video::{RoomBackoff, RoomKeeper, VideoClient, VideoConfig};
 use arc_swap::ArcSwap;
 
 /// Upper bound for one call to Twilio; a sign-in page never hangs longer.
@@ -53,6 +54,29 @@ pub struct Overrides {
     /// A store opened by the caller instead of the configured one (its clock is then
     /// the app's clock too).
     pub store: Option<Arc<dyn Store>>,
+    /// The outbound guards' limits and room creation's backoff.
+    pub outbound: OutboundLimits,
+}
+
+/// How much each outbound service may be asked at once, when its breaker opens, and
+/// how room creation backs off. The defaults are documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    pub verify: GuardConfig,
+    pub video: GuardConfig,
+    pub alerts: GuardConfig,
+    pub rooms: RoomBackoff,
+}
+
+impl Default for OutboundLimits {
+    fn default() -> Self {
+        Self {
+            verify: GuardConfig::VERIFY,
+            video: GuardConfig::VIDEO,
+            alerts: GuardConfig::ALERTS,
+            rooms: RoomBackoff::default(),
+        }
+    }
 }
 
 pub struct Application {
@@ -101,7 +125,7 @@ impl Application {
         let http = http_client(verify_timeout);
 
         let twilio = match &settings.mode {
-            Mode::Twilio(t) => Some(TwilioParts::new(t, &settings, &http, &metrics)),
+            Mode::Twilio(t) => Some(TwilioParts::new(t, &http, &metrics, &overrides.outbound)),
             Mode::Local => None,
         };
         let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &twilio {
@@ -152,7 +176,9 @@ impl Application {
             budget: SmsBudget::new(
                 settings.budget.clone(),
                 store.clone(),
-                settings.budget.alert_sender(http.clone()),
+                settings
+                    .budget
+                    .alert_sender(http.clone(), overrides.outbound.alerts, &metrics),
             )
             .with_metrics(metrics.clone()),
             acl: acl.clone(),
@@ -162,6 +188,19 @@ impl Application {
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
         };
+        let status_callback = twilio
+            .as_ref()
+            .and_then(|t| t.signatures.as_ref())
+            .and_then(|_| settings.public_url.join("/twilio/room-events").ok());
+        let rooms = twilio.as_ref().map(|t| {
+            RoomKeeper::new(
+                t.video.clone(),
+                store.clone(),
+                status_callback.clone(),
+                metrics.clone(),
+                overrides.outbound.rooms,
+            )
+        });
         let state = web::Data::new(AppState {
             signin,
             acl: acl.clone(),
@@ -173,11 +212,9 @@ impl Application {
             clock,
             pseudonyms,
             video: twilio.as_ref().map(|t| t.video.clone()),
+            rooms,
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
-            status_callback: twilio
-                .as_ref()
-                .and_then(|t| t.signatures.as_ref())
-                .and_then(|_| settings.public_url.join("/twilio/room-events").ok()),
+            status_callback,
             site: Site {
                 public_origin: settings.public_url.origin().ascii_serialization(),
                 secure_cookies: settings.is_https(),
@@ -316,23 +353,30 @@ struct TwilioParts {
 impl TwilioParts {
     fn new(
         t: &TwilioSettings,
-        settings: &Settings,
         http: &reqwest::Client,
         metrics: &Metrics,
+        limits: &OutboundLimits,
     ) -> Self {
         let keys = ApiKeys::new(ApiKey {
             sid: t.api_key_sid.clone(),
             secret: t.api_key_secret.clone(),
         });
         let verifier = Arc::new(Metered::new(
-            Arc::new(TwilioVerifyClient::new(
-                http.clone(),
-                TwilioVerifyConfig {
-                    base_url: t.verify_base_url.clone(),
-                    service_sid: t.verify_service_sid.clone(),
-                    api_key: keys.clone(),
-                },
-            )),
+            Arc::new(
+                TwilioVerifyClient::new(
+                    http.clone(),
+                    TwilioVerifyConfig {
+                        base_url: t.verify_base_url.clone(),
+                        service_sid: t.verify_service_sid.clone(),
+                        api_key: keys.clone(),
+                    },
+                )
+                .with_guard(Guard::new(
+                    Outbound::Verify,
+                    limits.verify,
+                    Some(metrics.clone()),
+                )),
+            ),
             metrics.clone(),
         ));
         let video = VideoClient::new(
@@ -343,12 +387,16 @@ impl TwilioParts {
                 api_key: keys.clone(),
             },
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_guard(Guard::new(
+            Outbound::Video,
+            limits.video,
+            Some(metrics.clone()),
+        ));
         let signatures = t
             .auth_token
             .clone()
             .map(|token| Arc::new(ArcSwap::from_pointee(SignatureValidator::new(token))));
-        let _ = settings;
         Self {
             account_sid: t.account_sid.clone(),
             secret_files: SecretFiles {
