@@ -325,3 +325,46 @@ async fn a_failing_verify_opens_the_breaker_until_a_probe_after_the_cool_down() 
         .await
     );
 }
+
+#[tokio::test]
+async fn host_controls_answer_busy_without_calling_a_failing_video_api() {
+    let app = spawn_app_with(
+        &[],
+        Overrides {
+            outbound: roomgate::startup::OutboundLimits {
+                video: GuardConfig {
+                    max_in_flight: 8,
+                    failure_threshold: 2,
+                    cool_down: Duration::from_secs(30),
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    app.sign_in("standup", "alice").await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms/standup"))
+        .respond_with(twilio_error(503, 20503))
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    for _ in 0..2 {
+        let resp = app.get("/rooms/standup/participants").await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()["retry-after"], "10");
+    }
+    // Open: answered at once, with the time left of the cool-down, and no request.
+    let resp = app.get("/rooms/standup/participants").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((29..=30).contains(&retry), "{retry}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "video_unavailable");
+    assert_eq!(requests_to(&app.video, "/v1/Rooms/standup").await, 2);
+}
