@@ -102,7 +102,7 @@ pub enum VerifyError {
     /// Not sent: our guard answered busy (too many calls in flight, or the breaker is
     /// open after repeated failures). Nothing reached Verify, so trying later is safe.
     #[error("verifier busy: {0}")]
-    Busy(#[source] crate::twilio::guard::Rejected),
+    Busy(crate::twilio::guard::Rejected),
     #[error("could not reach the verifier")]
     Connect(#[source] anyhow::Error),
     /// A success status whose body we could not read.

@@ -148,7 +148,7 @@ pub enum VideoError {
     /// Not sent: the Video guard answered busy (too many calls in flight, or its
     /// breaker open after repeated failures).
     #[error("Twilio Video busy: {0}")]
-    Busy(#[source] Rejected),
+    Busy(Rejected),
     #[error("could not reach Twilio Video")]
     Connect(#[source] anyhow::Error),
     /// A success status whose body we could not use.
