@@ -574,8 +574,12 @@ async fn a_room_already_in_progress_is_not_created_again() {
 #[tokio::test]
 async fn a_failing_video_api_does_not_stop_the_token_and_backs_off() {
     let backoff = Duration::from_millis(500);
-    let mut overrides = Overrides::default();
-    overrides.outbound.rooms.first = backoff;
+    let mut limits = roomgate::startup::OutboundLimits::default();
+    limits.rooms.first = backoff;
+    let overrides = Overrides {
+        outbound: Some(limits),
+        ..Default::default()
+    };
     let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], overrides).await;
     app.sign_in("standup", "alice").await;
     Mock::given(method("GET"))

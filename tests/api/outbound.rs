@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use roomgate::acl::Acl;
 use roomgate::startup::Overrides;
-use roomgate::twilio::guard::GuardConfig;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
@@ -150,18 +149,14 @@ async fn tokens_do_not_wait_for_a_hanging_video_api_which_sees_one_creation_per_
 async fn sign_ins_answer_busy_at_once_while_verify_hangs_and_calls_stay_within_the_bound() {
     let bound = 2;
     let verify_timeout = Duration::from_secs(1);
+    // Set as an operator would.
     let mut app = spawn_app_with(
-        &[],
+        &[
+            ("ROOMGATE_VERIFY_MAX_IN_FLIGHT", "2"),
+            ("ROOMGATE_BREAKER_FAILURES", "100"),
+        ],
         Overrides {
             verify_timeout: Some(verify_timeout),
-            outbound: roomgate::startup::OutboundLimits {
-                verify: GuardConfig {
-                    max_in_flight: bound,
-                    failure_threshold: 100,
-                    cool_down: Duration::from_secs(30),
-                },
-                ..Default::default()
-            },
             ..Default::default()
         },
     )
@@ -230,18 +225,11 @@ async fn sign_ins_answer_busy_at_once_while_verify_hangs_and_calls_stay_within_t
 async fn a_failing_verify_opens_the_breaker_until_a_probe_after_the_cool_down() {
     let cool_down = Duration::from_secs(1);
     let mut app = spawn_app_with(
-        &[],
-        Overrides {
-            outbound: roomgate::startup::OutboundLimits {
-                verify: GuardConfig {
-                    max_in_flight: 16,
-                    failure_threshold: 2,
-                    cool_down,
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        },
+        &[
+            ("ROOMGATE_BREAKER_FAILURES", "2"),
+            ("ROOMGATE_BREAKER_COOL_DOWN_SECS", "1"),
+        ],
+        Overrides::default(),
     )
     .await;
     app.acl.replace(with_carol(""));
@@ -328,21 +316,7 @@ async fn a_failing_verify_opens_the_breaker_until_a_probe_after_the_cool_down() 
 
 #[tokio::test]
 async fn host_controls_answer_busy_without_calling_a_failing_video_api() {
-    let app = spawn_app_with(
-        &[],
-        Overrides {
-            outbound: roomgate::startup::OutboundLimits {
-                video: GuardConfig {
-                    max_in_flight: 8,
-                    failure_threshold: 2,
-                    cool_down: Duration::from_secs(30),
-                },
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with(&[("ROOMGATE_BREAKER_FAILURES", "2")], Overrides::default()).await;
     app.sign_in("standup", "alice").await;
     Mock::given(method("GET"))
         .and(path("/v1/Rooms/standup"))
