@@ -17,6 +17,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::twilio::guard::Guard;
+
 /// The header carrying [`sign`]'s value.
 pub const SIGNATURE_HEADER: &str = "X-Roomgate-Signature";
 
@@ -120,6 +122,9 @@ pub enum Outcome {
     Timeout,
     /// The request could not be made at all (a bad URL, say); trying again won't help.
     Failed,
+    /// Not sent: the webhook's circuit breaker is open after repeated failures. Retrying
+    /// within the cool-down would only be refused again.
+    Busy,
 }
 
 impl Outcome {
@@ -169,7 +174,7 @@ impl RetryPolicy {
         let retryable = match outcome {
             Outcome::Connect | Outcome::Timeout => true,
             Outcome::Status(s) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
-            Outcome::Failed => false,
+            Outcome::Failed | Outcome::Busy => false,
         };
         if !retryable || attempt >= self.max_attempts {
             return None;
@@ -211,7 +216,9 @@ impl fmt::Debug for AlertSender {
 impl AlertSender {
     /// POSTs every alert to `url`, signed with `secret`, from a background task.
     /// `http` should be a clone of the app's one client (`verify::twilio::http_client`):
-    /// its timeout bounds each attempt and it never follows redirects.
+    /// its timeout bounds each attempt and it never follows redirects. Every attempt
+    /// goes through `guard`: once the webhook has failed a few times in a row, alerts
+    /// are dropped at once (with a warning) until a probe after the cool-down succeeds.
     ///
     /// # Panics
     ///
@@ -221,8 +228,9 @@ impl AlertSender {
         url: Url,
         secret: SecretString,
         retry: RetryPolicy,
+        guard: Guard,
     ) -> Self {
-        Self::webhook_with_capacity(http, url, secret, retry, DEFAULT_QUEUE_CAPACITY)
+        Self::webhook_with_capacity(http, url, secret, retry, guard, DEFAULT_QUEUE_CAPACITY)
     }
 
     /// [`webhook`](Self::webhook) with a queue of `capacity` alerts (at least 1).
@@ -231,10 +239,11 @@ impl AlertSender {
         url: Url,
         secret: SecretString,
         retry: RetryPolicy,
+        guard: Guard,
         capacity: usize,
     ) -> Self {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(deliver_all(rx, http, url, secret, retry));
+        tokio::spawn(deliver_all(rx, http, url, secret, retry, guard));
         Self {
             inner: Inner::Webhook(tx),
         }
@@ -296,9 +305,10 @@ async fn deliver_all(
     url: Url,
     secret: SecretString,
     retry: RetryPolicy,
+    guard: Guard,
 ) {
     while let Some(alert) = rx.recv().await {
-        deliver(&http, &url, &secret, &retry, &alert).await;
+        deliver(&http, &url, &secret, &retry, &guard, &alert).await;
     }
 }
 
@@ -309,25 +319,38 @@ async fn deliver(
     url: &Url,
     secret: &SecretString,
     retry: &RetryPolicy,
+    guard: &Guard,
     alert: &Alert,
 ) {
     let body = alert.to_json();
     let signature = sign(secret.expose_secret().as_bytes(), &body);
     let mut attempt = 1;
     loop {
-        let result = http
-            .post(url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, &signature)
-            .body(body.clone())
-            .send()
-            .await;
-        let outcome = Outcome::of(&result);
+        let (outcome, error) = match guard.admit() {
+            Ok(permit) => {
+                let result = http
+                    .post(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(SIGNATURE_HEADER, &signature)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let outcome = Outcome::of(&result);
+                // Only the webhook being down counts against it: no answer, or a 5xx.
+                let down = match outcome {
+                    Outcome::Connect | Outcome::Timeout => true,
+                    Outcome::Status(s) => s.is_server_error(),
+                    Outcome::Failed | Outcome::Busy => false,
+                };
+                permit.finish(!down);
+                (outcome, result.err().map(|e| e.without_url().to_string()))
+            }
+            Err(rejected) => (Outcome::Busy, Some(rejected.to_string())),
+        };
         let status = match outcome {
             Outcome::Status(s) => Some(s.as_u16()),
             _ => None,
         };
-        let error = result.err().map(|e| e.without_url().to_string());
         if let Outcome::Status(s) = outcome
             && s.is_success()
         {
@@ -406,11 +429,20 @@ mod tests {
     }
 
     fn sender(server: &MockServer, capacity: usize) -> AlertSender {
+        sender_with(server, capacity, crate::twilio::guard::GuardConfig::ALERTS)
+    }
+
+    fn sender_with(
+        server: &MockServer,
+        capacity: usize,
+        limits: crate::twilio::guard::GuardConfig,
+    ) -> AlertSender {
         AlertSender::webhook_with_capacity(
             crate::twilio::verify::http_client(Duration::from_secs(5)),
             Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
             SecretString::from(SECRET),
             fast_retries(),
+            Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
             capacity,
         )
     }
@@ -605,6 +637,29 @@ mod tests {
         // Longer than any retry delay: nothing more arrives after the 200.
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_webhook_opens_the_breaker_and_later_alerts_are_not_sent() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let limits = crate::twilio::guard::GuardConfig {
+            max_in_flight: 1,
+            failure_threshold: 3,
+            cool_down: Duration::from_secs(60),
+        };
+        let alerts = sender_with(&server, 8, limits);
+
+        alerts.send(alert());
+        // Attempts 1..3 fail and open the breaker; the 4th is refused without a request.
+        wait_for_requests(&server, 3).await;
+        alerts.send(alert());
+        alerts.send(alert());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -18,8 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, error, warn};
 
 use crate::alerts::{Alert, AlertSender, RetryPolicy};
-use crate::metrics::{Metrics, Window as MetricsWindow};
+use crate::metrics::{Metrics, Outbound, Window as MetricsWindow};
 use crate::store::{FixedWindow, Spend, Store, StoreError};
+use crate::twilio::guard::{Guard, GuardConfig};
 
 /// The store group every budget window's counter lives in.
 const GROUP: &str = "sms";
@@ -42,12 +43,13 @@ pub struct AlertWebhook {
 
 impl AlertWebhook {
     /// A sender delivering to this webhook; `http` is a clone of the app's one client.
-    pub fn sender(&self, http: reqwest::Client) -> AlertSender {
+    pub fn sender(&self, http: reqwest::Client, guard: Guard) -> AlertSender {
         AlertSender::webhook(
             http,
             self.url.clone(),
             self.secret.clone(),
             RetryPolicy::default(),
+            guard,
         )
     }
 }
@@ -164,9 +166,18 @@ impl BudgetConfig {
     }
 
     /// The alert sender this configuration asks for.
-    pub fn alert_sender(&self, http: reqwest::Client) -> AlertSender {
+    /// With a webhook, its calls go through a guard with `limits`, shown in `metrics`.
+    pub fn alert_sender(
+        &self,
+        http: reqwest::Client,
+        limits: GuardConfig,
+        metrics: &Metrics,
+    ) -> AlertSender {
         match &self.alert_webhook {
-            Some(webhook) => webhook.sender(http),
+            Some(webhook) => webhook.sender(
+                http,
+                Guard::new(Outbound::AlertWebhook, limits, Some(metrics.clone())),
+            ),
             None => AlertSender::disabled(),
         }
     }

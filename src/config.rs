@@ -19,6 +19,8 @@ use crate::domain::RoomName;
 use crate::limits::LimitsConfig;
 use crate::store::StoreSettings;
 use crate::twilio::credentials::secret_var;
+use crate::twilio::guard::GuardConfig;
+use crate::video::RoomBackoff;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
@@ -132,6 +134,8 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     pub limits: LimitsConfig,
     pub budget: BudgetConfig,
+    /// The outbound guards' limits and room creation's backoff.
+    pub outbound: OutboundLimits,
     pub audit: AuditConfig,
     pub video_sdk_url: Url,
     /// Where state lives: the embedded store or Redis.
@@ -275,6 +279,9 @@ impl Settings {
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
         let budget = BudgetConfig::from_lookup(var)
+            .map_err(|lines| errors.extend(lines))
+            .unwrap_or_default();
+        let outbound = OutboundLimits::from_lookup(var)
             .map_err(|lines| errors.extend(lines))
             .unwrap_or_default();
         let audit = AuditConfig::from_lookup(var).map_err(|lines| errors.extend(lines));
@@ -440,6 +447,7 @@ impl Settings {
                 trusted_proxies,
                 limits,
                 budget,
+                outbound,
                 audit,
                 video_sdk_url,
                 store,
@@ -448,6 +456,87 @@ impl Settings {
             }),
             _ => Err(ConfigErrors(errors)),
         }
+    }
+}
+
+/// How much each outbound service may be asked at once, when its breaker opens, and
+/// how room creation backs off (see [`crate::twilio::guard`], [`RoomBackoff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    pub verify: GuardConfig,
+    pub video: GuardConfig,
+    pub alerts: GuardConfig,
+    pub rooms: RoomBackoff,
+}
+
+impl Default for OutboundLimits {
+    fn default() -> Self {
+        Self {
+            verify: GuardConfig::VERIFY,
+            video: GuardConfig::VIDEO,
+            alerts: GuardConfig::ALERTS,
+            rooms: RoomBackoff::default(),
+        }
+    }
+}
+
+impl OutboundLimits {
+    /// `ROOMGATE_VERIFY_MAX_IN_FLIGHT`, `ROOMGATE_VIDEO_MAX_IN_FLIGHT`, and for both
+    /// Twilio APIs `ROOMGATE_BREAKER_FAILURES` and `ROOMGATE_BREAKER_COOL_DOWN_SECS`;
+    /// unset or blank variables take their defaults. The alert webhook and room
+    /// creation keep theirs: nothing there is worth tuning per deployment.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let d = Self::default();
+        let mut errors = Vec::new();
+        let mut read = |name: &str, default: u64, max: u64| {
+            let Some(raw) = var(name).filter(|v| !v.trim().is_empty()) else {
+                return default;
+            };
+            match raw.trim().parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!(
+                        "{name} must be a whole number from 1 to {max} (got {raw:?})"
+                    ));
+                    default
+                }
+            }
+        };
+        let in_flight = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let verify_in_flight = read(
+            "ROOMGATE_VERIFY_MAX_IN_FLIGHT",
+            d.verify.max_in_flight as u64,
+            1000,
+        );
+        let video_in_flight = read(
+            "ROOMGATE_VIDEO_MAX_IN_FLIGHT",
+            d.video.max_in_flight as u64,
+            1000,
+        );
+        let failures = read(
+            "ROOMGATE_BREAKER_FAILURES",
+            d.verify.failure_threshold.into(),
+            100,
+        );
+        let cool_down = read(
+            "ROOMGATE_BREAKER_COOL_DOWN_SECS",
+            d.verify.cool_down.as_secs(),
+            3600,
+        );
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let guard = |in_flight: usize| GuardConfig {
+            max_in_flight: in_flight,
+            // At most 100: fits.
+            failure_threshold: u32::try_from(failures).unwrap_or(u32::MAX),
+            cool_down: Duration::from_secs(cool_down),
+        };
+        Ok(Self {
+            verify: guard(in_flight(verify_in_flight)),
+            video: guard(in_flight(video_in_flight)),
+            ..d
+        })
     }
 }
 
@@ -531,6 +620,42 @@ mod tests {
         assert!(!s.session_key_generated);
         assert!(!format!("{s:?}").contains("a-real-looking-secret-value"));
         assert!(!format!("{s:?}").contains(KEY));
+    }
+
+    #[test]
+    fn outbound_limits_default_and_come_from_their_variables() {
+        assert_eq!(settings(&[]).unwrap().outbound, OutboundLimits::default());
+        let s = settings(&[
+            ("ROOMGATE_VERIFY_MAX_IN_FLIGHT", "4"),
+            ("ROOMGATE_VIDEO_MAX_IN_FLIGHT", " 3 "),
+            ("ROOMGATE_BREAKER_FAILURES", "2"),
+            ("ROOMGATE_BREAKER_COOL_DOWN_SECS", "90"),
+        ])
+        .unwrap();
+        let want = |max_in_flight| GuardConfig {
+            max_in_flight,
+            failure_threshold: 2,
+            cool_down: Duration::from_secs(90),
+        };
+        assert_eq!(s.outbound.verify, want(4));
+        assert_eq!(s.outbound.video, want(3));
+        assert_eq!(s.outbound.alerts, GuardConfig::ALERTS);
+
+        let err = settings(&[
+            ("ROOMGATE_VERIFY_MAX_IN_FLIGHT", "0"),
+            ("ROOMGATE_BREAKER_COOL_DOWN_SECS", "soon"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.0.contains(
+                &r#"ROOMGATE_VERIFY_MAX_IN_FLIGHT must be a whole number from 1 to 1000 (got "0")"#
+                    .to_owned()
+            )
+        );
+        assert!(err.0.contains(
+            &r#"ROOMGATE_BREAKER_COOL_DOWN_SECS must be a whole number from 1 to 3600 (got "soon")"#
+                .to_owned()
+        ));
     }
 
     #[test]

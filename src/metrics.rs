@@ -144,6 +144,55 @@ label_value! {
 }
 
 label_value! {
+    /// An outbound service behind a [`crate::twilio::guard::Guard`].
+    pub enum Outbound {
+        Verify => "verify",
+        Video => "video",
+        /// The operator alert webhook (`ROOMGATE_ALERT_WEBHOOK_URL`).
+        AlertWebhook => "alert_webhook",
+    }
+}
+
+label_value! {
+    /// Why a guard answered "busy" without making the call.
+    pub enum Rejection {
+        /// As many calls as allowed were already in flight.
+        Saturated => "saturated",
+        /// The circuit breaker was open (or half-open with its probe out).
+        Open => "open",
+    }
+}
+
+label_value! {
+    /// How one background "make sure the room exists" ended.
+    pub enum RoomEnsure {
+        /// The store already knew the room (another token or instance made sure).
+        Known => "known",
+        /// Twilio had the room in progress.
+        Exists => "exists",
+        Created => "created",
+        /// Twilio answered with an error, or could not be reached.
+        Failed => "failed",
+        /// No answer within the attempt's deadline.
+        Timeout => "timeout",
+        /// The Video guard answered busy (saturated or breaker open).
+        Busy => "busy",
+    }
+}
+
+label_value! {
+    /// Why a token did not start a room creation.
+    pub enum RoomSkip {
+        /// One is already running for this room.
+        InFlight => "in_flight",
+        /// The last one failed and the room is backing off.
+        Backoff => "backoff",
+        /// The table of rooms being created or backing off is full.
+        Full => "full",
+    }
+}
+
+label_value! {
     /// The Twilio operations roomgate may time, named by Twilio's operation ids (as in
     /// its OpenAPI description and in roomgate's debug logs). A fixed list, so a typo or
     /// a formatted string can't open a new series: see [`TwilioOp::from`].
@@ -180,6 +229,27 @@ label_value! {
         Ok => "ok",
         Error => "error",
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ServiceLabels {
+    service: Outbound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RejectionLabels {
+    service: Outbound,
+    reason: Rejection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EnsureLabels {
+    outcome: RoomEnsure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SkipLabels {
+    reason: RoomSkip,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -251,6 +321,20 @@ struct Inner {
     store_duration: StoreHistograms,
     store_errors: Family<OperationLabels, Counter>,
     store_refusals: Counter,
+    outbound_rejected: Family<RejectionLabels, Counter>,
+    outbound_breaker_state: Family<ServiceLabels, Gauge>,
+    outbound_breaker_opened: Family<ServiceLabels, Counter>,
+    outbound_in_flight: Family<ServiceLabels, Gauge>,
+    room_ensure: Family<EnsureLabels, Counter>,
+    room_ensure_skipped: Family<SkipLabels, Counter>,
+}
+
+/// What `roomgate_outbound_breaker_state` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    HalfOpen = 1,
+    Open = 2,
 }
 
 /// roomgate's metrics. Clones share one registry, so hand one to every part of the
@@ -295,6 +379,12 @@ impl Metrics {
             store_duration: Family::new_with_constructor(store_histogram as fn() -> _),
             store_errors: Family::default(),
             store_refusals: Counter::default(),
+            outbound_rejected: Family::default(),
+            outbound_breaker_state: Family::default(),
+            outbound_breaker_opened: Family::default(),
+            outbound_in_flight: Family::default(),
+            room_ensure: Family::default(),
+            room_ensure_skipped: Family::default(),
         };
         let registry = &mut inner.registry;
 
@@ -374,6 +464,36 @@ impl Metrics {
             "acl_users",
             "Users in the ACL in force",
             inner.acl_users.clone(),
+        );
+        registry.register(
+            "outbound_rejected",
+            "Outbound calls answered busy without being made, by service and reason (saturated, open)",
+            inner.outbound_rejected.clone(),
+        );
+        registry.register(
+            "outbound_breaker_state",
+            "Circuit breaker of each outbound service: 0 closed, 1 half-open (one probe allowed), 2 open",
+            inner.outbound_breaker_state.clone(),
+        );
+        registry.register(
+            "outbound_breaker_opened",
+            "Times an outbound service's circuit breaker opened",
+            inner.outbound_breaker_opened.clone(),
+        );
+        registry.register(
+            "outbound_in_flight",
+            "Outbound calls in flight, by service",
+            inner.outbound_in_flight.clone(),
+        );
+        registry.register(
+            "room_ensure",
+            "Background room creations (make sure a room exists before participants join), by outcome",
+            inner.room_ensure.clone(),
+        );
+        registry.register(
+            "room_ensure_skipped",
+            "Tokens that started no room creation, by reason (in_flight, backoff, full)",
+            inner.room_ensure_skipped.clone(),
         );
 
         // Every series of a fixed label set exists from the start at zero: `rate()` and
@@ -486,6 +606,79 @@ impl Metrics {
     /// A request refused because the store could not say whether it was allowed.
     pub fn store_refusal(&self) {
         self.inner.store_refusals.inc();
+    }
+
+    /// An outbound service is guarded: its series start at zero.
+    pub fn outbound_guarded(&self, service: Outbound) {
+        let labels = ServiceLabels { service };
+        self.set_breaker_state(service, BreakerState::Closed);
+        self.inner
+            .outbound_breaker_opened
+            .get_or_create_owned(&labels);
+        self.inner.outbound_in_flight.get_or_create_owned(&labels);
+        for &reason in Rejection::ALL {
+            self.inner
+                .outbound_rejected
+                .get_or_create_owned(&RejectionLabels { service, reason });
+        }
+    }
+
+    /// A guard answered busy instead of making a call.
+    pub fn outbound_rejected(&self, service: Outbound, reason: Rejection) {
+        self.inner
+            .outbound_rejected
+            .get_or_create(&RejectionLabels { service, reason })
+            .inc();
+    }
+
+    pub fn set_breaker_state(&self, service: Outbound, state: BreakerState) {
+        self.inner
+            .outbound_breaker_state
+            .get_or_create(&ServiceLabels { service })
+            .set(state as i64);
+    }
+
+    pub fn breaker_opened(&self, service: Outbound) {
+        self.inner
+            .outbound_breaker_opened
+            .get_or_create(&ServiceLabels { service })
+            .inc();
+    }
+
+    /// `delta` is +1 when a call is admitted, -1 when it ends.
+    pub fn outbound_in_flight(&self, service: Outbound, delta: i64) {
+        self.inner
+            .outbound_in_flight
+            .get_or_create(&ServiceLabels { service })
+            .inc_by(delta);
+    }
+
+    /// Room creation is on (Twilio mode): its series start at zero.
+    pub fn room_ensure_enabled(&self) {
+        for &outcome in RoomEnsure::ALL {
+            self.inner
+                .room_ensure
+                .get_or_create_owned(&EnsureLabels { outcome });
+        }
+        for &reason in RoomSkip::ALL {
+            self.inner
+                .room_ensure_skipped
+                .get_or_create_owned(&SkipLabels { reason });
+        }
+    }
+
+    pub fn room_ensure(&self, outcome: RoomEnsure) {
+        self.inner
+            .room_ensure
+            .get_or_create(&EnsureLabels { outcome })
+            .inc();
+    }
+
+    pub fn room_ensure_skipped(&self, reason: RoomSkip) {
+        self.inner
+            .room_ensure_skipped
+            .get_or_create(&SkipLabels { reason })
+            .inc();
     }
 
     /// A changed ACL file was loaded and is now in force with `users` users.

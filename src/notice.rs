@@ -59,6 +59,7 @@ impl Notice {
             | VerifyError::GeoBlocked(_) => Self::CannotSend,
             VerifyError::Api(_)
             | VerifyError::Timeout
+            | VerifyError::Busy(_)
             | VerifyError::Connect(_)
             | VerifyError::Decode(_) => Self::Unavailable,
         }

@@ -16,9 +16,10 @@ use crate::acl::{Acl, AclError, AclStatus, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::SmsBudget;
 use crate::clock::{Clock, SystemClock};
+pub use crate::config::OutboundLimits;
 use crate::config::{Mode, Settings, TwilioSettings};
 use crate::limits::Limiter;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Outbound};
 use crate::random::random_token;
 use crate::session::SessionPolicy;
 use crate::signin::{SignInService, SignIns};
@@ -27,13 +28,14 @@ use crate::store::Store;
 use crate::store::health::StoreHealth;
 use crate::telemetry::Pseudonyms;
 use crate::twilio::credentials::{ApiKey, ApiKeys, SecretFiles};
+use crate::twilio::guard::Guard;
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::verify::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::verify::Verifier;
 use crate::verify::local::{CodeSink, LocalVerifier, stdout_sink};
 use crate::verify::metered::Metered;
 use crate::video::AccessTokenIssuer;
-use crate::video::{VideoClient, VideoConfig};
+use crate::video::{RoomKeeper, VideoClient, VideoConfig};
 use arc_swap::ArcSwap;
 
 /// Upper bound for one call to Twilio; a sign-in page never hangs longer.
@@ -53,6 +55,9 @@ pub struct Overrides {
     /// A store opened by the caller instead of the configured one (its clock is then
     /// the app's clock too).
     pub store: Option<Arc<dyn Store>>,
+    /// The outbound guards' limits and room creation's backoff, instead of the
+    /// configured ones (tests use sub-second backoffs, which no variable offers).
+    pub outbound: Option<OutboundLimits>,
 }
 
 pub struct Application {
@@ -96,12 +101,13 @@ impl Application {
         // sharing a store agree on them.
         let clock = store.clock();
         let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
+        let outbound = overrides.outbound.unwrap_or(settings.outbound);
         metrics.set_acl_users(acl.user_count());
         // The one HTTP client: Verify calls and alert webhooks share its pool.
         let http = http_client(verify_timeout);
 
         let twilio = match &settings.mode {
-            Mode::Twilio(t) => Some(TwilioParts::new(t, &settings, &http, &metrics)),
+            Mode::Twilio(t) => Some(TwilioParts::new(t, &http, &metrics, &outbound)),
             Mode::Local => None,
         };
         let (verifier, tokens): (Arc<dyn Verifier>, AccessTokenIssuer) = match &twilio {
@@ -152,7 +158,9 @@ impl Application {
             budget: SmsBudget::new(
                 settings.budget.clone(),
                 store.clone(),
-                settings.budget.alert_sender(http.clone()),
+                settings
+                    .budget
+                    .alert_sender(http.clone(), outbound.alerts, &metrics),
             )
             .with_metrics(metrics.clone()),
             acl: acl.clone(),
@@ -162,6 +170,19 @@ impl Application {
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
         };
+        let status_callback = twilio
+            .as_ref()
+            .and_then(|t| t.signatures.as_ref())
+            .and_then(|_| settings.public_url.join("/twilio/room-events").ok());
+        let rooms = twilio.as_ref().map(|t| {
+            RoomKeeper::new(
+                t.video.clone(),
+                store.clone(),
+                status_callback.clone(),
+                metrics.clone(),
+                outbound.rooms,
+            )
+        });
         let state = web::Data::new(AppState {
             signin,
             acl: acl.clone(),
@@ -173,11 +194,9 @@ impl Application {
             clock,
             pseudonyms,
             video: twilio.as_ref().map(|t| t.video.clone()),
+            rooms,
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
-            status_callback: twilio
-                .as_ref()
-                .and_then(|t| t.signatures.as_ref())
-                .and_then(|_| settings.public_url.join("/twilio/room-events").ok()),
+            status_callback,
             site: Site {
                 public_origin: settings.public_url.origin().ascii_serialization(),
                 secure_cookies: settings.is_https(),
@@ -225,6 +244,8 @@ impl Application {
                 .wrap(middleware::from_fn(crate::routes::translate_error_pages))
                 .wrap(middleware::from_fn(crate::routes::refuse_cross_site_posts))
                 .wrap(sessions)
+                // Before sessions: a redirect needs none.
+                .wrap(middleware::from_fn(crate::routes::canonical_room_paths))
                 .wrap(
                     headers
                         .iter()
@@ -316,23 +337,30 @@ struct TwilioParts {
 impl TwilioParts {
     fn new(
         t: &TwilioSettings,
-        settings: &Settings,
         http: &reqwest::Client,
         metrics: &Metrics,
+        limits: &OutboundLimits,
     ) -> Self {
         let keys = ApiKeys::new(ApiKey {
             sid: t.api_key_sid.clone(),
             secret: t.api_key_secret.clone(),
         });
         let verifier = Arc::new(Metered::new(
-            Arc::new(TwilioVerifyClient::new(
-                http.clone(),
-                TwilioVerifyConfig {
-                    base_url: t.verify_base_url.clone(),
-                    service_sid: t.verify_service_sid.clone(),
-                    api_key: keys.clone(),
-                },
-            )),
+            Arc::new(
+                TwilioVerifyClient::new(
+                    http.clone(),
+                    TwilioVerifyConfig {
+                        base_url: t.verify_base_url.clone(),
+                        service_sid: t.verify_service_sid.clone(),
+                        api_key: keys.clone(),
+                    },
+                )
+                .with_guard(Guard::new(
+                    Outbound::Verify,
+                    limits.verify,
+                    Some(metrics.clone()),
+                )),
+            ),
             metrics.clone(),
         ));
         let video = VideoClient::new(
@@ -343,12 +371,16 @@ impl TwilioParts {
                 api_key: keys.clone(),
             },
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_guard(Guard::new(
+            Outbound::Video,
+            limits.video,
+            Some(metrics.clone()),
+        ));
         let signatures = t
             .auth_token
             .clone()
             .map(|token| Arc::new(ArcSwap::from_pointee(SignatureValidator::new(token))));
-        let _ = settings;
         Self {
             account_sid: t.account_sid.clone(),
             secret_files: SecretFiles {

@@ -1,7 +1,6 @@
 //! What every request handler shares.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use reqwest::Url;
@@ -17,7 +16,8 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::Pseudonyms;
 use crate::twilio::signature::SignatureValidator;
 use crate::video::AccessTokenIssuer;
-use crate::video::VideoClient;
+use crate::video::rooms::ready_key;
+use crate::video::{RoomKeeper, VideoClient};
 
 pub struct AppState {
     /// The sign-in flow, with the limits, budget and verifier it uses.
@@ -35,8 +35,10 @@ pub struct AppState {
     /// The store's clock: instances sharing a store agree on it.
     pub clock: Arc<dyn Clock>,
     pub pseudonyms: Pseudonyms,
-    /// Twilio mode only: the Video REST API, for host controls and room creation.
+    /// Twilio mode only: the Video REST API, for host controls.
     pub video: Option<VideoClient>,
+    /// Twilio mode only: creates rooms in the background as tokens are issued.
+    pub rooms: Option<RoomKeeper>,
     /// Checks `X-Twilio-Signature`; present when an Auth Token is configured.
     pub signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
@@ -58,17 +60,7 @@ pub struct Site {
 impl AppState {
     /// Forget that `room` exists (it ended): the next token creates it again.
     pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
-        self.store.delete(&room_ready_key(room)).await
-    }
-
-    /// Whether `room` is known to exist with our status callback.
-    pub async fn room_ready(&self, room: &RoomName) -> Result<bool, StoreError> {
-        Ok(self.store.get(&room_ready_key(room)).await?.is_some())
-    }
-
-    /// Remember that `room` exists, for `fresh`: after that it is looked up again.
-    pub async fn set_room_ready(&self, room: &RoomName, fresh: Duration) -> Result<(), StoreError> {
-        self.store.put(&room_ready_key(room), b"1", fresh).await
+        self.store.delete(&ready_key(room)).await
     }
 
     /// Write an audit record before the request is answered. A failure to write is
@@ -78,8 +70,4 @@ impl AppState {
             tracing::error!(error = %e, "audit record not written");
         }
     }
-}
-
-fn room_ready_key(room: &RoomName) -> String {
-    format!("room-ready:{room}")
 }

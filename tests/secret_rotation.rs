@@ -22,6 +22,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
 const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
+const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
 const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
 const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
 
@@ -34,6 +35,7 @@ const ACL: &str = r#"
 [users.alice]
 phone = "+14155550101"
 rooms = ["standup"]
+role = "host"
 
 [users.bob]
 phone = "+447400123456"
@@ -84,15 +86,23 @@ impl Server {
             .respond_with(ResponseTemplate::new(200).set_body_json(verification("approved")))
             .mount(&twilio)
             .await;
-        // Video is having trouble: every token asks it about the room again (and is
-        // issued all the same), so each shows which key Video was called with.
+        // The room is in progress with nobody in it: a host's participant list asks
+        // Video every time, so it shows which key Video was called with. (Tokens ask
+        // about the room once, in the background.)
         Mock::given(method("GET"))
             .and(path("/v1/Rooms/standup"))
-            .respond_with(ResponseTemplate::new(503).set_body_json(json!({
-                "code": 20503,
-                "message": "Service unavailable",
-                "more_info": "https://www.twilio.com/docs/errors/20503",
-                "status": 503
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "sid": ROOM_SID,
+                "unique_name": "standup",
+                "status": "in-progress"
+            })))
+            .mount(&twilio)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/Rooms/{ROOM_SID}/Participants")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "participants": [],
+                "meta": { "next_page_url": null }
             })))
             .mount(&twilio)
             .await;
@@ -259,7 +269,8 @@ impl Server {
     }
 
     /// A token for a verified browser: its claims, checked against `secret`, and the
-    /// Video requests minting it made.
+    /// Video requests made from then to the end of a participant list asked for right
+    /// after it (alice is a host; others' lists are refused without a Video call).
     async fn token(
         &self,
         client: &reqwest::Client,
@@ -285,6 +296,11 @@ impl Server {
         )
         .unwrap_or_else(|e| panic!("the token is not signed with the expected secret: {e}"))
         .claims;
+        client
+            .get(self.url("/rooms/standup/participants"))
+            .send()
+            .await
+            .unwrap();
         let video = self.twilio_requests().await[before..]
             .iter()
             .filter(|r| r.url.path().starts_with("/v1/"))

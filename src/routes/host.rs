@@ -46,8 +46,13 @@ fn video_failure(err: &VideoError) -> HttpResponse {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "error": "video_unavailable", "message": "The video service could not be reached." }),
             );
+            // Refused by our guard: it knows when asking again can help.
+            let retry = match err {
+                VideoError::Busy(rejected) => rejected.retry_after().as_secs().max(1),
+                _ => 10,
+            };
             resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(10));
+                .insert(RETRY_AFTER, HeaderValue::from(retry));
             resp
         }
     }

@@ -1,8 +1,10 @@
 //! HTTP routes, one module per page or endpoint.
 
+mod canonical;
 mod cross_site;
 mod error;
 mod extract;
+mod favicon;
 mod health;
 mod home;
 mod host;
@@ -17,34 +19,43 @@ mod webhooks;
 use actix_web::web;
 use serde::Deserialize;
 
+pub use canonical::canonical_room_paths;
 pub use cross_site::refuse_cross_site_posts;
 pub use error::{PageError, translate_error_pages};
 pub use host::{REMOVAL_BAN, removal_key};
 
+/// Every path is one resource with all its methods, so a method it doesn't have is a
+/// `405` with `Allow` (actix's resource default), not the `404` that `cfg.route`'s
+/// per-route method guard would give.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home::home))
-        .route("/rooms", web::get().to(home::go_to_room))
-        .route("/rooms/{room}", web::get().to(join::room_page))
-        .route("/rooms/{room}/login", web::post().to(join::login))
-        .route("/rooms/{room}/resend", web::post().to(join::resend))
-        .route("/rooms/{room}/verify", web::get().to(verify::code_form))
-        .route("/rooms/{room}/verify", web::post().to(verify::check_code))
-        .route("/rooms/{room}/token", web::post().to(token::mint))
-        .route("/rooms/{room}/participants", web::get().to(host::list))
-        .route(
+    let one = |path: &str, route: actix_web::Route| web::resource(path).route(route);
+    cfg.service(one("/", web::get().to(home::home)))
+        .service(one("/favicon.ico", web::get().to(favicon::favicon)))
+        .service(one("/rooms", web::get().to(home::go_to_room)))
+        .service(one("/rooms/{room}", web::get().to(join::room_page)))
+        .service(one("/rooms/{room}/login", web::post().to(join::login)))
+        .service(one("/rooms/{room}/resend", web::post().to(join::resend)))
+        .service(
+            web::resource("/rooms/{room}/verify")
+                .route(web::get().to(verify::code_form))
+                .route(web::post().to(verify::check_code)),
+        )
+        .service(one("/rooms/{room}/token", web::post().to(token::mint)))
+        .service(one("/rooms/{room}/participants", web::get().to(host::list)))
+        .service(one(
             "/rooms/{room}/participants/{identity}/remove",
             web::post().to(host::remove),
-        )
-        .route("/rooms/{room}/end", web::post().to(host::end_room))
+        ))
+        .service(one("/rooms/{room}/end", web::post().to(host::end_room)))
         .service(
             web::resource("/twilio/room-events")
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
                 .route(web::post().to(webhooks::room_events)),
         )
-        .route("/language/{code}", web::get().to(language::choose))
-        .route("/logout", web::post().to(logout::logout))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .service(one("/language/{code}", web::get().to(language::choose)))
+        .service(one("/logout", web::post().to(logout::logout)))
+        .service(one("/healthz", web::get().to(health::healthz)))
+        .service(one("/readyz", web::get().to(health::readyz)));
 }
 
 /// Every form field is optional at the parsing stage: a missing `csrf_token` must be a

@@ -9,15 +9,12 @@ use super::extract::{CsrfHeader, Member, Refused, RoomPath};
 use super::respond::no_store;
 use super::{PageError, removal_key};
 use crate::audit::{AuditEvent, AuditRecord};
-use std::time::Duration;
 
 use crate::client_ip::ClientIp;
-use crate::domain::RoomName;
 use crate::notice::Notice;
 use crate::session::claimed_user;
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
-use crate::video::VideoError;
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -89,7 +86,10 @@ pub async fn mint(
             .insert(RETRY_AFTER, HeaderValue::from(secs));
         return Ok(resp);
     }
-    ensure_room(&state, &room).await;
+    // In the background: a slow or unreachable Video API never delays the token.
+    if let Some(rooms) = &state.rooms {
+        rooms.ensure(&room);
+    }
     let token = state
         .tokens
         .mint(&grant.username, &room)
@@ -109,42 +109,6 @@ pub async fn mint(
     });
     no_store(&mut resp);
     Ok(resp)
-}
-
-/// Rooms are created by roomgate (with our status callback) when the first verified
-/// participant asks for a token, unless Twilio already has the room in progress. The
-/// gate must not close because of this: a failure is logged and the token issued.
-async fn ensure_room(state: &AppState, room: &RoomName) {
-    const FRESH: Duration = Duration::from_secs(300);
-    const LIMIT: Duration = Duration::from_secs(3);
-    let Some(video) = &state.video else { return };
-    // A store that can't say is as good as "not known": look the room up.
-    if state.room_ready(room).await.unwrap_or(false) {
-        return;
-    }
-    let attempt = async {
-        match video.fetch_room(room.as_str()).await? {
-            Some(_) => Ok(()),
-            None => match video
-                .create_room(room, state.status_callback.as_ref())
-                .await
-            {
-                Ok(_) | Err(VideoError::RoomExists) => Ok(()),
-                Err(e) => Err(e),
-            },
-        }
-    };
-    match tokio::time::timeout(LIMIT, attempt).await {
-        Ok(Ok(())) => {
-            if let Err(e) = state.set_room_ready(room, FRESH).await {
-                tracing::warn!(%room, error = %e, "room not remembered; it is looked up again next time");
-            }
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(%room, error = %e, "could not create the room; issuing the token anyway")
-        }
-        Err(_) => tracing::warn!(%room, "room creation timed out; issuing the token anyway"),
-    }
 }
 
 /// A refusal as JSON: the notice's status and `Retry-After`, and a stable error name.

@@ -29,6 +29,8 @@ pub enum Refusal {
     Budget(Duration),
     /// The store can't say whether the step is allowed: fail closed.
     StoreDown(StoreError),
+    /// Verify is failing or saturated: a code could not be sent now anyway.
+    Busy(Duration),
 }
 
 impl From<Denied> for Refusal {
@@ -52,7 +54,7 @@ impl Refusal {
         match self {
             Self::Limited(limited) => Notice::limited(limited),
             Self::LockedOut(left) => Notice::locked_out(*left),
-            Self::Budget(wait) => Notice::busy(*wait),
+            Self::Budget(wait) | Self::Busy(wait) => Notice::busy(*wait),
             Self::StoreDown(_) => Notice::Unavailable,
         }
     }
@@ -62,7 +64,7 @@ impl Refusal {
             Self::Limited(limited) => Some(limited.action.into()),
             Self::LockedOut(_) => Some(LimitKind::LockedOut),
             Self::Budget(_) => Some(LimitKind::Budget),
-            Self::StoreDown(_) => None,
+            Self::StoreDown(_) | Self::Busy(_) => None,
         }
     }
 
@@ -73,6 +75,7 @@ impl Refusal {
             Self::LockedOut(_) => "locked_out",
             Self::Budget(_) => "sms_budget",
             Self::StoreDown(_) => "store_unavailable",
+            Self::Busy(_) => "verify_busy",
         }
     }
 }
@@ -106,6 +109,10 @@ impl SignInService {
             (Refusal::StoreDown(e), _) => {
                 self.metrics.store_refusal();
                 tracing::error!(%room, error = %e, "refused: the store is unavailable");
+            }
+            // Counted by the guard (`roomgate_outbound_rejected_total`).
+            (Refusal::Busy(_), _) => {
+                tracing::warn!(%room, "refused: Verify is saturated or failing");
             }
             (_, Some(kind)) => {
                 let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
@@ -153,6 +160,11 @@ impl SignInService {
         if let Some(wait) = exhausted? {
             tracing::warn!(room = %visit.room, "sign-in refused: SMS budget exhausted");
             return Err(Refusal::Budget(wait));
+        }
+        // Likewise global: with Verify saturated or its breaker open, no code would go
+        // out; saying so now beats a code page that waits for nothing.
+        if let Some(wait) = self.verifier.busy() {
+            return Err(Refusal::Busy(wait));
         }
         self.limiter.start_for_user(&who).await?;
         // A name on the list has its number's limit and the budget to pass as well;

@@ -6,6 +6,8 @@
 
 /// Twilio credentials that can be rotated while running.
 pub mod credentials;
+/// The in-flight bound and circuit breaker every outbound service goes through.
+pub mod guard;
 /// What every Twilio REST call shares: auth, one attempt, bodies and errors.
 pub mod http;
 /// Checking `X-Twilio-Signature` on Twilio's webhooks.

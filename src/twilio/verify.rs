@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
+use super::guard::Guard;
 use super::http::{self as twilio_http, Failure, ReplyMeta};
 use crate::domain::OtpCode;
 use crate::twilio::credentials::ApiKeys;
@@ -94,6 +95,8 @@ pub struct TwilioVerifyClient {
     config: TwilioVerifyConfig,
     verifications_url: String,
     verification_check_url: String,
+    /// In-flight bound and breaker; none in unit tests of the wire format.
+    guard: Option<Guard>,
 }
 
 impl TwilioVerifyClient {
@@ -105,7 +108,15 @@ impl TwilioVerifyClient {
             verification_check_url: format!("{base}/v2/Services/{service}/VerificationCheck"),
             http,
             config,
+            guard: None,
         }
+    }
+
+    /// Every call goes through `guard`: refused at once as [`VerifyError::Busy`] when
+    /// it is saturated or its breaker open.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// One POST, one attempt, one debug line. The form and the body are never logged:
@@ -116,8 +127,18 @@ impl TwilioVerifyClient {
         url: &str,
         form: &[(&str, &str)],
     ) -> Result<T, VerifyError> {
+        let permit = match self.guard.as_ref().map(Guard::admit).transpose() {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                debug!(op, error = %rejected, "Twilio Verify call not made");
+                return Err(VerifyError::Busy(rejected));
+            }
+        };
         let started = Instant::now();
         let (reply, result) = self.exchange(url, form).await;
+        if let Some(permit) = permit {
+            permit.finish(!matches!(&result, Err(e) if e.is_service_failure()));
+        }
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let http_status = reply.as_ref().map(|r| r.status.as_u16());
         let request_id = reply.as_ref().and_then(|r| r.request_id.as_deref());
@@ -170,6 +191,11 @@ impl TwilioVerifyClient {
 
 #[async_trait]
 impl Verifier for TwilioVerifyClient {
+    fn busy(&self) -> Option<Duration> {
+        let rejected = self.guard.as_ref()?.check().err()?;
+        Some(rejected.retry_after())
+    }
+
     async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError> {
         let mut form = vec![("To", req.to.expose_e164()), ("Channel", "sms")];
         if let Some(locale) = req.locale {
@@ -520,6 +546,7 @@ mod tests {
                 VerifyError::GeoBlocked(_) => "GeoBlocked",
                 VerifyError::Api(_) => "Api",
                 VerifyError::Timeout => "Timeout",
+                VerifyError::Busy(_) => "Busy",
                 VerifyError::Connect(_) => "Connect",
                 VerifyError::Decode(_) => "Decode",
             }

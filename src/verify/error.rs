@@ -99,6 +99,10 @@ pub enum VerifyError {
     Api(TwilioApiError),
     #[error("timed out waiting for the verifier")]
     Timeout,
+    /// Not sent: our guard answered busy (too many calls in flight, or the breaker is
+    /// open after repeated failures). Nothing reached Verify, so trying later is safe.
+    #[error("verifier busy: {0}")]
+    Busy(crate::twilio::guard::Rejected),
     #[error("could not reach the verifier")]
     Connect(#[source] anyhow::Error),
     /// A success status whose body we could not read.
@@ -134,7 +138,17 @@ impl VerifyError {
             | Self::FraudBlocked(e)
             | Self::GeoBlocked(e)
             | Self::Api(e) => e.code,
-            Self::Timeout | Self::Connect(_) | Self::Decode(_) => None,
+            Self::Timeout | Self::Busy(_) | Self::Connect(_) | Self::Decode(_) => None,
+        }
+    }
+
+    /// Whether the verifier itself is failing (no answer, or a 5xx), as opposed to
+    /// answering about this request: what the circuit breaker counts.
+    pub fn is_service_failure(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Connect(_) | Self::Decode(_) => true,
+            Self::Api(e) => e.status >= 500,
+            _ => false,
         }
     }
 

@@ -27,6 +27,10 @@ impl Verifier for Metered {
     async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError> {
         let began = Instant::now();
         let result = self.inner.start(req).await;
+        // Refused before any request: no latency to record.
+        if matches!(result, Err(VerifyError::Busy(_))) {
+            return result;
+        }
         self.metrics.observe_twilio(
             Api::Verify,
             "CreateVerification",
@@ -43,6 +47,9 @@ impl Verifier for Metered {
     ) -> Result<CheckOutcome, VerifyError> {
         let began = Instant::now();
         let result = self.inner.check(sid, code).await;
+        if matches!(result, Err(VerifyError::Busy(_))) {
+            return result;
+        }
         self.metrics.observe_twilio(
             Api::Verify,
             "CreateVerificationCheck",
@@ -50,5 +57,9 @@ impl Verifier for Metered {
             began.elapsed(),
         );
         result
+    }
+
+    fn busy(&self) -> Option<std::time::Duration> {
+        self.inner.busy()
     }
 }

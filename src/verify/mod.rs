@@ -6,6 +6,7 @@ pub mod local;
 pub mod metered;
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -77,4 +78,11 @@ pub trait Verifier: Send + Sync + 'static {
         sid: &VerificationSid,
         code: &OtpCode,
     ) -> Result<CheckOutcome, VerifyError>;
+
+    /// `Some(retry after)` when a call made now would be refused as busy (see
+    /// [`crate::twilio::guard`]): for a sign-in, which answers before its start runs in
+    /// the background, to say so while the participant is still there.
+    fn busy(&self) -> Option<Duration> {
+        None
+    }
 }

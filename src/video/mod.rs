@@ -6,9 +6,11 @@
 //! its identity; it is byte-for-byte the kind of JWT Twilio's helper libraries produce.
 
 pub mod rest;
+pub mod rooms;
 pub mod token;
 
 pub use rest::{
     Participant, ParticipantStatus, Room, RoomStatus, VideoClient, VideoConfig, VideoError,
 };
+pub use rooms::{RoomBackoff, RoomKeeper};
 pub use token::*;

@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, debug_span};
 use crate::domain::RoomName;
 use crate::metrics::{Api, Metrics};
 use crate::twilio::credentials::ApiKeys;
+use crate::twilio::guard::{Guard, Rejected};
 use crate::twilio::http::{self as twilio_http, Failure, ReplyMeta};
 use crate::verify::TwilioApiError;
 
@@ -144,6 +145,10 @@ pub enum VideoError {
     /// No answer in time. A POST may still have taken effect.
     #[error("timed out waiting for Twilio Video")]
     Timeout,
+    /// Not sent: the Video guard answered busy (too many calls in flight, or its
+    /// breaker open after repeated failures).
+    #[error("Twilio Video busy: {0}")]
+    Busy(Rejected),
     #[error("could not reach Twilio Video")]
     Connect(#[source] anyhow::Error),
     /// A success status whose body we could not use.
@@ -160,6 +165,16 @@ impl VideoError {
             _ => Self::Api(api),
         }
     }
+
+    /// Whether Video itself is failing (no answer, or a 5xx), as opposed to answering
+    /// about this request: what the circuit breaker counts.
+    fn is_service_failure(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Connect(_) | Self::Decode(_) => true,
+            Self::Api(api) => api.status >= 500,
+            Self::NotFound | Self::RoomExists | Self::Busy(_) => false,
+        }
+    }
 }
 
 /// The Twilio Video REST client. Cheap to clone; shares the given HTTP client's pool.
@@ -168,6 +183,7 @@ pub struct VideoClient {
     http: reqwest::Client,
     config: VideoConfig,
     metrics: Option<Metrics>,
+    guard: Option<Guard>,
 }
 
 impl VideoClient {
@@ -179,7 +195,15 @@ impl VideoClient {
             http,
             config,
             metrics: None,
+            guard: None,
         }
+    }
+
+    /// Every call goes through `guard`: refused at once as [`VideoError::Busy`] when it
+    /// is saturated or its breaker open.
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Time every call into the `api="video"` latency histogram.
@@ -370,8 +394,18 @@ impl VideoClient {
         url: Url,
         form: Option<&[(&str, &str)]>,
     ) -> Result<T, VideoError> {
+        let permit = match self.guard.as_ref().map(Guard::admit).transpose() {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                debug!(op, error = %rejected, "Twilio Video call not made");
+                return Err(VideoError::Busy(rejected));
+            }
+        };
         let started = Instant::now();
         let (reply, result) = self.exchange(method, url, form).await;
+        if let Some(permit) = permit {
+            permit.finish(!matches!(&result, Err(e) if e.is_service_failure()));
+        }
         if let Some(metrics) = &self.metrics {
             // A 404 on a fetch is an answer, not a failure of the API.
             let ok = result.is_ok() || matches!(result, Err(VideoError::NotFound));

@@ -539,6 +539,8 @@ async fn the_first_token_creates_the_room_with_our_status_callback() {
         .await;
 
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    // Room creation runs in the background, after the token.
+    assert_requests_settle_at(&app.video, "/v1/Rooms", 1).await;
     let got = video_requests(&app).await;
     let order: Vec<(&str, &str)> = got
         .iter()
@@ -548,6 +550,7 @@ async fn the_first_token_creates_the_room_with_our_status_callback() {
 
     // The second token finds the room known: no further Video call.
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(video_requests(&app).await.len(), 2);
 }
 
@@ -558,7 +561,9 @@ async fn a_room_already_in_progress_is_not_created_again() {
     fetch_standup().expect(1).mount(&app.video).await;
 
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_requests_settle_at(&app.video, "/v1/Rooms/standup", 1).await;
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         video_requests(&app).await.len(),
         1,
@@ -567,8 +572,15 @@ async fn a_room_already_in_progress_is_not_created_again() {
 }
 
 #[tokio::test]
-async fn a_failing_video_api_does_not_stop_the_token() {
-    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
+async fn a_failing_video_api_does_not_stop_the_token_and_backs_off() {
+    let backoff = Duration::from_millis(500);
+    let mut limits = roomgate::startup::OutboundLimits::default();
+    limits.rooms.first = backoff;
+    let overrides = Overrides {
+        outbound: Some(limits),
+        ..Default::default()
+    };
+    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], overrides).await;
     app.sign_in("standup", "alice").await;
     Mock::given(method("GET"))
         .and(path("/v1/Rooms/standup"))
@@ -585,10 +597,21 @@ async fn a_failing_video_api_does_not_stop_the_token() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["identity"], "alice");
-    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 1);
-    // Not recorded as created: the next token tries again.
+    assert_requests_settle_at(&app.video, "/v1/Rooms", 1).await;
+    // Within the backoff, a token starts no new attempt…
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
-    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(requests_to(&app.video, "/v1/Rooms").await, 1);
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"roomgate_room_ensure_total{outcome="failed"} 1"#)
+            && metrics.contains(r#"roomgate_room_ensure_skipped_total{reason="backoff"} 1"#),
+        "{metrics}"
+    );
+    // …and not recorded as created: after it, the next token tries again.
+    tokio::time::sleep(backoff).await;
+    assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    assert_requests_settle_at(&app.video, "/v1/Rooms", 2).await;
 }
 
 #[tokio::test]

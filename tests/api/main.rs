@@ -12,6 +12,7 @@ mod i18n;
 mod limits;
 mod local_mode;
 mod metrics;
+mod outbound;
 mod pages;
 mod reload;
 mod resend;

@@ -106,3 +106,76 @@ async fn static_assets_are_served() {
             .contains("javascript")
     );
 }
+
+#[tokio::test]
+async fn the_favicon_is_served_cached_and_linked_from_every_page() {
+    let app = spawn_app().await;
+    let resp = app.get("/favicon.ico").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/x-icon");
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=86400");
+    let icon = resp.bytes().await.unwrap();
+    assert_eq!(&icon[..4], [0, 0, 1, 0], "an ICO file");
+    for page in ["/", "/rooms/standup"] {
+        let html = app.get(page).await.text().await.unwrap();
+        assert!(
+            html.contains(r#"<link rel="icon" href="/favicon.ico""#),
+            "{page}: {html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_room_with_capitals_redirects_to_its_lowercase_path() {
+    let app = spawn_app().await;
+    for (from, to) in [
+        ("/rooms/Standup", "/rooms/standup"),
+        ("/rooms/STANDUP/verify", "/rooms/standup/verify"),
+        (
+            "/rooms/All-Hands?lang=fr&x=Y",
+            "/rooms/all-hands?lang=fr&x=Y",
+        ),
+    ] {
+        let resp = app.get(from).await;
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{from}");
+        assert_eq!(resp.headers()["location"], to, "{from}");
+    }
+    // 308 keeps the method: a POST is sent again, as a POST, to the lowercase path.
+    let resp = app.post_form("/rooms/Standup/login", &[]).await;
+    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(resp.headers()["location"], "/rooms/standup/login");
+    assert_eq!(app.get("/rooms/standup").await.status(), StatusCode::OK);
+    // Not a valid name even in lowercase: the usual 404.
+    for invalid in ["/rooms/Stand_up", "/rooms/-Standup", "/rooms/St%C3%A4ndup"] {
+        let resp = app.get(invalid).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{invalid}");
+        assert!(resp.text().await.unwrap().contains("<h1>"), "{invalid}");
+    }
+}
+
+#[tokio::test]
+async fn a_get_on_a_post_only_route_is_405_with_allow() {
+    let app = spawn_app().await;
+    for route in [
+        "/rooms/standup/login",
+        "/rooms/standup/resend",
+        "/rooms/standup/token",
+        "/rooms/standup/participants/bob/remove",
+        "/rooms/standup/end",
+        "/twilio/room-events",
+        "/logout",
+    ] {
+        let resp = app.get(route).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{route}");
+        assert_eq!(resp.headers()["allow"], "POST", "{route}");
+    }
+    // And the other way round: a page that is only read.
+    let resp = app.post_form("/healthz", &[]).await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "GET");
+    // A path with both keeps both (without a sign-in, the code page sends you back).
+    assert_eq!(
+        app.get("/rooms/standup/verify").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}

@@ -1,0 +1,72 @@
+//! Room names are lowercase, but people type `/rooms/Standup`: a path whose room is
+//! valid once lowercased is sent, permanently, to that lowercase path (`308`, which
+//! keeps the method and body, so a POST is repeated there as a POST). The rest of the
+//! path and the query go along. Anything else is left to the routes: an invalid name
+//! is still their `404`.
+
+use actix_web::HttpResponse;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::LOCATION;
+use actix_web::middleware::Next;
+
+use crate::domain::RoomName;
+
+pub async fn canonical_room_paths(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if let Some(location) = canonical(req.path(), req.query_string()) {
+        let resp = HttpResponse::PermanentRedirect()
+            .insert_header((LOCATION, location))
+            .finish();
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The lowercase path (and query) for `path`, when its room has capitals and is valid
+/// without them. `path` is as sent, percent-encoding included: an encoded byte can't
+/// be part of a valid room name, so nothing is decoded here.
+fn canonical(path: &str, query: &str) -> Option<String> {
+    let rest = path.strip_prefix("/rooms/")?;
+    let (room, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if !room.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let room = RoomName::parse(&room.to_ascii_lowercase()).ok()?;
+    let mut location = format!("/rooms/{room}{tail}");
+    if !query.is_empty() {
+        location.push('?');
+        location.push_str(query);
+    }
+    Some(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn capitals_in_a_valid_room_go_to_the_lowercase_path() {
+        let cases = [
+            ("/rooms/Standup", "", Some("/rooms/standup")),
+            ("/rooms/STAND-UP/verify", "", Some("/rooms/stand-up/verify")),
+            (
+                "/rooms/Standup/",
+                "a=1&b=B",
+                Some("/rooms/standup/?a=1&b=B"),
+            ),
+            ("/rooms/standup", "", None),
+            ("/rooms/Stand_up", "", None),
+            ("/rooms/St%41ndup", "", None),
+            ("/rooms/-Standup", "", None),
+            ("/rooms/", "", None),
+            ("/Rooms/Standup", "", None),
+            ("/language/FR", "", None),
+        ];
+        for (path, query, want) in cases {
+            assert_eq!(canonical(path, query).as_deref(), want, "{path}?{query}");
+        }
+    }
+}
