@@ -1,0 +1,149 @@
+//! The audit log: who asked for a code, who got in, when, and what roomgate refused.
+//!
+//! # Format
+//!
+//! JSON Lines, one record per line, appended to `ROOMGATE_AUDIT_LOG` (default
+//! `audit.log`, created with mode 0600):
+//!
+//! ```text
+//! {"time":"2026-11-22T08:00:00Z","event":"check_approved","username":"alice","room":"standup","ip":"203.0.113.7","phone":{"kid":"3fa9c2d1","nonce":"…","ct":"…"}}
+//! ```
+//!
+//! `time` is RFC 3339 UTC, whole seconds. `username`, `room`, `ip`, `detail` (a short,
+//! non-secret string such as a limit kind or a Twilio error code) and
+//! `status_callback_event` (the Twilio name of a `room_event`) appear only when set.
+//!
+//! # Phone numbers
+//!
+//! A phone number is never written in the clear. With `ROOMGATE_AUDIT_KEY` set it is
+//! sealed with AES-256-GCM: `nonce` is a fresh random 96-bit nonce (standard base64),
+//! `ct` the ciphertext with its 16-byte tag appended (standard base64), and `kid` the
+//! first 4 bytes, in hex, of HMAC-SHA256(key, "roomgate audit key id v1"), so `audit show`
+//! can tell "another key" from "altered". The associated data is the JSON array
+//! `["roomgate-audit-v1", time, event, username, room]` (absent fields as `null`): a
+//! sealed number moved to another record, or a record whose time, event, user or room
+//! was edited, no longer decrypts. Random nonces are safe for about 2^32 records per
+//! key; rotate the key long before that. Without a key, phone numbers are left out.
+//!
+//! This protects the numbers, not the log as a whole: someone who can write the file
+//! can still delete or edit records without a phone number.
+//!
+//! # Durability
+//!
+//! One writer thread owns the file, so lines never interleave and keep the order in
+//! which [`AuditLog::record`] was called. It writes whatever is queued in one `write`,
+//! then `File::sync_data`, and only then answers each caller: a request that awaited its
+//! record is answered only once the record would survive a crash or a power cut.
+//! (`flush` would not do: `File` has no buffer of its own, so it returns at once
+//! while the bytes are still only in the page cache.) Batching makes that one fsync per
+//! burst of records, not one per record.
+
+mod record;
+mod seal;
+mod show;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use record::AuditRecord;
+pub use seal::AuditKey;
+pub use show::{ShowOptions, parse_since, show, show_with_warnings};
+pub use writer::AuditLog;
+
+pub const DEFAULT_AUDIT_LOG: &str = "audit.log";
+
+/// What happened. Serialised in snake_case (`sign_in_requested`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditEvent {
+    SignInRequested,
+    CodeSent,
+    CheckFailed,
+    CheckApproved,
+    Limited,
+    Lockout,
+    TokenMinted,
+    ParticipantRemoved,
+    RoomEnded,
+    AclReloaded,
+    AclRejected,
+    WebhookRejected,
+    /// A Twilio Video status callback; its `StatusCallbackEvent` is in the record.
+    RoomEvent,
+}
+
+impl AuditEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignInRequested => "sign_in_requested",
+            Self::CodeSent => "code_sent",
+            Self::CheckFailed => "check_failed",
+            Self::CheckApproved => "check_approved",
+            Self::Limited => "limited",
+            Self::Lockout => "lockout",
+            Self::TokenMinted => "token_minted",
+            Self::ParticipantRemoved => "participant_removed",
+            Self::RoomEnded => "room_ended",
+            Self::AclReloaded => "acl_reloaded",
+            Self::AclRejected => "acl_rejected",
+            Self::WebhookRejected => "webhook_rejected",
+            Self::RoomEvent => "room_event",
+        }
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the audit log goes and the key for its phone numbers.
+#[derive(Debug)]
+pub struct AuditConfig {
+    pub path: PathBuf,
+    pub key: Option<AuditKey>,
+}
+
+impl AuditConfig {
+    /// `ROOMGATE_AUDIT_LOG`, and the key from `ROOMGATE_AUDIT_KEY` or the file named by
+    /// `ROOMGATE_AUDIT_KEY_FILE` (not both). Every problem, one line each, no values.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let path = var("ROOMGATE_AUDIT_LOG")
+            .unwrap_or_else(|| DEFAULT_AUDIT_LOG.into())
+            .into();
+        let key = match (var("ROOMGATE_AUDIT_KEY"), var("ROOMGATE_AUDIT_KEY_FILE")) {
+            (Some(_), Some(_)) => Err(
+                "ROOMGATE_AUDIT_KEY and ROOMGATE_AUDIT_KEY_FILE are both set; set only one"
+                    .to_owned(),
+            ),
+            (Some(value), None) => AuditKey::from_base64(&value)
+                .map(Some)
+                .map_err(|e| format!("ROOMGATE_AUDIT_KEY {e}")),
+            (None, Some(file)) => AuditKey::from_file(Path::new(&file))
+                .map(Some)
+                .map_err(|e| format!("ROOMGATE_AUDIT_KEY_FILE: {e}")),
+            (None, None) => Ok(None),
+        };
+        match key {
+            Ok(key) => Ok(Self { path, key }),
+            Err(line) => Err(vec![line]),
+        }
+    }
+}
+
+/// Why a record may not be on disk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log could not be written: {0}")]
+    Write(String),
+    #[error("the audit log writer has stopped")]
+    WriterStopped,
+}
