@@ -38,6 +38,7 @@
 //! while the bytes are still only in the page cache.) Batching makes that one fsync per
 //! burst of records, not one per record.
 
+pub mod fold;
 mod record;
 mod seal;
 mod show;
@@ -48,6 +49,7 @@ mod tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +59,72 @@ pub use show::{ShowOptions, parse_since, show, show_with_warnings};
 pub use writer::AuditLog;
 
 pub const DEFAULT_AUDIT_LOG: &str = "audit.log";
+
+/// How the log stays bounded: folding of repeated refusals and rotation by size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditLimits {
+    /// `ROOMGATE_AUDIT_FOLD_SECS`: how long a refusal's repeats are counted before their
+    /// summary is written. Zero turns folding off.
+    pub fold_window: Duration,
+    /// `ROOMGATE_AUDIT_FOLD_KEYS`: how many distinct keys may be folding at once; past
+    /// that, refusals are only counted, per event.
+    pub fold_keys: usize,
+    /// `ROOMGATE_AUDIT_MAX_BYTES`: the size past which the file is rotated; 0 never.
+    pub max_bytes: u64,
+    /// `ROOMGATE_AUDIT_KEEP`: how many rotated files are kept (`audit.log.1` …).
+    pub keep: usize,
+}
+
+impl Default for AuditLimits {
+    fn default() -> Self {
+        Self {
+            fold_window: Duration::from_secs(60),
+            fold_keys: 1024,
+            max_bytes: 100 * 1024 * 1024,
+            keep: 10,
+        }
+    }
+}
+
+impl AuditLimits {
+    fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let defaults = Self::default();
+        let mut errors = Vec::new();
+        let mut number = |name: &str, default: u64, min: u64, max: u64| match var(name) {
+            None => default,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errors.push(format!(
+                        "{name} must be a whole number from {min} to {max} (got {raw:?})"
+                    ));
+                    default
+                }
+            },
+        };
+        let limits = Self {
+            fold_window: Duration::from_secs(number(
+                "ROOMGATE_AUDIT_FOLD_SECS",
+                defaults.fold_window.as_secs(),
+                0,
+                3600,
+            )),
+            fold_keys: number("ROOMGATE_AUDIT_FOLD_KEYS", 1024, 1, 1_000_000) as usize,
+            max_bytes: number(
+                "ROOMGATE_AUDIT_MAX_BYTES",
+                defaults.max_bytes,
+                0,
+                u64::from(u32::MAX) * 1024,
+            ),
+            keep: number("ROOMGATE_AUDIT_KEEP", defaults.keep as u64, 1, 1000) as usize,
+        };
+        if errors.is_empty() {
+            Ok(limits)
+        } else {
+            Err(errors)
+        }
+    }
+}
 
 /// What happened. Serialised in snake_case (`sign_in_requested`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,11 +177,13 @@ impl fmt::Display for AuditEvent {
 pub struct AuditConfig {
     pub path: PathBuf,
     pub key: Option<AuditKey>,
+    pub limits: AuditLimits,
 }
 
 impl AuditConfig {
     /// `ROOMGATE_AUDIT_LOG`, and the key from `ROOMGATE_AUDIT_KEY` or the file named by
-    /// `ROOMGATE_AUDIT_KEY_FILE` (not both). Every problem, one line each, no values.
+    /// `ROOMGATE_AUDIT_KEY_FILE` (not both), and the [`AuditLimits`]. Every problem, one
+    /// line each, no key values.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let path = var("ROOMGATE_AUDIT_LOG")
@@ -132,9 +202,14 @@ impl AuditConfig {
                 .map_err(|e| format!("ROOMGATE_AUDIT_KEY_FILE: {e}")),
             (None, None) => Ok(None),
         };
-        match key {
-            Ok(key) => Ok(Self { path, key }),
-            Err(line) => Err(vec![line]),
+        let limits = AuditLimits::from_lookup(var);
+        match (key, limits) {
+            (Ok(key), Ok(limits)) => Ok(Self { path, key, limits }),
+            (key, limits) => Err(key
+                .err()
+                .into_iter()
+                .chain(limits.err().into_iter().flatten())
+                .collect()),
         }
     }
 }

@@ -27,6 +27,17 @@ pub struct AuditRecord {
     pub(super) status_callback_event: Option<String>,
     // PhoneNumber's Debug is masked, so deriving Debug here is safe.
     pub(super) phone: Option<PhoneNumber>,
+    /// Set on a summary line only: the refusals it stands for.
+    pub(super) folded: Option<Folded>,
+}
+
+/// What a summary line adds: how many refusals it stands for and when the first and
+/// last of them happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Folded {
+    pub(super) count: u64,
+    pub(super) first: SystemTime,
+    pub(super) last: SystemTime,
 }
 
 impl AuditRecord {
@@ -39,6 +50,7 @@ impl AuditRecord {
             detail: None,
             status_callback_event: None,
             phone: None,
+            folded: None,
         }
     }
 
@@ -101,6 +113,14 @@ pub(super) struct StoredRecord {
     pub(super) status_callback_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) phone: Option<SealedPhone>,
+    /// On a summary line: how many refusals it stands for (absent: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) count: Option<u64>,
+    /// On a summary line: when the first and the last refusal it counts happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) first: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) last: Option<String>,
 }
 
 impl StoredRecord {
@@ -126,6 +146,9 @@ pub(super) fn encode(rec: &AuditRecord, at: SystemTime, key: Option<&AuditKey>) 
         detail: rec.detail.clone(),
         status_callback_event: rec.status_callback_event.clone(),
         phone: None,
+        count: rec.folded.map(|f| f.count),
+        first: rec.folded.map(|f| rfc3339(f.first)),
+        last: rec.folded.map(|f| rfc3339(f.last)),
     };
     if let (Some(phone), Some(key)) = (&rec.phone, key) {
         stored.phone = Some(seal(key, phone, &stored.aad()));

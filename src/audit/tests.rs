@@ -473,6 +473,9 @@ fn odd_values_are_quoted_so_they_cannot_forge_fields_or_escape_codes() {
         detail: Some("\u{1b}[2J".into()),
         status_callback_event: None,
         phone: None,
+        count: None,
+        first: None,
+        last: None,
     };
     let line = render(&rec, &PhoneView::Absent);
     assert!(line.contains(r#"user="eve phone=+1555""#), "{line}");
@@ -625,4 +628,264 @@ fn since_takes_rfc3339_times_and_durations() {
         let err = parse(bad).unwrap_err();
         assert!(err.starts_with("--since must be"), "{bad}: {err}");
     }
+}
+
+fn limits(edit: impl FnOnce(&mut AuditLimits)) -> AuditLimits {
+    let mut limits = AuditLimits::default();
+    edit(&mut limits);
+    limits
+}
+
+#[tokio::test]
+async fn a_flood_of_one_refusal_is_one_line_then_one_summary_and_nothing_else_is_folded() {
+    let dir = TempDir::new();
+    let start = at(1_795_334_400); // 2026-11-22T08:00:00Z
+    let clock = Arc::new(ManualClock::new(start));
+    let log = AuditLog::open(&dir.file(), Some(key()))
+        .unwrap()
+        .with_clock(clock.clone());
+    let flood = || {
+        AuditRecord::new(AuditEvent::Limited)
+            .room(&standup())
+            .ip("198.51.100.7".parse().unwrap())
+            .detail("login_ip")
+    };
+    // Two bursts, 30 s apart, each of 2,500 concurrent refusals with sign-ins among them.
+    for burst in 0..2 {
+        let tasks: Vec<_> = (0..2500)
+            .map(|n| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    log.record(flood()).await.unwrap();
+                    if n % 1000 == 0 {
+                        let rec = AuditRecord::new(AuditEvent::CheckApproved)
+                            .user(&alice())
+                            .room(&standup())
+                            .phone(&phone())
+                            .detail(format!("{burst}-{n}"));
+                        log.record(rec).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        if burst == 0 {
+            clock.advance(Duration::from_secs(30));
+        }
+    }
+    let stored = lines(&dir.file());
+    assert_eq!(stored.iter().filter(|r| r["event"] == "limited").count(), 1);
+    assert!(
+        stored[0].get("count").is_none(),
+        "the first is a plain record"
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|r| r["event"] == "check_approved")
+            .count(),
+        6
+    );
+
+    // Still within the window (opened at 08:00:00): nothing more.
+    clock.advance(Duration::from_secs(29));
+    log.flush_ended().await.unwrap();
+    assert_eq!(lines(&dir.file()).len(), 7);
+
+    clock.advance(Duration::from_secs(1));
+    log.flush_ended().await.unwrap();
+    let stored = lines(&dir.file());
+    assert_eq!(stored.len(), 8);
+    let summary = &stored[7];
+    assert_eq!(summary["event"], "limited");
+    assert_eq!(summary["count"], 4999);
+    assert_eq!(summary["ip"], "198.51.100.7");
+    assert_eq!(summary["detail"], "login_ip");
+    assert_eq!(summary["time"], "2026-11-22T08:01:00Z");
+    assert_eq!(summary["first"], "2026-11-22T08:00:00Z");
+    assert_eq!(summary["last"], "2026-11-22T08:00:30Z");
+
+    let mut opts = options(dir.file());
+    opts.key = Some(key());
+    let (out, err) = run_show(opts);
+    assert_eq!(err, "");
+    assert!(
+        out.ends_with(
+            "2026-11-22T08:01:00Z limited             count=4999 room=standup ip=198.51.100.7 detail=login_ip first=2026-11-22T08:00:00Z last=2026-11-22T08:00:30Z\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("phone=+14155550101").count(), 6, "{out}");
+}
+
+#[tokio::test]
+async fn flush_writes_the_summaries_of_windows_still_open() {
+    let dir = TempDir::new();
+    let log = AuditLog::open(&dir.file(), None).unwrap();
+    for _ in 0..10 {
+        log.record(AuditRecord::new(AuditEvent::WebhookRejected).detail("bad_signature"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(lines(&dir.file()).len(), 1);
+    log.flush().await.unwrap();
+    let stored = lines(&dir.file());
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1]["count"], 9);
+    assert_eq!(stored[1]["event"], "webhook_rejected");
+}
+
+#[tokio::test]
+async fn the_writer_ends_a_window_by_itself_when_its_time_comes() {
+    let dir = TempDir::new();
+    let log = AuditLog::open_with(
+        &dir.file(),
+        None,
+        limits(|l| l.fold_window = Duration::from_secs(1)),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        log.record(AuditRecord::new(AuditEvent::Limited).detail("login_ip"))
+            .await
+            .unwrap();
+    }
+    let mut waited = Duration::ZERO;
+    while lines(&dir.file()).len() < 2 && waited < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    let stored = lines(&dir.file());
+    assert_eq!(stored.len(), 2, "no summary after {waited:?}");
+    assert_eq!(stored[1]["count"], 2);
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_newest_files_and_show_reads_them_in_order() {
+    let dir = TempDir::new();
+    let keep = 3;
+    let max_bytes = 400;
+    let log = AuditLog::open_with(
+        &dir.file(),
+        None,
+        limits(|l| {
+            l.max_bytes = max_bytes;
+            l.keep = keep;
+        }),
+    )
+    .unwrap();
+    let total = 60;
+    for n in 0..total {
+        let rec = AuditRecord::new(AuditEvent::TokenMinted)
+            .user(&alice())
+            .detail(format!("{n:03}"));
+        log.record(rec).await.unwrap();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["audit.log", "audit.log.1", "audit.log.2", "audit.log.3"]
+    );
+    #[cfg(unix)]
+    for name in &names {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir.0.join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        assert!(meta.len() <= max_bytes, "{name}: {} bytes", meta.len());
+    }
+
+    let (out, err) = run_show(options(dir.file()));
+    assert_eq!(err, "");
+    let shown: Vec<u32> = out
+        .lines()
+        .map(|l| l.rsplit("detail=").next().unwrap().parse().unwrap())
+        .collect();
+    // The newest records, every one of them, oldest first; the oldest are gone.
+    let kept = shown.len() as u32;
+    assert!(kept >= 3 * keep as u32, "{out}");
+    let expected: Vec<u32> = (total - kept..total).collect();
+    assert_eq!(shown, expected);
+    assert!(!out.contains("detail=000"));
+
+    // Filters apply across the files too.
+    let mut opts = options(dir.file());
+    opts.user = Some("alice".into());
+    assert_eq!(run_show(opts).0.lines().count(), kept as usize);
+}
+
+#[tokio::test]
+async fn a_smaller_keep_removes_the_files_beyond_it_at_the_next_rotation() {
+    let dir = TempDir::new();
+    for n in 1..=5 {
+        std::fs::write(
+            dir.0.join(format!("audit.log.{n}")),
+            format!("{{\"time\":\"2026-11-22T08:00:0{n}Z\",\"event\":\"old\"}}\n"),
+        )
+        .unwrap();
+    }
+    let log = AuditLog::open_with(
+        &dir.file(),
+        None,
+        limits(|l| {
+            l.max_bytes = 100;
+            l.keep = 2;
+        }),
+    )
+    .unwrap();
+    for n in 0..2 {
+        log.record(AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{n}")))
+            .await
+            .unwrap();
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["audit.log", "audit.log.1", "audit.log.2"]);
+}
+
+#[test]
+fn config_reads_folding_and_rotation() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.limits, AuditLimits::default());
+    assert_eq!(c.limits.fold_window, Duration::from_secs(60));
+    assert_eq!(c.limits.max_bytes, 100 * 1024 * 1024);
+    assert_eq!(c.limits.keep, 10);
+    let c = config(&[
+        ("ROOMGATE_AUDIT_FOLD_SECS", "5"),
+        ("ROOMGATE_AUDIT_FOLD_KEYS", "10"),
+        ("ROOMGATE_AUDIT_MAX_BYTES", "4096"),
+        ("ROOMGATE_AUDIT_KEEP", "2"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.limits,
+        AuditLimits {
+            fold_window: Duration::from_secs(5),
+            fold_keys: 10,
+            max_bytes: 4096,
+            keep: 2
+        }
+    );
+    let err = config(&[
+        ("ROOMGATE_AUDIT_KEEP", "0"),
+        ("ROOMGATE_AUDIT_FOLD_SECS", "1h"),
+        ("ROOMGATE_AUDIT_KEY", "dG9vIHNob3J0"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.len(), 3, "{err:?}");
+    assert!(
+        err.iter()
+            .any(|e| e.starts_with("ROOMGATE_AUDIT_KEEP must be a whole number from 1"))
+    );
+    assert!(
+        err.iter()
+            .any(|e| e.starts_with("ROOMGATE_AUDIT_FOLD_SECS must be"))
+    );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::SignInService;
 use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditError, AuditEvent, AuditRecord};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
 use crate::metrics::{FailReason, LimitKind};
@@ -29,6 +29,9 @@ pub enum Refusal {
     Budget(Duration),
     /// The store can't say whether the step is allowed: fail closed.
     StoreDown(StoreError),
+    /// The audit log can't be written (a full disk, say): no sign-in goes unrecorded,
+    /// so new ones are refused until it can.
+    AuditDown(AuditError),
 }
 
 impl From<Denied> for Refusal {
@@ -53,7 +56,7 @@ impl Refusal {
             Self::Limited(limited) => Notice::limited(limited),
             Self::LockedOut(left) => Notice::locked_out(*left),
             Self::Budget(wait) => Notice::busy(*wait),
-            Self::StoreDown(_) => Notice::Unavailable,
+            Self::StoreDown(_) | Self::AuditDown(_) => Notice::Unavailable,
         }
     }
 
@@ -62,7 +65,7 @@ impl Refusal {
             Self::Limited(limited) => Some(limited.action.into()),
             Self::LockedOut(_) => Some(LimitKind::LockedOut),
             Self::Budget(_) => Some(LimitKind::Budget),
-            Self::StoreDown(_) => None,
+            Self::StoreDown(_) | Self::AuditDown(_) => None,
         }
     }
 
@@ -73,6 +76,7 @@ impl Refusal {
             Self::LockedOut(_) => "locked_out",
             Self::Budget(_) => "sms_budget",
             Self::StoreDown(_) => "store_unavailable",
+            Self::AuditDown(_) => "audit_unavailable",
         }
     }
 }
@@ -98,7 +102,8 @@ pub enum Checked {
 
 impl SignInService {
     /// The one way a refusal ends a request: counted in the metrics, written to the audit
-    /// log (limits) or the error log (the store), and turned into the notice to show.
+    /// log (limits) or the error log (the store; the audit log's writer reports its own
+    /// failure, once), and turned into the notice to show.
     /// `who` is the name as typed, if there was one.
     pub async fn refuse(&self, refusal: &Refusal, visit: Visit<'_>, who: Option<&str>) -> Notice {
         let room = visit.room;
@@ -106,6 +111,9 @@ impl SignInService {
             (Refusal::StoreDown(e), _) => {
                 self.metrics.store_refusal();
                 tracing::error!(%room, error = %e, "refused: the store is unavailable");
+            }
+            (Refusal::AuditDown(e), _) => {
+                tracing::debug!(%room, error = %e, "refused: the audit log cannot be written");
             }
             (_, Some(kind)) => {
                 let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
@@ -162,7 +170,7 @@ impl SignInService {
         visit: Visit<'_>,
         who: &str,
         locale: Option<&str>,
-    ) -> Result<Start, StoreError> {
+    ) -> Result<Start, Refusal> {
         let Visit { room, ip } = visit;
         let user = self.pseudonyms.of(who);
         let username = Username::parse(who).ok();
@@ -180,12 +188,18 @@ impl SignInService {
                 Some(u) => record.user(u),
                 None => record,
             };
-            self.audit(record.detail("not_on_list")).await;
+            // Known or not, a sign-in that can't be recorded is refused the same way.
+            self.audit_log
+                .record(record.detail("not_on_list"))
+                .await
+                .map_err(Refusal::AuditDown)?;
             return Ok(Start::Nothing);
         };
         tracing::info!(%user, %room, "sign-in requested");
-        self.audit(record.user(&username).phone(&phone).detail("on_list"))
-            .await;
+        self.audit_log
+            .record(record.user(&username).phone(&phone).detail("on_list"))
+            .await
+            .map_err(Refusal::AuditDown)?;
         let limited = |detail: &str| {
             AuditRecord::new(AuditEvent::Limited)
                 .user(&username)
@@ -196,7 +210,7 @@ impl SignInService {
         };
         match self.limiter.start_for_phone(&phone).await {
             Ok(()) => {}
-            Err(Denied::Store(e)) => return Err(e),
+            Err(Denied::Store(e)) => return Err(e.into()),
             Err(Denied::Limited(limit)) => {
                 tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
                 self.metrics.limited(limit.action.into());

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub admin_address: String,
     /// Codes the local verifier "sent" (local-mode apps only).
     pub codes: Arc<Mutex<Vec<CodeNotice>>>,
+    /// The app's audit log, to flush what it has folded.
+    pub audit: roomgate::audit::AuditLog,
 }
 
 /// A private copy of the test ACL on disk, so the app's file watcher has its own file.
@@ -150,6 +152,7 @@ async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let acl = app.acl_handle();
+    let audit = app.audit_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -160,6 +163,7 @@ async fn start(
         acl_path,
         admin_address,
         codes,
+        audit,
     }
 }
 
@@ -684,6 +688,16 @@ impl TestApp {
             .into_iter()
             .filter(|r| r["event"] == event)
             .collect()
+    }
+
+    /// How many records of one event kind the log stands for once every folded
+    /// refusal's summary is written: a summary line counts its `count`, others one.
+    pub async fn audit_count(&self, event: &str) -> u64 {
+        self.audit.flush().await.expect("the audit log flushes");
+        self.audit_events(event)
+            .iter()
+            .map(|r| r.get("count").map_or(1, |c| c.as_u64().expect("a count")))
+            .sum()
     }
 
     /// `GET` on the admin listener.
