@@ -690,6 +690,45 @@ impl TestApp {
             .collect()
     }
 
+    /// `n` sign-in requests for `username` to `room` from one browser at `ip` (sent as
+    /// `X-Forwarded-For`, so the app must trust 127.0.0.1 as a proxy), `concurrency` in
+    /// flight at a time. The statuses they got, counted.
+    pub async fn flood_logins(
+        &self,
+        ip: &str,
+        room: &str,
+        username: &str,
+        n: usize,
+        concurrency: usize,
+    ) -> HashMap<StatusCode, usize> {
+        use futures_util::stream::{self, StreamExt};
+        let client = new_client();
+        let html = client
+            .get(self.url(&format!("/rooms/{room}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = extract_csrf(&html).expect("the page carries a CSRF token");
+        let url = self.url(&format!("/rooms/{room}/login"));
+        let form = [("username", username), ("csrf_token", csrf.as_str())];
+        let statuses: Vec<StatusCode> = stream::iter(0..n)
+            .map(|_| {
+                let req = client.post(&url).header("x-forwarded-for", ip).form(&form);
+                async move { req.send().await.expect("the app answers").status() }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut counted = HashMap::new();
+        for status in statuses {
+            *counted.entry(status).or_insert(0) += 1;
+        }
+        counted
+    }
+
     /// How many records of one event kind the log stands for once every folded
     /// refusal's summary is written: a summary line counts its `count`, others one.
     pub async fn audit_count(&self, event: &str) -> u64 {
