@@ -12,6 +12,28 @@
 //! `time` is RFC 3339 UTC, whole seconds. `username`, `room`, `ip`, `detail` (a short,
 //! non-secret string such as a limit kind or a Twilio error code) and
 //! `status_callback_event` (the Twilio name of a `room_event`) appear only when set.
+//! A summary of folded refusals (below) adds `count`, `first` and `last`.
+//!
+//! # Floods fold
+//!
+//! Only refusals fold ([`fold::is_foldable`]): `limited` and `webhook_rejected`. Their
+//! key is the event, the `detail` (limit kind or reason) and the subject (`ip`,
+//! `username`, `room`, Twilio event name). The first record of a key is written at
+//! once; repeats within the window (`ROOMGATE_AUDIT_FOLD_SECS`, default 60 s) are
+//! counted, and when the window ends (or at [`AuditLog::flush`], called at shutdown) one
+//! summary line is written with the key's fields, `count` (the refusals it stands for,
+//! not counting the first line), and `first`/`last` (their times). Past
+//! `ROOMGATE_AUDIT_FOLD_KEYS` keys, refusals are counted in one `"detail":"overflow"`
+//! summary per event and window instead, so memory and lines stay bounded under any
+//! flood. Every other event (sign-in requested, code sent, checks, lockouts, tokens,
+//! removals, room ends, ACL changes, room events) is written one line per record.
+//!
+//! # Rotation
+//!
+//! Past `ROOMGATE_AUDIT_MAX_BYTES` (default 100 MiB) the writer renames `audit.log` to
+//! `audit.log.1` (and each `.n` to `.n+1`; `.KEEP` is overwritten), opens a new file
+//! (0600) and fsyncs the directory. [`show`] reads the rotated files oldest first, then
+//! the current one.
 //!
 //! # Phone numbers
 //!
@@ -36,7 +58,12 @@
 //! record is answered only once the record would survive a crash or a power cut.
 //! (`flush` would not do: `File` has no buffer of its own, so it returns at once
 //! while the bytes are still only in the page cache.) Batching makes that one fsync per
-//! burst of records, not one per record.
+//! burst of records, not one per record; a folded record costs no I/O at all.
+//!
+//! A write that fails (a full disk) is an [`AuditError`] for every record of its batch,
+//! and for folded ones until a write succeeds again; the writer logs it once when it
+//! starts and once when it ends, ends a torn line before the next record, and carries
+//! on. The sign-in flow refuses new sign-ins while the log can't be written.
 
 pub mod fold;
 mod record;
