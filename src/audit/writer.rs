@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use tokio::sync::oneshot;
 
-use super::fold::{Folder, Folding};
+use super::fold::{Folder, Folding, is_foldable};
 use super::record::{AuditRecord, encode};
 use super::seal::AuditKey;
 use super::{AuditError, AuditLimits};
@@ -31,6 +31,10 @@ type Answer = oneshot::Sender<Result<(), AuditError>>;
     reason = "records are nearly every message; boxing them would allocate per record"
 )]
 enum Job {
+    /// A record that never folds, encoded (and its phone sealed) by the caller, so that
+    /// work is spread over the runtime's threads rather than queued on this one.
+    Line { line: Vec<u8>, done: Answer },
+    /// A refusal, which the writer may fold.
     Record {
         rec: AuditRecord,
         at: SystemTime,
@@ -45,7 +49,7 @@ enum Job {
 #[derive(Clone)]
 struct Writer {
     jobs: mpsc::Sender<Job>,
-    encrypts: bool,
+    key: Option<Arc<AuditKey>>,
 }
 
 /// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
@@ -62,7 +66,7 @@ impl fmt::Debug for AuditLog {
             .field("enabled", &self.writer.is_some())
             .field(
                 "encrypts_phones",
-                &self.writer.as_ref().is_some_and(|w| w.encrypts),
+                &self.writer.as_ref().is_some_and(|w| w.key.is_some()),
             )
             .finish()
     }
@@ -116,12 +120,12 @@ impl AuditLog {
         limits: AuditLimits,
     ) -> anyhow::Result<Self> {
         let (jobs, queue) = mpsc::channel();
-        let encrypts = key.is_some();
+        let key = key.map(Arc::new);
         let state = WriterState {
             sink,
             size,
             rotation,
-            key,
+            key: key.clone(),
             clock: Arc::new(SystemClock),
             folder: Folder::new(limits.fold_window, limits.fold_keys),
             mid_line: false,
@@ -133,7 +137,7 @@ impl AuditLog {
             .spawn(move || state.run(queue))
             .context("cannot start the audit log writer")?;
         Ok(Self {
-            writer: Some(Writer { jobs, encrypts }),
+            writer: Some(Writer { jobs, key }),
             clock: Arc::new(SystemClock),
         })
     }
@@ -166,10 +170,14 @@ impl AuditLog {
             return Ok(());
         };
         let (done, written) = oneshot::channel();
-        let job = Job::Record {
-            rec,
-            at: self.clock.now(),
-            done,
+        let at = self.clock.now();
+        let job = if is_foldable(rec.event) {
+            Job::Record { rec, at, done }
+        } else {
+            Job::Line {
+                line: encode(&rec, at, writer.key.as_deref()),
+                done,
+            }
         };
         writer
             .jobs
@@ -344,7 +352,7 @@ struct WriterState {
     /// Bytes in the current file, as far as this writer knows.
     size: u64,
     rotation: Option<Rotation>,
-    key: Option<AuditKey>,
+    key: Option<Arc<AuditKey>>,
     clock: Arc<dyn Clock>,
     folder: Folder,
     /// After a failed write the file may end in part of a line (a full disk, say).
@@ -389,7 +397,7 @@ impl WriterState {
         let now = self.clock.now();
         let lines = summaries
             .iter()
-            .map(|rec| encode(rec, now, self.key.as_ref()))
+            .map(|rec| encode(rec, now, self.key.as_deref()))
             .collect::<Vec<_>>()
             .concat();
         let _ = self.write(&lines);
@@ -402,17 +410,21 @@ impl WriterState {
         self.folder.expire(now, &mut summaries);
         let mut bytes = Vec::new();
         for rec in summaries.drain(..) {
-            bytes.extend(encode(&rec, now, self.key.as_ref()));
+            bytes.extend(encode(&rec, now, self.key.as_deref()));
         }
         let mut answers = Vec::with_capacity(batch.len());
         for job in batch {
             match job {
+                Job::Line { line, done } => {
+                    bytes.extend(line);
+                    answers.push(done);
+                }
                 Job::Record { rec, at, done } => {
                     if let Folding::Write(rec) = self.folder.fold(rec, at, &mut summaries) {
                         for summary in summaries.drain(..) {
-                            bytes.extend(encode(&summary, at, self.key.as_ref()));
+                            bytes.extend(encode(&summary, at, self.key.as_deref()));
                         }
-                        bytes.extend(encode(&rec, at, self.key.as_ref()));
+                        bytes.extend(encode(&rec, at, self.key.as_deref()));
                     }
                     answers.push(done);
                 }
@@ -424,7 +436,7 @@ impl WriterState {
                     }
                     let at = self.clock.now();
                     for summary in summaries.drain(..) {
-                        bytes.extend(encode(&summary, at, self.key.as_ref()));
+                        bytes.extend(encode(&summary, at, self.key.as_deref()));
                     }
                     answers.push(done);
                 }
