@@ -309,3 +309,45 @@ async fn a_full_disk_refuses_new_sign_ins_as_busy() {
     assert_eq!(app.get_room("standup").await.status(), StatusCode::OK);
     assert_requests_settle_at(&app.verify, START_PATH, 0).await;
 }
+
+/// A flood that changes the name it types every time is a new fold key every time: past
+/// `ROOMGATE_AUDIT_FOLD_KEYS` its refusals are only counted, so the lines stay few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_ever_new_names_is_bounded_by_the_fold_keys() {
+    const FLOOD: usize = 3_000;
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1"),
+            ("ROOMGATE_AUDIT_FOLD_KEYS", "10"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    let statuses = app
+        .flood_logins_as(
+            "198.51.100.67",
+            "standup",
+            |i| format!("guest{i}"),
+            FLOOD,
+            64,
+        )
+        .await;
+    assert_eq!(
+        statuses.get(&StatusCode::TOO_MANY_REQUESTS).copied(),
+        Some(FLOOD - 1),
+        "{statuses:?}"
+    );
+    // Ten names written at once, the rest only counted.
+    let limited = app.audit_events("limited");
+    assert_eq!(limited.len(), 10, "{limited:?}");
+    assert_eq!(app.audit_count("limited").await, (FLOOD - 1) as u64);
+    let overflow: Vec<_> = app
+        .audit_events("limited")
+        .into_iter()
+        .filter(|r| r["detail"] == "overflow")
+        .collect();
+    assert_eq!(overflow.len(), 1, "{overflow:?}");
+    assert_eq!(overflow[0]["count"], (FLOOD - 11) as u64);
+    assert!(app.audit_records().len() <= 25, "{}", app.audit_text());
+}

@@ -701,6 +701,19 @@ impl TestApp {
         n: usize,
         concurrency: usize,
     ) -> HashMap<StatusCode, usize> {
+        self.flood_logins_as(ip, room, |_| username.to_owned(), n, concurrency)
+            .await
+    }
+
+    /// [`TestApp::flood_logins`], the `i`-th request for `username(i)`.
+    pub async fn flood_logins_as(
+        &self,
+        ip: &str,
+        room: &str,
+        username: impl Fn(usize) -> String,
+        n: usize,
+        concurrency: usize,
+    ) -> HashMap<StatusCode, usize> {
         use futures_util::stream::{self, StreamExt};
         let client = new_client();
         let html = client
@@ -713,9 +726,10 @@ impl TestApp {
             .unwrap();
         let csrf = extract_csrf(&html).expect("the page carries a CSRF token");
         let url = self.url(&format!("/rooms/{room}/login"));
-        let form = [("username", username), ("csrf_token", csrf.as_str())];
         let statuses: Vec<StatusCode> = stream::iter(0..n)
-            .map(|_| {
+            .map(|i| {
+                let name = username(i);
+                let form = [("username", name.as_str()), ("csrf_token", csrf.as_str())];
                 let req = client.post(&url).header("x-forwarded-for", ip).form(&form);
                 async move { req.send().await.expect("the app answers").status() }
             })
