@@ -63,7 +63,8 @@
 //! A write that fails (a full disk) is an [`AuditError`] for every record of its batch,
 //! and for folded ones until a write succeeds again; the writer logs it once when it
 //! starts and once when it ends, ends a torn line before the next record, and carries
-//! on. The sign-in flow refuses new sign-ins while the log can't be written.
+//! on, trying a newline every half second until writes work again. The sign-in flow
+//! refuses new sign-ins while [`AuditLog::health`] says the log can't be written.
 
 pub mod fold;
 mod record;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -23,6 +23,12 @@ const MAX_BATCH: usize = 512;
 /// The longest the writer sleeps while a fold window is open: a clock that jumps
 /// (or a test clock moved by hand) is noticed within this.
 const MAX_NAP: Duration = Duration::from_secs(1);
+/// While writes fail, how often the writer tries a newline to see if they work again,
+/// so the log recovers even when nothing is recorded (sign-ins are refused meanwhile).
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// The last write's error, if it failed: shared by the writer and every handle.
+type Health = Arc<Mutex<Option<AuditError>>>;
 
 type Answer = oneshot::Sender<Result<(), AuditError>>;
 
@@ -50,6 +56,7 @@ enum Job {
 struct Writer {
     jobs: mpsc::Sender<Job>,
     key: Option<Arc<AuditKey>>,
+    health: Health,
 }
 
 /// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
@@ -121,6 +128,7 @@ impl AuditLog {
     ) -> anyhow::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let key = key.map(Arc::new);
+        let health = Health::default();
         let state = WriterState {
             sink,
             size,
@@ -130,6 +138,7 @@ impl AuditLog {
             folder: Folder::new(limits.fold_window, limits.fold_keys),
             mid_line: false,
             failing: None,
+            health: health.clone(),
             rotation_failing: false,
         };
         std::thread::Builder::new()
@@ -137,7 +146,7 @@ impl AuditLog {
             .spawn(move || state.run(queue))
             .context("cannot start the audit log writer")?;
         Ok(Self {
-            writer: Some(Writer { jobs, key }),
+            writer: Some(Writer { jobs, key, health }),
             clock: Arc::new(SystemClock),
         })
     }
@@ -184,6 +193,19 @@ impl AuditLog {
             .send(job)
             .map_err(|_| AuditError::WriterStopped)?;
         written.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Whether the last write failed (and with what), without writing anything: lets a
+    /// caller refuse before it spends anything on a request it couldn't record. The
+    /// writer keeps trying, so this clears by itself when writes work again.
+    pub fn health(&self) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        match &*writer.health.lock().expect("audit health lock") {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 
     /// [`AuditLog::record`] for a record whose loss must not stop the request: a
@@ -359,29 +381,34 @@ struct WriterState {
     mid_line: bool,
     /// Since the last write failed: logged once when it starts, once when it ends.
     failing: Option<AuditError>,
+    /// `failing`, for the handles to read.
+    health: Health,
     rotation_failing: bool,
 }
 
 impl WriterState {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
         loop {
-            let first = match self.folder.next_end() {
+            let fold_nap = self.folder.next_end().map(|end| {
+                end.duration_since(self.clock.now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_NAP)
+            });
+            let probe_nap = self.failing.as_ref().map(|_| PROBE_EVERY);
+            let first = match fold_nap.into_iter().chain(probe_nap).min() {
                 None => match queue.recv() {
                     Ok(job) => Some(job),
                     Err(_) => break,
                 },
-                Some(end) => {
-                    let nap = end
-                        .duration_since(self.clock.now())
-                        .unwrap_or(Duration::ZERO)
-                        .min(MAX_NAP);
-                    match queue.recv_timeout(nap) {
-                        Ok(job) => Some(job),
-                        Err(mpsc::RecvTimeoutError::Timeout) => None,
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                }
+                Some(nap) => match queue.recv_timeout(nap) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
             };
+            if first.is_none() && self.failing.is_some() {
+                self.probe();
+            }
             let mut batch: Vec<Job> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
@@ -480,17 +507,32 @@ impl WriterState {
             }
         }
         .map_err(|e| AuditError::Write(e.to_string()));
-        match (&result, &self.failing) {
+        self.note(&result);
+        result
+    }
+
+    /// Whether writes work again: a newline, which `audit show` skips as a blank line
+    /// and which a torn last line needs anyway.
+    fn probe(&mut self) {
+        let result = self.sink.append(b"\n").and_then(|()| self.sink.sync());
+        if result.is_ok() {
+            self.mid_line = false;
+            self.size += 1;
+            self.note(&Ok(()));
+        }
+    }
+
+    /// Records the outcome of a write; a change is logged, once.
+    fn note(&mut self, result: &Result<(), AuditError>) {
+        match (result, &self.failing) {
             (Err(e), None) => {
-                tracing::error!(
-                    "{e}; new sign-ins are refused until it can be written again (other records are retried with them)"
-                );
+                tracing::error!("{e}; new sign-ins are refused until it can be written again");
             }
             (Ok(()), Some(_)) => tracing::warn!("the audit log can be written again"),
             _ => {}
         }
         self.failing = result.clone().err();
-        result
+        *self.health.lock().expect("audit health lock") = self.failing.clone();
     }
 
     fn rotate_if_full(&mut self, adding: u64) {
@@ -586,7 +628,15 @@ mod tests {
         assert!(log.record(refusal()).await.is_err());
         assert!(log.record(refusal()).await.is_err());
 
+        assert!(log.health().is_err());
         disk.full.store(false, Ordering::SeqCst);
+        // The writer finds out by itself, with nothing recorded.
+        let mut waited = Duration::ZERO;
+        while log.health().is_err() && waited < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
+        }
+        assert_eq!(log.health(), Ok(()), "not recovered after {waited:?}");
         log.record(token(4)).await.unwrap();
         log.record(refusal()).await.unwrap();
         log.flush().await.unwrap();

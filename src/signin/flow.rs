@@ -144,6 +144,9 @@ impl SignInService {
         locale: Option<&str>,
         replacing: Option<SignInId>,
     ) -> Result<SignInId, Refusal> {
+        // A sign-in that can't be recorded is refused before it spends any limit, so
+        // the name's codes are all there when the log works again.
+        self.audit_log.health().map_err(Refusal::AuditDown)?;
         self.limiter.login_from_ip(visit.ip).await?;
         // Limits on the name typed apply whether or not anyone has that name.
         if let Some(left) = self.limiter.locked_out(&who).await? {
