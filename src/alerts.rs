@@ -6,7 +6,7 @@
 //! slower sign-ins.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use reqwest::{StatusCode, Url};
@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::clock::rfc3339;
 use crate::twilio::guard::Guard;
 
 /// The header carrying [`sign`]'s value.
@@ -49,42 +50,6 @@ impl Alert {
 
 fn serialize_rfc3339<S: Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*at))
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` in UTC, whole seconds (rounded down, also before 1970).
-pub fn rfc3339(at: SystemTime) -> String {
-    let secs: i64 = match at.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => {
-            let d = e.duration();
-            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            -whole - i64::from(d.subsec_nanos() > 0)
-        }
-    };
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Proleptic Gregorian (year, month, day) of the `days`-th day after 1970-01-01.
-/// Howard Hinnant's `civil_from_days`: eras of 400 years, years starting in March so
-/// the leap day is the last day of its year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The [`SIGNATURE_HEADER`] value for `body`: `sha256=` and the lowercase hex
@@ -394,7 +359,7 @@ async fn deliver(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::time::{Instant, UNIX_EPOCH};
 
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -456,61 +421,6 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    }
-
-    fn days_in_month(y: i64, m: u32) -> u32 {
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        match m {
-            2 if leap => 29,
-            2 => 28,
-            4 | 6 | 9 | 11 => 30,
-            _ => 31,
-        }
-    }
-
-    #[test]
-    fn civil_dates_of_known_days() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
-        assert_eq!(civil_from_days(20_779), (2026, 11, 22));
-        // 2100 is not a leap year.
-        assert_eq!(civil_from_days(47_540), (2100, 2, 28));
-        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
-    }
-
-    // Every day from the year 218 to 4160 follows the one before by the calendar's rules.
-    #[test]
-    fn civil_dates_step_one_day_at_a_time() {
-        let mut prev = civil_from_days(-640_000);
-        for days in -639_999..800_000 {
-            let (py, pm, pd) = prev;
-            let expected = if pd < days_in_month(py, pm) {
-                (py, pm, pd + 1)
-            } else if pm < 12 {
-                (py, pm + 1, 1)
-            } else {
-                (py + 1, 1, 1)
-            };
-            prev = civil_from_days(days);
-            assert_eq!(prev, expected, "day {days}");
-        }
-    }
-
-    #[test]
-    fn rfc3339_is_utc_whole_seconds() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(at(1_795_334_400)), "2026-11-22T08:00:00Z");
-        assert_eq!(
-            rfc3339(at(1_795_334_400 + 3_599) + Duration::from_millis(999)),
-            "2026-11-22T08:59:59Z"
-        );
-        assert_eq!(rfc3339(at(951_868_799)), "2000-02-29T23:59:59Z");
-        assert_eq!(
-            rfc3339(UNIX_EPOCH - Duration::from_millis(1)),
-            "1969-12-31T23:59:59Z"
-        );
     }
 
     #[test]

@@ -227,8 +227,14 @@ fn store_check() -> ExitCode {
 fn show_audit(args: AuditShowArgs) -> ExitCode {
     let _ = dotenvy::dotenv();
     // `--key-file` replaces any key the environment names, and so do its errors.
+    // Folding and rotation are the server's business: a bad value there must not keep
+    // anyone from reading the log.
     let config = AuditConfig::from_lookup(|name| match name {
         "ROOMGATE_AUDIT_KEY" | "ROOMGATE_AUDIT_KEY_FILE" if args.key_file.is_some() => None,
+        "ROOMGATE_AUDIT_FOLD_SECS"
+        | "ROOMGATE_AUDIT_FOLD_KEYS"
+        | "ROOMGATE_AUDIT_MAX_BYTES"
+        | "ROOMGATE_AUDIT_KEEP" => None,
         _ => std::env::var(name).ok(),
     });
     let mut errors = Vec::new();

@@ -65,6 +65,7 @@ pub struct Application {
     admin_port: u16,
     server: Server,
     acl: Arc<AclStore>,
+    audit: AuditLog,
     /// Reloads the ACL on change for as long as the server runs.
     _watcher: notify::RecommendedWatcher,
 }
@@ -134,9 +135,13 @@ impl Application {
             ),
         };
 
-        let audit: AuditLog = AuditLog::open(&settings.audit.path, settings.audit.key.take())
-            .with_context(|| format!("opening the audit log {}", settings.audit.path.display()))?
-            .with_clock(clock.clone());
+        let audit: AuditLog = AuditLog::open_with(
+            &settings.audit.path,
+            settings.audit.key.take(),
+            settings.audit.limits,
+        )
+        .with_context(|| format!("opening the audit log {}", settings.audit.path.display()))?
+        .with_clock(clock.clone());
         let acl = Arc::new(AclStore::new(
             acl,
             settings.acl_path.clone(),
@@ -212,7 +217,7 @@ impl Application {
         let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         spawn_sweeper(state.clone());
         let store_health = state.store_health.clone();
-        let audit_for_reloads = audit;
+        let audit_for_reloads = audit.clone();
 
         let key = Key::try_from(settings.session_key.expose())
             .context("ROOMGATE_SESSION_KEY is too short for a cookie key")?;
@@ -295,6 +300,7 @@ impl Application {
             admin_port,
             server,
             acl,
+            audit,
             _watcher: watcher,
         })
     }
@@ -313,8 +319,18 @@ impl Application {
         self.acl.clone()
     }
 
+    /// The audit log the app writes, to flush what is still folded (tests, shutdown).
+    pub fn audit_handle(&self) -> AuditLog {
+        self.audit.clone()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let stopped = self.server.await;
+        // Refusals still folding are counted in summaries, not lost with the process.
+        if let Err(e) = self.audit.flush().await {
+            tracing::error!(error = %e, "the audit log's last summaries were not written");
+        }
+        stopped
     }
 }
 
@@ -416,9 +432,7 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
         };
         let audit = audit.clone();
         tokio::spawn(async move {
-            if let Err(e) = audit.record(record).await {
-                tracing::error!(error = %e, "audit record not written");
-            }
+            audit.record_or_note(record).await;
         });
     }
 }

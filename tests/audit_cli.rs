@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use roomgate::audit::{AuditEvent, AuditKey, AuditLog, AuditRecord};
+use roomgate::audit::{AuditEvent, AuditKey, AuditLimits, AuditLog, AuditRecord};
 use roomgate::clock::ManualClock;
 use roomgate::domain::{PhoneNumber, RoomName, Username};
 
@@ -326,4 +326,76 @@ async fn key_problems_are_one_line_each_without_the_value() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test]
+async fn rotated_files_are_shown_oldest_first_then_the_current_one() {
+    let dir = TempDir::new();
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(START)));
+    let keep = 3;
+    let limits = AuditLimits {
+        max_bytes: 1000,
+        keep,
+        ..AuditLimits::default()
+    };
+    let log = AuditLog::open_with(
+        &dir.path("audit.log"),
+        Some(AuditKey::from_base64(KEY).unwrap()),
+        limits,
+    )
+    .unwrap()
+    .with_clock(clock.clone());
+    let total = 60;
+    for n in 0..total {
+        let who = if n % 2 == 0 { "alice" } else { "bob" };
+        let rec = AuditRecord::new(AuditEvent::CodeSent)
+            .user(&user(who))
+            .room(&room("standup"))
+            .phone(&phone(ALICE_PHONE))
+            .detail(format!("{n:03}"));
+        log.record(rec).await.unwrap();
+        clock.advance(Duration::from_secs(60));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["audit.log", "audit.log.1", "audit.log.2", "audit.log.3"],
+        "at most KEEP + 1 files"
+    );
+
+    let run = show(&dir, &[], &[("ROOMGATE_AUDIT_KEY", KEY)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+    let numbers: Vec<u32> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            assert!(l.ends_with(&format!("phone={ALICE_PHONE}")), "{l}");
+            let detail = l.split(" detail=").nth(1).unwrap();
+            detail[..3].parse().unwrap()
+        })
+        .collect();
+    // The newest records, all of them, in the order they were written; the oldest
+    // went with the files rotated out.
+    let first = numbers[0];
+    assert!(first > 0, "the oldest file was removed: {numbers:?}");
+    assert_eq!(numbers, (first..total).collect::<Vec<_>>());
+    // Each file held several records, so several files were read.
+    assert!(numbers.len() > 3 * keep, "{numbers:?}");
+
+    // Filters apply across the files; the server's rotation settings don't matter here.
+    let run = show(&dir, &["--user", "bob"], &[("ROOMGATE_AUDIT_KEEP", "zero")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.lines().all(|l| l.contains(" user=bob ")));
+    assert_eq!(
+        run.stdout.lines().count(),
+        numbers.iter().filter(|n| *n % 2 == 1).count()
+    );
+    let since = "2026-11-22T08:55:00Z"; // record 55 onwards
+    let run = show(&dir, &["--since", since], &[]);
+    assert_eq!(run.stdout.lines().count(), 5, "{}", run.stdout);
 }

@@ -217,3 +217,40 @@ async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     // Once the first has stopped, the directory is free again.
     Roomgate::start(&env, "127.0.0.1:0").await.stop().await;
 }
+
+/// Refusals still folding when roomgate is stopped are written as their summary on
+/// the way out, not lost with the process.
+#[tokio::test]
+async fn a_stop_writes_the_summary_of_refusals_still_folding() {
+    let verify = approving_verify().await;
+    let data = fresh_dir("restart-fold");
+    let mut env = twilio_env(&verify, &data);
+    env.insert("ROOMGATE_LOGINS_PER_IP_PER_MINUTE".into(), "1".into());
+    let audit_log = std::path::PathBuf::from(&env["ROOMGATE_AUDIT_LOG"]);
+    let app = Roomgate::start(&env, "127.0.0.1:0").await;
+    let client = browser();
+    let mut refused = 0;
+    for _ in 0..30 {
+        let (resp, _) = sign_in(&client, &app.base, ROOM, "mallory").await;
+        if resp.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 29);
+    let limited = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["event"] == "limited")
+            .collect()
+    };
+    // The first refusal is on disk at once; its repeats wait for the window's end.
+    let before = limited(&std::fs::read_to_string(&audit_log).unwrap());
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].get("count").is_none());
+
+    app.stop().await;
+    let after = limited(&std::fs::read_to_string(&audit_log).unwrap());
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[1]["count"], 28, "{after:?}");
+    assert_eq!(after[1]["detail"], "login_per_ip");
+}

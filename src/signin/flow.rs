@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::SignInService;
 use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{AuditError, AuditEvent, AuditRecord};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
 use crate::metrics::{FailReason, LimitKind};
@@ -31,6 +31,9 @@ pub enum Refusal {
     StoreDown(StoreError),
     /// Verify is failing or saturated: a code could not be sent now anyway.
     Busy(Duration),
+    /// The audit log can't be written (a full disk, say): no sign-in goes unrecorded,
+    /// so new ones are refused until it can.
+    AuditDown(AuditError),
 }
 
 impl From<Denied> for Refusal {
@@ -55,7 +58,7 @@ impl Refusal {
             Self::Limited(limited) => Notice::limited(limited),
             Self::LockedOut(left) => Notice::locked_out(*left),
             Self::Budget(wait) | Self::Busy(wait) => Notice::busy(*wait),
-            Self::StoreDown(_) => Notice::Unavailable,
+            Self::StoreDown(_) | Self::AuditDown(_) => Notice::Unavailable,
         }
     }
 
@@ -64,7 +67,7 @@ impl Refusal {
             Self::Limited(limited) => Some(limited.action.into()),
             Self::LockedOut(_) => Some(LimitKind::LockedOut),
             Self::Budget(_) => Some(LimitKind::Budget),
-            Self::StoreDown(_) | Self::Busy(_) => None,
+            Self::StoreDown(_) | Self::Busy(_) | Self::AuditDown(_) => None,
         }
     }
 
@@ -76,6 +79,7 @@ impl Refusal {
             Self::Budget(_) => "sms_budget",
             Self::StoreDown(_) => "store_unavailable",
             Self::Busy(_) => "verify_busy",
+            Self::AuditDown(_) => "audit_unavailable",
         }
     }
 }
@@ -101,7 +105,8 @@ pub enum Checked {
 
 impl SignInService {
     /// The one way a refusal ends a request: counted in the metrics, written to the audit
-    /// log (limits) or the error log (the store), and turned into the notice to show.
+    /// log (limits) or the error log (the store; the audit log's writer reports its own
+    /// failure, once), and turned into the notice to show.
     /// `who` is the name as typed, if there was one.
     pub async fn refuse(&self, refusal: &Refusal, visit: Visit<'_>, who: Option<&str>) -> Notice {
         let room = visit.room;
@@ -113,6 +118,10 @@ impl SignInService {
             // Counted by the guard (`roomgate_outbound_rejected_total`).
             (Refusal::Busy(_), _) => {
                 tracing::warn!(%room, "refused: Verify is saturated or failing");
+            }
+            // The audit log's writer reports its own failure, once.
+            (Refusal::AuditDown(e), _) => {
+                tracing::debug!(%room, error = %e, "refused: the audit log cannot be written");
             }
             (_, Some(kind)) => {
                 let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
@@ -143,6 +152,9 @@ impl SignInService {
         locale: Option<&str>,
         replacing: Option<SignInId>,
     ) -> Result<SignInId, Refusal> {
+        // A sign-in that can't be recorded is refused before it spends any limit, so
+        // the name's codes are all there when the log works again.
+        self.audit_log.health().map_err(Refusal::AuditDown)?;
         // The two reads cost nothing, so they go along with the network's admission
         // (one round trip to Redis, not three) and are judged after it, in order.
         let (from_ip, locked, exhausted) = tokio::join!(
@@ -183,7 +195,10 @@ impl SignInService {
                 None => Ok(()),
             }
         };
-        let (admitted, (), dropped) = tokio::join!(admitted, self.audit(record), dropped);
+        // Known or not, a sign-in that can't be recorded is refused the same way.
+        let (admitted, recorded, dropped) =
+            tokio::join!(admitted, self.audit_log.record(record), dropped);
+        recorded.map_err(Refusal::AuditDown)?;
         dropped?;
         let start = match (start, admitted) {
             (Start::Send(_), Err(notice)) => Start::Refused(notice),

@@ -37,10 +37,11 @@ pub struct SignInService {
 
 impl SignInService {
     /// Write an audit record before the request is answered. A failure to write is
-    /// logged, not shown to the participant: the gate stays open to the ACL's users.
+    /// logged, not shown to the participant. Only the record of a new sign-in request
+    /// is written with `audit_log.record` itself, and refuses the sign-in if it fails
+    /// (see [`Refusal::AuditDown`]): nobody starts signing in unrecorded, while those
+    /// already in carry on.
     pub async fn audit(&self, record: AuditRecord) {
-        if let Err(e) = self.audit_log.record(record).await {
-            tracing::error!(error = %e, "audit record not written");
-        }
+        self.audit_log.record_or_note(record).await;
     }
 }

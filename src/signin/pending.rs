@@ -227,9 +227,7 @@ impl SignIns {
                     .room(&req.room)
                     .ip(req.ip)
                     .phone(&req.phone);
-                if let Err(e) = audit.record(record).await {
-                    tracing::error!(error = %e, "audit record not written");
-                }
+                audit.record_or_note(record).await;
             }
         });
     }

@@ -192,3 +192,155 @@ async fn a_refused_acl_edit_writes_no_number_to_the_audit_log() {
     assert!(rejected, "no acl_rejected record:\n{text}");
     assert_no_plain_number(&text);
 }
+
+/// The flood: 20,000 anonymous sign-ins from one address, refused by the
+/// per-address limit, while alice signs in from another. The log grows by a few lines,
+/// and every step of alice's sign-in is in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_sign_ins_costs_a_few_lines_and_hides_no_sign_in() {
+    const FLOOD: usize = 20_000;
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+    let before = app.audit_records().len();
+    let started = std::time::Instant::now();
+
+    let flood = {
+        let app = &app;
+        async move {
+            app.flood_logins("198.51.100.66", "standup", "mallory", FLOOD, 64)
+                .await
+        }
+    };
+    // Alice, from 127.0.0.1 (no X-Forwarded-For), in the middle of it.
+    let alice = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_is_redirect_to(
+            &app.post_login("standup", "alice").await,
+            "/rooms/standup/verify",
+        );
+        assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
+        assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
+    };
+    let (statuses, ()) = tokio::join!(flood, alice);
+    let elapsed = started.elapsed();
+
+    // The first one got through (the limit allows one a minute); the rest were refused.
+    assert_eq!(statuses.values().sum::<usize>(), FLOOD);
+    assert_eq!(
+        statuses.get(&StatusCode::TOO_MANY_REQUESTS).copied(),
+        Some(FLOOD - 1),
+        "{statuses:?}"
+    );
+
+    let records = app.audit_records();
+    let added = records.len() - before;
+    assert!(added <= 100, "{added} lines for {FLOOD} refusals");
+    // Every security record of alice's sign-in is there, one line each.
+    let alices: Vec<&str> = records
+        .iter()
+        .filter(|r| r["username"] == "alice")
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    for event in [
+        "sign_in_requested",
+        "code_sent",
+        "check_approved",
+        "token_minted",
+    ] {
+        assert_eq!(
+            alices.iter().filter(|e| **e == event).count(),
+            1,
+            "{event} in {alices:?}"
+        );
+    }
+    // And the refusals are all accounted for once the summaries are written.
+    assert_eq!(app.audit_count("limited").await, (FLOOD - 1) as u64);
+    let limited = app.audit_events("limited");
+    assert!(limited.len() <= 3, "{limited:?}");
+    assert!(
+        limited
+            .iter()
+            .all(|r| r["ip"] == "198.51.100.66" && r["detail"] == "login_per_ip"),
+        "{limited:?}"
+    );
+    eprintln!("{FLOOD} refused sign-ins in {elapsed:?}");
+}
+
+/// A log that can't be written (`/dev/full` fails every write with ENOSPC) turns new
+/// sign-ins away with the busy page, known name or not, and sends no code.
+#[tokio::test]
+async fn a_full_disk_refuses_new_sign_ins_as_busy() {
+    let mut app =
+        spawn_app_with(&[("ROOMGATE_AUDIT_LOG", "/dev/full")], Overrides::default()).await;
+    mock_start_ok().expect(0).mount(&app.verify).await;
+
+    let known = comparable(app.post_login_afresh("standup", "alice").await).await;
+    let unknown = comparable(app.post_login_afresh("standup", "mallory").await).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(known.2.contains("<h1>Service busy</h1>"), "{}", known.2);
+    // More than the address's 20 sign-ins a minute and alice's 3 codes: a refusal for
+    // the log spends no limit, so it stays "busy", never "too many".
+    for _ in 0..25 {
+        assert_notice(
+            app.post_login_afresh("standup", "alice").await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(30),
+            "Service busy",
+        )
+        .await;
+    }
+    // The rest of the site still answers.
+    assert_eq!(app.get_room("standup").await.status(), StatusCode::OK);
+    assert_requests_settle_at(&app.verify, START_PATH, 0).await;
+}
+
+/// A flood that changes the name it types every time is a new fold key every time: past
+/// `ROOMGATE_AUDIT_FOLD_KEYS` its refusals are only counted, so the lines stay few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_ever_new_names_is_bounded_by_the_fold_keys() {
+    const FLOOD: usize = 3_000;
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1"),
+            ("ROOMGATE_AUDIT_FOLD_KEYS", "10"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    let statuses = app
+        .flood_logins_as(
+            "198.51.100.67",
+            "standup",
+            |i| format!("guest{i}"),
+            FLOOD,
+            64,
+        )
+        .await;
+    assert_eq!(
+        statuses.get(&StatusCode::TOO_MANY_REQUESTS).copied(),
+        Some(FLOOD - 1),
+        "{statuses:?}"
+    );
+    // Ten names written at once, the rest only counted.
+    let limited = app.audit_events("limited");
+    assert_eq!(limited.len(), 10, "{limited:?}");
+    assert_eq!(app.audit_count("limited").await, (FLOOD - 1) as u64);
+    let overflow: Vec<_> = app
+        .audit_events("limited")
+        .into_iter()
+        .filter(|r| r["detail"] == "overflow")
+        .collect();
+    assert_eq!(overflow.len(), 1, "{overflow:?}");
+    assert_eq!(overflow[0]["count"], (FLOOD - 11) as u64);
+    assert!(app.audit_records().len() <= 25, "{}", app.audit_text());
+}

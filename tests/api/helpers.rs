@@ -44,6 +44,8 @@ pub struct TestApp {
     pub admin_address: String,
     /// Codes the local verifier "sent" (local-mode apps only).
     pub codes: Arc<Mutex<Vec<CodeNotice>>>,
+    /// The app's audit log, to flush what it has folded.
+    pub audit: roomgate::audit::AuditLog,
 }
 
 /// A private copy of the test ACL on disk, so the app's file watcher has its own file.
@@ -150,6 +152,7 @@ async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let acl = app.acl_handle();
+    let audit = app.audit_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -160,6 +163,7 @@ async fn start(
         acl_path,
         admin_address,
         codes,
+        audit,
     }
 }
 
@@ -684,6 +688,69 @@ impl TestApp {
             .into_iter()
             .filter(|r| r["event"] == event)
             .collect()
+    }
+
+    /// `n` sign-in requests for `username` to `room` from one browser at `ip` (sent as
+    /// `X-Forwarded-For`, so the app must trust 127.0.0.1 as a proxy), `concurrency` in
+    /// flight at a time. The statuses they got, counted.
+    pub async fn flood_logins(
+        &self,
+        ip: &str,
+        room: &str,
+        username: &str,
+        n: usize,
+        concurrency: usize,
+    ) -> HashMap<StatusCode, usize> {
+        self.flood_logins_as(ip, room, |_| username.to_owned(), n, concurrency)
+            .await
+    }
+
+    /// [`TestApp::flood_logins`], the `i`-th request for `username(i)`.
+    pub async fn flood_logins_as(
+        &self,
+        ip: &str,
+        room: &str,
+        username: impl Fn(usize) -> String,
+        n: usize,
+        concurrency: usize,
+    ) -> HashMap<StatusCode, usize> {
+        use futures_util::stream::{self, StreamExt};
+        let client = new_client();
+        let html = client
+            .get(self.url(&format!("/rooms/{room}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = extract_csrf(&html).expect("the page carries a CSRF token");
+        let url = self.url(&format!("/rooms/{room}/login"));
+        let statuses: Vec<StatusCode> = stream::iter(0..n)
+            .map(|i| {
+                let name = username(i);
+                let form = [("username", name.as_str()), ("csrf_token", csrf.as_str())];
+                let req = client.post(&url).header("x-forwarded-for", ip).form(&form);
+                async move { req.send().await.expect("the app answers").status() }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let mut counted = HashMap::new();
+        for status in statuses {
+            *counted.entry(status).or_insert(0) += 1;
+        }
+        counted
+    }
+
+    /// How many records of one event kind the log stands for once every folded
+    /// refusal's summary is written: a summary line counts its `count`, others one.
+    pub async fn audit_count(&self, event: &str) -> u64 {
+        self.audit.flush().await.expect("the audit log flushes");
+        self.audit_events(event)
+            .iter()
+            .map(|r| r.get("count").map_or(1, |c| c.as_u64().expect("a count")))
+            .sum()
     }
 
     /// `GET` on the admin listener.

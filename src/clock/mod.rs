@@ -1,7 +1,11 @@
 //! Time as a dependency, so expiry and lockouts can be tested without sleeping.
 
+pub mod text;
+
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use text::{BadDuration, BadTime, parse_duration, parse_rfc3339, rfc3339};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> SystemTime;

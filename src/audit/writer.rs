@@ -1,0 +1,692 @@
+//! The writer thread: the one owner of the file. It folds repeated refusals, writes
+//! each batch with one `write` and one `fdatasync`, rotates the file by size, and
+//! survives a full disk.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::oneshot;
+
+use super::fold::{Folder, Folding, is_foldable};
+use super::record::{AuditRecord, encode};
+use super::seal::AuditKey;
+use super::{AuditError, AuditLimits};
+use crate::clock::{Clock, SystemClock};
+
+/// Bounds how long the first caller of a burst waits for the others' bytes.
+const MAX_BATCH: usize = 512;
+/// The longest the writer sleeps while a fold window is open: a clock that jumps
+/// (or a test clock moved by hand) is noticed within this.
+const MAX_NAP: Duration = Duration::from_secs(1);
+/// While writes fail, how often the writer tries a newline to see if they work again,
+/// so the log recovers even when nothing is recorded (sign-ins are refused meanwhile).
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// The last write's error, if it failed: shared by the writer and every handle.
+type Health = Arc<Mutex<Option<AuditError>>>;
+
+type Answer = oneshot::Sender<Result<(), AuditError>>;
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "records are nearly every message; boxing them would allocate per record"
+)]
+enum Job {
+    /// A record that never folds, encoded (and its phone sealed) by the caller, so that
+    /// work is spread over the runtime's threads rather than queued on this one.
+    Line { line: Vec<u8>, done: Answer },
+    /// A refusal, which the writer may fold.
+    Record {
+        rec: AuditRecord,
+        at: SystemTime,
+        done: Answer,
+    },
+    /// Write the summaries of the fold windows that have ended (`all`: of every one).
+    Flush { all: bool, done: Answer },
+    /// Time windows with this clock from now on.
+    Clock(Arc<dyn Clock>),
+}
+
+#[derive(Clone)]
+struct Writer {
+    jobs: mpsc::Sender<Job>,
+    key: Option<Arc<AuditKey>>,
+    health: Health,
+}
+
+/// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
+/// writes what is still folded and ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct AuditLog {
+    writer: Option<Writer>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("enabled", &self.writer.is_some())
+            .field(
+                "encrypts_phones",
+                &self.writer.as_ref().is_some_and(|w| w.key.is_some()),
+            )
+            .finish()
+    }
+}
+
+impl AuditLog {
+    /// [`AuditLog::open_with`] the default folding and rotation.
+    pub fn open(path: &Path, key: Option<AuditKey>) -> anyhow::Result<Self> {
+        Self::open_with(path, key, AuditLimits::default())
+    }
+
+    /// Opens (or creates, mode 0600) `path` for appending and starts its writer thread.
+    /// Blocking; call it at start-up. Without a key, warns once that phone numbers will
+    /// be left out. Something other than a regular file (`/dev/null`, a pipe to a log
+    /// shipper) is written as it is: never rotated, its mode left alone.
+    pub fn open_with(
+        path: &Path,
+        key: Option<AuditKey>,
+        limits: AuditLimits,
+    ) -> anyhow::Result<Self> {
+        let mut file = open_private(path)
+            .with_context(|| format!("cannot open the audit log {}", path.display()))?;
+        let regular = file.metadata()?.is_file();
+        let mut rotation = None;
+        let mut size = 0;
+        if regular {
+            restrict_permissions(&file, path)?;
+            end_on_a_fresh_line(&mut file)
+                .with_context(|| format!("cannot append to the audit log {}", path.display()))?;
+            size = file.metadata()?.len();
+            rotation = (limits.max_bytes > 0).then(|| Rotation {
+                path: path.to_owned(),
+                max_bytes: limits.max_bytes,
+                keep: limits.keep.max(1),
+            });
+        }
+        if key.is_none() {
+            tracing::warn!(
+                "ROOMGATE_AUDIT_KEY is not set: phone numbers are left out of the audit log"
+            );
+        }
+        Self::start(Box::new(file), size, rotation, key, limits)
+    }
+
+    /// The writer thread, writing to `sink`.
+    fn start(
+        sink: Box<dyn Sink>,
+        size: u64,
+        rotation: Option<Rotation>,
+        key: Option<AuditKey>,
+        limits: AuditLimits,
+    ) -> anyhow::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        let key = key.map(Arc::new);
+        let health = Health::default();
+        let state = WriterState {
+            sink,
+            size,
+            rotation,
+            key: key.clone(),
+            clock: Arc::new(SystemClock),
+            folder: Folder::new(limits.fold_window, limits.fold_keys),
+            mid_line: false,
+            failing: None,
+            health: health.clone(),
+            rotation_failing: false,
+        };
+        std::thread::Builder::new()
+            .name("roomgate-audit".into())
+            .spawn(move || state.run(queue))
+            .context("cannot start the audit log writer")?;
+        Ok(Self {
+            writer: Some(Writer { jobs, key, health }),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Records nothing, at once. For tests and tools that don't audit.
+    pub fn disabled() -> Self {
+        Self {
+            writer: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Time records, and fold windows, with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        if let Some(writer) = &self.writer {
+            // Queued before any record of this handle, so the writer has it first.
+            let _ = writer.jobs.send(Job::Clock(clock.clone()));
+        }
+        self.clock = clock;
+        self
+    }
+
+    /// Appends `rec` and resolves once it is written and synced to disk, or, for a
+    /// repeated refusal (see [`super::fold`]), once it is counted into the summary its
+    /// window will end with. If the caller stops waiting, the record is written all the
+    /// same. An error means the log cannot be written now (a full disk, say): callers
+    /// that must not go on unaudited refuse.
+    pub async fn record(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let (done, written) = oneshot::channel();
+        let at = self.clock.now();
+        let job = if is_foldable(rec.event) {
+            Job::Record { rec, at, done }
+        } else {
+            Job::Line {
+                line: encode(&rec, at, writer.key.as_deref()),
+                done,
+            }
+        };
+        writer
+            .jobs
+            .send(job)
+            .map_err(|_| AuditError::WriterStopped)?;
+        written.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Whether the last write failed (and with what), without writing anything: lets a
+    /// caller refuse before it spends anything on a request it couldn't record. The
+    /// writer keeps trying, so this clears by itself when writes work again.
+    pub fn health(&self) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        match &*writer.health.lock().expect("audit health lock") {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`AuditLog::record`] for a record whose loss must not stop the request: a
+    /// failure is only noted here, since the writer has already reported it (once per
+    /// outage, not once per record).
+    pub async fn record_or_note(&self, rec: AuditRecord) {
+        match self.record(rec).await {
+            Ok(()) => {}
+            Err(e @ AuditError::Write(_)) => {
+                tracing::debug!(error = %e, "audit record not written")
+            }
+            Err(e) => tracing::error!(error = %e, "audit record not written"),
+        }
+    }
+
+    /// Writes the summaries of every fold window now, ended or not (at shutdown).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        self.control(true).await
+    }
+
+    /// Writes the summaries of the fold windows that have ended by the log's clock. The
+    /// writer does this by itself within a second; this is for tests that move a clock.
+    pub async fn flush_ended(&self) -> Result<(), AuditError> {
+        self.control(false).await
+    }
+
+    async fn control(&self, all: bool) -> Result<(), AuditError> {
+        let Some(writer) = &self.writer else {
+            return Ok(());
+        };
+        let (done, written) = oneshot::channel();
+        writer
+            .jobs
+            .send(Job::Flush { all, done })
+            .map_err(|_| AuditError::WriterStopped)?;
+        written.await.map_err(|_| AuditError::WriterStopped)?
+    }
+}
+
+/// Opens `path` for appending, creating it with mode 0600.
+fn open_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Where the bytes go: the file, or in tests a sink that fails on demand.
+trait Sink: Send {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes what was appended durable.
+    fn sync(&mut self) -> io::Result<()>;
+    /// The size now, after a failed append left it unknown.
+    fn size(&self) -> io::Result<u64>;
+}
+
+impl Sink for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        // `flush` would not do: `File` has no buffer of its own, so it returns at once
+        // while the bytes are still only in the page cache.
+        self.sync_data()
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+/// Size-based rotation: `audit.log` becomes `audit.log.1`, `.1` becomes `.2`, and so
+/// on; `.keep` is overwritten, so at most `keep` old files remain.
+#[derive(Debug)]
+struct Rotation {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: usize,
+}
+
+impl Rotation {
+    fn numbered(&self, n: usize) -> PathBuf {
+        numbered(&self.path, n)
+    }
+
+    /// Renames the files one step older and opens a fresh, private `path`. The
+    /// current file is already synced (every batch is); the renames are made
+    /// durable with an fsync of the directory.
+    fn rotate(&self) -> io::Result<File> {
+        // Left over from a run with a larger `keep`.
+        let mut extra = self.keep + 1;
+        while std::fs::remove_file(self.numbered(extra)).is_ok() {
+            extra += 1;
+        }
+        for n in (1..self.keep).rev() {
+            match std::fs::rename(self.numbered(n), self.numbered(n + 1)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, self.numbered(1))?;
+        let file = open_private(&self.path)?;
+        sync_dir(&self.path)?;
+        Ok(file)
+    }
+}
+
+/// `audit.log.n`, next to `path`.
+pub(super) fn numbered(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Makes renames and creations in `path`'s directory durable.
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(unix)]
+fn restrict_permissions(file: &File, path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // `mode` above only applies to a file it creates; the log names users and their
+    // addresses, so an existing file others can read is closed too.
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private (mode 0600)", path.display()))?;
+        tracing::warn!(
+            "the audit log {} was readable by others (mode {mode:o}); it is now 0600",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_: &File, _: &Path) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// A crash can leave half a line at the end; without a newline after it, the next
+/// record would be glued to it and lost as well.
+fn end_on_a_fresh_line(file: &mut File) -> io::Result<()> {
+    if file.metadata()?.len() == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+struct WriterState {
+    sink: Box<dyn Sink>,
+    /// Bytes in the current file, as far as this writer knows.
+    size: u64,
+    rotation: Option<Rotation>,
+    key: Option<Arc<AuditKey>>,
+    clock: Arc<dyn Clock>,
+    folder: Folder,
+    /// After a failed write the file may end in part of a line (a full disk, say).
+    mid_line: bool,
+    /// Since the last write failed: logged once when it starts, once when it ends.
+    failing: Option<AuditError>,
+    /// `failing`, for the handles to read.
+    health: Health,
+    rotation_failing: bool,
+}
+
+impl WriterState {
+    fn run(mut self, queue: mpsc::Receiver<Job>) {
+        loop {
+            let fold_nap = self.folder.next_end().map(|end| {
+                end.duration_since(self.clock.now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_NAP)
+            });
+            let probe_nap = self.failing.as_ref().map(|_| PROBE_EVERY);
+            let first = match fold_nap.into_iter().chain(probe_nap).min() {
+                None => match queue.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                },
+                Some(nap) => match queue.recv_timeout(nap) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+            };
+            if first.is_none() && self.failing.is_some() {
+                self.probe();
+            }
+            let mut batch: Vec<Job> = first.into_iter().collect();
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(batch);
+        }
+        // Every handle is gone: what is still folded is written before the thread ends.
+        let mut summaries = Vec::new();
+        self.folder.drain(&mut summaries);
+        let now = self.clock.now();
+        let lines = summaries
+            .iter()
+            .map(|rec| encode(rec, now, self.key.as_deref()))
+            .collect::<Vec<_>>()
+            .concat();
+        let _ = self.write(&lines);
+    }
+
+    /// Folds, encodes and writes one batch, then answers each of its callers.
+    fn write_batch(&mut self, batch: Vec<Job>) {
+        let now = self.clock.now();
+        let mut summaries = Vec::new();
+        self.folder.expire(now, &mut summaries);
+        let mut bytes = Vec::new();
+        for rec in summaries.drain(..) {
+            bytes.extend(encode(&rec, now, self.key.as_deref()));
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            match job {
+                Job::Line { line, done } => {
+                    bytes.extend(line);
+                    answers.push(done);
+                }
+                Job::Record { rec, at, done } => {
+                    if let Folding::Write(rec) = self.folder.fold(rec, at, &mut summaries) {
+                        for summary in summaries.drain(..) {
+                            bytes.extend(encode(&summary, at, self.key.as_deref()));
+                        }
+                        bytes.extend(encode(&rec, at, self.key.as_deref()));
+                    }
+                    answers.push(done);
+                }
+                Job::Flush { all, done } => {
+                    if all {
+                        self.folder.drain(&mut summaries);
+                    } else {
+                        self.folder.expire(self.clock.now(), &mut summaries);
+                    }
+                    let at = self.clock.now();
+                    for summary in summaries.drain(..) {
+                        bytes.extend(encode(&summary, at, self.key.as_deref()));
+                    }
+                    answers.push(done);
+                }
+                Job::Clock(clock) => self.clock = clock,
+            }
+        }
+        let result = if bytes.is_empty() {
+            // Nothing to write (all folded): the log is as healthy as it last was.
+            self.failing.clone().map_or(Ok(()), Err)
+        } else {
+            self.write(&bytes)
+        };
+        for done in answers {
+            // The caller may have stopped waiting; its record is written all the same.
+            let _ = done.send(result.clone());
+        }
+    }
+
+    /// One write and one sync for `bytes`, rotating first if they would not fit.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.rotate_if_full(bytes.len() as u64);
+        let mut all = Vec::with_capacity(bytes.len() + 1);
+        if self.mid_line {
+            all.push(b'\n');
+        }
+        all.extend_from_slice(bytes);
+        let result = match self.sink.append(&all) {
+            Ok(()) => {
+                self.mid_line = false;
+                self.size += all.len() as u64;
+                self.sink.sync()
+            }
+            Err(e) => {
+                self.mid_line = true;
+                // Part of it may be there: ask the file, or rotate a little early.
+                self.size = self.sink.size().unwrap_or(self.size + all.len() as u64);
+                Err(e)
+            }
+        }
+        .map_err(|e| AuditError::Write(e.to_string()));
+        self.note(&result);
+        result
+    }
+
+    /// Whether writes work again: a newline, which `audit show` skips as a blank line
+    /// and which a torn last line needs anyway.
+    fn probe(&mut self) {
+        let result = self.sink.append(b"\n").and_then(|()| self.sink.sync());
+        if result.is_ok() {
+            self.mid_line = false;
+            self.size += 1;
+            self.note(&Ok(()));
+        }
+    }
+
+    /// Records the outcome of a write; a change is logged, once.
+    fn note(&mut self, result: &Result<(), AuditError>) {
+        match (result, &self.failing) {
+            (Err(e), None) => {
+                tracing::error!("{e}; new sign-ins are refused until it can be written again");
+            }
+            (Ok(()), Some(_)) => tracing::warn!("the audit log can be written again"),
+            _ => {}
+        }
+        self.failing = result.clone().err();
+        *self.health.lock().expect("audit health lock") = self.failing.clone();
+    }
+
+    fn rotate_if_full(&mut self, adding: u64) {
+        let Some(rotation) = &self.rotation else {
+            return;
+        };
+        // A batch bigger than the limit goes whole into a fresh file.
+        if self.size == 0 || self.size + adding <= rotation.max_bytes {
+            return;
+        }
+        match rotation.rotate() {
+            Ok(file) => {
+                self.sink = Box::new(file);
+                self.size = 0;
+                self.mid_line = false;
+                self.rotation_failing = false;
+            }
+            Err(e) if !self.rotation_failing => {
+                self.rotation_failing = true;
+                tracing::error!(
+                    "the audit log {} cannot be rotated: {e}; writing on to the current file",
+                    rotation.path.display()
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::audit::AuditEvent;
+
+    /// A disk that fills up and empties again on demand. A failed append keeps half
+    /// its bytes, as a short write on a full disk does.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        full: Arc<AtomicBool>,
+        bytes: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Sink for Flaky {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            let mut kept = self.bytes.lock().unwrap();
+            if self.full.load(Ordering::SeqCst) {
+                kept.extend_from_slice(&bytes[..bytes.len() / 2]);
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            kept.extend_from_slice(bytes);
+            Ok(())
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn size(&self) -> io::Result<u64> {
+            Ok(self.bytes.lock().unwrap().len() as u64)
+        }
+    }
+
+    fn token(n: usize) -> AuditRecord {
+        AuditRecord::new(AuditEvent::TokenMinted).detail(format!("n{n}"))
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_an_error_until_it_is_not_and_no_line_is_glued_to_a_torn_one() {
+        let disk = Flaky::default();
+        let log = AuditLog::start(
+            Box::new(disk.clone()),
+            0,
+            None,
+            None,
+            AuditLimits::default(),
+        )
+        .unwrap();
+        log.record(token(0)).await.unwrap();
+
+        disk.full.store(true, Ordering::SeqCst);
+        for n in 1..=3 {
+            let err = log.record(token(n)).await.unwrap_err();
+            assert!(
+                matches!(&err, AuditError::Write(m) if m.contains("No space")),
+                "{err}"
+            );
+        }
+        // A repeated refusal is only counted, but the log still says it is failing.
+        let refusal = || AuditRecord::new(AuditEvent::Limited).detail("login_ip");
+        assert!(log.record(refusal()).await.is_err());
+        assert!(log.record(refusal()).await.is_err());
+
+        assert!(log.health().is_err());
+        disk.full.store(false, Ordering::SeqCst);
+        // The writer finds out by itself, with nothing recorded.
+        let mut waited = Duration::ZERO;
+        while log.health().is_err() && waited < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waited += Duration::from_millis(20);
+        }
+        assert_eq!(log.health(), Ok(()), "not recovered after {waited:?}");
+        log.record(token(4)).await.unwrap();
+        log.record(refusal()).await.unwrap();
+        log.flush().await.unwrap();
+
+        let text = String::from_utf8(disk.bytes.lock().unwrap().clone()).unwrap();
+        let whole: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let details: Vec<&str> = whole.iter().filter_map(|r| r["detail"].as_str()).collect();
+        // n0 before the disk filled, n4 after: whole lines, each on its own.
+        assert_eq!(details.first(), Some(&"n0"));
+        assert!(details.contains(&"n4"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(r#"{"time""#) && l.contains("\"n4\""))
+        );
+        // The refusal written while the disk was full is lost; its repeats are counted.
+        let summary = whole.iter().find(|r| r["count"].is_u64()).expect(&text);
+        assert_eq!(summary["count"], 2, "{text}");
+    }
+
+    #[tokio::test]
+    async fn dev_full_fails_every_record_without_a_panic_and_is_left_as_it_is() {
+        #[cfg(unix)]
+        use std::os::unix::fs::PermissionsExt;
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        #[cfg(unix)]
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        let log = AuditLog::open(path, None).unwrap();
+        for n in 0..3 {
+            let err = log.record(token(n)).await.unwrap_err();
+            assert!(matches!(err, AuditError::Write(_)), "{err}");
+        }
+        log.record(AuditRecord::new(AuditEvent::Limited))
+            .await
+            .unwrap_err();
+        // The writer is still there, answering.
+        assert!(matches!(
+            log.record(token(9)).await,
+            Err(AuditError::Write(_))
+        ));
+        #[cfg(unix)]
+        assert_eq!(
+            std::fs::metadata(path).unwrap().permissions().mode(),
+            mode,
+            "a device's mode is not the log's to change"
+        );
+    }
+}
