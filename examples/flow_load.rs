@@ -562,6 +562,8 @@ async fn run() -> anyhow::Result<()> {
         ("ROOMGATE_SMS_BUDGET_PER_MINUTE", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_HOUR", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_DAY", big),
+        // Every participant may wait on Verify at once (2,000 at 300 ms).
+        ("ROOMGATE_VERIFY_MAX_IN_FLIGHT", "10000".to_owned()),
     ]);
     let store = match &opts.redis_url {
         Some(url) => {

@@ -506,7 +506,7 @@ impl OutboundLimits {
         let verify_in_flight = read(
             "ROOMGATE_VERIFY_MAX_IN_FLIGHT",
             d.verify.max_in_flight as u64,
-            1000,
+            10_000,
         );
         let video_in_flight = read(
             "ROOMGATE_VIDEO_MAX_IN_FLIGHT",
@@ -648,7 +648,7 @@ mod tests {
         .unwrap_err();
         assert!(
             err.0.contains(
-                &r#"ROOMGATE_VERIFY_MAX_IN_FLIGHT must be a whole number from 1 to 1000 (got "0")"#
+                &r#"ROOMGATE_VERIFY_MAX_IN_FLIGHT must be a whole number from 1 to 10000 (got "0")"#
                     .to_owned()
             )
         );
