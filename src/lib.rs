@@ -20,6 +20,8 @@ pub mod domain;
 pub mod i18n;
 /// Rate limits and lockouts, and the counters behind them.
 pub mod limits;
+/// Handing memory back to the system after a large one-off job.
+pub mod memory;
 /// Prometheus metrics and the admin listener (`/metrics`, `/readyz`).
 pub mod metrics;
 /// What participants are told when a sign-in can't go on.

@@ -394,6 +394,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         ),
     };
     let acl = Acl::load_with(&acl_path, &policy);
+    // What parsing a large list used beyond the list itself goes back to the system.
+    roomgate::memory::release_freed();
     let (settings, acl) = match (settings, acl) {
         (Ok(s), Ok(a)) => (s, a),
         (settings, acl) => {

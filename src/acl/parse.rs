@@ -5,8 +5,8 @@
 //! and collects everything it finds. Every value that stage looks at is `Spanned`,
 //! so each error can point at it.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use serde::Deserialize;
@@ -84,6 +84,8 @@ fn validate(
     report: &mut Report<'_>,
 ) -> BTreeMap<Username, AclUser> {
     let mut acl = BTreeMap::new();
+    // Every user naming a room shares one copy of its name.
+    let mut rooms_named = BTreeSet::new();
     let users = raw.users.map(Spanned::into_inner).unwrap_or_default();
     if users.is_empty() {
         report.at(
@@ -130,7 +132,12 @@ fn validate(
                 report.at(Some(user_start), user_path.clone(), "missing key `rooms`");
                 None
             }
-            Some(rooms) => validate_rooms(rooms, &format!("{user_path}.rooms"), report),
+            Some(rooms) => validate_rooms(
+                rooms,
+                &format!("{user_path}.rooms"),
+                &mut rooms_named,
+                report,
+            ),
         };
 
         let role = match user.role {
@@ -165,6 +172,7 @@ fn validate(
 fn validate_rooms(
     rooms: Spanned<Vec<Spanned<String>>>,
     path: &str,
+    named: &mut BTreeSet<RoomPattern>,
     report: &mut Report<'_>,
 ) -> Option<Vec<RoomPattern>> {
     if rooms.get_ref().is_empty() {
@@ -189,7 +197,14 @@ fn validate_rooms(
             Ok(pattern) => match first_seen.entry(pattern.clone()) {
                 Entry::Vacant(slot) => {
                     slot.insert(offset);
-                    patterns.push(pattern);
+                    let shared = match named.get(&pattern) {
+                        Some(known) => known.clone(),
+                        None => {
+                            named.insert(pattern.clone());
+                            pattern
+                        }
+                    };
+                    patterns.push(shared);
                 }
                 Entry::Occupied(first) => {
                     let (line, column) = line_column(report.text, *first.get());
@@ -414,6 +429,26 @@ fn one_line(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_naming_a_room_share_one_copy_of_its_name() {
+        let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"board\"]\n\
+                    [users.bob]\nphone = \"+14155550102\"\nrooms = [\"board\", \"standup\"]\n";
+        let acl = parse("acl.toml", text, &AclPolicy::default()).unwrap();
+        let rooms = |name: &str| {
+            let user = acl.user(&Username::parse(name).unwrap()).unwrap();
+            user.rooms
+                .iter()
+                .map(|p| match p {
+                    RoomPattern::Room(r) => r.clone(),
+                    RoomPattern::Any => unreachable!(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let (alice, bob) = (rooms("alice"), rooms("bob"));
+        assert!(alice[0].shares_copy_with(&bob[1]), "standup");
+        assert!(alice[1].shares_copy_with(&bob[0]), "board");
+    }
 
     /// (line, column, path, message) of each error, in reported order.
     fn errors(text: &str) -> Vec<(usize, usize, String, String)> {

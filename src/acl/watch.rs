@@ -103,6 +103,8 @@ impl AclStore {
             Ok(text) => Acl::parse_with(&self.path.display().to_string(), &text, &self.policy),
             Err(e) => Err(Acl::unreadable(&self.path, &e)),
         };
+        // The parse's working memory (many times the list's size) goes back now.
+        crate::memory::release_freed();
         match parsed {
             Ok(acl) if acl == **self.current.load() => {
                 *in_service = Some(digest);

@@ -5,11 +5,16 @@ use super::ParseError;
 /// A phone number in canonical E.164 form that `phonenumber` knows to be valid for its
 /// country. `Debug` and `masked()` show only the country code and the last two digits;
 /// the full number is reachable only through `expose_e164()`, for Verify.
+///
+/// Held inline, with no allocation: an ACL of 100,000 users holds 100,000 of these.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber {
-    e164: String,
+    /// `+` and at most 15 digits, ASCII.
+    e164: [u8; 16],
+    len: u8,
     country_code: u16,
-    region: Option<String>,
+    /// ISO 3166 alpha-2, ASCII.
+    region: Option<[u8; 2]>,
 }
 
 impl PhoneNumber {
@@ -31,27 +36,40 @@ impl PhoneNumber {
             // e.g. a national trunk prefix written after the country code.
             return Err(ParseError::NotE164(s.to_owned()));
         }
+        // At most 16 ASCII bytes: checked as `well_formed` above, and equal to `s`.
+        let mut inline = [0u8; 16];
+        inline[..s.len()].copy_from_slice(s.as_bytes());
+        // A region `phonenumber` names is two letters; anything else is no region.
+        let region = number.country().id().and_then(|id| {
+            <[u8; 2]>::try_from(format!("{id:?}").as_bytes())
+                .ok()
+                .filter(|r| r.is_ascii())
+        });
         Ok(Self {
-            e164,
+            e164: inline,
+            len: s.len() as u8,
             country_code: number.code().value(),
-            region: number.country().id().map(|id| format!("{id:?}")),
+            region,
         })
     }
 
     /// The full number. Only the Verify request and the local verifier need it.
     pub fn expose_e164(&self) -> &str {
-        &self.e164
+        // ASCII by construction (`parse`).
+        std::str::from_utf8(&self.e164[..usize::from(self.len)]).unwrap_or_default()
     }
 
     /// ISO 3166 alpha-2 region of the number, when `phonenumber` knows it.
     pub fn region(&self) -> Option<&str> {
-        self.region.as_deref()
+        self.region
+            .as_ref()
+            .and_then(|r| std::str::from_utf8(r).ok())
     }
 
     /// `+44*******23`: country code and last two digits, for logs.
     pub fn masked(&self) -> String {
         let cc = self.country_code.to_string();
-        let rest = &self.e164[1 + cc.len()..];
+        let rest = &self.expose_e164()[1 + cc.len()..];
         let hidden = rest.len().saturating_sub(2);
         format!("+{cc}{}{}", "*".repeat(hidden), &rest[hidden..])
     }
@@ -99,6 +117,16 @@ mod tests {
             PhoneNumber::parse("+1000"),
             Err(ParseError::InvalidPhone(_))
         ));
+    }
+
+    #[test]
+    fn held_inline_whatever_the_length() {
+        // An ACL of 100,000 users holds 100,000 of these: no allocation each.
+        assert!(std::mem::size_of::<PhoneNumber>() <= 24);
+        for n in ["+447400123456", "+14155550101", "+4915123456789"] {
+            let phone = PhoneNumber::parse(n).unwrap();
+            assert_eq!(phone.expose_e164(), n);
+        }
     }
 
     #[test]

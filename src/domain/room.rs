@@ -1,18 +1,20 @@
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{ParseError, is_slug};
 
-/// A room name: `[a-z0-9][a-z0-9-]{0,63}`. Safe to put in a URL path as is.
+/// A room name: `[a-z0-9][a-z0-9-]{0,63}`. Safe to put in a URL path as is. Shared,
+/// not copied, when cloned: an ACL of 100,000 users names the same few rooms.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RoomName(String);
+pub struct RoomName(Arc<str>);
 
 impl RoomName {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         if is_slug(s, |c| c == b'-') {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s.into()))
         } else {
             Err(ParseError::Room(s.to_owned()))
         }
@@ -25,6 +27,12 @@ impl RoomName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the two share one copy of the name (the ACL's parser makes them).
+    #[cfg(test)]
+    pub(crate) fn shares_copy_with(&self, other: &RoomName) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -55,7 +63,7 @@ impl TryFrom<String> for RoomName {
 
 impl From<RoomName> for String {
     fn from(r: RoomName) -> Self {
-        r.0
+        r.0.to_string()
     }
 }
 
