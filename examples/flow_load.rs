@@ -7,7 +7,12 @@
 //!
 //!     cargo build --release --bins --examples
 //!     cargo run --release --example flow_load -- [participants] [seconds] [verify_ms] \
-//!         [--users N] [--redis-url URL]
+//!         [--users N] [--redis-url URL] [--refused]
+//!
+//! With `--refused`, each participant instead posts sign-ins over and over from the
+//! one address, with the per-network sign-in limit left at its default (20 a minute):
+//! almost every one is refused (429), and a "flow" is one refused sign-in. That is the
+//! cost of a flood.
 //!
 //! Defaults: 50 participants, 10 s, Verify answering in 50 ms, 1,000 users, the
 //! embedded store in a fresh temporary data directory (`--redis-url` uses Redis
@@ -39,7 +44,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const USAGE: &str = "usage: cargo run --release --example flow_load -- \
-                     [participants] [seconds] [verify_ms] [--users N] [--redis-url URL]";
+                     [participants] [seconds] [verify_ms] [--users N] [--redis-url URL] [--refused]";
 const ROOM: &str = "standup";
 const WARM_UP: Duration = Duration::from_secs(2);
 const STEPS: [&str; 5] = ["join form", "sign-in", "code check", "room page", "token"];
@@ -50,11 +55,13 @@ struct Options {
     verify_ms: u64,
     users: usize,
     redis_url: Option<String>,
+    /// Sign-ins refused by the per-network limit instead of whole flows.
+    refused: bool,
 }
 
 fn parse_args() -> anyhow::Result<Options> {
     let mut positional = Vec::new();
-    let (mut users, mut redis_url) = (1000usize, None);
+    let (mut users, mut redis_url, mut refused) = (1000usize, None, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -79,6 +86,7 @@ fn parse_args() -> anyhow::Result<Options> {
                 anyhow::ensure!(users >= 1, "--users must be at least 1");
             }
             "--redis-url" => redis_url = Some(value("--redis-url")?),
+            "--refused" => refused = true,
             _ if !arg.starts_with('-') && positional.len() < 3 => positional.push(
                 arg.parse::<u64>()
                     .map_err(|_| anyhow::anyhow!("{arg:?} is not a whole number\n{USAGE}"))?,
@@ -94,6 +102,7 @@ fn parse_args() -> anyhow::Result<Options> {
         verify_ms: positional.get(2).copied().unwrap_or(50),
         users,
         redis_url,
+        refused,
     })
 }
 
@@ -466,6 +475,67 @@ async fn one_flow(
     Ok(())
 }
 
+/// One participant of a flood: the join form once, then sign-ins as fast as they are
+/// answered, each expected to be refused (429) by the per-network limit.
+async fn refuse_until(
+    client: &reqwest::Client,
+    base: &str,
+    measure_from: Instant,
+    measure_to: Instant,
+) -> Tally {
+    let mut tally = Tally::default();
+    let room = format!("{base}/rooms/{ROOM}");
+    let csrf = match client.get(&room).send().await {
+        Ok(resp) => extract(
+            &resp.text().await.unwrap_or_default(),
+            r#"name="csrf_token" value=""#,
+        ),
+        Err(_) => None,
+    };
+    let Some(csrf) = csrf else {
+        tally.failed += 1;
+        tally.errors.push("no csrf".into());
+        return tally;
+    };
+    let mut i = 0usize;
+    while Instant::now() < measure_to {
+        i += 1;
+        let user = username(i);
+        let t = Instant::now();
+        let outcome = client
+            .post(format!("{room}/login"))
+            .form(&[("username", user.as_str()), ("csrf_token", csrf.as_str())])
+            .send()
+            .await;
+        let end = Instant::now();
+        if end < measure_from || end > measure_to {
+            continue;
+        }
+        match outcome {
+            Ok(resp) if resp.status() == 429 => {
+                let _ = resp.bytes().await;
+                tally.flows.push(end - t);
+                tally.steps[1].push(end - t);
+            }
+            Ok(resp) => {
+                tally.failed += 1;
+                if tally.errors.len() < 3 {
+                    tally
+                        .errors
+                        .push(format!("sign-in answered {}", resp.status()));
+                }
+            }
+            Err(e) => {
+                tally.failed += 1;
+                if tally.errors.len() < 3 {
+                    tally.errors.push(format!("{e:#}"));
+                }
+            }
+        }
+    }
+    tally
+}
+
 /// What one participant saw within the measured window.
 #[derive(Default)]
 struct Tally {
@@ -565,6 +635,10 @@ async fn run() -> anyhow::Result<()> {
         // Every participant may wait on Verify at once (2,000 at 300 ms).
         ("ROOMGATE_VERIFY_MAX_IN_FLIGHT", "10000".to_owned()),
     ]);
+    if opts.refused {
+        // The limit a flood meets.
+        env.remove("ROOMGATE_LOGINS_PER_IP_PER_MINUTE");
+    }
     let store = match &opts.redis_url {
         Some(url) => {
             let stamp = std::time::SystemTime::now()
@@ -634,7 +708,7 @@ async fn run() -> anyhow::Result<()> {
         })
     };
 
-    let (n, users) = (opts.participants, opts.users);
+    let (n, users, refused) = (opts.participants, opts.users, opts.refused);
     let workers: Vec<_> = participants
         .into_iter()
         .enumerate()
@@ -644,7 +718,10 @@ async fn run() -> anyhow::Result<()> {
                 let mut tally = Tally::default();
                 tokio::time::sleep_until(start.into()).await;
                 let mut round = 0;
-                while Instant::now() < measure_to {
+                if refused {
+                    tally = refuse_until(&client, &base, measure_from, measure_to).await;
+                }
+                while !refused && Instant::now() < measure_to {
                     // Participant i's k-th flow: user (i + k·N) mod U.
                     let user = username((i + round * n) % users);
                     round += 1;
