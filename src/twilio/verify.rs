@@ -197,11 +197,14 @@ impl Verifier for TwilioVerifyClient {
     }
 
     async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError> {
-        let mut form = vec![("To", req.to.expose_e164()), ("Channel", "sms")];
+        let mut form = vec![
+            ("To", req.to.expose_e164()),
+            ("Channel", req.channel.as_str()),
+        ];
         if let Some(locale) = req.locale {
             form.push(("Locale", locale));
         }
-        let span = debug_span!("verify_start", to = %req.to.masked(), username = %req.username);
+        let span = debug_span!("verify_start", to = %req.to.masked(), username = %req.username, channel = %req.channel);
         async {
             let resource: VerificationResource =
                 self.call(OP_START, &self.verifications_url, &form).await?;
@@ -276,6 +279,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{PhoneNumber, Username};
+    use crate::verify::Channel;
 
     const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
     const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -328,6 +332,7 @@ mod tests {
             .start(StartRequest {
                 username: &username,
                 to: &to,
+                channel: Channel::Sms,
                 locale,
             })
             .await
