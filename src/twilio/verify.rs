@@ -466,6 +466,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_is_channel_call_with_its_locale() {
+        let server =
+            exact_start_server(vec![("To", TO), ("Channel", "call"), ("Locale", "ja")]).await;
+        let (to, username) = (phone(), user());
+        let started = client(&server)
+            .start(StartRequest {
+                username: &username,
+                to: &to,
+                channel: Channel::Call,
+                locale: Some("ja"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(started.sid, sid());
+        let request = only_request(&server).await;
+        assert_eq!(
+            form_pairs(&request.body).unwrap(),
+            [("To", TO), ("Channel", "call"), ("Locale", "ja")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[tokio::test]
     async fn start_with_a_locale_adds_it() {
         let server =
             exact_start_server(vec![("To", TO), ("Channel", "sms"), ("Locale", "fr")]).await;
