@@ -412,7 +412,10 @@ impl Budget {
                 Window::Hour => MetricsWindow::Hour,
                 Window::Day => MetricsWindow::Day,
             };
-            metrics.set_sms_budget(window, n, w.cap);
+            match self.kind {
+                BudgetKind::Sms => metrics.set_sms_budget(window, n, w.cap),
+                BudgetKind::Call => metrics.set_call_budget(window, n, w.cap),
+            }
         }
     }
 

@@ -171,7 +171,8 @@ impl Application {
                 alerts.clone(),
             )
             .with_metrics(metrics.clone()),
-            call_budget: Budget::new(BudgetKind::Call, &settings.budget, store.clone(), alerts),
+            call_budget: Budget::new(BudgetKind::Call, &settings.budget, store.clone(), alerts)
+                .with_metrics(metrics.clone()),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),

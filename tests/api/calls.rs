@@ -314,6 +314,14 @@ async fn the_call_budget_caps_calls_alerts_like_the_sms_budget_and_leaves_texts_
         ]
     );
 
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("roomgate_call_budget_used{window=\"minute\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("roomgate_call_budget_limit{window=\"minute\"} 2\n"));
+    assert!(metrics.contains("roomgate_sms_budget_used{window=\"minute\"} 1\n"));
+
     // Beyond the cap: "Service busy" for a call, whoever asks, and no call made.
     let known = comparable(post_call(&app, "standup").await).await;
     app.post_login_afresh("standup", "mallory").await;
