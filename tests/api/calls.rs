@@ -113,6 +113,20 @@ async fn an_allowed_user_is_called_in_the_pages_language_and_the_calls_code_sign
     assert!(html.contains("nous vous appelons maintenant"), "{html}");
     assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
     assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+    // The audit log says it was a call.
+    let details = |event: &str| -> Vec<String> {
+        app.audit_events(event)
+            .iter()
+            .map(|r| r["detail"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(details("sign_in_requested"), ["on_list", "on_list_call"]);
+    let (_, sent) = poll_until(secs(5), || async {
+        let sent = details("code_sent");
+        (sent.len() >= 2, sent)
+    })
+    .await;
+    assert_eq!(sent, ["", "call"]);
 }
 
 #[tokio::test]
@@ -157,6 +171,12 @@ async fn a_user_not_allowed_calls_keeps_the_code_from_the_text() {
     assert_is_redirect_to(&post_call(&app, "standup").await, "/rooms/standup/verify");
     assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
     assert_eq!(calls_received(&app).await, 0);
+    let requested: Vec<_> = app
+        .audit_events("sign_in_requested")
+        .iter()
+        .map(|r| r["detail"].clone())
+        .collect();
+    assert_eq!(requested, [json!("on_list"), json!("call_not_allowed")]);
 }
 
 #[tokio::test]
