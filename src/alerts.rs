@@ -31,7 +31,7 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
 /// `{"event":"sms_budget_warning","window":"hour","used":240,"limit":300,"at":"2026-11-22T08:00:00Z"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `"sms_budget_warning"` or `"sms_budget_exhausted"`.
+    /// `"sms_budget_warning"`, `"sms_budget_exhausted"`, or the same for `call_`.
     pub event: &'static str,
     /// `"minute"`, `"hour"` or `"day"`.
     pub window: &'static str,

@@ -1,11 +1,13 @@
-//! The global SMS budget: a cap on verification starts per minute, hour and UTC day,
-//! whoever asks, because SMS pumping (bots sending codes to premium numbers) is paid
-//! for per message. The operator is alerted at 80 % of a cap and when one is reached.
+//! The global budgets: caps on verification starts per minute, hour and UTC day,
+//! whoever asks, one budget per [`BudgetKind`]. Texts have one because SMS pumping
+//! (bots sending codes to premium numbers) is paid for per message; calls have their
+//! own, because they cost more and toll fraud targets them. The operator is alerted
+//! at 80 % of a cap and when one is reached (`sms_budget_*` or `call_budget_*`).
 //!
 //! Windows are fixed and aligned to the clock (the minute, the hour, the UTC day), so a
 //! refusal can say exactly when sending resumes. Each window has its own counter key
-//! (`minute:<index>`, `index` = Unix seconds / window length) in the store's `sms`
-//! group, spent all at once by [`Store::spend`]. State lives only in the store, and
+//! (`minute:<index>`, `index` = Unix seconds / window length) in the store's group for
+//! the kind (`sms` or `call`), spent all at once by [`Store::spend`]. State lives only in the store, and
 //! alert markers are set with [`Store::put_new`], so several instances sharing one
 //! store share one budget and alert once between them.
 
@@ -22,17 +24,91 @@ use crate::metrics::{Metrics, Outbound, Window as MetricsWindow};
 use crate::store::{FixedWindow, Spend, Store, StoreError};
 use crate::twilio::guard::{Guard, GuardConfig};
 
-/// The store group every budget window's counter lives in.
-const GROUP: &str = "sms";
-
 pub const DEFAULT_PER_MINUTE: u32 = 30;
 pub const DEFAULT_PER_HOUR: u32 = 300;
 pub const DEFAULT_PER_DAY: u32 = 2000;
+/// Calls are for the few who can't get texts, and cost several times as much.
+pub const DEFAULT_CALLS_PER_MINUTE: u32 = 10;
+pub const DEFAULT_CALLS_PER_HOUR: u32 = 60;
+pub const DEFAULT_CALLS_PER_DAY: u32 = 300;
 /// A shorter HMAC key is guessable offline from one signed alert.
 pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
 
 pub const EVENT_WARNING: &str = "sms_budget_warning";
 pub const EVENT_EXHAUSTED: &str = "sms_budget_exhausted";
+pub const CALL_EVENT_WARNING: &str = "call_budget_warning";
+pub const CALL_EVENT_EXHAUSTED: &str = "call_budget_exhausted";
+
+/// What a budget counts: verification starts by text, or by call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetKind {
+    Sms,
+    Call,
+}
+
+impl BudgetKind {
+    /// The store group its windows' counters live in.
+    fn group(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Call => "call",
+        }
+    }
+
+    /// How logs name it.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Sms => "SMS",
+            Self::Call => "call",
+        }
+    }
+
+    /// The audit log's detail when it refuses a start.
+    pub fn refusal_detail(self) -> &'static str {
+        match self {
+            Self::Sms => "sms_budget",
+            Self::Call => "call_budget",
+        }
+    }
+
+    fn events(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Sms => (EVENT_WARNING, EVENT_EXHAUSTED),
+            Self::Call => (CALL_EVENT_WARNING, CALL_EVENT_EXHAUSTED),
+        }
+    }
+
+    /// `ROOMGATE_SMS_BUDGET` or `ROOMGATE_CALL_BUDGET`, before `_PER_MINUTE` etc.
+    fn var_prefix(self) -> &'static str {
+        match self {
+            Self::Sms => "ROOMGATE_SMS_BUDGET",
+            Self::Call => "ROOMGATE_CALL_BUDGET",
+        }
+    }
+
+    fn default_caps(self) -> Caps {
+        match self {
+            Self::Sms => Caps {
+                per_minute: DEFAULT_PER_MINUTE,
+                per_hour: DEFAULT_PER_HOUR,
+                per_day: DEFAULT_PER_DAY,
+            },
+            Self::Call => Caps {
+                per_minute: DEFAULT_CALLS_PER_MINUTE,
+                per_hour: DEFAULT_CALLS_PER_HOUR,
+                per_day: DEFAULT_CALLS_PER_DAY,
+            },
+        }
+    }
+}
+
+/// One budget's caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub per_minute: u32,
+    pub per_hour: u32,
+    pub per_day: u32,
+}
 
 /// Where operator alerts go. Both parts or neither: alerts are always signed.
 #[derive(Clone)]
@@ -72,9 +148,12 @@ fn redacted_url(url: &Url) -> String {
 /// Caps on verification starts, and where to send alerts about them.
 #[derive(Debug, Clone)]
 pub struct BudgetConfig {
+    /// The SMS budget's caps.
     pub per_minute: u32,
     pub per_hour: u32,
     pub per_day: u32,
+    /// The call budget's.
+    pub calls: Caps,
     /// `None`: alerts are only logged.
     pub alert_webhook: Option<AlertWebhook>,
 }
@@ -85,14 +164,15 @@ impl Default for BudgetConfig {
             per_minute: DEFAULT_PER_MINUTE,
             per_hour: DEFAULT_PER_HOUR,
             per_day: DEFAULT_PER_DAY,
+            calls: BudgetKind::Call.default_caps(),
             alert_webhook: None,
         }
     }
 }
 
 impl BudgetConfig {
-    /// From `ROOMGATE_SMS_BUDGET_PER_MINUTE`, `_PER_HOUR`, `_PER_DAY`,
-    /// `ROOMGATE_ALERT_WEBHOOK_URL` and `ROOMGATE_ALERT_WEBHOOK_SECRET`. Empty counts as
+    /// From `ROOMGATE_SMS_BUDGET_PER_MINUTE`, `_PER_HOUR`, `_PER_DAY`, the same for
+    /// `ROOMGATE_CALL_BUDGET_…`, `ROOMGATE_ALERT_WEBHOOK_URL` and `ROOMGATE_ALERT_WEBHOOK_SECRET`. Empty counts as
     /// unset. Every problem is one line; no line shows the secret or the URL.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
@@ -110,9 +190,20 @@ impl BudgetConfig {
                 }
             },
         };
-        let per_minute = cap("ROOMGATE_SMS_BUDGET_PER_MINUTE", DEFAULT_PER_MINUTE);
-        let per_hour = cap("ROOMGATE_SMS_BUDGET_PER_HOUR", DEFAULT_PER_HOUR);
-        let per_day = cap("ROOMGATE_SMS_BUDGET_PER_DAY", DEFAULT_PER_DAY);
+        let mut caps = |kind: BudgetKind| {
+            let (prefix, d) = (kind.var_prefix(), kind.default_caps());
+            Caps {
+                per_minute: cap(&format!("{prefix}_PER_MINUTE"), d.per_minute),
+                per_hour: cap(&format!("{prefix}_PER_HOUR"), d.per_hour),
+                per_day: cap(&format!("{prefix}_PER_DAY"), d.per_day),
+            }
+        };
+        let Caps {
+            per_minute,
+            per_hour,
+            per_day,
+        } = caps(BudgetKind::Sms);
+        let calls = caps(BudgetKind::Call);
 
         let url = var("ROOMGATE_ALERT_WEBHOOK_URL");
         let secret = var("ROOMGATE_ALERT_WEBHOOK_SECRET").map(SecretString::from);
@@ -158,10 +249,23 @@ impl BudgetConfig {
                 per_minute,
                 per_hour,
                 per_day,
+                calls,
                 alert_webhook,
             })
         } else {
             Err(errors)
+        }
+    }
+
+    /// The caps of the budget of `kind`.
+    pub fn caps(&self, kind: BudgetKind) -> Caps {
+        match kind {
+            BudgetKind::Sms => Caps {
+                per_minute: self.per_minute,
+                per_hour: self.per_hour,
+                per_day: self.per_day,
+            },
+            BudgetKind::Call => self.calls,
         }
     }
 
@@ -235,14 +339,15 @@ impl Current {
         (u64::from(self.cap) * 4).div_ceil(5)
     }
 
-    fn marker(&self, event: &str) -> String {
-        format!("{GROUP}:{}:alerted:{event}", self.key)
+    fn marker(&self, group: &str, event: &str) -> String {
+        format!("{group}:{}:alerted:{event}", self.key)
     }
 }
 
-/// The global budget of verification starts. Ask [`spend`](Self::spend) before every
-/// start; it refuses once a window's cap is reached.
-pub struct SmsBudget {
+/// A global budget of verification starts of one [`BudgetKind`]. Ask
+/// [`spend`](Self::spend) before every start; it refuses once a window's cap is reached.
+pub struct Budget {
+    kind: BudgetKind,
     /// Shortest window first.
     caps: [(Window, u32); 3],
     store: Arc<dyn Store>,
@@ -251,24 +356,32 @@ pub struct SmsBudget {
     metrics: Option<Metrics>,
 }
 
-impl fmt::Debug for SmsBudget {
+impl fmt::Debug for Budget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmsBudget")
+        f.debug_struct("Budget")
+            .field("kind", &self.kind)
             .field("caps", &self.caps)
             .field("alerts", &self.alerts)
             .finish_non_exhaustive()
     }
 }
 
-impl SmsBudget {
-    /// The webhook part of `config` is not used here; build `alerts` from it with
-    /// [`BudgetConfig::alert_sender`].
-    pub fn new(config: BudgetConfig, store: Arc<dyn Store>, alerts: AlertSender) -> Self {
+impl Budget {
+    /// The budget of `kind`, with its caps from `config`. The webhook part of `config`
+    /// is not used here; build `alerts` from it with [`BudgetConfig::alert_sender`].
+    pub fn new(
+        kind: BudgetKind,
+        config: &BudgetConfig,
+        store: Arc<dyn Store>,
+        alerts: AlertSender,
+    ) -> Self {
+        let caps = config.caps(kind);
         Self {
+            kind,
             caps: [
-                (Window::Minute, config.per_minute),
-                (Window::Hour, config.per_hour),
-                (Window::Day, config.per_day),
+                (Window::Minute, caps.per_minute),
+                (Window::Hour, caps.per_hour),
+                (Window::Day, caps.per_day),
             ],
             store,
             alerts,
@@ -283,6 +396,14 @@ impl SmsBudget {
         self
     }
 
+    pub fn kind(&self) -> BudgetKind {
+        self.kind
+    }
+
+    fn group(&self) -> &'static str {
+        self.kind.group()
+    }
+
     fn publish(&self, windows: &[Current], used: &[u32]) {
         let Some(metrics) = &self.metrics else { return };
         for (w, &n) in windows.iter().zip(used) {
@@ -291,7 +412,10 @@ impl SmsBudget {
                 Window::Hour => MetricsWindow::Hour,
                 Window::Day => MetricsWindow::Day,
             };
-            metrics.set_sms_budget(window, n, w.cap);
+            match self.kind {
+                BudgetKind::Sms => metrics.set_sms_budget(window, n, w.cap),
+                BudgetKind::Call => metrics.set_call_budget(window, n, w.cap),
+            }
         }
     }
 
@@ -321,7 +445,10 @@ impl SmsBudget {
     /// `(window name, used, cap)` for each window now, for metrics.
     pub async fn usage(&self) -> Result<Vec<(&'static str, u32, u32)>, StoreError> {
         let windows = self.windows(self.store.clock().now());
-        let used = self.store.used(GROUP, &Self::fixed(&windows)).await?;
+        let used = self
+            .store
+            .used(self.group(), &Self::fixed(&windows))
+            .await?;
         Ok(windows
             .iter()
             .zip(used)
@@ -334,7 +461,10 @@ impl SmsBudget {
     pub async fn exhausted(&self) -> Result<Option<Duration>, StoreError> {
         let now = self.store.clock().now();
         let windows = self.windows(now);
-        let used = self.store.used(GROUP, &Self::fixed(&windows)).await?;
+        let used = self
+            .store
+            .used(self.group(), &Self::fixed(&windows))
+            .await?;
         Ok(windows
             .iter()
             .zip(used)
@@ -357,7 +487,11 @@ impl SmsBudget {
     pub async fn spend(&self) -> Result<Result<(), Duration>, StoreError> {
         let now = self.store.clock().now();
         let windows = self.windows(now);
-        match self.store.spend(GROUP, &Self::fixed(&windows)).await? {
+        match self
+            .store
+            .spend(self.group(), &Self::fixed(&windows))
+            .await?
+        {
             Spend::Spent(used) => {
                 self.publish(&windows, &used);
                 for (w, used) in windows.iter().zip(used) {
@@ -381,7 +515,8 @@ impl SmsBudget {
                 }
                 debug!(
                     retry_in_secs = wait.as_secs(),
-                    "verification start refused: SMS budget exhausted"
+                    "verification start refused: {} budget exhausted",
+                    self.kind.label()
                 );
                 Ok(Err(wait))
             }
@@ -389,15 +524,17 @@ impl SmsBudget {
     }
 
     async fn on_warning(&self, w: &Current, used: u32, now: SystemTime) -> Result<(), StoreError> {
-        if self.first_time(w, EVENT_WARNING, now).await? {
+        let (event, _) = self.kind.events();
+        if self.first_time(w, event, now).await? {
             warn!(
                 window = w.window.name(),
                 used,
                 limit = w.cap,
-                "SMS budget at 80 % for this {}",
+                "{} budget at 80 % for this {}",
+                self.kind.label(),
                 w.window.name()
             );
-            self.alert(EVENT_WARNING, w, used, now);
+            self.alert(event, w, used, now);
         }
         Ok(())
     }
@@ -408,16 +545,18 @@ impl SmsBudget {
         used: u32,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        if self.first_time(w, EVENT_EXHAUSTED, now).await? {
+        let (_, event) = self.kind.events();
+        if self.first_time(w, event, now).await? {
             error!(
                 window = w.window.name(),
                 used,
                 limit = w.cap,
                 retry_in_secs = w.until_end(now).as_secs(),
-                "SMS budget exhausted for this {}: no verification starts until it ends",
+                "{} budget exhausted for this {}: no such verification starts until it ends",
+                self.kind.label(),
                 w.window.name()
             );
-            self.alert(EVENT_EXHAUSTED, w, used, now);
+            self.alert(event, w, used, now);
         }
         Ok(())
     }
@@ -431,7 +570,9 @@ impl SmsBudget {
         now: SystemTime,
     ) -> Result<bool, StoreError> {
         let ttl = w.until_end(now).max(Duration::from_secs(1));
-        self.store.put_new(&w.marker(event), b"1", ttl).await
+        self.store
+            .put_new(&w.marker(self.group(), event), b"1", ttl)
+            .await
     }
 
     fn alert(&self, event: &'static str, w: &Current, used: u32, now: SystemTime) {
@@ -467,12 +608,13 @@ mod tests {
             per_minute,
             per_hour,
             per_day,
+            calls: BudgetKind::Call.default_caps(),
             alert_webhook: None,
         }
     }
 
     struct Harness {
-        budget: SmsBudget,
+        budget: Budget,
         clock: Arc<ManualClock>,
         store: Arc<MemoryStore>,
         alerts: UnboundedReceiver<Alert>,
@@ -493,7 +635,7 @@ mod tests {
 
         fn on(config: BudgetConfig, clock: Arc<ManualClock>, store: Arc<MemoryStore>) -> Self {
             let (sender, alerts) = AlertSender::capture();
-            let budget = SmsBudget::new(config, store.clone(), sender);
+            let budget = Budget::new(BudgetKind::Sms, &config, store.clone(), sender);
             Self {
                 budget,
                 clock,
@@ -739,6 +881,62 @@ mod tests {
         assert!(c.alert_webhook.is_none());
         let d = BudgetConfig::default();
         assert_eq!((d.per_minute, d.per_hour, d.per_day), (30, 300, 2000));
+        let calls = Caps {
+            per_minute: 10,
+            per_hour: 60,
+            per_day: 300,
+        };
+        assert_eq!((c.calls, d.calls), (calls, calls));
+    }
+
+    #[test]
+    fn call_caps_from_their_own_variables() {
+        let c = config(&[
+            ("ROOMGATE_CALL_BUDGET_PER_MINUTE", "2"),
+            ("ROOMGATE_CALL_BUDGET_PER_HOUR", "20"),
+            ("ROOMGATE_CALL_BUDGET_PER_DAY", "100"),
+        ])
+        .unwrap();
+        assert_eq!((c.per_minute, c.per_hour, c.per_day), (30, 300, 2000));
+        let want = Caps {
+            per_minute: 2,
+            per_hour: 20,
+            per_day: 100,
+        };
+        assert_eq!(c.caps(BudgetKind::Call), want);
+        let err = config(&[("ROOMGATE_CALL_BUDGET_PER_HOUR", "0")]).unwrap_err();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].starts_with("ROOMGATE_CALL_BUDGET_PER_HOUR must be a whole number"));
+    }
+
+    #[tokio::test]
+    async fn the_call_budget_is_counted_apart_and_alerts_under_its_own_name() {
+        let clock = Arc::new(ManualClock::new(UNIX_EPOCH + secs(DAY)));
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let mut config = caps(5, 100, 100);
+        config.calls = Caps {
+            per_minute: 2,
+            per_hour: 100,
+            per_day: 100,
+        };
+        let (sender, mut alerts) = AlertSender::capture();
+        let sms = Budget::new(BudgetKind::Sms, &config, store.clone(), sender.clone());
+        let calls = Budget::new(BudgetKind::Call, &config, store.clone(), sender);
+        assert_eq!(calls.spend().await.unwrap(), Ok(()));
+        assert_eq!(calls.spend().await.unwrap(), Ok(()));
+        assert_eq!(calls.spend().await.unwrap(), Err(secs(60)));
+        // Texts are another budget.
+        assert_eq!(sms.spend().await.unwrap(), Ok(()));
+        assert_eq!(sms.exhausted().await.unwrap(), None);
+        assert_eq!(calls.exhausted().await.unwrap(), Some(secs(60)));
+        let mut events = Vec::new();
+        while let Ok(alert) = alerts.try_recv() {
+            events.push((alert.event, alert.used, alert.limit));
+        }
+        assert_eq!(
+            events,
+            [(CALL_EVENT_WARNING, 2, 2), (CALL_EVENT_EXHAUSTED, 2, 2)]
+        );
     }
 
     #[test]

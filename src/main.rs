@@ -85,7 +85,7 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum AclCommand {
-    /// One line per user: name, role, phone (masked) and rooms.
+    /// One line per user: name, role, phone (masked), channels and rooms.
     List {
         /// Show phone numbers in full.
         #[arg(long)]
@@ -104,6 +104,10 @@ enum AclCommand {
         /// Make them a host (role = "host").
         #[arg(long)]
         host: bool,
+        /// How codes may reach them: "sms" (the default) or "sms,call" to allow
+        /// "Call me instead".
+        #[arg(long, value_name = "CHANNELS", value_delimiter = ',')]
+        channels: Vec<String>,
     },
     /// Remove a user.
     Remove { user: String },
@@ -112,6 +116,12 @@ enum AclCommand {
         user: String,
         #[arg(value_name = "+E164")]
         phone: String,
+    },
+    /// Set how codes may reach a user: "sms", or "sms,call" to allow calls.
+    SetChannels {
+        user: String,
+        #[arg(value_name = "CHANNELS", value_delimiter = ',', required = true)]
+        channels: Vec<String>,
     },
     /// Let a user join one more room ("*" for any room).
     Grant { user: String, room: String },
@@ -332,12 +342,15 @@ fn acl_command(args: AclArgs) -> ExitCode {
             phone,
             rooms,
             host,
+            channels,
         } => Edit::Add {
             user,
             phone,
             rooms,
             role: if host { Role::Host } else { Role::Participant },
+            channels,
         },
+        AclCommand::SetChannels { user, channels } => Edit::SetChannels { user, channels },
         AclCommand::Remove { user } => Edit::Remove { user },
         AclCommand::SetPhone { user, phone } => Edit::SetPhone { user, phone },
         AclCommand::Grant { user, room } => Edit::Grant { user, room },

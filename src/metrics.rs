@@ -314,6 +314,8 @@ struct Inner {
     tokens_minted: Counter,
     sms_budget_used: Family<WindowLabels, Gauge>,
     sms_budget_limit: Family<WindowLabels, Gauge>,
+    call_budget_used: Family<WindowLabels, Gauge>,
+    call_budget_limit: Family<WindowLabels, Gauge>,
     twilio_duration: TwilioHistograms,
     acl_reloads: Counter,
     acl_rejections: Counter,
@@ -372,6 +374,8 @@ impl Metrics {
             tokens_minted: Counter::default(),
             sms_budget_used: Family::default(),
             sms_budget_limit: Family::default(),
+            call_budget_used: Family::default(),
+            call_budget_limit: Family::default(),
             twilio_duration: Family::new_with_constructor(twilio_histogram as fn() -> _),
             acl_reloads: Counter::default(),
             acl_rejections: Counter::default(),
@@ -443,6 +447,16 @@ impl Metrics {
             "sms_budget_limit",
             "Verification starts allowed per SMS budget window",
             inner.sms_budget_limit.clone(),
+        );
+        registry.register(
+            "call_budget_used",
+            "Verification starts by voice call spent in the current call budget window",
+            inner.call_budget_used.clone(),
+        );
+        registry.register(
+            "call_budget_limit",
+            "Verification starts by voice call allowed per call budget window",
+            inner.call_budget_limit.clone(),
         );
         registry.register_with_unit(
             "twilio_request_duration",
@@ -516,6 +530,12 @@ impl Metrics {
             inner
                 .sms_budget_limit
                 .get_or_create_owned(&WindowLabels { window });
+            inner
+                .call_budget_used
+                .get_or_create_owned(&WindowLabels { window });
+            inner
+                .call_budget_limit
+                .get_or_create_owned(&WindowLabels { window });
         }
 
         Self {
@@ -556,6 +576,19 @@ impl Metrics {
     }
 
     /// The state of one SMS budget window, as last seen.
+    /// The call budget's counterpart of [`Self::set_sms_budget`].
+    pub fn set_call_budget(&self, window: Window, used: u32, limit: u32) {
+        let labels = WindowLabels { window };
+        self.inner
+            .call_budget_used
+            .get_or_create(&labels)
+            .set(i64::from(used));
+        self.inner
+            .call_budget_limit
+            .get_or_create(&labels)
+            .set(i64::from(limit));
+    }
+
     pub fn set_sms_budget(&self, window: Window, used: u32, limit: u32) {
         let labels = WindowLabels { window };
         self.inner
@@ -1102,6 +1135,8 @@ mod tests {
             ("roomgate_tokens_minted", "counter"),
             ("roomgate_sms_budget_used", "gauge"),
             ("roomgate_sms_budget_limit", "gauge"),
+            ("roomgate_call_budget_used", "gauge"),
+            ("roomgate_call_budget_limit", "gauge"),
             ("roomgate_twilio_request_duration_seconds", "histogram"),
             ("roomgate_acl_reloads", "counter"),
             ("roomgate_acl_rejections", "counter"),
@@ -1133,6 +1168,8 @@ mod tests {
             let labels = [("window", window.as_str())];
             assert_eq!(value(&scrape, "roomgate_sms_budget_used", &labels), 0.0);
             assert_eq!(value(&scrape, "roomgate_sms_budget_limit", &labels), 0.0);
+            assert_eq!(value(&scrape, "roomgate_call_budget_used", &labels), 0.0);
+            assert_eq!(value(&scrape, "roomgate_call_budget_limit", &labels), 0.0);
         }
     }
 

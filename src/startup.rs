@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use crate::acl::{Acl, AclError, AclStatus, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
-use crate::budget::SmsBudget;
+use crate::budget::{Budget, BudgetKind};
 use crate::clock::{Clock, SystemClock};
 pub use crate::config::OutboundLimits;
 use crate::config::{Mode, Settings, TwilioSettings};
@@ -148,6 +148,10 @@ impl Application {
             settings.acl_policy.clone(),
         ));
         let pseudonyms = Pseudonyms::new(settings.session_key.expose());
+        // One sender (one queue, one guard) for both budgets' alerts.
+        let alerts = settings
+            .budget
+            .alert_sender(http.clone(), outbound.alerts, &metrics);
         let signin = SignInService {
             signins: SignIns::new(
                 store.clone(),
@@ -160,14 +164,15 @@ impl Application {
                 settings.limits.clone(),
                 settings.session_key.expose(),
             )),
-            budget: SmsBudget::new(
-                settings.budget.clone(),
+            budget: Budget::new(
+                BudgetKind::Sms,
+                &settings.budget,
                 store.clone(),
-                settings
-                    .budget
-                    .alert_sender(http.clone(), outbound.alerts, &metrics),
+                alerts.clone(),
             )
             .with_metrics(metrics.clone()),
+            call_budget: Budget::new(BudgetKind::Call, &settings.budget, store.clone(), alerts)
+                .with_metrics(metrics.clone()),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),

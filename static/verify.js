@@ -1,9 +1,11 @@
-// The code page's "send a new code" countdown. The server enforces the cooldown;
+// The code page's "send a new code" (and "call me instead") countdown. The server enforces the cooldown;
 // this only shows it, so the button isn't pressed for a refusal.
 (function () {
   'use strict';
   var button = document.getElementById('resend');
   var wait = document.getElementById('resend-wait');
+  // "Call me instead" is under the same cooldown: it waits with the resend button.
+  var call = document.getElementById('call');
   if (!button || !wait) return;
   var left = parseInt(button.getAttribute('data-resend-in'), 10) || 0;
   var label = button.textContent;
@@ -28,11 +30,13 @@
   function tick() {
     if (left <= 0) {
       button.disabled = false;
+      if (call) call.disabled = false;
       button.textContent = label;
       if (wait.textContent !== '') wait.textContent = ready;
       return;
     }
     button.disabled = true;
+    if (call) call.disabled = true;
     button.textContent = label + ' (' + left + ')';
     if (left % 10 === 0 || wait.textContent === '') {
       wait.textContent = waitingText(left);

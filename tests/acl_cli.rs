@@ -115,10 +115,10 @@ fn list_masks_phones_unless_asked() {
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
-        "USER   ROLE         PHONE          ROOMS\n\
-         alice  host         +1********01   standup, all-hands\n\
-         bob    participant  +44********56  *\n\
-         carol  participant  +61*******78   design-review\n\
+        "USER   ROLE         PHONE          CHANNELS  ROOMS\n\
+         alice  host         +1********01   sms       standup, all-hands\n\
+         bob    participant  +44********56  sms       *\n\
+         carol  participant  +61*******78   sms       design-review\n\
          3 users (1 host, 2 participants), 4 rooms; phone numbers masked (--show-phones shows them)\n"
     );
     for full in ["4155550101", "7400123456", "412345678"] {
@@ -129,10 +129,10 @@ fn list_masks_phones_unless_asked() {
     assert_ok(&out);
     assert_eq!(
         stdout(&out),
-        "USER   ROLE         PHONE          ROOMS\n\
-         alice  host         +14155550101   standup, all-hands\n\
-         bob    participant  +447400123456  *\n\
-         carol  participant  +61412345678   design-review\n\
+        "USER   ROLE         PHONE          CHANNELS  ROOMS\n\
+         alice  host         +14155550101   sms       standup, all-hands\n\
+         bob    participant  +447400123456  sms       *\n\
+         carol  participant  +61412345678   sms       design-review\n\
          3 users (1 host, 2 participants), 4 rooms\n"
     );
     assert_eq!(sandbox.text(), ACL);
@@ -192,7 +192,7 @@ fn add_appends_the_user_and_changes_nothing_else() {
     ));
     let list = stdout(&sandbox.acl(&["list"]));
     assert!(
-        list.contains("erin   host         +44********57  *\n"),
+        list.contains("erin   host         +44********57  sms       *\n"),
         "{list}"
     );
 }
@@ -268,6 +268,88 @@ fn remove_takes_out_the_user_and_the_comment_on_top() {
             sandbox.acl.display()
         )
     );
+}
+
+#[test]
+fn channels_are_added_set_and_listed_keeping_comments() {
+    let sandbox = Sandbox::new("channels");
+    // Bob may now be called: one new line after his list (and its comment), nothing else.
+    let out = sandbox.acl(&["set-channels", "bob", "sms,call"]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "bob's channels are now sms, call in {}\n",
+            sandbox.acl.display()
+        )
+    );
+    assert_eq!(
+        sandbox.text(),
+        acl_with(
+            "  \"*\",   # all of them\n]\n",
+            "  \"*\",   # all of them\n]\nchannels = [\"sms\", \"call\"]\n"
+        )
+    );
+    let list = stdout(&sandbox.acl(&["list"]));
+    assert!(
+        list.contains("bob    participant  +44********56  sms,call  *\n"),
+        "{list}"
+    );
+    // Back to texts only: the value changes, the key stays; again: nothing to do.
+    assert_ok(&sandbox.acl(&["set-channels", "bob", "sms"]));
+    assert_eq!(
+        sandbox.text(),
+        acl_with(
+            "  \"*\",   # all of them\n]\n",
+            "  \"*\",   # all of them\n]\nchannels = [\"sms\"]\n"
+        )
+    );
+    let out = sandbox.acl(&["set-channels", "bob", "sms"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("already sms"), "{}", stdout(&out));
+
+    // Refused, the file untouched: an unknown channel, a repeat, no "sms", nobody.
+    let before = sandbox.text();
+    for args in [
+        &["set-channels", "bob", "sms,fax"][..],
+        &["set-channels", "bob", "sms,sms"][..],
+        &["set-channels", "bob", "call"][..],
+        &["set-channels", "mallory", "sms,call"][..],
+        &[
+            "add",
+            "dave",
+            "--phone",
+            DAVE,
+            "--room",
+            "x",
+            "--channels",
+            "call",
+        ][..],
+    ] {
+        let out = sandbox.acl(args);
+        assert_refused(&out);
+        assert_eq!(sandbox.text(), before, "{args:?}");
+    }
+
+    // Added with calls allowed: written in the style of the last user.
+    let out = sandbox.acl(&[
+        "add",
+        "dave",
+        "--phone",
+        DAVE,
+        "--room",
+        "ops",
+        "--channels",
+        "sms,call",
+    ]);
+    assert_ok(&out);
+    assert_eq!(
+        sandbox.text(),
+        format!(
+            "{before}\n[users.dave]\nphone  =  \"{DAVE}\"\nrooms  =  [\"ops\"]\nchannels  =  [\"sms\", \"call\"]\n"
+        )
+    );
+    sandbox.assert_only(&["team.toml"]);
 }
 
 #[test]

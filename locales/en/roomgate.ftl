@@ -53,6 +53,9 @@ code-resend-wait = { $count ->
        *[other] You can ask for a new code in { $n } seconds.
     }
 code-resend-ready = You can ask for a new code now.
+code-calling = If you are on the list for this room and may get codes by phone call, we are calling you now. If no call comes, use the code from the SMS.
+code-call = Call me instead
+code-call-hint = No SMS? We can read a code to you in a phone call, if the host allowed calls for you.
 
 ## Notices: why a sign-in can't go on
 

@@ -44,6 +44,9 @@ code-resend-wait = { $count ->
        *[other] Podrás pedir un código nuevo dentro de { $n } segundos.
     }
 code-resend-ready = Ya puedes pedir un código nuevo.
+code-calling = Si estás en la lista de esta sala y puedes recibir códigos por llamada, te estamos llamando ahora. Si no llega ninguna llamada, usa el código del SMS.
+code-call = Mejor llámame
+code-call-hint = ¿No te llega el SMS? Podemos leerte un código en una llamada, si el anfitrión te permitió las llamadas.
 
 ## Avisos: por qué no puede continuar el inicio de sesión
 

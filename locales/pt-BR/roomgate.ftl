@@ -44,6 +44,9 @@ code-resend-wait = { $count ->
        *[other] Você poderá pedir um novo código em { $n } segundos.
     }
 code-resend-ready = Você já pode pedir um novo código.
+code-calling = Se você está na lista desta sala e pode receber códigos por chamada, estamos ligando para você agora. Se nenhuma chamada chegar, use o código do SMS.
+code-call = Prefiro receber uma ligação
+code-call-hint = Não recebeu o SMS? Podemos ler um código para você em uma ligação, se o anfitrião permitiu ligações para você.
 
 ## Avisos: por que o acesso não pode continuar
 

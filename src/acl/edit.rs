@@ -1,5 +1,5 @@
 //! Changing the ACL file from the command line (`roomgate acl add`, `remove`,
-//! `set-phone`, `grant`, `revoke`).
+//! `set-phone`, `set-channels`, `grant`, `revoke`).
 //!
 //! The file is the host's: it has their comments, blank lines and layout. An edit
 //! changes only the lines it is about. The text goes through `toml_edit`, which
@@ -28,6 +28,7 @@ use toml_edit::{Array, Decor, DocumentMut, InlineTable, Item, Key, RawString, Ta
 use super::parse::key_segment;
 use super::{Acl, AclErrors, AclPolicy, Role};
 use crate::domain::{ParseError, PhoneNumber, RoomPattern, Username};
+use crate::verify::Channel;
 
 /// One change to the ACL, as asked for on the command line. The strings are
 /// checked by [`edit_text`] (and so by [`apply`]), which reports every bad one.
@@ -38,6 +39,8 @@ pub enum Edit {
         phone: String,
         rooms: Vec<String>,
         role: Role,
+        /// Empty: the default (`sms` only), and no `channels` key is written.
+        channels: Vec<String>,
     },
     Remove {
         user: String,
@@ -45,6 +48,11 @@ pub enum Edit {
     SetPhone {
         user: String,
         phone: String,
+    },
+    /// How codes may reach the user: `sms`, or `sms` and `call`.
+    SetChannels {
+        user: String,
+        channels: Vec<String>,
     },
     Grant {
         user: String,
@@ -68,12 +76,19 @@ impl fmt::Debug for Edit {
                 phone,
                 rooms,
                 role,
+                channels,
             } => f
                 .debug_struct("Add")
                 .field("user", user)
                 .field("phone", &masked(phone))
                 .field("rooms", rooms)
                 .field("role", role)
+                .field("channels", channels)
+                .finish(),
+            Edit::SetChannels { user, channels } => f
+                .debug_struct("SetChannels")
+                .field("user", user)
+                .field("channels", channels)
                 .finish(),
             Edit::Remove { user } => f.debug_struct("Remove").field("user", user).finish(),
             Edit::SetPhone { user, phone } => f
@@ -210,9 +225,15 @@ pub fn edit_text(
             phone,
             rooms,
             role,
+            channels,
         } => {
             let user = noted(&mut problems, Username::parse(user));
             let phone = noted(&mut problems, PhoneNumber::parse(phone));
+            let channels = if channels.is_empty() {
+                vec![Channel::Sms]
+            } else {
+                parse_channels(&mut problems, channels)
+            };
             let mut patterns = Vec::new();
             for room in rooms {
                 if let Some(pattern) = noted(&mut problems, RoomPattern::parse(room)) {
@@ -230,10 +251,15 @@ pub fn edit_text(
                 return Err(arguments(origin, problems));
             };
             let rooms_list = join_rooms(&patterns);
+            let calls = if channels.contains(&Channel::Call) {
+                ", calls allowed"
+            } else {
+                ""
+            };
             (
-                add_user(origin, text, &user, &phone, &patterns, *role),
+                add_user_with(origin, text, &user, &phone, &patterns, *role, &channels),
                 format!(
-                    "added {user} ({role}, phone {}, rooms {rooms_list}) to {origin}",
+                    "added {user} ({role}, phone {}{calls}, rooms {rooms_list}) to {origin}",
                     phone.masked()
                 ),
             )
@@ -260,6 +286,22 @@ pub fn edit_text(
                     phone.masked()
                 ),
                 _ => format!("{user}'s phone is now {} in {origin}", phone.masked()),
+            };
+            (result, message)
+        }
+        Edit::SetChannels { user, channels } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let channels = parse_channels(&mut problems, channels);
+            let (Some(user), true) = (user, problems.is_empty()) else {
+                return Err(arguments(origin, problems));
+            };
+            let result = set_channels(origin, text, &user, &channels);
+            let list = join_channels(&channels);
+            let message = match &result {
+                Ok(new) if new == text => {
+                    format!("{user}'s channels are already {list}; {origin} not changed")
+                }
+                _ => format!("{user}'s channels are now {list} in {origin}"),
             };
             (result, message)
         }
@@ -305,6 +347,48 @@ fn noted<T>(problems: &mut Vec<String>, result: Result<T, ParseError>) -> Option
     result.map_err(|e| problems.push(e.to_string())).ok()
 }
 
+/// Channels as given on the command line, checked like the file's (known names, no
+/// repeats, `sms` among them), in the order given. Problems go to `problems`.
+fn parse_channels(problems: &mut Vec<String>, given: &[String]) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for name in given {
+        match Channel::parse(name) {
+            None => problems.push(format!(
+                r#"{name:?} is not a channel (expected "sms" or "call")"#
+            )),
+            Some(channel) if channels.contains(&channel) => {
+                problems.push(format!("channel {name:?} is given twice"));
+            }
+            Some(channel) => channels.push(channel),
+        }
+    }
+    if given.is_empty() {
+        problems.push(r#"give at least one channel ("sms", or "sms,call")"#.to_owned());
+    } else if !channels.is_empty() && !channels.contains(&Channel::Sms) {
+        problems.push(
+            r#""sms" must be among the channels: every sign-in starts with a text"#.to_owned(),
+        );
+    }
+    channels
+}
+
+fn join_channels(channels: &[Channel]) -> String {
+    channels
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn channels_array(channels: &[Channel]) -> Array {
+    let mut array = Array::new();
+    for channel in channels {
+        array.push(channel.as_str());
+    }
+    array.fmt();
+    array
+}
+
 fn arguments(origin: &str, problems: Vec<String>) -> EditError {
     EditError::Arguments {
         origin: origin.to_owned(),
@@ -338,6 +422,20 @@ pub fn add_user(
     rooms: &[RoomPattern],
     role: Role,
 ) -> Result<String, EditError> {
+    add_user_with(origin, text, user, phone, rooms, role, &[Channel::Sms])
+}
+
+/// [`add_user`], with `channels = [...]` written too unless it is the default (`sms`).
+pub fn add_user_with(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    phone: &PhoneNumber,
+    rooms: &[RoomPattern],
+    role: Role,
+    channels: &[Channel],
+) -> Result<String, EditError> {
+    let write_channels = channels != [Channel::Sms];
     let (mut doc, layout) = open(origin, text)?;
     let name = user.as_str();
     let mut room_values = Array::new();
@@ -363,6 +461,9 @@ pub fn add_user(
             entry.insert("rooms", Value::Array(room_values));
             if role == Role::Host {
                 entry.insert("role", role.as_str().into());
+            }
+            if write_channels {
+                entry.insert("channels", Value::Array(channels_array(channels)));
             }
             entry.fmt();
             let users = doc["users"].as_inline_table_mut().expect("matched above");
@@ -421,6 +522,11 @@ pub fn add_user(
     );
     if role == Role::Host {
         insert_styled(&mut table, "role", role.as_str().into(), style("role"));
+    }
+    if write_channels {
+        // Styled like `rooms` (the key a template user is sure to have).
+        let channels = Value::Array(channels_array(channels));
+        insert_styled(&mut table, "channels", channels, style("rooms"));
     }
     doc.set_trailing("");
     doc["users"]
@@ -487,6 +593,90 @@ pub fn set_phone(
         }
         None => {
             entry.insert("phone", Item::Value(phone.expose_e164().into()));
+        }
+    }
+    Ok(finish(&doc, &layout))
+}
+
+/// Sets the user's `channels`, keeping the comment after the old value. Unchanged text
+/// if they are already those; a user without the key who is set to the default
+/// (`sms` only) keeps having none.
+pub fn set_channels(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    channels: &[Channel],
+) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let item = user_item(&mut doc, origin, user)?;
+    // A `[users.NAME]` table gets a new last line, styled like `rooms`.
+    if let Some(table) = item.as_table_mut()
+        && !table.contains_key("channels")
+    {
+        if channels == [Channel::Sms] {
+            return Ok(text.to_owned());
+        }
+        let style = key_style(Some(table), "rooms");
+        insert_styled(
+            table,
+            "channels",
+            Value::Array(channels_array(channels)),
+            style,
+        );
+        return Ok(finish(&doc, &layout));
+    }
+    // An inline table: the space before its closing brace stays there.
+    if let Some(inline) = item.as_inline_table_mut()
+        && !inline.contains_key("channels")
+    {
+        if channels == [Channel::Sms] {
+            return Ok(text.to_owned());
+        }
+        let last_suffix = inline
+            .iter_mut()
+            .last()
+            .map(|(_, value)| {
+                let suffix = raw(value.decor().suffix()).to_owned();
+                value.decor_mut().set_suffix("");
+                suffix
+            })
+            .unwrap_or_default();
+        let mut value = Value::Array(channels_array(channels));
+        value.decor_mut().set_prefix(" ");
+        value.decor_mut().set_suffix(last_suffix);
+        inline.insert("channels", value);
+        return Ok(finish(&doc, &layout));
+    }
+    let entry = item
+        .as_table_like_mut()
+        .ok_or_else(|| unsupported(origin, format!("{} is not a table", user_path(user))))?;
+    match entry.get_mut("channels") {
+        Some(Item::Value(old)) => {
+            let same = old.as_array().is_some_and(|a| {
+                a.iter()
+                    .map(Value::as_str)
+                    .eq(channels.iter().map(|c| Some(c.as_str())))
+            });
+            if same {
+                return Ok(text.to_owned());
+            }
+            let mut new = Value::Array(channels_array(channels));
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        Some(_) => {
+            return Err(unsupported(
+                origin,
+                format!("{}.channels is not an array", user_path(user)),
+            ));
+        }
+        None if channels == [Channel::Sms] => return Ok(text.to_owned()),
+        // An inline table or dotted keys.
+        None => {
+            entry.insert(
+                "channels",
+                Item::Value(Value::Array(channels_array(channels))),
+            );
         }
     }
     Ok(finish(&doc, &layout))
@@ -571,6 +761,16 @@ fn user_entry<'d>(
     origin: &str,
     user: &Username,
 ) -> Result<&'d mut dyn toml_edit::TableLike, EditError> {
+    user_item(doc, origin, user)?
+        .as_table_like_mut()
+        .ok_or_else(|| unsupported(origin, format!("{} is not a table", user_path(user))))
+}
+
+fn user_item<'d>(
+    doc: &'d mut DocumentMut,
+    origin: &str,
+    user: &Username,
+) -> Result<&'d mut Item, EditError> {
     let users = match doc.get_mut("users") {
         None => None,
         Some(item) => Some(
@@ -578,15 +778,12 @@ fn user_entry<'d>(
                 .ok_or_else(|| unsupported(origin, "`users` is not a table"))?,
         ),
     };
-    let entry = users
+    users
         .and_then(|users| users.get_mut(user.as_str()))
         .ok_or_else(|| EditError::UnknownUser {
             origin: origin.to_owned(),
             user: user.clone(),
-        })?;
-    entry
-        .as_table_like_mut()
-        .ok_or_else(|| unsupported(origin, format!("{} is not a table", user_path(user))))
+        })
 }
 
 fn rooms_of<'d>(
@@ -1316,6 +1513,115 @@ mod tests {
     }
 
     #[test]
+    fn set_channels_keeps_comments_and_each_entrys_style() {
+        let calls = [Channel::Sms, Channel::Call];
+        // A table: a new last line, styled like its `rooms`; every comment stays.
+        let out = set_channels("acl.toml", ODD, &user("carol"), &calls).unwrap();
+        let expected = replaced(
+            ODD,
+            "\trooms=[\"design-review\"]   \n",
+            "\trooms=[\"design-review\"]   \n\tchannels=[\"sms\", \"call\"]\n",
+        );
+        assert_eq!(out, expected);
+        assert_eq!(
+            valid(&out).user(&user("carol")).unwrap().channels,
+            calls.to_vec()
+        );
+        // Changing it again replaces only the value.
+        let back = set_channels("acl.toml", &out, &user("carol"), &[Channel::Sms]).unwrap();
+        assert_eq!(
+            back,
+            replaced(&out, "channels=[\"sms\", \"call\"]", "channels=[\"sms\"]")
+        );
+        // Already so: nothing to write (and the default needs no key).
+        assert_eq!(
+            set_channels("acl.toml", &out, &user("carol"), &calls).unwrap(),
+            out
+        );
+        assert_eq!(
+            set_channels("acl.toml", ODD, &user("bob"), &[Channel::Sms]).unwrap(),
+            ODD
+        );
+        // An inline table, and dotted keys.
+        let out = set_channels("acl.toml", BODY, &user("dave"), &calls).unwrap();
+        assert_eq!(
+            out,
+            replaced(
+                BODY,
+                "rooms = [\"a\"] }",
+                "rooms = [\"a\"], channels = [\"sms\", \"call\"] }"
+            )
+        );
+        let out = set_channels("acl.toml", BODY, &user("erin"), &calls).unwrap();
+        assert_eq!(
+            out,
+            replaced(
+                BODY,
+                "erin.rooms = [\"b\", \"c\"]\n",
+                "erin.rooms = [\"b\", \"c\"]\nerin.channels = [\"sms\", \"call\"]\n"
+            )
+        );
+        // A comment after the value stays.
+        let commented = format!("{PLAIN}channels = [\"sms\"]  # texts only\n");
+        let out = set_channels("acl.toml", &commented, &user("bob"), &calls).unwrap();
+        assert_eq!(
+            out,
+            format!("{PLAIN}channels = [\"sms\", \"call\"]  # texts only\n")
+        );
+    }
+
+    #[test]
+    fn channels_are_checked_on_the_command_line() {
+        let policy = AclPolicy::default();
+        let set = |channels: &[&str]| Edit::SetChannels {
+            user: "bob".into(),
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        let err = edit_text("acl.toml", PLAIN, &policy, &set(&["sms", "fax", "sms"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(r#""fax" is not a channel (expected "sms" or "call")"#),
+            "{err}"
+        );
+        assert!(err.contains(r#"channel "sms" is given twice"#), "{err}");
+        let err = edit_text("acl.toml", PLAIN, &policy, &set(&["call"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(r#""sms" must be among the channels"#), "{err}");
+        let done = edit_text("acl.toml", PLAIN, &policy, &set(&["sms", "call"])).unwrap();
+        assert_eq!(done.message, "bob's channels are now sms, call in acl.toml");
+        assert_eq!(
+            done.text,
+            format!("{PLAIN}channels = [\"sms\", \"call\"]\n")
+        );
+        let added = edit_text(
+            "acl.toml",
+            PLAIN,
+            &policy,
+            &Edit::Add {
+                user: "dave".into(),
+                phone: DAVE.into(),
+                rooms: vec!["x".into()],
+                role: Role::Participant,
+                channels: vec!["sms".into(), "call".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            added.message,
+            "added dave (participant, phone +1********23, calls allowed, rooms x) to acl.toml"
+        );
+        assert!(
+            added
+                .text
+                .ends_with("[users.dave]\nphone = \"+16135550123\"\nrooms = [\"x\"]\nchannels = [\"sms\", \"call\"]\n"),
+            "{}",
+            added.text
+        );
+    }
+
+    #[test]
     fn every_sample_round_trips_untouched() {
         for text in [ODD, BODY, PLAIN] {
             let (doc, layout) = open("acl.toml", text).unwrap();
@@ -1767,6 +2073,7 @@ mod tests {
                 phone: "555-0101".into(),
                 rooms: vec!["standup".into(), "All Hands".into(), "standup".into()],
                 role: Role::Participant,
+                channels: vec![],
             },
         )
         .unwrap_err();
@@ -1816,6 +2123,7 @@ mod tests {
                 phone: "+447400123456".into(),
                 rooms: vec!["x".into()],
                 role: Role::Participant,
+                channels: vec![],
             },
         )
         .unwrap_err();
@@ -1853,6 +2161,7 @@ mod tests {
             phone: DAVE.into(),
             rooms: vec!["standup".into(), "*".into()],
             role: Role::Host,
+            channels: vec![],
         });
         assert_eq!(
             added.message,
@@ -1896,7 +2205,8 @@ mod tests {
                 user: "dave".into(),
                 phone: DAVE.into(),
                 rooms: vec![],
-                role: Role::Host
+                role: Role::Host,
+                channels: vec![],
             }
         );
         assert!(

@@ -15,7 +15,10 @@
 //! rooms = ["*"]            # any room
 //! ```
 //!
-//! `role` is `"participant"` (the default) or `"host"`.
+//! `role` is `"participant"` (the default) or `"host"`. `channels` says how codes may
+//! reach the user: `["sms"]` (the default) or `["sms", "call"]`, which lets the code
+//! page's "Call me instead" call them. `"sms"` must be listed: every sign-in starts
+//! with a text.
 //!
 //! Because a person writes it, a bad file is reported like a compiler would: every
 //! problem as `FILE:LINE:COLUMN: KEY.PATH: message`, sorted by position, so that one
@@ -41,6 +44,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::domain::{PhoneNumber, RoomName, RoomPattern, Username};
+use crate::verify::Channel;
 
 /// A parsed, valid access list. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +59,17 @@ pub struct AclUser {
     /// Non-empty and without duplicates.
     pub rooms: Vec<RoomPattern>,
     pub role: Role,
+    /// How codes may reach them: `sms` always, `call` if allowed. Non-empty, without
+    /// duplicates, sms first when written by roomgate.
+    pub channels: Vec<Channel>,
 }
 
 impl AclUser {
+    /// Whether "Call me instead" calls this user.
+    pub fn may_use(&self, channel: Channel) -> bool {
+        self.channels.contains(&channel)
+    }
+
     pub fn may_join(&self, room: &RoomName) -> bool {
         self.rooms.iter().any(|pattern| pattern.matches(room))
     }
@@ -264,12 +276,12 @@ impl Acl {
 
 impl Acl {
     /// What `roomgate acl list` prints: a header, one aligned line per user in
-    /// username order (name, role, phone, rooms), and a summary. Phone numbers are
+    /// username order (name, role, phone, channels, rooms), and a summary. Phone numbers are
     /// masked unless `show_phones`; rooms come last because they are the one column
     /// of unbounded width.
     pub fn listing(&self, show_phones: bool) -> String {
-        let header = ["USER", "ROLE", "PHONE", "ROOMS"].map(str::to_owned);
-        let rows: Vec<[String; 4]> = self
+        let header = ["USER", "ROLE", "PHONE", "CHANNELS", "ROOMS"].map(str::to_owned);
+        let rows: Vec<[String; 5]> = self
             .users()
             .map(|(name, user)| {
                 let phone = if show_phones {
@@ -278,15 +290,17 @@ impl Acl {
                     user.phone.masked()
                 };
                 let rooms: Vec<String> = user.rooms.iter().map(ToString::to_string).collect();
+                let channels: Vec<&str> = user.channels.iter().map(|c| c.as_str()).collect();
                 [
                     name.to_string(),
                     user.role.to_string(),
                     phone,
+                    channels.join(","),
                     rooms.join(", "),
                 ]
             })
             .collect();
-        let mut widths = [0; 4];
+        let mut widths = [0; 5];
         for row in std::iter::once(&header).chain(&rows) {
             for (width, cell) in widths.iter_mut().zip(row) {
                 *width = (*width).max(cell.chars().count());
@@ -295,14 +309,16 @@ impl Acl {
         let mut out = String::new();
         for row in std::iter::once(&header).chain(&rows) {
             let line = format!(
-                "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+                "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
                 row[0],
                 row[1],
                 row[2],
                 row[3],
+                row[4],
                 w0 = widths[0],
                 w1 = widths[1],
                 w2 = widths[2],
+                w3 = widths[3],
             );
             out.push_str(line.trim_end());
             out.push('\n');
@@ -503,6 +519,7 @@ rooms = ["standup", "all-hands"]
 [users.bob]
 phone = "+447400123456"
 rooms = ["*"]
+channels = ["sms", "call"]
 
 [users.carol]
 phone = "+61412345678"
@@ -594,18 +611,18 @@ rooms = ["standup"]
         let acl = Acl::parse("acl.toml", &text).unwrap();
         assert_eq!(
             acl.listing(false),
-            "USER   ROLE         PHONE          ROOMS\n\
-             alice  participant  +1********01   standup, all-hands\n\
-             bob    participant  +44********56  *\n\
-             carol  host         +61*******78   standup\n\
+            "USER   ROLE         PHONE          CHANNELS  ROOMS\n\
+             alice  participant  +1********01   sms       standup, all-hands\n\
+             bob    participant  +44********56  sms,call  *\n\
+             carol  host         +61*******78   sms       standup\n\
              3 users (1 host, 2 participants), 3 rooms; phone numbers masked (--show-phones shows them)\n"
         );
         assert_eq!(
             acl.listing(true),
-            "USER   ROLE         PHONE          ROOMS\n\
-             alice  participant  +14155550101   standup, all-hands\n\
-             bob    participant  +447400123456  *\n\
-             carol  host         +61412345678   standup\n\
+            "USER   ROLE         PHONE          CHANNELS  ROOMS\n\
+             alice  participant  +14155550101   sms       standup, all-hands\n\
+             bob    participant  +447400123456  sms,call  *\n\
+             carol  host         +61412345678   sms       standup\n\
              3 users (1 host, 2 participants), 3 rooms\n"
         );
     }
@@ -619,13 +636,27 @@ rooms = ["standup"]
         let lines: Vec<&str> = listing.lines().collect();
         assert_eq!(
             lines[0],
-            format!("{:<22}  ROLE         PHONE         ROOMS", "USER")
+            format!("{:<22}  ROLE         PHONE         CHANNELS  ROOMS", "USER")
         );
-        assert_eq!(lines[1], format!("{name}  participant  +1********01  x"));
+        assert_eq!(
+            lines[1],
+            format!("{name}  participant  +1********01  sms       x")
+        );
         assert_eq!(
             lines[2],
             "1 user (0 hosts, 1 participant), 1 room; phone numbers masked (--show-phones shows them)"
         );
+    }
+
+    #[test]
+    fn channels_default_to_sms_and_may_add_calls() {
+        let acl = sample();
+        let alice = acl.user(&user("alice")).unwrap();
+        assert_eq!(alice.channels, [Channel::Sms]);
+        assert!(!alice.may_use(Channel::Call));
+        let bob = acl.user(&user("bob")).unwrap();
+        assert_eq!(bob.channels, [Channel::Sms, Channel::Call]);
+        assert!(bob.may_use(Channel::Call));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, Role};
 use crate::domain::{PhoneNumber, RoomPattern, Username};
+use crate::verify::Channel;
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
 // `validate`, together with everything else, instead of ending the parse.
@@ -30,6 +31,7 @@ struct RawUser {
     phone: Option<Spanned<String>>,
     rooms: Option<Spanned<Vec<Spanned<String>>>>,
     role: Option<Spanned<String>>,
+    channels: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 pub(super) fn parse(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl, AclErrors> {
@@ -158,10 +160,23 @@ fn validate(
             }
         };
 
-        if let (Some(username), Some(phone), Some(rooms), Some(role)) =
-            (username, phone, rooms, role)
+        let channels = match user.channels {
+            None => Some(vec![Channel::Sms]),
+            Some(channels) => validate_channels(channels, &format!("{user_path}.channels"), report),
+        };
+
+        if let (Some(username), Some(phone), Some(rooms), Some(role), Some(channels)) =
+            (username, phone, rooms, role, channels)
         {
-            acl.insert(username, AclUser { phone, rooms, role });
+            acl.insert(
+                username,
+                AclUser {
+                    phone,
+                    rooms,
+                    role,
+                    channels,
+                },
+            );
         }
     }
     acl
@@ -219,6 +234,68 @@ fn validate_rooms(
         }
     }
     ok.then_some(patterns)
+}
+
+/// How codes may reach the user: `None` if anything in the list is wrong. `"sms"`
+/// must be there: every sign-in starts with a text, and a call is the alternative
+/// the code page offers.
+fn validate_channels(
+    channels: Spanned<Vec<Spanned<String>>>,
+    path: &str,
+    report: &mut Report<'_>,
+) -> Option<Vec<Channel>> {
+    let list_start = channels.span().start;
+    if channels.get_ref().is_empty() {
+        report.at(
+            Some(list_start),
+            path.to_owned(),
+            r#"no channels listed (use ["sms"], or ["sms", "call"] to allow calls)"#,
+        );
+        return None;
+    }
+    let mut found = Vec::new();
+    let mut first_seen: BTreeMap<Channel, usize> = BTreeMap::new();
+    let mut ok = true;
+    for (i, channel) in channels.into_inner().into_iter().enumerate() {
+        let offset = channel.span().start;
+        let item_path = format!("{path}[{i}]");
+        let Some(parsed) = Channel::parse(channel.get_ref()) else {
+            report.at(
+                Some(offset),
+                item_path,
+                format!(
+                    r#"{:?} is not a channel (expected "sms" or "call")"#,
+                    channel.get_ref()
+                ),
+            );
+            ok = false;
+            continue;
+        };
+        match first_seen.entry(parsed) {
+            Entry::Vacant(slot) => {
+                slot.insert(offset);
+                found.push(parsed);
+            }
+            Entry::Occupied(first) => {
+                let (line, column) = line_column(report.text, *first.get());
+                report.at(
+                    Some(offset),
+                    item_path,
+                    format!("duplicate channel \"{parsed}\" (first listed at {line}:{column})"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok && !found.contains(&Channel::Sms) {
+        report.at(
+            Some(list_start),
+            path.to_owned(),
+            r#""sms" must be listed: every sign-in starts with a text (e.g. ["sms", "call"])"#,
+        );
+        ok = false;
+    }
+    ok.then_some(found)
 }
 
 fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
@@ -591,7 +668,7 @@ rooms = ["design-review"]
                 2,
                 1,
                 "users.alice.phon",
-                "unknown key `phon`, expected one of `phone`, `rooms`, `role`"
+                "unknown key `phon`, expected one of `phone`, `rooms`, `role`, `channels`"
             )
         );
     }
@@ -769,6 +846,79 @@ rooms = ["design-review"]
     }
 
     #[test]
+    fn channels_default_to_sms_and_may_allow_calls() {
+        let text = format!(
+            "{ALICE}channels = [\"sms\", \"call\"]\n[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n"
+        );
+        let acl = parse("acl.toml", &text, &AclPolicy::default()).unwrap();
+        let channels: Vec<_> = acl
+            .users()
+            .map(|(u, user)| (u.as_str(), user.channels.clone()))
+            .collect();
+        assert_eq!(
+            channels,
+            [
+                ("alice", vec![Channel::Sms, Channel::Call]),
+                ("bob", vec![Channel::Sms])
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_channels_are_reported_where_they_are_written() {
+        // Unknown names and repeats, at the item; all found at once.
+        let text = format!("{ALICE}channels = [\"sms\", \"voice\",\n  \"sms\", \"Call\"]\n");
+        assert_eq!(
+            errors(&text),
+            [
+                e(
+                    4,
+                    20,
+                    "users.alice.channels[1]",
+                    r#""voice" is not a channel (expected "sms" or "call")"#
+                ),
+                e(
+                    5,
+                    3,
+                    "users.alice.channels[2]",
+                    r#"duplicate channel "sms" (first listed at 4:13)"#
+                ),
+                e(
+                    5,
+                    10,
+                    "users.alice.channels[3]",
+                    r#""Call" is not a channel (expected "sms" or "call")"#
+                ),
+            ]
+        );
+        // An empty list, and one without "sms", at the list.
+        assert_eq!(
+            error(&format!("{ALICE}channels = []\n")),
+            e(
+                4,
+                12,
+                "users.alice.channels",
+                r#"no channels listed (use ["sms"], or ["sms", "call"] to allow calls)"#
+            )
+        );
+        assert_eq!(
+            error(&format!("{ALICE}channels = [\"call\"]\n")),
+            e(
+                4,
+                12,
+                "users.alice.channels",
+                r#""sms" must be listed: every sign-in starts with a text (e.g. ["sms", "call"])"#
+            )
+        );
+        // A string instead of a list is a type error, in TOML's terms.
+        let (line, column, path, _) = error(&format!("{ALICE}channels = \"call\"\n"));
+        assert_eq!(
+            (line, column, path.as_str()),
+            (4, 12, "users.alice.channels")
+        );
+    }
+
+    #[test]
     fn duplicate_room_is_an_error_at_the_repeat() {
         let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"*\",\n  \"standup\", \"*\"]\n";
         assert_eq!(
@@ -921,7 +1071,7 @@ rooms = ["standup", "standup"]
         assert_eq!(path, r#"users.alice."ph\none\u{1b}[2J""#);
         assert_eq!(
             message,
-            r"unknown key `ph\none\u{1b}[2J`, expected one of `phone`, `rooms`, `role`"
+            r"unknown key `ph\none\u{1b}[2J`, expected one of `phone`, `rooms`, `role`, `channels`"
         );
     }
 

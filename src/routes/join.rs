@@ -8,8 +8,9 @@ use super::respond::{notice_page, render, see_other};
 use crate::client_ip::ClientIp;
 use crate::i18n::Tr;
 use crate::session::TypedSession;
-use crate::signin::{Refusal, Visit};
+use crate::signin::{Refusal, SignIn, Visit};
 use crate::state::AppState;
+use crate::verify::Channel;
 
 #[derive(Template)]
 #[template(path = "join.html")]
@@ -96,7 +97,8 @@ pub async fn login(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let visit = Visit { room: &room, ip };
-    sign_in(&state, &session, &tr, visit, typed_username(&form.username)).await
+    let who = typed_username(&form.username);
+    sign_in(&state, &session, &tr, visit, who, Channel::Sms, None).await
 }
 
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
@@ -122,20 +124,77 @@ pub async fn resend(
             return notice_page(&tr, &room, notice);
         }
     };
-    sign_in(&state, &session, &tr, visit, previous.who).await
+    // A new code is a text, whatever came before ("Call me instead" is the other way).
+    sign_in(
+        &state,
+        &session,
+        &tr,
+        visit,
+        previous.who,
+        Channel::Sms,
+        None,
+    )
+    .await
 }
 
-/// The SMS is in `tr`'s language when the participant asked for one (`Tr::sms_locale`).
+/// "Call me instead" from the code page: like a resend (a new sign-in for the name
+/// typed before, under the same limits and cooldown), by voice call, plus the call
+/// budget. Everyone gets the same answer; only a user allowed calls is called.
+pub async fn call(
+    RoomPath(room): RoomPath,
+    CheckedForm { session, .. }: CheckedForm<super::CsrfForm>,
+    tr: Tr,
+    ClientIp(ip): ClientIp,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let visit = Visit { room: &room, ip };
+    let pending = session.pending();
+    let previous = state.signin.signins.find(pending.as_ref(), &room).await;
+    let previous = match previous {
+        Ok(Some(previous)) => previous,
+        Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
+        Err(e) => {
+            let notice = state
+                .signin
+                .refuse(&Refusal::StoreDown(e), visit, None)
+                .await;
+            return notice_page(&tr, &room, notice);
+        }
+    };
+    let who = previous.who.clone();
+    sign_in(
+        &state,
+        &session,
+        &tr,
+        visit,
+        who,
+        Channel::Call,
+        Some(&previous),
+    )
+    .await
+}
+
+/// The SMS (or call) is in `tr`'s language when the participant asked for one
+/// (`Tr::sms_locale`).
 async fn sign_in(
     state: &AppState,
     session: &TypedSession,
     tr: &Tr,
     visit: Visit<'_>,
     who: String,
+    channel: Channel,
+    previous: Option<&SignIn>,
 ) -> Result<HttpResponse, PageError> {
     let begun = state
         .signin
-        .begin(visit, who.clone(), tr.sms_locale(), session.pending())
+        .begin(
+            visit,
+            who.clone(),
+            tr.sms_locale(),
+            channel,
+            session.pending(),
+            previous,
+        )
         .await;
     match begun {
         Ok(id) => {

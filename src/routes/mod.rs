@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(one("/rooms/{room}", web::get().to(join::room_page)))
         .service(one("/rooms/{room}/login", web::post().to(join::login)))
         .service(one("/rooms/{room}/resend", web::post().to(join::resend)))
+        .service(one("/rooms/{room}/call", web::post().to(join::call)))
         .service(
             web::resource("/rooms/{room}/verify")
                 .route(web::get().to(verify::code_form))

@@ -13,6 +13,7 @@ use crate::session::{Grant, TypedSession};
 use crate::signin::{Checked, Refusal, SignIn, StartState, Visit};
 use crate::state::AppState;
 use crate::store::unix_ms;
+use crate::verify::Channel;
 
 #[derive(Template)]
 #[template(path = "verify.html")]
@@ -21,8 +22,10 @@ struct CodePage<'a> {
     room: &'a str,
     csrf_token: &'a str,
     error: Option<&'a str>,
-    /// Seconds until "send a new code" is allowed (the resend cooldown).
+    /// Seconds until "send a new code" (or a call) is allowed (the resend cooldown).
     resend_in: u64,
+    /// "Call me instead" was asked for (by anyone: it says nothing about who).
+    calling: bool,
 }
 
 /// Seconds until a new code may be asked for: the same for every username.
@@ -66,6 +69,7 @@ pub async fn code_form(
         csrf_token: &csrf_token,
         error: None,
         resend_in: resend_in(&state, &sign_in),
+        calling: sign_in.channel == Channel::Call,
     })
 }
 
@@ -102,6 +106,7 @@ pub async fn check_code(
     };
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     let resend_after = resend_in(&state, &sign_in);
+    let calling = sign_in.channel == Channel::Call;
     let form_again = |error: String| {
         let mut resp = render(CodePage {
             tr: &tr,
@@ -109,6 +114,7 @@ pub async fn check_code(
             csrf_token: &csrf_token,
             error: Some(&error),
             resend_in: resend_after,
+            calling,
         })?;
         *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
         Ok(resp)

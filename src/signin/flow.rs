@@ -11,12 +11,13 @@ use std::time::Duration;
 use super::SignInService;
 use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
 use crate::audit::{AuditError, AuditEvent, AuditRecord};
+use crate::budget::{Budget, BudgetKind};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
 use crate::metrics::{FailReason, LimitKind};
 use crate::notice::Notice;
 use crate::store::StoreError;
-use crate::verify::CheckOutcome;
+use crate::verify::{Channel, CheckOutcome};
 
 /// Why a step of the sign-in may not go on.
 #[derive(Debug)]
@@ -25,8 +26,8 @@ pub enum Refusal {
     Limited(Limited),
     /// Too many failed verifications for the name typed.
     LockedOut(Duration),
-    /// The SMS budget is spent until the window rolls over.
-    Budget(Duration),
+    /// The SMS (or call) budget is spent until the window rolls over.
+    Budget(BudgetKind, Duration),
     /// The store can't say whether the step is allowed: fail closed.
     StoreDown(StoreError),
     /// Verify is failing or saturated: a code could not be sent now anyway.
@@ -57,7 +58,7 @@ impl Refusal {
         match self {
             Self::Limited(limited) => Notice::limited(limited),
             Self::LockedOut(left) => Notice::locked_out(*left),
-            Self::Budget(wait) | Self::Busy(wait) => Notice::busy(*wait),
+            Self::Budget(_, wait) | Self::Busy(wait) => Notice::busy(*wait),
             Self::StoreDown(_) | Self::AuditDown(_) => Notice::Unavailable,
         }
     }
@@ -66,7 +67,7 @@ impl Refusal {
         match self {
             Self::Limited(limited) => Some(limited.action.into()),
             Self::LockedOut(_) => Some(LimitKind::LockedOut),
-            Self::Budget(_) => Some(LimitKind::Budget),
+            Self::Budget(..) => Some(LimitKind::Budget),
             Self::StoreDown(_) | Self::Busy(_) | Self::AuditDown(_) => None,
         }
     }
@@ -76,7 +77,7 @@ impl Refusal {
         match self {
             Self::Limited(limited) => limited.action.kind(),
             Self::LockedOut(_) => "locked_out",
-            Self::Budget(_) => "sms_budget",
+            Self::Budget(kind, _) => kind.refusal_detail(),
             Self::StoreDown(_) => "store_unavailable",
             Self::Busy(_) => "verify_busy",
             Self::AuditDown(_) => "audit_unavailable",
@@ -141,16 +142,29 @@ impl SignInService {
         refusal.notice()
     }
 
-    /// "Send me a code" for the name typed. Known or not, allowed or not, the outcome looks
-    /// the same: a new pending sign-in, or the same refusal. Only a user on the list for
-    /// this room triggers a send, in the background, so timing doesn't tell either.
-    /// `replacing` is the session's previous sign-in, dropped once the new one exists.
+    /// The budget that pays for starts on `channel`.
+    fn budget_for(&self, channel: Channel) -> &Budget {
+        match channel {
+            Channel::Sms => &self.budget,
+            Channel::Call => &self.call_budget,
+        }
+    }
+
+    /// "Send me a code" (or "Call me instead") for the name typed. Known or not, allowed
+    /// or not, the outcome looks the same: a new pending sign-in, or the same refusal.
+    /// Only a user on the list for this room (and, for a call, allowed calls) triggers
+    /// a send, in the background, so timing doesn't tell either.
+    /// `replacing` is the session's previous sign-in, dropped once the new one exists;
+    /// `previous` is what it was, if read (a call asked for by a user not allowed calls
+    /// keeps its verification, so the text's code still works).
     pub async fn begin(
         &self,
         visit: Visit<'_>,
         who: String,
         locale: Option<&str>,
+        channel: Channel,
         replacing: Option<SignInId>,
+        previous: Option<&SignIn>,
     ) -> Result<SignInId, Refusal> {
         // A sign-in that can't be recorded is refused before it spends any limit, so
         // the name's codes are all there when the log works again.
@@ -160,7 +174,7 @@ impl SignInService {
         let (from_ip, locked, exhausted) = tokio::join!(
             self.limiter.login_from_ip(visit.ip),
             self.limiter.locked_out(&who),
-            self.budget.exhausted(),
+            self.budget_for(channel).exhausted(),
         );
         from_ip?;
         // Limits on the name typed apply whether or not anyone has that name.
@@ -170,8 +184,9 @@ impl SignInService {
         // A spent budget is global: everyone is told, so it reveals nobody. Checked
         // before the per-name limit, so a refusal here costs the name nothing.
         if let Some(wait) = exhausted? {
-            tracing::warn!(room = %visit.room, "sign-in refused: SMS budget exhausted");
-            return Err(Refusal::Budget(wait));
+            let kind = self.budget_for(channel).kind();
+            tracing::warn!(room = %visit.room, budget = kind.refusal_detail(), "sign-in refused: budget exhausted");
+            return Err(Refusal::Budget(kind, wait));
         }
         // Likewise global: with Verify saturated or its breaker open, no code would go
         // out; saying so now beats a code page that waits for nothing.
@@ -182,7 +197,7 @@ impl SignInService {
         // A name on the list has its number's limit and the budget to pass as well;
         // they run while the audit record is synced (and the replaced sign-in
         // dropped), which takes longer, so the response takes as long for every name.
-        let (start, record) = self.start_for(visit, &who, locale);
+        let (start, record) = self.start_for(visit, &who, locale, channel, previous);
         let admitted = async {
             match &start {
                 Start::Send(req) => self.admit_send(req).await,
@@ -204,11 +219,21 @@ impl SignInService {
             (Start::Send(_), Err(notice)) => Start::Refused(notice),
             (start, _) => start,
         };
-        Ok(self.signins.begin(visit.room.clone(), who, start).await?)
+        Ok(self
+            .signins
+            .begin(visit.room.clone(), who, channel, start)
+            .await?)
     }
 
     /// Whether to send a code, and the sign-in's audit record. Nothing here waits.
-    fn start_for(&self, visit: Visit<'_>, who: &str, locale: Option<&str>) -> (Start, AuditRecord) {
+    fn start_for(
+        &self,
+        visit: Visit<'_>,
+        who: &str,
+        locale: Option<&str>,
+        channel: Channel,
+        previous: Option<&SignIn>,
+    ) -> (Start, AuditRecord) {
         let Visit { room, ip } = visit;
         let user = self.pseudonyms.of(who);
         let username = Username::parse(who).ok();
@@ -217,10 +242,10 @@ impl SignInService {
             .ip(ip);
         let allowed = username.as_ref().and_then(|username| {
             let acl = self.acl.load();
-            let phone = acl.allowed(username, room)?.phone.clone();
-            Some((username.clone(), phone))
+            let user = acl.allowed(username, room)?;
+            Some((username.clone(), user.phone.clone(), user.may_use(channel)))
         });
-        let Some((username, phone)) = allowed else {
+        let Some((username, phone, may_use)) = allowed else {
             tracing::info!(%user, %room, "sign-in requested for a user not on the list");
             let record = match &username {
                 Some(u) => record.user(u),
@@ -228,12 +253,32 @@ impl SignInService {
             };
             return (Start::Nothing, record.detail("not_on_list"));
         };
-        tracing::info!(%user, %room, "sign-in requested");
-        let record = record.user(&username).phone(&phone).detail("on_list");
+        if !may_use {
+            // A call for a user allowed only texts: nothing is sent, and the page looks
+            // the same. The text's verification, if there is one, stays the one to check.
+            tracing::info!(%user, %room, %channel, "code asked for on a channel the user may not use");
+            let record = record
+                .user(&username)
+                .detail(format!("{channel}_not_allowed"));
+            let kept = previous.and_then(|p| match p.state() {
+                StartState::Sent(sid) if p.username.as_ref() == Some(&username) => {
+                    Some(Start::Keep(username.clone(), sid.clone()))
+                }
+                _ => None,
+            });
+            return (kept.unwrap_or(Start::Nothing), record);
+        }
+        tracing::info!(%user, %room, %channel, "sign-in requested");
+        let detail = match channel {
+            Channel::Sms => "on_list",
+            Channel::Call => "on_list_call",
+        };
+        let record = record.user(&username).phone(&phone).detail(detail);
         let req = CodeRequest {
             username,
             log_user: user,
             phone,
+            channel,
             locale: locale.map(str::to_owned),
             room: room.clone(),
             ip,
@@ -273,12 +318,14 @@ impl SignInService {
                 return Err(Notice::limited(&limit));
             }
         }
-        match self.budget.spend().await {
+        let budget = self.budget_for(req.channel);
+        match budget.spend().await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => {
-                tracing::warn!(%user, %room, "sign-in refused: SMS budget exhausted");
+                let detail = budget.kind().refusal_detail();
+                tracing::warn!(%user, %room, budget = detail, "sign-in refused: budget exhausted");
                 self.metrics.limited(LimitKind::Budget);
-                self.audit(limited("sms_budget")).await;
+                self.audit(limited(detail)).await;
                 Err(Notice::busy(wait))
             }
             Err(e) => {

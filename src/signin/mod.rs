@@ -13,7 +13,7 @@ pub use pending::{CodeRequest, SIGN_IN_TTL, SignIn, SignInId, SignIns, Start, St
 
 use crate::acl::AclStore;
 use crate::audit::{AuditLog, AuditRecord};
-use crate::budget::SmsBudget;
+use crate::budget::Budget;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::telemetry::Pseudonyms;
@@ -25,7 +25,10 @@ use crate::verify::Verifier;
 pub struct SignInService {
     pub signins: SignIns,
     pub limiter: Arc<Limiter>,
-    pub budget: SmsBudget,
+    /// The SMS budget.
+    pub budget: Budget,
+    /// The call budget ("Call me instead").
+    pub call_budget: Budget,
     pub acl: Arc<AclStore>,
     pub verifier: Arc<dyn Verifier>,
     pub audit_log: AuditLog,

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::notice::Notice;
 use crate::random::random_token;
 use crate::store::{Store, StoreError, unix_ms};
-use crate::verify::{MAX_CHECKS, StartRequest, VerificationSid, Verifier};
+use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier};
 
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
@@ -52,6 +52,10 @@ pub struct SignIn {
     pub who: String,
     /// Set only when the user may join the room and a code was asked for.
     pub username: Option<Username>,
+    /// What the participant asked for (a text, or "Call me instead"), whoever they
+    /// are: the code page says it, the same for every name.
+    #[serde(default)]
+    pub channel: Channel,
     /// Unix milliseconds, by the store's clock.
     created_ms: u64,
     state: StartState,
@@ -82,6 +86,9 @@ pub enum Start {
     /// Nothing, for a reason the participant learns on the code page, not at once
     /// (so the sign-in response stays the same for every username).
     Refused(Notice),
+    /// Nothing new: a call asked for by a user not allowed calls. The code already
+    /// sent by text stays the one to type (checked against its verification).
+    Keep(Username, VerificationSid),
 }
 
 /// A code to send as part of a sign-in: who, to which number, in which language.
@@ -90,6 +97,8 @@ pub struct CodeRequest {
     /// The user's pseudonym, for logs.
     pub log_user: String,
     pub phone: PhoneNumber,
+    /// A text or a call.
+    pub channel: Channel,
     pub locale: Option<String>,
     pub room: RoomName,
     pub ip: std::net::IpAddr,
@@ -144,6 +153,7 @@ impl SignIns {
         &self,
         room: RoomName,
         who: String,
+        channel: Channel,
         start: Start,
     ) -> Result<SignInId, StoreError> {
         let id = SignInId(random_token());
@@ -151,12 +161,14 @@ impl SignIns {
             Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
             Start::Nothing => (None, StartState::NotSent),
             Start::Refused(notice) => (None, StartState::Failed(*notice)),
+            Start::Keep(username, sid) => (Some(username.clone()), StartState::Sent(sid.clone())),
         };
         let created_ms = self.now_ms();
         let sign_in = SignIn {
             room,
             who,
             username,
+            channel,
             created_ms,
             state,
         };
@@ -187,13 +199,14 @@ impl SignIns {
                 .start(StartRequest {
                     username: &req.username,
                     to: &req.phone,
+                    channel: req.channel,
                     locale: req.locale.as_deref(),
                 })
                 .await;
             let state = match outcome {
                 Ok(started) => {
                     metrics.verification_started();
-                    tracing::info!(user = %req.log_user, phone = %req.phone.masked(), "code sent");
+                    tracing::info!(user = %req.log_user, phone = %req.phone.masked(), channel = %req.channel, "code sent");
                     StartState::Sent(started.sid)
                 }
                 Err(err) => {
@@ -227,6 +240,10 @@ impl SignIns {
                     .room(&req.room)
                     .ip(req.ip)
                     .phone(&req.phone);
+                let record = match req.channel {
+                    Channel::Sms => record,
+                    Channel::Call => record.detail("call"),
+                };
                 audit.record_or_note(record).await;
             }
         });
@@ -379,7 +396,12 @@ mod tests {
     async fn unknown_users_get_a_sign_in_that_sends_nothing() {
         let signins = signins(Arc::new(ManualClock::default()));
         let id = signins
-            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .begin(
+                room("standup"),
+                "mallory".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
             .await
             .unwrap();
         let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
@@ -395,7 +417,12 @@ mod tests {
     async fn checks_run_out_after_five() {
         let signins = signins(Arc::new(ManualClock::default()));
         let id = signins
-            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .begin(
+                room("standup"),
+                "mallory".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
             .await
             .unwrap();
         let mut left = Vec::new();
@@ -411,13 +438,18 @@ mod tests {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
         let id = signins
-            .begin(room("standup"), "mallory".into(), Start::Nothing)
+            .begin(
+                room("standup"),
+                "mallory".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
             .await
             .unwrap();
         clock.advance(SIGN_IN_TTL - Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).await.unwrap().is_some());
         let _bob = signins
-            .begin(room("standup"), "bob".into(), Start::Nothing)
+            .begin(room("standup"), "bob".into(), Channel::Sms, Start::Nothing)
             .await
             .unwrap();
         assert!(signins.sweep().await.unwrap().is_empty());
@@ -434,7 +466,12 @@ mod tests {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
         let id = signins
-            .begin(room("standup"), "alice".into(), Start::Nothing)
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
             .await
             .unwrap();
         signins.remove(&id).await.unwrap();

@@ -197,11 +197,14 @@ impl Verifier for TwilioVerifyClient {
     }
 
     async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError> {
-        let mut form = vec![("To", req.to.expose_e164()), ("Channel", "sms")];
+        let mut form = vec![
+            ("To", req.to.expose_e164()),
+            ("Channel", req.channel.as_str()),
+        ];
         if let Some(locale) = req.locale {
             form.push(("Locale", locale));
         }
-        let span = debug_span!("verify_start", to = %req.to.masked(), username = %req.username);
+        let span = debug_span!("verify_start", to = %req.to.masked(), username = %req.username, channel = %req.channel);
         async {
             let resource: VerificationResource =
                 self.call(OP_START, &self.verifications_url, &form).await?;
@@ -276,6 +279,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{PhoneNumber, Username};
+    use crate::verify::Channel;
 
     const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
     const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -328,6 +332,7 @@ mod tests {
             .start(StartRequest {
                 username: &username,
                 to: &to,
+                channel: Channel::Sms,
                 locale,
             })
             .await
@@ -457,6 +462,29 @@ mod tests {
         assert_eq!(
             form_pairs(&request.body).unwrap(),
             [("To", TO), ("Channel", "sms")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_is_channel_call_with_its_locale() {
+        let server =
+            exact_start_server(vec![("To", TO), ("Channel", "call"), ("Locale", "ja")]).await;
+        let (to, username) = (phone(), user());
+        let started = client(&server)
+            .start(StartRequest {
+                username: &username,
+                to: &to,
+                channel: Channel::Call,
+                locale: Some("ja"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(started.sid, sid());
+        let request = only_request(&server).await;
+        assert_eq!(
+            form_pairs(&request.body).unwrap(),
+            [("To", TO), ("Channel", "call"), ("Locale", "ja")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
     }
 

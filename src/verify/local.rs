@@ -33,7 +33,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{
-    CheckOutcome, StartRequest, StartedVerification, VerificationSid, Verifier, VerifyError,
+    Channel, CheckOutcome, StartRequest, StartedVerification, VerificationSid, Verifier,
+    VerifyError,
 };
 use crate::clock::Clock;
 use crate::domain::OtpCode;
@@ -58,6 +59,8 @@ pub struct CodeNotice {
     pub locale: Option<String>,
     /// The destination as `+1*******01`.
     pub masked_phone: String,
+    /// A text or a call: the line says which.
+    pub channel: Channel,
 }
 
 impl fmt::Debug for CodeNotice {
@@ -67,6 +70,7 @@ impl fmt::Debug for CodeNotice {
             .field("code", &"[REDACTED]")
             .field("locale", &self.locale)
             .field("masked_phone", &self.masked_phone)
+            .field("channel", &self.channel)
             .finish()
     }
 }
@@ -86,10 +90,15 @@ pub fn stdout_sink() -> CodeSink {
     })
 }
 
-/// The terminal line for a code, as [`stdout_sink`] prints it.
+/// The terminal line for a code, as [`stdout_sink`] prints it. A call says so at the
+/// end (the line otherwise reads like a text's, so scripts reading codes keep working).
 pub fn format_notice(n: &CodeNotice) -> String {
+    let call = match n.channel {
+        Channel::Sms => "",
+        Channel::Call => " by voice call (a real one would read it out)",
+    };
     format!(
-        "roomgate local verifier: user={} code={} to={} locale={} (valid {} minutes)",
+        "roomgate local verifier: user={} code={} to={} locale={} (valid {} minutes){call}",
         n.username,
         n.code,
         n.masked_phone,
@@ -280,6 +289,7 @@ impl Verifier for LocalVerifier {
             code,
             locale: req.locale.map(str::to_owned),
             masked_phone,
+            channel: req.channel,
         };
         (self.sink)(&notice);
         // Our copy of the code goes; the sink keeps whatever it chose to.
@@ -368,6 +378,7 @@ mod tests {
                 .start(StartRequest {
                     username: &username,
                     to: &to,
+                    channel: Channel::Sms,
                     locale: Some("en"),
                 })
                 .await
@@ -437,10 +448,26 @@ mod tests {
             code: "012345".into(),
             locale: Some("en".into()),
             masked_phone: "+1********01".into(),
+            channel: Channel::Sms,
         });
         assert_eq!(
             line,
             "roomgate local verifier: user=alice code=012345 to=+1********01 locale=en (valid 10 minutes)"
+        );
+    }
+
+    #[test]
+    fn a_call_says_it_is_a_call() {
+        let line = format_notice(&CodeNotice {
+            username: "alice".into(),
+            code: "012345".into(),
+            locale: Some("fr".into()),
+            masked_phone: "+1********01".into(),
+            channel: Channel::Call,
+        });
+        assert_eq!(
+            line,
+            "roomgate local verifier: user=alice code=012345 to=+1********01 locale=fr (valid 10 minutes) by voice call (a real one would read it out)"
         );
     }
 

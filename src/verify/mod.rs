@@ -39,12 +39,50 @@ impl fmt::Debug for VerificationSid {
     }
 }
 
+/// How a code reaches the participant: Verify's `Channel`. Only the two an ACL entry
+/// may allow (`channels = ["sms", "call"]`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// A text message: every sign-in starts with one.
+    #[default]
+    Sms,
+    /// A voice call that reads the code out, for those who can't get texts.
+    Call,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Call];
+
+    /// Exactly as written in the ACL and sent to Verify: lower case, no other spellings.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Call => "call",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the participant asked for: a code for this user, sent to this number.
 #[derive(Debug, Clone, Copy)]
 pub struct StartRequest<'a> {
     pub username: &'a Username,
     pub to: &'a PhoneNumber,
-    /// Language of the SMS (Verify's `Locale`), when the participant's is known.
+    /// A text or a call.
+    pub channel: Channel,
+    /// Language of the SMS or call (Verify's `Locale`), when the participant's is known.
     pub locale: Option<&'a str>,
 }
 
@@ -68,7 +106,7 @@ pub enum CheckOutcome {
 
 #[async_trait]
 pub trait Verifier: Send + Sync + 'static {
-    /// Start (or resend) an SMS verification. Never retried by callers: a retry sends
+    /// Start (or resend) a verification, by text or call. Never retried by callers: a retry sends
     /// another SMS.
     async fn start(&self, req: StartRequest<'_>) -> Result<StartedVerification, VerifyError>;
 

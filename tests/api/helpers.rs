@@ -29,6 +29,7 @@ role = "host"
 [users.bob]
 phone = "+447400123456"
 rooms = ["*"]
+channels = ["sms", "call"]
 "#;
 
 pub struct TestApp {
@@ -119,6 +120,11 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], overrides: Overrides) -> Test
 
 /// The app in local mode, codes caught in `codes`.
 pub async fn spawn_local_app() -> TestApp {
+    spawn_local_app_with(&[]).await
+}
+
+/// [`spawn_local_app`] with extra settings (environment variables).
+pub async fn spawn_local_app_with(vars: &[(&str, &str)]) -> TestApp {
     let codes: Arc<Mutex<Vec<CodeNotice>>> = Default::default();
     let sink_codes = codes.clone();
     let overrides = Overrides {
@@ -129,7 +135,8 @@ pub async fn spawn_local_app() -> TestApp {
     };
     let verify = MockServer::start().await;
     let video = MockServer::start().await;
-    start(test_settings(&[]), verify, video, overrides, codes).await
+    let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    start(test_settings(&vars), verify, video, overrides, codes).await
 }
 
 async fn start(

@@ -3,6 +3,7 @@
 mod acl_changes;
 mod audit;
 mod budget;
+mod calls;
 mod csrf;
 mod enumeration;
 mod flow;
