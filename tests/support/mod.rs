@@ -386,12 +386,14 @@ impl Nginx {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx runs (Debian package nginx-light; scripts/test installs it)");
+        // Owned by the guard from here on, so a panic below still stops (and reaps) it.
+        let nginx = Nginx {
+            child,
+            base: format!("http://{PROXY}"),
+        };
         for _ in 0..500 {
             if std::net::TcpStream::connect(PROXY).is_ok() {
-                return Nginx {
-                    child,
-                    base: format!("http://{PROXY}"),
-                };
+                return nginx;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
