@@ -16,6 +16,8 @@ pub mod clock;
 pub mod config;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
+/// Typed environment-variable readers that collect every error.
+pub mod env;
 /// Languages: negotiation, the message catalogs, the translator pages use.
 pub mod i18n;
 /// Rate limits and lockouts, and the counters behind them.
