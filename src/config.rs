@@ -29,8 +29,8 @@ pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
-pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
-pub const DEFAULT_VIDEO_BASE_URL: &str = "https://video.twilio.com";
+pub use crate::twilio::verify::DEFAULT_BASE_URL as DEFAULT_VERIFY_BASE_URL;
+pub use crate::video::rest::DEFAULT_BASE_URL as DEFAULT_VIDEO_BASE_URL;
 /// Pinned so a new SDK release can't change the room page under us.
 pub const DEFAULT_VIDEO_SDK_URL: &str =
     "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
@@ -228,7 +228,7 @@ impl Settings {
             })
             .ok();
 
-        let acl_path = PathBuf::from(var("ROOMGATE_ACL").unwrap_or_else(|| DEFAULT_ACL.into()));
+        let acl_path = acl_path(var);
         let acl_policy = AclPolicy::from_lookup(var)
             .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
@@ -489,6 +489,12 @@ impl OutboundLimits {
             ..d
         })
     }
+}
+
+/// The ACL file: `ROOMGATE_ACL`, or [`DEFAULT_ACL`] when that is unset or blank.
+pub fn acl_path(var: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let var = Env::new(var).var("ROOMGATE_ACL");
+    PathBuf::from(var.unwrap_or_else(|| DEFAULT_ACL.into()))
 }
 
 /// Every configuration problem found, one per line.
