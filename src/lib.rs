@@ -2,6 +2,8 @@
 
 /// Who may join which room: the host-edited TOML file.
 pub mod acl;
+/// The admin listener: `/metrics` and the detailed `/readyz`.
+pub mod admin;
 /// Signed operator alerts (SMS budget), sent in the background.
 pub mod alerts;
 /// The append-only audit log, phone numbers encrypted.
@@ -22,12 +24,14 @@ pub mod env;
 pub mod i18n;
 /// Rate limits and lockouts, and the counters behind them.
 pub mod limits;
-/// Prometheus metrics and the admin listener (`/metrics`, `/readyz`).
+/// Prometheus metrics, served by [`admin`].
 pub mod metrics;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
 /// Random tokens for ids and CSRF.
 pub mod random;
+/// Whether an instance is ready: the one check both `/readyz` answer from.
+pub mod readiness;
 /// HTTP pages and endpoints.
 pub mod routes;
 /// The typed session cookie.
