@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{collect, extract};
+use support::collect;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -22,13 +22,12 @@ const PHONE: &str = "+14155550101";
 /// Eight digits: a six-digit code could turn up by chance in trace timestamps.
 const CODE: &str = "73194628";
 
-fn cookie_value(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("roomgate="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
+/// The value of a `roomgate=value` session cookie.
+fn cookie_value(cookie: &str) -> String {
+    cookie
+        .strip_prefix("roomgate=")
+        .unwrap_or(cookie)
+        .to_owned()
 }
 
 #[tokio::test]
@@ -101,39 +100,23 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
     .await
     .expect("roomgate started");
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let client = support::browser();
     let url = |p: &str| format!("{base}{p}");
     let mut cookies = Vec::new();
     let mut csrf_tokens = Vec::new();
 
-    let join = client.get(url("/rooms/standup")).send().await.unwrap();
-    cookies.extend(cookie_value(&join));
-    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
+    let join = support::open_join(&client, &base, "standup").await;
+    cookies.extend(join.cookie.as_deref().map(cookie_value));
+    let csrf = join.csrf;
     csrf_tokens.push(csrf.clone());
-    let login = client
-        .post(url("/rooms/standup/login"))
-        .form(&[("username", "alice"), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    cookies.extend(cookie_value(&login));
-    let code = client
-        .post(url("/rooms/standup/verify"))
-        .form(&[("code", CODE), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let login = support::post_sign_in(&client, &base, "standup", "alice", &csrf).await;
+    cookies.extend(support::session_cookie(&login).as_deref().map(cookie_value));
+    let code = support::post_code(&client, &base, "standup", CODE, &csrf).await;
     assert_eq!(code.status(), 303);
-    cookies.extend(cookie_value(&code));
-    let room = client.get(url("/rooms/standup")).send().await.unwrap();
-    let room_csrf = extract(
-        &room.text().await.unwrap(),
-        r#"<meta name="csrf-token" content=""#,
-    );
+    cookies.extend(support::session_cookie(&code).as_deref().map(cookie_value));
+    let room_csrf = support::room_csrf(&client, &base, "standup")
+        .await
+        .expect("the room page");
     csrf_tokens.push(room_csrf.clone());
     let token: Value = client
         .post(url("/rooms/standup/token"))

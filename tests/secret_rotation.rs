@@ -220,44 +220,16 @@ impl Server {
     /// the sign-in made, and the room page's CSRF token.
     async fn sign_in(&self, user: &str) -> (reqwest::Client, Vec<wiremock::Request>, String) {
         let before = self.twilio_requests().await.len();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let html = client
-            .get(self.url("/rooms/standup"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract(&html, r#"name="csrf_token" value=""#);
-        let resp = client
-            .post(self.url("/rooms/standup/login"))
-            .form(&[("username", user), ("csrf_token", &csrf)])
-            .send()
-            .await
-            .unwrap();
+        let client = support::browser();
+        let base = &self.base;
+        let (resp, csrf) = support::sign_in(&client, base, "standup", user).await;
         assert_eq!(resp.status(), 303);
-        let resp = client
-            .post(self.url("/rooms/standup/verify"))
-            .form(&[("code", "123456"), ("csrf_token", &csrf)])
-            .send()
-            .await
-            .unwrap();
+        let resp = support::post_code(&client, base, "standup", "123456", &csrf).await;
         assert_eq!(resp.status(), 303, "{user} verified");
         assert_eq!(resp.headers()["location"], "/rooms/standup");
-        let html = client
-            .get(self.url("/rooms/standup"))
-            .send()
+        let room_csrf = support::room_csrf(&client, base, "standup")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let room_csrf = extract(&html, r#"<meta name="csrf-token" content=""#);
+            .expect("the room page");
         let verify: Vec<_> = self.twilio_requests().await[before..]
             .iter()
             .filter(|r| r.url.path().starts_with("/v2/"))
@@ -367,12 +339,6 @@ fn verification(status: &str) -> Value {
         "date_updated": "2026-11-22T08:00:00Z",
         "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
     })
-}
-
-fn extract(html: &str, marker: &str) -> String {
-    let start = html.find(marker).expect(marker) + marker.len();
-    let len = html[start..].find('"').unwrap();
-    html[start..start + len].to_owned()
 }
 
 fn basic(sid: &str, secret: &str) -> String {

@@ -233,6 +233,42 @@ pub fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
+/// What opening a join page gives a browser.
+pub struct JoinPage {
+    /// The form's CSRF token.
+    pub csrf: String,
+    /// The session cookie (`name=value`) the page set, if any.
+    pub cookie: Option<String>,
+}
+
+/// Open the join page of `room` at `base`.
+pub async fn open_join(client: &reqwest::Client, base: &str, room: &str) -> JoinPage {
+    let join = client
+        .get(format!("{base}/rooms/{room}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&join);
+    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
+    JoinPage { csrf, cookie }
+}
+
+/// Post the join page's form for `username`.
+pub async fn post_sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    room: &str,
+    username: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/rooms/{room}/login"))
+        .form(&[("username", username), ("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Open the join page of `room` at `base` and post the sign-in for `username`: the
 /// response to the post (a redirect to the code page, or a notice), and the CSRF token.
 pub async fn sign_in(
@@ -241,19 +277,9 @@ pub async fn sign_in(
     room: &str,
     username: &str,
 ) -> (reqwest::Response, String) {
-    let join = client
-        .get(format!("{base}/rooms/{room}"))
-        .send()
-        .await
-        .unwrap();
-    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
-    let resp = client
-        .post(format!("{base}/rooms/{room}/login"))
-        .form(&[("username", username), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    (resp, csrf)
+    let join = open_join(client, base, room).await;
+    let resp = post_sign_in(client, base, room, username, &join.csrf).await;
+    (resp, join.csrf)
 }
 
 /// Post `code` for the session's pending sign-in.
