@@ -10,9 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::process::Command;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -33,23 +31,20 @@ fn cookie_value(cookie: &str) -> String {
 #[tokio::test]
 async fn nothing_sensitive_is_logged_at_trace_level() {
     let verify = MockServer::start().await;
-    let resource = |status: &str| {
-        json!({
-            "sid": "VE0123456789abcdef0123456789abcdef", "service_sid": "VA0123456789abcdef0123456789abcdef",
-            "account_sid": "AC0123456789abcdef0123456789abcdef", "to": PHONE, "channel": "sms",
-            "status": status, "valid": status == "approved",
-            "date_created": "2026-11-22T08:00:00Z", "date_updated": "2026-11-22T08:00:00Z"
-        })
-    };
     Mock::given(method("POST"))
         .and(path_regex("/Verifications$"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(resource("pending")))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(support::twilio::verification_json("pending")),
+        )
         .expect(1)
         .mount(&verify)
         .await;
     Mock::given(method("POST"))
         .and(path_regex("/VerificationCheck$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(resource("approved")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(support::twilio::verification_json("approved")),
+        )
         .expect(1)
         .mount(&verify)
         .await;
@@ -146,7 +141,9 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         out.contains("+1********01"),
         "the masked number is logged:\n{out}"
     );
-    let basic = STANDARD.encode(format!("SK0123456789abcdef0123456789abcdef:{SECRET}"));
+    // The encoded credentials of `Authorization: Basic …`.
+    let basic = support::twilio::basic_auth(support::twilio::API_KEY_SID, SECRET)["Basic ".len()..]
+        .to_owned();
     let jwt_signature = jwt.rsplit('.').next().unwrap().to_owned();
     let mut forbidden = vec![
         ("phone", PHONE.to_owned()),

@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use roomgate::twilio::signature::SignatureValidator;
 use secrecy::SecretString;
@@ -19,12 +18,10 @@ use tokio::process::{Child, Command};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
-const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
-const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
-const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
-const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
+use support::twilio::{
+    ACCOUNT_SID, CHECK_PATH, ROOM_SID, SERVICE_SID, START_PATH, basic_auth as basic,
+    verification_json as verification,
+};
 
 const KEY1_SID: &str = "SK11111111111111111111111111111111";
 const KEY1_SECRET: &str = "first-api-key-secret-0123456789";
@@ -324,28 +321,6 @@ fn write_key(dir: &Path, sid: &str, secret: &str) {
     // Written with a trailing newline, as `echo` and editors leave them.
     std::fs::write(dir.join("key-sid"), format!("{sid}\n")).unwrap();
     std::fs::write(dir.join("key-secret"), format!("{secret}\n")).unwrap();
-}
-
-fn verification(status: &str) -> Value {
-    json!({
-        "sid": VERIFICATION_SID,
-        "service_sid": SERVICE_SID,
-        "account_sid": ACCOUNT_SID,
-        "to": "+14155550101",
-        "channel": "sms",
-        "status": status,
-        "valid": status == "approved",
-        "date_created": "2026-11-22T08:00:00Z",
-        "date_updated": "2026-11-22T08:00:00Z",
-        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
-    })
-}
-
-fn basic(sid: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{secret}"))
-    )
 }
 
 fn assert_auth(requests: &[wiremock::Request], sid: &str, secret: &str) {

@@ -9,16 +9,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-pub const API_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
-pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
-pub const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
+pub mod twilio;
+
+use twilio::{ACCOUNT_SID, API_KEY_SID, SERVICE_SID};
+
 pub const EXAMPLE_ACL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
 
 /// A directory of its own under the system's temp dir.
@@ -35,12 +34,7 @@ pub fn fresh_dir(what: &str) -> PathBuf {
 
 /// Verify's answer for a verification in `status`.
 pub fn verification(status: &str) -> serde_json::Value {
-    json!({
-        "sid": VERIFICATION_SID, "service_sid": SERVICE_SID,
-        "account_sid": ACCOUNT_SID, "to": "+14155550101", "channel": "sms",
-        "status": status, "valid": status == "approved",
-        "date_created": "2026-11-22T08:00:00Z", "date_updated": "2026-11-22T08:00:00Z"
-    })
+    twilio::verification_json(status)
 }
 
 /// A Verify mock: every start answers "pending", every check "approved".
