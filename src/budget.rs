@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::{debug, error, warn};
 
 use crate::alerts::{Alert, AlertSender, RetryPolicy};
+use crate::env::Env;
 use crate::metrics::{Metrics, Outbound, Window as MetricsWindow};
 use crate::store::{FixedWindow, Spend, Store, StoreError};
 use crate::twilio::guard::{Guard, GuardConfig};
@@ -175,21 +176,8 @@ impl BudgetConfig {
     /// `ROOMGATE_CALL_BUDGET_…`, `ROOMGATE_ALERT_WEBHOOK_URL` and `ROOMGATE_ALERT_WEBHOOK_SECRET`. Empty counts as
     /// unset. Every problem is one line; no line shows the secret or the URL.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let mut errors = Vec::new();
-        let mut cap = |name: &str, default: u32| match var(name) {
-            None => default,
-            Some(raw) => match raw.trim().parse::<u32>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    errors.push(format!(
-                        "{name} must be a whole number from 1 to {} (got {raw:?})",
-                        u32::MAX
-                    ));
-                    default
-                }
-            },
-        };
+        let mut env = Env::new(var);
+        let mut cap = |name: &str, default: u32| env.count(name, default, 1..=u32::MAX);
         let mut caps = |kind: BudgetKind| {
             let (prefix, d) = (kind.var_prefix(), kind.default_caps());
             Caps {
@@ -205,20 +193,15 @@ impl BudgetConfig {
         } = caps(BudgetKind::Sms);
         let calls = caps(BudgetKind::Call);
 
-        let url = var("ROOMGATE_ALERT_WEBHOOK_URL");
-        let secret = var("ROOMGATE_ALERT_WEBHOOK_SECRET").map(SecretString::from);
+        let secret = env
+            .var("ROOMGATE_ALERT_WEBHOOK_SECRET")
+            .map(SecretString::from);
         // Some(Err) remembers that a URL was given, so a missing secret is still reported.
-        let url = url.map(|raw| match Url::parse(raw.trim()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
-            _ => {
-                errors.push("ROOMGATE_ALERT_WEBHOOK_URL must be an http or https URL".into());
-                Err(())
-            }
-        });
+        let url = env.secret_http_url("ROOMGATE_ALERT_WEBHOOK_URL");
         if let Some(s) = &secret
             && s.expose_secret().len() < MIN_WEBHOOK_SECRET_BYTES
         {
-            errors.push(format!(
+            env.push(format!(
                 "ROOMGATE_ALERT_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_BYTES} bytes (it has {})",
                 s.expose_secret().len()
             ));
@@ -226,7 +209,7 @@ impl BudgetConfig {
         let alert_webhook = match (url, secret) {
             (None, None) => None,
             (Some(_), None) => {
-                errors.push(
+                env.push(
                     "ROOMGATE_ALERT_WEBHOOK_SECRET is required with ROOMGATE_ALERT_WEBHOOK_URL: alerts are signed"
                         .into(),
                 );
@@ -234,7 +217,7 @@ impl BudgetConfig {
             }
             // Most likely a forgotten URL: without one, nobody hears the alerts.
             (None, Some(_)) => {
-                errors.push(
+                env.push(
                     "ROOMGATE_ALERT_WEBHOOK_SECRET is set but ROOMGATE_ALERT_WEBHOOK_URL is not"
                         .into(),
                 );
@@ -244,17 +227,13 @@ impl BudgetConfig {
             (Some(Err(())), Some(_)) => None,
         };
 
-        if errors.is_empty() {
-            Ok(Self {
-                per_minute,
-                per_hour,
-                per_day,
-                calls,
-                alert_webhook,
-            })
-        } else {
-            Err(errors)
-        }
+        env.finish(Self {
+            per_minute,
+            per_hour,
+            per_day,
+            calls,
+            alert_webhook,
+        })
     }
 
     /// The caps of the budget of `kind`.

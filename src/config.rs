@@ -16,6 +16,7 @@ use crate::audit::AuditConfig;
 use crate::budget::BudgetConfig;
 use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
+use crate::env::Env;
 use crate::limits::LimitsConfig;
 use crate::store::StoreSettings;
 use crate::twilio::credentials::secret_var;
@@ -28,8 +29,8 @@ pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
-pub const DEFAULT_VERIFY_BASE_URL: &str = "https://verify.twilio.com";
-pub const DEFAULT_VIDEO_BASE_URL: &str = "https://video.twilio.com";
+pub use crate::twilio::verify::DEFAULT_BASE_URL as DEFAULT_VERIFY_BASE_URL;
+pub use crate::video::rest::DEFAULT_BASE_URL as DEFAULT_VIDEO_BASE_URL;
 /// Pinned so a new SDK release can't change the room page under us.
 pub const DEFAULT_VIDEO_SDK_URL: &str =
     "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
@@ -197,11 +198,13 @@ impl Settings {
             (None, None) => plain(name),
         };
 
+        let mut env = Env::with_errors(var, errors);
+
         for name in TWILIO_VARS.iter().copied().chain(["ROOMGATE_SESSION_KEY"]) {
             if let (Some(value), Some(placeholder)) = (var(name), example_value(name))
                 && value == placeholder
             {
-                errors.push(format!("{name} is still the placeholder from .env.example"));
+                env.push(format!("{name} is still the placeholder from .env.example"));
             }
         }
 
@@ -209,7 +212,7 @@ impl Settings {
         let addr = addr
             .parse::<SocketAddr>()
             .map_err(|_| {
-                errors.push(format!(
+                env.push(format!(
                     "ROOMGATE_ADDR must be an IP address and port, like {DEFAULT_ADDR} (got {addr:?})"
                 ))
             })
@@ -219,79 +222,54 @@ impl Settings {
         let admin_addr = admin_addr
             .parse::<SocketAddr>()
             .map_err(|_| {
-                errors.push(format!(
+                env.push(format!(
                     "ROOMGATE_ADMIN_ADDR must be an IP address and port, like {DEFAULT_ADMIN_ADDR} (got {admin_addr:?})"
                 ))
             })
             .ok();
 
-        let acl_path = PathBuf::from(var("ROOMGATE_ACL").unwrap_or_else(|| DEFAULT_ACL.into()));
+        let acl_path = acl_path(var);
         let acl_policy = AclPolicy::from_lookup(var)
-            .map_err(|lines| errors.extend(lines))
+            .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
 
-        let public_url = parse_http_url(
-            "ROOMGATE_PUBLIC_URL",
-            &var("ROOMGATE_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.into()),
-            &mut errors,
-        );
+        let public_url = env.http_url("ROOMGATE_PUBLIC_URL", DEFAULT_PUBLIC_URL);
 
         let default_room = var("ROOMGATE_DEFAULT_ROOM").and_then(|r| {
             RoomName::parse(&r)
-                .map_err(|e| errors.push(format!("ROOMGATE_DEFAULT_ROOM: {e}")))
+                .map_err(|e| env.push(format!("ROOMGATE_DEFAULT_ROOM: {e}")))
                 .ok()
         });
 
-        let token_ttl = match var("ROOMGATE_TOKEN_TTL") {
-            None => Some(DEFAULT_TOKEN_TTL_SECS),
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if (60..=86_400).contains(&secs) => Some(secs),
-                _ => {
-                    errors.push(format!(
-                        "ROOMGATE_TOKEN_TTL must be a whole number of seconds from 60 to 86400 (got {raw:?})"
-                    ));
-                    None
-                }
-            },
-        }
-        .map(Duration::from_secs);
-
-        let session_ttl = match var("ROOMGATE_SESSION_TTL") {
-            None => Some(DEFAULT_SESSION_TTL_SECS),
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if (300..=30 * 86_400).contains(&secs) => Some(secs),
-                _ => {
-                    errors.push(format!(
-                        "ROOMGATE_SESSION_TTL must be a whole number of seconds from 300 to 2592000 (got {raw:?})"
-                    ));
-                    None
-                }
-            },
-        }
-        .map(Duration::from_secs);
+        let token_ttl = env.seconds(
+            "ROOMGATE_TOKEN_TTL",
+            Duration::from_secs(DEFAULT_TOKEN_TTL_SECS),
+            60..=86_400,
+        );
+        let session_ttl = env.seconds(
+            "ROOMGATE_SESSION_TTL",
+            Duration::from_secs(DEFAULT_SESSION_TTL_SECS),
+            300..=30 * 86_400,
+        );
 
         let trusted_proxies =
             TrustedProxies::parse(&var("ROOMGATE_TRUSTED_PROXIES").unwrap_or_default())
-                .map_err(|e| errors.push(e))
+                .map_err(|e| env.push(e))
                 .unwrap_or_default();
 
         let limits = LimitsConfig::from_lookup(var)
-            .map_err(|lines| errors.extend(lines))
+            .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
         let budget = BudgetConfig::from_lookup(var)
-            .map_err(|lines| errors.extend(lines))
+            .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
         let outbound = OutboundLimits::from_lookup(var)
-            .map_err(|lines| errors.extend(lines))
+            .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
-        let audit = AuditConfig::from_lookup(var).map_err(|lines| errors.extend(lines));
-        let store = StoreSettings::from_lookup(var).map_err(|lines| errors.extend(lines));
+        let audit = AuditConfig::from_lookup(var).map_err(|lines| env.extend(lines));
+        let store = StoreSettings::from_lookup(var).map_err(|lines| env.extend(lines));
 
-        let video_sdk_url = parse_http_url(
-            "ROOMGATE_VIDEO_SDK_URL",
-            &var("ROOMGATE_VIDEO_SDK_URL").unwrap_or_else(|| DEFAULT_VIDEO_SDK_URL.into()),
-            &mut errors,
-        );
+        let video_sdk_url = env.http_url("ROOMGATE_VIDEO_SDK_URL", DEFAULT_VIDEO_SDK_URL);
 
         let present: Vec<&str> = TWILIO_VARS
             .iter()
@@ -306,7 +284,7 @@ impl Settings {
                 .copied()
                 .filter(|n| !present.contains(n))
                 .collect();
-            errors.push(format!(
+            env.push(format!(
                 "Twilio mode needs all four Twilio variables; missing: {} (unset them all for local mode)",
                 missing.join(", ")
             ));
@@ -315,7 +293,7 @@ impl Settings {
             let mut sid = |name: &str, prefix: &str| {
                 let value = var(name).unwrap_or_default();
                 if !is_sid(&value, prefix) {
-                    errors.push(format!(
+                    env.push(format!(
                         "{name} must be {prefix} followed by 32 hexadecimal digits"
                     ));
                 }
@@ -324,16 +302,8 @@ impl Settings {
             let account_sid = sid("TWILIO_ACCOUNT_SID", "AC");
             let api_key_sid = sid("TWILIO_API_KEY_SID", "SK");
             let verify_service_sid = sid("TWILIO_VERIFY_SERVICE_SID", "VA");
-            let verify_base_url = parse_http_url(
-                "TWILIO_VERIFY_BASE_URL",
-                &var("TWILIO_VERIFY_BASE_URL").unwrap_or_else(|| DEFAULT_VERIFY_BASE_URL.into()),
-                &mut errors,
-            );
-            let video_base_url = parse_http_url(
-                "TWILIO_VIDEO_BASE_URL",
-                &var("TWILIO_VIDEO_BASE_URL").unwrap_or_else(|| DEFAULT_VIDEO_BASE_URL.into()),
-                &mut errors,
-            );
+            let verify_base_url = env.http_url("TWILIO_VERIFY_BASE_URL", DEFAULT_VERIFY_BASE_URL);
+            let video_base_url = env.http_url("TWILIO_VIDEO_BASE_URL", DEFAULT_VIDEO_BASE_URL);
             Some(Mode::Twilio(TwilioSettings {
                 account_sid,
                 api_key_sid,
@@ -360,20 +330,20 @@ impl Settings {
                 false,
             ),
             Some(key) => {
-                errors.push(format!(
+                env.push(format!(
                     "ROOMGATE_SESSION_KEY must be at least {MIN_SESSION_KEY_BYTES} bytes (it has {})",
                     key.len()
                 ));
                 (None, false)
             }
             None if matches!(mode, Some(Mode::Twilio(_))) => {
-                errors.push(format!(
+                env.push(format!(
                     "ROOMGATE_SESSION_KEY is required in Twilio mode (at least {MIN_SESSION_KEY_BYTES} random bytes)"
                 ));
                 (None, false)
             }
             None if matches!(store, Ok(StoreSettings::Redis { .. })) => {
-                errors.push(
+                env.push(
                     "ROOMGATE_SESSION_KEY is required with ROOMGATE_REDIS_URL: every instance must share it"
                         .to_owned(),
                 );
@@ -404,7 +374,7 @@ impl Settings {
             if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
                 && !addr.ip().is_loopback()
             {
-                errors.push(format!(
+                env.push(format!(
                     "local mode only listens on loopback addresses; {name} {addr} is not one (set the Twilio variables to serve other hosts)"
                 ));
             }
@@ -414,8 +384,6 @@ impl Settings {
             addr,
             admin_addr,
             public_url,
-            token_ttl,
-            session_ttl,
             video_sdk_url,
             mode,
             session_key,
@@ -426,14 +394,12 @@ impl Settings {
                 Some(addr),
                 Some(admin_addr),
                 Some(public_url),
-                Some(token_ttl),
-                Some(session_ttl),
                 Some(video_sdk_url),
                 Some(mode),
                 Some(session_key),
                 Ok(audit),
                 Ok(store),
-            ) if errors.is_empty() => Ok(Self {
+            ) if env.is_ok() => Ok(Self {
                 addr,
                 admin_addr,
                 acl_path,
@@ -454,7 +420,7 @@ impl Settings {
                 mode,
                 warnings,
             }),
-            _ => Err(ConfigErrors(errors)),
+            _ => Err(ConfigErrors(env.into_errors())),
         }
     }
 }
@@ -487,73 +453,54 @@ impl OutboundLimits {
     /// creation keep theirs: nothing there is worth tuning per deployment.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let d = Self::default();
-        let mut errors = Vec::new();
-        let mut read = |name: &str, default: u64, max: u64| {
-            let Some(raw) = var(name).filter(|v| !v.trim().is_empty()) else {
-                return default;
-            };
-            match raw.trim().parse::<u64>() {
-                Ok(n) if (1..=max).contains(&n) => n,
-                _ => {
-                    errors.push(format!(
-                        "{name} must be a whole number from 1 to {max} (got {raw:?})"
-                    ));
-                    default
-                }
-            }
-        };
-        let in_flight = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        let verify_in_flight = read(
+        let mut env = Env::new(var);
+        let verify_in_flight = env.size(
             "ROOMGATE_VERIFY_MAX_IN_FLIGHT",
-            d.verify.max_in_flight as u64,
-            10_000,
+            d.verify.max_in_flight,
+            1..=10_000,
         );
-        let video_in_flight = read(
+        let video_in_flight = env.size(
             "ROOMGATE_VIDEO_MAX_IN_FLIGHT",
-            d.video.max_in_flight as u64,
-            1000,
+            d.video.max_in_flight,
+            1..=1000,
         );
-        let failures = read(
+        let failures = env.count(
             "ROOMGATE_BREAKER_FAILURES",
-            d.verify.failure_threshold.into(),
-            100,
+            d.verify.failure_threshold,
+            1..=100,
         );
-        let cool_down = read(
+        let cool_down = env.number(
             "ROOMGATE_BREAKER_COOL_DOWN_SECS",
             d.verify.cool_down.as_secs(),
-            3600,
+            1..=3600,
         );
+        let errors = env.into_errors();
         if !errors.is_empty() {
             return Err(errors);
         }
         let guard = |in_flight: usize| GuardConfig {
             max_in_flight: in_flight,
-            // At most 100: fits.
-            failure_threshold: u32::try_from(failures).unwrap_or(u32::MAX),
+            failure_threshold: failures,
             cool_down: Duration::from_secs(cool_down),
         };
         Ok(Self {
-            verify: guard(in_flight(verify_in_flight)),
-            video: guard(in_flight(video_in_flight)),
+            verify: guard(verify_in_flight),
+            video: guard(video_in_flight),
             ..d
         })
     }
+}
+
+/// The ACL file: `ROOMGATE_ACL`, or [`DEFAULT_ACL`] when that is unset or blank.
+pub fn acl_path(var: impl Fn(&str) -> Option<String>) -> PathBuf {
+    let var = Env::new(var).var("ROOMGATE_ACL");
+    PathBuf::from(var.unwrap_or_else(|| DEFAULT_ACL.into()))
 }
 
 /// Every configuration problem found, one per line.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
 pub struct ConfigErrors(pub Vec<String>);
-
-fn parse_http_url(name: &str, raw: &str, errors: &mut Vec<String>) -> Option<Url> {
-    match Url::parse(raw) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
-        _ => {
-            errors.push(format!("{name} must be an http or https URL (got {raw:?})"));
-            None
-        }
-    }
-}
 
 /// `AC`/`SK`/`VA` + 32 hex digits.
 fn is_sid(value: &str, prefix: &str) -> bool {

@@ -2,6 +2,8 @@
 
 /// Who may join which room: the host-edited TOML file.
 pub mod acl;
+/// The admin listener: `/metrics` and the detailed `/readyz`.
+pub mod admin;
 /// Signed operator alerts (SMS budget), sent in the background.
 pub mod alerts;
 /// The append-only audit log, phone numbers encrypted.
@@ -16,18 +18,22 @@ pub mod clock;
 pub mod config;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
+/// Typed environment-variable readers that collect every error.
+pub mod env;
 /// Languages: negotiation, the message catalogs, the translator pages use.
 pub mod i18n;
 /// Rate limits and lockouts, and the counters behind them.
 pub mod limits;
 /// Handing memory back to the system after a large one-off job.
 pub mod memory;
-/// Prometheus metrics and the admin listener (`/metrics`, `/readyz`).
+/// Prometheus metrics, served by [`admin`].
 pub mod metrics;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
 /// Random tokens for ids and CSRF.
 pub mod random;
+/// Whether an instance is ready: the one check both `/readyz` answer from.
+pub mod readiness;
 /// HTTP pages and endpoints.
 pub mod routes;
 /// The typed session cookie.

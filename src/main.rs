@@ -311,12 +311,7 @@ fn acl_command(args: AclArgs) -> ExitCode {
     let path = args
         .acl
         .clone()
-        .or_else(|| {
-            std::env::var_os("ROOMGATE_ACL")
-                .filter(|v| !v.to_string_lossy().trim().is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(|| roomgate::config::DEFAULT_ACL.into());
+        .unwrap_or_else(|| roomgate::config::acl_path(|n| std::env::var(n).ok()));
     let edit = match args.command {
         AclCommand::Check { file } => {
             if file.is_some() && args.acl.is_some() {
@@ -396,12 +391,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     let (acl_path, policy) = match &settings {
         Ok(s) => (s.acl_path.clone(), s.acl_policy.clone()),
         Err(_) => (
-            overrides[1]
-                .1
-                .clone()
-                .or_else(|| std::env::var("ROOMGATE_ACL").ok())
-                .unwrap_or_else(|| roomgate::config::DEFAULT_ACL.into())
-                .into(),
+            roomgate::config::acl_path(|n| {
+                overrides[1].1.clone().or_else(|| std::env::var(n).ok())
+            }),
             // Its own errors are already among the settings errors.
             AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default(),
         ),

@@ -1,6 +1,6 @@
-//! Prometheus metrics, and the admin listener that serves them.
+//! Prometheus metrics.
 //!
-//! Everything here is exposed on a separate listener ([`admin_server`], bound by the
+//! Everything here is exposed on a separate listener ([`crate::admin`], bound by the
 //! caller to `ROOMGATE_ADMIN_ADDR`, `127.0.0.1:9090` by default), never on the public
 //! address: the numbers say how close the SMS budget is to running out and how often
 //! codes fail, which is no business of the participants.
@@ -28,14 +28,9 @@
 //! name (`WrongCode`). The label *sets* use the derive.
 
 use std::fmt::{self, Write as _};
-use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::http::header;
-use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -746,59 +741,8 @@ impl Metrics {
     }
 }
 
-/// The admin server: `GET /metrics` and `GET /readyz` on `listener`, which the caller
-/// binds to the admin address (never the public one: nothing here is authenticated).
-///
-/// `ready` is called on every `/readyz`: `(true, _)` answers `200 ready`, `(false,
-/// reason)` answers `503` with `reason`. It runs on the server's thread, so it must
-/// be quick and must not block; the reason is shown to whoever can reach the admin
-/// address, so it must hold nothing secret.
-pub fn admin_server<R>(listener: TcpListener, metrics: Metrics, ready: R) -> io::Result<Server>
-where
-    R: Fn() -> (bool, String) + Send + Sync + Clone + 'static,
-{
-    let server = HttpServer::new(move || {
-        let ready = ready.clone();
-        App::new()
-            .app_data(web::Data::new(metrics.clone()))
-            // Resources rather than `App::route`, whose method guard would make any other
-            // method a 404 instead of a 405.
-            .service(web::resource("/metrics").route(web::get().to(serve_metrics)))
-            .service(web::resource("/readyz").route(web::get().to(move || {
-                let ready = ready.clone();
-                async move { readyz(ready()) }
-            })))
-    })
-    // Scrapes and probes come a few times a minute; more workers would only hold
-    // threads and memory.
-    .workers(1)
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
-    Ok(server)
-}
-
-async fn serve_metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(CONTENT_TYPE)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(metrics.encode())
-}
-
-fn readyz((is_ready, reason): (bool, String)) -> HttpResponse {
-    let mut response = if is_ready {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    response
-        .content_type("text/plain; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(if is_ready { "ready".to_owned() } else { reason })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::{BTreeMap, HashMap, HashSet};
 
     use super::*;
@@ -807,7 +751,7 @@ mod tests {
 
     /// One metric family as the strict parser read it.
     #[derive(Debug)]
-    struct ParsedFamily {
+    pub(crate) struct ParsedFamily {
         kind: String,
         samples: Vec<(String, LabelMap, f64)>,
     }
@@ -817,7 +761,7 @@ mod tests {
     /// a lenient regex parser would skip: blank or stray lines, interleaved families,
     /// samples without metadata or with a suffix their type does not have, bad label
     /// syntax or escapes, non-cumulative buckets, a missing `# EOF`.
-    fn parse_openmetrics(text: &str) -> Result<BTreeMap<String, ParsedFamily>, String> {
+    pub(crate) fn parse_openmetrics(text: &str) -> Result<BTreeMap<String, ParsedFamily>, String> {
         let body = text
             .strip_suffix("# EOF\n")
             .or_else(|| text.strip_suffix("# EOF"))
@@ -1414,72 +1358,5 @@ mod tests {
         ] {
             assert!(parse_openmetrics(bad).is_err(), "accepted {bad:?}");
         }
-    }
-
-    #[tokio::test]
-    async fn admin_server_serves_metrics_and_readiness() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let metrics = Metrics::new();
-        let is_ready = Arc::new(AtomicBool::new(false));
-        let flag = is_ready.clone();
-        let server = admin_server(listener, metrics.clone(), move || {
-            if flag.load(Ordering::SeqCst) {
-                (true, String::new())
-            } else {
-                (false, "ACL not loaded yet".to_owned())
-            }
-        })
-        .expect("server");
-        let handle = server.handle();
-        tokio::spawn(server);
-
-        metrics.verification_started();
-        metrics.verification_started();
-        let client = reqwest::Client::new();
-        let response = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics");
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()[reqwest::header::CONTENT_TYPE],
-            CONTENT_TYPE
-        );
-        let body = response.text().await.expect("body");
-        parse_openmetrics(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
-        assert!(
-            body.contains("\nroomgate_verifications_started_total 2\n"),
-            "{body}"
-        );
-
-        let response = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .expect("GET /readyz");
-        assert_eq!(response.status(), 503);
-        assert_eq!(response.text().await.expect("body"), "ACL not loaded yet");
-
-        is_ready.store(true, Ordering::SeqCst);
-        let response = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .expect("GET /readyz");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.expect("body"), "ready");
-
-        // Only the two admin routes, and only for reading.
-        let status = |r: reqwest::Response| r.status().as_u16();
-        let not_found = client.get(format!("{base}/healthz")).send().await;
-        assert_eq!(not_found.map(status).expect("GET /healthz"), 404);
-        let post = client.post(format!("{base}/metrics")).send().await;
-        assert_eq!(post.map(status).expect("POST /metrics"), 405);
-
-        handle.stop(true).await;
     }
 }

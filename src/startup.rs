@@ -12,7 +12,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
-use crate::acl::{Acl, AclError, AclStatus, AclStore, ReloadOutcome};
+use crate::acl::{Acl, AclError, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
 use crate::clock::{Clock, SystemClock};
@@ -221,7 +221,7 @@ impl Application {
         });
         let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         spawn_sweeper(state.clone());
-        let store_health = state.store_health.clone();
+        let readiness = state.readiness();
         let audit_for_reloads = audit.clone();
 
         let key = Key::try_from(settings.session_key.expose())
@@ -283,21 +283,11 @@ impl Application {
         let admin_listener = TcpListener::bind(settings.admin_addr)
             .with_context(|| format!("binding the admin address {}", settings.admin_addr))?;
         let admin_port = admin_listener.local_addr()?.port();
-        let readiness = acl.clone();
-        let admin = crate::metrics::admin_server(admin_listener, metrics, move || {
-            if let Some(problem) = store_health.problem() {
-                return (false, problem);
-            }
-            match readiness.status() {
-                AclStatus::Fresh => (true, "ready".to_owned()),
-                AclStatus::Stale { error } => (
-                    false,
-                    format!(
-                        "the ACL file was rejected; the last good list is in service:\n{error}"
-                    ),
-                ),
-            }
-        })?;
+        let admin =
+            crate::admin::admin_server(admin_listener, metrics, move || match readiness.check() {
+                Ok(()) => (true, "ready".to_owned()),
+                Err(not_ready) => (false, not_ready.detailed()),
+            })?;
         tokio::spawn(admin);
         spawn_sighup_listener(reload, twilio.map(|t| t.secret_files));
         Ok(Self {

@@ -10,6 +10,7 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::clock::Clock;
 use crate::domain::RoomName;
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 use crate::signin::SignInService;
 use crate::store::health::StoreHealth;
 use crate::store::{Store, StoreError};
@@ -58,6 +59,15 @@ pub struct Site {
 }
 
 impl AppState {
+    /// What both `/readyz` answer from.
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            store_health: self.store_health.clone(),
+            store_backend: self.store.backend(),
+            acl: self.acl.clone(),
+        }
+    }
+
     /// Forget that `room` exists (it ended): the next token creates it again.
     pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
         self.store.delete(&ready_key(room)).await

@@ -1,8 +1,8 @@
 // roomgate room page: camera preview, video token, Twilio Video room.
 //
 // Inputs come from <meta> tags rendered by templates/room.html, and the texts
-// in the page's language from its #i18n JSON data block (data, never run: the
-// strict CSP means no inline script, so everything is wired up here). The access
+// in the page's language through static/i18n.js (the strict CSP means no inline
+// script, so everything is wired up here). The access
 // token is only ever held in local variables: it is never logged, stored,
 // shown, or exposed on window.roomgate.
 (function () {
@@ -24,46 +24,8 @@
 
   // ---- Messages --------------------------------------------------------------
 
-  // The page's language's texts, by message id, from the #i18n data block. Every
-  // lookup carries its English text, used when the block lacks the message.
-  const messages = (function () {
-    const el = document.getElementById('i18n');
-    try {
-      const parsed = el ? JSON.parse(el.textContent) : null;
-      return parsed && typeof parsed === 'object' ? parsed : {};
-    } catch (e) {
-      return {};
-    }
-  })();
-  const pluralRules = (function () {
-    try {
-      return new Intl.PluralRules(document.documentElement.lang || 'en');
-    } catch (e) {
-      return null;
-    }
-  })();
-
-  // "{name}" placeholders filled from params.
-  function fill(text, params) {
-    return String(text).replace(/\{(\w+)\}/g, (whole, name) =>
-      params && Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole
-    );
-  }
-
-  // t('script-connected', 'Connected to {room}', { room: 'standup' })
-  function t(id, english, params) {
-    const text = typeof messages[id] === 'string' ? messages[id] : english;
-    return fill(text, params);
-  }
-
-  // The plural form for `count`: the data block has `id.one` and `id.other`.
-  function tn(id, count, englishOne, englishOther, params) {
-    const form = pluralRules ? pluralRules.select(count) : count === 1 ? 'one' : 'other';
-    const key = id + (form === 'one' ? '.one' : '.other');
-    const english = count === 1 ? englishOne : englishOther;
-    const text = typeof messages[key] === 'string' ? messages[key] : english;
-    return fill(text, params);
-  }
+  // The page's language's texts (static/i18n.js, loaded first).
+  const { t, tn } = window.roomgateI18n;
 
   const notConnected = () => t('script-not-connected', 'Not connected.');
 

@@ -2,26 +2,27 @@
 // this only shows it, so the button isn't pressed for a refusal.
 (function () {
   'use strict';
-  var button = document.getElementById('resend');
-  var wait = document.getElementById('resend-wait');
+  const button = document.getElementById('resend');
+  const wait = document.getElementById('resend-wait');
   // "Call me instead" is under the same cooldown: it waits with the resend button.
-  var call = document.getElementById('call');
+  const call = document.getElementById('call');
   if (!button || !wait) return;
-  var left = parseInt(button.getAttribute('data-resend-in'), 10) || 0;
-  var label = button.textContent;
+  let left = parseInt(button.getAttribute('data-resend-in'), 10) || 0;
+  const label = button.textContent;
   // The texts come from the page, in its language, with "{n}" for the seconds: one
   // for the plural form of 1 (data-waiting-one) and one for the others.
-  var waiting = wait.getAttribute('data-waiting') || 'You can ask for a new code in {n} seconds.';
-  var waitingOne = wait.getAttribute('data-waiting-one') || 'You can ask for a new code in {n} second.';
-  var ready = wait.getAttribute('data-ready') || 'You can ask for a new code now.';
-  var plural = null;
-  try {
-    plural = new Intl.PluralRules(document.documentElement.lang || 'en');
-  } catch (e) {
-    plural = null;
-  }
+  const waiting = wait.getAttribute('data-waiting') || 'You can ask for a new code in {n} seconds.';
+  const waitingOne = wait.getAttribute('data-waiting-one') || 'You can ask for a new code in {n} second.';
+  const ready = wait.getAttribute('data-ready') || 'You can ask for a new code now.';
+  const plural = (() => {
+    try {
+      return new Intl.PluralRules(document.documentElement.lang || 'en');
+    } catch (e) {
+      return null;
+    }
+  })();
   function waitingText(n) {
-    var one = plural ? plural.select(n) === 'one' : n === 1;
+    const one = plural ? plural.select(n) === 'one' : n === 1;
     return (one ? waitingOne : waiting).replace('{n}', String(n));
   }
 

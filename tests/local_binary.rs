@@ -73,37 +73,13 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in {line:?}"))
 }
 
-fn extract(html: &str, marker: &str) -> String {
-    let start = html.find(marker).expect(marker) + marker.len();
-    let len = html[start..].find('"').unwrap();
-    html[start..start + len].to_owned()
-}
-
 #[tokio::test]
 async fn local_mode_flow_through_the_real_binary() {
     let mut server = Server::start().await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let client = support::browser();
     let url = |p: &str| format!("{}{}", server.base, p);
 
-    let html = client
-        .get(url("/rooms/standup"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract(&html, r#"name="csrf_token" value=""#);
-    let resp = client
-        .post(url("/rooms/standup/login"))
-        .form(&[("username", "Alice"), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let (resp, csrf) = support::sign_in(&client, &server.base, "standup", "Alice").await;
     assert_eq!(resp.status(), 303);
 
     let line = next_line_with(&mut server.stdout, "user=alice").await;
@@ -111,24 +87,13 @@ async fn local_mode_flow_through_the_real_binary() {
     assert_eq!(code.len(), 6);
     assert!(code.bytes().all(|b| b.is_ascii_digit()));
 
-    let resp = client
-        .post(url("/rooms/standup/verify"))
-        .form(&[("code", code.as_str()), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let resp = support::post_code(&client, &server.base, "standup", &code, &csrf).await;
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()["location"], "/rooms/standup");
 
-    let html = client
-        .get(url("/rooms/standup"))
-        .send()
+    let csrf = support::room_csrf(&client, &server.base, "standup")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract(&html, r#"<meta name="csrf-token" content=""#);
+        .expect("the room page");
     let body: Value = client
         .post(url("/rooms/standup/token"))
         .header("X-CSRF-Token", csrf)

@@ -4,15 +4,13 @@
 
 mod support;
 
-use support::{collect, extract};
+use support::collect;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::process::Command;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,35 +20,31 @@ const PHONE: &str = "+14155550101";
 /// Eight digits: a six-digit code could turn up by chance in trace timestamps.
 const CODE: &str = "73194628";
 
-fn cookie_value(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("roomgate="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
+/// The value of a `roomgate=value` session cookie.
+fn cookie_value(cookie: &str) -> String {
+    cookie
+        .strip_prefix("roomgate=")
+        .unwrap_or(cookie)
+        .to_owned()
 }
 
 #[tokio::test]
 async fn nothing_sensitive_is_logged_at_trace_level() {
     let verify = MockServer::start().await;
-    let resource = |status: &str| {
-        json!({
-            "sid": "VE0123456789abcdef0123456789abcdef", "service_sid": "VA0123456789abcdef0123456789abcdef",
-            "account_sid": "AC0123456789abcdef0123456789abcdef", "to": PHONE, "channel": "sms",
-            "status": status, "valid": status == "approved",
-            "date_created": "2026-11-22T08:00:00Z", "date_updated": "2026-11-22T08:00:00Z"
-        })
-    };
     Mock::given(method("POST"))
         .and(path_regex("/Verifications$"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(resource("pending")))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(support::twilio::verification_json("pending")),
+        )
         .expect(1)
         .mount(&verify)
         .await;
     Mock::given(method("POST"))
         .and(path_regex("/VerificationCheck$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(resource("approved")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(support::twilio::verification_json("approved")),
+        )
         .expect(1)
         .mount(&verify)
         .await;
@@ -101,39 +95,23 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
     .await
     .expect("roomgate started");
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .unwrap();
+    let client = support::browser();
     let url = |p: &str| format!("{base}{p}");
     let mut cookies = Vec::new();
     let mut csrf_tokens = Vec::new();
 
-    let join = client.get(url("/rooms/standup")).send().await.unwrap();
-    cookies.extend(cookie_value(&join));
-    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
+    let join = support::open_join(&client, &base, "standup").await;
+    cookies.extend(join.cookie.as_deref().map(cookie_value));
+    let csrf = join.csrf;
     csrf_tokens.push(csrf.clone());
-    let login = client
-        .post(url("/rooms/standup/login"))
-        .form(&[("username", "alice"), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    cookies.extend(cookie_value(&login));
-    let code = client
-        .post(url("/rooms/standup/verify"))
-        .form(&[("code", CODE), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
+    let login = support::post_sign_in(&client, &base, "standup", "alice", &csrf).await;
+    cookies.extend(support::session_cookie(&login).as_deref().map(cookie_value));
+    let code = support::post_code(&client, &base, "standup", CODE, &csrf).await;
     assert_eq!(code.status(), 303);
-    cookies.extend(cookie_value(&code));
-    let room = client.get(url("/rooms/standup")).send().await.unwrap();
-    let room_csrf = extract(
-        &room.text().await.unwrap(),
-        r#"<meta name="csrf-token" content=""#,
-    );
+    cookies.extend(support::session_cookie(&code).as_deref().map(cookie_value));
+    let room_csrf = support::room_csrf(&client, &base, "standup")
+        .await
+        .expect("the room page");
     csrf_tokens.push(room_csrf.clone());
     let token: Value = client
         .post(url("/rooms/standup/token"))
@@ -163,7 +141,9 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         out.contains("+1********01"),
         "the masked number is logged:\n{out}"
     );
-    let basic = STANDARD.encode(format!("SK0123456789abcdef0123456789abcdef:{SECRET}"));
+    // The encoded credentials of `Authorization: Basic …`.
+    let basic = support::twilio::basic_auth(support::twilio::API_KEY_SID, SECRET)["Basic ".len()..]
+        .to_owned();
     let jwt_signature = jwt.rsplit('.').next().unwrap().to_owned();
     let mut forbidden = vec![
         ("phone", PHONE.to_owned()),

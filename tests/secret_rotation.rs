@@ -9,7 +9,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use roomgate::twilio::signature::SignatureValidator;
 use secrecy::SecretString;
@@ -19,12 +18,10 @@ use tokio::process::{Child, Command};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
-const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
-const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
-const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
-const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
+use support::twilio::{
+    ACCOUNT_SID, CHECK_PATH, ROOM_SID, SERVICE_SID, START_PATH, basic_auth as basic,
+    verification_json as verification,
+};
 
 const KEY1_SID: &str = "SK11111111111111111111111111111111";
 const KEY1_SECRET: &str = "first-api-key-secret-0123456789";
@@ -220,44 +217,16 @@ impl Server {
     /// the sign-in made, and the room page's CSRF token.
     async fn sign_in(&self, user: &str) -> (reqwest::Client, Vec<wiremock::Request>, String) {
         let before = self.twilio_requests().await.len();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let html = client
-            .get(self.url("/rooms/standup"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract(&html, r#"name="csrf_token" value=""#);
-        let resp = client
-            .post(self.url("/rooms/standup/login"))
-            .form(&[("username", user), ("csrf_token", &csrf)])
-            .send()
-            .await
-            .unwrap();
+        let client = support::browser();
+        let base = &self.base;
+        let (resp, csrf) = support::sign_in(&client, base, "standup", user).await;
         assert_eq!(resp.status(), 303);
-        let resp = client
-            .post(self.url("/rooms/standup/verify"))
-            .form(&[("code", "123456"), ("csrf_token", &csrf)])
-            .send()
-            .await
-            .unwrap();
+        let resp = support::post_code(&client, base, "standup", "123456", &csrf).await;
         assert_eq!(resp.status(), 303, "{user} verified");
         assert_eq!(resp.headers()["location"], "/rooms/standup");
-        let html = client
-            .get(self.url("/rooms/standup"))
-            .send()
+        let room_csrf = support::room_csrf(&client, base, "standup")
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let room_csrf = extract(&html, r#"<meta name="csrf-token" content=""#);
+            .expect("the room page");
         let verify: Vec<_> = self.twilio_requests().await[before..]
             .iter()
             .filter(|r| r.url.path().starts_with("/v2/"))
@@ -352,34 +321,6 @@ fn write_key(dir: &Path, sid: &str, secret: &str) {
     // Written with a trailing newline, as `echo` and editors leave them.
     std::fs::write(dir.join("key-sid"), format!("{sid}\n")).unwrap();
     std::fs::write(dir.join("key-secret"), format!("{secret}\n")).unwrap();
-}
-
-fn verification(status: &str) -> Value {
-    json!({
-        "sid": VERIFICATION_SID,
-        "service_sid": SERVICE_SID,
-        "account_sid": ACCOUNT_SID,
-        "to": "+14155550101",
-        "channel": "sms",
-        "status": status,
-        "valid": status == "approved",
-        "date_created": "2026-11-22T08:00:00Z",
-        "date_updated": "2026-11-22T08:00:00Z",
-        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
-    })
-}
-
-fn extract(html: &str, marker: &str) -> String {
-    let start = html.find(marker).expect(marker) + marker.len();
-    let len = html[start..].find('"').unwrap();
-    html[start..start + len].to_owned()
-}
-
-fn basic(sid: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{secret}"))
-    )
 }
 
 fn assert_auth(requests: &[wiremock::Request], sid: &str, secret: &str) {

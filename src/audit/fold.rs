@@ -94,10 +94,6 @@ impl Window {
 
 /// What to do with a record handed to [`Folder::fold`].
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "returned by value at once; a box would cost an allocation per record"
-)]
 pub enum Folding {
     /// Write it now: not foldable, or the first of its key in this window.
     Write(AuditRecord),

@@ -81,6 +81,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::env::Env;
+
 pub use record::AuditRecord;
 pub use seal::AuditKey;
 pub use show::{ShowOptions, parse_since, show, show_with_warnings};
@@ -117,40 +119,27 @@ impl Default for AuditLimits {
 impl AuditLimits {
     fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let defaults = Self::default();
-        let mut errors = Vec::new();
-        let mut number = |name: &str, default: u64, min: u64, max: u64| match var(name) {
-            None => default,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => {
-                    errors.push(format!(
-                        "{name} must be a whole number from {min} to {max} (got {raw:?})"
-                    ));
-                    default
-                }
-            },
-        };
+        let mut env = Env::new(var);
         let limits = Self {
-            fold_window: Duration::from_secs(number(
+            // "a whole number" rather than "of seconds": its message as it always was.
+            fold_window: Duration::from_secs(env.number(
                 "ROOMGATE_AUDIT_FOLD_SECS",
                 defaults.fold_window.as_secs(),
-                0,
-                3600,
+                0..=3600,
             )),
-            fold_keys: number("ROOMGATE_AUDIT_FOLD_KEYS", 1024, 1, 1_000_000) as usize,
-            max_bytes: number(
+            fold_keys: env.size(
+                "ROOMGATE_AUDIT_FOLD_KEYS",
+                defaults.fold_keys,
+                1..=1_000_000,
+            ),
+            max_bytes: env.number(
                 "ROOMGATE_AUDIT_MAX_BYTES",
                 defaults.max_bytes,
-                0,
-                u64::from(u32::MAX) * 1024,
+                0..=u64::from(u32::MAX) * 1024,
             ),
-            keep: number("ROOMGATE_AUDIT_KEEP", defaults.keep as u64, 1, 1000) as usize,
+            keep: env.size("ROOMGATE_AUDIT_KEEP", defaults.keep, 1..=1000),
         };
-        if errors.is_empty() {
-            Ok(limits)
-        } else {
-            Err(errors)
-        }
+        env.finish(limits)
     }
 }
 

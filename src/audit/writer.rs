@@ -32,10 +32,6 @@ type Health = Arc<Mutex<Option<AuditError>>>;
 
 type Answer = oneshot::Sender<Result<(), AuditError>>;
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "records are nearly every message; boxing them would allocate per record"
-)]
 enum Job {
     /// A record that never folds, encoded (and its phone sealed) by the caller, so that
     /// work is spread over the runtime's threads rather than queued on this one.

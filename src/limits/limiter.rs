@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::domain::PhoneNumber;
+use crate::env::Env;
 use crate::metrics::LimitKind;
 use crate::store::{Admission, Rule, Store, StoreError};
 
@@ -240,25 +241,10 @@ impl LimitsConfig {
     /// Every bad value is reported, one line each.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
         let d = Self::default();
-        let mut errors = Vec::new();
-        let mut read = |name: &str, default: u64, min: u64, max: u64, what: &str| {
-            let Some(raw) = var(name).filter(|v| !v.trim().is_empty()) else {
-                return default;
-            };
-            match raw.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => {
-                    errors.push(format!(
-                        "{name} must be a whole number{what} from {min} to {max} (got {raw:?})"
-                    ));
-                    default
-                }
-            }
-        };
-        let mut count = |name: &str, default: u32| {
-            // MAX_COUNT fits a u32, so the conversion can't fail.
-            u32::try_from(read(name, default.into(), 1, MAX_COUNT, "")).unwrap_or(default)
-        };
+        let mut env = Env::new(var);
+        // MAX_COUNT fits a u32.
+        let max_count = u32::try_from(MAX_COUNT).unwrap_or(u32::MAX);
+        let mut count = |name: &str, default: u32| env.count(name, default, 1..=max_count);
         let starts_per_user = count("ROOMGATE_STARTS_PER_USER", d.starts_per_user);
         let starts_per_phone = count("ROOMGATE_STARTS_PER_PHONE", d.starts_per_phone);
         let logins_per_ip_per_minute = count(
@@ -275,7 +261,7 @@ impl LimitsConfig {
         );
         let lockout_failures = count("ROOMGATE_LOCKOUT_FAILURES", d.lockout_failures);
         let mut secs = |name: &str, default: Duration, min: u64, max: u64| {
-            Duration::from_secs(read(name, default.as_secs(), min, max, " of seconds"))
+            env.seconds(name, default, min..=max)
         };
         let starts_window = secs("ROOMGATE_STARTS_WINDOW_SECS", d.starts_window, 1, 86_400);
         let resend_cooldown = secs("ROOMGATE_RESEND_COOLDOWN_SECS", d.resend_cooldown, 0, 3600);
@@ -288,16 +274,13 @@ impl LimitsConfig {
         let lockout = secs("ROOMGATE_LOCKOUT_SECS", d.lockout, 1, MAX_LOCK_SECS);
         let lockout_max = secs("ROOMGATE_LOCKOUT_MAX_SECS", d.lockout_max, 1, MAX_LOCK_SECS);
         if lockout_max < lockout {
-            errors.push(format!(
+            env.push(format!(
                 "ROOMGATE_LOCKOUT_MAX_SECS ({}) must be at least ROOMGATE_LOCKOUT_SECS ({})",
                 lockout_max.as_secs(),
                 lockout.as_secs()
             ));
         }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(Self {
+        env.finish(Self {
             starts_per_user,
             starts_per_phone,
             starts_window,

@@ -33,16 +33,14 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{
-    Channel, CheckOutcome, StartRequest, StartedVerification, VerificationSid, Verifier,
-    VerifyError,
+    Channel, CheckOutcome, MAX_CHECKS, StartRequest, StartedVerification, VerificationSid,
+    Verifier, VerifyError,
 };
 use crate::clock::Clock;
 use crate::domain::OtpCode;
 
 /// How long a code is valid, from the first send (Verify's default).
 pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
-/// Checks allowed per verification before it closes (Verify: 5).
-pub const MAX_CHECKS: u32 = super::MAX_CHECKS as u32;
 /// Sends (first send and resends) allowed per verification (Verify: 5).
 pub const MAX_SENDS: u32 = 5;
 /// Pending verifications held at once; starts beyond this are refused with 20429.
@@ -317,7 +315,7 @@ impl Verifier for LocalVerifier {
                 "The requested resource was not found",
             ));
         };
-        if pending.checks >= MAX_CHECKS {
+        if pending.checks >= u32::from(MAX_CHECKS) {
             state.remove(sid.as_str());
             tracing::debug!(sid = sid.as_str(), "local check: max attempts, closed");
             return Err(VerifyError::local(60202, 429, "Max check attempts reached"));
@@ -332,7 +330,7 @@ impl Verifier for LocalVerifier {
             // Like Verify, a verification with every check used is over
             // (`max_attempts_reached`): it answers 60202 from now on, and the next
             // start for the number is a new verification with a new code.
-            if pending.checks >= MAX_CHECKS {
+            if pending.checks >= u32::from(MAX_CHECKS) {
                 let tag = pending.phone_tag;
                 if state.by_phone.get(&tag).is_some_and(|s| s == sid.as_str()) {
                     state.by_phone.remove(&tag);

@@ -1,5 +1,5 @@
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -84,10 +84,7 @@ async fn verify_receives_exactly_the_documented_requests() {
 
     let requests = app.verify.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2);
-    let basic = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{API_KEY_SID}:{API_KEY_SECRET}"))
-    );
+    let basic = basic_auth(API_KEY_SID, API_KEY_SECRET);
     for req in &requests {
         assert_eq!(req.method.as_str(), "POST");
         assert_eq!(req.headers["authorization"], basic.as_str());

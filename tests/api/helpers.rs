@@ -11,14 +11,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-pub const API_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
+pub use crate::twilio::{
+    ACCOUNT_SID, ALICE_PHONE, API_KEY_SID, CHECK_PATH, ROOM_SID, SERVICE_SID, START_PATH,
+    VERIFICATION_SID, basic_auth, verification_json,
+};
 pub const API_KEY_SECRET: &str = "test-api-key-secret-0123456789";
-pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
-pub const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
-pub const ALICE_PHONE: &str = "+14155550101";
-pub const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
-pub const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
 
 pub const TEST_ACL: &str = r#"
 [users.alice]
@@ -330,27 +327,6 @@ pub fn assert_is_redirect_to(resp: &Response, location: &str) {
     assert_eq!(resp.headers()["location"], location);
 }
 
-/// A Verify `Verification` resource as the API returns it (spec fields).
-pub fn verification_json(status: &str) -> Value {
-    json!({
-        "sid": VERIFICATION_SID,
-        "service_sid": SERVICE_SID,
-        "account_sid": ACCOUNT_SID,
-        "to": ALICE_PHONE,
-        "channel": "sms",
-        "status": status,
-        "valid": status == "approved",
-        "lookup": {},
-        "amount": null,
-        "payee": null,
-        "send_code_attempts": [{"time": "2026-11-22T08:00:00.000Z", "channel": "SMS", "attempt_sid": "VL0123456789abcdef0123456789abcdef"}],
-        "date_created": "2026-11-22T08:00:00Z",
-        "date_updated": "2026-11-22T08:00:00Z",
-        "sna": null,
-        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
-    })
-}
-
 pub fn mock_start_ok() -> Mock {
     Mock::given(method("POST"))
         .and(path(START_PATH))
@@ -491,21 +467,12 @@ impl TestApp {
 // Twilio Video fixtures, exact-request matchers, the audit log, bounded polling.
 
 /// The room Twilio has in progress for `standup` in the Video fixtures.
-pub const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
 pub const PA_ALICE: &str = "PA0123456789abcdef0123456789abcdef";
 pub const PA_BOB: &str = "PAfedcba9876543210fedcba9876543210";
 
 /// `Authorization` as Twilio expects it: Basic with the API key SID and secret.
 pub fn video_basic_auth() -> String {
     basic_auth(API_KEY_SID, API_KEY_SECRET)
-}
-
-pub fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
 }
 
 /// A `video.v1.room`, with the fields of Twilio's OpenAPI description.

@@ -31,6 +31,50 @@ async fn fail_verification(app: &mut TestApp, username: &str) -> Response {
     app.post_code("standup", "000000").await
 }
 
+/// What a sign-in from a new browser gets.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A code is sent: the redirect to the code page.
+    Code,
+    /// The "Too many attempts" notice, with `Retry-After` in seconds.
+    Limited(u64),
+    /// The "Sign-in locked" notice, with `Retry-After` in seconds.
+    Locked(u64),
+}
+use Answer::{Code, Limited, Locked};
+
+/// Each row: wait `after` seconds on the clock, then sign `username` in to `room` from
+/// a new browser and check the answer.
+async fn sign_ins(
+    app: &mut TestApp,
+    clock: &roomgate::clock::ManualClock,
+    rows: &[(u64, &str, &str, Answer)],
+) {
+    for &(after, room, username, answer) in rows {
+        if after > 0 {
+            clock.advance(secs(after));
+        }
+        let resp = app.post_login_afresh(room, username).await;
+        match answer {
+            Code => assert_is_redirect_to(&resp, &format!("/rooms/{room}/verify")),
+            Limited(wait) => {
+                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LIMITED).await
+            }
+            Locked(wait) => {
+                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LOCKED).await
+            }
+        }
+    }
+}
+
+/// `count` failed verifications of `username` that lock nothing.
+async fn fail_verifications(app: &mut TestApp, username: &str, count: usize) {
+    for _ in 0..count {
+        let last = fail_verification(app, username).await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    }
+}
+
 /// A sign-in request carrying `X-Forwarded-For`, from a new browser.
 async fn login_forwarded_for(
     app: &TestApp,
@@ -62,76 +106,37 @@ async fn a_username_gets_one_code_per_30_seconds_and_three_then_one_every_200_se
     let (mut app, clock) = spawn_app_with_clock(&[("ROOMGATE_STARTS_PER_PHONE", "100")]).await;
     mock_start_ok().expect(4).mount(&app.verify).await;
 
-    assert_is_redirect_to(
-        &app.post_login_afresh("standup", "alice").await,
-        "/rooms/standup/verify",
-    );
-    // Another code within 30 s: refused, whatever the cookie.
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(30),
-        LIMITED,
-    )
-    .await;
-    clock.advance(secs(29));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1),
-        LIMITED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        (0, "standup", "alice", Code),
+        // Another code within 30 s: refused, whatever the cookie.
+        (0, "standup", "alice", Limited(30)),
+        (29, "standup", "alice", Limited(1)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 
-    // t = 31 s and 62 s: the second and third codes.
-    for step in [2, 31] {
-        clock.advance(secs(step));
-        assert_is_redirect_to(
-            &app.post_login_afresh("standup", "alice").await,
-            "/rooms/standup/verify",
-        );
-    }
-    // t = 93 s: all three are spent. Three per ten minutes earns one back every 200 s,
-    // the first 200 s after the first code: refused until t = 200 s.
-    // The name is what counts, however typed and for whichever room.
-    clock.advance(secs(31));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(107),
-        LIMITED,
-    )
-    .await;
-    assert_notice(
-        app.post_login_afresh("all-hands", " ALICE ").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(107),
-        LIMITED,
-    )
-    .await;
-    clock.advance(secs(106));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1),
-        LIMITED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        // t = 31 s and 62 s: the second and third codes.
+        (2, "standup", "alice", Code),
+        (31, "standup", "alice", Code),
+        // t = 93 s: all three are spent. Three per ten minutes earns one back every
+        // 200 s, the first 200 s after the first code: refused until t = 200 s.
+        (31, "standup", "alice", Limited(107)),
+        // The name is what counts, however typed and for whichever room.
+        (0, "all-hands", " ALICE ", Limited(107)),
+        (106, "standup", "alice", Limited(1)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 3).await;
 
-    // t = 200 s: one code earned back, and spent; the next is 200 s away.
-    clock.advance(secs(1));
-    assert_is_redirect_to(
-        &app.post_login_afresh("standup", "alice").await,
-        "/rooms/standup/verify",
-    );
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(200),
-        LIMITED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        // t = 200 s: one code earned back, and spent; the next is 200 s away.
+        (1, "standup", "alice", Code),
+        (0, "standup", "alice", Limited(200)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 4).await;
 }
@@ -201,37 +206,22 @@ async fn twenty_sign_ins_per_minute_from_one_address_then_one_every_3_seconds() 
             "/rooms/standup/verify",
         );
     }
-    // The 21st at once, for someone on the list: refused before anything is sent, until
-    // the address has earned one back (every 60 / 20 = 3 s).
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(3),
-        LIMITED,
-    )
-    .await;
-    clock.advance(secs(2));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1),
-        LIMITED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        // The 21st at once, for someone on the list: refused before anything is sent,
+        // until the address has earned one back (every 60 / 20 = 3 s).
+        (0, "standup", "alice", Limited(3)),
+        (2, "standup", "alice", Limited(1)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 0).await;
 
-    clock.advance(secs(1));
-    assert_is_redirect_to(
-        &app.post_login_afresh("standup", "alice").await,
-        "/rooms/standup/verify",
-    );
-    // That one is spent at once: the next waits another 3 s.
-    assert_notice(
-        app.post_login_afresh("standup", "guest20").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(3),
-        LIMITED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        (1, "standup", "alice", Code),
+        // That one is spent at once: the next waits another 3 s.
+        (0, "standup", "guest20", Limited(3)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
@@ -298,37 +288,29 @@ async fn forwarded_for_gives_each_client_its_own_limit_behind_a_trusted_proxy() 
     )
     .await;
     let one = Some("198.51.100.1");
-    assert_eq!(
-        login_forwarded_for(&app, one, "guest1").await,
-        StatusCode::SEE_OTHER
-    );
-    assert_eq!(
-        login_forwarded_for(&app, one, "guest2").await,
-        StatusCode::SEE_OTHER
-    );
-    assert_eq!(
-        login_forwarded_for(&app, one, "guest3").await,
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    // What the client wrote before our proxy's entry changes nothing.
-    assert_eq!(
-        login_forwarded_for(&app, Some("203.0.113.9, 198.51.100.1"), "guest4").await,
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    // Other clients behind the same proxy have their own budgets.
     let two = Some("198.51.100.2");
-    assert_eq!(
-        login_forwarded_for(&app, two, "guest5").await,
-        StatusCode::SEE_OTHER
-    );
-    assert_eq!(
-        login_forwarded_for(&app, two, "guest6").await,
-        StatusCode::SEE_OTHER
-    );
-    assert_eq!(
-        login_forwarded_for(&app, None, "guest7").await,
-        StatusCode::SEE_OTHER
-    );
+    let rows = [
+        (one, "guest1", StatusCode::SEE_OTHER),
+        (one, "guest2", StatusCode::SEE_OTHER),
+        (one, "guest3", StatusCode::TOO_MANY_REQUESTS),
+        // What the client wrote before our proxy's entry changes nothing.
+        (
+            Some("203.0.113.9, 198.51.100.1"),
+            "guest4",
+            StatusCode::TOO_MANY_REQUESTS,
+        ),
+        // Other clients behind the same proxy have their own budgets.
+        (two, "guest5", StatusCode::SEE_OTHER),
+        (two, "guest6", StatusCode::SEE_OTHER),
+        (None, "guest7", StatusCode::SEE_OTHER),
+    ];
+    for (xff, username, status) in rows {
+        assert_eq!(
+            login_forwarded_for(&app, xff, username).await,
+            status,
+            "{xff:?} {username}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -490,62 +472,35 @@ async fn three_failed_verifications_in_an_hour_lock_the_name_for_15_then_30_minu
 
     // Three failed verifications, ten minutes apart: the third locks.
     for _ in 0..2 {
-        let last = fail_verification(&mut app, "alice").await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+        fail_verifications(&mut app, "alice", 1).await;
         clock.advance(secs(600));
     }
     let third = fail_verification(&mut app, "alice").await;
     assert_notice(third, StatusCode::TOO_MANY_REQUESTS, Some(900), LOCKED).await;
 
-    for typed in ["alice", " Alice "] {
-        assert_notice(
-            app.post_login_afresh("standup", typed).await,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(900),
-            LOCKED,
-        )
-        .await;
-    }
-    clock.advance(secs(899));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1),
-        LOCKED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        (0, "standup", "alice", Locked(900)),
+        (0, "standup", " Alice ", Locked(900)),
+        (899, "standup", "alice", Locked(1)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 3).await;
 
     // Fifteen minutes on, signing in works again; the next lockout lasts twice as long.
     clock.advance(secs(1));
-    for _ in 0..2 {
-        let last = fail_verification(&mut app, "alice").await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
-    }
+    fail_verifications(&mut app, "alice", 2).await;
     let sixth = fail_verification(&mut app, "alice").await;
     assert_notice(sixth, StatusCode::TOO_MANY_REQUESTS, Some(1800), LOCKED).await;
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1800),
-        LOCKED,
-    )
-    .await;
-    clock.advance(secs(1799));
-    assert_notice(
-        app.post_login_afresh("standup", "alice").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(1),
-        LOCKED,
-    )
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        (0, "standup", "alice", Locked(1800)),
+        (1799, "standup", "alice", Locked(1)),
+    ])
     .await;
     assert_requests_settle_at(&app.verify, START_PATH, 6).await;
 
-    clock.advance(secs(1));
-    assert_is_redirect_to(
-        &app.post_login_afresh("standup", "alice").await,
-        "/rooms/standup/verify",
-    );
+    sign_ins(&mut app, &clock, &[(1, "standup", "alice", Code)]).await;
     assert_requests_settle_at(&app.verify, START_PATH, 7).await;
 }
 
@@ -556,15 +511,12 @@ async fn failures_toward_a_lockout_are_forgotten_one_per_hour() {
     mock_check("pending").mount(&app.verify).await;
 
     // t = 0: two failures each for alice and bob.
-    for name in ["alice", "alice", "bob", "bob"] {
-        let last = fail_verification(&mut app, name).await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
-    }
+    fail_verifications(&mut app, "alice", 2).await;
+    fail_verifications(&mut app, "bob", 2).await;
     // t = 1 h: the count has forgotten one of alice's two, so the failure that would have
     // been her third does not lock...
     clock.advance(secs(3600));
-    let not_yet = fail_verification(&mut app, "alice").await;
-    assert_notice(not_yet, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+    fail_verifications(&mut app, "alice", 1).await;
     // ...but the other is still remembered (where a sliding hour would have dropped
     // both): one more failure makes three, and locks.
     let third_remembered = fail_verification(&mut app, "alice").await;
@@ -578,10 +530,7 @@ async fn failures_toward_a_lockout_are_forgotten_one_per_hour() {
 
     // t = 2 h: both of bob's have been forgotten; it takes three new failures.
     clock.advance(secs(3600));
-    for _ in 0..2 {
-        let last = fail_verification(&mut app, "bob").await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
-    }
+    fail_verifications(&mut app, "bob", 2).await;
     let third_new = fail_verification(&mut app, "bob").await;
     assert_notice(third_new, StatusCode::TOO_MANY_REQUESTS, Some(900), LOCKED).await;
 }

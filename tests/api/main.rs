@@ -19,5 +19,7 @@ mod reload;
 mod resend;
 mod security;
 mod timing;
+#[path = "../support/twilio.rs"]
+mod twilio;
 mod verify_errors;
 mod webhooks;

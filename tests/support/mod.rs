@@ -9,16 +9,15 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
-pub const API_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
-pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
-pub const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
+pub mod twilio;
+
+use twilio::{ACCOUNT_SID, API_KEY_SID, SERVICE_SID};
+
 pub const EXAMPLE_ACL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
 
 /// A directory of its own under the system's temp dir.
@@ -35,12 +34,7 @@ pub fn fresh_dir(what: &str) -> PathBuf {
 
 /// Verify's answer for a verification in `status`.
 pub fn verification(status: &str) -> serde_json::Value {
-    json!({
-        "sid": VERIFICATION_SID, "service_sid": SERVICE_SID,
-        "account_sid": ACCOUNT_SID, "to": "+14155550101", "channel": "sms",
-        "status": status, "valid": status == "approved",
-        "date_created": "2026-11-22T08:00:00Z", "date_updated": "2026-11-22T08:00:00Z"
-    })
+    twilio::verification_json(status)
 }
 
 /// A Verify mock: every start answers "pending", every check "approved".
@@ -233,6 +227,42 @@ pub fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_owned())
 }
 
+/// What opening a join page gives a browser.
+pub struct JoinPage {
+    /// The form's CSRF token.
+    pub csrf: String,
+    /// The session cookie (`name=value`) the page set, if any.
+    pub cookie: Option<String>,
+}
+
+/// Open the join page of `room` at `base`.
+pub async fn open_join(client: &reqwest::Client, base: &str, room: &str) -> JoinPage {
+    let join = client
+        .get(format!("{base}/rooms/{room}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&join);
+    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
+    JoinPage { csrf, cookie }
+}
+
+/// Post the join page's form for `username`.
+pub async fn post_sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    room: &str,
+    username: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/rooms/{room}/login"))
+        .form(&[("username", username), ("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Open the join page of `room` at `base` and post the sign-in for `username`: the
 /// response to the post (a redirect to the code page, or a notice), and the CSRF token.
 pub async fn sign_in(
@@ -241,19 +271,9 @@ pub async fn sign_in(
     room: &str,
     username: &str,
 ) -> (reqwest::Response, String) {
-    let join = client
-        .get(format!("{base}/rooms/{room}"))
-        .send()
-        .await
-        .unwrap();
-    let csrf = extract(&join.text().await.unwrap(), r#"name="csrf_token" value=""#);
-    let resp = client
-        .post(format!("{base}/rooms/{room}/login"))
-        .form(&[("username", username), ("csrf_token", &csrf)])
-        .send()
-        .await
-        .unwrap();
-    (resp, csrf)
+    let join = open_join(client, base, room).await;
+    let resp = post_sign_in(client, base, room, username, &join.csrf).await;
+    (resp, join.csrf)
 }
 
 /// Post `code` for the session's pending sign-in.
@@ -386,12 +406,14 @@ impl Nginx {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("nginx runs (Debian package nginx-light; scripts/test installs it)");
+        // Owned by the guard from here on, so a panic below still stops (and reaps) it.
+        let nginx = Nginx {
+            child,
+            base: format!("http://{PROXY}"),
+        };
         for _ in 0..500 {
             if std::net::TcpStream::connect(PROXY).is_ok() {
-                return Nginx {
-                    child,
-                    base: format!("http://{PROXY}"),
-                };
+                return nginx;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -1,0 +1,46 @@
+//! Twilio fixtures every test binary shares: the ids, Verify's paths, a Verify
+//! `Verification` resource as the API returns it, and Basic auth as Twilio expects it.
+//! The API suite includes this file too (`tests/api/main.rs`).
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use serde_json::{Value, json};
+
+pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const API_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
+pub const SERVICE_SID: &str = "VA0123456789abcdef0123456789abcdef";
+pub const VERIFICATION_SID: &str = "VE0123456789abcdef0123456789abcdef";
+pub const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
+/// The number the verification fixtures are for (alice's in the test ACLs).
+pub const ALICE_PHONE: &str = "+14155550101";
+pub const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
+pub const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
+
+/// A Verify `Verification` resource in `status`, as the API returns it (spec fields).
+pub fn verification_json(status: &str) -> Value {
+    json!({
+        "sid": VERIFICATION_SID,
+        "service_sid": SERVICE_SID,
+        "account_sid": ACCOUNT_SID,
+        "to": ALICE_PHONE,
+        "channel": "sms",
+        "status": status,
+        "valid": status == "approved",
+        "lookup": {},
+        "amount": null,
+        "payee": null,
+        "send_code_attempts": [{"time": "2026-11-22T08:00:00.000Z", "channel": "SMS", "attempt_sid": "VL0123456789abcdef0123456789abcdef"}],
+        "date_created": "2026-11-22T08:00:00Z",
+        "date_updated": "2026-11-22T08:00:00Z",
+        "sna": null,
+        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
+    })
+}
+
+/// `Authorization: Basic …` for `user` and `password` (an API key's SID and secret).
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
