@@ -1,0 +1,526 @@
+//! Keeping the rest of the file byte for byte: what `toml_edit` doesn't reproduce by
+//! itself (a byte order mark, CRLF, a missing final newline), where tables print,
+//! the style of keys, comments that belong to an entry, and arrays of rooms laid
+//! out like the rooms before them.
+
+use super::*;
+
+/// What `toml_edit` does not reproduce by itself, taken off in [`open`] and put
+/// back by [`finish`].
+pub(super) struct Layout {
+    bom: bool,
+    crlf: bool,
+    no_final_newline: bool,
+}
+
+pub(super) fn open(origin: &str, text: &str) -> Result<(DocumentMut, Layout), EditError> {
+    let (bom, body) = match text.strip_prefix('\u{feff}') {
+        Some(body) => (true, body),
+        None => (false, text),
+    };
+    let crlf = body.contains("\r\n");
+    if crlf && body.matches('\n').count() != body.matches("\r\n").count() {
+        return Err(unsupported(
+            origin,
+            "it mixes Windows (CRLF) and Unix (LF) line endings, and roomgate would have to change lines it was not asked to; make them all one kind first",
+        ));
+    }
+    let normalized: Cow<'_, str> = if crlf {
+        Cow::Owned(body.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(body)
+    };
+    let doc = match normalized.parse::<DocumentMut>() {
+        Ok(doc) => doc,
+        // The ACL parser says where, in the same terms as `acl check`.
+        Err(e) => {
+            return Err(match Acl::parse(origin, text) {
+                Err(errors) => EditError::Unparsable {
+                    origin: origin.to_owned(),
+                    errors,
+                },
+                Ok(_) => unsupported(origin, e.message().trim().to_owned()),
+            });
+        }
+    };
+    let printed = doc.to_string();
+    let no_final_newline = if printed == *normalized {
+        false
+    } else if printed.strip_suffix('\n') == Some(&*normalized) {
+        true
+    } else {
+        return Err(unsupported(
+            origin,
+            "roomgate cannot edit this file without reformatting lines it was not asked to change; edit it by hand",
+        ));
+    };
+    Ok((
+        doc,
+        Layout {
+            bom,
+            crlf,
+            no_final_newline,
+        },
+    ))
+}
+
+pub(super) fn finish(doc: &DocumentMut, layout: &Layout) -> String {
+    let mut text = doc.to_string();
+    if layout.no_final_newline && text.ends_with('\n') {
+        text.pop();
+    }
+    if layout.crlf {
+        text = text.replace('\n', "\r\n");
+    }
+    if layout.bom {
+        text.insert(0, '\u{feff}');
+    }
+    text
+}
+
+pub(super) fn raw(raw: Option<&RawString>) -> &str {
+    raw.and_then(RawString::as_str).unwrap_or("")
+}
+
+/// A table with a `[header]` line, in the order `DocumentMut` prints them.
+pub(super) struct Printed {
+    pub(super) path: Vec<String>,
+}
+
+/// The tables whose headers are printed, in print order: by position, a table
+/// without one printed after the table before it (as `DocumentMut` does).
+pub(super) fn printed_tables(doc: &DocumentMut) -> Vec<Printed> {
+    fn visit(
+        table: &Table,
+        path: &mut Vec<String>,
+        last: &mut isize,
+        out: &mut Vec<(isize, Printed)>,
+    ) {
+        if !table.is_dotted() {
+            if let Some(position) = table.position() {
+                *last = position;
+            }
+            // The root, and implicit tables with nothing of their own, print no header.
+            let headerless =
+                path.is_empty() || (table.is_implicit() && table.get_values().is_empty());
+            if !headerless {
+                out.push((*last, Printed { path: path.clone() }));
+            }
+        }
+        for (key, item) in table.iter() {
+            if let Item::Table(child) = item {
+                path.push(key.to_owned());
+                visit(child, path, last, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(doc.as_table(), &mut Vec::new(), &mut 0, &mut out);
+    out.sort_by_key(|(position, _)| *position);
+    out.into_iter().map(|(_, printed)| printed).collect()
+}
+
+pub(super) fn max_position(doc: &DocumentMut) -> isize {
+    fn visit(table: &Table, max: &mut isize) {
+        if let Some(position) = table.position() {
+            *max = (*max).max(position);
+        }
+        for (_, item) in table.iter() {
+            match item {
+                Item::Table(child) => visit(child, max),
+                Item::ArrayOfTables(tables) => tables.iter().for_each(|t| visit(t, max)),
+                _ => {}
+            }
+        }
+    }
+    let mut max = 0;
+    visit(doc.as_table(), &mut max);
+    max
+}
+
+pub(super) fn table_at<'d>(doc: &'d DocumentMut, path: &[String]) -> Option<&'d Table> {
+    path.iter()
+        .try_fold(doc.as_table(), |table, key| table.get(key)?.as_table())
+}
+
+pub(super) fn table_at_mut<'d>(doc: &'d mut DocumentMut, path: &[String]) -> Option<&'d mut Table> {
+    path.iter().try_fold(doc.as_table_mut(), |table, key| {
+        table.get_mut(key)?.as_table_mut()
+    })
+}
+
+/// No key/value lines before the first `[header]`, so the first table's prefix
+/// is the top of the file.
+pub(super) fn nothing_before_tables(doc: &DocumentMut) -> bool {
+    doc.as_table().get_values().is_empty() && raw(doc.decor().prefix()).is_empty()
+}
+
+/// Whitespace before the key, between the key and `=`, and between `=` and the
+/// value, as the template user writes `key` (or `phone`, for a key it lacks).
+pub(super) struct KeyStyle {
+    indent: String,
+    before_eq: String,
+    after_eq: String,
+}
+
+pub(super) fn key_style(template: Option<&Table>, key: &str) -> KeyStyle {
+    let found = template.and_then(|t| {
+        let key = if t.contains_key(key) { key } else { "phone" };
+        Some((t.key(key)?, t.get(key)?.as_value()?))
+    });
+    let Some((key, value)) = found else {
+        return KeyStyle {
+            indent: String::new(),
+            before_eq: " ".to_owned(),
+            after_eq: " ".to_owned(),
+        };
+    };
+    let whitespace = |s: &str| s.chars().all(|c| c == ' ' || c == '\t');
+    // The prefix may hold comment lines above the key; only its indentation counts.
+    let prefix = raw(key.leaf_decor().prefix());
+    let indent = prefix.rsplit('\n').next().unwrap_or("");
+    let before_eq = raw(key.leaf_decor().suffix());
+    let after_eq = raw(value.decor().prefix());
+    KeyStyle {
+        indent: if whitespace(indent) { indent } else { "" }.to_owned(),
+        before_eq: if whitespace(before_eq) {
+            before_eq
+        } else {
+            " "
+        }
+        .to_owned(),
+        after_eq: if whitespace(after_eq) { after_eq } else { " " }.to_owned(),
+    }
+}
+
+pub(super) fn insert_styled(table: &mut Table, key: &str, mut value: Value, style: KeyStyle) {
+    *value.decor_mut() = Decor::new(style.after_eq, "");
+    let key = Key::new(key).with_leaf_decor(Decor::new(style.indent, style.before_eq));
+    table.insert_formatted(&key, Item::Value(value));
+}
+
+/// Adds `name = { … }` at the end of an inline `users = { … }`, with the space
+/// before its closing brace kept there.
+pub(super) fn add_inline(users: &mut InlineTable, name: &str, mut entry: InlineTable) {
+    let last_suffix = users
+        .iter_mut()
+        .last()
+        .map(|(_, value)| {
+            let suffix = raw(value.decor().suffix()).to_owned();
+            value.decor_mut().set_suffix("");
+            suffix
+        })
+        .unwrap_or_else(|| " ".to_owned());
+    entry.decor_mut().set_prefix(" ");
+    entry.decor_mut().set_suffix(last_suffix);
+    let key = Key::new(name).with_leaf_decor(Decor::new(" ", " "));
+    users.insert_formatted(&key, Value::InlineTable(entry));
+}
+
+pub(super) fn remove_inline(users: &mut InlineTable, name: &str) -> Option<()> {
+    let index = users.iter().position(|(key, _)| key == name)?;
+    let count = users.len();
+    let (key, value) = users.remove_entry(name)?;
+    // The first entry's spacing after `{` and the last's before `}` belong to the
+    // braces, not to the entry.
+    if index == 0
+        && let Some((mut next_key, _)) = users.iter_mut().next()
+    {
+        next_key
+            .leaf_decor_mut()
+            .set_prefix(raw(key.leaf_decor().prefix()).to_owned());
+    }
+    if index + 1 == count
+        && let Some((_, last)) = users.iter_mut().last()
+    {
+        last.decor_mut()
+            .set_suffix(raw(value.decor().suffix()).to_owned());
+    }
+    Some(())
+}
+
+/// Removes the `[users.NAME]` table. Its prefix is the text between the line
+/// before it and its header: the comment lines directly above the header go with
+/// it; anything above a blank line stays, handed to whatever now follows.
+pub(super) fn remove_table(doc: &mut DocumentMut, path: &[String]) {
+    let printed = printed_tables(doc);
+    let index = printed
+        .iter()
+        .position(|t| t.path == path)
+        .expect("the caller found the table");
+    let at_top = index == 0 && nothing_before_tables(doc);
+    let prefix = raw(table_at(doc, path).expect("found").decor().prefix()).to_owned();
+    // The top of the file is its header comment, however close to the first user.
+    let kept = if at_top {
+        prefix.as_str()
+    } else {
+        detached(&prefix)
+    };
+    let kept = without_trailing_blank_lines(kept).to_owned();
+    let parent = table_at_mut(doc, &path[..path.len() - 1]).expect("found");
+    parent.remove(&path[path.len() - 1]);
+
+    let next = printed[index + 1..]
+        .iter()
+        .find(|t| !t.path.starts_with(path))
+        .map(|t| t.path.clone());
+    let follower = match &next {
+        Some(next) => raw(table_at(doc, next).expect("still there").decor().prefix()).to_owned(),
+        None => raw(Some(doc.trailing())).to_owned(),
+    };
+    // With nothing left above it, the follower's separating blank line would
+    // become the first line of the file.
+    let follower = if at_top && kept.is_empty() {
+        without_leading_blank_lines(&follower)
+    } else {
+        &follower
+    };
+    let joined = format!("{kept}{follower}");
+    match next {
+        Some(next) => table_at_mut(doc, &next)
+            .expect("still there")
+            .decor_mut()
+            .set_prefix(joined),
+        None => doc.set_trailing(joined),
+    }
+}
+
+/// Removes `users.NAME` written as a line (or lines) in a table's body: an inline
+/// table `NAME = { … }` or dotted keys `NAME.phone = …`. Comment lines kept from
+/// its prefix are moved to the end of the line before it.
+pub(super) fn remove_body_entry(doc: &mut DocumentMut, path: &[String]) {
+    let (parent_path, name) = path.split_at(path.len() - 1);
+    let name = &name[0];
+    let parent = table_at_mut(doc, parent_path).expect("the caller found it");
+    let prefix = match parent.get(name) {
+        Some(Item::Table(dotted)) => first_line_prefix(dotted),
+        _ => parent
+            .key(name)
+            .map(|k| raw(k.leaf_decor().prefix()).to_owned()),
+    }
+    .unwrap_or_default();
+    let kept = without_trailing_blank_lines(detached(&prefix)).to_owned();
+    let index = parent
+        .iter()
+        .position(|(key, _)| key == name)
+        .expect("found");
+    parent.remove(name);
+    if !kept.is_empty() {
+        append_after_previous(doc, parent_path, index, &kept);
+    }
+}
+
+/// The text above the first line a (dotted) table prints in its parent's body.
+pub(super) fn first_line_prefix(table: &Table) -> Option<String> {
+    let (key, item) = table.iter().next()?;
+    match item {
+        Item::Table(inner) if inner.is_dotted() => first_line_prefix(inner),
+        Item::Value(_) => table
+            .key(key)
+            .map(|k| raw(k.leaf_decor().prefix()).to_owned()),
+        _ => None,
+    }
+}
+
+/// Puts `lines` (whole lines) right after what the document prints before the
+/// entry that was at `index` in the table at `path`.
+pub(super) fn append_after_previous(
+    doc: &mut DocumentMut,
+    path: &[String],
+    index: usize,
+    lines: &str,
+) {
+    let on_its_line = format!("\n{}", lines.strip_suffix('\n').unwrap_or(lines));
+    let table = table_at_mut(doc, path).expect("the caller found it");
+    let previous = table
+        .iter()
+        .take(index)
+        .filter(|(_, item)| match item {
+            Item::Value(_) => true,
+            Item::Table(t) => t.is_dotted() && !t.get_values().is_empty(),
+            _ => false,
+        })
+        .map(|(key, _)| key.to_owned())
+        .last();
+    if let Some(previous) = previous {
+        if let Some(decor) = last_line_decor(table.get_mut(&previous).expect("listed")) {
+            let suffix = format!("{}{on_its_line}", raw(decor.suffix()));
+            decor.set_suffix(suffix);
+        }
+    } else if path.is_empty() {
+        let prefix = format!("{}{lines}", raw(doc.decor().prefix()));
+        doc.decor_mut().set_prefix(prefix);
+    } else if table.is_dotted() {
+        let (parent, key) = path.split_at(path.len() - 1);
+        let parent_table = table_at(doc, parent).expect("an ancestor");
+        let index = parent_table
+            .iter()
+            .position(|(k, _)| k == key[0])
+            .expect("a child");
+        append_after_previous(doc, parent, index, lines);
+    } else {
+        let suffix = format!("{}{on_its_line}", raw(table.decor().suffix()));
+        table.decor_mut().set_suffix(suffix);
+    }
+}
+
+/// The decor whose suffix ends the last line an entry prints.
+pub(super) fn last_line_decor(item: &mut Item) -> Option<&mut Decor> {
+    match item {
+        Item::Value(value) => Some(value.decor_mut()),
+        Item::Table(table) => {
+            let (_, last) = table.iter_mut().last()?;
+            last_line_decor(last)
+        }
+        _ => None,
+    }
+}
+
+/// The part of a prefix above the comment lines that sit directly on the next
+/// line (no blank line in between) and so belong to it.
+pub(super) fn detached(prefix: &str) -> &str {
+    // Whole lines only: the text after the last newline is the line's indentation.
+    let Some(last_newline) = prefix.rfind('\n') else {
+        return "";
+    };
+    let whole = &prefix[..=last_newline];
+    let mut end = whole.len();
+    for line in whole.split_inclusive('\n').rev() {
+        if is_blank(line) {
+            break;
+        }
+        end -= line.len();
+    }
+    &whole[..end]
+}
+
+pub(super) fn is_blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+pub(super) fn leading_blank_lines(text: &str) -> usize {
+    text.split_inclusive('\n')
+        .take_while(|line| line.ends_with('\n') && is_blank(line))
+        .count()
+}
+
+pub(super) fn trailing_blank_lines(text: &str) -> usize {
+    text.split_inclusive('\n')
+        .rev()
+        .take_while(|line| is_blank(line))
+        .count()
+}
+
+pub(super) fn without_trailing_blank_lines(text: &str) -> &str {
+    let mut end = text.len();
+    for line in text.split_inclusive('\n').rev() {
+        if !is_blank(line) {
+            break;
+        }
+        end -= line.len();
+    }
+    &text[..end]
+}
+
+pub(super) fn without_leading_blank_lines(text: &str) -> &str {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if !(line.ends_with('\n') && is_blank(line)) {
+            break;
+        }
+        start += line.len();
+    }
+    &text[start..]
+}
+
+// ---------------------------------------------------------------------------
+// Arrays of rooms.
+
+pub(super) fn prefix_of(value: &Value) -> String {
+    raw(value.decor().prefix()).to_owned()
+}
+
+pub(super) fn suffix_of(value: &Value) -> String {
+    raw(value.decor().suffix()).to_owned()
+}
+
+/// Appends `room`: on one line, after a separator like the last one; in an array
+/// with one room per line, on a line of its own with the same indentation, and a
+/// comment that ended the last line stays on that line.
+pub(super) fn push_room(rooms: &mut Array, room: &str) {
+    let Some(last) = rooms.iter().last() else {
+        rooms.push(room);
+        return;
+    };
+    let last_prefix = prefix_of(last);
+    let last_suffix = suffix_of(last);
+    let count = rooms.len();
+    let mut new = Value::from(room);
+    if let Some(newline) = last_prefix.rfind('\n') {
+        let indent = &last_prefix[newline + 1..];
+        let tail = format!("{last_suffix}{}", raw(Some(rooms.trailing())));
+        let (same_line, rest) = match tail.find('\n') {
+            Some(i) => (&tail[..i], &tail[i..]),
+            None => (tail.as_str(), ""),
+        };
+        let same_line = if same_line.trim().is_empty() {
+            ""
+        } else {
+            same_line
+        };
+        *new.decor_mut() = Decor::new(format!("{same_line}\n{indent}"), "");
+        // `rest` is empty when the closing bracket was on the last room's line: it
+        // then ends the new room's line instead.
+        let rest = rest.to_owned();
+        rooms
+            .get_mut(count - 1)
+            .expect("not empty")
+            .decor_mut()
+            .set_suffix("");
+        rooms.set_trailing(rest);
+    } else {
+        let separator = if count > 1 { last_prefix.as_str() } else { " " };
+        *new.decor_mut() = Decor::new(separator, last_suffix);
+        rooms
+            .get_mut(count - 1)
+            .expect("not empty")
+            .decor_mut()
+            .set_suffix("");
+    }
+    rooms.push_formatted(new);
+}
+
+/// Removes the room at `index` (never the only one) with its line, when rooms are
+/// one per line, or its separator, when they share a line.
+pub(super) fn remove_room(rooms: &mut Array, index: usize) {
+    let count = rooms.len();
+    let removed = rooms.remove(index);
+    let removed_prefix = prefix_of(&removed);
+    if index + 1 < count {
+        let next = rooms.get_mut(index).expect("there was one after it");
+        let next_prefix = prefix_of(next);
+        let prefix = match (removed_prefix.find('\n'), next_prefix.find('\n')) {
+            // Keep the line before (up to its end) and what is above the next room;
+            // drop the removed room's lines and the comment that ended its line.
+            (Some(r), Some(n)) => format!("{}{}", &removed_prefix[..=r], &next_prefix[n + 1..]),
+            (None, Some(n)) => next_prefix[n..].to_owned(),
+            (_, None) => removed_prefix,
+        };
+        next.decor_mut().set_prefix(prefix);
+    } else {
+        // The last room: what ended the line before it (a comment) was in its
+        // prefix, and what ended its own line is in its suffix and the trailing.
+        let before = match removed_prefix.find('\n') {
+            Some(r) => &removed_prefix[..r],
+            None => "",
+        };
+        let tail = format!("{}{}", suffix_of(&removed), raw(Some(rooms.trailing())));
+        let after = match tail.find('\n') {
+            Some(t) => &tail[t..],
+            None => tail.as_str(),
+        };
+        let trailing = format!("{before}{after}");
+        rooms.set_trailing(trailing);
+    }
+}

@@ -1,0 +1,827 @@
+//! Changing the ACL file from the command line (`roomgate acl add`, `remove`,
+//! `set-phone`, `set-channels`, `grant`, `revoke`).
+//!
+//! The file is the host's: it has their comments, blank lines and layout. An edit
+//! changes only the lines it is about. The text goes through `toml_edit`, which
+//! reproduces every byte it is not asked to change; what it does not reproduce by
+//! itself (a byte order mark, CRLF line endings, a missing final newline) is taken
+//! off before and put back after, and a file it would still reformat anywhere is
+//! refused rather than rewritten.
+//!
+//! The result is parsed exactly as `serve` would (same [`AclPolicy`]) and never
+//! written if it is not a valid ACL. It is written to a temporary file in the same
+//! directory and renamed over the original, so that after a crash the ACL is the
+//! old file or the new one, never half of one; and a file that changed on disk
+//! since it was read is left alone, so that nobody's edit is silently lost.
+//!
+//! The functions over text (`add_user`, `remove_user`, `set_phone`, `grant_room`,
+//! `revoke_room`, `edit_text`) do no I/O; [`apply`] adds the file around them.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Array, Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
+
+use super::parse::key_segment;
+use super::{Acl, AclErrors, AclPolicy, Role};
+use crate::domain::{ParseError, PhoneNumber, RoomPattern, Username};
+use crate::verify::Channel;
+
+mod layout;
+mod replace;
+#[cfg(test)]
+mod tests;
+
+use layout::*;
+use replace::replace_file;
+
+/// One change to the ACL, as asked for on the command line. The strings are
+/// checked by [`edit_text`] (and so by [`apply`]), which reports every bad one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Edit {
+    Add {
+        user: String,
+        phone: String,
+        rooms: Vec<String>,
+        role: Role,
+        /// Empty: the default (`sms` only), and no `channels` key is written.
+        channels: Vec<String>,
+    },
+    Remove {
+        user: String,
+    },
+    SetPhone {
+        user: String,
+        phone: String,
+    },
+    /// How codes may reach the user: `sms`, or `sms` and `call`.
+    SetChannels {
+        user: String,
+        channels: Vec<String>,
+    },
+    Grant {
+        user: String,
+        room: String,
+    },
+    Revoke {
+        user: String,
+        room: String,
+    },
+}
+
+// By hand, so that a phone number never reaches a log or a panic message whole.
+impl fmt::Debug for Edit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |phone: &str| {
+            PhoneNumber::parse(phone).map_or_else(|_| "<not a number>".to_owned(), |p| p.masked())
+        };
+        match self {
+            Edit::Add {
+                user,
+                phone,
+                rooms,
+                role,
+                channels,
+            } => f
+                .debug_struct("Add")
+                .field("user", user)
+                .field("phone", &masked(phone))
+                .field("rooms", rooms)
+                .field("role", role)
+                .field("channels", channels)
+                .finish(),
+            Edit::SetChannels { user, channels } => f
+                .debug_struct("SetChannels")
+                .field("user", user)
+                .field("channels", channels)
+                .finish(),
+            Edit::Remove { user } => f.debug_struct("Remove").field("user", user).finish(),
+            Edit::SetPhone { user, phone } => f
+                .debug_struct("SetPhone")
+                .field("user", user)
+                .field("phone", &masked(phone))
+                .finish(),
+            Edit::Grant { user, room } => f
+                .debug_struct("Grant")
+                .field("user", user)
+                .field("room", room)
+                .finish(),
+            Edit::Revoke { user, room } => f
+                .debug_struct("Revoke")
+                .field("user", user)
+                .field("room", room)
+                .finish(),
+        }
+    }
+}
+
+/// The outcome of [`edit_text`]: the new text (equal to the old one when there was
+/// nothing to do) and a line for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edited {
+    pub text: String,
+    pub message: String,
+}
+
+/// Why a change was not made. Every message starts with the file's name.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("{origin}: cannot read: {source}")]
+    Read {
+        origin: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The command's own arguments: not a username, phone number or room.
+    #[error("{}", lines(origin, problems))]
+    Arguments {
+        origin: String,
+        problems: Vec<String>,
+    },
+    /// The file is not TOML at all, so there is nothing to edit.
+    #[error("{errors}\n{origin}: not changed: fix the error above first")]
+    Unparsable { origin: String, errors: AclErrors },
+    /// A layout or structure that cannot be edited without touching other lines.
+    #[error("{origin}: not changed: {reason}")]
+    Unsupported { origin: String, reason: String },
+    #[error("{origin}: not changed: no user named {user}")]
+    UnknownUser { origin: String, user: Username },
+    #[error(
+        "{origin}: not changed: {user} is already on the list (change their entry with set-phone, grant or revoke)"
+    )]
+    UserExists { origin: String, user: Username },
+    #[error("{origin}: not changed: {user} does not have room {room:?} (their rooms: {have})")]
+    NoSuchRoom {
+        origin: String,
+        user: Username,
+        room: String,
+        have: String,
+    },
+    #[error(
+        "{origin}: not changed: {room:?} is {user}'s only room, and every user needs one (remove {user} instead)"
+    )]
+    LastRoom {
+        origin: String,
+        user: Username,
+        room: String,
+    },
+    /// The edited text would not be a valid ACL; `errors` locate the problems in it.
+    #[error(
+        "{errors}\n{origin}: not changed: the change would leave the errors above (lines as they would be after the change)"
+    )]
+    Invalid { origin: String, errors: AclErrors },
+    #[error(
+        "{origin}: not changed: the file changed on disk while roomgate was editing it; run the command again"
+    )]
+    ChangedOnDisk { origin: String },
+    #[error("{origin}: not changed: cannot {action}: {source}")]
+    Write {
+        origin: String,
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The rename happened, but may not survive a power cut.
+    #[error(
+        "{origin}: changed, but its directory could not be synced to disk ({source}); check the file after a crash"
+    )]
+    SyncDir {
+        origin: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn lines(origin: &str, problems: &[String]) -> String {
+    problems
+        .iter()
+        .map(|problem| format!("{origin}: not changed: {problem}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads the file at `path`, makes `edit`, and writes the result back if anything
+/// changed and it is a valid ACL under `policy`. Returns the line for the host.
+pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
+    let origin = path.display().to_string();
+    let text = fs::read_to_string(path).map_err(|source| EditError::Read {
+        origin: origin.clone(),
+        source,
+    })?;
+    let edited = edit_text(&origin, &text, policy, edit)?;
+    if edited.text != text {
+        replace_file(path, &origin, text.as_bytes(), edited.text.as_bytes())?;
+    }
+    Ok(edited.message)
+}
+
+/// [`apply`] without the file: checks the arguments, edits `text`, and refuses a
+/// result that `Acl::parse_with(origin, …, policy)` rejects.
+pub fn edit_text(
+    origin: &str,
+    text: &str,
+    policy: &AclPolicy,
+    edit: &Edit,
+) -> Result<Edited, EditError> {
+    let mut problems = Vec::new();
+    let (result, message) = match edit {
+        Edit::Add {
+            user,
+            phone,
+            rooms,
+            role,
+            channels,
+        } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let phone = noted(&mut problems, PhoneNumber::parse(phone));
+            let channels = if channels.is_empty() {
+                vec![Channel::Sms]
+            } else {
+                parse_channels(&mut problems, channels)
+            };
+            let mut patterns = Vec::new();
+            for room in rooms {
+                if let Some(pattern) = noted(&mut problems, RoomPattern::parse(room)) {
+                    if patterns.contains(&pattern) {
+                        problems.push(format!("room {room:?} is given twice"));
+                    } else {
+                        patterns.push(pattern);
+                    }
+                }
+            }
+            if rooms.is_empty() {
+                problems.push(r#"give at least one room (or "*" for any room)"#.to_owned());
+            }
+            let (Some(user), Some(phone), true) = (user, phone, problems.is_empty()) else {
+                return Err(arguments(origin, problems));
+            };
+            let rooms_list = join_rooms(&patterns);
+            let calls = if channels.contains(&Channel::Call) {
+                ", calls allowed"
+            } else {
+                ""
+            };
+            (
+                add_user_with(origin, text, &user, &phone, &patterns, *role, &channels),
+                format!(
+                    "added {user} ({role}, phone {}{calls}, rooms {rooms_list}) to {origin}",
+                    phone.masked()
+                ),
+            )
+        }
+        Edit::Remove { user } => {
+            let Some(user) = noted(&mut problems, Username::parse(user)) else {
+                return Err(arguments(origin, problems));
+            };
+            (
+                remove_user(origin, text, &user),
+                format!("removed {user} from {origin}"),
+            )
+        }
+        Edit::SetPhone { user, phone } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let phone = noted(&mut problems, PhoneNumber::parse(phone));
+            let (Some(user), Some(phone)) = (user, phone) else {
+                return Err(arguments(origin, problems));
+            };
+            let result = set_phone(origin, text, &user, &phone);
+            let message = match &result {
+                Ok(new) if new == text => format!(
+                    "{user}'s phone is already {}; {origin} not changed",
+                    phone.masked()
+                ),
+                _ => format!("{user}'s phone is now {} in {origin}", phone.masked()),
+            };
+            (result, message)
+        }
+        Edit::SetChannels { user, channels } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let channels = parse_channels(&mut problems, channels);
+            let (Some(user), true) = (user, problems.is_empty()) else {
+                return Err(arguments(origin, problems));
+            };
+            let result = set_channels(origin, text, &user, &channels);
+            let list = join_channels(&channels);
+            let message = match &result {
+                Ok(new) if new == text => {
+                    format!("{user}'s channels are already {list}; {origin} not changed")
+                }
+                _ => format!("{user}'s channels are now {list} in {origin}"),
+            };
+            (result, message)
+        }
+        Edit::Grant { user, room } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let room = noted(&mut problems, RoomPattern::parse(room));
+            let (Some(user), Some(room)) = (user, room) else {
+                return Err(arguments(origin, problems));
+            };
+            let result = grant_room(origin, text, &user, &room);
+            let message = match &result {
+                Ok(new) if new == text => {
+                    format!("{user} already has room {room}; {origin} not changed")
+                }
+                _ => format!("{user} may now join {} ({origin})", describe(&room)),
+            };
+            (result, message)
+        }
+        Edit::Revoke { user, room } => {
+            let user = noted(&mut problems, Username::parse(user));
+            let room = noted(&mut problems, RoomPattern::parse(room));
+            let (Some(user), Some(room)) = (user, room) else {
+                return Err(arguments(origin, problems));
+            };
+            (
+                revoke_room(origin, text, &user, &room),
+                format!("{user} may no longer join {} ({origin})", describe(&room)),
+            )
+        }
+    };
+    let new = result?;
+    if new != text {
+        Acl::parse_with(origin, &new, policy).map_err(|errors| EditError::Invalid {
+            origin: origin.to_owned(),
+            errors,
+        })?;
+    }
+    Ok(Edited { text: new, message })
+}
+
+/// The value, or `None` with the reason added to `problems`.
+fn noted<T>(problems: &mut Vec<String>, result: Result<T, ParseError>) -> Option<T> {
+    result.map_err(|e| problems.push(e.to_string())).ok()
+}
+
+/// Channels as given on the command line, checked like the file's (known names, no
+/// repeats, `sms` among them), in the order given. Problems go to `problems`.
+fn parse_channels(problems: &mut Vec<String>, given: &[String]) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for name in given {
+        match Channel::parse(name) {
+            None => problems.push(format!(
+                r#"{name:?} is not a channel (expected "sms" or "call")"#
+            )),
+            Some(channel) if channels.contains(&channel) => {
+                problems.push(format!("channel {name:?} is given twice"));
+            }
+            Some(channel) => channels.push(channel),
+        }
+    }
+    if given.is_empty() {
+        problems.push(r#"give at least one channel ("sms", or "sms,call")"#.to_owned());
+    } else if !channels.is_empty() && !channels.contains(&Channel::Sms) {
+        problems.push(
+            r#""sms" must be among the channels: every sign-in starts with a text"#.to_owned(),
+        );
+    }
+    channels
+}
+
+fn join_channels(channels: &[Channel]) -> String {
+    channels
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn channels_array(channels: &[Channel]) -> Array {
+    let mut array = Array::new();
+    for channel in channels {
+        array.push(channel.as_str());
+    }
+    array.fmt();
+    array
+}
+
+fn arguments(origin: &str, problems: Vec<String>) -> EditError {
+    EditError::Arguments {
+        origin: origin.to_owned(),
+        problems,
+    }
+}
+
+fn describe(room: &RoomPattern) -> String {
+    match room {
+        RoomPattern::Any => "any room (*)".to_owned(),
+        RoomPattern::Room(name) => format!("room {name}"),
+    }
+}
+
+fn join_rooms(rooms: &[RoomPattern]) -> String {
+    rooms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Appends `[users.NAME]` with `phone`, `rooms` and, for a host, `role = "host"`,
+/// spaced and indented like the last user in the file. (Where `users` is itself an
+/// inline table, which cannot be extended by a header, the user joins it inline.)
+pub fn add_user(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    phone: &PhoneNumber,
+    rooms: &[RoomPattern],
+    role: Role,
+) -> Result<String, EditError> {
+    add_user_with(origin, text, user, phone, rooms, role, &[Channel::Sms])
+}
+
+/// [`add_user`], with `channels = [...]` written too unless it is the default (`sms`).
+pub fn add_user_with(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    phone: &PhoneNumber,
+    rooms: &[RoomPattern],
+    role: Role,
+    channels: &[Channel],
+) -> Result<String, EditError> {
+    let write_channels = channels != [Channel::Sms];
+    let (mut doc, layout) = open(origin, text)?;
+    let name = user.as_str();
+    let mut room_values = Array::new();
+    for room in rooms {
+        room_values.push(room.to_string());
+    }
+    room_values.fmt();
+
+    match doc.get("users") {
+        None => {
+            let mut users = Table::new();
+            // Like a file that only has [users.NAME] headers: no [users] line.
+            users.set_implicit(true);
+            doc.insert("users", Item::Table(users));
+        }
+        Some(Item::Table(_)) => {}
+        Some(Item::Value(Value::InlineTable(users))) => {
+            if users.contains_key(name) {
+                return Err(user_exists(origin, user));
+            }
+            let mut entry = InlineTable::new();
+            entry.insert("phone", phone.expose_e164().into());
+            entry.insert("rooms", Value::Array(room_values));
+            if role == Role::Host {
+                entry.insert("role", role.as_str().into());
+            }
+            if write_channels {
+                entry.insert("channels", Value::Array(channels_array(channels)));
+            }
+            entry.fmt();
+            let users = doc["users"].as_inline_table_mut().expect("matched above");
+            add_inline(users, name, entry);
+            return Ok(finish(&doc, &layout));
+        }
+        Some(_) => return Err(unsupported(origin, "`users` is not a table")),
+    }
+
+    let users = doc["users"].as_table().expect("a table, made so above");
+    if users.contains_key(name) {
+        return Err(user_exists(origin, user));
+    }
+    let printed = printed_tables(&doc);
+    let template = printed
+        .iter()
+        .rposition(|t| t.path.len() == 2 && t.path[0] == "users")
+        .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
+    // Some hosts indent their headers; the new one lines up with the last user's.
+    let header_indent = template
+        .map(|(_, t)| raw(t.decor().prefix()).rsplit('\n').next().unwrap_or(""))
+        .filter(|indent| indent.chars().all(|c| c == ' ' || c == '\t'))
+        .unwrap_or("")
+        .to_owned();
+    let wanted_blank_lines = match template {
+        // The first table's prefix is the file's header comment, not a separator.
+        Some((i, table)) if !(i == 0 && nothing_before_tables(&doc)) => {
+            leading_blank_lines(raw(table.decor().prefix()))
+        }
+        _ => 1,
+    };
+    let style = |key: &str| key_style(template.map(|(_, t)| t), key);
+
+    let mut table = Table::new();
+    table.set_position(max_position(&doc) + 1);
+    // Whatever ends the file (comments after the last user, say) stays above the
+    // new user, so that the old text is untouched and the new lines come last.
+    let mut prefix = raw(Some(doc.trailing())).to_owned();
+    if !prefix.is_empty() && !prefix.ends_with('\n') {
+        prefix.push('\n');
+    }
+    let file_so_far = doc.to_string();
+    if !file_so_far.trim().is_empty() {
+        let have = trailing_blank_lines(&prefix);
+        prefix.push_str(&"\n".repeat(wanted_blank_lines.saturating_sub(have)));
+    }
+    prefix.push_str(&header_indent);
+    *table.decor_mut() = Decor::new(prefix, "");
+    let phone_value: Value = phone.expose_e164().into();
+    insert_styled(&mut table, "phone", phone_value, style("phone"));
+    insert_styled(
+        &mut table,
+        "rooms",
+        Value::Array(room_values),
+        style("rooms"),
+    );
+    if role == Role::Host {
+        insert_styled(&mut table, "role", role.as_str().into(), style("role"));
+    }
+    if write_channels {
+        // Styled like `rooms` (the key a template user is sure to have).
+        let channels = Value::Array(channels_array(channels));
+        insert_styled(&mut table, "channels", channels, style("rooms"));
+    }
+    doc.set_trailing("");
+    doc["users"]
+        .as_table_mut()
+        .expect("checked above")
+        .insert(name, Item::Table(table));
+    Ok(finish(&doc, &layout))
+}
+
+/// Removes the user's entry, with the comment lines directly above it; comments
+/// separated from it by a blank line stay (they are about what follows, or about
+/// the whole file).
+pub fn remove_user(origin: &str, text: &str, user: &Username) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let name = user.as_str();
+    let path = vec!["users".to_owned(), name.to_owned()];
+    let unknown = || EditError::UnknownUser {
+        origin: origin.to_owned(),
+        user: user.clone(),
+    };
+    match doc.get("users") {
+        Some(Item::Table(users)) => {
+            let entry = users.get(name).ok_or_else(unknown)?;
+            if matches!(entry, Item::Table(t) if !t.is_dotted()) {
+                remove_table(&mut doc, &path);
+            } else {
+                remove_body_entry(&mut doc, &path);
+            }
+        }
+        Some(Item::Value(Value::InlineTable(_))) => {
+            let users = doc["users"].as_inline_table_mut().expect("matched above");
+            remove_inline(users, name).ok_or_else(unknown)?;
+        }
+        Some(_) => return Err(unsupported(origin, "`users` is not a table")),
+        None => return Err(unknown()),
+    }
+    Ok(finish(&doc, &layout))
+}
+
+/// Replaces the user's phone number, keeping the comment after it and its quoting.
+/// Unchanged text if it is already that number.
+pub fn set_phone(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    phone: &PhoneNumber,
+) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let entry = user_entry(&mut doc, origin, user)?;
+    match entry.get_mut("phone") {
+        Some(Item::Value(old)) => {
+            if old.as_str() == Some(phone.expose_e164()) {
+                return Ok(text.to_owned());
+            }
+            let mut new = string_like(old, phone.expose_e164());
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        Some(_) => {
+            return Err(unsupported(
+                origin,
+                format!("{}.phone is not a string", user_path(user)),
+            ));
+        }
+        None => {
+            entry.insert("phone", Item::Value(phone.expose_e164().into()));
+        }
+    }
+    Ok(finish(&doc, &layout))
+}
+
+/// Sets the user's `channels`, keeping the comment after the old value. Unchanged text
+/// if they are already those; a user without the key who is set to the default
+/// (`sms` only) keeps having none.
+pub fn set_channels(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    channels: &[Channel],
+) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let item = user_item(&mut doc, origin, user)?;
+    // A `[users.NAME]` table gets a new last line, styled like `rooms`.
+    if let Some(table) = item.as_table_mut()
+        && !table.contains_key("channels")
+    {
+        if channels == [Channel::Sms] {
+            return Ok(text.to_owned());
+        }
+        let style = key_style(Some(table), "rooms");
+        insert_styled(
+            table,
+            "channels",
+            Value::Array(channels_array(channels)),
+            style,
+        );
+        return Ok(finish(&doc, &layout));
+    }
+    // An inline table: the space before its closing brace stays there.
+    if let Some(inline) = item.as_inline_table_mut()
+        && !inline.contains_key("channels")
+    {
+        if channels == [Channel::Sms] {
+            return Ok(text.to_owned());
+        }
+        let last_suffix = inline
+            .iter_mut()
+            .last()
+            .map(|(_, value)| {
+                let suffix = raw(value.decor().suffix()).to_owned();
+                value.decor_mut().set_suffix("");
+                suffix
+            })
+            .unwrap_or_default();
+        let mut value = Value::Array(channels_array(channels));
+        value.decor_mut().set_prefix(" ");
+        value.decor_mut().set_suffix(last_suffix);
+        inline.insert("channels", value);
+        return Ok(finish(&doc, &layout));
+    }
+    let entry = item
+        .as_table_like_mut()
+        .ok_or_else(|| unsupported(origin, format!("{} is not a table", user_path(user))))?;
+    match entry.get_mut("channels") {
+        Some(Item::Value(old)) => {
+            let same = old.as_array().is_some_and(|a| {
+                a.iter()
+                    .map(Value::as_str)
+                    .eq(channels.iter().map(|c| Some(c.as_str())))
+            });
+            if same {
+                return Ok(text.to_owned());
+            }
+            let mut new = Value::Array(channels_array(channels));
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        Some(_) => {
+            return Err(unsupported(
+                origin,
+                format!("{}.channels is not an array", user_path(user)),
+            ));
+        }
+        None if channels == [Channel::Sms] => return Ok(text.to_owned()),
+        // An inline table or dotted keys.
+        None => {
+            entry.insert(
+                "channels",
+                Item::Value(Value::Array(channels_array(channels))),
+            );
+        }
+    }
+    Ok(finish(&doc, &layout))
+}
+
+/// Adds `room` at the end of the user's `rooms`, laid out like the rooms before
+/// it. Unchanged text if the user already has it.
+pub fn grant_room(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    room: &RoomPattern,
+) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let rooms = rooms_of(&mut doc, origin, user)?;
+    let room = room.to_string();
+    if rooms.iter().any(|r| r.as_str() == Some(&room)) {
+        return Ok(text.to_owned());
+    }
+    push_room(rooms, &room);
+    Ok(finish(&doc, &layout))
+}
+
+/// Takes `room` out of the user's `rooms`, with any comment on its line. A user
+/// keeps at least one room: taking the last is refused.
+pub fn revoke_room(
+    origin: &str,
+    text: &str,
+    user: &Username,
+    room: &RoomPattern,
+) -> Result<String, EditError> {
+    let (mut doc, layout) = open(origin, text)?;
+    let rooms = rooms_of(&mut doc, origin, user)?;
+    let room = room.to_string();
+    let Some(index) = rooms.iter().position(|r| r.as_str() == Some(&room)) else {
+        let have: Vec<String> = rooms
+            .iter()
+            .map(|r| r.as_str().map_or_else(|| r.to_string(), str::to_owned))
+            .collect();
+        return Err(EditError::NoSuchRoom {
+            origin: origin.to_owned(),
+            user: user.clone(),
+            room,
+            have: if have.is_empty() {
+                "none".to_owned()
+            } else {
+                have.join(", ")
+            },
+        });
+    };
+    if rooms.len() == 1 {
+        return Err(EditError::LastRoom {
+            origin: origin.to_owned(),
+            user: user.clone(),
+            room,
+        });
+    }
+    remove_room(rooms, index);
+    Ok(finish(&doc, &layout))
+}
+
+fn user_exists(origin: &str, user: &Username) -> EditError {
+    EditError::UserExists {
+        origin: origin.to_owned(),
+        user: user.clone(),
+    }
+}
+
+fn unsupported(origin: &str, reason: impl Into<String>) -> EditError {
+    EditError::Unsupported {
+        origin: origin.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn user_path(user: &Username) -> String {
+    format!("users.{}", key_segment(user.as_str()))
+}
+
+fn user_entry<'d>(
+    doc: &'d mut DocumentMut,
+    origin: &str,
+    user: &Username,
+) -> Result<&'d mut dyn toml_edit::TableLike, EditError> {
+    user_item(doc, origin, user)?
+        .as_table_like_mut()
+        .ok_or_else(|| unsupported(origin, format!("{} is not a table", user_path(user))))
+}
+
+fn user_item<'d>(
+    doc: &'d mut DocumentMut,
+    origin: &str,
+    user: &Username,
+) -> Result<&'d mut Item, EditError> {
+    let users = match doc.get_mut("users") {
+        None => None,
+        Some(item) => Some(
+            item.as_table_like_mut()
+                .ok_or_else(|| unsupported(origin, "`users` is not a table"))?,
+        ),
+    };
+    users
+        .and_then(|users| users.get_mut(user.as_str()))
+        .ok_or_else(|| EditError::UnknownUser {
+            origin: origin.to_owned(),
+            user: user.clone(),
+        })
+}
+
+fn rooms_of<'d>(
+    doc: &'d mut DocumentMut,
+    origin: &str,
+    user: &Username,
+) -> Result<&'d mut Array, EditError> {
+    user_entry(doc, origin, user)?
+        .get_mut("rooms")
+        .and_then(Item::as_array_mut)
+        .ok_or_else(|| {
+            unsupported(
+                origin,
+                format!("{}.rooms is missing or not an array", user_path(user)),
+            )
+        })
+}
+
+/// A string value for `text`, quoted the way `like` is (`'…'` or `"…"`): the
+/// values this module writes (phone numbers) need no escaping in either.
+fn string_like(like: &Value, text: &str) -> Value {
+    let literal = matches!(like, Value::String(s) if s
+        .as_repr()
+        .and_then(|repr| repr.as_raw().as_str())
+        .is_some_and(|repr| repr.starts_with('\'') && !repr.starts_with("'''")));
+    if literal
+        && !text.contains('\'')
+        && let Ok(value) = format!("'{text}'").parse::<Value>()
+    {
+        return value;
+    }
+    text.into()
+}

@@ -1,0 +1,117 @@
+//! Replacing the ACL file whole: a temporary file in the same directory, synced,
+//! then renamed over the original, so that after a crash the ACL is the old file
+//! or the new one, never half of one, and only if nobody changed it meanwhile.
+
+use super::*;
+
+/// Writes `new` over `path` through a temporary file and a rename, if the file
+/// still holds `expected`.
+pub(super) fn replace_file(
+    path: &Path,
+    origin: &str,
+    expected: &[u8],
+    new: &[u8],
+) -> Result<(), EditError> {
+    let fail = |action: &str| {
+        let action = action.to_owned();
+        move |source| EditError::Write {
+            origin: origin.to_owned(),
+            action,
+            source,
+        }
+    };
+    // Through a symlink, the file it points to is replaced and the link kept.
+    let target = fs::canonicalize(path).map_err(fail("find the file"))?;
+    let dir = target
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let metadata = fs::metadata(&target).map_err(fail("read the file's permissions"))?;
+    let name = target
+        .file_name()
+        .map_or_else(|| "acl".into(), |n| n.to_string_lossy().into_owned());
+
+    let (temp_path, mut file) = create_temp(&dir, &name).map_err(fail(&format!(
+        "create a temporary file in {}",
+        dir.display()
+    )))?;
+    let mut temp = TempFile(Some(temp_path));
+    file.write_all(new)
+        .map_err(fail("write the temporary file"))?;
+    #[cfg(unix)]
+    keep_owner(&file, &metadata).map_err(fail("give the new file the old one's owner"))?;
+    file.set_permissions(metadata.permissions())
+        .map_err(fail("give the new file the old one's permissions"))?;
+    file.sync_all()
+        .map_err(fail("write the temporary file to disk"))?;
+    drop(file);
+
+    // Compared as late as possible: what someone saved since we read it wins.
+    let now = fs::read(&target).map_err(fail("read the file again"))?;
+    if now != expected {
+        return Err(EditError::ChangedOnDisk {
+            origin: origin.to_owned(),
+        });
+    }
+    fs::rename(temp.path(), &target).map_err(fail("replace the file"))?;
+    temp.0 = None;
+    #[cfg(unix)]
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| EditError::SyncDir {
+            origin: origin.to_owned(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// Removed when dropped, unless it was renamed into place.
+pub(super) struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("not yet renamed")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+pub(super) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    let mut last_error = None;
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(
+            ".{name}.roomgate-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // Owner-only until it gets the original's permissions: it holds phone
+        // numbers, and the original may be private.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.expect("tried"))
+}
+
+/// Someone editing as root must not leave the service unable to read its own ACL.
+#[cfg(unix)]
+pub(super) fn keep_owner(file: &File, original: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let current = file.metadata()?;
+    let uid = (current.uid() != original.uid()).then(|| original.uid());
+    let gid = (current.gid() != original.gid()).then(|| original.gid());
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::fchown(file, uid, gid)?;
+    }
+    Ok(())
+}

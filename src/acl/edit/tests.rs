@@ -1,0 +1,912 @@
+//! The ACL command line's edits, on text and on files.
+use super::*;
+
+/// Comments everywhere, three layouts of header and key, one- and multi-line
+/// arrays, literal and basic strings, trailing spaces, a comment after the last user.
+const ODD: &str = "# Team ACL: edited by hand.\n\
+                   # Keep it tidy.\n\
+                   \n\
+                   [users.alice]   # the boss\n\
+                   phone   =   \"+14155550101\"\n\
+                   rooms = [ \"standup\",   \"all-hands\" ]   # two rooms\n\
+                   role = \"host\"\n\
+                   \n\
+                   # Bob works remotely.\n\
+                   [users.bob]\n\
+                   phone = '+447400123456'\n\
+                   rooms = [\n    \"*\",      # everything\n    \"standup\",\n]\n\
+                   \n\
+                   \n\
+                   \t[users.carol]\n\
+                   \tphone=\"+61412345678\"\n\
+                   \trooms=[\"design-review\"]   \n\
+                   # the end\n";
+
+/// Users written in a `[users]` table's body: inline tables and dotted keys.
+const BODY: &str = "# top\n\
+                    [users]\n\
+                    # dave's\n\
+                    dave = { phone = \"+14155550101\", rooms = [\"a\"] }\n\
+                    \n\
+                    # erin's block\n\
+                    \n\
+                    erin.phone = \"+447400123456\"  # work\n\
+                    erin.rooms = [\"b\", \"c\"]\n\
+                    fay = { phone = \"+61412345678\", rooms = [\"d\"] } # fay\n\
+                    \n\
+                    [users.gus]\n\
+                    phone = \"+16135550123\"\n\
+                    rooms = [\"e\"]\n";
+
+const PLAIN: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n\n\
+                     [users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n";
+
+const DAVE: &str = "+16135550123";
+
+fn user(s: &str) -> Username {
+    Username::parse(s).unwrap()
+}
+
+fn room(s: &str) -> RoomPattern {
+    RoomPattern::parse(s).unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap()
+}
+
+/// `text` with the one occurrence of `from` replaced: the expected output of an
+/// edit is the input with exactly those bytes changed.
+fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(text.matches(from).count(), 1, "{from:?} must occur once");
+    text.replacen(from, to, 1)
+}
+
+fn valid(text: &str) -> Acl {
+    Acl::parse("acl.toml", text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"))
+}
+
+#[test]
+fn set_channels_keeps_comments_and_each_entrys_style() {
+    let calls = [Channel::Sms, Channel::Call];
+    // A table: a new last line, styled like its `rooms`; every comment stays.
+    let out = set_channels("acl.toml", ODD, &user("carol"), &calls).unwrap();
+    let expected = replaced(
+        ODD,
+        "\trooms=[\"design-review\"]   \n",
+        "\trooms=[\"design-review\"]   \n\tchannels=[\"sms\", \"call\"]\n",
+    );
+    assert_eq!(out, expected);
+    assert_eq!(
+        valid(&out).user(&user("carol")).unwrap().channels,
+        calls.to_vec()
+    );
+    // Changing it again replaces only the value.
+    let back = set_channels("acl.toml", &out, &user("carol"), &[Channel::Sms]).unwrap();
+    assert_eq!(
+        back,
+        replaced(&out, "channels=[\"sms\", \"call\"]", "channels=[\"sms\"]")
+    );
+    // Already so: nothing to write (and the default needs no key).
+    assert_eq!(
+        set_channels("acl.toml", &out, &user("carol"), &calls).unwrap(),
+        out
+    );
+    assert_eq!(
+        set_channels("acl.toml", ODD, &user("bob"), &[Channel::Sms]).unwrap(),
+        ODD
+    );
+    // An inline table, and dotted keys.
+    let out = set_channels("acl.toml", BODY, &user("dave"), &calls).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            BODY,
+            "rooms = [\"a\"] }",
+            "rooms = [\"a\"], channels = [\"sms\", \"call\"] }"
+        )
+    );
+    let out = set_channels("acl.toml", BODY, &user("erin"), &calls).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            BODY,
+            "erin.rooms = [\"b\", \"c\"]\n",
+            "erin.rooms = [\"b\", \"c\"]\nerin.channels = [\"sms\", \"call\"]\n"
+        )
+    );
+    // A comment after the value stays.
+    let commented = format!("{PLAIN}channels = [\"sms\"]  # texts only\n");
+    let out = set_channels("acl.toml", &commented, &user("bob"), &calls).unwrap();
+    assert_eq!(
+        out,
+        format!("{PLAIN}channels = [\"sms\", \"call\"]  # texts only\n")
+    );
+}
+
+#[test]
+fn channels_are_checked_on_the_command_line() {
+    let policy = AclPolicy::default();
+    let set = |channels: &[&str]| Edit::SetChannels {
+        user: "bob".into(),
+        channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let err = edit_text("acl.toml", PLAIN, &policy, &set(&["sms", "fax", "sms"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(r#""fax" is not a channel (expected "sms" or "call")"#),
+        "{err}"
+    );
+    assert!(err.contains(r#"channel "sms" is given twice"#), "{err}");
+    let err = edit_text("acl.toml", PLAIN, &policy, &set(&["call"]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(r#""sms" must be among the channels"#), "{err}");
+    let done = edit_text("acl.toml", PLAIN, &policy, &set(&["sms", "call"])).unwrap();
+    assert_eq!(done.message, "bob's channels are now sms, call in acl.toml");
+    assert_eq!(
+        done.text,
+        format!("{PLAIN}channels = [\"sms\", \"call\"]\n")
+    );
+    let added = edit_text(
+        "acl.toml",
+        PLAIN,
+        &policy,
+        &Edit::Add {
+            user: "dave".into(),
+            phone: DAVE.into(),
+            rooms: vec!["x".into()],
+            role: Role::Participant,
+            channels: vec!["sms".into(), "call".into()],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        added.message,
+        "added dave (participant, phone +1********23, calls allowed, rooms x) to acl.toml"
+    );
+    assert!(
+        added
+            .text
+            .ends_with("[users.dave]\nphone = \"+16135550123\"\nrooms = [\"x\"]\nchannels = [\"sms\", \"call\"]\n"),
+        "{}",
+        added.text
+    );
+}
+
+#[test]
+fn every_sample_round_trips_untouched() {
+    for text in [ODD, BODY, PLAIN] {
+        let (doc, layout) = open("acl.toml", text).unwrap();
+        assert_eq!(finish(&doc, &layout), text);
+        valid(text);
+    }
+}
+
+#[test]
+fn add_appends_a_table_in_the_style_of_the_last_user() {
+    let out = add_user(
+        "acl.toml",
+        ODD,
+        &user("dave"),
+        &phone(DAVE),
+        &[room("standup"), room("x")],
+        Role::Participant,
+    )
+    .unwrap();
+    // Two blank lines and a tab, like carol; no spaces around `=`, like carol;
+    // after the comment that ended the file.
+    let expected =
+        format!("{ODD}\n\n\t[users.dave]\n\tphone=\"{DAVE}\"\n\trooms=[\"standup\", \"x\"]\n");
+    assert_eq!(out, expected);
+    let acl = valid(&out);
+    assert!(!acl.user(&user("dave")).unwrap().is_host());
+}
+
+#[test]
+fn add_writes_role_only_for_a_host() {
+    let out = add_user(
+        "acl.toml",
+        PLAIN,
+        &user("dave"),
+        &phone(DAVE),
+        &[room("*")],
+        Role::Host,
+    )
+    .unwrap();
+    let expected =
+        format!("{PLAIN}\n[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"*\"]\nrole = \"host\"\n");
+    assert_eq!(out, expected);
+    assert!(valid(&out).user(&user("dave")).unwrap().is_host());
+}
+
+#[test]
+fn add_to_a_file_without_users() {
+    let add = |text: &str| {
+        add_user(
+            "acl.toml",
+            text,
+            &user("dave"),
+            &phone(DAVE),
+            &[room("standup")],
+            Role::Participant,
+        )
+        .unwrap()
+    };
+    let entry = format!("[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"standup\"]\n");
+    assert_eq!(add(""), entry);
+    assert_eq!(add("# our rooms\n"), format!("# our rooms\n\n{entry}"));
+    assert_eq!(add("# our rooms\n\n"), format!("# our rooms\n\n{entry}"));
+    assert_eq!(add("# our rooms"), format!("# our rooms\n\n{entry}"));
+    valid(&add("# our rooms\n"));
+}
+
+#[test]
+fn add_joins_an_inline_users_table() {
+    let text = "users = { alice = { phone = \"+14155550101\", rooms = [\"a\"] } }\n";
+    let out = add_user(
+        "acl.toml",
+        text,
+        &user("dave"),
+        &phone(DAVE),
+        &[room("b")],
+        Role::Host,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "users = {{ alice = {{ phone = \"+14155550101\", rooms = [\"a\"] }}, dave = {{ phone = \"{DAVE}\", rooms = [\"b\"], role = \"host\" }} }}\n"
+        )
+    );
+    valid(&out);
+}
+
+#[test]
+fn add_refuses_an_existing_user_however_written() {
+    for (text, name) in [(ODD, "bob"), (BODY, "dave"), (BODY, "erin"), (BODY, "gus")] {
+        let err = add_user(
+            "acl.toml",
+            text,
+            &user(name),
+            &phone(DAVE),
+            &[room("x")],
+            Role::Participant,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "acl.toml: not changed: {name} is already on the list (change their entry with set-phone, grant or revoke)"
+            )
+        );
+    }
+}
+
+#[test]
+fn adding_then_removing_a_user_gives_back_the_same_bytes() {
+    let example = include_str!("../../../acl.example.toml");
+    for text in [ODD, BODY, PLAIN, example] {
+        for role in [Role::Participant, Role::Host] {
+            let added = add_user(
+                "acl.toml",
+                text,
+                &user("zed"),
+                &phone(DAVE),
+                &[room("x")],
+                role,
+            )
+            .unwrap();
+            valid(&added);
+            assert_eq!(remove_user("acl.toml", &added, &user("zed")).unwrap(), text);
+        }
+    }
+}
+
+#[test]
+fn remove_takes_the_comment_above_but_not_the_file_header() {
+    let alice = "[users.alice]   # the boss\nphone   =   \"+14155550101\"\n\
+                 rooms = [ \"standup\",   \"all-hands\" ]   # two rooms\nrole = \"host\"\n\n";
+    assert_eq!(
+        remove_user("acl.toml", ODD, &user("alice")).unwrap(),
+        replaced(ODD, alice, "")
+    );
+    let bob = "\n# Bob works remotely.\n[users.bob]\nphone = '+447400123456'\n\
+               rooms = [\n    \"*\",      # everything\n    \"standup\",\n]\n";
+    assert_eq!(
+        remove_user("acl.toml", ODD, &user("bob")).unwrap(),
+        replaced(ODD, bob, "")
+    );
+    let carol = "\n\n\t[users.carol]\n\tphone=\"+61412345678\"\n\trooms=[\"design-review\"]   \n";
+    assert_eq!(
+        remove_user("acl.toml", ODD, &user("carol")).unwrap(),
+        replaced(ODD, carol, "")
+    );
+}
+
+#[test]
+fn remove_the_first_table_of_a_file_without_header() {
+    let out = remove_user("acl.toml", PLAIN, &user("alice")).unwrap();
+    assert_eq!(
+        out,
+        "[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n"
+    );
+    // A comment directly on top of the first user is the file's, and stays.
+    let text = format!("# who may join\n{PLAIN}");
+    let out = remove_user("acl.toml", &text, &user("alice")).unwrap();
+    assert_eq!(
+        out,
+        "# who may join\n\n[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n"
+    );
+}
+
+#[test]
+fn remove_entries_written_in_a_table_body() {
+    let dave = "# dave's\ndave = { phone = \"+14155550101\", rooms = [\"a\"] }\n";
+    assert_eq!(
+        remove_user("acl.toml", BODY, &user("dave")).unwrap(),
+        replaced(BODY, dave, "")
+    );
+    // Separated by a blank line, the block comment is not erin's alone.
+    let erin = "\nerin.phone = \"+447400123456\"  # work\nerin.rooms = [\"b\", \"c\"]\n";
+    assert_eq!(
+        remove_user("acl.toml", BODY, &user("erin")).unwrap(),
+        replaced(BODY, erin, "")
+    );
+    let fay = "fay = { phone = \"+61412345678\", rooms = [\"d\"] } # fay\n";
+    assert_eq!(
+        remove_user("acl.toml", BODY, &user("fay")).unwrap(),
+        replaced(BODY, fay, "")
+    );
+    let gus = "\n[users.gus]\nphone = \"+16135550123\"\nrooms = [\"e\"]\n";
+    assert_eq!(
+        remove_user("acl.toml", BODY, &user("gus")).unwrap(),
+        replaced(BODY, gus, "")
+    );
+    let inline = "users = { a = { phone = \"+14155550101\", rooms = [\"x\"] }, b = { phone = \"+14155550102\", rooms = [\"y\"] } }\n";
+    assert_eq!(
+        remove_user("acl.toml", inline, &user("a")).unwrap(),
+        "users = { b = { phone = \"+14155550102\", rooms = [\"y\"] } }\n"
+    );
+    assert_eq!(
+        remove_user("acl.toml", inline, &user("b")).unwrap(),
+        "users = { a = { phone = \"+14155550101\", rooms = [\"x\"] } }\n"
+    );
+}
+
+#[test]
+fn set_phone_keeps_quoting_spacing_and_comments() {
+    let out = set_phone("acl.toml", ODD, &user("bob"), &phone(DAVE)).unwrap();
+    assert_eq!(out, replaced(ODD, "'+447400123456'", &format!("'{DAVE}'")));
+    let out = set_phone("acl.toml", ODD, &user("alice"), &phone(DAVE)).unwrap();
+    assert_eq!(
+        out,
+        replaced(ODD, "\"+14155550101\"", &format!("\"{DAVE}\""))
+    );
+    let out = set_phone("acl.toml", BODY, &user("erin"), &phone(DAVE)).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            BODY,
+            "erin.phone = \"+447400123456\"  # work",
+            &format!("erin.phone = \"{DAVE}\"  # work")
+        )
+    );
+    let out = set_phone("acl.toml", BODY, &user("dave"), &phone(DAVE)).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            BODY,
+            "dave = { phone = \"+14155550101\"",
+            &format!("dave = {{ phone = \"{DAVE}\"")
+        )
+    );
+    // The same number: nothing to do.
+    let out = set_phone("acl.toml", ODD, &user("bob"), &phone("+447400123456")).unwrap();
+    assert_eq!(out, ODD);
+}
+
+#[test]
+fn grant_follows_the_layout_of_the_list() {
+    let out = grant_room("acl.toml", ODD, &user("alice"), &room("x")).unwrap();
+    assert_eq!(
+        out,
+        replaced(ODD, "\"all-hands\" ]", "\"all-hands\",   \"x\" ]")
+    );
+    let out = grant_room("acl.toml", ODD, &user("bob"), &room("x")).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            ODD,
+            "    \"standup\",\n]",
+            "    \"standup\",\n    \"x\",\n]"
+        )
+    );
+    let out = grant_room("acl.toml", ODD, &user("carol"), &room("*")).unwrap();
+    assert_eq!(
+        out,
+        replaced(ODD, "[\"design-review\"]", "[\"design-review\", \"*\"]")
+    );
+    let out = grant_room("acl.toml", BODY, &user("dave"), &room("x")).unwrap();
+    assert_eq!(out, replaced(BODY, "[\"a\"]", "[\"a\", \"x\"]"));
+    let out = grant_room("acl.toml", BODY, &user("erin"), &room("x")).unwrap();
+    assert_eq!(
+        out,
+        replaced(BODY, "[\"b\", \"c\"]", "[\"b\", \"c\", \"x\"]")
+    );
+    valid(&out);
+}
+
+#[test]
+fn grant_in_multi_line_lists_keeps_comments_on_their_lines() {
+    let text = "[users.a]\nphone = \"+14155550101\"\nrooms = [\n  \"x\",\n  \"y\" # why\n]\n";
+    assert_eq!(
+        grant_room("acl.toml", text, &user("a"), &room("z")).unwrap(),
+        replaced(text, "  \"y\" # why\n", "  \"y\", # why\n  \"z\"\n")
+    );
+    let text = "[users.a]\nphone = \"+14155550101\"\nrooms = [\n  \"x\",\n  \"y\"]\n";
+    assert_eq!(
+        grant_room("acl.toml", text, &user("a"), &room("z")).unwrap(),
+        replaced(text, "  \"y\"]", "  \"y\",\n  \"z\"]")
+    );
+}
+
+#[test]
+fn grant_of_a_room_the_user_has_changes_nothing() {
+    for (name, r) in [
+        ("alice", "standup"),
+        ("bob", "*"),
+        ("carol", "design-review"),
+    ] {
+        assert_eq!(
+            grant_room("acl.toml", ODD, &user(name), &room(r)).unwrap(),
+            ODD,
+            "{name} {r}"
+        );
+    }
+    let edited = edit_text(
+        "acl.toml",
+        ODD,
+        &AclPolicy::default(),
+        &Edit::Grant {
+            user: "alice".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(edited.text, ODD);
+    assert_eq!(
+        edited.message,
+        "alice already has room standup; acl.toml not changed"
+    );
+}
+
+#[test]
+fn revoke_removes_the_room_and_its_separator_or_line() {
+    let cases = [
+        (
+            "alice",
+            "standup",
+            "[ \"standup\",   \"all-hands\" ]",
+            "[ \"all-hands\" ]",
+        ),
+        (
+            "alice",
+            "all-hands",
+            "[ \"standup\",   \"all-hands\" ]",
+            "[ \"standup\" ]",
+        ),
+        ("bob", "*", "    \"*\",      # everything\n", ""),
+        (
+            "bob",
+            "standup",
+            "      # everything\n    \"standup\",\n",
+            "      # everything\n",
+        ),
+    ];
+    for (name, r, from, to) in cases {
+        let out = revoke_room("acl.toml", ODD, &user(name), &room(r)).unwrap();
+        assert_eq!(out, replaced(ODD, from, to), "{name} {r}");
+        valid(&out);
+    }
+    let out = revoke_room("acl.toml", BODY, &user("erin"), &room("b")).unwrap();
+    assert_eq!(out, replaced(BODY, "[\"b\", \"c\"]", "[\"c\"]"));
+    let text = "[users.a]\nphone = \"+14155550101\"\nrooms = [\n  \"x\", # cx\n  # about y\n  \"y\", # cy\n  \"z\", # cz\n]\n";
+    assert_eq!(
+        revoke_room("acl.toml", text, &user("a"), &room("y")).unwrap(),
+        replaced(text, "  # about y\n  \"y\", # cy\n", "")
+    );
+}
+
+#[test]
+fn revoke_refuses_the_last_room_and_rooms_the_user_lacks() {
+    let err = revoke_room("acl.toml", ODD, &user("carol"), &room("design-review")).unwrap_err();
+    assert!(matches!(err, EditError::LastRoom { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "acl.toml: not changed: \"design-review\" is carol's only room, and every user needs one (remove carol instead)"
+    );
+    let err = revoke_room("acl.toml", ODD, &user("bob"), &room("all-hands")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acl.toml: not changed: bob does not have room \"all-hands\" (their rooms: *, standup)"
+    );
+}
+
+#[test]
+fn edits_of_unknown_users_are_refused() {
+    let nobody = user("mallory");
+    let expected = "acl.toml: not changed: no user named mallory";
+    let results = [
+        remove_user("acl.toml", ODD, &nobody),
+        set_phone("acl.toml", ODD, &nobody, &phone(DAVE)),
+        grant_room("acl.toml", ODD, &nobody, &room("x")),
+        revoke_room("acl.toml", ODD, &nobody, &room("standup")),
+        remove_user("acl.toml", "", &nobody),
+        grant_room("acl.toml", BODY, &nobody, &room("x")),
+    ];
+    for result in results {
+        let err = result.unwrap_err();
+        assert!(matches!(err, EditError::UnknownUser { .. }), "{err:?}");
+        assert_eq!(err.to_string(), expected);
+    }
+}
+
+#[test]
+fn line_endings_byte_order_mark_and_final_newline_are_kept() {
+    let crlf = PLAIN.replace('\n', "\r\n");
+    let out = grant_room("acl.toml", &crlf, &user("alice"), &room("x")).unwrap();
+    assert_eq!(
+        out,
+        replaced(&crlf, "[\"standup\"]", "[\"standup\", \"x\"]")
+    );
+    let out = add_user(
+        "acl.toml",
+        &crlf,
+        &user("dave"),
+        &phone(DAVE),
+        &[room("x")],
+        Role::Participant,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        format!("{crlf}\r\n[users.dave]\r\nphone = \"{DAVE}\"\r\nrooms = [\"x\"]\r\n")
+    );
+    let out = remove_user("acl.toml", &crlf, &user("bob")).unwrap();
+    assert_eq!(
+        out,
+        "[users.alice]\r\nphone = \"+14155550101\"\r\nrooms = [\"standup\"]\r\n"
+    );
+
+    let bom = format!("\u{feff}{PLAIN}");
+    let out = grant_room("acl.toml", &bom, &user("bob"), &room("x")).unwrap();
+    assert_eq!(out, replaced(&bom, "[\"*\"]", "[\"*\", \"x\"]"));
+
+    let unterminated = PLAIN.trim_end();
+    let out = grant_room("acl.toml", unterminated, &user("bob"), &room("x")).unwrap();
+    assert_eq!(out, replaced(unterminated, "[\"*\"]", "[\"*\", \"x\"]"));
+    let out = set_phone("acl.toml", unterminated, &user("alice"), &phone(DAVE)).unwrap();
+    assert_eq!(out, replaced(unterminated, "+14155550101", DAVE));
+}
+
+#[test]
+fn mixed_line_endings_are_refused_rather_than_normalized() {
+    let mixed = PLAIN.replacen('\n', "\r\n", 2);
+    let err = grant_room("acl.toml", &mixed, &user("bob"), &room("x")).unwrap_err();
+    assert!(matches!(err, EditError::Unsupported { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(
+            "acl.toml: not changed: it mixes Windows (CRLF) and Unix (LF) line endings"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_toml_is_refused_with_the_position() {
+    let broken = "[users.alice]\nphone = \"+14155550101\nrooms = [\"standup\"]\n";
+    let err = grant_room("acl.toml", broken, &user("alice"), &room("x")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acl.toml:2:22: invalid basic string, expected `\"`\nacl.toml: not changed: fix the error above first"
+    );
+}
+
+#[test]
+fn edit_text_reports_every_bad_argument() {
+    let err = edit_text(
+        "acl.toml",
+        ODD,
+        &AclPolicy::default(),
+        &Edit::Add {
+            user: "Dave".into(),
+            phone: "555-0101".into(),
+            rooms: vec!["standup".into(), "All Hands".into(), "standup".into()],
+            role: Role::Participant,
+            channels: vec![],
+        },
+    )
+    .unwrap_err();
+    let shown = err.to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 4, "{shown}");
+    assert!(lines[0].starts_with("acl.toml: not changed: \"Dave\" is not a valid username"));
+    assert_eq!(
+        lines[1],
+        "acl.toml: not changed: \"555-0101\" is not an E.164 number"
+    );
+    assert!(lines[2].starts_with("acl.toml: not changed: \"All Hands\" is not a valid room name"));
+    assert_eq!(
+        lines[3],
+        "acl.toml: not changed: room \"standup\" is given twice"
+    );
+
+    let err = edit_text(
+        "acl.toml",
+        ODD,
+        &AclPolicy::default(),
+        &Edit::SetPhone {
+            user: "bob".into(),
+            phone: "+4474001234567".into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "acl.toml: not changed: \"+4474001234567\" is not a valid phone number for its country"
+    );
+}
+
+#[test]
+fn edit_text_refuses_a_result_that_is_not_a_valid_acl() {
+    let us_only = AclPolicy {
+        allowed_countries: Some(["US".to_owned()].into()),
+    };
+    let err = edit_text(
+        "acl.toml",
+        PLAIN.replace("+447400123456", "+14155550102").as_str(),
+        &us_only,
+        &Edit::Add {
+            user: "dave".into(),
+            phone: "+447400123456".into(),
+            rooms: vec!["x".into()],
+            role: Role::Participant,
+            channels: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, EditError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "acl.toml:10:9: users.dave.phone: +44********56 is in GB, which is not in ROOMGATE_ALLOWED_COUNTRIES (US)\n\
+         acl.toml: not changed: the change would leave the errors above (lines as they would be after the change)"
+    );
+
+    // The last user cannot go: an ACL lists someone.
+    let one = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"a\"]\n";
+    let err = edit_text(
+        "acl.toml",
+        one,
+        &AclPolicy::default(),
+        &Edit::Remove {
+            user: "alice".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("acl.toml:1:1: no users defined"),
+        "{err}"
+    );
+}
+
+#[test]
+fn edit_text_messages_mask_phone_numbers() {
+    let policy = AclPolicy::default();
+    let run = |edit: Edit| edit_text("acl.toml", PLAIN, &policy, &edit).unwrap();
+    let added = run(Edit::Add {
+        user: "dave".into(),
+        phone: DAVE.into(),
+        rooms: vec!["standup".into(), "*".into()],
+        role: Role::Host,
+        channels: vec![],
+    });
+    assert_eq!(
+        added.message,
+        "added dave (host, phone +1********23, rooms standup, *) to acl.toml"
+    );
+    let changed = run(Edit::SetPhone {
+        user: "bob".into(),
+        phone: DAVE.into(),
+    });
+    assert_eq!(
+        changed.message,
+        "bob's phone is now +1********23 in acl.toml"
+    );
+    let same = run(Edit::SetPhone {
+        user: "bob".into(),
+        phone: "+447400123456".into(),
+    });
+    assert_eq!(same.text, PLAIN);
+    assert_eq!(
+        same.message,
+        "bob's phone is already +44********56; acl.toml not changed"
+    );
+    for edited in [added, changed, same] {
+        assert!(!edited.message.contains("5550123"), "{}", edited.message);
+    }
+    assert_eq!(
+        run(Edit::Grant {
+            user: "alice".into(),
+            room: "*".into()
+        })
+        .message,
+        "alice may now join any room (*) (acl.toml)"
+    );
+    assert_eq!(
+        run(Edit::Remove { user: "bob".into() }).message,
+        "removed bob from acl.toml"
+    );
+    let debug = format!(
+        "{:?}",
+        Edit::Add {
+            user: "dave".into(),
+            phone: DAVE.into(),
+            rooms: vec![],
+            role: Role::Host,
+            channels: vec![],
+        }
+    );
+    assert!(
+        debug.contains("+1********23") && !debug.contains(DAVE),
+        "{debug}"
+    );
+}
+
+/// A fresh directory under the system's temporary one, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("roomgate-edit-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn apply_writes_the_edit_and_leaves_no_temporary_file() {
+    let dir = TempDir::new("apply");
+    let path = dir.0.join("acl.toml");
+    fs::write(&path, ODD).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let message = apply(
+        &path,
+        &AclPolicy::default(),
+        &Edit::Grant {
+            user: "carol".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        message,
+        format!("carol may now join room standup ({})", path.display())
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        replaced(
+            ODD,
+            "[\"design-review\"]",
+            "[\"design-review\", \"standup\"]"
+        )
+    );
+    assert_eq!(dir.entries(), ["acl.toml"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
+}
+
+#[test]
+fn apply_refusals_leave_the_file_as_it_was() {
+    let dir = TempDir::new("refuse");
+    let path = dir.0.join("acl.toml");
+    fs::write(&path, ODD).unwrap();
+    let policy = AclPolicy::default();
+    let refused = [
+        Edit::Remove {
+            user: "mallory".into(),
+        },
+        Edit::Revoke {
+            user: "carol".into(),
+            room: "design-review".into(),
+        },
+        Edit::SetPhone {
+            user: "bob".into(),
+            phone: "12".into(),
+        },
+    ];
+    for edit in refused {
+        let err = apply(&path, &policy, &edit).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), ODD);
+    }
+    assert_eq!(dir.entries(), ["acl.toml"]);
+    let missing = dir.0.join("nope.toml");
+    let err = apply(&missing, &policy, &Edit::Remove { user: "bob".into() }).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read: ", missing.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_changed_since_it_was_read_is_not_overwritten() {
+    let dir = TempDir::new("race");
+    let path = dir.0.join("acl.toml");
+    fs::write(&path, "someone else's edit\n").unwrap();
+    let err = replace_file(&path, "acl.toml", b"what we read\n", b"our edit\n").unwrap_err();
+    assert!(matches!(err, EditError::ChangedOnDisk { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "acl.toml: not changed: the file changed on disk while roomgate was editing it; run the command again"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "someone else's edit\n");
+    assert_eq!(dir.entries(), ["acl.toml"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_acl_is_edited_where_it_points() {
+    let dir = TempDir::new("link");
+    let real = dir.0.join("real.toml");
+    let link = dir.0.join("acl.toml");
+    fs::write(&real, PLAIN).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    apply(
+        &link,
+        &AclPolicy::default(),
+        &Edit::Remove { user: "bob".into() },
+    )
+    .unwrap();
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        fs::read_to_string(&real).unwrap(),
+        "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n"
+    );
+    assert_eq!(dir.entries(), ["acl.toml", "real.toml"]);
+}
