@@ -44,7 +44,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::domain::{PhoneNumber, RoomName, RoomPattern, Username};
-use crate::verify::Channel;
+use crate::verify::{Channel, Channels};
 
 /// A parsed, valid access list. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,15 +59,14 @@ pub struct AclUser {
     /// Non-empty and without duplicates.
     pub rooms: Vec<RoomPattern>,
     pub role: Role,
-    /// How codes may reach them: `sms` always, `call` if allowed. Non-empty, without
-    /// duplicates, sms first when written by roomgate.
-    pub channels: Vec<Channel>,
+    /// How codes may reach them: `sms` always, `call` if allowed.
+    pub channels: Channels,
 }
 
 impl AclUser {
     /// Whether "Call me instead" calls this user.
     pub fn may_use(&self, channel: Channel) -> bool {
-        self.channels.contains(&channel)
+        self.channels.contains(channel)
     }
 
     pub fn may_join(&self, room: &RoomName) -> bool {
@@ -652,10 +651,10 @@ rooms = ["standup"]
     fn channels_default_to_sms_and_may_add_calls() {
         let acl = sample();
         let alice = acl.user(&user("alice")).unwrap();
-        assert_eq!(alice.channels, [Channel::Sms]);
+        assert_eq!(alice.channels.to_vec(), [Channel::Sms]);
         assert!(!alice.may_use(Channel::Call));
         let bob = acl.user(&user("bob")).unwrap();
-        assert_eq!(bob.channels, [Channel::Sms, Channel::Call]);
+        assert_eq!(bob.channels.to_vec(), [Channel::Sms, Channel::Call]);
         assert!(bob.may_use(Channel::Call));
     }
 

@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, Role};
 use crate::domain::{PhoneNumber, RoomPattern, Username};
-use crate::verify::Channel;
+use crate::verify::{Channel, Channels};
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
 // `validate`, together with everything else, instead of ending the parse.
@@ -161,7 +161,7 @@ fn validate(
         };
 
         let channels = match user.channels {
-            None => Some(vec![Channel::Sms]),
+            None => Some(Channels::SMS_ONLY),
             Some(channels) => validate_channels(channels, &format!("{user_path}.channels"), report),
         };
 
@@ -243,7 +243,7 @@ fn validate_channels(
     channels: Spanned<Vec<Spanned<String>>>,
     path: &str,
     report: &mut Report<'_>,
-) -> Option<Vec<Channel>> {
+) -> Option<Channels> {
     let list_start = channels.span().start;
     if channels.get_ref().is_empty() {
         report.at(
@@ -295,7 +295,7 @@ fn validate_channels(
         );
         ok = false;
     }
-    ok.then_some(found)
+    ok.then(|| found.into_iter().collect())
 }
 
 fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
@@ -853,7 +853,7 @@ rooms = ["design-review"]
         let acl = parse("acl.toml", &text, &AclPolicy::default()).unwrap();
         let channels: Vec<_> = acl
             .users()
-            .map(|(u, user)| (u.as_str(), user.channels.clone()))
+            .map(|(u, user)| (u.as_str(), user.channels.to_vec()))
             .collect();
         assert_eq!(
             channels,

@@ -69,6 +69,47 @@ impl Channel {
     }
 }
 
+/// A set of channels, one bit each, listed in [`Channel::ALL`]'s order: an ACL of
+/// 100,000 users holds one per user, so it allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Channels(u8);
+
+impl Channels {
+    /// Texts only: what a user without `channels` may use.
+    pub const SMS_ONLY: Channels = Channels(1);
+
+    fn bit(channel: Channel) -> u8 {
+        match channel {
+            Channel::Sms => 1,
+            Channel::Call => 2,
+        }
+    }
+
+    pub fn contains(self, channel: Channel) -> bool {
+        self.0 & Self::bit(channel) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Channel> {
+        Channel::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+
+    pub fn to_vec(self) -> Vec<Channel> {
+        self.iter().collect()
+    }
+}
+
+impl FromIterator<Channel> for Channels {
+    fn from_iter<I: IntoIterator<Item = Channel>>(channels: I) -> Self {
+        Channels(channels.into_iter().fold(0, |bits, c| bits | Self::bit(c)))
+    }
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -122,5 +163,23 @@ pub trait Verifier: Send + Sync + 'static {
     /// the background, to say so while the participant is still there.
     fn busy(&self) -> Option<Duration> {
         None
+    }
+}
+
+#[cfg(test)]
+mod channel_tests {
+    use super::*;
+
+    #[test]
+    fn a_set_of_channels_is_one_byte_listed_in_a_fixed_order() {
+        assert_eq!(std::mem::size_of::<Channels>(), 1);
+        let both: Channels = [Channel::Call, Channel::Sms, Channel::Call]
+            .into_iter()
+            .collect();
+        assert_eq!(both.to_vec(), [Channel::Sms, Channel::Call]);
+        assert!(both.contains(Channel::Call));
+        assert!(!Channels::SMS_ONLY.contains(Channel::Call));
+        assert_eq!(Channels::SMS_ONLY.to_vec(), [Channel::Sms]);
+        assert_eq!(format!("{both:?}"), "[Sms, Call]");
     }
 }

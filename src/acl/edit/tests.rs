@@ -78,7 +78,7 @@ fn set_channels_keeps_comments_and_each_entrys_style() {
     );
     assert_eq!(out, expected);
     assert_eq!(
-        valid(&out).user(&user("carol")).unwrap().channels,
+        valid(&out).user(&user("carol")).unwrap().channels.to_vec(),
         calls.to_vec()
     );
     // Changing it again replaces only the value.
