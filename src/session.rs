@@ -170,7 +170,17 @@ impl FromRequest for TypedSession {
             let policy = policy.ok_or_else(|| {
                 actix_web::error::ErrorInternalServerError("the session policy is missing")
             })?;
-            let sid = session.get::<String>(SID).ok().flatten();
+            // Only a cookie that holds something can have been revoked for it: a grant
+            // (logout), or a pending sign-in (superseded when that sign-in's code was
+            // approved). One that holds neither, like every cookie a sign-in is
+            // posted with the first time, carries a CSRF token and nothing else: it
+            // costs no store read.
+            let worth_checking = session.contains_key(GRANT) || session.contains_key(PENDING);
+            let sid = session
+                .get::<String>(SID)
+                .ok()
+                .flatten()
+                .filter(|_| worth_checking);
             let mut unchecked = false;
             if let Some(sid) = sid {
                 match policy.store.get(&revoked_key(&sid)).await {
