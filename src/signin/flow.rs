@@ -195,8 +195,9 @@ impl SignInService {
         }
         self.limiter.start_for_user(&who).await?;
         // A name on the list has its number's limit and the budget to pass as well;
-        // they run while the audit record is synced (and the replaced sign-in
-        // dropped), which takes longer, so the response takes as long for every name.
+        // they run while the audit record is synced and the sign-in written (and the
+        // replaced one dropped), which takes longer, so the response takes as long
+        // for every name. The code goes out only once all of it has succeeded.
         let (start, record) = self.start_for(visit, &who, locale, channel, previous);
         let admitted = async {
             match &start {
@@ -210,19 +211,27 @@ impl SignInService {
                 None => Ok(()),
             }
         };
-        // Known or not, a sign-in that can't be recorded is refused the same way.
-        let (admitted, recorded, dropped) =
-            tokio::join!(admitted, self.audit_log.record(record), dropped);
-        recorded.map_err(Refusal::AuditDown)?;
-        dropped?;
-        let start = match (start, admitted) {
-            (Start::Send(_), Err(notice)) => Start::Refused(notice),
-            (start, _) => start,
-        };
-        Ok(self
+        let written = self
             .signins
-            .begin(visit.room.clone(), who, channel, start)
-            .await?)
+            .record(visit.room.clone(), who, channel, &start);
+        let (admitted, recorded, written, dropped) =
+            tokio::join!(admitted, self.audit_log.record(record), written, dropped);
+        let (id, sign_in) = written?;
+        // Known or not, a sign-in that can't be audited is refused the same way; the
+        // one just written is dropped rather than left to expire as a failure.
+        if let Err(e) = recorded {
+            if let Err(e) = self.signins.remove(&id).await {
+                tracing::warn!(error = %e, "an unaudited sign-in was not dropped; it expires");
+            }
+            return Err(Refusal::AuditDown(e));
+        }
+        dropped?;
+        match (start, admitted) {
+            (Start::Send(req), Ok(())) => self.signins.send(id.clone(), sign_in, req),
+            (Start::Send(_), Err(notice)) => self.signins.refuse(&id, sign_in, notice).await?,
+            _ => {}
+        }
+        Ok(id)
     }
 
     /// Whether to send a code, and the sign-in's audit record. Nothing here waits.

@@ -156,8 +156,25 @@ impl SignIns {
         channel: Channel,
         start: Start,
     ) -> Result<SignInId, StoreError> {
+        let (id, sign_in) = self.record(room, who, channel, &start).await?;
+        if let Start::Send(req) = start {
+            self.send(id.clone(), sign_in, req);
+        }
+        Ok(id)
+    }
+
+    /// The first half of [`Self::begin`]: the sign-in, written durably, with its start
+    /// still to come ([`Self::send`]) for a [`Start::Send`]. For a caller that decides
+    /// whether to send while this is written.
+    pub async fn record(
+        &self,
+        room: RoomName,
+        who: String,
+        channel: Channel,
+        start: &Start,
+    ) -> Result<(SignInId, SignIn), StoreError> {
         let id = SignInId(random_token());
-        let (username, state) = match &start {
+        let (username, state) = match start {
             Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
             Start::Nothing => (None, StartState::NotSent),
             Start::Refused(notice) => (None, StartState::Failed(*notice)),
@@ -181,10 +198,28 @@ impl SignIns {
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.store.schedule(EXPIRY_QUEUE, &id.0, due),
         )?;
-        if let Start::Send(req) = start {
-            self.spawn_start(id.clone(), sign_in, req);
-        }
-        Ok(id)
+        Ok((id, sign_in))
+    }
+
+    /// The second half of [`Self::begin`] for a code to send: the verification starts
+    /// in the background.
+    pub fn send(&self, id: SignInId, sign_in: SignIn, req: CodeRequest) {
+        self.spawn_start(id, sign_in, req);
+    }
+
+    /// A recorded sign-in whose code may not be sent after all: it ends with `notice`
+    /// (shown on the code page), durably.
+    pub async fn refuse(
+        &self,
+        id: &SignInId,
+        mut sign_in: SignIn,
+        notice: Notice,
+    ) -> Result<(), StoreError> {
+        sign_in.state = StartState::Failed(notice);
+        sign_in.username = None;
+        self.store
+            .put(&key(id), &encode(&sign_in), SIGN_IN_TTL + AFTERLIFE)
+            .await
     }
 
     fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
