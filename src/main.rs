@@ -1,3 +1,6 @@
+//! The `roomgate` command: `serve`, `acl …`, `audit show`, `store check`. Thin: it
+//! parses the command line, loads settings and the ACL, and hands over to the library.
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;

@@ -1,3 +1,5 @@
+//! `OtpCode`: the digits a participant typed, kept secret (never printed or logged).
+
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};

@@ -1,3 +1,5 @@
+//! `PhoneNumber`: a valid E.164 number, masked wherever it is shown.
+
 use std::fmt;
 
 use super::ParseError;

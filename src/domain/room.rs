@@ -1,3 +1,5 @@
+//! `RoomName` and `RoomPattern`: a room as URLs and the ACL name it, or `*`.
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -1,3 +1,5 @@
+//! `Username`: a name as the ACL writes it, checked once at the edge.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,6 @@
+//! Errors as participants see them: every error page in their language, and no
+//! internal detail in any of them.
+
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;

@@ -1,3 +1,6 @@
+//! `/healthz` (the process answers) and the public `/readyz` (it can serve: the
+//! ACL, the store).
+
 use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;

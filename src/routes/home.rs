@@ -1,3 +1,5 @@
+//! The home page and its "go to a room" form.
+
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

@@ -1,3 +1,6 @@
+//! The room's page: the join form for a visitor, the room itself for a verified
+//! member, and the "send me a code" posts (sign-in, resend, call) that start a sign-in.
+
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

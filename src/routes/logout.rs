@@ -1,3 +1,5 @@
+//! Signing out: the session cookie, and every copy of it, stops working.
+
 use actix_web::{HttpResponse, web};
 
 use super::extract::CheckedForm;

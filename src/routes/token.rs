@@ -1,3 +1,6 @@
+//! The Video access token for a verified member of the room: after the network's
+//! limit, the cookie's revocation and a host's removal are checked.
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};

@@ -1,3 +1,6 @@
+//! The code page and the code check that turns a pending sign-in into a verified
+//! session.
+
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;

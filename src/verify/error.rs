@@ -1,3 +1,6 @@
+//! What can go wrong asking Verify for a code or checking one, with Twilio's error
+//! body (either of its shapes) parsed so that each known code can be told apart.
+
 use serde::Deserialize;
 
 /// The error body Twilio sends, in either of its shapes: the classic
