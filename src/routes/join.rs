@@ -105,7 +105,8 @@ pub async fn login(
 }
 
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
-/// under the same limits (the resend cooldown among them).
+/// under the same limits (the resend cooldown among them). A new code is a text,
+/// whatever came before ("Call me instead" is the other way).
 pub async fn resend(
     RoomPath(room): RoomPath,
     CheckedForm { session, .. }: CheckedForm<super::CsrfForm>,
@@ -113,29 +114,12 @@ pub async fn resend(
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let visit = Visit { room: &room, ip };
-    let pending = session.pending();
-    let previous = state.signin.signins.find(pending.as_ref(), &room).await;
-    let previous = match previous {
-        Ok(Some(previous)) => previous,
-        Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
-        Err(e) => {
-            let notice = state
-                .signin
-                .refuse(&Refusal::StoreDown(e), visit, None)
-                .await;
-            return notice_page(&tr, &room, notice);
-        }
-    };
-    // A new code is a text, whatever came before ("Call me instead" is the other way).
-    sign_in(
+    again(
         &state,
         &session,
         &tr,
-        visit,
-        previous.who,
+        Visit { room: &room, ip },
         Channel::Sms,
-        None,
     )
     .await
 }
@@ -150,10 +134,29 @@ pub async fn call(
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    let visit = Visit { room: &room, ip };
+    again(
+        &state,
+        &session,
+        &tr,
+        Visit { room: &room, ip },
+        Channel::Call,
+    )
+    .await
+}
+
+/// A new sign-in from the code page, for the name of the session's pending one (back
+/// to the join form without one). A call keeps the previous sign-in at hand: a user
+/// not allowed calls keeps their text's verification.
+async fn again(
+    state: &AppState,
+    session: &TypedSession,
+    tr: &Tr,
+    visit: Visit<'_>,
+    channel: Channel,
+) -> Result<HttpResponse, PageError> {
+    let room = visit.room;
     let pending = session.pending();
-    let previous = state.signin.signins.find(pending.as_ref(), &room).await;
-    let previous = match previous {
+    let previous = match state.signin.signins.find(pending.as_ref(), room).await {
         Ok(Some(previous)) => previous,
         Ok(None) => return Ok(see_other(&format!("/rooms/{room}"))),
         Err(e) => {
@@ -161,20 +164,12 @@ pub async fn call(
                 .signin
                 .refuse(&Refusal::StoreDown(e), visit, None)
                 .await;
-            return notice_page(&tr, &room, notice);
+            return notice_page(tr, room, notice);
         }
     };
+    let keep = (channel == Channel::Call).then_some(&previous);
     let who = previous.who.clone();
-    sign_in(
-        &state,
-        &session,
-        &tr,
-        visit,
-        who,
-        Channel::Call,
-        Some(&previous),
-    )
-    .await
+    sign_in(state, session, tr, visit, who, channel, keep).await
 }
 
 /// The SMS (or call) is in `tr`'s language when the participant asked for one
