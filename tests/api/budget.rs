@@ -6,12 +6,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use roomgate::alerts::{SIGNATURE_HEADER, sign, verify};
 use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::helpers::*;
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const SECRET: &str = ALERT_SECRET;
 /// `ManualClock::default()`: 1 800 000 000 s, the start of a minute.
 const CLOCK_START: &str = "2027-01-15T08:00:00Z";
 
@@ -41,27 +40,12 @@ fn signed_alert(req: &wiremock::Request) -> Value {
 
 #[tokio::test]
 async fn the_budget_alerts_at_80_percent_and_at_the_cap_then_sends_nothing() {
-    let hooks = MockServer::start().await;
-    for event in ["sms_budget_warning", "sms_budget_exhausted"] {
-        Mock::given(method("POST"))
-            .and(path("/alerts"))
-            .and(body_partial_json(json!({ "event": event })))
-            .respond_with(ResponseTemplate::new(204))
-            .expect(1)
-            .named(event)
-            .mount(&hooks)
-            .await;
-    }
+    let hooks = alert_hooks(&["sms_budget_warning", "sms_budget_exhausted"]).await;
     let webhook = format!("{}/alerts", hooks.uri());
-    let (mut app, clock) = spawn_app_with_clock(&[
+    let (mut app, clock) = spawn_app_with_clock(&budget_settings(
         ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "5"),
-        ("ROOMGATE_STARTS_PER_USER", "100"),
-        ("ROOMGATE_STARTS_PER_PHONE", "100"),
-        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
-        ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1000"),
-        ("ROOMGATE_ALERT_WEBHOOK_URL", &webhook),
-        ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
-    ])
+        &webhook,
+    ))
     .await;
     let starts = mock_start_ok().expect(5).mount_as_scoped(&app.verify).await;
 

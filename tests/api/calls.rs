@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use wiremock::matchers::{body_partial_json, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 use roomgate::verify::Channel;
 use roomgate::verify::local::format_notice;
@@ -268,31 +268,16 @@ async fn a_call_counts_toward_the_networks_sign_ins() {
     assert_eq!(calls_received(&app).await, 1);
 }
 
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+const SECRET: &str = ALERT_SECRET;
 
 #[tokio::test]
 async fn the_call_budget_caps_calls_alerts_like_the_sms_budget_and_leaves_texts_alone() {
-    let hooks = MockServer::start().await;
-    for event in ["call_budget_warning", "call_budget_exhausted"] {
-        Mock::given(method("POST"))
-            .and(path("/alerts"))
-            .and(body_partial_json(json!({ "event": event })))
-            .respond_with(ResponseTemplate::new(204))
-            .expect(1)
-            .named(event)
-            .mount(&hooks)
-            .await;
-    }
+    let hooks = alert_hooks(&["call_budget_warning", "call_budget_exhausted"]).await;
     let webhook = format!("{}/alerts", hooks.uri());
-    let (mut app, clock) = spawn_app_with_clock(&[
+    let (mut app, clock) = spawn_app_with_clock(&budget_settings(
         ("ROOMGATE_CALL_BUDGET_PER_MINUTE", "2"),
-        ("ROOMGATE_STARTS_PER_USER", "100"),
-        ("ROOMGATE_STARTS_PER_PHONE", "100"),
-        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
-        ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1000"),
-        ("ROOMGATE_ALERT_WEBHOOK_URL", &webhook),
-        ("ROOMGATE_ALERT_WEBHOOK_SECRET", SECRET),
-    ])
+        &webhook,
+    ))
     .await;
     mock_start_ok().mount(&app.verify).await;
 

@@ -8,7 +8,7 @@ use roomgate::config::Settings;
 use roomgate::startup::{Application, Overrides};
 use roomgate::verify::local::CodeNotice;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub use crate::twilio::{
@@ -769,4 +769,38 @@ async fn redis_store(
         Some(clock) => store.with_test_clock(clock),
         None => store,
     }))
+}
+
+/// The secret of the alert webhook in budget tests.
+pub const ALERT_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// An alert webhook at `/alerts` that expects each of `events` exactly once
+/// (checked when the server is dropped).
+pub async fn alert_hooks(events: &[&str]) -> MockServer {
+    let hooks = MockServer::start().await;
+    for event in events {
+        Mock::given(method("POST"))
+            .and(path("/alerts"))
+            .and(body_partial_json(json!({ "event": event })))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .named(*event)
+            .mount(&hooks)
+            .await;
+    }
+    hooks
+}
+
+/// A budget test's settings: the budget cap under test, every other limit out of the
+/// way, and alerts to `webhook`, signed with [`ALERT_SECRET`].
+pub fn budget_settings<'a>(cap: (&'a str, &'a str), webhook: &'a str) -> [(&'a str, &'a str); 7] {
+    [
+        cap,
+        ("ROOMGATE_STARTS_PER_USER", "100"),
+        ("ROOMGATE_STARTS_PER_PHONE", "100"),
+        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1000"),
+        ("ROOMGATE_ALERT_WEBHOOK_URL", webhook),
+        ("ROOMGATE_ALERT_WEBHOOK_SECRET", ALERT_SECRET),
+    ]
 }
