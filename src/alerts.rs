@@ -27,21 +27,38 @@ pub const SIGNATURE_HEADER: &str = "X-Roomgate-Signature";
 /// the webhook has been failing for a while; past that, older news is already queued.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
 
-/// One thing the operator should know about. Serialises as
-/// `{"event":"sms_budget_warning","window":"hour","used":240,"limit":300,"at":"2026-11-22T08:00:00Z"}`.
+/// One thing the operator should know about. A budget's alert serialises as
+/// `{"event":"sms_budget_warning","window":"hour","used":240,"limit":300,"at":"2026-11-22T08:00:00Z"}`;
+/// one without a window (the audit log failing, or writable again) as
+/// `{"event":"audit_log_unavailable","at":"2026-11-22T08:00:00Z"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
-    /// `"sms_budget_warning"`, `"sms_budget_exhausted"`, or the same for `call_`.
+    /// `"sms_budget_warning"`, `"sms_budget_exhausted"`, the same for `call_`,
+    /// `"audit_log_unavailable"` or `"audit_log_recovered"`.
     pub event: &'static str,
-    /// `"minute"`, `"hour"` or `"day"`.
-    pub window: &'static str,
-    pub used: u64,
-    pub limit: u64,
+    /// `"minute"`, `"hour"` or `"day"`, for a budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
     #[serde(serialize_with = "serialize_rfc3339")]
     pub at: SystemTime,
 }
 
 impl Alert {
+    /// An alert about the service itself, with no budget window.
+    pub fn event(event: &'static str, at: SystemTime) -> Self {
+        Self {
+            event,
+            window: None,
+            used: None,
+            limit: None,
+            at,
+        }
+    }
+
     /// The exact bytes that are POSTed and signed.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an Alert always serialises")
@@ -240,18 +257,18 @@ impl AlertSender {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(a)) => warn!(
                     event = a.event,
-                    window = a.window,
+                    window = a.window.unwrap_or("-"),
                     "operator alert dropped: the alert queue is full"
                 ),
                 Err(mpsc::error::TrySendError::Closed(a)) => warn!(
                     event = a.event,
-                    window = a.window,
+                    window = a.window.unwrap_or("-"),
                     "operator alert dropped: the alert sender has stopped"
                 ),
             },
             Inner::Disabled => info!(
                 event = alert.event,
-                window = alert.window,
+                window = alert.window.unwrap_or("-"),
                 used = alert.used,
                 limit = alert.limit,
                 "operator alert (no webhook configured)"
@@ -321,7 +338,7 @@ async fn deliver(
         {
             debug!(
                 event = alert.event,
-                window = alert.window,
+                window = alert.window.unwrap_or("-"),
                 attempt,
                 status,
                 "operator alert delivered"
@@ -332,7 +349,7 @@ async fn deliver(
             Some(delay) => {
                 debug!(
                     event = alert.event,
-                    window = alert.window,
+                    window = alert.window.unwrap_or("-"),
                     attempt,
                     status,
                     error,
@@ -345,7 +362,7 @@ async fn deliver(
             None => {
                 warn!(
                     event = alert.event,
-                    window = alert.window,
+                    window = alert.window.unwrap_or("-"),
                     attempt,
                     status,
                     error,
@@ -375,9 +392,9 @@ mod tests {
     fn alert() -> Alert {
         Alert {
             event: "sms_budget_warning",
-            window: "hour",
-            used: 240,
-            limit: 300,
+            window: Some("hour"),
+            used: Some(240),
+            limit: Some(300),
             // 2026-11-22T08:00:00Z
             at: at(1_795_334_400),
         }
@@ -602,7 +619,10 @@ mod tests {
 
         let started = Instant::now();
         for used in 0..1000 {
-            alerts.send(Alert { used, ..alert() });
+            alerts.send(Alert {
+                used: Some(used),
+                ..alert()
+            });
         }
         // Waiting for delivery would take 1000 × 20 ms.
         assert!(

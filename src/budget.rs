@@ -557,9 +557,9 @@ impl Budget {
     fn alert(&self, event: &'static str, w: &Current, used: u32, now: SystemTime) {
         self.alerts.send(Alert {
             event,
-            window: w.window.name(),
-            used: used.into(),
-            limit: w.cap.into(),
+            window: Some(w.window.name()),
+            used: Some(used.into()),
+            limit: Some(w.cap.into()),
             at: now,
         });
     }
@@ -638,7 +638,13 @@ mod tests {
             let mut got = Vec::new();
             while let Ok(a) = self.alerts.try_recv() {
                 assert_eq!(a.at, self.clock.now());
-                got.push((a.event, a.window, a.used, a.limit));
+                // A budget's alert always names its window and counts.
+                got.push((
+                    a.event,
+                    a.window.unwrap(),
+                    a.used.unwrap(),
+                    a.limit.unwrap(),
+                ));
             }
             got
         }
@@ -910,7 +916,7 @@ mod tests {
         assert_eq!(calls.exhausted().await.unwrap(), Some(secs(60)));
         let mut events = Vec::new();
         while let Ok(alert) = alerts.try_recv() {
-            events.push((alert.event, alert.used, alert.limit));
+            events.push((alert.event, alert.used.unwrap(), alert.limit.unwrap()));
         }
         assert_eq!(
             events,

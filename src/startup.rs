@@ -152,6 +152,7 @@ impl Application {
         let alerts = settings
             .budget
             .alert_sender(http.clone(), outbound.alerts, &metrics);
+        audit.alert_to(alerts.clone());
         let signin = SignInService {
             signins: SignIns::new(
                 store.clone(),

@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -16,6 +16,7 @@ use super::fold::{Folder, Folding, is_foldable};
 use super::record::{AuditRecord, encode};
 use super::seal::AuditKey;
 use super::{AuditError, AuditLimits};
+use crate::alerts::{Alert, AlertSender};
 use crate::clock::{Clock, SystemClock};
 
 /// Bounds how long the first caller of a burst waits for the others' bytes.
@@ -29,6 +30,10 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 /// The last write's error, if it failed: shared by the writer and every handle.
 type Health = Arc<Mutex<Option<AuditError>>>;
+
+/// Where the writer tells the operator that the log can't be written (and when it can
+/// again): set once the alert sender exists, which is after the log is opened.
+type Alerts = Arc<OnceLock<AlertSender>>;
 
 type Answer = oneshot::Sender<Result<(), AuditError>>;
 
@@ -53,6 +58,7 @@ struct Writer {
     jobs: mpsc::Sender<Job>,
     key: Option<Arc<AuditKey>>,
     health: Health,
+    alerts: Alerts,
 }
 
 /// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
@@ -125,6 +131,7 @@ impl AuditLog {
         let (jobs, queue) = mpsc::channel();
         let key = key.map(Arc::new);
         let health = Health::default();
+        let alerts = Alerts::default();
         let state = WriterState {
             sink,
             size,
@@ -135,6 +142,7 @@ impl AuditLog {
             mid_line: false,
             failing: None,
             health: health.clone(),
+            alerts: alerts.clone(),
             rotation_failing: false,
         };
         std::thread::Builder::new()
@@ -142,7 +150,12 @@ impl AuditLog {
             .spawn(move || state.run(queue))
             .context("cannot start the audit log writer")?;
         Ok(Self {
-            writer: Some(Writer { jobs, key, health }),
+            writer: Some(Writer {
+                jobs,
+                key,
+                health,
+                alerts,
+            }),
             clock: Arc::new(SystemClock),
         })
     }
@@ -189,6 +202,15 @@ impl AuditLog {
             .send(job)
             .map_err(|_| AuditError::WriterStopped)?;
         written.await.map_err(|_| AuditError::WriterStopped)?
+    }
+
+    /// Alert the operator through `alerts` when the log can't be written, and when it
+    /// can again (`audit_log_unavailable`, `audit_log_recovered`). Set once; later
+    /// calls change nothing.
+    pub fn alert_to(&self, alerts: AlertSender) {
+        if let Some(writer) = &self.writer {
+            let _ = writer.alerts.set(alerts);
+        }
     }
 
     /// Whether the last write failed (and with what), without writing anything: lets a
@@ -379,6 +401,7 @@ struct WriterState {
     failing: Option<AuditError>,
     /// `failing`, for the handles to read.
     health: Health,
+    alerts: Alerts,
     rotation_failing: bool,
 }
 
@@ -520,12 +543,20 @@ impl WriterState {
 
     /// Records the outcome of a write; a change is logged, once.
     fn note(&mut self, result: &Result<(), AuditError>) {
-        match (result, &self.failing) {
+        let event = match (result, &self.failing) {
             (Err(e), None) => {
                 tracing::error!("{e}; new sign-ins are refused until it can be written again");
+                Some("audit_log_unavailable")
             }
-            (Ok(()), Some(_)) => tracing::warn!("the audit log can be written again"),
-            _ => {}
+            (Ok(()), Some(_)) => {
+                tracing::warn!("the audit log can be written again");
+                Some("audit_log_recovered")
+            }
+            _ => None,
+        };
+        // Sign-ins stop while the log fails: the operator hears it, once each way.
+        if let (Some(event), Some(alerts)) = (event, self.alerts.get()) {
+            alerts.send(Alert::event(event, self.clock.now()));
         }
         self.failing = result.clone().err();
         *self.health.lock().expect("audit health lock") = self.failing.clone();
@@ -609,7 +640,10 @@ mod tests {
             AuditLimits::default(),
         )
         .unwrap();
+        let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
+        log.alert_to(alerts);
         log.record(token(0)).await.unwrap();
+        assert!(alerted.try_recv().is_err(), "no alert while the log works");
 
         disk.full.store(true, Ordering::SeqCst);
         for n in 1..=3 {
@@ -625,6 +659,9 @@ mod tests {
         assert!(log.record(refusal()).await.is_err());
 
         assert!(log.health().is_err());
+        // The operator hears it once, however many records fail.
+        assert_eq!(alerted.try_recv().unwrap().event, "audit_log_unavailable");
+        assert!(alerted.try_recv().is_err());
         disk.full.store(false, Ordering::SeqCst);
         // The writer finds out by itself, with nothing recorded.
         let mut waited = Duration::ZERO;
@@ -633,6 +670,15 @@ mod tests {
             waited += Duration::from_millis(20);
         }
         assert_eq!(log.health(), Ok(()), "not recovered after {waited:?}");
+        let recovered = alerted.try_recv().unwrap();
+        assert_eq!(recovered.event, "audit_log_recovered");
+        assert_eq!(
+            String::from_utf8(recovered.to_json()).unwrap(),
+            format!(
+                r#"{{"event":"audit_log_recovered","at":"{}"}}"#,
+                crate::clock::rfc3339(recovered.at)
+            )
+        );
         log.record(token(4)).await.unwrap();
         log.record(refusal()).await.unwrap();
         log.flush().await.unwrap();

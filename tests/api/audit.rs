@@ -278,8 +278,18 @@ async fn a_flood_of_refused_sign_ins_costs_a_few_lines_and_hides_no_sign_in() {
 /// sign-ins away with the busy page, known name or not, and sends no code.
 #[tokio::test]
 async fn a_full_disk_refuses_new_sign_ins_as_busy() {
-    let mut app =
-        spawn_app_with(&[("ROOMGATE_AUDIT_LOG", "/dev/full")], Overrides::default()).await;
+    // The operator is told once, however many sign-ins are refused.
+    let hooks = alert_hooks(&["audit_log_unavailable"]).await;
+    let webhook = format!("{}/alerts", hooks.uri());
+    let mut app = spawn_app_with(
+        &[
+            ("ROOMGATE_AUDIT_LOG", "/dev/full"),
+            ("ROOMGATE_ALERT_WEBHOOK_URL", &webhook),
+            ("ROOMGATE_ALERT_WEBHOOK_SECRET", ALERT_SECRET),
+        ],
+        Overrides::default(),
+    )
+    .await;
     mock_start_ok().expect(0).mount(&app.verify).await;
 
     let known = comparable(app.post_login_afresh("standup", "alice").await).await;
@@ -301,6 +311,8 @@ async fn a_full_disk_refuses_new_sign_ins_as_busy() {
     // The rest of the site still answers.
     assert_eq!(app.get_room("standup").await.status(), StatusCode::OK);
     assert_requests_settle_at(&app.verify, START_PATH, 0).await;
+    // Sent in the background: one alert, checked when `hooks` is dropped.
+    assert_requests_settle_at(&hooks, "/alerts", 1).await;
 }
 
 /// A flood that changes the name it types every time is a new fold key every time: past
