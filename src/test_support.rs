@@ -1,6 +1,8 @@
 //! Shared by unit tests only.
 
 use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::subscriber::DefaultGuard;
@@ -44,4 +46,28 @@ pub fn capture_logs() -> (CapturedLogs, DefaultGuard) {
         .with_ansi(false)
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
+}
+
+/// A fresh directory under the system's temporary one (`roomgate-WHAT-PID-N`),
+/// removed with everything in it when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "roomgate-{what}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

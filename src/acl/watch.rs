@@ -208,34 +208,15 @@ pub fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::TempDir;
 
     const GOOD: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
 
-    fn temp_acl(text: &str) -> (tempdir::Dir, PathBuf) {
-        let dir = tempdir::Dir::new();
+    fn temp_acl(text: &str) -> (TempDir, PathBuf) {
+        let dir = TempDir::new("watch");
         let path = dir.0.join("acl.toml");
         std::fs::write(&path, text).unwrap();
         (dir, path)
-    }
-
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Self {
-                let p = std::env::temp_dir().join(format!(
-                    "roomgate-watch-{}-{}",
-                    std::process::id(),
-                    crate::random::random_token()
-                ));
-                std::fs::create_dir_all(&p).unwrap();
-                Self(p)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! The audit log end to end: records written, sealed, read back and filtered.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,33 +15,15 @@ use super::show::render;
 use super::*;
 use crate::clock::ManualClock;
 use crate::domain::{PhoneNumber, RoomName, Username};
+use crate::test_support::TempDir;
 
 const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const OTHER_KEY_B64: &str = "HxwdGhsYGRYXFBUSExAREA4PDA0KCwgJBgcEBQIDAAE=";
 const PHONE: &str = "+14155550101";
 
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "roomgate-audit-unit-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
     fn file(&self) -> PathBuf {
         self.0.join("audit.log")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -96,7 +77,7 @@ fn lines(path: &Path) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn records_round_trip_with_the_phone_sealed() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let clock = Arc::new(ManualClock::new(at(1_795_334_400)));
     let log = AuditLog::open(&dir.file(), Some(key()))
         .unwrap()
@@ -139,7 +120,7 @@ async fn records_round_trip_with_the_phone_sealed() {
 
 #[tokio::test]
 async fn the_same_number_never_gives_the_same_ciphertext() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let clock = Arc::new(ManualClock::default());
     let log = AuditLog::open(&dir.file(), Some(key()))
         .unwrap()
@@ -158,7 +139,7 @@ async fn the_same_number_never_gives_the_same_ciphertext() {
 
 #[tokio::test]
 async fn the_file_never_holds_the_number_in_any_plain_form() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     for key in [Some(key()), None] {
         let log = AuditLog::open(&dir.file(), key).unwrap();
         for event in [AuditEvent::SignInRequested, AuditEvent::CodeSent] {
@@ -181,7 +162,7 @@ async fn the_file_never_holds_the_number_in_any_plain_form() {
 
 #[tokio::test]
 async fn without_a_key_the_phone_is_left_out() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), None).unwrap();
     let rec = AuditRecord::new(AuditEvent::CodeSent)
         .user(&alice())
@@ -213,7 +194,7 @@ fn edit_record(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 
 #[tokio::test]
 async fn tampered_ciphertext_or_fields_do_not_decrypt() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     one_sealed_record(&dir).await;
     edit_record(&dir.file(), |rec| {
         let mut ct = STANDARD
@@ -233,7 +214,7 @@ async fn tampered_ciphertext_or_fields_do_not_decrypt() {
     assert!(err.contains("1 phone numbers did not decrypt"), "{err}");
 
     // The sealed number belongs to its record: moving it to another user fails.
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     one_sealed_record(&dir).await;
     edit_record(&dir.file(), |rec| rec["username"] = "mallory".into());
     let mut opts = options(dir.file());
@@ -246,7 +227,7 @@ async fn tampered_ciphertext_or_fields_do_not_decrypt() {
 
 #[tokio::test]
 async fn a_wrong_key_is_named_per_record_and_nothing_aborts() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     one_sealed_record(&dir).await;
     one_sealed_record(&dir).await;
     let wrong = AuditKey::from_base64(OTHER_KEY_B64).unwrap();
@@ -276,7 +257,7 @@ async fn a_wrong_key_is_named_per_record_and_nothing_aborts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_records_are_all_there_each_on_its_own_line() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), Some(key())).unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|task| {
@@ -316,7 +297,7 @@ async fn concurrent_records_are_all_there_each_on_its_own_line() {
 
 #[tokio::test]
 async fn a_record_is_on_disk_when_record_returns() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), None).unwrap();
     for n in 0..20 {
         let rec = AuditRecord::new(AuditEvent::Limited).detail(format!("n{n}"));
@@ -331,7 +312,7 @@ async fn a_record_is_on_disk_when_record_returns() {
 
 #[tokio::test]
 async fn records_keep_the_order_they_were_recorded_in() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), None).unwrap();
     let pending: Vec<_> = (0..50)
         .map(|n| log.record(AuditRecord::new(AuditEvent::Limited).detail(format!("{n}"))))
@@ -348,7 +329,7 @@ async fn records_keep_the_order_they_were_recorded_in() {
 
 #[tokio::test]
 async fn a_cut_off_last_line_is_skipped_with_a_warning() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     one_sealed_record(&dir).await;
     one_sealed_record(&dir).await;
     let mut text = std::fs::read_to_string(dir.file()).unwrap();
@@ -368,7 +349,7 @@ async fn a_cut_off_last_line_is_skipped_with_a_warning() {
 
 #[tokio::test]
 async fn other_undecodable_lines_are_reported_by_number() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     one_sealed_record(&dir).await;
     let mut bytes = std::fs::read(dir.file()).unwrap();
     bytes.extend_from_slice(b"not json at all\n{\"event\":\"x\"}\n\xff\xfe\n\n");
@@ -396,7 +377,7 @@ async fn other_undecodable_lines_are_reported_by_number() {
 
 #[tokio::test]
 async fn filters_by_time_user_and_room() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let start = at(1_795_334_400); // 2026-11-22T08:00:00Z
     let clock = Arc::new(ManualClock::new(start));
     let log = AuditLog::open(&dir.file(), Some(key()))
@@ -449,7 +430,7 @@ async fn filters_by_time_user_and_room() {
 
 #[tokio::test]
 async fn room_events_carry_the_twilio_event_name() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), None).unwrap();
     let rec = AuditRecord::room_event("participant-connected")
         .room(&standup())
@@ -492,7 +473,7 @@ fn labels_are_cut_short() {
 #[tokio::test]
 async fn the_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     AuditLog::open(&dir.file(), None).unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir.file()), 0o600);
@@ -556,7 +537,7 @@ fn config_reads_the_path_and_the_key_from_a_variable_or_a_file() {
         !format!("{:?}", config(&[("ROOMGATE_AUDIT_KEY", KEY_B64)]).unwrap()).contains(KEY_B64)
     );
 
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let key_file = dir.0.join("audit-key");
     std::fs::write(&key_file, format!("{KEY_B64}\n")).unwrap();
     let key_file = key_file.to_str().unwrap();
@@ -638,7 +619,7 @@ fn limits(edit: impl FnOnce(&mut AuditLimits)) -> AuditLimits {
 
 #[tokio::test]
 async fn a_flood_of_one_refusal_is_one_line_then_one_summary_and_nothing_else_is_folded() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let start = at(1_795_334_400); // 2026-11-22T08:00:00Z
     let clock = Arc::new(ManualClock::new(start));
     let log = AuditLog::open(&dir.file(), Some(key()))
@@ -722,7 +703,7 @@ async fn a_flood_of_one_refusal_is_one_line_then_one_summary_and_nothing_else_is
 
 #[tokio::test]
 async fn flush_writes_the_summaries_of_windows_still_open() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open(&dir.file(), None).unwrap();
     for _ in 0..10 {
         log.record(AuditRecord::new(AuditEvent::WebhookRejected).detail("bad_signature"))
@@ -739,7 +720,7 @@ async fn flush_writes_the_summaries_of_windows_still_open() {
 
 #[tokio::test]
 async fn the_writer_ends_a_window_by_itself_when_its_time_comes() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let log = AuditLog::open_with(
         &dir.file(),
         None,
@@ -763,7 +744,7 @@ async fn the_writer_ends_a_window_by_itself_when_its_time_comes() {
 
 #[tokio::test]
 async fn rotation_keeps_the_newest_files_and_show_reads_them_in_order() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     let keep = 3;
     let max_bytes = 400;
     let log = AuditLog::open_with(
@@ -820,7 +801,7 @@ async fn rotation_keeps_the_newest_files_and_show_reads_them_in_order() {
 
 #[tokio::test]
 async fn a_smaller_keep_removes_the_files_beyond_it_at_the_next_rotation() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit-unit");
     for n in 1..=5 {
         std::fs::write(
             dir.0.join(format!("audit.log.{n}")),

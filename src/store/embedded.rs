@@ -1248,35 +1248,13 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use redb::ReadableTableMetadata;
-    use std::sync::atomic::AtomicU32;
 
-    /// A fresh directory under the system's temp dir, removed when dropped.
-    struct TempDir(PathBuf);
+    use crate::test_support::TempDir;
 
     impl TempDir {
-        fn new(name: &str) -> Self {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let nanos = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos();
-            let path = std::env::temp_dir().join(format!(
-                "roomgate-embedded-{}-{n}-{nanos}-{name}",
-                std::process::id()
-            ));
-            Self(path)
-        }
-
         /// The data directory itself (not created: the store creates it).
         fn data(&self) -> PathBuf {
             self.0.join("data")
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -1,5 +1,6 @@
 //! The ACL command line's edits, on text and on files.
 use super::*;
+use crate::test_support::TempDir;
 
 /// Comments everywhere, three layouts of header and key, one- and multi-line
 /// arrays, literal and basic strings, trailing spaces, a comment after the last user.
@@ -765,17 +766,7 @@ fn edit_text_messages_mask_phone_numbers() {
     );
 }
 
-/// A fresh directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
-
 impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("roomgate-edit-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
     fn entries(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(&self.0)
             .unwrap()
@@ -783,12 +774,6 @@ impl TempDir {
             .collect();
         names.sort();
         names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
