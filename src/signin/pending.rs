@@ -201,12 +201,6 @@ impl SignIns {
         Ok((id, sign_in))
     }
 
-    /// The second half of [`Self::begin`] for a code to send: the verification starts
-    /// in the background.
-    pub fn send(&self, id: SignInId, sign_in: SignIn, req: CodeRequest) {
-        self.spawn_start(id, sign_in, req);
-    }
-
     /// A recorded sign-in whose code may not be sent after all: it ends with `notice`
     /// (shown on the code page), durably.
     pub async fn refuse(
@@ -222,7 +216,9 @@ impl SignIns {
             .await
     }
 
-    fn spawn_start(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
+    /// The second half of [`Self::begin`] for a code to send: the verification starts
+    /// in the background.
+    pub fn send(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
         let (tx, rx) = watch::channel(StartState::InFlight);
         self.lock().insert(id.clone(), rx);
         let verifier = self.verifier.clone();

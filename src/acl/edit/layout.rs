@@ -200,18 +200,20 @@ pub(super) fn insert_styled(table: &mut Table, key: &str, mut value: Value, styl
     table.insert_formatted(&key, Item::Value(value));
 }
 
+/// Takes the text after an inline table's last value (the space before its closing
+/// brace), so that whatever is appended after it can carry it instead.
+pub(super) fn take_last_suffix(inline: &mut InlineTable) -> Option<String> {
+    inline.iter_mut().last().map(|(_, value)| {
+        let suffix = raw(value.decor().suffix()).to_owned();
+        value.decor_mut().set_suffix("");
+        suffix
+    })
+}
+
 /// Adds `name = { … }` at the end of an inline `users = { … }`, with the space
 /// before its closing brace kept there.
 pub(super) fn add_inline(users: &mut InlineTable, name: &str, mut entry: InlineTable) {
-    let last_suffix = users
-        .iter_mut()
-        .last()
-        .map(|(_, value)| {
-            let suffix = raw(value.decor().suffix()).to_owned();
-            value.decor_mut().set_suffix("");
-            suffix
-        })
-        .unwrap_or_else(|| " ".to_owned());
+    let last_suffix = take_last_suffix(users).unwrap_or_else(|| " ".to_owned());
     entry.decor_mut().set_prefix(" ");
     entry.decor_mut().set_suffix(last_suffix);
     let key = Key::new(name).with_leaf_decor(Decor::new(" ", " "));

@@ -640,15 +640,7 @@ pub fn set_channels(
         if channels == [Channel::Sms] {
             return Ok(text.to_owned());
         }
-        let last_suffix = inline
-            .iter_mut()
-            .last()
-            .map(|(_, value)| {
-                let suffix = raw(value.decor().suffix()).to_owned();
-                value.decor_mut().set_suffix("");
-                suffix
-            })
-            .unwrap_or_default();
+        let last_suffix = take_last_suffix(inline).unwrap_or_default();
         let mut value = Value::Array(channels_array(channels));
         value.decor_mut().set_prefix(" ");
         value.decor_mut().set_suffix(last_suffix);
