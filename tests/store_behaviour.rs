@@ -311,6 +311,8 @@ every_backend! {
         incr_below_counts_to_the_cap_and_lives_from_first_use,
         take_due_hands_out_due_members_in_order_once,
         take_due_respects_max,
+        lease_due_hands_a_member_out_again_when_its_lease_ends,
+        queued_lists_members_soonest_first_taking_nothing,
         unschedule_and_reschedule_move_members,
         check_reports_the_backend_and_schema,
         two_stores_on_one_backend_see_each_others_writes,
@@ -678,6 +680,51 @@ async fn take_due_respects_max(fx: Fixture) {
     assert_eq!(s.take_due("q", 2).await.unwrap(), ["m2", "m3"]);
     assert_eq!(s.take_due("q", 2).await.unwrap(), ["m4"]);
     assert_eq!(s.take_due("q", 2).await.unwrap(), Vec::<String>::new());
+}
+
+async fn lease_due_hands_a_member_out_again_when_its_lease_ends(fx: Fixture) {
+    let s = &fx.store;
+    let now = fx.now();
+    s.schedule("jobs", "a", now - secs(1)).await.unwrap();
+    s.schedule("jobs", "b", now).await.unwrap();
+    s.schedule("jobs", "later", now + secs(30)).await.unwrap();
+    assert_eq!(s.lease_due("jobs", 10, secs(60)).await.unwrap(), ["a", "b"]);
+    // Leased: nobody else gets them while the lease runs.
+    assert_eq!(
+        s.lease_due("jobs", 10, secs(60)).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(s.take_due("jobs", 10).await.unwrap(), Vec::<String>::new());
+    // The worker finishes "a"; "b"'s worker dies and its lease runs out.
+    s.unschedule("jobs", "a").await.unwrap();
+    fx.advance(secs(30));
+    assert_eq!(s.lease_due("jobs", 1, secs(60)).await.unwrap(), ["later"]);
+    fx.advance(secs(30));
+    assert_eq!(s.lease_due("jobs", 10, secs(60)).await.unwrap(), ["b"]);
+    assert_eq!(
+        s.lease_due("jobs", 0, secs(60)).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+async fn queued_lists_members_soonest_first_taking_nothing(fx: Fixture) {
+    let s = &fx.store;
+    let now = fx.now();
+    let day = secs(86_400);
+    s.schedule("index", "third", now + day * 3).await.unwrap();
+    s.schedule("index", "first", now + day).await.unwrap();
+    s.schedule("index", "second", now + day * 2).await.unwrap();
+    let listed = s.queued("index", 10).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(names, ["first", "second", "third"]);
+    let at_ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    assert_eq!(at_ms(listed[0].1), at_ms(now + day));
+    assert_eq!(at_ms(listed[2].1), at_ms(now + day * 3));
+    assert_eq!(s.queued("index", 2).await.unwrap().len(), 2);
+    assert!(s.queued("index", 0).await.unwrap().is_empty());
+    assert!(s.queued("nothing-here", 10).await.unwrap().is_empty());
+    // Listing took nothing.
+    assert_eq!(s.queued("index", 10).await.unwrap().len(), 3);
 }
 
 async fn unschedule_and_reschedule_move_members(fx: Fixture) {

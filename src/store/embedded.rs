@@ -86,8 +86,8 @@ use redb::{
 };
 use tokio::sync::oneshot;
 
-use super::gcra::{Admission, Rule};
-use super::memory::{Change, Slot, Tables, window_key};
+use super::gcra::{self, Admission, Rule};
+use super::memory::{self, Change, Slot, Tables, window_key};
 use super::{FixedWindow, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms};
 use crate::clock::Clock;
 
@@ -722,6 +722,29 @@ impl Store for EmbeddedStore {
             .inner
             .write_queue(|t, now| t.take_due(queue, max, now))?;
         self.inner.settle(written).await
+    }
+
+    async fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let lease_ms = gcra::millis(lease);
+        let written = self
+            .inner
+            .write_queue(|t, now| t.lease_due(queue, max, now, lease_ms))?;
+        self.inner.settle(written).await
+    }
+
+    /// From memory: the tables hold everything the disk does.
+    async fn queued(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        self.inner.ensure_up()?;
+        Ok(memory::queued_times(self.inner.tables.queued(queue, max)))
     }
 
     /// Answers once the writer has committed everything queued before it: a dead or

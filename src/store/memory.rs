@@ -10,7 +10,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
@@ -340,6 +340,27 @@ impl Tables {
     }
 
     pub fn take_due(&self, queue: &str, max: usize, now_ms: u64) -> (Vec<String>, Vec<Change>) {
+        self.take_or_lease(queue, max, now_ms, None)
+    }
+
+    /// Due members, each moved to `now_ms + lease_ms` rather than removed.
+    pub fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        now_ms: u64,
+        lease_ms: u64,
+    ) -> (Vec<String>, Vec<Change>) {
+        self.take_or_lease(queue, max, now_ms, Some(now_ms.saturating_add(lease_ms)))
+    }
+
+    fn take_or_lease(
+        &self,
+        queue: &str,
+        max: usize,
+        now_ms: u64,
+        again_at: Option<u64>,
+    ) -> (Vec<String>, Vec<Change>) {
         let mut queues = lock(&self.queues);
         let Some(q) = queues.get_mut(queue) else {
             return (Vec::new(), Vec::new());
@@ -355,15 +376,33 @@ impl Tables {
                 _ => break,
             }
         }
+        if let Some(at) = again_at {
+            for member in &taken {
+                q.due.insert((at, member.clone()));
+                q.at.insert(member.clone(), at);
+            }
+        }
         let changes = taken
             .iter()
             .map(|m| Change::Queue {
                 queue: queue.to_owned(),
                 member: m.clone(),
-                at_ms: None,
+                at_ms: again_at,
             })
             .collect();
         (taken, changes)
+    }
+
+    /// Up to `max` members with their due times, soonest first.
+    pub fn queued(&self, queue: &str, max: usize) -> Vec<(String, u64)> {
+        let queues = lock(&self.queues);
+        queues.get(queue).map_or_else(Vec::new, |q| {
+            q.due
+                .iter()
+                .take(max)
+                .map(|(at, member)| (member.clone(), *at))
+                .collect()
+        })
     }
 
     /// Forget what has expired, one shard at a time (never all locks at once).
@@ -500,6 +539,26 @@ impl Store for MemoryStore {
         Ok(self.tables.take_due(queue, max, self.now_ms()).0)
     }
 
+    async fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .tables
+            .lease_due(queue, max, self.now_ms(), ms(lease))
+            .0)
+    }
+
+    async fn queued(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        Ok(queued_times(self.tables.queued(queue, max)))
+    }
+
     async fn check(&self) -> Result<StoreStatus, StoreError> {
         Ok(StoreStatus {
             backend: "memory",
@@ -507,6 +566,14 @@ impl Store for MemoryStore {
             location: "this process".into(),
         })
     }
+}
+
+/// Due times in Unix ms as instants.
+pub(super) fn queued_times(members: Vec<(String, u64)>) -> Vec<(String, SystemTime)> {
+    members
+        .into_iter()
+        .map(|(member, at)| (member, UNIX_EPOCH + Duration::from_millis(at)))
+        .collect()
 }
 
 #[cfg(test)]

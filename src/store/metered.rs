@@ -101,6 +101,24 @@ impl Store for Metered {
             .await
     }
 
+    async fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        self.observe("lease_due", self.inner.lease_due(queue, max, lease))
+            .await
+    }
+
+    async fn queued(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        self.observe("queued", self.inner.queued(queue, max)).await
+    }
+
     async fn check(&self) -> Result<StoreStatus, StoreError> {
         self.observe("check", self.inner.check()).await
     }

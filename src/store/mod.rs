@@ -156,6 +156,25 @@ pub trait Store: Send + Sync + 'static {
     /// only, across instances.
     async fn take_due(&self, queue: &str, max: usize) -> Result<Vec<String>, StoreError>;
 
+    /// Like [`take_due`](Self::take_due), but each member taken stays in `queue`, due
+    /// again `lease` from now: a worker that dies mid-job (a crash, `kill -9`) leaves
+    /// its job to be taken again once the lease runs out. The worker moves the member
+    /// on ([`schedule`](Self::schedule)) or removes it when done.
+    async fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Up to `max` members of `queue` with their due times, soonest first, taking
+    /// nothing: for listings, not for work.
+    async fn queued(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError>;
+
     /// Reachable, and of a schema this build reads.
     async fn check(&self) -> Result<StoreStatus, StoreError>;
 }

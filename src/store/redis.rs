@@ -268,6 +268,21 @@ end
 return due
 ";
 
+/// `ARGV[2]`: at most this many; `ARGV[3]`: the lease in ms. The members taken, soonest
+/// first, each due again when the lease ends (and the queue kept that long).
+const LEASE_DUE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', int(now), 'LIMIT', 0, ARGV[2])
+if #due == 0 then return due end
+local again = int(now + tonumber(ARGV[3]))
+for i = 1, #due do
+  redis.call('ZADD', KEYS[1], again, due[i])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local latest = tonumber(last[2]) or now
+redis.call('PEXPIRE', KEYS[1], pttl(math.max(latest, now) + QUEUE_GRACE))
+return due
+";
+
 fn script(body: &str) -> Script {
     let prelude = PRELUDE
         .replace("@MAX_TTL@", &MAX_TTL_MS.to_string())
@@ -284,6 +299,7 @@ static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 static INCR_BELOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR_BELOW));
 static SCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SCHEDULE));
 static TAKE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_DUE));
+static LEASE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LEASE_DUE));
 
 /// A name made safe inside a hash tag, and distinct from every other name.
 fn escape(name: &str) -> Cow<'_, str> {
@@ -778,6 +794,48 @@ impl Store for RedisStore {
         let max = u64::try_from(max).unwrap_or(u64::MAX);
         self.eval(&TAKE_DUE_SCRIPT, &[self.keys.queue(queue)], &[&arg(max)])
             .await
+    }
+
+    async fn lease_due(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let max = u64::try_from(max).unwrap_or(u64::MAX);
+        let lease_ms = gcra::millis(lease).max(1);
+        self.eval(
+            &LEASE_DUE_SCRIPT,
+            &[self.keys.queue(queue)],
+            &[&arg(max), &arg(lease_ms)],
+        )
+        .await
+    }
+
+    async fn queued(
+        &self,
+        queue: &str,
+        max: usize,
+    ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.keys.queue(queue))
+            .arg(0)
+            .arg(i64::try_from(max).unwrap_or(i64::MAX) - 1)
+            .arg("WITHSCORES");
+        // Scores come back as decimal text; ours are whole milliseconds.
+        let members: Vec<(String, f64)> = self.command(cmd).await?;
+        Ok(super::memory::queued_times(
+            members
+                .into_iter()
+                .map(|(member, at)| (member, at.max(0.0) as u64))
+                .collect(),
+        ))
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {
