@@ -161,6 +161,14 @@ pub enum AuditEvent {
     WebhookRejected,
     /// A Twilio Video status callback; its `StatusCallbackEvent` is in the record.
     RoomEvent,
+    /// A room's recording is in storage, verified.
+    RecordingStored,
+    /// The pipeline gave up on a recording; Twilio's copies are kept.
+    RecordingFailed,
+    /// A stored recording was deleted (retention, a host, the command line).
+    RecordingDeleted,
+    /// A host was given a link to play or download a recording.
+    RecordingLinkIssued,
 }
 
 impl AuditEvent {
@@ -179,6 +187,10 @@ impl AuditEvent {
             Self::AclRejected => "acl_rejected",
             Self::WebhookRejected => "webhook_rejected",
             Self::RoomEvent => "room_event",
+            Self::RecordingStored => "recording_stored",
+            Self::RecordingFailed => "recording_failed",
+            Self::RecordingDeleted => "recording_deleted",
+            Self::RecordingLinkIssued => "recording_link_issued",
         }
     }
 }

@@ -85,6 +85,12 @@ pub(crate) async fn exchange<T: DeserializeOwned>(
         }) => Err(Failure::Decode(anyhow::anyhow!(
             "response body over {limit} bytes"
         ))),
+        // A DELETE's `204 No Content`: decoded as JSON `null`, which is `()`.
+        Ok(CappedBody { bytes, .. }) if bytes.is_empty() && status == StatusCode::NO_CONTENT => {
+            serde_json::from_slice(b"null").map_err(|err| {
+                Failure::Decode(anyhow::Error::new(err).context("a response with no content"))
+            })
+        }
         Ok(CappedBody { bytes, .. }) => serde_json::from_slice(&bytes).map_err(|err| {
             Failure::Decode(anyhow::Error::new(err).context("decoding the response"))
         }),

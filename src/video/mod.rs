@@ -5,6 +5,7 @@
 //! A token carries a video grant for exactly one room and the participant's username as
 //! its identity; it is byte-for-byte the kind of JWT Twilio's helper libraries produce.
 
+pub mod compositions;
 pub mod rest;
 pub mod rooms;
 pub mod token;

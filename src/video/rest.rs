@@ -180,10 +180,10 @@ impl VideoError {
 /// The Twilio Video REST client. Cheap to clone; shares the given HTTP client's pool.
 #[derive(Debug, Clone)]
 pub struct VideoClient {
-    http: reqwest::Client,
-    config: VideoConfig,
-    metrics: Option<Metrics>,
-    guard: Option<Guard>,
+    pub(super) http: reqwest::Client,
+    pub(super) config: VideoConfig,
+    pub(super) metrics: Option<Metrics>,
+    pub(super) guard: Option<Guard>,
 }
 
 impl VideoClient {
@@ -334,19 +334,27 @@ impl VideoClient {
                 query.append_pair("Identity", identity);
             }
         }
+        self.all_pages::<ParticipantPage>(OP_LIST_PARTICIPANTS, url)
+            .await
+    }
+
+    /// Every item of a listing, following `meta.next_page_url` (up to 20 pages).
+    pub(super) async fn all_pages<P: Page>(
+        &self,
+        op: &'static str,
+        url: Url,
+    ) -> Result<Vec<P::Item>, VideoError> {
         let origin = url.origin();
-        let mut participants = Vec::new();
+        let mut items = Vec::new();
         let mut next = Some(url);
         for _ in 0..MAX_PAGES {
             let Some(url) = next.take() else {
-                return Ok(participants);
+                return Ok(items);
             };
-            let page: ParticipantPage = self
-                .call(OP_LIST_PARTICIPANTS, Method::GET, url, None)
-                .await?;
-            participants.extend(page.participants);
-            let Some(next_url) = page
-                .meta
+            let page: P = self.call(op, Method::GET, url, None).await?;
+            let (page_items, meta) = page.into_parts();
+            items.extend(page_items);
+            let Some(next_url) = meta
                 .and_then(|meta| meta.next_page_url)
                 .filter(|u| !u.is_empty())
             else {
@@ -365,16 +373,16 @@ impl VideoClient {
             next = Some(next_url);
         }
         match next {
-            None => Ok(participants),
+            None => Ok(items),
             Some(_) => Err(VideoError::Decode(anyhow::anyhow!(
-                "more than {MAX_PAGES} pages of participants"
+                "more than {MAX_PAGES} pages from {op}"
             ))),
         }
     }
 
     /// The base URL with `segments` appended, each percent-encoded: a name can't add
     /// path segments, a query or a fragment.
-    fn url(&self, segments: &[&str]) -> Result<Url, VideoError> {
+    pub(super) fn url(&self, segments: &[&str]) -> Result<Url, VideoError> {
         let invalid =
             || VideoError::Connect(anyhow::anyhow!("TWILIO_VIDEO_BASE_URL is not a base URL"));
         let mut url = Url::parse(&self.config.base_url).map_err(|_| invalid())?;
@@ -387,7 +395,7 @@ impl VideoClient {
 
     /// One request, one attempt, one debug line. Neither the URL (it can carry a
     /// username) nor the form nor the body is logged.
-    async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         op: &'static str,
         method: Method,
@@ -469,6 +477,12 @@ fn is_participant_sid(s: &str) -> bool {
     s.len() == 34 && s.starts_with("PA") && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// One page of a Video listing: its items and where the next page is.
+pub(super) trait Page: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<PageMeta>);
+}
+
 /// `ListRoomParticipantResponse`.
 #[derive(Deserialize)]
 struct ParticipantPage {
@@ -477,8 +491,15 @@ struct ParticipantPage {
     meta: Option<PageMeta>,
 }
 
+impl Page for ParticipantPage {
+    type Item = Participant;
+    fn into_parts(self) -> (Vec<Participant>, Option<PageMeta>) {
+        (self.participants, self.meta)
+    }
+}
+
 #[derive(Deserialize)]
-struct PageMeta {
+pub(super) struct PageMeta {
     next_page_url: Option<String>,
 }
 

@@ -1,0 +1,213 @@
+//! What roomgate knows about each recording, kept in the store so every instance sees
+//! it and it outlives restarts: one record per recorded room session, found through
+//! two indexes (all recordings, and one room's), each ordered by when retention ends.
+//!
+//! A recording's id is the Twilio room's SID (`RM…`): a room session is composed once,
+//! so the same `room-ended` event arriving twice finds the record already there.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::RoomName;
+use crate::store::{Store, StoreError, unix_ms};
+
+/// Every recording, due when its retention ends.
+const INDEX: &str = "recordings";
+/// Records outlive their retention by this much, so a slow sweep still finds them.
+const RECORD_GRACE: Duration = Duration::from_secs(7 * 86_400);
+/// Far more than any host keeps; a listing stops here.
+pub const MAX_LISTED: usize = 10_000;
+
+fn room_index(room: &str) -> String {
+    format!("recordings-of:{room}")
+}
+
+fn record_key(id: &str) -> String {
+    format!("recording:{id}")
+}
+
+/// Whether `id` has the shape of a room SID: `RM` and 32 hex digits.
+pub fn is_recording_id(id: &str) -> bool {
+    id.len() == 34 && id.starts_with("RM") && id[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Where a recording is in the pipeline. Each stage is where the job resumes after a
+/// restart; nothing on Twilio is deleted before `DeleteOnTwilio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Find the room's track recordings and ask Twilio to compose them.
+    Compose,
+    /// Waiting for Twilio to finish the composition.
+    Composing,
+    /// Download the composed file into storage and verify it.
+    Upload,
+    /// Stored and verified: delete the composition and the track recordings on Twilio.
+    DeleteOnTwilio,
+    /// Done: only our copy remains.
+    Stored,
+    /// Given up; Twilio's copies (if any) are left alone. `last_error` says why.
+    Failed,
+}
+
+/// What a host sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Processing,
+    Stored,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The room's SID.
+    pub id: String,
+    pub room: String,
+    /// When the room ended (Unix ms); retention counts from here.
+    pub ended_ms: u64,
+    pub stage: Stage,
+    /// `CJ…`, once Twilio has accepted the composition.
+    pub composition_sid: Option<String>,
+    /// The room's track recordings (`RT…`), deleted on Twilio at the end.
+    #[serde(default)]
+    pub track_sids: Vec<String>,
+    pub duration_secs: Option<u64>,
+    /// Bytes, as stored and verified.
+    pub size: Option<u64>,
+    /// Hex SHA-256 of the stored object.
+    pub sha256: Option<String>,
+    pub object_key: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Compositions Twilio failed; a few are retried with a new one.
+    #[serde(default)]
+    pub compose_failures: u32,
+    /// Why the last attempt failed (for hosts: no secrets, no URLs).
+    pub last_error: Option<String>,
+}
+
+impl Recording {
+    pub fn new(id: &str, room: &RoomName, ended: SystemTime) -> Self {
+        Self {
+            id: id.to_owned(),
+            room: room.as_str().to_owned(),
+            ended_ms: unix_ms(ended),
+            stage: Stage::Compose,
+            composition_sid: None,
+            track_sids: Vec::new(),
+            duration_secs: None,
+            size: None,
+            sha256: None,
+            object_key: None,
+            attempts: 0,
+            compose_failures: 0,
+            last_error: None,
+        }
+    }
+
+    pub fn ended(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.ended_ms)
+    }
+
+    pub fn state(&self) -> State {
+        match self.stage {
+            // Our copy is stored and verified; what remains is Twilio's cleanup.
+            Stage::DeleteOnTwilio | Stage::Stored => State::Stored,
+            Stage::Failed => State::Failed(
+                self.last_error
+                    .clone()
+                    .unwrap_or_else(|| "unknown error".into()),
+            ),
+            Stage::Compose | Stage::Composing | Stage::Upload => State::Processing,
+        }
+    }
+
+    /// Whether there is an object to link to.
+    pub fn is_stored(&self) -> bool {
+        self.state() == State::Stored && self.object_key.is_some()
+    }
+}
+
+/// The records and their indexes, over the shared store.
+#[derive(Clone)]
+pub struct Catalog {
+    store: Arc<dyn Store>,
+}
+
+impl Catalog {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Recording>, StoreError> {
+        let Some(bytes) = self.store.get(&record_key(id)).await? else {
+            return Ok(None);
+        };
+        // A record this build can't read is reported, not guessed at.
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::corrupt(self.store.backend(), format!("recording {id}: {e}")))
+    }
+
+    /// Write `rec`, kept until `retention` after the room ended (plus a grace), and
+    /// index it. `new_only`: only if there is no record yet; whether it was written.
+    pub async fn save(
+        &self,
+        rec: &Recording,
+        retention: Duration,
+        new_only: bool,
+    ) -> Result<bool, StoreError> {
+        let deadline = rec.ended() + retention;
+        let now = self.store.clock().now();
+        let ttl = (deadline + RECORD_GRACE)
+            .duration_since(now)
+            .unwrap_or(RECORD_GRACE);
+        let bytes = serde_json::to_vec(rec).expect("a recording always serialises");
+        let key = record_key(&rec.id);
+        if new_only {
+            if !self.store.put_new(&key, &bytes, ttl).await? {
+                return Ok(false);
+            }
+        } else {
+            self.store.put(&key, &bytes, ttl).await?;
+        }
+        let room_index = room_index(&rec.room);
+        let (all, one_room) = tokio::join!(
+            self.store.schedule(INDEX, &rec.id, deadline),
+            self.store.schedule(&room_index, &rec.id, deadline),
+        );
+        all?;
+        one_room?;
+        Ok(true)
+    }
+
+    /// Forget `rec` entirely (its object is already gone).
+    pub async fn remove(&self, rec: &Recording) -> Result<(), StoreError> {
+        let (room_index, key) = (room_index(&rec.room), record_key(&rec.id));
+        let (a, b, c) = tokio::join!(
+            self.store.unschedule(INDEX, &rec.id),
+            self.store.unschedule(&room_index, &rec.id),
+            self.store.delete(&key),
+        );
+        a?;
+        b?;
+        c
+    }
+
+    /// Every recording, or one room's, newest first.
+    pub async fn list(&self, room: Option<&RoomName>) -> Result<Vec<Recording>, StoreError> {
+        let index = room.map_or_else(|| INDEX.to_owned(), |r| room_index(r.as_str()));
+        let ids = self.store.queued(&index, MAX_LISTED).await?;
+        let records = futures_util::future::join_all(ids.iter().map(|(id, _)| self.get(id))).await;
+        let mut out = Vec::with_capacity(records.len());
+        for rec in records {
+            if let Some(rec) = rec? {
+                out.push(rec);
+            }
+        }
+        out.sort_by(|a, b| b.ended_ms.cmp(&a.ended_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+}

@@ -1,0 +1,609 @@
+//! Recordings leave Twilio: when a recorded room ends, compose its tracks into one mp4,
+//! download it into the operator's storage, verify what was stored, and only then
+//! delete Twilio's copies (the composition and every track recording).
+//!
+//! Each recording is one durable job in the store's `recording-jobs` queue, advanced a
+//! stage at a time ([`Stage`]); the stage is saved before the next begins, so a
+//! restart or a `kill -9` resumes where it was. A worker *leases* a job
+//! ([`Store::lease_due`]) and renews the lease while it works: a worker that dies
+//! leaves the job to be taken again when the lease runs out, by this instance or
+//! another. Every stage is idempotent: a composition already asked for is adopted, not
+//! asked for twice; the object key is fixed per recording, so a retried upload replaces
+//! the object rather than adding one; deleting what is already gone on Twilio is done.
+//! Failures are retried with exponential backoff; a job still failing two days after
+//! the room ended is marked failed and Twilio's copies are left alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use tokio::sync::{Notify, Semaphore};
+
+use super::catalog::{Catalog, Recording, Stage, is_recording_id};
+use super::storage::{ObjectStorage, StorageError};
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
+use crate::domain::RoomName;
+use crate::store::{Store, StoreError};
+use crate::video::VideoClient;
+use crate::video::VideoError;
+use crate::video::compositions::CompositionStatus;
+
+/// The queue of recordings with work to do, each due when its next step is.
+const JOBS: &str = "recording-jobs";
+
+/// Twilio's compositions that fail are asked for again this many times in all.
+const MAX_COMPOSE_FAILURES: u32 = 3;
+
+/// What the pipeline needs to know about a room from the ACL.
+pub trait RoomPolicy: Send + Sync + 'static {
+    /// Whether the room's recording setting is anything but `off`.
+    fn records(&self, room: &RoomName) -> bool;
+    /// How long its recordings are kept, from when the room ended.
+    fn retention(&self, room: &RoomName) -> Duration;
+}
+
+/// Timings, overridable so tests run the pipeline in seconds.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// How often a worker looks for due jobs when nothing wakes it.
+    pub poll: Duration,
+    /// How long a taken job is this worker's before another may take it; renewed
+    /// every third of it while the job runs.
+    pub lease: Duration,
+    /// Between looks at a composition Twilio is still making (webhooks wake it sooner).
+    pub composing_poll: Duration,
+    /// The first retry's delay after a failure; doubled each time, up to `max_retry`.
+    pub first_retry: Duration,
+    pub max_retry: Duration,
+    /// A job still failing this long after the room ended is given up.
+    pub give_up_after: Duration,
+    /// A download that sends no byte for this long has failed.
+    pub idle_download: Duration,
+    /// The lifetime asked for Twilio's signed media URL.
+    pub media_url_ttl: Duration,
+    /// Jobs one instance works on at once.
+    pub concurrency: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(5),
+            lease: Duration::from_secs(600),
+            composing_poll: Duration::from_secs(30),
+            first_retry: Duration::from_secs(15),
+            max_retry: Duration::from_secs(1800),
+            give_up_after: Duration::from_secs(2 * 86_400),
+            idle_download: Duration::from_secs(60),
+            media_url_ttl: Duration::from_secs(60),
+            concurrency: 2,
+        }
+    }
+}
+
+/// What a step leads to.
+enum Next {
+    /// Saved; go straight on to the next stage.
+    Continue,
+    /// Saved; look again after this long.
+    Wait(Duration),
+    /// Finished.
+    Done,
+    /// The room recorded nothing: forget the recording.
+    Nothing,
+}
+
+/// Why a step failed, in words fit for a host's page (no URLs, no secrets).
+enum StepError {
+    /// Worth trying again.
+    Retry(String),
+    /// Trying again can't help.
+    Fatal(String),
+}
+
+fn retry(what: &str) -> impl FnOnce(VideoError) -> StepError + '_ {
+    move |e| StepError::Retry(format!("{what}: {e}"))
+}
+
+fn storage_failed(e: &StorageError) -> StepError {
+    StepError::Retry(format!("storage: {e}"))
+}
+
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    video: VideoClient,
+    storage: Arc<dyn ObjectStorage>,
+    /// For the media download, which goes to Twilio's signed URL with no credentials.
+    http: reqwest::Client,
+    policy: Arc<dyn RoomPolicy>,
+    audit: AuditLog,
+    /// Given to Twilio as each composition's `StatusCallback`.
+    callback: Option<Url>,
+    settings: PipelineSettings,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        video: VideoClient,
+        storage: Arc<dyn ObjectStorage>,
+        http: reqwest::Client,
+        policy: Arc<dyn RoomPolicy>,
+        audit: AuditLog,
+        callback: Option<Url>,
+        settings: PipelineSettings,
+    ) -> Arc<Self> {
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Arc::new(Self {
+            catalog: Catalog::new(store.clone()),
+            store,
+            video,
+            storage,
+            http,
+            policy,
+            audit,
+            callback,
+            settings,
+            wake: Notify::new(),
+            slots,
+        })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// A recorded room ended (its signed `room-ended` callback): start its job, once
+    /// however often Twilio tells us. Whether a job was started.
+    pub async fn room_ended(&self, room: &RoomName, room_sid: &str) -> Result<bool, StoreError> {
+        if !self.policy.records(room) || !is_recording_id(room_sid) {
+            return Ok(false);
+        }
+        let now = self.store.clock().now();
+        let rec = Recording::new(room_sid, room, now);
+        if !self
+            .catalog
+            .save(&rec, self.policy.retention(room), true)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.store.schedule(JOBS, room_sid, now).await?;
+        tracing::info!(%room, "recording job started");
+        self.wake.notify_one();
+        Ok(true)
+    }
+
+    /// A composition callback for `room_sid`: a job waiting on Twilio looks again now.
+    pub async fn composition_changed(&self, room_sid: &str) -> Result<(), StoreError> {
+        if !is_recording_id(room_sid) {
+            return Ok(());
+        }
+        if let Some(rec) = self.catalog.get(room_sid).await?
+            && rec.stage == Stage::Composing
+        {
+            self.store
+                .schedule(JOBS, room_sid, self.store.clock().now())
+                .await?;
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The worker: take due jobs as slots free up, until the process ends.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.start_due().await;
+                tokio::select! {
+                    () = tokio::time::sleep(me.settings.poll) => {}
+                    () = me.wake.notified() => {}
+                }
+            }
+        })
+    }
+
+    /// Lease as many due jobs as there are free slots and start each; how many.
+    pub async fn start_due(self: &Arc<Self>) -> usize {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return 0;
+        }
+        let ids = match self.store.lease_due(JOBS, free, self.settings.lease).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording jobs not taken: the store is unavailable");
+                return 0;
+            }
+        };
+        let started = ids.len();
+        for id in ids {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.run(&id).await;
+                drop(permit);
+                // A slot is free: a job that was waiting for one can start.
+                me.wake.notify_one();
+            });
+        }
+        started
+    }
+
+    /// Advance one job until it waits, finishes or fails.
+    async fn run(&self, id: &str) {
+        loop {
+            let mut rec = match self.catalog.get(id).await {
+                Ok(Some(rec)) => rec,
+                Ok(None) => {
+                    // Deleted (by a host, or retention) while queued.
+                    let _ = self.store.unschedule(JOBS, id).await;
+                    return;
+                }
+                Err(e) => {
+                    // The lease runs out and the job is taken again.
+                    tracing::warn!(error = %e, "recording job paused: the store is unavailable");
+                    return;
+                }
+            };
+            if matches!(rec.stage, Stage::Stored | Stage::Failed) {
+                let _ = self.store.unschedule(JOBS, id).await;
+                return;
+            }
+            let outcome = self.leased(id, self.step(&mut rec)).await;
+            match self.settle(&mut rec, outcome).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recording job not saved; it runs again when its lease ends");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Run `work` while renewing `id`'s lease, so a long upload stays this worker's.
+    async fn leased<T>(&self, id: &str, work: impl Future<Output = T>) -> T {
+        let renew_every = self.settings.lease / 3;
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = tokio::time::sleep(renew_every) => {
+                    let until = self.store.clock().now() + self.settings.lease;
+                    if let Err(e) = self.store.schedule(JOBS, id, until).await {
+                        tracing::warn!(error = %e, "recording job lease not renewed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Save what `outcome` made of `rec` and queue its next look; whether to go
+    /// straight on with the next stage.
+    async fn settle(
+        &self,
+        rec: &mut Recording,
+        outcome: Result<Next, StepError>,
+    ) -> Result<bool, StoreError> {
+        let now = self.store.clock().now();
+        let (next_look, go_on) = match outcome {
+            Ok(Next::Continue) => {
+                rec.attempts = 0;
+                rec.last_error = None;
+                (None, true)
+            }
+            Ok(Next::Wait(after)) => (Some(now + after), false),
+            Ok(Next::Done) => (None, false),
+            Ok(Next::Nothing) => {
+                tracing::info!(room = %rec.room, "room recorded nothing; no recording kept");
+                self.catalog.remove(rec).await?;
+                self.store.unschedule(JOBS, &rec.id).await?;
+                return Ok(false);
+            }
+            Err(StepError::Retry(why)) => {
+                rec.attempts = rec.attempts.saturating_add(1);
+                let given_up = now
+                    .duration_since(rec.ended())
+                    .is_ok_and(|since| since >= self.settings.give_up_after);
+                if given_up {
+                    self.fail(
+                        rec,
+                        format!("gave up after {} attempts: {why}", rec.attempts),
+                    )
+                    .await;
+                    (None, false)
+                } else {
+                    tracing::warn!(room = %rec.room, attempt = rec.attempts, error = %why, "recording step failed; retrying");
+                    rec.last_error = Some(why);
+                    (Some(now + self.backoff(rec.attempts)), false)
+                }
+            }
+            Err(StepError::Fatal(why)) => {
+                self.fail(rec, why).await;
+                (None, false)
+            }
+        };
+        self.catalog
+            .save(rec, self.retention_of(rec), false)
+            .await?;
+        match next_look {
+            Some(at) => self.store.schedule(JOBS, &rec.id, at).await?,
+            None if !go_on => self.store.unschedule(JOBS, &rec.id).await?,
+            None => {}
+        }
+        Ok(go_on)
+    }
+
+    async fn fail(&self, rec: &mut Recording, why: String) {
+        tracing::warn!(room = %rec.room, error = %why, "recording failed; Twilio's copies are kept");
+        rec.stage = Stage::Failed;
+        let mut record =
+            AuditRecord::new(AuditEvent::RecordingFailed).detail(format!("{}: {why}", rec.id));
+        if let Ok(room) = RoomName::parse(&rec.room) {
+            record = record.room(&room);
+        }
+        self.audit.record_or_note(record).await;
+        rec.last_error = Some(why);
+    }
+
+    /// `first_retry` doubled per attempt, at most `max_retry`.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(20);
+        self.settings
+            .first_retry
+            .saturating_mul(1 << doublings)
+            .min(self.settings.max_retry)
+    }
+
+    fn retention_of(&self, rec: &Recording) -> Duration {
+        RoomName::parse(&rec.room).map_or(Duration::from_secs(30 * 86_400), |room| {
+            self.policy.retention(&room)
+        })
+    }
+
+    /// One stage's work.
+    async fn step(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        match rec.stage {
+            Stage::Compose => self.compose(rec).await,
+            Stage::Composing => self.composing(rec).await,
+            Stage::Upload => self.upload(rec).await,
+            Stage::DeleteOnTwilio => self.delete_on_twilio(rec).await,
+            Stage::Stored | Stage::Failed => Ok(Next::Done),
+        }
+    }
+
+    /// Ask Twilio to compose the room, or adopt the composition an earlier attempt
+    /// asked for (it may have crashed after Twilio accepted, before saving).
+    async fn compose(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        let tracks = self
+            .video
+            .room_recordings(&rec.id)
+            .await
+            .map_err(retry("listing the room's recordings"))?;
+        if tracks.is_empty() {
+            return Ok(Next::Nothing);
+        }
+        rec.track_sids = tracks.into_iter().map(|t| t.sid).collect();
+        let existing = self
+            .video
+            .room_compositions(&rec.id)
+            .await
+            .map_err(retry("listing the room's compositions"))?
+            .into_iter()
+            .find(|c| {
+                matches!(
+                    c.status,
+                    CompositionStatus::Enqueued
+                        | CompositionStatus::Processing
+                        | CompositionStatus::Completed
+                )
+            });
+        let composition = match existing {
+            Some(c) => c,
+            None => self
+                .video
+                .create_composition(&rec.id, self.callback.as_ref())
+                .await
+                .map_err(retry("creating the composition"))?,
+        };
+        rec.composition_sid = Some(composition.sid);
+        rec.stage = Stage::Composing;
+        Ok(Next::Continue)
+    }
+
+    async fn composing(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        let sid = rec.composition_sid.clone().unwrap_or_default();
+        let found = self
+            .video
+            .fetch_composition(&sid)
+            .await
+            .map_err(retry("looking at the composition"))?;
+        let Some(composition) = found else {
+            return self.compose_again(rec, "Twilio has no such composition");
+        };
+        match composition.status {
+            CompositionStatus::Enqueued
+            | CompositionStatus::Processing
+            | CompositionStatus::Unknown => Ok(Next::Wait(self.settings.composing_poll)),
+            CompositionStatus::Completed => {
+                rec.duration_secs = composition.duration;
+                rec.size = composition.size;
+                rec.stage = Stage::Upload;
+                Ok(Next::Continue)
+            }
+            CompositionStatus::Failed => {
+                self.compose_again(rec, "Twilio could not compose the recording")
+            }
+            CompositionStatus::Deleted => Err(StepError::Fatal(
+                "Twilio's composition was deleted before it was stored".into(),
+            )),
+        }
+    }
+
+    fn compose_again(&self, rec: &mut Recording, why: &str) -> Result<Next, StepError> {
+        rec.compose_failures += 1;
+        if rec.compose_failures >= MAX_COMPOSE_FAILURES {
+            return Err(StepError::Fatal(why.to_owned()));
+        }
+        rec.composition_sid = None;
+        rec.stage = Stage::Compose;
+        Err(StepError::Retry(why.to_owned()))
+    }
+
+    /// Stream the composed file from Twilio's signed URL into storage, then verify
+    /// what storage holds against what was downloaded.
+    async fn upload(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        let sid = rec.composition_sid.clone().unwrap_or_default();
+        let key = rec
+            .object_key
+            .get_or_insert_with(|| object_key(&rec.room, &rec.id, rec.ended_ms))
+            .clone();
+        let url = match self
+            .video
+            .composition_media_url(&sid, self.settings.media_url_ttl)
+            .await
+        {
+            Ok(url) => url,
+            // Still being processed.
+            Err(VideoError::NotFound) => return Ok(Next::Wait(self.settings.composing_poll)),
+            Err(e) => return Err(retry("finding the composed file")(e)),
+        };
+        let response = self
+            .http
+            .get(url.expose_secret())
+            // The client's short default suits API calls, not a long file: stalls are
+            // caught per chunk instead (`idle_download`).
+            .timeout(Duration::from_secs(6 * 3600))
+            .send()
+            .await
+            .map_err(|e| StepError::Retry(format!("download failed: {}", e.without_url())))?;
+        if !response.status().is_success() {
+            return Err(StepError::Retry(format!(
+                "download answered {}",
+                response.status()
+            )));
+        }
+        let announced = response.content_length();
+        let body = idle_limited(response, self.settings.idle_download);
+        let stored = self
+            .storage
+            .put(&key, body)
+            .await
+            .map_err(|e| storage_failed(&e))?;
+        let expected = announced.or(rec.size);
+        if let Some(expected) = expected
+            && expected != stored.size
+        {
+            self.discard(&key).await;
+            return Err(StepError::Retry(format!(
+                "downloaded {} bytes of {expected}",
+                stored.size
+            )));
+        }
+        match self.storage.stat(&key).await {
+            Ok(Some(held)) if held == stored => {}
+            Ok(_) => {
+                self.discard(&key).await;
+                return Err(StepError::Retry(
+                    "the stored object does not match what was downloaded".into(),
+                ));
+            }
+            Err(e) => return Err(storage_failed(&e)),
+        }
+        rec.size = Some(stored.size);
+        rec.sha256 = Some(hex(&stored.sha256));
+        rec.stage = Stage::DeleteOnTwilio;
+        let mut record = AuditRecord::new(AuditEvent::RecordingStored)
+            .detail(format!("{} ({} bytes)", rec.id, stored.size));
+        if let Ok(room) = RoomName::parse(&rec.room) {
+            record = record.room(&room);
+        }
+        self.audit.record_or_note(record).await;
+        Ok(Next::Continue)
+    }
+
+    async fn discard(&self, key: &str) {
+        if let Err(e) = self.storage.delete(key).await {
+            tracing::warn!(error = %e, "unverified object not deleted; the retry replaces it");
+        }
+    }
+
+    /// Our copy is verified: Twilio's go, the composition first.
+    async fn delete_on_twilio(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        if let Some(sid) = &rec.composition_sid {
+            self.video
+                .delete_composition(sid)
+                .await
+                .map_err(retry("deleting Twilio's composition"))?;
+        }
+        for track in &rec.track_sids {
+            self.video
+                .delete_recording(track)
+                .await
+                .map_err(retry("deleting Twilio's recording"))?;
+        }
+        rec.stage = Stage::Stored;
+        tracing::info!(room = %rec.room, "recording stored; Twilio's copies deleted");
+        Ok(Next::Done)
+    }
+}
+
+/// Fixed per recording, so a retried upload replaces the object instead of adding one.
+fn object_key(room: &str, id: &str, ended_ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ended_ms);
+    // 2026-12-05T20:34:31Z → 20261205T203431Z: sortable, and safe in any key.
+    let ended: String = crate::clock::text::rfc3339(at)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    format!("{room}/{ended}-{id}.mp4")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The response body as a stream that fails if no byte arrives for `idle`. Errors are
+/// stripped of the URL (a bearer secret).
+fn idle_limited(
+    response: reqwest::Response,
+    idle: Duration,
+) -> BoxStream<'static, Result<bytes::Bytes, std::io::Error>> {
+    let chunks = response.bytes_stream();
+    futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+        let mut chunks = chunks?;
+        match tokio::time::timeout(idle, chunks.next()).await {
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(chunks))),
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e.without_url())), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the download stalled",
+                )),
+                None,
+            )),
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests;

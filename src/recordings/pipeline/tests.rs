@@ -1,0 +1,493 @@
+//! The pipeline against a Video API mocked from the spec's shapes (and the docs' Media
+//! redirect), a media server that can break mid-download, and an in-memory bucket that
+//! can refuse. The property every fault test checks: nothing on Twilio is deleted
+//! before the object is stored and verified, no object is stored twice, and the job
+//! finishes once things work again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tokio::io::AsyncWriteExt;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::*;
+use crate::recordings::storage::{CheckReport, Disposition, StoredObject};
+use crate::store::memory::MemoryStore;
+use crate::twilio::credentials::ApiKeys;
+use crate::twilio::verify::http_client;
+use crate::video::VideoConfig;
+
+const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
+const COMPOSITION_SID: &str = "CJ0123456789abcdef0123456789abcdef";
+const TRACK_A: &str = "RT00000000000000000000000000000001";
+const TRACK_B: &str = "RT00000000000000000000000000000002";
+const CALLBACK: &str = "https://gate.example.com/twilio/room-events";
+
+/// An in-memory bucket that can be told to refuse, and counts what it is asked.
+#[derive(Default)]
+struct Bucket {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    refuse_next: AtomicU32,
+    puts: AtomicU32,
+}
+
+#[async_trait]
+impl ObjectStorage for Bucket {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    ) -> Result<StoredObject, StorageError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self
+            .refuse_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StorageError::Refused("AccessDenied".into()));
+        }
+        let mut all = Vec::new();
+        while let Some(chunk) = body.next().await {
+            all.extend_from_slice(&chunk.map_err(StorageError::Source)?);
+        }
+        let stored = StoredObject {
+            size: all.len() as u64,
+            sha256: sha2::Sha256::digest(&all).into(),
+        };
+        self.objects.lock().unwrap().insert(key.to_owned(), all);
+        Ok(stored)
+    }
+
+    async fn stat(&self, key: &str) -> Result<Option<StoredObject>, StorageError> {
+        Ok(self.objects.lock().unwrap().get(key).map(|b| StoredObject {
+            size: b.len() as u64,
+            sha256: sha2::Sha256::digest(b).into(),
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.objects.lock().unwrap().remove(key);
+        Ok(())
+    }
+
+    fn link(&self, _: &str, _: Duration, _: &Disposition) -> Result<SecretString, StorageError> {
+        Err(StorageError::Refused("no links here".into()))
+    }
+
+    async fn check(&self) -> Result<CheckReport, StorageError> {
+        Ok(CheckReport { lines: Vec::new() })
+    }
+}
+
+impl Bucket {
+    fn only_object(&self) -> (String, Vec<u8>) {
+        let objects = self.objects.lock().unwrap();
+        assert_eq!(objects.len(), 1, "exactly one object: {:?}", objects.keys());
+        let (k, v) = objects.iter().next().unwrap();
+        (k.clone(), v.clone())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.objects.lock().unwrap().is_empty()
+    }
+}
+
+struct Recorded;
+
+impl RoomPolicy for Recorded {
+    fn records(&self, room: &RoomName) -> bool {
+        room.as_str() != "unrecorded"
+    }
+    fn retention(&self, _: &RoomName) -> Duration {
+        Duration::from_secs(30 * 86_400)
+    }
+}
+
+/// The media, 3 MiB of a known pattern.
+fn media() -> Vec<u8> {
+    (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// Serves the media once per connection: whole, or cut off after half (a download
+/// breaking halfway), as `break_first` says for the first `break_first` requests.
+async fn media_server(break_first: u32) -> (Url, Arc<AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU32::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+                let body = media();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let cut = if n < break_first {
+                    body.len() / 2
+                } else {
+                    body.len()
+                };
+                let _ = socket.write_all(&body[..cut]).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    let url = Url::parse(&format!(
+        "http://{addr}/media/{COMPOSITION_SID}.mp4?Signature=secret"
+    ))
+    .unwrap();
+    (url, served)
+}
+
+fn composition(status: &str) -> Value {
+    json!({
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "status": status,
+        "date_created": "2026-12-05T20:00:00Z",
+        "date_completed": if status == "completed" { json!("2026-12-05T20:05:00Z") } else { Value::Null },
+        "date_deleted": null,
+        "sid": COMPOSITION_SID,
+        "room_sid": ROOM_SID,
+        "audio_sources": ["*"],
+        "audio_sources_excluded": [],
+        "video_layout": {"grid": {"video_sources": ["*"]}},
+        "resolution": "640x480",
+        "trim": true,
+        "format": "mp4",
+        "bitrate": 64,
+        "size": if status == "completed" { json!(media().len()) } else { Value::Null },
+        "duration": if status == "completed" { json!(1800) } else { Value::Null },
+        "media_external_location": null,
+        "status_callback": CALLBACK,
+        "status_callback_method": "POST",
+        "url": format!("https://video.twilio.com/v1/Compositions/{COMPOSITION_SID}"),
+        "links": {"media": format!("https://video.twilio.com/v1/Compositions/{COMPOSITION_SID}/Media")}
+    })
+}
+
+fn track(sid: &str) -> Value {
+    json!({
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "status": "completed",
+        "date_created": "2026-12-05T20:00:00Z",
+        "sid": sid,
+        "source_sid": "MT0123456789abcdef0123456789abcdef",
+        "size": 1024,
+        "url": format!("https://video.twilio.com/v1/Rooms/{ROOM_SID}/Recordings/{sid}"),
+        "type": "audio",
+        "duration": 1800,
+        "container_format": "mka",
+        "codec": "opus",
+        "grouping_sids": {"room_sid": ROOM_SID},
+        "track_name": "mic",
+        "offset": 0,
+        "media_external_location": null,
+        "room_sid": ROOM_SID,
+        "links": {"media": format!("https://video.twilio.com/v1/Recordings/{sid}/Media")}
+    })
+}
+
+fn page(key: &str, items: Vec<Value>) -> Value {
+    json!({ key: items, "meta": {
+        "page": 0, "page_size": 100, "first_page_url": "", "previous_page_url": null,
+        "url": "", "next_page_url": null, "key": key
+    }})
+}
+
+struct Fixture {
+    video: MockServer,
+    bucket: Arc<Bucket>,
+    pipeline: Arc<Pipeline>,
+    served: Arc<AtomicU32>,
+}
+
+/// A Video mock where the room has two tracks and no composition yet; the composition
+/// is `completed` when fetched and its media redirects to `media`.
+async fn fixture(break_downloads: u32, compositions_listed: Vec<Value>) -> Fixture {
+    let video = MockServer::start().await;
+    let (media_url, served) = media_server(break_downloads).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Rooms/{ROOM_SID}/Recordings")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page("recordings", vec![track(TRACK_A), track(TRACK_B)])),
+        )
+        .mount(&video)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Compositions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(page("compositions", compositions_listed)),
+        )
+        .mount(&video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Compositions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(composition("enqueued")))
+        .mount(&video)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Compositions/{COMPOSITION_SID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(composition("completed")))
+        .mount(&video)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Compositions/{COMPOSITION_SID}/Media")))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("Location", media_url.as_str())
+                .set_body_json(json!({ "redirect_to": media_url.as_str() })),
+        )
+        .mount(&video)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&video)
+        .await;
+    let bucket = Arc::new(Bucket::default());
+    let client = VideoClient::new(
+        http_client(Duration::from_secs(5)),
+        VideoConfig {
+            base_url: video.uri(),
+            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+            api_key: ApiKeys::fixed("SK0123456789abcdef0123456789abcdef", "key-secret"),
+        },
+    );
+    let settings = PipelineSettings {
+        poll: Duration::from_millis(20),
+        composing_poll: Duration::from_millis(20),
+        first_retry: Duration::from_millis(20),
+        max_retry: Duration::from_millis(40),
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::new(
+        Arc::new(MemoryStore::new()),
+        client,
+        bucket.clone(),
+        http_client(Duration::from_secs(5)),
+        Arc::new(Recorded),
+        AuditLog::disabled(),
+        Some(Url::parse(CALLBACK).unwrap()),
+        settings,
+    );
+    Fixture {
+        video,
+        bucket,
+        pipeline,
+        served,
+    }
+}
+
+fn room() -> RoomName {
+    RoomName::parse("standup").unwrap()
+}
+
+impl Fixture {
+    async fn record(&self) -> Recording {
+        self.pipeline
+            .catalog()
+            .get(ROOM_SID)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Run the worker until the recording satisfies `done` (or fail after 10 s).
+    async fn run_until(&self, done: impl Fn(&Recording) -> bool) -> Recording {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            self.pipeline.start_due().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let rec = self.record().await;
+            if done(&rec) {
+                return rec;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "stuck at {rec:?}");
+        }
+    }
+
+    async fn requests(&self, verb: &str) -> Vec<Request> {
+        self.video
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == verb)
+            .collect()
+    }
+
+    async fn deletes(&self) -> Vec<String> {
+        self.requests("DELETE")
+            .await
+            .iter()
+            .map(|r| r.url.path().to_owned())
+            .collect()
+    }
+}
+
+fn form(req: &Request) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(&req.body).unwrap()
+}
+
+#[tokio::test]
+async fn a_recorded_room_ends_up_stored_verified_and_deleted_on_twilio() {
+    let fx = fixture(0, vec![]).await;
+    assert!(fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    let rec = fx.run_until(|r| r.stage == Stage::Stored).await;
+
+    // The Compositions request, exactly.
+    let posts = fx.requests("POST").await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].url.path(), "/v1/Compositions");
+    assert_eq!(
+        form(&posts[0]),
+        [
+            ("RoomSid", ROOM_SID),
+            ("AudioSources", "*"),
+            ("VideoLayout", r#"{"grid":{"video_sources":["*"]}}"#),
+            ("Format", "mp4"),
+            ("StatusCallback", CALLBACK),
+            ("StatusCallbackMethod", "POST"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    // The media was asked for with a short lifetime, with our credentials; the signed
+    // URL itself was fetched once.
+    let asked: Vec<_> = fx
+        .requests("GET")
+        .await
+        .into_iter()
+        .filter(|r| r.url.path().ends_with("/Media"))
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].url.query(), Some("Ttl=60"));
+    assert!(asked[0].headers.contains_key("authorization"));
+    assert_eq!(fx.served.load(Ordering::SeqCst), 1);
+
+    // Stored once, byte for byte, and the record says what was verified.
+    let (key, bytes) = fx.bucket.only_object();
+    assert_eq!(bytes, media());
+    assert!(
+        key.starts_with("standup/") && key.ends_with(&format!("-{ROOM_SID}.mp4")),
+        "{key}"
+    );
+    assert_eq!(rec.size, Some(media().len() as u64));
+    assert_eq!(
+        rec.sha256.as_deref(),
+        Some(hex(&sha2::Sha256::digest(media())).as_str())
+    );
+    assert_eq!(rec.duration_secs, Some(1800));
+    assert_eq!(rec.object_key.as_deref(), Some(key.as_str()));
+
+    // Then, and only then, every copy on Twilio went: the composition and both tracks.
+    assert_eq!(
+        fx.deletes().await,
+        [
+            format!("/v1/Compositions/{COMPOSITION_SID}"),
+            format!("/v1/Recordings/{TRACK_A}"),
+            format!("/v1/Recordings/{TRACK_B}"),
+        ]
+    );
+    let all = fx.video.received_requests().await.unwrap();
+    let first_delete = all
+        .iter()
+        .position(|r| r.method.as_str() == "DELETE")
+        .unwrap();
+    let media_at = all
+        .iter()
+        .position(|r| r.url.path().ends_with("/Media"))
+        .unwrap();
+    assert!(media_at < first_delete);
+}
+
+#[tokio::test]
+async fn a_download_that_breaks_halfway_deletes_nothing_and_is_retried_to_the_end() {
+    let fx = fixture(1, vec![]).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let failed = fx.run_until(|r| r.last_error.is_some()).await;
+    assert_eq!(failed.stage, Stage::Upload, "{failed:?}");
+    assert!(fx.bucket.is_empty(), "a partial download left an object");
+    assert!(
+        fx.deletes().await.is_empty(),
+        "Twilio's copies deleted before storing"
+    );
+
+    let rec = fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.bucket.only_object().1, media());
+    assert_eq!(fx.served.load(Ordering::SeqCst), 2);
+    assert_eq!(fx.deletes().await.len(), 3);
+    assert_eq!(rec.last_error, None);
+}
+
+#[tokio::test]
+async fn a_bucket_that_refuses_deletes_nothing_and_the_job_finishes_when_it_accepts() {
+    let fx = fixture(0, vec![]).await;
+    fx.bucket.refuse_next.store(2, Ordering::SeqCst);
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let failed = fx.run_until(|r| r.attempts >= 2).await;
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("AccessDenied"),
+        "{failed:?}"
+    );
+    assert_eq!(failed.state(), super::super::catalog::State::Processing);
+    assert!(fx.deletes().await.is_empty());
+
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 3);
+    assert_eq!(fx.bucket.only_object().1, media());
+    assert_eq!(fx.deletes().await.len(), 3);
+}
+
+#[tokio::test]
+async fn the_same_room_ending_twice_is_one_job_and_one_composition() {
+    let fx = fixture(0, vec![]).await;
+    assert!(fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    assert!(!fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.requests("POST").await.len(), 1);
+    assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_composition_already_asked_for_is_adopted_not_asked_for_again() {
+    // An earlier attempt crashed after Twilio accepted the composition.
+    let fx = fixture(0, vec![composition("processing")]).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert!(fx.requests("POST").await.is_empty());
+    assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn rooms_not_recorded_start_no_job() {
+    let fx = fixture(0, vec![]).await;
+    let unrecorded = RoomName::parse("unrecorded").unwrap();
+    assert!(!fx.pipeline.room_ended(&unrecorded, ROOM_SID).await.unwrap());
+    assert!(!fx.pipeline.room_ended(&room(), "not-a-sid").await.unwrap());
+    assert_eq!(fx.pipeline.start_due().await, 0);
+    assert!(fx.video.received_requests().await.unwrap().is_empty());
+}
