@@ -208,6 +208,8 @@ impl Application {
             rooms,
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
             status_callback,
+            library: None,
+            pipeline: None,
             site: Site {
                 public_origin: settings.public_url.origin().ascii_serialization(),
                 secure_cookies: settings.is_https(),

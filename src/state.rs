@@ -40,6 +40,10 @@ pub struct AppState {
     pub video: Option<VideoClient>,
     /// Twilio mode only: creates rooms in the background as tokens are issued.
     pub rooms: Option<RoomKeeper>,
+    /// Stored recordings: listing, links, deletion, retention.
+    pub library: Option<crate::recordings::library::Library>,
+    /// Twilio mode with webhooks: moves recorded rooms into storage.
+    pub pipeline: Option<Arc<crate::recordings::pipeline::Pipeline>>,
     /// Checks `X-Twilio-Signature`; present when an Auth Token is configured.
     pub signatures: Option<Arc<ArcSwap<SignatureValidator>>>,
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).

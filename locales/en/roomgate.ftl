@@ -191,3 +191,23 @@ host-list-unreachable = Could not reach roomgate to list participants.
 host-confirm-remove = Remove { $name } from the room? They cannot rejoin for 10 minutes.
 host-removed = { $name } was removed.
 host-confirm-end = End the room for everyone?
+
+## The recordings page (hosts only).
+recordings-heading = Recordings
+recordings-intro = Recordings of the room { $room }, kept in the operator's storage.
+recordings-empty = No recordings yet.
+recordings-date = Ended
+recordings-duration = Duration
+recordings-size = Size
+recordings-state = State
+recordings-actions = Actions
+recordings-processing = Processing
+recordings-stored = Stored
+recordings-failed = Failed: { $reason }
+recordings-play = Play
+recordings-download = Download
+recordings-link-note = Each link works for { $seconds } seconds and is recorded in the audit log.
+recordings-link-failed = The link could not be made.
+recordings-back = Back to the room
+recordings-only-hosts = Only hosts of this room can see its recordings.
+host-recordings = Recordings

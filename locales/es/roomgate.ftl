@@ -172,3 +172,23 @@ host-list-unreachable = No se pudo conectar con roomgate para obtener la lista d
 host-confirm-remove = ¿Quitar a { $name } de la sala? No podrá volver a unirse durante 10 minutos.
 host-removed = Se quitó a { $name } de la sala.
 host-confirm-end = ¿Finalizar la sala para todos?
+
+## The recordings page (hosts only).
+recordings-heading = Grabaciones
+recordings-intro = Grabaciones de la sala { $room }, guardadas en el almacenamiento del operador.
+recordings-empty = Todavía no hay grabaciones.
+recordings-date = Finalizó
+recordings-duration = Duración
+recordings-size = Tamaño
+recordings-state = Estado
+recordings-actions = Acciones
+recordings-processing = En proceso
+recordings-stored = Guardada
+recordings-failed = Error: { $reason }
+recordings-play = Reproducir
+recordings-download = Descargar
+recordings-link-note = Cada enlace funciona durante { $seconds } segundos y queda registrado en el registro de auditoría.
+recordings-link-failed = No se pudo crear el enlace.
+recordings-back = Volver a la sala
+recordings-only-hosts = Solo los anfitriones de esta sala pueden ver sus grabaciones.
+host-recordings = Grabaciones

@@ -172,3 +172,23 @@ host-list-unreachable = Impossible de joindre roomgate pour obtenir la liste des
 host-confirm-remove = Retirer { $name } de la salle ? Cette personne ne pourra pas revenir pendant 10 minutes.
 host-removed = { $name } a été retiré de la salle.
 host-confirm-end = Fermer la salle pour tout le monde ?
+
+## The recordings page (hosts only).
+recordings-heading = Enregistrements
+recordings-intro = Enregistrements de la salle { $room }, conservés dans le stockage de l'opérateur.
+recordings-empty = Aucun enregistrement pour l'instant.
+recordings-date = Fin
+recordings-duration = Durée
+recordings-size = Taille
+recordings-state = État
+recordings-actions = Actions
+recordings-processing = En cours de traitement
+recordings-stored = Stocké
+recordings-failed = Échec : { $reason }
+recordings-play = Lire
+recordings-download = Télécharger
+recordings-link-note = Chaque lien fonctionne pendant { $seconds } secondes et est consigné dans le journal d'audit.
+recordings-link-failed = Le lien n'a pas pu être créé.
+recordings-back = Retour à la salle
+recordings-only-hosts = Seuls les hôtes de cette salle peuvent voir ses enregistrements.
+host-recordings = Enregistrements

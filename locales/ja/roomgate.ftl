@@ -158,3 +158,23 @@ host-list-unreachable = 参加者リストを取得できませんでした。ro
 host-confirm-remove = { $name } をルームから退出させますか？退出させた人は 10 分間再参加できません。
 host-removed = { $name } を退出させました。
 host-confirm-end = 全員に対してルームを終了しますか？
+
+## The recordings page (hosts only).
+recordings-heading = 録画
+recordings-intro = ルーム { $room } の録画です。運用者のストレージに保存されています。
+recordings-empty = 録画はまだありません。
+recordings-date = 終了日時
+recordings-duration = 長さ
+recordings-size = サイズ
+recordings-state = 状態
+recordings-actions = 操作
+recordings-processing = 処理中
+recordings-stored = 保存済み
+recordings-failed = 失敗: { $reason }
+recordings-play = 再生
+recordings-download = ダウンロード
+recordings-link-note = リンクの有効期間は { $seconds } 秒で、監査ログに記録されます。
+recordings-link-failed = リンクを作成できませんでした。
+recordings-back = ルームに戻る
+recordings-only-hosts = このルームの録画を見られるのはホストだけです。
+host-recordings = 録画

@@ -172,3 +172,23 @@ host-list-unreachable = Não foi possível acessar o roomgate para listar os par
 host-confirm-remove = Remover { $name } da sala? Essa pessoa não poderá voltar por 10 minutos.
 host-removed = { $name } foi removido da sala.
 host-confirm-end = Encerrar a sala para todos?
+
+## The recordings page (hosts only).
+recordings-heading = Gravações
+recordings-intro = Gravações da sala { $room }, guardadas no armazenamento do operador.
+recordings-empty = Ainda não há gravações.
+recordings-date = Término
+recordings-duration = Duração
+recordings-size = Tamanho
+recordings-state = Situação
+recordings-actions = Ações
+recordings-processing = Em processamento
+recordings-stored = Armazenada
+recordings-failed = Falhou: { $reason }
+recordings-play = Reproduzir
+recordings-download = Baixar
+recordings-link-note = Cada link funciona por { $seconds } segundos e fica registrado no log de auditoria.
+recordings-link-failed = Não foi possível criar o link.
+recordings-back = Voltar para a sala
+recordings-only-hosts = Somente anfitriões desta sala podem ver as gravações.
+host-recordings = Gravações

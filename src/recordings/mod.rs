@@ -3,5 +3,9 @@
 //! played back only through links that expire in seconds.
 
 pub mod catalog;
+pub mod library;
 pub mod pipeline;
 pub mod storage;
+
+#[cfg(test)]
+mod test_bucket;

@@ -11,6 +11,7 @@ mod host;
 mod join;
 mod language;
 mod logout;
+mod recordings;
 mod respond;
 mod token;
 mod verify;
@@ -48,6 +49,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(host::remove),
         ))
         .service(one("/rooms/{room}/end", web::post().to(host::end_room)))
+        .service(one(
+            "/rooms/{room}/recordings",
+            web::get().to(recordings::list),
+        ))
+        .service(one(
+            "/rooms/{room}/recordings/{id}/play",
+            web::post().to(recordings::play),
+        ))
+        .service(one(
+            "/rooms/{room}/recordings/{id}/download",
+            web::post().to(recordings::download),
+        ))
         .service(
             web::resource("/twilio/room-events")
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))

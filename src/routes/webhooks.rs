@@ -44,12 +44,7 @@ pub async fn room_events(
         return reject(&state, ip, why).await;
     }
 
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| param(&params, name);
     let event = param("StatusCallbackEvent").unwrap_or("unknown");
     let mut record = AuditRecord::room_event(event).ip(ip);
     if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
@@ -65,7 +60,33 @@ pub async fn room_events(
     }
     tracing::info!(event, "room event");
     state.audit(record).await;
+    if let Err(e) = recording_event(&state, event, &params).await {
+        // Twilio tries a failed callback again; the job must not be lost.
+        tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     HttpResponse::Ok().finish()
+}
+
+/// A recorded room that ended gets its recording job; a composition's news wakes the
+/// job waiting for it (it also polls: callbacks can be lost).
+async fn recording_event(
+    state: &AppState,
+    event: &str,
+    params: &[(String, String)],
+) -> Result<(), crate::store::StoreError> {
+    let param = |name: &str| param(params, name);
+    let (Some(pipeline), Some(room_sid)) = (&state.pipeline, param("RoomSid")) else {
+        return Ok(());
+    };
+    if event == "room-ended" {
+        if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
+            pipeline.room_ended(&room, room_sid).await?;
+        }
+    } else if event.starts_with("composition-") {
+        pipeline.composition_changed(room_sid).await?;
+    }
+    Ok(())
 }
 
 async fn reject(state: &AppState, ip: std::net::IpAddr, why: &str) -> HttpResponse {
@@ -75,4 +96,12 @@ async fn reject(state: &AppState, ip: std::net::IpAddr, why: &str) -> HttpRespon
         .detail(why);
     state.audit(record).await;
     HttpResponse::Forbidden().finish()
+}
+
+/// The first value of form field `name`.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

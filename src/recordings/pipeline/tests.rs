@@ -4,14 +4,8 @@
 //! before the object is stored and verified, no object is stored twice, and the job
 //! finishes once things work again.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::StreamExt;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use tokio::io::AsyncWriteExt;
@@ -19,7 +13,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::*;
-use crate::recordings::storage::{CheckReport, Disposition, StoredObject};
+use crate::recordings::test_bucket::Bucket;
 use crate::store::memory::MemoryStore;
 use crate::twilio::credentials::ApiKeys;
 use crate::twilio::verify::http_client;
@@ -30,79 +24,6 @@ const COMPOSITION_SID: &str = "CJ0123456789abcdef0123456789abcdef";
 const TRACK_A: &str = "RT00000000000000000000000000000001";
 const TRACK_B: &str = "RT00000000000000000000000000000002";
 const CALLBACK: &str = "https://gate.example.com/twilio/room-events";
-
-/// An in-memory bucket that can be told to refuse, and counts what it is asked.
-#[derive(Default)]
-struct Bucket {
-    objects: Mutex<HashMap<String, Vec<u8>>>,
-    refuse_next: AtomicU32,
-    puts: AtomicU32,
-}
-
-#[async_trait]
-impl ObjectStorage for Bucket {
-    fn kind(&self) -> &'static str {
-        "test"
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
-    ) -> Result<StoredObject, StorageError> {
-        self.puts.fetch_add(1, Ordering::SeqCst);
-        if self
-            .refuse_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StorageError::Refused("AccessDenied".into()));
-        }
-        let mut all = Vec::new();
-        while let Some(chunk) = body.next().await {
-            all.extend_from_slice(&chunk.map_err(StorageError::Source)?);
-        }
-        let stored = StoredObject {
-            size: all.len() as u64,
-            sha256: sha2::Sha256::digest(&all).into(),
-        };
-        self.objects.lock().unwrap().insert(key.to_owned(), all);
-        Ok(stored)
-    }
-
-    async fn stat(&self, key: &str) -> Result<Option<StoredObject>, StorageError> {
-        Ok(self.objects.lock().unwrap().get(key).map(|b| StoredObject {
-            size: b.len() as u64,
-            sha256: sha2::Sha256::digest(b).into(),
-        }))
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.objects.lock().unwrap().remove(key);
-        Ok(())
-    }
-
-    fn link(&self, _: &str, _: Duration, _: &Disposition) -> Result<SecretString, StorageError> {
-        Err(StorageError::Refused("no links here".into()))
-    }
-
-    async fn check(&self) -> Result<CheckReport, StorageError> {
-        Ok(CheckReport { lines: Vec::new() })
-    }
-}
-
-impl Bucket {
-    fn only_object(&self) -> (String, Vec<u8>) {
-        let objects = self.objects.lock().unwrap();
-        assert_eq!(objects.len(), 1, "exactly one object: {:?}", objects.keys());
-        let (k, v) = objects.iter().next().unwrap();
-        (k.clone(), v.clone())
-    }
-
-    fn is_empty(&self) -> bool {
-        self.objects.lock().unwrap().is_empty()
-    }
-}
 
 struct Recorded;
 

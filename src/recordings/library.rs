@@ -1,0 +1,483 @@
+//! Stored recordings as hosts and operators use them: list, play or download through a
+//! link that expires in seconds, delete, and expire by the room's retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::catalog::{Catalog, Recording, Stage, is_recording_id};
+use super::pipeline::RoomPolicy;
+use super::storage::{Disposition, ObjectStorage, StorageError};
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
+use crate::domain::RoomName;
+use crate::store::{Store, StoreError};
+
+/// Default lifetime of a play or download link (`ROOMGATE_RECORDING_LINK_SECS`).
+pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(60);
+
+/// Why a link or a deletion was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("no such recording")]
+    NotFound,
+    #[error("the recording is still being processed")]
+    NotStored,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Play in the browser, or save a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Play,
+    Download,
+}
+
+impl Purpose {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "play" => Some(Self::Play),
+            "download" => Some(Self::Download),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Play => "play",
+            Self::Download => "download",
+        }
+    }
+}
+
+/// Who asked, for the audit record.
+pub struct Requester<'a> {
+    /// A username, or `"cli"` for the command line.
+    pub who: &'a str,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+#[derive(Clone)]
+pub struct Library {
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    storage: Arc<dyn ObjectStorage>,
+    policy: Arc<dyn RoomPolicy>,
+    audit: AuditLog,
+    link_ttl: Duration,
+}
+
+impl Library {
+    pub fn new(
+        store: Arc<dyn Store>,
+        storage: Arc<dyn ObjectStorage>,
+        policy: Arc<dyn RoomPolicy>,
+        audit: AuditLog,
+        link_ttl: Duration,
+    ) -> Self {
+        Self {
+            catalog: Catalog::new(store.clone()),
+            store,
+            storage,
+            policy,
+            audit,
+            link_ttl,
+        }
+    }
+
+    pub fn link_ttl(&self) -> Duration {
+        self.link_ttl
+    }
+
+    pub async fn list(&self, room: Option<&RoomName>) -> Result<Vec<Recording>, StoreError> {
+        self.catalog.list(room).await
+    }
+
+    /// The recording `id`, if it exists and (when given) belongs to `room`.
+    pub async fn find(&self, id: &str, room: Option<&RoomName>) -> Result<Recording, LibraryError> {
+        if !is_recording_id(id) {
+            return Err(LibraryError::NotFound);
+        }
+        let rec = self.catalog.get(id).await?.ok_or(LibraryError::NotFound)?;
+        if room.is_some_and(|r| r.as_str() != rec.room) {
+            return Err(LibraryError::NotFound);
+        }
+        Ok(rec)
+    }
+
+    /// A link to `rec`'s object, valid [`link_ttl`](Self::link_ttl), audited before it
+    /// is handed out. The link is a bearer secret: never logged, never in a page.
+    pub async fn link(
+        &self,
+        rec: &Recording,
+        purpose: Purpose,
+        by: &Requester<'_>,
+    ) -> Result<SecretString, LibraryError> {
+        let key = match (&rec.object_key, rec.is_stored()) {
+            (Some(key), true) => key,
+            _ => return Err(LibraryError::NotStored),
+        };
+        let disposition = match purpose {
+            Purpose::Play => Disposition::Inline,
+            Purpose::Download => Disposition::Attachment {
+                filename: file_name(rec),
+            },
+        };
+        let link = self.storage.link(key, self.link_ttl, &disposition)?;
+        let record = self
+            .record(AuditEvent::RecordingLinkIssued, rec, by)
+            .detail(format!(
+                "{} {} by {} for {} s",
+                purpose.as_str(),
+                rec.id,
+                by.who,
+                self.link_ttl.as_secs()
+            ));
+        self.audit.record(record).await.map_err(|e| {
+            // No audit record, no link: who saw a recording must be on file.
+            StoreError::unavailable("audit", e)
+        })?;
+        Ok(link)
+    }
+
+    /// Delete `rec`'s object and forget it. A recording still being processed can't be
+    /// deleted: its job would store it again.
+    pub async fn delete(&self, rec: &Recording, by: &Requester<'_>) -> Result<(), LibraryError> {
+        if !matches!(
+            rec.stage,
+            Stage::Stored | Stage::DeleteOnTwilio | Stage::Failed
+        ) {
+            return Err(LibraryError::NotStored);
+        }
+        self.remove(rec, &format!("by {}", by.who), by).await
+    }
+
+    async fn remove(
+        &self,
+        rec: &Recording,
+        why: &str,
+        by: &Requester<'_>,
+    ) -> Result<(), LibraryError> {
+        if let Some(key) = &rec.object_key {
+            self.storage.delete(key).await?;
+        }
+        self.catalog.remove(rec).await?;
+        let record = self
+            .record(AuditEvent::RecordingDeleted, rec, by)
+            .detail(format!("{} {why}", rec.id));
+        self.audit.record_or_note(record).await;
+        Ok(())
+    }
+
+    /// Delete every recording older than its room's retention (as the ACL says now);
+    /// how many. Recordings still in the pipeline wait for it to finish.
+    pub async fn expire(&self) -> Result<usize, LibraryError> {
+        let now = self.store.clock().now();
+        let mut expired = 0;
+        for rec in self.catalog.list(None).await? {
+            if !matches!(rec.stage, Stage::Stored | Stage::Failed) {
+                continue;
+            }
+            let retention = RoomName::parse(&rec.room)
+                .map_or(DEFAULT_RETENTION, |room| self.policy.retention(&room));
+            if now < rec.ended() + retention {
+                continue;
+            }
+            let by = Requester {
+                who: "retention",
+                ip: None,
+            };
+            let why = format!("after {} days (retention)", retention.as_secs() / 86_400);
+            self.remove(&rec, &why, &by).await?;
+            expired += 1;
+        }
+        Ok(expired)
+    }
+
+    /// Sweep retention every `every`, until the process ends.
+    pub fn spawn_expiry(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match me.expire().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(recordings = n, "expired recordings deleted"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retention sweep failed; trying again later")
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    fn record(&self, event: AuditEvent, rec: &Recording, by: &Requester<'_>) -> AuditRecord {
+        let mut record = AuditRecord::new(event);
+        if let Ok(room) = RoomName::parse(&rec.room) {
+            record = record.room(&room);
+        }
+        if let Ok(user) = crate::domain::Username::parse(by.who) {
+            record = record.user(&user);
+        }
+        if let Some(ip) = by.ip {
+            record = record.ip(ip);
+        }
+        record
+    }
+}
+
+/// Retention for a room whose name no longer parses (it can't be in the ACL).
+const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
+/// `standup-2026-12-05-2034.mp4`: the room and when it ended, UTC.
+pub fn file_name(rec: &Recording) -> String {
+    let at = crate::clock::text::rfc3339(rec.ended());
+    // 2026-12-05T20:34:31Z
+    let date = at.get(..10).unwrap_or("recording");
+    let time: String = at.get(11..16).unwrap_or("").replace(':', "");
+    format!("{}-{date}-{time}.mp4", rec.room)
+}
+
+/// When `rec` ended, for pages: `2026-12-05 20:34 UTC`.
+pub fn ended_text(rec: &Recording) -> String {
+    let at = crate::clock::text::rfc3339(rec.ended());
+    format!(
+        "{} {} UTC",
+        at.get(..10).unwrap_or(""),
+        at.get(11..16).unwrap_or("")
+    )
+}
+
+/// Seconds as `1:02:03` or `2:03`.
+pub fn duration_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// Bytes as `12.3 MB`.
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::recordings::test_bucket::Bucket;
+    use crate::store::memory::MemoryStore;
+    use crate::test_support::TempDir;
+
+    const OLD: &str = "RM00000000000000000000000000000001";
+    const NEW: &str = "RM00000000000000000000000000000002";
+    const BUSY: &str = "RM00000000000000000000000000000003";
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// Recordings in `standup` are kept 10 days.
+    struct TenDays;
+
+    impl RoomPolicy for TenDays {
+        fn records(&self, _: &RoomName) -> bool {
+            true
+        }
+        fn retention(&self, _: &RoomName) -> Duration {
+            DAY * 10
+        }
+    }
+
+    struct Fixture {
+        library: Library,
+        bucket: Arc<Bucket>,
+        catalog: Catalog,
+        store: Arc<dyn Store>,
+        audit_dir: TempDir,
+        audit: AuditLog,
+    }
+
+    async fn fixture() -> Fixture {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let bucket = Arc::new(Bucket::default());
+        let audit_dir = TempDir::new("library-audit");
+        let audit = AuditLog::open(&audit_dir.0.join("audit.log"), None).unwrap();
+        let library = Library::new(
+            store.clone(),
+            bucket.clone(),
+            Arc::new(TenDays),
+            audit.clone(),
+            Duration::from_secs(45),
+        );
+        Fixture {
+            library,
+            bucket,
+            catalog: Catalog::new(store.clone()),
+            store,
+            audit_dir,
+            audit,
+        }
+    }
+
+    impl Fixture {
+        /// A recording of `standup` that ended `ago`, at `stage`, its object stored.
+        async fn add(&self, id: &str, ago: Duration, stage: Stage) -> Recording {
+            let room = RoomName::parse("standup").unwrap();
+            let mut rec = Recording::new(id, &room, self.store.clock().now() - ago);
+            rec.stage = stage;
+            let key = format!("standup/{id}.mp4");
+            self.bucket
+                .objects
+                .lock()
+                .unwrap()
+                .insert(key.clone(), b"mp4".to_vec());
+            rec.object_key = Some(key);
+            self.catalog.save(&rec, DAY * 10, false).await.unwrap();
+            rec
+        }
+
+        async fn audit_lines(&self) -> String {
+            self.audit.flush().await.unwrap();
+            std::fs::read_to_string(self.audit_dir.0.join("audit.log")).unwrap_or_default()
+        }
+    }
+
+    fn host() -> Requester<'static> {
+        Requester {
+            who: "alice",
+            ip: Some("203.0.113.9".parse().unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_link_names_the_object_expires_as_configured_and_is_audited_first() {
+        let fx = fixture().await;
+        let rec = fx.add(OLD, DAY, Stage::Stored).await;
+        let play = fx.library.link(&rec, Purpose::Play, &host()).await.unwrap();
+        assert_eq!(
+            play.expose_secret(),
+            format!("https://bucket.test/standup/{OLD}.mp4?ttl=45&as=inline")
+        );
+        let download = fx
+            .library
+            .link(&rec, Purpose::Download, &host())
+            .await
+            .unwrap();
+        assert!(
+            download
+                .expose_secret()
+                .ends_with(&format!("as=attachment:{}", file_name(&rec))),
+            "{}",
+            download.expose_secret()
+        );
+        let log = fx.audit_lines().await;
+        let issued: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("recording_link_issued"))
+            .collect();
+        assert_eq!(issued.len(), 2, "{log}");
+        assert!(issued[0].contains("203.0.113.9") && issued[0].contains("alice"));
+        assert!(issued[0].contains(&format!("play {OLD}")));
+        assert!(issued[1].contains(&format!("download {OLD}")));
+        // The link itself is not in the audit log.
+        assert!(!log.contains("bucket.test"));
+    }
+
+    #[tokio::test]
+    async fn no_link_for_a_recording_in_processing_another_room_or_a_bad_id() {
+        let fx = fixture().await;
+        let busy = fx.add(BUSY, DAY, Stage::Upload).await;
+        assert!(matches!(
+            fx.library.link(&busy, Purpose::Play, &host()).await,
+            Err(LibraryError::NotStored)
+        ));
+        fx.add(OLD, DAY, Stage::Stored).await;
+        let other = RoomName::parse("all-hands").unwrap();
+        assert!(matches!(
+            fx.library.find(OLD, Some(&other)).await,
+            Err(LibraryError::NotFound)
+        ));
+        let standup = RoomName::parse("standup").unwrap();
+        assert_eq!(fx.library.find(OLD, Some(&standup)).await.unwrap().id, OLD);
+        for bad in ["", "RM123", "../../etc/passwd", NEW] {
+            assert!(matches!(
+                fx.library.find(bad, None).await,
+                Err(LibraryError::NotFound)
+            ));
+        }
+        assert!(!fx.audit_lines().await.contains("recording_link_issued"));
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_what_is_older_than_the_rooms_setting_and_nothing_else() {
+        let fx = fixture().await;
+        fx.add(OLD, DAY * 11, Stage::Stored).await;
+        fx.add(NEW, DAY * 9, Stage::Stored).await;
+        // Too old, but still in the pipeline: it finishes first.
+        fx.add(BUSY, DAY * 11, Stage::Upload).await;
+        assert_eq!(fx.library.expire().await.unwrap(), 1);
+        let left: Vec<String> = fx
+            .library
+            .list(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, [NEW, BUSY]);
+        let objects = fx.bucket.objects.lock().unwrap().clone();
+        assert!(!objects.contains_key(&format!("standup/{OLD}.mp4")));
+        assert!(objects.contains_key(&format!("standup/{NEW}.mp4")));
+        assert!(fx.audit_lines().await.contains("recording_deleted"));
+        // Nothing more to do the second time.
+        assert_eq!(fx.library.expire().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn deleting_removes_object_and_record_but_not_while_processing() {
+        let fx = fixture().await;
+        let stored = fx.add(OLD, DAY, Stage::Stored).await;
+        let busy = fx.add(BUSY, DAY, Stage::Composing).await;
+        assert!(matches!(
+            fx.library.delete(&busy, &host()).await,
+            Err(LibraryError::NotStored)
+        ));
+        fx.library.delete(&stored, &host()).await.unwrap();
+        assert!(fx.library.find(OLD, None).await.is_err());
+        assert_eq!(fx.bucket.objects.lock().unwrap().len(), 1);
+        assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn texts_for_the_page() {
+        assert_eq!(duration_text(3723), "1:02:03");
+        assert_eq!(duration_text(59), "0:59");
+        assert_eq!(size_text(999), "999 B");
+        assert_eq!(size_text(12_345_678), "12.3 MB");
+        let room = RoomName::parse("standup").unwrap();
+        let rec = Recording::new(
+            OLD,
+            &room,
+            std::time::UNIX_EPOCH + Duration::from_secs(1_796_503_271),
+        );
+        assert_eq!(file_name(&rec), "standup-2026-12-05-2041.mp4");
+        assert_eq!(ended_text(&rec), "2026-12-05 20:41 UTC");
+    }
+}

@@ -1,0 +1,199 @@
+//! A room's recordings, for its hosts: `GET /rooms/{room}/recordings` lists them, and
+//! `POST /rooms/{room}/recordings/{id}/play` or `…/download` (CSRF header) answers a
+//! link valid for seconds, which the page opens at once. A link never appears in a
+//! page's HTML or in a log; each one issued is audited.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::PageError;
+use super::extract::{CsrfHeader, Member, Refused};
+use super::respond::{NoticePage, no_store, render, see_other};
+use crate::client_ip::ClientIp;
+use crate::domain::RoomName;
+use crate::i18n::Tr;
+use crate::recordings::catalog::{Recording, State};
+use crate::recordings::library::{
+    LibraryError, Purpose, Requester, duration_text, ended_text, size_text,
+};
+use crate::session::TypedSession;
+use crate::state::AppState;
+
+/// One row of the table, in the page's language.
+struct Row {
+    id: String,
+    ended: String,
+    duration: String,
+    size: String,
+    state: String,
+    stored: bool,
+}
+
+#[derive(Template)]
+#[template(path = "recordings.html")]
+struct RecordingsPage<'a> {
+    tr: &'a Tr,
+    room: &'a str,
+    csrf_token: &'a str,
+    rows: Vec<Row>,
+    link_secs: u64,
+}
+
+fn row(tr: &Tr, rec: &Recording) -> Row {
+    let state = match rec.state() {
+        State::Processing => tr.t("recordings-processing"),
+        State::Stored => tr.t("recordings-stored"),
+        State::Failed(reason) => tr.t1("recordings-failed", "reason", reason.as_str()),
+    };
+    Row {
+        id: rec.id.clone(),
+        ended: ended_text(rec),
+        duration: rec.duration_secs.map(duration_text).unwrap_or_default(),
+        size: rec.size.map(size_text).unwrap_or_default(),
+        state,
+        stored: rec.is_stored(),
+    }
+}
+
+/// A host of this room, or the page that says why not.
+async fn host_of_room(req: &HttpRequest, tr: &Tr) -> Result<Member, HttpResponse> {
+    match Member::of(req).await {
+        Ok(member) if member.is_host => Ok(member),
+        Ok(_) => Err(refusal_page(tr, StatusCode::FORBIDDEN)),
+        Err(e) => match e.as_error::<Refused>() {
+            // Not signed in for this room: sign in first, then come back.
+            Some(Refused::NotVerified) => {
+                let room = req.match_info().get("room").unwrap_or_default();
+                Err(see_other(&format!("/rooms/{room}")))
+            }
+            _ => Err(e.error_response()),
+        },
+    }
+}
+
+fn refusal_page(tr: &Tr, status: StatusCode) -> HttpResponse {
+    let message = tr.t("recordings-only-hosts");
+    let page = render(NoticePage {
+        tr,
+        title: &tr.t("recordings-heading"),
+        message: &message,
+        action_href: None,
+        action_label: "",
+    });
+    let mut resp = page.unwrap_or_else(|e| e.error_response());
+    *resp.status_mut() = status;
+    resp
+}
+
+fn json_reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    let mut resp = HttpResponse::build(status).json(body);
+    no_store(&mut resp);
+    resp
+}
+
+/// `GET /rooms/{room}/recordings`.
+pub async fn list(
+    req: HttpRequest,
+    tr: Tr,
+    session: TypedSession,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let member = match host_of_room(&req, &tr).await {
+        Ok(member) => member,
+        Err(resp) => return Ok(resp),
+    };
+    let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
+    let recordings = match &state.library {
+        Some(library) => library
+            .list(Some(&member.room))
+            .await
+            .map_err(|e| PageError::Unexpected(anyhow::Error::new(e)))?,
+        None => Vec::new(),
+    };
+    render(RecordingsPage {
+        tr: &tr,
+        room: member.room.as_str(),
+        csrf_token: &csrf_token,
+        rows: recordings.iter().map(|r| row(&tr, r)).collect(),
+        link_secs: state.library.as_ref().map_or(0, |l| l.link_ttl().as_secs()),
+    })
+}
+
+/// `POST /rooms/{room}/recordings/{id}/play`.
+pub async fn play(
+    req: HttpRequest,
+    member: Member,
+    _: CsrfHeader,
+    ClientIp(ip): ClientIp,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    link(&req, member, ip, &state, Purpose::Play).await
+}
+
+/// `POST /rooms/{room}/recordings/{id}/download`.
+pub async fn download(
+    req: HttpRequest,
+    member: Member,
+    _: CsrfHeader,
+    ClientIp(ip): ClientIp,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    link(&req, member, ip, &state, Purpose::Download).await
+}
+
+async fn link(
+    req: &HttpRequest,
+    member: Member,
+    ip: std::net::IpAddr,
+    state: &AppState,
+    purpose: Purpose,
+) -> HttpResponse {
+    if !member.is_host {
+        return Refused::NotHost.error_response();
+    }
+    let Some(library) = state.library.as_ref() else {
+        return json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "recordings_unavailable" }),
+        );
+    };
+    let id = req.match_info().get("id").unwrap_or_default();
+    let room: &RoomName = &member.room;
+    let by = Requester {
+        who: member.grant.username.as_str(),
+        ip: Some(ip),
+    };
+    let result = match library.find(id, Some(room)).await {
+        Ok(rec) => library.link(&rec, purpose, &by).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(url) => json_reply(
+            StatusCode::OK,
+            json!({
+                "url": url.expose_secret(),
+                "expires_in": library.link_ttl().as_secs(),
+            }),
+        ),
+        Err(LibraryError::NotFound) => {
+            json_reply(StatusCode::NOT_FOUND, json!({ "error": "not_found" }))
+        }
+        Err(LibraryError::NotStored) => {
+            json_reply(StatusCode::CONFLICT, json!({ "error": "not_stored" }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "recording link not issued");
+            let mut resp = json_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "recordings_unavailable" }),
+            );
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(10));
+            resp
+        }
+    }
+}
