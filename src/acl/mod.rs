@@ -15,6 +15,15 @@
 //! rooms = ["*"]            # any room
 //! ```
 //!
+//! A room may have settings of its own in a `[rooms.NAME]` table (a room without
+//! one has the defaults, see [`RoomSettings`]):
+//!
+//! ```toml
+//! [rooms.standup]
+//! recording = "host"      # "off" (the default), "host" or "always"
+//! retention_days = 90     # 1 to 3650; the default is 30
+//! ```
+//!
 //! `role` is `"participant"` (the default) or `"host"`. `channels` says how codes may
 //! reach the user: `["sms"]` (the default) or `["sms", "call"]`, which lets the code
 //! page's "Call me instead" call them. `"sms"` must be listed: every sign-in starts
@@ -50,6 +59,78 @@ use crate::verify::{Channel, Channels};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
     users: BTreeMap<Username, AclUser>,
+    /// Only the rooms with a `[rooms.NAME]` table; every other room has the defaults.
+    rooms: BTreeMap<RoomName, RoomSettings>,
+}
+
+/// Whether a room's video is recorded: `recording = "…"` in its `[rooms.NAME]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordingMode {
+    /// Never recorded. The default.
+    #[default]
+    Off,
+    /// Recorded while a host of the room has it on (Start and Stop in the room).
+    Host,
+    /// Recorded from the first participant on, for as long as the room is open.
+    Always,
+}
+
+impl RecordingMode {
+    /// Exactly as written in the file: lower case, no other spellings.
+    pub fn parse(s: &str) -> Option<RecordingMode> {
+        match s {
+            "off" => Some(RecordingMode::Off),
+            "host" => Some(RecordingMode::Host),
+            "always" => Some(RecordingMode::Always),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingMode::Off => "off",
+            RecordingMode::Host => "host",
+            RecordingMode::Always => "always",
+        }
+    }
+}
+
+impl fmt::Display for RecordingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One room's settings, from its `[rooms.NAME]` table; [`Default`] for a room
+/// without one. Later settings (a waiting room, opening hours) belong here too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub recording: RecordingMode,
+    /// How long a stored recording of the room is kept, in days:
+    /// [`RoomSettings::RETENTION_DAYS`].
+    pub retention_days: u32,
+}
+
+impl RoomSettings {
+    /// The `retention_days` a file may give: at least a day (a recording deleted
+    /// before anyone can fetch it is pointless), at most ten years (beyond which a
+    /// number is more likely a typo than a policy).
+    pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+    pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+    /// Whether the join page should say that the room may be recorded.
+    pub fn may_record(&self) -> bool {
+        self.recording != RecordingMode::Off
+    }
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        Self {
+            recording: RecordingMode::Off,
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+        }
+    }
 }
 
 /// One user's entry. `Debug` shows only a masked phone number (see `PhoneNumber`).
@@ -257,6 +338,16 @@ impl Acl {
     /// In username order.
     pub fn users(&self) -> impl Iterator<Item = (&Username, &AclUser)> {
         self.users.iter()
+    }
+
+    /// The room's settings: its `[rooms.NAME]` table, or the defaults.
+    pub fn room_settings(&self, room: &RoomName) -> RoomSettings {
+        self.rooms.get(room).copied().unwrap_or_default()
+    }
+
+    /// The rooms with a `[rooms.NAME]` table, in name order.
+    pub fn configured_rooms(&self) -> impl Iterator<Item = (&RoomName, &RoomSettings)> {
+        self.rooms.iter()
     }
 
     pub fn user_count(&self) -> usize {
