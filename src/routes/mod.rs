@@ -11,6 +11,7 @@ mod host;
 mod join;
 mod language;
 mod logout;
+mod recording;
 mod respond;
 mod token;
 mod verify;
@@ -48,6 +49,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(host::remove),
         ))
         .service(one("/rooms/{room}/end", web::post().to(host::end_room)))
+        .service(one(
+            "/rooms/{room}/recording",
+            web::get().to(recording::state),
+        ))
+        .service(one(
+            "/rooms/{room}/recording/start",
+            web::post().to(recording::start),
+        ))
+        .service(one(
+            "/rooms/{room}/recording/stop",
+            web::post().to(recording::stop),
+        ))
         .service(
             web::resource("/twilio/room-events")
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))

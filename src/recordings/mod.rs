@@ -1,0 +1,3 @@
+//! Recordings of video rooms: whether one is running now ([`live`]).
+
+pub mod live;
