@@ -831,6 +831,17 @@ rooms = ["standup"]
             .map(|(name, _)| name.as_str())
             .collect();
         assert_eq!(hosts, ["alice"]);
+        assert_eq!(
+            acl.room_settings(&room("standup")),
+            RoomSettings {
+                recording: RecordingMode::Host,
+                retention_days: 90
+            }
+        );
+        assert_eq!(
+            acl.room_settings(&room("all-hands")),
+            RoomSettings::default()
+        );
         assert_eq!(check_file(path).unwrap(), "3 users, 4 rooms");
     }
 
