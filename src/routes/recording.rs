@@ -95,7 +95,13 @@ async fn control(
         room, grant: host, ..
     } = member;
     let setting = state.acl.load().room_settings(&room).recording;
-    if setting != RecordingMode::Host {
+    // Stop is refused only where recording is the room's rule (`always`): a room
+    // switched to `off` while a host's recording ran can still have it stopped.
+    let allowed = match action {
+        RecordingAction::Start => setting == RecordingMode::Host,
+        RecordingAction::Stop => setting != RecordingMode::Always,
+    };
+    if !allowed {
         count(RecordingOutcome::Refused);
         return Ok(json(
             StatusCode::CONFLICT,
@@ -103,7 +109,7 @@ async fn control(
                 "error": "recording_not_host",
                 "recording": setting.as_str(),
                 "message": format!(
-                    "This room's recording setting is \"{setting}\": hosts start and stop recording only where it is \"host\"."
+                    "This room's recording setting is \"{setting}\": hosts start recording only where it is \"host\", and can't stop it where it is \"always\"."
                 ),
             }),
         ));

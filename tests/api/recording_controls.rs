@@ -270,24 +270,39 @@ async fn hosts_control_recording_only_where_the_setting_is_host() {
     // all-hands records always: nothing to start or stop, and it says it records.
     app.sign_in("all-hands", "alice").await;
     let csrf = app.room_csrf("all-hands").await;
-    let resp = app.post_recording("all-hands", "start", Some(&csrf)).await;
-    assert_eq!(resp.status(), StatusCode::CONFLICT);
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["error"], "recording_not_host");
-    assert_eq!(body["recording"], "always");
+    for action in ["start", "stop"] {
+        let resp = app.post_recording("all-hands", action, Some(&csrf)).await;
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "recording_not_host");
+        assert_eq!(body["recording"], "always");
+    }
     assert_json(
         app.get_recording("all-hands").await,
         StatusCode::OK,
         json!({"recording": true}),
     )
     .await;
-    // A room without settings is never recorded.
+    assert!(app.video.received_requests().await.unwrap().is_empty());
+    // A room without settings is never recorded: nothing to start...
     app.acl
         .replace(Acl::parse("test-acl.toml", TEST_ACL).unwrap());
-    let resp = app.post_recording("all-hands", "stop", Some(&csrf)).await;
+    let resp = app.post_recording("all-hands", "start", Some(&csrf)).await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert_eq!(resp.json::<Value>().await.unwrap()["recording"], "off");
     assert!(app.video.received_requests().await.unwrap().is_empty());
+    // ...but a recording started before the setting changed can still be stopped.
+    fetch_room("all-hands").expect(1).mount(&app.video).await;
+    recording_rules(EXCLUDE_ALL, "exclude")
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    assert_json(
+        app.post_recording("all-hands", "stop", Some(&csrf)).await,
+        StatusCode::OK,
+        json!({"recording": false}),
+    )
+    .await;
 }
 
 #[tokio::test]
