@@ -382,18 +382,21 @@ async fn the_rooms_signed_callbacks_turn_the_indicator_on_and_off() {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
     };
-    for (name, recording) in [("recording-started", true), ("recording-completed", false)] {
+    // Signed, they turn it on and off; unsigned, they change nothing.
+    for (name, signed, recording, status) in [
+        ("recording-started", true, true, StatusCode::OK),
+        ("recording-completed", true, false, StatusCode::OK),
+        ("recording-started", false, false, StatusCode::FORBIDDEN),
+    ] {
         let params = event(name);
-        let signature = signer.sign(SIGNED_URL, &params);
-        let resp = app
+        let mut req = app
             .client
             .post(app.url("/twilio/room-events"))
-            .form(&params)
-            .header("X-Twilio-Signature", signature)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+            .form(&params);
+        if signed {
+            req = req.header("X-Twilio-Signature", signer.sign(SIGNED_URL, &params));
+        }
+        assert_eq!(req.send().await.unwrap().status(), status, "{name}");
         assert_json(
             app.get_recording("standup").await,
             StatusCode::OK,
@@ -401,22 +404,6 @@ async fn the_rooms_signed_callbacks_turn_the_indicator_on_and_off() {
         )
         .await;
     }
-    // Unsigned, it changes nothing.
-    let params = event("recording-started");
-    let resp = app
-        .client
-        .post(app.url("/twilio/room-events"))
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert_json(
-        app.get_recording("standup").await,
-        StatusCode::OK,
-        json!({"recording": false}),
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -506,4 +493,19 @@ async fn an_always_room_is_created_as_a_group_room_recording_on_connect() {
         .await;
     assert_eq!(app.post_token("all-hands").await.status(), StatusCode::OK);
     assert_requests_settle_at(&app.video, "/v1/Rooms", 1).await;
+}
+
+#[tokio::test]
+async fn room_settings_are_reloaded_live_from_the_file() {
+    let app = spawn_app().await;
+    let notice = "This room may be recorded.";
+    let html = app.get_room("standup").await.text().await.unwrap();
+    assert!(!html.contains(notice));
+    app.write_acl(&recording_acl());
+    let shown = eventually(std::time::Duration::from_secs(5), || async {
+        let html = app.get_room("standup").await.text().await.unwrap();
+        html.contains(notice)
+    })
+    .await;
+    assert!(shown, "the edited file is in force");
 }
