@@ -68,8 +68,10 @@ impl AppState {
         }
     }
 
-    /// Forget that `room` exists (it ended): the next token creates it again.
+    /// Forget that `room` exists (it ended): the next token creates it again. An
+    /// ended room records nothing, so its "Recording" sign goes too.
     pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
+        crate::recordings::live::forget(&*self.store, room).await?;
         self.store.delete(&ready_key(room)).await
     }
 

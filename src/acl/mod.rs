@@ -366,9 +366,10 @@ impl Acl {
 
 impl Acl {
     /// What `roomgate acl list` prints: a header, one aligned line per user in
-    /// username order (name, role, phone, channels, rooms), and a summary. Phone numbers are
-    /// masked unless `show_phones`; rooms come last because they are the one column
-    /// of unbounded width.
+    /// username order (name, role, phone, channels, rooms), and a summary; then, if
+    /// any room has a `[rooms.NAME]` table, one line per such room (name, recording,
+    /// retention). Phone numbers are masked unless `show_phones`; a user's rooms come
+    /// last because they are the one column of unbounded width.
     pub fn listing(&self, show_phones: bool) -> String {
         let header = ["USER", "ROLE", "PHONE", "CHANNELS", "ROOMS"].map(str::to_owned);
         let rows: Vec<[String; 5]> = self
@@ -425,6 +426,26 @@ impl Acl {
             out.push_str("; phone numbers masked (--show-phones shows them)");
         }
         out.push('\n');
+        // Rooms with a [rooms.NAME] table, after a blank line; every other room has
+        // the defaults.
+        if !self.rooms.is_empty() {
+            let width = self
+                .rooms
+                .keys()
+                .map(|room| room.as_str().chars().count())
+                .max()
+                .unwrap_or(0)
+                .max("ROOM".len());
+            out.push_str(&format!("\n{:<width$}  RECORDING  RETENTION\n", "ROOM"));
+            for (room, settings) in &self.rooms {
+                out.push_str(&format!(
+                    "{:<width$}  {:<9}  {} days\n",
+                    room.as_str(),
+                    settings.recording.as_str(),
+                    settings.retention_days,
+                ));
+            }
+        }
         out
     }
 }
@@ -714,6 +735,24 @@ rooms = ["standup"]
              bob    participant  +447400123456  sms,call  *\n\
              carol  host         +61412345678   sms       standup\n\
              3 users (1 host, 2 participants), 3 rooms\n"
+        );
+    }
+
+    #[test]
+    fn listing_ends_with_the_rooms_that_have_settings() {
+        let text = format!(
+            "{SAMPLE}\n[rooms.standup]\nrecording = \"host\"\nretention_days = 90\n\
+             [rooms.all-hands]\nrecording = \"always\"\n"
+        );
+        let listing = Acl::parse("acl.toml", &text).unwrap().listing(false);
+        assert!(
+            listing.ends_with(
+                "(--show-phones shows them)\n\n\
+                 ROOM       RECORDING  RETENTION\n\
+                 all-hands  always     30 days\n\
+                 standup    host       90 days\n"
+            ),
+            "{listing}"
         );
     }
 

@@ -5,7 +5,11 @@
 //! who said so:
 //! - a host's Start, once Twilio has taken the rules (`host`), cleared by their Stop;
 //! - Twilio's signed `recording-started` callback (`twilio`), cleared by
-//!   `recording-completed` or `recording-failed`, and by `room-ended`.
+//!   `recording-completed` or `recording-failed`.
+//!
+//! Either is cleared when the room ends (`room-ended`, or a host's End) and when a new
+//! room of that name is created, so a sign can't outlive its room even where Twilio's
+//! callbacks aren't configured.
 //!
 //! Twilio records each track on its own and reports each one, so a track's recording
 //! completing (a participant leaving, say) does not mean the room stopped: while a
@@ -39,8 +43,15 @@ pub async fn set_by_host(store: &dyn Store, room: &RoomName, on: bool) -> Result
     if on {
         store.put(&key(room), BY_HOST, TTL).await
     } else {
-        store.delete(&key(room)).await
+        forget(store, room).await
     }
+}
+
+/// The room is not recording any more, whoever said it was: it ended, or a new room
+/// of that name was just created (which records only if its setting is `always`,
+/// and [`is_recording`] says so for those).
+pub async fn forget(store: &dyn Store, room: &RoomName) -> Result<(), StoreError> {
+    store.delete(&key(room)).await
 }
 
 /// A signed room status callback. Events other than the recording ones and
@@ -68,7 +79,7 @@ async fn apply_room_event(
                 store.delete(&key(room)).await
             }
         }
-        "room-ended" => store.delete(&key(room)).await,
+        "room-ended" => forget(store, room).await,
         _ => Ok(()),
     }
 }

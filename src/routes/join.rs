@@ -51,12 +51,11 @@ pub async fn room_page(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
-    let settings = state.acl.load().room_settings(&room);
+    let acl = state.acl.load();
+    let settings = acl.room_settings(&room);
     if let Some(grant) = session.verified_for(&room) {
         // The ACL is the authority on every request, not the cookie.
-        let is_host = state
-            .acl
-            .load()
+        let is_host = acl
             .allowed(&grant.username, &room)
             .map(|user| user.is_host());
         if let Some(is_host) = is_host {

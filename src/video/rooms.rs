@@ -23,6 +23,7 @@ use super::{VideoClient, VideoError};
 use crate::acl::RecordingMode;
 use crate::domain::RoomName;
 use crate::metrics::{Metrics, RoomEnsure, RoomSkip};
+use crate::recordings::live;
 use crate::store::{Store, StoreError};
 
 /// How long a room found or created is taken to exist without asking Twilio again.
@@ -180,7 +181,13 @@ impl RoomKeeper {
                 .create_room_recorded(room, status_callback.as_ref(), recording)
                 .await
             {
-                Ok(_) => Ok(RoomEnsure::Created),
+                Ok(_) => {
+                    // A new room records nothing yet: no sign left from the last one.
+                    if let Err(e) = live::forget(&**store, room).await {
+                        tracing::warn!(%room, error = %e, "the last room's recording sign was not cleared");
+                    }
+                    Ok(RoomEnsure::Created)
+                }
                 Err(VideoError::RoomExists) => Ok(RoomEnsure::Exists),
                 Err(e) => Err(e),
             },

@@ -509,3 +509,40 @@ async fn room_settings_are_reloaded_live_from_the_file() {
     .await;
     assert!(shown, "the edited file is in force");
 }
+
+#[tokio::test]
+async fn ending_the_room_takes_the_sign_away() {
+    let app = spawn_app().await;
+    app.use_recording_acl();
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    fetch_room("standup").expect(2).mount(&app.video).await;
+    recording_rules(INCLUDE_ALL, "include")
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v1/Rooms/{ROOM_SID}")))
+        .and(exact_form(&[("Status", "completed")]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(room_json("standup", "completed")))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    let started = app.post_recording("standup", "start", Some(&csrf)).await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let ended = app
+        .client
+        .post(app.url("/rooms/standup/end"))
+        .header("X-CSRF-Token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
+    // Without Twilio's callbacks (no Auth Token here), the host's End says enough.
+    assert_json(
+        app.get_recording("standup").await,
+        StatusCode::OK,
+        json!({"recording": false}),
+    )
+    .await;
+}
