@@ -89,12 +89,6 @@ fn recording_rules(rules: &'static str, rule_type: &str) -> Mock {
         })))
 }
 
-async fn assert_json(resp: Response, status: StatusCode, body: Value) {
-    assert_eq!(resp.status(), status);
-    assert_eq!(resp.headers()["cache-control"], "no-store");
-    assert_eq!(resp.json::<Value>().await.unwrap(), body);
-}
-
 async fn video_posts(app: &TestApp) -> usize {
     app.video
         .received_requests()
