@@ -35,6 +35,7 @@ pub mod random;
 /// Whether an instance is ready: the one check both `/readyz` answer from.
 pub mod readiness;
 
+/// Recordings of video rooms: whether one is running now.
 pub mod recordings;
 /// HTTP pages and endpoints.
 pub mod routes;

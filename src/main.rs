@@ -130,6 +130,18 @@ enum AclCommand {
     Grant { user: String, room: String },
     /// Take a room from a user (they keep at least one).
     Revoke { user: String, room: String },
+    /// Change a room's settings (its [rooms.NAME] table).
+    #[command(group(clap::ArgGroup::new("setting").required(true).multiple(true)))]
+    Room {
+        room: String,
+        /// Whether the room is recorded: "off", "host" (hosts start and stop it)
+        /// or "always".
+        #[arg(long, value_name = "off|host|always", group = "setting")]
+        recording: Option<String>,
+        /// How many days a stored recording is kept (1 to 3650).
+        #[arg(long, value_name = "DAYS", group = "setting")]
+        retention_days: Option<String>,
+    },
     /// Validate an ACL file: a summary and exit 0, or every error and exit 1.
     Check {
         /// The file to check [default: --acl's]
@@ -353,6 +365,15 @@ fn acl_command(args: AclArgs) -> ExitCode {
         AclCommand::SetPhone { user, phone } => Edit::SetPhone { user, phone },
         AclCommand::Grant { user, room } => Edit::Grant { user, room },
         AclCommand::Revoke { user, room } => Edit::Revoke { user, room },
+        AclCommand::Room {
+            room,
+            recording,
+            retention_days,
+        } => Edit::Room {
+            room,
+            recording,
+            retention_days,
+        },
     };
     match edit::apply(&path, &policy, &edit) {
         Ok(message) => {

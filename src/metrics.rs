@@ -202,6 +202,7 @@ label_value! {
         ListRoomParticipant => "ListRoomParticipant",
         FetchRoomParticipant => "FetchRoomParticipant",
         UpdateRoomParticipant => "UpdateRoomParticipant",
+        UpdateRoomRecordingRule => "UpdateRoomRecordingRule",
         /// Any name not above.
         Other => "other",
     }
@@ -220,10 +221,37 @@ impl From<&str> for TwilioOp {
 }
 
 label_value! {
+    /// A host's recording control.
+    pub enum RecordingAction {
+        Start => "start",
+        Stop => "stop",
+    }
+}
+
+label_value! {
+    /// How a host's Start or Stop recording ended.
+    pub enum RecordingOutcome {
+        /// Twilio took the new recording rules.
+        Ok => "ok",
+        /// Refused by roomgate: not a host of the room, or the room's `recording`
+        /// setting is not `host`.
+        Refused => "refused",
+        /// The Video API failed, was unreachable or is not configured.
+        Failed => "failed",
+    }
+}
+
+label_value! {
     enum Outcome {
         Ok => "ok",
         Error => "error",
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RecordingLabels {
+    action: RecordingAction,
+    outcome: RecordingOutcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -324,6 +352,7 @@ struct Inner {
     outbound_in_flight: Family<ServiceLabels, Gauge>,
     room_ensure: Family<EnsureLabels, Counter>,
     room_ensure_skipped: Family<SkipLabels, Counter>,
+    recording_controls: Family<RecordingLabels, Counter>,
 }
 
 /// What `roomgate_outbound_breaker_state` says.
@@ -384,6 +413,7 @@ impl Metrics {
             outbound_in_flight: Family::default(),
             room_ensure: Family::default(),
             room_ensure_skipped: Family::default(),
+            recording_controls: Family::default(),
         };
         let registry = &mut inner.registry;
 
@@ -500,6 +530,11 @@ impl Metrics {
             inner.room_ensure.clone(),
         );
         registry.register(
+            "recording_controls",
+            "Hosts' Start and Stop recording, by action and outcome (ok, refused, failed)",
+            inner.recording_controls.clone(),
+        );
+        registry.register(
             "room_ensure_skipped",
             "Tokens that started no room creation, by reason (in_flight, backoff, full)",
             inner.room_ensure_skipped.clone(),
@@ -531,6 +566,14 @@ impl Metrics {
             inner
                 .call_budget_limit
                 .get_or_create_owned(&WindowLabels { window });
+        }
+
+        for &action in RecordingAction::ALL {
+            for &outcome in RecordingOutcome::ALL {
+                inner
+                    .recording_controls
+                    .get_or_create_owned(&RecordingLabels { action, outcome });
+            }
         }
 
         Self {
@@ -706,6 +749,14 @@ impl Metrics {
         self.inner
             .room_ensure_skipped
             .get_or_create(&SkipLabels { reason })
+            .inc();
+    }
+
+    /// A host pressed Start or Stop recording, and how it ended.
+    pub fn recording_control(&self, action: RecordingAction, outcome: RecordingOutcome) {
+        self.inner
+            .recording_controls
+            .get_or_create(&RecordingLabels { action, outcome })
             .inc();
     }
 
@@ -1086,6 +1137,7 @@ pub(crate) mod tests {
             ("roomgate_acl_rejections", "counter"),
             ("roomgate_acl_users", "gauge"),
             ("roomgate_store_refusals", "counter"),
+            ("roomgate_recording_controls", "counter"),
         ];
         let found: Vec<(&str, &str)> = families
             .iter()
@@ -1308,7 +1360,17 @@ pub(crate) mod tests {
             "operation",
             TwilioOp::ALL.iter().map(|v| v.as_str()).collect(),
         );
-        allowed.insert("outcome", ["ok", "error"].into());
+        allowed.insert(
+            "outcome",
+            ["ok", "error"]
+                .into_iter()
+                .chain(RecordingOutcome::ALL.iter().map(|v| v.as_str()))
+                .collect(),
+        );
+        allowed.insert(
+            "action",
+            RecordingAction::ALL.iter().map(|v| v.as_str()).collect(),
+        );
 
         let families = parse_openmetrics(&metrics.encode()).expect("valid");
         for family in families.values() {

@@ -72,9 +72,12 @@ impl AppState {
         }
     }
 
-    /// Forget that `room` exists (it ended): the next token creates it again.
+    /// Forget that `room` exists (it ended): the next token creates it again. An
+    /// ended room records nothing, so its "Recording" sign goes too.
     pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
-        self.store.delete(&ready_key(room)).await
+        let ready = self.store.delete(&ready_key(room)).await;
+        let sign = crate::recordings::live::forget(&*self.store, room).await;
+        ready.and(sign)
     }
 
     /// Write an audit record before the request is answered. A failure to write is

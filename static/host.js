@@ -93,6 +93,42 @@
       .catch(() => { say(t('script-unreachable', 'Could not reach roomgate.')); button.disabled = false; });
   }
 
+  // Start and Stop recording, for rooms whose setting lets hosts choose. The page
+  // (static/room.js) says whether it is recording now; the buttons follow it.
+  const startRecording = document.getElementById('recording-start');
+  const stopRecording = document.getElementById('recording-stop');
+
+  function syncRecording(on) {
+    if (!startRecording || !stopRecording) return;
+    startRecording.hidden = on;
+    stopRecording.hidden = !on;
+  }
+
+  function setRecording(action, button) {
+    button.disabled = true;
+    call('POST', '/rooms/' + room + '/recording/' + action).then((r) => {
+      button.disabled = false;
+      if (r.resp.ok && r.body) {
+        const on = r.body.recording === true;
+        if (window.roomgate && window.roomgate.showRecording) window.roomgate.showRecording(on);
+        syncRecording(on);
+        say(on
+          ? t('host-recording-started', 'Recording started. Everyone in the room sees that it is being recorded.')
+          : t('host-recording-stopped', 'Recording stopped.'));
+      } else if (r.body && r.body.error === 'recording_not_host') {
+        say(t('host-recording-not-allowed', "This room's settings don't let hosts start or stop recording."));
+      } else {
+        say(describe(r.resp, r.body));
+      }
+    }).catch(() => { say(t('script-unreachable', 'Could not reach roomgate.')); button.disabled = false; });
+  }
+
+  if (startRecording && stopRecording) {
+    startRecording.addEventListener('click', () => setRecording('start', startRecording));
+    stopRecording.addEventListener('click', () => setRecording('stop', stopRecording));
+    document.addEventListener('roomgate:recording', (event) => syncRecording(event.detail.recording));
+  }
+
   endButton.addEventListener('click', () => {
     if (!window.confirm(t('host-confirm-end', 'End the room for everyone?'))) return;
     endButton.disabled = true;

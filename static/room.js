@@ -20,6 +20,8 @@
     room: meta('room'),
     identity: meta('identity'),
     localMode: meta('local-mode') === 'true',
+    // The room's recording setting: "off", "host" or "always".
+    recording: meta('recording') || 'off',
   };
 
   // ---- Messages --------------------------------------------------------------
@@ -47,6 +49,7 @@
     rejoin: byId('rejoin'),
     mic: byId('toggle-mic'),
     camera: byId('toggle-camera'),
+    recording: byId('recording-indicator'),
   };
 
   // Twilio error codes (https://www.twilio.com/docs/api/errors).
@@ -552,6 +555,7 @@
     room.on('reconnected', () => setStatus(connected));
     room.on('dominantSpeakerChanged', highlightSpeaker);
     room.once('disconnected', onDisconnected);
+    watchRecording(room);
     updateWaiting();
   }
 
@@ -672,6 +676,55 @@
   function onPageHide() {
     if (activeRoom) activeRoom.disconnect();
     stopLocalMedia();
+  }
+
+  // ---- Recording indicator -------------------------------------------------------
+
+  // Everyone sees "Recording" while the room is recorded. Two sources say so: the
+  // SDK's Room (isRecording at connect, then recordingStarted / recordingStopped),
+  // and roomgate itself, asked every RECORDING_POLL_MS because the SDK's events can
+  // fail to arrive. Whichever changed last is shown; a first answer from roomgate
+  // only ever turns the sign on, since "not recording" is news only as a change.
+  const RECORDING_POLL_MS = 1500;
+  let lastPolled = null;
+  let recordingTimer = null;
+
+  function showRecording(on) {
+    on = !!on;
+    hook.recording = on;
+    if (ui.recording) ui.recording.hidden = !on;
+    // The host controls (static/host.js) show Start or Stop to match.
+    document.dispatchEvent(new CustomEvent('roomgate:recording', { detail: { recording: on } }));
+  }
+  hook.showRecording = showRecording;
+
+  function pollRecording() {
+    if (document.hidden) return;
+    fetch('/rooms/' + config.room + '/recording', {
+      headers: { Accept: 'application/json' },
+      credentials: 'same-origin',
+    })
+      .then((res) => (res.ok ? res.json() : null))
+      .then((body) => {
+        if (!body || typeof body.recording !== 'boolean') return;
+        const changed = lastPolled !== null && body.recording !== lastPolled;
+        if (changed || (lastPolled === null && body.recording)) showRecording(body.recording);
+        lastPolled = body.recording;
+      })
+      .catch(() => {});
+  }
+
+  function watchRecording(room) {
+    if (room.isRecording === true) showRecording(true);
+    room.on('recordingStarted', () => showRecording(true));
+    room.on('recordingStopped', () => showRecording(false));
+  }
+
+  // A room that is never recorded has no sign to keep up to date.
+  if (config.recording !== 'off') {
+    pollRecording();
+    recordingTimer = window.setInterval(pollRecording, RECORDING_POLL_MS);
+    window.addEventListener('pagehide', () => window.clearInterval(recordingTimer));
   }
 
   // ---- Wiring -----------------------------------------------------------------

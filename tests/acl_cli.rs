@@ -581,3 +581,72 @@ fn an_edit_keeps_the_file_permissions() {
     assert_eq!(mode & 0o777, 0o600);
     assert!(Path::new(&sandbox.acl).is_file());
 }
+
+#[test]
+fn room_settings_are_added_and_changed_keeping_comments() {
+    let sandbox = Sandbox::new("room");
+    let out = sandbox.acl(&[
+        "room",
+        "standup",
+        "--recording",
+        "host",
+        "--retention-days",
+        "90",
+    ]);
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "room standup now has recording host, retention 90 days in {}\n",
+            sandbox.acl.display()
+        )
+    );
+    // A new table at the end, spaced and styled like the last user's.
+    let added = format!("{ACL}\n[rooms.standup]\nrecording  =  \"host\"\nretention_days  =  90\n");
+    assert_eq!(sandbox.text(), added);
+
+    // A comment by hand, then one value changed: the comment stays, the other value too.
+    fs::write(
+        &sandbox.acl,
+        added.replace(
+            "recording  =  \"host\"",
+            "recording  =  \"host\"  # ask first",
+        ),
+    )
+    .unwrap();
+    assert_ok(&sandbox.acl(&["room", "standup", "--recording", "always"]));
+    assert_eq!(
+        sandbox.text(),
+        added.replace(
+            "recording  =  \"host\"",
+            "recording  =  \"always\"  # ask first"
+        )
+    );
+    let out = sandbox.acl(&["room", "standup", "--recording", "always"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("already has recording always"),
+        "{}",
+        stdout(&out)
+    );
+    assert_ok(&sandbox.acl(&["check"]));
+
+    // Refused, the file untouched: bad values, a pattern for a name, nothing to set.
+    let before = sandbox.text();
+    for args in [
+        &["room", "standup", "--recording", "on"][..],
+        &["room", "standup", "--retention-days", "0"][..],
+        &["room", "standup", "--retention-days", "3651"][..],
+        &["room", "standup", "--retention-days=-1"][..],
+        &["room", "*", "--recording", "host"][..],
+    ] {
+        let out = sandbox.acl(args);
+        assert_refused(&out);
+        assert_eq!(sandbox.text(), before, "{args:?}");
+    }
+    // No setting at all is a usage error.
+    let out = sandbox.acl(&["room", "standup"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(sandbox.text(), before);
+    sandbox.assert_only(&["team.toml"]);
+}

@@ -133,12 +133,12 @@ class Roomgate {
     this.exited = null;
   }
 
-  async start({ env = {}, sdkUrl }) {
+  async start({ env = {}, sdkUrl, acl = ACL }) {
     assert.ok(fs.existsSync(ROOMGATE_BIN), `${ROOMGATE_BIN} is missing: run cargo build first`);
     // An empty working directory: a developer's .env can't switch on Twilio mode.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roomgate-e2e-'));
     this.aclPath = path.join(this.dir, 'acl.toml');
-    fs.writeFileSync(this.aclPath, ACL);
+    fs.writeFileSync(this.aclPath, acl);
 
     // Another process may take the free port between probe and bind: try again then.
     let lastError;
@@ -357,6 +357,51 @@ function recordConnectCalls() {
 }
 
 /**
+ * Runs in the page before its scripts (`context.addInitScript(installFakeRoom)`): a
+ * minimal Room and Participant with events, standing in for Twilio's servers, which
+ * CI can't reach. The Room is `window.__e2eRoom`; `window.__e2eParticipant(sid,
+ * identity)` makes a participant. A Room starts recording (`isRecording`) when
+ * `window.__e2eRecordingAtConnect` is set.
+ */
+function installFakeRoom() {
+  function emitter(target) {
+    const handlers = {};
+    target.on = (name, fn) => {
+      (handlers[name] = handlers[name] || []).push({ fn, once: false });
+      return target;
+    };
+    target.once = (name, fn) => {
+      (handlers[name] = handlers[name] || []).push({ fn, once: true });
+      return target;
+    };
+    target.removeAllListeners = (name) => {
+      if (name) delete handlers[name];
+      return target;
+    };
+    target.emit = (name, ...args) => {
+      const list = handlers[name] || [];
+      handlers[name] = list.filter((h) => !h.once);
+      list.forEach((h) => h.fn(...args));
+    };
+    return target;
+  }
+  window.__e2eParticipant = (sid, identity) =>
+    emitter({ sid, identity, tracks: new Map() });
+  window.__e2eFakeRoom = (token, options) => {
+    const room = emitter({
+      sid: 'RM00000000000000000000000000000000',
+      name: options.name,
+      participants: new Map(),
+      localParticipant: { identity: 'alice' },
+      isRecording: window.__e2eRecordingAtConnect === true,
+    });
+    room.disconnect = () => room.emit('disconnected', room, null);
+    window.__e2eRoom = room;
+    return room;
+  };
+}
+
+/**
  * A fresh browser context (its own cookies) and page, with the camera allowed and
  * `connect` recorded. Page errors and console errors are collected for diagnostics.
  */
@@ -387,7 +432,7 @@ async function screenshot(page, scenario) {
  * Starts the SDK server, roomgate and Chromium for one scenario; `close()` stops
  * them all (call it from `after`/`finally`).
  */
-async function startWorld(scenario, { env = RELAXED_LIMITS } = {}) {
+async function startWorld(scenario, { env = RELAXED_LIMITS, acl = ACL } = {}) {
   const world = { scenario, sdk: null, gate: null, browser: null };
   world.close = async () => {
     if (world.browser) await world.browser.close().catch(() => {});
@@ -396,7 +441,7 @@ async function startWorld(scenario, { env = RELAXED_LIMITS } = {}) {
   };
   try {
     world.sdk = await startSdkServer();
-    world.gate = await new Roomgate(scenario).start({ env, sdkUrl: world.sdk.url });
+    world.gate = await new Roomgate(scenario).start({ env, sdkUrl: world.sdk.url, acl });
     world.browser = await launchBrowser();
   } catch (err) {
     await world.close();
@@ -517,6 +562,8 @@ async function visibleText(page) {
 module.exports = {
   TIMEOUT,
   RELAXED_LIMITS,
+  ACL,
+  installFakeRoom,
   ARTIFACTS_DIR,
   startWorld,
   inWorld,

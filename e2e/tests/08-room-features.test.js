@@ -12,48 +12,10 @@ const h = require('../lib/harness');
 const SCENARIO = 'room-features';
 const ROOM = 'standup';
 
-/** Runs in the page before its scripts: a minimal Room and Participant, with events. */
-function installFakeRoom() {
-  function emitter(target) {
-    const handlers = {};
-    target.on = (name, fn) => {
-      (handlers[name] = handlers[name] || []).push({ fn, once: false });
-      return target;
-    };
-    target.once = (name, fn) => {
-      (handlers[name] = handlers[name] || []).push({ fn, once: true });
-      return target;
-    };
-    target.removeAllListeners = (name) => {
-      if (name) delete handlers[name];
-      return target;
-    };
-    target.emit = (name, ...args) => {
-      const list = handlers[name] || [];
-      handlers[name] = list.filter((h) => !h.once);
-      list.forEach((h) => h.fn(...args));
-    };
-    return target;
-  }
-  window.__e2eParticipant = (sid, identity) =>
-    emitter({ sid, identity, tracks: new Map() });
-  window.__e2eFakeRoom = (token, options) => {
-    const room = emitter({
-      sid: 'RM00000000000000000000000000000000',
-      name: options.name,
-      participants: new Map(),
-      localParticipant: { identity: 'alice' },
-    });
-    room.disconnect = () => room.emit('disconnected', room, null);
-    window.__e2eRoom = room;
-    return room;
-  };
-}
-
 test('the room: grid, dominant speaker, toggles, reconnecting, replaced by another sign-in', { timeout: 180_000 }, async () => {
   await h.inWorld(SCENARIO, {}, async ({ gate, browser }) => {
     const { page, context } = await h.newPage(browser, gate);
-    await context.addInitScript(installFakeRoom);
+    await context.addInitScript(h.installFakeRoom);
     await h.signIn(page, gate, ROOM, 'alice');
     await h.waitForState(page, ['connected']);
     await page.locator('#status').filter({ hasText: `Connected to ${ROOM}` }).waitFor();

@@ -30,6 +30,7 @@ home-room-invalid = Room names use lowercase letters, digits and dashes, like "t
 # $room: the room's name, e.g. "standup".
 join-heading = Join { $room }
 join-hint = Enter your username. If you are on the list for this room, we will send a one-time code by SMS to your phone.
+join-may-be-recorded = This room may be recorded. While it is, everyone in it sees a “Recording” sign.
 join-username-label = Username
 join-submit = Send me a code
 
@@ -108,6 +109,7 @@ room-heading = Room { $room }
 room-signed-in-as = Signed in as { $name }
 room-sign-out = Sign out
 room-loading = Loading…
+room-recording = ● Recording
 room-mute-mic = Mute microphone
 room-camera-off = Turn camera off
 room-rejoin = Rejoin
@@ -125,6 +127,8 @@ room-needs-js = This page needs JavaScript to join the video room.
 host-heading = Host controls
 host-loading = Loading the participant list…
 host-end-room = End the room for everyone
+host-recording-start = Start recording
+host-recording-stop = Stop recording
 
 ## The room page's scripts (static/room.js, static/host.js)
 ##
@@ -211,3 +215,6 @@ recordings-link-failed = The link could not be made.
 recordings-back = Back to the room
 recordings-only-hosts = Only hosts of this room can see its recordings.
 host-recordings = Recordings
+host-recording-started = Recording started. Everyone in the room sees that it is being recorded.
+host-recording-stopped = Recording stopped.
+host-recording-not-allowed = This room's settings don't let hosts start or stop recording.

@@ -24,6 +24,7 @@ home-room-invalid = Los nombres de sala usan letras minúsculas, números y guio
 
 join-heading = Unirse a { $room }
 join-hint = Escribe tu nombre de usuario. Si estás en la lista de esta sala, te enviaremos un código de un solo uso por SMS a tu teléfono.
+join-may-be-recorded = Esta sala puede grabarse. Mientras se graba, todos los que están en ella ven el aviso «Grabando».
 join-username-label = Nombre de usuario
 join-submit = Enviarme un código
 
@@ -95,6 +96,7 @@ room-heading = Sala { $room }
 room-signed-in-as = Sesión iniciada como { $name }
 room-sign-out = Cerrar sesión
 room-loading = Cargando…
+room-recording = ● Grabando
 room-mute-mic = Silenciar micrófono
 room-camera-off = Apagar cámara
 room-rejoin = Volver a unirse
@@ -111,6 +113,8 @@ room-needs-js = Esta página necesita JavaScript para unirse a la sala de video.
 host-heading = Controles del anfitrión
 host-loading = Cargando la lista de participantes…
 host-end-room = Finalizar la sala para todos
+host-recording-start = Empezar a grabar
+host-recording-stop = Dejar de grabar
 
 ## Los scripts de la página de la sala (static/room.js, static/host.js)
 
@@ -192,3 +196,6 @@ recordings-link-failed = No se pudo crear el enlace.
 recordings-back = Volver a la sala
 recordings-only-hosts = Solo los anfitriones de esta sala pueden ver sus grabaciones.
 host-recordings = Grabaciones
+host-recording-started = Grabación iniciada. Todos en la sala ven que se está grabando.
+host-recording-stopped = Grabación detenida.
+host-recording-not-allowed = La configuración de esta sala no permite que los anfitriones inicien ni detengan la grabación.

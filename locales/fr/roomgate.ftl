@@ -24,6 +24,7 @@ home-room-invalid = Les noms de salle se composent de lettres minuscules, de chi
 
 join-heading = Rejoindre { $room }
 join-hint = Saisissez votre nom d’utilisateur. Si vous figurez sur la liste de cette salle, nous enverrons un code à usage unique par SMS sur votre téléphone.
+join-may-be-recorded = Cette salle peut être enregistrée. Pendant l’enregistrement, chacun y voit l’indication « Enregistrement ».
 join-username-label = Nom d’utilisateur
 join-submit = M’envoyer un code
 
@@ -95,6 +96,7 @@ room-heading = Salle { $room }
 room-signed-in-as = Connecté en tant que { $name }
 room-sign-out = Se déconnecter
 room-loading = Chargement…
+room-recording = ● Enregistrement
 room-mute-mic = Couper le micro
 room-camera-off = Désactiver la caméra
 room-rejoin = Rejoindre à nouveau
@@ -111,6 +113,8 @@ room-needs-js = Cette page a besoin de JavaScript pour rejoindre la salle vidéo
 host-heading = Commandes de l’hôte
 host-loading = Chargement de la liste des participants…
 host-end-room = Fermer la salle pour tout le monde
+host-recording-start = Lancer l’enregistrement
+host-recording-stop = Arrêter l’enregistrement
 
 ## Les scripts de la page de la salle (static/room.js, static/host.js)
 
@@ -192,3 +196,6 @@ recordings-link-failed = Le lien n'a pas pu être créé.
 recordings-back = Retour à la salle
 recordings-only-hosts = Seuls les hôtes de cette salle peuvent voir ses enregistrements.
 host-recordings = Enregistrements
+host-recording-started = Enregistrement lancé. Tout le monde dans la salle voit qu’elle est enregistrée.
+host-recording-stopped = Enregistrement arrêté.
+host-recording-not-allowed = Les réglages de cette salle ne permettent pas aux hôtes de lancer ou d’arrêter l’enregistrement.

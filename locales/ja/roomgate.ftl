@@ -26,6 +26,7 @@ home-room-invalid = ルーム名には英小文字、数字、ハイフンを使
 
 join-heading = { $room } に参加
 join-hint = ユーザー名を入力してください。このルームの参加者リストに登録されている場合は、ワンタイムコードを SMS でお使いの電話に送信します。
+join-may-be-recorded = このルームは録画されることがあります。録画中は、参加者全員に「録画中」と表示されます。
 join-username-label = ユーザー名
 join-submit = コードを送信
 
@@ -84,6 +85,7 @@ room-heading = ルーム { $room }
 room-signed-in-as = { $name } としてサインイン中
 room-sign-out = サインアウト
 room-loading = 読み込み中…
+room-recording = ● 録画中
 room-mute-mic = マイクをミュート
 room-camera-off = カメラをオフ
 room-rejoin = 再参加
@@ -100,6 +102,8 @@ room-needs-js = ビデオルームに参加するには、このページで Jav
 host-heading = ホスト用の操作
 host-loading = 参加者リストを読み込み中…
 host-end-room = 全員に対してルームを終了
+host-recording-start = 録画を開始
+host-recording-stop = 録画を停止
 
 ## ルームのページのスクリプト (static/room.js, static/host.js)
 
@@ -178,3 +182,6 @@ recordings-link-failed = リンクを作成できませんでした。
 recordings-back = ルームに戻る
 recordings-only-hosts = このルームの録画を見られるのはホストだけです。
 host-recordings = 録画
+host-recording-started = 録画を開始しました。ルームの全員に録画中であることが表示されます。
+host-recording-stopped = 録画を停止しました。
+host-recording-not-allowed = このルームの設定では、ホストは録画を開始・停止できません。

@@ -24,6 +24,7 @@ home-room-invalid = Os nomes de sala usam letras minúsculas, números e hifens,
 
 join-heading = Entrar em { $room }
 join-hint = Digite seu nome de usuário. Se você estiver na lista desta sala, enviaremos um código de uso único por SMS para o seu celular.
+join-may-be-recorded = Esta sala pode ser gravada. Enquanto estiver sendo gravada, todos nela veem o aviso “Gravando”.
 join-username-label = Nome de usuário
 join-submit = Receber um código
 
@@ -95,6 +96,7 @@ room-heading = Sala { $room }
 room-signed-in-as = Conectado como { $name }
 room-sign-out = Sair
 room-loading = Carregando…
+room-recording = ● Gravando
 room-mute-mic = Desativar microfone
 room-camera-off = Desligar câmera
 room-rejoin = Voltar à sala
@@ -111,6 +113,8 @@ room-needs-js = Esta página precisa de JavaScript para entrar na sala de vídeo
 host-heading = Controles do anfitrião
 host-loading = Carregando a lista de participantes…
 host-end-room = Encerrar a sala para todos
+host-recording-start = Iniciar gravação
+host-recording-stop = Parar gravação
 
 ## Os scripts da página da sala (static/room.js, static/host.js)
 
@@ -192,3 +196,6 @@ recordings-link-failed = Não foi possível criar o link.
 recordings-back = Voltar para a sala
 recordings-only-hosts = Somente anfitriões desta sala podem ver as gravações.
 host-recordings = Gravações
+host-recording-started = Gravação iniciada. Todos na sala veem que ela está sendo gravada.
+host-recording-stopped = Gravação parada.
+host-recording-not-allowed = As configurações desta sala não permitem que anfitriões iniciem ou parem a gravação.

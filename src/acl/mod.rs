@@ -15,6 +15,15 @@
 //! rooms = ["*"]            # any room
 //! ```
 //!
+//! A room may have settings of its own in a `[rooms.NAME]` table (a room without
+//! one has the defaults, see [`RoomSettings`]):
+//!
+//! ```toml
+//! [rooms.standup]
+//! recording = "host"      # "off" (the default), "host" or "always"
+//! retention_days = 90     # 1 to 3650; the default is 30
+//! ```
+//!
 //! `role` is `"participant"` (the default) or `"host"`. `channels` says how codes may
 //! reach the user: `["sms"]` (the default) or `["sms", "call"]`, which lets the code
 //! page's "Call me instead" call them. `"sms"` must be listed: every sign-in starts
@@ -50,6 +59,78 @@ use crate::verify::{Channel, Channels};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
     users: BTreeMap<Username, AclUser>,
+    /// Only the rooms with a `[rooms.NAME]` table; every other room has the defaults.
+    rooms: BTreeMap<RoomName, RoomSettings>,
+}
+
+/// Whether a room's video is recorded: `recording = "…"` in its `[rooms.NAME]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordingMode {
+    /// Never recorded. The default.
+    #[default]
+    Off,
+    /// Recorded while a host of the room has it on (Start and Stop in the room).
+    Host,
+    /// Recorded from the first participant on, for as long as the room is open.
+    Always,
+}
+
+impl RecordingMode {
+    /// Exactly as written in the file: lower case, no other spellings.
+    pub fn parse(s: &str) -> Option<RecordingMode> {
+        match s {
+            "off" => Some(RecordingMode::Off),
+            "host" => Some(RecordingMode::Host),
+            "always" => Some(RecordingMode::Always),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingMode::Off => "off",
+            RecordingMode::Host => "host",
+            RecordingMode::Always => "always",
+        }
+    }
+}
+
+impl fmt::Display for RecordingMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One room's settings, from its `[rooms.NAME]` table; [`Default`] for a room
+/// without one. Later settings (a waiting room, opening hours) belong here too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub recording: RecordingMode,
+    /// How long a stored recording of the room is kept, in days:
+    /// [`RoomSettings::RETENTION_DAYS`].
+    pub retention_days: u32,
+}
+
+impl RoomSettings {
+    /// The `retention_days` a file may give: at least a day (a recording deleted
+    /// before anyone can fetch it is pointless), at most ten years (beyond which a
+    /// number is more likely a typo than a policy).
+    pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+    pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+    /// Whether the join page should say that the room may be recorded.
+    pub fn may_record(&self) -> bool {
+        self.recording != RecordingMode::Off
+    }
+}
+
+impl Default for RoomSettings {
+    fn default() -> Self {
+        Self {
+            recording: RecordingMode::Off,
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+        }
+    }
 }
 
 /// One user's entry. `Debug` shows only a masked phone number (see `PhoneNumber`).
@@ -259,6 +340,16 @@ impl Acl {
         self.users.iter()
     }
 
+    /// The room's settings: its `[rooms.NAME]` table, or the defaults.
+    pub fn room_settings(&self, room: &RoomName) -> RoomSettings {
+        self.rooms.get(room).copied().unwrap_or_default()
+    }
+
+    /// The rooms with a `[rooms.NAME]` table, in name order.
+    pub fn configured_rooms(&self) -> impl Iterator<Item = (&RoomName, &RoomSettings)> {
+        self.rooms.iter()
+    }
+
     pub fn user_count(&self) -> usize {
         self.users.len()
     }
@@ -275,9 +366,10 @@ impl Acl {
 
 impl Acl {
     /// What `roomgate acl list` prints: a header, one aligned line per user in
-    /// username order (name, role, phone, channels, rooms), and a summary. Phone numbers are
-    /// masked unless `show_phones`; rooms come last because they are the one column
-    /// of unbounded width.
+    /// username order (name, role, phone, channels, rooms), and a summary; then, if
+    /// any room has a `[rooms.NAME]` table, one line per such room (name, recording,
+    /// retention). Phone numbers are masked unless `show_phones`; a user's rooms come
+    /// last because they are the one column of unbounded width.
     pub fn listing(&self, show_phones: bool) -> String {
         let header = ["USER", "ROLE", "PHONE", "CHANNELS", "ROOMS"].map(str::to_owned);
         let rows: Vec<[String; 5]> = self
@@ -334,6 +426,26 @@ impl Acl {
             out.push_str("; phone numbers masked (--show-phones shows them)");
         }
         out.push('\n');
+        // Rooms with a [rooms.NAME] table, after a blank line; every other room has
+        // the defaults.
+        if !self.rooms.is_empty() {
+            let width = self
+                .rooms
+                .keys()
+                .map(|room| room.as_str().chars().count())
+                .max()
+                .unwrap_or(0)
+                .max("ROOM".len());
+            out.push_str(&format!("\n{:<width$}  RECORDING  RETENTION\n", "ROOM"));
+            for (room, settings) in &self.rooms {
+                out.push_str(&format!(
+                    "{:<width$}  {:<9}  {} days\n",
+                    room.as_str(),
+                    settings.recording.as_str(),
+                    settings.retention_days,
+                ));
+            }
+        }
         out
     }
 }
@@ -627,6 +739,24 @@ rooms = ["standup"]
     }
 
     #[test]
+    fn listing_ends_with_the_rooms_that_have_settings() {
+        let text = format!(
+            "{SAMPLE}\n[rooms.standup]\nrecording = \"host\"\nretention_days = 90\n\
+             [rooms.all-hands]\nrecording = \"always\"\n"
+        );
+        let listing = Acl::parse("acl.toml", &text).unwrap().listing(false);
+        assert!(
+            listing.ends_with(
+                "(--show-phones shows them)\n\n\
+                 ROOM       RECORDING  RETENTION\n\
+                 all-hands  always     30 days\n\
+                 standup    host       90 days\n"
+            ),
+            "{listing}"
+        );
+    }
+
+    #[test]
     fn listing_widens_columns_for_long_names() {
         let name = "a-rather-long.username";
         let text = format!("[users.{name:?}]\nphone = \"+14155550101\"\nrooms = [\"x\"]\n");
@@ -740,6 +870,17 @@ rooms = ["standup"]
             .map(|(name, _)| name.as_str())
             .collect();
         assert_eq!(hosts, ["alice"]);
+        assert_eq!(
+            acl.room_settings(&room("standup")),
+            RoomSettings {
+                recording: RecordingMode::Host,
+                retention_days: 90
+            }
+        );
+        assert_eq!(
+            acl.room_settings(&room("all-hands")),
+            RoomSettings::default()
+        );
         assert_eq!(check_file(path).unwrap(), "3 users, 4 rooms");
     }
 

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, Role};
-use crate::domain::{PhoneNumber, RoomPattern, Username};
+use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, RecordingMode, Role, RoomSettings};
+use crate::domain::{PhoneNumber, RoomName, RoomPattern, Username};
 use crate::verify::{Channel, Channels};
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
@@ -23,6 +23,20 @@ use crate::verify::{Channel, Channels};
 #[serde(deny_unknown_fields)]
 struct RawAcl {
     users: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawUser>>>>,
+    rooms: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawRoom>>>>,
+}
+
+// Every key optional: a `[rooms.NAME]` table says only what differs from the
+// defaults. `retention_days` is read as any integer so that a negative or huge one
+// is reported in our words, with the bounds.
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table with `recording` and/or `retention_days`"
+)]
+struct RawRoom {
+    recording: Option<Spanned<String>>,
+    retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -40,15 +54,18 @@ pub(super) fn parse(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl,
         text,
         errors: Vec::new(),
     };
-    let users = match toml::from_str::<RawAcl>(text) {
-        Ok(raw) => validate(raw, policy, &mut report),
+    let (users, rooms) = match toml::from_str::<RawAcl>(text) {
+        Ok(mut raw) => {
+            let rooms = validate_room_settings(raw.rooms.take(), &mut report);
+            (validate(raw, policy, &mut report), rooms)
+        }
         Err(e) => {
             report_toml_error(&e, &mut report);
-            BTreeMap::new()
+            (BTreeMap::new(), BTreeMap::new())
         }
     };
     if report.errors.is_empty() {
-        Ok(Acl { users })
+        Ok(Acl { users, rooms })
     } else {
         Err(report.finish())
     }
@@ -180,6 +197,74 @@ fn validate(
         }
     }
     acl
+}
+
+/// The `[rooms.NAME]` tables. A room with any error is left out, which is harmless
+/// only because any error at all keeps the whole file from loading.
+fn validate_room_settings(
+    rooms: Option<Spanned<BTreeMap<Spanned<String>, Spanned<RawRoom>>>>,
+    report: &mut Report<'_>,
+) -> BTreeMap<RoomName, RoomSettings> {
+    let mut settings = BTreeMap::new();
+    for (name, room) in rooms.map(Spanned::into_inner).unwrap_or_default() {
+        let room_path = format!("rooms.{}", key_segment(name.get_ref()));
+        // Settings are for one room: `*` is a pattern, not a room.
+        let room_name = RoomName::parse(name.get_ref())
+            .map_err(|e| report.at(Some(name.span().start), room_path.clone(), e.to_string()))
+            .ok();
+        let room = room.into_inner();
+        let recording = match room.recording {
+            None => Some(RecordingMode::default()),
+            Some(mode) => {
+                let parsed = RecordingMode::parse(mode.get_ref());
+                if parsed.is_none() {
+                    report.at(
+                        Some(mode.span().start),
+                        format!("{room_path}.recording"),
+                        format!(
+                            r#"{:?} is not a recording setting (expected "off", "host" or "always")"#,
+                            mode.get_ref()
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        let retention_days = match room.retention_days {
+            None => Some(RoomSettings::DEFAULT_RETENTION_DAYS),
+            Some(days) => {
+                let bounds = RoomSettings::RETENTION_DAYS;
+                let parsed = u32::try_from(*days.get_ref())
+                    .ok()
+                    .filter(|d| bounds.contains(d));
+                if parsed.is_none() {
+                    report.at(
+                        Some(days.span().start),
+                        format!("{room_path}.retention_days"),
+                        format!(
+                            "{} is not a number of days from {} to {}",
+                            days.get_ref(),
+                            bounds.start(),
+                            bounds.end()
+                        ),
+                    );
+                }
+                parsed
+            }
+        };
+        if let (Some(room_name), Some(recording), Some(retention_days)) =
+            (room_name, recording, retention_days)
+        {
+            settings.insert(
+                room_name,
+                RoomSettings {
+                    recording,
+                    retention_days,
+                },
+            );
+        }
+    }
+    settings
 }
 
 /// `None` if anything in the list is wrong, so that a user is never admitted to
@@ -367,6 +452,8 @@ fn describe_duplicate(text: &str, span: Range<usize>) -> Option<Duplicate> {
 
     let what = if parent_path == "users" {
         format!("duplicate user {name:?}")
+    } else if parent_path == "rooms" {
+        format!("duplicate settings for room {name:?}")
     } else {
         format!("duplicate key `{name}`")
     };
@@ -678,7 +765,12 @@ rooms = ["design-review"]
         let text = format!("{ALICE}\n[owner]\nname = \"alice\"\n");
         assert_eq!(
             error(&text),
-            e(5, 2, "owner", "unknown key `owner`, expected `users`")
+            e(
+                5,
+                2,
+                "owner",
+                "unknown key `owner`, expected `users` or `rooms`"
+            )
         );
     }
 
@@ -1059,7 +1151,12 @@ rooms = ["standup", "standup"]
         let text = "\u{feff}bogus = 1\n";
         assert_eq!(
             error(text),
-            e(1, 1, "bogus", "unknown key `bogus`, expected `users`")
+            e(
+                1,
+                1,
+                "bogus",
+                "unknown key `bogus`, expected `users` or `rooms`"
+            )
         );
     }
 
@@ -1214,5 +1311,128 @@ rooms = ["standup", "standup"]
             assert!(!shown.contains(full), "{shown}");
         }
         assert!(!format!("{errors:?}").contains("7400123456"));
+    }
+
+    #[test]
+    fn room_settings_default_and_may_be_set() {
+        let text = format!(
+            "{ALICE}\n[rooms.standup]\nrecording = \"host\"\nretention_days = 90\n\n\
+             [rooms]\nboard = {{ recording = \"always\" }}\nquiet.retention_days = 1\n"
+        );
+        let acl = parse("acl.toml", &text, &AclPolicy::default()).unwrap();
+        let room = |s: &str| RoomName::parse(s).unwrap();
+        assert_eq!(
+            acl.room_settings(&room("standup")),
+            RoomSettings {
+                recording: RecordingMode::Host,
+                retention_days: 90
+            }
+        );
+        assert_eq!(
+            acl.room_settings(&room("board")),
+            RoomSettings {
+                recording: RecordingMode::Always,
+                retention_days: 30
+            }
+        );
+        assert_eq!(
+            acl.room_settings(&room("quiet")),
+            RoomSettings {
+                recording: RecordingMode::Off,
+                retention_days: 1
+            }
+        );
+        assert_eq!(acl.room_settings(&room("other")), RoomSettings::default());
+        let configured: Vec<_> = acl.configured_rooms().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(configured, ["board", "quiet", "standup"]);
+        // No table: nothing configured, every room the default.
+        let plain = parse("acl.toml", ALICE, &AclPolicy::default()).unwrap();
+        assert_eq!(plain.configured_rooms().count(), 0);
+        assert_eq!(
+            RoomSettings::default(),
+            RoomSettings {
+                recording: RecordingMode::Off,
+                retention_days: 30
+            }
+        );
+    }
+
+    #[test]
+    fn bad_room_settings_are_reported_where_they_are_written() {
+        let text = format!(
+            "{ALICE}[rooms.standup]\nrecording = \"on\"\nretention_days = 0\n\
+             [rooms.\"*\"]\nrecording = \"host\"\n\
+             [rooms.board]\nretention_days = 3651\n\
+             [rooms.big]\nretention_days = -5\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                e(
+                    5,
+                    13,
+                    "rooms.standup.recording",
+                    r#""on" is not a recording setting (expected "off", "host" or "always")"#
+                ),
+                e(
+                    6,
+                    18,
+                    "rooms.standup.retention_days",
+                    "0 is not a number of days from 1 to 3650"
+                ),
+                e(
+                    7,
+                    8,
+                    "rooms.\"*\"",
+                    r#""*" is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)"#
+                ),
+                e(
+                    10,
+                    18,
+                    "rooms.board.retention_days",
+                    "3651 is not a number of days from 1 to 3650"
+                ),
+                e(
+                    12,
+                    18,
+                    "rooms.big.retention_days",
+                    "-5 is not a number of days from 1 to 3650"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn room_settings_keys_and_types_are_checked() {
+        let text = format!("{ALICE}[rooms.standup]\nrecord = \"host\"\n");
+        assert_eq!(
+            error(&text),
+            e(
+                5,
+                1,
+                "rooms.standup.record",
+                "unknown key `record`, expected `recording` or `retention_days`"
+            )
+        );
+        let text = format!("{ALICE}[rooms.standup]\nretention_days = \"90\"\n");
+        assert_eq!(
+            error(&text),
+            e(
+                5,
+                18,
+                "rooms.standup.retention_days",
+                r#"invalid type: string "90", expected i64"#
+            )
+        );
+        let text = format!("{ALICE}[rooms.standup]\n[rooms.standup]\n");
+        assert_eq!(
+            error(&text),
+            e(
+                5,
+                8,
+                "rooms.standup",
+                r#"duplicate settings for room "standup" (first defined at 4:8)"#
+            )
+        );
     }
 }

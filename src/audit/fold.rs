@@ -323,6 +323,8 @@ mod tests {
             TokenMinted,
             ParticipantRemoved,
             RoomEnded,
+            RecordingStarted,
+            RecordingStopped,
             AclReloaded,
             AclRejected,
             RoomEvent,

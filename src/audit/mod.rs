@@ -156,6 +156,10 @@ pub enum AuditEvent {
     TokenMinted,
     ParticipantRemoved,
     RoomEnded,
+    /// A host started the room's recording (Twilio took the rules).
+    RecordingStarted,
+    /// A host stopped the room's recording.
+    RecordingStopped,
     AclReloaded,
     AclRejected,
     WebhookRejected,
@@ -183,6 +187,8 @@ impl AuditEvent {
             Self::TokenMinted => "token_minted",
             Self::ParticipantRemoved => "participant_removed",
             Self::RoomEnded => "room_ended",
+            Self::RecordingStarted => "recording_started",
+            Self::RecordingStopped => "recording_stopped",
             Self::AclReloaded => "acl_reloaded",
             Self::AclRejected => "acl_rejected",
             Self::WebhookRejected => "webhook_rejected",

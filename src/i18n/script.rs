@@ -63,6 +63,9 @@ const SCRIPT_MESSAGES: &[(&str, &[&str])] = &[
     ("host-confirm-remove", &["name"]),
     ("host-removed", &["name"]),
     ("host-confirm-end", &[]),
+    ("host-recording-started", &[]),
+    ("host-recording-stopped", &[]),
+    ("host-recording-not-allowed", &[]),
 ];
 
 /// Messages with plural forms: `$count` picks the form. Each goes to the script

@@ -1,9 +1,11 @@
-//! Recordings kept off Twilio (issue 10): rooms recorded on purpose, each recording
-//! composed, moved into the operator's storage, verified, deleted on Twilio, and
-//! played back only through links that expire in seconds.
+//! Recordings kept off Twilio (issue 10): rooms recorded on purpose ([`live`] says
+//! whether one is running now), each recording composed, moved into the operator's
+//! storage, verified, deleted on Twilio ([`pipeline`]), and played back only through
+//! links that expire in seconds ([`library`]).
 
 pub mod catalog;
 pub mod library;
+pub mod live;
 pub mod pipeline;
 pub mod storage;
 

@@ -31,13 +31,13 @@ fn host_video<'a>(member: &Member, state: &'a AppState) -> Result<&'a VideoClien
     state.video.as_ref().ok_or(Refused::NoVideoService)
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+pub(super) fn json(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     let mut resp = HttpResponse::build(status).json(body);
     no_store(&mut resp);
     resp
 }
 
-fn video_failure(err: &VideoError) -> HttpResponse {
+pub(super) fn video_failure(err: &VideoError) -> HttpResponse {
     match err {
         VideoError::NotFound => json(StatusCode::NOT_FOUND, json!({ "error": "not_in_room" })),
         _ => {

@@ -21,6 +21,9 @@ struct JoinPage<'a> {
     tr: &'a Tr,
     room: &'a str,
     csrf_token: &'a str,
+    /// The room's `recording` setting isn't `off`: visitors are told before they
+    /// sign in.
+    may_record: bool,
 }
 
 #[derive(Template)]
@@ -35,6 +38,9 @@ struct RoomPage<'a> {
     sdk_url: &'a str,
     local_mode: bool,
     is_host: bool,
+    /// The room's `recording` setting: `off`, `host` (a host's page gets Start and
+    /// Stop) or `always`.
+    recording: &'a str,
 }
 
 /// The room link: the room itself for a session verified for it, else the join form.
@@ -45,11 +51,11 @@ pub async fn room_page(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
+    let acl = state.acl.load();
+    let settings = acl.room_settings(&room);
     if let Some(grant) = session.verified_for(&room) {
         // The ACL is the authority on every request, not the cookie.
-        let is_host = state
-            .acl
-            .load()
+        let is_host = acl
             .allowed(&grant.username, &room)
             .map(|user| user.is_host());
         if let Some(is_host) = is_host {
@@ -62,6 +68,7 @@ pub async fn room_page(
                 csrf_token: &csrf_token,
                 sdk_url: &state.site.video_sdk_url,
                 local_mode: state.site.local_mode,
+                recording: settings.recording.as_str(),
             });
         }
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
@@ -71,6 +78,7 @@ pub async fn room_page(
         tr: &tr,
         room: room.as_str(),
         csrf_token: &csrf_token,
+        may_record: settings.may_record(),
     })
 }
 

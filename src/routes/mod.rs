@@ -12,6 +12,7 @@ mod join;
 mod language;
 mod logout;
 mod recordings;
+mod recording;
 mod respond;
 mod token;
 mod verify;
@@ -60,6 +61,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(one(
             "/rooms/{room}/recordings/{id}/download",
             web::post().to(recordings::download),
+        ))
+        .service(one(
+            "/rooms/{room}/recording",
+            web::get().to(recording::state),
+        ))
+        .service(one(
+            "/rooms/{room}/recording/start",
+            web::post().to(recording::start),
+        ))
+        .service(one(
+            "/rooms/{room}/recording/stop",
+            web::post().to(recording::stop),
         ))
         .service(
             web::resource("/twilio/room-events")

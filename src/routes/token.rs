@@ -91,7 +91,8 @@ pub async fn mint(
     }
     // In the background: a slow or unreachable Video API never delays the token.
     if let Some(rooms) = &state.rooms {
-        rooms.ensure(&room);
+        let recording = state.acl.load().room_settings(&room).recording;
+        rooms.ensure(&room, recording);
     }
     let token = state
         .tokens

@@ -53,6 +53,7 @@ pub async fn room_events(
         {
             tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
         }
+        crate::recordings::live::on_room_event(&*state.store, &room, event).await;
         record = record.room(&room);
     }
     if let Some(user) = param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()) {

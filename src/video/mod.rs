@@ -11,7 +11,8 @@ pub mod rooms;
 pub mod token;
 
 pub use rest::{
-    Participant, ParticipantStatus, Room, RoomStatus, VideoClient, VideoConfig, VideoError,
+    Participant, ParticipantStatus, RecordingRule, RecordingRules, Room, RoomStatus, VideoClient,
+    VideoConfig, VideoError,
 };
 pub use rooms::{RoomBackoff, RoomKeeper};
 pub use token::*;

@@ -1,5 +1,6 @@
 //! Twilio Video REST API v1, for host controls: look a room up, create it with a status
-//! callback, list who is connected, remove someone, end the room. Spoken to like the
+//! callback, list who is connected, remove someone, end the room, start and stop its
+//! recording. Spoken to like the
 //! Verify client: form-encoded HTTPS, Basic auth with an API key, the app's one shared
 //! `reqwest::Client`.
 //!
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, debug_span};
 
+use crate::acl::RecordingMode;
 use crate::domain::RoomName;
 use crate::metrics::{Api, Metrics};
 use crate::twilio::credentials::ApiKeys;
@@ -44,6 +46,12 @@ const OP_CREATE_ROOM: &str = "CreateRoom";
 const OP_UPDATE_ROOM: &str = "UpdateRoom";
 const OP_LIST_PARTICIPANTS: &str = "ListRoomParticipant";
 const OP_UPDATE_PARTICIPANT: &str = "UpdateRoomParticipant";
+const OP_UPDATE_RECORDING_RULES: &str = "UpdateRoomRecordingRule";
+
+/// `Rules` for [`VideoClient::set_recording_rules`]: every track, or none. Twilio
+/// replaces the room's rules with each POST, so these two say everything.
+const RECORD_ALL: &str = r#"[{"type":"include","all":true}]"#;
+const RECORD_NONE: &str = r#"[{"type":"exclude","all":true}]"#;
 
 /// How to reach Twilio Video with one API key.
 #[derive(Clone)]
@@ -109,6 +117,27 @@ pub struct Room {
     pub end_time: Option<String>,
     /// Seconds; set once the room has ended.
     pub duration: Option<u64>,
+}
+
+/// `video.v1.room.room_recording_rule`: a room's recording rules, as Twilio now has
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordingRules {
+    pub room_sid: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<RecordingRule>,
+}
+
+/// One rule: `type` is `include` or `exclude`; `all`, or a `kind`, `publisher` or
+/// `track` it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RecordingRule {
+    #[serde(rename = "type")]
+    pub rule_type: String,
+    pub all: Option<bool>,
+    pub publisher: Option<String>,
+    pub track: Option<String>,
+    pub kind: Option<String>,
 }
 
 /// The subset of `video.v1.room.room_participant` host controls use.
@@ -239,7 +268,35 @@ impl VideoClient {
         unique_name: &RoomName,
         status_callback: Option<&Url>,
     ) -> Result<Room, VideoError> {
+        self.create_room_recorded(unique_name, status_callback, RecordingMode::Off)
+            .await
+    }
+
+    /// [`VideoClient::create_room`] for a room whose ACL `recording` setting is
+    /// `recording`. A room that may be recorded is created with `Type=group`, the one
+    /// kind Twilio records (peer-to-peer rooms can't be; the account default may be
+    /// either), and `RecordParticipantsOnConnect`: `true` for `always`, `false` for
+    /// `host`, so that nothing is recorded before a host starts it, whatever the
+    /// account's recording defaults. A room that is never recorded is created as
+    /// before, with the account's default type.
+    pub async fn create_room_recorded(
+        &self,
+        unique_name: &RoomName,
+        status_callback: Option<&Url>,
+        recording: RecordingMode,
+    ) -> Result<Room, VideoError> {
         let mut form = vec![("UniqueName", unique_name.as_str())];
+        match recording {
+            RecordingMode::Off => {}
+            RecordingMode::Host => {
+                form.push(("Type", "group"));
+                form.push(("RecordParticipantsOnConnect", "false"));
+            }
+            RecordingMode::Always => {
+                form.push(("Type", "group"));
+                form.push(("RecordParticipantsOnConnect", "true"));
+            }
+        }
         if let Some(callback) = status_callback {
             form.push(("StatusCallback", callback.as_str()));
             // POST is Twilio's default already; saying so pins the method our
@@ -315,6 +372,26 @@ impl VideoClient {
             let url = self.url(&["v1", "Rooms", room_sid_or_name])?;
             let form = [("Status", "completed")];
             self.call(OP_UPDATE_ROOM, Method::POST, url, Some(&form))
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `UpdateRoomRecordingRule`: `POST /v1/Rooms/{RoomSid}/RecordingRules` with
+    /// `Rules` a JSON array that includes every track (`record`) or excludes every
+    /// track. Twilio replaces the room's rules with these; the answer echoes them.
+    pub async fn set_recording_rules(
+        &self,
+        room_sid: &str,
+        record: bool,
+    ) -> Result<RecordingRules, VideoError> {
+        let span = debug_span!("video_set_recording_rules", room = %room_sid, record);
+        async {
+            let url = self.url(&["v1", "Rooms", room_sid, "RecordingRules"])?;
+            let rules = if record { RECORD_ALL } else { RECORD_NONE };
+            let form = [("Rules", rules)];
+            self.call(OP_UPDATE_RECORDING_RULES, Method::POST, url, Some(&form))
                 .await
         }
         .instrument(span)
@@ -806,6 +883,88 @@ mod tests {
             .unwrap();
 
         assert_eq!(room.unique_name.as_deref(), Some(ROOM_NAME));
+    }
+
+    #[tokio::test]
+    async fn rooms_that_may_be_recorded_are_group_rooms_recorded_only_as_set() {
+        for (mode, on_connect) in [
+            (RecordingMode::Host, "false"),
+            (RecordingMode::Always, "true"),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/v1/Rooms"))
+                .and(authorized())
+                .and(FormBody(vec![
+                    ("UniqueName", ROOM_NAME),
+                    ("Type", "group"),
+                    ("RecordParticipantsOnConnect", on_connect),
+                ]))
+                .respond_with(ResponseTemplate::new(201).set_body_json(room_json("in-progress")))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let room = client(&server)
+                .create_room_recorded(&room_name(), None, mode)
+                .await
+                .unwrap();
+            assert_eq!(room.sid, ROOM_SID, "{mode}");
+        }
+    }
+
+    fn rules_json(rule_type: &str) -> Value {
+        // The spec's example answer for UpdateRoomRecordingRule.
+        json!({
+            "room_sid": ROOM_SID,
+            "date_created": "2015-07-30T20:00:00Z",
+            "date_updated": "2015-07-30T20:00:00Z",
+            "rules": [{"type": rule_type, "all": true}]
+        })
+    }
+
+    #[tokio::test]
+    async fn recording_rules_include_or_exclude_every_track() {
+        for (record, rules, rule_type) in [
+            (true, r#"[{"type":"include","all":true}]"#, "include"),
+            (false, r#"[{"type":"exclude","all":true}]"#, "exclude"),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(format!("/v1/Rooms/{ROOM_SID}/RecordingRules")))
+                .and(authorized())
+                .and(FormBody(vec![("Rules", rules)]))
+                .respond_with(ResponseTemplate::new(200).set_body_json(rules_json(rule_type)))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let answer = client(&server)
+                .set_recording_rules(ROOM_SID, record)
+                .await
+                .unwrap();
+            assert_eq!(answer.room_sid.as_deref(), Some(ROOM_SID));
+            assert_eq!(answer.rules.len(), 1);
+            assert_eq!(answer.rules[0].rule_type, rule_type);
+            assert_eq!(answer.rules[0].all, Some(true));
+        }
+    }
+
+    #[tokio::test]
+    async fn invalid_recording_rules_are_an_api_error_with_its_code() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/Rooms/{ROOM_SID}/RecordingRules")))
+            .respond_with(twilio_error(53120, 400, "Invalid Recording Rule(s)"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .set_recording_rules(ROOM_SID, true)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, VideoError::Api(api) if api.code == Some(53120) && api.status == 400),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

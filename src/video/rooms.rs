@@ -20,8 +20,10 @@ use reqwest::Url;
 use tokio::time::Instant;
 
 use super::{VideoClient, VideoError};
+use crate::acl::RecordingMode;
 use crate::domain::RoomName;
 use crate::metrics::{Metrics, RoomEnsure, RoomSkip};
+use crate::recordings::live;
 use crate::store::{Store, StoreError};
 
 /// How long a room found or created is taken to exist without asking Twilio again.
@@ -118,8 +120,10 @@ impl RoomKeeper {
         }
     }
 
-    /// Make sure `room` exists, in the background; returns at once.
-    pub fn ensure(&self, room: &RoomName) {
+    /// Make sure `room` exists, in the background; returns at once. `recording` is
+    /// the room's ACL setting, which a room roomgate creates is made with (see
+    /// [`VideoClient::create_room_recorded`]).
+    pub fn ensure(&self, room: &RoomName, recording: RecordingMode) {
         let failures = {
             let mut rooms = self.rooms();
             let now = Instant::now();
@@ -140,6 +144,7 @@ impl RoomKeeper {
         let attempt = Attempt {
             keeper: self.clone(),
             room: room.clone(),
+            recording,
             failures,
             outcome: None,
         };
@@ -159,7 +164,7 @@ impl RoomKeeper {
     }
 
     /// Look the room up and create it if Twilio doesn't have it in progress.
-    async fn make_sure(&self, room: &RoomName) -> RoomEnsure {
+    async fn make_sure(&self, room: &RoomName, recording: RecordingMode) -> RoomEnsure {
         let Inner {
             video,
             store,
@@ -172,8 +177,17 @@ impl RoomKeeper {
         }
         let outcome = match video.fetch_room(room.as_str()).await {
             Ok(Some(_)) => Ok(RoomEnsure::Exists),
-            Ok(None) => match video.create_room(room, status_callback.as_ref()).await {
-                Ok(_) => Ok(RoomEnsure::Created),
+            Ok(None) => match video
+                .create_room_recorded(room, status_callback.as_ref(), recording)
+                .await
+            {
+                Ok(_) => {
+                    // A new room records nothing yet: no sign left from the last one.
+                    if let Err(e) = live::forget(&**store, room).await {
+                        tracing::warn!(%room, error = %e, "the last room's recording sign was not cleared");
+                    }
+                    Ok(RoomEnsure::Created)
+                }
                 Err(VideoError::RoomExists) => Ok(RoomEnsure::Exists),
                 Err(e) => Err(e),
             },
@@ -229,6 +243,7 @@ fn make_room(rooms: &mut HashMap<RoomName, Slot>, capacity: usize, now: Instant)
 struct Attempt {
     keeper: RoomKeeper,
     room: RoomName,
+    recording: RecordingMode,
     failures: u32,
     outcome: Option<RoomEnsure>,
 }
@@ -236,9 +251,10 @@ struct Attempt {
 impl Attempt {
     async fn run(mut self) {
         let deadline = self.keeper.inner.config.deadline;
-        let outcome = tokio::time::timeout(deadline, self.keeper.make_sure(&self.room))
-            .await
-            .unwrap_or(RoomEnsure::Timeout);
+        let outcome =
+            tokio::time::timeout(deadline, self.keeper.make_sure(&self.room, self.recording))
+                .await
+                .unwrap_or(RoomEnsure::Timeout);
         if outcome == RoomEnsure::Timeout {
             tracing::warn!(room = %self.room, "room creation timed out; tokens are issued anyway");
         }

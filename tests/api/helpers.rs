@@ -318,6 +318,13 @@ fn extract_after(html: &str, marker: &str) -> Option<String> {
     Some(html[start..start + len].to_owned())
 }
 
+/// A JSON answer of the room page's endpoints: this status and body, never cached.
+pub async fn assert_json(resp: Response, status: StatusCode, body: Value) {
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.json::<Value>().await.unwrap(), body);
+}
+
 pub fn assert_is_redirect_to(resp: &Response, location: &str) {
     assert_eq!(
         resp.status(),

@@ -50,12 +50,6 @@ fn fetch_standup() -> Mock {
         .respond_with(ResponseTemplate::new(200).set_body_json(room_json("standup", "in-progress")))
 }
 
-async fn assert_json(resp: Response, status: StatusCode, body: Value) {
-    assert_eq!(resp.status(), status);
-    assert_eq!(resp.headers()["cache-control"], "no-store");
-    assert_eq!(resp.json::<Value>().await.unwrap(), body);
-}
-
 async fn video_requests(app: &TestApp) -> Vec<wiremock::Request> {
     app.video.received_requests().await.unwrap_or_default()
 }

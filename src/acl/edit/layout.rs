@@ -156,6 +156,39 @@ pub(super) fn nothing_before_tables(doc: &DocumentMut) -> bool {
     doc.as_table().get_values().is_empty() && raw(doc.decor().prefix()).is_empty()
 }
 
+/// A new table to print after everything else in the file, spaced and indented
+/// like `template` (the printed table at that index), which it is about to follow.
+/// Whatever ends the file (comments after the last table, say) stays above it, so
+/// the old text is untouched and the new lines come last; the caller inserts the
+/// table and then clears the document's trailing text.
+pub(super) fn last_table(doc: &DocumentMut, template: Option<(usize, &Table)>) -> Table {
+    // Some hosts indent their headers; the new one lines up with the template's.
+    let header_indent = template
+        .map(|(_, t)| raw(t.decor().prefix()).rsplit('\n').next().unwrap_or(""))
+        .filter(|indent| indent.chars().all(|c| c == ' ' || c == '\t'))
+        .unwrap_or("");
+    let wanted_blank_lines = match template {
+        // The first table's prefix is the file's header comment, not a separator.
+        Some((i, table)) if !(i == 0 && nothing_before_tables(doc)) => {
+            leading_blank_lines(raw(table.decor().prefix()))
+        }
+        _ => 1,
+    };
+    let mut table = Table::new();
+    table.set_position(max_position(doc) + 1);
+    let mut prefix = raw(Some(doc.trailing())).to_owned();
+    if !prefix.is_empty() && !prefix.ends_with('\n') {
+        prefix.push('\n');
+    }
+    if !doc.to_string().trim().is_empty() {
+        let have = trailing_blank_lines(&prefix);
+        prefix.push_str(&"\n".repeat(wanted_blank_lines.saturating_sub(have)));
+    }
+    prefix.push_str(header_indent);
+    *table.decor_mut() = Decor::new(prefix, "");
+    table
+}
+
 /// Whitespace before the key, between the key and `=`, and between `=` and the
 /// value, as the template user writes `key` (or `phone`, for a key it lacks).
 pub(super) struct KeyStyle {

@@ -1,5 +1,5 @@
 //! Changing the ACL file from the command line (`roomgate acl add`, `remove`,
-//! `set-phone`, `set-channels`, `grant`, `revoke`).
+//! `set-phone`, `set-channels`, `grant`, `revoke`, `room`).
 //!
 //! The file is the host's: it has their comments, blank lines and layout. An edit
 //! changes only the lines it is about. The text goes through `toml_edit`, which
@@ -26,17 +26,19 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Array, Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
 
 use super::parse::key_segment;
-use super::{Acl, AclErrors, AclPolicy, Role};
-use crate::domain::{ParseError, PhoneNumber, RoomPattern, Username};
+use super::{Acl, AclErrors, AclPolicy, RecordingMode, Role, RoomSettings};
+use crate::domain::{ParseError, PhoneNumber, RoomName, RoomPattern, Username};
 use crate::verify::Channel;
 
 mod layout;
 mod replace;
+mod room;
 #[cfg(test)]
 mod tests;
 
 use layout::*;
 use replace::replace_file;
+pub use room::set_room;
 
 /// One change to the ACL, as asked for on the command line. The strings are
 /// checked by [`edit_text`] (and so by [`apply`]), which reports every bad one.
@@ -69,6 +71,12 @@ pub enum Edit {
     Revoke {
         user: String,
         room: String,
+    },
+    /// A room's `[rooms.NAME]` settings; `None` leaves a setting as it is.
+    Room {
+        room: String,
+        recording: Option<String>,
+        retention_days: Option<String>,
     },
 }
 
@@ -113,6 +121,16 @@ impl fmt::Debug for Edit {
                 .debug_struct("Revoke")
                 .field("user", user)
                 .field("room", room)
+                .finish(),
+            Edit::Room {
+                room,
+                recording,
+                retention_days,
+            } => f
+                .debug_struct("Room")
+                .field("room", room)
+                .field("recording", recording)
+                .field("retention_days", retention_days)
                 .finish(),
         }
     }
@@ -339,6 +357,59 @@ pub fn edit_text(
                 format!("{user} may no longer join {} ({origin})", describe(&room)),
             )
         }
+        Edit::Room {
+            room,
+            recording,
+            retention_days,
+        } => {
+            let room = noted(&mut problems, RoomName::parse(room));
+            let recording = recording.as_deref().and_then(|mode| {
+                let parsed = RecordingMode::parse(mode);
+                if parsed.is_none() {
+                    problems.push(format!(
+                        r#"{mode:?} is not a recording setting (expected "off", "host" or "always")"#
+                    ));
+                }
+                parsed
+            });
+            let bounds = RoomSettings::RETENTION_DAYS;
+            let retention_days = retention_days.as_deref().and_then(|days| {
+                let parsed = days.parse::<u32>().ok().filter(|d| bounds.contains(d));
+                if parsed.is_none() {
+                    problems.push(format!(
+                        "{days:?} is not a number of days from {} to {}",
+                        bounds.start(),
+                        bounds.end()
+                    ));
+                }
+                parsed
+            });
+            let Some(room) = room.filter(|_| problems.is_empty()) else {
+                return Err(arguments(origin, problems));
+            };
+            if recording.is_none() && retention_days.is_none() {
+                return Err(arguments(
+                    origin,
+                    vec!["give a setting to change (--recording, --retention-days)".to_owned()],
+                ));
+            }
+            let result = set_room(origin, text, &room, recording, retention_days);
+            let mut said = Vec::new();
+            if let Some(mode) = recording {
+                said.push(format!("recording {mode}"));
+            }
+            if let Some(days) = retention_days {
+                said.push(format!("retention {days} days"));
+            }
+            let said = said.join(", ");
+            let message = match &result {
+                Ok(new) if new == text => {
+                    format!("room {room} already has {said}; {origin} not changed")
+                }
+                _ => format!("room {room} now has {said} in {origin}"),
+            };
+            (result, message)
+        }
     };
     let new = result?;
     if new != text {
@@ -490,36 +561,8 @@ pub fn add_user_with(
         .iter()
         .rposition(|t| t.path.len() == 2 && t.path[0] == "users")
         .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
-    // Some hosts indent their headers; the new one lines up with the last user's.
-    let header_indent = template
-        .map(|(_, t)| raw(t.decor().prefix()).rsplit('\n').next().unwrap_or(""))
-        .filter(|indent| indent.chars().all(|c| c == ' ' || c == '\t'))
-        .unwrap_or("")
-        .to_owned();
-    let wanted_blank_lines = match template {
-        // The first table's prefix is the file's header comment, not a separator.
-        Some((i, table)) if !(i == 0 && nothing_before_tables(&doc)) => {
-            leading_blank_lines(raw(table.decor().prefix()))
-        }
-        _ => 1,
-    };
     let style = |key: &str| key_style(template.map(|(_, t)| t), key);
-
-    let mut table = Table::new();
-    table.set_position(max_position(&doc) + 1);
-    // Whatever ends the file (comments after the last user, say) stays above the
-    // new user, so that the old text is untouched and the new lines come last.
-    let mut prefix = raw(Some(doc.trailing())).to_owned();
-    if !prefix.is_empty() && !prefix.ends_with('\n') {
-        prefix.push('\n');
-    }
-    let file_so_far = doc.to_string();
-    if !file_so_far.trim().is_empty() {
-        let have = trailing_blank_lines(&prefix);
-        prefix.push_str(&"\n".repeat(wanted_blank_lines.saturating_sub(have)));
-    }
-    prefix.push_str(&header_indent);
-    *table.decor_mut() = Decor::new(prefix, "");
+    let mut table = last_table(&doc, template);
     let phone_value: Value = phone.expose_e164().into();
     insert_styled(&mut table, "phone", phone_value, style("phone"));
     insert_styled(

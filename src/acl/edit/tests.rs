@@ -895,3 +895,128 @@ fn a_symlinked_acl_is_edited_where_it_points() {
     );
     assert_eq!(dir.entries(), ["acl.toml", "real.toml"]);
 }
+
+fn room_name(s: &str) -> RoomName {
+    RoomName::parse(s).unwrap()
+}
+
+#[test]
+fn set_room_appends_a_table_after_everything_and_keeps_comments() {
+    let out = set_room(
+        "acl.toml",
+        ODD,
+        &room_name("standup"),
+        Some(RecordingMode::Host),
+        Some(90),
+    )
+    .unwrap();
+    // The last user is indented with a tab and two blank lines above, so the new
+    // header is too; the comment that ended the file stays above it.
+    let expected =
+        format!("{ODD}\n\n\t[rooms.standup]\n\trecording=\"host\"\n\tretention_days=90\n");
+    assert_eq!(out, expected);
+    let acl = valid(&out);
+    assert_eq!(
+        acl.room_settings(&room_name("standup")),
+        RoomSettings {
+            recording: RecordingMode::Host,
+            retention_days: 90
+        }
+    );
+}
+
+#[test]
+fn set_room_changes_only_the_values_it_is_given() {
+    let text = format!(
+        "{PLAIN}\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"   # ask first\nretention_days = 30\n"
+    );
+    let out = set_room(
+        "acl.toml",
+        &text,
+        &room_name("standup"),
+        Some(RecordingMode::Always),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            &text,
+            "recording = \"host\"   # ask first",
+            "recording = \"always\"   # ask first"
+        )
+    );
+    // A key the table lacks is a new last line; an unchanged value changes nothing.
+    let text = format!("{PLAIN}\n[rooms.standup]\nrecording = \"host\"\n");
+    let out = set_room(
+        "acl.toml",
+        &text,
+        &room_name("standup"),
+        Some(RecordingMode::Host),
+        Some(7),
+    )
+    .unwrap();
+    assert_eq!(out, format!("{text}retention_days = 7\n"));
+    let same = set_room(
+        "acl.toml",
+        &out,
+        &room_name("standup"),
+        Some(RecordingMode::Host),
+        Some(7),
+    )
+    .unwrap();
+    assert_eq!(same, out);
+}
+
+#[test]
+fn set_room_in_an_inline_rooms_table() {
+    let text = format!("{PLAIN}\n[rooms]\nboard = {{ recording = \"host\" }}  # board\n");
+    let out = set_room("acl.toml", &text, &room_name("board"), None, Some(365)).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            &text,
+            "{ recording = \"host\" }",
+            "{ recording = \"host\", retention_days = 365 }"
+        )
+    );
+    valid(&out);
+}
+
+#[test]
+fn room_edit_checks_its_arguments_and_says_what_it_did() {
+    let edit = |room: &str, recording: Option<&str>, days: Option<&str>| {
+        edit_text(
+            "acl.toml",
+            PLAIN,
+            &AclPolicy::default(),
+            &Edit::Room {
+                room: room.to_owned(),
+                recording: recording.map(str::to_owned),
+                retention_days: days.map(str::to_owned),
+            },
+        )
+    };
+    let done = edit("standup", Some("host"), Some("90")).unwrap();
+    assert_eq!(
+        done.message,
+        "room standup now has recording host, retention 90 days in acl.toml"
+    );
+    assert!(
+        done.text
+            .ends_with("[rooms.standup]\nrecording = \"host\"\nretention_days = 90\n")
+    );
+    let err = edit("*", Some("on"), Some("0")).unwrap_err().to_string();
+    assert_eq!(
+        err.lines().count(),
+        3,
+        "every bad argument is reported: {err}"
+    );
+    assert!(err.contains(r#""on" is not a recording setting"#), "{err}");
+    assert!(
+        err.contains(r#""0" is not a number of days from 1 to 3650"#),
+        "{err}"
+    );
+    let err = edit("standup", None, None).unwrap_err().to_string();
+    assert!(err.contains("give a setting to change"), "{err}");
+}

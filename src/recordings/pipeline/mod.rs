@@ -45,6 +45,18 @@ pub trait RoomPolicy: Send + Sync + 'static {
     fn retention(&self, room: &RoomName) -> Duration;
 }
 
+/// The live ACL's `[rooms.NAME]` settings, read afresh each time (reloads apply).
+impl RoomPolicy for crate::acl::AclStore {
+    fn records(&self, room: &RoomName) -> bool {
+        self.load().room_settings(room).recording != crate::acl::RecordingMode::Off
+    }
+
+    fn retention(&self, room: &RoomName) -> Duration {
+        let days = self.load().room_settings(room).retention_days;
+        Duration::from_secs(u64::from(days) * 86_400)
+    }
+}
+
 /// Timings, overridable so tests run the pipeline in seconds.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
