@@ -96,6 +96,23 @@ impl Default for PipelineSettings {
     }
 }
 
+impl PipelineSettings {
+    /// `ROOMGATE_RECORDING_LEASE_SECS` (2 to 3600) and
+    /// `ROOMGATE_RECORDING_RETRY_SECS` (the first retry's delay, 1 to 3600); the rest
+    /// keep their defaults.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<String>> {
+        let d = Self::default();
+        let mut env = crate::env::Env::new(var);
+        let lease = env.seconds("ROOMGATE_RECORDING_LEASE_SECS", d.lease, 2..=3600);
+        let first_retry = env.seconds("ROOMGATE_RECORDING_RETRY_SECS", d.first_retry, 1..=3600);
+        env.finish(Self {
+            lease,
+            first_retry,
+            ..d
+        })
+    }
+}
+
 /// What a step leads to.
 enum Next {
     /// Saved; go straight on to the next stage.
