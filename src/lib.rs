@@ -34,6 +34,8 @@ pub mod notice;
 pub mod random;
 /// Whether an instance is ready: the one check both `/readyz` answer from.
 pub mod readiness;
+/// Recordings kept off Twilio: where their files are stored and how they are served.
+pub mod recordings;
 /// HTTP pages and endpoints.
 pub mod routes;
 /// The typed session cookie.

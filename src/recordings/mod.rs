@@ -1,0 +1,3 @@
+//! Recordings kept off Twilio.
+
+pub mod storage;
