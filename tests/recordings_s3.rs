@@ -1,0 +1,357 @@
+//! The S3 backend against a real S3-compatible server that enforces SigV4: s3s-fs
+//! (crates.io, installed by `scripts/test`). Found through `ROOMGATE_TEST_S3S_FS`
+//! (a path) or on `PATH`; without it these tests fail, they don't skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use roomgate::recordings::storage::s3::S3Storage;
+use roomgate::recordings::storage::{
+    ByteStream, Disposition, ObjectStorage, StorageError, StorageSettings,
+};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+const ACCESS_KEY: &str = "roomgate-test-access";
+const SECRET_KEY: &str = "roomgate-test-secret-0123456789";
+const BUCKET: &str = "recordings";
+const MIB: usize = 1024 * 1024;
+
+/// An s3s-fs process on a free port with its own directory; killed on drop.
+struct S3sFs {
+    child: Child,
+    root: PathBuf,
+    endpoint: String,
+}
+
+impl S3sFs {
+    async fn start() -> Self {
+        let binary = std::env::var_os("ROOMGATE_TEST_S3S_FS")
+            .map(PathBuf::from)
+            .or_else(|| find_on_path("s3s-fs"))
+            .expect(
+                "s3s-fs is needed by these tests and was not found on PATH (or in \
+                 ROOMGATE_TEST_S3S_FS): install it with \
+                 `cargo install --locked s3s-fs@0.14.1 --features binary`, as scripts/test does",
+            );
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "roomgate-s3s-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        // A bucket is a directory to s3s-fs.
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let server = Self {
+            child,
+            root,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("s3s-fs did not start listening on port {port}");
+    }
+
+    fn storage(&self) -> S3Storage {
+        let vars = [
+            ("ROOMGATE_RECORDINGS_S3_ENDPOINT", self.endpoint.as_str()),
+            ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET),
+            ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1"),
+            ("ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID", ACCESS_KEY),
+            ("ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true"),
+        ];
+        let settings = StorageSettings::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        S3Storage::new(
+            settings.s3.as_ref().unwrap(),
+            roomgate::twilio::verify::http_client(Duration::from_secs(10)),
+        )
+        .unwrap()
+    }
+
+    /// The keys in the bucket under `prefix`, listed through the S3 API.
+    async fn list(&self, prefix: &str) -> Vec<String> {
+        let bucket = Bucket::new(
+            self.endpoint.parse().unwrap(),
+            UrlStyle::Path,
+            BUCKET,
+            "us-east-1",
+        )
+        .unwrap();
+        let credentials = Credentials::new(ACCESS_KEY, SECRET_KEY);
+        let mut action = bucket.list_objects_v2(Some(&credentials));
+        action.with_prefix(prefix);
+        let text = reqwest::get(action.sign(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        rusty_s3::actions::ListObjectsV2::parse_response(&text)
+            .unwrap()
+            .contents
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+
+    /// Multipart uploads still open (s3s-fs keeps one file per upload and part).
+    fn open_uploads(&self) -> Vec<String> {
+        std::fs::read_dir(&self.root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with(".upload"))
+            .collect()
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// `len` bytes that are not all alike, in chunks of an odd size (so parts don't
+/// line up with chunks).
+fn generated(len: usize) -> (Vec<u8>, ByteStream) {
+    let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = data
+        .chunks(300_001)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    (data, futures_util::stream::iter(chunks).boxed())
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::get(url).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_multipart_upload_is_stored_verified_and_read_back_through_a_link() {
+    let s3 = S3sFs::start().await;
+    let storage = s3.storage();
+    let (data, body) = generated(12 * MIB + 17);
+    let stored = storage.put("rooms/standup/CJ1.mp4", body).await.unwrap();
+    assert_eq!(stored.size, data.len() as u64);
+    assert_eq!(stored.sha256, sha256(&data));
+    assert_eq!(
+        storage.stat("rooms/standup/CJ1.mp4").await.unwrap(),
+        Some(stored)
+    );
+    assert_eq!(storage.stat("rooms/standup/none.mp4").await.unwrap(), None);
+
+    let link = storage
+        .link(
+            "rooms/standup/CJ1.mp4",
+            Duration::from_secs(60),
+            &Disposition::Attachment {
+                filename: "standup 2026-12-05.mp4".into(),
+            },
+        )
+        .unwrap();
+    let response = get(link.expose_secret()).await;
+    assert_eq!(response.status(), 200);
+    // Two parts of 8 MiB at most: S3's multipart ETag ends in -2.
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.trim_matches('"').ends_with("-2"), "{etag}");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"standup 2026-12-05.mp4\"; filename*=UTF-8''standup%202026-12-05.mp4"
+    );
+    let body = response.bytes().await.unwrap();
+    assert_eq!(sha256(&body), stored.sha256);
+    assert!(s3.open_uploads().is_empty(), "{:?}", s3.open_uploads());
+}
+
+#[tokio::test]
+async fn the_server_refuses_tampered_expired_and_unsigned_requests() {
+    let s3 = S3sFs::start().await;
+    let storage = s3.storage();
+    let (_, body) = generated(1000);
+    storage.put("rooms/a/r.mp4", body).await.unwrap();
+    let ttl = Duration::from_secs(60);
+
+    let link = storage
+        .link("rooms/a/r.mp4", ttl, &Disposition::Inline)
+        .unwrap();
+    let link = link.expose_secret();
+    assert_eq!(get(link).await.status(), 200);
+
+    // Another signature, another object, a longer life: each breaks the signature.
+    let mut tampered = link.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(get(&tampered).await.status(), 403);
+    let other_key = link.replace("rooms/a/r.mp4", "rooms/a/s.mp4");
+    assert_eq!(get(&other_key).await.status(), 403);
+    let longer = link.replace("X-Amz-Expires=60", "X-Amz-Expires=600");
+    assert_ne!(longer, link);
+    assert_eq!(get(&longer).await.status(), 403);
+
+    // Signed half a minute ago for one minute: still good, so what refuses the
+    // next one is its age alone.
+    let recent = storage
+        .link_signed_at(
+            "rooms/a/r.mp4",
+            ttl,
+            &Disposition::Inline,
+            SystemTime::now() - Duration::from_secs(30),
+        )
+        .unwrap();
+    assert_eq!(get(recent.expose_secret()).await.status(), 200);
+    // Signed ten minutes ago for one minute.
+    let expired = storage
+        .link_signed_at(
+            "rooms/a/r.mp4",
+            ttl,
+            &Disposition::Inline,
+            SystemTime::now() - Duration::from_secs(600),
+        )
+        .unwrap();
+    assert_eq!(get(expired.expose_secret()).await.status(), 403);
+
+    let unsigned = format!("{}/{BUCKET}/rooms/a/r.mp4", s3.endpoint);
+    assert_eq!(get(&unsigned).await.status(), 403);
+}
+
+#[tokio::test]
+async fn a_stream_that_breaks_halfway_leaves_no_object_and_no_upload() {
+    let s3 = S3sFs::start().await;
+    let storage = s3.storage();
+    let (data, _) = generated(9 * MIB);
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = vec![
+        Ok(bytes::Bytes::copy_from_slice(&data)),
+        Err(std::io::Error::other("the media download broke")),
+    ];
+    let err = storage
+        .put(
+            "rooms/b/broken.mp4",
+            futures_util::stream::iter(chunks).boxed(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Source(_)), "{err:?}");
+    assert_eq!(storage.stat("rooms/b/broken.mp4").await.unwrap(), None);
+    assert!(s3.list("rooms/b/").await.is_empty());
+    // The abort is sent in the background as the upload is dropped.
+    for _ in 0..100 {
+        if s3.open_uploads().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the multipart upload was not aborted: {:?}",
+        s3.open_uploads()
+    );
+}
+
+#[tokio::test]
+async fn writing_a_key_again_replaces_it() {
+    let s3 = S3sFs::start().await;
+    let storage = s3.storage();
+    let (_, first) = generated(6 * MIB);
+    storage.put("rooms/c/x.mp4", first).await.unwrap();
+    let (data, second) = generated(100);
+    let stored = storage.put("rooms/c/x.mp4", second).await.unwrap();
+    assert_eq!(s3.list("rooms/c/").await, ["rooms/c/x.mp4"]);
+    assert_eq!(storage.stat("rooms/c/x.mp4").await.unwrap(), Some(stored));
+    assert_eq!(stored.sha256, sha256(&data));
+
+    storage.delete("rooms/c/x.mp4").await.unwrap();
+    storage.delete("rooms/c/x.mp4").await.unwrap();
+    assert!(s3.list("rooms/c/").await.is_empty());
+}
+
+#[tokio::test]
+async fn check_stores_a_probe_sees_unsigned_gets_refused_and_cleans_up() {
+    let s3 = S3sFs::start().await;
+    let report = s3.storage().check().await.unwrap();
+    assert_eq!(report.backend, "s3");
+    assert_eq!(report.unsigned_get_status, 403);
+    assert!(report.passed(), "{report:?}");
+    assert!(s3.list("roomgate-probe/").await.is_empty());
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_a_refusal_not_a_hang() {
+    let s3 = S3sFs::start().await;
+    let vars = [
+        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", s3.endpoint.clone()),
+        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET.to_owned()),
+        ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1".to_owned()),
+        (
+            "ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID",
+            ACCESS_KEY.to_owned(),
+        ),
+        (
+            "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY",
+            "not-the-secret".to_owned(),
+        ),
+        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true".to_owned()),
+    ];
+    let settings = StorageSettings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let storage = S3Storage::new(
+        settings.s3.as_ref().unwrap(),
+        roomgate::twilio::verify::http_client(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let (_, body) = generated(10);
+    let err = storage.put("rooms/d/x.mp4", body).await.unwrap_err();
+    assert!(
+        matches!(err, StorageError::Refused { status: 403, .. }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("not-the-secret"));
+}
