@@ -18,6 +18,7 @@ use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
 use crate::env::Env;
 use crate::limits::LimitsConfig;
+use crate::recordings::storage::StorageSettings;
 use crate::store::StoreSettings;
 use crate::twilio::credentials::secret_var;
 use crate::twilio::guard::GuardConfig;
@@ -141,6 +142,9 @@ pub struct Settings {
     pub video_sdk_url: Url,
     /// Where state lives: the embedded store or Redis.
     pub store: StoreSettings,
+    /// Where recordings' files go (a bucket, or the data directory) and how long
+    /// their links live.
+    pub recordings: StorageSettings,
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
@@ -268,6 +272,10 @@ impl Settings {
             .unwrap_or_default();
         let audit = AuditConfig::from_lookup(var).map_err(|lines| env.extend(lines));
         let store = StoreSettings::from_lookup(var).map_err(|lines| env.extend(lines));
+        // Resolves its own `_FILE` variables, so it reads the plain environment.
+        let recordings = StorageSettings::from_lookup(plain)
+            .map_err(|lines| env.extend(lines))
+            .unwrap_or_default();
 
         let video_sdk_url = env.http_url("ROOMGATE_VIDEO_SDK_URL", DEFAULT_VIDEO_SDK_URL);
 
@@ -370,6 +378,13 @@ impl Settings {
             }
         }
 
+        if matches!(store, Ok(StoreSettings::Redis { .. })) && recordings.s3.is_none() {
+            warnings.push(
+                "recordings are kept in this instance's ROOMGATE_DATA_DIR and served by it alone; instances sharing Redis need a bucket (ROOMGATE_RECORDINGS_S3_*)"
+                    .to_owned(),
+            );
+        }
+
         for (name, addr) in [("ROOMGATE_ADDR", addr), ("ROOMGATE_ADMIN_ADDR", admin_addr)] {
             if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
                 && !addr.ip().is_loopback()
@@ -417,6 +432,7 @@ impl Settings {
                 audit,
                 video_sdk_url,
                 store,
+                recordings,
                 mode,
                 warnings,
             }),

@@ -30,6 +30,9 @@ pub struct StorageSettings {
     pub s3: Option<S3Settings>,
     /// `ROOMGATE_RECORDING_LINK_SECS`: the life of a playback or download link.
     pub link_ttl: Duration,
+    /// `ROOMGATE_DATA_DIR`, for when the store is Redis (the embedded store's
+    /// settings name the same directory otherwise).
+    pub data_dir: PathBuf,
 }
 
 impl Default for StorageSettings {
@@ -37,6 +40,7 @@ impl Default for StorageSettings {
         Self {
             s3: None,
             link_ttl: Duration::from_secs(DEFAULT_LINK_SECS),
+            data_dir: PathBuf::from(crate::store::DEFAULT_DATA_DIR),
         }
     }
 }
@@ -234,7 +238,16 @@ impl StorageSettings {
                 },
             })
         };
-        env.finish(Self { s3, link_ttl })
+        let data_dir = PathBuf::from(
+            plain("ROOMGATE_DATA_DIR")
+                .map(|d| d.trim().to_owned())
+                .unwrap_or_else(|| crate::store::DEFAULT_DATA_DIR.into()),
+        );
+        env.finish(Self {
+            s3,
+            link_ttl,
+            data_dir,
+        })
     }
 
     /// `"s3"` or `"local"`.
