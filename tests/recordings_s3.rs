@@ -355,3 +355,76 @@ async fn wrong_credentials_are_a_refusal_not_a_hang() {
     );
     assert!(!err.to_string().contains("not-the-secret"));
 }
+
+/// `roomgate recordings check` with only `vars` set, from a directory with no `.env`.
+async fn check_command(dir: &Path, vars: &[(&str, &str)]) -> (bool, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["recordings", "check"])
+        .current_dir(dir)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_check_command_reports_each_step_and_fails_on_a_refusal() {
+    let s3 = S3sFs::start().await;
+    let mut vars = vec![
+        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", s3.endpoint.as_str()),
+        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET),
+        ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1"),
+        ("ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID", ACCESS_KEY),
+        ("ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true"),
+    ];
+    let (ok, out) = check_command(&s3.root, &vars).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("backend: s3\n"), "{out}");
+    assert!(
+        out.contains(&format!("location: bucket {BUCKET} at {}", s3.endpoint)),
+        "{out}"
+    );
+    assert!(out.contains("unsigned GET: refused (HTTP 403)"), "{out}");
+    assert!(out.contains("probe deleted: yes"), "{out}");
+
+    vars[4].1 = "not-the-secret";
+    let (ok, out) = check_command(&s3.root, &vars).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("failed: the storage refused CreateMultipartUpload (HTTP 403"),
+        "{out}"
+    );
+    assert!(!out.contains("not-the-secret"), "{out}");
+
+    // Half a configuration stops before anything is tried.
+    let (ok, out) = check_command(&s3.root, &vars[..2]).await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("missing: ROOMGATE_RECORDINGS_S3_REGION"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_check_command_without_a_bucket_checks_the_data_directory() {
+    let dir = std::env::temp_dir().join(format!("roomgate-rec-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("data");
+    let (ok, out) = check_command(&dir, &[("ROOMGATE_DATA_DIR", data.to_str().unwrap())]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("backend: local\n"), "{out}");
+    assert!(
+        out.contains(&format!("location: {}", data.join("recordings").display())),
+        "{out}"
+    );
+    assert!(out.contains("unsigned GET: refused (HTTP 403)"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
