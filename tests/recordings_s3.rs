@@ -428,3 +428,62 @@ async fn the_check_command_without_a_bucket_checks_the_data_directory() {
     assert!(out.contains("unsigned GET: refused (HTTP 403)"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn server_side_encryption_is_requested_and_signed() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    // Refused, so the upload stops at its first request.
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_string("<Error><Code>AccessDenied</Code><Message>no</Message></Error>"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let vars = [
+        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", server.uri()),
+        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET.to_owned()),
+        ("ROOMGATE_RECORDINGS_S3_REGION", "eu-west-1".to_owned()),
+        (
+            "ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID",
+            ACCESS_KEY.to_owned(),
+        ),
+        (
+            "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY",
+            SECRET_KEY.to_owned(),
+        ),
+        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true".to_owned()),
+    ];
+    let settings = StorageSettings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let storage = S3Storage::new(
+        settings.s3.as_ref().unwrap(),
+        roomgate::twilio::verify::http_client(Duration::from_secs(10)),
+    )
+    .unwrap();
+    let (_, body) = generated(10);
+    let err = storage.put("rooms/e/x.mp4", body).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Refused { status: 403, code: Some(c), .. } if c == "AccessDenied"),
+        "{err:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let create = &requests[0];
+    assert_eq!(create.url.path(), format!("/{BUCKET}/rooms/e/x.mp4"));
+    assert!(create.url.query_pairs().any(|(k, _)| k == "uploads"));
+    assert_eq!(create.headers["x-amz-server-side-encryption"], "AES256");
+    let signed: String = create
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "X-Amz-SignedHeaders")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert_eq!(signed, "host;x-amz-server-side-encryption");
+}
