@@ -716,6 +716,32 @@ mod tests {
     }
 
     #[test]
+    fn the_recordings_storage_is_part_of_the_start_up_check() {
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_RECORDINGS_S3_BUCKET", "recordings"));
+        let errors = settings(&vars).unwrap_err().0;
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains("missing: ROOMGATE_RECORDINGS_S3_ENDPOINT")),
+            "{errors:?}"
+        );
+        // Redis without a bucket works, with a warning: files stay on one instance.
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_REDIS_URL", "redis://127.0.0.1:6379"));
+        let settings = settings(&vars).unwrap();
+        assert!(settings.recordings.s3.is_none());
+        assert!(
+            settings
+                .warnings
+                .iter()
+                .any(|w| w.contains("instances sharing Redis need a bucket")),
+            "{:?}",
+            settings.warnings
+        );
+    }
+
+    #[test]
     fn https_public_url_is_detected() {
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
