@@ -78,25 +78,7 @@ impl S3sFs {
     }
 
     fn storage(&self) -> S3Storage {
-        let vars = [
-            ("ROOMGATE_RECORDINGS_S3_ENDPOINT", self.endpoint.as_str()),
-            ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET),
-            ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1"),
-            ("ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID", ACCESS_KEY),
-            ("ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY", SECRET_KEY),
-            ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true"),
-        ];
-        let settings = StorageSettings::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .unwrap();
-        S3Storage::new(
-            settings.s3.as_ref().unwrap(),
-            roomgate::twilio::verify::http_client(Duration::from_secs(10)),
-        )
-        .unwrap()
+        s3_storage(&self.endpoint, SECRET_KEY)
     }
 
     /// The keys in the bucket under `prefix`, listed through the S3 API.
@@ -141,6 +123,30 @@ impl Drop for S3sFs {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// The backend as `serve` would build it from the settings, for `endpoint`, with
+/// `secret` as the secret key.
+fn s3_storage(endpoint: &str, secret: &str) -> S3Storage {
+    let vars = [
+        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", endpoint),
+        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET),
+        ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1"),
+        ("ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID", ACCESS_KEY),
+        ("ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY", secret),
+        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true"),
+    ];
+    let settings = StorageSettings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    S3Storage::new(
+        settings.s3.as_ref().unwrap(),
+        roomgate::twilio::verify::http_client(Duration::from_secs(10)),
+    )
+    .unwrap()
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -322,31 +328,7 @@ async fn check_stores_a_probe_sees_unsigned_gets_refused_and_cleans_up() {
 #[tokio::test]
 async fn wrong_credentials_are_a_refusal_not_a_hang() {
     let s3 = S3sFs::start().await;
-    let vars = [
-        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", s3.endpoint.clone()),
-        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET.to_owned()),
-        ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1".to_owned()),
-        (
-            "ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID",
-            ACCESS_KEY.to_owned(),
-        ),
-        (
-            "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY",
-            "not-the-secret".to_owned(),
-        ),
-        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true".to_owned()),
-    ];
-    let settings = StorageSettings::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let storage = S3Storage::new(
-        settings.s3.as_ref().unwrap(),
-        roomgate::twilio::verify::http_client(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let storage = s3_storage(&s3.endpoint, "not-the-secret");
     let (_, body) = generated(10);
     let err = storage.put("rooms/d/x.mp4", body).await.unwrap_err();
     assert!(
@@ -443,31 +425,7 @@ async fn server_side_encryption_is_requested_and_signed() {
         .expect(1)
         .mount(&server)
         .await;
-    let vars = [
-        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", server.uri()),
-        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET.to_owned()),
-        ("ROOMGATE_RECORDINGS_S3_REGION", "eu-west-1".to_owned()),
-        (
-            "ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID",
-            ACCESS_KEY.to_owned(),
-        ),
-        (
-            "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY",
-            SECRET_KEY.to_owned(),
-        ),
-        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true".to_owned()),
-    ];
-    let settings = StorageSettings::from_lookup(|name| {
-        vars.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let storage = S3Storage::new(
-        settings.s3.as_ref().unwrap(),
-        roomgate::twilio::verify::http_client(Duration::from_secs(10)),
-    )
-    .unwrap();
+    let storage = s3_storage(&server.uri(), SECRET_KEY);
     let (_, body) = generated(10);
     let err = storage.put("rooms/e/x.mp4", body).await.unwrap_err();
     assert!(
