@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     ByteStream, CheckReport, Disposition, ObjectStorage, StorageError, StoredObject, check_key,
-    check_ttl, hex, parse_hex32, probe_key,
+    check_ttl, hex, parse_hex32, probe,
 };
 use crate::clock::Clock;
 
@@ -327,9 +327,8 @@ impl ObjectStorage for LocalStorage {
     }
 
     async fn check(&self) -> Result<CheckReport, StorageError> {
-        let key = probe_key();
-        let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"roomgate probe\n"))]);
-        let probe = self.put(&key, body.boxed()).await?;
+        let (key, body) = probe();
+        let probe = self.put(&key, body).await?;
         // What the file route answers a request carrying no signature.
         let unsigned_refused = self.verify(&key, &LinkQuery::default()).is_err();
         // The route is the only door only if other local users can't read the files.

@@ -275,11 +275,15 @@ pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-/// A random key for `check`'s probe object.
-fn probe_key() -> String {
+/// `check`'s probe object: a random key and a line of text.
+fn probe() -> (String, ByteStream) {
     let mut bytes = [0u8; 12];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    format!("roomgate-probe/{}", hex(&bytes))
+    let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"roomgate probe\n"))]);
+    (
+        format!("roomgate-probe/{}", hex(&bytes)),
+        futures_util::StreamExt::boxed(body),
+    )
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     ByteStream, CheckReport, Disposition, ObjectStorage, S3Credentials, S3Settings, StorageError,
-    StoredObject, check_key, check_ttl, hex, parse_hex32, probe_key,
+    StoredObject, check_key, check_ttl, hex, parse_hex32, probe,
 };
 
 /// Parts of 8 MiB: above S3's 5 MiB minimum, small enough to hold one at a time.
@@ -443,9 +443,8 @@ impl ObjectStorage for S3Storage {
     }
 
     async fn check(&self) -> Result<CheckReport, StorageError> {
-        let key = probe_key();
-        let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"roomgate probe\n"))]);
-        let (probe, sse) = self.upload(&key, body.boxed()).await?;
+        let (key, body) = probe();
+        let (probe, sse) = self.upload(&key, body).await?;
         let unsigned = self
             .send(
                 "GetObject (unsigned)",
