@@ -445,3 +445,26 @@ async fn server_side_encryption_is_requested_and_signed() {
         .unwrap();
     assert_eq!(signed, "host;x-amz-server-side-encryption");
 }
+
+#[tokio::test]
+async fn an_unreachable_storage_is_an_error_that_shows_no_signed_url() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = s3_storage(&format!("http://127.0.0.1:{port}"), SECRET_KEY);
+    let (_, body) = generated(10);
+    let err = storage.put("rooms/f/x.mp4", body).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unreachable { .. }), "{err:?}");
+    let shown = format!("{err} {err:?}");
+    for secret in [
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        ACCESS_KEY,
+        SECRET_KEY,
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(storage.stat("rooms/f/x.mp4").await.is_err());
+}
