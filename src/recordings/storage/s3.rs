@@ -152,7 +152,18 @@ impl S3Storage {
             self.upload_part(key, &upload_id, &mut parts, buf.split().freeze())
                 .await?;
         }
-        let etag = self.complete(key, &upload_id, &parts).await?;
+        let etag = match self.complete(key, &upload_id, &parts).await {
+            Ok(etag) => etag,
+            // No answer: the server may have completed it. An object we can't
+            // verify must not stay (the abort that follows fails harmlessly then).
+            Err(e @ StorageError::Unreachable { .. }) => {
+                if let Err(del) = self.delete(key).await {
+                    tracing::warn!(error = %del, "an upload of unknown outcome could not be deleted");
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         abort.storage = None;
         let sent = StoredObject {
             size,
