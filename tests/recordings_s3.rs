@@ -468,3 +468,63 @@ async fn an_unreachable_storage_is_an_error_that_shows_no_signed_url() {
     }
     assert!(storage.stat("rooms/f/x.mp4").await.is_err());
 }
+
+#[tokio::test]
+async fn a_part_stored_differently_fails_the_upload_and_aborts_it() {
+    use wiremock::matchers::{method, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>{BUCKET}</Bucket><Key>rooms/g/x.mp4</Key><UploadId>UPLOAD-1</UploadId></InitiateMultipartUploadResult>"#
+        )))
+        .mount(&server)
+        .await;
+    // The server says it stored other bytes than those sent.
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("etag", "\"0123456789abcdef0123456789abcdef\""),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(query_param("uploadId", "UPLOAD-1"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let storage = s3_storage(&server.uri(), SECRET_KEY);
+    let (data, body) = generated(1000);
+    let err = storage.put("rooms/g/x.mp4", body).await.unwrap_err();
+    assert!(matches!(err, StorageError::Mismatch(_)), "{err:?}");
+
+    let requests = server.received_requests().await.unwrap();
+    let part = requests
+        .iter()
+        .find(|r| r.method.as_str() == "PUT")
+        .unwrap();
+    // Sent with the MD5 the server must check it against.
+    assert_eq!(
+        part.headers["content-md5"],
+        base64::engine::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            <md5::Md5 as sha2::Digest>::digest(&data)
+        )
+        .as_str()
+    );
+    // Nothing was completed; the abort goes out in the background.
+    assert!(
+        !requests.iter().any(
+            |r| r.method.as_str() == "POST" && r.url.query().unwrap_or("").contains("uploadId")
+        )
+    );
+    for _ in 0..100 {
+        let requests = server.received_requests().await.unwrap();
+        if requests.iter().any(|r| r.method.as_str() == "DELETE") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the multipart upload was not aborted");
+}
