@@ -31,7 +31,7 @@ use crate::store::health::StoreHealth;
 use crate::store::{Store, StoreSettings};
 use crate::telemetry::Pseudonyms;
 use crate::twilio::credentials::{ApiKey, ApiKeys, SecretFiles};
-use crate::twilio::guard::Guard;
+use crate::twilio::guard::{Guard, GuardConfig};
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::verify::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::verify::Verifier;
@@ -199,7 +199,7 @@ impl Application {
             )
         });
         let (recordings_storage, recording_files) =
-            open_recordings_storage(&settings, http.clone(), clock.clone())?;
+            open_recordings_storage(&settings, http.clone(), clock.clone(), &metrics)?;
         let storage_handle = recordings_storage.clone();
         let state = web::Data::new(AppState {
             signin,
@@ -462,10 +462,19 @@ fn open_recordings_storage(
     settings: &Settings,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
+    metrics: &Metrics,
 ) -> anyhow::Result<RecordingsStorage> {
     Ok(match &settings.recordings.s3 {
         Some(s3) => (
-            Arc::new(S3Storage::new(s3, http).context("the recordings bucket")?),
+            Arc::new(
+                S3Storage::new(s3, http)
+                    .context("the recordings bucket")?
+                    .with_guard(Guard::new(
+                        Outbound::Storage,
+                        GuardConfig::STORAGE,
+                        Some(metrics.clone()),
+                    )),
+            ),
             None,
         ),
         None => {

@@ -528,3 +528,29 @@ async fn a_part_stored_differently_fails_the_upload_and_aborts_it() {
     }
     panic!("the multipart upload was not aborted");
 }
+
+#[tokio::test]
+async fn a_failing_storage_is_left_alone_once_its_breaker_opens() {
+    use roomgate::metrics::Outbound;
+    use roomgate::twilio::guard::{Guard, GuardConfig};
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = GuardConfig {
+        failure_threshold: 2,
+        ..GuardConfig::STORAGE
+    };
+    let storage = s3_storage(&format!("http://127.0.0.1:{port}"), SECRET_KEY)
+        .with_guard(Guard::new(Outbound::Storage, config, None));
+    for _ in 0..2 {
+        let err = storage.stat("rooms/h/x.mp4").await.unwrap_err();
+        assert!(matches!(err, StorageError::Unreachable { .. }), "{err:?}");
+    }
+    let err = storage.stat("rooms/h/x.mp4").await.unwrap_err();
+    assert!(
+        matches!(err, StorageError::Busy { retry_after, .. } if retry_after > Duration::ZERO),
+        "{err:?}"
+    );
+}

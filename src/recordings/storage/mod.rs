@@ -140,6 +140,13 @@ pub enum StorageError {
         /// S3's error code (`AccessDenied`, `NoSuchBucket`, …), when the body had one.
         code: Option<String>,
     },
+    /// Not tried: too many requests in flight, or the bucket kept failing (its
+    /// circuit breaker is open). Retry after `retry_after`.
+    #[error("the storage is busy ({reason}); not tried")]
+    Busy {
+        reason: crate::twilio::guard::Rejected,
+        retry_after: Duration,
+    },
     /// No answer: connection refused, timeout, reset.
     #[error("the storage could not be reached for {op}")]
     Unreachable {
@@ -226,7 +233,13 @@ pub fn open(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<dyn ObjectStorage>> {
     Ok(match &settings.s3 {
-        Some(s3) => Arc::new(s3::S3Storage::new(s3, http)?),
+        Some(s3) => Arc::new(s3::S3Storage::new(s3, http)?.with_guard(
+            crate::twilio::guard::Guard::new(
+                crate::metrics::Outbound::Storage,
+                crate::twilio::guard::GuardConfig::STORAGE,
+                None,
+            ),
+        )),
         None => Arc::new(local::LocalStorage::open(data_dir, clock)?),
     })
 }

@@ -22,6 +22,8 @@ use rusty_s3::{Bucket, S3Action, UrlStyle};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
+use crate::twilio::guard::Guard;
+
 use super::{
     ByteStream, CheckReport, Disposition, ObjectStorage, S3Credentials, S3Settings, StorageError,
     StoredObject, check_key, check_ttl, hex, parse_hex32, probe,
@@ -44,6 +46,8 @@ const COPY_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct S3Storage {
     http: reqwest::Client,
+    /// In-flight bound and circuit breaker ([`crate::twilio::guard`]).
+    guard: Option<Guard>,
     bucket: Bucket,
     credentials: S3Credentials,
     location: String,
@@ -77,10 +81,16 @@ impl S3Storage {
         })?;
         Ok(Self {
             http,
+            guard: None,
             bucket,
             credentials: settings.credentials.clone(),
             location: format!("bucket {} at {}", settings.bucket, settings.endpoint),
         })
+    }
+
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// `link`, as if signed at `at` (tests make expired links with it).
@@ -392,15 +402,23 @@ impl S3Storage {
         request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<Response, StorageError> {
+        let permit = match &self.guard {
+            Some(guard) => Some(guard.admit().map_err(|reason| StorageError::Busy {
+                reason,
+                retry_after: reason.retry_after(),
+            })?),
+            None => None,
+        };
+        let sent = request.timeout(timeout).send().await;
+        if let Some(permit) = permit {
+            // A refusal (4xx) is the bucket working; no answer or a 5xx is not.
+            permit.finish(sent.as_ref().is_ok_and(|r| !r.status().is_server_error()));
+        }
         // `without_url`: a signed URL must not reach a log through an error.
-        request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| StorageError::Unreachable {
-                op,
-                source: e.without_url(),
-            })
+        sent.map_err(|e| StorageError::Unreachable {
+            op,
+            source: e.without_url(),
+        })
     }
 }
 
