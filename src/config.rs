@@ -18,6 +18,8 @@ use crate::client_ip::TrustedProxies;
 use crate::domain::RoomName;
 use crate::env::Env;
 use crate::limits::LimitsConfig;
+use crate::recordings::pipeline::PipelineSettings;
+use crate::recordings::storage::StorageSettings;
 use crate::store::StoreSettings;
 use crate::twilio::credentials::secret_var;
 use crate::twilio::guard::GuardConfig;
@@ -141,6 +143,11 @@ pub struct Settings {
     pub video_sdk_url: Url,
     /// Where state lives: the embedded store or Redis.
     pub store: StoreSettings,
+    /// Where recordings' files go (a bucket, or the data directory) and how long
+    /// their links live.
+    pub recordings: StorageSettings,
+    /// The recordings pipeline's lease and retry timings.
+    pub pipeline: PipelineSettings,
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
@@ -268,6 +275,13 @@ impl Settings {
             .unwrap_or_default();
         let audit = AuditConfig::from_lookup(var).map_err(|lines| env.extend(lines));
         let store = StoreSettings::from_lookup(var).map_err(|lines| env.extend(lines));
+        // Resolves its own `_FILE` variables, so it reads the plain environment.
+        let recordings = StorageSettings::from_lookup(plain)
+            .map_err(|lines| env.extend(lines))
+            .unwrap_or_default();
+        let pipeline = PipelineSettings::from_lookup(var)
+            .map_err(|lines| env.extend(lines))
+            .unwrap_or_default();
 
         let video_sdk_url = env.http_url("ROOMGATE_VIDEO_SDK_URL", DEFAULT_VIDEO_SDK_URL);
 
@@ -370,6 +384,13 @@ impl Settings {
             }
         }
 
+        if matches!(store, Ok(StoreSettings::Redis { .. })) && recordings.s3.is_none() {
+            warnings.push(
+                "recordings are kept in this instance's ROOMGATE_DATA_DIR and served by it alone; instances sharing Redis need a bucket (ROOMGATE_RECORDINGS_S3_*)"
+                    .to_owned(),
+            );
+        }
+
         for (name, addr) in [("ROOMGATE_ADDR", addr), ("ROOMGATE_ADMIN_ADDR", admin_addr)] {
             if let (Some(Mode::Local), Some(addr)) = (&mode, addr)
                 && !addr.ip().is_loopback()
@@ -417,6 +438,8 @@ impl Settings {
                 audit,
                 video_sdk_url,
                 store,
+                recordings,
+                pipeline,
                 mode,
                 warnings,
             }),
@@ -697,6 +720,32 @@ mod tests {
         vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
         assert!(settings(&vars).unwrap().warnings.is_empty());
         assert!(settings(&twilio_vars()).unwrap().warnings.is_empty());
+    }
+
+    #[test]
+    fn the_recordings_storage_is_part_of_the_start_up_check() {
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_RECORDINGS_S3_BUCKET", "recordings"));
+        let errors = settings(&vars).unwrap_err().0;
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains("missing: ROOMGATE_RECORDINGS_S3_ENDPOINT")),
+            "{errors:?}"
+        );
+        // Redis without a bucket works, with a warning: files stay on one instance.
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_REDIS_URL", "redis://127.0.0.1:6379"));
+        let settings = settings(&vars).unwrap();
+        assert!(settings.recordings.s3.is_none());
+        assert!(
+            settings
+                .warnings
+                .iter()
+                .any(|w| w.contains("instances sharing Redis need a bucket")),
+            "{:?}",
+            settings.warnings
+        );
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub mod random;
 /// Whether an instance is ready: the one check both `/readyz` answer from.
 pub mod readiness;
 
-/// Recordings of video rooms: whether one is running now.
+/// Recordings kept off Twilio: recorded on purpose, moved into the operator's storage,
+/// played back through links that expire in seconds.
 pub mod recordings;
 /// HTTP pages and endpoints.
 pub mod routes;

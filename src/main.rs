@@ -1,5 +1,6 @@
-//! The `roomgate` command: `serve`, `acl …`, `audit show`, `store check`. Thin: it
-//! parses the command line, loads settings and the ACL, and hands over to the library.
+//! The `roomgate` command: `serve`, `acl …`, `audit show`, `store check`,
+//! `recordings check`. Thin: it parses the command line, loads settings and the ACL,
+//! and hands over to the library.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,19 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Recordings and where their files are kept (a bucket with
+    /// ROOMGATE_RECORDINGS_S3_*, else the data directory).
+    Recordings {
+        #[command(subcommand)]
+        command: RecordingsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordingsCommand {
+    /// Store a probe object, confirm an unsigned GET of it is refused, delete it;
+    /// exit 1 if any step fails.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +198,68 @@ fn main() -> ExitCode {
         Command::Store {
             command: StoreCommand::Check,
         } => store_check(),
+        Command::Recordings {
+            command: RecordingsCommand::Check,
+        } => recordings_check(),
+    }
+}
+
+/// `recordings check`: the storage `serve` would use, tried end to end with a probe.
+fn recordings_check() -> ExitCode {
+    use roomgate::recordings::storage::{self, StorageSettings};
+    let _ = dotenvy::dotenv();
+    let settings = match StorageSettings::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(lines) => {
+            eprintln!("{}", lines.join("\n"));
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("backend: {}", settings.backend());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for one check");
+    let report = runtime.block_on(async {
+        let storage = storage::open(
+            &settings,
+            &settings.data_dir,
+            roomgate::twilio::verify::http_client(std::time::Duration::from_secs(10)),
+            std::sync::Arc::new(roomgate::clock::SystemClock),
+        )?;
+        anyhow::Ok(storage.check().await?)
+    });
+    match report {
+        Ok(report) => {
+            println!("location: {}", report.location);
+            println!(
+                "probe stored: {} bytes, size and checksum verified",
+                report.probe.size
+            );
+            println!(
+                "unsigned GET: {} (HTTP {})",
+                if report.unsigned_get_refused() {
+                    "refused"
+                } else {
+                    "ALLOWED: anyone can read the files without a link"
+                },
+                report.unsigned_get_status
+            );
+            println!("encryption: {}", report.encryption);
+            println!(
+                "probe deleted: {}",
+                if report.probe_deleted { "yes" } else { "NO" }
+            );
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            println!("failed: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -145,6 +145,8 @@ label_value! {
         Video => "video",
         /// The operator alert webhook (`ROOMGATE_ALERT_WEBHOOK_URL`).
         AlertWebhook => "alert_webhook",
+        /// The recordings bucket (`ROOMGATE_RECORDINGS_S3_*`).
+        Storage => "storage",
     }
 }
 

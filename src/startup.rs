@@ -21,14 +21,19 @@ use crate::config::{Mode, Settings, TwilioSettings};
 use crate::limits::Limiter;
 use crate::metrics::{Metrics, Outbound};
 use crate::random::random_token;
+use crate::recordings::library::Library;
+use crate::recordings::pipeline::Pipeline;
+use crate::recordings::storage::local::LocalStorage;
+use crate::recordings::storage::s3::S3Storage;
+use crate::recordings::storage::{ObjectStorage, S3Credentials, S3SecretFiles};
 use crate::session::SessionPolicy;
 use crate::signin::{SignInService, SignIns};
 use crate::state::{AppState, Site};
-use crate::store::Store;
 use crate::store::health::StoreHealth;
+use crate::store::{Store, StoreSettings};
 use crate::telemetry::Pseudonyms;
 use crate::twilio::credentials::{ApiKey, ApiKeys, SecretFiles};
-use crate::twilio::guard::Guard;
+use crate::twilio::guard::{Guard, GuardConfig};
 use crate::twilio::signature::SignatureValidator;
 use crate::twilio::verify::{TwilioVerifyClient, TwilioVerifyConfig, http_client};
 use crate::verify::Verifier;
@@ -66,6 +71,7 @@ pub struct Application {
     server: Server,
     acl: Arc<AclStore>,
     audit: AuditLog,
+    recordings_storage: Arc<dyn ObjectStorage>,
     /// Reloads the ACL on change for as long as the server runs.
     _watcher: notify::RecommendedWatcher,
 }
@@ -194,6 +200,33 @@ impl Application {
                 outbound.rooms,
             )
         });
+        let (recordings_storage, recording_files) =
+            open_recordings_storage(&settings, http.clone(), clock.clone(), &metrics)?;
+        let storage_handle = recordings_storage.clone();
+        let library = Library::new(
+            store.clone(),
+            recordings_storage.clone(),
+            acl.clone(),
+            audit.clone(),
+            settings.recordings.link_ttl,
+        );
+        // Only Twilio's callbacks start recording jobs; without webhooks nothing would.
+        let pipeline = twilio.as_ref().map(|t| {
+            Pipeline::new(
+                store.clone(),
+                t.video.clone(),
+                recordings_storage.clone(),
+                http.clone(),
+                acl.clone(),
+                audit.clone(),
+                status_callback.clone(),
+                settings.pipeline.clone(),
+            )
+        });
+        if let Some(pipeline) = &pipeline {
+            pipeline.spawn();
+        }
+        library.spawn_expiry(RETENTION_SWEEP);
         let state = web::Data::new(AppState {
             signin,
             acl: acl.clone(),
@@ -208,8 +241,8 @@ impl Application {
             rooms,
             signatures: twilio.as_ref().and_then(|t| t.signatures.clone()),
             status_callback,
-            library: None,
-            pipeline: None,
+            library,
+            pipeline,
             site: Site {
                 public_origin: settings.public_url.origin().ascii_serialization(),
                 secure_cookies: settings.is_https(),
@@ -217,6 +250,9 @@ impl Application {
                 video_sdk_url: settings.video_sdk_url.to_string(),
                 local_mode: matches!(settings.mode, Mode::Local),
             },
+            recordings_storage,
+            recording_files,
+            recording_link_ttl: settings.recordings.link_ttl,
         });
         let sessions_policy = web::Data::new(SessionPolicy {
             store: store.clone(),
@@ -292,13 +328,20 @@ impl Application {
                 Err(not_ready) => (false, not_ready.detailed()),
             })?;
         tokio::spawn(admin);
-        spawn_sighup_listener(reload, twilio.map(|t| t.secret_files));
+        let s3_secrets = settings
+            .recordings
+            .s3
+            .as_ref()
+            .filter(|s3| s3.secret_files.any())
+            .map(|s3| (s3.secret_files.clone(), s3.credentials.clone()));
+        spawn_sighup_listener(reload, twilio.map(|t| t.secret_files), s3_secrets);
         Ok(Self {
             port,
             admin_port,
             server,
             acl,
             audit,
+            recordings_storage: storage_handle,
             _watcher: watcher,
         })
     }
@@ -320,6 +363,11 @@ impl Application {
     /// The audit log the app writes, to flush what is still folded (tests, shutdown).
     pub fn audit_handle(&self) -> AuditLog {
         self.audit.clone()
+    }
+
+    /// Where recordings' files are stored (tests put files and ask for links).
+    pub fn recordings_storage(&self) -> Arc<dyn ObjectStorage> {
+        self.recordings_storage.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -435,9 +483,49 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
     }
 }
 
+/// How often recordings past their room's retention are looked for.
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// The recordings' storage, and the local files behind it when there is no bucket.
+type RecordingsStorage = (Arc<dyn ObjectStorage>, Option<Arc<LocalStorage>>);
+
+fn open_recordings_storage(
+    settings: &Settings,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> anyhow::Result<RecordingsStorage> {
+    Ok(match &settings.recordings.s3 {
+        Some(s3) => (
+            Arc::new(
+                S3Storage::new(s3, http)
+                    .context("the recordings bucket")?
+                    .with_guard(Guard::new(
+                        Outbound::Storage,
+                        GuardConfig::STORAGE,
+                        Some(metrics.clone()),
+                    )),
+            ),
+            None,
+        ),
+        None => {
+            let dir = match &settings.store {
+                StoreSettings::Embedded { dir } => dir,
+                StoreSettings::Redis { .. } => &settings.recordings.data_dir,
+            };
+            let local = Arc::new(LocalStorage::open(dir, clock)?);
+            (local.clone(), Some(local))
+        }
+    })
+}
+
 /// `SIGHUP` asks for a reload, the way daemons are told to re-read their files: the
-/// ACL, and the secrets that came from files.
-fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>, secrets: Option<SecretFiles>) {
+/// ACL, and the secrets that came from files (Twilio's and the bucket's key pair).
+fn spawn_sighup_listener(
+    reload: tokio::sync::mpsc::Sender<()>,
+    secrets: Option<SecretFiles>,
+    s3_secrets: Option<(S3SecretFiles, S3Credentials)>,
+) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -457,10 +545,19 @@ fn spawn_sighup_listener(reload: tokio::sync::mpsc::Sender<()>, secrets: Option<
                     Err(e) => tracing::error!(error = %e, "secret re-read task failed"),
                 }
             }
+            if let Some((files, credentials)) = s3_secrets.clone() {
+                match tokio::task::spawn_blocking(move || files.reread(&credentials)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the bucket's key pair was not re-read; the old one stays in service")
+                    }
+                    Err(e) => tracing::error!(error = %e, "secret re-read task failed"),
+                }
+            }
         }
     });
     #[cfg(not(unix))]
-    drop((reload, secrets));
+    drop((reload, secrets, s3_secrets));
 }
 
 /// Sign-ins abandoned halfway are taken from the store every 10 s (by one instance

@@ -11,6 +11,8 @@ use crate::clock::Clock;
 use crate::domain::RoomName;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::recordings::storage::ObjectStorage;
+use crate::recordings::storage::local::LocalStorage;
 use crate::signin::SignInService;
 use crate::store::health::StoreHealth;
 use crate::store::{Store, StoreError};
@@ -41,7 +43,7 @@ pub struct AppState {
     /// Twilio mode only: creates rooms in the background as tokens are issued.
     pub rooms: Option<RoomKeeper>,
     /// Stored recordings: listing, links, deletion, retention.
-    pub library: Option<crate::recordings::library::Library>,
+    pub library: crate::recordings::library::Library,
     /// Twilio mode with webhooks: moves recorded rooms into storage.
     pub pipeline: Option<Arc<crate::recordings::pipeline::Pipeline>>,
     /// Checks `X-Twilio-Signature`; present when an Auth Token is configured.
@@ -49,6 +51,13 @@ pub struct AppState {
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
     pub status_callback: Option<Url>,
     pub site: Site,
+    /// Where recordings' files are stored: a bucket, or the data directory.
+    pub recordings_storage: Arc<dyn ObjectStorage>,
+    /// The data directory's files when they are the storage: the file route checks
+    /// its links against it. `None` with a bucket (links go to the bucket).
+    pub recording_files: Option<Arc<LocalStorage>>,
+    /// `ROOMGATE_RECORDING_LINK_SECS`: the life of a playback or download link.
+    pub recording_link_ttl: std::time::Duration,
 }
 
 /// Settings the pages need, copied from the configuration once.

@@ -98,6 +98,8 @@ error-form-expired-title = This form has expired
 error-form-expired = For your security this form can only be sent from the page that showed it. Go back, reload the page and try again.
 error-not-found-title = Page not found
 error-not-found = There is no page at this address.
+error-link-refused-title = This link has expired
+error-link-refused = Links to recordings work for a short time only. Go back to the recordings page and open the recording again.
 error-unexpected-title = Something went wrong
 error-unexpected = Please try again in a moment.
 

@@ -87,6 +87,8 @@ error-form-expired-title = Este formulario ha expirado
 error-form-expired = Por tu seguridad, este formulario solo se puede enviar desde la página que lo mostró. Vuelve atrás, recarga la página e inténtalo de nuevo.
 error-not-found-title = Página no encontrada
 error-not-found = No hay ninguna página en esta dirección.
+error-link-refused-title = Este enlace ha caducado
+error-link-refused = Los enlaces a las grabaciones solo funcionan durante poco tiempo. Vuelve a la página de grabaciones y abre la grabación de nuevo.
 error-unexpected-title = Algo salió mal
 error-unexpected = Vuelve a intentarlo en un momento.
 

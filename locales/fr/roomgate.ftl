@@ -87,6 +87,8 @@ error-form-expired-title = Ce formulaire a expiré
 error-form-expired = Pour votre sécurité, ce formulaire ne peut être envoyé que depuis la page qui l’a affiché. Revenez en arrière, rechargez la page et réessayez.
 error-not-found-title = Page introuvable
 error-not-found = Il n’y a aucune page à cette adresse.
+error-link-refused-title = Ce lien a expiré
+error-link-refused = Les liens vers les enregistrements ne fonctionnent que peu de temps. Revenez à la page des enregistrements et ouvrez à nouveau l’enregistrement.
 error-unexpected-title = Une erreur s’est produite
 error-unexpected = Veuillez réessayer dans un instant.
 

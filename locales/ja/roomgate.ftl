@@ -76,6 +76,8 @@ error-form-expired-title = このフォームは有効期限切れです
 error-form-expired = セキュリティのため、このフォームは表示されたページからのみ送信できます。前のページに戻り、ページを再読み込みしてから、もう一度お試しください。
 error-not-found-title = ページが見つかりません
 error-not-found = このアドレスにページはありません。
+error-link-refused-title = このリンクは有効期限が切れています
+error-link-refused = 録画へのリンクは短い時間だけ有効です。録画のページに戻って、もう一度開いてください。
 error-unexpected-title = 問題が発生しました
 error-unexpected = しばらくしてから、もう一度お試しください。
 

@@ -87,6 +87,8 @@ error-form-expired-title = Este formulário expirou
 error-form-expired = Para sua segurança, este formulário só pode ser enviado da página que o exibiu. Volte, recarregue a página e tente novamente.
 error-not-found-title = Página não encontrada
 error-not-found = Não há nenhuma página neste endereço.
+error-link-refused-title = Este link expirou
+error-link-refused = Os links para gravações funcionam só por pouco tempo. Volte à página de gravações e abra a gravação de novo.
 error-unexpected-title = Algo deu errado
 error-unexpected = Tente novamente daqui a pouco.
 

@@ -40,7 +40,11 @@ impl ObjectStorage for Bucket {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(StorageError::Refused("AccessDenied".into()));
+            return Err(StorageError::Refused {
+                op: "upload",
+                status: 403,
+                code: Some("AccessDenied".into()),
+            });
         }
         let mut all = Vec::new();
         while let Some(chunk) = body.next().await {
@@ -83,7 +87,17 @@ impl ObjectStorage for Bucket {
     }
 
     async fn check(&self) -> Result<CheckReport, StorageError> {
-        Ok(CheckReport { lines: Vec::new() })
+        Ok(CheckReport {
+            backend: "test",
+            location: "memory".into(),
+            probe: StoredObject {
+                size: 0,
+                sha256: sha2::Sha256::digest(b"").into(),
+            },
+            unsigned_get_status: 403,
+            encryption: "none".into(),
+            probe_deleted: true,
+        })
     }
 }
 

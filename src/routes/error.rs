@@ -23,6 +23,9 @@ pub enum PageError {
     CrossSite,
     #[error("not found")]
     NotFound,
+    /// A recording link that is altered, expired or not a link at all.
+    #[error("a recording link was refused")]
+    LinkRefused,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -47,6 +50,7 @@ impl PageError {
                 (tr.t("error-form-expired-title"), tr.t("error-form-expired"))
             }
             Self::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found")),
+            Self::LinkRefused => (tr.t("error-link-refused-title"), tr.t("error-link-refused")),
             Self::Unexpected(_) => (tr.t("error-unexpected-title"), tr.t("error-unexpected")),
         };
         let page = NoticePage {
@@ -73,7 +77,7 @@ impl PageError {
 impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Csrf | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::CrossSite | Self::LinkRefused => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

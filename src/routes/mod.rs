@@ -13,6 +13,7 @@ mod language;
 mod logout;
 mod recordings;
 mod recording;
+mod recording_files;
 mod respond;
 mod token;
 mod verify;
@@ -79,6 +80,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
                 .route(web::post().to(webhooks::room_events)),
         )
+        .service(one(
+            "/recordings/files/{key:.*}",
+            web::get().to(recording_files::file),
+        ))
         .service(one("/language/{code}", web::get().to(language::choose)))
         .service(one("/logout", web::post().to(logout::logout)))
         .service(one("/healthz", web::get().to(health::healthz)))

@@ -107,19 +107,17 @@ pub async fn list(
         Err(resp) => return Ok(resp),
     };
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
-    let recordings = match &state.library {
-        Some(library) => library
-            .list(Some(&member.room))
-            .await
-            .map_err(|e| PageError::Unexpected(anyhow::Error::new(e)))?,
-        None => Vec::new(),
-    };
+    let recordings = state
+        .library
+        .list(Some(&member.room))
+        .await
+        .map_err(|e| PageError::Unexpected(anyhow::Error::new(e)))?;
     render(RecordingsPage {
         tr: &tr,
         room: member.room.as_str(),
         csrf_token: &csrf_token,
         rows: recordings.iter().map(|r| row(&tr, r)).collect(),
-        link_secs: state.library.as_ref().map_or(0, |l| l.link_ttl().as_secs()),
+        link_secs: state.library.link_ttl().as_secs(),
     })
 }
 
@@ -155,12 +153,7 @@ async fn link(
     if !member.is_host {
         return Refused::NotHost.error_response();
     }
-    let Some(library) = state.library.as_ref() else {
-        return json_reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "error": "recordings_unavailable" }),
-        );
-    };
+    let library = &state.library;
     let id = req.match_info().get("id").unwrap_or_default();
     let room: &RoomName = &member.room;
     let by = Requester {

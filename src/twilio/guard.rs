@@ -63,6 +63,17 @@ impl GuardConfig {
     };
 }
 
+impl GuardConfig {
+    /// The recordings bucket: background uploads and deletions, and `check`. A few
+    /// parts in flight fill most links; a bucket that keeps failing is left alone for
+    /// a while rather than hammered by every job's retries.
+    pub const STORAGE: Self = Self {
+        max_in_flight: 8,
+        failure_threshold: 5,
+        cool_down: Duration::from_secs(30),
+    };
+}
+
 /// Why a call was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {

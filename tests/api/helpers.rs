@@ -44,6 +44,8 @@ pub struct TestApp {
     pub codes: Arc<Mutex<Vec<CodeNotice>>>,
     /// The app's audit log, to flush what it has folded.
     pub audit: roomgate::audit::AuditLog,
+    /// Where the app stores recordings' files.
+    pub recordings: Arc<dyn roomgate::recordings::storage::ObjectStorage>,
 }
 
 /// A private copy of the test ACL on disk, so the app's file watcher has its own file.
@@ -157,6 +159,7 @@ async fn start(
     let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     let acl = app.acl_handle();
     let audit = app.audit_handle();
+    let recordings = app.recordings_storage();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -168,6 +171,7 @@ async fn start(
         admin_address,
         codes,
         audit,
+        recordings,
     }
 }
 
@@ -276,6 +280,11 @@ impl TestApp {
         let html = self.get_room(room).await.text().await.unwrap();
         let csrf = extract_csrf(&html).unwrap_or_default();
         self.post_form("/logout", &[("csrf_token", &csrf)]).await
+    }
+
+    /// A recording's file through a link the storage issued (a path and query).
+    pub async fn get_recording_file(&self, link: &str) -> Response {
+        self.get(link).await
     }
 
     /// Remove a user from the live ACL, as a reload would.

@@ -16,6 +16,7 @@ mod metrics;
 mod outbound;
 mod pages;
 mod recording_controls;
+mod recording_files;
 mod reload;
 mod resend;
 mod security;
