@@ -57,7 +57,7 @@ pub async fn state(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 /// A verified member of the room in the path. A session verified for another room
 /// is signed in, just not here: a 403, as for anyone else with no say in this room,
 /// rather than the 401 that asks a visitor to sign in.
-async fn member(req: &HttpRequest) -> Result<Member, HttpResponse> {
+pub(super) async fn member(req: &HttpRequest) -> Result<Member, HttpResponse> {
     match Member::of(req).await {
         Ok(member) => Ok(member),
         Err(e) => {

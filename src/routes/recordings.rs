@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::PageError;
 use super::extract::{CsrfHeader, Member, Refused};
+use super::recording;
 use super::respond::{NoticePage, no_store, render, see_other};
 use crate::client_ip::ClientIp;
 use crate::domain::RoomName;
@@ -59,19 +60,18 @@ fn row(tr: &Tr, rec: &Recording) -> Row {
     }
 }
 
-/// A host of this room, or the page that says why not.
+/// A host of this room, or the page that says why not. A visitor who isn't signed in
+/// anywhere is sent to sign in; anyone signed in without a say here (a participant, a
+/// host of another room) gets 403.
 async fn host_of_room(req: &HttpRequest, tr: &Tr) -> Result<Member, HttpResponse> {
-    match Member::of(req).await {
+    match recording::member(req).await {
         Ok(member) if member.is_host => Ok(member),
-        Ok(_) => Err(refusal_page(tr, StatusCode::FORBIDDEN)),
-        Err(e) => match e.as_error::<Refused>() {
-            // Not signed in for this room: sign in first, then come back.
-            Some(Refused::NotVerified) => {
-                let room = req.match_info().get("room").unwrap_or_default();
-                Err(see_other(&format!("/rooms/{room}")))
-            }
-            _ => Err(e.error_response()),
-        },
+        Err(refused) if refused.status() == StatusCode::UNAUTHORIZED => {
+            let room = req.match_info().get("room").unwrap_or_default();
+            Err(see_other(&format!("/rooms/{room}")))
+        }
+        Err(refused) if refused.status() != StatusCode::FORBIDDEN => Err(refused),
+        _ => Err(refusal_page(tr, StatusCode::FORBIDDEN)),
     }
 }
 
@@ -124,32 +124,34 @@ pub async fn list(
 /// `POST /rooms/{room}/recordings/{id}/play`.
 pub async fn play(
     req: HttpRequest,
-    member: Member,
-    _: CsrfHeader,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    link(&req, member, ip, &state, Purpose::Play).await
+    link(&req, ip, &state, Purpose::Play).await
 }
 
 /// `POST /rooms/{room}/recordings/{id}/download`.
 pub async fn download(
     req: HttpRequest,
-    member: Member,
-    _: CsrfHeader,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    link(&req, member, ip, &state, Purpose::Download).await
+    link(&req, ip, &state, Purpose::Download).await
 }
 
 async fn link(
     req: &HttpRequest,
-    member: Member,
     ip: std::net::IpAddr,
     state: &AppState,
     purpose: Purpose,
 ) -> HttpResponse {
+    let member = match recording::member(req).await {
+        Ok(member) => member,
+        Err(refused) => return refused,
+    };
+    if let Err(refused) = CsrfHeader::of(req) {
+        return refused.error_response();
+    }
     if !member.is_host {
         return Refused::NotHost.error_response();
     }

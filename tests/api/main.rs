@@ -17,6 +17,7 @@ mod outbound;
 mod pages;
 mod recording_controls;
 mod recording_files;
+mod recordings;
 mod reload;
 mod resend;
 mod security;

@@ -14,11 +14,11 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-const RULES_PATH: &str = "/v1/Rooms/RM0123456789abcdef0123456789abcdef/RecordingRules";
-const INCLUDE_ALL: &str = r#"[{"type":"include","all":true}]"#;
+pub const RULES_PATH: &str = "/v1/Rooms/RM0123456789abcdef0123456789abcdef/RecordingRules";
+pub const INCLUDE_ALL: &str = r#"[{"type":"include","all":true}]"#;
 const EXCLUDE_ALL: &str = r#"[{"type":"exclude","all":true}]"#;
-const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
-const SIGNED_URL: &str = "http://127.0.0.1:8080/twilio/room-events";
+pub const AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+pub const SIGNED_URL: &str = "http://127.0.0.1:8080/twilio/room-events";
 
 /// The test ACL, plus harry (a host of another room) and room settings: hosts
 /// record standup, all-hands always records, every other room never.
@@ -62,13 +62,13 @@ impl TestApp {
     }
 }
 
-async fn spawn_recording_app() -> TestApp {
+pub async fn spawn_recording_app() -> TestApp {
     let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
     app.use_recording_acl();
     app
 }
 
-fn fetch_room(name: &str) -> Mock {
+pub fn fetch_room(name: &str) -> Mock {
     Mock::given(method("GET"))
         .and(path(format!("/v1/Rooms/{name}")))
         .and(header("authorization", video_basic_auth().as_str()))
@@ -76,7 +76,7 @@ fn fetch_room(name: &str) -> Mock {
 }
 
 /// `UpdateRoomRecordingRule` with exactly this `Rules`, answered as the spec shows.
-fn recording_rules(rules: &'static str, rule_type: &str) -> Mock {
+pub fn recording_rules(rules: &'static str, rule_type: &str) -> Mock {
     Mock::given(method("POST"))
         .and(path(RULES_PATH))
         .and(header("authorization", video_basic_auth().as_str()))
