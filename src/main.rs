@@ -50,10 +50,16 @@ enum Command {
     },
     /// Recordings and where their files are kept (a bucket with
     /// ROOMGATE_RECORDINGS_S3_*, else the data directory).
-    Recordings {
-        #[command(subcommand)]
-        command: RecordingsCommand,
-    },
+    Recordings(RecordingsArgs),
+}
+
+#[derive(clap::Args)]
+struct RecordingsArgs {
+    /// ACL file, for each room's retention [env: ROOMGATE_ACL] [default: acl.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    acl: Option<PathBuf>,
+    #[command(subcommand)]
+    command: RecordingsCommand,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +67,24 @@ enum RecordingsCommand {
     /// Store a probe object, confirm an unsigned GET of it is refused, delete it;
     /// exit 1 if any step fails.
     Check,
+    /// One line per recording, newest first: id, room, when it ended, duration, size,
+    /// state.
+    List {
+        /// Only this room's
+        #[arg(long, value_name = "ROOM")]
+        room: Option<String>,
+    },
+    /// Print a link to a recording, valid for ROOMGATE_RECORDING_LINK_SECS (audited).
+    Link {
+        id: String,
+        /// A download (Content-Disposition: attachment) rather than playback
+        #[arg(long)]
+        download: bool,
+    },
+    /// Delete a recording's file and forget it (audited).
+    Delete { id: String },
+    /// Delete every recording older than its room's retention_days now.
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -198,9 +222,11 @@ fn main() -> ExitCode {
         Command::Store {
             command: StoreCommand::Check,
         } => store_check(),
-        Command::Recordings {
+        Command::Recordings(RecordingsArgs {
             command: RecordingsCommand::Check,
-        } => recordings_check(),
+            ..
+        }) => recordings_check(),
+        Command::Recordings(args) => recordings_command(args),
     }
 }
 
@@ -263,23 +289,73 @@ fn recordings_check() -> ExitCode {
     }
 }
 
+/// The store `serve` would use, from the environment and `.env`. The Redis URL may
+/// come from a file, as for `serve`.
+fn store_settings() -> Result<StoreSettings, String> {
+    let _ = dotenvy::dotenv();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
+        StoreSettings::from_lookup(|name| match name {
+            "ROOMGATE_REDIS_URL" => url.clone(),
+            _ => env(name),
+        })
+        .map_err(|e| e.join("\n"))
+    })
+}
+
+/// `recordings list | link | delete | purge`.
+fn recordings_command(args: RecordingsArgs) -> ExitCode {
+    use roomgate::recordings::commands::Recordings;
+    let store = match store_settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let acl_path = args
+        .acl
+        .unwrap_or_else(|| roomgate::config::acl_path(|n| std::env::var(n).ok()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for one command");
+    let done = runtime.block_on(async {
+        let recordings = Recordings::open(env, &store, &acl_path).await?;
+        match args.command {
+            RecordingsCommand::List { room } => {
+                let room = room
+                    .map(|r| {
+                        roomgate::domain::RoomName::parse(&r)
+                            .map_err(|e| anyhow::anyhow!("--room {r:?}: {e}"))
+                    })
+                    .transpose()?;
+                recordings.list(room.as_ref()).await
+            }
+            RecordingsCommand::Link { id, download } => recordings.link(&id, download).await,
+            RecordingsCommand::Delete { id } => recordings.delete(&id).await,
+            RecordingsCommand::Purge => recordings.purge().await,
+            RecordingsCommand::Check => unreachable!("handled by recordings_check"),
+        }
+    });
+    match done {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roomgate recordings: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `store check`: the settings `serve` would use, the store they name, and whether it
 /// answers. A running `serve` holds the embedded store's lock; that is reported as
 /// in use, not as a failure.
 fn store_check() -> ExitCode {
-    let _ = dotenvy::dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    // The URL may come from a file, as for `serve`.
-    let settings = roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(
-        |(url, _)| {
-            StoreSettings::from_lookup(|name| match name {
-                "ROOMGATE_REDIS_URL" => url.clone(),
-                _ => env(name),
-            })
-            .map_err(|e| e.join("\n"))
-        },
-    );
-    let settings = match settings {
+    let settings = match store_settings() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("{e}");

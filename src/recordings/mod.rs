@@ -4,6 +4,7 @@
 //! links that expire in seconds ([`library`]).
 
 pub mod catalog;
+pub mod commands;
 pub mod library;
 pub mod live;
 pub mod pipeline;

@@ -1,0 +1,129 @@
+//! `roomgate recordings list | link | delete | purge`, through the real binary, on an
+//! embedded store and local storage seeded the way the pipeline leaves them.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use roomgate::clock::SystemClock;
+use roomgate::domain::RoomName;
+use roomgate::recordings::catalog::{Catalog, Recording, Stage};
+use roomgate::recordings::storage::{self, StorageSettings};
+use roomgate::store::embedded::EmbeddedStore;
+use support::{EXAMPLE_ACL, fresh_dir};
+
+/// Ended 10 days ago: inside standup's 90 days.
+const RECENT: &str = "RM00000000000000000000000000000010";
+/// Ended 100 days ago: past them.
+const OLD: &str = "RM00000000000000000000000000000100";
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Store a recording of standup that ended `ago`, with its file, as the pipeline
+/// leaves one.
+async fn seed(dir: &Path) {
+    let clock = Arc::new(SystemClock);
+    let store = Arc::new(EmbeddedStore::open(dir, clock.clone()).await.unwrap());
+    let settings = StorageSettings {
+        data_dir: dir.to_owned(),
+        ..StorageSettings::default()
+    };
+    let files = storage::open(&settings, dir, reqwest::Client::new(), clock).unwrap();
+    let catalog = Catalog::new(store.clone());
+    let room = RoomName::parse("standup").unwrap();
+    for (id, ago) in [(RECENT, DAY * 10), (OLD, DAY * 100)] {
+        let key = format!("standup/{id}.mp4");
+        let body =
+            futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"mp4 bytes"))]).boxed();
+        let stored = files.put(&key, body).await.unwrap();
+        let mut rec = Recording::new(id, &room, SystemTime::now() - ago);
+        rec.stage = Stage::Stored;
+        rec.object_key = Some(key);
+        rec.size = Some(stored.size);
+        rec.duration_secs = Some(754);
+        catalog.save(&rec, DAY * 90, false).await.unwrap();
+    }
+}
+
+fn roomgate(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .arg("recordings")
+        .args(args)
+        .args(["--acl", EXAMPLE_ACL])
+        .env_clear()
+        .env("ROOMGATE_DATA_DIR", dir)
+        .env("ROOMGATE_AUDIT_LOG", dir.join("audit.log"))
+        .env("ROOMGATE_PUBLIC_URL", "https://gate.example.com")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn list_link_purge_and_delete_work_on_what_the_pipeline_stored() {
+    let dir = fresh_dir("recordings-cli");
+    seed(&dir).await;
+
+    let (ok, listed, err) = roomgate(&dir, &["list"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    // Newest first, with room, duration, size and state.
+    assert!(
+        lines[0].starts_with(RECENT) && lines[1].starts_with(OLD),
+        "{listed}"
+    );
+    assert!(lines[0].contains("standup") && lines[0].contains("12:34") && lines[0].contains("9 B"));
+    assert!(lines[0].ends_with("stored"), "{listed}");
+    let (ok, only, _) = roomgate(&dir, &["list", "--room", "all-hands"]);
+    assert!(ok);
+    assert_eq!(only, "no recordings\n");
+
+    let (ok, link, err) = roomgate(&dir, &["link", RECENT, "--download"]);
+    assert!(ok, "{err}");
+    assert!(
+        link.starts_with("https://gate.example.com/recordings/files/standup/"),
+        "{link}"
+    );
+    assert!(link.contains("(valid for 60 seconds)"));
+
+    let (ok, purged, err) = roomgate(&dir, &["purge"]);
+    assert!(ok, "{err}");
+    assert_eq!(purged, "1 recordings past their retention deleted\n");
+    assert!(!dir.join(format!("recordings/standup/{OLD}.mp4")).exists());
+    assert!(
+        dir.join(format!("recordings/standup/{RECENT}.mp4"))
+            .exists()
+    );
+
+    let (ok, deleted, err) = roomgate(&dir, &["delete", RECENT]);
+    assert!(ok, "{err}");
+    assert!(deleted.starts_with(&format!("deleted {RECENT}")));
+    assert!(
+        !dir.join(format!("recordings/standup/{RECENT}.mp4"))
+            .exists()
+    );
+    assert_eq!(roomgate(&dir, &["list"]).1, "no recordings\n");
+
+    let (ok, _, err) = roomgate(&dir, &["link", OLD]);
+    assert!(!ok);
+    assert!(err.contains("no such recording"), "{err}");
+    let (ok, _, err) = roomgate(&dir, &["list", "--room", "Not A Room"]);
+    assert!(!ok);
+    assert!(err.contains("--room"), "{err}");
+
+    // Every link and deletion is on file, the link itself is not.
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    assert_eq!(audit.matches("recording_link_issued").count(), 1, "{audit}");
+    assert!(audit.contains(&format!("download {RECENT} by cli")));
+    assert_eq!(audit.matches("recording_deleted").count(), 2);
+    assert!(audit.contains("retention"));
+    assert!(!audit.contains("/recordings/files/"));
+}
