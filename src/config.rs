@@ -141,6 +141,8 @@ pub struct Settings {
     pub video_sdk_url: Url,
     /// Where state lives: the embedded store or Redis.
     pub store: StoreSettings,
+    /// `ROOMGATE_PASSKEYS`.
+    pub passkeys: crate::passkeys::PasskeyMode,
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
@@ -234,6 +236,9 @@ impl Settings {
             .unwrap_or_default();
 
         let public_url = env.http_url("ROOMGATE_PUBLIC_URL", DEFAULT_PUBLIC_URL);
+        let passkeys = crate::passkeys::PasskeyMode::from_lookup(var)
+            .map_err(|e| env.push(e))
+            .unwrap_or_default();
 
         let default_room = var("ROOMGATE_DEFAULT_ROOM").and_then(|r| {
             RoomName::parse(&r)
@@ -417,6 +422,7 @@ impl Settings {
                 audit,
                 video_sdk_url,
                 store,
+                passkeys,
                 mode,
                 warnings,
             }),

@@ -248,6 +248,11 @@ struct SkipLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MethodLabels {
+    method: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabels {
     reason: FailReason,
 }
@@ -303,6 +308,7 @@ struct Inner {
     registry: Registry,
     verifications_started: Counter,
     verifications_approved: Counter,
+    sign_ins_approved: Family<MethodLabels, Counter>,
     verifications_failed: Family<ReasonLabels, Counter>,
     limited: Family<KindLabels, Counter>,
     lockouts: Counter,
@@ -363,6 +369,7 @@ impl Metrics {
             registry: Registry::with_prefix("roomgate"),
             verifications_started: Counter::default(),
             verifications_approved: Counter::default(),
+            sign_ins_approved: Family::default(),
             verifications_failed: Family::default(),
             limited: Family::default(),
             lockouts: Counter::default(),
@@ -412,6 +419,11 @@ impl Metrics {
             "verifications_approved",
             "Verifications approved: a right code checked",
             inner.verifications_approved.clone(),
+        );
+        registry.register(
+            "sign_ins_approved",
+            "Sign-ins approved, by method: code or passkey",
+            inner.sign_ins_approved.clone(),
         );
         registry.register(
             "verifications_failed",
@@ -546,6 +558,14 @@ impl Metrics {
     /// A code check came back approved.
     pub fn verification_approved(&self) {
         self.inner.verifications_approved.inc();
+    }
+
+    /// A sign-in earned a verified session: `method` is `code` or `passkey`.
+    pub fn sign_in_approved(&self, method: &'static str) {
+        self.inner
+            .sign_ins_approved
+            .get_or_create(&MethodLabels { method })
+            .inc();
     }
 
     pub fn verification_failed(&self, reason: FailReason) {
@@ -1073,6 +1093,7 @@ pub(crate) mod tests {
         let expected = [
             ("roomgate_verifications_started", "counter"),
             ("roomgate_verifications_approved", "counter"),
+            ("roomgate_sign_ins_approved", "counter"),
             ("roomgate_verifications_failed", "counter"),
             ("roomgate_limited", "counter"),
             ("roomgate_lockouts", "counter"),

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Given to Twilio as each room's `StatusCallback` (with `signatures` only).
     pub status_callback: Option<Url>,
     pub site: Site,
+    /// Passkeys, unless `ROOMGATE_PASSKEYS=off` or the public URL can't have them.
+    pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
 }
 
 /// Settings the pages need, copied from the configuration once.
@@ -71,6 +73,14 @@ impl AppState {
     /// Forget that `room` exists (it ended): the next token creates it again.
     pub async fn forget_room(&self, room: &RoomName) -> Result<(), StoreError> {
         self.store.delete(&ready_key(room)).await
+    }
+
+    /// The fingerprint a grant for `username` carries: what a passkey registered
+    /// from that session is bound to.
+    pub fn phone_proof(&self, username: &crate::domain::Username) -> Option<String> {
+        let passkeys = self.passkeys.as_ref()?;
+        let acl = self.acl.load();
+        Some(passkeys.phone_fingerprint(&acl.user(username)?.phone))
     }
 
     /// Write an audit record before the request is answered. A failure to write is

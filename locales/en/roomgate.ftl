@@ -32,6 +32,7 @@ join-heading = Join { $room }
 join-hint = Enter your username. If you are on the list for this room, we will send a one-time code by SMS to your phone.
 join-username-label = Username
 join-submit = Send me a code
+join-passkey = Use a passkey
 
 ## The code page (/rooms/{room}/verify)
 
@@ -191,3 +192,16 @@ host-list-unreachable = Could not reach roomgate to list participants.
 host-confirm-remove = Remove { $name } from the room? They cannot rejoin for 10 minutes.
 host-removed = { $name } was removed.
 host-confirm-end = End the room for everyone?
+
+## Passkeys (the room page's offer and list)
+
+passkey-offer = Sign in with a passkey next time: no code needed.
+passkey-offer-add = Add a passkey
+passkey-offer-dismiss = Not now
+passkey-heading = Your passkeys
+passkey-added = Passkey added. Next time, choose “Use a passkey”.
+passkey-failed = The passkey was not added.
+passkey-item = Passkey added on
+passkey-remove = Remove
+passkey-removed = Passkey removed.
+passkey-none = You have no passkeys yet.

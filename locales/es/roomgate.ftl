@@ -26,6 +26,7 @@ join-heading = Unirse a { $room }
 join-hint = Escribe tu nombre de usuario. Si estás en la lista de esta sala, te enviaremos un código de un solo uso por SMS a tu teléfono.
 join-username-label = Nombre de usuario
 join-submit = Enviarme un código
+join-passkey = Usar una llave de acceso
 
 ## Página del código
 
@@ -172,3 +173,16 @@ host-list-unreachable = No se pudo conectar con roomgate para obtener la lista d
 host-confirm-remove = ¿Quitar a { $name } de la sala? No podrá volver a unirse durante 10 minutos.
 host-removed = Se quitó a { $name } de la sala.
 host-confirm-end = ¿Finalizar la sala para todos?
+
+## Passkeys
+
+passkey-offer = La próxima vez, inicia sesión con una llave de acceso: sin código.
+passkey-offer-add = Añadir una llave de acceso
+passkey-offer-dismiss = Ahora no
+passkey-heading = Tus llaves de acceso
+passkey-added = Llave de acceso añadida. La próxima vez, elige «Usar una llave de acceso».
+passkey-failed = No se añadió la llave de acceso.
+passkey-item = Llave de acceso añadida el
+passkey-remove = Quitar
+passkey-removed = Llave de acceso quitada.
+passkey-none = Aún no tienes llaves de acceso.

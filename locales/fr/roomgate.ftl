@@ -26,6 +26,7 @@ join-heading = Rejoindre { $room }
 join-hint = Saisissez votre nom d’utilisateur. Si vous figurez sur la liste de cette salle, nous enverrons un code à usage unique par SMS sur votre téléphone.
 join-username-label = Nom d’utilisateur
 join-submit = M’envoyer un code
+join-passkey = Utiliser une clé d’accès
 
 ## Page du code
 
@@ -172,3 +173,16 @@ host-list-unreachable = Impossible de joindre roomgate pour obtenir la liste des
 host-confirm-remove = Retirer { $name } de la salle ? Cette personne ne pourra pas revenir pendant 10 minutes.
 host-removed = { $name } a été retiré de la salle.
 host-confirm-end = Fermer la salle pour tout le monde ?
+
+## Passkeys
+
+passkey-offer = La prochaine fois, connectez-vous avec une clé d’accès : sans code.
+passkey-offer-add = Ajouter une clé d’accès
+passkey-offer-dismiss = Pas maintenant
+passkey-heading = Vos clés d’accès
+passkey-added = Clé d’accès ajoutée. La prochaine fois, choisissez « Utiliser une clé d’accès ».
+passkey-failed = La clé d’accès n’a pas été ajoutée.
+passkey-item = Clé d’accès ajoutée le
+passkey-remove = Retirer
+passkey-removed = Clé d’accès retirée.
+passkey-none = Vous n’avez pas encore de clé d’accès.

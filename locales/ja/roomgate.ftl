@@ -28,6 +28,7 @@ join-heading = { $room } に参加
 join-hint = ユーザー名を入力してください。このルームの参加者リストに登録されている場合は、ワンタイムコードを SMS でお使いの電話に送信します。
 join-username-label = ユーザー名
 join-submit = コードを送信
+join-passkey = パスキーを使用
 
 ## コード入力ページ
 
@@ -158,3 +159,16 @@ host-list-unreachable = 参加者リストを取得できませんでした。ro
 host-confirm-remove = { $name } をルームから退出させますか？退出させた人は 10 分間再参加できません。
 host-removed = { $name } を退出させました。
 host-confirm-end = 全員に対してルームを終了しますか？
+
+## Passkeys
+
+passkey-offer = 次回はパスキーでサインインできます。コードは不要です。
+passkey-offer-add = パスキーを追加
+passkey-offer-dismiss = 今はしない
+passkey-heading = あなたのパスキー
+passkey-added = パスキーを追加しました。次回は「パスキーを使用」を選んでください。
+passkey-failed = パスキーを追加できませんでした。
+passkey-item = パスキーの追加日:
+passkey-remove = 削除
+passkey-removed = パスキーを削除しました。
+passkey-none = パスキーはまだありません。

@@ -26,6 +26,7 @@ join-heading = Entrar em { $room }
 join-hint = Digite seu nome de usuário. Se você estiver na lista desta sala, enviaremos um código de uso único por SMS para o seu celular.
 join-username-label = Nome de usuário
 join-submit = Receber um código
+join-passkey = Usar uma chave de acesso
 
 ## Página do código
 
@@ -172,3 +173,16 @@ host-list-unreachable = Não foi possível acessar o roomgate para listar os par
 host-confirm-remove = Remover { $name } da sala? Essa pessoa não poderá voltar por 10 minutos.
 host-removed = { $name } foi removido da sala.
 host-confirm-end = Encerrar a sala para todos?
+
+## Passkeys
+
+passkey-offer = Na próxima vez, entre com uma chave de acesso: sem código.
+passkey-offer-add = Adicionar uma chave de acesso
+passkey-offer-dismiss = Agora não
+passkey-heading = Suas chaves de acesso
+passkey-added = Chave de acesso adicionada. Na próxima vez, escolha “Usar uma chave de acesso”.
+passkey-failed = A chave de acesso não foi adicionada.
+passkey-item = Chave de acesso adicionada em
+passkey-remove = Remover
+passkey-removed = Chave de acesso removida.
+passkey-none = Você ainda não tem chaves de acesso.

@@ -161,6 +161,10 @@ pub enum AuditEvent {
     WebhookRejected,
     /// A Twilio Video status callback; its `StatusCallbackEvent` is in the record.
     RoomEvent,
+    /// A participant registered a passkey.
+    PasskeyRegistered,
+    /// A passkey was removed: by its owner (room page) or a host (`roomgate passkeys revoke`).
+    PasskeyRevoked,
 }
 
 impl AuditEvent {
@@ -179,6 +183,8 @@ impl AuditEvent {
             Self::AclRejected => "acl_rejected",
             Self::WebhookRejected => "webhook_rejected",
             Self::RoomEvent => "room_event",
+            Self::PasskeyRegistered => "passkey_registered",
+            Self::PasskeyRevoked => "passkey_revoked",
         }
     }
 }

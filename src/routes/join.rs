@@ -21,6 +21,8 @@ struct JoinPage<'a> {
     tr: &'a Tr,
     room: &'a str,
     csrf_token: &'a str,
+    /// "Use a passkey" is offered.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -35,6 +37,8 @@ struct RoomPage<'a> {
     sdk_url: &'a str,
     local_mode: bool,
     is_host: bool,
+    /// The passkey offer and the member's passkeys are shown.
+    passkeys: bool,
 }
 
 /// The room link: the room itself for a session verified for it, else the join form.
@@ -62,6 +66,7 @@ pub async fn room_page(
                 csrf_token: &csrf_token,
                 sdk_url: &state.site.video_sdk_url,
                 local_mode: state.site.local_mode,
+                passkeys: state.passkeys.is_some(),
             });
         }
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
@@ -71,6 +76,7 @@ pub async fn room_page(
         tr: &tr,
         room: room.as_str(),
         csrf_token: &csrf_token,
+        passkeys: state.passkeys.is_some(),
     })
 }
 
@@ -208,6 +214,6 @@ async fn sign_in(
 
 /// The name as a participant typed it, normalised like a username, and bounded so an
 /// attacker's megabyte of text doesn't become a counter key.
-fn typed_username(input: &str) -> String {
+pub(super) fn typed_username(input: &str) -> String {
     input.trim().to_lowercase().chars().take(64).collect()
 }

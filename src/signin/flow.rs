@@ -430,6 +430,7 @@ impl SignInService {
                 }
                 tracing::info!(%user, %room, "code approved");
                 self.metrics.verification_approved();
+                self.metrics.sign_in_approved("code");
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once.
                 let (ended, (), elevated) = tokio::join!(
