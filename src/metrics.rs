@@ -87,6 +87,16 @@ macro_rules! label_value {
 }
 
 label_value! {
+    /// How a sign-in was proven.
+    pub enum SignInMethod {
+        /// A one-time code (SMS or call) checked by Verify.
+        Code => "code",
+        /// A passkey: no Verify call.
+        Passkey => "passkey",
+    }
+}
+
+label_value! {
     /// Why a verification did not end in `approved`.
     pub enum FailReason {
         /// A wrong code; the verification may still be approved.
@@ -249,7 +259,7 @@ struct SkipLabels {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct MethodLabels {
-    method: &'static str,
+    method: SignInMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -530,6 +540,11 @@ impl Metrics {
         for &kind in LimitKind::ALL {
             inner.limited.get_or_create_owned(&KindLabels { kind });
         }
+        for &method in SignInMethod::ALL {
+            inner
+                .sign_ins_approved
+                .get_or_create_owned(&MethodLabels { method });
+        }
         for &window in Window::ALL {
             inner
                 .sms_budget_used
@@ -560,8 +575,8 @@ impl Metrics {
         self.inner.verifications_approved.inc();
     }
 
-    /// A sign-in earned a verified session: `method` is `code` or `passkey`.
-    pub fn sign_in_approved(&self, method: &'static str) {
+    /// A sign-in earned a verified session.
+    pub fn sign_in_approved(&self, method: SignInMethod) {
         self.inner
             .sign_ins_approved
             .get_or_create(&MethodLabels { method })
@@ -1129,6 +1144,13 @@ pub(crate) mod tests {
             let labels = [("kind", kind.as_str())];
             assert_eq!(value(&scrape, "roomgate_limited_total", &labels), 0.0);
         }
+        for method in SignInMethod::ALL {
+            let labels = [("method", method.as_str())];
+            assert_eq!(
+                value(&scrape, "roomgate_sign_ins_approved_total", &labels),
+                0.0
+            );
+        }
         for window in Window::ALL {
             let labels = [("window", window.as_str())];
             assert_eq!(value(&scrape, "roomgate_sms_budget_used", &labels), 0.0);
@@ -1330,6 +1352,10 @@ pub(crate) mod tests {
             TwilioOp::ALL.iter().map(|v| v.as_str()).collect(),
         );
         allowed.insert("outcome", ["ok", "error"].into());
+        allowed.insert(
+            "method",
+            SignInMethod::ALL.iter().map(|v| v.as_str()).collect(),
+        );
 
         let families = parse_openmetrics(&metrics.encode()).expect("valid");
         for family in families.values() {

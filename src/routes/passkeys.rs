@@ -135,7 +135,9 @@ pub async fn finish(
                 return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
             }
             state.metrics.verification_approved();
-            state.metrics.sign_in_approved("passkey");
+            state
+                .metrics
+                .sign_in_approved(crate::metrics::SignInMethod::Passkey);
             Ok(json_ok(
                 StatusCode::OK,
                 json!({ "redirect": format!("/rooms/{room}") }),
