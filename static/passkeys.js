@@ -89,8 +89,8 @@
     const offer = document.getElementById('passkey-offer');
     const status = document.getElementById('passkey-status');
     const list = document.getElementById('passkey-list');
+    const another = document.getElementById('passkey-add-another');
     const dismissedKey = `roomgate-passkey-offer-dismissed:${identity}`;
-    const registeredKey = `roomgate-passkey-registered:${identity}`;
     const remembered = (key) => {
       try { return window.localStorage.getItem(key) === '1'; } catch (e) { return false; }
     };
@@ -123,6 +123,10 @@
         list.append(li);
       }
       if (!passkeys.length) status.textContent = status.textContent || text('none');
+      // Offered while the member has none here (a passkey dropped with a changed
+      // number is offered again), unless they said not now.
+      offer.hidden = passkeys.length > 0 || remembered(dismissedKey);
+      another.hidden = !offer.hidden;
     };
 
     const register = async () => {
@@ -148,8 +152,6 @@
         };
         const done = await post(`${base}/register/finish`, csrf, { ceremony, credential });
         if (!done.ok) throw new Error(String(done.status));
-        remember(registeredKey);
-        offer.hidden = true;
         status.textContent = text('added');
         await refresh();
       } catch (e) {
@@ -158,11 +160,12 @@
     };
 
     document.getElementById('passkey-add').addEventListener('click', register);
+    another.addEventListener('click', register);
     document.getElementById('passkey-dismiss').addEventListener('click', () => {
       remember(dismissedKey);
       offer.hidden = true;
+      another.hidden = false;
     });
-    offer.hidden = remembered(dismissedKey) || remembered(registeredKey);
     section.hidden = false;
     refresh();
   };
