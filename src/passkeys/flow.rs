@@ -8,7 +8,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 use super::{Ceremony, Passkeys};
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::domain::{RoomName, Username};
+use crate::domain::Username;
 use crate::metrics::{FailReason, LimitKind};
 use crate::signin::{Refusal, SignInService, Visit};
 
@@ -50,9 +50,7 @@ impl Passkeys {
         // Like a code: every ask counts against the name, known or not.
         signin.limiter.start_for_user(who).await?;
         let stored = stored?;
-        let bound = self
-            .bound_credentials(signin, visit.room, who, stored.as_ref())
-            .await;
+        let bound = self.bound_credentials(signin, who, stored.as_ref()).await;
         let (options, state) = self.sign_in_options(who, &bound);
         let ceremony = Ceremony::SignIn {
             who: who.to_owned(),
@@ -63,14 +61,15 @@ impl Passkeys {
         Ok((id, options))
     }
 
-    /// The credentials `who` may use in `room` now: on the list for it, and bound to
-    /// the number the list has. Credentials of a user who left the list, or proven
-    /// with another number, are deleted on the way (the ACL reload does it too, but
-    /// not for changes made while no instance watched).
+    /// The credentials of `who` bound to the number the list has now. Credentials of
+    /// a user who left the list, or proven with another number, are deleted on the
+    /// way (the ACL reload does it too, but not for changes made while no instance
+    /// watched). A user on the list but not for `room` gets them too, and is refused
+    /// at the finish: made-up ids here would differ from the real ones another room
+    /// shows, which would tell that the name is real.
     async fn bound_credentials(
         &self,
         signin: &SignInService,
-        room: &RoomName,
         who: &str,
         stored: Option<&super::UserPasskeys>,
     ) -> Vec<webauthn_rs::prelude::Passkey> {
@@ -79,11 +78,10 @@ impl Passkeys {
         };
         let listed = Username::parse(who).ok().and_then(|u| {
             let acl = signin.acl.load();
-            acl.user(&u)
-                .map(|user| (self.phone_fingerprint(&user.phone), user.may_join(room)))
+            acl.user(&u).map(|user| self.phone_fingerprint(&user.phone))
         });
         match listed {
-            Some((phone, may_join)) => {
+            Some(phone) => {
                 if stored.has_stale(&phone) {
                     let mut kept = stored.clone();
                     kept.credentials.retain(|c| c.phone == phone);
@@ -91,11 +89,7 @@ impl Passkeys {
                         tracing::warn!(error = %e, "stale passkeys not deleted; they are refused all the same");
                     }
                 }
-                if may_join {
-                    stored.bound_to(&phone)
-                } else {
-                    Vec::new()
-                }
+                stored.bound_to(&phone)
             }
             None => {
                 if let Err(e) = self.forget(who).await {

@@ -668,3 +668,29 @@ async fn passkeys_off_means_no_endpoints_and_no_button() {
     let html = on.get_room(ROOM).await.text().await.unwrap();
     assert!(html.contains("id=\"use-passkey\""));
 }
+
+#[tokio::test]
+async fn another_rooms_passkey_shows_the_same_ids_but_does_not_open_this_room() {
+    let app = spawn(&[]).await;
+    let mut key = authenticator();
+    let id = register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    // alice is not on the list for design-review: made-up ids there would differ
+    // from the real ones standup shows, telling that the name is real.
+    let other = "design-review";
+    let csrf = app.csrf_token(other).await;
+    let resp = app.post_passkey_options(other, "alice", &csrf).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = json(resp).await;
+    assert_eq!(allowed_ids(&body["publicKey"]), std::slice::from_ref(&id));
+    let assertion = assert_with(&mut key, &body["publicKey"]).unwrap();
+    let refused = app
+        .post_passkey_finish(other, &csrf, body["ceremony"].as_str().unwrap(), &assertion)
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(refused).await["error"], "passkey_refused");
+    assert_eq!(
+        app.post_token(other).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
