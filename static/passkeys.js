@@ -23,6 +23,22 @@
     return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   };
 
+  // Credential descriptors from roomgate, their ids as the browser wants them.
+  const withIds = (list) => (list || []).map((c) => ({ ...c, id: fromB64u(c.id) }));
+
+  // The browser's credential as webauthn-rs reads it: the response's `fields` in
+  // base64url, plus `extra`.
+  const encode = (cred, fields, extra) => ({
+    id: cred.id,
+    rawId: toB64u(cred.rawId),
+    type: cred.type,
+    response: Object.assign(
+      Object.fromEntries(fields.map((f) => [f, toB64u(cred.response[f])])),
+      extra
+    ),
+    extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
+  });
+
   const post = (url, csrf, body) =>
     fetch(url, {
       method: 'POST',
@@ -51,21 +67,9 @@
         if (!options.ok) return fallBack();
         const { ceremony, publicKey } = await options.json();
         publicKey.challenge = fromB64u(publicKey.challenge);
-        publicKey.allowCredentials = (publicKey.allowCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) }));
+        publicKey.allowCredentials = withIds(publicKey.allowCredentials);
         const cred = await navigator.credentials.get({ publicKey });
-        const r = cred.response;
-        const credential = {
-          id: cred.id,
-          rawId: toB64u(cred.rawId),
-          type: cred.type,
-          response: {
-            authenticatorData: toB64u(r.authenticatorData),
-            clientDataJSON: toB64u(r.clientDataJSON),
-            signature: toB64u(r.signature),
-            userHandle: toB64u(r.userHandle),
-          },
-          extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-        };
+        const credential = encode(cred, ['authenticatorData', 'clientDataJSON', 'signature', 'userHandle']);
         const done = await post(base + '/passkeys/finish', csrf, { ceremony, credential });
         if (!done.ok) return fallBack();
         const { redirect } = await done.json();
@@ -136,20 +140,12 @@
         const { ceremony, publicKey } = await start.json();
         publicKey.challenge = fromB64u(publicKey.challenge);
         publicKey.user.id = fromB64u(publicKey.user.id);
-        publicKey.excludeCredentials = (publicKey.excludeCredentials || []).map((c) => ({ ...c, id: fromB64u(c.id) }));
+        publicKey.excludeCredentials = withIds(publicKey.excludeCredentials);
         const cred = await navigator.credentials.create({ publicKey });
         const r = cred.response;
-        const credential = {
-          id: cred.id,
-          rawId: toB64u(cred.rawId),
-          type: cred.type,
-          response: {
-            attestationObject: toB64u(r.attestationObject),
-            clientDataJSON: toB64u(r.clientDataJSON),
-            transports: r.getTransports ? r.getTransports() : undefined,
-          },
-          extensions: cred.getClientExtensionResults ? cred.getClientExtensionResults() : {},
-        };
+        const credential = encode(cred, ['attestationObject', 'clientDataJSON'], {
+          transports: r.getTransports ? r.getTransports() : undefined,
+        });
         const done = await post(`${base}/register/finish`, csrf, { ceremony, credential });
         if (!done.ok) throw new Error(String(done.status));
         status.textContent = text('added');

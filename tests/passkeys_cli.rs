@@ -1,7 +1,9 @@
 //! `roomgate passkeys list|revoke` through the real binary, on an embedded store holding
 //! passkeys registered (in-process, with a software authenticator) as the server would.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -23,13 +25,6 @@ rooms = ["standup"]
 phone = "+447400123456"
 rooms = ["*"]
 "#;
-
-fn fresh_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("roomgate-passkeys-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Two passkeys for alice, saved in the embedded store under `data`; their ids. The
 /// store is closed when this returns (its runtime is gone), as after `serve` stops.
@@ -88,7 +83,7 @@ fn roomgate(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn hosts_list_and_revoke_passkeys_and_revocations_are_audited() {
-    let dir = fresh_dir();
+    let dir = support::fresh_dir("passkeys-cli");
     std::fs::write(dir.join("acl.toml"), ACL).unwrap();
     let ids = seed(&dir.join("data"));
 

@@ -836,9 +836,20 @@ impl TestApp {
         ceremony: &str,
         credential: &Value,
     ) -> Response {
+        let path = format!("/rooms/{room}/passkeys/finish");
+        self.post_ceremony(&path, csrf, ceremony, credential).await
+    }
+
+    /// A ceremony's answer, as both finishes take it.
+    async fn post_ceremony(
+        &self,
+        path: &str,
+        csrf: &str,
+        ceremony: &str,
+        credential: &Value,
+    ) -> Response {
         let body = json!({ "ceremony": ceremony, "credential": credential });
-        self.post_json(&format!("/rooms/{room}/passkeys/finish"), csrf, &body)
-            .await
+        self.post_json(path, csrf, &body).await
     }
 
     /// A verified member asks to register a passkey (`csrf` from the room page).
@@ -858,13 +869,8 @@ impl TestApp {
         ceremony: &str,
         credential: &Value,
     ) -> Response {
-        let body = json!({ "ceremony": ceremony, "credential": credential });
-        self.post_json(
-            &format!("/rooms/{room}/passkeys/register/finish"),
-            csrf,
-            &body,
-        )
-        .await
+        let path = format!("/rooms/{room}/passkeys/register/finish");
+        self.post_ceremony(&path, csrf, ceremony, credential).await
     }
 
     /// The member's own passkeys.

@@ -14,6 +14,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
+use crate::timing::median;
 
 const ROOM: &str = "standup";
 
@@ -97,6 +98,14 @@ fn assert_with(key: &mut SoftPasskey, public_key: &Value) -> Option<Value> {
         .map(|c| serde_json::to_value(&c).unwrap())
 }
 
+/// "Use a passkey" from start to end with `key`: the finish's response.
+async fn sign_in_with(app: &TestApp, key: &mut SoftPasskey, username: &str) -> reqwest::Response {
+    let (ceremony, public_key, csrf) = options(app, username).await;
+    let assertion = assert_with(key, &public_key).expect("the authenticator has it");
+    app.post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
+        .await
+}
+
 /// Every Verify request from now on fails the test (checked when the guard drops).
 async fn no_verify_calls(app: &TestApp) -> wiremock::MockGuard {
     Mock::given(method("POST"))
@@ -151,11 +160,7 @@ async fn register_after_a_code_then_sign_in_with_no_verify_call() {
 
     // The counter was saved: the next sign-in works too.
     app.post_logout(ROOM).await;
-    let (ceremony, public_key, csrf) = options(&app, "alice").await;
-    let assertion = assert_with(&mut key, &public_key).unwrap();
-    let again = app
-        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
-        .await;
+    let again = sign_in_with(&app, &mut key, "alice").await;
     assert_eq!(again.status(), StatusCode::OK);
 }
 
@@ -317,12 +322,6 @@ async fn observed(resp: reqwest::Response) -> Observed {
         .collect();
     let body: Value = resp.json().await.unwrap();
     (status, headers, shape(&body))
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    let mid = times.len() / 2;
-    (times[mid - 1] + times[mid]) / 2
 }
 
 #[tokio::test]
@@ -614,16 +613,13 @@ async fn a_new_number_invalidates_the_passkeys_until_proven_by_sms() {
     let mut new_key = authenticator();
     let new_id = register(&app, &mut new_key, "alice").await;
     app.post_logout(ROOM).await;
-    let (ceremony, public_key, csrf) = options(&app, "alice").await;
+    let (_, public_key, _) = options(&app, "alice").await;
     assert_eq!(allowed_ids(&public_key), [new_id]);
     assert!(
         assert_with(&mut key, &public_key).is_none(),
         "the old one is gone"
     );
-    let assertion = assert_with(&mut new_key, &public_key).unwrap();
-    let ok = app
-        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
-        .await;
+    let ok = sign_in_with(&app, &mut new_key, "alice").await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -645,11 +641,7 @@ async fn a_user_removed_by_a_host_is_refused() {
         .unwrap();
     app.client = new_client();
 
-    let (ceremony, public_key, csrf) = options(&app, "bob").await;
-    let assertion = assert_with(&mut key, &public_key).unwrap();
-    let refused = app
-        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
-        .await;
+    let refused = sign_in_with(&app, &mut key, "bob").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(json(refused).await["error"], "removed");
