@@ -37,6 +37,8 @@ impl Passkeys {
         visit: Visit<'_>,
         who: &str,
     ) -> Result<(String, RequestChallengeResponse), Refusal> {
+        // As for a code: a sign-in that couldn't be recorded is refused first.
+        signin.audit_log.health().map_err(Refusal::AuditDown)?;
         // The three reads go together (one round trip to Redis), judged in order.
         let (from_ip, locked, stored) = tokio::join!(
             signin.limiter.login_from_ip(visit.ip),
@@ -110,6 +112,7 @@ impl Passkeys {
         credential: serde_json::Value,
         now: u64,
     ) -> Result<Finished, Refusal> {
+        signin.audit_log.health().map_err(Refusal::AuditDown)?;
         let (from_ip, taken) = tokio::join!(signin.limiter.check_from_ip(visit.ip), self.take(id));
         from_ip?;
         let Some(Ceremony::SignIn { who, room, state }) = taken? else {

@@ -40,13 +40,19 @@ fn json_ok(status: StatusCode, body: serde_json::Value) -> HttpResponse {
 }
 
 /// A refusal from the limits or the store, as the token endpoint words them.
-async fn refused(state: &AppState, refusal: Refusal, visit: Visit<'_>, who: &str) -> HttpResponse {
+async fn refused(
+    state: &AppState,
+    refusal: Refusal,
+    visit: Visit<'_>,
+    who: Option<&str>,
+) -> HttpResponse {
     let error = match &refusal {
-        Refusal::StoreDown(_) | Refusal::AuditDown(_) => "store_unavailable",
+        Refusal::StoreDown(_) => "store_unavailable",
+        Refusal::AuditDown(_) => "unavailable",
         Refusal::LockedOut(_) => "locked_out",
         _ => "rate_limited",
     };
-    let notice = state.signin.refuse(&refusal, visit, Some(who)).await;
+    let notice = state.signin.refuse(&refusal, visit, who).await;
     json_notice(notice, error)
 }
 
@@ -76,7 +82,7 @@ pub async fn options(
             StatusCode::OK,
             json!({ "ceremony": ceremony, "publicKey": options.public_key }),
         )),
-        Err(refusal) => Ok(refused(&state, refusal, visit, &who).await),
+        Err(refusal) => Ok(refused(&state, refusal, visit, Some(&who)).await),
     }
 }
 
@@ -153,7 +159,7 @@ pub async fn finish(
         Ok(Finished::Refused) => Ok(json_error(StatusCode::UNAUTHORIZED, "passkey_refused")),
         Ok(Finished::LockedOut(lock)) => Ok(json_notice(Notice::locked_out(lock), "locked_out")),
         // The name isn't known here (the ceremony holds it); limits are per network.
-        Err(refusal) => Ok(refused(&state, refusal, visit, "").await),
+        Err(refusal) => Ok(refused(&state, refusal, visit, None).await),
     }
 }
 

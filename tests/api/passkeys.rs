@@ -686,3 +686,23 @@ async fn another_rooms_passkey_shows_the_same_ids_but_does_not_open_this_room() 
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A sign-in that couldn't be recorded is refused, by passkey as by code: "busy" for
+/// every name alike.
+#[tokio::test]
+async fn an_audit_log_that_cannot_be_written_refuses_passkey_sign_ins() {
+    let app = spawn(&[("ROOMGATE_AUDIT_LOG", "/dev/full")]).await;
+    // The log fails on its first write (this refused code sign-in).
+    let code = app.post_login(ROOM, "alice").await;
+    assert_eq!(code.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let csrf = app.csrf_token(ROOM).await;
+    let known = observed(app.post_passkey_options(ROOM, "alice", &csrf).await).await;
+    let unknown = observed(app.post_passkey_options(ROOM, "mallory", &csrf).await).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::SERVICE_UNAVAILABLE);
+    let finish = app
+        .post_passkey_finish(ROOM, &csrf, "no-such-ceremony", &serde_json::json!({}))
+        .await;
+    assert_eq!(finish.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(finish).await["error"], "unavailable");
+}
