@@ -196,7 +196,7 @@ impl Application {
         });
         let passkeys = passkeys_for(&settings, &store);
         let state = web::Data::new(AppState {
-            passkeys: passkeys.clone(),
+            passkeys,
             signin,
             acl: acl.clone(),
             tokens,
@@ -278,12 +278,11 @@ impl Application {
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
         let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
-            let sweep = passkeys.map(|p| crate::passkeys::janitor::on_reload(p, acl.clone()));
+            // Passkeys of users who left the list or changed number go, on or off.
+            let sweep = crate::passkeys::janitor::on_reload(store.clone(), acl.clone());
             move |outcome: &ReloadOutcome| {
                 on_reload(outcome);
-                if let Some(sweep) = &sweep {
-                    sweep(outcome);
-                }
+                sweep(outcome);
             }
         })
         .context("watching the ACL file")?;

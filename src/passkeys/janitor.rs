@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::acl::{Acl, AclStore, ReloadOutcome};
 use crate::domain::Username;
+use crate::store::Store;
 
-use super::Passkeys;
+use super::records;
 
 /// The users whose passkeys no longer hold: gone from `new`, or with another number.
 pub fn invalidated(old: &Acl, new: &Acl) -> Vec<Username> {
@@ -19,9 +20,11 @@ pub fn invalidated(old: &Acl, new: &Acl) -> Vec<Username> {
 }
 
 /// A reload hook: compares the list now in service with the last one it saw and
-/// deletes, in the background, the passkeys that no longer hold.
+/// deletes, in the background, the passkeys that no longer hold. It runs whether
+/// passkeys are offered or not, so that turning them on again can't revive a
+/// passkey whose user left the list meanwhile.
 pub fn on_reload(
-    passkeys: Arc<Passkeys>,
+    store: Arc<dyn Store>,
     acl: Arc<AclStore>,
 ) -> impl Fn(&ReloadOutcome) + Send + Sync + 'static {
     let seen = Mutex::new(Arc::clone(&acl.load()));
@@ -34,14 +37,14 @@ pub fn on_reload(
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *seen, now.clone())
         };
-        let passkeys = passkeys.clone();
+        let store = store.clone();
         tokio::spawn(async move {
             // A large list takes a while to compare: off the runtime's threads.
             let gone = tokio::task::spawn_blocking(move || invalidated(&before, &now))
                 .await
                 .unwrap_or_default();
             for user in &gone {
-                if let Err(e) = passkeys.forget(user.as_str()).await {
+                if let Err(e) = records::forget(&*store, user.as_str()).await {
                     tracing::error!(error = %e, "passkeys of a changed user not deleted; sign-in refuses them all the same");
                 }
             }
