@@ -113,6 +113,8 @@ label_value! {
         TooManySends => "too_many_sends",
         /// Verify timed out, was unreachable or answered with another error.
         Unavailable => "unavailable",
+        /// A passkey's answer was refused (wrong, replayed, or for a name without one).
+        Passkey => "passkey",
     }
 }
 

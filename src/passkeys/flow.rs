@@ -180,7 +180,7 @@ impl Passkeys {
         visit: Visit<'_>,
         who: &str,
     ) -> Result<Finished, Refusal> {
-        signin.metrics.verification_failed(FailReason::WrongCode);
+        signin.metrics.verification_failed(FailReason::Passkey);
         let record = |event: AuditEvent, detail: &str| {
             let record = AuditRecord::new(event)
                 .room(visit.room)

@@ -140,7 +140,6 @@ pub async fn finish(
                 tracing::error!(%room, error = %e, "session not elevated after a passkey");
                 return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
             }
-            state.metrics.verification_approved();
             state
                 .metrics
                 .sign_in_approved(crate::metrics::SignInMethod::Passkey);

@@ -494,6 +494,12 @@ async fn failed_passkeys_lock_the_name_out_for_codes_too() {
     assert_eq!(json(refused).await["error"], "locked_out");
     app.audit.flush().await.unwrap();
     assert_eq!(app.audit_events("lockout").len(), 1);
+    let failed = app.audit_events("check_failed");
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|r| r["detail"] == "method=passkey"));
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("roomgate_verifications_failed_total{reason=\"passkey\"} 2"));
+    assert!(metrics.contains("roomgate_lockouts_total 1"));
 }
 
 #[tokio::test]
