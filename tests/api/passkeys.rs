@@ -124,6 +124,7 @@ async fn register_after_a_code_then_sign_in_with_no_verify_call() {
     // The member sees it on the room page's list.
     let listed = json(app.get_passkeys(ROOM).await).await;
     assert_eq!(listed["passkeys"][0]["id"], id.as_str());
+    assert!(listed["passkeys"][0]["last_used"].is_null());
     assert_eq!(app.post_logout(ROOM).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         app.post_token(ROOM).await.status(),
@@ -148,6 +149,9 @@ async fn register_after_a_code_then_sign_in_with_no_verify_call() {
     let token = app.post_token(ROOM).await;
     assert_eq!(token.status(), StatusCode::OK);
     assert_eq!(json(token).await["identity"], "alice");
+    // The credential was updated after the sign-in (webauthn-rs's counter) and saved.
+    let listed = json(app.get_passkeys(ROOM).await).await;
+    assert!(listed["passkeys"][0]["last_used"].is_u64(), "{listed}");
 
     // Audited and counted with the method.
     app.audit.flush().await.unwrap();
@@ -711,4 +715,31 @@ async fn an_audit_log_that_cannot_be_written_refuses_passkey_sign_ins() {
         .await;
     assert_eq!(finish.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json(finish).await["error"], "unavailable");
+}
+
+/// The binding is checked at sign-in too, for list changes no reload saw (made while
+/// roomgate was stopped, say): here the list is swapped in without the reload hook.
+#[tokio::test]
+async fn sign_in_checks_the_number_even_without_a_reload() {
+    // A code and three passkey asks: past the name's default allowance of three.
+    let app = spawn(&[("ROOMGATE_STARTS_PER_USER", "10")]).await;
+    let mut key = authenticator();
+    let id = register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    let (ceremony, public_key, csrf) = options(&app, "alice").await;
+    let assertion = assert_with(&mut key, &public_key).unwrap();
+
+    let acl = roomgate::acl::Acl::parse("swapped", &acl_with_alice(ALICE_NEW_PHONE)).unwrap();
+    app.acl.replace(acl);
+    let refused = app
+        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let (_, public_key, _) = options(&app, "alice").await;
+    assert!(!allowed_ids(&public_key).contains(&id));
+    // Deleted on the way, not just hidden: the old number back doesn't revive it.
+    app.acl
+        .replace(roomgate::acl::Acl::parse("back", TEST_ACL).unwrap());
+    let (_, public_key, _) = options(&app, "alice").await;
+    assert!(!allowed_ids(&public_key).contains(&id));
 }
