@@ -148,6 +148,8 @@ pub struct Settings {
     pub recordings: StorageSettings,
     /// The recordings pipeline's lease and retry timings.
     pub pipeline: PipelineSettings,
+    /// `ROOMGATE_PASSKEYS`.
+    pub passkeys: crate::passkeys::PasskeyMode,
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
@@ -241,6 +243,9 @@ impl Settings {
             .unwrap_or_default();
 
         let public_url = env.http_url("ROOMGATE_PUBLIC_URL", DEFAULT_PUBLIC_URL);
+        let passkeys = crate::passkeys::PasskeyMode::from_lookup(var)
+            .map_err(|e| env.push(e))
+            .unwrap_or_default();
 
         let default_room = var("ROOMGATE_DEFAULT_ROOM").and_then(|r| {
             RoomName::parse(&r)
@@ -440,6 +445,7 @@ impl Settings {
                 store,
                 recordings,
                 pipeline,
+                passkeys,
                 mode,
                 warnings,
             }),

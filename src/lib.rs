@@ -30,6 +30,8 @@ pub mod memory;
 pub mod metrics;
 /// What participants are told when a sign-in can't go on.
 pub mod notice;
+/// Passkeys: registration, sign-in and their records in the store.
+pub mod passkeys;
 /// Random tokens for ids and CSRF.
 pub mod random;
 /// Whether an instance is ready: the one check both `/readyz` answer from.

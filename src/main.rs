@@ -51,6 +51,23 @@ enum Command {
     /// Recordings and where their files are kept (a bucket with
     /// ROOMGATE_RECORDINGS_S3_*, else the data directory).
     Recordings(RecordingsArgs),
+    /// Participants' passkeys, in the store (with the embedded store, stop `serve`
+    /// first: it holds the database).
+    Passkeys {
+        #[command(subcommand)]
+        command: PasskeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PasskeysCommand {
+    /// One line per passkey: user, id, when added, when last used.
+    List {
+        /// Only this user's [default: everyone on the access list]
+        user: Option<String>,
+    },
+    /// Revoke a user's passkey ID, or all their passkeys (audited).
+    Revoke { user: String, id: Option<String> },
 }
 
 #[derive(clap::Args)]
@@ -227,6 +244,7 @@ fn main() -> ExitCode {
             ..
         }) => recordings_check(),
         Command::Recordings(args) => recordings_command(args),
+        Command::Passkeys { command } => passkeys_command(command),
     }
 }
 
@@ -289,20 +307,6 @@ fn recordings_check() -> ExitCode {
     }
 }
 
-/// The store `serve` would use, from the environment and `.env`. The Redis URL may
-/// come from a file, as for `serve`.
-fn store_settings() -> Result<StoreSettings, String> {
-    let _ = dotenvy::dotenv();
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
-        StoreSettings::from_lookup(|name| match name {
-            "ROOMGATE_REDIS_URL" => url.clone(),
-            _ => env(name),
-        })
-        .map_err(|e| e.join("\n"))
-    })
-}
-
 /// `recordings list | link | delete | purge`.
 fn recordings_command(args: RecordingsArgs) -> ExitCode {
     use roomgate::recordings::commands::Recordings;
@@ -351,6 +355,65 @@ fn recordings_command(args: RecordingsArgs) -> ExitCode {
     }
 }
 
+/// `passkeys list|revoke`: against the store `serve` uses.
+fn passkeys_command(command: PasskeysCommand) -> ExitCode {
+    let settings = match store_settings() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for one command");
+    let done: anyhow::Result<String> = runtime.block_on(async {
+        let metrics = roomgate::metrics::Metrics::new();
+        let clock = std::sync::Arc::new(roomgate::clock::SystemClock);
+        let store = roomgate::store::open(&settings, clock, &metrics).await?;
+        match command {
+            PasskeysCommand::List { user } => {
+                let policy = AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default();
+                let path = roomgate::config::acl_path(|n| std::env::var(n).ok());
+                let acl = Acl::load_with(&path, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+                Ok(roomgate::passkeys::admin::list(&*store, &acl, user.as_deref()).await?)
+            }
+            PasskeysCommand::Revoke { user, id } => {
+                let n = roomgate::passkeys::admin::revoke(&*store, &user, id.as_deref()).await?;
+                if n > 0 {
+                    audit_revocation(&user).await?;
+                }
+                Ok(format!("{n} passkey(s) of {user} revoked"))
+            }
+        }
+    });
+    match done {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("roomgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A host's revocation goes in the audit log like every other change of access.
+async fn audit_revocation(user: &str) -> anyhow::Result<()> {
+    let config = AuditConfig::from_lookup(|n| std::env::var(n).ok())
+        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+    let log = roomgate::audit::AuditLog::open_with(&config.path, config.key, config.limits)?;
+    let mut record = audit::AuditRecord::new(audit::AuditEvent::PasskeyRevoked).detail("by=host");
+    if let Ok(user) = roomgate::domain::Username::parse(user) {
+        record = record.user(&user);
+    }
+    log.record(record).await?;
+    log.flush().await?;
+    Ok(())
+}
+
 /// `store check`: the settings `serve` would use, the store they name, and whether it
 /// answers. A running `serve` holds the embedded store's lock; that is reported as
 /// in use, not as a failure.
@@ -397,6 +460,20 @@ fn store_check() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The store `serve` would use, from `.env` and the environment.
+fn store_settings() -> Result<StoreSettings, String> {
+    let _ = dotenvy::dotenv();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    // The URL may come from a file, as for `serve`.
+    roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
+        StoreSettings::from_lookup(|name| match name {
+            "ROOMGATE_REDIS_URL" => url.clone(),
+            _ => env(name),
+        })
+        .map_err(|e| e.join("\n"))
+    })
 }
 
 /// `audit show`. There is no flag for the key itself: it would end up in shell
@@ -603,6 +680,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         Mode::Twilio(_) => "Twilio mode",
     };
     let users = acl.user_count();
+    // Browsers allow WebAuthn only in a secure context, and never on an IP address:
+    // locally that means http://localhost, which the start-up line says.
+    let local_passkeys = (matches!(settings.mode, Mode::Local)
+        && settings.passkeys != roomgate::passkeys::PasskeyMode::Off)
+        .then(|| settings.public_url.domain() == Some("localhost"));
     let addr_ip = match settings.addr.ip() {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
@@ -621,6 +703,14 @@ fn serve(args: ServeArgs) -> ExitCode {
             addr_ip,
             app.port()
         );
+        match local_passkeys {
+            Some(true) => println!("passkeys work at http://localhost:{}", app.port()),
+            Some(false) => println!(
+                "passkeys need http://localhost:{0} (browsers refuse them on an IP address): set ROOMGATE_PUBLIC_URL=http://localhost:{0} and open that",
+                app.port()
+            ),
+            None => {}
+        }
         match app.run_until_stopped().await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -87,6 +87,16 @@ macro_rules! label_value {
 }
 
 label_value! {
+    /// How a sign-in was proven.
+    pub enum SignInMethod {
+        /// A one-time code (SMS or call) checked by Verify.
+        Code => "code",
+        /// A passkey: no Verify call.
+        Passkey => "passkey",
+    }
+}
+
+label_value! {
     /// Why a verification did not end in `approved`.
     pub enum FailReason {
         /// A wrong code; the verification may still be approved.
@@ -103,6 +113,8 @@ label_value! {
         TooManySends => "too_many_sends",
         /// Verify timed out, was unreachable or answered with another error.
         Unavailable => "unavailable",
+        /// A passkey's answer was refused (wrong, replayed, or for a name without one).
+        Passkey => "passkey",
     }
 }
 
@@ -278,6 +290,11 @@ struct SkipLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MethodLabels {
+    method: SignInMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabels {
     reason: FailReason,
 }
@@ -333,6 +350,7 @@ struct Inner {
     registry: Registry,
     verifications_started: Counter,
     verifications_approved: Counter,
+    sign_ins_approved: Family<MethodLabels, Counter>,
     verifications_failed: Family<ReasonLabels, Counter>,
     limited: Family<KindLabels, Counter>,
     lockouts: Counter,
@@ -394,6 +412,7 @@ impl Metrics {
             registry: Registry::with_prefix("roomgate"),
             verifications_started: Counter::default(),
             verifications_approved: Counter::default(),
+            sign_ins_approved: Family::default(),
             verifications_failed: Family::default(),
             limited: Family::default(),
             lockouts: Counter::default(),
@@ -444,6 +463,11 @@ impl Metrics {
             "verifications_approved",
             "Verifications approved: a right code checked",
             inner.verifications_approved.clone(),
+        );
+        registry.register(
+            "sign_ins_approved",
+            "Sign-ins approved, by method: code or passkey",
+            inner.sign_ins_approved.clone(),
         );
         registry.register(
             "verifications_failed",
@@ -555,6 +579,11 @@ impl Metrics {
         for &kind in LimitKind::ALL {
             inner.limited.get_or_create_owned(&KindLabels { kind });
         }
+        for &method in SignInMethod::ALL {
+            inner
+                .sign_ins_approved
+                .get_or_create_owned(&MethodLabels { method });
+        }
         for &window in Window::ALL {
             inner
                 .sms_budget_used
@@ -591,6 +620,14 @@ impl Metrics {
     /// A code check came back approved.
     pub fn verification_approved(&self) {
         self.inner.verifications_approved.inc();
+    }
+
+    /// A sign-in earned a verified session.
+    pub fn sign_in_approved(&self, method: SignInMethod) {
+        self.inner
+            .sign_ins_approved
+            .get_or_create(&MethodLabels { method })
+            .inc();
     }
 
     pub fn verification_failed(&self, reason: FailReason) {
@@ -1126,6 +1163,7 @@ pub(crate) mod tests {
         let expected = [
             ("roomgate_verifications_started", "counter"),
             ("roomgate_verifications_approved", "counter"),
+            ("roomgate_sign_ins_approved", "counter"),
             ("roomgate_verifications_failed", "counter"),
             ("roomgate_limited", "counter"),
             ("roomgate_lockouts", "counter"),
@@ -1161,6 +1199,13 @@ pub(crate) mod tests {
         for kind in LimitKind::ALL {
             let labels = [("kind", kind.as_str())];
             assert_eq!(value(&scrape, "roomgate_limited_total", &labels), 0.0);
+        }
+        for method in SignInMethod::ALL {
+            let labels = [("method", method.as_str())];
+            assert_eq!(
+                value(&scrape, "roomgate_sign_ins_approved_total", &labels),
+                0.0
+            );
         }
         for window in Window::ALL {
             let labels = [("window", window.as_str())];
@@ -1372,6 +1417,10 @@ pub(crate) mod tests {
         allowed.insert(
             "action",
             RecordingAction::ALL.iter().map(|v| v.as_str()).collect(),
+        );
+        allowed.insert(
+            "method",
+            SignInMethod::ALL.iter().map(|v| v.as_str()).collect(),
         );
 
         let families = parse_openmetrics(&metrics.encode()).expect("valid");

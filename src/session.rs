@@ -34,6 +34,11 @@ pub struct Grant {
     pub room: RoomName,
     /// Unix seconds, for session lifetime limits.
     pub verified_at: u64,
+    /// The fingerprint of the phone number this session proved (see
+    /// [`crate::passkeys::Passkeys::phone_fingerprint`]): a passkey registered from it
+    /// is bound to that number. Absent when passkeys are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// What sessions need from the app: where revocations live (and its clock), and how

@@ -227,7 +227,9 @@ impl Application {
             pipeline.spawn();
         }
         library.spawn_expiry(RETENTION_SWEEP);
+        let passkeys = passkeys_for(&settings, &store);
         let state = web::Data::new(AppState {
+            passkeys,
             signin,
             acl: acl.clone(),
             tokens,
@@ -312,11 +314,15 @@ impl Application {
         .listen(listener)?
         .run();
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
-        let watcher = crate::acl::watch::watch(
-            acl.clone(),
-            reload_requests,
-            on_acl_reload(metrics.clone(), audit_for_reloads),
-        )
+        let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
+            let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
+            // Passkeys of users who left the list or changed number go, on or off.
+            let sweep = crate::passkeys::janitor::on_reload(store.clone(), acl.clone());
+            move |outcome: &ReloadOutcome| {
+                on_reload(outcome);
+                sweep(outcome);
+            }
+        })
         .context("watching the ACL file")?;
 
         let admin_listener = TcpListener::bind(settings.admin_addr)
@@ -377,6 +383,28 @@ impl Application {
             tracing::error!(error = %e, "the audit log's last summaries were not written");
         }
         stopped
+    }
+}
+
+/// Passkeys, unless turned off; a public URL that can't have them (an IP address)
+/// leaves them off with a warning rather than stopping the start.
+fn passkeys_for(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+) -> Option<Arc<crate::passkeys::Passkeys>> {
+    if settings.passkeys == crate::passkeys::PasskeyMode::Off {
+        return None;
+    }
+    match crate::passkeys::Passkeys::new(
+        &settings.public_url,
+        store.clone(),
+        settings.session_key.expose(),
+    ) {
+        Ok(passkeys) => Some(Arc::new(passkeys)),
+        Err(e) => {
+            tracing::warn!("passkeys are off: {e}");
+            None
+        }
     }
 }
 

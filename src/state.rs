@@ -58,6 +58,8 @@ pub struct AppState {
     pub recording_files: Option<Arc<LocalStorage>>,
     /// `ROOMGATE_RECORDING_LINK_SECS`: the life of a playback or download link.
     pub recording_link_ttl: std::time::Duration,
+    /// Passkeys, unless `ROOMGATE_PASSKEYS=off` or the public URL can't have them.
+    pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
 }
 
 /// Settings the pages need, copied from the configuration once.
@@ -87,6 +89,14 @@ impl AppState {
         let ready = self.store.delete(&ready_key(room)).await;
         let sign = crate::recordings::live::forget(&*self.store, room).await;
         ready.and(sign)
+    }
+
+    /// The fingerprint a grant for `username` carries: what a passkey registered
+    /// from that session is bound to.
+    pub fn phone_proof(&self, username: &crate::domain::Username) -> Option<String> {
+        let passkeys = self.passkeys.as_ref()?;
+        let acl = self.acl.load();
+        Some(passkeys.phone_fingerprint(&acl.user(username)?.phone))
     }
 
     /// Write an audit record before the request is answered. A failure to write is

@@ -243,3 +243,17 @@ async fn numbers_outside_the_allowed_countries_keep_the_acl_from_loading() {
     assert!(!serve.status.success());
     assert!(String::from_utf8_lossy(&serve.stderr).contains("is in GB"));
 }
+
+#[tokio::test]
+async fn the_start_up_line_says_passkeys_need_localhost() {
+    let mut server = Server::start().await;
+    // The default public URL is an IP address, where browsers refuse WebAuthn.
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let line = next_line_with(&mut server.stdout, "passkeys").await;
+    assert_eq!(
+        line,
+        format!(
+            "passkeys need http://localhost:{port} (browsers refuse them on an IP address): set ROOMGATE_PUBLIC_URL=http://localhost:{port} and open that"
+        )
+    );
+}

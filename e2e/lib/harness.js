@@ -133,7 +133,11 @@ class Roomgate {
     this.exited = null;
   }
 
-  async start({ env = {}, sdkUrl, acl = ACL }) {
+  /**
+   * `host` is what the browser and ROOMGATE_PUBLIC_URL use: 127.0.0.1 by default,
+   * `localhost` for passkeys (browsers refuse WebAuthn on an IP address).
+   */
+  async start({ env = {}, sdkUrl, acl = ACL, host = '127.0.0.1' }) {
     assert.ok(fs.existsSync(ROOMGATE_BIN), `${ROOMGATE_BIN} is missing: run cargo build first`);
     // An empty working directory: a developer's .env can't switch on Twilio mode.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roomgate-e2e-'));
@@ -145,7 +149,7 @@ class Roomgate {
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       try {
-        await this.spawnOn(port, env, sdkUrl);
+        await this.spawnOn(port, env, sdkUrl, host);
         return this;
       } catch (err) {
         lastError = err;
@@ -155,10 +159,10 @@ class Roomgate {
     throw lastError;
   }
 
-  async spawnOn(port, extraEnv, sdkUrl) {
+  async spawnOn(port, extraEnv, sdkUrl, host) {
     this.lines = [];
     this.exited = null;
-    const base = `http://127.0.0.1:${port}`;
+    const base = `http://${host}:${port}`;
     const childEnv = {};
     for (const [key, value] of Object.entries(process.env)) {
       // Local mode, and only the settings this harness chooses.
@@ -194,7 +198,7 @@ class Roomgate {
       what: '"listening on" line',
     });
     const printed = listening.split('listening on ')[1].split(/\s/)[0];
-    assert.equal(printed, base, 'roomgate listens where it was told to');
+    assert.equal(printed, `http://127.0.0.1:${port}`, 'roomgate listens where it was told to');
     this.base = base;
   }
 
@@ -432,7 +436,7 @@ async function screenshot(page, scenario) {
  * Starts the SDK server, roomgate and Chromium for one scenario; `close()` stops
  * them all (call it from `after`/`finally`).
  */
-async function startWorld(scenario, { env = RELAXED_LIMITS, acl = ACL } = {}) {
+async function startWorld(scenario, { env = RELAXED_LIMITS, acl = ACL, host } = {}) {
   const world = { scenario, sdk: null, gate: null, browser: null };
   world.close = async () => {
     if (world.browser) await world.browser.close().catch(() => {});
@@ -441,7 +445,7 @@ async function startWorld(scenario, { env = RELAXED_LIMITS, acl = ACL } = {}) {
   };
   try {
     world.sdk = await startSdkServer();
-    world.gate = await new Roomgate(scenario).start({ env, sdkUrl: world.sdk.url, acl });
+    world.gate = await new Roomgate(scenario).start({ env, sdkUrl: world.sdk.url, acl, host });
     world.browser = await launchBrowser();
   } catch (err) {
     await world.close();

@@ -33,6 +33,7 @@ join-hint = Enter your username. If you are on the list for this room, we will s
 join-may-be-recorded = This room may be recorded. While it is, everyone in it sees a “Recording” sign.
 join-username-label = Username
 join-submit = Send me a code
+join-passkey = Use a passkey
 
 ## The code page (/rooms/{room}/verify)
 
@@ -220,3 +221,15 @@ host-recordings = Recordings
 host-recording-started = Recording started. Everyone in the room sees that it is being recorded.
 host-recording-stopped = Recording stopped.
 host-recording-not-allowed = This room's settings don't let hosts start or stop recording.
+## Passkeys (the room page's offer and list)
+
+passkey-offer = Sign in with a passkey next time: no code needed.
+passkey-offer-add = Add a passkey
+passkey-offer-dismiss = Not now
+passkey-heading = Your passkeys
+passkey-added = Passkey added. Next time, choose “Use a passkey”.
+passkey-failed = The passkey was not added.
+passkey-item = Passkey added on
+passkey-remove = Remove
+passkey-removed = Passkey removed.
+passkey-none = You have no passkeys yet.

@@ -27,6 +27,7 @@ join-hint = Escribe tu nombre de usuario. Si estás en la lista de esta sala, te
 join-may-be-recorded = Esta sala puede grabarse. Mientras se graba, todos los que están en ella ven el aviso «Grabando».
 join-username-label = Nombre de usuario
 join-submit = Enviarme un código
+join-passkey = Usar una llave de acceso
 
 ## Página del código
 
@@ -201,3 +202,15 @@ host-recordings = Grabaciones
 host-recording-started = Grabación iniciada. Todos en la sala ven que se está grabando.
 host-recording-stopped = Grabación detenida.
 host-recording-not-allowed = La configuración de esta sala no permite que los anfitriones inicien ni detengan la grabación.
+## Passkeys
+
+passkey-offer = La próxima vez, inicia sesión con una llave de acceso: sin código.
+passkey-offer-add = Añadir una llave de acceso
+passkey-offer-dismiss = Ahora no
+passkey-heading = Tus llaves de acceso
+passkey-added = Llave de acceso añadida. La próxima vez, elige «Usar una llave de acceso».
+passkey-failed = No se añadió la llave de acceso.
+passkey-item = Llave de acceso añadida el
+passkey-remove = Quitar
+passkey-removed = Llave de acceso quitada.
+passkey-none = Aún no tienes llaves de acceso.

@@ -27,6 +27,7 @@ join-hint = Saisissez votre nom d’utilisateur. Si vous figurez sur la liste de
 join-may-be-recorded = Cette salle peut être enregistrée. Pendant l’enregistrement, chacun y voit l’indication « Enregistrement ».
 join-username-label = Nom d’utilisateur
 join-submit = M’envoyer un code
+join-passkey = Utiliser une clé d’accès
 
 ## Page du code
 
@@ -201,3 +202,15 @@ host-recordings = Enregistrements
 host-recording-started = Enregistrement lancé. Tout le monde dans la salle voit qu’elle est enregistrée.
 host-recording-stopped = Enregistrement arrêté.
 host-recording-not-allowed = Les réglages de cette salle ne permettent pas aux hôtes de lancer ou d’arrêter l’enregistrement.
+## Passkeys
+
+passkey-offer = La prochaine fois, connectez-vous avec une clé d’accès : sans code.
+passkey-offer-add = Ajouter une clé d’accès
+passkey-offer-dismiss = Pas maintenant
+passkey-heading = Vos clés d’accès
+passkey-added = Clé d’accès ajoutée. La prochaine fois, choisissez « Utiliser une clé d’accès ».
+passkey-failed = La clé d’accès n’a pas été ajoutée.
+passkey-item = Clé d’accès ajoutée le
+passkey-remove = Retirer
+passkey-removed = Clé d’accès retirée.
+passkey-none = Vous n’avez pas encore de clé d’accès.

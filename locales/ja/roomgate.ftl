@@ -29,6 +29,7 @@ join-hint = ユーザー名を入力してください。このルームの参�
 join-may-be-recorded = このルームは録画されることがあります。録画中は、参加者全員に「録画中」と表示されます。
 join-username-label = ユーザー名
 join-submit = コードを送信
+join-passkey = パスキーを使用
 
 ## コード入力ページ
 
@@ -187,3 +188,15 @@ host-recordings = 録画
 host-recording-started = 録画を開始しました。ルームの全員に録画中であることが表示されます。
 host-recording-stopped = 録画を停止しました。
 host-recording-not-allowed = このルームの設定では、ホストは録画を開始・停止できません。
+## Passkeys
+
+passkey-offer = 次回はパスキーでサインインできます。コードは不要です。
+passkey-offer-add = パスキーを追加
+passkey-offer-dismiss = 今はしない
+passkey-heading = あなたのパスキー
+passkey-added = パスキーを追加しました。次回は「パスキーを使用」を選んでください。
+passkey-failed = パスキーを追加できませんでした。
+passkey-item = パスキーの追加日:
+passkey-remove = 削除
+passkey-removed = パスキーを削除しました。
+passkey-none = パスキーはまだありません。

@@ -27,6 +27,7 @@ join-hint = Digite seu nome de usuário. Se você estiver na lista desta sala, e
 join-may-be-recorded = Esta sala pode ser gravada. Enquanto estiver sendo gravada, todos nela veem o aviso “Gravando”.
 join-username-label = Nome de usuário
 join-submit = Receber um código
+join-passkey = Usar uma chave de acesso
 
 ## Página do código
 
@@ -201,3 +202,15 @@ host-recordings = Gravações
 host-recording-started = Gravação iniciada. Todos na sala veem que ela está sendo gravada.
 host-recording-stopped = Gravação parada.
 host-recording-not-allowed = As configurações desta sala não permitem que anfitriões iniciem ou parem a gravação.
+## Passkeys
+
+passkey-offer = Na próxima vez, entre com uma chave de acesso: sem código.
+passkey-offer-add = Adicionar uma chave de acesso
+passkey-offer-dismiss = Agora não
+passkey-heading = Suas chaves de acesso
+passkey-added = Chave de acesso adicionada. Na próxima vez, escolha “Usar uma chave de acesso”.
+passkey-failed = A chave de acesso não foi adicionada.
+passkey-item = Chave de acesso adicionada em
+passkey-remove = Remover
+passkey-removed = Chave de acesso removida.
+passkey-none = Você ainda não tem chaves de acesso.

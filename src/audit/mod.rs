@@ -173,6 +173,10 @@ pub enum AuditEvent {
     RecordingDeleted,
     /// A host was given a link to play or download a recording.
     RecordingLinkIssued,
+    /// A participant registered a passkey.
+    PasskeyRegistered,
+    /// A passkey was removed: by its owner (room page) or a host (`roomgate passkeys revoke`).
+    PasskeyRevoked,
 }
 
 impl AuditEvent {
@@ -197,6 +201,8 @@ impl AuditEvent {
             Self::RecordingFailed => "recording_failed",
             Self::RecordingDeleted => "recording_deleted",
             Self::RecordingLinkIssued => "recording_link_issued",
+            Self::PasskeyRegistered => "passkey_registered",
+            Self::PasskeyRevoked => "passkey_revoked",
         }
     }
 }

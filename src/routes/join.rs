@@ -24,6 +24,8 @@ struct JoinPage<'a> {
     /// The room's `recording` setting isn't `off`: visitors are told before they
     /// sign in.
     may_record: bool,
+    /// "Use a passkey" is offered.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -41,6 +43,8 @@ struct RoomPage<'a> {
     /// The room's `recording` setting: `off`, `host` (a host's page gets Start and
     /// Stop) or `always`.
     recording: &'a str,
+    /// The passkey offer and the member's passkeys are shown.
+    passkeys: bool,
 }
 
 /// The room link: the room itself for a session verified for it, else the join form.
@@ -69,6 +73,7 @@ pub async fn room_page(
                 sdk_url: &state.site.video_sdk_url,
                 local_mode: state.site.local_mode,
                 recording: settings.recording.as_str(),
+                passkeys: state.passkeys.is_some(),
             });
         }
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
@@ -79,6 +84,7 @@ pub async fn room_page(
         room: room.as_str(),
         csrf_token: &csrf_token,
         may_record: settings.may_record(),
+        passkeys: state.passkeys.is_some(),
     })
 }
 
@@ -216,6 +222,6 @@ async fn sign_in(
 
 /// The name as a participant typed it, normalised like a username, and bounded so an
 /// attacker's megabyte of text doesn't become a counter key.
-fn typed_username(input: &str) -> String {
+pub(super) fn typed_username(input: &str) -> String {
     input.trim().to_lowercase().chars().take(64).collect()
 }

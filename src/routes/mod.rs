@@ -11,6 +11,7 @@ mod host;
 mod join;
 mod language;
 mod logout;
+mod passkeys;
 mod recording;
 mod recording_files;
 mod recordings;
@@ -45,6 +46,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(verify::check_code)),
         )
         .service(one("/rooms/{room}/token", web::post().to(token::mint)))
+        .service(one(
+            "/rooms/{room}/passkeys/options",
+            web::post().to(passkeys::options),
+        ))
+        .service(one(
+            "/rooms/{room}/passkeys/finish",
+            web::post().to(passkeys::finish),
+        ))
+        .service(one(
+            "/rooms/{room}/passkeys/register/start",
+            web::post().to(passkeys::register_start),
+        ))
+        .service(one(
+            "/rooms/{room}/passkeys/register/finish",
+            web::post().to(passkeys::register_finish),
+        ))
+        .service(one("/rooms/{room}/passkeys", web::get().to(passkeys::list)))
+        .service(one(
+            "/rooms/{room}/passkeys/{id}/remove",
+            web::post().to(passkeys::remove),
+        ))
         .service(one("/rooms/{room}/participants", web::get().to(host::list)))
         .service(one(
             "/rooms/{room}/participants/{identity}/remove",

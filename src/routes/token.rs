@@ -116,7 +116,7 @@ pub async fn mint(
 }
 
 /// A refusal as JSON: the notice's status and `Retry-After`, and a stable error name.
-fn json_notice(notice: Notice, error: &str) -> HttpResponse {
+pub(super) fn json_notice(notice: Notice, error: &str) -> HttpResponse {
     let mut resp = json_error(notice.status(), error);
     if let Some(secs) = notice.retry_after() {
         resp.headers_mut()
@@ -125,7 +125,7 @@ fn json_notice(notice: Notice, error: &str) -> HttpResponse {
     resp
 }
 
-fn json_error(status: StatusCode, error: &str) -> HttpResponse {
+pub(super) fn json_error(status: StatusCode, error: &str) -> HttpResponse {
     let mut resp = HttpResponse::build(status).json(json!({ "error": error }));
     no_store(&mut resp);
     resp

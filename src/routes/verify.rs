@@ -130,6 +130,7 @@ pub async fn check_code(
     let who = sign_in.who.clone();
     // What an approval earns. Only a sign-in with a username can be approved.
     let grant = sign_in.username.clone().map(|username| Grant {
+        phone: state.phone_proof(&username),
         username,
         room: room.clone(),
         verified_at: state.clock.unix_seconds(),

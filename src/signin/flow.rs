@@ -14,7 +14,7 @@ use crate::audit::{AuditError, AuditEvent, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
 use crate::domain::{OtpCode, RoomName, Username};
 use crate::limits::{Denied, Limited};
-use crate::metrics::{FailReason, LimitKind};
+use crate::metrics::{FailReason, LimitKind, SignInMethod};
 use crate::notice::Notice;
 use crate::store::StoreError;
 use crate::verify::{Channel, CheckOutcome};
@@ -430,6 +430,7 @@ impl SignInService {
                 }
                 tracing::info!(%user, %room, "code approved");
                 self.metrics.verification_approved();
+                self.metrics.sign_in_approved(SignInMethod::Code);
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once.
                 let (ended, (), elevated) = tokio::join!(

@@ -820,3 +820,86 @@ pub fn budget_settings<'a>(cap: (&'a str, &'a str), webhook: &'a str) -> [(&'a s
         ("ROOMGATE_ALERT_WEBHOOK_SECRET", ALERT_SECRET),
     ]
 }
+
+/// The origin passkey tests give the app (`ROOMGATE_PUBLIC_URL`) and their software
+/// authenticator: WebAuthn needs a host name, and `localhost` may be plain http.
+pub const PASSKEY_ORIGIN: &str = "http://localhost:8080";
+
+impl TestApp {
+    /// A JSON POST carrying `X-CSRF-Token`, as the pages' scripts send.
+    async fn post_json(&self, path: &str, csrf: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("X-CSRF-Token", csrf)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// "Use a passkey": options for `username` (`csrf` from the join form).
+    pub async fn post_passkey_options(&self, room: &str, username: &str, csrf: &str) -> Response {
+        let body = json!({ "username": username });
+        self.post_json(&format!("/rooms/{room}/passkeys/options"), csrf, &body)
+            .await
+    }
+
+    /// The browser's assertion for `ceremony`.
+    pub async fn post_passkey_finish(
+        &self,
+        room: &str,
+        csrf: &str,
+        ceremony: &str,
+        credential: &Value,
+    ) -> Response {
+        let path = format!("/rooms/{room}/passkeys/finish");
+        self.post_ceremony(&path, csrf, ceremony, credential).await
+    }
+
+    /// A ceremony's answer, as both finishes take it.
+    async fn post_ceremony(
+        &self,
+        path: &str,
+        csrf: &str,
+        ceremony: &str,
+        credential: &Value,
+    ) -> Response {
+        let body = json!({ "ceremony": ceremony, "credential": credential });
+        self.post_json(path, csrf, &body).await
+    }
+
+    /// A verified member asks to register a passkey (`csrf` from the room page).
+    pub async fn post_passkey_register_start(&self, room: &str, csrf: &str) -> Response {
+        self.post_json(
+            &format!("/rooms/{room}/passkeys/register/start"),
+            csrf,
+            &json!({}),
+        )
+        .await
+    }
+
+    pub async fn post_passkey_register_finish(
+        &self,
+        room: &str,
+        csrf: &str,
+        ceremony: &str,
+        credential: &Value,
+    ) -> Response {
+        let path = format!("/rooms/{room}/passkeys/register/finish");
+        self.post_ceremony(&path, csrf, ceremony, credential).await
+    }
+
+    /// The member's own passkeys.
+    pub async fn get_passkeys(&self, room: &str) -> Response {
+        self.get(&format!("/rooms/{room}/passkeys")).await
+    }
+
+    pub async fn post_passkey_remove(&self, room: &str, id: &str, csrf: &str) -> Response {
+        self.post_json(
+            &format!("/rooms/{room}/passkeys/{id}/remove"),
+            csrf,
+            &json!({}),
+        )
+        .await
+    }
+}

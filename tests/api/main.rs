@@ -15,6 +15,7 @@ mod local_mode;
 mod metrics;
 mod outbound;
 mod pages;
+mod passkeys;
 mod recording_controls;
 mod recording_files;
 mod recordings;

@@ -14,7 +14,8 @@ use crate::helpers::*;
 const ROUNDS: usize = 30;
 const VERIFY_DELAY: Duration = Duration::from_millis(300);
 
-fn median(mut times: Vec<Duration>) -> Duration {
+/// The median of an even number of timings (the passkey tests use it too).
+pub fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     let mid = times.len() / 2;
     (times[mid - 1] + times[mid]) / 2

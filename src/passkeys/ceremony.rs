@@ -1,0 +1,107 @@
+//! A ceremony's server-side state: five minutes, and used once. Taking it claims a
+//! marker with `put_new` first, so of two requests carrying the same ceremony (a
+//! replay, or two instances at once) exactly one gets the state.
+
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{PasskeyAuthentication, PasskeyRegistration, Uuid};
+
+use super::{CEREMONY_TTL, Passkeys};
+use crate::domain::{RoomName, Username};
+use crate::random::random_token;
+use crate::store::StoreError;
+
+#[derive(Serialize, Deserialize)]
+pub enum Ceremony {
+    /// A verified member adding a passkey.
+    Register {
+        username: Username,
+        room: RoomName,
+        /// The phone fingerprint the session proved; the credential is bound to it.
+        phone: String,
+        handle: Uuid,
+        state: PasskeyRegistration,
+    },
+    /// A sign-in for the name typed. `state` is `None` for a name with no passkey
+    /// here (unknown, elsewhere, or none registered): it can only fail, like a wrong
+    /// assertion would.
+    SignIn {
+        who: String,
+        room: RoomName,
+        state: Option<PasskeyAuthentication>,
+    },
+}
+
+fn state_key(id: &str) -> String {
+    format!("passkey-ceremony:{id}")
+}
+
+fn used_key(id: &str) -> String {
+    format!("passkey-ceremony-used:{id}")
+}
+
+impl Passkeys {
+    /// Keep `ceremony` for five minutes; its id, for the browser to send back.
+    pub async fn begin(&self, ceremony: &Ceremony) -> Result<String, StoreError> {
+        let id = random_token();
+        let bytes = serde_json::to_vec(ceremony).map_err(|e| StoreError::corrupt("passkeys", e))?;
+        self.store
+            .put(&state_key(&id), &bytes, CEREMONY_TTL)
+            .await?;
+        Ok(id)
+    }
+
+    /// The ceremony `id`, if it exists and nobody took it before; it can't be taken
+    /// again.
+    pub async fn take(&self, id: &str) -> Result<Option<Ceremony>, StoreError> {
+        // Ids are ours: anything else is not worth a store key.
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Ok(None);
+        }
+        if !self
+            .store
+            .put_new(&used_key(id), b"1", CEREMONY_TTL)
+            .await?
+        {
+            return Ok(None);
+        }
+        let Some(bytes) = self.store.get(&state_key(id)).await? else {
+            return Ok(None);
+        };
+        self.store.delete(&state_key(id)).await?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::corrupt("passkeys", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn a_ceremony_is_taken_once() {
+        let url = reqwest::Url::parse("https://meet.example.com").unwrap();
+        let p = Passkeys::new(&url, Arc::new(MemoryStore::new()), b"k").unwrap();
+        let ceremony = Ceremony::SignIn {
+            who: "alice".into(),
+            room: RoomName::parse("standup").unwrap(),
+            state: None,
+        };
+        let id = p.begin(&ceremony).await.unwrap();
+        assert!(p.take(&id).await.unwrap().is_some());
+        assert!(
+            p.take(&id).await.unwrap().is_none(),
+            "a second take finds nothing"
+        );
+        assert!(p.take("no-such-ceremony").await.unwrap().is_none());
+        assert!(p.take("../../etc").await.unwrap().is_none());
+    }
+}
