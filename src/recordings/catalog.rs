@@ -86,6 +86,9 @@ pub struct Recording {
     pub compose_failures: u32,
     /// Why the last attempt failed (for hosts: no secrets, no URLs).
     pub last_error: Option<String>,
+    /// Looks at a composition Twilio hadn't finished: each waits longer.
+    #[serde(default)]
+    pub looks: u32,
 }
 
 impl Recording {
@@ -104,6 +107,7 @@ impl Recording {
             attempts: 0,
             compose_failures: 0,
             last_error: None,
+            looks: 0,
         }
     }
 

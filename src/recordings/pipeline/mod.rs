@@ -464,7 +464,7 @@ impl Pipeline {
         match composition.status {
             CompositionStatus::Enqueued
             | CompositionStatus::Processing
-            | CompositionStatus::Unknown => Ok(Next::Wait(self.settings.composing_poll)),
+            | CompositionStatus::Unknown => Ok(self.look_again(rec)),
             CompositionStatus::Completed => {
                 rec.duration_secs = composition.duration;
                 rec.size = composition.size;
@@ -478,6 +478,14 @@ impl Pipeline {
                 "Twilio's composition was deleted before it was stored".into(),
             )),
         }
+    }
+
+    /// Twilio isn't done: look again later, each time later still (30 s doubling to
+    /// 8 min by default), in case the callback that would wake the job is lost.
+    fn look_again(&self, rec: &mut Recording) -> Next {
+        rec.looks = rec.looks.saturating_add(1);
+        let doublings = rec.looks.saturating_sub(1).min(4);
+        Next::Wait(self.settings.composing_poll.saturating_mul(1 << doublings))
     }
 
     fn compose_again(&self, rec: &mut Recording, why: &str) -> Result<Next, StepError> {
@@ -505,7 +513,7 @@ impl Pipeline {
         {
             Ok(url) => url,
             // Still being processed.
-            Err(VideoError::NotFound) => return Ok(Next::Wait(self.settings.composing_poll)),
+            Err(VideoError::NotFound) => return Ok(self.look_again(rec)),
             Err(e) => return Err(retry("finding the composed file")(e)),
         };
         let response = self

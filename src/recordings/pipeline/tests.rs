@@ -145,7 +145,32 @@ struct Fixture {
 /// A Video mock where the room has two tracks and no composition yet; the composition
 /// is `completed` when fetched and its media redirects to `media`.
 async fn fixture(break_downloads: u32, compositions_listed: Vec<Value>) -> Fixture {
+    fixture_with(
+        break_downloads,
+        compositions_listed,
+        0,
+        Duration::from_millis(20),
+    )
+    .await
+}
+
+/// As [`fixture`], but the composition is `processing` for its first `unfinished`
+/// looks, and a job waiting on it looks again after `composing_poll` (doubling).
+async fn fixture_with(
+    break_downloads: u32,
+    compositions_listed: Vec<Value>,
+    unfinished: u64,
+    composing_poll: Duration,
+) -> Fixture {
     let video = MockServer::start().await;
+    if unfinished > 0 {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/Compositions/{COMPOSITION_SID}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(composition("processing")))
+            .up_to_n_times(unfinished)
+            .mount(&video)
+            .await;
+    }
     let (media_url, served) = media_server(break_downloads).await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/Rooms/{ROOM_SID}/Recordings")))
@@ -196,7 +221,7 @@ async fn fixture(break_downloads: u32, compositions_listed: Vec<Value>) -> Fixtu
     );
     let settings = PipelineSettings {
         poll: Duration::from_millis(20),
-        composing_poll: Duration::from_millis(20),
+        composing_poll,
         first_retry: Duration::from_millis(20),
         max_retry: Duration::from_millis(40),
         ..PipelineSettings::default()
@@ -411,4 +436,48 @@ async fn rooms_not_recorded_start_no_job() {
     assert!(!fx.pipeline.room_ended(&room(), "not-a-sid").await.unwrap());
     assert_eq!(fx.pipeline.start_due().await, 0);
     assert!(fx.video.received_requests().await.unwrap().is_empty());
+}
+
+async fn composition_looks(fx: &Fixture) -> usize {
+    fx.requests("GET")
+        .await
+        .iter()
+        .filter(|r| r.url.path() == format!("/v1/Compositions/{COMPOSITION_SID}"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_composition_still_processing_is_looked_at_again_each_time_later() {
+    let fx = fixture_with(0, vec![], 3, Duration::from_millis(50)).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let waiting = fx.run_until(|r| r.looks == 1).await;
+    assert_eq!(waiting.stage, Stage::Composing);
+    assert!(fx.bucket.is_empty());
+    let rec = fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(rec.looks, 3);
+    assert_eq!(composition_looks(&fx).await, 4);
+    assert_eq!(fx.bucket.only_object().1, media());
+}
+
+#[tokio::test]
+async fn a_composition_callback_wakes_the_job_waiting_on_it() {
+    // Without the callback the job would look again only in an hour.
+    let fx = fixture_with(0, vec![], 1, Duration::from_secs(3600)).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    fx.run_until(|r| r.looks == 1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        fx.pipeline.start_due().await,
+        0,
+        "nothing due before the callback"
+    );
+    fx.pipeline.composition_changed(ROOM_SID).await.unwrap();
+    let rec = fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(rec.size, Some(media().len() as u64));
+    // Unknown or malformed SIDs change nothing.
+    fx.pipeline
+        .composition_changed("RM00000000000000000000000000000009")
+        .await
+        .unwrap();
+    fx.pipeline.composition_changed("junk").await.unwrap();
 }
