@@ -269,7 +269,14 @@ impl TestApp {
     }
 
     pub async fn post_token_with(&self, room: &str, csrf: Option<&str>) -> Response {
-        let mut req = self.client.post(self.url(&format!("/rooms/{room}/token")));
+        self.post_with_csrf_header(&format!("/rooms/{room}/token"), csrf)
+            .await
+    }
+
+    /// A `POST` with no body, as the room page's scripts send them: the CSRF token,
+    /// if any, in the `X-CSRF-Token` header.
+    pub async fn post_with_csrf_header(&self, path: &str, csrf: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path));
         if let Some(csrf) = csrf {
             req = req.header("X-CSRF-Token", csrf);
         }

@@ -48,13 +48,8 @@ impl TestApp {
     }
 
     pub async fn post_recording(&self, room: &str, action: &str, csrf: Option<&str>) -> Response {
-        let mut req = self
-            .client
-            .post(self.url(&format!("/rooms/{room}/recording/{action}")));
-        if let Some(csrf) = csrf {
-            req = req.header("X-CSRF-Token", csrf);
-        }
-        req.send().await.unwrap()
+        self.post_with_csrf_header(&format!("/rooms/{room}/recording/{action}"), csrf)
+            .await
     }
 
     pub async fn get_recording(&self, room: &str) -> Response {

@@ -35,13 +35,8 @@ impl TestApp {
         purpose: &str,
         csrf: Option<&str>,
     ) -> Response {
-        let mut req = self
-            .client
-            .post(self.url(&format!("/rooms/{room}/recordings/{id}/{purpose}")));
-        if let Some(csrf) = csrf {
-            req = req.header("X-CSRF-Token", csrf);
-        }
-        req.send().await.unwrap()
+        self.post_with_csrf_header(&format!("/rooms/{room}/recordings/{id}/{purpose}"), csrf)
+            .await
     }
 
     /// A Twilio Video status callback, signed as Twilio signs it.
