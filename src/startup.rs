@@ -217,7 +217,6 @@ impl Application {
                 t.video.clone(),
                 recordings_storage.clone(),
                 http.clone(),
-                acl.clone(),
                 audit.clone(),
                 status_callback.clone(),
                 settings.pipeline.clone(),

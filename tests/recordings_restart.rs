@@ -139,6 +139,18 @@ async fn deletes(video: &MockServer) -> usize {
         .count()
 }
 
+/// Temporary files of uploads under way (or interrupted).
+fn temporary(data: &Path) -> usize {
+    std::fs::read_dir(data.join("recordings/standup"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// The recordings' final files (not temporary or checksum files).
 fn objects(data: &Path) -> Vec<std::path::PathBuf> {
     let dir = data.join("recordings/standup");
@@ -218,6 +230,11 @@ async fn killed_mid_upload_the_job_resumes_after_the_restart_and_finishes_once()
         "Twilio's copies deleted before storing"
     );
     assert!(objects(&data).is_empty(), "a partial object was stored");
+    assert_eq!(
+        temporary(&data),
+        1,
+        "the interrupted upload's temporary file"
+    );
 
     server.stall.store(false, Ordering::SeqCst);
     let app = Roomgate::start(&env, "127.0.0.1:0").await;
@@ -229,6 +246,7 @@ async fn killed_mid_upload_the_job_resumes_after_the_restart_and_finishes_once()
     let stored = objects(&data);
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(std::fs::read(&stored[0]).unwrap(), media());
+    assert_eq!(temporary(&data), 0, "the leftover was removed at start-up");
     assert_eq!(
         server.served.load(Ordering::SeqCst),
         1,

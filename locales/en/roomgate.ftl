@@ -217,6 +217,7 @@ recordings-link-note = Each link works for { $seconds } seconds and is recorded 
 recordings-link-failed = The link could not be made.
 recordings-back = Back to the room
 recordings-only-hosts = Only hosts of this room can see its recordings.
+recordings-busy = The recordings can't be listed right now. Please try again in a minute.
 host-recordings = Recordings
 host-recording-started = Recording started. Everyone in the room sees that it is being recorded.
 host-recording-stopped = Recording stopped.

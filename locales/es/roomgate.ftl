@@ -198,6 +198,7 @@ recordings-link-note = Cada enlace funciona durante { $seconds } segundos y qued
 recordings-link-failed = No se pudo crear el enlace.
 recordings-back = Volver a la sala
 recordings-only-hosts = Solo los anfitriones de esta sala pueden ver sus grabaciones.
+recordings-busy = No se pueden mostrar las grabaciones en este momento. Inténtalo de nuevo en un minuto.
 host-recordings = Grabaciones
 host-recording-started = Grabación iniciada. Todos en la sala ven que se está grabando.
 host-recording-stopped = Grabación detenida.

@@ -198,6 +198,7 @@ recordings-link-note = Chaque lien fonctionne pendant { $seconds } secondes et e
 recordings-link-failed = Le lien n'a pas pu être créé.
 recordings-back = Retour à la salle
 recordings-only-hosts = Seuls les hôtes de cette salle peuvent voir ses enregistrements.
+recordings-busy = Impossible d'afficher les enregistrements pour le moment. Réessayez dans une minute.
 host-recordings = Enregistrements
 host-recording-started = Enregistrement lancé. Tout le monde dans la salle voit qu’elle est enregistrée.
 host-recording-stopped = Enregistrement arrêté.

@@ -184,6 +184,7 @@ recordings-link-note = リンクの有効期間は { $seconds } 秒で、監査�
 recordings-link-failed = リンクを作成できませんでした。
 recordings-back = ルームに戻る
 recordings-only-hosts = このルームの録画を見られるのはホストだけです。
+recordings-busy = 現在、録画の一覧を表示できません。1 分ほどしてからもう一度お試しください。
 host-recordings = 録画
 host-recording-started = 録画を開始しました。ルームの全員に録画中であることが表示されます。
 host-recording-stopped = 録画を停止しました。

@@ -198,6 +198,7 @@ recordings-link-note = Cada link funciona por { $seconds } segundos e fica regis
 recordings-link-failed = Não foi possível criar o link.
 recordings-back = Voltar para a sala
 recordings-only-hosts = Somente anfitriões desta sala podem ver as gravações.
+recordings-busy = Não é possível listar as gravações agora. Tente novamente em um minuto.
 host-recordings = Gravações
 host-recording-started = Gravação iniciada. Todos na sala veem que ela está sendo gravada.
 host-recording-stopped = Gravação parada.

@@ -35,7 +35,8 @@ pub fn is_recording_id(id: &str) -> bool {
 
 /// Where a recording is in the pipeline. Each stage is where the job resumes after a
 /// restart; nothing on Twilio is deleted before `DeleteOnTwilio`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Ordered as a job goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Find the room's track recordings and ask Twilio to compose them.
@@ -128,6 +129,11 @@ impl Recording {
         }
     }
 
+    /// Whether the job has nothing left to do.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.stage, Stage::Stored | Stage::Failed)
+    }
+
     /// Whether there is an object to link to.
     pub fn is_stored(&self) -> bool {
         self.state() == State::Stored && self.object_key.is_some()
@@ -155,15 +161,16 @@ impl Catalog {
             .map_err(|e| StoreError::corrupt(self.store.backend(), format!("recording {id}: {e}")))
     }
 
-    /// Write `rec`, kept until `retention` after the room ended (plus a grace), and
-    /// index it. `new_only`: only if there is no record yet; whether it was written.
+    /// Write `rec`, kept in the store at most `keep` after the room ended (plus a
+    /// grace; retention deletes it sooner), and index it by that time.
+    /// `new_only`: only if there is no record yet; whether it was written.
     pub async fn save(
         &self,
         rec: &Recording,
-        retention: Duration,
+        keep: Duration,
         new_only: bool,
     ) -> Result<bool, StoreError> {
-        let deadline = rec.ended() + retention;
+        let deadline = rec.ended() + keep;
         let now = self.store.clock().now();
         let ttl = (deadline + RECORD_GRACE)
             .duration_since(now)
@@ -206,9 +213,11 @@ impl Catalog {
         let ids = self.store.queued(&index, MAX_LISTED).await?;
         let records = futures_util::future::join_all(ids.iter().map(|(id, _)| self.get(id))).await;
         let mut out = Vec::with_capacity(records.len());
-        for rec in records {
-            if let Some(rec) = rec? {
-                out.push(rec);
+        for ((id, _), rec) in ids.iter().zip(records) {
+            match rec? {
+                Some(rec) => out.push(rec),
+                // The record is gone (its TTL, or a removal half done): so is the entry.
+                None => self.store.unschedule(&index, id).await?,
             }
         }
         out.sort_by(|a, b| b.ended_ms.cmp(&a.ended_ms).then_with(|| a.id.cmp(&b.id)));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::catalog::{Catalog, Recording, Stage, is_recording_id};
+use super::catalog::{Catalog, Recording, is_recording_id};
 use super::pipeline::RoomPolicy;
 use super::storage::{Disposition, ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
@@ -143,13 +143,10 @@ impl Library {
         Ok(link)
     }
 
-    /// Delete `rec`'s object and forget it. A recording still being processed can't be
-    /// deleted: its job would store it again.
+    /// Delete `rec`'s object and forget it. A recording whose job isn't finished
+    /// can't be deleted: its job would store it again, or leave Twilio's copies.
     pub async fn delete(&self, rec: &Recording, by: &Requester<'_>) -> Result<(), LibraryError> {
-        if !matches!(
-            rec.stage,
-            Stage::Stored | Stage::DeleteOnTwilio | Stage::Failed
-        ) {
+        if !rec.is_finished() {
             return Err(LibraryError::NotStored);
         }
         self.remove(rec, &format!("by {}", by.who), by).await
@@ -178,7 +175,7 @@ impl Library {
         let now = self.store.clock().now();
         let mut expired = 0;
         for rec in self.catalog.list(None).await? {
-            if !matches!(rec.stage, Stage::Stored | Stage::Failed) {
+            if !rec.is_finished() {
                 continue;
             }
             let retention = RoomName::parse(&rec.room)
@@ -191,17 +188,33 @@ impl Library {
                 ip: None,
             };
             let why = format!("after {} days (retention)", retention.as_secs() / 86_400);
-            self.remove(&rec, &why, &by).await?;
-            expired += 1;
+            // One that can't be deleted now is tried at the next sweep; the rest go on.
+            match self.remove(&rec, &why, &by).await {
+                Ok(()) => expired += 1,
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    room = %rec.room,
+                    "expired recording not deleted; trying again at the next sweep"
+                ),
+            }
         }
         Ok(expired)
     }
 
-    /// Sweep retention every `every`, until the process ends.
+    /// Sweep retention every `every`, until the process ends. Instances sharing a
+    /// store take turns: one sweep a period, not one per instance.
     pub fn spawn_expiry(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
+                let turn = me
+                    .store
+                    .put_new("recordings-sweep", b"1", every.mul_f32(0.9))
+                    .await;
+                if !matches!(turn, Ok(true)) {
+                    tokio::time::sleep(every).await;
+                    continue;
+                }
                 match me.expire().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(recordings = n, "expired recordings deleted"),
@@ -284,6 +297,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::recordings::catalog::Stage;
     use crate::recordings::test_bucket::Bucket;
     use crate::store::memory::MemoryStore;
     use crate::test_support::TempDir;
@@ -297,9 +311,6 @@ mod tests {
     struct TenDays;
 
     impl RoomPolicy for TenDays {
-        fn records(&self, _: &RoomName) -> bool {
-            true
-        }
         fn retention(&self, _: &RoomName) -> Duration {
             DAY * 10
         }

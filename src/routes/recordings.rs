@@ -76,7 +76,11 @@ async fn host_of_room(req: &HttpRequest, tr: &Tr) -> Result<Member, HttpResponse
 }
 
 fn refusal_page(tr: &Tr, status: StatusCode) -> HttpResponse {
-    let message = tr.t("recordings-only-hosts");
+    let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+        tr.t("recordings-busy")
+    } else {
+        tr.t("recordings-only-hosts")
+    };
     let page = render(NoticePage {
         tr,
         title: &tr.t("recordings-heading"),
@@ -107,11 +111,16 @@ pub async fn list(
         Err(resp) => return Ok(resp),
     };
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
-    let recordings = state
-        .library
-        .list(Some(&member.room))
-        .await
-        .map_err(|e| PageError::Unexpected(anyhow::Error::new(e)))?;
+    let recordings = match state.library.list(Some(&member.room)).await {
+        Ok(recordings) => recordings,
+        Err(e) => {
+            tracing::warn!(error = %e, "recordings not listed: the store is unavailable");
+            let mut resp = refusal_page(&tr, StatusCode::SERVICE_UNAVAILABLE);
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(10));
+            return Ok(resp);
+        }
+    };
     render(RecordingsPage {
         tr: &tr,
         room: member.room.as_str(),

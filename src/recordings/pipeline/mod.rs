@@ -14,7 +14,7 @@
 //! the room ended is marked failed and Twilio's copies are left alone.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -29,28 +29,25 @@ use crate::domain::RoomName;
 use crate::store::{Store, StoreError};
 use crate::video::VideoClient;
 use crate::video::VideoError;
-use crate::video::compositions::CompositionStatus;
+use crate::video::compositions::{CompositionStatus, RecordingStatus};
 
 /// The queue of recordings with work to do, each due when its next step is.
 const JOBS: &str = "recording-jobs";
 
+/// Looks at an empty track listing before deciding the room recorded nothing.
+const EMPTY_LOOKS: u32 = 3;
+
 /// Twilio's compositions that fail are asked for again this many times in all.
 const MAX_COMPOSE_FAILURES: u32 = 3;
 
-/// What the pipeline needs to know about a room from the ACL.
+/// What retention needs to know about a room from the ACL.
 pub trait RoomPolicy: Send + Sync + 'static {
-    /// Whether the room's recording setting is anything but `off`.
-    fn records(&self, room: &RoomName) -> bool;
     /// How long its recordings are kept, from when the room ended.
     fn retention(&self, room: &RoomName) -> Duration;
 }
 
 /// The live ACL's `[rooms.NAME]` settings, read afresh each time (reloads apply).
 impl RoomPolicy for crate::acl::AclStore {
-    fn records(&self, room: &RoomName) -> bool {
-        self.load().room_settings(room).recording != crate::acl::RecordingMode::Off
-    }
-
     fn retention(&self, room: &RoomName) -> Duration {
         let days = self.load().room_settings(room).retention_days;
         Duration::from_secs(u64::from(days) * 86_400)
@@ -113,6 +110,32 @@ impl PipelineSettings {
     }
 }
 
+/// What a job does after a step is saved.
+enum Settled {
+    GoOn,
+    LookAgain(SystemTime),
+    Finished,
+}
+
+/// A worker's hold on one job: a store key with a token only it knows, living one
+/// lease unless renewed.
+struct Claim {
+    key: String,
+    token: String,
+}
+
+fn claim_key(id: &str) -> String {
+    format!("recording-claim:{id}")
+}
+
+/// How often each instance checks that every unfinished recording is queued.
+const RECONCILE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Records are kept until retention deletes them, whatever the room's
+/// `retention_days` becomes meanwhile (at most 3650): a store TTL only stops a record
+/// outliving every possible retention.
+const RECORD_LIFE: Duration = Duration::from_secs(3650 * 86_400);
+
 /// What a step leads to.
 enum Next {
     /// Saved; go straight on to the next stage.
@@ -148,7 +171,6 @@ pub struct Pipeline {
     storage: Arc<dyn ObjectStorage>,
     /// For the media download, which goes to Twilio's signed URL with no credentials.
     http: reqwest::Client,
-    policy: Arc<dyn RoomPolicy>,
     audit: AuditLog,
     /// Given to Twilio as each composition's `StatusCallback`.
     callback: Option<Url>,
@@ -158,13 +180,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         video: VideoClient,
         storage: Arc<dyn ObjectStorage>,
         http: reqwest::Client,
-        policy: Arc<dyn RoomPolicy>,
         audit: AuditLog,
         callback: Option<Url>,
         settings: PipelineSettings,
@@ -176,7 +196,6 @@ impl Pipeline {
             video,
             storage,
             http,
-            policy,
             audit,
             callback,
             settings,
@@ -189,20 +208,25 @@ impl Pipeline {
         &self.catalog
     }
 
-    /// A recorded room ended (its signed `room-ended` callback): start its job, once
-    /// however often Twilio tells us. Whether a job was started.
+    /// A room ended (its signed `room-ended` callback): start its job, once however
+    /// often Twilio tells us. Every room gets one, whatever its setting says now: a
+    /// room switched to `off` after a host recorded it still has recordings on
+    /// Twilio, and a room that recorded nothing costs one listing. Whether a job was
+    /// started or restarted.
     pub async fn room_ended(&self, room: &RoomName, room_sid: &str) -> Result<bool, StoreError> {
-        if !self.policy.records(room) || !is_recording_id(room_sid) {
+        if !is_recording_id(room_sid) {
             return Ok(false);
         }
         let now = self.store.clock().now();
         let rec = Recording::new(room_sid, room, now);
-        if !self
-            .catalog
-            .save(&rec, self.policy.retention(room), true)
-            .await?
-        {
-            return Ok(false);
+        if !self.catalog.save(&rec, RECORD_LIFE, true).await? {
+            // Told again: a job whose scheduling failed the first time (the callback
+            // was answered 503) is queued now.
+            match self.catalog.get(room_sid).await? {
+                Some(rec) if !rec.is_finished() => self.wake_unclaimed(room_sid).await?,
+                _ => return Ok(false),
+            }
+            return Ok(true);
         }
         self.store.schedule(JOBS, room_sid, now).await?;
         tracing::info!(%room, "recording job started");
@@ -218,19 +242,58 @@ impl Pipeline {
         if let Some(rec) = self.catalog.get(room_sid).await?
             && rec.stage == Stage::Composing
         {
+            self.wake_unclaimed(room_sid).await?;
+        }
+        Ok(())
+    }
+
+    /// Make `id` due now, unless a worker holds it (it keeps its own schedule).
+    async fn wake_unclaimed(&self, id: &str) -> Result<(), StoreError> {
+        if self.store.get(&claim_key(id)).await?.is_none() {
             self.store
-                .schedule(JOBS, room_sid, self.store.clock().now())
+                .schedule(JOBS, id, self.store.clock().now())
                 .await?;
             self.wake.notify_one();
         }
         Ok(())
     }
 
-    /// The worker: take due jobs as slots free up, until the process ends.
+    /// Every unfinished recording has its job queued: one whose scheduling was lost
+    /// (a failed write, a queue that expired while every instance was down) is queued
+    /// again. How many were.
+    pub async fn reconcile(&self) -> Result<usize, StoreError> {
+        let queued: std::collections::HashSet<String> = self
+            .store
+            .queued(JOBS, super::catalog::MAX_LISTED)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut requeued = 0;
+        for rec in self.catalog.list(None).await? {
+            if !rec.is_finished() && !queued.contains(&rec.id) {
+                self.wake_unclaimed(&rec.id).await?;
+                requeued += 1;
+            }
+        }
+        Ok(requeued)
+    }
+
+    /// The worker: take due jobs as slots free up, until the process ends; reconcile
+    /// at start and every hour.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
+            let mut next_reconcile = tokio::time::Instant::now();
             loop {
+                if tokio::time::Instant::now() >= next_reconcile {
+                    match me.reconcile().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(jobs = n, "recording jobs queued again"),
+                        Err(e) => tracing::warn!(error = %e, "recording jobs not reconciled"),
+                    }
+                    next_reconcile += RECONCILE_EVERY;
+                }
                 me.start_due().await;
                 tokio::select! {
                     () = tokio::time::sleep(me.settings.poll) => {}
@@ -269,109 +332,161 @@ impl Pipeline {
         started
     }
 
-    /// Advance one job until it waits, finishes or fails.
+    /// Advance one job until it waits, finishes or fails, holding its claim: one
+    /// worker at a time, across instances, however the job was made due.
     async fn run(&self, id: &str) {
+        let claim = Claim {
+            key: claim_key(id),
+            token: crate::random::random_token(),
+        };
+        match self
+            .store
+            .put_new(&claim.key, claim.token.as_bytes(), self.settings.lease)
+            .await
+        {
+            Ok(true) => {}
+            // Another worker has it; it keeps the job's schedule.
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "recording job paused: the store is unavailable");
+                return;
+            }
+        }
+        let renewer = self.renew(id, &claim);
+        let next = self.advance(id, &claim).await;
+        // Stop renewing before the job's schedule is written, so a renewal can't
+        // overwrite it.
+        renewer.abort();
+        let _ = renewer.await;
+        let written = match next {
+            Some(Some(at)) => self.store.schedule(JOBS, id, at).await,
+            Some(None) => self.store.unschedule(JOBS, id).await,
+            // Lost the claim, or couldn't save: the lease decides.
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "recording job not rescheduled; it runs again when its lease ends");
+        }
+        if self.holds(&claim).await {
+            let _ = self.store.delete(&claim.key).await;
+        }
+    }
+
+    /// Steps until the job waits or ends: `Some(Some(at))` to look again at `at`,
+    /// `Some(None)` when it is done, `None` when this worker should leave it alone.
+    async fn advance(&self, id: &str, claim: &Claim) -> Option<Option<SystemTime>> {
         loop {
             let mut rec = match self.catalog.get(id).await {
                 Ok(Some(rec)) => rec,
-                Ok(None) => {
-                    // Deleted (by a host, or retention) while queued.
-                    let _ = self.store.unschedule(JOBS, id).await;
-                    return;
-                }
+                // Deleted (by a host, or retention) while queued.
+                Ok(None) => return Some(None),
                 Err(e) => {
-                    // The lease runs out and the job is taken again.
                     tracing::warn!(error = %e, "recording job paused: the store is unavailable");
-                    return;
+                    return None;
                 }
             };
-            if matches!(rec.stage, Stage::Stored | Stage::Failed) {
-                let _ = self.store.unschedule(JOBS, id).await;
-                return;
+            if rec.is_finished() {
+                return Some(None);
             }
-            let outcome = self.leased(id, self.step(&mut rec)).await;
+            let outcome = self.step(&mut rec).await;
+            if !self.holds(claim).await {
+                tracing::warn!(room = %rec.room, "recording job claim lost; leaving it to its new worker");
+                return None;
+            }
             match self.settle(&mut rec, outcome).await {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(Settled::GoOn) => {}
+                Ok(Settled::LookAgain(at)) => return Some(Some(at)),
+                Ok(Settled::Finished) => return Some(None),
                 Err(e) => {
                     tracing::warn!(error = %e, "recording job not saved; it runs again when its lease ends");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Keep `claim` and the job's lease alive while the step runs, in a task of its
+    /// own so the transfer is never paused for a store write.
+    fn renew(&self, id: &str, claim: &Claim) -> tokio::task::JoinHandle<()> {
+        let (store, lease) = (self.store.clone(), self.settings.lease);
+        let (id, key, token) = (id.to_owned(), claim.key.clone(), claim.token.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let ours =
+                    matches!(store.get(&key).await, Ok(Some(held)) if held == token.as_bytes());
+                if !ours {
                     return;
                 }
-            }
-        }
-    }
-
-    /// Run `work` while renewing `id`'s lease, so a long upload stays this worker's.
-    async fn leased<T>(&self, id: &str, work: impl Future<Output = T>) -> T {
-        let renew_every = self.settings.lease / 3;
-        let mut work = std::pin::pin!(work);
-        loop {
-            tokio::select! {
-                out = &mut work => return out,
-                () = tokio::time::sleep(renew_every) => {
-                    let until = self.store.clock().now() + self.settings.lease;
-                    if let Err(e) = self.store.schedule(JOBS, id, until).await {
-                        tracing::warn!(error = %e, "recording job lease not renewed");
-                    }
+                let until = store.clock().now() + lease;
+                let (a, b) = tokio::join!(
+                    store.put(&key, token.as_bytes(), lease),
+                    store.schedule(JOBS, &id, until),
+                );
+                if let Err(e) = a.and(b) {
+                    tracing::warn!(error = %e, "recording job lease not renewed");
                 }
             }
-        }
+        })
     }
 
-    /// Save what `outcome` made of `rec` and queue its next look; whether to go
-    /// straight on with the next stage.
+    async fn holds(&self, claim: &Claim) -> bool {
+        matches!(self.store.get(&claim.key).await, Ok(Some(held)) if held == claim.token.as_bytes())
+    }
+
+    /// Save what `outcome` made of `rec`; what the job does next.
     async fn settle(
         &self,
         rec: &mut Recording,
         outcome: Result<Next, StepError>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Settled, StoreError> {
         let now = self.store.clock().now();
-        let (next_look, go_on) = match outcome {
+        // Our copy, once stored, is never given up on: Twilio's cleanup is retried for
+        // as long as it takes, and hosts can play the recording meanwhile.
+        let may_give_up = rec.stage < Stage::DeleteOnTwilio
+            && now
+                .duration_since(rec.ended())
+                .is_ok_and(|since| since >= self.settings.give_up_after);
+        let settled = match outcome {
             Ok(Next::Continue) => {
                 rec.attempts = 0;
                 rec.last_error = None;
-                (None, true)
+                Settled::GoOn
             }
-            Ok(Next::Wait(after)) => (Some(now + after), false),
-            Ok(Next::Done) => (None, false),
+            Ok(Next::Wait(_)) if may_give_up => {
+                self.fail(rec, "Twilio did not finish the composition in time".into())
+                    .await;
+                Settled::Finished
+            }
+            Ok(Next::Wait(after)) => Settled::LookAgain(now + after),
+            Ok(Next::Done) => Settled::Finished,
             Ok(Next::Nothing) => {
                 tracing::info!(room = %rec.room, "room recorded nothing; no recording kept");
                 self.catalog.remove(rec).await?;
-                self.store.unschedule(JOBS, &rec.id).await?;
-                return Ok(false);
+                return Ok(Settled::Finished);
+            }
+            Err(StepError::Retry(why)) if may_give_up => {
+                rec.attempts = rec.attempts.saturating_add(1);
+                self.fail(
+                    rec,
+                    format!("gave up after {} attempts: {why}", rec.attempts),
+                )
+                .await;
+                Settled::Finished
             }
             Err(StepError::Retry(why)) => {
                 rec.attempts = rec.attempts.saturating_add(1);
-                let given_up = now
-                    .duration_since(rec.ended())
-                    .is_ok_and(|since| since >= self.settings.give_up_after);
-                if given_up {
-                    self.fail(
-                        rec,
-                        format!("gave up after {} attempts: {why}", rec.attempts),
-                    )
-                    .await;
-                    (None, false)
-                } else {
-                    tracing::warn!(room = %rec.room, attempt = rec.attempts, error = %why, "recording step failed; retrying");
-                    rec.last_error = Some(why);
-                    (Some(now + self.backoff(rec.attempts)), false)
-                }
+                tracing::warn!(room = %rec.room, attempt = rec.attempts, error = %why, "recording step failed; retrying");
+                rec.last_error = Some(why);
+                Settled::LookAgain(now + self.backoff(rec.attempts))
             }
             Err(StepError::Fatal(why)) => {
                 self.fail(rec, why).await;
-                (None, false)
+                Settled::Finished
             }
         };
-        self.catalog
-            .save(rec, self.retention_of(rec), false)
-            .await?;
-        match next_look {
-            Some(at) => self.store.schedule(JOBS, &rec.id, at).await?,
-            None if !go_on => self.store.unschedule(JOBS, &rec.id).await?,
-            None => {}
-        }
-        Ok(go_on)
+        self.catalog.save(rec, RECORD_LIFE, false).await?;
+        Ok(settled)
     }
 
     async fn fail(&self, rec: &mut Recording, why: String) {
@@ -395,12 +510,6 @@ impl Pipeline {
             .min(self.settings.max_retry)
     }
 
-    fn retention_of(&self, rec: &Recording) -> Duration {
-        RoomName::parse(&rec.room).map_or(Duration::from_secs(30 * 86_400), |room| {
-            self.policy.retention(&room)
-        })
-    }
-
     /// One stage's work.
     async fn step(&self, rec: &mut Recording) -> Result<Next, StepError> {
         match rec.stage {
@@ -420,10 +529,28 @@ impl Pipeline {
             .room_recordings(&rec.id)
             .await
             .map_err(retry("listing the room's recordings"))?;
-        if tracks.is_empty() {
-            return Ok(Next::Nothing);
+        let composable = tracks.iter().any(|t| {
+            matches!(
+                t.status,
+                RecordingStatus::Completed | RecordingStatus::Processing
+            )
+        });
+        if !composable {
+            // Twilio's listing can lag the room's end: "nothing" only after a few
+            // looks minutes apart.
+            return Ok(if rec.looks < EMPTY_LOOKS {
+                self.look_again(rec)
+            } else {
+                Next::Nothing
+            });
         }
-        rec.track_sids = tracks.into_iter().map(|t| t.sid).collect();
+        rec.looks = 0;
+        // Every track that still exists is deleted at the end.
+        rec.track_sids = tracks
+            .into_iter()
+            .filter(|t| t.status != RecordingStatus::Deleted)
+            .map(|t| t.sid)
+            .collect();
         let existing = self
             .video
             .room_compositions(&rec.id)
@@ -431,12 +558,13 @@ impl Pipeline {
             .map_err(retry("listing the room's compositions"))?
             .into_iter()
             .find(|c| {
-                matches!(
-                    c.status,
-                    CompositionStatus::Enqueued
-                        | CompositionStatus::Processing
-                        | CompositionStatus::Completed
-                )
+                c.room_sid.as_deref() == Some(rec.id.as_str())
+                    && matches!(
+                        c.status,
+                        CompositionStatus::Enqueued
+                            | CompositionStatus::Processing
+                            | CompositionStatus::Completed
+                    )
             });
         let composition = match existing {
             Some(c) => c,
@@ -512,8 +640,16 @@ impl Pipeline {
             .await
         {
             Ok(url) => url,
-            // Still being processed.
-            Err(VideoError::NotFound) => return Ok(self.look_again(rec)),
+            // Still being processed, or gone: Twilio's composition says which.
+            Err(VideoError::NotFound) => {
+                return match self.video.fetch_composition(&sid).await {
+                    Ok(Some(c)) if c.status != CompositionStatus::Deleted => {
+                        Ok(self.look_again(rec))
+                    }
+                    Ok(_) => self.compose_again(rec, "Twilio's composition is gone"),
+                    Err(e) => Err(retry("looking at the composition")(e)),
+                };
+            }
             Err(e) => return Err(retry("finding the composed file")(e)),
         };
         let response = self
@@ -576,9 +712,27 @@ impl Pipeline {
         }
     }
 
-    /// Our copy is verified: Twilio's go, the composition first.
+    /// Our copy is verified: Twilio's go, every composition of the room first (one
+    /// an earlier attempt asked for, or a composition hook made, holds media too).
     async fn delete_on_twilio(&self, rec: &mut Recording) -> Result<Next, StepError> {
-        if let Some(sid) = &rec.composition_sid {
+        let mut compositions: Vec<String> = self
+            .video
+            .room_compositions(&rec.id)
+            .await
+            .map_err(retry("listing the room's compositions"))?
+            .into_iter()
+            .filter(|c| {
+                c.room_sid.as_deref() == Some(rec.id.as_str())
+                    && c.status != CompositionStatus::Deleted
+            })
+            .map(|c| c.sid)
+            .collect();
+        if let Some(sid) = &rec.composition_sid
+            && !compositions.contains(sid)
+        {
+            compositions.insert(0, sid.clone());
+        }
+        for sid in &compositions {
             self.video
                 .delete_composition(sid)
                 .await

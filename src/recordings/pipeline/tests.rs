@@ -25,17 +25,6 @@ const TRACK_A: &str = "RT00000000000000000000000000000001";
 const TRACK_B: &str = "RT00000000000000000000000000000002";
 const CALLBACK: &str = "https://gate.example.com/twilio/room-events";
 
-struct Recorded;
-
-impl RoomPolicy for Recorded {
-    fn records(&self, room: &RoomName) -> bool {
-        room.as_str() != "unrecorded"
-    }
-    fn retention(&self, _: &RoomName) -> Duration {
-        Duration::from_secs(30 * 86_400)
-    }
-}
-
 /// The media, 3 MiB of a known pattern.
 fn media() -> Vec<u8> {
     (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect()
@@ -135,6 +124,12 @@ fn page(key: &str, items: Vec<Value>) -> Value {
     }})
 }
 
+thread_local! {
+    /// The next fixture's `give_up_after` (tests run on their own threads).
+    static GIVE_UP: std::cell::Cell<Duration> =
+        const { std::cell::Cell::new(Duration::from_secs(2 * 86_400)) };
+}
+
 struct Fixture {
     video: MockServer,
     bucket: Arc<Bucket>,
@@ -224,6 +219,8 @@ async fn fixture_with(
         composing_poll,
         first_retry: Duration::from_millis(20),
         max_retry: Duration::from_millis(40),
+        // Long enough for every test but the one that gives up.
+        give_up_after: GIVE_UP.with(|g| g.get()),
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::new(
@@ -231,7 +228,6 @@ async fn fixture_with(
         client,
         bucket.clone(),
         http_client(Duration::from_secs(5)),
-        Arc::new(Recorded),
         AuditLog::disabled(),
         Some(Url::parse(CALLBACK).unwrap()),
         settings,
@@ -412,8 +408,11 @@ async fn a_bucket_that_refuses_deletes_nothing_and_the_job_finishes_when_it_acce
 async fn the_same_room_ending_twice_is_one_job_and_one_composition() {
     let fx = fixture(0, vec![]).await;
     assert!(fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
-    assert!(!fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    // Told again while the job is unfinished: queued again, still one job.
+    assert!(fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
     fx.run_until(|r| r.stage == Stage::Stored).await;
+    // Told again once it is finished: nothing to do.
+    assert!(!fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
     assert_eq!(fx.requests("POST").await.len(), 1);
     assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 1);
 }
@@ -429,13 +428,39 @@ async fn a_composition_already_asked_for_is_adopted_not_asked_for_again() {
 }
 
 #[tokio::test]
-async fn rooms_not_recorded_start_no_job() {
+async fn a_room_that_recorded_nothing_is_forgotten_after_a_few_looks_and_nothing_composed() {
     let fx = fixture(0, vec![]).await;
-    let unrecorded = RoomName::parse("unrecorded").unwrap();
-    assert!(!fx.pipeline.room_ended(&unrecorded, ROOM_SID).await.unwrap());
+    // Twilio lists no tracks, or only ones that failed.
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Rooms/{ROOM_SID}/Recordings")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "recordings",
+            vec![json!({"sid": TRACK_A, "status": "failed", "room_sid": ROOM_SID})],
+        )))
+        .with_priority(1)
+        .mount(&fx.video)
+        .await;
+    assert!(fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fx.pipeline.catalog().get(ROOM_SID).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        fx.pipeline.start_due().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let listings = fx
+        .requests("GET")
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/Recordings"))
+        .count();
+    assert_eq!(
+        listings, 4,
+        "three looks that found nothing, then the decision"
+    );
+    assert!(fx.requests("POST").await.is_empty());
+    assert!(fx.deletes().await.is_empty());
+    // A malformed room SID starts nothing at all.
     assert!(!fx.pipeline.room_ended(&room(), "not-a-sid").await.unwrap());
-    assert_eq!(fx.pipeline.start_due().await, 0);
-    assert!(fx.video.received_requests().await.unwrap().is_empty());
 }
 
 async fn composition_looks(fx: &Fixture) -> usize {
@@ -480,4 +505,128 @@ async fn a_composition_callback_wakes_the_job_waiting_on_it() {
         .await
         .unwrap();
     fx.pipeline.composition_changed("junk").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_another_worker_holds_is_left_alone_and_not_woken_by_callbacks() {
+    let fx = fixture_with(0, vec![], 1, Duration::from_millis(20)).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    fx.run_until(|r| r.stage == Stage::Composing).await;
+    // Another worker (this instance or another) claims the job.
+    let store = fx.pipeline.store.clone();
+    store
+        .put(
+            &claim_key(ROOM_SID),
+            b"someone-else",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let before = fx.video.received_requests().await.unwrap().len();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    fx.pipeline.composition_changed(ROOM_SID).await.unwrap();
+    for _ in 0..5 {
+        fx.pipeline.start_due().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        fx.video.received_requests().await.unwrap().len(),
+        before,
+        "a second worker touched a claimed job"
+    );
+    assert_eq!(fx.record().await.stage, Stage::Composing);
+    // Its claim ends (that worker finished or died): the job goes on here.
+    store.delete(&claim_key(ROOM_SID)).await.unwrap();
+    store
+        .schedule(JOBS, ROOM_SID, store.clock().now())
+        .await
+        .unwrap();
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 1);
+    assert!(
+        store.get(&claim_key(ROOM_SID)).await.unwrap().is_none(),
+        "claim released"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_recording_is_never_given_up_while_twilio_refuses_deletes() {
+    GIVE_UP.with(|g| g.set(Duration::ZERO));
+    let fx = fixture(0, vec![]).await;
+    GIVE_UP.with(|g| g.set(Duration::from_secs(2 * 86_400)));
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "code": 20003, "message": "Authenticate", "more_info": "", "status": 403
+        })))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&fx.video)
+        .await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let refused = fx.run_until(|r| r.attempts >= 2).await;
+    assert_eq!(refused.stage, Stage::DeleteOnTwilio, "{refused:?}");
+    assert!(refused.is_stored(), "hosts can play it meanwhile");
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.bucket.only_object().1, media());
+}
+
+#[tokio::test]
+async fn a_job_twilio_never_finishes_is_given_up_and_twilios_copies_kept() {
+    GIVE_UP.with(|g| g.set(Duration::ZERO));
+    let fx = fixture_with(0, vec![], 1000, Duration::from_millis(20)).await;
+    GIVE_UP.with(|g| g.set(Duration::from_secs(2 * 86_400)));
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let failed = fx.run_until(|r| r.stage == Stage::Failed).await;
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("did not finish"),
+        "{failed:?}"
+    );
+    assert!(fx.deletes().await.is_empty());
+    assert!(fx.bucket.is_empty());
+}
+
+#[tokio::test]
+async fn reconciling_queues_an_unfinished_recording_whose_job_was_lost() {
+    let fx = fixture(0, vec![]).await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    // The queue entry is lost (a failed write, an expired queue).
+    fx.pipeline.store.unschedule(JOBS, ROOM_SID).await.unwrap();
+    assert_eq!(fx.pipeline.start_due().await, 0);
+    assert_eq!(fx.pipeline.reconcile().await.unwrap(), 1);
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.pipeline.reconcile().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn every_composition_of_the_room_is_deleted_on_twilio() {
+    const OTHER: &str = "CJ00000000000000000000000000000042";
+    let mut extra = composition("completed");
+    extra["sid"] = json!(OTHER);
+    let mut elsewhere = composition("completed");
+    elsewhere["sid"] = json!("CJ00000000000000000000000000000043");
+    elsewhere["room_sid"] = json!("RM00000000000000000000000000000043");
+    let fx = fixture(0, vec![]).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Compositions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "compositions",
+            vec![composition("completed"), extra, elsewhere],
+        )))
+        .with_priority(1)
+        .mount(&fx.video)
+        .await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    let deletes = fx.deletes().await;
+    assert!(deletes.contains(&format!("/v1/Compositions/{COMPOSITION_SID}")));
+    assert!(deletes.contains(&format!("/v1/Compositions/{OTHER}")));
+    assert!(
+        !deletes.iter().any(|d| d.ends_with("43")),
+        "another room's composition"
+    );
+    assert_eq!(deletes.len(), 4);
 }

@@ -81,6 +81,7 @@ impl LocalStorage {
                 data_dir.join(KEY_FILE).display()
             )
         })?;
+        remove_leftover_uploads(&root);
         Ok(Self { root, key, clock })
     }
 
@@ -474,6 +475,29 @@ fn load_or_create_key(path: &Path) -> io::Result<SecretBox<[u8; 32]>> {
             decode(&std::fs::read_to_string(path)?)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Temporary files of uploads a crash (or `kill -9`) interrupted: at start-up no
+/// upload is running (the data directory is this process's), so every one is
+/// leftover. Each is as large as the part of a recording it held.
+fn remove_leftover_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => remove_leftover_uploads(&path),
+            Ok(_) if name.starts_with('.') && name.contains(".tmp-") => {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(error = %e, "leftover upload not removed");
+                }
+            }
+            _ => {}
+        }
     }
 }
 
