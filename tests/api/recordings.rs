@@ -108,7 +108,8 @@ async fn mock_the_pipeline(app: &TestApp) {
         .and(path("/v1/Compositions"))
         .and(query_param("RoomSid", ROOM_SID))
         .respond_with(ResponseTemplate::new(200).set_body_json(list("compositions", vec![])))
-        .expect(1)
+        // Once to adopt one an earlier attempt asked for, once to delete them all.
+        .expect(2)
         .mount(&app.video)
         .await;
     Mock::given(method("POST"))
