@@ -554,3 +554,161 @@ async fn a_failing_storage_is_left_alone_once_its_breaker_opens() {
         "{err:?}"
     );
 }
+
+/// The recordings pipeline into the real bucket, with Twilio Video mocked from the
+/// spec's shapes: while the bucket refuses (here: it doesn't exist), nothing on Twilio
+/// is deleted and nothing is stored; once it accepts, the job finishes with one
+/// verified object, and only then are Twilio's copies deleted.
+#[tokio::test]
+async fn the_pipeline_waits_out_a_refusing_bucket_and_deletes_on_twilio_only_after_storing() {
+    use std::sync::Arc;
+
+    use roomgate::audit::AuditLog;
+    use roomgate::recordings::catalog::Stage;
+    use roomgate::recordings::pipeline::{Pipeline, PipelineSettings};
+    use roomgate::store::memory::MemoryStore;
+    use roomgate::video::{VideoClient, VideoConfig};
+    use serde_json::json;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
+    const CJ: &str = "CJ0123456789abcdef0123456789abcdef";
+    let s3 = S3sFs::start().await;
+    // A bucket that can't take anything: where s3s-fs keeps it there is a plain file.
+    std::fs::remove_dir_all(s3.root.join(BUCKET)).unwrap();
+    std::fs::write(s3.root.join(BUCKET), b"not a bucket").unwrap();
+    let (data, _) = generated(9 * MIB);
+
+    let video = MockServer::start().await;
+    let composition = json!({"sid": CJ, "room_sid": ROOM_SID, "status": "completed",
+        "size": data.len(), "duration": 42, "format": "mp4"});
+    let mocks = [
+        (
+            "GET",
+            format!("/v1/Rooms/{ROOM_SID}/Recordings"),
+            ResponseTemplate::new(200).set_body_json(json!({"recordings": [
+                {"sid": "RT00000000000000000000000000000001", "status": "completed", "room_sid": ROOM_SID}
+            ], "meta": {"next_page_url": null}})),
+        ),
+        (
+            "GET",
+            "/v1/Compositions".to_owned(),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"compositions": [], "meta": {"next_page_url": null}})),
+        ),
+        (
+            "POST",
+            "/v1/Compositions".to_owned(),
+            ResponseTemplate::new(201).set_body_json(composition.clone()),
+        ),
+        (
+            "GET",
+            format!("/v1/Compositions/{CJ}"),
+            ResponseTemplate::new(200).set_body_json(composition),
+        ),
+        (
+            "GET",
+            format!("/v1/Compositions/{CJ}/Media"),
+            ResponseTemplate::new(302)
+                .insert_header("Location", format!("{}/signed/{CJ}.mp4", video.uri())),
+        ),
+        (
+            "GET",
+            format!("/signed/{CJ}.mp4"),
+            ResponseTemplate::new(200).set_body_bytes(data.clone()),
+        ),
+    ];
+    for (verb, at, answer) in mocks {
+        Mock::given(method(verb))
+            .and(path(at))
+            .respond_with(answer)
+            .mount(&video)
+            .await;
+    }
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&video)
+        .await;
+
+    let client = VideoClient::new(
+        roomgate::twilio::verify::http_client(Duration::from_secs(5)),
+        VideoConfig {
+            base_url: video.uri(),
+            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+            api_key: roomgate::twilio::credentials::ApiKeys::fixed(
+                "SK0123456789abcdef0123456789abcdef",
+                "key-secret",
+            ),
+        },
+    );
+    let pipeline = Pipeline::new(
+        Arc::new(MemoryStore::new()),
+        client,
+        Arc::new(s3.storage()),
+        roomgate::twilio::verify::http_client(Duration::from_secs(5)),
+        AuditLog::disabled(),
+        None,
+        PipelineSettings {
+            first_retry: Duration::from_millis(50),
+            max_retry: Duration::from_millis(100),
+            ..PipelineSettings::default()
+        },
+    );
+    let room = roomgate::domain::RoomName::parse("standup").unwrap();
+    assert!(pipeline.room_ended(&room, ROOM_SID).await.unwrap());
+    let record = async || pipeline.catalog().get(ROOM_SID).await.unwrap().unwrap();
+    let deletes = async || {
+        video
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.method.as_str() == "DELETE")
+            .count()
+    };
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while record().await.attempts < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            record().await
+        );
+        pipeline.start_due().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = record().await;
+    assert_eq!(refused.stage, Stage::Upload);
+    assert!(
+        refused.last_error.as_deref().unwrap().contains("refused"),
+        "{refused:?}"
+    );
+    assert_eq!(deletes().await, 0, "Twilio's copies deleted before storing");
+
+    // The operator repairs the bucket.
+    std::fs::remove_file(s3.root.join(BUCKET)).unwrap();
+    std::fs::create_dir_all(s3.root.join(BUCKET)).unwrap();
+    while record().await.stage != Stage::Stored {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            record().await
+        );
+        pipeline.start_due().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stored = record().await;
+    let keys = s3.list("standup/").await;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(Some(keys[0].as_str()), stored.object_key.as_deref());
+    let held = s3.storage().stat(&keys[0]).await.unwrap().unwrap();
+    assert_eq!(held.sha256, sha256(&data));
+    assert_eq!(stored.size, Some(data.len() as u64));
+    assert_eq!(
+        deletes().await,
+        2,
+        "the composition and the track, once each"
+    );
+    assert!(s3.open_uploads().is_empty());
+}
