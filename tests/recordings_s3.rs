@@ -564,7 +564,7 @@ async fn the_pipeline_waits_out_a_refusing_bucket_and_deletes_on_twilio_only_aft
     use std::sync::Arc;
 
     use roomgate::audit::AuditLog;
-    use roomgate::recordings::catalog::Stage;
+    use roomgate::recordings::catalog::{Recording, Stage};
     use roomgate::recordings::pipeline::{Pipeline, PipelineSettings};
     use roomgate::store::memory::MemoryStore;
     use roomgate::video::{VideoClient, VideoConfig};
@@ -668,16 +668,19 @@ async fn the_pipeline_waits_out_a_refusing_bucket_and_deletes_on_twilio_only_aft
             .count()
     };
 
+    // Run the worker until the recording satisfies `done`.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while record().await.attempts < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            record().await
-        );
+    let run_until = async |done: &dyn Fn(&Recording) -> bool| loop {
+        let rec = record().await;
+        if done(&rec) {
+            return rec;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rec:?}");
         pipeline.start_due().await;
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
+
+    run_until(&|r| r.attempts >= 2).await;
     let refused = record().await;
     assert_eq!(refused.stage, Stage::Upload);
     assert!(
@@ -689,15 +692,7 @@ async fn the_pipeline_waits_out_a_refusing_bucket_and_deletes_on_twilio_only_aft
     // The operator repairs the bucket.
     std::fs::remove_file(s3.root.join(BUCKET)).unwrap();
     std::fs::create_dir_all(s3.root.join(BUCKET)).unwrap();
-    while record().await.stage != Stage::Stored {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            record().await
-        );
-        pipeline.start_due().await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    run_until(&|r| r.stage == Stage::Stored).await;
     let stored = record().await;
     let keys = s3.list("standup/").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
