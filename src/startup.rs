@@ -186,6 +186,7 @@ impl Application {
             metrics: metrics.clone(),
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
+            phone_key: crate::passkeys::PhoneKey::new(settings.session_key.expose()),
         };
         let status_callback = twilio
             .as_ref()

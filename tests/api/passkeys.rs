@@ -743,3 +743,40 @@ async fn sign_in_checks_the_number_even_without_a_reload() {
     let (_, public_key, _) = options(&app, "alice").await;
     assert!(!allowed_ids(&public_key).contains(&id));
 }
+
+/// A code proves the number it was sent to. Whoever holds alice's old number and asks
+/// for a code before the list gives her a new one, then types it after, gets nothing:
+/// no session (so no passkey bound to the new number).
+#[tokio::test]
+async fn a_code_sent_to_the_old_number_does_not_prove_the_new_one() {
+    let app = spawn(&[]).await;
+    let _start = mock_start_ok().mount_as_scoped(&app.verify).await;
+    let _check = mock_check("approved").mount_as_scoped(&app.verify).await;
+    assert_is_redirect_to(
+        &app.post_login(ROOM, "alice").await,
+        &format!("/rooms/{ROOM}/verify"),
+    );
+    // The code has gone out (to the old number) before the list changes.
+    wait_for_requests(&app.verify, 1).await;
+    app.acl.replace(
+        roomgate::acl::Acl::parse("renumbered", &acl_with_alice(ALICE_NEW_PHONE)).unwrap(),
+    );
+    let typed = app.post_code(ROOM, "123456").await;
+    assert_notice(typed, StatusCode::GONE, None, "This code has expired").await;
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "not signed in"
+    );
+    let csrf = app.csrf_token(ROOM).await;
+    let start = app.post_passkey_register_start(ROOM, &csrf).await;
+    assert!(
+        start.status().is_client_error(),
+        "no registration: {}",
+        start.status()
+    );
+
+    // A code sent to the new number works, and binds to it.
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+}
