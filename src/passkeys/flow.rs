@@ -49,8 +49,9 @@ impl Passkeys {
         if let Some(left) = locked? {
             return Err(Refusal::LockedOut(left));
         }
-        // Like a code: every ask counts against the name, known or not.
-        signin.limiter.start_for_user(who).await?;
+        // Like a code: every ask counts against the name, known or not (but it sends
+        // no text, so the resend cooldown isn't started: see the limiter).
+        signin.limiter.passkey_for_user(who).await?;
         let stored = stored?;
         let bound = self.bound_credentials(signin, who, stored.as_ref()).await;
         let (options, state) = self.sign_in_options(who, &bound);

@@ -18,8 +18,8 @@ use crate::timing::median;
 
 const ROOM: &str = "standup";
 
-/// Asking for passkey options counts as asking for a code, resend cooldown included;
-/// these tests sign in by SMS and then by passkey at once, so the cooldown is off.
+/// Asking for passkey options counts against the name's starts like asking for a
+/// code; these tests also ask for several codes at once, so the cooldown is off.
 async fn spawn(vars: &[(&str, &str)]) -> TestApp {
     let mut all = vec![
         ("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN),
@@ -779,4 +779,23 @@ async fn a_code_sent_to_the_old_number_does_not_prove_the_new_one() {
     // A code sent to the new number works, and binds to it.
     let mut key = authenticator();
     register(&app, &mut key, "alice").await;
+}
+
+/// At the default limits (resend cooldown included), the join page's quiet fall-back
+/// from a passkey to a code gets its code: asking for passkey options sends no text,
+/// so it starts no cooldown.
+#[tokio::test]
+async fn falling_back_to_a_code_right_after_passkey_options_sends_the_code() {
+    let app = spawn_app_with(
+        &[("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN)],
+        Overrides::default(),
+    )
+    .await;
+    let _start = mock_start_ok().expect(1).mount_as_scoped(&app.verify).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let asked = app.post_passkey_options(ROOM, "alice", &csrf).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let fallback = app.post_login(ROOM, "alice").await;
+    assert_is_redirect_to(&fallback, &format!("/rooms/{ROOM}/verify"));
+    wait_for_requests(&app.verify, 1).await;
 }
