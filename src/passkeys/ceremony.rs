@@ -1,6 +1,7 @@
-//! A ceremony's server-side state: five minutes, and used once. Taking it claims a
-//! marker with `put_new` first, so of two requests carrying the same ceremony (a
-//! replay, or two instances at once) exactly one gets the state.
+//! A ceremony's server-side state: five minutes, and used once. Taking an existing
+//! one claims a marker with `put_new`, so of two requests carrying the same ceremony
+//! (a replay, or two instances at once) exactly one gets the state. An id that names
+//! no ceremony writes nothing: made-up ids can't fill the store.
 
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{PasskeyAuthentication, PasskeyRegistration, Uuid};
@@ -62,6 +63,9 @@ impl Passkeys {
         {
             return Ok(None);
         }
+        let Some(bytes) = self.store.get(&state_key(id)).await? else {
+            return Ok(None);
+        };
         if !self
             .store
             .put_new(&used_key(id), b"1", CEREMONY_TTL)
@@ -69,9 +73,6 @@ impl Passkeys {
         {
             return Ok(None);
         }
-        let Some(bytes) = self.store.get(&state_key(id)).await? else {
-            return Ok(None);
-        };
         self.store.delete(&state_key(id)).await?;
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -84,6 +85,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::store::Store;
     use crate::store::memory::MemoryStore;
 
     #[tokio::test]
@@ -103,5 +105,17 @@ mod tests {
         );
         assert!(p.take("no-such-ceremony").await.unwrap().is_none());
         assert!(p.take("../../etc").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_id_that_names_no_ceremony_writes_nothing() {
+        let url = reqwest::Url::parse("https://meet.example.com").unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let p = Passkeys::new(&url, store.clone(), b"k").unwrap();
+        for n in 0..20 {
+            let id = format!("made-up-{n}");
+            assert!(p.take(&id).await.unwrap().is_none());
+            assert_eq!(store.get(&used_key(&id)).await.unwrap(), None, "{id}");
+        }
     }
 }

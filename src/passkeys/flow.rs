@@ -114,9 +114,9 @@ impl Passkeys {
         now: u64,
     ) -> Result<Finished, Refusal> {
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
-        let (from_ip, taken) = tokio::join!(signin.limiter.check_from_ip(visit.ip), self.take(id));
-        from_ip?;
-        let Some(Ceremony::SignIn { who, room, state }) = taken? else {
+        // The network's check limit first: a refused request touches no ceremony.
+        signin.limiter.check_from_ip(visit.ip).await?;
+        let Some(Ceremony::SignIn { who, room, state }) = self.take(id).await? else {
             return Ok(Finished::Refused);
         };
         if &room != visit.room {
