@@ -56,7 +56,11 @@ fn seed(data: &Path) -> Vec<String> {
                     last_used: None,
                 });
             }
-            passkeys.save("alice", &record).await.unwrap();
+            let saved = record.clone();
+            passkeys
+                .update("alice", |r| *r = Some(saved))
+                .await
+                .unwrap();
             record.credentials.iter().map(StoredPasskey::id).collect()
         })
     })

@@ -40,7 +40,31 @@ fn used_key(id: &str) -> String {
     format!("passkey-ceremony-used:{id}")
 }
 
+/// The one registration a user may have under way: its ceremony's id.
+fn registration_key(username: &Username) -> String {
+    format!("passkey-reg:{username}")
+}
+
 impl Passkeys {
+    /// `id` is now `username`'s registration under way; one begun before can no
+    /// longer finish. (Registrations can't pile up past the cap, nor outrun it.)
+    pub async fn registering(&self, username: &Username, id: &str) -> Result<(), StoreError> {
+        self.store
+            .put(&registration_key(username), id.as_bytes(), CEREMONY_TTL)
+            .await
+    }
+
+    /// Whether `id` is `username`'s registration under way.
+    pub async fn is_registering(&self, username: &Username, id: &str) -> Result<bool, StoreError> {
+        let current = self.store.get(&registration_key(username)).await?;
+        Ok(current.as_deref() == Some(id.as_bytes()))
+    }
+
+    /// `username` has no registration under way any more.
+    pub async fn registered(&self, username: &Username) -> Result<(), StoreError> {
+        self.store.delete(&registration_key(username)).await
+    }
+
     /// Keep `ceremony` for five minutes; its id, for the browser to send back.
     pub async fn begin(&self, ceremony: &Ceremony) -> Result<String, StoreError> {
         let id = random_token();

@@ -799,3 +799,70 @@ async fn falling_back_to_a_code_right_after_passkey_options_sends_the_code() {
     assert_is_redirect_to(&fallback, &format!("/rooms/{ROOM}/verify"));
     wait_for_requests(&app.verify, 1).await;
 }
+
+/// One registration at a time per member: a new start replaces the one under way,
+/// which can no longer finish.
+#[tokio::test]
+async fn only_the_latest_registration_may_finish() {
+    let app = spawn(&[]).await;
+    app.sign_in(ROOM, "alice").await;
+    let csrf = app.room_csrf(ROOM).await;
+    let mut starts = Vec::new();
+    for _ in 0..2 {
+        let start = app.post_passkey_register_start(ROOM, &csrf).await;
+        assert_eq!(start.status(), StatusCode::OK);
+        starts.push(json(start).await);
+    }
+    let finish = async |start: &Value| {
+        let options =
+            serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
+        let credential = authenticator().do_registration(origin(), options).unwrap();
+        let credential = serde_json::to_value(&credential).unwrap();
+        app.post_passkey_register_finish(
+            ROOM,
+            &csrf,
+            start["ceremony"].as_str().unwrap(),
+            &credential,
+        )
+        .await
+    };
+    let first = finish(&starts[0]).await;
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(first).await["error"], "ceremony_invalid");
+    let latest = finish(&starts[1]).await;
+    assert_eq!(latest.status(), StatusCode::CREATED);
+    let listed = json(app.get_passkeys(ROOM).await).await;
+    assert_eq!(listed["passkeys"].as_array().unwrap().len(), 1);
+}
+
+/// WebAuthn's clone signal: an assertion whose signature counter is not above the
+/// one saved by the last sign-in is refused (and audited as such), even though it
+/// answers its own ceremony, made when the saved counter was lower.
+#[tokio::test]
+async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() {
+    let app = spawn(&[("ROOMGATE_STARTS_PER_USER", "10")]).await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    // Two ceremonies at once; the authenticator answers the first with counter 1,
+    // the second with counter 2.
+    let (older, older_options, _) = options(&app, "alice").await;
+    let (newer, newer_options, csrf) = options(&app, "alice").await;
+    let behind = assert_with(&mut key, &older_options).unwrap();
+    let ahead = assert_with(&mut key, &newer_options).unwrap();
+    let ok = app.post_passkey_finish(ROOM, &csrf, &newer, &ahead).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    app.post_logout(ROOM).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let refused = app.post_passkey_finish(ROOM, &csrf, &older, &behind).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(refused).await["error"], "passkey_refused");
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.audit.flush().await.unwrap();
+    let failed = app.audit_events("check_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
+}
