@@ -113,6 +113,26 @@ fn key(username: &str) -> String {
     format!("passkeys:{username}")
 }
 
+/// The index of users holding passkeys: a queue nothing takes from (every member is
+/// due in a thousand years), the one set both backends keep. The janitor sweeps it
+/// against the list, so passkeys of users removed while no instance watched go too.
+const INDEX: &str = "passkey-users";
+
+fn never() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(1 << 35)
+}
+
+/// The users with passkeys (as far as the index knows: records saved by builds before
+/// it are found on sign-in and ACL reloads instead).
+pub async fn indexed(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .queued(INDEX, usize::MAX)
+        .await?
+        .into_iter()
+        .map(|(user, _)| user)
+        .collect())
+}
+
 fn lock_key(username: &str) -> String {
     format!("passkeys-lock:{username}")
 }
@@ -215,9 +235,19 @@ async fn update_locked<T>(
     let after = encode(&record)?;
     if before != after {
         match after {
-            Some(bytes) => store.put(&key(username), &bytes, KEEP_FOR).await?,
-            None => store.delete(&key(username)).await?,
+            Some(bytes) => {
+                store.put(&key(username), &bytes, KEEP_FOR).await?;
+                store.schedule(INDEX, username, never()).await?;
+            }
+            None => {
+                store.delete(&key(username)).await?;
+                store.unschedule(INDEX, username).await?;
+            }
         }
+    } else if before.is_none() {
+        // Nothing there: nor in the index (the record may have expired, or been
+        // deleted as unreadable).
+        store.unschedule(INDEX, username).await?;
     }
     Ok(out)
 }
