@@ -29,6 +29,10 @@ use crate::session::{Grant, TypedSession};
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 
+/// The largest JSON body a passkey endpoint reads: an assertion or a new credential
+/// (with no attestation asked for) takes a few kilobytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
 fn passkeys(state: &AppState) -> Result<&Arc<Passkeys>, PageError> {
     state.passkeys.as_ref().ok_or(PageError::NotFound)
 }

@@ -866,3 +866,18 @@ async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() 
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
 }
+
+/// A passkey endpoint reads no more than 16 KiB of JSON.
+#[tokio::test]
+async fn an_oversized_passkey_body_is_refused() {
+    let app = spawn(&[]).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let fits = app
+        .post_passkey_options(ROOM, &"a".repeat(1024), &csrf)
+        .await;
+    assert_eq!(fits.status(), StatusCode::OK);
+    let huge = app
+        .post_passkey_options(ROOM, &"a".repeat(20 * 1024), &csrf)
+        .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
