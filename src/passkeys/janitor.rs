@@ -120,11 +120,8 @@ async fn sweep_logged(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey)
 mod tests {
     use super::*;
 
-    #[test]
-    fn removed_and_renumbered_users_lose_their_passkeys() {
-        let old = Acl::parse(
-            "old",
-            r#"
+    /// Alice, bob and carol on the list...
+    const BEFORE: &str = r#"
 [users.alice]
 phone = "+14155550101"
 rooms = ["*"]
@@ -134,21 +131,22 @@ rooms = ["*"]
 [users.carol]
 phone = "+14155550103"
 rooms = ["*"]
-"#,
-        )
-        .unwrap();
-        let new = Acl::parse(
-            "new",
-            r#"
+"#;
+
+    /// ...then carol gone, bob renumbered and alice in fewer rooms.
+    const AFTER: &str = r#"
 [users.alice]
 phone = "+14155550101"
 rooms = ["standup"]
 [users.bob]
 phone = "+14155550109"
 rooms = ["*"]
-"#,
-        )
-        .unwrap();
+"#;
+
+    #[test]
+    fn removed_and_renumbered_users_lose_their_passkeys() {
+        let old = Acl::parse("old", BEFORE).unwrap();
+        let new = Acl::parse("new", AFTER).unwrap();
         let gone: Vec<String> = invalidated(&old, &new)
             .iter()
             .map(|u| u.as_str().to_owned())
@@ -162,35 +160,20 @@ rooms = ["*"]
     async fn the_start_up_sweep_finds_users_who_changed_while_nobody_watched() {
         use std::sync::Arc;
 
-        use webauthn_authenticator_rs::WebauthnAuthenticator;
-
-        use crate::domain::PhoneNumber;
-        use crate::passkeys::{Passkeys, StoredPasskey};
+        use crate::passkeys::{Passkeys, UserPasskeys};
         use crate::store::memory::MemoryStore;
 
         let store = Arc::new(MemoryStore::new());
         let url = reqwest::Url::parse("http://localhost:8080").unwrap();
         let passkeys = Passkeys::new(&url, store.clone(), b"k").unwrap();
         let key = PhoneKey::new(b"k");
-        for (user, phone) in [
-            ("alice", "+14155550101"),
-            ("bob", "+14155550102"),
-            ("carol", "+14155550103"),
-        ] {
-            let (options, state) = passkeys
-                .start_registration(uuid(), user, Vec::new())
-                .unwrap();
-            let response = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true)
-                .do_registration(url.clone(), options)
-                .unwrap();
-            let new = StoredPasskey {
-                passkey: passkeys.finish_registration(&response, &state).unwrap(),
-                phone: key.fingerprint(&PhoneNumber::parse(phone).unwrap()),
-                created: 1,
-                last_used: None,
-            };
+        let before = Acl::parse("before", BEFORE).unwrap();
+        for (user, entry) in before.users() {
+            let mut new = records::tests::credential();
+            new.phone = key.fingerprint(&entry.phone);
+            let handle = webauthn_rs::prelude::Uuid::new_v4();
             passkeys
-                .update(user, |r| super::super::UserPasskeys::add(r, uuid(), new))
+                .update(user.as_str(), |r| UserPasskeys::add(r, handle, new))
                 .await
                 .unwrap()
                 .unwrap();
@@ -199,27 +182,12 @@ rooms = ["*"]
         users.sort();
         assert_eq!(users, ["alice", "bob", "carol"]);
 
-        let now = Acl::parse(
-            "now",
-            r#"
-[users.alice]
-phone = "+14155550101"
-rooms = ["*"]
-[users.bob]
-phone = "+14155550109"
-rooms = ["*"]
-"#,
-        )
-        .unwrap();
+        let now = Acl::parse("now", AFTER).unwrap();
         assert_eq!(sweep(&*store, &now, &key).await, 2);
         assert!(passkeys.credentials("alice").await.unwrap().is_some());
         assert!(passkeys.credentials("bob").await.unwrap().is_none());
         assert!(passkeys.credentials("carol").await.unwrap().is_none());
         assert_eq!(records::indexed(&*store).await.unwrap(), ["alice"]);
         assert_eq!(sweep(&*store, &now, &key).await, 0, "nothing left to do");
-    }
-
-    fn uuid() -> webauthn_rs::prelude::Uuid {
-        webauthn_rs::prelude::Uuid::new_v4()
     }
 }

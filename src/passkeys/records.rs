@@ -297,32 +297,35 @@ impl Passkeys {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
 
     use super::*;
     use crate::store::memory::MemoryStore;
 
-    /// A record of `n` credentials, registered with a software authenticator.
-    fn record(n: usize) -> UserPasskeys {
+    /// A credential registered with a software authenticator, bound to "fp".
+    pub(in crate::passkeys) fn credential() -> StoredPasskey {
         use webauthn_authenticator_rs::WebauthnAuthenticator;
         let url = reqwest::Url::parse("http://localhost:8080").unwrap();
         let p = Passkeys::new(&url, Arc::new(MemoryStore::new()), b"k").unwrap();
-        let mut record = UserPasskeys::new();
-        for _ in 0..n {
-            let (options, state) = p
-                .start_registration(record.handle, "alice", Vec::new())
-                .unwrap();
-            let response = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true)
-                .do_registration(url.clone(), options)
-                .unwrap();
-            record.credentials.push(StoredPasskey {
-                passkey: p.finish_registration(&response, &state).unwrap(),
-                phone: "fp".into(),
-                created: 1,
-                last_used: None,
-            });
+        let (options, state) = p
+            .start_registration(Uuid::new_v4(), "alice", Vec::new())
+            .unwrap();
+        let response = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true)
+            .do_registration(url, options)
+            .unwrap();
+        StoredPasskey {
+            passkey: p.finish_registration(&response, &state).unwrap(),
+            phone: "fp".into(),
+            created: 1,
+            last_used: None,
         }
+    }
+
+    /// A record of `n` credentials.
+    fn record(n: usize) -> UserPasskeys {
+        let mut record = UserPasskeys::new();
+        record.credentials = (0..n).map(|_| credential()).collect();
         record
     }
 
