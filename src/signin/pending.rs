@@ -462,6 +462,34 @@ mod tests {
         assert!(signins.get(&id, &room("other")).await.unwrap().is_none());
     }
 
+    /// A sign-in stored by a build from before the number's fingerprint is still read
+    /// (its code can't be approved: see `SignInService::check`).
+    #[tokio::test]
+    async fn a_sign_in_stored_without_the_numbers_fingerprint_still_reads() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        let id = signins
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
+            .await
+            .unwrap();
+        let raw = signins.store.get(&key(&id)).await.unwrap().unwrap();
+        let mut old: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert!(old.as_object_mut().unwrap().remove("phone").is_some());
+        let old = serde_json::to_vec(&old).unwrap();
+        signins
+            .store
+            .put(&key(&id), &old, SIGN_IN_TTL)
+            .await
+            .unwrap();
+        let read = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert_eq!(read.phone, None);
+        assert_eq!(read.who, "alice");
+    }
+
     #[tokio::test]
     async fn checks_run_out_after_five() {
         let signins = signins(Arc::new(ManualClock::default()));

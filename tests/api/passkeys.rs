@@ -881,3 +881,58 @@ async fn an_oversized_passkey_body_is_refused() {
         .await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// The app on a memory store the test can look into.
+async fn spawn_with_store() -> (
+    TestApp,
+    std::sync::Arc<roomgate::store::memory::MemoryStore>,
+) {
+    let store = std::sync::Arc::new(roomgate::store::memory::MemoryStore::new());
+    let overrides = Overrides {
+        store: Some(store.clone()),
+        ..Overrides::default()
+    };
+    let vars = [
+        ("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN),
+        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+    ];
+    (spawn_app_with(&vars, overrides).await, store)
+}
+
+/// A passkeys record this build can't read tells nothing: the name gets options like
+/// any name without passkeys (not a 503 of its own), and the record is dropped.
+#[tokio::test]
+async fn an_unreadable_passkeys_record_is_answered_like_none() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    store
+        .put("passkeys:alice", b"{\"handle\": 7", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let csrf = app.csrf_token(ROOM).await;
+    let alice = observed(app.post_passkey_options(ROOM, "alice", &csrf).await).await;
+    let mallory = observed(app.post_passkey_options(ROOM, "mallory", &csrf).await).await;
+    assert_eq!(alice.0, StatusCode::OK);
+    assert_eq!(alice, mallory);
+    assert_eq!(store.get("passkeys:alice").await.unwrap(), None);
+}
+
+/// Finishing a ceremony nobody began writes nothing to the store.
+#[tokio::test]
+async fn finishing_made_up_ceremonies_writes_nothing() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    let csrf = app.csrf_token(ROOM).await;
+    for n in 0..5 {
+        let id = format!("made-up-{n}");
+        let refused = app
+            .post_passkey_finish(ROOM, &csrf, &id, &serde_json::json!({}))
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let used = store
+            .get(&format!("passkey-ceremony-used:{id}"))
+            .await
+            .unwrap();
+        assert_eq!(used, None, "{id}");
+    }
+}
