@@ -374,15 +374,27 @@ fn passkeys_command(command: PasskeysCommand) -> ExitCode {
         let store = roomgate::store::open(&settings, clock, &metrics).await?;
         match command {
             PasskeysCommand::List { user } => {
+                // As the join page reads a name: "Alice " is alice.
+                let user = user.as_deref().map(username_arg).transpose()?;
+                let user = user.as_ref().map(roomgate::domain::Username::as_str);
                 let policy = AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default();
                 let path = roomgate::config::acl_path(|n| std::env::var(n).ok());
                 let acl = Acl::load_with(&path, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(roomgate::passkeys::admin::list(&*store, &acl, user.as_deref()).await?)
+                Ok(roomgate::passkeys::admin::list(&*store, &acl, user).await?)
             }
             PasskeysCommand::Revoke { user, id } => {
-                let n = roomgate::passkeys::admin::revoke(&*store, &user, id.as_deref()).await?;
+                let user = username_arg(&user)?;
+                let user = user.as_str();
+                let n = roomgate::passkeys::admin::revoke(&*store, user, id.as_deref()).await?;
+                if let Some(id) = &id
+                    && n == 0
+                {
+                    anyhow::bail!(
+                        "{user} has no passkey {id} (see `roomgate passkeys list {user}`)"
+                    );
+                }
                 if n > 0 {
-                    audit_revocation(&user).await?;
+                    audit_revocation(user).await?;
                 }
                 Ok(format!("{n} passkey(s) of {user} revoked"))
             }
@@ -401,6 +413,12 @@ fn passkeys_command(command: PasskeysCommand) -> ExitCode {
 }
 
 /// A host's revocation goes in the audit log like every other change of access.
+/// A USER argument, read as the join page reads a typed name.
+fn username_arg(user: &str) -> anyhow::Result<roomgate::domain::Username> {
+    roomgate::domain::Username::from_input(user)
+        .map_err(|e| anyhow::anyhow!("{e}: a user name is letters, digits, '.', '_' and '-'"))
+}
+
 async fn audit_revocation(user: &str) -> anyhow::Result<()> {
     let config = AuditConfig::from_lookup(|n| std::env::var(n).ok())
         .map_err(|e| anyhow::anyhow!(e.join("\n")))?;

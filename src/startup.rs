@@ -186,6 +186,7 @@ impl Application {
             metrics: metrics.clone(),
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
+            phone_key: crate::passkeys::PhoneKey::new(settings.session_key.expose()),
         };
         let status_callback = twilio
             .as_ref()
@@ -316,7 +317,11 @@ impl Application {
         let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
             // Passkeys of users who left the list or changed number go, on or off.
-            let sweep = crate::passkeys::janitor::on_reload(store.clone(), acl.clone());
+            let sweep = crate::passkeys::janitor::on_reload(
+                store.clone(),
+                acl.clone(),
+                crate::passkeys::PhoneKey::new(settings.session_key.expose()),
+            );
             move |outcome: &ReloadOutcome| {
                 on_reload(outcome);
                 sweep(outcome);

@@ -56,7 +56,11 @@ fn seed(data: &Path) -> Vec<String> {
                     last_used: None,
                 });
             }
-            passkeys.save("alice", &record).await.unwrap();
+            let saved = record.clone();
+            passkeys
+                .update("alice", |r| *r = Some(saved))
+                .await
+                .unwrap();
             record.credentials.iter().map(StoredPasskey::id).collect()
         })
     })
@@ -106,10 +110,22 @@ fn hosts_list_and_revoke_passkeys_and_revocations_are_audited() {
     assert_eq!(out, "1 passkey(s) of alice revoked\n");
     let (_, out, _) = roomgate(&dir, &["passkeys", "list", "alice"]);
     assert!(!out.contains(&ids[0]) && out.contains(&ids[1]), "{out}");
-    let (_, out, _) = roomgate(&dir, &["passkeys", "revoke", "alice", &ids[0]]);
-    assert_eq!(out, "0 passkey(s) of alice revoked\n", "already gone");
+    let (code, _, err) = roomgate(&dir, &["passkeys", "revoke", "alice", &ids[0]]);
+    assert_ne!(code, 0, "already gone");
+    assert!(
+        err.contains(&format!("alice has no passkey {}", ids[0])),
+        "{err}"
+    );
+    // Names are read as the join page reads them; a name that can't be one is refused.
+    let (code, out, err) = roomgate(&dir, &["passkeys", "list", " Alice"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&ids[1]), "{out}");
+    let (code, _, err) = roomgate(&dir, &["passkeys", "revoke", "al/ice"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("al/ice"), "{err}");
 
-    let (_, out, _) = roomgate(&dir, &["passkeys", "revoke", "alice"]);
+    let (code, out, _) = roomgate(&dir, &["passkeys", "revoke", "ALICE"]);
+    assert_eq!(code, 0);
     assert_eq!(out, "1 passkey(s) of alice revoked\n");
     let (_, out, _) = roomgate(&dir, &["passkeys", "list"]);
     assert_eq!(out, "0 passkey(s)\n");

@@ -374,6 +374,30 @@ impl Limiter {
         self.admit(LimitedAction::StartPerUser, who).await
     }
 
+    /// A passkey sign-in asked for by the name typed: it counts against the name's
+    /// starts window like a code, but sends nothing, so it doesn't start the resend
+    /// cooldown (which spaces texts): the quiet fall-back from a passkey to a code
+    /// must not be refused a moment later. The key and the number of rules are a
+    /// code's, so both share one record; the cooldown's place holds a rule that never
+    /// binds and moves its TAT one millisecond on (never back, so a cooldown already
+    /// running carries on, a millisecond longer).
+    pub async fn passkey_for_user(&self, who: &str) -> Result<(), Denied> {
+        let action = LimitedAction::StartPerUser;
+        let rules: Vec<Rule> = action
+            .rules(&self.config)
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                if i == 0 && !self.config.resend_cooldown.is_zero() {
+                    Rule::new(u32::MAX, rule.window)
+                } else {
+                    rule
+                }
+            })
+            .collect();
+        self.admit_with(action, who, &rules).await
+    }
+
     /// Counted across every user sharing `phone`. A refusal here must not change what
     /// the participant sees (it would show that the username has a phone, so is on
     /// the list): apply it where the code is sent, off the response path.
@@ -429,9 +453,18 @@ impl Limiter {
     }
 
     async fn admit(&self, action: LimitedAction, subject: &str) -> Result<(), Denied> {
+        self.admit_with(action, subject, &action.rules(&self.config))
+            .await
+    }
+
+    async fn admit_with(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        rules: &[Rule],
+    ) -> Result<(), Denied> {
         let key = format!("{}:{subject}", action.kind());
-        let rules = action.rules(&self.config);
-        match self.store.admit(&key, &rules).await? {
+        match self.store.admit(&key, rules).await? {
             Admission::Admitted => Ok(()),
             Admission::Wait(wait) => {
                 let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
@@ -559,6 +592,9 @@ mod tests {
         }
         async fn start_for_phone(&self, phone: &PhoneNumber) -> Result<(), Limited> {
             limited(self.0.start_for_phone(phone).await)
+        }
+        async fn passkey_for_user(&self, who: &str) -> Result<(), Limited> {
+            limited(self.0.passkey_for_user(who).await)
         }
         async fn locked_out(&self, who: &str) -> Option<Duration> {
             self.0.locked_out(who).await.unwrap()
@@ -711,6 +747,43 @@ mod tests {
         assert_eq!(limiter.start_for_user("alice").await, refused(1));
         clock.advance(secs(1));
         assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn passkey_asks_spend_the_names_window_but_start_no_cooldown() {
+        let (limiter, clock) = limiter();
+        let ms = Duration::from_millis;
+        // A passkey ask, then the fall-back to a code (a round trip later, at least
+        // the millisecond the ask moves the cooldown's clock on): both allowed.
+        assert_eq!(limiter.passkey_for_user("alice").await, Ok(()));
+        clock.advance(ms(1));
+        assert_eq!(limiter.start_for_user("alice").await, Ok(()));
+        // The code started the cooldown; a passkey ask doesn't wait for it...
+        clock.advance(ms(1));
+        assert_eq!(limiter.passkey_for_user("alice").await, Ok(()));
+        // ...and the window (three per ten minutes) is spent by the three together.
+        assert!(limiter.passkey_for_user("alice").await.is_err());
+        assert!(limiter.start_for_user("alice").await.is_err());
+        // Another name is untouched.
+        assert_eq!(limiter.passkey_for_user("bob").await, Ok(()));
+        clock.advance(ms(1));
+        assert_eq!(limiter.start_for_user("bob").await, Ok(()));
+
+        // A code's cooldown is not shortened by passkey asks in between.
+        let (limiter, clock) = limiter_with(LimitsConfig {
+            starts_per_user: 10,
+            ..LimitsConfig::default()
+        });
+        assert_eq!(limiter.start_for_user("carol").await, Ok(()));
+        clock.advance(secs(10));
+        assert_eq!(limiter.passkey_for_user("carol").await, Ok(()));
+        // 20 s left, and the millisecond the ask added, rounded up.
+        let wait = limiter
+            .start_for_user("carol")
+            .await
+            .unwrap_err()
+            .retry_after;
+        assert_eq!(wait, secs(21));
     }
 
     #[tokio::test]

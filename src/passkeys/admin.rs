@@ -40,13 +40,7 @@ pub async fn list(store: &dyn Store, acl: &Acl, user: Option<&str>) -> Result<St
 pub async fn revoke(store: &dyn Store, user: &str, id: Option<&str>) -> Result<usize, StoreError> {
     match id {
         Some(id) => Ok(usize::from(records::revoke(store, user, id).await?)),
-        None => {
-            let n = records::load(store, user)
-                .await?
-                .map_or(0, |r| r.credentials.len());
-            records::forget(store, user).await?;
-            Ok(n)
-        }
+        None => records::forget(store, user).await,
     }
 }
 

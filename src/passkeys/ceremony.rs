@@ -1,6 +1,7 @@
-//! A ceremony's server-side state: five minutes, and used once. Taking it claims a
-//! marker with `put_new` first, so of two requests carrying the same ceremony (a
-//! replay, or two instances at once) exactly one gets the state.
+//! A ceremony's server-side state: five minutes, and used once. Taking an existing
+//! one claims a marker with `put_new`, so of two requests carrying the same ceremony
+//! (a replay, or two instances at once) exactly one gets the state. An id that names
+//! no ceremony writes nothing: made-up ids can't fill the store.
 
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{PasskeyAuthentication, PasskeyRegistration, Uuid};
@@ -39,7 +40,31 @@ fn used_key(id: &str) -> String {
     format!("passkey-ceremony-used:{id}")
 }
 
+/// The one registration a user may have under way: its ceremony's id.
+fn registration_key(username: &Username) -> String {
+    format!("passkey-reg:{username}")
+}
+
 impl Passkeys {
+    /// `id` is now `username`'s registration under way; one begun before can no
+    /// longer finish. (Registrations can't pile up past the cap, nor outrun it.)
+    pub async fn registering(&self, username: &Username, id: &str) -> Result<(), StoreError> {
+        self.store
+            .put(&registration_key(username), id.as_bytes(), CEREMONY_TTL)
+            .await
+    }
+
+    /// Whether `id` is `username`'s registration under way.
+    pub async fn is_registering(&self, username: &Username, id: &str) -> Result<bool, StoreError> {
+        let current = self.store.get(&registration_key(username)).await?;
+        Ok(current.as_deref() == Some(id.as_bytes()))
+    }
+
+    /// `username` has no registration under way any more.
+    pub async fn registered(&self, username: &Username) -> Result<(), StoreError> {
+        self.store.delete(&registration_key(username)).await
+    }
+
     /// Keep `ceremony` for five minutes; its id, for the browser to send back.
     pub async fn begin(&self, ceremony: &Ceremony) -> Result<String, StoreError> {
         let id = random_token();
@@ -62,6 +87,9 @@ impl Passkeys {
         {
             return Ok(None);
         }
+        let Some(bytes) = self.store.get(&state_key(id)).await? else {
+            return Ok(None);
+        };
         if !self
             .store
             .put_new(&used_key(id), b"1", CEREMONY_TTL)
@@ -69,9 +97,6 @@ impl Passkeys {
         {
             return Ok(None);
         }
-        let Some(bytes) = self.store.get(&state_key(id)).await? else {
-            return Ok(None);
-        };
         self.store.delete(&state_key(id)).await?;
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -84,6 +109,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::store::Store;
     use crate::store::memory::MemoryStore;
 
     #[tokio::test]
@@ -103,5 +129,17 @@ mod tests {
         );
         assert!(p.take("no-such-ceremony").await.unwrap().is_none());
         assert!(p.take("../../etc").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_id_that_names_no_ceremony_writes_nothing() {
+        let url = reqwest::Url::parse("https://meet.example.com").unwrap();
+        let store = Arc::new(MemoryStore::new());
+        let p = Passkeys::new(&url, store.clone(), b"k").unwrap();
+        for n in 0..20 {
+            let id = format!("made-up-{n}");
+            assert!(p.take(&id).await.unwrap().is_none());
+            assert_eq!(store.get(&used_key(&id)).await.unwrap(), None, "{id}");
+        }
     }
 }

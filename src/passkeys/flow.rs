@@ -12,6 +12,35 @@ use crate::domain::Username;
 use crate::metrics::{FailReason, LimitKind};
 use crate::signin::{Refusal, SignInService, Visit};
 
+/// What a good assertion did to the user's fresh record.
+enum Use {
+    /// Its counter and last use were saved.
+    Counted,
+    /// Revoked, or bound to another number, since the options were given.
+    Gone,
+    /// Its signature counter didn't go up: two copies of the key may be in use.
+    Cloned,
+}
+
+/// The counter a credential last reported, as stored.
+fn stored_counter(passkey: &webauthn_rs::prelude::Passkey) -> u32 {
+    // webauthn-rs shows it only with its "danger-credential-internals" feature; the
+    // serialised form carries it.
+    serde_json::to_value(passkey)
+        .ok()
+        .and_then(|v| v["cred"]["counter"].as_u64())
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0)
+}
+
+/// WebAuthn's clone signal: an authenticator that counts (a counter above 0) must
+/// report more than last time. webauthn-rs checks it against the counter the options
+/// were made from; this checks it against the one saved since, so two sign-ins begun
+/// together can't both use the same count.
+fn counter_went_back(reported: u32, stored: u32) -> bool {
+    reported > 0 && reported <= stored
+}
+
 /// What a finished sign-in came to.
 #[derive(Debug)]
 pub enum Finished {
@@ -49,8 +78,9 @@ impl Passkeys {
         if let Some(left) = locked? {
             return Err(Refusal::LockedOut(left));
         }
-        // Like a code: every ask counts against the name, known or not.
-        signin.limiter.start_for_user(who).await?;
+        // Like a code: every ask counts against the name, known or not (but it sends
+        // no text, so the resend cooldown isn't started: see the limiter).
+        signin.limiter.passkey_for_user(who).await?;
         let stored = stored?;
         let bound = self.bound_credentials(signin, who, stored.as_ref()).await;
         let (options, state) = self.sign_in_options(who, &bound);
@@ -85,9 +115,12 @@ impl Passkeys {
         match listed {
             Some(phone) => {
                 if stored.has_stale(&phone) {
-                    let mut kept = stored.clone();
-                    kept.credentials.retain(|c| c.phone == phone);
-                    if let Err(e) = self.save(who, &kept).await {
+                    let dropped = self.update(who, |record| {
+                        if let Some(record) = record {
+                            record.credentials.retain(|c| c.phone == phone);
+                        }
+                    });
+                    if let Err(e) = dropped.await {
                         tracing::warn!(error = %e, "stale passkeys not deleted; they are refused all the same");
                     }
                 }
@@ -113,9 +146,9 @@ impl Passkeys {
         now: u64,
     ) -> Result<Finished, Refusal> {
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
-        let (from_ip, taken) = tokio::join!(signin.limiter.check_from_ip(visit.ip), self.take(id));
-        from_ip?;
-        let Some(Ceremony::SignIn { who, room, state }) = taken? else {
+        // The network's check limit first: a refused request touches no ceremony.
+        signin.limiter.check_from_ip(visit.ip).await?;
+        let Some(Ceremony::SignIn { who, room, state }) = self.take(id).await? else {
             return Ok(Finished::Refused);
         };
         if &room != visit.room {
@@ -131,13 +164,13 @@ impl Passkeys {
             _ => None,
         };
         let Some(result) = result else {
-            return self.failed(signin, visit, &who).await;
+            return self.failed(signin, visit, &who, "method=passkey").await;
         };
         let user = signin.pseudonyms.of(&who);
         let room = visit.room;
         // The assertion is good; is the user still who the credential was for?
         let Ok(username) = Username::parse(&who) else {
-            return self.failed(signin, visit, &who).await;
+            return self.failed(signin, visit, &who, "method=passkey").await;
         };
         let phone = {
             let acl = signin.acl.load();
@@ -148,17 +181,40 @@ impl Passkeys {
             tracing::info!(%user, %room, "passkey good for a user no longer on the list");
             return Ok(Finished::Refused);
         };
-        let Some(mut stored) = self.credentials(&who).await? else {
-            // Deleted since the options were given (revoked, or the user changed).
-            return Ok(Finished::Refused);
-        };
-        let bound = stored
-            .credentials
-            .iter()
-            .any(|c| c.passkey.cred_id() == result.cred_id() && c.phone == phone);
-        if !bound {
-            tracing::info!(%user, %room, "passkey proven with another number, or revoked");
-            return Ok(Finished::Refused);
+        // The fresh record, under the user's lock: the credential must still be there
+        // and bound to the number (a revocation a moment ago wins), and its counter
+        // must have gone up since the last sign-in saved it; then the counter and
+        // backup state are saved for the next one.
+        let used = self
+            .update(&who, |record| {
+                let Some(stored) = record.as_mut().and_then(|r| {
+                    r.credentials
+                        .iter_mut()
+                        .find(|c| c.passkey.cred_id() == result.cred_id() && c.phone == phone)
+                }) else {
+                    return Use::Gone;
+                };
+                let known = stored_counter(&stored.passkey);
+                if counter_went_back(result.counter(), known) {
+                    return Use::Cloned;
+                }
+                stored.passkey.update_credential(&result);
+                stored.last_used = Some(now);
+                Use::Counted
+            })
+            .await?;
+        match used {
+            Use::Counted => {}
+            Use::Gone => {
+                tracing::info!(%user, %room, "passkey proven with another number, or revoked");
+                return Ok(Finished::Refused);
+            }
+            Use::Cloned => {
+                tracing::warn!(%user, %room, "passkey refused: its signature counter did not go up (a cloned authenticator?)");
+                return self
+                    .failed(signin, visit, &who, "method=passkey possible_clone")
+                    .await;
+            }
         }
         // Removed by a host: the token endpoint would refuse it, so say so now.
         let removal = crate::routes::removal_key(room, username.as_str());
@@ -166,9 +222,6 @@ impl Passkeys {
             let until = <[u8; 8]>::try_from(until.as_slice()).map_or(0, u64::from_le_bytes);
             return Ok(Finished::Removed { until });
         }
-        // The counter and backup state, saved for the next sign-in.
-        stored.used(&result, now);
-        self.save(&who, &stored).await?;
         tracing::info!(%user, %room, "passkey approved");
         Ok(Finished::Approved { username, phone })
     }
@@ -179,6 +232,7 @@ impl Passkeys {
         signin: &SignInService,
         visit: Visit<'_>,
         who: &str,
+        detail: &str,
     ) -> Result<Finished, Refusal> {
         signin.metrics.verification_failed(FailReason::Passkey);
         let record = |event: AuditEvent, detail: &str| {
@@ -191,9 +245,7 @@ impl Passkeys {
                 Err(_) => record,
             }
         };
-        signin
-            .audit(record(AuditEvent::CheckFailed, "method=passkey"))
-            .await;
+        signin.audit(record(AuditEvent::CheckFailed, detail)).await;
         match signin.limiter.record_failure(who).await? {
             Some(lock) => {
                 let user = signin.pseudonyms.of(who);
@@ -206,5 +258,25 @@ impl Passkeys {
             }
             None => Ok(Finished::Refused),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_counter_that_does_not_go_up_is_a_clone_signal() {
+        assert!(
+            !counter_went_back(0, 0),
+            "an authenticator that doesn't count"
+        );
+        assert!(
+            !counter_went_back(0, 7),
+            "stopped counting: webauthn-rs judges that"
+        );
+        assert!(!counter_went_back(8, 7));
+        assert!(counter_went_back(7, 7));
+        assert!(counter_went_back(3, 7));
     }
 }

@@ -75,14 +75,40 @@ pub enum Unavailable {
     Refused { url: String, reason: String },
 }
 
+/// Keys the phone fingerprints that bind a passkey (and a verified session) to the
+/// number proven by SMS: a plain hash of a phone number is undone by hashing every
+/// number in the plan. Derived from the session key, so every instance agrees, and
+/// rotating that key unbinds (so revokes) every passkey.
+#[derive(Clone)]
+pub struct PhoneKey([u8; 32]);
+
+impl PhoneKey {
+    pub fn new(secret: &[u8]) -> Self {
+        Self(derive(secret, b"roomgate passkey phone key\0"))
+    }
+
+    /// An HMAC of the E.164 number, never the number.
+    pub fn fingerprint(&self, phone: &PhoneNumber) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any size");
+        mac.update(phone.expose_e164().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        hex(&digest[..16])
+    }
+}
+
+impl std::fmt::Debug for PhoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhoneKey(..)")
+    }
+}
+
 /// The relying party: webauthn-rs configured for the public URL, and the keys that
 /// bind credentials to phone numbers and make unknown names' options.
 pub struct Passkeys {
     webauthn: Webauthn,
     store: Arc<dyn Store>,
-    /// Keys the phone fingerprint: a plain hash of a phone number is undone by
-    /// hashing every number in the plan.
-    phone_key: [u8; 32],
+    /// Keys the phone fingerprint.
+    phone_key: PhoneKey,
     /// Makes options for a name without passkeys that look like a real user's,
     /// the same each time for the same name.
     fakes: WebauthnFakeCredentialGenerator<FakePasskeyDistribution>,
@@ -112,7 +138,7 @@ impl Passkeys {
             .timeout(CEREMONY_TTL)
             .build()
             .map_err(|e| refused(&e))?;
-        let phone_key = derive(secret, b"roomgate passkey phone key\0");
+        let phone_key = PhoneKey::new(secret);
         let fakes = WebauthnFakeCredentialGenerator::new(&derive(
             secret,
             b"roomgate passkey fake credentials\0",
@@ -127,13 +153,9 @@ impl Passkeys {
         })
     }
 
-    /// What a credential is bound to: an HMAC of the E.164 number, never the number.
+    /// What a credential is bound to: see [`PhoneKey::fingerprint`].
     pub fn phone_fingerprint(&self, phone: &PhoneNumber) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.phone_key).expect("HMAC takes keys of any size");
-        mac.update(phone.expose_e164().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        hex(&digest[..16])
+        self.phone_key.fingerprint(phone)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -33,6 +33,13 @@ pub use host::{REMOVAL_BAN, removal_key};
 /// per-route method guard would give.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let one = |path: &str, route: actix_web::Route| web::resource(path).route(route);
+    // The passkey endpoints' JSON is a few kilobytes at most: a bigger body is refused
+    // before it is read whole.
+    let passkey_json = |path: &str, route: actix_web::Route| {
+        web::resource(path)
+            .app_data(web::JsonConfig::default().limit(passkeys::MAX_BODY))
+            .route(route)
+    };
     cfg.service(one("/", web::get().to(home::home)))
         .service(one("/favicon.ico", web::get().to(favicon::favicon)))
         .service(one("/rooms", web::get().to(home::go_to_room)))
@@ -46,11 +53,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(verify::check_code)),
         )
         .service(one("/rooms/{room}/token", web::post().to(token::mint)))
-        .service(one(
+        .service(passkey_json(
             "/rooms/{room}/passkeys/options",
             web::post().to(passkeys::options),
         ))
-        .service(one(
+        .service(passkey_json(
             "/rooms/{room}/passkeys/finish",
             web::post().to(passkeys::finish),
         ))
@@ -58,7 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/rooms/{room}/passkeys/register/start",
             web::post().to(passkeys::register_start),
         ))
-        .service(one(
+        .service(passkey_json(
             "/rooms/{room}/passkeys/register/finish",
             web::post().to(passkeys::register_finish),
         ))

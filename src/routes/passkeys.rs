@@ -29,6 +29,10 @@ use crate::session::{Grant, TypedSession};
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
 
+/// The largest JSON body a passkey endpoint reads: an assertion or a new credential
+/// (with no attestation asked for) takes a few kilobytes.
+pub const MAX_BODY: usize = 16 * 1024;
+
 fn passkeys(state: &AppState) -> Result<&Arc<Passkeys>, PageError> {
     state.passkeys.as_ref().ok_or(PageError::NotFound)
 }
@@ -205,7 +209,12 @@ pub async fn register_start(
         handle: stored.handle,
         state: reg_state,
     };
-    match passkeys.begin(&ceremony).await {
+    let begun = async {
+        let id = passkeys.begin(&ceremony).await?;
+        passkeys.registering(username, &id).await?;
+        Ok(id)
+    };
+    match begun.await {
         Ok(id) => Ok(json_ok(
             StatusCode::OK,
             json!({ "ceremony": id, "publicKey": options.public_key }),
@@ -242,7 +251,17 @@ pub async fn register_finish(
 ) -> Result<HttpResponse, PageError> {
     let passkeys = passkeys(&state)?;
     let username = &member.grant.username;
-    let taken = match passkeys.take(&body.ceremony).await {
+    // Only the member's latest registration may finish; it ends here, whatever
+    // comes of it.
+    let taken = async {
+        if !passkeys.is_registering(username, &body.ceremony).await? {
+            return Ok(None);
+        }
+        let taken = passkeys.take(&body.ceremony).await?;
+        passkeys.registered(username).await?;
+        Ok(taken)
+    };
+    let taken = match taken.await {
         Ok(taken) => taken,
         Err(e) => return Ok(store_down(&state, e, &member, ip).await),
     };
@@ -273,34 +292,24 @@ pub async fn register_finish(
             return Ok(json_error(StatusCode::BAD_REQUEST, "registration_failed"));
         }
     };
-    let mut stored = match passkeys.credentials(username.as_str()).await {
-        Ok(stored) => stored.unwrap_or_else(|| UserPasskeys {
-            handle,
-            credentials: Vec::new(),
-        }),
-        Err(e) => return Ok(store_down(&state, e, &member, ip).await),
-    };
-    stored.credentials.retain(|c| c.phone == phone);
-    // webauthn-rs asks that a credential id be registered once; within the user that
-    // is checked here. Across users it can't matter: a sign-in only ever tries the
-    // named user's own credentials, with their own public keys.
-    if stored
-        .credentials
-        .iter()
-        .any(|c| c.passkey.cred_id() == passkey.cred_id())
-    {
-        return Ok(json_error(StatusCode::CONFLICT, "already_registered"));
-    }
     let stored_passkey = StoredPasskey {
         passkey,
-        phone,
+        phone: phone.clone(),
         created: state.clock.unix_seconds(),
         last_used: None,
     };
     let id = stored_passkey.id();
-    stored.credentials.push(stored_passkey);
-    if let Err(e) = passkeys.save(username.as_str(), &stored).await {
-        return Ok(store_down(&state, e, &member, ip).await);
+    // Added to the fresh record under the user's lock, so a revocation or another
+    // registration meanwhile is neither undone nor past the cap.
+    let added = passkeys
+        .update(username.as_str(), |record| {
+            UserPasskeys::add(record, handle, stored_passkey)
+        })
+        .await;
+    match added {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Ok(json_error(StatusCode::CONFLICT, error)),
+        Err(e) => return Ok(store_down(&state, e, &member, ip).await),
     }
     tracing::info!(user = %state.pseudonyms.of(username.as_str()), %room, "passkey registered");
     let record = AuditRecord::new(AuditEvent::PasskeyRegistered)

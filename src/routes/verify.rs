@@ -128,9 +128,11 @@ pub async fn check_code(
         return form_again(tr.t("code-format"));
     };
     let who = sign_in.who.clone();
-    // What an approval earns. Only a sign-in with a username can be approved.
+    // What an approval earns. Only a sign-in with a username can be approved. The
+    // number proven is the one the code went to (the check refuses the code if the
+    // list has another by now), never the one the list has when the code is typed.
     let grant = sign_in.username.clone().map(|username| Grant {
-        phone: state.phone_proof(&username),
+        phone: state.passkeys.as_ref().and(sign_in.phone.clone()),
         username,
         room: room.clone(),
         verified_at: state.clock.unix_seconds(),

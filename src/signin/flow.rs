@@ -271,7 +271,7 @@ impl SignInService {
                 .detail(format!("{channel}_not_allowed"));
             let kept = previous.and_then(|p| match p.state() {
                 StartState::Sent(sid) if p.username.as_ref() == Some(&username) => {
-                    Some(Start::Keep(username.clone(), sid.clone()))
+                    Some(Start::Keep(username.clone(), sid.clone(), p.phone.clone()))
                 }
                 _ => None,
             });
@@ -286,6 +286,7 @@ impl SignInService {
         let req = CodeRequest {
             username,
             log_user: user,
+            phone_fingerprint: self.phone_key.fingerprint(&phone),
             phone,
             channel,
             locale: locale.map(str::to_owned),
@@ -423,9 +424,22 @@ impl SignInService {
         match self.verifier.check(&sid, code).await {
             Ok(CheckOutcome::Approved) => {
                 // Removed from the list while typing the code: approved, but no entry.
-                if self.acl.load().allowed(&username, room).is_none() {
+                // Likewise if the list's number changed since the code was sent: the
+                // code proves the number it went to, and the old one's holder must not
+                // come in as whoever holds the new one (a passkey bound to it, say).
+                let now_proves = {
+                    let acl = self.acl.load();
+                    acl.allowed(&username, room)
+                        .map(|u| self.phone_key.fingerprint(&u.phone))
+                };
+                let Some(phone) = now_proves else {
                     attempt.end().await?;
                     tracing::info!(%user, %room, "code approved for a user no longer on the list");
+                    return Ok(Checked::Ended(Notice::Expired));
+                };
+                if attempt.sign_in.phone.as_deref() != Some(phone.as_str()) {
+                    attempt.end().await?;
+                    tracing::info!(%user, %room, "code approved for a number no longer the user's");
                     return Ok(Checked::Ended(Notice::Expired));
                 }
                 tracing::info!(%user, %room, "code approved");

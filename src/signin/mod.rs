@@ -16,6 +16,7 @@ use crate::audit::{AuditLog, AuditRecord};
 use crate::budget::Budget;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
+use crate::passkeys::PhoneKey;
 use crate::telemetry::Pseudonyms;
 use crate::verify::Verifier;
 
@@ -36,6 +37,8 @@ pub struct SignInService {
     pub pseudonyms: Pseudonyms,
     /// How long a code check waits for a verification start still in flight.
     pub start_wait: Duration,
+    /// Fingerprints the number a code is sent to: the code proves that number only.
+    pub phone_key: PhoneKey,
 }
 
 impl SignInService {

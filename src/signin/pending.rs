@@ -56,6 +56,12 @@ pub struct SignIn {
     /// are: the code page says it, the same for every name.
     #[serde(default)]
     pub channel: Channel,
+    /// The fingerprint ([`crate::passkeys::PhoneKey`]) of the number the code was sent
+    /// to: an approval proves that number, not whatever the list says by then. `None`
+    /// when nothing was sent, or for a sign-in stored by an older build (which can't
+    /// be approved: see [`crate::signin::SignInService::check`]).
+    #[serde(default)]
+    pub phone: Option<String>,
     /// Unix milliseconds, by the store's clock.
     created_ms: u64,
     state: StartState,
@@ -87,8 +93,9 @@ pub enum Start {
     /// (so the sign-in response stays the same for every username).
     Refused(Notice),
     /// Nothing new: a call asked for by a user not allowed calls. The code already
-    /// sent by text stays the one to type (checked against its verification).
-    Keep(Username, VerificationSid),
+    /// sent by text stays the one to type (checked against its verification), and
+    /// still proves the number it went to (its fingerprint).
+    Keep(Username, VerificationSid, Option<String>),
 }
 
 /// A code to send as part of a sign-in: who, to which number, in which language.
@@ -97,6 +104,8 @@ pub struct CodeRequest {
     /// The user's pseudonym, for logs.
     pub log_user: String,
     pub phone: PhoneNumber,
+    /// `phone`'s fingerprint, kept in the sign-in.
+    pub phone_fingerprint: String,
     /// A text or a call.
     pub channel: Channel,
     pub locale: Option<String>,
@@ -174,11 +183,19 @@ impl SignIns {
         start: &Start,
     ) -> Result<(SignInId, SignIn), StoreError> {
         let id = SignInId(random_token());
-        let (username, state) = match start {
-            Start::Send(req) => (Some(req.username.clone()), StartState::InFlight),
-            Start::Nothing => (None, StartState::NotSent),
-            Start::Refused(notice) => (None, StartState::Failed(*notice)),
-            Start::Keep(username, sid) => (Some(username.clone()), StartState::Sent(sid.clone())),
+        let (username, phone, state) = match start {
+            Start::Send(req) => (
+                Some(req.username.clone()),
+                Some(req.phone_fingerprint.clone()),
+                StartState::InFlight,
+            ),
+            Start::Nothing => (None, None, StartState::NotSent),
+            Start::Refused(notice) => (None, None, StartState::Failed(*notice)),
+            Start::Keep(username, sid, phone) => (
+                Some(username.clone()),
+                phone.clone(),
+                StartState::Sent(sid.clone()),
+            ),
         };
         let created_ms = self.now_ms();
         let sign_in = SignIn {
@@ -186,6 +203,7 @@ impl SignIns {
             who,
             username,
             channel,
+            phone,
             created_ms,
             state,
         };
@@ -442,6 +460,34 @@ mod tests {
         ));
         assert!(s.username.is_none());
         assert!(signins.get(&id, &room("other")).await.unwrap().is_none());
+    }
+
+    /// A sign-in stored by a build from before the number's fingerprint is still read
+    /// (its code can't be approved: see `SignInService::check`).
+    #[tokio::test]
+    async fn a_sign_in_stored_without_the_numbers_fingerprint_still_reads() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        let id = signins
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
+            .await
+            .unwrap();
+        let raw = signins.store.get(&key(&id)).await.unwrap().unwrap();
+        let mut old: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert!(old.as_object_mut().unwrap().remove("phone").is_some());
+        let old = serde_json::to_vec(&old).unwrap();
+        signins
+            .store
+            .put(&key(&id), &old, SIGN_IN_TTL)
+            .await
+            .unwrap();
+        let read = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert_eq!(read.phone, None);
+        assert_eq!(read.who, "alice");
     }
 
     #[tokio::test]

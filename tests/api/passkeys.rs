@@ -18,8 +18,8 @@ use crate::timing::median;
 
 const ROOM: &str = "standup";
 
-/// Asking for passkey options counts as asking for a code, resend cooldown included;
-/// these tests sign in by SMS and then by passkey at once, so the cooldown is off.
+/// Asking for passkey options counts against the name's starts like asking for a
+/// code; these tests also ask for several codes at once, so the cooldown is off.
 async fn spawn(vars: &[(&str, &str)]) -> TestApp {
     let mut all = vec![
         ("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN),
@@ -742,4 +742,197 @@ async fn sign_in_checks_the_number_even_without_a_reload() {
         .replace(roomgate::acl::Acl::parse("back", TEST_ACL).unwrap());
     let (_, public_key, _) = options(&app, "alice").await;
     assert!(!allowed_ids(&public_key).contains(&id));
+}
+
+/// A code proves the number it was sent to. Whoever holds alice's old number and asks
+/// for a code before the list gives her a new one, then types it after, gets nothing:
+/// no session (so no passkey bound to the new number).
+#[tokio::test]
+async fn a_code_sent_to_the_old_number_does_not_prove_the_new_one() {
+    let app = spawn(&[]).await;
+    let _start = mock_start_ok().mount_as_scoped(&app.verify).await;
+    let _check = mock_check("approved").mount_as_scoped(&app.verify).await;
+    assert_is_redirect_to(
+        &app.post_login(ROOM, "alice").await,
+        &format!("/rooms/{ROOM}/verify"),
+    );
+    // The code has gone out (to the old number) before the list changes.
+    wait_for_requests(&app.verify, 1).await;
+    app.acl.replace(
+        roomgate::acl::Acl::parse("renumbered", &acl_with_alice(ALICE_NEW_PHONE)).unwrap(),
+    );
+    let typed = app.post_code(ROOM, "123456").await;
+    assert_notice(typed, StatusCode::GONE, None, "This code has expired").await;
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "not signed in"
+    );
+    let csrf = app.csrf_token(ROOM).await;
+    let start = app.post_passkey_register_start(ROOM, &csrf).await;
+    assert!(
+        start.status().is_client_error(),
+        "no registration: {}",
+        start.status()
+    );
+
+    // A code sent to the new number works, and binds to it.
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+}
+
+/// At the default limits (resend cooldown included), the join page's quiet fall-back
+/// from a passkey to a code gets its code: asking for passkey options sends no text,
+/// so it starts no cooldown.
+#[tokio::test]
+async fn falling_back_to_a_code_right_after_passkey_options_sends_the_code() {
+    let app = spawn_app_with(
+        &[("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN)],
+        Overrides::default(),
+    )
+    .await;
+    let _start = mock_start_ok().expect(1).mount_as_scoped(&app.verify).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let asked = app.post_passkey_options(ROOM, "alice", &csrf).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let fallback = app.post_login(ROOM, "alice").await;
+    assert_is_redirect_to(&fallback, &format!("/rooms/{ROOM}/verify"));
+    wait_for_requests(&app.verify, 1).await;
+}
+
+/// One registration at a time per member: a new start replaces the one under way,
+/// which can no longer finish.
+#[tokio::test]
+async fn only_the_latest_registration_may_finish() {
+    let app = spawn(&[]).await;
+    app.sign_in(ROOM, "alice").await;
+    let csrf = app.room_csrf(ROOM).await;
+    let mut starts = Vec::new();
+    for _ in 0..2 {
+        let start = app.post_passkey_register_start(ROOM, &csrf).await;
+        assert_eq!(start.status(), StatusCode::OK);
+        starts.push(json(start).await);
+    }
+    let finish = async |start: &Value| {
+        let options =
+            serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
+        let credential = authenticator().do_registration(origin(), options).unwrap();
+        let credential = serde_json::to_value(&credential).unwrap();
+        app.post_passkey_register_finish(
+            ROOM,
+            &csrf,
+            start["ceremony"].as_str().unwrap(),
+            &credential,
+        )
+        .await
+    };
+    let first = finish(&starts[0]).await;
+    assert_eq!(first.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(first).await["error"], "ceremony_invalid");
+    let latest = finish(&starts[1]).await;
+    assert_eq!(latest.status(), StatusCode::CREATED);
+    let listed = json(app.get_passkeys(ROOM).await).await;
+    assert_eq!(listed["passkeys"].as_array().unwrap().len(), 1);
+}
+
+/// WebAuthn's clone signal: an assertion whose signature counter is not above the
+/// one saved by the last sign-in is refused (and audited as such), even though it
+/// answers its own ceremony, made when the saved counter was lower.
+#[tokio::test]
+async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() {
+    let app = spawn(&[("ROOMGATE_STARTS_PER_USER", "10")]).await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    // Two ceremonies at once; the authenticator answers the first with counter 1,
+    // the second with counter 2.
+    let (older, older_options, _) = options(&app, "alice").await;
+    let (newer, newer_options, csrf) = options(&app, "alice").await;
+    let behind = assert_with(&mut key, &older_options).unwrap();
+    let ahead = assert_with(&mut key, &newer_options).unwrap();
+    let ok = app.post_passkey_finish(ROOM, &csrf, &newer, &ahead).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    app.post_logout(ROOM).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let refused = app.post_passkey_finish(ROOM, &csrf, &older, &behind).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(refused).await["error"], "passkey_refused");
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.audit.flush().await.unwrap();
+    let failed = app.audit_events("check_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
+}
+
+/// A passkey endpoint reads no more than 16 KiB of JSON.
+#[tokio::test]
+async fn an_oversized_passkey_body_is_refused() {
+    let app = spawn(&[]).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let fits = app
+        .post_passkey_options(ROOM, &"a".repeat(1024), &csrf)
+        .await;
+    assert_eq!(fits.status(), StatusCode::OK);
+    let huge = app
+        .post_passkey_options(ROOM, &"a".repeat(20 * 1024), &csrf)
+        .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// The app on a memory store the test can look into.
+async fn spawn_with_store() -> (
+    TestApp,
+    std::sync::Arc<roomgate::store::memory::MemoryStore>,
+) {
+    let store = std::sync::Arc::new(roomgate::store::memory::MemoryStore::new());
+    let overrides = Overrides {
+        store: Some(store.clone()),
+        ..Overrides::default()
+    };
+    let vars = [
+        ("ROOMGATE_PUBLIC_URL", PASSKEY_ORIGIN),
+        ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+    ];
+    (spawn_app_with(&vars, overrides).await, store)
+}
+
+/// A passkeys record this build can't read tells nothing: the name gets options like
+/// any name without passkeys (not a 503 of its own), and the record is dropped.
+#[tokio::test]
+async fn an_unreadable_passkeys_record_is_answered_like_none() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    store
+        .put("passkeys:alice", b"{\"handle\": 7", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let csrf = app.csrf_token(ROOM).await;
+    let alice = observed(app.post_passkey_options(ROOM, "alice", &csrf).await).await;
+    let mallory = observed(app.post_passkey_options(ROOM, "mallory", &csrf).await).await;
+    assert_eq!(alice.0, StatusCode::OK);
+    assert_eq!(alice, mallory);
+    assert_eq!(store.get("passkeys:alice").await.unwrap(), None);
+}
+
+/// Finishing a ceremony nobody began writes nothing to the store.
+#[tokio::test]
+async fn finishing_made_up_ceremonies_writes_nothing() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    let csrf = app.csrf_token(ROOM).await;
+    for n in 0..5 {
+        let id = format!("made-up-{n}");
+        let refused = app
+            .post_passkey_finish(ROOM, &csrf, &id, &serde_json::json!({}))
+            .await;
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let used = store
+            .get(&format!("passkey-ceremony-used:{id}"))
+            .await
+            .unwrap();
+        assert_eq!(used, None, "{id}");
+    }
 }
