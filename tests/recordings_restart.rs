@@ -218,10 +218,12 @@ async fn killed_mid_upload_the_job_resumes_after_the_restart_and_finishes_once()
 
     let app = Roomgate::start(&env, "127.0.0.1:0").await;
     assert_eq!(room_ended(&app).await, 200);
+    // Mid-upload: half the file sent, and roomgate writing it.
     wait_for("half the download", async || {
         server.half_sent.load(Ordering::SeqCst) > 0
     })
     .await;
+    wait_for("the upload under way", async || temporary(&data) == 1).await;
     app.kill9().await;
 
     assert_eq!(
