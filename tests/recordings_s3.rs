@@ -2,6 +2,8 @@
 //! (crates.io, installed by `scripts/test`). Found through `ROOMGATE_TEST_S3S_FS`
 //! (a path) or on `PATH`; without it these tests fail, they don't skip.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -706,4 +708,108 @@ async fn the_pipeline_waits_out_a_refusing_bucket_and_deletes_on_twilio_only_aft
         "the composition and the track, once each"
     );
     assert!(s3.open_uploads().is_empty());
+}
+
+/// The bucket's key pair from `_FILE` variables is re-read on `SIGHUP` by the running
+/// server: a link signed with a wrong secret is refused by the bucket; after the file
+/// is corrected and roomgate told, the next link works. Through the real binary.
+#[tokio::test]
+async fn the_running_server_rereads_the_buckets_key_pair_on_sighup() {
+    use std::sync::Arc;
+
+    use roomgate::clock::SystemClock;
+    use roomgate::domain::RoomName;
+    use roomgate::recordings::catalog::{Catalog, Recording, Stage};
+    use roomgate::store::embedded::EmbeddedStore;
+
+    const ID: &str = "RM0000000000000000000000000000abcd";
+    let s3 = S3sFs::start().await;
+    let data = support::fresh_dir("s3-sighup");
+    let key = format!("standup/{ID}.mp4");
+    let (bytes, body) = generated(MIB);
+    let stored = s3.storage().put(&key, body).await.unwrap();
+    // The catalog as the pipeline leaves it, in the store the server will open.
+    {
+        let store = Arc::new(
+            EmbeddedStore::open(&data, Arc::new(SystemClock))
+                .await
+                .unwrap(),
+        );
+        let room = RoomName::parse("standup").unwrap();
+        let mut rec = Recording::new(ID, &room, SystemTime::now());
+        rec.stage = Stage::Stored;
+        rec.object_key = Some(key.clone());
+        rec.size = Some(stored.size);
+        Catalog::new(store)
+            .save(&rec, Duration::from_secs(86_400), false)
+            .await
+            .unwrap();
+    }
+    let id_file = data.join("s3-key-id");
+    let secret_file = data.join("s3-secret");
+    std::fs::write(&id_file, ACCESS_KEY).unwrap();
+    std::fs::write(&secret_file, "an-old-secret-the-bucket-no-longer-takes").unwrap();
+
+    let verify = support::approving_verify().await;
+    let mut env = support::twilio_env(&verify, &data);
+    for (k, v) in [
+        ("ROOMGATE_RECORDINGS_S3_ENDPOINT", s3.endpoint.clone()),
+        ("ROOMGATE_RECORDINGS_S3_BUCKET", BUCKET.to_owned()),
+        ("ROOMGATE_RECORDINGS_S3_REGION", "us-east-1".to_owned()),
+        ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", "true".to_owned()),
+        (
+            "ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID_FILE",
+            id_file.display().to_string(),
+        ),
+        (
+            "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY_FILE",
+            secret_file.display().to_string(),
+        ),
+    ] {
+        env.insert(k.to_owned(), v);
+    }
+    let app = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    let client = support::browser();
+    let (login, csrf) = support::sign_in(&client, &app.base, "standup", "alice").await;
+    assert_eq!(login.status(), 303);
+    let code = support::post_code(&client, &app.base, "standup", "123456", &csrf).await;
+    assert_eq!(code.status(), 303);
+    let csrf = support::room_csrf(&client, &app.base, "standup")
+        .await
+        .expect("alice is in");
+    let fetch_through_a_link = async || {
+        let answer: serde_json::Value = client
+            .post(app.url(&format!("/rooms/standup/recordings/{ID}/play")))
+            .header("X-CSRF-Token", &csrf)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        get(answer["url"].as_str().expect("a link")).await
+    };
+
+    assert_eq!(
+        fetch_through_a_link().await.status(),
+        403,
+        "signed with the old secret"
+    );
+    std::fs::write(&secret_file, SECRET_KEY).unwrap();
+    app.sighup();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let file = loop {
+        let file = fetch_through_a_link().await;
+        if file.status() == 200 {
+            break file;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never re-read");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(file.bytes().await.unwrap().to_vec(), bytes);
+    assert!(
+        !app.output().contains(SECRET_KEY),
+        "the secret in the server's output"
+    );
+    app.stop().await;
 }

@@ -174,6 +174,16 @@ impl Roomgate {
         self.output.lock().unwrap().clone()
     }
 
+    /// `kill -HUP`: re-read the ACL and the secrets' files.
+    pub fn sighup(&self) {
+        let pid = self.child.id().expect("roomgate is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// `kill -9`: no chance to flush or clean up.
     pub async fn kill9(mut self) {
         self.child.kill().await.unwrap();
