@@ -68,6 +68,18 @@ impl SessionKey {
         rand::rng().fill_bytes(&mut bytes);
         Self(SecretBox::new(Box::new(bytes)))
     }
+
+    /// The key kept in `DIR/session.key` (made on first use, mode 0600): what local
+    /// mode uses when no key is configured, so sessions, and passkeys bound through
+    /// it, outlive a restart.
+    pub fn kept_in(dir: &std::path::Path) -> std::io::Result<Self> {
+        let bytes = crate::random::kept_secret(
+            &dir.join("session.key"),
+            MIN_SESSION_KEY_BYTES,
+            "session key",
+        )?;
+        Ok(Self(SecretBox::new(Box::new(bytes))))
+    }
 }
 
 impl fmt::Debug for SessionKey {

@@ -690,7 +690,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
     if settings.session_key_generated {
         tracing::warn!(
-            "ROOMGATE_SESSION_KEY is not set: using a random key, so sessions end when roomgate restarts"
+            "ROOMGATE_SESSION_KEY is not set: using a random key kept in the data directory (session.key)"
         );
     }
     let mode = match settings.mode {

@@ -1,4 +1,8 @@
-//! Random tokens: session ids, CSRF tokens, sign-in ids.
+//! Random tokens: session ids, CSRF tokens, sign-in ids; and random keys kept in a
+//! file of their own.
+
+use std::io;
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,4 +13,46 @@ pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The `len` random bytes kept in `path` (URL-safe base64, mode 0600), made on first
+/// use. Two processes starting at once agree on the first one written. `what` names
+/// the key in the error for a file that doesn't hold one.
+pub fn kept_secret(path: &Path, len: usize, what: &str) -> io::Result<Vec<u8>> {
+    let decode = |text: &str| -> io::Result<Vec<u8>> {
+        URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()
+            .filter(|b| b.len() == len)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a {what}; delete it to make a new one"),
+                )
+            })
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => return decode(&text),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(URL_SAFE_NO_PAD.encode(&bytes).as_bytes())?;
+            file.sync_all()?;
+            Ok(bytes)
+        }
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            decode(&std::fs::read_to_string(path)?)
+        }
+        Err(e) => Err(e),
+    }
 }

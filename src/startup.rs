@@ -99,9 +99,18 @@ impl Application {
                     .clock
                     .clone()
                     .unwrap_or_else(|| Arc::new(SystemClock));
-                crate::store::open(&settings.store, clock, &metrics)
+                let store = crate::store::open(&settings.store, clock, &metrics)
                     .await
-                    .context("opening the store")?
+                    .context("opening the store")?;
+                // No key configured (local mode, embedded store): one kept beside the
+                // store, so a restart ends no session.
+                if settings.session_key_generated
+                    && let StoreSettings::Embedded { dir } = &settings.store
+                {
+                    settings.session_key = crate::config::SessionKey::kept_in(dir)
+                        .with_context(|| format!("the session key in {}", dir.display()))?;
+                }
+                store
             }
         };
         // Expiry, lockouts and sessions are judged by the store's time, so instances

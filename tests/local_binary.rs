@@ -20,6 +20,11 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Self::start_in(&support::fresh_dir("data")).await
+    }
+
+    /// Keeping its state in `data` (kept across a restart).
+    async fn start_in(data: &std::path::Path) -> Server {
         let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
         // An empty working directory: no developer `.env` can leak into the test.
         let dir = std::env::temp_dir().join(format!("roomgate-bin-test-{}", std::process::id()));
@@ -28,7 +33,7 @@ impl Server {
             .args(["serve", "--acl", acl, "--addr", "127.0.0.1:0"])
             .env_clear()
             .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-            .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
+            .env("ROOMGATE_DATA_DIR", data)
             .env("RUST_LOG", "info")
             .current_dir(&dir)
             .stdout(Stdio::piped())
@@ -256,4 +261,46 @@ async fn the_start_up_line_says_passkeys_need_localhost() {
             "passkeys need http://localhost:{port} (browsers refuse them on an IP address): set ROOMGATE_PUBLIC_URL=http://localhost:{port} and open that"
         )
     );
+}
+
+/// With no key configured, local mode keeps the one it made in the data directory: a
+/// session verified before a restart is still verified after it.
+#[tokio::test]
+async fn a_local_session_outlives_a_restart() {
+    let data = support::fresh_dir("data-restart");
+    let mut server = Server::start_in(&data).await;
+    let client = support::browser();
+    let (resp, csrf) = support::sign_in(&client, &server.base, "standup", "alice").await;
+    assert_eq!(resp.status(), 303);
+    let line = next_line_with(&mut server.stdout, "user=alice").await;
+    let code = field(&line, "code=").to_owned();
+    let verified = support::post_code(&client, &server.base, "standup", &code, &csrf).await;
+    assert_eq!(verified.status(), 303);
+    let cookie = support::session_cookie(&verified).expect("the verified session's cookie");
+    server.child.kill().await.unwrap();
+
+    let key = std::fs::read_to_string(data.join("session.key")).unwrap();
+    assert!(!key.is_empty());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("session.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let mut server = Server::start_in(&data).await;
+    let copy = support::browser_with_cookie(&cookie);
+    assert!(
+        support::room_csrf(&copy, &server.base, "standup")
+            .await
+            .is_some(),
+        "the room page, not the join form, after the restart"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("session.key")).unwrap(),
+        key
+    );
+    server.child.kill().await.unwrap();
 }

@@ -438,44 +438,10 @@ fn create_private_dir_all(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
-/// The link key: 32 random bytes, base64 in a 0600 file, made once.
 fn load_or_create_key(path: &Path) -> io::Result<SecretBox<[u8; 32]>> {
-    let decode = |text: &str| -> io::Result<SecretBox<[u8; 32]>> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a link key; delete it to make a new one (issued links stop working)",
-                )
-            })?;
-        Ok(SecretBox::new(Box::new(bytes)))
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) => return decode(&text),
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        Err(_) => {}
-    }
-    let bytes: [u8; 32] = rand::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            use std::io::Write;
-            file.write_all(URL_SAFE_NO_PAD.encode(bytes).as_bytes())?;
-            file.sync_all()?;
-            Ok(SecretBox::new(Box::new(bytes)))
-        }
-        // Another process made it first: use theirs.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            decode(&std::fs::read_to_string(path)?)
-        }
-        Err(e) => Err(e),
-    }
+    let bytes = crate::random::kept_secret(path, 32, "link key (issued links stop working)")?;
+    let key = <[u8; 32]>::try_from(bytes.as_slice()).expect("32 bytes asked for");
+    Ok(SecretBox::new(Box::new(key)))
 }
 
 /// Temporary files of uploads a crash (or `kill -9`) interrupted: at start-up no
