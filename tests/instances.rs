@@ -216,7 +216,8 @@ async fn per_user_per_phone_and_budget_limits_are_counted_once_across_instances(
     assert_eq!(starts(&verify).await, 3, "3 codes to bob's phone, not 6");
     cluster.stop().await;
 
-    // The SMS budget: 2 a minute across the whole deployment, and each alert once.
+    // The SMS budget: 2 a day across the whole deployment, and each alert once. (A day,
+    // not a minute: a fixed window that ended mid-test would start the count afresh.)
     let verify = approving_verify().await;
     let alerts = MockServer::start().await;
     Mock::given(method("POST"))
@@ -228,7 +229,7 @@ async fn per_user_per_phone_and_budget_limits_are_counted_once_across_instances(
         &redis,
         &verify,
         &[
-            ("ROOMGATE_SMS_BUDGET_PER_MINUTE", "2"),
+            ("ROOMGATE_SMS_BUDGET_PER_DAY", "2"),
             ("ROOMGATE_ALERT_WEBHOOK_URL", &alert_url),
             (
                 "ROOMGATE_ALERT_WEBHOOK_SECRET",
