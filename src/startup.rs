@@ -263,7 +263,6 @@ impl Application {
             },
             recordings_storage,
             recording_files,
-            recording_link_ttl: settings.recordings.link_ttl,
         });
         let sessions_policy = web::Data::new(SessionPolicy {
             store: store.clone(),

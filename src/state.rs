@@ -56,8 +56,6 @@ pub struct AppState {
     /// The data directory's files when they are the storage: the file route checks
     /// its links against it. `None` with a bucket (links go to the bucket).
     pub recording_files: Option<Arc<LocalStorage>>,
-    /// `ROOMGATE_RECORDING_LINK_SECS`: the life of a playback or download link.
-    pub recording_link_ttl: std::time::Duration,
     /// Passkeys, unless `ROOMGATE_PASSKEYS=off` or the public URL can't have them.
     pub passkeys: Option<Arc<crate::passkeys::Passkeys>>,
 }

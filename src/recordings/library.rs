@@ -7,11 +7,24 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::catalog::{Catalog, Recording, is_recording_id};
-use super::pipeline::RoomPolicy;
 use super::storage::{Disposition, ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::RoomName;
 use crate::store::{Store, StoreError};
+
+/// What retention needs to know about a room from the ACL.
+pub trait RoomPolicy: Send + Sync + 'static {
+    /// How long its recordings are kept, from when the room ended.
+    fn retention(&self, room: &RoomName) -> Duration;
+}
+
+/// The live ACL's `[rooms.NAME]` settings, read afresh each time (reloads apply).
+impl RoomPolicy for crate::acl::AclStore {
+    fn retention(&self, room: &RoomName) -> Duration {
+        let days = self.load().room_settings(room).retention_days;
+        Duration::from_secs(u64::from(days) * 86_400)
+    }
+}
 
 /// Default lifetime of a play or download link (`ROOMGATE_RECORDING_LINK_SECS`).
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(60);

@@ -40,20 +40,6 @@ const EMPTY_LOOKS: u32 = 3;
 /// Twilio's compositions that fail are asked for again this many times in all.
 const MAX_COMPOSE_FAILURES: u32 = 3;
 
-/// What retention needs to know about a room from the ACL.
-pub trait RoomPolicy: Send + Sync + 'static {
-    /// How long its recordings are kept, from when the room ended.
-    fn retention(&self, room: &RoomName) -> Duration;
-}
-
-/// The live ACL's `[rooms.NAME]` settings, read afresh each time (reloads apply).
-impl RoomPolicy for crate::acl::AclStore {
-    fn retention(&self, room: &RoomName) -> Duration {
-        let days = self.load().room_settings(room).retention_days;
-        Duration::from_secs(u64::from(days) * 86_400)
-    }
-}
-
 /// Timings, overridable so tests run the pipeline in seconds.
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
