@@ -629,6 +629,7 @@ async fn run() -> anyhow::Result<()> {
         ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", big.clone()),
         ("ROOMGATE_CHECKS_PER_IP_PER_MINUTE", big.clone()),
         ("ROOMGATE_TOKENS_PER_IP_PER_MINUTE", big.clone()),
+        ("ROOMGATE_PENDING_SIGNINS_MAX", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_MINUTE", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_HOUR", big.clone()),
         ("ROOMGATE_SMS_BUDGET_PER_DAY", big),

@@ -126,6 +126,8 @@ label_value! {
         TokenPerIp => "token_per_ip",
         StartPerUser => "start_per_user",
         StartPerPhone => "start_per_phone",
+        /// Everyone's sign-ins together reached `ROOMGATE_PENDING_SIGNINS_MAX`.
+        PendingSignIns => "pending_signins",
         /// The username is locked out after too many failed verifications.
         LockedOut => "locked_out",
         /// The global SMS budget is spent for the current window.

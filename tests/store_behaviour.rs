@@ -301,6 +301,7 @@ every_backend! {
         admit_earns_one_back_per_interval,
         admit_needs_every_rule_and_a_refusal_changes_nothing,
         admit_keys_are_independent,
+        peek_tells_what_admit_would_and_spends_nothing,
         hit_with_a_limit_of_one_is_a_lockout_that_decays,
         hit_with_a_larger_limit_fills_and_drains,
         spend_takes_from_every_window_or_from_none,
@@ -397,6 +398,30 @@ async fn admit_needs_every_rule_and_a_refusal_changes_nothing(fx: Fixture) {
     assert_eq!(s.admit("k", &rules).await.unwrap(), Admission::Admitted); // t0 + 200
     // Now both rules refuse: the cooldown for 30 s, the limit for 200 s.
     assert_eq!(s.admit("k", &rules).await.unwrap(), wait(secs(200)));
+}
+
+async fn peek_tells_what_admit_would_and_spends_nothing(fx: Fixture) {
+    let s = &fx.store;
+    let rules = [Rule::new(1, secs(30)), Rule::new(2, secs(600))];
+    // A key never used, peeked at any number of times, still has its whole burst.
+    for _ in 0..5 {
+        assert_eq!(s.peek("k", &rules).await.unwrap(), Admission::Admitted);
+    }
+    assert_eq!(s.admit("k", &rules).await.unwrap(), Admission::Admitted);
+    // The same exact wait admit would give, and it runs down with the clock.
+    assert_eq!(s.peek("k", &rules).await.unwrap(), wait(secs(30)));
+    assert_eq!(s.admit("k", &rules).await.unwrap(), wait(secs(30)));
+    fx.advance(secs(10));
+    assert_eq!(s.peek("k", &rules).await.unwrap(), wait(secs(20)));
+    fx.advance(secs(20));
+    assert_eq!(s.peek("k", &rules).await.unwrap(), Admission::Admitted);
+    assert_eq!(s.peek("k", &rules).await.unwrap(), Admission::Admitted);
+    assert_eq!(s.admit("k", &rules).await.unwrap(), Admission::Admitted);
+    // Both spent: the next is one interval of the second rule after the first event.
+    assert_eq!(s.peek("k", &rules).await.unwrap(), wait(secs(270)));
+    assert_eq!(s.admit("k", &rules).await.unwrap(), wait(secs(270)));
+    // Another key is untouched by all of it.
+    assert_eq!(s.peek("other", &rules).await.unwrap(), Admission::Admitted);
 }
 
 async fn admit_keys_are_independent(fx: Fixture) {

@@ -19,6 +19,10 @@ use crate::metrics::LimitKind;
 use crate::store::{Admission, Rule, Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// The window of [`LimitedAction::PendingSignIns`]: a sign-in's whole life in the
+/// store (ten minutes, and five more for the sweep), so the cap bounds the records
+/// held at once: at most about twice the limit (a full burst, then a window's worth).
+const PENDING_WINDOW: Duration = Duration::from_secs(900);
 /// How long the lockout level outlives the lock that set it: a further lockout within
 /// this time doubles, one after it starts again from the base length.
 const LEVEL_MEMORY: Duration = Duration::from_secs(86_400);
@@ -66,6 +70,11 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
         "Video token requests per minute from one IPv4 address or IPv6 /64: all at once, then one more every 60 s / this many",
     ),
     (
+        "ROOMGATE_PENDING_SIGNINS_MAX",
+        "50000",
+        "sign-ins begun per 15 minutes across every instance and name, known or not (each is a record in the store until it ends): all at once, then one more every 15 min / this many; past it, sign-ins are told the service is busy",
+    ),
+    (
         "ROOMGATE_LOCKOUT_FAILURES",
         "3",
         "failed verifications (all checks used, or expired) within the lockout window that lock a username; the count forgets one failure per window",
@@ -101,15 +110,19 @@ pub enum LimitedAction {
     CheckPerIp,
     /// Video token requests per client network.
     TokenPerIp,
+    /// Sign-ins begun, everyone's together: each is a record in the store until it
+    /// ends, so a flood from many networks can't grow the store without bound.
+    PendingSignIns,
 }
 
 impl LimitedAction {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::StartPerUser,
         Self::StartPerPhone,
         Self::LoginPerIp,
         Self::CheckPerIp,
         Self::TokenPerIp,
+        Self::PendingSignIns,
     ];
 
     /// For the participant. The two start limits read alike so that a limit reached
@@ -128,6 +141,9 @@ impl LimitedAction {
             Self::TokenPerIp => {
                 "Too many requests from your network. Please wait a minute and try again."
             }
+            Self::PendingSignIns => {
+                "Too many people are signing in right now. Please try again in a few minutes."
+            }
         }
     }
 
@@ -139,6 +155,7 @@ impl LimitedAction {
             Self::LoginPerIp => "login_per_ip",
             Self::CheckPerIp => "check_per_ip",
             Self::TokenPerIp => "token_per_ip",
+            Self::PendingSignIns => "pending_signins",
         }
     }
 
@@ -158,6 +175,7 @@ impl LimitedAction {
             Self::LoginPerIp => &["ROOMGATE_LOGINS_PER_IP_PER_MINUTE"],
             Self::CheckPerIp => &["ROOMGATE_CHECKS_PER_IP_PER_MINUTE"],
             Self::TokenPerIp => &["ROOMGATE_TOKENS_PER_IP_PER_MINUTE"],
+            Self::PendingSignIns => &["ROOMGATE_PENDING_SIGNINS_MAX"],
         }
     }
 
@@ -179,6 +197,7 @@ impl LimitedAction {
             Self::LoginPerIp => vec![Rule::new(config.logins_per_ip_per_minute, MINUTE)],
             Self::CheckPerIp => vec![Rule::new(config.checks_per_ip_per_minute, MINUTE)],
             Self::TokenPerIp => vec![Rule::new(config.tokens_per_ip_per_minute, MINUTE)],
+            Self::PendingSignIns => vec![Rule::new(config.pending_signins_max, PENDING_WINDOW)],
         }
     }
 
@@ -196,6 +215,7 @@ impl From<LimitedAction> for LimitKind {
             LimitedAction::LoginPerIp => Self::LoginPerIp,
             LimitedAction::CheckPerIp => Self::CheckPerIp,
             LimitedAction::TokenPerIp => Self::TokenPerIp,
+            LimitedAction::PendingSignIns => Self::PendingSignIns,
         }
     }
 }
@@ -211,6 +231,8 @@ pub struct LimitsConfig {
     pub logins_per_ip_per_minute: u32,
     pub checks_per_ip_per_minute: u32,
     pub tokens_per_ip_per_minute: u32,
+    /// Sign-ins begun per [`PENDING_WINDOW`], all together.
+    pub pending_signins_max: u32,
     pub lockout_failures: u32,
     pub lockout_window: Duration,
     /// The first lockout; each further one doubles, up to `lockout_max`.
@@ -228,6 +250,7 @@ impl Default for LimitsConfig {
             logins_per_ip_per_minute: 20,
             checks_per_ip_per_minute: 30,
             tokens_per_ip_per_minute: 60,
+            pending_signins_max: 50_000,
             lockout_failures: 3,
             lockout_window: Duration::from_secs(3600),
             lockout: Duration::from_secs(900),
@@ -259,6 +282,7 @@ impl LimitsConfig {
             "ROOMGATE_TOKENS_PER_IP_PER_MINUTE",
             d.tokens_per_ip_per_minute,
         );
+        let pending_signins_max = count("ROOMGATE_PENDING_SIGNINS_MAX", d.pending_signins_max);
         let lockout_failures = count("ROOMGATE_LOCKOUT_FAILURES", d.lockout_failures);
         let mut secs = |name: &str, default: Duration, min: u64, max: u64| {
             env.seconds(name, default, min..=max)
@@ -288,6 +312,7 @@ impl LimitsConfig {
             logins_per_ip_per_minute,
             checks_per_ip_per_minute,
             tokens_per_ip_per_minute,
+            pending_signins_max,
             lockout_failures,
             lockout_window,
             lockout,
@@ -398,6 +423,35 @@ impl Limiter {
         self.admit_with(action, who, &rules).await
     }
 
+    /// What [`Self::start_for_user`] would decide now, spending nothing (see
+    /// [`Store::peek`]).
+    pub async fn peek_start_for_user(&self, who: &str) -> Result<(), Denied> {
+        let action = LimitedAction::StartPerUser;
+        self.peek(action, who, &action.rules(&self.config)).await
+    }
+
+    /// What [`Self::start_for_phone`] would decide now, spending nothing.
+    pub async fn peek_start_for_phone(&self, phone: &PhoneNumber) -> Result<(), Denied> {
+        let action = LimitedAction::StartPerPhone;
+        self.peek(
+            action,
+            &self.phone_subject(phone),
+            &action.rules(&self.config),
+        )
+        .await
+    }
+
+    /// One more sign-in record, out of everyone's [`LimitedAction::PendingSignIns`].
+    pub async fn new_signin(&self) -> Result<(), Denied> {
+        self.admit(LimitedAction::PendingSignIns, "all").await
+    }
+
+    /// What [`Self::new_signin`] would decide now, spending nothing.
+    pub async fn peek_new_signin(&self) -> Result<(), Denied> {
+        let action = LimitedAction::PendingSignIns;
+        self.peek(action, "all", &action.rules(&self.config)).await
+    }
+
     /// Counted across every user sharing `phone`. A refusal here must not change what
     /// the participant sees (it would show that the username has a phone, so is on
     /// the list): apply it where the code is sent, off the response path.
@@ -464,21 +518,17 @@ impl Limiter {
         rules: &[Rule],
     ) -> Result<(), Denied> {
         let key = format!("{}:{subject}", action.kind());
-        match self.store.admit(&key, rules).await? {
-            Admission::Admitted => Ok(()),
-            Admission::Wait(wait) => {
-                let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
-                tracing::info!(
-                    action = action.kind(),
-                    retry_after_secs = retry_after.as_secs(),
-                    "limited"
-                );
-                Err(Denied::Limited(Limited {
-                    action,
-                    retry_after,
-                }))
-            }
-        }
+        judge(action, self.store.admit(&key, rules).await?)
+    }
+
+    async fn peek(
+        &self,
+        action: LimitedAction,
+        subject: &str,
+        rules: &[Rule],
+    ) -> Result<(), Denied> {
+        let key = format!("{}:{subject}", action.kind());
+        judge(action, self.store.peek(&key, rules).await?)
     }
 
     async fn lock_state(&self, who: &str) -> Result<Option<LockState>, StoreError> {
@@ -528,6 +578,25 @@ impl LockState {
     fn remaining(self, now: SystemTime) -> Option<Duration> {
         let left = Duration::from_millis(self.until_ms).saturating_sub(unix(now));
         (!left.is_zero()).then(|| Duration::from_secs(ceil_secs(left)))
+    }
+}
+
+/// An admission's outcome as the limiter's answer.
+fn judge(action: LimitedAction, admission: Admission) -> Result<(), Denied> {
+    match admission {
+        Admission::Admitted => Ok(()),
+        Admission::Wait(wait) => {
+            let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
+            tracing::info!(
+                action = action.kind(),
+                retry_after_secs = retry_after.as_secs(),
+                "limited"
+            );
+            Err(Denied::Limited(Limited {
+                action,
+                retry_after,
+            }))
+        }
     }
 }
 
@@ -712,6 +781,54 @@ mod tests {
         assert_eq!(retry_after().await, secs(1));
         clock.advance(Duration::from_millis(1));
         assert_eq!(limiter.login_from_ip(client).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn everyones_sign_ins_are_capped_and_a_peek_spends_nothing() {
+        let (Limiter(limiter), clock) = limiter_with(LimitsConfig {
+            pending_signins_max: 2,
+            ..LimitsConfig::default()
+        });
+        let refused = |secs_left| {
+            Err(Limited {
+                action: LimitedAction::PendingSignIns,
+                retry_after: secs(secs_left),
+            })
+        };
+        for _ in 0..5 {
+            assert_eq!(limited(limiter.peek_new_signin().await), Ok(()));
+        }
+        assert_eq!(limited(limiter.new_signin().await), Ok(()));
+        assert_eq!(limited(limiter.new_signin().await), Ok(()));
+        // Two per 15 minutes: one back every 450 s, for everyone at once.
+        assert_eq!(limited(limiter.peek_new_signin().await), refused(450));
+        assert_eq!(limited(limiter.new_signin().await), refused(450));
+        clock.advance(secs(450));
+        assert_eq!(limited(limiter.peek_new_signin().await), Ok(()));
+        assert_eq!(limited(limiter.new_signin().await), Ok(()));
+        assert_eq!(limited(limiter.new_signin().await), refused(450));
+        // The peeks at a name's and a number's limits spend nothing either.
+        let phone = PhoneNumber::parse("+14155550101").unwrap();
+        for _ in 0..5 {
+            assert_eq!(limited(limiter.peek_start_for_user("alice").await), Ok(()));
+            assert_eq!(limited(limiter.peek_start_for_phone(&phone).await), Ok(()));
+        }
+        assert_eq!(limited(limiter.start_for_user("alice").await), Ok(()));
+        assert_eq!(limited(limiter.start_for_phone(&phone).await), Ok(()));
+        let cooldown = |action| {
+            Err(Limited {
+                action,
+                retry_after: secs(30),
+            })
+        };
+        assert_eq!(
+            limited(limiter.peek_start_for_user("alice").await),
+            cooldown(LimitedAction::StartPerUser)
+        );
+        assert_eq!(
+            limited(limiter.peek_start_for_phone(&phone).await),
+            cooldown(LimitedAction::StartPerPhone)
+        );
     }
 
     #[tokio::test]
@@ -1082,7 +1199,7 @@ mod tests {
     #[test]
     fn env_vars_lists_every_variable_with_the_real_default() {
         let names: Vec<&str> = ENV_VARS.iter().map(|(name, _, _)| *name).collect();
-        assert_eq!(names.len(), 11);
+        assert_eq!(names.len(), 12);
         for action in LimitedAction::ALL {
             for var in action.env_vars() {
                 assert!(names.contains(var), "{var}");
@@ -1094,7 +1211,7 @@ mod tests {
         assert_eq!(config(&defaults).unwrap(), LimitsConfig::default());
         let garbage: Vec<(&str, &str)> = names.iter().map(|n| (*n, "many")).collect();
         let errors = config(&garbage).unwrap_err();
-        assert_eq!(errors.len(), 11, "{errors:#?}");
+        assert_eq!(errors.len(), 12, "{errors:#?}");
         for name in names {
             assert!(errors.iter().any(|e| e.starts_with(name)), "{name}");
         }
@@ -1154,7 +1271,8 @@ mod tests {
                 "start_per_phone",
                 "login_per_ip",
                 "check_per_ip",
-                "token_per_ip"
+                "token_per_ip",
+                "pending_signins"
             ]
         );
         // A participant must not learn whether the username or a shared phone was limited.

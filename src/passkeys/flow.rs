@@ -80,7 +80,12 @@ impl Passkeys {
         }
         // Like a code: every ask counts against the name, known or not (but it sends
         // no text, so the resend cooldown isn't started: see the limiter).
-        signin.limiter.passkey_for_user(who).await?;
+        // It is a record in the store for a while, so it counts among everyone's
+        // sign-ins too (in the same round trip).
+        tokio::try_join!(
+            signin.limiter.passkey_for_user(who),
+            signin.limiter.new_signin()
+        )?;
         let stored = stored?;
         let bound = self.bound_credentials(signin, who, stored.as_ref()).await;
         let (options, state) = self.sign_in_options(who, &bound);

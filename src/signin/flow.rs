@@ -12,8 +12,8 @@ use super::SignInService;
 use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
 use crate::audit::{AuditError, AuditEvent, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
-use crate::domain::{OtpCode, RoomName, Username};
-use crate::limits::{Denied, Limited};
+use crate::domain::{OtpCode, PhoneNumber, RoomName, Username};
+use crate::limits::{Denied, Limited, LimitedAction};
 use crate::metrics::{FailReason, LimitKind, SignInMethod};
 use crate::notice::Notice;
 use crate::store::StoreError;
@@ -56,6 +56,10 @@ impl Refusal {
     /// What the participant is told.
     pub fn notice(&self) -> Notice {
         match self {
+            // Everyone's sign-ins together: nothing this visitor did, so "busy".
+            Self::Limited(limited) if limited.action == LimitedAction::PendingSignIns => {
+                Notice::busy(limited.retry_after)
+            }
             Self::Limited(limited) => Notice::limited(limited),
             Self::LockedOut(left) => Notice::locked_out(*left),
             Self::Budget(_, wait) | Self::Busy(wait) => Notice::busy(*wait),
@@ -83,6 +87,16 @@ impl Refusal {
             Self::AuditDown(_) => "audit_unavailable",
         }
     }
+}
+
+/// What the list says of a name typed, for one room and channel.
+enum Listed {
+    /// Not a valid name (`None`), or not on the list for the room.
+    No(Option<Username>),
+    /// On the list, but not for this channel (a call for a user allowed only texts).
+    NotThisChannel(Username),
+    /// On the list: codes go to this number.
+    May(Username, PhoneNumber),
 }
 
 /// Where a request comes from and what it is for, for the logs and the audit log.
@@ -169,12 +183,28 @@ impl SignInService {
         // A sign-in that can't be recorded is refused before it spends any limit, so
         // the name's codes are all there when the log works again.
         self.audit_log.health().map_err(Refusal::AuditDown)?;
-        // The two reads cost nothing, so they go along with the network's admission
-        // (one round trip to Redis, not three) and are judged after it, in order.
-        let (from_ip, locked, exhausted) = tokio::join!(
+        let listed = self.listed(&who, visit.room, channel);
+        let sends_to = match &listed {
+            Listed::May(_, phone) => Some(phone),
+            _ => None,
+        };
+        // First round trip (one to Redis, all of it pipelined): the network's
+        // admission, the reads (lockout, budget), and peeks at the limits that may be
+        // spent only once the network's admission is in (the name's, everyone's
+        // sign-ins, the number's), so a refusal spends nothing it shouldn't. A peek
+        // that refuses is the refusal the admission would give.
+        let (from_ip, locked, exhausted, for_user, pending, for_phone) = tokio::join!(
             self.limiter.login_from_ip(visit.ip),
             self.limiter.locked_out(&who),
             self.budget_for(channel).exhausted(),
+            self.limiter.peek_start_for_user(&who),
+            self.limiter.peek_new_signin(),
+            async {
+                match sends_to {
+                    Some(phone) => Some(self.limiter.peek_start_for_phone(phone).await),
+                    None => None,
+                }
+            },
         );
         from_ip?;
         // Limits on the name typed apply whether or not anyone has that name.
@@ -193,15 +223,20 @@ impl SignInService {
         if let Some(wait) = self.verifier.busy() {
             return Err(Refusal::Busy(wait));
         }
-        self.limiter.start_for_user(&who).await?;
-        // A name on the list has its number's limit and the budget to pass as well;
-        // they run while the audit record is synced and the sign-in written (and the
-        // replaced one dropped), which takes longer, so the response takes as long
-        // for every name. The code goes out only once all of it has succeeded.
-        let (start, record) = self.start_for(visit, &who, locale, channel, previous);
+        for_user?;
+        pending?;
+        // Second round trip: the admissions peeked at, the sign-in's record (and the
+        // replaced one dropped), its audit record, and for a name on the list its
+        // number's limit and the budget. Every name waits for the same steps, so the
+        // response takes as long whoever asks. The code goes out only once all of it
+        // has succeeded.
+        let (start, record) = self.start_for(visit, &who, listed, locale, channel, previous);
+        let spent = async {
+            tokio::try_join!(self.limiter.start_for_user(&who), self.limiter.new_signin())
+        };
         let admitted = async {
             match &start {
-                Start::Send(req) => self.admit_send(req).await,
+                Start::Send(req) => self.admit_send(req, for_phone).await,
                 _ => Ok(()),
             }
         };
@@ -213,10 +248,24 @@ impl SignInService {
         };
         let written = self
             .signins
-            .record(visit.room.clone(), who, channel, &start);
-        let (admitted, recorded, written, dropped) =
-            tokio::join!(admitted, self.audit_log.record(record), written, dropped);
+            .record(visit.room.clone(), who.clone(), channel, &start);
+        let (spent, admitted, recorded, written, dropped) = tokio::join!(
+            spent,
+            admitted,
+            self.audit_log.record(record),
+            written,
+            dropped
+        );
         let (id, sign_in) = written?;
+        // Another request spent what the peek saw free (or the store failed): this
+        // one is refused after all, and its record goes. A number's limit or budget
+        // it spent stays spent: a race costs a unit, never lets one through.
+        if let Err(denied) = spent {
+            if let Err(e) = self.signins.remove(&id).await {
+                tracing::warn!(error = %e, "a refused sign-in was not dropped; it expires");
+            }
+            return Err(denied.into());
+        }
         // Known or not, a sign-in that can't be audited is refused the same way; the
         // one just written is dropped rather than left to expire as a failure.
         if let Err(e) = recorded {
@@ -234,49 +283,62 @@ impl SignInService {
         Ok(id)
     }
 
+    /// What the list says of the name typed, for `room` and `channel`. Nothing here
+    /// waits.
+    fn listed(&self, who: &str, room: &RoomName, channel: Channel) -> Listed {
+        let Ok(username) = Username::parse(who) else {
+            return Listed::No(None);
+        };
+        let acl = self.acl.load();
+        match acl.allowed(&username, room) {
+            None => Listed::No(Some(username)),
+            Some(user) if user.may_use(channel) => Listed::May(username, user.phone.clone()),
+            Some(_) => Listed::NotThisChannel(username),
+        }
+    }
+
     /// Whether to send a code, and the sign-in's audit record. Nothing here waits.
     fn start_for(
         &self,
         visit: Visit<'_>,
         who: &str,
+        listed: Listed,
         locale: Option<&str>,
         channel: Channel,
         previous: Option<&SignIn>,
     ) -> (Start, AuditRecord) {
         let Visit { room, ip } = visit;
         let user = self.pseudonyms.of(who);
-        let username = Username::parse(who).ok();
         let record = AuditRecord::new(AuditEvent::SignInRequested)
             .room(room)
             .ip(ip);
-        let allowed = username.as_ref().and_then(|username| {
-            let acl = self.acl.load();
-            let user = acl.allowed(username, room)?;
-            Some((username.clone(), user.phone.clone(), user.may_use(channel)))
-        });
-        let Some((username, phone, may_use)) = allowed else {
-            tracing::info!(%user, %room, "sign-in requested for a user not on the list");
-            let record = match &username {
-                Some(u) => record.user(u),
-                None => record,
-            };
-            return (Start::Nothing, record.detail("not_on_list"));
+        let (username, phone) = match listed {
+            Listed::No(username) => {
+                tracing::info!(%user, %room, "sign-in requested for a user not on the list");
+                let record = match &username {
+                    Some(u) => record.user(u),
+                    None => record,
+                };
+                return (Start::Nothing, record.detail("not_on_list"));
+            }
+            Listed::NotThisChannel(username) => {
+                // A call for a user allowed only texts: nothing is sent, and the page
+                // looks the same. The text's verification, if there is one, stays the
+                // one to check.
+                tracing::info!(%user, %room, %channel, "code asked for on a channel the user may not use");
+                let record = record
+                    .user(&username)
+                    .detail(format!("{channel}_not_allowed"));
+                let kept = previous.and_then(|p| match p.state() {
+                    StartState::Sent(sid) if p.username.as_ref() == Some(&username) => {
+                        Some(Start::Keep(username.clone(), sid.clone(), p.phone.clone()))
+                    }
+                    _ => None,
+                });
+                return (kept.unwrap_or(Start::Nothing), record);
+            }
+            Listed::May(username, phone) => (username, phone),
         };
-        if !may_use {
-            // A call for a user allowed only texts: nothing is sent, and the page looks
-            // the same. The text's verification, if there is one, stays the one to check.
-            tracing::info!(%user, %room, %channel, "code asked for on a channel the user may not use");
-            let record = record
-                .user(&username)
-                .detail(format!("{channel}_not_allowed"));
-            let kept = previous.and_then(|p| match p.state() {
-                StartState::Sent(sid) if p.username.as_ref() == Some(&username) => {
-                    Some(Start::Keep(username.clone(), sid.clone(), p.phone.clone()))
-                }
-                _ => None,
-            });
-            return (kept.unwrap_or(Start::Nothing), record);
-        }
         tracing::info!(%user, %room, %channel, "sign-in requested");
         let detail = match channel {
             Channel::Sms => "on_list",
@@ -296,10 +358,17 @@ impl SignInService {
         (Start::Send(req), record)
     }
 
-    /// What must allow a send: the limit on the number, then the global budget. What
-    /// they refuse concerns a real user's number, so it is told on the code page, not
-    /// in the sign-in's response (`Err` is that page's notice).
-    async fn admit_send(&self, req: &CodeRequest) -> Result<(), Notice> {
+    /// What must allow a send: the limit on the number (peeked at in the first round
+    /// trip: `peeked`), and the global budget, spent together. What they refuse
+    /// concerns a real user's number, so it is told on the code page, not in the
+    /// sign-in's response (`Err` is that page's notice). Spending the budget alongside
+    /// the number's admission saves a round trip; when another request took the
+    /// number's last send since the peek, the unit of budget spent stays spent.
+    async fn admit_send(
+        &self,
+        req: &CodeRequest,
+        peeked: Option<Result<(), Denied>>,
+    ) -> Result<(), Notice> {
         let CodeRequest {
             log_user: user,
             room,
@@ -314,7 +383,16 @@ impl SignInService {
                 .phone(phone)
                 .detail(detail)
         };
-        match self.limiter.start_for_phone(phone).await {
+        let budget = self.budget_for(req.channel);
+        let (for_phone, spent) = match peeked {
+            Some(Err(denied)) => (Err(denied), None),
+            _ => {
+                let (for_phone, spent) =
+                    tokio::join!(self.limiter.start_for_phone(phone), budget.spend());
+                (for_phone, Some(spent))
+            }
+        };
+        match for_phone {
             Ok(()) => {}
             Err(Denied::Store(e)) => {
                 tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
@@ -328,24 +406,24 @@ impl SignInService {
                 return Err(Notice::limited(&limit));
             }
         }
-        let budget = self.budget_for(req.channel);
-        match budget.spend().await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(wait)) => {
+        match spent {
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(wait))) => {
                 let detail = budget.kind().refusal_detail();
                 tracing::warn!(%user, %room, budget = detail, "sign-in refused: budget exhausted");
                 self.metrics.limited(LimitKind::Budget);
                 self.audit(limited(detail)).await;
                 Err(Notice::busy(wait))
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
                 self.metrics.store_refusal();
                 Err(Notice::Unavailable)
             }
+            // Only a refused number skips the budget, and it returned above.
+            None => Err(Notice::Unavailable),
         }
     }
-
     /// The pending sign-in a code may be checked against: the per-network limit, then the
     /// session's sign-in (`None`: expired or never begun). The name's lockout is judged
     /// by [`Self::check`].

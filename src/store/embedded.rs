@@ -624,6 +624,11 @@ impl Store for EmbeddedStore {
         self.inner.batch_key(key, |t, now| t.admit(key, rules, now))
     }
 
+    async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        self.inner.ensure_up()?;
+        Ok(self.inner.tables.peek(key, rules, self.inner.now_ms()))
+    }
+
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
         self.inner.batch_key(key, |t, now| {
             let (level, change) = t.hit(key, rule, now);

@@ -142,15 +142,26 @@ impl Tables {
         q.at.insert(member, at_ms);
     }
 
-    pub fn admit(&self, key: &str, rules: &[Rule], now_ms: u64) -> (Admission, Option<Change>) {
-        let mut shard = self.shard(key);
-        let mut tats = match shard.get(key) {
+    /// The key's TATs, one per rule (0 for a rule never used).
+    fn tats(slot: Option<&Slot>, rules: &[Rule], now_ms: u64) -> Vec<u64> {
+        match slot {
             Some(Slot {
                 entry: Entry::Tats(t),
                 expires_ms,
             }) if *expires_ms > now_ms && t.len() == rules.len() => t.clone(),
             _ => vec![0; rules.len()],
-        };
+        }
+    }
+
+    /// What [`Self::admit`] would decide now, changing nothing.
+    pub fn peek(&self, key: &str, rules: &[Rule], now_ms: u64) -> Admission {
+        let mut tats = Self::tats(self.shard(key).get(key), rules, now_ms);
+        gcra::admit(&mut tats, rules, now_ms)
+    }
+
+    pub fn admit(&self, key: &str, rules: &[Rule], now_ms: u64) -> (Admission, Option<Change>) {
+        let mut shard = self.shard(key);
+        let mut tats = Self::tats(shard.get(key), rules, now_ms);
         let admission = gcra::admit(&mut tats, rules, now_ms);
         if !admission.is_admitted() {
             return (admission, None);
@@ -440,6 +451,9 @@ pub fn window_key(group: &str, w: &FixedWindow) -> String {
 pub struct MemoryStore {
     tables: Tables,
     clock: Arc<dyn Clock>,
+    /// How long every operation waits before it runs: a network store's round trip,
+    /// for tests of what requests in flight together do.
+    round_trip: Duration,
 }
 
 impl MemoryStore {
@@ -451,6 +465,19 @@ impl MemoryStore {
         Self {
             tables: Tables::default(),
             clock,
+            round_trip: Duration::ZERO,
+        }
+    }
+
+    /// Every operation waits `round_trip` (on the runtime's timer) before it runs.
+    pub fn with_round_trip(mut self, round_trip: Duration) -> Self {
+        self.round_trip = round_trip;
+        self
+    }
+
+    async fn travel(&self) {
+        if !self.round_trip.is_zero() {
+            tokio::time::sleep(self.round_trip).await;
         }
     }
 
@@ -480,31 +507,43 @@ impl Store for MemoryStore {
     }
 
     async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        self.travel().await;
         Ok(self.tables.admit(key, rules, self.now_ms()).0)
     }
 
+    async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        self.travel().await;
+        Ok(self.tables.peek(key, rules, self.now_ms()))
+    }
+
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
+        self.travel().await;
         Ok(self.tables.hit(key, rule, self.now_ms()).0)
     }
 
     async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError> {
+        self.travel().await;
         Ok(self.tables.spend(group, windows, self.now_ms()).0)
     }
 
     async fn used(&self, group: &str, windows: &[FixedWindow]) -> Result<Vec<u32>, StoreError> {
+        self.travel().await;
         Ok(self.tables.used(group, windows, self.now_ms()))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.travel().await;
         Ok(self.tables.get(key, self.now_ms()))
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        self.travel().await;
         self.tables.put(key, value, ttl, self.now_ms());
         Ok(())
     }
 
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        self.travel().await;
         Ok(self
             .tables
             .put_new(key, value, ttl, self.now_ms())
@@ -512,6 +551,7 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.travel().await;
         self.tables.delete(key);
         Ok(())
     }
@@ -522,20 +562,24 @@ impl Store for MemoryStore {
         cap: u32,
         ttl: Duration,
     ) -> Result<Option<u32>, StoreError> {
+        self.travel().await;
         Ok(self.tables.incr_below(key, cap, ttl, self.now_ms()).0)
     }
 
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
+        self.travel().await;
         self.tables.schedule(queue, member, unix_ms(at));
         Ok(())
     }
 
     async fn unschedule(&self, queue: &str, member: &str) -> Result<(), StoreError> {
+        self.travel().await;
         self.tables.unschedule(queue, member);
         Ok(())
     }
 
     async fn take_due(&self, queue: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        self.travel().await;
         Ok(self.tables.take_due(queue, max, self.now_ms()).0)
     }
 
@@ -545,6 +589,7 @@ impl Store for MemoryStore {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<String>, StoreError> {
+        self.travel().await;
         Ok(self
             .tables
             .lease_due(queue, max, self.now_ms(), ms(lease))
@@ -556,10 +601,12 @@ impl Store for MemoryStore {
         queue: &str,
         max: usize,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
+        self.travel().await;
         Ok(queued_times(self.tables.queued(queue, max)))
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {
+        self.travel().await;
         Ok(StoreStatus {
             backend: "memory",
             schema_version: SCHEMA_VERSION,

@@ -46,6 +46,10 @@ impl Store for Metered {
         self.observe("admit", self.inner.admit(key, rules)).await
     }
 
+    async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        self.observe("peek", self.inner.peek(key, rules)).await
+    }
+
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
         self.observe("hit", self.inner.hit(key, rule)).await
     }

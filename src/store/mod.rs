@@ -116,6 +116,13 @@ pub trait Store: Send + Sync + 'static {
     /// GCRA admission of one event for `key` under every rule, all or nothing.
     async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError>;
 
+    /// What [`admit`](Self::admit) would decide for `key` now, changing nothing. Lets
+    /// a caller send an admission that must wait for another one in the same round
+    /// trip as that one: a refusal seen here is the refusal `admit` would give, and an
+    /// approval may still be refused by the `admit` that follows (another request got
+    /// there first).
+    async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError>;
+
     /// Count an event for `key` whatever the level; how many the bucket now holds
     /// (see [`gcra::hit`]).
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError>;

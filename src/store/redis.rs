@@ -152,7 +152,7 @@ end
 
 /// `KEYS[1]`; `ARGV[2i]`, `ARGV[2i+1]`: rule i's interval and tolerance. The wait in ms, 0
 /// when admitted (see `gcra::admit`).
-const ADMIT: &str = r"
+const GCRA_WAIT: &str = r"
 local n = (#ARGV - 1) / 2
 local tats = {}
 for i = 1, n do tats[i] = 0 end
@@ -167,6 +167,10 @@ for i = 1, n do
   local w = tats[i] - tonumber(ARGV[2 * i + 1]) - now
   if w > wait then wait = w end
 end
+";
+
+/// [`GCRA_WAIT`], then what admitting changes.
+const ADMIT: &str = r"
 if wait > 0 then return wait end
 local last = 0
 local parts = {}
@@ -291,7 +295,9 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{prelude}{body}"))
 }
 
-static ADMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ADMIT));
+static ADMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&format!("{GCRA_WAIT}{ADMIT}")));
+/// [`GCRA_WAIT`] alone: what an admission would decide, read-only.
+static PEEK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(&format!("{GCRA_WAIT}return wait")));
 static HIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HIT));
 static SPEND_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SPEND));
 static GET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(GET));
@@ -584,6 +590,25 @@ impl RedisStore {
     }
 
     /// Run `script` with `keys` and, after "now", `args`.
+    /// Run [`ADMIT_SCRIPT`] or [`PEEK_SCRIPT`] for `key` under `rules`.
+    async fn gcra(
+        &self,
+        script: &Script,
+        key: &str,
+        rules: &[Rule],
+    ) -> Result<Admission, StoreError> {
+        let args: Vec<Vec<u8>> = rules
+            .iter()
+            .flat_map(|rule| [arg(rule.interval_ms()), arg(rule.tolerance_ms())])
+            .collect();
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let wait: i64 = self.eval(script, &[self.keys.key(key)], &args).await?;
+        Ok(match u64::try_from(wait) {
+            Ok(0) | Err(_) => Admission::Admitted,
+            Ok(ms) => Admission::Wait(Duration::from_millis(ms)),
+        })
+    }
+
     async fn eval<T: redis::FromRedisValue + Send>(
         &self,
         script: &Script,
@@ -666,18 +691,11 @@ impl Store for RedisStore {
     }
 
     async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
-        let args: Vec<Vec<u8>> = rules
-            .iter()
-            .flat_map(|rule| [arg(rule.interval_ms()), arg(rule.tolerance_ms())])
-            .collect();
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let wait: i64 = self
-            .eval(&ADMIT_SCRIPT, &[self.keys.key(key)], &args)
-            .await?;
-        Ok(match u64::try_from(wait) {
-            Ok(0) | Err(_) => Admission::Admitted,
-            Ok(ms) => Admission::Wait(Duration::from_millis(ms)),
-        })
+        self.gcra(&ADMIT_SCRIPT, key, rules).await
+    }
+
+    async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
+        self.gcra(&PEEK_SCRIPT, key, rules).await
     }
 
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
@@ -1761,7 +1779,7 @@ mod tests {
             }
             let key = keys[rng.random_range(0..keys.len())];
             let ttl = ms(rng.random_range(0..5000));
-            let op = rng.random_range(0..12);
+            let op = rng.random_range(0..13);
             let (what, mine, theirs) = match op {
                 0 => {
                     let rules = rule_sets[rng.random_range(0..rule_sets.len())];
@@ -1769,6 +1787,14 @@ mod tests {
                         format!("admit {key} {rules:?}"),
                         format!("{:?}", redis.admit(key, rules).await),
                         format!("{:?}", memory.admit(key, rules).await),
+                    )
+                }
+                12 => {
+                    let rules = rule_sets[rng.random_range(0..rule_sets.len())];
+                    (
+                        format!("peek {key} {rules:?}"),
+                        format!("{:?}", redis.peek(key, rules).await),
+                        format!("{:?}", memory.peek(key, rules).await),
                     )
                 }
                 1 => {

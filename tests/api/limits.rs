@@ -7,6 +7,9 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
+use roomgate::startup::Overrides;
+use roomgate::store::memory::MemoryStore;
+
 use crate::helpers::*;
 
 const LIMITED: &str = "Too many attempts";
@@ -587,4 +590,110 @@ async fn a_locked_out_name_looks_the_same_whether_or_not_it_is_on_the_list() {
     assert_eq!(known.0, StatusCode::TOO_MANY_REQUESTS);
     assert!(known.2.contains(LOCKED));
     assert_requests_settle_at(&app.verify, START_PATH, 3).await;
+}
+
+/// Everyone's sign-ins together are capped (`ROOMGATE_PENDING_SIGNINS_MAX`), known
+/// names or not: each is a record in the store until it ends, so a flood of made-up
+/// names from many networks can't grow the store without bound. Past the cap it is
+/// "Service busy" for everyone, with no code sent. A sign-in refused by its name's own
+/// limit spends none of the cap: the cap is spent only once the others allow it.
+#[tokio::test]
+async fn everyones_sign_ins_together_are_capped_then_everyone_is_told_busy() {
+    let (mut app, clock) = spawn_app_with_clock(&[("ROOMGATE_PENDING_SIGNINS_MAX", "3")]).await;
+    mock_start_ok().expect(2).mount(&app.verify).await;
+
+    sign_ins(
+        &mut app,
+        &clock,
+        &[
+            (0, "standup", "alice", Code),
+            // Within alice's resend cooldown: refused by her limit, costs the cap nothing.
+            (0, "standup", "alice", Limited(30)),
+            (0, "standup", "alice", Limited(30)),
+            (0, "standup", "mallory", Code),
+            (0, "standup", "trent", Code),
+        ],
+    )
+    .await;
+    // Three per 15 minutes, all spent: one comes back every 300 s, for anyone.
+    let known = comparable(app.post_login_afresh("standup", "bob").await).await;
+    let unknown = comparable(app.post_login_afresh("standup", "oscar").await).await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        known
+            .1
+            .contains(&("retry-after".to_owned(), "300".to_owned())),
+        "{:?}",
+        known.1
+    );
+    assert!(known.2.contains("<h1>Service busy</h1>"));
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
+    assert_eq!(
+        app.audit_events("limited")
+            .iter()
+            .filter(|r| r["detail"] == "pending_signins")
+            .count(),
+        2,
+        "{:#?}",
+        app.audit_records()
+    );
+
+    clock.advance(secs(300));
+    sign_ins(&mut app, &clock, &[(0, "standup", "bob", Code)]).await;
+    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+}
+
+/// Sign-ins for one name at once: each peeks at the name's limit before spending it
+/// (the peek goes along with the network's admission), so all of them may see room;
+/// the admission that follows still lets through only what the limit allows. One
+/// code, every other answer "too many attempts", and one call to Verify. The store
+/// takes 20 ms a call, as a distant Redis might, so every peek is made before any
+/// admission.
+#[tokio::test]
+async fn sign_ins_for_one_name_at_once_get_one_code_between_them() {
+    let store = MemoryStore::new().with_round_trip(Duration::from_millis(20));
+    let overrides = Overrides {
+        store: Some(std::sync::Arc::new(store)),
+        ..Overrides::default()
+    };
+    let app = spawn_app_with(&[("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "100")], overrides).await;
+    mock_start_ok().mount(&app.verify).await;
+    // Every browser has its form first, then all post together.
+    let mut posts = Vec::new();
+    for _ in 0..30 {
+        let client = new_client();
+        let html = client
+            .get(app.url("/rooms/standup"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = extract_csrf(&html).unwrap();
+        posts.push(
+            client
+                .post(app.url("/rooms/standup/login"))
+                .form(&[("username", "alice"), ("csrf_token", csrf.as_str())]),
+        );
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(posts.len()));
+    let mut set = tokio::task::JoinSet::new();
+    for post in posts {
+        let barrier = barrier.clone();
+        set.spawn(async move {
+            barrier.wait().await;
+            post.send().await.unwrap().status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort();
+    let mut expected = vec![StatusCode::TOO_MANY_REQUESTS; 29];
+    expected.insert(0, StatusCode::SEE_OTHER);
+    assert_eq!(statuses, expected);
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
