@@ -138,7 +138,8 @@ impl Application {
             ),
             None => (
                 Arc::new(LocalVerifier::new(
-                    clock.clone(),
+                    store.clone(),
+                    settings.session_key.expose(),
                     overrides.code_sink.unwrap_or_else(stdout_sink),
                 )),
                 AccessTokenIssuer::new(

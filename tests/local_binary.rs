@@ -304,3 +304,40 @@ async fn a_local_session_outlives_a_restart() {
     );
     server.child.kill().await.unwrap();
 }
+
+/// A code printed before a `kill -9` is the code to type after it: local mode keeps its
+/// verifications in the store (sealed under the kept session key), like Verify would
+/// keep them through a restart of ours.
+#[tokio::test]
+async fn a_local_code_asked_for_before_a_crash_works_after_it() {
+    let data = support::fresh_dir("data-code-restart");
+    let mut server = Server::start_in(&data).await;
+    let client = support::browser();
+    let (resp, csrf) = support::sign_in(&client, &server.base, "standup", "alice").await;
+    assert_eq!(resp.status(), 303);
+    let cookie = support::session_cookie(&resp).expect("the signing-in session's cookie");
+    let line = next_line_with(&mut server.stdout, "user=alice").await;
+    let code = field(&line, "code=").to_owned();
+    // The code is printed a moment before the sign-in records that it went out (a
+    // crash in between loses that sign-in, as it would with Verify): let that land,
+    // then SIGKILL, so nothing else gets to flush.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.child.kill().await.unwrap();
+
+    let server = Server::start_in(&data).await;
+    let same_browser = support::browser_with_cookie(&cookie);
+    let resp = support::post_code(&same_browser, &server.base, "standup", &code, &csrf).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/rooms/standup");
+    let verified = support::session_cookie(&resp).expect("the verified session's cookie");
+    assert!(
+        support::room_csrf(
+            &support::browser_with_cookie(&verified),
+            &server.base,
+            "standup"
+        )
+        .await
+        .is_some(),
+        "the room page after the code"
+    );
+}

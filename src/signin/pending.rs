@@ -425,16 +425,13 @@ mod tests {
     use crate::store::memory::MemoryStore;
 
     fn signins(clock: Arc<ManualClock>) -> SignIns {
+        let store = Arc::new(MemoryStore::with_clock(clock));
         let verifier = Arc::new(crate::verify::local::LocalVerifier::new(
-            clock.clone(),
+            store.clone(),
+            b"a test session key",
             Arc::new(|_: &crate::verify::local::CodeNotice| {}),
         ));
-        SignIns::new(
-            Arc::new(MemoryStore::with_clock(clock)),
-            verifier,
-            AuditLog::disabled(),
-            Metrics::new(),
-        )
+        SignIns::new(store, verifier, AuditLog::disabled(), Metrics::new())
     }
 
     fn room(name: &str) -> RoomName {
