@@ -715,6 +715,11 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Start-up's working memory (the number plans' patterns, templates and
+        // catalogs being built, certificates read) goes back before the first request,
+        // rather than when later allocations happen to come by: an idle server holds
+        // only what it keeps.
+        roomgate::memory::release_freed();
         // On stdout, like the local-mode codes: what a person (or a test) reads.
         println!(
             "roomgate listening on http://{}:{} ({mode}; {users} users on the list)",

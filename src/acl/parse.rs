@@ -14,7 +14,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{Acl, AclError, AclErrors, AclPolicy, AclUser, RecordingMode, Role, RoomSettings};
-use crate::domain::{PhoneNumber, RoomName, RoomPattern, Username};
+use crate::domain::{PhoneParser, RoomName, RoomPattern, Username};
 use crate::verify::{Channel, Channels};
 
 // `phone` and `rooms` are optional here so that a missing one is reported by
@@ -105,6 +105,8 @@ fn validate(
     let mut acl = BTreeMap::new();
     // Every user naming a room shares one copy of its name.
     let mut rooms_named = BTreeSet::new();
+    // Its compiled number plans go when the load is done.
+    let mut phones = PhoneParser::default();
     let users = raw.users.map(Spanned::into_inner).unwrap_or_default();
     if users.is_empty() {
         report.at(
@@ -129,7 +131,7 @@ fn validate(
             Some(phone) => {
                 let path = format!("{user_path}.phone");
                 let offset = Some(phone.span().start);
-                match PhoneNumber::parse(phone.get_ref()) {
+                match phones.parse(phone.get_ref()) {
                     Err(e) => {
                         report.at(offset, path, e.to_string());
                         None

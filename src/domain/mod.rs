@@ -6,7 +6,7 @@ mod room;
 mod username;
 
 pub use otp_code::OtpCode;
-pub use phone::PhoneNumber;
+pub use phone::{PhoneNumber, PhoneParser};
 pub use room::{RoomName, RoomPattern};
 pub use username::Username;
 

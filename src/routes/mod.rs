@@ -43,67 +43,62 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(one("/", web::get().to(home::home)))
         .service(one("/favicon.ico", web::get().to(favicon::favicon)))
         .service(one("/rooms", web::get().to(home::go_to_room)))
-        .service(one("/rooms/{room}", web::get().to(join::room_page)))
-        .service(one("/rooms/{room}/login", web::post().to(join::login)))
-        .service(one("/rooms/{room}/resend", web::post().to(join::resend)))
-        .service(one("/rooms/{room}/call", web::post().to(join::call)))
+        // One scope for the room's pages: actix compiles a regex for each path with a
+        // `{segment}` (with captures, once per worker), so one for `/rooms/{room}` and
+        // literal paths inside it, rather than one per page: 7 regexes a worker
+        // instead of 26, 0.9 MiB less resident (README "Performance").
         .service(
-            web::resource("/rooms/{room}/verify")
-                .route(web::get().to(verify::code_form))
-                .route(web::post().to(verify::check_code)),
+            web::scope("/rooms/{room}")
+                .service(one("", web::get().to(join::room_page)))
+                .service(one("/login", web::post().to(join::login)))
+                .service(one("/resend", web::post().to(join::resend)))
+                .service(one("/call", web::post().to(join::call)))
+                .service(
+                    web::resource("/verify")
+                        .route(web::get().to(verify::code_form))
+                        .route(web::post().to(verify::check_code)),
+                )
+                .service(one("/token", web::post().to(token::mint)))
+                .service(passkey_json(
+                    "/passkeys/options",
+                    web::post().to(passkeys::options),
+                ))
+                .service(passkey_json(
+                    "/passkeys/finish",
+                    web::post().to(passkeys::finish),
+                ))
+                .service(one(
+                    "/passkeys/register/start",
+                    web::post().to(passkeys::register_start),
+                ))
+                .service(passkey_json(
+                    "/passkeys/register/finish",
+                    web::post().to(passkeys::register_finish),
+                ))
+                .service(one("/passkeys", web::get().to(passkeys::list)))
+                .service(one(
+                    "/passkeys/{id}/remove",
+                    web::post().to(passkeys::remove),
+                ))
+                .service(one("/participants", web::get().to(host::list)))
+                .service(one(
+                    "/participants/{identity}/remove",
+                    web::post().to(host::remove),
+                ))
+                .service(one("/end", web::post().to(host::end_room)))
+                .service(one("/recordings", web::get().to(recordings::list)))
+                .service(one(
+                    "/recordings/{id}/play",
+                    web::post().to(recordings::play),
+                ))
+                .service(one(
+                    "/recordings/{id}/download",
+                    web::post().to(recordings::download),
+                ))
+                .service(one("/recording", web::get().to(recording::state)))
+                .service(one("/recording/start", web::post().to(recording::start)))
+                .service(one("/recording/stop", web::post().to(recording::stop))),
         )
-        .service(one("/rooms/{room}/token", web::post().to(token::mint)))
-        .service(passkey_json(
-            "/rooms/{room}/passkeys/options",
-            web::post().to(passkeys::options),
-        ))
-        .service(passkey_json(
-            "/rooms/{room}/passkeys/finish",
-            web::post().to(passkeys::finish),
-        ))
-        .service(one(
-            "/rooms/{room}/passkeys/register/start",
-            web::post().to(passkeys::register_start),
-        ))
-        .service(passkey_json(
-            "/rooms/{room}/passkeys/register/finish",
-            web::post().to(passkeys::register_finish),
-        ))
-        .service(one("/rooms/{room}/passkeys", web::get().to(passkeys::list)))
-        .service(one(
-            "/rooms/{room}/passkeys/{id}/remove",
-            web::post().to(passkeys::remove),
-        ))
-        .service(one("/rooms/{room}/participants", web::get().to(host::list)))
-        .service(one(
-            "/rooms/{room}/participants/{identity}/remove",
-            web::post().to(host::remove),
-        ))
-        .service(one("/rooms/{room}/end", web::post().to(host::end_room)))
-        .service(one(
-            "/rooms/{room}/recordings",
-            web::get().to(recordings::list),
-        ))
-        .service(one(
-            "/rooms/{room}/recordings/{id}/play",
-            web::post().to(recordings::play),
-        ))
-        .service(one(
-            "/rooms/{room}/recordings/{id}/download",
-            web::post().to(recordings::download),
-        ))
-        .service(one(
-            "/rooms/{room}/recording",
-            web::get().to(recording::state),
-        ))
-        .service(one(
-            "/rooms/{room}/recording/start",
-            web::post().to(recording::start),
-        ))
-        .service(one(
-            "/rooms/{room}/recording/stop",
-            web::post().to(recording::stop),
-        ))
         .service(
             web::resource("/twilio/room-events")
                 .app_data(web::PayloadConfig::new(webhooks::MAX_BODY))
