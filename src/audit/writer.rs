@@ -1,13 +1,14 @@
-//! The writer thread: the one owner of the file. It folds repeated refusals, writes
-//! each batch with one `write` and one `fdatasync`, rotates the file by size, and
-//! survives a full disk.
+//! The writer thread: the one owner of the file. It writes each batch with one
+//! `write` and one `fdatasync`, closes the fold windows that end, rotates the file by
+//! size, and survives a full disk. Repeated refusals are folded by the callers
+//! themselves, into a table they share with it, so a flood doesn't reach this thread.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -37,16 +38,19 @@ type Alerts = Arc<OnceLock<AlertSender>>;
 
 type Answer = oneshot::Sender<Result<(), AuditError>>;
 
+/// The fold table, shared by the handles (which fold refusals into it themselves) and
+/// the writer (which closes the windows that end). A repeated refusal is then counted
+/// on the request's own thread, under this lock for a hash-table update: it wakes no
+/// other thread and waits for none, which under a flood is most of what a refusal
+/// costs. Held only for table work and a channel send, never across I/O.
+type SharedFolder = Arc<Mutex<Folder>>;
+
 enum Job {
-    /// A record that never folds, encoded (and its phone sealed) by the caller, so that
-    /// work is spread over the runtime's threads rather than queued on this one.
+    /// Lines to append, encoded (and phones sealed) by the caller, so that work is
+    /// spread over the runtime's threads rather than queued on this one: a record that
+    /// never folds, or the first refusal of a fold window (after the summary of the
+    /// key's previous window, when that ended unnoticed).
     Line { line: Vec<u8>, done: Answer },
-    /// A refusal, which the writer may fold.
-    Record {
-        rec: AuditRecord,
-        at: SystemTime,
-        done: Answer,
-    },
     /// Write the summaries of the fold windows that have ended (`all`: of every one).
     Flush { all: bool, done: Answer },
     /// Time windows with this clock from now on.
@@ -59,6 +63,7 @@ struct Writer {
     key: Option<Arc<AuditKey>>,
     health: Health,
     alerts: Alerts,
+    folder: SharedFolder,
 }
 
 /// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
@@ -132,13 +137,17 @@ impl AuditLog {
         let key = key.map(Arc::new);
         let health = Health::default();
         let alerts = Alerts::default();
+        let folder = SharedFolder::new(Mutex::new(Folder::new(
+            limits.fold_window,
+            limits.fold_keys,
+        )));
         let state = WriterState {
             sink,
             size,
             rotation,
             key: key.clone(),
             clock: Arc::new(SystemClock),
-            folder: Folder::new(limits.fold_window, limits.fold_keys),
+            folder: folder.clone(),
             mid_line: false,
             failing: None,
             health: health.clone(),
@@ -155,6 +164,7 @@ impl AuditLog {
                 key,
                 health,
                 alerts,
+                folder,
             }),
             clock: Arc::new(SystemClock),
         })
@@ -189,18 +199,41 @@ impl AuditLog {
         };
         let (done, written) = oneshot::channel();
         let at = self.clock.now();
-        let job = if is_foldable(rec.event) {
-            Job::Record { rec, at, done }
-        } else {
-            Job::Line {
-                line: encode(&rec, at, writer.key.as_deref()),
-                done,
+        if is_foldable(rec.event) {
+            let mut summaries = Vec::new();
+            let mut folder = writer.folder.lock().expect("audit fold lock");
+            match folder.fold(rec, at, &mut summaries) {
+                // Counted: nothing to write now, so the answer is the log's health,
+                // as the writer would have given it for a batch with nothing to write.
+                Folding::Folded => {
+                    drop(folder);
+                    return self.health();
+                }
+                Folding::Write(rec) => {
+                    let key = writer.key.as_deref();
+                    let mut line = Vec::new();
+                    for summary in &summaries {
+                        line.extend(encode(summary, at, key));
+                    }
+                    line.extend(encode(&rec, at, key));
+                    // Sent under the lock, so a key's lines reach the file in the
+                    // order its windows opened and closed. The writer needs no other
+                    // signal: a window opened here comes with this line, which wakes
+                    // it to time the window's end, and the overflow windows only open
+                    // while key windows are open, whose ends it is already timing.
+                    writer
+                        .jobs
+                        .send(Job::Line { line, done })
+                        .map_err(|_| AuditError::WriterStopped)?;
+                }
             }
-        };
-        writer
-            .jobs
-            .send(job)
-            .map_err(|_| AuditError::WriterStopped)?;
+        } else {
+            let line = encode(&rec, at, writer.key.as_deref());
+            writer
+                .jobs
+                .send(Job::Line { line, done })
+                .map_err(|_| AuditError::WriterStopped)?;
+        }
         written.await.map_err(|_| AuditError::WriterStopped)?
     }
 
@@ -394,7 +427,7 @@ struct WriterState {
     rotation: Option<Rotation>,
     key: Option<Arc<AuditKey>>,
     clock: Arc<dyn Clock>,
-    folder: Folder,
+    folder: SharedFolder,
     /// After a failed write the file may end in part of a line (a full disk, say).
     mid_line: bool,
     /// Since the last write failed: logged once when it starts, once when it ends.
@@ -408,7 +441,8 @@ struct WriterState {
 impl WriterState {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
         loop {
-            let fold_nap = self.folder.next_end().map(|end| {
+            let next_end = self.folder.lock().expect("audit fold lock").next_end();
+            let fold_nap = next_end.map(|end| {
                 end.duration_since(self.clock.now())
                     .unwrap_or(Duration::ZERO)
                     .min(MAX_NAP)
@@ -439,7 +473,10 @@ impl WriterState {
         }
         // Every handle is gone: what is still folded is written before the thread ends.
         let mut summaries = Vec::new();
-        self.folder.drain(&mut summaries);
+        self.folder
+            .lock()
+            .expect("audit fold lock")
+            .drain(&mut summaries);
         let now = self.clock.now();
         let lines = summaries
             .iter()
@@ -453,7 +490,10 @@ impl WriterState {
     fn write_batch(&mut self, batch: Vec<Job>) {
         let now = self.clock.now();
         let mut summaries = Vec::new();
-        self.folder.expire(now, &mut summaries);
+        self.folder
+            .lock()
+            .expect("audit fold lock")
+            .expire(now, &mut summaries);
         let mut bytes = Vec::new();
         for rec in summaries.drain(..) {
             bytes.extend(encode(&rec, now, self.key.as_deref()));
@@ -465,21 +505,14 @@ impl WriterState {
                     bytes.extend(line);
                     answers.push(done);
                 }
-                Job::Record { rec, at, done } => {
-                    if let Folding::Write(rec) = self.folder.fold(rec, at, &mut summaries) {
-                        for summary in summaries.drain(..) {
-                            bytes.extend(encode(&summary, at, self.key.as_deref()));
-                        }
-                        bytes.extend(encode(&rec, at, self.key.as_deref()));
-                    }
-                    answers.push(done);
-                }
                 Job::Flush { all, done } => {
+                    let mut folder = self.folder.lock().expect("audit fold lock");
                     if all {
-                        self.folder.drain(&mut summaries);
+                        folder.drain(&mut summaries);
                     } else {
-                        self.folder.expire(self.clock.now(), &mut summaries);
+                        folder.expire(self.clock.now(), &mut summaries);
                     }
+                    drop(folder);
                     let at = self.clock.now();
                     for summary in summaries.drain(..) {
                         bytes.extend(encode(&summary, at, self.key.as_deref()));
