@@ -764,4 +764,90 @@ mod tests {
             "a device's mode is not the log's to change"
         );
     }
+
+    /// A disk whose appends wait until it is opened, and say when one has started.
+    #[derive(Clone)]
+    struct Stuck {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        appending: Arc<AtomicBool>,
+        bytes: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Sink for Stuck {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.appending.store(true, Ordering::SeqCst);
+            let (open, opened) = &*self.open;
+            let mut is_open = open.lock().unwrap();
+            while !*is_open {
+                is_open = opened.wait(is_open).unwrap();
+            }
+            self.bytes.lock().unwrap().extend_from_slice(bytes);
+            Ok(())
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn size(&self) -> io::Result<u64> {
+            Ok(self.bytes.lock().unwrap().len() as u64)
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_refusals_are_counted_without_waiting_for_the_writer() {
+        let disk = Stuck {
+            open: Arc::new((Mutex::new(true), std::sync::Condvar::new())),
+            appending: Arc::default(),
+            bytes: Arc::default(),
+        };
+        let log = AuditLog::start(
+            Box::new(disk.clone()),
+            0,
+            None,
+            None,
+            AuditLimits::default(),
+        )
+        .unwrap();
+        let refusal = || AuditRecord::new(AuditEvent::Limited).detail("login_ip");
+        // The first refusal of its window is written, as every record is.
+        log.record(refusal()).await.unwrap();
+
+        // The writer is stuck in a write (a slow disk) ...
+        *disk.open.0.lock().unwrap() = false;
+        disk.appending.store(false, Ordering::SeqCst);
+        let blocked = tokio::spawn({
+            let log = log.clone();
+            async move { log.record(token(1)).await }
+        });
+        while !disk.appending.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ... and the repeats are answered all the same: counted by the caller, not
+        // queued behind the write.
+        for _ in 0..1000 {
+            tokio::time::timeout(Duration::from_secs(1), log.record(refusal()))
+                .await
+                .expect("a repeat waited for the writer")
+                .unwrap();
+        }
+        assert!(
+            !blocked.is_finished(),
+            "the token's record is still being written"
+        );
+
+        *disk.open.0.lock().unwrap() = true;
+        disk.open.1.notify_all();
+        blocked.await.unwrap().unwrap();
+        log.flush().await.unwrap();
+        let text = String::from_utf8(disk.bytes.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The first refusal, the token, and one summary counting the 1,000 repeats.
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[1]["detail"], "n1");
+        assert_eq!(lines[2]["count"], 1000, "{text}");
+    }
 }

@@ -133,3 +133,63 @@ pub fn vary_by_language(resp: &mut HttpResponse) {
     resp.headers_mut()
         .insert(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    fn body(tr: &Tr, room: &str, notice: Notice) -> Bytes {
+        notice_body(tr, &RoomName::parse(room).unwrap(), notice).unwrap()
+    }
+
+    #[test]
+    fn a_kept_notice_page_is_reused_only_for_the_same_page() {
+        let (en, fr) = (Tr::new(Lang::En), Tr::new(Lang::Fr));
+        let wait_45 = Notice::Limited { retry_after: 45 };
+        let first = body(&en, "standup", wait_45);
+        let again = body(&en, "standup", wait_45);
+        assert_eq!(first, again);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "rendered once, kept");
+        let text = std::str::from_utf8(&first).unwrap();
+        assert!(text.contains("in 45 seconds") && text.contains(r#"href="/rooms/standup""#));
+
+        // Anything that changes the page is another page: the wait, the room, the
+        // language, the notice, the language menu's way back.
+        let wait_44 = body(&en, "standup", Notice::Limited { retry_after: 44 });
+        assert!(
+            std::str::from_utf8(&wait_44)
+                .unwrap()
+                .contains("in 44 seconds")
+        );
+        let other_room = body(&en, "retro", wait_45);
+        assert!(
+            std::str::from_utf8(&other_room)
+                .unwrap()
+                .contains(r#"href="/rooms/retro""#)
+        );
+        let french = body(&fr, "standup", wait_45);
+        assert!(
+            std::str::from_utf8(&french)
+                .unwrap()
+                .contains("dans 45 secondes")
+        );
+        let locked = body(&en, "standup", Notice::LockedOut { retry_after: 45 });
+        let elsewhere = body(&en.clone().at("/rooms/retro"), "standup", wait_45);
+        for other in [&wait_44, &other_room, &french, &locked, &elsewhere] {
+            assert_ne!(&first, other);
+        }
+        // Each as if rendered afresh, however many pages came in between.
+        for n in 0..(2 * NOTICE_PAGES_KEPT as u64) {
+            body(
+                &en,
+                "standup",
+                Notice::Limited {
+                    retry_after: 100 + n,
+                },
+            );
+        }
+        assert_eq!(body(&en, "standup", wait_45), first);
+        assert_eq!(body(&fr, "standup", wait_45), french);
+    }
+}
