@@ -658,6 +658,11 @@ mod tests {
         }
     }
 
+    /// A log writing to `disk`, with the default folding and no rotation or key.
+    fn log_on(disk: impl Sink + 'static) -> AuditLog {
+        AuditLog::start(Box::new(disk), 0, None, None, AuditLimits::default()).unwrap()
+    }
+
     fn token(n: usize) -> AuditRecord {
         AuditRecord::new(AuditEvent::TokenMinted).detail(format!("n{n}"))
     }
@@ -665,14 +670,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_disk_is_an_error_until_it_is_not_and_no_line_is_glued_to_a_torn_one() {
         let disk = Flaky::default();
-        let log = AuditLog::start(
-            Box::new(disk.clone()),
-            0,
-            None,
-            None,
-            AuditLimits::default(),
-        )
-        .unwrap();
+        let log = log_on(disk.clone());
         let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
         log.alert_to(alerts);
         log.record(token(0)).await.unwrap();
@@ -801,14 +799,7 @@ mod tests {
             appending: Arc::default(),
             bytes: Arc::default(),
         };
-        let log = AuditLog::start(
-            Box::new(disk.clone()),
-            0,
-            None,
-            None,
-            AuditLimits::default(),
-        )
-        .unwrap();
+        let log = log_on(disk.clone());
         let refusal = || AuditRecord::new(AuditEvent::Limited).detail("login_ip");
         // The first refusal of its window is written, as every record is.
         log.record(refusal()).await.unwrap();
