@@ -1,7 +1,9 @@
 //! Folding repeated refusals into one summary line per key and window, so a flood of
 //! refused requests costs a bounded number of lines, bytes and table entries.
 //!
-//! The writer thread owns one [`Folder`]; nothing here does I/O or reads a clock.
+//! The log's handles and its writer thread share one [`Folder`] behind a lock (the
+//! handles fold, the writer closes the windows that end); nothing here does I/O or
+//! reads a clock.
 //! Every call is O(1) (amortised for [`Folder::expire`], which only pops windows that
 //! have ended, oldest first).
 

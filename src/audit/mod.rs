@@ -58,7 +58,9 @@
 //! record is answered only once the record would survive a crash or a power cut.
 //! (`flush` would not do: `File` has no buffer of its own, so it returns at once
 //! while the bytes are still only in the page cache.) Batching makes that one fsync per
-//! burst of records, not one per record; a folded record costs no I/O at all.
+//! burst of records, not one per record. A folded record costs no I/O at all, and no
+//! trip to the writer either: the caller counts it in the fold table it shares with the
+//! writer and is answered at once, so a flood of refusals wakes no other thread.
 //!
 //! A write that fails (a full disk) is an [`AuditError`] for every record of its batch,
 //! and for folded ones until a write succeeds again; the writer logs it once when it

@@ -1,13 +1,14 @@
-//! The writer thread: the one owner of the file. It folds repeated refusals, writes
-//! each batch with one `write` and one `fdatasync`, rotates the file by size, and
-//! survives a full disk.
+//! The writer thread: the one owner of the file. It writes each batch with one
+//! `write` and one `fdatasync`, closes the fold windows that end, rotates the file by
+//! size, and survives a full disk. Repeated refusals are folded by the callers
+//! themselves, into a table they share with it, so a flood doesn't reach this thread.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::oneshot;
@@ -37,16 +38,19 @@ type Alerts = Arc<OnceLock<AlertSender>>;
 
 type Answer = oneshot::Sender<Result<(), AuditError>>;
 
+/// The fold table, shared by the handles (which fold refusals into it themselves) and
+/// the writer (which closes the windows that end). A repeated refusal is then counted
+/// on the request's own thread, under this lock for a hash-table update: it wakes no
+/// other thread and waits for none, which under a flood is most of what a refusal
+/// costs. Held only for table work and a channel send, never across I/O.
+type SharedFolder = Arc<Mutex<Folder>>;
+
 enum Job {
-    /// A record that never folds, encoded (and its phone sealed) by the caller, so that
-    /// work is spread over the runtime's threads rather than queued on this one.
+    /// Lines to append, encoded (and phones sealed) by the caller, so that work is
+    /// spread over the runtime's threads rather than queued on this one: a record that
+    /// never folds, or the first refusal of a fold window (after the summary of the
+    /// key's previous window, when that ended unnoticed).
     Line { line: Vec<u8>, done: Answer },
-    /// A refusal, which the writer may fold.
-    Record {
-        rec: AuditRecord,
-        at: SystemTime,
-        done: Answer,
-    },
     /// Write the summaries of the fold windows that have ended (`all`: of every one).
     Flush { all: bool, done: Answer },
     /// Time windows with this clock from now on.
@@ -59,6 +63,7 @@ struct Writer {
     key: Option<Arc<AuditKey>>,
     health: Health,
     alerts: Alerts,
+    folder: SharedFolder,
 }
 
 /// The append-only audit log. Cheap to clone; all clones feed one writer thread, which
@@ -132,13 +137,17 @@ impl AuditLog {
         let key = key.map(Arc::new);
         let health = Health::default();
         let alerts = Alerts::default();
+        let folder = SharedFolder::new(Mutex::new(Folder::new(
+            limits.fold_window,
+            limits.fold_keys,
+        )));
         let state = WriterState {
             sink,
             size,
             rotation,
             key: key.clone(),
             clock: Arc::new(SystemClock),
-            folder: Folder::new(limits.fold_window, limits.fold_keys),
+            folder: folder.clone(),
             mid_line: false,
             failing: None,
             health: health.clone(),
@@ -155,6 +164,7 @@ impl AuditLog {
                 key,
                 health,
                 alerts,
+                folder,
             }),
             clock: Arc::new(SystemClock),
         })
@@ -189,18 +199,41 @@ impl AuditLog {
         };
         let (done, written) = oneshot::channel();
         let at = self.clock.now();
-        let job = if is_foldable(rec.event) {
-            Job::Record { rec, at, done }
-        } else {
-            Job::Line {
-                line: encode(&rec, at, writer.key.as_deref()),
-                done,
+        if is_foldable(rec.event) {
+            let mut summaries = Vec::new();
+            let mut folder = writer.folder.lock().expect("audit fold lock");
+            match folder.fold(rec, at, &mut summaries) {
+                // Counted: nothing to write now, so the answer is the log's health,
+                // as the writer would have given it for a batch with nothing to write.
+                Folding::Folded => {
+                    drop(folder);
+                    return self.health();
+                }
+                Folding::Write(rec) => {
+                    let key = writer.key.as_deref();
+                    let mut line = Vec::new();
+                    for summary in &summaries {
+                        line.extend(encode(summary, at, key));
+                    }
+                    line.extend(encode(&rec, at, key));
+                    // Sent under the lock, so a key's lines reach the file in the
+                    // order its windows opened and closed. The writer needs no other
+                    // signal: a window opened here comes with this line, which wakes
+                    // it to time the window's end, and the overflow windows only open
+                    // while key windows are open, whose ends it is already timing.
+                    writer
+                        .jobs
+                        .send(Job::Line { line, done })
+                        .map_err(|_| AuditError::WriterStopped)?;
+                }
             }
-        };
-        writer
-            .jobs
-            .send(job)
-            .map_err(|_| AuditError::WriterStopped)?;
+        } else {
+            let line = encode(&rec, at, writer.key.as_deref());
+            writer
+                .jobs
+                .send(Job::Line { line, done })
+                .map_err(|_| AuditError::WriterStopped)?;
+        }
         written.await.map_err(|_| AuditError::WriterStopped)?
     }
 
@@ -394,7 +427,7 @@ struct WriterState {
     rotation: Option<Rotation>,
     key: Option<Arc<AuditKey>>,
     clock: Arc<dyn Clock>,
-    folder: Folder,
+    folder: SharedFolder,
     /// After a failed write the file may end in part of a line (a full disk, say).
     mid_line: bool,
     /// Since the last write failed: logged once when it starts, once when it ends.
@@ -408,7 +441,8 @@ struct WriterState {
 impl WriterState {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
         loop {
-            let fold_nap = self.folder.next_end().map(|end| {
+            let next_end = self.folder.lock().expect("audit fold lock").next_end();
+            let fold_nap = next_end.map(|end| {
                 end.duration_since(self.clock.now())
                     .unwrap_or(Duration::ZERO)
                     .min(MAX_NAP)
@@ -439,7 +473,10 @@ impl WriterState {
         }
         // Every handle is gone: what is still folded is written before the thread ends.
         let mut summaries = Vec::new();
-        self.folder.drain(&mut summaries);
+        self.folder
+            .lock()
+            .expect("audit fold lock")
+            .drain(&mut summaries);
         let now = self.clock.now();
         let lines = summaries
             .iter()
@@ -453,7 +490,10 @@ impl WriterState {
     fn write_batch(&mut self, batch: Vec<Job>) {
         let now = self.clock.now();
         let mut summaries = Vec::new();
-        self.folder.expire(now, &mut summaries);
+        self.folder
+            .lock()
+            .expect("audit fold lock")
+            .expire(now, &mut summaries);
         let mut bytes = Vec::new();
         for rec in summaries.drain(..) {
             bytes.extend(encode(&rec, now, self.key.as_deref()));
@@ -465,21 +505,14 @@ impl WriterState {
                     bytes.extend(line);
                     answers.push(done);
                 }
-                Job::Record { rec, at, done } => {
-                    if let Folding::Write(rec) = self.folder.fold(rec, at, &mut summaries) {
-                        for summary in summaries.drain(..) {
-                            bytes.extend(encode(&summary, at, self.key.as_deref()));
-                        }
-                        bytes.extend(encode(&rec, at, self.key.as_deref()));
-                    }
-                    answers.push(done);
-                }
                 Job::Flush { all, done } => {
+                    let mut folder = self.folder.lock().expect("audit fold lock");
                     if all {
-                        self.folder.drain(&mut summaries);
+                        folder.drain(&mut summaries);
                     } else {
-                        self.folder.expire(self.clock.now(), &mut summaries);
+                        folder.expire(self.clock.now(), &mut summaries);
                     }
+                    drop(folder);
                     let at = self.clock.now();
                     for summary in summaries.drain(..) {
                         bytes.extend(encode(&summary, at, self.key.as_deref()));
@@ -625,6 +658,11 @@ mod tests {
         }
     }
 
+    /// A log writing to `disk`, with the default folding and no rotation or key.
+    fn log_on(disk: impl Sink + 'static) -> AuditLog {
+        AuditLog::start(Box::new(disk), 0, None, None, AuditLimits::default()).unwrap()
+    }
+
     fn token(n: usize) -> AuditRecord {
         AuditRecord::new(AuditEvent::TokenMinted).detail(format!("n{n}"))
     }
@@ -632,14 +670,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_disk_is_an_error_until_it_is_not_and_no_line_is_glued_to_a_torn_one() {
         let disk = Flaky::default();
-        let log = AuditLog::start(
-            Box::new(disk.clone()),
-            0,
-            None,
-            None,
-            AuditLimits::default(),
-        )
-        .unwrap();
+        let log = log_on(disk.clone());
         let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
         log.alert_to(alerts);
         log.record(token(0)).await.unwrap();
@@ -730,5 +761,84 @@ mod tests {
             mode,
             "a device's mode is not the log's to change"
         );
+    }
+
+    /// A disk whose appends wait until it is opened, and say when one has started.
+    #[derive(Clone)]
+    struct Stuck {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        appending: Arc<AtomicBool>,
+        bytes: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Sink for Stuck {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.appending.store(true, Ordering::SeqCst);
+            let (open, opened) = &*self.open;
+            let mut is_open = open.lock().unwrap();
+            while !*is_open {
+                is_open = opened.wait(is_open).unwrap();
+            }
+            self.bytes.lock().unwrap().extend_from_slice(bytes);
+            Ok(())
+        }
+
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn size(&self) -> io::Result<u64> {
+            Ok(self.bytes.lock().unwrap().len() as u64)
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_refusals_are_counted_without_waiting_for_the_writer() {
+        let disk = Stuck {
+            open: Arc::new((Mutex::new(true), std::sync::Condvar::new())),
+            appending: Arc::default(),
+            bytes: Arc::default(),
+        };
+        let log = log_on(disk.clone());
+        let refusal = || AuditRecord::new(AuditEvent::Limited).detail("login_ip");
+        // The first refusal of its window is written, as every record is.
+        log.record(refusal()).await.unwrap();
+
+        // The writer is stuck in a write (a slow disk) ...
+        *disk.open.0.lock().unwrap() = false;
+        disk.appending.store(false, Ordering::SeqCst);
+        let blocked = tokio::spawn({
+            let log = log.clone();
+            async move { log.record(token(1)).await }
+        });
+        while !disk.appending.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // ... and the repeats are answered all the same: counted by the caller, not
+        // queued behind the write.
+        for _ in 0..1000 {
+            tokio::time::timeout(Duration::from_secs(1), log.record(refusal()))
+                .await
+                .expect("a repeat waited for the writer")
+                .unwrap();
+        }
+        assert!(
+            !blocked.is_finished(),
+            "the token's record is still being written"
+        );
+
+        *disk.open.0.lock().unwrap() = true;
+        disk.open.1.notify_all();
+        blocked.await.unwrap().unwrap();
+        log.flush().await.unwrap();
+        let text = String::from_utf8(disk.bytes.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The first refusal, the token, and one summary counting the 1,000 repeats.
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[1]["detail"], "n1");
+        assert_eq!(lines[2]["count"], 1000, "{text}");
     }
 }

@@ -280,6 +280,15 @@ impl Tr {
         self.lang
     }
 
+    /// Whether a page rendered with `other` reads the same as with this one: the same
+    /// language, catalogs and language-menu links. (Whether the language was asked for
+    /// changes only the SMS's.)
+    pub fn renders_like(&self, other: &Tr) -> bool {
+        self.lang == other.lang
+            && std::ptr::eq(self.loader, other.loader)
+            && self.here == other.here
+    }
+
     /// Verify's `Locale` for this participant's SMS: their language when they asked
     /// for one; else none, and Verify picks the language from the phone number's
     /// country, as Twilio recommends.

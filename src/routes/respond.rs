@@ -1,8 +1,11 @@
 //! Building responses: pages, redirects, participant notices.
 
+use std::cell::RefCell;
+
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION, RETRY_AFTER, VARY};
 use askama::Template;
+use bytes::Bytes;
 
 use super::PageError;
 use crate::domain::RoomName;
@@ -39,23 +42,84 @@ pub fn render(page: impl Template) -> Result<HttpResponse, PageError> {
 
 /// The page for a notice, with its status and, when waiting helps, `Retry-After`.
 pub fn notice_page(tr: &Tr, room: &RoomName, notice: Notice) -> Result<HttpResponse, PageError> {
-    let (href, label) = match notice {
-        Notice::Unavailable => (format!("/rooms/{room}/verify"), tr.t("action-try-again")),
-        _ => (format!("/rooms/{room}"), tr.t("action-start-again")),
-    };
-    let mut resp = render(NoticePage {
-        tr,
-        title: &notice.title(tr),
-        message: &notice.message(tr),
-        action_href: Some(&href),
-        action_label: &label,
-    })?;
-    *resp.status_mut() = notice.status();
+    let body = notice_body(tr, room, notice)?;
+    let mut resp = HttpResponse::build(notice.status())
+        .content_type("text/html; charset=utf-8")
+        .body(body);
+    no_store(&mut resp);
+    vary_by_language(&mut resp);
     if let Some(secs) = notice.retry_after() {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
     }
     Ok(resp)
+}
+
+/// How many notice pages each worker thread keeps rendered.
+const NOTICE_PAGES_KEPT: usize = 16;
+
+/// A notice page as rendered, and what it was rendered from.
+struct KeptNotice {
+    tr: Tr,
+    room: RoomName,
+    notice: Notice,
+    body: Bytes,
+}
+
+thread_local! {
+    /// The last notice pages this worker rendered, replaced in turn. A flood of refused
+    /// requests asks for the same page over and over (the same notice, room and
+    /// language; the wait in it changes once a second), and rendering it (the catalog
+    /// lookups and the template) was a third of a refusal's own work. Per thread, so
+    /// a hit takes no lock and allocates nothing; the page holds no session data
+    /// (its tokens are in other pages), so sharing it between requests reveals nothing.
+    static NOTICE_PAGES: RefCell<(usize, Vec<KeptNotice>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// The notice page's body: kept from an earlier request when it would be the same
+/// bytes (same notice, wait included, room, language and language-menu links).
+fn notice_body(tr: &Tr, room: &RoomName, notice: Notice) -> Result<Bytes, PageError> {
+    let kept = NOTICE_PAGES.with_borrow(|(_, pages)| {
+        pages
+            .iter()
+            .find(|p| p.notice == notice && p.room == *room && p.tr.renders_like(tr))
+            .map(|p| p.body.clone())
+    });
+    if let Some(body) = kept {
+        return Ok(body);
+    }
+    let (href, label) = match notice {
+        Notice::Unavailable => (format!("/rooms/{room}/verify"), tr.t("action-try-again")),
+        _ => (format!("/rooms/{room}"), tr.t("action-start-again")),
+    };
+    let body = Bytes::from(
+        NoticePage {
+            tr,
+            title: &notice.title(tr),
+            message: &notice.message(tr),
+            action_href: Some(&href),
+            action_label: &label,
+        }
+        .render()
+        .map_err(|e| {
+            PageError::Unexpected(anyhow::Error::new(e).context("rendering a notice page"))
+        })?,
+    );
+    NOTICE_PAGES.with_borrow_mut(|(next, pages)| {
+        let page = KeptNotice {
+            tr: tr.clone(),
+            room: room.clone(),
+            notice,
+            body: body.clone(),
+        };
+        if pages.len() < NOTICE_PAGES_KEPT {
+            pages.push(page);
+        } else {
+            pages[*next] = page;
+            *next = (*next + 1) % NOTICE_PAGES_KEPT;
+        }
+    });
+    Ok(body)
 }
 
 /// Pages of the sign-in flow carry session-specific tokens: never cache them.
@@ -68,4 +132,64 @@ pub fn no_store(resp: &mut HttpResponse) {
 pub fn vary_by_language(resp: &mut HttpResponse) {
     resp.headers_mut()
         .insert(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    fn body(tr: &Tr, room: &str, notice: Notice) -> Bytes {
+        notice_body(tr, &RoomName::parse(room).unwrap(), notice).unwrap()
+    }
+
+    #[test]
+    fn a_kept_notice_page_is_reused_only_for_the_same_page() {
+        let (en, fr) = (Tr::new(Lang::En), Tr::new(Lang::Fr));
+        let wait_45 = Notice::Limited { retry_after: 45 };
+        let first = body(&en, "standup", wait_45);
+        let again = body(&en, "standup", wait_45);
+        assert_eq!(first, again);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "rendered once, kept");
+        let text = std::str::from_utf8(&first).unwrap();
+        assert!(text.contains("in 45 seconds") && text.contains(r#"href="/rooms/standup""#));
+
+        // Anything that changes the page is another page: the wait, the room, the
+        // language, the notice, the language menu's way back.
+        let wait_44 = body(&en, "standup", Notice::Limited { retry_after: 44 });
+        assert!(
+            std::str::from_utf8(&wait_44)
+                .unwrap()
+                .contains("in 44 seconds")
+        );
+        let other_room = body(&en, "retro", wait_45);
+        assert!(
+            std::str::from_utf8(&other_room)
+                .unwrap()
+                .contains(r#"href="/rooms/retro""#)
+        );
+        let french = body(&fr, "standup", wait_45);
+        assert!(
+            std::str::from_utf8(&french)
+                .unwrap()
+                .contains("dans 45 secondes")
+        );
+        let locked = body(&en, "standup", Notice::LockedOut { retry_after: 45 });
+        let elsewhere = body(&en.clone().at("/rooms/retro"), "standup", wait_45);
+        for other in [&wait_44, &other_room, &french, &locked, &elsewhere] {
+            assert_ne!(&first, other);
+        }
+        // Each as if rendered afresh, however many pages came in between.
+        for n in 0..(2 * NOTICE_PAGES_KEPT as u64) {
+            body(
+                &en,
+                "standup",
+                Notice::Limited {
+                    retry_after: 100 + n,
+                },
+            );
+        }
+        assert_eq!(body(&en, "standup", wait_45), first);
+        assert_eq!(body(&fr, "standup", wait_45), french);
+    }
 }

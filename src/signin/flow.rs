@@ -139,8 +139,12 @@ impl SignInService {
                 tracing::debug!(%room, error = %e, "refused: the audit log cannot be written");
             }
             (_, Some(kind)) => {
-                let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
-                tracing::info!(%user, %room, refusal = refusal.detail(), "refused");
+                // The pseudonym is a keyed hash: under a flood, worth computing only for
+                // a log that shows it.
+                if tracing::enabled!(tracing::Level::INFO) {
+                    let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
+                    tracing::info!(%user, %room, refusal = refusal.detail(), "refused");
+                }
                 self.metrics.limited(kind);
                 let mut record = AuditRecord::new(AuditEvent::Limited)
                     .room(room)
