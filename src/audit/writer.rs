@@ -488,6 +488,13 @@ impl WriterState {
 
     /// Folds, encodes and writes one batch, then answers each of its callers.
     fn write_batch(&mut self, batch: Vec<Job>) {
+        // A clock sent along with lines is the one their windows opened by: take it
+        // before closing any window, or the old clock could end them all early.
+        for job in &batch {
+            if let Job::Clock(clock) = job {
+                self.clock = clock.clone();
+            }
+        }
         let now = self.clock.now();
         let mut summaries = Vec::new();
         self.folder
