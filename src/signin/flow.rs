@@ -89,6 +89,16 @@ impl Refusal {
     }
 }
 
+/// The audit record of a send refused for `req`'s number.
+fn send_limited(req: &CodeRequest, detail: &str) -> AuditRecord {
+    AuditRecord::new(AuditEvent::Limited)
+        .user(&req.username)
+        .room(&req.room)
+        .ip(req.ip)
+        .phone(&req.phone)
+        .detail(detail)
+}
+
 /// What the list says of a name typed, for one room and channel.
 enum Listed {
     /// Not a valid name (`None`), or not on the list for the room.
@@ -373,61 +383,52 @@ impl SignInService {
         req: &CodeRequest,
         peeked: Option<Result<(), Denied>>,
     ) -> Result<(), Notice> {
-        let CodeRequest {
-            log_user: user,
-            room,
-            phone,
-            ..
-        } = req;
-        let limited = |detail: &str| {
-            AuditRecord::new(AuditEvent::Limited)
-                .user(&req.username)
-                .room(room)
-                .ip(req.ip)
-                .phone(phone)
-                .detail(detail)
-        };
-        let budget = self.budget_for(req.channel);
-        let (for_phone, spent) = match peeked {
-            Some(Err(denied)) => (Err(denied), None),
-            _ => {
-                let (for_phone, spent) =
-                    tokio::join!(self.limiter.start_for_phone(phone), budget.spend());
-                (for_phone, Some(spent))
-            }
-        };
-        match for_phone {
-            Ok(()) => {}
-            Err(Denied::Store(e)) => {
-                tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
-                self.metrics.store_refusal();
-                return Err(Notice::Unavailable);
-            }
-            Err(Denied::Limited(limit)) => {
-                tracing::info!(%user, %room, phone = %phone.masked(), limit = limit.action.kind(), "sign-in limited");
-                self.metrics.limited(limit.action.into());
-                self.audit(limited(limit.action.kind())).await;
-                return Err(Notice::limited(&limit));
-            }
+        if let Some(Err(denied)) = peeked {
+            return Err(self.send_refused(req, denied).await);
         }
+        let budget = self.budget_for(req.channel);
+        let (for_phone, spent) =
+            tokio::join!(self.limiter.start_for_phone(&req.phone), budget.spend());
+        if let Err(denied) = for_phone {
+            return Err(self.send_refused(req, denied).await);
+        }
+        let room = &req.room;
         match spent {
-            Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(wait))) => {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wait)) => {
                 let detail = budget.kind().refusal_detail();
-                tracing::warn!(%user, %room, budget = detail, "sign-in refused: budget exhausted");
+                tracing::warn!(user = %req.log_user, %room, budget = detail, "sign-in refused: budget exhausted");
                 self.metrics.limited(LimitKind::Budget);
-                self.audit(limited(detail)).await;
+                self.audit(send_limited(req, detail)).await;
                 Err(Notice::busy(wait))
             }
-            Some(Err(e)) => {
+            Err(e) => {
                 tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
                 self.metrics.store_refusal();
                 Err(Notice::Unavailable)
             }
-            // Only a refused number skips the budget, and it returned above.
-            None => Err(Notice::Unavailable),
         }
     }
+
+    /// A send the number's limit (or a failing store) refused: counted, audited, and
+    /// the code page's notice.
+    async fn send_refused(&self, req: &CodeRequest, denied: Denied) -> Notice {
+        let room = &req.room;
+        match denied {
+            Denied::Store(e) => {
+                tracing::error!(%room, error = %e, "no code sent: the store is unavailable");
+                self.metrics.store_refusal();
+                Notice::Unavailable
+            }
+            Denied::Limited(limit) => {
+                tracing::info!(user = %req.log_user, %room, phone = %req.phone.masked(), limit = limit.action.kind(), "sign-in limited");
+                self.metrics.limited(limit.action.into());
+                self.audit(send_limited(req, limit.action.kind())).await;
+                Notice::limited(&limit)
+            }
+        }
+    }
+
     /// The pending sign-in a code may be checked against: the per-network limit, then the
     /// session's sign-in (`None`: expired or never begun). The name's lockout is judged
     /// by [`Self::check`].

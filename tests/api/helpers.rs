@@ -702,6 +702,29 @@ impl TestApp {
             .await
     }
 
+    /// The CSRF token of `room`'s join form, as `client` gets it.
+    async fn join_form_csrf(&self, client: &reqwest::Client, room: &str) -> String {
+        let html = client
+            .get(self.url(&format!("/rooms/{room}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        extract_csrf(&html).expect("the page carries a CSRF token")
+    }
+
+    /// A new browser that has the join form of `room`: its sign-in POST for
+    /// `username`, ready to send (connection and CSRF token already in hand).
+    pub async fn login_ready(&self, room: &str, username: &str) -> reqwest::RequestBuilder {
+        let client = new_client();
+        let csrf = self.join_form_csrf(&client, room).await;
+        client
+            .post(self.url(&format!("/rooms/{room}/login")))
+            .form(&[("username", username), ("csrf_token", csrf.as_str())])
+    }
+
     /// [`TestApp::flood_logins`], the `i`-th request for `username(i)`.
     pub async fn flood_logins_as(
         &self,
@@ -713,15 +736,7 @@ impl TestApp {
     ) -> HashMap<StatusCode, usize> {
         use futures_util::stream::{self, StreamExt};
         let client = new_client();
-        let html = client
-            .get(self.url(&format!("/rooms/{room}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract_csrf(&html).expect("the page carries a CSRF token");
+        let csrf = self.join_form_csrf(&client, room).await;
         let url = self.url(&format!("/rooms/{room}/login"));
         let statuses: Vec<StatusCode> = stream::iter(0..n)
             .map(|i| {

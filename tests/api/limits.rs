@@ -84,19 +84,7 @@ async fn login_forwarded_for(
     forwarded_for: Option<&str>,
     username: &str,
 ) -> StatusCode {
-    let client = new_client();
-    let html = client
-        .get(app.url("/rooms/standup"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract_csrf(&html).unwrap();
-    let mut req = client
-        .post(app.url("/rooms/standup/login"))
-        .form(&[("username", username), ("csrf_token", &csrf)]);
+    let mut req = app.login_ready("standup", username).await;
     if let Some(xff) = forwarded_for {
         req = req.header("x-forwarded-for", xff);
     }
@@ -662,21 +650,7 @@ async fn sign_ins_for_one_name_at_once_get_one_code_between_them() {
     // Every browser has its form first, then all post together.
     let mut posts = Vec::new();
     for _ in 0..30 {
-        let client = new_client();
-        let html = client
-            .get(app.url("/rooms/standup"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract_csrf(&html).unwrap();
-        posts.push(
-            client
-                .post(app.url("/rooms/standup/login"))
-                .form(&[("username", "alice"), ("csrf_token", csrf.as_str())]),
-        );
+        posts.push(app.login_ready("standup", "alice").await);
     }
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(posts.len()));
     let mut set = tokio::task::JoinSet::new();

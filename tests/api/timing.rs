@@ -61,19 +61,7 @@ async fn known_and_unknown_usernames_get_the_same_answer_in_the_same_time() {
         };
         for name in order {
             // A new browser; its form (and connection) ready before the clock starts.
-            let client = new_client();
-            let html = client
-                .get(app.url("/rooms/standup"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let csrf = extract_csrf(&html).unwrap();
-            let request = client
-                .post(app.url("/rooms/standup/login"))
-                .form(&[("username", name), ("csrf_token", &csrf)]);
+            let request = app.login_ready("standup", name).await;
 
             let started = Instant::now();
             let resp = request.send().await.unwrap();
