@@ -4,7 +4,6 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt;
 
-use phonenumber::metadata::{DATABASE, Database, Descriptor, Metadata};
 use regex::{Regex, RegexBuilder};
 
 use super::ParseError;
@@ -108,20 +107,23 @@ fn region_code(id: &str) -> Option<[u8; 2]> {
         .filter(|r| r.is_ascii())
 }
 
-/// Parses many numbers exactly as [`PhoneNumber::parse`] does, several times faster:
-/// what an ACL load uses.
+/// Parses many numbers exactly as [`PhoneNumber::parse`] does, several times faster
+/// and without loading `phonenumber`'s database: what an ACL load uses.
 ///
 /// `phonenumber` matches every pattern of its number plans through one process-wide
 /// LRU cache behind a mutex, keyed by the pattern's source, so each match hashes that
 /// source (kilobytes for the US plan); and `parse`, `is_valid` and the region look-up
 /// each walk the plan again. A 100,000-user load spent about 60 % of its time there,
-/// under that lock (`perf`, README "Performance"). Here each pattern is compiled once
-/// for the parser's lifetime and matched directly, and a number written plainly as
-/// country code and national number gets its plan, region and validity from one walk:
-/// `phonenumber`'s own (`validator::source_for`, then `number_type(..) != Unknown`),
-/// replayed with its metadata. Anything less plain (a national prefix it might strip,
-/// no plan) goes to [`PhoneNumber::parse`]. Dropping the parser frees the compiled
-/// patterns. The tests check it against [`PhoneNumber::parse`] on every plan.
+/// under that lock (`perf`, README "Performance"). And its database, decoded on first
+/// use, stays resident for good (about 4 MiB). Here the same plans come from static
+/// tables `build.rs` writes out of that database ([`plans`]), each pattern is compiled
+/// once for the parser's lifetime and matched directly, and a number written plainly
+/// as country code and national number gets its plan, region and validity from one
+/// walk: `phonenumber`'s own (`validator::source_for`, then
+/// `number_type(..) != Unknown`), replayed with its metadata. Anything less plain (a
+/// national prefix it might strip, no plan) goes to [`PhoneNumber::parse`]. Dropping
+/// the parser frees the compiled patterns. The tests check it against
+/// [`PhoneNumber::parse`] on every plan.
 #[derive(Default)]
 pub struct PhoneParser {
     /// By country code and region id (`001` names several plans, one per code).
@@ -149,7 +151,7 @@ impl PhoneParser {
         }
         let (code, national) = (1..=3).find_map(|len| {
             let code = digits[..len].parse::<u16>().ok()?;
-            DATABASE.region(&code).map(|_| (code, &digits[len..]))
+            plans::regions(code).map(|_| (code, &digits[len..]))
         })?;
         if national.len() < 2 {
             return None;
@@ -160,8 +162,8 @@ impl PhoneParser {
         if significant.is_empty() {
             return None;
         }
-        let (meta, valid) = self.source_for(code, significant)?;
-        if self.plan(code, meta).may_strip_prefix(meta, national) {
+        let (data, valid) = self.source_for(code, significant)?;
+        if self.plan(code, data).may_strip_prefix(data, national) {
             return None;
         }
         let valid = if significant.len() == national.len() {
@@ -173,8 +175,8 @@ impl PhoneParser {
         if !valid {
             return Some(Err(ParseError::InvalidPhone(s.to_owned())));
         }
-        let region = Some(meta.id())
-            .filter(|id| id.parse::<phonenumber::country::Id>().is_ok())
+        let region = Some(data.id)
+            .filter(|_| data.is_country)
             .and_then(region_code);
         // Its E.164 form is `+`, the code and the national number: `s`.
         Some(Ok(PhoneNumber::inline(s, code, region)))
@@ -183,30 +185,29 @@ impl PhoneParser {
     /// The plan `national` belongs to, and whether it is a valid number there:
     /// `phonenumber`'s `validator::source_for`, then `number_type(..) != Unknown`,
     /// without walking a plan twice.
-    fn source_for(&mut self, code: u16, national: &str) -> Option<(&'static Metadata, bool)> {
-        let database: &'static Database = &DATABASE;
-        let regions = database.region(&code)?;
-        if let [region] = regions[..] {
-            let meta = if region == "001" {
-                *database.by_code(&code)?.first()?
-            } else {
-                region.parse::<phonenumber::country::Id>().ok()?;
-                database.by_id(region)?
-            };
-            return Some((meta, self.plan(code, meta).is_valid(national)));
+    fn source_for(
+        &mut self,
+        code: u16,
+        national: &str,
+    ) -> Option<(&'static plans::PlanData, bool)> {
+        let regions = plans::regions(code)?;
+        if let [region] = regions {
+            let data = region.as_ref()?;
+            return Some((data, self.plan(code, data).is_valid(national)));
         }
         for region in regions {
-            let meta = database.by_id(region)?;
-            let plan = self.plan(code, meta);
+            // A region `phonenumber` can't look up ends its search.
+            let data = region.as_ref()?;
+            let plan = self.plan(code, data);
             match &plan.leading_digits {
                 Some(leading) => {
                     if leading.find(national).is_some_and(|m| m.start() == 0) {
-                        return Some((meta, plan.is_valid(national)));
+                        return Some((data, plan.is_valid(national)));
                     }
                 }
                 None => {
                     if plan.is_valid(national) {
-                        return Some((meta, true));
+                        return Some((data, true));
                     }
                 }
             }
@@ -214,10 +215,44 @@ impl PhoneParser {
         None
     }
 
-    fn plan(&mut self, code: u16, meta: &'static Metadata) -> &Plan {
+    fn plan(&mut self, code: u16, data: &'static plans::PlanData) -> &Plan {
         self.plans
-            .entry((code, meta.id()))
-            .or_insert_with(|| Plan::new(meta))
+            .entry((code, data.id))
+            .or_insert_with(|| Plan::new(data))
+    }
+}
+
+/// `phonenumber`'s number plans as `build.rs` wrote them out: static data, so only
+/// the pages a load reads are ever mapped, and nothing stays behind.
+mod plans {
+    /// A pattern of a plan, with the lengths a number it matches may have (none: any).
+    pub struct Desc {
+        pub pattern: &'static str,
+        pub lengths: &'static [u16],
+    }
+
+    /// What `PhoneParser` reads of one region's metadata.
+    pub struct PlanData {
+        pub id: &'static str,
+        /// The id names a country (`phonenumber::country::Id` parses it).
+        pub is_country: bool,
+        pub general: Desc,
+        /// The types' patterns in `number_type`'s order.
+        pub types: &'static [Desc],
+        pub leading_digits: Option<&'static str>,
+        pub national_prefix: Option<&'static str>,
+        pub national_prefix_for_parsing: Option<&'static str>,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/number_plans.rs"));
+
+    /// The plans of country code `code`, in the order `phonenumber` tries them; `None`
+    /// where it could not look one up. `None` for no such code.
+    pub fn regions(code: u16) -> Option<&'static [Option<PlanData>]> {
+        CODES
+            .binary_search_by_key(&code, |(c, _)| *c)
+            .ok()
+            .map(|i| CODES[i].1)
     }
 }
 
@@ -232,27 +267,12 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(meta: &'static Metadata) -> Self {
-        let d = meta.descriptors();
-        let types = [
-            d.premium_rate(),
-            d.toll_free(),
-            d.shared_cost(),
-            d.voip(),
-            d.personal_number(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-            d.fixed_line(),
-            d.mobile(),
-        ];
+    fn new(data: &'static plans::PlanData) -> Self {
         Self {
-            general: Pattern::new(d.general()),
-            types: types.into_iter().flatten().map(Pattern::new).collect(),
-            leading_digits: meta.leading_digits().map(|l| Matcher::new(l.as_str())),
-            national_prefix_for_parsing: meta
-                .national_prefix_for_parsing()
-                .map(|p| Matcher::new(p.as_str())),
+            general: Pattern::new(&data.general),
+            types: data.types.iter().map(Pattern::new).collect(),
+            leading_digits: data.leading_digits.map(Matcher::new),
+            national_prefix_for_parsing: data.national_prefix_for_parsing.map(Matcher::new),
         }
     }
 
@@ -263,8 +283,8 @@ impl Plan {
     /// Whether `phonenumber::parse` might take a national prefix (a trunk code, a
     /// carrier code) off the front of `national`: its `helper::national_number`,
     /// then its own check for the plain national prefix.
-    fn may_strip_prefix(&self, meta: &Metadata, national: &str) -> bool {
-        meta.national_prefix()
+    fn may_strip_prefix(&self, data: &plans::PlanData, national: &str) -> bool {
+        data.national_prefix
             .is_some_and(|prefix| national.starts_with(prefix))
             || self
                 .national_prefix_for_parsing
@@ -275,22 +295,21 @@ impl Plan {
 
 /// `Descriptor::is_match`: a possible length, and the pattern matching from the start.
 struct Pattern {
-    descriptor: &'static Descriptor,
+    lengths: &'static [u16],
     matcher: Matcher,
 }
 
 impl Pattern {
-    fn new(descriptor: &'static Descriptor) -> Self {
+    fn new(desc: &'static plans::Desc) -> Self {
         Self {
-            descriptor,
-            matcher: Matcher::new(descriptor.national_number().as_str()),
+            lengths: desc.lengths,
+            matcher: Matcher::new(desc.pattern),
         }
     }
 
     fn is_match(&self, national: &str) -> bool {
-        let lengths = self.descriptor.possible_length();
         let length = u16::try_from(national.len()).unwrap_or(u16::MAX);
-        (lengths.is_empty() || lengths.contains(&length))
+        (self.lengths.is_empty() || self.lengths.contains(&length))
             && self.matcher.find(national).is_some_and(|m| m.start() == 0)
     }
 }
@@ -332,6 +351,8 @@ impl Matcher {
 
 #[cfg(test)]
 mod tests {
+    use phonenumber::metadata::{DATABASE, Descriptor};
+
     use super::*;
 
     #[test]
@@ -438,6 +459,48 @@ mod tests {
             checked > 10_000 && valid > 1_000,
             "{checked} checked, {valid} valid"
         );
+    }
+
+    /// Set for the child process of `an_acl_load_leaves_phonenumbers_database_unloaded`.
+    const FRESH_PROCESS: &str = "ROOMGATE_TEST_FRESH_PROCESS";
+
+    /// A server that loads its ACL must not be left holding `phonenumber`'s database
+    /// (4 MiB for good). Other tests here load it, so the load is tried in a process of
+    /// its own: this test binary again, running only the test below.
+    #[test]
+    fn an_acl_load_leaves_phonenumbers_database_unloaded() {
+        let child = "domain::phone::tests::in_a_fresh_process_an_acl_load_reads_only_the_tables";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", child, "--ignored", "--test-threads=1"])
+            .env(FRESH_PROCESS, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by an_acl_load_leaves_phonenumbers_database_unloaded"]
+    fn in_a_fresh_process_an_acl_load_reads_only_the_tables() {
+        if std::env::var_os(FRESH_PROCESS).is_none() {
+            return;
+        }
+        assert!(once_cell::sync::Lazy::get(&DATABASE).is_none());
+        let acl =
+            crate::acl::Acl::parse("acl.example.toml", include_str!("../../acl.example.toml"))
+                .unwrap();
+        assert!(acl.user_count() > 1);
+        assert!(
+            once_cell::sync::Lazy::get(&DATABASE).is_none(),
+            "the ACL load decoded phonenumber's database"
+        );
+        // What decodes it, so the check above would see it.
+        PhoneNumber::parse("+14155550101").unwrap();
+        assert!(once_cell::sync::Lazy::get(&DATABASE).is_some());
     }
 
     #[test]
