@@ -8,6 +8,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+
 use super::SignInService;
 use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
 use crate::audit::{AuditError, AuditEvent, AuditRecord};
@@ -207,8 +209,24 @@ impl SignInService {
         // spent only once the network's admission is in (the name's, everyone's
         // sign-ins, the number's), so a refusal spends nothing it shouldn't. A peek
         // that refuses is the refusal the admission would give.
+        // The embedded store answers on the first poll, so a network past its limit
+        // (a flood, nearly always) is refused before any of the rest is read. Redis's
+        // first poll only queues the command, which then shares the round trip.
+        let mut from_ip = std::pin::pin!(self.limiter.login_from_ip(visit.ip));
+        let from_ip = match from_ip.as_mut().now_or_never() {
+            Some(admitted) => {
+                admitted?;
+                None
+            }
+            None => Some(from_ip),
+        };
         let (from_ip, locked, exhausted, for_user, pending, for_phone) = tokio::join!(
-            self.limiter.login_from_ip(visit.ip),
+            async {
+                match from_ip {
+                    Some(admission) => admission.await,
+                    None => Ok(()),
+                }
+            },
             self.limiter.locked_out(&who),
             self.budget_for(channel).exhausted(),
             self.limiter.peek_start_for_user(&who),

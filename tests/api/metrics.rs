@@ -262,3 +262,58 @@ async fn video_calls_are_timed_too() {
         );
     }
 }
+
+/// Store operations of one kind so far, whatever their outcome.
+fn store_calls(scrape: &Scrape, operation: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "roomgate_store_duration_seconds_count"
+                && s.labels.get("operation") == Some(operation)
+        })
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Untyped(v) => v,
+            ref other => panic!("a count: {other:?}"),
+        })
+        .sum()
+}
+
+/// A flood from one network is refused on the network's admission alone. The embedded
+/// store answers at once, so a refused sign-in reads nothing more (the lockout, the
+/// budget, the name's and everyone's limits): one store call. On Redis those reads
+/// share the admission's round trip, so there they are made, one each.
+#[tokio::test]
+async fn a_sign_in_refused_for_its_network_costs_one_store_call() {
+    const REFUSED: usize = 50;
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1/32"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "1"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    let flood = |n| app.flood_logins("198.51.100.66", "standup", "mallory", n, 4);
+    assert_eq!(flood(1).await.get(&StatusCode::SEE_OTHER), Some(&1));
+    let before = scrape(&app).await;
+    assert_eq!(
+        flood(REFUSED).await.get(&StatusCode::TOO_MANY_REQUESTS),
+        Some(&REFUSED)
+    );
+    let after = scrape(&app).await;
+    let calls = |op| store_calls(&after, op) - store_calls(&before, op);
+
+    assert_eq!(calls("admit"), REFUSED as f64);
+    let reads = calls("get") + calls("peek") + calls("used");
+    let per_refusal = if std::env::var_os("ROOMGATE_TEST_REDIS_URL").is_some() {
+        4.0
+    } else {
+        0.0
+    };
+    // A little room for background work (sweeps) that reads the store meanwhile.
+    assert!(
+        reads <= per_refusal * REFUSED as f64 + 3.0,
+        "{reads} reads for {REFUSED} refusals"
+    );
+}
