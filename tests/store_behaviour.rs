@@ -309,6 +309,7 @@ every_backend! {
         put_and_get_expire_by_the_clock,
         put_new_sets_once_and_again_after_expiry,
         delete_forgets_a_key_of_any_kind,
+        delete_if_deletes_only_what_holds_the_value,
         incr_below_counts_to_the_cap_and_lives_from_first_use,
         take_due_hands_out_due_members_in_order_once,
         take_due_respects_max,
@@ -639,6 +640,30 @@ async fn delete_forgets_a_key_of_any_kind(fx: Fixture) {
     assert!(s.admit("ban", &rules).await.unwrap().is_admitted());
     // Others are untouched.
     assert_eq!(s.get("v").await.unwrap(), Some(b"y".to_vec()));
+}
+
+/// A lock's release: its holder's token deletes it; after it ran out and another
+/// took it, the first holder's token deletes nothing.
+async fn delete_if_deletes_only_what_holds_the_value(fx: Fixture) {
+    let (s, other) = (&fx.store, &fx.twin().await);
+    assert!(s.put_new("lock", b"first", secs(5)).await.unwrap());
+    assert!(!s.delete_if("lock", b"someone else").await.unwrap());
+    assert!(!s.delete_if("lock", b"firs").await.unwrap());
+    assert_eq!(s.get("lock").await.unwrap(), Some(b"first".to_vec()));
+    assert!(other.delete_if("lock", b"first").await.unwrap());
+    assert_eq!(s.get("lock").await.unwrap(), None);
+    assert!(!s.delete_if("lock", b"first").await.unwrap());
+
+    // Run out, then taken by another: the late release leaves the new holder's lock.
+    assert!(s.put_new("lock", b"first", secs(5)).await.unwrap());
+    fx.advance(secs(5));
+    assert!(other.put_new("lock", b"second", secs(5)).await.unwrap());
+    assert!(!s.delete_if("lock", b"first").await.unwrap());
+    assert_eq!(s.get("lock").await.unwrap(), Some(b"second".to_vec()));
+    // Run out and not taken: nothing to release.
+    fx.advance(secs(5));
+    assert!(!other.delete_if("lock", b"second").await.unwrap());
+    assert!(s.put_new("lock", b"third", secs(5)).await.unwrap());
 }
 
 async fn incr_below_counts_to_the_cap_and_lives_from_first_use(fx: Fixture) {

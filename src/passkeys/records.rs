@@ -190,15 +190,10 @@ impl<'a> UserLock<'a> {
         }
     }
 
-    /// Let go, unless the lock ran out and is someone else's now. (Read, then delete:
-    /// a lock taken over between the two would be dropped early, which needs this
-    /// holder to outlive its five seconds first.)
+    /// Let go, unless the lock ran out and is someone else's now: deleted only if it
+    /// still holds this holder's token, in one step.
     async fn release(self) {
-        let ours = matches!(
-            self.store.get(&self.key).await,
-            Ok(Some(held)) if held == self.token.as_bytes()
-        );
-        if ours && let Err(e) = self.store.delete(&self.key).await {
+        if let Err(e) = self.store.delete_if(&self.key, self.token.as_bytes()).await {
             tracing::warn!(error = %e, "a user's passkeys lock not released; it expires in seconds");
         }
     }

@@ -695,6 +695,14 @@ impl Store for EmbeddedStore {
         self.inner.settle(written).await
     }
 
+    async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let written = self.inner.write_key(key, |t, now| {
+            let change = t.delete_if(key, value, now);
+            (change.is_some(), change.into_iter().collect())
+        })?;
+        self.inner.settle(written).await
+    }
+
     async fn incr_below(
         &self,
         key: &str,

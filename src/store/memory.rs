@@ -285,6 +285,22 @@ impl Tables {
         })
     }
 
+    pub fn delete_if(&self, key: &str, value: &[u8], now_ms: u64) -> Option<Change> {
+        let mut shard = self.shard(key);
+        let holds = matches!(
+            shard.get(key),
+            Some(Slot { entry: Entry::Bytes(held), expires_ms })
+                if *expires_ms > now_ms && held.as_slice() == value
+        );
+        if !holds {
+            return None;
+        }
+        shard.remove(key);
+        Some(Change::Delete {
+            key: key.to_owned(),
+        })
+    }
+
     pub fn delete(&self, key: &str) -> Change {
         self.shard(key).remove(key);
         Change::Delete {
@@ -554,6 +570,11 @@ impl Store for MemoryStore {
         self.travel().await;
         self.tables.delete(key);
         Ok(())
+    }
+
+    async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        self.travel().await;
+        Ok(self.tables.delete_if(key, value, self.now_ms()).is_some())
     }
 
     async fn incr_below(

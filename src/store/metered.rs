@@ -80,6 +80,11 @@ impl Store for Metered {
         self.observe("delete", self.inner.delete(key)).await
     }
 
+    async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        self.observe("delete_if", self.inner.delete_if(key, value))
+            .await
+    }
+
     async fn incr_below(
         &self,
         key: &str,

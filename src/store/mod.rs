@@ -145,6 +145,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Delete `key` only if it holds `value` (and has not expired); whether it did. In
+    /// one step, so a lock is released only by its holder, even if it ran out and
+    /// another took it in between.
+    async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError>;
+
     /// Add one to the counter at `key` if it is below `cap` (absent counts as 0): the
     /// new count, or `None` at the cap. The counter lives `ttl` from its first use.
     async fn incr_below(

@@ -239,6 +239,16 @@ keep(KEYS[1], 'v', ARGV[2], now + tonumber(ARGV[3]))
 return 1
 ";
 
+/// `ARGV[2]`: the value held. 1 if it was, and is now deleted; 0 otherwise.
+const DELETE_IF: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'v', 'x')
+if h[1] == ARGV[2] and alive(h[2]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
+
 /// `ARGV[2]`: the cap; `ARGV[3]`: the ttl in ms. The new count, or -1 at the cap.
 const INCR_BELOW: &str = r"
 local cap = tonumber(ARGV[2])
@@ -302,6 +312,7 @@ static HIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(HIT));
 static SPEND_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SPEND));
 static GET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(GET));
 static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
+static DELETE_IF_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE_IF));
 static INCR_BELOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR_BELOW));
 static SCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SCHEDULE));
 static TAKE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_DUE));
@@ -767,6 +778,13 @@ impl Store for RedisStore {
         cmd.arg(self.keys.key(key));
         let _: i64 = self.command(cmd).await?;
         Ok(())
+    }
+
+    async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        let deleted: i64 = self
+            .eval(&DELETE_IF_SCRIPT, &[self.keys.key(key)], &[value])
+            .await?;
+        Ok(deleted == 1)
     }
 
     async fn incr_below(
