@@ -5,7 +5,8 @@
 //! code → room page → token over and over, every flow as another of U users and with
 //! a fresh cookie jar.
 //!
-//!     cargo build --release --bins --examples
+//!     cargo build --release --bin roomgate
+//!     cargo build --release --example flow_load
 //!     cargo run --release --example flow_load -- [participants] [seconds] [verify_ms] \
 //!         [--users N] [--redis-url URL] [--refused]
 //!
@@ -17,11 +18,16 @@
 //! Defaults: 50 participants, 10 s, Verify answering in 50 ms, 1,000 users, the
 //! embedded store in a fresh temporary data directory (`--redis-url` uses Redis
 //! instead, under a prefix of its own). The server is `$ROOMGATE_BIN`, else the
-//! `roomgate` next to this example's directory (`target/release/roomgate`).
+//! `roomgate` next to this example's directory (`target/release/roomgate`). Build the
+//! server on its own, as above: built in one command with the examples, it would get
+//! the features the dev-dependencies turn on (reqwest's cookie store, tokio's
+//! test-util…), which the shipped binary doesn't have (1 MB more code).
 //!
 //! After a 2 s warm-up (not counted), `seconds` are measured: flows per second, failed
 //! flows, the latency percentiles of a whole flow and of each step, the server's CPU
-//! time over the window (from /proc/PID/stat) per flow and in cores, its resident
+//! time over the window (from /proc/PID/stat) per flow and in cores, and per flow by
+//! thread (from /proc/PID/task/*/stat: the HTTP workers, the store's and the audit
+//! log's writers, the ACL watcher), its resident
 //! memory at idle, at its peak (sampled every 100 ms) and at the end, and this
 //! process's own CPU (generator and Verify mock), which shares the machine with it.
 //!
@@ -293,6 +299,37 @@ fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     // `after` starts at field 3 (state): field n is fields[n - 3].
     Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+}
+
+/// utime + stime of each of `pid`'s threads, in clock ticks, summed by thread name
+/// (`/proc/PID/task/*/stat`): where the server's CPU goes (HTTP workers, the store's
+/// writer, the audit log's writer…) without a profiler. A thread that ended in
+/// between is missed, which the whole-process figure is not.
+fn cpu_ticks_by_thread(pid: u32) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|u| u.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+        *by_name.entry(name).or_insert(0) += ticks;
+    }
+    by_name
 }
 
 /// VmRSS of `pid`, in KiB.
@@ -767,6 +804,7 @@ async fn run() -> anyhow::Result<()> {
         cpu_ticks("self")?,
         Instant::now(),
     );
+    let threads0 = cpu_ticks_by_thread(server.pid);
     let ops0 = store_ops(&metrics_url).await;
     tokio::time::sleep_until(measure_to.into()).await;
     let (server_cpu1, own_cpu1, t1) = (
@@ -774,6 +812,7 @@ async fn run() -> anyhow::Result<()> {
         cpu_ticks("self")?,
         Instant::now(),
     );
+    let threads1 = cpu_ticks_by_thread(server.pid);
     let ops1 = store_ops(&metrics_url).await;
 
     let mut all = Tally::default();
@@ -840,6 +879,22 @@ async fn run() -> anyhow::Result<()> {
             f64::NAN
         }
     );
+    if flows > 0 {
+        let mut split: Vec<(f64, &str)> = threads1
+            .iter()
+            .map(|(name, t1)| {
+                let t0 = threads0.get(name).copied().unwrap_or(0);
+                (t1.saturating_sub(t0) as f64 / ticks, name.as_str())
+            })
+            .filter(|(secs, _)| *secs > 0.0)
+            .collect();
+        split.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let line: Vec<String> = split
+            .iter()
+            .map(|(secs, name)| format!("{name} {:.3} ms", secs * 1000.0 / flows as f64))
+            .collect();
+        println!("  per flow by thread: {}", line.join(", "));
+    }
     println!(
         "generator CPU (this process, Verify mock included): {own_cpu:.2} s = {:.2} cores; machine: {} cores",
         own_cpu / wall,
