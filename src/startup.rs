@@ -73,7 +73,7 @@ pub struct Application {
     audit: AuditLog,
     recordings_storage: Arc<dyn ObjectStorage>,
     /// Reloads the ACL on change for as long as the server runs.
-    _watcher: notify::RecommendedWatcher,
+    _watcher: crate::acl::watch::AclWatch,
 }
 
 impl Application {

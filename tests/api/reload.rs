@@ -208,6 +208,32 @@ async fn an_invalid_entry_keeps_the_last_good_list() {
 }
 
 #[tokio::test]
+async fn a_half_written_file_still_held_open_is_never_read() {
+    let app = spawn_reload_app().await;
+    let full = with_user(TEST_ACL, "dave", DAVE_PHONE, r#"["standup"]"#);
+    let cut = full.find(DAVE_PHONE).unwrap() + 5;
+    let (first, rest) = full.split_at(cut);
+
+    let mut file = std::fs::File::create(&app.acl_path).unwrap();
+    file.write_all(first.as_bytes()).unwrap();
+    file.sync_all().unwrap();
+    // Several times what a reload takes: the half file would have been read and
+    // refused by now, and the list marked stale.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(admin_readyz(&app).await, (StatusCode::OK, "ready".into()));
+    assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
+    file.write_all(rest.as_bytes()).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    assert!(
+        sign_in_reaches_verify(&app, "standup", "dave", DAVE_PHONE).await,
+        "the whole file was loaded once closed"
+    );
+    assert_eq!(admin_readyz(&app).await, (StatusCode::OK, "ready".into()));
+}
+
+#[tokio::test]
 async fn a_file_written_in_two_halves_ends_up_loaded() {
     let app = spawn_reload_app().await;
     let full = with_user(TEST_ACL, "dave", DAVE_PHONE, r#"["standup"]"#);
@@ -216,15 +242,21 @@ async fn a_file_written_in_two_halves_ends_up_loaded() {
     let (first, rest) = full.split_at(cut);
     assert!(toml::from_str::<toml::Table>(first).is_err());
 
+    // A writer that closes the file between the halves (the watcher looks once a file
+    // written in place is closed, so a half still held open is never read at all).
     let mut file = std::fs::File::create(&app.acl_path).unwrap();
     file.write_all(first.as_bytes()).unwrap();
     file.sync_all().unwrap();
-    // A slow writer: the pause lasts until the watcher has read the half file and
-    // refused it.
+    drop(file);
+    // The pause lasts until the watcher has read the half file and refused it.
     let (status, detail) = until_admin_readyz(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{detail}");
     // Meanwhile the last good list is in force.
     assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&app.acl_path)
+        .unwrap();
     file.write_all(rest.as_bytes()).unwrap();
     file.sync_all().unwrap();
     drop(file);
