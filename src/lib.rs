@@ -36,6 +36,8 @@ pub mod passkeys;
 pub mod random;
 /// Whether an instance is ready: the one check both `/readyz` answer from.
 pub mod readiness;
+/// The writer threads scheduled as batch work beside the HTTP workers.
+pub mod scheduling;
 
 /// Recordings kept off Twilio: recorded on purpose, moved into the operator's storage,
 /// played back through links that expire in seconds.

@@ -156,7 +156,10 @@ impl AuditLog {
         };
         std::thread::Builder::new()
             .name("roomgate-audit".into())
-            .spawn(move || state.run(queue))
+            .spawn(move || {
+                crate::scheduling::as_batch_work();
+                state.run(queue)
+            })
             .context("cannot start the audit log writer")?;
         Ok(Self {
             writer: Some(Writer {

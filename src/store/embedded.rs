@@ -795,6 +795,7 @@ fn spawn_writer(
             // Dropped last: the thread is over, the database closed.
             let _done = done_tx;
             let _panic = PanicGuard(shared.clone());
+            crate::scheduling::as_batch_work();
             let db = db;
             write_loop(&db, &rx, &shared, &path, flush_every);
         })?;
