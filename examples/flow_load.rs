@@ -291,14 +291,23 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// utime + stime of `pid` ("self" for this process), in clock ticks: fields 14 and
-/// 15 of /proc/PID/stat, counted after the parenthesised command name.
+/// A thread's or process's name and utime + stime in clock ticks, from the text of
+/// its /proc `stat`: fields 14 and 15, counted after the parenthesised name (which
+/// may hold spaces and parentheses).
+fn name_and_ticks(stat: &str) -> Option<(&str, u64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // The fields after the name start at field 3 (state): field n is fields[n - 3].
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((&stat[open + 1..close], ticks))
+}
+
+/// utime + stime of `pid` ("self" for this process), in clock ticks.
 fn cpu_ticks(pid: &str) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = &stat[stat.rfind(')').ok_or_else(|| anyhow::anyhow!("odd stat"))? + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // `after` starts at field 3 (state): field n is fields[n - 3].
-    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+    name_and_ticks(&stat)
+        .map(|(_, ticks)| ticks)
+        .ok_or_else(|| anyhow::anyhow!("odd stat"))
 }
 
 /// utime + stime of each of `pid`'s threads, in clock ticks, summed by thread name
@@ -314,20 +323,9 @@ fn cpu_ticks_by_thread(pid: u32) -> BTreeMap<String, u64> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_owned();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = fields
-            .get(11)
-            .and_then(|u| u.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(0);
-        *by_name.entry(name).or_insert(0) += ticks;
+        if let Some((name, ticks)) = name_and_ticks(&stat) {
+            *by_name.entry(name.to_owned()).or_insert(0) += ticks;
+        }
     }
     by_name
 }

@@ -322,6 +322,37 @@ mod tests {
         (dir, path)
     }
 
+    /// The list at `path`, watched; the receiver hears, per reload, whether it
+    /// loaded a new list. (No SIGHUP: its sender is dropped at once.)
+    fn watched(path: &Path) -> (Arc<AclStore>, AclWatch, mpsc::UnboundedReceiver<bool>) {
+        let store = Arc::new(AclStore::new(
+            Acl::load(path).unwrap(),
+            path.to_path_buf(),
+            AclPolicy::default(),
+        ));
+        let (_, triggers) = mpsc::channel(1);
+        let (loads_tx, loads) = mpsc::unbounded_channel();
+        let watch = watch(store.clone(), triggers, move |o| {
+            let _ = loads_tx.send(matches!(o, ReloadOutcome::Loaded { .. }));
+        })
+        .unwrap();
+        (store, watch, loads)
+    }
+
+    /// Waits up to 2 s for a reload that loaded a new list.
+    async fn until_loaded(
+        loads: &mut mpsc::UnboundedReceiver<bool>,
+    ) -> Result<(), tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(loaded) = loads.recv().await {
+                if loaded {
+                    return;
+                }
+            }
+        })
+        .await
+    }
+
     #[test]
     fn a_save_that_changes_nothing_is_not_parsed() {
         let (_dir, path) = temp_acl(GOOD);
@@ -391,30 +422,13 @@ mod tests {
     #[tokio::test]
     async fn edits_on_disk_are_picked_up_by_the_watcher() {
         let (_dir, path) = temp_acl(GOOD);
-        let store = Arc::new(AclStore::new(
-            Acl::load(&path).unwrap(),
-            path.clone(),
-            AclPolicy::default(),
-        ));
-        let (_trigger, triggers) = mpsc::channel(1);
-        let (seen_tx, mut seen) = mpsc::unbounded_channel();
-        let _watcher = watch(store.clone(), triggers, move |o| {
-            let _ = seen_tx.send(matches!(o, ReloadOutcome::Loaded { .. }));
-        })
-        .unwrap();
+        let (store, _watch, mut loads) = watched(&path);
 
         // Written the way editors do: a new file renamed over the old one.
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, GOOD.replace("standup", "standup\", \"retro")).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        let loaded = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(loaded) = seen.recv().await {
-                if loaded {
-                    return;
-                }
-            }
-        })
-        .await;
+        let loaded = until_loaded(&mut loads).await;
         assert!(loaded.is_ok(), "the edit was picked up within 2 s");
         let alice = crate::domain::Username::parse("alice").unwrap();
         let retro = crate::domain::RoomName::parse("retro").unwrap();
@@ -434,17 +448,7 @@ mod tests {
             .append(true)
             .open(dir.0.join("audit.log"))
             .unwrap();
-        let store = Arc::new(AclStore::new(
-            Acl::load(&path).unwrap(),
-            path.clone(),
-            AclPolicy::default(),
-        ));
-        let (_trigger, triggers) = mpsc::channel(1);
-        let (seen_tx, mut seen) = mpsc::unbounded_channel();
-        let watch = watch(store.clone(), triggers, move |o| {
-            let _ = seen_tx.send(matches!(o, ReloadOutcome::Loaded { .. }));
-        })
-        .unwrap();
+        let (_store, watch, mut loads) = watched(&path);
 
         for i in 0..500 {
             writeln!(log, "{{\"event\":\"sign_in_requested\",\"n\":{i}}}").unwrap();
@@ -452,18 +456,11 @@ mod tests {
         }
         tokio::time::sleep(SETTLE * 2).await;
         assert_eq!(watch.wakeups(), 0, "the log's writes woke the ACL's watch");
-        assert!(seen.try_recv().is_err(), "nothing was reloaded");
+        assert!(loads.try_recv().is_err(), "nothing was reloaded");
 
         // The ACL written in place (open, write, close) still is seen.
         std::fs::write(&path, GOOD.replace("standup", "standup\", \"retro")).unwrap();
-        let loaded = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(loaded) = seen.recv().await {
-                if loaded {
-                    return;
-                }
-            }
-        })
-        .await;
+        let loaded = until_loaded(&mut loads).await;
         assert!(loaded.is_ok(), "the in-place edit was picked up within 2 s");
         assert!(watch.wakeups() > 0);
     }

@@ -207,12 +207,20 @@ async fn an_invalid_entry_keeps_the_last_good_list() {
     assert!(sign_in_reaches_verify(&app, "standup", "alice", ALICE_PHONE).await);
 }
 
-#[tokio::test]
-async fn a_half_written_file_still_held_open_is_never_read() {
-    let app = spawn_reload_app().await;
+/// The test list with dave added, cut inside dave's phone number: the first half
+/// alone is not valid TOML.
+fn dave_added_in_two_halves() -> (String, String) {
     let full = with_user(TEST_ACL, "dave", DAVE_PHONE, r#"["standup"]"#);
     let cut = full.find(DAVE_PHONE).unwrap() + 5;
     let (first, rest) = full.split_at(cut);
+    assert!(toml::from_str::<toml::Table>(first).is_err());
+    (first.to_owned(), rest.to_owned())
+}
+
+#[tokio::test]
+async fn a_half_written_file_still_held_open_is_never_read() {
+    let app = spawn_reload_app().await;
+    let (first, rest) = dave_added_in_two_halves();
 
     let mut file = std::fs::File::create(&app.acl_path).unwrap();
     file.write_all(first.as_bytes()).unwrap();
@@ -236,11 +244,7 @@ async fn a_half_written_file_still_held_open_is_never_read() {
 #[tokio::test]
 async fn a_file_written_in_two_halves_ends_up_loaded() {
     let app = spawn_reload_app().await;
-    let full = with_user(TEST_ACL, "dave", DAVE_PHONE, r#"["standup"]"#);
-    // Cut inside dave's phone number: the first half alone is not valid TOML.
-    let cut = full.find(DAVE_PHONE).unwrap() + 5;
-    let (first, rest) = full.split_at(cut);
-    assert!(toml::from_str::<toml::Table>(first).is_err());
+    let (first, rest) = dave_added_in_two_halves();
 
     // A writer that closes the file between the halves (the watcher looks once a file
     // written in place is closed, so a half still held open is never read at all).
