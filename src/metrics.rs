@@ -368,6 +368,7 @@ struct Inner {
     store_duration: StoreHistograms,
     store_errors: Family<OperationLabels, Counter>,
     store_refusals: Counter,
+    log_lines_suppressed: Counter,
     outbound_rejected: Family<RejectionLabels, Counter>,
     outbound_breaker_state: Family<ServiceLabels, Gauge>,
     outbound_breaker_opened: Family<ServiceLabels, Counter>,
@@ -430,6 +431,7 @@ impl Metrics {
             store_duration: Family::new_with_constructor(store_histogram as fn() -> _),
             store_errors: Family::default(),
             store_refusals: Counter::default(),
+            log_lines_suppressed: Counter::default(),
             outbound_rejected: Family::default(),
             outbound_breaker_state: Family::default(),
             outbound_breaker_opened: Family::default(),
@@ -455,6 +457,11 @@ impl Metrics {
             "store_refusals",
             "Requests refused because the store could not be reached (fail closed)",
             inner.store_refusals.clone(),
+        );
+        registry.register(
+            "log_lines_suppressed",
+            "Log lines not written because the same line came too often (telemetry::throttle)",
+            inner.log_lines_suppressed.clone(),
         );
         registry.register(
             "verifications_started",
@@ -718,6 +725,11 @@ impl Metrics {
     /// A request refused because the store could not say whether it was allowed.
     pub fn store_refusal(&self) {
         self.inner.store_refusals.inc();
+    }
+
+    /// Log lines held back by the log's throttle.
+    pub fn log_lines_suppressed(&self, count: u64) {
+        self.inner.log_lines_suppressed.inc_by(count);
     }
 
     /// An outbound service is guarded: its series start at zero.
@@ -1179,6 +1191,7 @@ pub(crate) mod tests {
             ("roomgate_acl_rejections", "counter"),
             ("roomgate_acl_users", "gauge"),
             ("roomgate_store_refusals", "counter"),
+            ("roomgate_log_lines_suppressed", "counter"),
             ("roomgate_recording_controls", "counter"),
         ];
         let found: Vec<(&str, &str)> = families

@@ -21,6 +21,7 @@ use crate::domain::{RoomName, Username};
 use crate::random::random_token;
 use crate::signin::SignInId;
 use crate::store::{Store, StoreError};
+use crate::telemetry::REPEATABLE;
 
 const SID: &str = "sid";
 const CSRF: &str = "csrf";
@@ -196,12 +197,12 @@ impl FromRequest for TypedSession {
                 match policy.store.get(&revoked_key(&sid)).await {
                     Ok(Some(_)) => {
                         // A copy of a cookie that was logged out or superseded: start afresh.
-                        tracing::info!("revoked session cookie presented");
+                        tracing::info!(name: REPEATABLE, "revoked session cookie presented");
                         session.clear();
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "session revocation not checked; the session earns nothing");
+                        tracing::warn!(name: REPEATABLE, error = %e, "session revocation not checked; the session earns nothing");
                         unchecked = true;
                     }
                 }

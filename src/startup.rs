@@ -271,6 +271,7 @@ impl Application {
         });
         let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         spawn_sweeper(state.clone());
+        spawn_log_report(state.metrics.clone());
         let readiness = state.readiness();
         let audit_for_reloads = audit.clone();
 
@@ -599,6 +600,17 @@ fn spawn_sighup_listener(
     });
     #[cfg(not(unix))]
     drop((reload, secrets, s3_secrets));
+}
+
+/// What the log's throttle held back is said once a window (see `telemetry::throttle`).
+fn spawn_log_report(metrics: Metrics) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::telemetry::throttle::WINDOW);
+        loop {
+            tick.tick().await;
+            crate::telemetry::throttle::report(&metrics);
+        }
+    });
 }
 
 /// Sign-ins abandoned halfway are taken from the store every 10 s (by one instance

@@ -161,3 +161,94 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         assert!(!out.contains(&value), "the {what} appears in the output");
     }
 }
+
+/// A flood of sign-ins refused by the per-network limit, at the default level: each
+/// line a refusal writes comes at most `PER_WINDOW` times a window, and what was held
+/// back is said afterwards, counted, in the log and in the metrics.
+#[tokio::test]
+async fn a_flood_of_refused_sign_ins_writes_a_bounded_number_of_log_lines() {
+    use roomgate::telemetry::throttle::{PER_WINDOW, WINDOW};
+
+    let verify = support::approving_verify().await;
+    let mut env = support::twilio_env(&verify, &support::fresh_dir("flood-log"));
+    env.insert("NO_COLOR".into(), "1".into());
+    // The admin listener's port isn't printed: pick a free one.
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    env.insert("ROOMGATE_ADMIN_ADDR".into(), admin.to_string());
+    let rg = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    let client = support::browser();
+    let join = support::open_join(&client, &rg.base, "standup").await;
+
+    const FLOOD: usize = 300;
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    for i in 0..FLOOD {
+        let name = format!("user{i}");
+        let resp = support::post_sign_in(&client, &rg.base, "standup", &name, &join.csrf).await;
+        refused += usize::from(resp.status() == 429);
+    }
+    let windows = 1 + started.elapsed().as_secs() / WINDOW.as_secs();
+    // The limit lets 20 a minute through.
+    assert!(refused >= FLOOD - 25, "the flood was refused ({refused})");
+
+    let count = |out: &str, message: &str| {
+        let marker = format!(" INFO {message} ");
+        out.lines().filter(|l| l.contains(&marker)).count() as u64
+    };
+    // What the log says it held back of `line`, over every report so far.
+    let held_back = |out: &str, line: &str| -> u64 {
+        let marker = format!("line={line} suppressed=");
+        out.lines()
+            .filter(|l| l.contains("log lines held back"))
+            .filter_map(|l| l.split(&marker).nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let cap = u64::from(PER_WINDOW) * windows;
+    let refused = refused as u64;
+    // A report comes every window: wait for the one after the flood.
+    let deadline = tokio::time::Instant::now() + WINDOW * 3;
+    let out = loop {
+        let out = rg.output();
+        let said = count(&out, "refused") + held_back(&out, "refused");
+        if said >= refused || tokio::time::Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for message in ["refused", "limited"] {
+        let written = count(&out, message);
+        assert!(
+            (1..=cap).contains(&written),
+            "{written} {message:?} lines for {refused} refusals (at most {cap}):\n{out}"
+        );
+        assert_eq!(
+            written + held_back(&out, message),
+            refused,
+            "every {message:?} line is written or counted:\n{out}"
+        );
+    }
+    let metrics = client
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total = held_back(&out, "refused") + held_back(&out, "limited");
+    assert!(
+        metrics.contains(&format!("roomgate_log_lines_suppressed_total {total}\n")),
+        "{total} held back:\n{metrics}"
+    );
+    rg.stop().await;
+}

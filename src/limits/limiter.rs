@@ -17,6 +17,7 @@ use crate::domain::PhoneNumber;
 use crate::env::Env;
 use crate::metrics::LimitKind;
 use crate::store::{Admission, Rule, Store, StoreError};
+use crate::telemetry::REPEATABLE;
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// The window of [`LimitedAction::PendingSignIns`]: a sign-in's whole life in the
@@ -588,6 +589,7 @@ fn judge(action: LimitedAction, admission: Admission) -> Result<(), Denied> {
         Admission::Wait(wait) => {
             let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
             tracing::info!(
+                name: REPEATABLE,
                 action = action.kind(),
                 retry_after_secs = retry_after.as_secs(),
                 "limited"

@@ -10,13 +10,14 @@ use actix_web::web;
 use super::PageError;
 use crate::i18n::Tr;
 use crate::state::AppState;
+use crate::telemetry::REPEATABLE;
 
 pub async fn refuse_cross_site_posts(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.method() == Method::POST && is_cross_site(&req) {
-        tracing::info!(path = req.path(), "cross-site POST refused");
+        tracing::info!(name: REPEATABLE, path = req.path(), "cross-site POST refused");
         let resp = PageError::CrossSite.page(&Tr::of_request(req.request()));
         return Ok(req.into_response(resp).map_into_right_body());
     }

@@ -17,6 +17,7 @@ use super::respond::no_store;
 use crate::domain::RoomName;
 use crate::session::{Grant, TypedSession, csrf_matches};
 use crate::state::AppState;
+use crate::telemetry::REPEATABLE;
 
 /// The `{room}` path segment, parsed; anything else is a 404 that says nothing more.
 pub struct RoomPath(pub RoomName);
@@ -137,7 +138,7 @@ impl FromRequest for Member {
             let Some(is_host) = role else {
                 session.clear_grant();
                 let user = state.pseudonyms.of(grant.username.as_str());
-                tracing::info!(%user, %room, "refused: no longer on the list");
+                tracing::info!(name: REPEATABLE, %user, %room, "refused: no longer on the list");
                 return Err(Refused::NotAllowed.into());
             };
             Ok(Member {

@@ -13,6 +13,7 @@ use crate::i18n::Tr;
 use crate::session::TypedSession;
 use crate::signin::{Refusal, SignIn, Visit};
 use crate::state::AppState;
+use crate::telemetry::REPEATABLE;
 use crate::verify::Channel;
 
 #[derive(Template)]
@@ -76,7 +77,7 @@ pub async fn room_page(
                 passkeys: state.passkeys.is_some(),
             });
         }
-        tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
+        tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
         session.clear_grant();
     }
     render(JoinPage {

@@ -8,6 +8,7 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
 use crate::state::AppState;
+use crate::telemetry::REPEATABLE;
 use crate::twilio::signature::HEADER;
 
 /// Twilio's callbacks are a few hundred bytes; anything much larger is not one.
@@ -91,7 +92,7 @@ async fn recording_event(
 }
 
 async fn reject(state: &AppState, ip: std::net::IpAddr, why: &str) -> HttpResponse {
-    tracing::warn!(why, "webhook rejected");
+    tracing::warn!(name: REPEATABLE, why, "webhook rejected");
     let record = AuditRecord::new(AuditEvent::WebhookRejected)
         .ip(ip)
         .detail(why);

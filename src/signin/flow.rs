@@ -19,6 +19,7 @@ use crate::limits::{Denied, Limited, LimitedAction};
 use crate::metrics::{FailReason, LimitKind, SignInMethod};
 use crate::notice::Notice;
 use crate::store::StoreError;
+use crate::telemetry::REPEATABLE;
 use crate::verify::{Channel, CheckOutcome};
 
 /// Why a step of the sign-in may not go on.
@@ -140,11 +141,11 @@ impl SignInService {
         match (refusal, refusal.kind()) {
             (Refusal::StoreDown(e), _) => {
                 self.metrics.store_refusal();
-                tracing::error!(%room, error = %e, "refused: the store is unavailable");
+                tracing::error!(name: REPEATABLE, %room, error = %e, "refused: the store is unavailable");
             }
             // Counted by the guard (`roomgate_outbound_rejected_total`).
             (Refusal::Busy(_), _) => {
-                tracing::warn!(%room, "refused: Verify is saturated or failing");
+                tracing::warn!(name: REPEATABLE, %room, "refused: Verify is saturated or failing");
             }
             // The audit log's writer reports its own failure, once.
             (Refusal::AuditDown(e), _) => {
@@ -155,7 +156,7 @@ impl SignInService {
                 // a log that shows it.
                 if tracing::enabled!(tracing::Level::INFO) {
                     let user = who.map(|w| self.pseudonyms.of(w)).unwrap_or_default();
-                    tracing::info!(%user, %room, refusal = refusal.detail(), "refused");
+                    tracing::info!(name: REPEATABLE, %user, %room, refusal = refusal.detail(), "refused");
                 }
                 self.metrics.limited(kind);
                 let mut record = AuditRecord::new(AuditEvent::Limited)

@@ -1,16 +1,27 @@
 //! Tracing set-up. Events carry masked phone numbers and never codes, tokens or
-//! secrets; the filter comes from `RUST_LOG` (default `info`).
+//! secrets; the filter comes from `RUST_LOG` (default `info`). Lines anonymous
+//! requests can repeat at will are capped per call site ([`throttle`]).
+
+pub mod throttle;
+
+pub use throttle::REPEATABLE;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub fn init(default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     // Logs go to stderr; stdout is kept for command output and local-mode codes.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .with_target(false);
+    // The throttle sits under the filter: it only counts lines the filter lets through.
+    let _ = tracing_subscriber::registry()
+        .with(throttle::ThrottleLayer::installed())
+        .with(filter)
+        .with(fmt)
         .try_init();
 }
 
