@@ -71,6 +71,7 @@ pub struct Application {
     server: Server,
     acl: Arc<AclStore>,
     audit: AuditLog,
+    metrics: Metrics,
     recordings_storage: Arc<dyn ObjectStorage>,
     /// Reloads the ACL on change for as long as the server runs.
     _watcher: crate::acl::watch::AclWatch,
@@ -271,7 +272,8 @@ impl Application {
         });
         let trusted_proxies = web::Data::new(settings.trusted_proxies.clone());
         spawn_sweeper(state.clone());
-        spawn_log_report(state.metrics.clone());
+        let metrics_for_report = state.metrics.clone();
+        spawn_log_report(metrics_for_report.clone());
         let readiness = state.readiness();
         let audit_for_reloads = audit.clone();
 
@@ -361,6 +363,7 @@ impl Application {
             server,
             acl,
             audit,
+            metrics: metrics_for_report,
             recordings_storage: storage_handle,
             _watcher: watcher,
         })
@@ -396,6 +399,8 @@ impl Application {
         if let Err(e) = self.audit.flush().await {
             tracing::error!(error = %e, "the audit log's last summaries were not written");
         }
+        // Likewise the log lines held back since the last report.
+        crate::telemetry::throttle::report(&self.metrics);
         stopped
     }
 }

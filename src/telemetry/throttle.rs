@@ -3,8 +3,8 @@
 //! signature, a revoked cookie replayed, a request refused while the store is down.
 //! Each such call site is marked with the event name [`REPEATABLE`]. Per site, at most
 //! [`PER_WINDOW`] lines are written per [`WINDOW`]; the rest are counted, and
-//! [`report`] writes one line per site with the count (every [`WINDOW`], from
-//! `serve`) and adds it to `roomgate_log_lines_suppressed_total`. The audit log folds
+//! [`report`] writes one line per site with the count (every [`WINDOW`] and at
+//! shutdown, from `serve`) and adds it to `roomgate_log_lines_suppressed_total`. The audit log folds
 //! the same floods into counted records (`audit::fold`); this does it for the log.
 //!
 //! Only marked sites are capped. The lines that follow a sign-in the limits let

@@ -189,14 +189,17 @@ impl Roomgate {
         self.child.kill().await.unwrap();
     }
 
-    /// `kill` (SIGTERM), then wait for it to exit.
-    pub async fn stop(mut self) {
+    /// `kill` (SIGTERM), then wait for it to exit: everything it printed.
+    pub async fn stop(mut self) -> String {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .arg(pid.to_string())
                 .status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        // Let the last lines arrive.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.output()
     }
 }
 
