@@ -201,10 +201,10 @@ async fn a_flood_of_refused_sign_ins_writes_a_bounded_number_of_log_lines() {
     };
     // What the log says it held back of `line`, over every report so far.
     let held_back = |out: &str, line: &str| -> u64 {
-        let marker = format!("line={line} suppressed=");
+        let marker = format!("line={line} from=");
         out.lines()
-            .filter(|l| l.contains("log lines held back"))
-            .filter_map(|l| l.split(&marker).nth(1))
+            .filter(|l| l.contains("log lines held back") && l.contains(&marker))
+            .filter_map(|l| l.split(" suppressed=").nth(1))
             .map(|rest| {
                 rest.split_whitespace()
                     .next()
@@ -259,4 +259,58 @@ async fn a_flood_of_refused_sign_ins_writes_a_bounded_number_of_log_lines() {
             "every {message:?} line is written or counted:\n{out}"
         );
     }
+}
+
+/// What anonymous clients can make the libraries underneath log on every request,
+/// a session cookie that fails its checks and a request that can't be parsed, is
+/// capped the same way.
+#[tokio::test]
+async fn garbage_cookies_and_unparsable_requests_are_logged_a_bounded_number_of_times() {
+    use roomgate::telemetry::throttle::PER_WINDOW;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let verify = support::approving_verify().await;
+    let mut env = support::twilio_env(&verify, &support::fresh_dir("garbage-log"));
+    env.insert("NO_COLOR".into(), "1".into());
+    let rg = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    const TIMES: usize = 40;
+    let started = std::time::Instant::now();
+    for i in 0..TIMES {
+        let cookie = format!("roomgate=forged{i}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        let page = support::browser_with_cookie(&cookie)
+            .get(rg.url("/rooms/standup"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "a forged cookie counts as none");
+
+        let addr = rg.base.trim_start_matches("http://");
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        raw.write_all(b"GET /rooms/standup HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = raw.read_to_end(&mut answer).await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 400"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let windows = 1 + started.elapsed().as_secs() / 10;
+    let out = rg.stop().await;
+    for line in ["failed to pass cryptographic checks", "request parse error"] {
+        let written = out
+            .lines()
+            .filter(|l| l.contains(line) && !l.contains("log lines held back"))
+            .count() as u64;
+        let cap = u64::from(PER_WINDOW) * windows;
+        assert!(
+            (1..=cap).contains(&written),
+            "{written} lines with {line:?} for {TIMES} requests (at most {cap}):\n{out}"
+        );
+    }
+    // Said at shutdown, for each.
+    let reports = out.lines().filter(|l| l.contains("log lines held back"));
+    assert_eq!(reports.count(), 2, "{out}");
 }

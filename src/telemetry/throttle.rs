@@ -7,7 +7,11 @@
 //! shutdown, from `serve`) and adds it to `roomgate_log_lines_suppressed_total`. The audit log folds
 //! the same floods into counted records (`audit::fold`); this does it for the log.
 //!
-//! Only marked sites are capped. The lines that follow a sign-in the limits let
+//! Two libraries log per request too, and are capped the same way, by target
+//! ([`FOREIGN`]): actix-http for each request it can't parse, actix-session for each
+//! cookie that fails its checks.
+//!
+//! Only those sites are capped. The lines that follow a sign-in the limits let
 //! through are bounded by those limits, and an operator reading a busy hour wants
 //! every one of them.
 
@@ -25,6 +29,11 @@ use crate::metrics::Metrics;
 /// requests can repeat at will. The name is not printed.
 pub const REPEATABLE: &str = "repeatable";
 
+/// Targets of other crates' lines that anonymous requests can repeat at will: a
+/// request actix-http can't parse (`stream error: request parse error: …`, at error
+/// level), a session cookie that fails actix-session's checks.
+pub const FOREIGN: &[&str] = &["actix_http::h1", "actix_session"];
+
 /// How long a site's window lasts, and how often [`report`] runs.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
@@ -39,7 +48,9 @@ struct Site {
     /// The address of the site's metadata, which is a static: one per call site.
     key: usize,
     level: Level,
+    /// The site's first line (the messages of other crates' sites may vary).
     message: String,
+    target: &'static str,
     opened: Instant,
     written: u32,
     /// Held back since the last report.
@@ -60,6 +71,7 @@ pub struct Throttle {
 pub struct HeldBack {
     pub level: Level,
     pub message: String,
+    pub target: &'static str,
     pub count: u64,
 }
 
@@ -69,7 +81,7 @@ impl Throttle {
     fn admit(
         &self,
         key: usize,
-        level: Level,
+        (level, target): (Level, &'static str),
         message: impl FnOnce() -> String,
         now: Instant,
     ) -> bool {
@@ -81,6 +93,7 @@ impl Throttle {
                     key,
                     level,
                     message: message(),
+                    target,
                     opened: now,
                     written: 0,
                     held_back: 0,
@@ -110,6 +123,7 @@ impl Throttle {
             .map(|s| HeldBack {
                 level: s.level,
                 message: s.message.clone(),
+                target: s.target,
                 count: std::mem::take(&mut s.held_back),
             })
             .collect()
@@ -133,12 +147,14 @@ impl ThrottleLayer {
 impl<S: Subscriber> Layer<S> for ThrottleLayer {
     fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
         let meta = event.metadata();
-        if meta.name() != REPEATABLE {
+        let capped =
+            meta.name() == REPEATABLE || FOREIGN.iter().any(|t| meta.target().starts_with(t));
+        if !capped {
             return true;
         }
         self.0.admit(
             std::ptr::from_ref(meta) as usize,
-            *meta.level(),
+            (*meta.level(), meta.target()),
             || message_of(event),
             Instant::now(),
         )
@@ -178,11 +194,13 @@ fn report_from(throttle: &Throttle, metrics: &Metrics) {
     for held in throttle.take_held_back() {
         metrics.log_lines_suppressed(held.count);
         let (line, count, secs) = (&held.message, held.count, WINDOW.as_secs());
+        let from = held.target;
         macro_rules! say {
             ($level:expr) => {
                 tracing::event!(
                     $level,
                     line = %line,
+                    from,
                     suppressed = count,
                     "log lines held back: the same line came more than {PER_WINDOW} times in {secs} s"
                 )
@@ -240,6 +258,7 @@ mod tests {
             vec![HeldBack {
                 level: Level::INFO,
                 message: "flooded".into(),
+                target: module_path!(),
                 count: 25 - u64::from(PER_WINDOW),
             }]
         );
@@ -247,16 +266,44 @@ mod tests {
     }
 
     #[test]
+    fn the_lines_libraries_write_per_bad_request_are_capped_by_target() {
+        let throttle = Arc::new(Throttle::default());
+        let (logs, _guard) = capturing(&throttle);
+        for _ in 0..25 {
+            tracing::warn!(target: "actix_session::middleware", "cookie failed its checks");
+            tracing::error!(target: "actix_http::h1::dispatcher", "stream error: bad header");
+            tracing::warn!(target: "actix_server::accept", "not capped");
+        }
+        let text = logs.text();
+        assert_eq!(
+            text.matches("cookie failed").count(),
+            PER_WINDOW as usize,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("stream error").count(),
+            PER_WINDOW as usize,
+            "{text}"
+        );
+        assert_eq!(text.matches("not capped").count(), 25, "{text}");
+        let held = throttle.take_held_back();
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[1].target, "actix_http::h1::dispatcher");
+        assert_eq!(held[1].level, Level::ERROR);
+    }
+
+    #[test]
     fn each_window_writes_its_own_lines() {
         let throttle = Throttle::default();
         let start = Instant::now();
-        let admit = |at: Instant| throttle.admit(1, Level::INFO, || "x".into(), at);
+        let site = (Level::INFO, "here");
+        let admit = |at: Instant| throttle.admit(1, site, || "x".into(), at);
         let written = (0..PER_WINDOW + 5).filter(|_| admit(start)).count();
         assert_eq!(written, PER_WINDOW as usize);
         assert!(!admit(start + WINDOW - Duration::from_millis(1)));
         assert!(admit(start + WINDOW), "a new window");
         // Another site has a window of its own.
-        assert!(throttle.admit(2, Level::INFO, || "y".into(), start + WINDOW));
+        assert!(throttle.admit(2, site, || "y".into(), start + WINDOW));
         assert_eq!(throttle.take_held_back()[0].count, 6);
     }
 
@@ -274,7 +321,8 @@ mod tests {
         assert!(
             text.contains("WARN")
                 && text.contains("log lines held back")
-                && text.contains("line=webhook rejected suppressed=7"),
+                && text.contains("line=webhook rejected from=")
+                && text.contains(" suppressed=7"),
             "{text}"
         );
         assert!(
