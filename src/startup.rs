@@ -307,6 +307,8 @@ impl Application {
                 .wrap(middleware::from_fn(crate::routes::translate_error_pages))
                 .wrap(middleware::from_fn(crate::routes::refuse_cross_site_posts))
                 .wrap(sessions)
+                // Before sessions: a flooding network's refusal needs none (nor its form).
+                .wrap(middleware::from_fn(crate::routes::shed_refused_networks))
                 // Before sessions: a redirect needs none.
                 .wrap(middleware::from_fn(crate::routes::canonical_room_paths))
                 .wrap(

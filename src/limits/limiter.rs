@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::refused::RefusedNetworks;
 use crate::domain::PhoneNumber;
 use crate::env::Env;
 use crate::metrics::LimitKind;
@@ -355,6 +356,8 @@ pub struct Limiter {
     /// number is undone by hashing every number in the plan. Instances sharing a store
     /// must agree on it, so it is derived from the shared session key.
     phone_key: [u8; 32],
+    /// Networks the per-network sign-in limit refused, until they may try again.
+    refused: RefusedNetworks,
 }
 
 impl fmt::Debug for Limiter {
@@ -375,6 +378,7 @@ impl Limiter {
             store,
             config,
             phone_key: mac.finalize().into_bytes().into(),
+            refused: RefusedNetworks::default(),
         }
     }
 
@@ -382,8 +386,31 @@ impl Limiter {
         &self.config
     }
 
+    /// A network refused a moment ago is refused again without asking the store,
+    /// until the wait it was given is over (see [`RefusedNetworks`]).
     pub async fn login_from_ip(&self, ip: IpAddr) -> Result<(), Denied> {
-        self.admit(LimitedAction::LoginPerIp, &network_of(ip)).await
+        if let Some(limited) = self.login_refused_from(ip) {
+            return Err(Denied::Limited(limited));
+        }
+        let action = LimitedAction::LoginPerIp;
+        let key = format!("{}:{}", action.kind(), network_of(ip));
+        let admission = self.store.admit(&key, &action.rules(&self.config)).await?;
+        if let Admission::Wait(wait) = admission {
+            let until = self.store.clock().now() + wait;
+            self.refused.remember(ip, unix_ms(until));
+        }
+        judge(action, admission)
+    }
+
+    /// The refusal a sign-in from `ip` gets now, if its network was refused by the
+    /// per-network limit and its wait isn't over: known here, no store asked.
+    pub fn login_refused_from(&self, ip: IpAddr) -> Option<Limited> {
+        let now = unix_ms(self.store.clock().now());
+        let left = self.refused.refused_for(ip, now)?;
+        Some(limited(
+            LimitedAction::LoginPerIp,
+            Duration::from_millis(left),
+        ))
     }
 
     pub async fn check_from_ip(&self, ip: IpAddr) -> Result<(), Denied> {
@@ -586,19 +613,22 @@ impl LockState {
 fn judge(action: LimitedAction, admission: Admission) -> Result<(), Denied> {
     match admission {
         Admission::Admitted => Ok(()),
-        Admission::Wait(wait) => {
-            let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
-            tracing::info!(
-                name: REPEATABLE,
-                action = action.kind(),
-                retry_after_secs = retry_after.as_secs(),
-                "limited"
-            );
-            Err(Denied::Limited(Limited {
-                action,
-                retry_after,
-            }))
-        }
+        Admission::Wait(wait) => Err(Denied::Limited(limited(action, wait))),
+    }
+}
+
+/// A refusal of `action` for `wait`, logged (capped: a flood repeats it).
+fn limited(action: LimitedAction, wait: Duration) -> Limited {
+    let retry_after = Duration::from_secs(ceil_secs(wait).max(1));
+    tracing::info!(
+        name: REPEATABLE,
+        action = action.kind(),
+        retry_after_secs = retry_after.as_secs(),
+        "limited"
+    );
+    Limited {
+        action,
+        retry_after,
     }
 }
 
@@ -608,6 +638,10 @@ fn lock_key(who: &str) -> String {
 
 fn unix(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    u64::try_from(unix(t).as_millis()).unwrap_or(u64::MAX)
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -707,6 +741,39 @@ mod tests {
             LimitedAction::TokenPerIp => limiter.token_from_ip(ip).await,
             _ => unreachable!("not a per-IP action"),
         }
+    }
+
+    /// A network the store refused is refused again without asking it, until the
+    /// wait it was given is over: shown by the store forgetting the network's count
+    /// (which would admit it) while the wait runs.
+    #[tokio::test]
+    async fn a_refused_network_is_refused_from_memory_until_its_wait_is_over() {
+        let clock = Arc::new(ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let limiter = Limiter::new(store.clone(), LimitsConfig::default());
+        let client = ip("203.0.113.7");
+        for _ in 0..20 {
+            limiter.login_from_ip(client).await.unwrap();
+        }
+        let refused = |secs_left| {
+            Err(Limited {
+                action: LimitedAction::LoginPerIp,
+                retry_after: secs(secs_left),
+            })
+        };
+        assert_eq!(limiter.login_from_ip(client).await, refused(3));
+        store.delete("login_per_ip:203.0.113.7").await.unwrap();
+        clock.advance(Duration::from_millis(2_500));
+        assert_eq!(limiter.login_from_ip(client).await, refused(1));
+        assert_eq!(
+            limiter.0.login_refused_from(client).map(|l| l.retry_after),
+            Some(secs(1))
+        );
+        assert_eq!(limiter.0.login_refused_from(ip("203.0.113.8")), None);
+        // Not a moment longer: then the store decides again.
+        clock.advance(Duration::from_millis(500));
+        assert_eq!(limiter.0.login_refused_from(client), None);
+        assert_eq!(limiter.login_from_ip(client).await, Ok(()));
     }
 
     #[tokio::test]

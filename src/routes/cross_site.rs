@@ -24,7 +24,7 @@ pub async fn refuse_cross_site_posts(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-fn is_cross_site(req: &ServiceRequest) -> bool {
+pub(super) fn is_cross_site(req: &ServiceRequest) -> bool {
     let headers = req.headers();
     if headers
         .get("sec-fetch-site")

@@ -16,6 +16,7 @@ mod recording;
 mod recording_files;
 mod recordings;
 mod respond;
+mod shed;
 mod token;
 mod verify;
 mod webhooks;
@@ -27,6 +28,7 @@ pub use canonical::canonical_room_paths;
 pub use cross_site::refuse_cross_site_posts;
 pub use error::{PageError, translate_error_pages};
 pub use host::{REMOVAL_BAN, removal_key};
+pub use shed::shed_refused_networks;
 
 /// Every path is one resource with all its methods, so a method it doesn't have is a
 /// `405` with `Allow` (actix's resource default), not the `404` that `cfg.route`'s

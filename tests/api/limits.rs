@@ -671,3 +671,58 @@ async fn sign_ins_for_one_name_at_once_get_one_code_between_them() {
     assert_eq!(statuses, expected);
     assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
+
+/// Once the network's limit refuses, the network's sign-ins are refused before the
+/// cookie is read: a bare POST (no cookie, no CSRF token, which would otherwise be a
+/// 403) gets the same 429 and notice, audited like the rest with the name typed. For
+/// no longer than the wait: then the bare POST is the CSRF check's 403 again, and a
+/// real sign-in goes through.
+#[tokio::test]
+async fn a_network_being_refused_is_refused_before_its_cookie_is_read() {
+    let (mut app, clock) =
+        spawn_app_with_clock(&[("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2")]).await;
+    mock_start_ok().mount(&app.verify).await;
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[
+        (0, "standup", "guest0", Code),
+        (0, "standup", "guest1", Code),
+        // One every 60 / 2 = 30 s.
+        (0, "standup", "guest2", Limited(30)),
+    ])
+    .await;
+
+    let bare = || {
+        new_client()
+            .post(app.url("/rooms/standup/login"))
+            .form(&[("username", "Mallory ")])
+            .send()
+    };
+    let wait = |secs| async move {
+        assert_notice(
+            bare().await.unwrap(),
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(secs),
+            LIMITED,
+        )
+        .await;
+    };
+    wait(30).await;
+    clock.advance(secs(20));
+    wait(10).await;
+    assert_eq!(
+        app.audit_count("limited").await,
+        3,
+        "every refusal is audited"
+    );
+    let named = app
+        .audit_events("limited")
+        .into_iter()
+        .filter(|r| r["username"] == "mallory")
+        .count();
+    assert!(named >= 1, "with the name typed: {}", app.audit_text());
+
+    clock.advance(secs(10));
+    assert_eq!(bare().await.unwrap().status(), StatusCode::FORBIDDEN);
+    #[rustfmt::skip]
+    sign_ins(&mut app, &clock, &[(0, "standup", "guest4", Code)]).await;
+}
