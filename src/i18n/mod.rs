@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::{Ready, ready};
 
 use actix_web::http::Method;
-use actix_web::http::header::ACCEPT_LANGUAGE;
+use actix_web::http::header::{ACCEPT_LANGUAGE, COOKIE as COOKIE_HEADER};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use fluent_bundle::FluentValue;
 use fluent_templates::{LanguageIdentifier, Loader, StaticLoader, langid};
@@ -120,7 +120,7 @@ impl Lang {
     /// `Accept-Language`); `None` when they get English only because we have nothing
     /// better.
     pub fn asked_for(req: &HttpRequest) -> Option<Self> {
-        if let Some(lang) = req.cookie(COOKIE).and_then(|c| Self::from_code(c.value())) {
+        if let Some(lang) = sent_cookie(req, COOKIE).and_then(Self::from_code) {
             return Some(lang);
         }
         req.headers()
@@ -134,6 +134,21 @@ impl std::fmt::Display for Lang {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())
     }
+}
+
+/// The value of the cookie `name` as sent, read straight from the `Cookie` headers.
+/// The language cookie holds a plain code, so unlike `HttpRequest::cookie` this neither
+/// parses nor percent-decodes the other cookies: a refusal answered before the session
+/// layer (`routes::shed`) doesn't pay for the session cookie it never reads.
+fn sent_cookie<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(COOKIE_HEADER)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then_some(value)
+        })
 }
 
 /// The best language we have for an `Accept-Language` value: the highest `q` first
@@ -464,6 +479,36 @@ mod tests {
     use fluent_syntax::ast;
 
     use super::*;
+
+    #[test]
+    fn the_language_cookie_is_found_among_the_others_as_the_cookie_parser_would() {
+        use actix_web::test::TestRequest;
+        let asked = |headers: &[&str]| {
+            let mut req = TestRequest::default();
+            for h in headers {
+                req = req.append_header(("cookie", *h));
+            }
+            Lang::asked_for(&req.to_http_request())
+        };
+        assert_eq!(asked(&["roomgate_lang=fr"]), Some(Lang::Fr));
+        assert_eq!(
+            asked(&["roomgate=a%2Fb%3D%3D; roomgate_lang=ja; other=1"]),
+            Some(Lang::Ja)
+        );
+        assert_eq!(
+            asked(&["roomgate=x", "roomgate_lang=pt-BR"]),
+            Some(Lang::PtBr)
+        );
+        // Only that name, and only a language we have.
+        assert_eq!(asked(&["xroomgate_lang=fr; roomgate_langx=fr"]), None);
+        assert_eq!(asked(&["roomgate_lang=klingon"]), None);
+        assert_eq!(asked(&["roomgate_lang"]), None);
+        // The first of two, as `HttpRequest::cookie` would.
+        assert_eq!(
+            asked(&["roomgate_lang=es; roomgate_lang=fr"]),
+            Some(Lang::Es)
+        );
+    }
 
     #[test]
     fn accept_language_picks_the_best_language_we_have() {
