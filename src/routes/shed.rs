@@ -35,7 +35,10 @@ pub async fn shed_refused_networks(
         && let Some(state) = req.app_data::<web::Data<AppState>>().cloned()
     {
         let ClientIp(ip) = ClientIp::extract(req.request()).await?;
-        if let Some(limited) = state.signin.limiter.login_refused_from(ip) {
+        // With the audit log down, a sign-in is "busy" before any limit: left to it.
+        if state.signin.audit_log.health().is_ok()
+            && let Some(limited) = state.signin.limiter.login_refused_from(ip)
+        {
             // The body is read only to be answered here. A form that doesn't parse is
             // refused all the same, without a name.
             let who = req
