@@ -171,6 +171,9 @@ class Roomgate {
     }
     Object.assign(childEnv, {
       RUST_LOG: 'info',
+      // Local mode's admin listener defaults to port 9090: a roomgate someone is
+      // running by hand (the README's first command) would hold it.
+      ROOMGATE_ADMIN_ADDR: '127.0.0.1:0',
       ROOMGATE_PUBLIC_URL: base,
       ROOMGATE_VIDEO_SDK_URL: sdkUrl,
       ...extraEnv,

@@ -108,9 +108,7 @@ async function tokenStatus(page, gate) {
 }
 
 test('passkeys: register after SMS, sign in without a code, lost with the ACL entry or number', { timeout: 240_000 }, async () => {
-  // Any free admin port: another roomgate on this machine may hold the default one.
-  const env = { ...h.RELAXED_LIMITS, ROOMGATE_ADMIN_ADDR: '127.0.0.1:0' };
-  await h.inWorld(SCENARIO, { host: 'localhost', env }, async ({ gate, browser }) => {
+  await h.inWorld(SCENARIO, { host: 'localhost' }, async ({ gate, browser }) => {
     assert.match(gate.base, /^http:\/\/localhost:\d+$/);
     // The start-up line says where passkeys work.
     await gate.waitForLine((l) => l.includes(`passkeys work at ${gate.base}`), { what: 'passkeys line' });

@@ -92,7 +92,6 @@ pub fn twilio_env(verify: &MockServer, data_dir: &Path) -> BTreeMap<String, Stri
 pub struct Roomgate {
     child: Child,
     pub base: String,
-    pub admin: String,
     output: Arc<Mutex<String>>,
 }
 
@@ -143,16 +142,9 @@ impl Roomgate {
             if let Some(line) = line {
                 let base = line.split("listening on ").nth(1).unwrap();
                 let base = base.split_whitespace().next().unwrap().to_owned();
-                let admin = output
-                    .lock()
-                    .unwrap()
-                    .lines()
-                    .find_map(|l| l.split("admin listener on ").nth(1).map(str::to_owned))
-                    .unwrap_or_default();
                 return Ok(Roomgate {
                     child,
                     base,
-                    admin,
                     output,
                 });
             }
