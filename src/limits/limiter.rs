@@ -356,8 +356,8 @@ pub struct Limiter {
     /// number is undone by hashing every number in the plan. Instances sharing a store
     /// must agree on it, so it is derived from the shared session key.
     phone_key: [u8; 32],
-    /// Networks the per-network sign-in limit refused, until they may try again.
-    refused: RefusedNetworks,
+    /// Networks each per-network limit refused, until they may try again.
+    refused: PerNetwork<RefusedNetworks>,
 }
 
 impl fmt::Debug for Limiter {
@@ -378,7 +378,7 @@ impl Limiter {
             store,
             config,
             phone_key: mac.finalize().into_bytes().into(),
-            refused: RefusedNetworks::default(),
+            refused: PerNetwork::default(),
         }
     }
 
@@ -386,39 +386,45 @@ impl Limiter {
         &self.config
     }
 
-    /// A network refused a moment ago is refused again without asking the store,
-    /// until the wait it was given is over (see [`RefusedNetworks`]).
     pub async fn login_from_ip(&self, ip: IpAddr) -> Result<(), Denied> {
-        if let Some(limited) = self.login_refused_from(ip) {
-            return Err(Denied::Limited(limited));
-        }
-        let action = LimitedAction::LoginPerIp;
-        let key = format!("{}:{}", action.kind(), network_of(ip));
-        let admission = self.store.admit(&key, &action.rules(&self.config)).await?;
-        if let Admission::Wait(wait) = admission {
-            let until = self.store.clock().now() + wait;
-            self.refused.remember(ip, unix_ms(until));
-        }
-        judge(action, admission)
+        self.admit_network(Network::Login, ip).await
     }
 
     /// The refusal a sign-in from `ip` gets now, if its network was refused by the
     /// per-network limit and its wait isn't over: known here, no store asked.
     pub fn login_refused_from(&self, ip: IpAddr) -> Option<Limited> {
+        self.refused_from(Network::Login, ip)
+    }
+
+    /// A network refused a moment ago is refused again without asking the store,
+    /// until the wait it was given is over (see [`RefusedNetworks`]): a flood from one
+    /// network costs no store call, nor a round trip to Redis.
+    async fn admit_network(&self, limit: Network, ip: IpAddr) -> Result<(), Denied> {
+        if let Some(limited) = self.refused_from(limit, ip) {
+            return Err(Denied::Limited(limited));
+        }
+        let action = limit.action();
+        let key = format!("{}:{}", action.kind(), network_of(ip));
+        let admission = self.store.admit(&key, &action.rules(&self.config)).await?;
+        if let Admission::Wait(wait) = admission {
+            let until = self.store.clock().now() + wait;
+            self.refused.of(limit).remember(ip, unix_ms(until));
+        }
+        judge(action, admission)
+    }
+
+    fn refused_from(&self, limit: Network, ip: IpAddr) -> Option<Limited> {
         let now = unix_ms(self.store.clock().now());
-        let left = self.refused.refused_for(ip, now)?;
-        Some(limited(
-            LimitedAction::LoginPerIp,
-            Duration::from_millis(left),
-        ))
+        let left = self.refused.of(limit).refused_for(ip, now)?;
+        Some(limited(limit.action(), Duration::from_millis(left)))
     }
 
     pub async fn check_from_ip(&self, ip: IpAddr) -> Result<(), Denied> {
-        self.admit(LimitedAction::CheckPerIp, &network_of(ip)).await
+        self.admit_network(Network::Check, ip).await
     }
 
     pub async fn token_from_ip(&self, ip: IpAddr) -> Result<(), Denied> {
-        self.admit(LimitedAction::TokenPerIp, &network_of(ip)).await
+        self.admit_network(Network::Token, ip).await
     }
 
     /// `who` is the normalised username as typed — known or not, so limits look the
@@ -609,6 +615,42 @@ impl LockState {
     }
 }
 
+/// The per-network limits.
+#[derive(Clone, Copy)]
+enum Network {
+    Login,
+    Check,
+    Token,
+}
+
+impl Network {
+    fn action(self) -> LimitedAction {
+        match self {
+            Self::Login => LimitedAction::LoginPerIp,
+            Self::Check => LimitedAction::CheckPerIp,
+            Self::Token => LimitedAction::TokenPerIp,
+        }
+    }
+}
+
+/// One `T` for each per-network limit.
+#[derive(Default)]
+struct PerNetwork<T> {
+    login: T,
+    check: T,
+    token: T,
+}
+
+impl<T> PerNetwork<T> {
+    fn of(&self, limit: Network) -> &T {
+        match limit {
+            Network::Login => &self.login,
+            Network::Check => &self.check,
+            Network::Token => &self.token,
+        }
+    }
+}
+
 /// An admission's outcome as the limiter's answer.
 fn judge(action: LimitedAction, admission: Admission) -> Result<(), Denied> {
     match admission {
@@ -745,35 +787,55 @@ mod tests {
 
     /// A network the store refused is refused again without asking it, until the
     /// wait it was given is over: shown by the store forgetting the network's count
-    /// (which would admit it) while the wait runs.
+    /// (which would admit it) while the wait runs. For each per-network limit.
     #[tokio::test]
     async fn a_refused_network_is_refused_from_memory_until_its_wait_is_over() {
-        let clock = Arc::new(ManualClock::default());
-        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
-        let limiter = Limiter::new(store.clone(), LimitsConfig::default());
-        let client = ip("203.0.113.7");
+        for (action, limit, every) in [
+            (LimitedAction::LoginPerIp, 20, 3),
+            (LimitedAction::CheckPerIp, 30, 2),
+            (LimitedAction::TokenPerIp, 60, 1),
+        ] {
+            let clock = Arc::new(ManualClock::default());
+            let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+            let limiter = Limiter::new(store.clone(), LimitsConfig::default());
+            let client = ip("203.0.113.7");
+            for _ in 0..limit {
+                attempt(&limiter, action, client).await.unwrap();
+            }
+            let refused = |secs_left| {
+                Err(Limited {
+                    action,
+                    retry_after: secs(secs_left),
+                })
+            };
+            assert_eq!(attempt(&limiter, action, client).await, refused(every));
+            let key = format!("{}:203.0.113.7", action.kind());
+            store.delete(&key).await.unwrap();
+            clock.advance(secs(every) - Duration::from_millis(500));
+            assert_eq!(attempt(&limiter, action, client).await, refused(1));
+            assert!(
+                attempt(&limiter, action, ip("203.0.113.8")).await.is_ok(),
+                "another network"
+            );
+            // Not a moment longer: then the store decides again.
+            clock.advance(Duration::from_millis(500));
+            assert_eq!(
+                attempt(&limiter, action, client).await,
+                Ok(()),
+                "{action:?}"
+            );
+        }
+        // The join form's early refusal asks the same memory.
+        let (limiter, clock) = limiter();
+        let client = ip("198.51.100.9");
         for _ in 0..20 {
             limiter.login_from_ip(client).await.unwrap();
         }
-        let refused = |secs_left| {
-            Err(Limited {
-                action: LimitedAction::LoginPerIp,
-                retry_after: secs(secs_left),
-            })
-        };
-        assert_eq!(limiter.login_from_ip(client).await, refused(3));
-        store.delete("login_per_ip:203.0.113.7").await.unwrap();
-        clock.advance(Duration::from_millis(2_500));
-        assert_eq!(limiter.login_from_ip(client).await, refused(1));
-        assert_eq!(
-            limiter.0.login_refused_from(client).map(|l| l.retry_after),
-            Some(secs(1))
-        );
-        assert_eq!(limiter.0.login_refused_from(ip("203.0.113.8")), None);
-        // Not a moment longer: then the store decides again.
-        clock.advance(Duration::from_millis(500));
+        assert!(limiter.login_from_ip(client).await.is_err());
+        let left = limiter.0.login_refused_from(client).map(|l| l.retry_after);
+        assert_eq!(left, Some(secs(3)));
+        clock.advance(secs(3));
         assert_eq!(limiter.0.login_refused_from(client), None);
-        assert_eq!(limiter.login_from_ip(client).await, Ok(()));
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
-//! Networks refused their sign-ins, remembered until they may try again.
+//! Networks refused by a per-network limit (sign-ins, code checks, tokens: one table
+//! each), remembered until they may try again.
 //!
-//! A refusal by the per-network limit says how long until the next sign-in from that
+//! A refusal by a per-network limit says how long until the next attempt from that
 //! network could be admitted, and nothing can shorten that wait: GCRA only moves a
 //! key's next admission later, whoever admits (another instance sharing the store
 //! included). So until then this instance may refuse the network's sign-ins on its own,
-//! without asking the store, and before the session cookie and the form are read (see
+//! without asking the store (and for sign-ins, before the session cookie is read: see
 //! `routes::shed`): a flood, nearly all of it refused, costs a lookup here per request.
 //!
 //! A fixed table of slots, each a network and its time, placed by a hash of the
