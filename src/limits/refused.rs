@@ -4,7 +4,7 @@
 //! A refusal by a per-network limit says how long until the next attempt from that
 //! network could be admitted, and nothing can shorten that wait: GCRA only moves a
 //! key's next admission later, whoever admits (another instance sharing the store
-//! included). So until then this instance may refuse the network's sign-ins on its own,
+//! included). So until then this instance may refuse the network's attempts on its own,
 //! without asking the store (and for sign-ins, before the session cookie is read: see
 //! `routes::shed`): a flood, nearly all of it refused, costs a lookup here per request.
 //!
