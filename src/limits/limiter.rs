@@ -6,7 +6,7 @@
 //! about who is on the list.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -404,7 +404,7 @@ impl Limiter {
             return Err(Denied::Limited(limited));
         }
         let action = limit.action();
-        let key = format!("{}:{}", action.kind(), network_of(ip));
+        let key = key_of(action, &network_of(ip));
         let admission = self.store.admit(&key, &action.rules(&self.config)).await?;
         if let Admission::Wait(wait) = admission {
             let until = self.store.clock().now() + wait;
@@ -551,8 +551,10 @@ impl Limiter {
         subject: &str,
         rules: &[Rule],
     ) -> Result<(), Denied> {
-        let key = format!("{}:{subject}", action.kind());
-        judge(action, self.store.admit(&key, rules).await?)
+        judge(
+            action,
+            self.store.admit(&key_of(action, subject), rules).await?,
+        )
     }
 
     async fn peek(
@@ -561,8 +563,10 @@ impl Limiter {
         subject: &str,
         rules: &[Rule],
     ) -> Result<(), Denied> {
-        let key = format!("{}:{subject}", action.kind());
-        judge(action, self.store.peek(&key, rules).await?)
+        judge(
+            action,
+            self.store.peek(&key_of(action, subject), rules).await?,
+        )
     }
 
     async fn lock_state(&self, who: &str) -> Result<Option<LockState>, StoreError> {
@@ -690,16 +694,17 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// The network a client address stands for. An IPv6 host is usually given a whole /64
-/// and picks addresses in it at will, so the /64 is what one client owns.
+/// The subject of a per-network limit: [`super::network`] as text.
 fn network_of(ip: IpAddr) -> String {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let prefix = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
-            format!("{prefix}/64")
-        }
+    match super::network(ip) {
+        IpAddr::V6(prefix) => format!("{prefix}/64"),
+        v4 => v4.to_string(),
     }
+}
+
+/// The store's key for `action`'s count of `subject`.
+fn key_of(action: LimitedAction, subject: &str) -> String {
+    format!("{}:{subject}", action.kind())
 }
 
 #[cfg(test)]

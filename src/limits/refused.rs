@@ -15,7 +15,9 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
+
+use super::network;
 use std::sync::Mutex;
 
 /// Slots in the table: enough for the networks of a flood from many places at once.
@@ -65,15 +67,6 @@ impl RefusedNetworks {
     fn slots(&self) -> std::sync::MutexGuard<'_, Box<[Option<Slot>]>> {
         // Slots are written whole: a panic elsewhere can't leave one half-written.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The network an address stands for, as `limiter::network_of` counts it: an IPv4
-/// address, or an IPv6 /64.
-fn network(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        v4 => v4,
     }
 }
 
