@@ -16,6 +16,8 @@ pub mod client_ip;
 pub mod clock;
 /// Settings from the environment, validated at start-up.
 pub mod config;
+/// The host's store commands, run by the CLI or, over its control socket, by `serve`.
+pub mod control;
 /// Newtypes parsed at the edge: usernames, phones, codes, rooms.
 pub mod domain;
 /// Typed environment-variable readers that collect every error.

@@ -51,8 +51,8 @@ enum Command {
     /// Recordings and where their files are kept (a bucket with
     /// ROOMGATE_RECORDINGS_S3_*, else the data directory).
     Recordings(RecordingsArgs),
-    /// Participants' passkeys, in the store (with the embedded store, stop `serve`
-    /// first: it holds the database).
+    /// Participants' passkeys, in the store (with the embedded store, a running
+    /// `serve` does it: it holds the database).
     Passkeys {
         #[command(subcommand)]
         command: PasskeysCommand,
@@ -72,7 +72,8 @@ enum PasskeysCommand {
 
 #[derive(clap::Args)]
 struct RecordingsArgs {
-    /// ACL file, for each room's retention [env: ROOMGATE_ACL] [default: acl.toml]
+    /// ACL file, for each room's retention, when no `serve` holds the embedded store
+    /// (one that does uses its own) [env: ROOMGATE_ACL] [default: acl.toml]
     #[arg(long, global = true, value_name = "FILE")]
     acl: Option<PathBuf>,
     #[command(subcommand)]
@@ -309,7 +310,33 @@ fn recordings_check() -> ExitCode {
 
 /// `recordings list | link | delete | purge`.
 fn recordings_command(args: RecordingsArgs) -> ExitCode {
-    use roomgate::recordings::commands::Recordings;
+    use roomgate::control::Command;
+    let command = match args.command {
+        RecordingsCommand::List { room } => Command::RecordingsList { room },
+        RecordingsCommand::Link { id, download } => Command::RecordingsLink { id, download },
+        RecordingsCommand::Delete { id } => Command::RecordingsDelete { id },
+        RecordingsCommand::Purge => Command::RecordingsPurge,
+        RecordingsCommand::Check => unreachable!("handled by recordings_check"),
+    };
+    host_command(command, args.acl)
+}
+
+/// `passkeys list | revoke`.
+fn passkeys_command(command: PasskeysCommand) -> ExitCode {
+    use roomgate::control::Command;
+    host_command(
+        match command {
+            PasskeysCommand::List { user } => Command::PasskeysList { user },
+            PasskeysCommand::Revoke { user, id } => Command::PasskeysRevoke { user, id },
+        },
+        None,
+    )
+}
+
+/// A command on the store `serve` uses: run by `serve` itself when it holds the
+/// embedded store (through its control socket), else here.
+fn host_command(command: roomgate::control::Command, acl: Option<PathBuf>) -> ExitCode {
+    use roomgate::control::{CommandError, HostCommands, socket};
     let store = match store_settings() {
         Ok(settings) => settings,
         Err(e) => {
@@ -318,30 +345,27 @@ fn recordings_command(args: RecordingsArgs) -> ExitCode {
         }
     };
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let acl_path = args
-        .acl
-        .unwrap_or_else(|| roomgate::config::acl_path(|n| std::env::var(n).ok()));
+    let acl_path = acl.unwrap_or_else(|| roomgate::config::acl_path(|n| std::env::var(n).ok()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime for one command");
-    let done = runtime.block_on(async {
-        let recordings = Recordings::open(env, &store, &acl_path).await?;
-        match args.command {
-            RecordingsCommand::List { room } => {
-                let room = room
-                    .map(|r| {
-                        roomgate::domain::RoomName::parse(&r)
-                            .map_err(|e| anyhow::anyhow!("--room {r:?}: {e}"))
-                    })
-                    .transpose()?;
-                recordings.list(room.as_ref()).await
-            }
-            RecordingsCommand::Link { id, download } => recordings.link(&id, download).await,
-            RecordingsCommand::Delete { id } => recordings.delete(&id).await,
-            RecordingsCommand::Purge => recordings.purge().await,
-            RecordingsCommand::Check => unreachable!("handled by recordings_check"),
+    let done: anyhow::Result<String> = runtime.block_on(async {
+        if let StoreSettings::Embedded { dir } = &store
+            && let Some(answer) = socket::ask(dir, &command).await?
+        {
+            return match answer {
+                socket::Answer::Done(out) => Ok(out),
+                socket::Answer::NotDone(why) => Err(anyhow::anyhow!(why)),
+            };
         }
+        let commands = HostCommands::open(env, &store, &acl_path, &command).await?;
+        let done = commands.run(command).await;
+        commands.close().await?;
+        done.map_err(|e| match e {
+            CommandError::Refused(why) => anyhow::anyhow!(why),
+            CommandError::Failed(e) => e,
+        })
     });
     match done {
         Ok(out) => {
@@ -349,87 +373,10 @@ fn recordings_command(args: RecordingsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("roomgate recordings: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `passkeys list|revoke`: against the store `serve` uses.
-fn passkeys_command(command: PasskeysCommand) -> ExitCode {
-    let settings = match store_settings() {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime for one command");
-    let done: anyhow::Result<String> = runtime.block_on(async {
-        let metrics = roomgate::metrics::Metrics::new();
-        let clock = std::sync::Arc::new(roomgate::clock::SystemClock);
-        let store = roomgate::store::open(&settings, clock, &metrics).await?;
-        match command {
-            PasskeysCommand::List { user } => {
-                // As the join page reads a name: "Alice " is alice.
-                let user = user.as_deref().map(username_arg).transpose()?;
-                let user = user.as_ref().map(roomgate::domain::Username::as_str);
-                let policy = AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default();
-                let path = roomgate::config::acl_path(|n| std::env::var(n).ok());
-                let acl = Acl::load_with(&path, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(roomgate::passkeys::admin::list(&*store, &acl, user).await?)
-            }
-            PasskeysCommand::Revoke { user, id } => {
-                let user = username_arg(&user)?;
-                let user = user.as_str();
-                let n = roomgate::passkeys::admin::revoke(&*store, user, id.as_deref()).await?;
-                if let Some(id) = &id
-                    && n == 0
-                {
-                    anyhow::bail!(
-                        "{user} has no passkey {id} (see `roomgate passkeys list {user}`)"
-                    );
-                }
-                if n > 0 {
-                    audit_revocation(user).await?;
-                }
-                Ok(format!("{n} passkey(s) of {user} revoked"))
-            }
-        }
-    });
-    match done {
-        Ok(text) => {
-            println!("{}", text.trim_end());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
             eprintln!("roomgate: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// A host's revocation goes in the audit log like every other change of access.
-/// A USER argument, read as the join page reads a typed name.
-fn username_arg(user: &str) -> anyhow::Result<roomgate::domain::Username> {
-    roomgate::domain::Username::from_input(user)
-        .map_err(|e| anyhow::anyhow!("{e}: a user name is letters, digits, '.', '_' and '-'"))
-}
-
-async fn audit_revocation(user: &str) -> anyhow::Result<()> {
-    let config = AuditConfig::from_lookup(|n| std::env::var(n).ok())
-        .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
-    let log = roomgate::audit::AuditLog::open_with(&config.path, config.key, config.limits)?;
-    let mut record = audit::AuditRecord::new(audit::AuditEvent::PasskeyRevoked).detail("by=host");
-    if let Ok(user) = roomgate::domain::Username::parse(user) {
-        record = record.user(&user);
-    }
-    log.record(record).await?;
-    log.flush().await?;
-    Ok(())
 }
 
 /// `store check`: the settings `serve` would use, the store they name, and whether it

@@ -75,6 +75,8 @@ pub struct Application {
     recordings_storage: Arc<dyn ObjectStorage>,
     /// Reloads the ACL on change for as long as the server runs.
     _watcher: crate::acl::watch::AclWatch,
+    /// The embedded store's control socket, removed when the server is dropped.
+    _control: Option<crate::control::socket::SocketFile>,
 }
 
 impl Application {
@@ -93,6 +95,9 @@ impl Application {
             .with_context(|| format!("binding {}", settings.addr))?;
         let port = listener.local_addr()?.port();
         let metrics = Metrics::new();
+        // The data directory of the embedded store this server opens (and so holds):
+        // the host's store commands reach it through a socket there.
+        let mut control_dir = None;
         let store = match overrides.store {
             Some(store) => Arc::new(crate::store::metered::Metered::new(store, metrics.clone())),
             None => {
@@ -110,6 +115,9 @@ impl Application {
                 {
                     settings.session_key = crate::config::SessionKey::kept_in(dir)
                         .with_context(|| format!("the session key in {}", dir.display()))?;
+                }
+                if let StoreSettings::Embedded { dir } = &settings.store {
+                    control_dir = Some(dir.clone());
                 }
                 store
             }
@@ -238,6 +246,36 @@ impl Application {
             pipeline.spawn();
         }
         library.spawn_expiry(RETENTION_SWEEP);
+        let control = match control_dir {
+            Some(dir) => {
+                let commands = crate::control::HostCommands::new(
+                    store.clone(),
+                    acl.clone(),
+                    audit.clone(),
+                    crate::recordings::commands::Recordings::new(
+                        library.clone(),
+                        settings.public_url.clone(),
+                    ),
+                );
+                match crate::control::socket::listen(&dir, commands) {
+                    Ok((server, file)) => {
+                        tokio::spawn(server);
+                        Some(file)
+                    }
+                    // (A data directory's path too long for a socket's, say.) The
+                    // server is still whole; the CLI's store commands then ask for
+                    // it to be stopped.
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %format!("{e:#}"),
+                            "no control socket: `roomgate passkeys` and `recordings` need this server stopped"
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let passkeys = passkeys_for(&settings, &store);
         let state = web::Data::new(AppState {
             passkeys,
@@ -368,6 +406,7 @@ impl Application {
             metrics: metrics_for_report,
             recordings_storage: storage_handle,
             _watcher: watcher,
+            _control: control,
         })
     }
 

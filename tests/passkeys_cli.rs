@@ -26,10 +26,12 @@ phone = "+447400123456"
 rooms = ["*"]
 "#;
 
-/// Two passkeys for alice, saved in the embedded store under `data`; their ids. The
-/// store is closed when this returns (its runtime is gone), as after `serve` stops.
-fn seed(data: &Path) -> Vec<String> {
+/// Two passkeys for alice, bound to the number whose fingerprint is `phone`, saved in
+/// the embedded store under `data`; their ids. The store is closed when this returns
+/// (its runtime is gone), as after `serve` stops.
+fn seed(data: &Path, phone: &str) -> Vec<String> {
     let data = data.to_owned();
+    let phone = phone.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
@@ -51,7 +53,7 @@ fn seed(data: &Path) -> Vec<String> {
                 let passkey = passkeys.finish_registration(&response, &state).unwrap();
                 record.credentials.push(StoredPasskey {
                     passkey,
-                    phone: "fingerprint".into(),
+                    phone: phone.clone(),
                     created: 1_795_334_400,
                     last_used: None,
                 });
@@ -89,7 +91,7 @@ fn roomgate(dir: &Path, args: &[&str]) -> (i32, String, String) {
 fn hosts_list_and_revoke_passkeys_and_revocations_are_audited() {
     let dir = support::fresh_dir("passkeys-cli");
     std::fs::write(dir.join("acl.toml"), ACL).unwrap();
-    let ids = seed(&dir.join("data"));
+    let ids = seed(&dir.join("data"), "fingerprint");
 
     let (code, out, err) = roomgate(&dir, &["passkeys", "list"]);
     assert_eq!(code, 0, "{err}");
@@ -141,5 +143,219 @@ fn hosts_list_and_revoke_passkeys_and_revocations_are_audited() {
             .iter()
             .all(|l| l.contains("\"alice\"") && l.contains("by=host"))
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `roomgate` as [`roomgate`] runs it, off the test's runtime.
+async fn roomgate_now(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let dir = dir.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        roomgate(&dir, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A local-mode `serve` on the store, list and audit log [`roomgate`] uses.
+async fn serve(dir: &Path, session_key: &str) -> support::Roomgate {
+    let env = [
+        ("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("ROOMGATE_DATA_DIR", dir.join("data").display().to_string()),
+        (
+            "ROOMGATE_AUDIT_LOG",
+            dir.join("audit.log").display().to_string(),
+        ),
+        ("ROOMGATE_SESSION_KEY", session_key.to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    support::Roomgate::start(&env, "127.0.0.1:0").await
+}
+
+#[tokio::test]
+async fn while_serve_holds_the_embedded_store_it_runs_the_hosts_commands() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = support::fresh_dir("passkeys-serve");
+    std::fs::write(dir.join("acl.toml"), ACL).unwrap();
+    // Bound to alice's number on the server's list, so its start-up sweep keeps them.
+    let session_key = "K".repeat(64);
+    let alice = roomgate::domain::PhoneNumber::parse("+14155550101").unwrap();
+    let phone = roomgate::passkeys::PhoneKey::new(session_key.as_bytes()).fingerprint(&alice);
+    let ids = seed(&dir.join("data"), &phone);
+    let server = serve(&dir, &session_key).await;
+    let socket = dir.join("data").join("control.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "only roomgate's user may use the socket"
+    );
+
+    // The server holds the database: each command is the server's to run.
+    let (code, out, err) = roomgate_now(&dir, &["passkeys", "list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(ids.iter().all(|id| out.contains(id.as_str())), "{out}");
+    assert!(out.ends_with("2 passkey(s)\n"), "{out}");
+    let (code, out, err) = roomgate_now(&dir, &["passkeys", "revoke", "Alice", &ids[0]]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1 passkey(s) of alice revoked\n");
+    let (_, out, _) = roomgate_now(&dir, &["passkeys", "list", "alice"]).await;
+    assert!(!out.contains(&ids[0]) && out.contains(&ids[1]), "{out}");
+    // Its refusals are the host's to read, and the exit status says so.
+    let (code, out, err) = roomgate_now(&dir, &["passkeys", "revoke", "alice", &ids[0]]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains(&format!("alice has no passkey {}", ids[0])),
+        "{err}"
+    );
+    let (code, _, err) = roomgate_now(&dir, &["passkeys", "revoke", "al/ice"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("al/ice"), "{err}");
+    let (code, out, err) = roomgate_now(&dir, &["recordings", "list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "no recordings\n");
+    let (code, _, err) = roomgate_now(&dir, &["recordings", "list", "--room", "No Room"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("--room \"No Room\""), "{err}");
+    // The revocation is in the audit log, written by the server.
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    let revoked = audit
+        .lines()
+        .filter(|l| l.contains("\"passkey_revoked\""))
+        .count();
+    assert_eq!(revoked, 1, "{audit}");
+    assert!(server.output().contains("host command run for the CLI"));
+
+    // `kill -9` leaves the socket behind; with nobody on it, the CLI opens the store.
+    server.kill9().await;
+    assert!(socket.exists());
+    let (code, out, err) = roomgate_now(&dir, &["passkeys", "list", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("1 passkey(s)\n"), "{out}");
+
+    // The next server replaces it, and a clean stop removes it.
+    let server = serve(&dir, &session_key).await;
+    let (code, out, err) = roomgate_now(&dir, &["passkeys", "revoke", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1 passkey(s) of alice revoked\n");
+    server.stop().await;
+    assert!(!socket.exists());
+    let (_, out, _) = roomgate_now(&dir, &["passkeys", "list"]).await;
+    assert_eq!(out, "0 passkey(s)\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The socket's mode keeps other users out; should it be opened to all, the server
+/// still refuses anyone but its own user (and root). Only root can run a process as
+/// another user, so without root this checks the mode alone.
+#[tokio::test]
+async fn another_user_is_refused_even_on_a_socket_opened_to_all() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    let dir = support::fresh_dir("passkeys-other-user");
+    std::fs::write(dir.join("acl.toml"), ACL).unwrap();
+    let server = serve(&dir, &"K".repeat(64)).await;
+    let data = dir.join("data");
+    let socket = data.join("control.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    if meta.uid() != 0 {
+        eprintln!("not root: another user's refusal is not tried");
+        server.stop().await;
+        return;
+    }
+    for (path, mode) in [(&dir, 0o755), (&data, 0o755), (&socket, 0o666)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // A copy of the binary where that user can reach it.
+    let bin = dir.join("roomgate");
+    std::fs::copy(env!("CARGO_BIN_EXE_roomgate"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            Command::new(&bin)
+                .args(["passkeys", "revoke", "alice"])
+                .current_dir(&dir)
+                .env_clear()
+                .env("ROOMGATE_DATA_DIR", dir.join("data"))
+                .env("ROOMGATE_ACL", dir.join("acl.toml"))
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("only the user running roomgate may use this socket"),
+        "{err}"
+    );
+    let log = server.stop().await;
+    assert!(
+        log.contains("refused a user other than roomgate's"),
+        "{log}"
+    );
+    assert!(!log.contains("host command run"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A data directory whose path is too long for a socket's still serves; the CLI then
+/// says the store is in use.
+#[tokio::test]
+async fn a_data_directory_too_long_for_a_socket_still_serves() {
+    let dir = support::fresh_dir("passkeys-long");
+    std::fs::write(dir.join("acl.toml"), ACL).unwrap();
+    let deep = dir.join("d".repeat(60)).join("e".repeat(60));
+    let env = [
+        ("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("ROOMGATE_DATA_DIR", deep.display().to_string()),
+        (
+            "ROOMGATE_AUDIT_LOG",
+            dir.join("audit.log").display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let server = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    assert_eq!(
+        reqwest::get(server.url("/healthz")).await.unwrap().status(),
+        200
+    );
+    let out = tokio::task::spawn_blocking({
+        let (dir, deep) = (dir.clone(), deep.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_roomgate"))
+                .args(["passkeys", "list"])
+                .current_dir(&dir)
+                .env_clear()
+                .env("ROOMGATE_DATA_DIR", &deep)
+                .env("ROOMGATE_ACL", dir.join("acl.toml"))
+                .env("ROOMGATE_AUDIT_LOG", dir.join("audit.log"))
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is in use by another roomgate"), "{err}");
+    let log = server.stop().await;
+    assert!(log.contains("no control socket"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }

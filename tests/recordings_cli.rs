@@ -127,3 +127,63 @@ async fn list_link_purge_and_delete_work_on_what_the_pipeline_stored() {
     assert!(audit.contains("retention"));
     assert!(!audit.contains("/recordings/files/"));
 }
+
+/// While `serve` holds the embedded store, it runs the commands: the link it prints
+/// plays on it at once, and a deletion is gone from it.
+#[tokio::test]
+async fn while_serve_runs_its_links_play_and_deletions_are_gone() {
+    let dir = fresh_dir("recordings-cli-serve");
+    seed(&dir).await;
+    let env = [
+        ("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("ROOMGATE_DATA_DIR", dir.display().to_string()),
+        (
+            "ROOMGATE_AUDIT_LOG",
+            dir.join("audit.log").display().to_string(),
+        ),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let server = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    let run = |args: &'static [&'static str]| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || roomgate(&dir, args))
+    };
+
+    // (The old one may be gone already: the server applies retention as it starts.)
+    let (ok, listed, err) = run(&["list"]).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(listed.starts_with(RECENT), "{listed}");
+    let (ok, link, err) = run(&["link", RECENT]).await.unwrap();
+    assert!(ok, "{err}");
+    // The server's own address, not the CLI's ROOMGATE_PUBLIC_URL.
+    let url = reqwest::Url::parse(link.lines().next().unwrap()).unwrap();
+    assert_eq!(url.host_str(), Some("127.0.0.1"), "{link}");
+    let target = server.url(&format!("{}?{}", url.path(), url.query().unwrap()));
+    let played = reqwest::get(&target).await.unwrap();
+    assert_eq!(played.status(), 200);
+    assert_eq!(played.bytes().await.unwrap(), "mp4 bytes");
+
+    let (ok, deleted, err) = run(&["delete", RECENT]).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        deleted.starts_with(&format!("deleted {RECENT}")),
+        "{deleted}"
+    );
+    assert_eq!(reqwest::get(&target).await.unwrap().status(), 404);
+    let (ok, _, err) = run(&["link", RECENT]).await.unwrap();
+    assert!(!ok);
+    assert!(err.contains("no such recording"), "{err}");
+
+    let log = server.stop().await;
+    assert_eq!(
+        log.matches("host command run for the CLI").count(),
+        3,
+        "{log}"
+    );
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+    assert!(audit.contains(&format!("play {RECENT} by cli")), "{audit}");
+    assert!(audit.contains(&format!("{RECENT} by cli\"")), "{audit}");
+}

@@ -1,12 +1,8 @@
 //! `roomgate recordings list | link | delete | purge`: the operator's side of the
-//! library, against the same store, storage, ACL and audit log `serve` uses (read from
-//! the same environment). Every link printed and every deletion is audited with
-//! `cli` as the one who asked.
-//!
-//! The embedded store admits one process at a time: with it, these commands run while
-//! `serve` is stopped (Redis has no such limit).
+//! library, against the same store, storage, ACL and audit log `serve` uses. Every
+//! link printed and every deletion is audited with `cli` as the one who asked. Run
+//! through [`crate::control`], by the CLI or by a running `serve` on its behalf.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,46 +15,44 @@ use super::library::{
     Library, LibraryError, Purpose, Requester, duration_text, ended_text, size_text,
 };
 use super::storage::{self, StorageSettings};
-use crate::acl::{Acl, AclPolicy, AclStore};
-use crate::audit::{AuditConfig, AuditLog};
-use crate::clock::SystemClock;
+use crate::acl::AclStore;
+use crate::audit::AuditLog;
+use crate::clock::Clock;
+use crate::control::CommandError;
 use crate::domain::RoomName;
-use crate::metrics::Metrics;
-use crate::store::{self, StoreSettings};
+use crate::store::Store;
 
 const CLI: Requester<'static> = Requester {
     who: "cli",
     ip: None,
 };
 
-/// The library as `serve` would have it, and where its relative links point.
+/// The library, and where its relative links point.
 pub struct Recordings {
     library: Library,
     public_url: Url,
 }
 
 impl Recordings {
-    /// Open everything from `var` (the environment, `.env` already read) and the ACL
-    /// file at `acl_path` (for each room's retention).
-    pub async fn open(
+    /// A running server's library; links relative to `public_url`.
+    pub fn new(library: Library, public_url: Url) -> Self {
+        Self {
+            library,
+            public_url,
+        }
+    }
+
+    /// The library as `serve` would have it, its storage opened from `var` (the
+    /// environment, `.env` already read).
+    pub fn open(
         var: impl Fn(&str) -> Option<String> + Copy,
-        store_settings: &StoreSettings,
-        acl_path: &Path,
+        store: Arc<dyn Store>,
+        acl: Arc<AclStore>,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let lines = |l: Vec<String>| anyhow::anyhow!(l.join("\n"));
-        let policy = AclPolicy::from_lookup(var).map_err(lines)?;
-        let acl = Acl::load_with(acl_path, &policy)
-            .map_err(|e| anyhow::anyhow!("{}", e.redacted()))
-            .with_context(|| format!("reading the ACL {}", acl_path.display()))?;
-        let acl = Arc::new(AclStore::new(acl, acl_path.to_owned(), policy));
-        let audit_config = AuditConfig::from_lookup(var).map_err(lines)?;
-        let audit = AuditLog::open_with(&audit_config.path, audit_config.key, audit_config.limits)
-            .with_context(|| format!("opening the audit log {}", audit_config.path.display()))?;
-        let storage_settings = StorageSettings::from_lookup(var).map_err(lines)?;
-        let clock = Arc::new(SystemClock);
-        let store = store::open(store_settings, clock.clone(), &Metrics::new())
-            .await
-            .context("opening the store (the embedded store works only while `roomgate serve` is stopped)")?;
+        let storage_settings =
+            StorageSettings::from_lookup(var).map_err(|l| anyhow::anyhow!(l.join("\n")))?;
         let files = storage::open(
             &storage_settings,
             &storage_settings.data_dir,
@@ -68,16 +62,21 @@ impl Recordings {
         let public_url = var("ROOMGATE_PUBLIC_URL")
             .and_then(|u| Url::parse(&u).ok())
             .unwrap_or_else(|| Url::parse("http://127.0.0.1:8080/").expect("a URL"));
-        Ok(Self {
-            library: Library::new(store, files, acl, audit, storage_settings.link_ttl),
+        Ok(Self::new(
+            Library::new(store, files, acl, audit, storage_settings.link_ttl),
             public_url,
-        })
+        ))
     }
 
     /// One line per recording, newest first.
-    pub async fn list(&self, room: Option<&RoomName>) -> anyhow::Result<String> {
+    pub async fn list(&self, room: Option<&RoomName>) -> Result<String, CommandError> {
         let mut out = String::new();
-        for rec in self.library.list(room).await? {
+        let recordings = self
+            .library
+            .list(room)
+            .await
+            .context("listing recordings")?;
+        for rec in recordings {
             out.push_str(&line(&rec));
             out.push('\n');
         }
@@ -88,7 +87,7 @@ impl Recordings {
     }
 
     /// A link to play (or download) recording `id`, as an absolute URL.
-    pub async fn link(&self, id: &str, download: bool) -> anyhow::Result<String> {
+    pub async fn link(&self, id: &str, download: bool) -> Result<String, CommandError> {
         let rec = self.library.find(id, None).await.map_err(explain)?;
         let purpose = if download {
             Purpose::Download
@@ -111,26 +110,28 @@ impl Recordings {
         ))
     }
 
-    pub async fn delete(&self, id: &str) -> anyhow::Result<String> {
+    pub async fn delete(&self, id: &str) -> Result<String, CommandError> {
         let rec = self.library.find(id, None).await.map_err(explain)?;
         self.library.delete(&rec, &CLI).await.map_err(explain)?;
         Ok(format!("deleted {id} ({})\n", rec.room))
     }
 
     /// Apply every room's retention now.
-    pub async fn purge(&self) -> anyhow::Result<String> {
-        let n = self.library.expire().await?;
+    pub async fn purge(&self) -> Result<String, CommandError> {
+        let n = self.library.expire().await.context("applying retention")?;
         Ok(format!("{n} recordings past their retention deleted\n"))
     }
 }
 
-fn explain(e: LibraryError) -> anyhow::Error {
+fn explain(e: LibraryError) -> CommandError {
     match e {
         LibraryError::NotFound => {
-            anyhow::anyhow!("no such recording (see `roomgate recordings list`)")
+            CommandError::Refused("no such recording (see `roomgate recordings list`)".into())
         }
-        LibraryError::NotStored => anyhow::anyhow!("that recording is still being processed"),
-        other => anyhow::Error::new(other),
+        LibraryError::NotStored => {
+            CommandError::Refused("that recording is still being processed".into())
+        }
+        other => CommandError::Failed(anyhow::Error::new(other)),
     }
 }
 

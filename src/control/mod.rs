@@ -1,0 +1,212 @@
+//! The host's store commands, `roomgate passkeys …` and `roomgate recordings list |
+//! link | delete | purge`, wherever they run.
+//!
+//! The embedded store admits one process at a time, and `serve` holds it. So with it,
+//! a running `serve` runs these commands for the CLI, sent over its control socket
+//! ([`socket`]), against its own store, list, storage and audit log; with no server
+//! running (or with Redis, which any number of processes share) the CLI opens them
+//! itself and runs the same [`HostCommands::run`].
+
+pub mod socket;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::acl::{Acl, AclPolicy, AclStore};
+use crate::audit::{AuditConfig, AuditEvent, AuditLog, AuditRecord};
+use crate::domain::{RoomName, Username};
+use crate::metrics::Metrics;
+use crate::recordings::commands::Recordings;
+use crate::store::{self, Store, StoreSettings};
+
+/// One command, as the CLI parsed it and the socket carries it (JSON). Names and
+/// rooms are carried as typed and read by [`HostCommands::run`], so a command from
+/// either side is checked the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    PasskeysList { user: Option<String> },
+    PasskeysRevoke { user: String, id: Option<String> },
+    RecordingsList { room: Option<String> },
+    RecordingsLink { id: String, download: bool },
+    RecordingsDelete { id: String },
+    RecordingsPurge,
+}
+
+impl Command {
+    fn is_recordings(&self) -> bool {
+        matches!(
+            self,
+            Self::RecordingsList { .. }
+                | Self::RecordingsLink { .. }
+                | Self::RecordingsDelete { .. }
+                | Self::RecordingsPurge
+        )
+    }
+
+    /// For the server's log: what was asked, without whom or what it named.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PasskeysList { .. } => "passkeys list",
+            Self::PasskeysRevoke { .. } => "passkeys revoke",
+            Self::RecordingsList { .. } => "recordings list",
+            Self::RecordingsLink { .. } => "recordings link",
+            Self::RecordingsDelete { .. } => "recordings delete",
+            Self::RecordingsPurge => "recordings purge",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// What the host asked for can't be done as asked: a name that can't be one, a
+    /// passkey or recording that isn't there. The message says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The store, the storage or the audit log failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What the commands work on: the store, the list, the audit log, and (for the
+/// recordings commands) the library.
+pub struct HostCommands {
+    store: Arc<dyn Store>,
+    acl: Arc<AclStore>,
+    audit: AuditLog,
+    recordings: Option<Recordings>,
+}
+
+impl HostCommands {
+    /// A running server's own parts.
+    pub fn new(
+        store: Arc<dyn Store>,
+        acl: Arc<AclStore>,
+        audit: AuditLog,
+        recordings: Recordings,
+    ) -> Self {
+        Self {
+            store,
+            acl,
+            audit,
+            recordings: Some(recordings),
+        }
+    }
+
+    /// The CLI's own, opened from `var` (the environment, `.env` already read) as
+    /// `serve` would open them, with the list at `acl_path`. The recordings' storage
+    /// is opened only for a recordings command, so a passkeys command doesn't depend
+    /// on the bucket's settings.
+    pub async fn open(
+        var: impl Fn(&str) -> Option<String> + Copy,
+        store_settings: &StoreSettings,
+        acl_path: &Path,
+        command: &Command,
+    ) -> anyhow::Result<Self> {
+        let lines = |l: Vec<String>| anyhow::anyhow!(l.join("\n"));
+        let policy = AclPolicy::from_lookup(var).map_err(lines)?;
+        let acl = Acl::load_with(acl_path, &policy)
+            .map_err(|e| anyhow::anyhow!("{}", e.redacted()))
+            .with_context(|| format!("reading the ACL {}", acl_path.display()))?;
+        let acl = Arc::new(AclStore::new(acl, acl_path.to_owned(), policy));
+        let audit_config = AuditConfig::from_lookup(var).map_err(lines)?;
+        let audit = AuditLog::open_with(&audit_config.path, audit_config.key, audit_config.limits)
+            .with_context(|| format!("opening the audit log {}", audit_config.path.display()))?;
+        let clock = Arc::new(crate::clock::SystemClock);
+        let store = store::open(store_settings, clock.clone(), &Metrics::new())
+            .await
+            .context("opening the store")?;
+        let recordings = if command.is_recordings() {
+            Some(Recordings::open(
+                var,
+                store.clone(),
+                acl.clone(),
+                audit.clone(),
+                clock,
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            store,
+            acl,
+            audit,
+            recordings,
+        })
+    }
+
+    /// Run `command`: the text to print.
+    pub async fn run(&self, command: Command) -> Result<String, CommandError> {
+        match command {
+            Command::PasskeysList { user } => {
+                let user = user.as_deref().map(username).transpose()?;
+                let acl = self.acl.load();
+                let user = user.as_ref().map(Username::as_str);
+                Ok(crate::passkeys::admin::list(&*self.store, &acl, user)
+                    .await
+                    .context("reading the passkeys")?)
+            }
+            Command::PasskeysRevoke { user, id } => {
+                let user = username(&user)?;
+                let n = crate::passkeys::admin::revoke(&*self.store, user.as_str(), id.as_deref())
+                    .await
+                    .context("revoking")?;
+                if let Some(id) = &id
+                    && n == 0
+                {
+                    return Err(CommandError::Refused(format!(
+                        "{user} has no passkey {id} (see `roomgate passkeys list {user}`)"
+                    )));
+                }
+                if n > 0 {
+                    // Like every other change of access.
+                    let record = AuditRecord::new(AuditEvent::PasskeyRevoked)
+                        .detail("by=host")
+                        .user(&user);
+                    self.audit
+                        .record(record)
+                        .await
+                        .context("the revocation is done, but its audit record was not written")?;
+                }
+                Ok(format!("{n} passkey(s) of {user} revoked\n"))
+            }
+            Command::RecordingsList { room } => {
+                let room = room
+                    .map(|r| {
+                        RoomName::parse(&r)
+                            .map_err(|e| CommandError::Refused(format!("--room {r:?}: {e}")))
+                    })
+                    .transpose()?;
+                self.recordings()?.list(room.as_ref()).await
+            }
+            Command::RecordingsLink { id, download } => {
+                self.recordings()?.link(&id, download).await
+            }
+            Command::RecordingsDelete { id } => self.recordings()?.delete(&id).await,
+            Command::RecordingsPurge => self.recordings()?.purge().await,
+        }
+    }
+
+    /// Write what the audit log still holds (the CLI's own log, before it exits).
+    pub async fn close(&self) -> anyhow::Result<()> {
+        self.audit.flush().await.context("flushing the audit log")
+    }
+
+    fn recordings(&self) -> Result<&Recordings, CommandError> {
+        self.recordings
+            .as_ref()
+            .ok_or_else(|| CommandError::Failed(anyhow::anyhow!("recordings are not open")))
+    }
+}
+
+/// A USER argument, read as the join page reads a typed name ("Alice " is alice).
+fn username(user: &str) -> Result<Username, CommandError> {
+    Username::from_input(user).map_err(|e| {
+        CommandError::Refused(format!(
+            "{user:?}: {e}: a user name is letters, digits, '.', '_' and '-'"
+        ))
+    })
+}
