@@ -361,7 +361,11 @@ fn host_command(command: roomgate::control::Command, acl: Option<PathBuf>) -> Ex
         }
         let commands = HostCommands::open(env, &store, &acl_path, &command).await?;
         let done = commands.run(command).await;
-        commands.close().await?;
+        // What is left to write is summaries of folded refusals, which a command
+        // makes none of: a failure here doesn't undo or hide what was done.
+        if let Err(e) = commands.close().await {
+            eprintln!("roomgate: warning: {e:#}");
+        }
         done.map_err(|e| match e {
             CommandError::Refused(why) => anyhow::anyhow!(why),
             CommandError::Failed(e) => e,

@@ -72,11 +72,12 @@ pub enum CommandError {
 }
 
 /// What the commands work on: the store, the list, the audit log, and (for the
-/// recordings commands) the library.
+/// recordings commands) the library. The CLI opens only what its command needs: a
+/// revocation must work when the list has just been broken by an edit, say.
 pub struct HostCommands {
     store: Arc<dyn Store>,
-    acl: Arc<AclStore>,
-    audit: AuditLog,
+    acl: Option<Arc<AclStore>>,
+    audit: Option<AuditLog>,
     recordings: Option<Recordings>,
 }
 
@@ -90,16 +91,17 @@ impl HostCommands {
     ) -> Self {
         Self {
             store,
-            acl,
-            audit,
+            acl: Some(acl),
+            audit: Some(audit),
             recordings: Some(recordings),
         }
     }
 
     /// The CLI's own, opened from `var` (the environment, `.env` already read) as
-    /// `serve` would open them, with the list at `acl_path`. The recordings' storage
-    /// is opened only for a recordings command, so a passkeys command doesn't depend
-    /// on the bucket's settings.
+    /// `serve` would open them, with the list at `acl_path`: what `command` needs of
+    /// them. The list is read for the recordings' retention and for listing everyone's
+    /// passkeys; the audit log opened for what changes something or issues a link; the
+    /// recordings' storage only for a recordings command.
     pub async fn open(
         var: impl Fn(&str) -> Option<String> + Copy,
         store_settings: &StoreSettings,
@@ -107,28 +109,41 @@ impl HostCommands {
         command: &Command,
     ) -> anyhow::Result<Self> {
         let lines = |l: Vec<String>| anyhow::anyhow!(l.join("\n"));
-        let policy = AclPolicy::from_lookup(var).map_err(lines)?;
-        let acl = Acl::load_with(acl_path, &policy)
-            .map_err(|e| anyhow::anyhow!("{}", e.redacted()))
-            .with_context(|| format!("reading the ACL {}", acl_path.display()))?;
-        let acl = Arc::new(AclStore::new(acl, acl_path.to_owned(), policy));
-        let audit_config = AuditConfig::from_lookup(var).map_err(lines)?;
-        let audit = AuditLog::open_with(&audit_config.path, audit_config.key, audit_config.limits)
-            .with_context(|| format!("opening the audit log {}", audit_config.path.display()))?;
+        let acl = match command {
+            Command::PasskeysList { user: None } => {
+                // Only the names are listed: the numbers' policy doesn't matter.
+                Some(open_acl(
+                    acl_path,
+                    AclPolicy::from_lookup(var).unwrap_or_default(),
+                )?)
+            }
+            _ if command.is_recordings() => Some(open_acl(
+                acl_path,
+                AclPolicy::from_lookup(var).map_err(lines)?,
+            )?),
+            _ => None,
+        };
+        let audit = if matches!(command, Command::PasskeysList { .. }) {
+            None
+        } else {
+            let config = AuditConfig::from_lookup(var).map_err(lines)?;
+            let log = AuditLog::open_with(&config.path, config.key, config.limits)
+                .with_context(|| format!("opening the audit log {}", config.path.display()))?;
+            Some(log)
+        };
         let clock = Arc::new(crate::clock::SystemClock);
         let store = store::open(store_settings, clock.clone(), &Metrics::new())
             .await
             .context("opening the store")?;
-        let recordings = if command.is_recordings() {
-            Some(Recordings::open(
+        let recordings = match (&acl, &audit) {
+            (Some(acl), Some(audit)) if command.is_recordings() => Some(Recordings::open(
                 var,
                 store.clone(),
                 acl.clone(),
                 audit.clone(),
                 clock,
-            )?)
-        } else {
-            None
+            )?),
+            _ => None,
         };
         Ok(Self {
             store,
@@ -142,10 +157,14 @@ impl HostCommands {
     pub async fn run(&self, command: Command) -> Result<String, CommandError> {
         match command {
             Command::PasskeysList { user } => {
-                let user = user.as_deref().map(username).transpose()?;
-                let acl = self.acl.load();
-                let user = user.as_ref().map(Username::as_str);
-                Ok(crate::passkeys::admin::list(&*self.store, &acl, user)
+                let users = match user {
+                    Some(user) => vec![username(&user)?],
+                    None => {
+                        let acl = opened(&self.acl, "the list")?.load();
+                        acl.users().map(|(u, _)| u.clone()).collect()
+                    }
+                };
+                Ok(crate::passkeys::admin::list(&*self.store, &users)
                     .await
                     .context("reading the passkeys")?)
             }
@@ -166,7 +185,7 @@ impl HostCommands {
                     let record = AuditRecord::new(AuditEvent::PasskeyRevoked)
                         .detail("by=host")
                         .user(&user);
-                    self.audit
+                    opened(&self.audit, "the audit log")?
                         .record(record)
                         .await
                         .context("the revocation is done, but its audit record was not written")?;
@@ -192,14 +211,28 @@ impl HostCommands {
 
     /// Write what the audit log still holds (the CLI's own log, before it exits).
     pub async fn close(&self) -> anyhow::Result<()> {
-        self.audit.flush().await.context("flushing the audit log")
+        match &self.audit {
+            Some(audit) => audit.flush().await.context("flushing the audit log"),
+            None => Ok(()),
+        }
     }
 
     fn recordings(&self) -> Result<&Recordings, CommandError> {
-        self.recordings
-            .as_ref()
-            .ok_or_else(|| CommandError::Failed(anyhow::anyhow!("recordings are not open")))
+        opened(&self.recordings, "the recordings")
     }
+}
+
+/// A part [`HostCommands::open`] opened for this command (it opens what each needs).
+fn opened<'a, T>(part: &'a Option<T>, what: &str) -> Result<&'a T, CommandError> {
+    part.as_ref()
+        .ok_or_else(|| CommandError::Failed(anyhow::anyhow!("{what} is not open")))
+}
+
+fn open_acl(path: &Path, policy: AclPolicy) -> anyhow::Result<Arc<AclStore>> {
+    let acl = Acl::load_with(path, &policy)
+        .map_err(|e| anyhow::anyhow!("{}", e.redacted()))
+        .with_context(|| format!("reading the ACL {}", path.display()))?;
+    Ok(Arc::new(AclStore::new(acl, path.to_owned(), policy)))
 }
 
 /// A USER argument, read as the join page reads a typed name ("Alice " is alice).

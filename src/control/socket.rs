@@ -4,14 +4,16 @@
 //! Only the user running `serve` may use it. The socket is made mode 0600 inside the
 //! data directory (0700), and each connection's peer is asked for its user
 //! (`SO_PEERCRED`): another user's is refused with 403, whatever the modes have become.
-//! `root` may connect anyway, as it may open the database itself.
+//! `root` may connect anyway, as it may open the database itself. The CLI, for its
+//! part, only talks to a socket owned by whoever owns the data directory, so nobody
+//! else can plant one that answers "revoked" for a revocation that never happened.
 //!
 //! The protocol is HTTP/1.1 on the socket: `POST /commands` with the command as JSON.
 //! 200 carries the text to print; 400 a command that can't be done as asked (why, in
 //! the body); 503 a failure of the store, the storage or the audit log.
 
 use std::any::Any;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,8 +27,11 @@ use super::{Command, CommandError, HostCommands};
 
 /// The socket's name in the data directory.
 pub const FILE_NAME: &str = "control.sock";
+/// How long the CLI waits for a running server's answer: a store command takes
+/// milliseconds, so a server still silent after this is stuck.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// A purge deletes every recording past its retention, each a call to the storage.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+const PURGE_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join(FILE_NAME)
@@ -54,12 +59,7 @@ pub fn listen(data_dir: &Path, commands: HostCommands) -> anyhow::Result<(Server
     let file = SocketFile(path.clone());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("making {} private", path.display()))?;
-    // Made by this process, so owned by the user it runs as.
-    let owner = Owner(
-        std::fs::metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .uid(),
-    );
+    let owner = Owner(effective_uid());
     let commands = web::Data::new(commands);
     let server = HttpServer::new(move || {
         App::new()
@@ -95,7 +95,14 @@ fn peer_uid(io: &dyn Any, ext: &mut Extensions) {
     ext.insert(PeerUid(uid));
 }
 
-/// The user the server runs as: the socket file's owner.
+/// The user this process runs as.
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
+/// The user the server runs as.
 #[derive(Clone, Copy)]
 struct Owner(u32);
 
@@ -155,13 +162,30 @@ pub enum Answer {
 /// itself.
 pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<Answer>> {
     let path = path(data_dir);
-    if !path.exists() {
+    let Some(socket) = (match std::fs::symlink_metadata(&path) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("looking at {}", path.display())),
+    }) else {
         return Ok(None);
+    };
+    let dir = std::fs::metadata(data_dir)
+        .with_context(|| format!("looking at {}", data_dir.display()))?;
+    if !socket.file_type().is_socket() || socket.uid() != dir.uid() {
+        anyhow::bail!(
+            "{} is not a running roomgate's socket (a socket owned by the data directory's owner, uid {}); not used",
+            path.display(),
+            dir.uid()
+        );
     }
+    let wait = if *command == Command::RecordingsPurge {
+        PURGE_TIMEOUT
+    } else {
+        ANSWER_TIMEOUT
+    };
     let client = reqwest::Client::builder()
         .unix_socket(path.clone())
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(ANSWER_TIMEOUT)
+        .timeout(wait)
         .build()
         .context("a client for the control socket")?;
     // The host part is ignored on a Unix socket.
@@ -172,10 +196,11 @@ pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<An
         .await;
     let response = match sent {
         Ok(response) => response,
-        Err(e) if e.is_connect() => return Ok(None),
+        // Left by a server that is gone (`kill -9`): nobody listens.
+        Err(e) if nobody_listens(&e) => return Ok(None),
         Err(e) if e.is_timeout() => anyhow::bail!(
-            "the running roomgate did not answer within {} s ({})",
-            ANSWER_TIMEOUT.as_secs(),
+            "the running roomgate did not answer within {} s ({}); the command may still have been done",
+            wait.as_secs(),
             path.display()
         ),
         Err(e) => {
@@ -192,4 +217,36 @@ pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<An
     } else {
         Answer::NotDone(body)
     }))
+}
+
+/// Whether a failed connection means no server is there: the socket refuses (its
+/// server is gone) or vanished since it was looked at. Anything else (a socket this
+/// user may not use, say) is reported, not taken for "no server".
+fn nobody_listens(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+            );
+        }
+        source = inner.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_own_user_and_root_are_admitted_and_no_one_else() {
+        let owner = Owner(1000);
+        assert!(owner.admits(Some(1000)));
+        assert!(owner.admits(Some(0)));
+        assert!(!owner.admits(Some(1001)));
+        assert!(!owner.admits(Some(65534)));
+        assert!(!owner.admits(None), "a peer whose user is unknown");
+    }
 }

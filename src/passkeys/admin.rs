@@ -4,21 +4,18 @@
 use std::fmt::Write as _;
 
 use super::records;
-use crate::acl::Acl;
+use crate::domain::Username;
 use crate::store::{Store, StoreError};
 
-/// One line per passkey: user, id, when added and last used (UTC, Unix seconds shown
-/// as RFC 3339). Without `user`, everyone on `acl` (passkeys of users no longer on
-/// the list are deleted by the server, so the list covers every passkey that works).
-pub async fn list(store: &dyn Store, acl: &Acl, user: Option<&str>) -> Result<String, StoreError> {
-    let users: Vec<String> = match user {
-        Some(user) => vec![user.to_owned()],
-        None => acl.users().map(|(u, _)| u.as_str().to_owned()).collect(),
-    };
+/// One line per passkey of `users`: user, id, when added and last used (UTC, Unix
+/// seconds shown as RFC 3339). For everyone, pass everyone on the list: passkeys of
+/// users no longer on it are deleted by the server, so that covers every passkey that
+/// works.
+pub async fn list(store: &dyn Store, users: &[Username]) -> Result<String, StoreError> {
     let mut out = String::new();
     let mut count = 0;
-    for name in &users {
-        let Some(record) = records::load(store, name).await? else {
+    for name in users {
+        let Some(record) = records::load(store, name.as_str()).await? else {
             continue;
         };
         for c in &record.credentials {
