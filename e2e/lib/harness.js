@@ -6,7 +6,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -178,6 +178,7 @@ class Roomgate {
       ROOMGATE_VIDEO_SDK_URL: sdkUrl,
       ...extraEnv,
     });
+    this.env = childEnv;
     const logPath = path.join(ARTIFACTS_DIR, `${this.name}.roomgate.log`);
     const log = fs.openSync(logPath, 'w');
     this.child = spawn(ROOMGATE_BIN, ['serve', '--addr', `127.0.0.1:${port}`, '--acl', this.aclPath], {
@@ -260,6 +261,15 @@ class Roomgate {
 
   url(p) {
     return this.base + p;
+  }
+
+  /**
+   * A `roomgate` command as a host runs it beside this server: the same directory
+   * (so the same data directory, list and audit log) and environment.
+   */
+  cli(args) {
+    const run = spawnSync(ROOMGATE_BIN, args, { cwd: this.dir, env: this.env, encoding: 'utf8', timeout: TIMEOUT });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   }
 
   async stop() {

@@ -5,7 +5,9 @@
 //   2. sign out, sign in with the passkey: a token, and no code sent;
 //   3. remove the user from the ACL: the passkey no longer works;
 //   4. restore the user with a new phone number: the passkey still doesn't work, until
-//      a new SMS sign-in (after which a new passkey may be registered and used).
+//      a new SMS sign-in (after which a new passkey may be registered and used);
+//   5. a host revokes it from the command line while roomgate runs: it no longer
+//      signs in.
 'use strict';
 
 const assert = require('node:assert/strict');
@@ -107,7 +109,7 @@ async function tokenStatus(page, gate) {
   return resp.status();
 }
 
-test('passkeys: register after SMS, sign in without a code, lost with the ACL entry or number', { timeout: 240_000 }, async () => {
+test('passkeys: register after SMS, sign in without a code, lost with the ACL entry or number, or revoked by a host', { timeout: 240_000 }, async () => {
   await h.inWorld(SCENARIO, { host: 'localhost' }, async ({ gate, browser }) => {
     assert.match(gate.base, /^http:\/\/localhost:\d+$/);
     // The start-up line says where passkeys work.
@@ -164,6 +166,18 @@ test('passkeys: register after SMS, sign in without a code, lost with the ACL en
     assert.equal(new URL(page.url()).pathname, `/rooms/${ROOM}`);
     assert.equal(await tokenStatus(page, gate), 200);
     assert.equal(gate.codeLines().length, codesNow, 'no code for the new passkey');
+
+    // 5. The host revokes it with the CLI; roomgate, which holds the store, does it.
+    await signOut(page, gate);
+    const listed = gate.cli(['passkeys', 'list', 'alice']);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /^alice\t\S+\tadded .*\n1 passkey\(s\)\n$/);
+    const revoked = gate.cli(['passkeys', 'revoke', 'alice']);
+    assert.equal(revoked.status, 0, revoked.stderr);
+    assert.equal(revoked.stdout, '1 passkey(s) of alice revoked\n');
+    await usePasskey(page, gate, 'alice');
+    assert.equal(new URL(page.url()).pathname, `/rooms/${ROOM}/verify`, 'the revoked passkey was refused');
+    assert.equal(await tokenStatus(page, gate), 401);
     assert.deepEqual(page.pageErrors, []);
     await h.screenshot(page, SCENARIO);
   });
