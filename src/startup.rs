@@ -359,9 +359,23 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(sessions_policy.clone())
                 .app_data(trusted_proxies.clone())
-                .app_data(web::FormConfig::default().limit(4096))
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(4096)
+                        .error_handler(crate::routes::unreadable_form),
+                )
+                .app_data(
+                    web::QueryConfig::default().error_handler(crate::routes::unreadable_query),
+                )
                 .configure(crate::routes::configure)
-                .service(actix_files::Files::new("/static", static_dir()))
+                .service(
+                    actix_files::Files::new("/static", static_dir())
+                        // A path that names no file (whatever the system says of it)
+                        // gets the usual page, not the system's error.
+                        .default_handler(web::to(|| async {
+                            Err::<actix_web::HttpResponse, _>(crate::routes::PageError::NotFound)
+                        })),
+                )
         })
         .listen(listener)?
         .run();

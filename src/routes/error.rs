@@ -26,6 +26,12 @@ pub enum PageError {
     /// A recording link that is altered, expired or not a link at all.
     #[error("a recording link was refused")]
     LinkRefused,
+    /// A form or query string that can't be read: malformed, too large, or of another
+    /// content type. Only a page that was tampered with sends one, so it gets the
+    /// expired form's page, with the status actix's extractor chose (400, 413, 415)
+    /// and none of its words.
+    #[error("an unreadable form or query string ({0})")]
+    Unreadable(StatusCode),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -46,7 +52,7 @@ impl PageError {
     /// The participant's page for this error, in `tr`'s language.
     pub fn page(&self, tr: &Tr) -> HttpResponse {
         let (title, message) = match self {
-            Self::Csrf | Self::CrossSite => {
+            Self::Csrf | Self::CrossSite | Self::Unreadable(_) => {
                 (tr.t("error-form-expired-title"), tr.t("error-form-expired"))
             }
             Self::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found")),
@@ -79,6 +85,7 @@ impl ResponseError for PageError {
         match self {
             Self::Csrf | Self::CrossSite | Self::LinkRefused => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unreadable(status) => *status,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,4 +116,20 @@ pub async fn translate_error_pages(
         Some(page) => res.into_response(page).map_into_right_body(),
         None => res.map_into_left_body(),
     })
+}
+
+/// Form and query-string extractors answer with [`PageError::Unreadable`] rather than
+/// actix's plain-text errors, which quote serde.
+pub fn unreadable_form(
+    err: actix_web::error::UrlencodedError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    PageError::Unreadable(err.status_code()).into()
+}
+
+pub fn unreadable_query(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    PageError::Unreadable(err.status_code()).into()
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 
 pub use canonical::canonical_room_paths;
 pub use cross_site::refuse_cross_site_posts;
-pub use error::{PageError, translate_error_pages};
+pub use error::{PageError, translate_error_pages, unreadable_form, unreadable_query};
 pub use host::{REMOVAL_BAN, removal_key};
 pub use shed::shed_refused_networks;
 
@@ -39,7 +39,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // before it is read whole.
     let passkey_json = |path: &str, route: actix_web::Route| {
         web::resource(path)
-            .app_data(web::JsonConfig::default().limit(passkeys::MAX_BODY))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(passkeys::MAX_BODY)
+                    // The scripts read `{error}`; actix's text would quote serde.
+                    .error_handler(|err, _| {
+                        let status = actix_web::ResponseError::status_code(&err);
+                        actix_web::error::InternalError::from_response(
+                            err,
+                            token::json_error(status, "bad_request"),
+                        )
+                        .into()
+                    }),
+            )
             .route(route)
     };
     cfg.service(one("/", web::get().to(home::home)))

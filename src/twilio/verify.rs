@@ -204,7 +204,8 @@ impl Verifier for TwilioVerifyClient {
         if let Some(locale) = req.locale {
             form.push(("Locale", locale));
         }
-        let span = debug_span!("verify_start", to = %req.to.masked(), username = %req.username, channel = %req.channel);
+        // No username: logs name users only by pseudonym, and the caller logs with it.
+        let span = debug_span!("verify_start", to = %req.to.masked(), channel = %req.channel);
         async {
             let resource: VerificationResource =
                 self.call(OP_START, &self.verifications_url, &form).await?;
@@ -864,6 +865,8 @@ mod tests {
             KEY_SECRET,
             credentials.as_str(),
             "Basic ",
+            // Users are named in logs by pseudonym only.
+            user().as_str(),
         ] {
             assert!(!logs.contains(secret), "{secret} leaked into:\n{logs}");
         }

@@ -82,7 +82,30 @@ async fn a_garbage_form_body_is_not_a_500() {
         .send()
         .await
         .unwrap();
-    assert!(resp.status().is_client_error(), "got {}", resp.status());
+    // (It parses, as pairs of nothing: no CSRF token.)
+    assert_unreadable_page(resp, StatusCode::FORBIDDEN).await;
+    // Another content type, or a form over 4 KiB: the same page, and its status.
+    let resp = app
+        .client
+        .post(app.url("/rooms/standup/login"))
+        .header("content-type", "text/plain")
+        .body("username=alice")
+        .send()
+        .await
+        .unwrap();
+    assert_unreadable_page(resp, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    let resp = app
+        .client
+        .post(app.url("/rooms/standup/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={}", "a".repeat(5000)))
+        .send()
+        .await
+        .unwrap();
+    assert_unreadable_page(resp, StatusCode::PAYLOAD_TOO_LARGE).await;
+    // A query string that can't be read.
+    let resp = app.get("/rooms?room=standup&room=other").await;
+    assert_unreadable_page(resp, StatusCode::BAD_REQUEST).await;
     let resp = app
         .client
         .post(app.url("/rooms/standup/verify"))
@@ -105,6 +128,31 @@ async fn static_assets_are_served() {
             .unwrap()
             .contains("javascript")
     );
+}
+
+/// A path under /static that names no file (through a file, with a byte no file name
+/// has, too long for one) is the usual translated 404, never a 500 with the system's
+/// error in it.
+#[tokio::test]
+async fn static_paths_that_name_no_file_are_404_not_500() {
+    let app = spawn_app().await;
+    let long = format!("/static/{}", "a".repeat(300));
+    for path in [
+        "/static/style.css/x",
+        "/static/room.js/..%2F..%2Fx",
+        "/static/%00",
+        "/static/nope.css",
+        long.as_str(),
+    ] {
+        let resp = app.get(path).await;
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert!(status.is_client_error(), "{path}: {status} {body}");
+        assert!(!body.contains("os error"), "{path}: {body}");
+    }
+    let resp = app.get("/static/style.css/x").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.text().await.unwrap().contains("<html"));
 }
 
 #[tokio::test]
@@ -178,4 +226,15 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
         app.get("/rooms/standup/verify").await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+/// The expired form's page with `status`: none of actix's words about the input.
+async fn assert_unreadable_page(resp: reqwest::Response, status: StatusCode) {
+    assert_eq!(resp.status(), status);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("This form has expired"), "{body}");
+    for word in ["deserialize", "encoded", "duplicate", "Content type"] {
+        assert!(!body.contains(word), "{body}");
+    }
 }

@@ -880,6 +880,35 @@ async fn an_oversized_passkey_body_is_refused() {
         .post_passkey_options(ROOM, &"a".repeat(20 * 1024), &csrf)
         .await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(huge).await["error"], "bad_request");
+}
+
+/// JSON a passkey endpoint can't read gets the `{error}` its script reads, not
+/// actix's words about serde.
+#[tokio::test]
+async fn unreadable_passkey_json_is_a_json_400() {
+    let app = spawn(&[]).await;
+    let csrf = app.csrf_token(ROOM).await;
+    let options = app.url(&format!("/rooms/{ROOM}/passkeys/options"));
+    for (content_type, body) in [
+        ("application/json", "{\"username\": 7}"),
+        ("application/json", "not json"),
+        ("text/plain", "{\"username\": \"alice\"}"),
+    ] {
+        let resp = app
+            .client
+            .post(&options)
+            .header("X-CSRF-Token", &csrf)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{body}: {}", resp.status());
+        let text = resp.text().await.unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+        assert_eq!(answer["error"], "bad_request", "{body}");
+    }
 }
 
 /// The app on a memory store the test can look into.
