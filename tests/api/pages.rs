@@ -74,44 +74,31 @@ async fn the_code_page_without_a_sign_in_goes_back_to_the_join_form() {
 async fn a_garbage_form_body_is_not_a_500() {
     let app = spawn_app().await;
     app.csrf_token("standup").await;
-    let resp = app
-        .client
-        .post(app.url("/rooms/standup/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("%%%&&&===")
-        .send()
-        .await
-        .unwrap();
+    let post = |path: &str, content_type: &str, body: String| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let login = "/rooms/standup/login";
     // (It parses, as pairs of nothing: no CSRF token.)
+    let resp = post(login, FORM, "%%%&&&===".into()).await.unwrap();
     assert_unreadable_page(resp, StatusCode::FORBIDDEN).await;
     // Another content type, or a form over 4 KiB: the same page, and its status.
-    let resp = app
-        .client
-        .post(app.url("/rooms/standup/login"))
-        .header("content-type", "text/plain")
-        .body("username=alice")
-        .send()
+    let resp = post(login, "text/plain", "username=alice".into())
         .await
         .unwrap();
     assert_unreadable_page(resp, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
-    let resp = app
-        .client
-        .post(app.url("/rooms/standup/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("username={}", "a".repeat(5000)))
-        .send()
+    let resp = post(login, FORM, format!("username={}", "a".repeat(5000)))
         .await
         .unwrap();
     assert_unreadable_page(resp, StatusCode::PAYLOAD_TOO_LARGE).await;
     // A query string that can't be read.
     let resp = app.get("/rooms?room=standup&room=other").await;
     assert_unreadable_page(resp, StatusCode::BAD_REQUEST).await;
-    let resp = app
-        .client
-        .post(app.url("/rooms/standup/verify"))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
+    let resp = post("/rooms/standup/verify", "application/json", "{}".into())
         .await
         .unwrap();
     assert!(resp.status().is_client_error(), "got {}", resp.status());
