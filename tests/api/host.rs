@@ -567,7 +567,8 @@ async fn a_room_already_in_progress_is_not_created_again() {
 
 #[tokio::test]
 async fn a_failing_video_api_does_not_stop_the_token_and_backs_off() {
-    let backoff = Duration::from_millis(500);
+    // Long enough that the second token surely comes within it on a busy machine.
+    let backoff = Duration::from_secs(2);
     let mut limits = roomgate::startup::OutboundLimits::default();
     limits.rooms.first = backoff;
     let overrides = Overrides {

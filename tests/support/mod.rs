@@ -93,10 +93,16 @@ pub struct Roomgate {
     child: Child,
     pub base: String,
     output: Arc<Mutex<String>>,
+    /// The tasks reading its stdout and stderr: done once it has exited and every line
+    /// it wrote is in `output`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Append each line `stream` prints to `into`.
-pub fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+/// Append each line `stream` prints to `into`; the task ends at the stream's end.
+pub fn collect(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -104,7 +110,7 @@ pub fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<
             out.push_str(&line);
             out.push('\n');
         }
-    });
+    })
 }
 
 impl Roomgate {
@@ -129,8 +135,10 @@ impl Roomgate {
             .spawn()
             .expect("the roomgate binary starts");
         let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), output.clone());
-        collect(child.stderr.take().unwrap(), output.clone());
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), output.clone()),
+            collect(child.stderr.take().unwrap(), output.clone()),
+        ];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let line = output
@@ -146,6 +154,7 @@ impl Roomgate {
                     child,
                     base,
                     output,
+                    readers,
                 });
             }
             if child.try_wait().ok().flatten().is_some() || tokio::time::Instant::now() > deadline {
@@ -189,8 +198,10 @@ impl Roomgate {
                 .status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
-        // Let the last lines arrive.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Every line it wrote, read to the end of its output.
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
         self.output()
     }
 }
