@@ -758,23 +758,39 @@ async fn lease_due_hands_a_member_out_again_when_its_lease_ends(fx: Fixture) {
 }
 
 async fn queued_lists_members_soonest_first_taking_nothing(fx: Fixture) {
+    use roomgate::store::QueueEnd::{Latest, Soonest};
     let s = &fx.store;
     let now = fx.now();
     let day = secs(86_400);
     s.schedule("index", "third", now + day * 3).await.unwrap();
     s.schedule("index", "first", now + day).await.unwrap();
     s.schedule("index", "second", now + day * 2).await.unwrap();
-    let listed = s.queued("index", 10).await.unwrap();
-    let names: Vec<&str> = listed.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(names, ["first", "second", "third"]);
+    let names = |listed: &[(String, SystemTime)]| -> Vec<String> {
+        listed.iter().map(|(m, _)| m.clone()).collect()
+    };
+    let listed = s.queued("index", 10, Soonest).await.unwrap();
+    assert_eq!(names(&listed), ["first", "second", "third"]);
     let at_ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_millis();
     assert_eq!(at_ms(listed[0].1), at_ms(now + day));
     assert_eq!(at_ms(listed[2].1), at_ms(now + day * 3));
-    assert_eq!(s.queued("index", 2).await.unwrap().len(), 2);
-    assert!(s.queued("index", 0).await.unwrap().is_empty());
-    assert!(s.queued("nothing-here", 10).await.unwrap().is_empty());
+    assert_eq!(
+        names(&s.queued("index", 2, Soonest).await.unwrap()),
+        ["first", "second"]
+    );
+    // From the other end: the latest, however many come before them.
+    let latest = s.queued("index", 2, Latest).await.unwrap();
+    assert_eq!(names(&latest), ["third", "second"]);
+    assert_eq!(at_ms(latest[0].1), at_ms(now + day * 3));
+    assert!(s.queued("index", 0, Soonest).await.unwrap().is_empty());
+    assert!(s.queued("index", 0, Latest).await.unwrap().is_empty());
+    assert!(
+        s.queued("nothing-here", 10, Latest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Listing took nothing.
-    assert_eq!(s.queued("index", 10).await.unwrap().len(), 3);
+    assert_eq!(s.queued("index", 10, Soonest).await.unwrap().len(), 3);
 }
 
 async fn unschedule_and_reschedule_move_members(fx: Fixture) {

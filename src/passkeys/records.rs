@@ -126,7 +126,7 @@ fn never() -> std::time::SystemTime {
 /// it are found on sign-in and ACL reloads instead).
 pub async fn indexed(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     Ok(store
-        .queued(INDEX, usize::MAX)
+        .queued(INDEX, usize::MAX, crate::store::QueueEnd::Soonest)
         .await?
         .into_iter()
         .map(|(user, _)| user)

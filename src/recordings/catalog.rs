@@ -11,13 +11,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::RoomName;
-use crate::store::{Store, StoreError, unix_ms};
+use crate::store::{QueueEnd, Store, StoreError, unix_ms};
 
 /// Every recording, due when its retention ends.
 const INDEX: &str = "recordings";
 /// Records outlive their retention by this much, so a slow sweep still finds them.
 const RECORD_GRACE: Duration = Duration::from_secs(7 * 86_400);
-/// Far more than any host keeps; a listing stops here.
+/// Far more than any host keeps; a listing stops here (at the newest, or for expiry
+/// the soonest to expire).
 pub const MAX_LISTED: usize = 10_000;
 
 fn room_index(room: &str) -> String {
@@ -207,10 +208,25 @@ impl Catalog {
         c
     }
 
-    /// Every recording, or one room's, newest first.
+    /// Every recording, or one room's, newest first: past [`MAX_LISTED`], the newest
+    /// (by when their retention ends, which is when they ended for one room).
     pub async fn list(&self, room: Option<&RoomName>) -> Result<Vec<Recording>, StoreError> {
+        self.listed(room, QueueEnd::Latest).await
+    }
+
+    /// Every recording, the first [`MAX_LISTED`] to reach the end of their retention:
+    /// what expiry looks at.
+    pub async fn soonest_to_expire(&self) -> Result<Vec<Recording>, StoreError> {
+        self.listed(None, QueueEnd::Soonest).await
+    }
+
+    async fn listed(
+        &self,
+        room: Option<&RoomName>,
+        end: QueueEnd,
+    ) -> Result<Vec<Recording>, StoreError> {
         let index = room.map_or_else(|| INDEX.to_owned(), |r| room_index(r.as_str()));
-        let ids = self.store.queued(&index, MAX_LISTED).await?;
+        let ids = self.store.queued(&index, MAX_LISTED, end).await?;
         let records = futures_util::future::join_all(ids.iter().map(|(id, _)| self.get(id))).await;
         let mut out = Vec::with_capacity(records.len());
         for ((id, _), rec) in ids.iter().zip(records) {

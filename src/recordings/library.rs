@@ -187,7 +187,7 @@ impl Library {
     pub async fn expire(&self) -> Result<usize, LibraryError> {
         let now = self.store.clock().now();
         let mut expired = 0;
-        for rec in self.catalog.list(None).await? {
+        for rec in self.catalog.soonest_to_expire().await? {
             if !rec.is_finished() {
                 continue;
             }
@@ -472,6 +472,35 @@ mod tests {
         assert!(fx.audit_lines().await.contains("recording_deleted"));
         // Nothing more to do the second time.
         assert_eq!(fx.library.expire().await.unwrap(), 0);
+    }
+
+    /// Past the listing's cap, a listing shows the newest and expiry still sees the
+    /// oldest.
+    #[tokio::test]
+    async fn past_the_cap_lists_show_the_newest_and_expiry_the_oldest() {
+        use crate::recordings::catalog::MAX_LISTED;
+        let fx = fixture().await;
+        let id = |n: usize| format!("RM{n:032x}");
+        // The oldest is past its 10 days; the rest ended a minute apart, newest last.
+        fx.add(&id(0), DAY * 11, Stage::Stored).await;
+        for n in 1..=MAX_LISTED {
+            let ago = DAY * 9 - Duration::from_secs(60 * n as u64);
+            fx.add(&id(n), ago, Stage::Stored).await;
+        }
+        let listed = fx.library.list(None).await.unwrap();
+        assert_eq!(listed.len(), MAX_LISTED);
+        assert_eq!(listed[0].id, id(MAX_LISTED), "newest first");
+        assert!(
+            listed.iter().all(|r| r.id != id(0)),
+            "the oldest is past the cap"
+        );
+        let room = RoomName::parse("standup").unwrap();
+        assert_eq!(
+            fx.library.list(Some(&room)).await.unwrap()[0].id,
+            id(MAX_LISTED)
+        );
+        assert_eq!(fx.library.expire().await.unwrap(), 1);
+        assert!(fx.library.find(&id(0), None).await.is_err());
     }
 
     #[tokio::test]

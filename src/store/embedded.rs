@@ -88,7 +88,9 @@ use tokio::sync::oneshot;
 
 use super::gcra::{self, Admission, Rule};
 use super::memory::{self, Change, Slot, Tables, window_key};
-use super::{FixedWindow, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms};
+use super::{
+    FixedWindow, QueueEnd, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms,
+};
 use crate::clock::Clock;
 
 const BACKEND: &str = "embedded";
@@ -755,9 +757,12 @@ impl Store for EmbeddedStore {
         &self,
         queue: &str,
         max: usize,
+        end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
         self.inner.ensure_up()?;
-        Ok(memory::queued_times(self.inner.tables.queued(queue, max)))
+        Ok(memory::queued_times(
+            self.inner.tables.queued(queue, max, end),
+        ))
     }
 
     /// Answers once the writer has committed everything queued before it: a dead or

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 use super::gcra::{self, Admission, Rule};
-use super::{FixedWindow, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms};
+use super::{
+    FixedWindow, QueueEnd, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms,
+};
 use crate::clock::{Clock, SystemClock};
 
 const SHARDS: usize = 32;
@@ -421,14 +423,19 @@ impl Tables {
     }
 
     /// Up to `max` members with their due times, soonest first.
-    pub fn queued(&self, queue: &str, max: usize) -> Vec<(String, u64)> {
+    pub fn queued(&self, queue: &str, max: usize, end: QueueEnd) -> Vec<(String, u64)> {
         let queues = lock(&self.queues);
         queues.get(queue).map_or_else(Vec::new, |q| {
-            q.due
-                .iter()
-                .take(max)
-                .map(|(at, member)| (member.clone(), *at))
-                .collect()
+            let listed = |members: &mut dyn Iterator<Item = &(u64, String)>| {
+                members
+                    .take(max)
+                    .map(|(at, member)| (member.clone(), *at))
+                    .collect()
+            };
+            match end {
+                QueueEnd::Soonest => listed(&mut q.due.iter()),
+                QueueEnd::Latest => listed(&mut q.due.iter().rev()),
+            }
         })
     }
 
@@ -621,9 +628,10 @@ impl Store for MemoryStore {
         &self,
         queue: &str,
         max: usize,
+        end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
         self.travel().await;
-        Ok(queued_times(self.tables.queued(queue, max)))
+        Ok(queued_times(self.tables.queued(queue, max, end)))
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {

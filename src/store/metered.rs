@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{Admission, FixedWindow, Rule, Spend, Store, StoreError, StoreStatus};
+use super::{Admission, FixedWindow, QueueEnd, Rule, Spend, Store, StoreError, StoreStatus};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 
@@ -124,8 +124,10 @@ impl Store for Metered {
         &self,
         queue: &str,
         max: usize,
+        end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
-        self.observe("queued", self.inner.queued(queue, max)).await
+        self.observe("queued", self.inner.queued(queue, max, end))
+            .await
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {

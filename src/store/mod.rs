@@ -104,6 +104,16 @@ pub struct StoreStatus {
 /// durable before they return. [`admit`](Self::admit), [`hit`](Self::hit) and
 /// [`spend`](Self::spend) may be written in batches (the embedded store flushes them
 /// at least once a second).
+/// Which end of a queue [`Store::queued`] lists from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueEnd {
+    /// Soonest due first: what is next to do, or to expire.
+    Soonest,
+    /// Latest due first: for a listing of the newest, when there may be more than it
+    /// shows.
+    Latest,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"embedded"`, `"redis"` or `"memory"`.
@@ -179,12 +189,14 @@ pub trait Store: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Up to `max` members of `queue` with their due times, soonest first, taking
-    /// nothing: for listings, not for work.
+    /// Up to `max` members of `queue` with their due times, from the `end` asked for
+    /// (soonest due first, or latest first), taking nothing: for listings, not for
+    /// work.
     async fn queued(
         &self,
         queue: &str,
         max: usize,
+        end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError>;
 
     /// Reachable, and of a schema this build reads.

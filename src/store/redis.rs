@@ -81,7 +81,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::gcra::{self, Admission, Rule};
-use super::{FixedWindow, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms};
+use super::{
+    FixedWindow, QueueEnd, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms,
+};
 use crate::clock::Clock;
 
 const BACKEND: &str = "redis";
@@ -855,11 +857,16 @@ impl Store for RedisStore {
         &self,
         queue: &str,
         max: usize,
+        end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("ZRANGE");
+        // ZREVRANGE rather than ZRANGE … REV, which needs Redis 6.2.
+        let mut cmd = redis::cmd(match end {
+            QueueEnd::Soonest => "ZRANGE",
+            QueueEnd::Latest => "ZREVRANGE",
+        });
         cmd.arg(self.keys.queue(queue))
             .arg(0)
             .arg(i64::try_from(max).unwrap_or(i64::MAX) - 1)

@@ -26,7 +26,7 @@ use super::catalog::{Catalog, Recording, Stage, is_recording_id};
 use super::storage::{ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::RoomName;
-use crate::store::{Store, StoreError};
+use crate::store::{QueueEnd, Store, StoreError};
 use crate::video::VideoClient;
 use crate::video::VideoError;
 use crate::video::compositions::{CompositionStatus, RecordingStatus};
@@ -250,7 +250,7 @@ impl Pipeline {
     pub async fn reconcile(&self) -> Result<usize, StoreError> {
         let queued: std::collections::HashSet<String> = self
             .store
-            .queued(JOBS, super::catalog::MAX_LISTED)
+            .queued(JOBS, super::catalog::MAX_LISTED, QueueEnd::Soonest)
             .await?
             .into_iter()
             .map(|(id, _)| id)
