@@ -56,6 +56,8 @@ fn test_acl_file() -> std::path::PathBuf {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     ));
+    // An earlier run with the same process id may have left one (with its store).
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("acl.toml");
     std::fs::write(&path, TEST_ACL).unwrap();

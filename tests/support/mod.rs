@@ -28,6 +28,8 @@ pub fn fresh_dir(what: &str) -> PathBuf {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     ));
+    // An earlier run with the same process id may have left one (with its store).
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
