@@ -352,12 +352,9 @@ fn host_command(command: roomgate::control::Command, acl: Option<PathBuf>) -> Ex
         .expect("a runtime for one command");
     let done: anyhow::Result<String> = runtime.block_on(async {
         if let StoreSettings::Embedded { dir } = &store
-            && let Some(answer) = socket::ask(dir, &command).await?
+            && let Some(out) = socket::ask(dir, &command).await?
         {
-            return match answer {
-                socket::Answer::Done(out) => Ok(out),
-                socket::Answer::NotDone(why) => Err(anyhow::anyhow!(why)),
-            };
+            return Ok(out);
         }
         let commands = HostCommands::open(env, &store, &acl_path, &command).await?;
         let done = commands.run(command).await;

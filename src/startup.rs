@@ -97,7 +97,10 @@ impl Application {
         let metrics = Metrics::new();
         // The data directory of the embedded store this server opens (and so holds):
         // the host's store commands reach it through a socket there.
-        let mut control_dir = None;
+        let control_dir = match (&overrides.store, &settings.store) {
+            (None, StoreSettings::Embedded { dir }) => Some(dir.clone()),
+            _ => None,
+        };
         let store = match overrides.store {
             Some(store) => Arc::new(crate::store::metered::Metered::new(store, metrics.clone())),
             None => {
@@ -115,9 +118,6 @@ impl Application {
                 {
                     settings.session_key = crate::config::SessionKey::kept_in(dir)
                         .with_context(|| format!("the session key in {}", dir.display()))?;
-                }
-                if let StoreSettings::Embedded { dir } = &settings.store {
-                    control_dir = Some(dir.clone());
                 }
                 store
             }
@@ -246,36 +246,18 @@ impl Application {
             pipeline.spawn();
         }
         library.spawn_expiry(RETENTION_SWEEP);
-        let control = match control_dir {
-            Some(dir) => {
-                let commands = crate::control::HostCommands::new(
-                    store.clone(),
-                    acl.clone(),
-                    audit.clone(),
-                    crate::recordings::commands::Recordings::new(
-                        library.clone(),
-                        settings.public_url.clone(),
-                    ),
-                );
-                match crate::control::socket::listen(&dir, commands) {
-                    Ok((server, file)) => {
-                        tokio::spawn(server);
-                        Some(file)
-                    }
-                    // (A data directory's path too long for a socket's, say.) The
-                    // server is still whole; the CLI's store commands then ask for
-                    // it to be stopped.
-                    Err(e) => {
-                        tracing::warn!(
-                            error = %format!("{e:#}"),
-                            "no control socket: `roomgate passkeys` and `recordings` need this server stopped"
-                        );
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
+        let control = control_dir.and_then(|dir| {
+            let commands = crate::control::HostCommands::new(
+                store.clone(),
+                acl.clone(),
+                audit.clone(),
+                crate::recordings::commands::Recordings::new(
+                    library.clone(),
+                    settings.public_url.clone(),
+                ),
+            );
+            crate::control::socket::open(&dir, commands)
+        });
         let passkeys = passkeys_for(&settings, &store);
         let state = web::Data::new(AppState {
             passkeys,

@@ -41,12 +41,29 @@ pub fn path(data_dir: &Path) -> PathBuf {
 #[derive(Clone, Copy)]
 struct PeerUid(Option<u32>);
 
-/// Listen on `control.sock` in `data_dir` and serve `commands` there; the file is
-/// removed when the returned guard drops.
-///
+/// Serve `commands` on `control.sock` in `data_dir`, in the background; the file is
+/// removed when the returned guard drops. `None`, with a warning, when the socket can't
+/// be made (a data directory's path too long for a socket's, say): the server is
+/// still whole, and the CLI's store commands then ask for it to be stopped.
+pub fn open(data_dir: &Path, commands: HostCommands) -> Option<SocketFile> {
+    match listen(data_dir, commands) {
+        Ok((server, file)) => {
+            tokio::spawn(server);
+            Some(file)
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %format!("{e:#}"),
+                "no control socket: `roomgate passkeys` and `recordings` need this server stopped"
+            );
+            None
+        }
+    }
+}
+
 /// The caller holds the embedded store's lock on `data_dir`, so a socket file already
 /// there was left by a server that died (`kill -9`) and is replaced.
-pub fn listen(data_dir: &Path, commands: HostCommands) -> anyhow::Result<(Server, SocketFile)> {
+fn listen(data_dir: &Path, commands: HostCommands) -> anyhow::Result<(Server, SocketFile)> {
     let path = path(data_dir);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -148,19 +165,11 @@ fn text(mut response: actix_web::HttpResponseBuilder, body: impl Into<String>) -
         .body(body.into())
 }
 
-/// What a running server answered.
-#[derive(Debug)]
-pub enum Answer {
-    /// Done: the text to print.
-    Done(String),
-    /// Not done, and why (the server's words).
-    NotDone(String),
-}
-
-/// Send `command` to the server listening in `data_dir`, if one is: `None` when none
-/// is (no socket, or one left by a server that is gone), so the caller opens the store
-/// itself.
-pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<Answer>> {
+/// Send `command` to the server listening in `data_dir`, if one is: the text to
+/// print, or an error in the server's words if it didn't do it. `None` when no server
+/// is there (no socket, or one left by a server that is gone), so the caller opens the
+/// store itself.
+pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<String>> {
     let path = path(data_dir);
     let Some(socket) = (match std::fs::symlink_metadata(&path) {
         Ok(meta) => Some(meta),
@@ -212,11 +221,9 @@ pub async fn ask(data_dir: &Path, command: &Command) -> anyhow::Result<Option<An
         .text()
         .await
         .context("reading the running roomgate's answer")?;
-    Ok(Some(if status.is_success() {
-        Answer::Done(body)
-    } else {
-        Answer::NotDone(body)
-    }))
+    // Not done: why, in the server's words.
+    anyhow::ensure!(status.is_success(), "{body}");
+    Ok(Some(body))
 }
 
 /// Whether a failed connection means no server is there: the socket refuses (its

@@ -790,16 +790,20 @@ mod tests {
         }
     }
 
+    /// Each per-network limit by default: how many at once, then one more every how
+    /// many seconds.
+    const PER_NETWORK_DEFAULTS: [(LimitedAction, u32, u64); 3] = [
+        (LimitedAction::LoginPerIp, 20, 3),
+        (LimitedAction::CheckPerIp, 30, 2),
+        (LimitedAction::TokenPerIp, 60, 1),
+    ];
+
     /// A network the store refused is refused again without asking it, until the
     /// wait it was given is over: shown by the store forgetting the network's count
     /// (which would admit it) while the wait runs. For each per-network limit.
     #[tokio::test]
     async fn a_refused_network_is_refused_from_memory_until_its_wait_is_over() {
-        for (action, limit, every) in [
-            (LimitedAction::LoginPerIp, 20, 3),
-            (LimitedAction::CheckPerIp, 30, 2),
-            (LimitedAction::TokenPerIp, 60, 1),
-        ] {
+        for (action, limit, every) in PER_NETWORK_DEFAULTS {
             let clock = Arc::new(ManualClock::default());
             let store = Arc::new(MemoryStore::with_clock(clock.clone()));
             let limiter = Limiter::new(store.clone(), LimitsConfig::default());
@@ -846,11 +850,7 @@ mod tests {
     #[tokio::test]
     async fn each_per_ip_limit_is_spent_at_once_then_earns_one_back_every_60_over_n_seconds() {
         // "N per minute": N at once, then one more every 60/N seconds.
-        for (action, limit, every) in [
-            (LimitedAction::LoginPerIp, 20, 3),
-            (LimitedAction::CheckPerIp, 30, 2),
-            (LimitedAction::TokenPerIp, 60, 1),
-        ] {
+        for (action, limit, every) in PER_NETWORK_DEFAULTS {
             let (limiter, clock) = limiter();
             let client = ip("203.0.113.7");
             let refused = |secs_left| {

@@ -422,7 +422,7 @@ impl Tables {
         (taken, changes)
     }
 
-    /// Up to `max` members with their due times, soonest first.
+    /// Up to `max` members with their due times, from `end`.
     pub fn queued(&self, queue: &str, max: usize, end: QueueEnd) -> Vec<(String, u64)> {
         let queues = lock(&self.queues);
         queues.get(queue).map_or_else(Vec::new, |q| {
