@@ -596,7 +596,8 @@ fn check_acl(file: &Path, policy: &AclPolicy) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    roomgate::telemetry::init("info");
+    // Held to the end: dropping it writes the log lines still queued.
+    let _log = roomgate::telemetry::init("info");
     let overrides = [
         ("ROOMGATE_ADDR", args.addr),
         ("ROOMGATE_ACL", args.acl),

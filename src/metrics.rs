@@ -369,6 +369,7 @@ struct Inner {
     store_errors: Family<OperationLabels, Counter>,
     store_refusals: Counter,
     log_lines_suppressed: Counter,
+    log_lines_dropped: Counter,
     outbound_rejected: Family<RejectionLabels, Counter>,
     outbound_breaker_state: Family<ServiceLabels, Gauge>,
     outbound_breaker_opened: Family<ServiceLabels, Counter>,
@@ -432,6 +433,7 @@ impl Metrics {
             store_errors: Family::default(),
             store_refusals: Counter::default(),
             log_lines_suppressed: Counter::default(),
+            log_lines_dropped: Counter::default(),
             outbound_rejected: Family::default(),
             outbound_breaker_state: Family::default(),
             outbound_breaker_opened: Family::default(),
@@ -462,6 +464,11 @@ impl Metrics {
             "log_lines_suppressed",
             "Log lines not written because the same line came too often (telemetry::throttle)",
             inner.log_lines_suppressed.clone(),
+        );
+        registry.register(
+            "log_lines_dropped",
+            "Log lines dropped because whatever reads stderr fell behind (telemetry)",
+            inner.log_lines_dropped.clone(),
         );
         registry.register(
             "verifications_started",
@@ -730,6 +737,11 @@ impl Metrics {
     /// Log lines held back by the log's throttle.
     pub fn log_lines_suppressed(&self, count: u64) {
         self.inner.log_lines_suppressed.inc_by(count);
+    }
+
+    /// Log lines dropped because stderr's reader fell behind.
+    pub fn log_lines_dropped(&self, count: u64) {
+        self.inner.log_lines_dropped.inc_by(count);
     }
 
     /// An outbound service is guarded: its series start at zero.
@@ -1192,6 +1204,7 @@ pub(crate) mod tests {
             ("roomgate_acl_users", "gauge"),
             ("roomgate_store_refusals", "counter"),
             ("roomgate_log_lines_suppressed", "counter"),
+            ("roomgate_log_lines_dropped", "counter"),
             ("roomgate_recording_controls", "counter"),
         ];
         let found: Vec<(&str, &str)> = families

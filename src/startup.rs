@@ -437,7 +437,7 @@ impl Application {
             tracing::error!(error = %e, "the audit log's last summaries were not written");
         }
         // Likewise the log lines held back since the last report.
-        crate::telemetry::throttle::report(&self.metrics);
+        crate::telemetry::report(&self.metrics);
         stopped
     }
 }
@@ -650,7 +650,7 @@ fn spawn_log_report(metrics: Metrics) {
         let mut tick = tokio::time::interval(crate::telemetry::throttle::WINDOW);
         loop {
             tick.tick().await;
-            crate::telemetry::throttle::report(&metrics);
+            crate::telemetry::report(&metrics);
         }
     });
 }

@@ -341,3 +341,123 @@ async fn a_local_code_asked_for_before_a_crash_works_after_it() {
         "the room page after the code"
     );
 }
+
+/// Make the pipe behind `fd` as small as Linux allows (one page), so a few lines fill it.
+#[cfg(target_os = "linux")]
+fn shrink_pipe(fd: &impl std::os::fd::AsRawFd) {
+    #[allow(unsafe_code)]
+    // SAFETY: fcntl on a file descriptor we own; F_SETPIPE_SZ takes an int.
+    let set = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(set >= 4096, "F_SETPIPE_SZ failed");
+}
+
+/// A terminal that stops reading (a full pipe, a window paused with Ctrl-S) must not
+/// stall the server: the log and the local codes are written by threads of their own,
+/// from queues. Here both of its outputs are pipes of one page that nobody reads while
+/// 150 people sign in (each a code on stdout and log lines on stderr, many times what
+/// a page holds). Every sign-in is still answered at once; once the pipes are read
+/// again, every code and every log line arrives.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn output_nobody_reads_does_not_stall_the_server() {
+    const PEOPLE: usize = 150;
+    let dir = support::fresh_dir("unread-output");
+    let acl = dir.join("acl.toml");
+    let mut text = String::new();
+    for i in 0..PEOPLE {
+        text.push_str(&format!(
+            "[users.user{i:03}]\nphone = \"+1415200{i:04}\"\nrooms = [\"standup\"]\n\n"
+        ));
+    }
+    std::fs::write(&acl, text).unwrap();
+    let many = "100000";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg("--acl")
+        .arg(&acl)
+        .env_clear()
+        .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("ROOMGATE_DATA_DIR", dir.join("data"))
+        .env("RUST_LOG", "info")
+        .env("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", many)
+        .env("ROOMGATE_PENDING_SIGNINS_MAX", many)
+        .env("ROOMGATE_SMS_BUDGET_PER_MINUTE", many)
+        .env("ROOMGATE_SMS_BUDGET_PER_HOUR", many)
+        .env("ROOMGATE_SMS_BUDGET_PER_DAY", many)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the roomgate binary starts");
+    let stderr = child.stderr.take().unwrap();
+    shrink_pipe(&stderr);
+    let stdout = child.stdout.take().unwrap();
+    shrink_pipe(&stdout);
+    let mut stdout = BufReader::new(stdout).lines();
+    let line = next_line_with(&mut stdout, "listening on ").await;
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Nothing reads stdout or stderr from here until every sign-in is answered.
+    let client = support::browser();
+    for i in 0..PEOPLE {
+        let user = format!("user{i:03}");
+        let (resp, _) = tokio::time::timeout(
+            Duration::from_secs(10),
+            support::sign_in(&client, &base, "standup", &user),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the sign-in of {user} was not answered: the server stalled"));
+        assert_eq!(resp.status(), 303, "{user}");
+    }
+
+    // Read again: every code arrives, then the log (to its end, once it exits).
+    let mut codes = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while codes.len() < PEOPLE {
+            let line = stdout
+                .next_line()
+                .await
+                .unwrap()
+                .expect("roomgate's stdout");
+            if line.contains("code=") {
+                codes.insert(field(&line, "user=").to_owned());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} of {PEOPLE} codes printed", codes.len()));
+    let mut log = String::new();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut stderr = stderr;
+        stderr.read_to_string(&mut log).await.map(|_| log)
+    });
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .arg(&pid)
+        .status()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("roomgate stops")
+        .unwrap();
+    let log = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let requested = log.matches("sign-in requested").count();
+    assert_eq!(
+        requested, PEOPLE,
+        "a log line per sign-in, none dropped:\n{log}"
+    );
+    assert!(!log.contains("log lines dropped"), "{log}");
+}

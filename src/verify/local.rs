@@ -23,7 +23,6 @@
 //! Counts are the store's atomic counters, so they hold across instances sharing it.
 
 use std::fmt;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,15 +84,26 @@ impl fmt::Debug for CodeNotice {
 /// Where the local verifier delivers codes. Called once per (re)send, outside any lock.
 pub type CodeSink = Arc<dyn Fn(&CodeNotice) + Send + Sync>;
 
-/// The default sink: one line on stdout, flushed. This is the only place a code is
-/// ever printed; it is never logged.
+/// Code lines queued for stdout at most, while nothing reads it.
+const CODE_QUEUE_LINES: usize = 1024;
+
+/// The default sink: one line on stdout. This is the only place a code is ever
+/// printed; it is never logged. A thread of its own writes the lines, so a terminal
+/// that stops reading (a full pipe, Ctrl-S) doesn't stall the request that sent the
+/// code; a code that finds the queue full is not printed, and the log says so (a new
+/// code can be asked for once the terminal reads again). The thread ends, writing
+/// what is queued, when the verifier holding the sink is dropped.
 pub fn stdout_sink() -> CodeSink {
-    Arc::new(|notice: &CodeNotice| {
-        let line = format_notice(notice);
-        let mut out = std::io::stdout().lock();
-        // Nothing sensible to do if stdout is gone.
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+    let (terminal, thread) =
+        crate::telemetry::Terminal::new(std::io::stdout(), "roomgate-codes", CODE_QUEUE_LINES);
+    Arc::new(move |notice: &CodeNotice| {
+        let _keep = &thread;
+        if !terminal.write_line(&format_notice(notice)) {
+            tracing::warn!(
+                name: crate::telemetry::REPEATABLE,
+                "a local-mode code was not printed: nothing is reading roomgate's output"
+            );
+        }
     })
 }
 

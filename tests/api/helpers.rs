@@ -198,7 +198,10 @@ pub fn new_client() -> reqwest::Client {
 
 fn init_test_log() {
     if std::env::var_os("TEST_LOG").is_some() {
-        roomgate::telemetry::init("debug");
+        // The log's writer thread lives as long as the test process.
+        static LOG: std::sync::OnceLock<Option<roomgate::telemetry::TerminalGuard>> =
+            std::sync::OnceLock::new();
+        LOG.get_or_init(|| roomgate::telemetry::init("debug"));
     }
 }
 
