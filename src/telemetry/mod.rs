@@ -22,9 +22,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::metrics::Metrics;
 
-/// Log lines queued for stderr at most: about 2 MiB of typical lines. Past it, lines
-/// are dropped (and counted) rather than queued without bound.
-const LOG_QUEUE_LINES: usize = 8192;
+/// Log lines queued for stderr at most. Past it, lines are dropped (and counted)
+/// rather than queued without bound. The queue's slots are allocated up front (32
+/// bytes each), and only a reader that stops altogether fills it: the writer drains
+/// it as fast as stderr takes lines.
+const LOG_QUEUE_LINES: usize = 1024;
 
 /// One output stream (stderr for the log, stdout for local-mode codes) written by a
 /// thread of its own from a bounded queue. Writing never blocks the caller; a line
