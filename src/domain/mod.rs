@@ -31,10 +31,13 @@ pub enum ParseError {
 }
 
 /// `[a-z0-9][<tail>]{0,63}`: the shape shared by usernames and room names.
+/// The longest a username or a room name may be.
+pub(crate) const MAX_SLUG_CHARS: usize = 64;
+
 pub(crate) fn is_slug(s: &str, tail: impl Fn(u8) -> bool) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 64
+        && b.len() <= MAX_SLUG_CHARS
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && b[1..]
             .iter()

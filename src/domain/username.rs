@@ -12,6 +12,9 @@ use super::{ParseError, is_slug};
 pub struct Username(String);
 
 impl Username {
+    /// The longest a username may be.
+    pub const MAX_CHARS: usize = super::MAX_SLUG_CHARS;
+
     /// Strict parse, as written in the ACL.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         if is_slug(s, |c| matches!(c, b'.' | b'_' | b'-')) {

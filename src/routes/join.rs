@@ -222,7 +222,14 @@ async fn sign_in(
 }
 
 /// The name as a participant typed it, normalised like a username, and bounded so an
-/// attacker's megabyte of text doesn't become a counter key.
+/// attacker's megabyte of text doesn't become a counter key. The bound keeps one
+/// character more than a username may have, so a name that is too long stays too long
+/// (and matches no one) rather than being cut down to someone else's.
 pub(super) fn typed_username(input: &str) -> String {
-    input.trim().to_lowercase().chars().take(64).collect()
+    input
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(crate::domain::Username::MAX_CHARS + 1)
+        .collect()
 }

@@ -47,6 +47,36 @@ async fn an_unknown_user_gets_the_generic_error_and_no_verify_call() {
     assert!(known.2.contains("4 attempts left"));
 }
 
+/// A name longer than a username may be is nobody's, not the user whose name it
+/// begins with: cutting it down to 64 characters would send that user a code they
+/// never asked for, and sign the typist in as them with it.
+#[tokio::test]
+async fn a_name_too_long_is_nobody_not_the_user_it_begins_with() {
+    let app = spawn_app().await;
+    let longest = "l".repeat(64);
+    let text =
+        format!("{TEST_ACL}\n[users.{longest}]\nphone = \"+14155550177\"\nrooms = [\"standup\"]\n");
+    app.acl
+        .replace(roomgate::acl::Acl::parse("test-acl.toml", &text).unwrap());
+    mock_start_ok().mount(&app.verify).await;
+
+    for typed in [
+        format!("{longest}-impostor"),
+        format!("{longest}x"),
+        format!(" {}L ", longest.to_uppercase()),
+    ] {
+        assert_is_redirect_to(
+            &app.post_login("standup", &typed).await,
+            "/rooms/standup/verify",
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.verify.received_requests().await.unwrap().len(), 0);
+    // The user's own name still gets its code.
+    app.post_login("standup", &longest).await;
+    wait_for_requests(&app.verify, 1).await;
+}
+
 #[tokio::test]
 async fn invalid_usernames_are_treated_like_unknown_ones() {
     let app = spawn_app().await;
