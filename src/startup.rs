@@ -558,6 +558,9 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
                 let first = errors.0.first().map(AclError::redacted).unwrap_or_default();
                 AuditRecord::new(AuditEvent::AclRejected).detail(first)
             }
+            ReloadOutcome::Restored { users } => AuditRecord::new(AuditEvent::AclReloaded).detail(
+                format!("{users} users (fixed: the list in service, unchanged)"),
+            ),
             ReloadOutcome::Unchanged => return,
         };
         let audit = audit.clone();

@@ -28,8 +28,15 @@ pub enum AclStatus {
 /// What a reload did, for logs, metrics and the audit log.
 #[derive(Debug)]
 pub enum ReloadOutcome {
-    Loaded { users: usize },
+    Loaded {
+        users: usize,
+    },
     Unchanged,
+    /// The file holds the list in service again after a rejected edit (the mistake
+    /// undone): nothing changes for anyone, but the host hears that it is fixed.
+    Restored {
+        users: usize,
+    },
     Rejected(AclErrors),
 }
 
@@ -94,8 +101,7 @@ impl AclStore {
         let digest: [u8; 32] = Sha256::digest(&text).into();
         let mut in_service = self.digest();
         if *in_service == Some(digest) {
-            self.status.store(Arc::new(AclStatus::Fresh));
-            return ReloadOutcome::Unchanged;
+            return self.unchanged();
         }
         self.parses.fetch_add(1, Ordering::Relaxed);
         let parsed = match String::from_utf8(text) {
@@ -107,8 +113,7 @@ impl AclStore {
         match parsed {
             Ok(acl) if acl == **self.current.load() => {
                 *in_service = Some(digest);
-                self.status.store(Arc::new(AclStatus::Fresh));
-                ReloadOutcome::Unchanged
+                self.unchanged()
             }
             Ok(acl) => {
                 let users = acl.user_count();
@@ -128,6 +133,18 @@ impl AclStore {
 }
 
 impl AclStore {
+    /// The file holds the list in service: fresh again, and `Restored` if a rejected
+    /// edit had made it stale.
+    fn unchanged(&self) -> ReloadOutcome {
+        let before = self.status.swap(Arc::new(AclStatus::Fresh));
+        match *before {
+            AclStatus::Stale { .. } => ReloadOutcome::Restored {
+                users: self.current.load().user_count(),
+            },
+            AclStatus::Fresh => ReloadOutcome::Unchanged,
+        }
+    }
+
     /// How many times a reload has parsed the file (a save that changes nothing
     /// doesn't).
     pub fn parses(&self) -> u64 {
@@ -143,12 +160,11 @@ impl AclStore {
 /// Keeps the ACL's directory watched. Dropping it stops the watch (a SIGHUP still
 /// reloads as long as its sender lives).
 pub struct AclWatch {
-    /// Events the kernel delivered for the directory, whichever file they concern.
+    /// Events the kernel delivered for the directories watched, whichever file they
+    /// concern.
     wakeups: Arc<AtomicU64>,
     #[cfg(target_os = "linux")]
     reader: tokio::task::JoinHandle<()>,
-    #[cfg(not(target_os = "linux"))]
-    _watcher: notify::RecommendedWatcher,
 }
 
 impl AclWatch {
@@ -174,15 +190,8 @@ pub fn watch(
     on_reload: impl Fn(&ReloadOutcome) + Send + Sync + 'static,
 ) -> std::io::Result<AclWatch> {
     let (tx, mut events) = mpsc::channel::<()>(16);
-    let file_name = store.path.file_name().map(|n| n.to_owned());
-    // Watch the directory, not the file: editors and `acl` commands replace the file
-    // by renaming a new one over it, which a watch on the old inode would miss.
-    let dir = match store.path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
     let wakeups = Arc::new(AtomicU64::new(0));
-    let watch = events_of(&dir, file_name, tx, wakeups)?;
+    let (watch, follow) = events_of(store.path.clone(), tx, wakeups)?;
 
     let on_reload = Arc::new(on_reload);
     tokio::spawn(async move {
@@ -195,7 +204,14 @@ pub fn watch(
             tokio::time::sleep(SETTLE).await;
             while events.try_recv().is_ok() {}
             let store = store.clone();
-            let outcome = match tokio::task::spawn_blocking(move || store.reload()).await {
+            let follow = follow.clone();
+            let reloaded = tokio::task::spawn_blocking(move || {
+                let outcome = store.reload();
+                // A link on the way may point elsewhere now: watch where it leads.
+                follow.refresh();
+                outcome
+            });
+            let outcome = match reloaded.await {
                 Ok(outcome) => outcome,
                 Err(e) => {
                     tracing::error!(error = %e, "ACL reload task failed");
@@ -205,6 +221,9 @@ pub fn watch(
             match &outcome {
                 ReloadOutcome::Loaded { users } => tracing::info!(users, "ACL reloaded"),
                 ReloadOutcome::Unchanged => tracing::debug!("ACL file touched, content unchanged"),
+                ReloadOutcome::Restored { users } => {
+                    tracing::info!(users, "ACL fixed: the file holds the list in service again")
+                }
                 ReloadOutcome::Rejected(errors) => {
                     for e in &errors.0 {
                         tracing::error!(error = %e.redacted(), "ACL change rejected; keeping the last good list");
@@ -217,6 +236,72 @@ pub fn watch(
     Ok(watch)
 }
 
+/// One directory entry the watch listens for: a name in a (real) directory.
+type Entry = (PathBuf, std::ffi::OsString);
+
+/// The directory entries whose change can change what the ACL's path reads: its name
+/// in its directory and, when that is a symbolic link, every link on the way to the
+/// file, directory links included. A Kubernetes ConfigMap mount is `acl.toml ->
+/// ..data/acl.toml` with `..data -> ..2026_12_06_v1`, and an update swaps `..data`;
+/// a dotfile repository links the file from elsewhere, where editors rename-save it.
+/// Watches see real directories, so the directories here are real paths.
+fn entries_on_the_way(path: &Path) -> Vec<Entry> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut entries = Vec::new();
+    if let Some(name) = path.file_name() {
+        let mut links = 0;
+        follow(dir, Path::new(name), &mut entries, &mut links);
+    }
+    entries
+}
+
+/// Walk `rel` from the real directory `dir`, noting each entry passed and following
+/// links as they come (at most 40, as the kernel does); where it leads.
+fn follow(mut at: PathBuf, rel: &Path, entries: &mut Vec<Entry>, links: &mut u32) -> PathBuf {
+    use std::path::Component;
+    for part in rel.components() {
+        match part {
+            Component::Prefix(_) | Component::RootDir => at.push(part.as_os_str()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                at.pop();
+            }
+            Component::Normal(name) => {
+                if !entries.iter().any(|(d, n)| *d == at && n == name) {
+                    entries.push((at.clone(), name.to_owned()));
+                }
+                let next = at.join(name);
+                match std::fs::read_link(&next) {
+                    Ok(target) if *links < 40 => {
+                        *links += 1;
+                        at = follow(at, &target, entries, links);
+                    }
+                    _ => at = next,
+                }
+            }
+        }
+    }
+    at
+}
+
+/// The entries watched, by directory, re-followed after every reload.
+#[derive(Clone)]
+struct Follow {
+    path: PathBuf,
+    #[cfg(target_os = "linux")]
+    watches: inotify::Watches,
+    #[cfg(target_os = "linux")]
+    names: Arc<Mutex<std::collections::HashMap<inotify::WatchDescriptor, Vec<std::ffi::OsString>>>>,
+    #[cfg(not(target_os = "linux"))]
+    watcher: Arc<Mutex<notify::RecommendedWatcher>>,
+    #[cfg(not(target_os = "linux"))]
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
 /// On Linux, inotify asked only for what can change which file the ACL's name points
 /// to or what it holds once written: creations, deletions, renames, metadata, and a
 /// file opened for writing being closed. Not for every `write` (`IN_MODIFY`) or
@@ -225,30 +310,77 @@ pub fn watch(
 /// under load). A file written in place is seen when its writer closes it; a full
 /// event queue counts as a change (the reload compares content, so it costs little).
 #[cfg(target_os = "linux")]
+const MASK: inotify::WatchMask = inotify::WatchMask::CLOSE_WRITE
+    .union(inotify::WatchMask::ATTRIB)
+    .union(inotify::WatchMask::CREATE)
+    .union(inotify::WatchMask::DELETE)
+    .union(inotify::WatchMask::MOVED_FROM)
+    .union(inotify::WatchMask::MOVED_TO)
+    .union(inotify::WatchMask::DELETE_SELF)
+    .union(inotify::WatchMask::MOVE_SELF)
+    .union(inotify::WatchMask::ONLYDIR);
+
+#[cfg(target_os = "linux")]
+impl Follow {
+    /// Watch the directories of the entries on the way to the file now, and only those.
+    fn refresh(&self) {
+        let mut by_dir: Vec<(PathBuf, Vec<std::ffi::OsString>)> = Vec::new();
+        for (dir, name) in entries_on_the_way(&self.path) {
+            match by_dir.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, names)) => names.push(name),
+                None => by_dir.push((dir, vec![name])),
+            }
+        }
+        let mut watched = std::collections::HashMap::new();
+        for (dir, names) in by_dir {
+            match self.watches.clone().add(&dir, MASK) {
+                Ok(wd) => {
+                    watched.insert(wd, names);
+                }
+                // A directory on the way that doesn't exist (yet): the entry before it
+                // is watched, and its creation brings a reload and a refresh.
+                Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "not watched"),
+            }
+        }
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        for stale in names.keys().filter(|wd| !watched.contains_key(*wd)) {
+            // Gone already if its directory was deleted.
+            let _ = self.watches.clone().remove(stale.clone());
+        }
+        *names = watched;
+    }
+}
+
+#[cfg(target_os = "linux")]
 fn events_of(
-    dir: &Path,
-    file_name: Option<std::ffi::OsString>,
+    path: PathBuf,
     tx: mpsc::Sender<()>,
     wakeups: Arc<AtomicU64>,
-) -> std::io::Result<AclWatch> {
+) -> std::io::Result<(AclWatch, Follow)> {
     use futures_util::StreamExt;
-    use inotify::{EventMask, Inotify, WatchMask};
+    use inotify::{EventMask, Inotify};
 
     let inotify = Inotify::init()?;
-    inotify.watches().add(
-        dir,
-        WatchMask::CLOSE_WRITE
-            | WatchMask::ATTRIB
-            | WatchMask::CREATE
-            | WatchMask::DELETE
-            | WatchMask::MOVED_FROM
-            | WatchMask::MOVED_TO
-            | WatchMask::DELETE_SELF
-            | WatchMask::MOVE_SELF
-            | WatchMask::ONLYDIR,
-    )?;
+    let follow = Follow {
+        path,
+        watches: inotify.watches(),
+        names: Arc::default(),
+    };
+    follow.refresh();
+    if follow
+        .names
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_empty()
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the ACL's directory can't be watched",
+        ));
+    }
     let mut stream = inotify.into_event_stream([0u8; 4096])?;
     let counted = wakeups.clone();
+    let names = follow.names.clone();
     let reader = tokio::spawn(async move {
         while let Some(event) = stream.next().await {
             let event = match event {
@@ -259,7 +391,13 @@ fn events_of(
                 }
             };
             counted.fetch_add(1, Ordering::Relaxed);
-            let ours = event.name.is_some() && event.name == file_name;
+            let ours = event.name.as_ref().is_some_and(|name| {
+                names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&event.wd)
+                    .is_some_and(|names| names.iter().any(|n| n == name))
+            });
             let whole_directory = event
                 .mask
                 .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF | EventMask::Q_OVERFLOW);
@@ -269,43 +407,66 @@ fn events_of(
             }
         }
     });
-    Ok(AclWatch { wakeups, reader })
+    Ok((AclWatch { wakeups, reader }, follow))
 }
 
 /// Elsewhere, `notify`'s watcher, filtering in user space.
 #[cfg(not(target_os = "linux"))]
+impl Follow {
+    fn refresh(&self) {
+        use notify::{RecursiveMode, Watcher};
+        let now = entries_on_the_way(&self.path);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut watcher = self.watcher.lock().unwrap_or_else(|e| e.into_inner());
+        for (dir, _) in entries.iter() {
+            if !now.iter().any(|(d, _)| d == dir) {
+                let _ = watcher.unwatch(dir);
+            }
+        }
+        for (dir, _) in &now {
+            if !entries.iter().any(|(d, _)| d == dir) {
+                if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+                    tracing::debug!(dir = %dir.display(), error = %e, "not watched");
+                }
+            }
+        }
+        *entries = now;
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
 fn events_of(
-    dir: &Path,
-    file_name: Option<std::ffi::OsString>,
+    path: PathBuf,
     tx: mpsc::Sender<()>,
     wakeups: Arc<AtomicU64>,
-) -> std::io::Result<AclWatch> {
-    use notify::{RecursiveMode, Watcher};
-
+) -> std::io::Result<(AclWatch, Follow)> {
     let counted = wakeups.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+    let entries: Arc<Mutex<Vec<Entry>>> = Arc::default();
+    let seen = entries.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         counted.fetch_add(1, Ordering::Relaxed);
         if event.kind.is_access() {
             return;
         }
-        let ours = event
-            .paths
-            .iter()
-            .any(|p| p.file_name().map(|n| n.to_owned()) == file_name);
+        let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        let ours = event.paths.iter().any(|p| {
+            seen.iter()
+                .any(|(dir, name)| p.parent() == Some(dir.as_path()) && p.file_name() == Some(name))
+        });
         if ours {
             // Full means a reload is already queued, which is all we need.
             let _ = tx.try_send(());
         }
     })
     .map_err(std::io::Error::other)?;
-    watcher
-        .watch(dir, RecursiveMode::NonRecursive)
-        .map_err(std::io::Error::other)?;
-    Ok(AclWatch {
-        wakeups,
-        _watcher: watcher,
-    })
+    let follow = Follow {
+        path,
+        watcher: Arc::new(Mutex::new(watcher)),
+        entries,
+    };
+    follow.refresh();
+    Ok((AclWatch { wakeups }, follow))
 }
 
 #[cfg(test)]
@@ -353,6 +514,95 @@ mod tests {
         .await
     }
 
+    /// `users` users, each a distinct line, for telling lists apart.
+    #[cfg(unix)]
+    fn list_of(users: usize) -> String {
+        (0..users)
+            .map(|i| {
+                format!(
+                    "[users.u{i}]\nphone = \"+1415555{:04}\"\nrooms = [\"standup\"]\n\n",
+                    100 + i
+                )
+            })
+            .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_entries_on_the_way_follow_file_and_directory_links() {
+        use std::os::unix::fs::symlink;
+        let tmp = TempDir::new("watch-links");
+        let dir = std::fs::canonicalize(&tmp.0).unwrap();
+        std::fs::create_dir(dir.join("..v1")).unwrap();
+        std::fs::write(dir.join("..v1/acl.toml"), GOOD).unwrap();
+        symlink("..v1", dir.join("..data")).unwrap();
+        symlink("..data/acl.toml", dir.join("acl.toml")).unwrap();
+        let name = |n: &str| std::ffi::OsString::from(n);
+        assert_eq!(
+            entries_on_the_way(&dir.join("acl.toml")),
+            vec![
+                (dir.clone(), name("acl.toml")),
+                (dir.clone(), name("..data")),
+                (dir.clone(), name("..v1")),
+                (dir.join("..v1"), name("acl.toml")),
+            ]
+        );
+        // A plain file is its own entry; a loop of links ends.
+        std::fs::write(dir.join("plain.toml"), GOOD).unwrap();
+        assert_eq!(
+            entries_on_the_way(&dir.join("plain.toml")),
+            vec![(dir.clone(), name("plain.toml"))]
+        );
+        symlink("b", dir.join("a")).unwrap();
+        symlink("a", dir.join("b")).unwrap();
+        assert_eq!(entries_on_the_way(&dir.join("a")).len(), 2);
+    }
+
+    /// A list mounted the way Kubernetes mounts a ConfigMap (`acl.toml ->
+    /// ..data/acl.toml`, `..data -> ..v1`), or linked from a dotfile repository: an
+    /// edit of the real file, an update that swaps `..data` to a new version, and an
+    /// edit inside that new version are each in force within the watch's time.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_linked_list_is_followed_through_its_links() {
+        use std::os::unix::fs::symlink;
+        let tmp = TempDir::new("watch-configmap");
+        let dir = tmp.0.clone();
+        std::fs::create_dir(dir.join("..v1")).unwrap();
+        std::fs::write(dir.join("..v1/acl.toml"), list_of(1)).unwrap();
+        symlink("..v1", dir.join("..data")).unwrap();
+        symlink("..data/acl.toml", dir.join("acl.toml")).unwrap();
+        let (store, _watch, mut loads) = watched(&dir.join("acl.toml"));
+        assert_eq!(store.load().user_count(), 1);
+
+        // An editor's rename-save of the real file, in its own directory.
+        std::fs::write(dir.join("..v1/.acl.toml.swp"), list_of(2)).unwrap();
+        std::fs::rename(dir.join("..v1/.acl.toml.swp"), dir.join("..v1/acl.toml")).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("an edit of the linked file");
+        assert_eq!(store.load().user_count(), 2);
+
+        // The ConfigMap update: a new version, then `..data` swapped by a rename.
+        std::fs::create_dir(dir.join("..v2")).unwrap();
+        std::fs::write(dir.join("..v2/acl.toml"), list_of(3)).unwrap();
+        symlink("..v2", dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        std::fs::remove_dir_all(dir.join("..v1")).unwrap();
+        until_loaded(&mut loads).await.expect("the swapped version");
+        assert_eq!(store.load().user_count(), 3);
+        // Let the reloads those events bring finish, so only the next write can load.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        while loads.try_recv().is_ok() {}
+
+        // The new version's directory is watched now.
+        std::fs::write(dir.join("..v2/acl.toml"), list_of(4)).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("an edit in the new version");
+        assert_eq!(store.load().user_count(), 4);
+    }
+
     #[test]
     fn a_save_that_changes_nothing_is_not_parsed() {
         let (_dir, path) = temp_acl(GOOD);
@@ -381,7 +631,10 @@ mod tests {
         assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
         assert!(matches!(store.status(), AclStatus::Stale { .. }));
         std::fs::write(&path, &changed).unwrap();
-        assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
+        assert!(matches!(
+            store.reload(),
+            ReloadOutcome::Restored { users: 2 }
+        ));
         assert_eq!(store.status(), AclStatus::Fresh);
         assert_eq!(store.parses(), 3);
     }
@@ -417,6 +670,41 @@ mod tests {
         assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 2 }));
         assert_eq!(store.status(), AclStatus::Fresh);
         assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
+    }
+
+    /// Undoing a rejected edit changes no one's access, but it is news to the host
+    /// who broke the file: the reload says the list is fixed (and is logged and
+    /// audited as such), once.
+    #[test]
+    fn undoing_a_rejected_edit_is_reported_as_fixed() {
+        let (_dir, path) = temp_acl(GOOD);
+        let store = AclStore::new(
+            Acl::load(&path).unwrap(),
+            path.clone(),
+            AclPolicy::default(),
+        );
+        assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
+        std::fs::write(&path, GOOD.replace("+14155550101", "4155550101")).unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
+        // The same bytes as the list in service (recognised by digest, no parse)…
+        std::fs::write(&path, GOOD).unwrap();
+        assert!(matches!(
+            store.reload(),
+            ReloadOutcome::Restored { users: 1 }
+        ));
+        assert_eq!(store.status(), AclStatus::Fresh);
+        assert!(
+            matches!(store.reload(), ReloadOutcome::Unchanged),
+            "said once"
+        );
+        // …or other bytes that parse to the same list.
+        std::fs::write(&path, "[users.alice]\nphone = \"+1415\"").unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
+        std::fs::write(&path, format!("# fixed\n{GOOD}")).unwrap();
+        assert!(matches!(
+            store.reload(),
+            ReloadOutcome::Restored { users: 1 }
+        ));
     }
 
     #[tokio::test]
