@@ -410,3 +410,41 @@ fn a_control_sock_that_is_not_a_servers_socket_is_not_used() {
     assert!(err.contains("is not a running roomgate's socket"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Run from a directory where `serve` never ran (the default data directory, `data`,
+/// is relative), the hosts' commands say there is no store there, fail, and create
+/// nothing: not a new, empty store that would answer "0 passkeys" or "no recordings"
+/// (and from then on make `store check` report one), nor an audit log.
+#[test]
+fn the_hosts_commands_never_create_a_store() {
+    let dir = support::fresh_dir("cli-no-store");
+    std::fs::write(dir.join("acl.toml"), ACL).unwrap();
+    for args in [
+        &["passkeys", "list", "alice"][..],
+        &["passkeys", "list"],
+        &["passkeys", "revoke", "alice"],
+        &["recordings", "list"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+            .args(args)
+            .current_dir(&dir)
+            .env_clear()
+            .env("ROOMGATE_ACL", dir.join("acl.toml"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no database at") && stderr.contains("roomgate serve` creates it"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !dir.join("data").exists(),
+            "{args:?} created a data directory"
+        );
+        assert!(
+            !dir.join("audit.log").exists(),
+            "{args:?} created an audit log"
+        );
+    }
+}

@@ -109,6 +109,10 @@ impl HostCommands {
         command: &Command,
     ) -> anyhow::Result<Self> {
         let lines = |l: Vec<String>| anyhow::anyhow!(l.join("\n"));
+        // Before anything is opened (the audit log would be created too).
+        if let StoreSettings::Embedded { dir } = store_settings {
+            crate::store::embedded::existing(dir)?;
+        }
         let acl = match command {
             Command::PasskeysList { user: None } => {
                 // Only the names are listed: the numbers' policy doesn't matter.

@@ -1201,6 +1201,22 @@ impl Holder {
 // ---------------------------------------------------------------------------------
 // `roomgate store check` with no server running.
 
+/// The database file in `dir`, if there is one: the host's commands use a store, they
+/// never make one (a command run from the wrong directory would otherwise answer from
+/// a new, empty store, and leave it there).
+pub fn existing(dir: &Path) -> Result<PathBuf, StoreError> {
+    let path = dir.join(DATABASE_FILE);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(unavailable(format!(
+            "there is no database at {} yet; `roomgate serve` creates it (in \
+             ROOMGATE_DATA_DIR, default `data` in the directory it runs in)",
+            path.display()
+        )))
+    }
+}
+
 /// The store in `dir`, checked offline (blocking) for `roomgate store check`:
 /// - not there yet: an `Unavailable` error (`roomgate serve` creates it; nothing is
 ///   created here);
@@ -1212,13 +1228,8 @@ impl Holder {
 ///   would) and its schema version read. A newer schema is `Corrupt`; an older one is
 ///   reported with a note that `serve` will upgrade it.
 pub fn inspect(dir: &Path) -> Result<StoreStatus, StoreError> {
-    let path = dir.join(DATABASE_FILE);
+    let path = existing(dir)?;
     let location = path.display().to_string();
-    if !path.is_file() {
-        return Err(unavailable(format!(
-            "there is no database at {location} yet; `roomgate serve` creates it"
-        )));
-    }
     let in_use = |holder: Holder| {
         let pid = holder
             .pid
