@@ -85,10 +85,6 @@ impl TypedSession {
         self.session.insert(PENDING, id)
     }
 
-    pub fn clear_pending(&self) {
-        self.session.remove(PENDING);
-    }
-
     pub fn grant(&self) -> Option<Grant> {
         self.get(GRANT)
     }

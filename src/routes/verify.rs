@@ -146,13 +146,10 @@ pub async fn check_code(
     match state.signin.check(visit, id, sign_in, &code, elevate).await {
         Ok(Checked::Approved(_)) => Ok(see_other(&format!("/rooms/{room}"))),
         Ok(Checked::Wrong { left }) => form_again(tr.t1("code-wrong", "count", left)),
-        Ok(Checked::Ended(notice)) => {
-            // A busy verifier may be retried with the same code; anything else ends it.
-            if notice != Notice::Unavailable {
-                session.clear_pending();
-            }
-            notice_page(&tr, &room, notice)
-        }
+        // The session keeps its sign-in: one that ended for good remembers why (the
+        // code page and a code posted again say so), a busy verifier may be retried
+        // with the same code, and "Send a new code" starts from its name.
+        Ok(Checked::Ended(notice)) => notice_page(&tr, &room, notice),
         Err(refusal) => {
             let notice = state.signin.refuse(&refusal, visit, Some(&who)).await;
             notice_page(&tr, &room, notice)

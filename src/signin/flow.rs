@@ -497,6 +497,10 @@ impl SignInService {
             self.metrics.limited(LimitKind::LockedOut);
             return Err(Refusal::LockedOut(left));
         }
+        // Ended before, for good or at its start: say why again.
+        if let StartState::Failed(notice) = attempt.sign_in.state() {
+            return Ok(Checked::Ended(*notice));
+        }
         let Some(left) = taken? else {
             attempt.end().await?;
             return Ok(Checked::Ended(Notice::TooManyAttempts));
@@ -614,7 +618,10 @@ impl Attempt<'_> {
     /// The verification failed for good (exhausted or expired): it counts toward a
     /// lockout, and this failure may be the one that locks.
     async fn failed(&self, notice: Notice) -> Result<Checked, Refusal> {
-        self.end().await?;
+        self.service
+            .signins
+            .close(&self.id, &self.sign_in, notice)
+            .await?;
         self.service
             .metrics
             .verification_failed(notice.fail_reason());

@@ -382,6 +382,27 @@ impl SignIns {
         }
     }
 
+    /// End a sign-in that failed for good (no attempts left, or expired at the
+    /// verifier) and keep why: the code page and any later check say so, rather than
+    /// "expired". It leaves the expiry queue (its failure was counted when it ended),
+    /// and the record goes at the end of its usual lifetime.
+    pub async fn close(
+        &self,
+        id: &SignInId,
+        sign_in: &SignIn,
+        notice: Notice,
+    ) -> Result<(), StoreError> {
+        self.lock().remove(id);
+        let mut ended = sign_in.clone();
+        ended.state = StartState::Failed(notice);
+        let (stored, encoded) = (key(id), encode(&ended));
+        tokio::try_join!(
+            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+            self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
+        )?;
+        Ok(())
+    }
+
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
         self.lock().remove(id);
         // Together, as in `begin`. A crash between them leaves at worst an expiry

@@ -153,8 +153,16 @@ async fn five_wrong_codes_end_the_verification() {
     let last = app.post_code("standup", "000000").await;
     assert_eq!(last.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(last.text().await.unwrap().contains("Too many attempts"));
-    // The pending verification is gone: the code page sends back to the start.
-    assert_is_redirect_to(&app.get_verify("standup").await, "/rooms/standup");
+    // Ended, and it says why from then on (not "expired"), without asking Verify
+    // again: the code page, and a code posted again.
+    let page = app.get_verify("standup").await;
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.text().await.unwrap().contains("Too many attempts"));
+    let again = app.post_code("standup", "123456").await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    let again = again.text().await.unwrap();
+    assert!(again.contains("Too many attempts"), "{again}");
+    assert!(!again.contains("expired"), "{again}");
 }
 
 #[tokio::test]

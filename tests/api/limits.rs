@@ -438,9 +438,9 @@ async fn replaying_the_sign_in_cookie_buys_no_more_checks() {
     .await;
     assert_notice(
         replay().await.unwrap(),
-        StatusCode::GONE,
+        StatusCode::TOO_MANY_REQUESTS,
         None,
-        "This code has expired",
+        LIMITED,
     )
     .await;
     assert_requests_settle_at(&app.verify, CHECK_PATH, 5).await;
