@@ -6,18 +6,41 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::ParseError;
 
-/// A one-time code as typed by a participant: 4 to 10 ASCII digits (Verify's range),
-/// spaces and dashes ignored. Held as a secret: it never appears in `Debug` or logs.
+/// A one-time code as typed by a participant: 4 to 10 digits (Verify's range), spaces
+/// and dashes ignored. Digits typed in another script's form are read as the ASCII
+/// digits they are: a Japanese input method gives full-width `６８２２２８`, an Arabic
+/// or Persian keyboard `٦٨٢٢٢٨` / `۶۸۲۲۲۸`. Held as a secret: it never appears in
+/// `Debug` or logs.
 #[derive(Clone)]
 pub struct OtpCode(SecretString);
 
+/// The zero of each run of ten digits read as `0`–`9`: ASCII, Arabic-Indic, extended
+/// Arabic-Indic (Persian, Urdu), Devanagari, Bengali, full-width.
+const ZEROS: [u32; 6] = [0x30, 0x660, 0x6F0, 0x966, 0x9E6, 0xFF10];
+
+fn ascii_digit(c: char) -> Option<char> {
+    let c = u32::from(c);
+    ZEROS
+        .iter()
+        .find_map(|zero| c.checked_sub(*zero).filter(|d| *d < 10))
+        .and_then(|d| char::from_digit(d, 10))
+}
+
 impl OtpCode {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let digits: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect();
-        if (4..=10).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let mut digits = String::with_capacity(10);
+        for c in s.chars() {
+            // Full-width `－` and the long vowel mark `ー` an input method may give
+            // for a dash, like `-`.
+            if c.is_whitespace() || matches!(c, '-' | '\u{FF0D}' | '\u{30FC}') {
+                continue;
+            }
+            match ascii_digit(c) {
+                Some(d) if digits.len() < 10 => digits.push(d),
+                _ => return Err(ParseError::OtpCode),
+            }
+        }
+        if digits.len() >= 4 {
             Ok(Self(SecretString::from(digits)))
         } else {
             Err(ParseError::OtpCode)
@@ -48,8 +71,32 @@ mod tests {
 
     #[test]
     fn rejects_non_codes() {
-        for bad in ["", "123", "12345678901", "12a456", "١٢٣٤٥٦"] {
+        for bad in [
+            "",
+            "123",
+            "12345678901",
+            "12a456",
+            "１２３",
+            "12³456",
+            "12½456",
+            "①②③④",
+        ] {
             assert!(OtpCode::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digits_of_other_scripts_are_read_as_ascii() {
+        for typed in [
+            "６８２２２８",
+            "٦٨٢٢٢٨",
+            "۶۸۲۲۲۸",
+            "६८२२२८",
+            "৬৮২২২৮",
+            "６８２－２２８",
+            "６８２　２２８",
+        ] {
+            assert_eq!(OtpCode::parse(typed).unwrap().expose(), "682228", "{typed}");
         }
     }
 
