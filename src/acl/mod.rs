@@ -311,6 +311,14 @@ impl Acl {
     pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse_with(&path.display().to_string(), &text, policy),
+            // A first start without a list: say how to make one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Self::unreadable(
+                path,
+                &format_args!(
+                    "{e}; start one from a copy of acl.example.toml (the example that \
+                     comes with roomgate), then edit it or use `roomgate acl add`"
+                ),
+            )),
             Err(e) => Err(Self::unreadable(path, &e)),
         }
     }
@@ -848,6 +856,8 @@ rooms = ["standup"]
         let error = &errors.0[0];
         assert_eq!((error.line, error.column), (0, 0));
         assert!(error.message.starts_with("cannot read: "), "{error}");
+        // A missing list says how to start one.
+        assert!(error.message.contains("acl.example.toml"), "{error}");
         assert!(
             error
                 .to_string()
