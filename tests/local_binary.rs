@@ -460,4 +460,7 @@ async fn output_nobody_reads_does_not_stall_the_server() {
         "a log line per sign-in, none dropped:\n{log}"
     );
     assert!(!log.contains("log lines dropped"), "{log}");
+    // A pipe is not a terminal: no colour codes to split `key=value` fields.
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(log.contains("user=u-"), "{log}");
 }

@@ -101,8 +101,11 @@ pub fn init(default_filter: &str) -> Option<TerminalGuard> {
         guard = Some(thread);
         log
     });
+    // Colours only for a person at a terminal: in a file or a journal, escape codes
+    // would split `key=value` fields for whoever searches them.
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(log.writer.clone())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     // The throttle sits under the filter: it only counts lines the filter lets through.
     let _ = tracing_subscriber::registry()
