@@ -29,6 +29,22 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
+/// The public URL when none is set: where the service listens, so links and messages
+/// name the port it is on (`--addr 127.0.0.1:3000` gives `http://127.0.0.1:3000`).
+/// Loopback stands in for an unspecified address; an ephemeral port (0) is not known
+/// yet, so it gives [`DEFAULT_PUBLIC_URL`].
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.port() == 0 {
+        return DEFAULT_PUBLIC_URL.to_owned();
+    }
+    let ip = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        _ => addr.ip(),
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 pub use crate::twilio::verify::DEFAULT_BASE_URL as DEFAULT_VERIFY_BASE_URL;
@@ -254,7 +270,10 @@ impl Settings {
             .map_err(|lines| env.extend(lines))
             .unwrap_or_default();
 
-        let public_url = env.http_url("ROOMGATE_PUBLIC_URL", DEFAULT_PUBLIC_URL);
+        let public_url = env.http_url(
+            "ROOMGATE_PUBLIC_URL",
+            &addr.map_or_else(|| DEFAULT_PUBLIC_URL.to_owned(), default_public_url),
+        );
         let passkeys = crate::passkeys::PasskeyMode::from_lookup(var)
             .map_err(|e| env.push(e))
             .unwrap_or_default();
@@ -764,6 +783,31 @@ mod tests {
             "{:?}",
             settings.warnings
         );
+    }
+
+    /// Unset, the public URL names where the service listens, so a local run on
+    /// another port gets links and messages with its own port.
+    #[test]
+    fn the_public_url_follows_the_address_unless_set() {
+        let public = |vars: &[(&str, &str)]| settings(vars).unwrap().public_url.to_string();
+        assert_eq!(public(&[]), "http://127.0.0.1:8080/");
+        assert_eq!(
+            public(&[("ROOMGATE_ADDR", "127.0.0.1:3000")]),
+            "http://127.0.0.1:3000/"
+        );
+        assert_eq!(
+            public(&[("ROOMGATE_ADDR", "[::1]:3000")]),
+            "http://[::1]:3000/"
+        );
+        assert_eq!(
+            public(&[("ROOMGATE_ADDR", "127.0.0.1:0")]),
+            "http://127.0.0.1:8080/"
+        );
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_ADDR", "0.0.0.0:9000"));
+        assert_eq!(public(&vars), "http://127.0.0.1:9000/");
+        vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
+        assert_eq!(public(&vars), "https://meet.example.com/");
     }
 
     #[test]
