@@ -42,21 +42,23 @@ impl Server {
             .spawn()
             .expect("the roomgate binary starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = next_line_with(&mut stdout, "listening on ").await;
-        let base = line
-            .split("listening on ")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
+        let base = listening_base(&mut stdout).await;
         Server {
             child,
             stdout,
             base,
         }
     }
+}
+
+/// The base URL from the start-up line ("… listening on http://…").
+async fn listening_base(stdout: &mut Lines<BufReader<ChildStdout>>) -> String {
+    let line = next_line_with(stdout, "listening on ").await;
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("an address after \"listening on\"")
+        .to_owned()
 }
 
 async fn next_line_with(lines: &mut Lines<BufReader<ChildStdout>>, needle: &str) -> String {
@@ -395,15 +397,7 @@ async fn output_nobody_reads_does_not_stall_the_server() {
     let stdout = child.stdout.take().unwrap();
     shrink_pipe(&stdout);
     let mut stdout = BufReader::new(stdout).lines();
-    let line = next_line_with(&mut stdout, "listening on ").await;
-    let base = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let base = listening_base(&mut stdout).await;
 
     // Nothing reads stdout or stderr from here until every sign-in is answered.
     let client = support::browser();

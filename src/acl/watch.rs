@@ -483,6 +483,14 @@ mod tests {
         (dir, path)
     }
 
+    /// A list of `text` on disk, and a store holding it (not watched).
+    fn loaded(text: &str) -> (TempDir, PathBuf, AclStore) {
+        let (dir, path) = temp_acl(text);
+        let acl = Acl::load(&path).unwrap();
+        let store = AclStore::new(acl, path.clone(), AclPolicy::default());
+        (dir, path, store)
+    }
+
     /// The list at `path`, watched; the receiver hears, per reload, whether it
     /// loaded a new list. (No SIGHUP: its sender is dropped at once.)
     fn watched(path: &Path) -> (Arc<AclStore>, AclWatch, mpsc::UnboundedReceiver<bool>) {
@@ -605,12 +613,7 @@ mod tests {
 
     #[test]
     fn a_save_that_changes_nothing_is_not_parsed() {
-        let (_dir, path) = temp_acl(GOOD);
-        let store = AclStore::new(
-            Acl::load(&path).unwrap(),
-            path.clone(),
-            AclPolicy::default(),
-        );
+        let (_dir, path, store) = loaded(GOOD);
         // The first reload reads what is in service; it has to parse to know.
         assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
         assert_eq!(store.parses(), 1);
@@ -641,12 +644,7 @@ mod tests {
 
     #[test]
     fn a_broken_file_keeps_the_last_good_list_and_marks_it_stale() {
-        let (_dir, path) = temp_acl(GOOD);
-        let store = AclStore::new(
-            Acl::load(&path).unwrap(),
-            path.clone(),
-            AclPolicy::default(),
-        );
+        let (_dir, path, store) = loaded(GOOD);
         std::fs::write(&path, "[users.alice]\nphone = \"+1415").unwrap();
         let ReloadOutcome::Rejected(errors) = store.reload() else {
             panic!("a half-written file must be rejected")
@@ -677,12 +675,7 @@ mod tests {
     /// audited as such), once.
     #[test]
     fn undoing_a_rejected_edit_is_reported_as_fixed() {
-        let (_dir, path) = temp_acl(GOOD);
-        let store = AclStore::new(
-            Acl::load(&path).unwrap(),
-            path.clone(),
-            AclPolicy::default(),
-        );
+        let (_dir, path, store) = loaded(GOOD);
         assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
         std::fs::write(&path, GOOD.replace("+14155550101", "4155550101")).unwrap();
         assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
