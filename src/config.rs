@@ -29,26 +29,11 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9090";
 pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
-
-/// The public URL when none is set: where the service listens, so links and messages
-/// name the port it is on (`--addr 127.0.0.1:3000` gives `http://127.0.0.1:3000`).
-/// Loopback stands in for an unspecified address; an ephemeral port (0) is not known
-/// yet, so it gives [`DEFAULT_PUBLIC_URL`].
-fn default_public_url(addr: SocketAddr) -> String {
-    if addr.port() == 0 {
-        return DEFAULT_PUBLIC_URL.to_owned();
-    }
-    let ip = match addr {
-        SocketAddr::V4(a) if a.ip().is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-        SocketAddr::V6(a) if a.ip().is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-        _ => addr.ip(),
-    };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
-}
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
 pub use crate::twilio::verify::DEFAULT_BASE_URL as DEFAULT_VERIFY_BASE_URL;
 pub use crate::video::rest::DEFAULT_BASE_URL as DEFAULT_VIDEO_BASE_URL;
+
 /// Pinned so a new SDK release can't change the room page under us.
 pub const DEFAULT_VIDEO_SDK_URL: &str =
     "https://sdk.twilio.com/js/video/releases/2.32.1/twilio-video.min.js";
@@ -181,6 +166,22 @@ pub struct Settings {
     pub mode: Mode,
     /// Things worth a warning at start-up that don't stop it.
     pub warnings: Vec<String>,
+}
+
+/// The public URL when none is set: where the service listens, so links and messages
+/// name the port it is on (`--addr 127.0.0.1:3000` gives `http://127.0.0.1:3000`).
+/// Loopback stands in for an unspecified address; an ephemeral port (0) is not known
+/// yet, so it gives [`DEFAULT_PUBLIC_URL`].
+fn default_public_url(addr: SocketAddr) -> String {
+    if addr.port() == 0 {
+        return DEFAULT_PUBLIC_URL.to_owned();
+    }
+    let ip = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        _ => addr.ip(),
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 impl Settings {
