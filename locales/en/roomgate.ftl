@@ -58,6 +58,7 @@ code-resend-ready = You can ask for a new code now.
 code-calling = If you are on the list for this room and may get codes by phone call, we are calling you now. If no call comes, use the code from the SMS.
 code-call = Call me instead
 code-call-hint = No SMS? We can read a code to you in a phone call, if the host allowed calls for you.
+code-missing-hint = No code after a few minutes? Ask the host of this room to check the number they have for you.
 
 ## Notices: why a sign-in can't go on
 

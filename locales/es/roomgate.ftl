@@ -49,6 +49,7 @@ code-resend-ready = Ya puedes pedir un código nuevo.
 code-calling = Si estás en la lista de esta sala y puedes recibir códigos por llamada, te estamos llamando ahora. Si no llega ninguna llamada, usa el código del SMS.
 code-call = Mejor llámame
 code-call-hint = ¿No te llega el SMS? Podemos leerte un código en una llamada, si el anfitrión te permitió las llamadas.
+code-missing-hint = ¿Ningún código después de unos minutos? Pide al anfitrión de esta sala que revise el número que tiene tuyo.
 
 ## Avisos: por qué no puede continuar el inicio de sesión
 

@@ -49,6 +49,7 @@ code-resend-ready = Vous pouvez maintenant demander un nouveau code.
 code-calling = Si vous figurez sur la liste de cette salle et pouvez recevoir les codes par appel, nous vous appelons maintenant. Si aucun appel n’arrive, utilisez le code reçu par SMS.
 code-call = M’appeler plutôt
 code-call-hint = Pas de SMS ? Nous pouvons vous lire un code au téléphone, si l’hôte a autorisé les appels pour vous.
+code-missing-hint = Toujours pas de code après quelques minutes ? Demandez à l’hôte de cette salle de vérifier le numéro qu’il a pour vous.
 
 ## Avis : pourquoi la connexion ne peut pas continuer
 

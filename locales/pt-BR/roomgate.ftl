@@ -49,6 +49,7 @@ code-resend-ready = Você já pode pedir um novo código.
 code-calling = Se você está na lista desta sala e pode receber códigos por chamada, estamos ligando para você agora. Se nenhuma chamada chegar, use o código do SMS.
 code-call = Prefiro receber uma ligação
 code-call-hint = Não recebeu o SMS? Podemos ler um código para você em uma ligação, se o anfitrião permitiu ligações para você.
+code-missing-hint = Nenhum código depois de alguns minutos? Peça ao anfitrião desta sala para conferir o número que ele tem de você.
 
 ## Avisos: por que o acesso não pode continuar
 

@@ -40,7 +40,8 @@ fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
 }
 
 /// The code form. It never waits for the SMS to go out (that would time who exists);
-/// a start that has already failed is shown here, else at the code check.
+/// a start that has already failed is shown here, else at the code check. A sign-in
+/// that sent nothing shows what Verify refusing everyone would show, if it does now.
 pub async fn code_form(
     RoomPath(room): RoomPath,
     tr: Tr,
@@ -62,8 +63,13 @@ pub async fn code_form(
             return notice_page(&tr, &room, notice);
         }
     };
-    if let StartState::Failed(notice) = sign_in.state() {
-        return notice_page(&tr, &room, *notice);
+    let ended = match sign_in.state() {
+        StartState::Failed(notice) => Some(*notice),
+        StartState::NotSent => state.signin.signins.pace.failing(),
+        StartState::InFlight | StartState::Sent(_) => None,
+    };
+    if let Some(notice) = ended {
+        return notice_page(&tr, &room, notice);
     }
     let csrf_token = session.csrf_token().map_err(anyhow::Error::from)?;
     render(CodePage {

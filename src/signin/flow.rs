@@ -20,7 +20,7 @@ use crate::metrics::{FailReason, LimitKind, SignInMethod};
 use crate::notice::Notice;
 use crate::store::StoreError;
 use crate::telemetry::REPEATABLE;
-use crate::verify::{Channel, CheckOutcome};
+use crate::verify::{Channel, CheckOutcome, VerifyError};
 
 /// Why a step of the sign-in may not go on.
 #[derive(Debug)]
@@ -512,8 +512,15 @@ impl SignInService {
         let sid = match started {
             StartState::Sent(sid) => sid,
             StartState::Failed(notice) => return Ok(Checked::Ended(notice)),
-            // Not on the list: the same answers a wrong code gets, and no call to Verify.
+            // Nothing sent: the same answers a wrong code gets, in the time a call to
+            // Verify takes, or what Verify refusing everyone gets (see `pace`).
             StartState::NotSent | StartState::InFlight => {
+                let pace = &self.signins.pace;
+                if let Some(notice) = pace.failing() {
+                    return Ok(Checked::Ended(notice));
+                }
+                let age = attempt.sign_in.age(self.signins.now_ms());
+                tokio::time::sleep(pace.decoy_wait(age, self.start_wait)).await;
                 return if left == 0 {
                     attempt.failed(Notice::TooManyAttempts).await
                 } else {
@@ -527,7 +534,19 @@ impl SignInService {
             .clone()
             .ok_or_else(|| StoreError::corrupt("signin", "a sent sign-in has no username"))?;
         let (user, room) = (&attempt.user, visit.room);
-        match self.verifier.check(&sid, code).await {
+        let began = tokio::time::Instant::now();
+        let checked = self.verifier.check(&sid, code).await;
+        // For the checks of sign-ins that sent nothing: how long, and whether Verify
+        // is down (see `pace`).
+        let pace = &self.signins.pace;
+        if !matches!(checked, Err(VerifyError::Busy(_))) {
+            pace.checked(began.elapsed());
+        }
+        match &checked {
+            Ok(_) => pace.up(),
+            Err(err) => pace.down(Notice::from_verify_error(err)),
+        }
+        match checked {
             Ok(CheckOutcome::Approved) => {
                 // Removed from the list while typing the code: approved, but no entry.
                 // Likewise if the list's number changed since the code was sent: the

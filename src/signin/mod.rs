@@ -3,6 +3,7 @@
 //! [`SignInService`] that handlers call.
 
 pub mod flow;
+pub mod pace;
 pub mod pending;
 
 use std::sync::Arc;

@@ -13,13 +13,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::pace::{self, Pace};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
 use crate::notice::Notice;
 use crate::random::random_token;
 use crate::store::{Store, StoreError, unix_ms};
-use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier};
+use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier, VerifyError};
 
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
@@ -38,7 +39,9 @@ pub struct SignInId(String);
 pub enum StartState {
     InFlight,
     Sent(VerificationSid),
-    /// Unknown user, or not allowed in the room: nothing was sent, on purpose.
+    /// Unknown user, or not allowed in the room: nothing was sent, on purpose. Also a
+    /// start Verify refused for a reason of the number's or the account's: the page
+    /// says no more than for an unknown name (see [`super::pace`]).
     NotSent,
     Failed(Notice),
 }
@@ -121,6 +124,8 @@ pub struct SignIns {
     /// Where "code sent" is recorded once Verify has answered.
     audit: AuditLog,
     metrics: Metrics,
+    /// Verify's latencies and refusals, mimicked for sign-ins that send nothing.
+    pub pace: Arc<Pace>,
 }
 
 fn key(id: &SignInId) -> String {
@@ -148,10 +153,12 @@ impl SignIns {
             in_flight: Mutex::default(),
             audit,
             metrics,
+            pace: Arc::default(),
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    /// Now, by the store's clock (a sign-in's age is measured by it).
+    pub fn now_ms(&self) -> u64 {
         unix_ms(self.store.clock().now())
     }
 
@@ -243,7 +250,9 @@ impl SignIns {
         let audit = self.audit.clone();
         let metrics = self.metrics.clone();
         let store = self.store.clone();
+        let pace = self.pace.clone();
         tokio::spawn(async move {
+            let began = tokio::time::Instant::now();
             let outcome = verifier
                 .start(StartRequest {
                     username: &req.username,
@@ -254,6 +263,7 @@ impl SignIns {
                 .await;
             let state = match outcome {
                 Ok(started) => {
+                    pace.started(began.elapsed());
                     metrics.verification_started();
                     tracing::info!(user = %req.log_user, phone = %req.phone.masked(), channel = %req.channel, "code sent");
                     StartState::Sent(started.sid)
@@ -269,7 +279,15 @@ impl SignIns {
                         notice = notice.kind(),
                         "verification start failed"
                     );
-                    StartState::Failed(notice)
+                    // Refused before any call (the breaker): no latency to learn.
+                    let called = !matches!(err, VerifyError::Busy(_));
+                    pace.start_failed(notice, called.then(|| began.elapsed()));
+                    if pace::hidden(notice) {
+                        // Said only to the log: on the page, as if nothing was sent.
+                        StartState::NotSent
+                    } else {
+                        StartState::Failed(notice)
+                    }
                 }
             };
             let sent = matches!(state, StartState::Sent(_));

@@ -1,6 +1,7 @@
 //! Timing is part of enumeration: a sign-in for a username on the list must not take
 //! longer than one for a name nobody has, so the call to Verify stays off the response
-//! path. The only timed assertions in the suite are here.
+//! path; and a wrong code for a name nobody has must take as long as one that Verify
+//! checks. The only timed assertions in the suite are here.
 
 use std::time::{Duration, Instant};
 
@@ -94,4 +95,68 @@ async fn known_and_unknown_usernames_get_the_same_answer_in_the_same_time() {
         "the sign-in waited for Verify: {known:?}"
     );
     wait_for_requests(&app.verify, ROUNDS).await;
+}
+
+/// A wrong code for alice waits for Verify's check; one for mallory, who was sent
+/// nothing, waits as long (the latest checks' times, drawn from), with the same page.
+#[tokio::test]
+async fn a_wrong_code_takes_as_long_for_a_name_nobody_has() {
+    const CHECK_DELAY: Duration = Duration::from_millis(300);
+    const CODE_ROUNDS: usize = 8;
+    let mut app = spawn_app_with(
+        &[
+            ("ROOMGATE_STARTS_PER_USER", "1000"),
+            ("ROOMGATE_STARTS_PER_PHONE", "1000"),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    mock_start_ok().mount(&app.verify).await;
+    Mock::given(method("POST"))
+        .and(path(CHECK_PATH))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(verification_json("pending"))
+                .set_delay(CHECK_DELAY),
+        )
+        .expect(CODE_ROUNDS as u64)
+        .mount(&app.verify)
+        .await;
+
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..CODE_ROUNDS {
+        for name in ["alice", "mallory"] {
+            app.client = new_client();
+            app.post_login("standup", name).await;
+            // The code form (and its connection) ready before the clock starts.
+            let html = app.get_verify("standup").await.text().await.unwrap();
+            let csrf = extract_csrf(&html).unwrap();
+            let started = Instant::now();
+            let resp = app
+                .post_code_with("standup", &[("code", "000000"), ("csrf_token", &csrf)])
+                .await;
+            let took = started.elapsed();
+            let (status, _, body) = comparable(resp).await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{name}, round {round}"
+            );
+            assert!(body.contains("4 attempts left"), "{name}: {body}");
+            if name == "alice" {
+                &mut known
+            } else {
+                &mut unknown
+            }
+            .push(took);
+        }
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    eprintln!("median wrong-code response: known {known:?}, unknown {unknown:?}");
+    assert!(known >= CHECK_DELAY, "{known:?}");
+    assert!(
+        known.abs_diff(unknown) <= Duration::from_millis(100),
+        "known {known:?} vs unknown {unknown:?}"
+    );
 }

@@ -1,0 +1,217 @@
+//! What a sign-in for a known name does with Verify, mimicked for every other name, so
+//! neither the time an answer takes nor the page it shows says who is on the list.
+//!
+//! A code typed for a real sign-in waits for its verification to start, then for
+//! Verify's check; one typed for a name nobody has (nothing was sent) would be answered
+//! at once. So the check of such a sign-in waits as long as a real one would have:
+//! what is left of a start's time since the sign-in began, then a check's time, each
+//! drawn from the latest ones measured here (a draw, not an average, so the spread is
+//! the same too).
+//!
+//! The outcome of a start is the other half. Where Verify refuses the number (invalid
+//! or blocked: 60200, 60410, 60605; too many sends to it: 60203, 60212) or is over the
+//! account's request rate (20429), that refusal is hidden: the sign-in carries on as
+//! one for an unknown name does, and the host finds it in the log and the metrics.
+//! (roomgate's own per-name and per-number limits are stricter than Verify's, and
+//! apply to every name alike.) Where Verify is down (unreachable, timing out, 5xx,
+//! refusing our credentials), the participant is told, and so is everyone whose
+//! sign-in sent nothing, while it lasts: [`Pace::failing`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use crate::notice::Notice;
+
+/// Latencies kept per kind: enough to draw from, small enough to follow a change.
+const SAMPLES: usize = 32;
+/// Until a start has been measured: a typical Twilio round trip.
+const START_GUESS: Duration = Duration::from_millis(400);
+/// Until a check has been measured.
+const CHECK_GUESS: Duration = Duration::from_millis(250);
+/// A refusal by Verify as a whole is shown to others this long at most, unless a start
+/// succeeds first: the lifetime of the sign-ins it could have touched.
+const FAILING_FOR: Duration = crate::signin::SIGN_IN_TTL;
+
+/// The latest latencies of one kind of call, in microseconds, in a fixed ring.
+struct Samples {
+    ring: [AtomicU32; SAMPLES],
+    next: AtomicUsize,
+    guess: Duration,
+}
+
+impl Samples {
+    fn new(guess: Duration) -> Self {
+        Self {
+            ring: std::array::from_fn(|_| AtomicU32::new(0)),
+            next: AtomicUsize::new(0),
+            guess,
+        }
+    }
+
+    fn record(&self, took: Duration) {
+        let micros = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % SAMPLES;
+        self.ring[slot].store(micros, Ordering::Relaxed);
+    }
+
+    fn draw(&self) -> Duration {
+        let filled = self.next.load(Ordering::Relaxed).min(SAMPLES);
+        if filled == 0 {
+            return self.guess;
+        }
+        let slot = rand::rng().random_range(0..filled);
+        Duration::from_micros(u64::from(self.ring[slot].load(Ordering::Relaxed)))
+    }
+}
+
+pub struct Pace {
+    starts: Samples,
+    checks: Samples,
+    /// Verify's last refusal as a whole, and when; cleared by a start that succeeds.
+    failing: Mutex<Option<(Notice, Instant)>>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            starts: Samples::new(START_GUESS),
+            checks: Samples::new(CHECK_GUESS),
+            failing: Mutex::new(None),
+        }
+    }
+}
+
+/// Whether a start's failure is kept from the participant (see the module's notes):
+/// all but Verify being down.
+pub fn hidden(notice: Notice) -> bool {
+    notice != Notice::Unavailable
+}
+
+impl Pace {
+    /// A start that reached Verify, and how long it took.
+    pub fn started(&self, took: Duration) {
+        self.starts.record(took);
+        self.up();
+    }
+
+    /// A start that failed with `notice`; `took` is `None` when no call was made.
+    pub fn start_failed(&self, notice: Notice, took: Option<Duration>) {
+        if let Some(took) = took {
+            self.starts.record(took);
+        }
+        self.down(notice);
+    }
+
+    /// A check that reached Verify, and how long it took (answered or not).
+    pub fn checked(&self, took: Duration) {
+        self.checks.record(took);
+    }
+
+    /// Verify answered a call: it is not down.
+    pub fn up(&self) {
+        *self.lock() = None;
+    }
+
+    /// A call to Verify failed with `notice`: if that is Verify being down, it is
+    /// what sign-ins that sent nothing say for now.
+    pub fn down(&self, notice: Notice) {
+        if !hidden(notice) {
+            *self.lock() = Some((notice, Instant::now()));
+        }
+    }
+
+    /// Verify's refusal of every start lately, if any: what a sign-in that sent nothing
+    /// says too.
+    pub fn failing(&self) -> Option<Notice> {
+        let failing = self.lock();
+        failing
+            .filter(|(_, since)| since.elapsed() < FAILING_FOR)
+            .map(|(notice, _)| notice)
+    }
+
+    /// How long a check of a sign-in that sent nothing waits, `age` after it began: the
+    /// rest of a start (as a real check waits for one in flight, at most `start_wait`),
+    /// then a check.
+    pub fn decoy_wait(&self, age: Duration, start_wait: Duration) -> Duration {
+        let start_left = self.starts.draw().saturating_sub(age).min(start_wait);
+        start_left + self.checks.draw()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Notice, Instant)>> {
+        self.failing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decoy_waits_what_was_measured_not_a_guess() {
+        let pace = Pace::default();
+        let long = Duration::from_secs(60);
+        assert_eq!(
+            pace.decoy_wait(Duration::ZERO, long),
+            START_GUESS + CHECK_GUESS
+        );
+        for ms in [300, 500] {
+            pace.started(Duration::from_millis(1000));
+            pace.checked(Duration::from_millis(ms));
+        }
+        for _ in 0..50 {
+            // A sign-in 400 ms old: 600 ms of its start left, then one of the checks.
+            let wait = pace.decoy_wait(Duration::from_millis(400), long);
+            assert!(
+                wait == Duration::from_millis(900) || wait == Duration::from_millis(1100),
+                "{wait:?}"
+            );
+        }
+        // Long after the start would have ended, only a check; never past start_wait.
+        let checks = [Duration::from_millis(300), Duration::from_millis(500)];
+        assert!(checks.contains(&pace.decoy_wait(Duration::from_secs(5), long)));
+        let capped = pace.decoy_wait(Duration::ZERO, Duration::from_millis(100));
+        assert!(capped <= Duration::from_millis(600), "{capped:?}");
+    }
+
+    #[test]
+    fn the_ring_keeps_the_latest_measurements() {
+        let pace = Pace::default();
+        for _ in 0..SAMPLES {
+            pace.checked(Duration::from_secs(3));
+        }
+        for _ in 0..SAMPLES {
+            pace.checked(Duration::from_millis(20));
+        }
+        for _ in 0..50 {
+            assert_eq!(pace.checks.draw(), Duration::from_millis(20));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn verify_refusing_everyone_shows_until_a_start_succeeds_or_it_is_old() {
+        let pace = Pace::default();
+        pace.start_failed(Notice::CannotSend, Some(Duration::from_millis(5)));
+        assert_eq!(
+            pace.failing(),
+            None,
+            "a refused number is nobody else's news"
+        );
+        pace.start_failed(Notice::Unavailable, None);
+        assert_eq!(pace.failing(), Some(Notice::Unavailable));
+        pace.started(Duration::from_millis(5));
+        assert_eq!(pace.failing(), None);
+        pace.start_failed(Notice::TooManySends, None);
+        assert_eq!(
+            pace.failing(),
+            None,
+            "a number's sends, or a passing rate limit"
+        );
+        pace.start_failed(Notice::Unavailable, None);
+        tokio::time::advance(FAILING_FOR).await;
+        assert_eq!(pace.failing(), None);
+    }
+}
