@@ -108,6 +108,13 @@ const QUEUE_CAPACITY: usize = 16 * 1024;
 const SHARDS: usize = 32;
 /// redb's page cache. Reads are served from memory, so the file is read once, at open.
 const CACHE_BYTES: usize = 16 << 20;
+/// Under concurrent writes (the last commit held more than one), the writer waits this
+/// long after the first of a commit's writes before draining the queue: a commit costs
+/// about the same whatever it holds (the B-tree's upper pages, redb's bookkeeping, the
+/// fsync, waking the writer and then those it answers), so fewer, fuller commits cost
+/// less per write. A lone write (an idle server) commits at once. See README,
+/// "Performance": about 5 % less server CPU per flow at (a), a quarter of the writer's.
+const GATHER: Duration = Duration::from_millis(1);
 /// How long dropping the store waits for the writer's last commit.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -824,6 +831,8 @@ fn write_loop(
     path: &Path,
     flush_every: Duration,
 ) {
+    // Durable writes in the last commit: more than one means others are writing too.
+    let mut last_batch = 0;
     loop {
         // Wake for the first message, or to flush the dirty map.
         let first = match rx.recv_timeout(flush_every) {
@@ -831,6 +840,9 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => Some(Msg::Stop { flush: true }),
         };
+        if last_batch > 1 && matches!(first, Some(Msg::Durable { .. })) {
+            std::thread::sleep(GATHER);
+        }
         let (msgs, dirty) = shared.collect(first, rx);
         let mut acks = Vec::new();
         let mut work = Vec::new();
@@ -846,6 +858,10 @@ fn write_loop(
                 Msg::Stop { flush } => stop = Some(flush),
             }
         }
+        last_batch = work
+            .iter()
+            .filter(|w| matches!(w, Work::Changes(_)))
+            .count();
         if stop == Some(false) {
             // A crash: nothing more reaches the disk, nobody waiting is told it did.
             shared.stopped();
