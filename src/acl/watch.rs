@@ -245,18 +245,41 @@ type Entry = (PathBuf, std::ffi::OsString);
 /// ..data/acl.toml` with `..data -> ..2026_12_06_v1`, and an update swaps `..data`;
 /// a dotfile repository links the file from elsewhere, where editors rename-save it.
 /// Watches see real directories, so the directories here are real paths.
+///
+/// The first is the directory's own name in its parent: a deploy that swaps the whole
+/// directory (`mv conf conf.old; mv conf.new conf`), or deletes and recreates it,
+/// leaves nothing of the old directory to watch.
 fn entries_on_the_way(path: &Path) -> Vec<Entry> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = real_dir(path.parent().unwrap_or(Path::new("")));
     let mut entries = Vec::new();
+    if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
+        entries.push((parent.to_path_buf(), name.to_owned()));
+    }
     if let Some(name) = path.file_name() {
         let mut links = 0;
         follow(dir, Path::new(name), &mut entries, &mut links);
     }
     entries
+}
+
+/// `dir` as a real path: resolved where it exists, else its parent resolved with its
+/// name (a directory gone for now).
+fn real_dir(dir: &Path) -> PathBuf {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir).unwrap_or_else(|_| {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        match (std::fs::canonicalize(parent), dir.file_name()) {
+            (Ok(parent), Some(name)) => parent.join(name),
+            _ => dir.to_path_buf(),
+        }
+    })
 }
 
 /// Walk `rel` from the real directory `dir`, noting each entry passed and following
@@ -476,9 +499,12 @@ mod tests {
 
     const GOOD: &str = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
 
+    /// `text` in `conf/acl.toml` of a new directory: the watch's events are then
+    /// all from within it (it watches `conf` in its parent too).
     fn temp_acl(text: &str) -> (TempDir, PathBuf) {
         let dir = TempDir::new("watch");
-        let path = dir.0.join("acl.toml");
+        std::fs::create_dir(dir.0.join("conf")).unwrap();
+        let path = dir.0.join("conf/acl.toml");
         std::fs::write(&path, text).unwrap();
         (dir, path)
     }
@@ -546,9 +572,14 @@ mod tests {
         symlink("..v1", dir.join("..data")).unwrap();
         symlink("..data/acl.toml", dir.join("acl.toml")).unwrap();
         let name = |n: &str| std::ffi::OsString::from(n);
+        let above = (
+            dir.parent().unwrap().to_path_buf(),
+            dir.file_name().unwrap().to_owned(),
+        );
         assert_eq!(
             entries_on_the_way(&dir.join("acl.toml")),
             vec![
+                above.clone(),
                 (dir.clone(), name("acl.toml")),
                 (dir.clone(), name("..data")),
                 (dir.clone(), name("..v1")),
@@ -559,11 +590,19 @@ mod tests {
         std::fs::write(dir.join("plain.toml"), GOOD).unwrap();
         assert_eq!(
             entries_on_the_way(&dir.join("plain.toml")),
-            vec![(dir.clone(), name("plain.toml"))]
+            vec![above.clone(), (dir.clone(), name("plain.toml"))]
         );
         symlink("b", dir.join("a")).unwrap();
         symlink("a", dir.join("b")).unwrap();
-        assert_eq!(entries_on_the_way(&dir.join("a")).len(), 2);
+        assert_eq!(entries_on_the_way(&dir.join("a")).len(), 3);
+        // A directory that is gone for now is still named in its parent.
+        assert_eq!(
+            entries_on_the_way(&dir.join("gone/acl.toml")),
+            vec![
+                (dir.clone(), name("gone")),
+                (dir.join("gone"), name("acl.toml"))
+            ]
+        );
     }
 
     /// A list mounted the way Kubernetes mounts a ConfigMap (`acl.toml ->
@@ -608,6 +647,45 @@ mod tests {
         until_loaded(&mut loads)
             .await
             .expect("an edit in the new version");
+        assert_eq!(store.load().user_count(), 4);
+    }
+
+    /// A deploy that swaps the ACL's whole directory, or deletes it and makes it
+    /// again a while later: the list that comes back is in force, and so are edits in
+    /// the new directory.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_replaced_or_recreated_directory_is_watched_again() {
+        let (tmp, path) = temp_acl(&list_of(1));
+        let conf = tmp.0.join("conf");
+        let (store, _watch, mut loads) = watched(&path);
+
+        std::fs::rename(&conf, tmp.0.join("conf.old")).unwrap();
+        // Long past the watch's settling time: the reload finds no file.
+        tokio::time::sleep(SETTLE * 4).await;
+        std::fs::create_dir(tmp.0.join("conf.new")).unwrap();
+        std::fs::write(tmp.0.join("conf.new/acl.toml"), list_of(2)).unwrap();
+        std::fs::rename(tmp.0.join("conf.new"), &conf).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("the swapped directory");
+        assert_eq!(store.load().user_count(), 2);
+        tokio::time::sleep(SETTLE * 4).await;
+        while loads.try_recv().is_ok() {}
+        std::fs::write(&path, list_of(3)).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("an edit in the new directory");
+        assert_eq!(store.load().user_count(), 3);
+
+        std::fs::remove_dir_all(&conf).unwrap();
+        tokio::time::sleep(SETTLE * 4).await;
+        std::fs::create_dir(&conf).unwrap();
+        tokio::time::sleep(SETTLE * 4).await;
+        std::fs::write(&path, list_of(4)).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("the recreated directory");
         assert_eq!(store.load().user_count(), 4);
     }
 
@@ -727,7 +805,7 @@ mod tests {
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.0.join("audit.log"))
+            .open(dir.0.join("conf/audit.log"))
             .unwrap();
         let (_store, watch, mut loads) = watched(&path);
 
