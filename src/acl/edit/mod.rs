@@ -344,6 +344,13 @@ pub fn edit_text(
                 }
                 _ => format!("{user} may now join {} ({origin})", describe(&room)),
             };
+            // The edit stands (the room stays theirs if "*" goes), but it changes
+            // nothing today.
+            let message = if room != RoomPattern::Any && has_any_room(origin, text, &user) {
+                format!("{message}; they could already, through any room (*)")
+            } else {
+                message
+            };
             (result, message)
         }
         Edit::Revoke { user, room } => {
@@ -412,11 +419,24 @@ pub fn edit_text(
         }
     };
     let new = result?;
+    let mut message = message;
     if new != text {
-        Acl::parse_with(origin, &new, policy).map_err(|errors| EditError::Invalid {
+        let acl = Acl::parse_with(origin, &new, policy).map_err(|errors| EditError::Invalid {
             origin: origin.to_owned(),
             errors,
         })?;
+        // A room taken away from a user who has "*" is still theirs: say so, rather
+        // than let a host believe they are out.
+        if let Edit::Revoke { user, room } = edit
+            && let (Ok(user), Ok(RoomPattern::Room(room))) =
+                (Username::parse(user), RoomPattern::parse(room))
+            && acl.allowed(&user, &room).is_some()
+        {
+            message = format!(
+                "{user} no longer has room {room} in {origin}, but may still join it \
+                 through any room (*); `roomgate acl revoke {user} '*'` takes that away"
+            );
+        }
     }
     Ok(Edited { text: new, message })
 }
@@ -827,6 +847,14 @@ fn user_item<'d>(
             origin: origin.to_owned(),
             user: user.clone(),
         })
+}
+
+/// Whether `user` has "*" among their rooms in `text`.
+fn has_any_room(origin: &str, text: &str, user: &Username) -> bool {
+    open(origin, text).is_ok_and(|(mut doc, _)| {
+        rooms_of(&mut doc, origin, user)
+            .is_ok_and(|rooms| rooms.iter().any(|r| r.as_str() == Some("*")))
+    })
 }
 
 fn rooms_of<'d>(

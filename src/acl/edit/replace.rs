@@ -45,6 +45,12 @@ pub(super) fn replace_file(
         .map_err(fail("write the temporary file to disk"))?;
     drop(file);
 
+    // Another `roomgate acl` edit compares and renames under this lock too: without
+    // it, two edits could each find the file as they read it, and the second rename
+    // would drop the first's change. One that waited here reads the file anew (the
+    // path, not the file it locked), finds the change and refuses.
+    let lock = File::open(&target).map_err(fail("open the file"))?;
+    lock.lock().map_err(fail("lock the file"))?;
     // Compared as late as possible: what someone saved since we read it wins.
     let now = fs::read(&target).map_err(fail("read the file again"))?;
     if now != expected {
@@ -54,6 +60,7 @@ pub(super) fn replace_file(
     }
     fs::rename(temp.path(), &target).map_err(fail("replace the file"))?;
     temp.0 = None;
+    drop(lock);
     #[cfg(unix)]
     File::open(&dir)
         .and_then(|d| d.sync_all())

@@ -703,6 +703,56 @@ fn edit_text_refuses_a_result_that_is_not_a_valid_acl() {
     );
 }
 
+/// A user with "*" keeps every room: the messages say so rather than let a host
+/// believe a revoke took them out.
+#[test]
+fn a_room_revoked_from_a_user_with_any_room_is_still_theirs_and_said_so() {
+    let policy = AclPolicy::default();
+    let text = replaced(PLAIN, r#"rooms = ["*"]"#, r#"rooms = ["*", "standup"]"#);
+    let revoked = edit_text(
+        "acl.toml",
+        &text,
+        &policy,
+        &Edit::Revoke {
+            user: "bob".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(revoked.text, PLAIN);
+    assert_eq!(
+        revoked.message,
+        "bob no longer has room standup in acl.toml, but may still join it through any \
+         room (*); `roomgate acl revoke bob '*'` takes that away"
+    );
+    let granted = edit_text(
+        "acl.toml",
+        PLAIN,
+        &policy,
+        &Edit::Grant {
+            user: "bob".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        granted.message,
+        "bob may now join room standup (acl.toml); they could already, through any room (*)"
+    );
+    // Without "*", as before.
+    let alice = edit_text(
+        "acl.toml",
+        PLAIN,
+        &policy,
+        &Edit::Grant {
+            user: "alice".into(),
+            room: "board".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(alice.message, "alice may now join room board (acl.toml)");
+}
+
 #[test]
 fn edit_text_messages_mask_phone_numbers() {
     let policy = AclPolicy::default();
@@ -866,6 +916,33 @@ fn a_file_changed_since_it_was_read_is_not_overwritten() {
         "acl.toml: not changed: the file changed on disk while roomgate was editing it; run the command again"
     );
     assert_eq!(fs::read_to_string(&path).unwrap(), "someone else's edit\n");
+    assert_eq!(dir.entries(), ["acl.toml"]);
+}
+
+/// Two edits at once: the one that finds the file locked (by the other, comparing and
+/// renaming) waits, then sees the other's change and refuses, rather than renaming
+/// its own over it.
+#[test]
+fn an_edit_waits_for_another_and_then_sees_its_change() {
+    let dir = TempDir::new("locked");
+    let path = dir.0.join("acl.toml");
+    fs::write(&path, "what we read\n").unwrap();
+    // The other edit, between its comparison and its rename.
+    let other = File::open(&path).unwrap();
+    other.lock().unwrap();
+    let ours = std::thread::spawn({
+        let path = path.clone();
+        move || replace_file(&path, "acl.toml", b"what we read\n", b"our edit\n")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!ours.is_finished(), "the edit did not wait for the lock");
+    let theirs = dir.0.join("theirs");
+    fs::write(&theirs, "their edit\n").unwrap();
+    fs::rename(&theirs, &path).unwrap();
+    drop(other);
+    let err = ours.join().unwrap().unwrap_err();
+    assert!(matches!(err, EditError::ChangedOnDisk { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "their edit\n");
     assert_eq!(dir.entries(), ["acl.toml"]);
 }
 
