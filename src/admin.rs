@@ -28,11 +28,13 @@ where
             .app_data(web::Data::new(metrics.clone()))
             // Resources rather than `App::route`, whose method guard would make any other
             // method a 404 instead of a 405.
-            .service(web::resource("/metrics").route(web::get().to(serve_metrics)))
-            .service(web::resource("/readyz").route(web::get().to(move || {
-                let ready = ready.clone();
-                async move { readyz(ready()) }
-            })))
+            .service(web::resource("/metrics").route(crate::routes::get().to(serve_metrics)))
+            .service(
+                web::resource("/readyz").route(crate::routes::get().to(move || {
+                    let ready = ready.clone();
+                    async move { readyz(ready()) }
+                })),
+            )
     })
     // Scrapes and probes come a few times a minute; more workers would only hold
     // threads and memory.

@@ -3,6 +3,11 @@
 //! keeps the method and body, so a POST is repeated there as a POST). The rest of the
 //! path and the query go along. Anything else is left to the routes: an invalid name
 //! is still their `404`.
+//!
+//! Likewise a room sent percent-encoded (`/rooms/st%61ndup`): actix's router decodes
+//! it and would serve `standup`, but the middlewares before routing read the path as
+//! sent (the flood shedding among them, `shed.rs`), and would not know the room. So
+//! every room's pages have one spelling, which those middlewares see.
 
 use actix_web::HttpResponse;
 use actix_web::body::{EitherBody, MessageBody};
@@ -25,16 +30,18 @@ pub async fn canonical_room_paths(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// The lowercase path (and query) for `path`, when its room has capitals and is valid
-/// without them. `path` is as sent, percent-encoding included: an encoded byte can't
-/// be part of a valid room name, so nothing is decoded here.
+/// The plain lowercase path (and query) for `path`, when its room has capitals or
+/// percent-encoding and is valid without them. `path` is as sent.
 fn canonical(path: &str, query: &str) -> Option<String> {
     let rest = path.strip_prefix("/rooms/")?;
     let (room, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    if !room.bytes().any(|b| b.is_ascii_uppercase()) {
+    if !room.bytes().any(|b| b.is_ascii_uppercase() || b == b'%') {
         return None;
     }
-    let room = RoomName::parse(&room.to_ascii_lowercase()).ok()?;
+    let decoded = percent_encoding::percent_decode_str(room)
+        .decode_utf8()
+        .ok()?;
+    let room = RoomName::parse(&decoded.to_ascii_lowercase()).ok()?;
     let mut location = format!("/rooms/{room}{tail}");
     if !query.is_empty() {
         location.push('?');
@@ -59,7 +66,12 @@ mod tests {
             ),
             ("/rooms/standup", "", None),
             ("/rooms/Stand_up", "", None),
-            ("/rooms/St%41ndup", "", None),
+            ("/rooms/St%41ndup", "", Some("/rooms/standup")),
+            ("/rooms/st%61ndup/login", "", Some("/rooms/standup/login")),
+            ("/rooms/st%2561ndup", "", None),
+            ("/rooms/st%ZZndup", "", None),
+            ("/rooms/st%FFndup", "", None),
+            ("/rooms/stand%2Fup", "", None),
             ("/rooms/-Standup", "", None),
             ("/rooms/", "", None),
             ("/Rooms/Standup", "", None),

@@ -30,6 +30,14 @@ pub use error::{PageError, translate_error_pages, unreadable_form, unreadable_qu
 pub use host::{REMOVAL_BAN, removal_key};
 pub use shed::shed_refused_networks;
 
+/// GET, and HEAD: the same answer without its body (actix leaves it out), which uptime
+/// probes and link checkers ask for. Handlers of GET change nothing that matters, so a
+/// HEAD may run them.
+pub fn get() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Every path is one resource with all its methods, so a method it doesn't have is a
 /// `405` with `Allow` (actix's resource default), not the `404` that `cfg.route`'s
 /// per-route method guard would give.
@@ -54,22 +62,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(route)
     };
-    cfg.service(one("/", web::get().to(home::home)))
-        .service(one("/favicon.ico", web::get().to(favicon::favicon)))
-        .service(one("/rooms", web::get().to(home::go_to_room)))
+    cfg.service(one("/", get().to(home::home)))
+        .service(one("/favicon.ico", get().to(favicon::favicon)))
+        .service(one("/rooms", get().to(home::go_to_room)))
         // One scope for the room's pages: actix compiles a regex for each path with a
         // `{segment}` (with captures, once per worker), so one for `/rooms/{room}` and
         // literal paths inside it, rather than one per page: 7 regexes a worker
         // instead of 26, 0.9 MiB less resident (README "Performance").
         .service(
             web::scope("/rooms/{room}")
-                .service(one("", web::get().to(join::room_page)))
+                .service(one("", get().to(join::room_page)))
                 .service(one("/login", web::post().to(join::login)))
                 .service(one("/resend", web::post().to(join::resend)))
                 .service(one("/call", web::post().to(join::call)))
                 .service(
                     web::resource("/verify")
-                        .route(web::get().to(verify::code_form))
+                        .route(get().to(verify::code_form))
                         .route(web::post().to(verify::check_code)),
                 )
                 .service(one("/token", web::post().to(token::mint)))
@@ -89,18 +97,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/passkeys/register/finish",
                     web::post().to(passkeys::register_finish),
                 ))
-                .service(one("/passkeys", web::get().to(passkeys::list)))
+                .service(one("/passkeys", get().to(passkeys::list)))
                 .service(one(
                     "/passkeys/{id}/remove",
                     web::post().to(passkeys::remove),
                 ))
-                .service(one("/participants", web::get().to(host::list)))
+                .service(one("/participants", get().to(host::list)))
                 .service(one(
                     "/participants/{identity}/remove",
                     web::post().to(host::remove),
                 ))
                 .service(one("/end", web::post().to(host::end_room)))
-                .service(one("/recordings", web::get().to(recordings::list)))
+                .service(one("/recordings", get().to(recordings::list)))
                 .service(one(
                     "/recordings/{id}/play",
                     web::post().to(recordings::play),
@@ -109,7 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/recordings/{id}/download",
                     web::post().to(recordings::download),
                 ))
-                .service(one("/recording", web::get().to(recording::state)))
+                .service(one("/recording", get().to(recording::state)))
                 .service(one("/recording/start", web::post().to(recording::start)))
                 .service(one("/recording/stop", web::post().to(recording::stop))),
         )
@@ -120,12 +128,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(one(
             "/recordings/files/{key:.*}",
-            web::get().to(recording_files::file),
+            get().to(recording_files::file),
         ))
-        .service(one("/language/{code}", web::get().to(language::choose)))
+        .service(one("/language/{code}", get().to(language::choose)))
         .service(one("/logout", web::post().to(logout::logout)))
-        .service(one("/healthz", web::get().to(health::healthz)))
-        .service(one("/readyz", web::get().to(health::readyz)));
+        .service(one("/healthz", get().to(health::healthz)))
+        .service(one("/readyz", get().to(health::readyz)));
 }
 
 /// Every form field is optional at the parsing stage: a missing `csrf_token` must be a

@@ -170,15 +170,21 @@ async fn a_room_with_capitals_redirects_to_its_lowercase_path() {
             "/rooms/All-Hands?lang=fr&x=Y",
             "/rooms/all-hands?lang=fr&x=Y",
         ),
+        // Percent-encoded: served as `standup` by the router, but not by the
+        // middlewares before it (the flood shedding), so sent to one spelling too.
+        ("/rooms/st%61ndup", "/rooms/standup"),
+        ("/rooms/%53tandup/verify", "/rooms/standup/verify"),
     ] {
         let resp = app.get(from).await;
         assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{from}");
         assert_eq!(resp.headers()["location"], to, "{from}");
     }
     // 308 keeps the method: a POST is sent again, as a POST, to the lowercase path.
-    let resp = app.post_form("/rooms/Standup/login", &[]).await;
-    assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(resp.headers()["location"], "/rooms/standup/login");
+    for from in ["/rooms/Standup/login", "/rooms/st%61ndup/login"] {
+        let resp = app.post_form(from, &[]).await;
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{from}");
+        assert_eq!(resp.headers()["location"], "/rooms/standup/login");
+    }
     assert_eq!(app.get("/rooms/standup").await.status(), StatusCode::OK);
     // Not a valid name even in lowercase: the usual 404.
     for invalid in ["/rooms/Stand_up", "/rooms/-Standup", "/rooms/St%C3%A4ndup"] {
@@ -207,12 +213,33 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
     // And the other way round: a page that is only read.
     let resp = app.post_form("/healthz", &[]).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(resp.headers()["allow"], "GET");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
     // A path with both keeps both (without a sign-in, the code page sends you back).
     assert_eq!(
         app.get("/rooms/standup/verify").await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+/// Uptime probes and link checkers ask with HEAD: what GET answers, without a body.
+#[tokio::test]
+async fn head_answers_as_get_does_without_the_body() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/rooms/standup", "/favicon.ico", "/"] {
+        let get = app.get(path).await;
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "{path}"
+        );
+        assert!(!get.bytes().await.unwrap().is_empty(), "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // A POST-only path still refuses it.
+    let head = app.client.head(app.url("/logout")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
 /// The expired form's page with `status`: none of actix's words about the input.
