@@ -67,7 +67,13 @@ enum PasskeysCommand {
         user: Option<String>,
     },
     /// Revoke a user's passkey ID, or all their passkeys (audited).
-    Revoke { user: String, id: Option<String> },
+    Revoke {
+        user: String,
+        /// As `list` prints it. An id is URL-safe base64 and may begin with `-`,
+        /// which is taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
+        id: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]

@@ -118,6 +118,10 @@ fn hosts_list_and_revoke_passkeys_and_revocations_are_audited() {
         err.contains(&format!("alice has no passkey {}", ids[0])),
         "{err}"
     );
+    // An id is URL-safe base64: one in 64 begins with `-`, and is an id, not an option.
+    let (code, _, err) = roomgate(&dir, &["passkeys", "revoke", "alice", "-3kD9x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("alice has no passkey -3kD9x"), "{err}");
     // Names are read as the join page reads them; a name that can't be one is refused.
     let (code, out, err) = roomgate(&dir, &["passkeys", "list", " Alice"]);
     assert_eq!(code, 0, "{err}");
