@@ -6,7 +6,7 @@
 //! `audit.log`, created with mode 0600):
 //!
 //! ```text
-//! {"time":"2026-11-22T08:00:00Z","event":"check_approved","username":"alice","room":"standup","ip":"203.0.113.7","phone":{"kid":"3fa9c2d1","nonce":"…","ct":"…"}}
+//! {"time":"2026-11-22T08:00:00Z","event":"check_approved","username":"alice","room":"standup","ip":"203.0.113.7","detail":"method=code","phone":{"kid":"3fa9c2d1","nonce":"…","ct":"…"}}
 //! ```
 //!
 //! `time` is RFC 3339 UTC, whole seconds. `username`, `room`, `ip`, `detail` (a short,

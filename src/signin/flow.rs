@@ -555,9 +555,9 @@ impl SignInService {
                 let now_proves = {
                     let acl = self.acl.load();
                     acl.allowed(&username, room)
-                        .map(|u| self.phone_key.fingerprint(&u.phone))
+                        .map(|u| (self.phone_key.fingerprint(&u.phone), u.phone.clone()))
                 };
-                let Some(phone) = now_proves else {
+                let Some((phone, number)) = now_proves else {
                     attempt.end().await?;
                     tracing::info!(%user, %room, "code approved for a user no longer on the list");
                     return Ok(Checked::Ended(Notice::Expired));
@@ -572,11 +572,8 @@ impl SignInService {
                 self.metrics.sign_in_approved(SignInMethod::Code);
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once.
-                let (ended, (), elevated) = tokio::join!(
-                    attempt.end(),
-                    attempt.audit(AuditEvent::CheckApproved, ""),
-                    elevate,
-                );
+                let (ended, (), elevated) =
+                    tokio::join!(attempt.end(), attempt.approved(&number), elevate,);
                 ended?;
                 if let Err(e) = elevated {
                     // Not verified after all: the old cookie's revocation wasn't recorded.
@@ -665,14 +662,27 @@ impl Attempt<'_> {
     }
 
     async fn audit(&self, event: AuditEvent, detail: &str) {
-        let mut record = AuditRecord::new(event)
-            .room(self.visit.room)
-            .ip(self.visit.ip)
-            .detail(detail);
-        if let Ok(u) = Username::parse(&self.sign_in.who) {
-            record = record.user(&u);
-        }
+        self.service.audit(self.record(event).detail(detail)).await;
+    }
+
+    /// The approval, with the number the code proved (as the passkey's approval has
+    /// `method=passkey`).
+    async fn approved(&self, number: &PhoneNumber) {
+        let record = self
+            .record(AuditEvent::CheckApproved)
+            .detail("method=code")
+            .phone(number);
         self.service.audit(record).await;
+    }
+
+    fn record(&self, event: AuditEvent) -> AuditRecord {
+        let record = AuditRecord::new(event)
+            .room(self.visit.room)
+            .ip(self.visit.ip);
+        match Username::parse(&self.sign_in.who) {
+            Ok(u) => record.user(&u),
+            Err(_) => record,
+        }
     }
 
     async fn end(&self) -> Result<(), StoreError> {

@@ -89,7 +89,11 @@ async fn a_sign_in_is_audited_step_by_step_with_the_number_sealed() {
     assert!(code_sent["phone"]["ct"].is_string(), "{code_sent}");
 
     assert_is_redirect_to(&app.post_code("standup", "123456").await, "/rooms/standup");
-    assert_alice_in_standup(&one(&app, "check_approved"));
+    let approved = one(&app, "check_approved");
+    assert_alice_in_standup(&approved);
+    // The number the code proved, sealed, and how (as a passkey's says method=passkey).
+    assert!(approved["phone"]["ct"].is_string(), "{approved}");
+    assert_eq!(approved["detail"], "method=code", "{approved}");
 
     assert_eq!(app.post_token("standup").await.status(), StatusCode::OK);
     assert_alice_in_standup(&one(&app, "token_minted"));
@@ -113,7 +117,7 @@ async fn a_sign_in_is_audited_step_by_step_with_the_number_sealed() {
 
     // `audit show` opens the number with the key…
     let with_key = show(&app, Some(AuditKey::from_base64(&key).unwrap()));
-    for event in ["sign_in_requested", "code_sent"] {
+    for event in ["sign_in_requested", "code_sent", "check_approved"] {
         let lines = lines_of(&with_key, event);
         assert_eq!(lines.len(), 1, "{with_key}");
         assert!(
@@ -129,7 +133,7 @@ async fn a_sign_in_is_audited_step_by_step_with_the_number_sealed() {
     let without = show(&app, None);
     assert_eq!(without.lines().count(), 4, "{without}");
     assert_no_plain_number(&without);
-    assert_eq!(without.matches("phone=<encrypted>").count(), 2, "{without}");
+    assert_eq!(without.matches("phone=<encrypted>").count(), 3, "{without}");
     let (mut other, mut warnings) = (Vec::new(), Vec::new());
     roomgate::audit::show_with_warnings(
         ShowOptions {
@@ -145,7 +149,7 @@ async fn a_sign_in_is_audited_step_by_step_with_the_number_sealed() {
     .unwrap();
     let other = String::from_utf8(other).unwrap();
     assert_no_plain_number(&other);
-    assert_eq!(other.matches("phone=<wrong key").count(), 2, "{other}");
+    assert_eq!(other.matches("phone=<wrong key").count(), 3, "{other}");
     let warnings = String::from_utf8(warnings).unwrap();
     assert!(warnings.contains("sealed with another key"), "{warnings}");
 }
