@@ -643,6 +643,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
+    for warning in acl.warnings() {
+        tracing::warn!(file = %acl_path.display(), "ACL: {warning}");
+    }
     if settings.session_key_generated {
         tracing::warn!(
             "ROOMGATE_SESSION_KEY is not set: using a random key kept in the data directory (session.key)"

@@ -48,7 +48,7 @@ pub mod watch;
 
 pub use watch::{AclStatus, AclStore, ReloadOutcome};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
@@ -362,6 +362,47 @@ impl Acl {
         self.users.len()
     }
 
+    /// The other users with `user`'s phone number (see [`Acl::warnings`]).
+    pub fn sharing_number(&self, user: &Username) -> Vec<&Username> {
+        let Some(phone) = self.users.get(user).map(|u| u.phone.expose_e164()) else {
+            return Vec::new();
+        };
+        self.users
+            .iter()
+            .filter(|(name, u)| *name != user && u.phone.expose_e164() == phone)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Likely slips in a list that is valid all the same, one sentence each, numbers
+    /// masked: users who share a phone number (a copy-paste of the line above, say).
+    /// A code for any of them goes to the same phone, so whoever holds it can sign in
+    /// as each of them. Allowed (a shared family phone), but worth a look.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut by_number: HashMap<&str, Vec<&Username>> = HashMap::new();
+        for (name, user) in &self.users {
+            by_number
+                .entry(user.phone.expose_e164())
+                .or_default()
+                .push(name);
+        }
+        let mut warnings: Vec<String> = by_number
+            .into_values()
+            .filter(|names| names.len() > 1)
+            .map(|names| {
+                let masked = self.users[names[0]].phone.masked();
+                let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+                format!(
+                    "{} have the same phone number ({masked}): whoever holds that phone \
+                     can sign in as each of them",
+                    names.join(", ")
+                )
+            })
+            .collect();
+        warnings.sort();
+        warnings
+    }
+
     /// Distinct room patterns named in the file (`*` counts as one).
     pub fn room_count(&self) -> usize {
         self.users
@@ -479,11 +520,15 @@ pub fn check_file(path: &Path) -> Result<String, AclErrors> {
 /// `roomgate acl check` refuses whatever `serve` would.
 pub fn check_file_with(path: &Path, policy: &AclPolicy) -> Result<String, AclErrors> {
     let acl = Acl::load_with(path, policy)?;
-    Ok(format!(
+    let mut summary = format!(
         "{}, {}",
         plural(acl.user_count(), "user"),
         plural(acl.room_count(), "room")
-    ))
+    );
+    for warning in acl.warnings() {
+        summary.push_str(&format!("\nwarning: {warning}"));
+    }
+    Ok(summary)
 }
 
 fn plural(n: usize, noun: &str) -> String {
@@ -892,6 +937,21 @@ rooms = ["standup"]
             RoomSettings::default()
         );
         assert_eq!(check_file(path).unwrap(), "3 users, 4 rooms");
+        // Users sharing a number: valid, and said under the counts.
+        let dir = crate::test_support::TempDir::new("acl-shared");
+        let shared = dir.0.join("acl.toml");
+        let alice = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n";
+        let text = format!(
+            "{alice}{}{}",
+            alice.replace("alice", "bob"),
+            alice.replace("alice", "carol").replace("0101", "0102")
+        );
+        std::fs::write(&shared, text).unwrap();
+        assert_eq!(
+            check_file(&shared).unwrap(),
+            "3 users, 1 room\nwarning: alice, bob have the same phone number (+1********01): \
+             whoever holds that phone can sign in as each of them"
+        );
     }
 
     #[test]

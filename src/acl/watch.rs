@@ -209,10 +209,21 @@ pub fn watch(
                 let outcome = store.reload();
                 // A link on the way may point elsewhere now: watch where it leads.
                 follow.refresh();
-                outcome
+                let warnings = match outcome {
+                    ReloadOutcome::Loaded { .. } | ReloadOutcome::Restored { .. } => {
+                        store.load().warnings()
+                    }
+                    _ => Vec::new(),
+                };
+                (outcome, warnings)
             });
             let outcome = match reloaded.await {
-                Ok(outcome) => outcome,
+                Ok((outcome, warnings)) => {
+                    for warning in warnings {
+                        tracing::warn!("ACL: {warning}");
+                    }
+                    outcome
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "ACL reload task failed");
                     continue;

@@ -425,6 +425,20 @@ pub fn edit_text(
             origin: origin.to_owned(),
             errors,
         })?;
+        // A number someone else has already (a copy-paste slip): done, and said.
+        if let Edit::Add { user, .. } | Edit::SetPhone { user, .. } = edit
+            && let Ok(user) = Username::parse(user)
+        {
+            let others = acl.sharing_number(&user);
+            if !others.is_empty() {
+                let others: Vec<String> = others.iter().map(ToString::to_string).collect();
+                message.push_str(&format!(
+                    "\nwarning: {user} has the same phone number as {}: whoever holds \
+                     that phone can sign in as each of them",
+                    others.join(", ")
+                ));
+            }
+        }
         // A room taken away from a user who has "*" is still theirs: say so, rather
         // than let a host believe they are out.
         if let Edit::Revoke { user, room } = edit

@@ -753,6 +753,45 @@ fn a_room_revoked_from_a_user_with_any_room_is_still_theirs_and_said_so() {
     assert_eq!(alice.message, "alice may now join room board (acl.toml)");
 }
 
+/// A number another user has already is allowed (a shared phone), but said: whoever
+/// holds it can sign in as both.
+#[test]
+fn a_number_someone_else_has_is_taken_with_a_warning() {
+    let policy = AclPolicy::default();
+    let run = |edit: Edit| edit_text("acl.toml", PLAIN, &policy, &edit).unwrap();
+    let added = run(Edit::Add {
+        user: "dave".into(),
+        phone: "+14155550101".into(),
+        rooms: vec!["standup".into()],
+        role: Role::Participant,
+        channels: vec![],
+    });
+    assert!(added.text.contains("[users.dave]"), "{}", added.text);
+    assert_eq!(
+        added.message,
+        "added dave (participant, phone +1********01, rooms standup) to acl.toml\n\
+         warning: dave has the same phone number as alice: whoever holds that phone can \
+         sign in as each of them"
+    );
+    let moved = run(Edit::SetPhone {
+        user: "bob".into(),
+        phone: "+14155550101".into(),
+    });
+    assert!(
+        moved
+            .message
+            .ends_with("as alice: whoever holds that phone can sign in as each of them"),
+        "{}",
+        moved.message
+    );
+    // A number of one's own: nothing to say.
+    let own = run(Edit::SetPhone {
+        user: "bob".into(),
+        phone: DAVE.into(),
+    });
+    assert!(!own.message.contains("warning"), "{}", own.message);
+}
+
 #[test]
 fn edit_text_messages_mask_phone_numbers() {
     let policy = AclPolicy::default();
