@@ -199,13 +199,16 @@ impl Settings {
         {
             eprintln!("warning: .env could not be read: {e}");
         }
-        Self::from_lookup(|name| {
+        let mut settings = Self::from_lookup(|name| {
             overrides
                 .iter()
                 .find(|(k, _)| *k == name)
                 .and_then(|(_, v)| v.clone())
                 .or_else(|| std::env::var(name).ok())
-        })
+        })?;
+        let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+        settings.warnings.extend(crate::env::unknown_names(names));
+        Ok(settings)
     }
 
     /// Build from any variable source (tests pass a map).

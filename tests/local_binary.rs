@@ -458,3 +458,40 @@ async fn output_nobody_reads_does_not_stall_the_server() {
     assert!(!log.contains('\u{1b}'), "{log}");
     assert!(log.contains("user=u-"), "{log}");
 }
+
+/// A misspelt setting would silently leave its default in force (here: per-IP limits
+/// counting the proxy): the log names it, with the setting meant.
+#[tokio::test]
+async fn a_misspelt_setting_is_named_in_the_log() {
+    let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--acl", acl, "--addr", "127.0.0.1:0"])
+        .env_clear()
+        .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
+        .env("ROOMGATE_TRUSTED_PROXY", "10.0.0.1")
+        .current_dir(support::fresh_dir("cwd"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the roomgate binary starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            if line.contains("ROOMGATE_TRUSTED_PROXY") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("a warning within 20 s");
+    assert!(found.contains("WARN"), "{found}");
+    assert!(
+        found.contains(
+            "ROOMGATE_TRUSTED_PROXY is not a roomgate setting and is ignored; did you mean ROOMGATE_TRUSTED_PROXIES?"
+        ),
+        "{found}"
+    );
+}
