@@ -350,14 +350,17 @@ impl Application {
                     web::QueryConfig::default().error_handler(crate::routes::unreadable_query),
                 )
                 .configure(crate::routes::configure)
+                // The folder itself is no page (actix-files would say why in its words).
+                .service(web::resource(["/static", "/static/"]).to(not_found))
                 .service(
                     actix_files::Files::new("/static", static_dir())
                         // A path that names no file (whatever the system says of it)
                         // gets the usual page, not the system's error.
-                        .default_handler(web::to(|| async {
-                            Err::<actix_web::HttpResponse, _>(crate::routes::PageError::NotFound)
-                        })),
+                        .default_handler(web::to(not_found)),
                 )
+                // Any other path: the usual page, in the visitor's language, not an
+                // empty 404.
+                .default_service(web::to(not_found))
         })
         .listen(listener)?
         .run();
@@ -710,4 +713,9 @@ fn security_headers(settings: &Settings) -> Vec<(&'static str, String)> {
         ));
     }
     headers
+}
+
+/// The not-found page, for paths no route has.
+async fn not_found() -> Result<actix_web::HttpResponse, crate::routes::PageError> {
+    Err(crate::routes::PageError::NotFound)
 }

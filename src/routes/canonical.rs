@@ -1,5 +1,6 @@
-//! Room names are lowercase, but people type `/rooms/Standup`: a path whose room is
-//! valid once lowercased is sent, permanently, to that lowercase path (`308`, which
+//! Room names are lowercase, but people type `/rooms/Standup` (or `/rooms/standup/`): a
+//! path whose room is valid once lowercased is sent, permanently, to that lowercase
+//! path without a trailing slash (`308`, which
 //! keeps the method and body, so a POST is repeated there as a POST). The rest of the
 //! path and the query go along. Anything else is left to the routes: an invalid name
 //! is still their `404`.
@@ -31,13 +32,16 @@ pub async fn canonical_room_paths(
 }
 
 /// The plain lowercase path (and query) for `path`, when its room has capitals or
-/// percent-encoding and is valid without them. `path` is as sent.
+/// percent-encoding and is valid without them, or the path ends with a slash (as a
+/// typed or pasted link may). `path` is as sent.
 fn canonical(path: &str, query: &str) -> Option<String> {
     let rest = path.strip_prefix("/rooms/")?;
     let (room, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    if !room.bytes().any(|b| b.is_ascii_uppercase() || b == b'%') {
+    let trimmed = tail.trim_end_matches('/');
+    if trimmed.len() == tail.len() && !room.bytes().any(|b| b.is_ascii_uppercase() || b == b'%') {
         return None;
     }
+    let tail = trimmed;
     let decoded = percent_encoding::percent_decode_str(room)
         .decode_utf8()
         .ok()?;
@@ -59,11 +63,10 @@ mod tests {
         let cases = [
             ("/rooms/Standup", "", Some("/rooms/standup")),
             ("/rooms/STAND-UP/verify", "", Some("/rooms/stand-up/verify")),
-            (
-                "/rooms/Standup/",
-                "a=1&b=B",
-                Some("/rooms/standup/?a=1&b=B"),
-            ),
+            ("/rooms/Standup/", "a=1&b=B", Some("/rooms/standup?a=1&b=B")),
+            ("/rooms/standup/", "", Some("/rooms/standup")),
+            ("/rooms/standup/verify//", "", Some("/rooms/standup/verify")),
+            ("/rooms/stand_up/", "", None),
             ("/rooms/standup", "", None),
             ("/rooms/Stand_up", "", None),
             ("/rooms/St%41ndup", "", Some("/rooms/standup")),

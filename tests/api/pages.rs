@@ -221,6 +221,42 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
     );
 }
 
+/// A path no route has gets the not-found page in the visitor's language, not an
+/// empty body or actix's words; a room's page typed with a trailing slash is found.
+#[tokio::test]
+async fn unknown_paths_get_the_not_found_page() {
+    let app = spawn_app().await;
+    for path in [
+        "/nope",
+        "/rooms/",
+        "/static/",
+        "/static",
+        "/rooms/standup/nope",
+    ] {
+        let resp = app.get(path).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("<h1>"), "{path}: {body}");
+        assert!(!body.contains("index file"), "{path}: {body}");
+    }
+    let french = app
+        .client
+        .get(app.url("/nope"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert!(french.text().await.unwrap().contains("lang=\"fr\""));
+    for (from, to) in [
+        ("/rooms/standup/", "/rooms/standup"),
+        ("/rooms/standup/verify/", "/rooms/standup/verify"),
+    ] {
+        let resp = app.get(from).await;
+        assert_eq!(resp.status(), StatusCode::PERMANENT_REDIRECT, "{from}");
+        assert_eq!(resp.headers()["location"], to, "{from}");
+    }
+}
+
 /// Uptime probes and link checkers ask with HEAD: what GET answers, without a body.
 #[tokio::test]
 async fn head_answers_as_get_does_without_the_body() {
