@@ -278,6 +278,16 @@ impl Settings {
             "ROOMGATE_PUBLIC_URL",
             &addr.map_or_else(|| DEFAULT_PUBLIC_URL.to_owned(), default_public_url),
         );
+        // Links, cookies and the webhook's URL all start at the site's root: a path
+        // (roomgate behind a proxy's /meet/) would be silently dropped from them.
+        if let Some(url) = &public_url
+            && (url.path() != "/" || url.query().is_some() || url.fragment().is_some())
+        {
+            env.push(format!(
+                "ROOMGATE_PUBLIC_URL must be the site's root, like https://meet.example.com: \
+                 roomgate can't be served under a path (got {url})"
+            ));
+        }
         let passkeys = crate::passkeys::PasskeyMode::from_lookup(var)
             .map_err(|e| env.push(e))
             .unwrap_or_default();
@@ -735,6 +745,25 @@ mod tests {
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_ADDR", "0.0.0.0:8080"));
         assert!(settings(&vars).is_ok());
+    }
+
+    #[test]
+    fn the_public_url_is_a_site_root() {
+        for bad in [
+            "https://meet.example.com/meet",
+            "https://meet.example.com/?a=1",
+        ] {
+            let err = settings(&[("ROOMGATE_PUBLIC_URL", bad)]).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].contains("must be the site's root"), "{err}");
+        }
+        for good in [
+            "https://meet.example.com",
+            "https://meet.example.com/",
+            "http://localhost:8080",
+        ] {
+            assert!(settings(&[("ROOMGATE_PUBLIC_URL", good)]).is_ok(), "{good}");
+        }
     }
 
     #[test]
