@@ -434,6 +434,16 @@ impl Settings {
             }
         }
 
+        // /metrics and the detailed /readyz (which quotes the ACL's errors) are for
+        // the operator; on every interface they are anyone's unless a firewall says no.
+        if let (Some(Mode::Twilio(_)), Some(admin)) = (&mode, admin_addr)
+            && admin.ip().is_unspecified()
+        {
+            warnings.push(format!(
+                "ROOMGATE_ADMIN_ADDR {admin} listens on every interface: /metrics and the detailed /readyz are public unless a firewall keeps them private (give a private or loopback address)"
+            ));
+        }
+
         if matches!(store, Ok(StoreSettings::Redis { .. })) && recordings.s3.is_none() {
             warnings.push(
                 "recordings are kept in this instance's ROOMGATE_DATA_DIR and served by it alone; instances sharing Redis need a bucket (ROOMGATE_RECORDINGS_S3_*)"
@@ -745,6 +755,23 @@ mod tests {
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_ADDR", "0.0.0.0:8080"));
         assert!(settings(&vars).is_ok());
+    }
+
+    #[test]
+    fn an_admin_listener_on_every_interface_is_a_warning() {
+        let mut vars = twilio_vars();
+        vars.push(("ROOMGATE_ADMIN_ADDR", "0.0.0.0:9090"));
+        let open = settings(&vars).unwrap();
+        assert!(
+            open.warnings
+                .iter()
+                .any(|w| w.contains("ROOMGATE_ADMIN_ADDR 0.0.0.0:9090 listens on every interface")),
+            "{:?}",
+            open.warnings
+        );
+        vars.pop();
+        vars.push(("ROOMGATE_ADMIN_ADDR", "10.0.0.5:9090"));
+        assert!(settings(&vars).unwrap().warnings.is_empty());
     }
 
     #[test]

@@ -646,6 +646,21 @@ fn serve(args: ServeArgs) -> ExitCode {
     for warning in acl.warnings() {
         tracing::warn!(file = %acl_path.display(), "ACL: {warning}");
     }
+    // Only Twilio's signed callbacks start the jobs that copy recordings off Twilio
+    // and delete them there: without the Auth Token to check them, a recorded room's
+    // recordings would stay at Twilio, past their retention.
+    if let Mode::Twilio(t) = &settings.mode
+        && t.auth_token.is_none()
+        && t.auth_token_file.is_none()
+        && let Some((room, _)) = acl
+            .configured_rooms()
+            .find(|(_, s)| s.recording != roomgate::acl::RecordingMode::Off)
+    {
+        tracing::warn!(
+            %room,
+            "rooms are set to record, but TWILIO_AUTH_TOKEN is not set: Twilio's recording callbacks can't be checked, so recordings would stay at Twilio, never copied to your storage nor deleted after retention_days"
+        );
+    }
     if settings.session_key_generated {
         tracing::warn!(
             "ROOMGATE_SESSION_KEY is not set: using a random key kept in the data directory (session.key)"

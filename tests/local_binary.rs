@@ -459,10 +459,12 @@ async fn output_nobody_reads_does_not_stall_the_server() {
     assert!(log.contains("user=u-"), "{log}");
 }
 
-/// A misspelt setting would silently leave its default in force (here: per-IP limits
-/// counting the proxy): the log names it, with the setting meant.
+/// Start-up warnings in the log: a misspelt setting would silently leave its default
+/// in force (here: per-IP limits counting the proxy), so it is named, with the setting
+/// meant; and in Twilio mode, rooms set to record without the Auth Token that checks
+/// the callbacks which take recordings off Twilio.
 #[tokio::test]
-async fn a_misspelt_setting_is_named_in_the_log() {
+async fn start_up_warnings_name_a_misspelt_setting_and_unmanaged_recordings() {
     let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_roomgate"))
         .args(["serve", "--acl", acl, "--addr", "127.0.0.1:0"])
@@ -470,6 +472,12 @@ async fn a_misspelt_setting_is_named_in_the_log() {
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
         .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
         .env("ROOMGATE_TRUSTED_PROXY", "10.0.0.1")
+        // Twilio mode, with nothing to call at start-up.
+        .env("TWILIO_ACCOUNT_SID", format!("AC{}", "0".repeat(32)))
+        .env("TWILIO_API_KEY_SID", format!("SK{}", "0".repeat(32)))
+        .env("TWILIO_API_KEY_SECRET", "not-a-real-secret")
+        .env("TWILIO_VERIFY_SERVICE_SID", format!("VA{}", "0".repeat(32)))
+        .env("ROOMGATE_SESSION_KEY", "k".repeat(64))
         .current_dir(support::fresh_dir("cwd"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -477,21 +485,35 @@ async fn a_misspelt_setting_is_named_in_the_log() {
         .spawn()
         .expect("the roomgate binary starts");
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let found = tokio::time::timeout(Duration::from_secs(20), async {
+    let mut log = String::new();
+    let started = tokio::time::timeout(Duration::from_secs(20), async {
         while let Ok(Some(line)) = stderr.next_line().await {
-            if line.contains("ROOMGATE_TRUSTED_PROXY") {
-                return line;
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("starting") && line.contains("workers") {
+                return true;
             }
         }
-        String::new()
+        false
     })
-    .await
-    .expect("a warning within 20 s");
-    assert!(found.contains("WARN"), "{found}");
+    .await;
+    assert_eq!(started, Ok(true), "not started within 20 s:\n{log}");
+    let warning = |needle: &str| {
+        log.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{log}"))
+    };
+    let misspelt = warning("ROOMGATE_TRUSTED_PROXY");
+    assert!(misspelt.contains("WARN"), "{misspelt}");
     assert!(
-        found.contains(
-            "ROOMGATE_TRUSTED_PROXY is not a roomgate setting and is ignored; did you mean ROOMGATE_TRUSTED_PROXIES?"
+        misspelt.contains(
+            "is not a roomgate setting and is ignored; did you mean ROOMGATE_TRUSTED_PROXIES?"
         ),
-        "{found}"
+        "{misspelt}"
+    );
+    let recordings = warning("rooms are set to record, but TWILIO_AUTH_TOKEN is not set");
+    assert!(
+        recordings.contains("WARN") && recordings.contains("room=standup"),
+        "{recordings}"
     );
 }
