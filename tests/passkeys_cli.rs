@@ -63,6 +63,11 @@ fn seed(data: &Path, phone: &str) -> Vec<String> {
                 .update("alice", |r| *r = Some(saved))
                 .await
                 .unwrap();
+            // And the audit log `serve` would have made (ROOMGATE_AUDIT_LOG below).
+            let audit = data.parent().unwrap().join("audit.log");
+            if !audit.exists() {
+                std::fs::write(audit, "").unwrap();
+            }
             record.credentials.iter().map(StoredPasskey::id).collect()
         })
     })
@@ -451,4 +456,31 @@ fn the_hosts_commands_never_create_a_store() {
             "{args:?} created an audit log"
         );
     }
+}
+
+/// With the embedded store, `serve` made an audit log where it runs: a command that
+/// finds none (run from another directory, or as another user with another
+/// ROOMGATE_AUDIT_LOG) says so and writes nothing, rather than start a stray log that
+/// the service, running as another user, could not open.
+#[test]
+fn the_hosts_commands_never_start_a_stray_audit_log() {
+    let dir = support::fresh_dir("cli-no-audit");
+    std::fs::write(dir.join("acl.toml"), ACL).unwrap();
+    let ids = seed(&dir.join("data"), "fingerprint");
+    std::fs::remove_file(dir.join("audit.log")).unwrap();
+    for args in [
+        &["passkeys", "revoke", "alice", ids[0].as_str()][..],
+        &["recordings", "purge"],
+    ] {
+        let (code, _, err) = roomgate(&dir, args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.contains("there is no audit log at") && err.contains("`roomgate serve` creates it"),
+            "{args:?}: {err}"
+        );
+        assert!(!dir.join("audit.log").exists(), "{args:?} made one");
+    }
+    // Nothing was revoked unaudited.
+    let (_, out, _) = roomgate(&dir, &["passkeys", "list", "alice"]);
+    assert!(out.contains(&ids[0]), "{out}");
 }

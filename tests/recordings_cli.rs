@@ -45,6 +45,8 @@ async fn seed(dir: &Path) {
         rec.duration_secs = Some(754);
         catalog.save(&rec, DAY * 90, false).await.unwrap();
     }
+    // And the audit log `serve` would have made beside it.
+    std::fs::write(dir.join("audit.log"), "").unwrap();
 }
 
 fn roomgate(dir: &Path, args: &[&str]) -> (bool, String, String) {

@@ -131,6 +131,17 @@ impl HostCommands {
             None
         } else {
             let config = AuditConfig::from_lookup(var).map_err(lines)?;
+            // With the embedded store, `serve` ran here and made its audit log: one
+            // missing means another directory, or another ROOMGATE_AUDIT_LOG, and a new
+            // file would be a stray one (owned by whoever ran this, root perhaps, which
+            // the service could then not open). With Redis the CLI may run anywhere.
+            if matches!(store_settings, StoreSettings::Embedded { .. }) && !config.path.exists() {
+                anyhow::bail!(
+                    "there is no audit log at {}: `roomgate serve` creates it; run this where \
+                     the service runs, or set ROOMGATE_AUDIT_LOG to the service's audit log",
+                    config.path.display()
+                );
+            }
             let log = AuditLog::open_with(&config.path, config.key, config.limits)
                 .with_context(|| format!("opening the audit log {}", config.path.display()))?;
             Some(log)
