@@ -375,9 +375,10 @@ impl Acl {
     }
 
     /// Likely slips in a list that is valid all the same, one sentence each, numbers
-    /// masked: users who share a phone number (a copy-paste of the line above, say).
-    /// A code for any of them goes to the same phone, so whoever holds it can sign in
-    /// as each of them. Allowed (a shared family phone), but worth a look.
+    /// masked: users who share a phone number (a copy-paste of the line above, say:
+    /// a code for any of them goes to the same phone, so whoever holds it can sign in
+    /// as each of them; allowed, for a shared family phone, but worth a look), and
+    /// settings for a room nobody may join.
     pub fn warnings(&self) -> Vec<String> {
         let mut by_number: HashMap<&str, Vec<&Username>> = HashMap::new();
         for (name, user) in &self.users {
@@ -400,6 +401,16 @@ impl Acl {
             })
             .collect();
         warnings.sort();
+        // A `[rooms.NAME]` nobody may join is most likely a misspelt room, whose real
+        // one is left with the defaults (a shorter retention, no recording).
+        for room in self.rooms.keys() {
+            if !self.users.values().any(|u| u.may_join(room)) {
+                warnings.push(format!(
+                    "[rooms.{room}] is for a room nobody on the list may join: a misspelt \
+                     room name? (the room meant keeps the defaults)"
+                ));
+            }
+        }
         warnings
     }
 
@@ -946,11 +957,17 @@ rooms = ["standup"]
             alice.replace("alice", "bob"),
             alice.replace("alice", "carol").replace("0101", "0102")
         );
-        std::fs::write(&shared, text).unwrap();
+        std::fs::write(
+            &shared,
+            format!("{text}[rooms.standpu]\nretention_days = 365\n"),
+        )
+        .unwrap();
         assert_eq!(
             check_file(&shared).unwrap(),
             "3 users, 1 room\nwarning: alice, bob have the same phone number (+1********01): \
-             whoever holds that phone can sign in as each of them"
+             whoever holds that phone can sign in as each of them\n\
+             warning: [rooms.standpu] is for a room nobody on the list may join: a misspelt \
+             room name? (the room meant keeps the defaults)"
         );
     }
 

@@ -439,6 +439,15 @@ pub fn edit_text(
                 ));
             }
         }
+        // Settings for a room nobody may join: most likely a misspelt name.
+        if let Edit::Room { room, .. } = edit
+            && let Ok(room) = RoomName::parse(room)
+            && !acl.users().any(|(_, u)| u.may_join(&room))
+        {
+            message.push_str(&format!(
+                "\nwarning: nobody on the list may join room {room}: a misspelt room name?"
+            ));
+        }
         // A room taken away from a user who has "*" is still theirs: say so, rather
         // than let a host believe they are out.
         if let Edit::Revoke { user, room } = edit

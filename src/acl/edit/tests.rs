@@ -753,6 +753,30 @@ fn a_room_revoked_from_a_user_with_any_room_is_still_theirs_and_said_so() {
     assert_eq!(alice.message, "alice may now join room board (acl.toml)");
 }
 
+/// Settings for a room nobody may join are written (the user may come later), and
+/// said: most likely a misspelt room.
+#[test]
+fn settings_for_a_room_nobody_may_join_come_with_a_warning() {
+    let policy = AclPolicy::default();
+    let text = replaced(PLAIN, r#"rooms = ["*"]"#, r#"rooms = ["standup"]"#);
+    let room = |name: &str| Edit::Room {
+        room: name.into(),
+        recording: Some("host".into()),
+        retention_days: None,
+    };
+    let typo = edit_text("acl.toml", &text, &policy, &room("standpu")).unwrap();
+    assert!(typo.text.contains("[rooms.standpu]"), "{}", typo.text);
+    assert!(
+        typo.message.ends_with(
+            "\nwarning: nobody on the list may join room standpu: a misspelt room name?"
+        ),
+        "{}",
+        typo.message
+    );
+    let real = edit_text("acl.toml", &text, &policy, &room("standup")).unwrap();
+    assert!(!real.message.contains("warning"), "{}", real.message);
+}
+
 /// A number another user has already is allowed (a shared phone), but said: whoever
 /// holds it can sign in as both.
 #[test]
