@@ -309,8 +309,8 @@ impl Acl {
 
     /// Like [`Acl::load`], and every phone number must also satisfy `policy`.
     pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse_with(&path.display().to_string(), &text, policy),
+        match std::fs::read(path) {
+            Ok(bytes) => Self::parse_bytes(path, bytes, policy),
             // A first start without a list: say how to make one.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Self::unreadable(
                 path,
@@ -324,6 +324,46 @@ impl Acl {
     }
 
     /// The one error of a file that can't be read (or isn't UTF-8).
+    /// Parses `bytes`, read from `path`: text that is not UTF-8 is one error at the
+    /// line and column of its first bad byte, saying what the file probably is.
+    pub(crate) fn parse_bytes(
+        path: &Path,
+        bytes: Vec<u8>,
+        policy: &AclPolicy,
+    ) -> Result<Acl, AclErrors> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Self::parse_with(&path.display().to_string(), &text, policy),
+            Err(e) => Err(Self::not_utf8(
+                path,
+                e.as_bytes(),
+                e.utf8_error().valid_up_to(),
+            )),
+        }
+    }
+
+    pub(crate) fn not_utf8(path: &Path, bytes: &[u8], valid: usize) -> AclErrors {
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+        let message = if utf16 {
+            "the file is UTF-16 text; save it as UTF-8".to_owned()
+        } else {
+            format!(
+                "byte 0x{:02X} is not UTF-8 text (a file saved as Latin-1 or Windows-1252?); \
+                 save it as UTF-8",
+                bytes[valid]
+            )
+        };
+        AclErrors(vec![AclError {
+            origin: path.display().to_string(),
+            line,
+            column,
+            path: String::new(),
+            message,
+        }])
+    }
+
     pub(crate) fn unreadable(path: &Path, e: &dyn fmt::Display) -> AclErrors {
         AclErrors(vec![AclError {
             origin: path.display().to_string(),
@@ -901,6 +941,39 @@ rooms = ["standup"]
         assert_eq!(
             both.to_string(),
             "acl.toml:7:9: \"555-0101\" is not an E.164 number\nacl.toml: cannot read: denied"
+        );
+    }
+
+    #[test]
+    fn a_file_not_in_utf8_is_reported_where_it_goes_wrong() {
+        let dir = crate::test_support::TempDir::new("acl-latin1");
+        let path = dir.0.join("acl.toml");
+        let mut latin1 = b"[users.alice]\n# caf".to_vec();
+        latin1.extend([0xE9, b'\n']);
+        std::fs::write(&path, &latin1).unwrap();
+        let errors = Acl::load(&path).unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        let error = &errors.0[0];
+        assert_eq!((error.line, error.column), (2, 6), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}:2:6: byte 0xE9 is not UTF-8 text (a file saved as Latin-1 or \
+                 Windows-1252?); save it as UTF-8",
+                path.display()
+            )
+        );
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("[users.alice]\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        std::fs::write(&path, utf16).unwrap();
+        let errors = Acl::load(&path).unwrap_err();
+        assert!(
+            errors.0[0]
+                .to_string()
+                .ends_with(":1:1: the file is UTF-16 text; save it as UTF-8"),
+            "{errors}"
         );
     }
 

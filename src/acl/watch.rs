@@ -104,10 +104,7 @@ impl AclStore {
             return self.unchanged();
         }
         self.parses.fetch_add(1, Ordering::Relaxed);
-        let parsed = match String::from_utf8(text) {
-            Ok(text) => Acl::parse_with(&self.path.display().to_string(), &text, &self.policy),
-            Err(e) => Err(Acl::unreadable(&self.path, &e)),
-        };
+        let parsed = Acl::parse_bytes(&self.path, text, &self.policy);
         // The parse's working memory (many times the list's size) goes back now.
         crate::memory::release_freed();
         match parsed {

@@ -186,6 +186,9 @@ pub enum EditError {
         user: Username,
         room: String,
     },
+    /// The file is not UTF-8 text; `errors` says where it goes wrong.
+    #[error("{errors}\n{origin}: not changed")]
+    NotText { origin: String, errors: AclErrors },
     /// The edited text would not be a valid ACL; `errors` locate the problems in it.
     #[error(
         "{errors}\n{origin}: not changed: the change would leave the errors above (lines as they would be after the change)"
@@ -225,9 +228,13 @@ fn lines(origin: &str, problems: &[String]) -> String {
 /// changed and it is a valid ACL under `policy`. Returns the line for the host.
 pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
     let origin = path.display().to_string();
-    let text = fs::read_to_string(path).map_err(|source| EditError::Read {
+    let bytes = fs::read(path).map_err(|source| EditError::Read {
         origin: origin.clone(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| EditError::NotText {
+        origin: origin.clone(),
+        errors: Acl::not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()),
     })?;
     let edited = edit_text(&origin, &text, policy, edit)?;
     if edited.text != text {

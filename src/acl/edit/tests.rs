@@ -753,6 +753,28 @@ fn a_room_revoked_from_a_user_with_any_room_is_still_theirs_and_said_so() {
     assert_eq!(alice.message, "alice may now join room board (acl.toml)");
 }
 
+#[test]
+fn a_file_not_in_utf8_is_not_edited_and_the_byte_is_located() {
+    let dir = TempDir::new("latin1");
+    let path = dir.0.join("acl.toml");
+    let mut latin1 = PLAIN.as_bytes().to_vec();
+    latin1.extend(b"# caf\xE9\n");
+    fs::write(&path, &latin1).unwrap();
+    let err = apply(
+        &path,
+        &AclPolicy::default(),
+        &Edit::Remove { user: "bob".into() },
+    )
+    .unwrap_err();
+    assert!(matches!(err, EditError::NotText { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(":8:6: byte 0xE9 is not UTF-8 text"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), latin1);
+}
+
 /// Settings for a room nobody may join are written (the user may come later), and
 /// said: most likely a misspelt room.
 #[test]
