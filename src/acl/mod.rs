@@ -219,11 +219,19 @@ impl AclPolicy {
             .split(|c: char| c == ',' || c.is_whitespace())
             .filter(|code| !code.is_empty())
         {
-            if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
-                codes.insert(code.to_ascii_uppercase());
+            let upper = code.to_ascii_uppercase();
+            // A code no number belongs to (`UK`, say) would refuse every number of the
+            // country meant, so it is an error, not an empty entry.
+            if code.len() == 2 && upper.parse::<phonenumber::country::Id>().is_ok() {
+                codes.insert(upper);
             } else {
+                let meant = match upper.as_str() {
+                    "UK" => " (the United Kingdom is GB)",
+                    "EL" => " (Greece is GR)",
+                    _ => "",
+                };
                 errors.push(format!(
-                    "{ALLOWED_COUNTRIES_VAR}: {code:?} is not an ISO 3166 alpha-2 code"
+                    "{ALLOWED_COUNTRIES_VAR}: {code:?} is not a country's ISO 3166 alpha-2 code{meant}"
                 ));
             }
         }
@@ -1122,7 +1130,17 @@ rooms = ["standup"]
         assert_eq!(
             policy(Some("GBR")),
             Err(vec![
-                r#"ROOMGATE_ALLOWED_COUNTRIES: "GBR" is not an ISO 3166 alpha-2 code"#.to_owned()
+                r#"ROOMGATE_ALLOWED_COUNTRIES: "GBR" is not a country's ISO 3166 alpha-2 code"#
+                    .to_owned()
+            ])
+        );
+        // Two letters, but no country's: every number of the country meant would be
+        // refused.
+        assert_eq!(
+            policy(Some("US,UK,ZZ")),
+            Err(vec![
+                r#"ROOMGATE_ALLOWED_COUNTRIES: "UK" is not a country's ISO 3166 alpha-2 code (the United Kingdom is GB)"#.to_owned(),
+                r#"ROOMGATE_ALLOWED_COUNTRIES: "ZZ" is not a country's ISO 3166 alpha-2 code"#.to_owned(),
             ])
         );
         assert_eq!(
@@ -1130,7 +1148,7 @@ rooms = ["standup"]
             Err([r#""U""#, r#""44;gb""#, r#""É1""#, r#""ÜS""#]
                 .iter()
                 .map(|code| {
-                    format!("ROOMGATE_ALLOWED_COUNTRIES: {code} is not an ISO 3166 alpha-2 code")
+                    format!("ROOMGATE_ALLOWED_COUNTRIES: {code} is not a country's ISO 3166 alpha-2 code")
                 })
                 .collect())
         );
