@@ -308,7 +308,7 @@ fn recordings_check() -> ExitCode {
             }
         }
         Err(e) => {
-            println!("failed: {e:#}");
+            eprintln!("failed: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -695,9 +695,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         roomgate::memory::release_freed();
         // On stdout, like the local-mode codes: what a person (or a test) reads.
         println!(
-            "roomgate listening on http://{}:{} ({mode}; {users} users on the list)",
+            "roomgate listening on http://{}:{} ({mode}; {users} {} on the list)",
             addr_ip,
-            app.port()
+            app.port(),
+            if users == 1 { "user" } else { "users" }
         );
         match local_passkeys {
             Some(true) => println!("passkeys work at http://localhost:{}", app.port()),

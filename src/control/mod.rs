@@ -252,9 +252,6 @@ fn open_acl(path: &Path, policy: AclPolicy) -> anyhow::Result<Arc<AclStore>> {
 
 /// A USER argument, read as the join page reads a typed name ("Alice " is alice).
 fn username(user: &str) -> Result<Username, CommandError> {
-    Username::from_input(user).map_err(|e| {
-        CommandError::Refused(format!(
-            "{user:?}: {e}: a user name is letters, digits, '.', '_' and '-'"
-        ))
-    })
+    // The error names the input and says what a username is.
+    Username::from_input(user).map_err(|e| CommandError::Refused(e.to_string()))
 }

@@ -52,14 +52,24 @@ pub fn on_reload(
             let gone = tokio::task::spawn_blocking(move || invalidated(&before, &now))
                 .await
                 .unwrap_or_default();
+            // Counted by users who had passkeys: most users changed have none.
+            let (mut users, mut passkeys) = (0, 0);
             for user in &gone {
-                if let Err(e) = records::forget(&*store, user.as_str()).await {
-                    tracing::error!(error = %e, "passkeys of a changed user not deleted; sign-in refuses them all the same");
+                match records::forget(&*store, user.as_str()).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        users += 1;
+                        passkeys += n;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "passkeys of a changed user not deleted; sign-in refuses them all the same");
+                    }
                 }
             }
-            if !gone.is_empty() {
+            if users > 0 {
                 tracing::info!(
-                    users = gone.len(),
+                    users,
+                    passkeys,
                     "passkeys deleted for users removed or renumbered"
                 );
             }
