@@ -39,6 +39,11 @@ pub struct RoomQuery {
 
 /// The home form's target (a GET form, so it works without JavaScript).
 pub async fn go_to_room(tr: Tr, query: web::Query<RoomQuery>) -> Result<HttpResponse, PageError> {
+    // Nothing typed (or `/rooms` itself, from a link or a shortened path): the home
+    // page's form, not an error about a name nobody gave.
+    if query.room.trim().is_empty() {
+        return Ok(see_other("/"));
+    }
     match RoomName::from_input(&query.room) {
         Ok(room) => Ok(see_other(&format!("/rooms/{room}"))),
         Err(_) => {

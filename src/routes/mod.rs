@@ -50,8 +50,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(
                 web::JsonConfig::default()
                     .limit(passkeys::MAX_BODY)
-                    // The scripts read `{error}`; actix's text would quote serde.
-                    .error_handler(|err, _| {
+                    // The scripts read `{error}`; actix's text would quote serde. With
+                    // passkeys off these paths are not there, whatever the body.
+                    .error_handler(|err, req| {
+                        let off = req
+                            .app_data::<web::Data<crate::state::AppState>>()
+                            .is_some_and(|s| s.passkeys.is_none());
+                        if off {
+                            return PageError::NotFound.into();
+                        }
                         let status = actix_web::ResponseError::status_code(&err);
                         actix_web::error::InternalError::from_response(
                             err,

@@ -37,6 +37,10 @@ async fn the_home_form_goes_to_the_room() {
             .unwrap()
             .contains("Room names use lowercase letters")
     );
+    // Nothing typed: back to the form, no error.
+    for empty in ["/rooms", "/rooms?room=", "/rooms?room=%20"] {
+        assert_is_redirect_to(&app.get(empty).await, "/");
+    }
 }
 
 #[tokio::test]

@@ -665,6 +665,17 @@ async fn passkeys_off_means_no_endpoints_and_no_button() {
     let csrf = extract_csrf(&html).unwrap();
     let resp = app.post_passkey_options(ROOM, "alice", &csrf).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // Whatever the body: a malformed one is not there either, not a 400.
+    let malformed = app
+        .client
+        .post(app.url(&format!("/rooms/{ROOM}/passkeys/options")))
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
 
     let on = spawn(&[]).await;
     let html = on.get_room(ROOM).await.text().await.unwrap();
