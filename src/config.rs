@@ -184,21 +184,29 @@ fn default_public_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// Loads `.env` from the current directory, if there is one, into the environment
+/// (variables already set win). Only there: `dotenvy::dotenv` would also take one from
+/// any directory above, where a stray `.env` could switch a production service's
+/// mode, credentials or policy. A malformed file is a warning on stderr, not fatal.
+pub fn load_dotenv() {
+    match dotenvy::from_path(".env") {
+        Ok(()) => {}
+        Err(e) if e.not_found() => {}
+        Err(e) => eprintln!("warning: .env could not be read: {e}"),
+    }
+}
+
 impl Settings {
     /// `https` public URL: cookies get `Secure`.
     pub fn is_https(&self) -> bool {
         self.public_url.scheme() == "https"
     }
 
-    /// Read from the process environment, after loading `.env` if there is one.
+    /// Read from the process environment, after loading `.env` if there is one
+    /// ([`load_dotenv`]).
     /// `overrides` (command-line flags) win over the environment.
     pub fn from_env(overrides: &[(&str, Option<String>)]) -> Result<Self, ConfigErrors> {
-        // A missing .env is normal; a malformed one is worth a line but not fatal.
-        if let Err(e) = dotenvy::dotenv()
-            && !e.not_found()
-        {
-            eprintln!("warning: .env could not be read: {e}");
-        }
+        load_dotenv();
         let mut settings = Self::from_lookup(|name| {
             overrides
                 .iter()

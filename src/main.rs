@@ -258,7 +258,7 @@ fn main() -> ExitCode {
 /// `recordings check`: the storage `serve` would use, tried end to end with a probe.
 fn recordings_check() -> ExitCode {
     use roomgate::recordings::storage::{self, StorageSettings};
-    let _ = dotenvy::dotenv();
+    roomgate::config::load_dotenv();
     let settings = match StorageSettings::from_lookup(|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(lines) => {
@@ -436,7 +436,7 @@ fn store_check() -> ExitCode {
 
 /// The store `serve` would use, from `.env` and the environment.
 fn store_settings() -> Result<StoreSettings, String> {
-    let _ = dotenvy::dotenv();
+    roomgate::config::load_dotenv();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     // The URL may come from a file, as for `serve`.
     roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
@@ -451,7 +451,7 @@ fn store_settings() -> Result<StoreSettings, String> {
 /// `audit show`. There is no flag for the key itself: it would end up in shell
 /// history and in `ps`.
 fn show_audit(args: AuditShowArgs) -> ExitCode {
-    let _ = dotenvy::dotenv();
+    roomgate::config::load_dotenv();
     // `--key-file` replaces any key the environment names, and so do its errors.
     // Folding and rotation are the server's business: a bad value there must not keep
     // anyone from reading the log.
@@ -516,7 +516,7 @@ fn show_audit(args: AuditShowArgs) -> ExitCode {
 
 fn acl_command(args: AclArgs) -> ExitCode {
     // Same `.env` and country policy as `serve`, so that what passes here loads there.
-    let _ = dotenvy::dotenv();
+    roomgate::config::load_dotenv();
     let policy = match AclPolicy::from_lookup(|n| std::env::var(n).ok()) {
         Ok(policy) => policy,
         Err(lines) => {

@@ -650,3 +650,30 @@ fn room_settings_are_added_and_changed_keeping_comments() {
     assert_eq!(sandbox.text(), before);
     sandbox.assert_only(&["team.toml"]);
 }
+
+/// `.env` is read from the working directory only: one in a directory above (a stray
+/// file on a server, another project's) must not change what the commands do.
+#[test]
+fn only_the_working_directorys_env_file_is_read() {
+    let sandbox = Sandbox::new("dotenv");
+    let below = sandbox.dir.join("below");
+    fs::create_dir(&below).unwrap();
+    // The sandbox's list has numbers of several countries; `US` alone refuses some.
+    fs::write(sandbox.dir.join(".env"), "ROOMGATE_ALLOWED_COUNTRIES=US\n").unwrap();
+    let check = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_roomgate"))
+            .args(["acl", "check", sandbox.acl.to_str().unwrap()])
+            .env_clear()
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let here = check(&sandbox.dir);
+    assert_eq!(here.status.code(), Some(1), "the .env here applies");
+    assert!(
+        String::from_utf8_lossy(&here.stderr).contains("not in"),
+        "{here:?}"
+    );
+    let above = check(&below);
+    assert!(above.status.success(), "a .env above applied: {above:?}");
+}
