@@ -601,6 +601,33 @@ fn check_acl(file: &Path, policy: &AclPolicy) -> ExitCode {
     }
 }
 
+/// `text` with each variable a flag was given for named as that flag instead
+/// (`--token-ttl must be …`): the value in error is the flag's, not the environment's.
+fn flags_named(text: &str, overrides: &[(&str, Option<String>)]) -> String {
+    let mut text = text.to_owned();
+    for (name, _) in overrides.iter().filter(|(_, given)| given.is_some()) {
+        let flag = format!(
+            "--{}",
+            name.trim_start_matches("ROOMGATE_")
+                .to_ascii_lowercase()
+                .replace('_', "-")
+        );
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(name) {
+            let after = &rest[at + name.len()..];
+            // A whole name only: not the start of a longer one.
+            let whole = !after.starts_with(|c: char| c.is_ascii_uppercase() || c == '_');
+            out.push_str(&rest[..at]);
+            out.push_str(if whole { &flag } else { name });
+            rest = after;
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     // Held to the end: dropping it writes the log lines still queued.
     let _log = roomgate::telemetry::init("info");
@@ -631,7 +658,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         (Ok(s), Ok(a)) => (s, a),
         (settings, acl) => {
             if let Err(e) = settings {
-                eprintln!("{e}");
+                eprintln!("{}", flags_named(&e.to_string(), &overrides));
             }
             if let Err(e) = acl {
                 eprintln!("{e}");

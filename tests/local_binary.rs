@@ -173,6 +173,27 @@ async fn start_up_reports_every_problem_and_no_secret() {
     assert!(stderr.contains("ROOMGATE_TOKEN_TTL must be"), "{stderr}");
     assert!(stderr.contains("/nonexistent/acl.toml"), "{stderr}");
     assert!(!stderr.contains("super-secret-value"));
+
+    // A value given by a flag is named by its flag.
+    let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["serve", "--token-ttl", "5", "--addr", "nonsense"])
+        .env_clear()
+        .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
+        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--token-ttl must be a whole number"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--addr must be an IP address and port"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ROOMGATE_TOKEN_TTL"), "{stderr}");
 }
 
 #[tokio::test]
