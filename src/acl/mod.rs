@@ -706,6 +706,42 @@ fn withhold_numbers(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_number_written_the_usual_wrong_ways_gets_a_hint_and_logs_hide_it() {
+        let cases = [
+            (
+                "07400123456",
+                "start with + and the country code, leaving out the national 0",
+            ),
+            (
+                "+44 7400 123456",
+                "write it without spaces or punctuation: +447400123456",
+            ),
+            (
+                "+1-415-555-0101",
+                "write it without spaces or punctuation: +14155550101",
+            ),
+            (" +14155550101", "remove the spaces around it"),
+            (
+                "+4407400123456",
+                "a national 0 after the country code is left out",
+            ),
+            (
+                "00447400123456",
+                "write + for the international 00: +447400123456",
+            ),
+        ];
+        for (number, hint) in cases {
+            let text = format!("[users.a]\nphone = \"{number}\"\nrooms = [\"x\"]\n");
+            let errors = super::Acl::parse("acl.toml", &text).unwrap_err();
+            assert!(errors.to_string().contains(hint), "{number}: {errors}");
+            let logged = errors.redacted();
+            for digits in ["7400123456", "4155550101", "7400 123456", "415-555"] {
+                assert!(!logged.contains(digits), "{number}: {logged}");
+            }
+        }
+    }
+
+    #[test]
     fn redacted_errors_withhold_numbers_but_keep_positions() {
         let text = "[users.alice]\nphone = \"+141555501011\"\nrooms = [\"x\"]\n";
         let errors = super::Acl::parse("acl.toml", text).unwrap_err();

@@ -22,7 +22,7 @@ pub enum ParseError {
         "{0:?} is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)"
     )]
     Room(String),
-    #[error("{0:?} is not an E.164 number")]
+    #[error("{number:?} is not an E.164 number{hint}", number = .0, hint = phone::e164_hint(.0))]
     NotE164(String),
     #[error("{0:?} is not a valid phone number for its country")]
     InvalidPhone(String),

@@ -99,6 +99,54 @@ fn e164_digits(s: &str) -> Result<&str, ParseError> {
     }
 }
 
+/// What to change in `s`, which is not an E.164 number, when its shape shows a usual
+/// slip (`""` when it doesn't): a host's numbers come from business cards and phones,
+/// written the way people write them.
+pub(crate) fn e164_hint(s: &str) -> String {
+    let trimmed = s.trim();
+    if trimmed != s && !trimmed.is_empty() {
+        return " (remove the spaces around it)".to_owned();
+    }
+    let separators = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')' | '/');
+    if let Some(rest) = s.strip_prefix('+')
+        && rest.chars().all(|c| c.is_ascii_digit() || separators(c))
+        && rest.chars().any(separators)
+    {
+        let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+        return format!(" (write it without spaces or punctuation: +{digits})");
+    }
+    if let Some(rest) = s.strip_prefix("00")
+        && !rest.is_empty()
+        && rest.chars().all(|c| c.is_ascii_digit())
+    {
+        return format!(" (write + for the international 00: +{rest})");
+    }
+    if s.starts_with('0') {
+        return " (start with + and the country code, leaving out the national 0: \
+                07400 123456 in the UK is +447400123456)"
+            .to_owned();
+    }
+    if s.starts_with("+0") {
+        return " (after + comes the country code, not a national 0)".to_owned();
+    }
+    if let Some(rest) = s.strip_prefix('+')
+        && rest.len() > 15
+        && rest.chars().all(|c| c.is_ascii_digit())
+    {
+        return " (at most 15 digits after +)".to_owned();
+    }
+    if let Some(rest) = s.strip_prefix('+')
+        && rest.chars().all(|c| c.is_ascii_digit())
+        && rest.len() > 2
+    {
+        // Well formed, so what failed is the form: a national 0 written after the code.
+        return " (a national 0 after the country code is left out: +44 07400 123456 is \
+                +447400123456)"
+            .to_owned();
+    }
+    String::new()
+}
+
 /// A region `phonenumber` names is two letters; anything else (`001`, its
 /// non-geographic plans) is no region.
 fn region_code(id: &str) -> Option<[u8; 2]> {
