@@ -402,9 +402,19 @@ fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
     report.at(span.map(|s| s.start), path, tomlish(e.message()));
 }
 
-/// serde speaks of maps and sequences; the host wrote tables and arrays.
+/// serde speaks of maps and sequences, and of Rust's integer types; the host wrote
+/// tables, arrays and numbers.
 fn tomlish(message: &str) -> String {
+    // An integer beyond i64: a whole number all the same, just far too large.
+    if let Some(number) = message
+        .strip_prefix("invalid type: integer `")
+        .and_then(|rest| rest.strip_suffix("` as i128, expected i64"))
+    {
+        return format!("{number} is far too large a number");
+    }
     message
+        .replace(" as i128", "")
+        .replace("expected i64", "expected a whole number")
         .replace("unknown field", "unknown key")
         .replace("expected a map", "expected a table")
         .replace("expected a sequence", "expected an array")
@@ -1069,6 +1079,24 @@ rooms = ["design-review"]
                 e(1, 9, "users", "invalid type: array, expected a table"),
             ),
             (
+                "[rooms.x]\nretention_days = \"90\"\n",
+                e(
+                    2,
+                    18,
+                    "rooms.x.retention_days",
+                    r#"invalid type: string "90", expected a whole number"#,
+                ),
+            ),
+            (
+                "[rooms.x]\nretention_days = 99999999999999999999\n",
+                e(
+                    2,
+                    18,
+                    "rooms.x.retention_days",
+                    "99999999999999999999 is far too large a number",
+                ),
+            ),
+            (
                 "[users]\nalice = \"+14155550101\"\n",
                 e(
                     2,
@@ -1423,7 +1451,7 @@ rooms = ["standup", "standup"]
                 5,
                 18,
                 "rooms.standup.retention_days",
-                r#"invalid type: string "90", expected i64"#
+                r#"invalid type: string "90", expected a whole number"#
             )
         );
         let text = format!("{ALICE}[rooms.standup]\n[rooms.standup]\n");
