@@ -4,6 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::removal_key;
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::domain::{RoomName, Username};
@@ -62,12 +63,69 @@ pub async fn room_events(
     }
     tracing::info!(event, "room event");
     state.audit(record).await;
+    if event == "participant-connected" {
+        keep_out(&state, &params, ip).await;
+    }
     if let Err(e) = recording_event(&state, event, &params).await {
         // Twilio tries a failed callback again; the job must not be lost.
         tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().finish()
+}
+
+/// Twilio lets in whoever holds a valid token for the room, whatever roomgate decided
+/// since it was issued (tokens live `ROOMGATE_TOKEN_TTL`, and the room page keeps a
+/// spare). So a participant who connects while a host's removal still bars them, or
+/// who is no longer on the list for the room, is disconnected again at once. Only
+/// Twilio's word that they are there is acted on: the callback is signed.
+async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::IpAddr) {
+    let param = |name: &str| param(params, name);
+    let (Some(video), Some(room_sid), Some(participant_sid), Some(room), Some(user)) = (
+        state.video.clone(),
+        param("RoomSid").map(str::to_owned),
+        param("ParticipantSid").map(str::to_owned),
+        param("RoomName").and_then(|r| RoomName::parse(r).ok()),
+        param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()),
+    ) else {
+        return;
+    };
+    let why = if state.acl.load().allowed(&user, &room).is_none() {
+        "not_on_list"
+    } else {
+        match state.store.get(&removal_key(&room, user.as_str())).await {
+            Ok(Some(_)) => "removed",
+            Ok(None) => return,
+            // Only verified participants ever got a token: with the store down,
+            // they stay rather than everyone being thrown out.
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "a connected participant's removal not checked: the store is unavailable");
+                return;
+            }
+        }
+    };
+    let audit = state.signin.audit_log.clone();
+    let pseudonym = state.pseudonyms.of(user.as_str());
+    // Off the callback's path: Twilio is answered at once, the Video API called after.
+    tokio::spawn(async move {
+        match video
+            .disconnect_participant(&room_sid, &participant_sid)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(user = %pseudonym, %room, why, "participant disconnected again on connecting");
+                let record = AuditRecord::new(AuditEvent::ParticipantRemoved)
+                    .user(&user)
+                    .room(&room)
+                    .ip(ip)
+                    .detail(format!("on_connect {why}"));
+                audit.record_or_note(record).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, user = %pseudonym, %room, why, "participant not disconnected on connecting");
+            }
+        }
+    });
 }
 
 /// A recorded room that ended gets its recording job; a composition's news wakes the

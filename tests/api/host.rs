@@ -625,3 +625,135 @@ async fn an_unreachable_video_api_does_not_stop_the_token() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["room"], "standup");
 }
+
+/// `participant-connected` for `identity`, as Twilio sends it, signed with AUTH_TOKEN.
+async fn signed_participant_connected(app: &TestApp, identity: &str, sid: &str) -> Response {
+    let params: Vec<(String, String)> = [
+        ("AccountSid", ACCOUNT_SID),
+        ("RoomName", "standup"),
+        ("RoomSid", ROOM_SID),
+        ("RoomStatus", "in-progress"),
+        ("RoomType", "group"),
+        ("StatusCallbackEvent", "participant-connected"),
+        ("Timestamp", "2026-11-22T08:00:05.123Z"),
+        ("ParticipantSid", sid),
+        ("ParticipantStatus", "connected"),
+        ("ParticipantIdentity", identity),
+        ("SequenceNumber", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signer = roomgate::twilio::signature::SignatureValidator::new(secrecy::SecretString::from(
+        AUTH_TOKEN,
+    ));
+    let signature = signer.sign("http://127.0.0.1:8080/twilio/room-events", &params);
+    app.client
+        .post(app.url("/twilio/room-events"))
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A token outlives a removal (and the room page keeps a spare): Twilio lets its holder
+/// back in. So whoever connects while a host's removal bars them, or while not on the
+/// list for the room, is disconnected again as soon as Twilio says they are there;
+/// nobody else is.
+#[tokio::test]
+async fn a_removed_or_delisted_participant_reconnecting_is_disconnected_again() {
+    let (mut app, clock) = spawn_app_with_clock(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)]).await;
+    fetch_standup().mount(&app.video).await;
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_BOB,
+                "bob",
+                "connected",
+            )])),
+        )
+        .mount(&app.video)
+        .await;
+    // bob's removal by the host, then his reconnection: two disconnections of bob.
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
+        .and(exact_form(&[("Status", "disconnected")]))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            PA_BOB,
+            "bob",
+            "disconnected",
+        )))
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    // alice stays; "dave" is on nobody's list (a user removed from the file).
+    const PA_DAVE: &str = "PA00000000000000000000000000000dae";
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_DAVE}")))
+        .and(exact_form(&[("Status", "disconnected")]))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            PA_DAVE,
+            "dave",
+            "disconnected",
+        )))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_ALICE}")))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&app.video)
+        .await;
+
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_remove("standup", "bob", Some(&csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    for (who, sid) in [("bob", PA_BOB), ("alice", PA_ALICE), ("dave", PA_DAVE)] {
+        let resp = signed_participant_connected(&app, who, sid).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{who}");
+    }
+    // Disconnected in the background, then audited: the host's removal and two more.
+    let (done, removals) = poll_until(Duration::from_secs(5), || async {
+        let removals = app.audit_events("participant_removed");
+        (removals.len() >= 3, removals)
+    })
+    .await;
+    assert!(done, "{removals:?}");
+    let details: Vec<&str> = removals
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| **d == "on_connect removed")
+            .count(),
+        1,
+        "{details:?}"
+    );
+    assert_eq!(
+        details
+            .iter()
+            .filter(|d| **d == "on_connect not_on_list")
+            .count(),
+        1,
+        "{details:?}"
+    );
+
+    // Once the bar is over, bob may stay.
+    clock.advance(Duration::from_secs(601));
+    app.client = new_client();
+    let resp = signed_participant_connected(&app, "bob", PA_BOB).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
