@@ -130,11 +130,13 @@ async fn local_mode_flow_through_the_real_binary() {
     server.child.kill().await.unwrap();
 }
 
-#[tokio::test]
-async fn local_mode_refuses_a_public_address() {
+/// `roomgate serve ARGS` in local mode with the example list, which must refuse to
+/// start: what it says.
+async fn refused_start(args: &[&str]) -> String {
     let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
-        .args(["serve", "--acl", acl, "--addr", "0.0.0.0:0"])
+        .args(["serve", "--acl", acl])
+        .args(args)
         .env_clear()
         .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
         .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
@@ -142,8 +144,13 @@ async fn local_mode_refuses_a_public_address() {
         .output()
         .await
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn local_mode_refuses_a_public_address() {
+    let stderr = refused_start(&["--addr", "0.0.0.0:0"]).await;
     assert!(
         stderr.contains("local mode only listens on loopback"),
         "{stderr}"
@@ -175,16 +182,7 @@ async fn start_up_reports_every_problem_and_no_secret() {
     assert!(!stderr.contains("super-secret-value"));
 
     // A value given by a flag is named by its flag.
-    let out = Command::new(env!("CARGO_BIN_EXE_roomgate"))
-        .args(["serve", "--token-ttl", "5", "--addr", "nonsense"])
-        .env_clear()
-        .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
-        .env("ROOMGATE_DATA_DIR", support::fresh_dir("data"))
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&["--token-ttl", "5", "--addr", "nonsense"]).await;
     assert!(
         stderr.contains("--token-ttl must be a whole number"),
         "{stderr}"

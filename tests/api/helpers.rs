@@ -495,6 +495,27 @@ impl TestApp {
 // Twilio Video fixtures, exact-request matchers, the audit log, bounded polling.
 
 /// The room Twilio has in progress for `standup` in the Video fixtures.
+/// A `participant-connected` status callback for `identity` (participant `sid`) in
+/// standup, as Twilio Video sends it.
+pub fn participant_connected(identity: &str, sid: &str) -> Vec<(String, String)> {
+    [
+        ("AccountSid", ACCOUNT_SID),
+        ("RoomName", "standup"),
+        ("RoomSid", ROOM_SID),
+        ("RoomStatus", "in-progress"),
+        ("RoomType", "group"),
+        ("StatusCallbackEvent", "participant-connected"),
+        ("Timestamp", "2026-11-22T08:00:05.123Z"),
+        ("ParticipantSid", sid),
+        ("ParticipantStatus", "connected"),
+        ("ParticipantIdentity", identity),
+        ("SequenceNumber", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
 pub const PA_ALICE: &str = "PA0123456789abcdef0123456789abcdef";
 pub const PA_BOB: &str = "PAfedcba9876543210fedcba9876543210";
 

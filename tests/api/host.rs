@@ -50,6 +50,34 @@ fn fetch_standup() -> Mock {
         .respond_with(ResponseTemplate::new(200).set_body_json(room_json("standup", "in-progress")))
 }
 
+/// bob, connected to standup, as the participant list finds him by identity.
+fn bob_is_connected() -> Mock {
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_BOB,
+                "bob",
+                "connected",
+            )])),
+        )
+}
+
+/// UpdateParticipant `Status=disconnected` for the participant `sid`.
+fn disconnects(sid: &str, identity: &str) -> Mock {
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{sid}")))
+        .and(header("authorization", video_basic_auth().as_str()))
+        .and(exact_form(&[("Status", "disconnected")]))
+        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
+            sid,
+            identity,
+            "disconnected",
+        )))
+}
+
 async fn video_requests(app: &TestApp) -> Vec<wiremock::Request> {
     app.video.received_requests().await.unwrap_or_default()
 }
@@ -125,32 +153,8 @@ async fn a_host_removes_a_participant_by_identity() {
     app.sign_in("standup", "alice").await;
     let csrf = app.room_csrf("standup").await;
     fetch_standup().expect(1).mount(&app.video).await;
-    Mock::given(method("GET"))
-        .and(path(PARTICIPANTS_PATH))
-        .and(header("authorization", video_basic_auth().as_str()))
-        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
-                PA_BOB,
-                "bob",
-                "connected",
-            )])),
-        )
-        .expect(1)
-        .mount(&app.video)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
-        .and(header("authorization", video_basic_auth().as_str()))
-        .and(exact_form(&[("Status", "disconnected")]))
-        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
-            PA_BOB,
-            "bob",
-            "disconnected",
-        )))
-        .expect(1)
-        .mount(&app.video)
-        .await;
+    bob_is_connected().expect(1).mount(&app.video).await;
+    disconnects(PA_BOB, "bob").expect(1).mount(&app.video).await;
 
     assert_json(
         app.post_remove("standup", "bob", Some(&csrf)).await,
@@ -319,30 +323,8 @@ async fn a_removed_participant_is_barred_from_the_room_for_ten_minutes() {
     let (mut app, clock) = spawn_app_with_clock(&[]).await;
     // The room exists, so tokens need no room creation.
     fetch_standup().mount(&app.video).await;
-    Mock::given(method("GET"))
-        .and(path(PARTICIPANTS_PATH))
-        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
-                PA_BOB,
-                "bob",
-                "connected",
-            )])),
-        )
-        .expect(1)
-        .mount(&app.video)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
-        .and(exact_form(&[("Status", "disconnected")]))
-        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
-            PA_BOB,
-            "bob",
-            "disconnected",
-        )))
-        .expect(1)
-        .mount(&app.video)
-        .await;
+    bob_is_connected().expect(1).mount(&app.video).await;
+    disconnects(PA_BOB, "bob").expect(1).mount(&app.video).await;
 
     // Two browsers: alice (host) and bob.
     app.sign_in("standup", "alice").await;
@@ -628,22 +610,7 @@ async fn an_unreachable_video_api_does_not_stop_the_token() {
 
 /// `participant-connected` for `identity`, as Twilio sends it, signed with AUTH_TOKEN.
 async fn signed_participant_connected(app: &TestApp, identity: &str, sid: &str) -> Response {
-    let params: Vec<(String, String)> = [
-        ("AccountSid", ACCOUNT_SID),
-        ("RoomName", "standup"),
-        ("RoomSid", ROOM_SID),
-        ("RoomStatus", "in-progress"),
-        ("RoomType", "group"),
-        ("StatusCallbackEvent", "participant-connected"),
-        ("Timestamp", "2026-11-22T08:00:05.123Z"),
-        ("ParticipantSid", sid),
-        ("ParticipantStatus", "connected"),
-        ("ParticipantIdentity", identity),
-        ("SequenceNumber", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    let params = participant_connected(identity, sid);
     let signer = roomgate::twilio::signature::SignatureValidator::new(secrecy::SecretString::from(
         AUTH_TOKEN,
     ));
@@ -665,40 +632,12 @@ async fn signed_participant_connected(app: &TestApp, identity: &str, sid: &str) 
 async fn a_removed_or_delisted_participant_reconnecting_is_disconnected_again() {
     let (mut app, clock) = spawn_app_with_clock(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)]).await;
     fetch_standup().mount(&app.video).await;
-    Mock::given(method("GET"))
-        .and(path(PARTICIPANTS_PATH))
-        .and(exact_query(&[("Status", "connected"), ("Identity", "bob")]))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
-                PA_BOB,
-                "bob",
-                "connected",
-            )])),
-        )
-        .mount(&app.video)
-        .await;
+    bob_is_connected().mount(&app.video).await;
     // bob's removal by the host, then his reconnection: two disconnections of bob.
-    Mock::given(method("POST"))
-        .and(path(format!("{PARTICIPANTS_PATH}/{PA_BOB}")))
-        .and(exact_form(&[("Status", "disconnected")]))
-        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
-            PA_BOB,
-            "bob",
-            "disconnected",
-        )))
-        .expect(2)
-        .mount(&app.video)
-        .await;
+    disconnects(PA_BOB, "bob").expect(2).mount(&app.video).await;
     // alice stays; "dave" is on nobody's list (a user removed from the file).
     const PA_DAVE: &str = "PA00000000000000000000000000000dae";
-    Mock::given(method("POST"))
-        .and(path(format!("{PARTICIPANTS_PATH}/{PA_DAVE}")))
-        .and(exact_form(&[("Status", "disconnected")]))
-        .respond_with(ResponseTemplate::new(202).set_body_json(participant_json(
-            PA_DAVE,
-            "dave",
-            "disconnected",
-        )))
+    disconnects(PA_DAVE, "dave")
         .expect(1)
         .mount(&app.video)
         .await;

@@ -16,26 +16,6 @@ fn signer() -> SignatureValidator {
     SignatureValidator::new(SecretString::from(AUTH_TOKEN))
 }
 
-/// A `participant-connected` callback as Twilio Video sends it.
-fn participant_connected() -> Vec<(String, String)> {
-    [
-        ("AccountSid", ACCOUNT_SID),
-        ("RoomName", "standup"),
-        ("RoomSid", ROOM_SID),
-        ("RoomStatus", "in-progress"),
-        ("RoomType", "group"),
-        ("StatusCallbackEvent", "participant-connected"),
-        ("Timestamp", "2026-11-22T08:00:05.123Z"),
-        ("ParticipantSid", PA_ALICE),
-        ("ParticipantStatus", "connected"),
-        ("ParticipantIdentity", "alice"),
-        ("SequenceNumber", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect()
-}
-
 async fn spawn_webhook_app() -> TestApp {
     spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await
 }
@@ -60,7 +40,7 @@ impl TestApp {
 #[tokio::test]
 async fn a_signed_room_event_is_accepted_and_audited() {
     let app = spawn_webhook_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     let signature = signer().sign(SIGNED_URL, &params);
 
     let resp = app.post_room_event(&params, Some(&signature)).await;
@@ -78,7 +58,7 @@ async fn a_signed_room_event_is_accepted_and_audited() {
 #[tokio::test]
 async fn the_query_string_is_part_of_the_signed_url() {
     let app = spawn_webhook_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     let signature = signer().sign(&format!("{SIGNED_URL}?room=standup"), &params);
     let post = |path: &'static str| {
         app.client
@@ -162,7 +142,7 @@ async fn room_ended_makes_the_next_token_create_the_room_again() {
 #[tokio::test]
 async fn unsigned_or_badly_signed_room_events_are_refused() {
     let app = spawn_webhook_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     let good = signer().sign(SIGNED_URL, &params);
 
     let mut tampered = params.clone();
@@ -218,7 +198,7 @@ async fn unsigned_or_badly_signed_room_events_are_refused() {
 #[tokio::test]
 async fn the_signed_url_is_the_public_url_not_the_address_reached() {
     let app = spawn_webhook_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     // What a naive check would use: the address the request actually came in on.
     let reached = format!("{}/twilio/room-events", app.address);
     let signature = signer().sign(&reached, &params);
@@ -241,7 +221,7 @@ async fn a_configured_public_url_is_what_must_be_signed() {
         Overrides::default(),
     )
     .await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     let default = signer().sign(SIGNED_URL, &params);
     let public = signer().sign("https://gate.example.com/twilio/room-events", &params);
     assert_eq!(
@@ -257,7 +237,7 @@ async fn a_configured_public_url_is_what_must_be_signed() {
 #[tokio::test]
 async fn without_an_auth_token_every_room_event_is_refused() {
     let app = spawn_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     for signature in [
         None,
         Some(signer().sign(SIGNED_URL, &params)),
@@ -274,7 +254,7 @@ async fn without_an_auth_token_every_room_event_is_refused() {
 #[tokio::test]
 async fn local_mode_refuses_room_events() {
     let app = spawn_local_app().await;
-    let params = participant_connected();
+    let params = participant_connected("alice", PA_ALICE);
     let signature = signer().sign(SIGNED_URL, &params);
     assert_eq!(
         app.post_room_event(&params, Some(&signature))
