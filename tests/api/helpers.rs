@@ -951,3 +951,21 @@ impl TestApp {
         .await
     }
 }
+
+impl TestApp {
+    /// A status callback to `/twilio/room-events`, with `signature` if any.
+    pub async fn post_room_event(
+        &self,
+        params: &[(String, String)],
+        signature: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/twilio/room-events"))
+            .form(params);
+        if let Some(signature) = signature {
+            req = req.header("X-Twilio-Signature", signature);
+        }
+        req.send().await.unwrap()
+    }
+}

@@ -615,13 +615,7 @@ async fn signed_participant_connected(app: &TestApp, identity: &str, sid: &str) 
         AUTH_TOKEN,
     ));
     let signature = signer.sign("http://127.0.0.1:8080/twilio/room-events", &params);
-    app.client
-        .post(app.url("/twilio/room-events"))
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .unwrap()
+    app.post_room_event(&params, Some(&signature)).await
 }
 
 /// A token outlives a removal (and the room page keeps a spare): Twilio lets its holder

@@ -1,7 +1,7 @@
 //! `POST /twilio/room-events`: Twilio's room status callbacks, accepted only with a
 //! valid `X-Twilio-Signature` over the public URL, and recorded in the audit log.
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use roomgate::startup::Overrides;
 use roomgate::twilio::signature::SignatureValidator;
 use secrecy::SecretString;
@@ -18,23 +18,6 @@ fn signer() -> SignatureValidator {
 
 async fn spawn_webhook_app() -> TestApp {
     spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await
-}
-
-impl TestApp {
-    async fn post_room_event(
-        &self,
-        params: &[(String, String)],
-        signature: Option<&str>,
-    ) -> Response {
-        let mut req = self
-            .client
-            .post(self.url("/twilio/room-events"))
-            .form(params);
-        if let Some(signature) = signature {
-            req = req.header("X-Twilio-Signature", signature);
-        }
-        req.send().await.unwrap()
-    }
 }
 
 #[tokio::test]
