@@ -37,8 +37,12 @@ pub(super) fn replace_file(
     let mut temp = TempFile(Some(temp_path));
     file.write_all(new)
         .map_err(fail("write the temporary file"))?;
+    // The new file must keep the old one's owner: only that owner or root can give it
+    // (a member of a group-writable file's group can edit it in place, not replace it).
     #[cfg(unix)]
-    keep_owner(&file, &metadata).map_err(fail("give the new file the old one's owner"))?;
+    keep_owner(&file, &metadata).map_err(fail(
+        "give the new file the old one's owner (run this as the file's owner, or as root)",
+    ))?;
     file.set_permissions(metadata.permissions())
         .map_err(fail("give the new file the old one's permissions"))?;
     file.sync_all()
