@@ -92,7 +92,7 @@ impl Application {
         // A catalog that doesn't parse stops the start, not the first page.
         crate::i18n::load_catalogs();
         let listener = TcpListener::bind(settings.addr)
-            .with_context(|| format!("binding {}", settings.addr))?;
+            .with_context(|| format!("binding {} (ROOMGATE_ADDR, or --addr)", settings.addr))?;
         let port = listener.local_addr()?.port();
         let metrics = Metrics::new();
         // The data directory of the embedded store this server opens (and so holds):
@@ -110,7 +110,14 @@ impl Application {
                     .unwrap_or_else(|| Arc::new(SystemClock));
                 let store = crate::store::open(&settings.store, clock, &metrics)
                     .await
-                    .context("opening the store")?;
+                    .with_context(|| match &settings.store {
+                        StoreSettings::Embedded { dir } => {
+                            format!("opening the store in {} (ROOMGATE_DATA_DIR)", dir.display())
+                        }
+                        StoreSettings::Redis { .. } => {
+                            "opening the store (ROOMGATE_REDIS_URL)".to_owned()
+                        }
+                    })?;
                 // No key configured (local mode, embedded store): one kept beside the
                 // store, so a restart ends no session.
                 if settings.session_key_generated
@@ -380,8 +387,12 @@ impl Application {
         })
         .context("watching the ACL file")?;
 
-        let admin_listener = TcpListener::bind(settings.admin_addr)
-            .with_context(|| format!("binding the admin address {}", settings.admin_addr))?;
+        let admin_listener = TcpListener::bind(settings.admin_addr).with_context(|| {
+            format!(
+                "binding the admin address {} (ROOMGATE_ADMIN_ADDR)",
+                settings.admin_addr
+            )
+        })?;
         let admin_port = admin_listener.local_addr()?.port();
         let admin =
             crate::admin::admin_server(admin_listener, metrics, move || match readiness.check() {
