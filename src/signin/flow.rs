@@ -573,7 +573,7 @@ impl SignInService {
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once.
                 let (ended, (), elevated) =
-                    tokio::join!(attempt.end(), attempt.approved(&number), elevate,);
+                    tokio::join!(attempt.end(), attempt.approved(&number), elevate);
                 ended?;
                 if let Err(e) = elevated {
                     // Not verified after all: the old cookie's revocation wasn't recorded.

@@ -32,8 +32,8 @@ const SAMPLES: usize = 32;
 const START_GUESS: Duration = Duration::from_millis(400);
 /// Until a check has been measured.
 const CHECK_GUESS: Duration = Duration::from_millis(250);
-/// A refusal by Verify as a whole is shown to others this long at most, unless a start
-/// succeeds first: the lifetime of the sign-ins it could have touched.
+/// Verify down is shown to others this long at most, unless Verify answers a call
+/// first: the lifetime of the sign-ins it could have touched.
 const FAILING_FOR: Duration = crate::signin::SIGN_IN_TTL;
 
 /// The latest latencies of one kind of call, in microseconds, in a fixed ring.
@@ -71,7 +71,7 @@ impl Samples {
 pub struct Pace {
     starts: Samples,
     checks: Samples,
-    /// Verify's last refusal as a whole, and when; cleared by a start that succeeds.
+    /// Verify's last failure as a whole (down), and when; cleared by any answer.
     failing: Mutex<Option<(Notice, Instant)>>,
 }
 
