@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::domain::{RoomName, Username};
-use crate::random::random_token;
+use crate::random::{ordered_token, random_token};
 use crate::signin::SignInId;
 use crate::store::{Store, StoreError};
 use crate::telemetry::REPEATABLE;
@@ -64,7 +64,7 @@ impl TypedSession {
             return Ok(token);
         }
         if self.get::<String>(SID).is_none() {
-            self.session.insert(SID, random_token())?;
+            self.session.insert(SID, ordered_token())?;
         }
         let token = random_token();
         self.session.insert(CSRF, &token)?;
@@ -118,7 +118,7 @@ impl TypedSession {
         self.revoke().await?;
         self.session.renew();
         self.session.remove(PENDING);
-        self.session.insert(SID, random_token())?;
+        self.session.insert(SID, ordered_token())?;
         self.session.insert(CSRF, random_token())?;
         self.session.insert(GRANT, grant)?;
         Ok(())

@@ -18,7 +18,7 @@ use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
 use crate::notice::Notice;
-use crate::random::random_token;
+use crate::random::ordered_token;
 use crate::store::{Store, StoreError, unix_ms};
 use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier, VerifyError};
 
@@ -189,7 +189,7 @@ impl SignIns {
         channel: Channel,
         start: &Start,
     ) -> Result<(SignInId, SignIn), StoreError> {
-        let id = SignInId(random_token());
+        let id = SignInId(ordered_token());
         let (username, phone, state) = match start {
             Start::Send(req) => (
                 Some(req.username.clone()),
