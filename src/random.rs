@@ -15,16 +15,19 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// A [`random_token`] after the time it was made (Unix milliseconds, in hex), for ids
-/// the store keeps records under. Ids made close together then sort together, so a
+/// The time it was made (Unix milliseconds, in hex), then 192 random bits, URL-safe:
+/// for ids the store keeps records under. Ids made close together sort together, so a
 /// commit of the embedded store's B-tree rewrites the few pages at its end rather than
-/// one page per new id (see README, "Performance"). The time is no secret where these
-/// ids go: inside the encrypted session cookie, and the server's own store.
+/// one page per new id (see README, "Performance"). As long as a [`random_token`], so
+/// the records under them take no more memory. The time is no secret where these ids
+/// go: inside the encrypted session cookie, and the server's own store.
 pub fn ordered_token() -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    format!("{ms:011x}{}", random_token())
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{ms:011x}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The `len` random bytes kept in `path` (URL-safe base64, mode 0600), made on first
@@ -80,8 +83,9 @@ mod tests {
         let later: Vec<String> = (0..100).map(|_| ordered_token()).collect();
         for token in &later {
             assert!(token > &first, "{token} sorts before {first}");
-            // The time, then the whole random token.
-            assert_eq!(token.len(), 11 + random_token().len());
+            // The time, then 192 random bits: as long as a random token.
+            assert_eq!(token.len(), random_token().len());
+            assert!(u64::from_str_radix(&token[..11], 16).is_ok(), "{token}");
         }
         let mut distinct = later.clone();
         distinct.sort();
