@@ -28,7 +28,7 @@ use roomgate::clock::{Clock, ManualClock};
 use roomgate::store::embedded::EmbeddedStore;
 use roomgate::store::memory::MemoryStore;
 use roomgate::store::redis::RedisStore;
-use roomgate::store::{Admission, DurableWrite, FixedWindow, Rule, SCHEMA_VERSION, Spend, Store};
+use roomgate::store::{Admission, FixedWindow, Rule, SCHEMA_VERSION, Spend, Store};
 use secrecy::SecretString;
 
 // ---------------------------------------------------------------------------------
@@ -316,7 +316,6 @@ every_backend! {
         lease_due_hands_a_member_out_again_when_its_lease_ends,
         queued_lists_members_soonest_first_taking_nothing,
         unschedule_and_reschedule_move_members,
-        write_all_does_what_each_call_would,
         check_reports_the_backend_and_schema,
         two_stores_on_one_backend_see_each_others_writes,
         put_new_is_won_exactly_once_in_a_race,
@@ -823,57 +822,6 @@ async fn unschedule_and_reschedule_move_members(fx: Fixture) {
     assert_eq!(s.take_due("q", 10).await.unwrap(), ["again"]);
     s.schedule("q", "again", now).await.unwrap();
     assert_eq!(s.take_due("q", 10).await.unwrap(), ["again"]);
-}
-
-async fn write_all_does_what_each_call_would(fx: Fixture) {
-    let s = &fx.store;
-    let now = fx.now();
-    s.put("old", b"x", secs(60)).await.unwrap();
-    s.put("replaced", b"before", secs(60)).await.unwrap();
-    s.schedule("q", "gone", now).await.unwrap();
-    s.write_all(&[
-        DurableWrite::Put {
-            key: "new",
-            value: b"n",
-            ttl: secs(10),
-        },
-        DurableWrite::Put {
-            key: "replaced",
-            value: b"after",
-            ttl: secs(60),
-        },
-        DurableWrite::Delete { key: "old" },
-        // Deleting what isn't there is fine, as alone.
-        DurableWrite::Delete { key: "never" },
-        DurableWrite::Unschedule {
-            queue: "q",
-            member: "gone",
-        },
-        DurableWrite::Schedule {
-            queue: "q",
-            member: "due",
-            at: now,
-        },
-        DurableWrite::Schedule {
-            queue: "q",
-            member: "later",
-            at: now + secs(20),
-        },
-    ])
-    .await
-    .unwrap();
-    assert_eq!(s.get("new").await.unwrap(), Some(b"n".to_vec()));
-    assert_eq!(s.get("replaced").await.unwrap(), Some(b"after".to_vec()));
-    assert_eq!(s.get("old").await.unwrap(), None);
-    assert_eq!(s.take_due("q", 10).await.unwrap(), ["due"]);
-    // Each put keeps its own lifetime.
-    fx.advance(secs(10));
-    assert_eq!(s.get("new").await.unwrap(), None);
-    assert_eq!(s.get("replaced").await.unwrap(), Some(b"after".to_vec()));
-    fx.advance(secs(10));
-    assert_eq!(s.take_due("q", 10).await.unwrap(), ["later"]);
-    // Nothing to write is nothing done.
-    s.write_all(&[]).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
 use crate::notice::Notice;
 use crate::random::ordered_token;
-use crate::store::{DurableWrite, Store, StoreError, unix_ms};
+use crate::store::{Store, StoreError, unix_ms};
 use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier, VerifyError};
 
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
@@ -219,20 +219,10 @@ impl SignIns {
         // two in a row), and Redis pipelines them on its connection. Either order is
         // safe: the sweep ignores an expiry whose sign-in is missing.
         let (stored, encoded) = (key(&id), encode(&sign_in));
-        self.store
-            .write_all(&[
-                DurableWrite::Put {
-                    key: &stored,
-                    value: &encoded,
-                    ttl: SIGN_IN_TTL + AFTERLIFE,
-                },
-                DurableWrite::Schedule {
-                    queue: EXPIRY_QUEUE,
-                    member: &id.0,
-                    at: due,
-                },
-            ])
-            .await?;
+        tokio::try_join!(
+            self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
+            self.store.schedule(EXPIRY_QUEUE, &id.0, due),
+        )?;
         Ok((id, sign_in))
     }
 
@@ -424,19 +414,11 @@ impl SignIns {
         let mut ended = sign_in.clone();
         ended.state = StartState::Failed(notice);
         let (stored, encoded) = (key(id), encode(&ended));
-        self.store
-            .write_all(&[
-                DurableWrite::Unschedule {
-                    queue: EXPIRY_QUEUE,
-                    member: &id.0,
-                },
-                DurableWrite::Put {
-                    key: &stored,
-                    value: &encoded,
-                    ttl: SIGN_IN_TTL + AFTERLIFE,
-                },
-            ])
-            .await
+        tokio::try_join!(
+            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+            self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
+        )?;
+        Ok(())
     }
 
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
@@ -444,16 +426,12 @@ impl SignIns {
         // Together, as in `begin`. A crash between them leaves at worst an expiry
         // entry whose sign-in is gone (ignored by the sweep) or a count that expires.
         let (stored, checks) = (key(id), checks_key(id));
-        self.store
-            .write_all(&[
-                DurableWrite::Unschedule {
-                    queue: EXPIRY_QUEUE,
-                    member: &id.0,
-                },
-                DurableWrite::Delete { key: &stored },
-                DurableWrite::Delete { key: &checks },
-            ])
-            .await
+        tokio::try_join!(
+            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+            self.store.delete(&stored),
+            self.store.delete(&checks),
+        )?;
+        Ok(())
     }
 
     /// Take the sign-ins that expired unfinished, returning who they were for: each is

@@ -91,8 +91,7 @@ use tokio::sync::oneshot;
 use super::gcra::{self, Admission, Rule};
 use super::memory::{self, Change, Slot, Tables, window_key};
 use super::{
-    DurableWrite, FixedWindow, QueueEnd, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus,
-    unix_ms,
+    FixedWindow, QueueEnd, SCHEMA_VERSION, Spend, Store, StoreError, StoreStatus, unix_ms,
 };
 use crate::clock::Clock;
 
@@ -449,59 +448,6 @@ impl Inner {
         Ok((out, reservation.submit(&self.sender, changes)?))
     }
 
-    /// Several durable writes as one message to the writer, each applied under its
-    /// ordering lock as [`Self::write_key`] and [`Self::write_queue`] would, every lock
-    /// held until the message is sent. Taken in one order (the queues' lock, then the
-    /// shards ascending, as the writer takes them), so two of these can't deadlock.
-    fn write_many(&self, writes: &[DurableWrite<'_>]) -> Result<((), Option<Acked>), StoreError> {
-        let reservation = self.reserve()?;
-        let now_ms = self.now_ms();
-        let queues = writes
-            .iter()
-            .any(|w| {
-                matches!(
-                    w,
-                    DurableWrite::Schedule { .. } | DurableWrite::Unschedule { .. }
-                )
-            })
-            .then(|| lock(&self.queue_order));
-        fn key_of<'a>(write: &DurableWrite<'a>) -> Option<&'a str> {
-            match *write {
-                DurableWrite::Put { key, .. } | DurableWrite::Delete { key } => Some(key),
-                DurableWrite::Schedule { .. } | DurableWrite::Unschedule { .. } => None,
-            }
-        }
-        let mut shards: Vec<usize> = writes.iter().filter_map(key_of).map(shard_of).collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let mut held: Vec<_> = shards
-            .iter()
-            .map(|&i| (i, lock(&self.shared.dirty[i])))
-            .collect();
-        let mut changes = Vec::with_capacity(writes.len());
-        for write in writes {
-            let change = match *write {
-                DurableWrite::Put { key, value, ttl } => {
-                    Some(self.tables.put(key, value, ttl, now_ms))
-                }
-                DurableWrite::Delete { key } => Some(self.tables.delete(key)),
-                DurableWrite::Schedule { queue, member, at } => {
-                    Some(self.tables.schedule(queue, member, unix_ms(at)))
-                }
-                DurableWrite::Unschedule { queue, member } => self.tables.unschedule(queue, member),
-            };
-            if let Some(key) = key_of(write)
-                && let Some((_, order)) = held.iter_mut().find(|(i, _)| *i == shard_of(key))
-            {
-                order.remove(key);
-            }
-            changes.extend(change);
-        }
-        let acked = reservation.submit(&self.sender, changes)?;
-        drop((held, queues));
-        Ok(((), acked))
-    }
-
     /// The result of a durable operation, once its change is on disk.
     async fn settle<T>(&self, (out, acked): (T, Option<Acked>)) -> Result<T, StoreError> {
         let Some(acked) = acked else { return Ok(out) };
@@ -801,11 +747,6 @@ impl Store for EmbeddedStore {
         let written = self
             .inner
             .write_queue(|t, _| ((), t.unschedule(queue, member).into_iter().collect()))?;
-        self.inner.settle(written).await
-    }
-
-    async fn write_all(&self, writes: &[DurableWrite<'_>]) -> Result<(), StoreError> {
-        let written = self.inner.write_many(writes)?;
         self.inner.settle(written).await
     }
 
@@ -1618,77 +1559,6 @@ mod tests {
         );
         let store = open_tuned(&tmp.data(), &clock, tuning).await;
         assert!(store.admit("limit:x", &rules).await.unwrap().is_admitted());
-    }
-
-    /// Writes made together are durable together (a crash keeps them), and each
-    /// supersedes its key's pending batched state as a write of its own would (a clean
-    /// stop, which flushes that state after them, doesn't bring it back).
-    #[tokio::test]
-    async fn writes_made_together_survive_a_crash_and_supersede_batched_state() {
-        let tmp = TempDir::new("write-all");
-        let clock = clock();
-        let tuning = Tuning {
-            flush_every: HOUR,
-            ..Tuning::default()
-        };
-        let store = open_tuned(&tmp.data(), &clock, tuning).await;
-        store.put("gone", b"x", HOUR).await.unwrap();
-        let at = clock.now();
-        store
-            .write_all(&[
-                DurableWrite::Put {
-                    key: "kept",
-                    value: b"k",
-                    ttl: HOUR,
-                },
-                DurableWrite::Delete { key: "gone" },
-                DurableWrite::Schedule {
-                    queue: "q",
-                    member: "m",
-                    at,
-                },
-            ])
-            .await
-            .unwrap();
-        store.crash();
-        let (_, kv, queue) = on_disk(&tmp.data());
-        assert!(!kv.contains_key("gone"));
-        assert_eq!(
-            kv["kept"].entry,
-            crate::store::memory::Entry::Bytes(b"k".to_vec())
-        );
-        assert!(
-            queue.iter().any(|(q, m, _)| q == "q" && m == "m"),
-            "{queue:?}"
-        );
-
-        let store = open_tuned(&tmp.data(), &clock, tuning).await;
-        let rules = [Rule::new(1, HOUR)];
-        assert!(store.admit("limit:x", &rules).await.unwrap().is_admitted());
-        assert!(store.admit("limit:y", &rules).await.unwrap().is_admitted());
-        store
-            .write_all(&[
-                DurableWrite::Delete { key: "limit:x" },
-                DurableWrite::Put {
-                    key: "limit:y",
-                    value: b"replaced",
-                    ttl: HOUR,
-                },
-                DurableWrite::Unschedule {
-                    queue: "q",
-                    member: "m",
-                },
-            ])
-            .await
-            .unwrap();
-        drop(store);
-        let (_, kv, queue) = on_disk(&tmp.data());
-        assert!(!kv.contains_key("limit:x"));
-        assert_eq!(
-            kv["limit:y"].entry,
-            crate::store::memory::Entry::Bytes(b"replaced".to_vec())
-        );
-        assert!(queue.is_empty(), "{queue:?}");
     }
 
     #[tokio::test]

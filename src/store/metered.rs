@@ -5,9 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
-use super::{
-    Admission, DurableWrite, FixedWindow, QueueEnd, Rule, Spend, Store, StoreError, StoreStatus,
-};
+use super::{Admission, FixedWindow, QueueEnd, Rule, Spend, Store, StoreError, StoreStatus};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 
@@ -99,11 +97,6 @@ impl Store for Metered {
 
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
         self.observe("schedule", self.inner.schedule(queue, member, at))
-            .await
-    }
-
-    async fn write_all(&self, writes: &[DurableWrite<'_>]) -> Result<(), StoreError> {
-        self.observe("write_all", self.inner.write_all(writes))
             .await
     }
 

@@ -104,29 +104,6 @@ pub struct StoreStatus {
 /// durable before they return. [`admit`](Self::admit), [`hit`](Self::hit) and
 /// [`spend`](Self::spend) may be written in batches (the embedded store flushes them
 /// at least once a second).
-/// One of the durable writes [`Store::write_all`] makes together; each means what the
-/// method of the same name does.
-#[derive(Debug, Clone, Copy)]
-pub enum DurableWrite<'a> {
-    Put {
-        key: &'a str,
-        value: &'a [u8],
-        ttl: Duration,
-    },
-    Delete {
-        key: &'a str,
-    },
-    Schedule {
-        queue: &'a str,
-        member: &'a str,
-        at: SystemTime,
-    },
-    Unschedule {
-        queue: &'a str,
-        member: &'a str,
-    },
-}
-
 /// Which end of a queue [`Store::queued`] lists from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueEnd {
@@ -196,24 +173,6 @@ pub trait Store: Send + Sync + 'static {
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError>;
 
     async fn unschedule(&self, queue: &str, member: &str) -> Result<(), StoreError>;
-
-    /// Several durable writes at once, done when all are. Not atomic: after a crash or
-    /// an error some may be done and others not, as with the calls one by one. The
-    /// embedded store hands them to its writer as one (one wake each way, one commit);
-    /// otherwise they run concurrently (Redis sends them together on its connection).
-    async fn write_all(&self, writes: &[DurableWrite<'_>]) -> Result<(), StoreError> {
-        let each = writes.iter().map(|write| async move {
-            match *write {
-                DurableWrite::Put { key, value, ttl } => self.put(key, value, ttl).await,
-                DurableWrite::Delete { key } => self.delete(key).await,
-                DurableWrite::Schedule { queue, member, at } => {
-                    self.schedule(queue, member, at).await
-                }
-                DurableWrite::Unschedule { queue, member } => self.unschedule(queue, member).await,
-            }
-        });
-        futures_util::future::try_join_all(each).await.map(drop)
-    }
 
     /// Take up to `max` members of `queue` that are due; each is handed to one caller
     /// only, across instances.
