@@ -20,19 +20,33 @@ pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
     /// `ROOMGATE_TRUSTED_PROXIES`: CIDRs or single addresses, comma or space separated.
+    /// Every bad entry is named, so one fix is enough.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        raw.split([',', ' '])
+        let mut nets = Vec::new();
+        let mut bad = Vec::new();
+        for entry in raw
+            .split([',', ' '])
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("ROOMGATE_TRUSTED_PROXIES: {s:?} is not an IP address or CIDR")
-                    })
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
+        {
+            match entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+            {
+                Ok(net) => nets.push(net),
+                Err(_) => bad.push(format!("{entry:?}")),
+            }
+        }
+        match bad.as_slice() {
+            [] => Ok(Self(nets)),
+            [one] => Err(format!(
+                "ROOMGATE_TRUSTED_PROXIES: {one} is not an IP address or CIDR (host names are not looked up)"
+            )),
+            many => Err(format!(
+                "ROOMGATE_TRUSTED_PROXIES: {} are not IP addresses or CIDRs (host names are not looked up)",
+                many.join(", ")
+            )),
+        }
     }
 
     fn contains(&self, ip: &IpAddr) -> bool {
@@ -142,5 +156,12 @@ mod tests {
     fn bad_entries_are_reported() {
         let err = TrustedProxies::parse("10.0.0.0/8, proxy.local").unwrap_err();
         assert!(err.contains("\"proxy.local\" is not an IP address or CIDR"));
+        let err = TrustedProxies::parse("proxy.local 10.0.0.0/8,10.0.0.0/33, 10.1").unwrap_err();
+        assert!(
+            err.contains(
+                "\"proxy.local\", \"10.0.0.0/33\", \"10.1\" are not IP addresses or CIDRs"
+            ),
+            "{err}"
+        );
     }
 }
