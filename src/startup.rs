@@ -359,6 +359,20 @@ impl Application {
                 .configure(crate::routes::configure)
                 // The folder itself is no page (actix-files would say why in its words).
                 .service(web::resource(["/static", "/static/"]).to(not_found))
+                // Files are only read: any other method is a 405 that says which
+                // (actix-files answers it without `Allow`).
+                .service(
+                    web::resource("/static/{file:.+}")
+                        .guard(actix_web::guard::Not(
+                            actix_web::guard::Any(actix_web::guard::Get())
+                                .or(actix_web::guard::Head()),
+                        ))
+                        .to(|| async {
+                            actix_web::HttpResponse::MethodNotAllowed()
+                                .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
+                                .finish()
+                        }),
+                )
                 .service(
                     actix_files::Files::new("/static", static_dir())
                         // A path that names no file (whatever the system says of it)

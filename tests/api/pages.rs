@@ -218,6 +218,13 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
     let resp = app.post_form("/healthz", &[]).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    // The page's own files too, there or not.
+    for file in ["/static/room.js", "/static/nope.js"] {
+        let resp = app.post_form(file, &[]).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{file}");
+        assert_eq!(resp.headers()["allow"], "GET, HEAD", "{file}");
+    }
+    assert_eq!(app.get("/static/room.js").await.status(), StatusCode::OK);
     // A path with both keeps both (without a sign-in, the code page sends you back).
     assert_eq!(
         app.get("/rooms/standup/verify").await.status(),
