@@ -98,6 +98,8 @@ wait-hours = { $n ->
 
 error-form-expired-title = This form has expired
 error-form-expired = For your security this form can only be sent from the page that showed it. Go back, reload the page and try again.
+error-unreadable-title = We could not read that
+error-unreadable = What was sent is not what this form sends. Go back, reload the page and try again.
 error-not-found-title = Page not found
 error-not-found = There is no page at this address.
 error-link-refused-title = This link has expired

@@ -87,6 +87,8 @@ wait-hours = { $n ->
 
 error-form-expired-title = Este formulario ha expirado
 error-form-expired = Por tu seguridad, este formulario solo se puede enviar desde la página que lo mostró. Vuelve atrás, recarga la página e inténtalo de nuevo.
+error-unreadable-title = No pudimos leer el envío
+error-unreadable = Lo enviado no corresponde a lo que envía este formulario. Vuelve atrás, recarga la página e inténtalo de nuevo.
 error-not-found-title = Página no encontrada
 error-not-found = No hay ninguna página en esta dirección.
 error-link-refused-title = Este enlace ha caducado

@@ -87,6 +87,8 @@ wait-hours = { $n ->
 
 error-form-expired-title = Ce formulaire a expiré
 error-form-expired = Pour votre sécurité, ce formulaire ne peut être envoyé que depuis la page qui l’a affiché. Revenez en arrière, rechargez la page et réessayez.
+error-unreadable-title = Envoi illisible
+error-unreadable = Ce qui a été envoyé ne correspond pas à ce que ce formulaire envoie. Revenez en arrière, rechargez la page et réessayez.
 error-not-found-title = Page introuvable
 error-not-found = Il n’y a aucune page à cette adresse.
 error-link-refused-title = Ce lien a expiré

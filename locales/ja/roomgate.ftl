@@ -76,6 +76,8 @@ wait-hours = 約 { $n } 時間後
 
 error-form-expired-title = このフォームは有効期限切れです
 error-form-expired = セキュリティのため、このフォームは表示されたページからのみ送信できます。前のページに戻り、ページを再読み込みしてから、もう一度お試しください。
+error-unreadable-title = 送信内容を読み取れませんでした
+error-unreadable = 送信された内容は、このフォームが送るものと一致しません。前のページに戻り、ページを再読み込みしてから、もう一度お試しください。
 error-not-found-title = ページが見つかりません
 error-not-found = このアドレスにページはありません。
 error-link-refused-title = このリンクは有効期限が切れています

@@ -87,6 +87,8 @@ wait-hours = { $n ->
 
 error-form-expired-title = Este formulário expirou
 error-form-expired = Para sua segurança, este formulário só pode ser enviado da página que o exibiu. Volte, recarregue a página e tente novamente.
+error-unreadable-title = Não foi possível ler o envio
+error-unreadable = O que foi enviado não corresponde ao que este formulário envia. Volte, recarregue a página e tente novamente.
 error-not-found-title = Página não encontrada
 error-not-found = Não há nenhuma página neste endereço.
 error-link-refused-title = Este link expirou

@@ -52,6 +52,11 @@ impl PageError {
     /// The participant's page for this error, in `tr`'s language.
     pub fn page(&self, tr: &Tr) -> HttpResponse {
         let (title, message) = match self {
+            // Not what our forms send (another content type, or more than a form
+            // holds): the page can't have come from us, so "expired" would mislead.
+            Self::Unreadable(
+                StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ) => (tr.t("error-unreadable-title"), tr.t("error-unreadable")),
             Self::Csrf | Self::CrossSite | Self::Unreadable(_) => {
                 (tr.t("error-form-expired-title"), tr.t("error-form-expired"))
             }
