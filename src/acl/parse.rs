@@ -399,7 +399,29 @@ fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
         .clone()
         .map(|s| path_at(report.text, s))
         .unwrap_or_default();
+    // `[[users.alice]]` is TOML's array of tables, and serde then reads the array as
+    // the user's fields in order ("invalid type: table, expected a string").
+    if let Some(start) = span.as_ref().map(|s| s.start)
+        && let Some(header) = array_of_tables_at(report.text, start)
+    {
+        report.at(
+            Some(start),
+            path,
+            format!(
+                "[[{header}]] makes an array of tables; write [{header}], with single brackets"
+            ),
+        );
+        return;
+    }
     report.at(span.map(|s| s.start), path, tomlish(e.message()));
+}
+
+/// The name in a `[[name]]` header on the line holding byte `at`, if that line is one.
+fn array_of_tables_at(text: &str, at: usize) -> Option<&str> {
+    let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?.trim();
+    let inner = line.strip_prefix("[[")?;
+    Some(inner[..inner.find("]]")?].trim())
 }
 
 /// serde speaks of maps and sequences, and of Rust's integer types; the host wrote
@@ -1107,7 +1129,30 @@ rooms = ["design-review"]
             ),
             (
                 "[[users]]\n",
-                e(1, 1, "users", "invalid type: array, expected a table"),
+                e(
+                    1,
+                    1,
+                    "users",
+                    "[[users]] makes an array of tables; write [users], with single brackets",
+                ),
+            ),
+            (
+                "[[users.alice]]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n",
+                e(
+                    1,
+                    1,
+                    "users.alice",
+                    "[[users.alice]] makes an array of tables; write [users.alice], with single brackets",
+                ),
+            ),
+            (
+                "[users.bob]\nphone = \"+14155550102\"\nrooms = [\"standup\"]\n\n[[ rooms.standup ]]\nrecord = true\n",
+                e(
+                    5,
+                    1,
+                    "rooms.standup",
+                    "[[rooms.standup]] makes an array of tables; write [rooms.standup], with single brackets",
+                ),
             ),
         ];
         for (text, expected) in cases {
