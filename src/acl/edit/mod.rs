@@ -37,7 +37,7 @@ mod room;
 mod tests;
 
 use layout::*;
-use replace::replace_file;
+use replace::{create_file, replace_file};
 pub use room::set_room;
 
 /// One change to the ACL, as asked for on the command line. The strings are
@@ -228,10 +228,28 @@ fn lines(origin: &str, problems: &[String]) -> String {
 /// changed and it is a valid ACL under `policy`. Returns the line for the host.
 pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
     let origin = path.display().to_string();
-    let bytes = fs::read(path).map_err(|source| EditError::Read {
-        origin: origin.clone(),
-        source,
-    })?;
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        // The first user makes the list (nothing at all there, not even a link).
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && matches!(edit, Edit::Add { .. })
+                && fs::symlink_metadata(path).is_err() =>
+        {
+            let edited = edit_text(&origin, "", policy, edit)?;
+            create_file(path, &origin, edited.text.as_bytes())?;
+            return Ok(format!(
+                "{} (a new file, readable by its owner only)",
+                edited.message
+            ));
+        }
+        Err(source) => {
+            return Err(EditError::Read {
+                origin: origin.clone(),
+                source,
+            });
+        }
+    };
     let text = String::from_utf8(bytes).map_err(|e| EditError::NotText {
         origin: origin.clone(),
         errors: Acl::not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()),

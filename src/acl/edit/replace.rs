@@ -75,6 +75,57 @@ pub(super) fn replace_file(
     Ok(())
 }
 
+/// Writes `new` as the file at `path`, which isn't there: through a temporary file
+/// linked into place, so a file someone else made meanwhile is left alone (refused
+/// as changed on disk) and a crash leaves no half of one. Owner-only, as it holds
+/// phone numbers.
+pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), EditError> {
+    let fail = |action: &str| {
+        let action = action.to_owned();
+        move |source| EditError::Write {
+            origin: origin.to_owned(),
+            action,
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "acl".into(), |n| n.to_string_lossy().into_owned());
+    let (temp_path, mut file) = create_temp(&dir, &name).map_err(fail(&format!(
+        "create a temporary file in {}",
+        dir.display()
+    )))?;
+    let temp = TempFile(Some(temp_path));
+    file.write_all(new)
+        .map_err(fail("write the temporary file"))?;
+    file.sync_all()
+        .map_err(fail("write the temporary file to disk"))?;
+    drop(file);
+    match fs::hard_link(temp.path(), path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(EditError::ChangedOnDisk {
+                origin: origin.to_owned(),
+            });
+        }
+        Err(e) => return Err(fail("create the file")(e)),
+    }
+    // The temporary name goes when `temp` drops; the file stays under `path`.
+    drop(temp);
+    #[cfg(unix)]
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| EditError::SyncDir {
+            origin: origin.to_owned(),
+            source,
+        })?;
+    Ok(())
+}
+
 /// Removed when dropped, unless it was renamed into place.
 pub(super) struct TempFile(Option<PathBuf>);
 

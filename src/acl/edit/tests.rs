@@ -989,6 +989,52 @@ fn apply_refusals_leave_the_file_as_it_was() {
     );
 }
 
+/// The first `acl add` makes the file (owner-only), and a valid ACL of that user;
+/// nothing else makes a file, and a file made meanwhile is not overwritten.
+#[test]
+fn the_first_add_makes_the_file() {
+    let dir = TempDir::new("first-add");
+    let path = dir.0.join("acl.toml");
+    let policy = AclPolicy::default();
+    let add = |user: &str| Edit::Add {
+        user: user.into(),
+        phone: "+14155550101".into(),
+        rooms: vec!["standup".into()],
+        role: Role::Participant,
+        channels: Vec::new(),
+    };
+    let err = apply(&path, &policy, &Edit::Remove { user: "bob".into() }).unwrap_err();
+    assert!(matches!(err, EditError::Read { .. }), "{err:?}");
+    assert!(dir.entries().is_empty());
+
+    let message = apply(&path, &policy, &add("alice")).unwrap();
+    assert!(message.starts_with("added alice"), "{message}");
+    assert!(
+        message.ends_with("(a new file, readable by its owner only)"),
+        "{message}"
+    );
+    assert_eq!(dir.entries(), ["acl.toml"]);
+    let acl = Acl::parse_with("acl.toml", &fs::read_to_string(&path).unwrap(), &policy).unwrap();
+    assert_eq!(acl.user_count(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The second is an ordinary edit of it.
+    let message = apply(&path, &policy, &add("bob")).unwrap();
+    assert!(!message.contains("new file"), "{message}");
+
+    // Someone else made it between our look and our write: theirs stays.
+    let theirs = dir.0.join("theirs.toml");
+    fs::write(&theirs, "# mine\n").unwrap();
+    let err = create_file(&theirs, "theirs.toml", b"ours\n").unwrap_err();
+    assert!(matches!(err, EditError::ChangedOnDisk { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(&theirs).unwrap(), "# mine\n");
+    assert_eq!(dir.entries(), ["acl.toml", "theirs.toml"]);
+}
+
 #[test]
 fn a_file_changed_since_it_was_read_is_not_overwritten() {
     let dir = TempDir::new("race");
