@@ -224,6 +224,13 @@ fn lines(origin: &str, problems: &[String]) -> String {
         .join("\n")
 }
 
+/// A USER or ROOM argument, read as the join page reads a typed name (`Alice ` is
+/// alice), so every command takes what the host would type there. An error quotes
+/// what was typed.
+fn typed<T>(input: &str, parse: fn(&str) -> Result<T, ParseError>) -> Result<T, ParseError> {
+    parse(&input.trim().to_lowercase()).or_else(|_| parse(input))
+}
+
 /// Reads the file at `path`, makes `edit`, and writes the result back if anything
 /// changed and it is a valid ACL under `policy`. Returns the line for the host.
 pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
@@ -278,7 +285,7 @@ pub fn edit_text(
             role,
             channels,
         } => {
-            let user = noted(&mut problems, Username::parse(user));
+            let user = noted(&mut problems, typed(user, Username::parse));
             let phone = noted(&mut problems, PhoneNumber::parse(phone));
             let channels = if channels.is_empty() {
                 vec![Channel::Sms]
@@ -287,7 +294,7 @@ pub fn edit_text(
             };
             let mut patterns = Vec::new();
             for room in rooms {
-                if let Some(pattern) = noted(&mut problems, RoomPattern::parse(room)) {
+                if let Some(pattern) = noted(&mut problems, typed(room, RoomPattern::parse)) {
                     if patterns.contains(&pattern) {
                         problems.push(format!("room {room:?} is given twice"));
                     } else {
@@ -316,7 +323,7 @@ pub fn edit_text(
             )
         }
         Edit::Remove { user } => {
-            let Some(user) = noted(&mut problems, Username::parse(user)) else {
+            let Some(user) = noted(&mut problems, typed(user, Username::parse)) else {
                 return Err(arguments(origin, problems));
             };
             (
@@ -325,7 +332,7 @@ pub fn edit_text(
             )
         }
         Edit::SetPhone { user, phone } => {
-            let user = noted(&mut problems, Username::parse(user));
+            let user = noted(&mut problems, typed(user, Username::parse));
             let phone = noted(&mut problems, PhoneNumber::parse(phone));
             let (Some(user), Some(phone)) = (user, phone) else {
                 return Err(arguments(origin, problems));
@@ -341,7 +348,7 @@ pub fn edit_text(
             (result, message)
         }
         Edit::SetChannels { user, channels } => {
-            let user = noted(&mut problems, Username::parse(user));
+            let user = noted(&mut problems, typed(user, Username::parse));
             let channels = parse_channels(&mut problems, channels);
             let (Some(user), true) = (user, problems.is_empty()) else {
                 return Err(arguments(origin, problems));
@@ -357,8 +364,8 @@ pub fn edit_text(
             (result, message)
         }
         Edit::Grant { user, room } => {
-            let user = noted(&mut problems, Username::parse(user));
-            let room = noted(&mut problems, RoomPattern::parse(room));
+            let user = noted(&mut problems, typed(user, Username::parse));
+            let room = noted(&mut problems, typed(room, RoomPattern::parse));
             let (Some(user), Some(room)) = (user, room) else {
                 return Err(arguments(origin, problems));
             };
@@ -379,8 +386,8 @@ pub fn edit_text(
             (result, message)
         }
         Edit::Revoke { user, room } => {
-            let user = noted(&mut problems, Username::parse(user));
-            let room = noted(&mut problems, RoomPattern::parse(room));
+            let user = noted(&mut problems, typed(user, Username::parse));
+            let room = noted(&mut problems, typed(room, RoomPattern::parse));
             let (Some(user), Some(room)) = (user, room) else {
                 return Err(arguments(origin, problems));
             };
@@ -394,7 +401,7 @@ pub fn edit_text(
             recording,
             retention_days,
         } => {
-            let room = noted(&mut problems, RoomName::parse(room));
+            let room = noted(&mut problems, typed(room, RoomName::parse));
             let recording = recording.as_deref().and_then(|mode| {
                 let parsed = RecordingMode::parse(mode);
                 if parsed.is_none() {
@@ -452,7 +459,7 @@ pub fn edit_text(
         })?;
         // A number someone else has already (a copy-paste slip): done, and said.
         if let Edit::Add { user, .. } | Edit::SetPhone { user, .. } = edit
-            && let Ok(user) = Username::parse(user)
+            && let Ok(user) = typed(user, Username::parse)
         {
             let others = acl.sharing_number(&user);
             if !others.is_empty() {
@@ -466,7 +473,7 @@ pub fn edit_text(
         }
         // Settings for a room nobody may join: most likely a misspelt name.
         if let Edit::Room { room, .. } = edit
-            && let Ok(room) = RoomName::parse(room)
+            && let Ok(room) = typed(room, RoomName::parse)
             && !acl.users().any(|(_, u)| u.may_join(&room))
         {
             message.push_str(&format!(
@@ -476,8 +483,10 @@ pub fn edit_text(
         // A room taken away from a user who has "*" is still theirs: say so, rather
         // than let a host believe they are out.
         if let Edit::Revoke { user, room } = edit
-            && let (Ok(user), Ok(RoomPattern::Room(room))) =
-                (Username::parse(user), RoomPattern::parse(room))
+            && let (Ok(user), Ok(RoomPattern::Room(room))) = (
+                typed(user, Username::parse),
+                typed(room, RoomPattern::parse),
+            )
             && acl.allowed(&user, &room).is_some()
         {
             message = format!(

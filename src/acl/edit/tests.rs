@@ -622,7 +622,7 @@ fn edit_text_reports_every_bad_argument() {
         ODD,
         &AclPolicy::default(),
         &Edit::Add {
-            user: "Dave".into(),
+            user: "Dave!".into(),
             phone: "555-0101".into(),
             rooms: vec!["standup".into(), "All Hands".into(), "standup".into()],
             role: Role::Participant,
@@ -633,7 +633,7 @@ fn edit_text_reports_every_bad_argument() {
     let shown = err.to_string();
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), 4, "{shown}");
-    assert!(lines[0].starts_with("acl.toml: not changed: \"Dave\" is not a valid username"));
+    assert!(lines[0].starts_with("acl.toml: not changed: \"Dave!\" is not a valid username"));
     assert_eq!(
         lines[1],
         "acl.toml: not changed: \"555-0101\" is not an E.164 number"
@@ -1227,4 +1227,55 @@ fn room_edit_checks_its_arguments_and_says_what_it_did() {
     );
     let err = edit("standup", None, None).unwrap_err().to_string();
     assert!(err.contains("give a setting to change"), "{err}");
+}
+
+/// Names and rooms are read as the join page reads them (`Erin ` is erin), as the
+/// passkey and recording commands read theirs; the file gets them lowercase.
+#[test]
+fn names_and_rooms_are_read_as_the_join_page_reads_them() {
+    let policy = AclPolicy::default();
+    let edit = |text: &str, edit: Edit| edit_text("acl.toml", text, &policy, &edit).unwrap();
+    let bob = "[users.bob]\nphone = \"+14155550102\"\nrooms = [\"standup\"]\n";
+    let added = edit(
+        bob,
+        Edit::Add {
+            user: "Erin ".into(),
+            phone: "+14155550101".into(),
+            rooms: vec!["Standup".into()],
+            role: Role::Participant,
+            channels: vec![],
+        },
+    );
+    assert!(
+        added.message.starts_with("added erin "),
+        "{}",
+        added.message
+    );
+    assert!(added.text.contains("[users.erin]"), "{}", added.text);
+    assert!(
+        added.text.contains("rooms = [\"standup\"]"),
+        "{}",
+        added.text
+    );
+    let granted = edit(
+        &added.text,
+        Edit::Grant {
+            user: "ERIN".into(),
+            room: "Design-Review".into(),
+        },
+    );
+    assert!(
+        granted
+            .text
+            .contains("rooms = [\"standup\", \"design-review\"]"),
+        "{}",
+        granted.text
+    );
+    let removed = edit(
+        &granted.text,
+        Edit::Remove {
+            user: "Erin".into(),
+        },
+    );
+    assert_eq!(removed.text, bob);
 }
