@@ -703,10 +703,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     let local_passkeys = (matches!(settings.mode, Mode::Local)
         && settings.passkeys != roomgate::passkeys::PasskeyMode::Off)
         .then(|| settings.public_url.domain() == Some("localhost"));
-    let addr_ip = match settings.addr.ip() {
+    let url_host = |ip: std::net::IpAddr| match ip {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
     };
+    let (addr_ip, admin_ip) = (
+        url_host(settings.addr.ip()),
+        url_host(settings.admin_addr.ip()),
+    );
     actix_web::rt::System::new().block_on(async move {
         let app = match Application::build(settings, acl).await {
             Ok(app) => app,
@@ -726,6 +730,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             addr_ip,
             app.port(),
             if users == 1 { "user" } else { "users" }
+        );
+        // The port too when the setting left it to the system (`:0`).
+        println!(
+            "metrics on http://{admin_ip}:{}/metrics, readiness on /readyz there",
+            app.admin_port()
         );
         match local_passkeys {
             Some(true) => println!("passkeys work at http://localhost:{}", app.port()),

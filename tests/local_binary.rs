@@ -284,6 +284,26 @@ async fn the_start_up_line_says_passkeys_need_localhost() {
     );
 }
 
+/// The admin listener's address is printed with its real port, even when the setting
+/// left the port to the system (`127.0.0.1:0` here), and it answers there.
+#[tokio::test]
+async fn the_start_up_lines_give_the_admin_address() {
+    let mut server = Server::start().await;
+    let line = next_line_with(&mut server.stdout, "metrics on ").await;
+    let url = line
+        .split_whitespace()
+        .find(|w| w.ends_with("/metrics,"))
+        .map(|w| w.trim_end_matches(','))
+        .unwrap_or_else(|| panic!("no metrics URL in {line:?}"));
+    assert!(!url.contains(":0/"), "{line}");
+    let client = reqwest::Client::new();
+    let metrics = client.get(url).send().await.unwrap();
+    assert_eq!(metrics.status(), 200, "{url}");
+    assert!(metrics.text().await.unwrap().contains("roomgate_"));
+    let ready = url.replace("/metrics", "/readyz");
+    assert_eq!(client.get(&ready).send().await.unwrap().status(), 200);
+}
+
 /// With no key configured, local mode keeps the one it made in the data directory: a
 /// session verified before a restart is still verified after it.
 #[tokio::test]
