@@ -14,6 +14,14 @@ use crate::twilio::signature::HEADER;
 
 /// Twilio's callbacks are a few hundred bytes; anything much larger is not one.
 pub const MAX_BODY: usize = 16 * 1024;
+/// How long a callback is remembered, so that the same one again is not acted on.
+pub const REPLAY_MEMORY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Where a callback with `signature` is remembered. Only signed requests get here, so
+/// nobody but Twilio adds to these.
+fn seen_key(signature: &str) -> String {
+    format!("webhook-seen:{signature}")
+}
 
 pub async fn room_events(
     req: HttpRequest,
@@ -36,14 +44,34 @@ pub async fn room_events(
         req.uri().path_and_query().map_or("", |p| p.as_str())
     );
     let signature = req.headers().get(HEADER).and_then(|v| v.to_str().ok());
-    let valid = signature.is_some_and(|sig| validator.is_valid(&url, &params, sig));
-    if !valid {
+    let Some(signature) = signature.filter(|sig| validator.is_valid(&url, &params, sig)) else {
         let why = if signature.is_some() {
             "bad signature"
         } else {
             "no signature"
         };
         return reject(&state, ip, why).await;
+    };
+    // A signature says what was sent, not when: the same request again is a replay, or
+    // Twilio trying again one it saw answered too late. Each is acted on once; a
+    // repeat gets 200 (so Twilio stops) and is audited as a rejection, folded with
+    // others like it, so a replayed callback fills neither the log nor the store.
+    let seen = seen_key(signature);
+    match state.store.put_new(&seen, b"1", REPLAY_MEMORY).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(name: REPEATABLE, "webhook repeated; not acted on again");
+            let record = AuditRecord::new(AuditEvent::WebhookRejected)
+                .ip(ip)
+                .detail("repeated");
+            state.audit(record).await;
+            return HttpResponse::Ok().finish();
+        }
+        Err(e) => {
+            // Twilio tries again later; nothing was done.
+            tracing::error!(error = %e, "webhook not handled: the store is unavailable");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
     }
 
     let param = |name: &str| param(&params, name);
@@ -67,8 +95,12 @@ pub async fn room_events(
         keep_out(&state, &params, ip).await;
     }
     if let Err(e) = recording_event(&state, event, &params).await {
-        // Twilio tries a failed callback again; the job must not be lost.
+        // Twilio tries a failed callback again; the job must not be lost, so the try
+        // again must not look like a repeat.
         tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
+        if let Err(e) = state.store.delete(&seen).await {
+            tracing::error!(error = %e, event, "a failed callback stays marked as seen: Twilio's next try will be ignored");
+        }
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().finish()

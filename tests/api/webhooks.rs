@@ -38,6 +38,48 @@ async fn a_signed_room_event_is_accepted_and_audited() {
     assert!(app.audit_events("webhook_rejected").is_empty());
 }
 
+/// A signed callback says what happened, not when it was sent: the same one again (a
+/// replay, or Twilio trying again) is answered 200 and not acted on twice, and the
+/// repeats fold into one audit summary rather than a line each.
+#[tokio::test]
+async fn a_signed_callback_sent_again_is_acted_on_once() {
+    let app = spawn_webhook_app().await;
+    let params = participant_connected("alice", PA_ALICE);
+    let signature = signer().sign(SIGNED_URL, &params);
+    for _ in 0..20 {
+        let resp = app.post_room_event(&params, Some(&signature)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(app.audit_count("webhook_rejected").await, 19);
+    let repeats = app.audit_events("webhook_rejected");
+    assert!(repeats.len() <= 2, "{}", app.audit_text());
+    assert!(
+        repeats.iter().all(|r| r["detail"] == "repeated"),
+        "{repeats:?}"
+    );
+    assert_eq!(
+        app.audit_events("room_event").len(),
+        1,
+        "{}",
+        app.audit_text()
+    );
+
+    // The next event of the same participant is another callback (Twilio numbers
+    // them), and is acted on.
+    let mut next = participant_connected("alice", PA_ALICE);
+    for (key, value) in &mut next {
+        if key == "SequenceNumber" {
+            *value = "2".into();
+        }
+    }
+    let signature = signer().sign(SIGNED_URL, &next);
+    assert_eq!(
+        app.post_room_event(&next, Some(&signature)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(app.audit_events("room_event").len(), 2);
+}
+
 #[tokio::test]
 async fn the_query_string_is_part_of_the_signed_url() {
     let app = spawn_webhook_app().await;
