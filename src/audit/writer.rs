@@ -22,6 +22,11 @@ use crate::clock::{Clock, SystemClock};
 
 /// Bounds how long the first caller of a burst waits for the others' bytes.
 const MAX_BATCH: usize = 512;
+/// Under concurrent records (the last batch held more than one), the writer waits
+/// this long after a batch's first line before taking the rest: each batch costs a
+/// write and an `fdatasync` whatever it holds, so fuller ones cost less per line. A
+/// lone record (a quiet server) is written at once. As the store's writer does.
+const GATHER: Duration = Duration::from_millis(1);
 /// The longest the writer sleeps while a fold window is open: a clock that jumps
 /// (or a test clock moved by hand) is noticed within this.
 const MAX_NAP: Duration = Duration::from_secs(1);
@@ -443,6 +448,8 @@ struct WriterState {
 
 impl WriterState {
     fn run(mut self, queue: mpsc::Receiver<Job>) {
+        // Lines in the last batch: more than one means others are writing too.
+        let mut last_batch = 0;
         loop {
             let next_end = self.folder.lock().expect("audit fold lock").next_end();
             let fold_nap = next_end.map(|end| {
@@ -465,6 +472,9 @@ impl WriterState {
             if first.is_none() && self.failing.is_some() {
                 self.probe();
             }
+            if last_batch > 1 && matches!(first, Some(Job::Line { .. })) {
+                std::thread::sleep(GATHER);
+            }
             let mut batch: Vec<Job> = first.into_iter().collect();
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
@@ -472,6 +482,10 @@ impl WriterState {
                     Err(_) => break,
                 }
             }
+            last_batch = batch
+                .iter()
+                .filter(|job| matches!(job, Job::Line { .. }))
+                .count();
             self.write_batch(batch);
         }
         // Every handle is gone: what is still folded is written before the thread ends.
