@@ -295,7 +295,7 @@ async fn post_room_event(server: &Server, auth_token: &str) -> u16 {
         ("RoomStatus", "in-progress"),
         ("RoomType", "group"),
         ("StatusCallbackEvent", "participant-connected"),
-        ("Timestamp", "2026-11-22T08:00:05.123Z"),
+        ("Timestamp", support::twilio::callback_timestamp()),
         ("ParticipantSid", "PA0123456789abcdef0123456789abcdef"),
         ("ParticipantStatus", "connected"),
         ("ParticipantIdentity", "alice"),

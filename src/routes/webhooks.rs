@@ -2,6 +2,8 @@
 //! log. Every request must carry a valid `X-Twilio-Signature`; anything else gets
 //! `403` and changes nothing.
 
+use std::time::Duration;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::removal_key;
@@ -14,13 +16,28 @@ use crate::twilio::signature::HEADER;
 
 /// Twilio's callbacks are a few hundred bytes; anything much larger is not one.
 pub const MAX_BODY: usize = 16 * 1024;
-/// How long a callback is remembered, so that the same one again is not acted on.
-pub const REPLAY_MEMORY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// Twilio's callbacks carry their event's time (`Timestamp`, signed with the rest):
+/// one older than this is refused, so a captured callback can't be replayed once it is
+/// no longer remembered (below). Twilio's own retries come within minutes.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(3600);
+/// How long a callback is remembered, to tell the same one again: a little longer
+/// than it is accepted.
+const SEEN_FOR: Duration = Duration::from_secs(3600 + 600);
 
 /// Where a callback with `signature` is remembered. Only signed requests get here, so
 /// nobody but Twilio adds to these.
 fn seen_key(signature: &str) -> String {
     format!("webhook-seen:{signature}")
+}
+
+/// Whether the callback's `Timestamp` is older than [`REPLAY_WINDOW`] by this
+/// machine's clock. One without a readable time is judged by its signature alone.
+fn stale(timestamp: Option<&str>) -> bool {
+    let Some(at) = timestamp.and_then(|t| t.parse::<jiff::Timestamp>().ok()) else {
+        return false;
+    };
+    let age = jiff::Timestamp::now().duration_since(at);
+    age > jiff::SignedDuration::from_secs(REPLAY_WINDOW.as_secs() as i64)
 }
 
 pub async fn room_events(
@@ -52,29 +69,28 @@ pub async fn room_events(
         };
         return reject(&state, ip, why).await;
     };
-    // A signature says what was sent, not when: the same request again is a replay, or
-    // Twilio trying again one it saw answered too late. Each is acted on once; a
-    // repeat gets 200 (so Twilio stops) and is audited as a rejection, folded with
-    // others like it, so a replayed callback fills neither the log nor the store.
-    let seen = seen_key(signature);
-    match state.store.put_new(&seen, b"1", REPLAY_MEMORY).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(name: REPEATABLE, "webhook repeated; not acted on again");
-            let record = AuditRecord::new(AuditEvent::WebhookRejected)
-                .ip(ip)
-                .detail("repeated");
-            state.audit(record).await;
-            return HttpResponse::Ok().finish();
-        }
-        Err(e) => {
-            // Twilio tries again later; nothing was done.
-            tracing::error!(error = %e, "webhook not handled: the store is unavailable");
-            return HttpResponse::ServiceUnavailable().finish();
-        }
-    }
-
     let param = |name: &str| param(&params, name);
+    // A signature says what was sent, not when. So a callback from before the replay
+    // window is refused, and one seen already (a replay, or Twilio trying again one it
+    // saw answered too late) is not audited or acted on again where that matters: its
+    // repeats fold into one rejection, and nobody is disconnected twice. What must not
+    // be lost (the recording job, the room's state) runs again, as it may.
+    if stale(param("Timestamp")) {
+        return reject(&state, ip, "stale").await;
+    }
+    let first = match state
+        .store
+        .put_new(&seen_key(signature), b"1", SEEN_FOR)
+        .await
+    {
+        Ok(first) => first,
+        // Can't tell: acted on as new (each step below is safe to run twice).
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook not checked for a repeat: the store is unavailable");
+            true
+        }
+    };
+
     let event = param("StatusCallbackEvent").unwrap_or("unknown");
     let mut record = AuditRecord::room_event(event).ip(ip);
     if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
@@ -89,18 +105,22 @@ pub async fn room_events(
     if let Some(user) = param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()) {
         record = record.user(&user);
     }
-    tracing::info!(event, "room event");
-    state.audit(record).await;
-    if event == "participant-connected" {
-        keep_out(&state, &params, ip).await;
+    if first {
+        tracing::info!(event, "room event");
+        state.audit(record).await;
+        if event == "participant-connected" {
+            keep_out(&state, &params, ip).await;
+        }
+    } else {
+        tracing::warn!(name: REPEATABLE, event, "webhook repeated");
+        let record = AuditRecord::new(AuditEvent::WebhookRejected)
+            .ip(ip)
+            .detail("repeated");
+        state.audit(record).await;
     }
     if let Err(e) = recording_event(&state, event, &params).await {
-        // Twilio tries a failed callback again; the job must not be lost, so the try
-        // again must not look like a repeat.
+        // Twilio tries a failed callback again, and the try runs this again.
         tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
-        if let Err(e) = state.store.delete(&seen).await {
-            tracing::error!(error = %e, event, "a failed callback stays marked as seen: Twilio's next try will be ignored");
-        }
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().finish()

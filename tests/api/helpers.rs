@@ -505,7 +505,7 @@ pub fn participant_connected(identity: &str, sid: &str) -> Vec<(String, String)>
         ("RoomStatus", "in-progress"),
         ("RoomType", "group"),
         ("StatusCallbackEvent", "participant-connected"),
-        ("Timestamp", "2026-11-22T08:00:05.123Z"),
+        ("Timestamp", crate::twilio::callback_timestamp()),
         ("ParticipantSid", sid),
         ("ParticipantStatus", "connected"),
         ("ParticipantIdentity", identity),

@@ -365,7 +365,7 @@ async fn the_rooms_signed_callbacks_turn_the_indicator_on_and_off() {
             ("RoomStatus", "in-progress"),
             ("RoomType", "group"),
             ("StatusCallbackEvent", name),
-            ("Timestamp", "2026-11-22T08:00:05.123Z"),
+            ("Timestamp", crate::twilio::callback_timestamp()),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

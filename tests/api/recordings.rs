@@ -48,7 +48,7 @@ impl TestApp {
             ("RoomStatus", "completed"),
             ("RoomType", "group"),
             ("StatusCallbackEvent", event),
-            ("Timestamp", "2026-12-05T21:00:00.000Z"),
+            ("Timestamp", crate::twilio::callback_timestamp()),
         ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

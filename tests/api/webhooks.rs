@@ -80,6 +80,39 @@ async fn a_signed_callback_sent_again_is_acted_on_once() {
     assert_eq!(app.audit_events("room_event").len(), 2);
 }
 
+/// A callback from before the replay window is refused however well signed: once it
+/// is no longer remembered, its time is what keeps a captured one from working again.
+#[tokio::test]
+async fn a_signed_callback_from_before_the_replay_window_is_refused() {
+    let app = spawn_webhook_app().await;
+    let old = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(2 * 3600);
+    let mut params = participant_connected("alice", PA_ALICE);
+    for (key, value) in &mut params {
+        if key == "Timestamp" {
+            *value = old.to_string();
+        }
+    }
+    let signature = signer().sign(SIGNED_URL, &params);
+    let resp = app.post_room_event(&params, Some(&signature)).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(app.audit_events("room_event").is_empty());
+    let rejected = app.audit_events("webhook_rejected");
+    assert_eq!(rejected.len(), 1, "{}", app.audit_text());
+    assert_eq!(rejected[0]["detail"], "stale");
+
+    // Within the window: accepted.
+    let recent = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(50 * 60);
+    for (key, value) in &mut params {
+        if key == "Timestamp" {
+            *value = recent.to_string();
+        }
+    }
+    let signature = signer().sign(SIGNED_URL, &params);
+    let resp = app.post_room_event(&params, Some(&signature)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(app.audit_events("room_event").len(), 1);
+}
+
 #[tokio::test]
 async fn the_query_string_is_part_of_the_signed_url() {
     let app = spawn_webhook_app().await;
@@ -144,7 +177,7 @@ async fn room_ended_makes_the_next_token_create_the_room_again() {
         ("RoomStatus", "completed"),
         ("RoomType", "group"),
         ("StatusCallbackEvent", "room-ended"),
-        ("Timestamp", "2026-11-22T08:30:00.000Z"),
+        ("Timestamp", crate::twilio::callback_timestamp()),
         ("RoomDuration", "1800"),
         ("SequenceNumber", "7"),
     ]

@@ -15,6 +15,13 @@ pub const ALICE_PHONE: &str = "+14155550101";
 pub const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
 pub const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
 
+/// A status callback's `Timestamp`, as Twilio writes it: now (the first time this test
+/// binary asks), since roomgate refuses callbacks from before its replay window.
+pub fn callback_timestamp() -> &'static str {
+    static NOW: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NOW.get_or_init(|| jiff::Timestamp::now().to_string())
+}
+
 /// A Verify `Verification` resource in `status`, as the API returns it (spec fields).
 pub fn verification_json(status: &str) -> Value {
     json!({
