@@ -25,14 +25,15 @@
 //!   a hundred concurrent writes cost about one fsync, not a hundred. The queue to the
 //!   writer is bounded: past 16k waiting writes, durable operations fail
 //!   at once ("busy") rather than queue without bound.
-//! - Batched operations ([`admit`](Store::admit), [`hit`](Store::hit),
-//!   [`spend`](Store::spend)) run on every request, so they only record each key's
+//! - Batched operations ([`admit`](Store::admit), [`hit`](Store::hit)) run on every
+//!   request, so they only record each key's
 //!   latest state in a dirty map: a hot key costs one write per flush, not one per
 //!   request. The writer flushes that map once a second, in whichever commit comes
 //!   due then, and not with every durable commit: under load that kept each commit
 //!   rewriting the pages of every user's counters. **A crash loses at most about a
-//!   second of rate-limit and budget counters**; a clean stop (dropping the store)
-//!   flushes them and loses nothing.
+//!   second of rate-limit counters**; a clean stop (dropping the store) flushes them
+//!   and loses nothing. A budget's spend (money, once per code sent) goes to the writer
+//!   at once instead, without waiting for its commit (see `spend`).
 //! - Every ~30 s a sweeper forgets expired entries in memory and asks the writer to
 //!   delete them from disk; whatever it misses is deleted at the next open.
 //! - If a commit fails, or the writer thread dies, the store stops writing for good:
@@ -448,6 +449,39 @@ impl Inner {
         Ok((out, reservation.submit(&self.sender, changes)?))
     }
 
+    /// [`Store::spend`]'s change, applied and handed to the writer under its windows'
+    /// ordering locks (each superseding its key's batched state).
+    fn spend(
+        &self,
+        group: &str,
+        windows: &[FixedWindow],
+    ) -> Result<(Spend, Option<Acked>), StoreError> {
+        let reservation = self.reserve()?;
+        let now_ms = self.now_ms();
+        // Every window's ordering lock, in shard order (as the writer takes them).
+        let mut shards: Vec<usize> = windows
+            .iter()
+            .map(|w| shard_of(&window_key(group, w)))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut guards: Vec<(usize, MutexGuard<'_, _>)> = shards
+            .into_iter()
+            .map(|i| (i, lock(&self.shared.dirty[i])))
+            .collect();
+        let (spend, changes) = self.tables.spend(group, windows, now_ms);
+        // Any batched state of these keys is older: the durable change supersedes it.
+        for change in &changes {
+            if let Change::Put { key, .. } | Change::Delete { key } = change
+                && let Some((_, dirty)) = guards.iter_mut().find(|(j, _)| *j == shard_of(key))
+            {
+                dirty.remove(key);
+            }
+        }
+        let acked = reservation.submit(&self.sender, changes)?;
+        Ok((spend, acked))
+    }
+
     /// The result of a durable operation, once its change is on disk.
     async fn settle<T>(&self, (out, acked): (T, Option<Acked>)) -> Result<T, StoreError> {
         let Some(acked) = acked else { return Ok(out) };
@@ -656,32 +690,13 @@ impl Store for EmbeddedStore {
         })
     }
 
+    /// Unlike the other counters, a spend (money: an SMS or a call, once per code
+    /// sent) goes to the writer at once, not with the next flush: it reaches the disk
+    /// in the same commit as anything durable written after it (the sign-in's record),
+    /// or an earlier one. It doesn't wait for that commit itself, so a sign-in for a
+    /// name on the list takes no longer than one for a name that isn't.
     async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError> {
-        let inner = &self.inner;
-        inner.ensure_up()?;
-        let now_ms = inner.now_ms();
-        // Every window's ordering lock, in shard order (as the writer takes them).
-        let mut shards: Vec<usize> = windows
-            .iter()
-            .map(|w| shard_of(&window_key(group, w)))
-            .collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let mut guards: Vec<(usize, MutexGuard<'_, _>)> = shards
-            .into_iter()
-            .map(|i| (i, lock(&inner.shared.dirty[i])))
-            .collect();
-        let (spend, changes) = inner.tables.spend(group, windows, now_ms);
-        for change in changes {
-            let key = match &change {
-                Change::Put { key, .. } | Change::Delete { key } => key.clone(),
-                Change::Queue { .. } => continue,
-            };
-            let i = shard_of(&key);
-            if let Some((_, dirty)) = guards.iter_mut().find(|(j, _)| *j == i) {
-                dirty.insert(key, change);
-            }
-        }
+        let (spend, _not_awaited) = self.inner.spend(group, windows)?;
         Ok(spend)
     }
 
@@ -1463,16 +1478,13 @@ mod tests {
         );
     }
 
-    async fn assert_forgotten(store: &EmbeddedStore, clock: &ManualClock) {
+    /// The batched counters of [`count_some`] are gone (its spend is not batched).
+    async fn assert_forgotten(store: &EmbeddedStore) {
         let rules = [Rule::new(3, HOUR)];
         for _ in 0..3 {
             assert!(store.admit("limit:a", &rules).await.unwrap().is_admitted());
         }
         assert_eq!(store.hit("fail:a", Rule::new(5, HOUR)).await.unwrap(), 1);
-        assert_eq!(
-            store.used("sms", &[window("w1", 1, clock)]).await.unwrap(),
-            vec![0]
-        );
     }
 
     #[tokio::test]
@@ -1515,7 +1527,8 @@ mod tests {
         let store = open_tuned(&tmp.data(), &clock, tuning).await;
         count_some(&store, &clock).await;
         // A durable commit doesn't carry the counters: they wait for the timer, so a
-        // busy writer's commits stay small (README, "Performance").
+        // busy writer's commits stay small (README, "Performance"). The spend went to
+        // the writer ahead of it, so it is on disk with it.
         store.put("session:a", b"kept", HOUR).await.unwrap();
         store.crash();
         let store = open_tuned(&tmp.data(), &clock, tuning).await;
@@ -1523,7 +1536,11 @@ mod tests {
             store.get("session:a").await.unwrap(),
             Some(b"kept".to_vec())
         );
-        assert_forgotten(&store, &clock).await;
+        assert_forgotten(&store).await;
+        assert_eq!(
+            store.used("sms", &[window("w1", 1, &clock)]).await.unwrap(),
+            vec![1]
+        );
         drop(store);
 
         let tmp = TempDir::new("crash-nothing-durable");
@@ -1531,7 +1548,7 @@ mod tests {
         count_some(&store, &clock).await;
         store.crash();
         let store = open_tuned(&tmp.data(), &clock, tuning).await;
-        assert_forgotten(&store, &clock).await;
+        assert_forgotten(&store).await;
     }
 
     #[tokio::test]

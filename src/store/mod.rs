@@ -101,9 +101,9 @@ pub struct StoreStatus {
 ///
 /// Durability: [`put`](Self::put), [`put_new`](Self::put_new),
 /// [`delete`](Self::delete), [`incr_below`](Self::incr_below) and the queue are
-/// durable before they return. [`admit`](Self::admit), [`hit`](Self::hit) and
-/// [`spend`](Self::spend) may be written in batches (the embedded store flushes them
-/// at least once a second).
+/// durable before they return. [`spend`](Self::spend) is durable no later than the
+/// next durable write made after it. [`admit`](Self::admit) and [`hit`](Self::hit) may
+/// be written in batches (the embedded store flushes them at least once a second).
 /// Which end of a queue [`Store::queued`] lists from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueEnd {
