@@ -400,8 +400,10 @@ fn report_toml_error(e: &toml::de::Error, report: &mut Report<'_>) {
         .map(|s| path_at(report.text, s))
         .unwrap_or_default();
     // `[[users.alice]]` is TOML's array of tables, and serde then reads the array as
-    // the user's fields in order ("invalid type: table, expected a string").
-    if let Some(start) = span.as_ref().map(|s| s.start)
+    // the user's fields in order ("invalid type: table, expected a string"). Other
+    // errors there (an unknown key, say) are said as they are.
+    if e.message().starts_with("invalid type:")
+        && let Some(start) = span.as_ref().map(|s| s.start)
         && let Some(header) = array_of_tables_at(report.text, start)
     {
         report.at(
@@ -1143,6 +1145,16 @@ rooms = ["design-review"]
                     1,
                     "users.alice",
                     "[[users.alice]] makes an array of tables; write [users.alice], with single brackets",
+                ),
+            ),
+            // A misspelt table is said as such, not as a matter of brackets.
+            (
+                "[[user.alice]]\nphone = \"+14155550101\"\n",
+                e(
+                    1,
+                    3,
+                    "user",
+                    "unknown key `user`, expected `users` or `rooms`",
                 ),
             ),
             (

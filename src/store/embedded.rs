@@ -46,10 +46,12 @@
 //! Changes to one key must reach the disk in the order they were made in memory.
 //! Every write to a key therefore happens under that key's shard lock of the dirty map
 //! (applying it to [`Tables`] and handing it to the writer, never across I/O or an
-//! `.await`), and the writer takes every shard lock while it drains the queue and
-//! empties the map. A durable change removes the key's pending dirty state, so what is
-//! left in the map is always newer than anything drained with it, and the writer
-//! applies the drained changes first, then the map. Queue changes are ordered by one
+//! `.await`), and a commit that flushes the map takes every shard lock while it drains
+//! the queue and empties the map. A durable change removes the key's pending dirty
+//! state, so what is left in the map is always newer than anything drained with it,
+//! and the writer applies the drained changes first, then the map. A commit that
+//! doesn't flush the map only drains the queue: what it leaves in the map is newer
+//! still, and goes in a later commit. Queue changes are ordered by one
 //! lock of their own. The sweeper's deletions are conditional (only if what is on disk
 //! has expired), so they can't undo a newer write whatever order they arrive in.
 //!
@@ -875,20 +877,30 @@ fn write_loop(
         if with_dirty {
             flushed = std::time::Instant::now();
         }
-        let (msgs, dirty) = shared.collect(first, rx, with_dirty);
+        let (msgs, mut dirty) = shared.collect(first, rx, with_dirty);
         let mut acks = Vec::new();
         let mut work = Vec::new();
         let mut stop = None;
-        for msg in msgs {
-            match msg {
-                Msg::Durable { changes, ack } => {
-                    work.push(Work::Changes(changes));
-                    acks.push(ack);
+        let mut take = |msgs: Vec<Msg>, stop: &mut Option<bool>| {
+            for msg in msgs {
+                match msg {
+                    Msg::Durable { changes, ack } => {
+                        work.push(Work::Changes(changes));
+                        acks.push(ack);
+                    }
+                    Msg::Sweep { keys, now_ms } => work.push(Work::Sweep { keys, now_ms }),
+                    Msg::Ping(ack) => acks.push(ack),
+                    Msg::Stop { flush } => *stop = stop.or(Some(flush)),
                 }
-                Msg::Sweep { keys, now_ms } => work.push(Work::Sweep { keys, now_ms }),
-                Msg::Ping(ack) => acks.push(ack),
-                Msg::Stop { flush } => stop = Some(flush),
             }
+        };
+        take(msgs, &mut stop);
+        // A clean stop flushes the counters too, with whatever else was sent by then
+        // (under the ordering locks, as any flush).
+        if stop == Some(true) && !with_dirty {
+            let (more, all) = shared.collect(None, rx, true);
+            take(more, &mut stop);
+            dirty = all;
         }
         last_batch = work
             .iter()
@@ -899,12 +911,6 @@ fn write_loop(
             shared.stopped();
             return;
         }
-        // A clean stop flushes the counters too (nothing sent after it is written).
-        let dirty = if stop.is_some() && !with_dirty {
-            shared.collect(None, rx, true).1
-        } else {
-            dirty
-        };
         if !work.is_empty() || !dirty.is_empty() {
             if let Err(e) = commit(db, &work, &dirty) {
                 let reason = format!("writing {} failed: {e}", path.display());
