@@ -245,8 +245,16 @@ pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, Edi
         {
             let edited = edit_text(&origin, "", policy, edit)?;
             create_file(path, &origin, edited.text.as_bytes())?;
+            // Said in full when given relative: a forgotten ROOMGATE_ACL makes
+            // `./acl.toml`, wherever that is.
+            let made = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let whole = if made == path {
+                String::new()
+            } else {
+                format!(" {}", made.display())
+            };
             return Ok(format!(
-                "{} (a new file, readable by its owner only)",
+                "{} (a new file{whole}, readable by its owner only)",
                 edited.message
             ));
         }

@@ -102,6 +102,18 @@ pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), E
     let temp = TempFile(Some(temp_path));
     file.write_all(new)
         .map_err(fail("write the temporary file"))?;
+    // Made by root (`sudo roomgate acl add …`), it goes to the directory's owner, who
+    // is likely whoever runs the service: a root-only list it couldn't read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let made = file.metadata().map_err(fail("read the new file's owner"))?;
+        if made.uid() == 0 {
+            let dir_metadata = fs::metadata(&dir).map_err(fail("read the directory's owner"))?;
+            keep_owner(&file, &dir_metadata)
+                .map_err(fail("give the new file the directory's owner"))?;
+        }
+    }
     file.sync_all()
         .map_err(fail("write the temporary file to disk"))?;
     drop(file);

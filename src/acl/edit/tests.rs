@@ -1026,6 +1026,21 @@ fn the_first_add_makes_the_file() {
     let message = apply(&path, &policy, &add("bob")).unwrap();
     assert!(!message.contains("new file"), "{message}");
 
+    // Made as root in a directory someone else owns (the service's user, say), it is
+    // theirs: a root-only list would be one the service can't read.
+    #[cfg(unix)]
+    if std::os::unix::fs::MetadataExt::uid(&fs::metadata(&path).unwrap()) == 0 {
+        use std::os::unix::fs::MetadataExt;
+        let theirs = dir.0.join("service");
+        fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let made = theirs.join("acl.toml");
+        apply(&made, &policy, &add("alice")).unwrap();
+        let meta = fs::metadata(&made).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        fs::remove_dir_all(&theirs).unwrap();
+    }
+
     // Someone else made it between our look and our write: theirs stays.
     let theirs = dir.0.join("theirs.toml");
     fs::write(&theirs, "# mine\n").unwrap();
