@@ -34,16 +34,27 @@ impl TrustedProxies {
                 .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
             {
                 Ok(net) => nets.push(net),
-                Err(_) => bad.push(format!("{entry:?}")),
+                Err(_) => bad.push(entry),
             }
         }
-        match bad.as_slice() {
+        // A letter no address has: most likely a host name.
+        let named = bad.iter().any(|e| {
+            e.chars()
+                .any(|c| c.is_alphabetic() && !c.is_ascii_hexdigit())
+        });
+        let hint = if named {
+            " (host names are not looked up)"
+        } else {
+            ""
+        };
+        let quoted: Vec<String> = bad.iter().map(|e| format!("{e:?}")).collect();
+        match quoted.as_slice() {
             [] => Ok(Self(nets)),
             [one] => Err(format!(
-                "ROOMGATE_TRUSTED_PROXIES: {one} is not an IP address or CIDR (host names are not looked up)"
+                "ROOMGATE_TRUSTED_PROXIES: {one} is not an IP address or CIDR{hint}"
             )),
             many => Err(format!(
-                "ROOMGATE_TRUSTED_PROXIES: {} are not IP addresses or CIDRs (host names are not looked up)",
+                "ROOMGATE_TRUSTED_PROXIES: {} are not IP addresses or CIDRs{hint}",
                 many.join(", ")
             )),
         }
@@ -155,7 +166,17 @@ mod tests {
     #[test]
     fn bad_entries_are_reported() {
         let err = TrustedProxies::parse("10.0.0.0/8, proxy.local").unwrap_err();
-        assert!(err.contains("\"proxy.local\" is not an IP address or CIDR"));
+        assert!(
+            err.ends_with(
+                "\"proxy.local\" is not an IP address or CIDR (host names are not looked up)"
+            ),
+            "{err}"
+        );
+        let err = TrustedProxies::parse("10.0.0.0/33").unwrap_err();
+        assert!(
+            err.ends_with("\"10.0.0.0/33\" is not an IP address or CIDR"),
+            "{err}"
+        );
         let err = TrustedProxies::parse("proxy.local 10.0.0.0/8,10.0.0.0/33, 10.1").unwrap_err();
         assert!(
             err.contains(

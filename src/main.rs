@@ -711,6 +711,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         url_host(settings.addr.ip()),
         url_host(settings.admin_addr.ip()),
     );
+    let admin_on_every_interface = settings.admin_addr.ip().is_unspecified();
     actix_web::rt::System::new().block_on(async move {
         let app = match Application::build(settings, acl).await {
             Ok(app) => app,
@@ -731,9 +732,15 @@ fn serve(args: ServeArgs) -> ExitCode {
             app.port(),
             if users == 1 { "user" } else { "users" }
         );
-        // The port too when the setting left it to the system (`:0`).
+        // The port too when the setting left it to the system (`:0`); on every
+        // interface, the address to ask from here.
+        let (admin_host, everywhere) = if admin_on_every_interface {
+            ("127.0.0.1".to_owned(), " (listening on every interface)")
+        } else {
+            (admin_ip, "")
+        };
         println!(
-            "metrics on http://{admin_ip}:{}/metrics, readiness on /readyz there",
+            "metrics on http://{admin_host}:{}/metrics, readiness on /readyz there{everywhere}",
             app.admin_port()
         );
         match local_passkeys {
