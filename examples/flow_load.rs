@@ -632,7 +632,7 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(dir.0.join("acl.toml"), acl(opts.users))?;
 
     let big = "1000000".to_owned();
-    // The admin listener's port isn't printed at RUST_LOG=warn: pick one here.
+    // The admin listener's port, picked here so the metrics can be read from the start.
     let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
