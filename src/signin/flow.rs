@@ -259,19 +259,27 @@ impl SignInService {
         for_user?;
         pending?;
         // Second round trip: the admissions peeked at, the sign-in's record (and the
-        // replaced one dropped), its audit record, and for a name on the list its
+        // replaced one dropped) and its audit record; then, for a name on the list, its
         // number's limit and the budget. Every name waits for the same steps, so the
         // response takes as long whoever asks. The code goes out only once all of it
         // has succeeded.
         let (start, record) = self.start_for(visit, &who, listed, locale, channel, previous);
-        let spent = async {
-            tokio::try_join!(self.limiter.start_for_user(&who), self.limiter.new_signin())
-        };
-        let admitted = async {
-            match &start {
-                Start::Send(req) => self.admit_send(req, for_phone).await,
-                _ => Ok(()),
-            }
+        // The number's sends and the budget are spent only once the name's admission
+        // is in: spent alongside it, the losers of a race for one name could use up the
+        // number's sends before its winner got there, which then sent nothing. Every
+        // name waits for that one more round trip (where nothing is spent, a peek that
+        // changes nothing), so the response still takes as long whoever asks.
+        let spent_then_admitted = async {
+            let spent =
+                tokio::try_join!(self.limiter.start_for_user(&who), self.limiter.new_signin());
+            let admitted = match (&spent, &start) {
+                (Ok(_), Start::Send(req)) => self.admit_send(req, for_phone).await,
+                _ => {
+                    let _ = self.limiter.peek_new_signin().await;
+                    Ok(())
+                }
+            };
+            (spent, admitted)
         };
         let dropped = async {
             match &replacing {
@@ -282,9 +290,8 @@ impl SignInService {
         let written = self
             .signins
             .record(visit.room.clone(), who.clone(), channel, &start);
-        let (spent, admitted, recorded, written, dropped) = tokio::join!(
-            spent,
-            admitted,
+        let ((spent, admitted), recorded, written, dropped) = tokio::join!(
+            spent_then_admitted,
             self.audit_log.record(record),
             written,
             dropped
