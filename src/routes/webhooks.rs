@@ -19,10 +19,10 @@ pub const MAX_BODY: usize = 16 * 1024;
 /// Twilio's callbacks carry their event's time (`Timestamp`, signed with the rest):
 /// one older than this is refused, so a captured callback can't be replayed once it is
 /// no longer remembered (below). Twilio's own retries come within minutes.
-pub const REPLAY_WINDOW: Duration = Duration::from_secs(3600);
+const REPLAY_WINDOW: Duration = Duration::from_secs(3600);
 /// How long a callback is remembered, to tell the same one again: a little longer
 /// than it is accepted.
-const SEEN_FOR: Duration = Duration::from_secs(3600 + 600);
+const SEEN_FOR: Duration = Duration::from_secs(REPLAY_WINDOW.as_secs() + 600);
 
 /// Where a callback with `signature` is remembered. Only signed requests get here, so
 /// nobody but Twilio adds to these.

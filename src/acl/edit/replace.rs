@@ -12,14 +12,7 @@ pub(super) fn replace_file(
     expected: &[u8],
     new: &[u8],
 ) -> Result<(), EditError> {
-    let fail = |action: &str| {
-        let action = action.to_owned();
-        move |source| EditError::Write {
-            origin: origin.to_owned(),
-            action,
-            source,
-        }
-    };
+    let fail = |action: &str| write_error(origin, action);
     // Through a symlink, the file it points to is replaced and the link kept.
     let target = fs::canonicalize(path).map_err(fail("find the file"))?;
     let dir = target
@@ -65,14 +58,7 @@ pub(super) fn replace_file(
     fs::rename(temp.path(), &target).map_err(fail("replace the file"))?;
     temp.0 = None;
     drop(lock);
-    #[cfg(unix)]
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| EditError::SyncDir {
-            origin: origin.to_owned(),
-            source,
-        })?;
-    Ok(())
+    sync_dir(&dir, origin)
 }
 
 /// Writes `new` as the file at `path`, which isn't there: through a temporary file
@@ -80,14 +66,7 @@ pub(super) fn replace_file(
 /// as changed on disk) and a crash leaves no half of one. Owner-only, as it holds
 /// phone numbers.
 pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), EditError> {
-    let fail = |action: &str| {
-        let action = action.to_owned();
-        move |source| EditError::Write {
-            origin: origin.to_owned(),
-            action,
-            source,
-        }
-    };
+    let fail = |action: &str| write_error(origin, action);
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -128,8 +107,23 @@ pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), E
     }
     // The temporary name goes when `temp` drops; the file stays under `path`.
     drop(temp);
+    sync_dir(&dir, origin)
+}
+
+/// The error for `action`, a step of writing the file, failing with an I/O error.
+fn write_error(origin: &str, action: &str) -> impl FnOnce(io::Error) -> EditError + use<> {
+    let (origin, action) = (origin.to_owned(), action.to_owned());
+    move |source| EditError::Write {
+        origin,
+        action,
+        source,
+    }
+}
+
+/// The directory's entry (a rename or a new link) made durable too.
+fn sync_dir(dir: &Path, origin: &str) -> Result<(), EditError> {
     #[cfg(unix)]
-    File::open(&dir)
+    File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|source| EditError::SyncDir {
             origin: origin.to_owned(),
