@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use actix_web::error::PayloadError;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::removal_key;
@@ -42,10 +44,24 @@ fn stale(timestamp: Option<&str>) -> bool {
 
 pub async fn room_events(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
     ClientIp(ip): ClientIp,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    // Not Twilio's (its callbacks are small and whole): refused in our words and
+    // audited like any other refusal, not answered by actix's extractor.
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let too_large = matches!(e.as_error::<PayloadError>(), Some(PayloadError::Overflow));
+            let (why, status) = if too_large {
+                ("body too large", StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ("body unreadable", StatusCode::BAD_REQUEST)
+            };
+            return refuse(&state, ip, why, status).await;
+        }
+    };
     let Some(validator) = state.signatures.as_ref().map(|s| s.load_full()) else {
         // No Auth Token, no way to tell Twilio from anyone: nothing is accepted.
         return reject(&state, ip, "webhooks are not configured").await;
@@ -202,12 +218,23 @@ async fn recording_event(
 }
 
 async fn reject(state: &AppState, ip: std::net::IpAddr, why: &str) -> HttpResponse {
+    refuse(state, ip, why, StatusCode::FORBIDDEN).await
+}
+
+/// A refused callback: logged and audited (repeats fold), answered `status` with no
+/// body, so a caller learns nothing but the status.
+async fn refuse(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    why: &str,
+    status: StatusCode,
+) -> HttpResponse {
     tracing::warn!(name: REPEATABLE, why, "webhook rejected");
     let record = AuditRecord::new(AuditEvent::WebhookRejected)
         .ip(ip)
         .detail(why);
     state.audit(record).await;
-    HttpResponse::Forbidden().finish()
+    HttpResponse::build(status).finish()
 }
 
 /// The first value of form field `name`.

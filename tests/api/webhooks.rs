@@ -253,6 +253,33 @@ async fn unsigned_or_badly_signed_room_events_are_refused() {
     assert_eq!(app.audit_events("room_event").len(), 1);
 }
 
+/// Twilio's callbacks are a few hundred bytes. A body over the limit is refused with
+/// `413` and nothing to read, audited like any other refusal (repeats folded), and even
+/// a good signature doesn't get it in.
+#[tokio::test]
+async fn an_oversized_callback_is_refused_and_audited() {
+    let app = spawn_webhook_app().await;
+    let mut params = participant_connected("alice", PA_ALICE);
+    params.push(("Padding".into(), "x".repeat(17 * 1024)));
+    let signature = signer().sign(SIGNED_URL, &params);
+    for _ in 0..3 {
+        let resp = app.post_room_event(&params, Some(&signature)).await;
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(resp.text().await.unwrap(), "", "nothing said but the status");
+    }
+    assert!(app.audit_events("room_event").is_empty());
+    let rejected = app.audit_events("webhook_rejected");
+    assert_eq!(rejected.len(), 1, "repeats fold: {}", app.audit_text());
+    assert_eq!(rejected[0]["detail"], "body too large");
+    assert_eq!(app.audit_count("webhook_rejected").await, 3);
+
+    // Under the limit, the same callback is taken.
+    let params = participant_connected("alice", PA_ALICE);
+    let signature = signer().sign(SIGNED_URL, &params);
+    let resp = app.post_room_event(&params, Some(&signature)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_signed_url_is_the_public_url_not_the_address_reached() {
     let app = spawn_webhook_app().await;
