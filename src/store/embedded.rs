@@ -1789,6 +1789,75 @@ mod tests {
         }
     }
 
+    /// A stop drained in one go with a durable write queued before it. A clean stop
+    /// commits the write (and the batched counters, which its drain would not have
+    /// taken) and answers it; a crash commits nothing and tells nobody it did.
+    #[test]
+    fn a_stop_behind_a_durable_write_in_one_drain() {
+        let count = |n| Slot {
+            entry: crate::store::memory::Entry::Count(n),
+            expires_ms: u64::MAX,
+        };
+        for flush in [true, false] {
+            let tmp = TempDir::new("stop-behind");
+            std::fs::create_dir_all(&tmp.0).unwrap();
+            let path = tmp.0.join("w.redb");
+            let db = Database::create(&path).unwrap();
+            let shared = Shared::new();
+            shared.shard("counter").insert(
+                "counter".into(),
+                Change::Put {
+                    key: "counter".into(),
+                    slot: count(7),
+                },
+            );
+            let (tx, rx) = mpsc::channel();
+            let (ack, acked) = oneshot::channel();
+            let put = Change::Put {
+                key: "written".into(),
+                slot: count(1),
+            };
+            shared.pending.fetch_add(1, Ordering::AcqRel);
+            tx.send(Msg::Durable {
+                changes: vec![put],
+                ack,
+            })
+            .unwrap();
+            tx.send(Msg::Stop { flush }).unwrap();
+            // Not due for the counters' flush: only the stop brings them.
+            write_loop(&db, &rx, &shared, &path, Duration::from_secs(3600));
+
+            let answer = acked.blocking_recv();
+            assert!(
+                shared.down().to_string().contains("shut down"),
+                "later writes fail"
+            );
+            drop(db);
+            let db = Database::open(&path).unwrap();
+            let txn = db.begin_read().unwrap();
+            let kv: HashMap<String, Slot> = match txn.open_table(KV) {
+                Ok(table) => table
+                    .iter()
+                    .unwrap()
+                    .map(|row| {
+                        let (k, v) = row.unwrap();
+                        (k.value().to_owned(), Slot::decode(v.value()).unwrap())
+                    })
+                    .collect(),
+                Err(_) => HashMap::new(),
+            };
+            if flush {
+                assert_eq!(answer, Ok(Ok(())), "the write is answered");
+                assert_eq!(kv.get("written"), Some(&count(1)));
+                assert_eq!(kv.get("counter"), Some(&count(7)));
+                assert_eq!(shared.commits.load(Ordering::Relaxed), 1, "in one commit");
+            } else {
+                assert!(answer.is_err(), "a crash answers nobody");
+                assert!(kv.is_empty(), "a crash writes nothing: {kv:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn expired_entries_are_not_loaded_and_are_deleted_from_disk() {
         let tmp = TempDir::new("expiry");

@@ -265,7 +265,11 @@ async fn an_oversized_callback_is_refused_and_audited() {
     for _ in 0..3 {
         let resp = app.post_room_event(&params, Some(&signature)).await;
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(resp.text().await.unwrap(), "", "nothing said but the status");
+        assert_eq!(
+            resp.text().await.unwrap(),
+            "",
+            "nothing said but the status"
+        );
     }
     assert!(app.audit_events("room_event").is_empty());
     let rejected = app.audit_events("webhook_rejected");
