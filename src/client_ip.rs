@@ -64,6 +64,11 @@ impl TrustedProxies {
         self.0.iter().any(|net| net.contains(ip))
     }
 
+    /// Whether `peer` is one of our proxies, whose forwarding headers are believed.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.contains(&canonical(peer))
+    }
+
     /// The client address for a connection from `peer` carrying `forwarded_for`.
     /// Walks `X-Forwarded-For` from the right (the entry our nearest proxy added)
     /// past our own proxies; the first address that isn't one is the client.

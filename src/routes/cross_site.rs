@@ -3,11 +3,12 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::PageError;
+use crate::client_ip::TrustedProxies;
 use crate::i18n::Tr;
 use crate::state::AppState;
 use crate::telemetry::REPEATABLE;
@@ -42,7 +43,23 @@ pub(super) fn is_cross_site(req: &ServiceRequest) -> bool {
     let public = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.site.public_origin.as_str());
-    let info = req.connection_info();
-    let own = format!("{}://{}", info.scheme(), info.host());
-    !(Some(origin) == public || origin.eq_ignore_ascii_case(&own))
+    let own = own_origin(req);
+    !(Some(origin) == public || own.is_some_and(|own| origin.eq_ignore_ascii_case(&own)))
+}
+
+/// The origin this request was sent to. Through one of our proxies, as it forwards it
+/// (`Forwarded`, `X-Forwarded-Host`, `X-Forwarded-Proto`); from anyone else, its `Host`
+/// over plain HTTP (roomgate serves no TLS itself): a client's own forwarding headers
+/// would let it name any origin as ours.
+fn own_origin(req: &ServiceRequest) -> Option<String> {
+    let via_proxy = req.peer_addr().is_some_and(|peer| {
+        req.app_data::<web::Data<TrustedProxies>>()
+            .is_some_and(|proxies| proxies.trusts(peer.ip()))
+    });
+    if via_proxy {
+        let info = req.connection_info();
+        return Some(format!("{}://{}", info.scheme(), info.host()));
+    }
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    Some(format!("http://{host}"))
 }

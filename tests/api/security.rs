@@ -1,6 +1,7 @@
 //! Session fixation, cookie replay, cross-site requests and response headers.
 
 use reqwest::{Response, StatusCode};
+use roomgate::startup::Overrides;
 
 use crate::helpers::*;
 
@@ -213,6 +214,44 @@ async fn same_origin_posts_pass_the_origin_check() {
         .unwrap();
     assert_is_redirect_to(&resp, "/rooms/standup/verify");
     wait_for_requests(&app.verify, 1).await;
+}
+
+/// A client's own forwarding headers don't make another origin ours: only our
+/// proxies' (`ROOMGATE_TRUSTED_PROXIES`) say where a request was sent.
+#[tokio::test]
+async fn forwarding_headers_name_our_origin_only_from_our_proxies() {
+    let forged: [&[(&str, &str)]; 2] = [
+        &[
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+        ],
+        &[("forwarded", "host=evil.example;proto=https")],
+    ];
+    for (proxies, expected) in [
+        ("", StatusCode::FORBIDDEN),
+        ("127.0.0.1", StatusCode::SEE_OTHER),
+    ] {
+        let app = spawn_app_with(
+            &[("ROOMGATE_TRUSTED_PROXIES", proxies)],
+            Overrides::default(),
+        )
+        .await;
+        mock_start_ok().mount(&app.verify).await;
+        // A name each: a name's second sign-in in a row would wait.
+        for (headers, user) in forged.into_iter().zip(["alice", "bob"]) {
+            let csrf = app.csrf_token("standup").await;
+            let mut req = app
+                .client
+                .post(app.url("/rooms/standup/login"))
+                .header("origin", "https://evil.example")
+                .form(&[("username", user), ("csrf_token", csrf.as_str())]);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), expected, "proxies {proxies:?}, {headers:?}");
+        }
+    }
 }
 
 fn assert_security_headers(resp: &Response, what: &str) {
