@@ -110,13 +110,20 @@ impl FromRequest for ClientIp {
         let peer = req
             .peer_addr()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
         let ip = match req.app_data::<web::Data<TrustedProxies>>() {
-            Some(proxies) => proxies.client_ip(peer, forwarded),
-            None => peer,
+            Some(proxies) if proxies.trusts(peer) => {
+                // Every `X-Forwarded-For` line, in order, as one list: a proxy that adds
+                // a line of its own (HAProxy's `option forwardfor`) rather than appending
+                // to the client's puts the address it saw last, where the walk from the
+                // right starts. A line that isn't text stops the walk where it stands.
+                let lines: Vec<&str> = req
+                    .headers()
+                    .get_all("x-forwarded-for")
+                    .map(|v| v.to_str().unwrap_or("?"))
+                    .collect();
+                proxies.client_ip(peer, Some(&lines.join(",")))
+            }
+            _ => canonical(peer),
         };
         ready(Ok(ClientIp(ip)))
     }

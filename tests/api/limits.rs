@@ -334,6 +334,47 @@ async fn an_ipv6_client_behind_a_trusted_proxy_is_limited_by_its_64() {
     );
 }
 
+/// A proxy that adds an `X-Forwarded-For` line of its own (HAProxy's `option
+/// forwardfor`) rather than appending to the client's: the address it saw is on the
+/// last line, and a forged first line picks no fresh budget.
+#[tokio::test]
+async fn a_forged_line_before_the_proxys_own_changes_nothing() {
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_TRUSTED_PROXIES", "127.0.0.1"),
+            ("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2"),
+        ],
+        Default::default(),
+    )
+    .await;
+    for i in 0..3 {
+        let resp = app
+            .login_ready("standup", &format!("guest{i}"))
+            .await
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .header("x-forwarded-for", "203.0.113.5")
+            .send()
+            .await
+            .unwrap();
+        let expected = if i < 2 {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(resp.status(), expected, "sign-in {i}");
+    }
+    // Another address on the proxy's line is another client.
+    let resp = app
+        .login_ready("standup", "guest9")
+        .await
+        .header("x-forwarded-for", "198.51.100.0")
+        .header("x-forwarded-for", "203.0.113.6")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_changes_nothing() {
     let app = spawn_app_with(
