@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 
 use super::SignInService;
-use super::pending::{CodeRequest, SignIn, SignInId, Start, StartState};
+use super::pending::{Checks, CodeRequest, SignIn, SignInId, Start, StartState, Window};
 use crate::audit::{AuditError, AuditEvent, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
 use crate::domain::{OtpCode, PhoneNumber, RoomName, Username};
@@ -487,30 +487,43 @@ impl SignInService {
         code: &OtpCode,
         elevate: impl Future<Output = anyhow::Result<()>>,
     ) -> Result<Checked, Refusal> {
-        let attempt = Attempt {
+        let mut attempt = Attempt {
             service: self,
             visit,
             user: self.pseudonyms.of(&sign_in.who),
             id,
             sign_in,
+            window: None,
         };
+        // Ended before, for good or at its start: say why again.
+        if let StartState::Failed(notice) = attempt.sign_in.state() {
+            let locked = self.limiter.locked_out(&attempt.sign_in.who).await?;
+            if let Some(left) = locked {
+                self.metrics.limited(LimitKind::LockedOut);
+                return Err(Refusal::LockedOut(left));
+            }
+            return Ok(Checked::Ended(*notice));
+        }
         // One round trip for both. A check taken while the name is locked is lost,
         // which costs nothing: the lock outlives any sign-in pending now.
         let (locked, taken) = tokio::join!(
             self.limiter.locked_out(&attempt.sign_in.who),
-            self.signins.take_check(&attempt.id),
+            self.signins.take_check(&attempt.sign_in),
         );
         if let Some(left) = locked? {
             self.metrics.limited(LimitKind::LockedOut);
             return Err(Refusal::LockedOut(left));
         }
-        // Ended before, for good or at its start: say why again.
-        if let StartState::Failed(notice) = attempt.sign_in.state() {
-            return Ok(Checked::Ended(*notice));
-        }
-        let Some(left) = taken? else {
-            attempt.end().await?;
-            return Ok(Checked::Ended(Notice::TooManyAttempts));
+        // Judged by the name's window, as Verify judges a number's verification, for
+        // every name: what Verify would answer (all checks spent by an earlier sign-in
+        // of the name, or expired), without asking it, and a failed verification as
+        // Verify's answer would make it.
+        let taken = taken?;
+        attempt.window = taken.clone().window();
+        let left = match taken {
+            Checks::Left { left, .. } => left,
+            Checks::UsedUp { .. } => return attempt.failed(Notice::TooManyAttempts).await,
+            Checks::Over => return attempt.failed(Notice::Expired).await,
         };
         let started = self
             .signins
@@ -565,12 +578,12 @@ impl SignInService {
                         .map(|u| (self.phone_key.fingerprint(&u.phone), u.phone.clone()))
                 };
                 let Some((phone, number)) = now_proves else {
-                    attempt.end().await?;
+                    attempt.end_approved().await?;
                     tracing::info!(%user, %room, "code approved for a user no longer on the list");
                     return Ok(Checked::Ended(Notice::Expired));
                 };
                 if attempt.sign_in.phone.as_deref() != Some(phone.as_str()) {
-                    attempt.end().await?;
+                    attempt.end_approved().await?;
                     tracing::info!(%user, %room, "code approved for a number no longer the user's");
                     return Ok(Checked::Ended(Notice::Expired));
                 }
@@ -580,7 +593,7 @@ impl SignInService {
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once.
                 let (ended, (), elevated) =
-                    tokio::join!(attempt.end(), attempt.approved(&number), elevate);
+                    tokio::join!(attempt.end_approved(), attempt.approved(&number), elevate);
                 ended?;
                 if let Err(e) = elevated {
                     // Not verified after all: the old cookie's revocation wasn't recorded.
@@ -627,6 +640,9 @@ struct Attempt<'a> {
     user: String,
     id: SignInId,
     sign_in: SignIn,
+    /// The name's window this check was taken in (see [`Checks`]): it ends with the
+    /// verification.
+    window: Option<Window>,
 }
 
 impl Attempt<'_> {
@@ -643,7 +659,7 @@ impl Attempt<'_> {
     async fn failed(&self, notice: Notice) -> Result<Checked, Refusal> {
         self.service
             .signins
-            .close(&self.id, &self.sign_in, notice)
+            .close(&self.id, &self.sign_in, notice, self.window.as_ref())
             .await?;
         self.service
             .metrics
@@ -694,5 +710,13 @@ impl Attempt<'_> {
 
     async fn end(&self) -> Result<(), StoreError> {
         self.service.signins.remove(&self.id).await
+    }
+
+    /// Ends the sign-in and, with Verify's verification approved, its name's window.
+    async fn end_approved(&self) -> Result<(), StoreError> {
+        self.service
+            .signins
+            .remove_approved(&self.id, &self.sign_in, self.window.as_ref())
+            .await
     }
 }

@@ -132,8 +132,46 @@ fn key(id: &SignInId) -> String {
     format!("signin:{}", id.0)
 }
 
-fn checks_key(id: &SignInId) -> String {
-    format!("signin-checks:{}", id.0)
+/// A name's verification window: when its first code went out (or, for a name that
+/// gets none, would have). Verify keeps one verification per number: a resend within
+/// its ten minutes is the same verification, with the same code and the same five
+/// checks, and it is not made any longer. The sign-ins of one name share this window
+/// the same way, whoever the name is, so the checks left and the expiry are what
+/// Verify's would be for a name on the list, and look no different for one that isn't.
+fn window_key(who: &str) -> String {
+    format!("signin-window:{who}")
+}
+
+/// The checks taken in `window` (its value: when it began, and the sign-in that
+/// opened it, which tells apart two windows begun in one millisecond).
+fn checks_key(who: &str, window: &str) -> String {
+    format!("signin-checks:{who}:{window}")
+}
+
+/// A check asked for: whether it may go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checks {
+    /// Taken in `window` (see [`checks_key`]); this many are left.
+    Left { left: u8, window: Window },
+    /// All of the window's checks are spent.
+    UsedUp { window: Window },
+    /// The sign-in's window is over: ten minutes since its first code, or ended by
+    /// an approval or by its last check.
+    Over,
+}
+
+/// A name's window, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window(String);
+
+impl Checks {
+    /// The window the check was taken in, to end it with its verification.
+    pub fn window(self) -> Option<Window> {
+        match self {
+            Self::Left { window, .. } | Self::UsedUp { window } => Some(window),
+            Self::Over => None,
+        }
+    }
 }
 
 fn encode(sign_in: &SignIn) -> Vec<u8> {
@@ -215,13 +253,26 @@ impl SignIns {
             state,
         };
         let due = self.store.clock().now() + SIGN_IN_TTL;
-        // Both at once: the embedded store commits them together (one fsync, not
-        // two in a row), and Redis pipelines them on its connection. Either order is
+        // A code that goes out (or would, for a name that gets none) opens the name's
+        // window unless one is open: a resend, as far as Verify is concerned.
+        let opens_window = matches!(start, Start::Send(_) | Start::Nothing | Start::Keep(..));
+        let window = async {
+            if opens_window {
+                let window = format!("{created_ms} {}", id.0);
+                self.store
+                    .put_new(&window_key(&sign_in.who), window.as_bytes(), SIGN_IN_TTL)
+                    .await?;
+            }
+            Ok(())
+        };
+        // All at once: the embedded store commits them together (one fsync, not
+        // several in a row), and Redis pipelines them on its connection. Any order is
         // safe: the sweep ignores an expiry whose sign-in is missing.
         let (stored, encoded) = (key(&id), encode(&sign_in));
         tokio::try_join!(
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.store.schedule(EXPIRY_QUEUE, &id.0, due),
+            window,
         )?;
         Ok((id, sign_in))
     }
@@ -355,16 +406,44 @@ impl SignIns {
         }
     }
 
-    /// Take one of the verification's checks: how many are left after this one, or
-    /// `None` once all are used. Counted in the store, so replaying an old cookie or
-    /// moving to another instance resets nothing.
-    pub async fn take_check(&self, id: &SignInId) -> Result<Option<u8>, StoreError> {
+    /// Take one of the checks of `sign_in`'s window (shared by its name's sign-ins,
+    /// as a number's are by Verify's verification). Counted in the store, so replaying
+    /// an old cookie, signing in again or moving to another instance resets nothing.
+    pub async fn take_check(&self, sign_in: &SignIn) -> Result<Checks, StoreError> {
+        let Some(raw) = self.store.get(&window_key(&sign_in.who)).await? else {
+            return Ok(Checks::Over);
+        };
+        let window = String::from_utf8(raw).ok();
+        let began = window
+            .as_deref()
+            .and_then(|w| w.split_once(' ')?.0.parse::<u64>().ok());
+        let (Some(window), Some(started_ms)) = (window, began) else {
+            tracing::warn!("unreadable sign-in window in the store; treated as over");
+            return Ok(Checks::Over);
+        };
+        // A window that began after this sign-in is another verification's: this
+        // one's ended (and Verify's with it).
+        if started_ms > sign_in.created_ms {
+            return Ok(Checks::Over);
+        }
         let cap = u32::from(MAX_CHECKS);
         let used = self
             .store
-            .incr_below(&checks_key(id), cap, SIGN_IN_TTL + AFTERLIFE)
+            .incr_below(
+                &checks_key(&sign_in.who, &window),
+                cap,
+                SIGN_IN_TTL + AFTERLIFE,
+            )
             .await?;
-        Ok(used.map(|n| u8::try_from(cap - n).unwrap_or(0)))
+        Ok(match used {
+            Some(n) => Checks::Left {
+                left: u8::try_from(cap - n).unwrap_or(0),
+                window: Window(window),
+            },
+            None => Checks::UsedUp {
+                window: Window(window),
+            },
+        })
     }
 
     /// The start's outcome, waiting up to `limit` for one in flight (here, or on
@@ -404,11 +483,15 @@ impl SignIns {
     /// verifier) and keep why: the code page and any later check say so, rather than
     /// "expired". It leaves the expiry queue (its failure was counted when it ended),
     /// and the record goes at the end of its usual lifetime.
+    /// Its `window` (see [`Checks::window`]) ends with it: Verify's verification is
+    /// over too (its checks spent, or expired), and the name's next code begins a new
+    /// one.
     pub async fn close(
         &self,
         id: &SignInId,
         sign_in: &SignIn,
         notice: Notice,
+        window: Option<&Window>,
     ) -> Result<(), StoreError> {
         self.lock().remove(id);
         let mut ended = sign_in.clone();
@@ -417,20 +500,44 @@ impl SignIns {
         tokio::try_join!(
             self.store.unschedule(EXPIRY_QUEUE, &id.0),
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
+            self.end_window(&sign_in.who, window),
         )?;
         Ok(())
     }
 
+    /// Ends the name's window if it is still the one that began at `window` (a later
+    /// one is another verification's).
+    async fn end_window(&self, who: &str, window: Option<&Window>) -> Result<(), StoreError> {
+        if let Some(Window(window)) = window {
+            self.store
+                .delete_if(&window_key(who), window.as_bytes())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Drop a sign-in. Its window stays: a sign-in after it is a resend.
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
         self.lock().remove(id);
         // Together, as in `begin`. A crash between them leaves at worst an expiry
-        // entry whose sign-in is gone (ignored by the sweep) or a count that expires.
-        let (stored, checks) = (key(id), checks_key(id));
+        // entry whose sign-in is gone, which the sweep ignores.
+        let stored = key(id);
         tokio::try_join!(
             self.store.unschedule(EXPIRY_QUEUE, &id.0),
             self.store.delete(&stored),
-            self.store.delete(&checks),
         )?;
+        Ok(())
+    }
+
+    /// Drop a sign-in whose code Verify approved, and its window with it: Verify's
+    /// verification is gone, so the name's next code begins a new one.
+    pub async fn remove_approved(
+        &self,
+        id: &SignInId,
+        sign_in: &SignIn,
+        window: Option<&Window>,
+    ) -> Result<(), StoreError> {
+        tokio::try_join!(self.remove(id), self.end_window(&sign_in.who, window))?;
         Ok(())
     }
 
@@ -538,12 +645,120 @@ mod tests {
             )
             .await
             .unwrap();
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
         let mut left = Vec::new();
-        while let Some(n) = signins.take_check(&id).await.unwrap() {
+        while let Checks::Left { left: n, .. } = signins.take_check(&s).await.unwrap() {
             left.push(n);
         }
         assert_eq!(left, vec![4, 3, 2, 1, 0]);
-        assert_eq!(signins.take_check(&id).await.unwrap(), None);
+        assert!(matches!(
+            signins.take_check(&s).await.unwrap(),
+            Checks::UsedUp { .. }
+        ));
+    }
+
+    /// A name's sign-ins share its window, as a number's resends share Verify's
+    /// verification: the checks one used are gone for the next, and the window ends
+    /// ten minutes after its first code, however recent the sign-in. An approval ends
+    /// it, and the next code begins a new one.
+    fn left(checks: Checks) -> Option<u8> {
+        match checks {
+            Checks::Left { left, .. } => Some(left),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_names_sign_ins_share_its_checks_and_its_ten_minutes() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        let begin = || {
+            signins.begin(
+                room("standup"),
+                "mallory".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
+        };
+        let first = begin().await.unwrap();
+        let first = signins
+            .get(&first, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        for n in [4, 3] {
+            assert_eq!(left(signins.take_check(&first).await.unwrap()), Some(n));
+        }
+        clock.advance(Duration::from_secs(540));
+        let second = begin().await.unwrap();
+        let second_in = signins
+            .get(&second, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(left(signins.take_check(&second_in).await.unwrap()), Some(2));
+        // Ten minutes after the first code: over, though the second sign-in is one
+        // minute old.
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(signins.take_check(&second_in).await.unwrap(), Checks::Over);
+
+        // A new window, with five checks; approved, it ends.
+        let third = begin().await.unwrap();
+        let third_in = signins
+            .get(&third, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(left(signins.take_check(&third_in).await.unwrap()), Some(4));
+        let window = signins.take_check(&third_in).await.unwrap().window();
+        signins
+            .remove_approved(&third, &third_in, window.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(signins.take_check(&third_in).await.unwrap(), Checks::Over);
+        // Its last check spent, a window ends too (as Verify's verification does), and
+        // the next sign-in begins a new one; a sign-in from before it has no checks
+        // in the new one.
+        let fourth = begin().await.unwrap();
+        let fourth_in = signins
+            .get(&fourth, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        let mut window = None;
+        for _ in 0..5 {
+            window = signins.take_check(&fourth_in).await.unwrap().window();
+        }
+        signins
+            .close(
+                &fourth,
+                &fourth_in,
+                Notice::TooManyAttempts,
+                window.as_ref(),
+            )
+            .await
+            .unwrap();
+        // (A window is told from an older sign-in's by the millisecond it began.)
+        clock.advance(Duration::from_millis(1));
+        let fifth = begin().await.unwrap();
+        let fifth_in = signins
+            .get(&fifth, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(left(signins.take_check(&fifth_in).await.unwrap()), Some(4));
+        assert_eq!(signins.take_check(&fourth_in).await.unwrap(), Checks::Over);
+        // Other names have windows of their own.
+        let other = signins
+            .begin(room("standup"), "bob".into(), Channel::Sms, Start::Nothing)
+            .await
+            .unwrap();
+        let other = signins
+            .get(&other, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(left(signins.take_check(&other).await.unwrap()), Some(4));
     }
 
     #[tokio::test]

@@ -89,3 +89,54 @@ async fn invalid_usernames_are_treated_like_unknown_ones() {
         );
     }
 }
+
+/// Verify keeps one verification per number: signing in again within its ten minutes
+/// (a new browser, or "Send a new code") is a resend, with the checks already used
+/// still used, and no more time. A name nobody has gets the same: its sign-ins share
+/// their checks and their ten minutes too, so the answers don't tell them apart.
+/// Run in local mode, whose verifier keeps Verify's rules.
+#[tokio::test]
+async fn signing_in_again_shares_checks_and_expiry_whoever_the_name_is() {
+    let mut answers = Vec::new();
+    for name in ["alice", "nobody"] {
+        let (mut app, clock) = spawn_local_app_with_clock().await;
+        let mut seen = Vec::new();
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", name).await,
+            "/rooms/standup/verify",
+        );
+        for _ in 0..4 {
+            seen.push(comparable(app.post_code("standup", "000000").await).await);
+        }
+        // Past the name's 30 s between codes: a new browser, the same window.
+        clock.advance(std::time::Duration::from_secs(31));
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", name).await,
+            "/rooms/standup/verify",
+        );
+        for _ in 0..2 {
+            seen.push(comparable(app.post_code("standup", "000000").await).await);
+        }
+
+        // Later, a fresh window: signed in again nine minutes into it, the code still
+        // ends ten minutes after the first one went out.
+        clock.advance(std::time::Duration::from_secs(3600));
+        app.post_login_afresh("standup", name).await;
+        clock.advance(std::time::Duration::from_secs(540));
+        app.post_login_afresh("standup", name).await;
+        clock.advance(std::time::Duration::from_secs(90));
+        seen.push(comparable(app.post_code("standup", "000000").await).await);
+        answers.push(seen);
+    }
+    let [known, unknown] = &answers[..] else {
+        unreachable!()
+    };
+    for (i, (k, u)) in known.iter().zip(unknown).enumerate() {
+        assert_eq!(k.0, u.0, "check {i}: status");
+        assert_eq!(k.2, u.2, "check {i}: page");
+    }
+    // The fifth check was the window's last; the sixth finds none left.
+    assert!(known[3].2.contains("1 attempt left"), "{}", known[3].2);
+    assert_eq!(known[4].0, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(known[6].0, reqwest::StatusCode::GONE);
+}

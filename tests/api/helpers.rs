@@ -126,13 +126,27 @@ pub async fn spawn_local_app() -> TestApp {
 
 /// [`spawn_local_app`] with extra settings (environment variables).
 pub async fn spawn_local_app_with(vars: &[(&str, &str)]) -> TestApp {
+    spawn_local(vars, Overrides::default()).await
+}
+
+/// The app in local mode with a clock that moves only when told to.
+pub async fn spawn_local_app_with_clock() -> (TestApp, Arc<roomgate::clock::ManualClock>) {
+    let clock = Arc::new(roomgate::clock::ManualClock::default());
+    let overrides = Overrides {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    };
+    (spawn_local(&[], overrides).await, clock)
+}
+
+async fn spawn_local(vars: &[(&str, &str)], overrides: Overrides) -> TestApp {
     let codes: Arc<Mutex<Vec<CodeNotice>>> = Default::default();
     let sink_codes = codes.clone();
     let overrides = Overrides {
         code_sink: Some(Arc::new(move |n: &CodeNotice| {
             sink_codes.lock().unwrap().push(n.clone())
         })),
-        ..Default::default()
+        ..overrides
     };
     let verify = MockServer::start().await;
     let video = MockServer::start().await;

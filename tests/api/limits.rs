@@ -20,7 +20,8 @@ fn secs(n: u64) -> Duration {
 }
 
 /// One failed verification from a new browser: a sign-in, then five wrong codes.
-/// Returns the answer to the fifth.
+/// Returns the answer to the fifth. (The fifth ends the name's verification, as at
+/// Verify, so the next sign-in has five checks again.)
 async fn fail_verification(app: &mut TestApp, username: &str) -> Response {
     assert_is_redirect_to(
         &app.post_login_afresh("standup", username).await,
