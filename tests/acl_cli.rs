@@ -470,13 +470,20 @@ fn edits_obey_the_same_country_policy_as_serve() {
         )),
         "{errors}"
     );
+    // Bob's number was refused before the change: the file's error, to fix first,
+    // then what the change itself would bring.
     assert!(
-        errors.contains("users.dave.phone: +44********57 is in GB"),
+        errors.contains(&format!(
+            "{file}: not changed: the file already has an error (above, at line 10 as the file is now); fix it first"
+        )),
         "{errors}"
     );
-    assert!(errors.ends_with(&format!(
-        "{file}: not changed: the change would leave the errors above (lines as they would be after the change)\n"
-    )), "{errors}");
+    assert!(
+        errors.ends_with(&format!(
+            "{file}: the change would also bring: users.dave.phone: +44********57 is in GB, which is not in ROOMGATE_ALLOWED_COUNTRIES (AU, CA, US)\n"
+        )),
+        "{errors}"
+    );
     assert_eq!(sandbox.text(), ACL);
 
     // Read from `.env`, as `serve` does.
@@ -493,6 +500,193 @@ fn edits_obey_the_same_country_policy_as_serve() {
     .unwrap();
     assert_ok(&sandbox.run(&args, &[]));
     sandbox.assert_only(&[".env", "team.toml"]);
+}
+
+/// A file that already has an error (bob's number, line 10): an edit of another
+/// entry is refused with the error where it is on disk, not where it would be once
+/// alice's lines are gone, and says to fix it first; the command that fixes it works.
+#[test]
+fn an_edit_of_a_file_with_an_error_names_its_line_on_disk() {
+    let sandbox = Sandbox::new("already-broken");
+    let file = sandbox.acl.display().to_string();
+    let broken = acl_with("'+447400123456'", "'555'");
+    fs::write(&sandbox.acl, &broken).unwrap();
+    let out = sandbox.acl(&["remove", "alice"]);
+    assert_refused(&out);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{file}:10:9: users.bob.phone: \"555\" is not an E.164 number\n\
+             {file}: not changed: the file already has an error (above, at line 10 as the file is now); \
+             fix it first, by hand or with the `roomgate acl` command that changes it (set-phone, say), \
+             then run this again\n"
+        )
+    );
+    assert_eq!(sandbox.text(), broken);
+
+    let out = sandbox.acl(&["set-phone", "bob", "+447400123456"]);
+    assert_ok(&out);
+    assert_eq!(sandbox.text(), ACL);
+    assert_ok(&sandbox.acl(&["remove", "alice"]));
+    sandbox.assert_only(&["team.toml"]);
+}
+
+/// `cmd`'s output, or a failed test if it takes more than 10 s (killed, so that a
+/// command waiting for ever fails the test instead of hanging the suite).
+fn output_within(cmd: &mut Command) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Only a regular file is an ACL: a FIFO (which would block the read until a writer
+/// came), a device or a directory is refused at once, saying what it is, and so is a
+/// file too large to be one, without reading it.
+#[cfg(unix)]
+#[test]
+fn a_fifo_a_device_a_directory_or_a_huge_file_is_refused_at_once() {
+    let sandbox = Sandbox::new("not-a-file");
+    let fifo = sandbox.dir.join("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let huge = sandbox.dir.join("huge.toml");
+    // Sparse: nothing is written, and 4 GiB would take a while to read.
+    fs::File::create(&huge).unwrap().set_len(1 << 32).unwrap();
+    let fifo_said = "it is a FIFO (named pipe), not a regular file";
+    let cases = [
+        (fifo.to_str().unwrap(), fifo_said),
+        ("/dev/null", "it is a character device, not a regular file"),
+        (
+            sandbox.dir.to_str().unwrap(),
+            "it is a directory, not a regular file",
+        ),
+        (
+            huge.to_str().unwrap(),
+            "it is 4294967296 bytes (4096.0 MiB), over the 64 MiB an ACL may be \
+             (a 100,000-user list is about 6 MB): is it the right file?",
+        ),
+    ];
+    for (path, said) in cases {
+        for args in [
+            &["acl", "check", path][..],
+            &["acl", "--acl", path, "list"][..],
+            &["acl", "--acl", path, "remove", "bob"][..],
+            &[
+                "acl", "--acl", path, "add", "dave", "--phone", DAVE, "--room", "x",
+            ][..],
+        ] {
+            let out = output_within(
+                Command::new(env!("CARGO_BIN_EXE_roomgate"))
+                    .args(args)
+                    .env_clear()
+                    .current_dir(&sandbox.dir),
+            );
+            assert_refused(&out);
+            assert_eq!(
+                stderr(&out),
+                format!("{path}: cannot read: {said}\n"),
+                "{args:?}"
+            );
+        }
+    }
+    // Through a link too: what it leads to counts.
+    let link = sandbox.dir.join("link.toml");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_roomgate"))
+            .args(["acl", "check", link.to_str().unwrap()])
+            .env_clear()
+            .current_dir(&sandbox.dir),
+    );
+    assert_refused(&out);
+    assert!(
+        stderr(&out).ends_with(&format!("{fifo_said}\n")),
+        "{}",
+        stderr(&out)
+    );
+    sandbox.assert_only(&["fifo.toml", "huge.toml", "link.toml", "team.toml"]);
+}
+
+/// Someone who may edit the file but not give a new one its owner or group (the
+/// file's owner, outside its group; a member of a group-writable file's group) is
+/// told which of the two it was, and who could. Needs root, to act as someone else.
+#[cfg(unix)]
+#[test]
+fn an_owner_or_group_that_cannot_be_kept_is_named() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+    use std::os::unix::process::CommandExt;
+    let sandbox = Sandbox::new("ownership");
+    if fs::metadata(&sandbox.acl).unwrap().uid() != 0 {
+        eprintln!("skipped: acting as another user needs root");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    // A directory that user may write (for the temporary file), and the binary where
+    // they can reach it: a link if the file systems allow, else a copy.
+    chown(&sandbox.dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    let bin = sandbox.dir.join("roomgate");
+    if fs::hard_link(env!("CARGO_BIN_EXE_roomgate"), &bin).is_err() {
+        fs::copy(env!("CARGO_BIN_EXE_roomgate"), &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let file = sandbox.acl.display().to_string();
+    let grant = || {
+        output_within(
+            Command::new(&bin)
+                .args(["acl", "--acl", &file, "grant", "carol", "ops"])
+                .env_clear()
+                .current_dir(&sandbox.dir)
+                .uid(NOBODY)
+                .gid(NOBODY),
+        )
+    };
+    let cases = [
+        // Theirs, in root's group, which they are not in.
+        (
+            (NOBODY, 0, 0o644),
+            "cannot give the new file the old one's group, ",
+            "(gid 0): Operation not permitted (os error 1); run this as root or as a member of ",
+        ),
+        // Root's, writable by all: the owner only root can give.
+        (
+            (0, NOBODY, 0o666),
+            "cannot give the new file the old one's owner, root: ",
+            "Operation not permitted (os error 1); run this as root\n",
+        ),
+    ];
+    for ((uid, gid, mode), what, advice) in cases {
+        chown(&sandbox.acl, Some(uid), Some(gid)).unwrap();
+        fs::set_permissions(&sandbox.acl, fs::Permissions::from_mode(mode)).unwrap();
+        let out = grant();
+        assert_refused(&out);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("{file}: not changed: {what}")),
+            "{err}"
+        );
+        assert!(err.contains(advice), "{err}");
+        assert_eq!(sandbox.text(), ACL);
+        sandbox.assert_only(&["roomgate", "team.toml"]);
+    }
 }
 
 #[test]

@@ -44,8 +44,10 @@
 
 pub mod edit;
 mod parse;
+mod read;
 pub mod watch;
 
+pub use read::{MAX_FILE_BYTES, ReadError};
 pub use watch::{AclStatus, AclStore, ReloadOutcome};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -309,24 +311,27 @@ impl Acl {
         parse::parse(origin, text, policy)
     }
 
-    /// Reads then parses; an unreadable file is a single error without a position.
-    /// Any phone number is accepted; see [`Acl::load_with`].
+    /// Reads then parses; an unreadable file (or one that is not a regular file, or
+    /// is over [`MAX_FILE_BYTES`]) is a single error without a position. Any phone
+    /// number is accepted; see [`Acl::load_with`].
     pub fn load(path: &Path) -> Result<Acl, AclErrors> {
         Self::load_with(path, &AclPolicy::default())
     }
 
     /// Like [`Acl::load`], and every phone number must also satisfy `policy`.
     pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
-        match std::fs::read(path) {
+        match read::read(path) {
             Ok(bytes) => Self::parse_bytes(path, bytes, policy),
             // A first start without a list: say how to make one.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Self::unreadable(
-                path,
-                &format_args!(
-                    "{e}; start one from a copy of acl.example.toml (the example that \
-                     comes with roomgate), then edit it or use `roomgate acl add`"
-                ),
-            )),
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Self::unreadable(
+                    path,
+                    &format_args!(
+                        "{e}; start one from a copy of acl.example.toml (the example that \
+                         comes with roomgate), then edit it or use `roomgate acl add`"
+                    ),
+                ))
+            }
             Err(e) => Err(Self::unreadable(path, &e)),
         }
     }

@@ -88,7 +88,9 @@ impl AclStore {
     /// Read, validate and swap in the file. Blocking file I/O and parsing: call it
     /// from `spawn_blocking`, never on the async runtime.
     pub fn reload(&self) -> ReloadOutcome {
-        let text = match std::fs::read(&self.path) {
+        // Only a regular file, and only up to the limit: a FIFO put in the list's
+        // place would block this (and every later) reload for good.
+        let text = match super::read::read(&self.path) {
             Ok(bytes) => bytes,
             Err(e) => {
                 let errors = Acl::unreadable(&self.path, &e);
@@ -784,6 +786,119 @@ mod tests {
             store.reload(),
             ReloadOutcome::Restored { users: 1 }
         ));
+    }
+
+    /// A FIFO made at `path`.
+    #[cfg(unix)]
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    /// When dropped, lets go of a reader a regression left waiting on the FIFO: an
+    /// open for writing that doesn't wait ends its open, and the close its read. So a
+    /// failing test fails instead of hanging the suite.
+    #[cfg(unix)]
+    struct ReleaseFifo(PathBuf);
+
+    #[cfg(unix)]
+    impl Drop for ReleaseFifo {
+        fn drop(&mut self) {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.0);
+        }
+    }
+
+    /// `store.reload()`, on a thread of its own: `None` if it took over 5 s.
+    fn reload_within(store: &Arc<AclStore>) -> Option<ReloadOutcome> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let store = store.clone();
+        std::thread::spawn(move || tx.send(store.reload()));
+        rx.recv_timeout(Duration::from_secs(5)).ok()
+    }
+
+    /// A FIFO in the list's place would block a reload for ever (and with it every
+    /// later one); a huge file would be read into memory. Each is refused like a
+    /// broken file: the last good list stays, stale, and the next good file loads.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_an_oversized_file_is_refused_and_the_list_kept() {
+        let (dir, path, store) = loaded(GOOD);
+        let store = Arc::new(store);
+        let fifo = dir.0.join("conf/fifo");
+        mkfifo(&fifo);
+        let _release = ReleaseFifo(fifo.clone());
+        std::fs::remove_file(&path).unwrap();
+        std::fs::hard_link(&fifo, &path).unwrap();
+        let Some(ReloadOutcome::Rejected(errors)) = reload_within(&store) else {
+            panic!("a FIFO was not refused at once")
+        };
+        assert_eq!(
+            errors.to_string(),
+            format!(
+                "{}: cannot read: it is a FIFO (named pipe), not a regular file",
+                path.display()
+            )
+        );
+        assert_eq!(store.load().user_count(), 1);
+        assert!(matches!(store.status(), AclStatus::Stale { .. }));
+
+        std::fs::remove_file(&path).unwrap();
+        let huge = std::fs::File::create(&path).unwrap();
+        huge.set_len(super::super::MAX_FILE_BYTES + 1).unwrap();
+        let Some(ReloadOutcome::Rejected(errors)) = reload_within(&store) else {
+            panic!("a file over the limit was not refused")
+        };
+        assert!(
+            errors.to_string().contains("over the 64 MiB an ACL may be"),
+            "{errors}"
+        );
+        assert_eq!(store.load().user_count(), 1);
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(
+            &path,
+            format!("{GOOD}\n[users.bob]\nphone = \"+447400123456\"\nrooms = [\"*\"]\n"),
+        )
+        .unwrap();
+        assert!(matches!(
+            reload_within(&store),
+            Some(ReloadOutcome::Loaded { users: 2 })
+        ));
+        assert_eq!(store.status(), AclStatus::Fresh);
+    }
+
+    /// The watch goes on after a FIFO was put in the list's place: the good list
+    /// renamed over it later is in force.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_fifo_in_the_lists_place_does_not_stop_the_watch() {
+        let (dir, path) = temp_acl(GOOD);
+        let (store, _watch, mut loads) = watched(&path);
+        let fifo = dir.0.join("conf/fifo");
+        mkfifo(&fifo);
+        let _release = ReleaseFifo(fifo.clone());
+        let next = dir.0.join("conf/acl.toml.new");
+        std::fs::hard_link(&fifo, &next).unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        let refused = tokio::time::timeout(Duration::from_secs(2), loads.recv()).await;
+        assert_eq!(refused, Ok(Some(false)), "the FIFO's reload did not end");
+        assert!(matches!(store.status(), AclStatus::Stale { .. }));
+        assert_eq!(store.load().user_count(), 1);
+
+        std::fs::write(&next, list_of(2)).unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        until_loaded(&mut loads)
+            .await
+            .expect("a good list after the FIFO");
+        assert_eq!(store.load().user_count(), 2);
+        assert_eq!(store.status(), AclStatus::Fresh);
     }
 
     #[tokio::test]

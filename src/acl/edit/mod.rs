@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use toml_edit::{Array, Decor, DocumentMut, InlineTable, Item, Key, RawString, Table, Value};
 
 use super::parse::key_segment;
-use super::{Acl, AclErrors, AclPolicy, RecordingMode, Role, RoomSettings};
+use super::read::{self, ReadError};
+use super::{Acl, AclError, AclErrors, AclPolicy, RecordingMode, Role, RoomSettings};
 use crate::domain::{ParseError, PhoneNumber, RoomName, RoomPattern, Username};
 use crate::verify::Channel;
 
@@ -151,7 +152,7 @@ pub enum EditError {
     Read {
         origin: String,
         #[source]
-        source: io::Error,
+        source: ReadError,
     },
     /// The command's own arguments: not a username, phone number or room.
     #[error("{}", lines(origin, problems))]
@@ -189,15 +190,36 @@ pub enum EditError {
     /// The file is not UTF-8 text; `errors` says where it goes wrong.
     #[error("{errors}\n{origin}: not changed")]
     NotText { origin: String, errors: AclErrors },
-    /// The edited text would not be a valid ACL; `errors` locate the problems in it.
+    /// The edited text would not be a valid ACL, and the file was valid: the change
+    /// itself is wrong. `errors` locate the problems in the edited text.
     #[error(
         "{errors}\n{origin}: not changed: the change would leave the errors above (lines as they would be after the change)"
     )]
     Invalid { origin: String, errors: AclErrors },
+    /// The file on disk is already not a valid ACL, and the change leaves errors it
+    /// has: `errors` are the file's, at their lines on disk (lines of a text never
+    /// written would point the host at the wrong place). `added` are those the change
+    /// itself would bring, without a position for that reason.
+    #[error("{}", already_invalid(origin, errors, added))]
+    AlreadyInvalid {
+        origin: String,
+        errors: AclErrors,
+        added: Vec<AclError>,
+    },
     #[error(
         "{origin}: not changed: the file changed on disk while roomgate was editing it; run the command again"
     )]
     ChangedOnDisk { origin: String },
+    /// The new file could not be given the old one's owner or group (`what` says
+    /// which, and whose); `advice` is who can.
+    #[error("{origin}: not changed: cannot give the new file {what}: {source}; {advice}")]
+    Ownership {
+        origin: String,
+        what: String,
+        advice: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{origin}: not changed: cannot {action}: {source}")]
     Write {
         origin: String,
@@ -214,6 +236,54 @@ pub enum EditError {
         #[source]
         source: io::Error,
     },
+}
+
+/// [`EditError::AlreadyInvalid`]'s message: the file's errors, the change's own, then
+/// what to do. An edit is refused while any error is left in the file, so with
+/// several, a command that fixes one of them is refused too: those are fixed by hand.
+fn already_invalid(origin: &str, errors: &AclErrors, added: &[AclError]) -> String {
+    let mut at: Vec<usize> = errors.0.iter().map(|e| e.line).filter(|&l| l > 0).collect();
+    at.dedup();
+    let at = match at.as_slice() {
+        [] => String::new(),
+        [line] => format!(", at line {line} as the file is now"),
+        lines => format!(
+            ", at lines {} as the file is now",
+            lines
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let (what, how) = if errors.0.len() == 1 {
+        (
+            format!("an error (above{at}); fix it"),
+            "by hand or with the `roomgate acl` command that changes it (set-phone, say)",
+        )
+    } else {
+        (
+            format!("{} errors (above{at}); fix them", errors.0.len()),
+            "by hand (a `roomgate acl` command is refused while another error is left, \
+             so one such as set-phone can fix only the last)",
+        )
+    };
+    let mut out = format!(
+        "{errors}\n{origin}: not changed: the file already has {what} first, {how}, then run \
+         this again"
+    );
+    for error in added {
+        let path = if error.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", error.path)
+        };
+        out.push_str(&format!(
+            "\n{origin}: the change would also bring: {path}{}",
+            error.message
+        ));
+    }
+    out
 }
 
 fn lines(origin: &str, problems: &[String]) -> String {
@@ -235,10 +305,11 @@ fn typed<T>(input: &str, parse: fn(&str) -> Result<T, ParseError>) -> Result<T, 
 /// changed and it is a valid ACL under `policy`. Returns the line for the host.
 pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
     let origin = path.display().to_string();
-    let bytes = match fs::read(path) {
+    // Read as `serve` reads it: a FIFO or a device is refused, not waited on.
+    let bytes = match read::read(path) {
         Ok(bytes) => bytes,
         // The first user makes the list (nothing at all there, not even a link).
-        Err(e)
+        Err(ReadError::Io(e))
             if e.kind() == io::ErrorKind::NotFound
                 && matches!(edit, Edit::Add { .. })
                 && fs::symlink_metadata(path).is_err() =>
@@ -461,10 +532,8 @@ pub fn edit_text(
     let new = result?;
     let mut message = message;
     if new != text {
-        let acl = Acl::parse_with(origin, &new, policy).map_err(|errors| EditError::Invalid {
-            origin: origin.to_owned(),
-            errors,
-        })?;
+        let acl = Acl::parse_with(origin, &new, policy)
+            .map_err(|after| refusal(origin, text, policy, after))?;
         // A number someone else has already (a copy-paste slip): done, and said.
         if let Edit::Add { user, .. } | Edit::SetPhone { user, .. } = edit
             && let Ok(user) = typed(user, Username::parse)
@@ -504,6 +573,71 @@ pub fn edit_text(
         }
     }
     Ok(Edited { text: new, message })
+}
+
+/// Why an edit of `text` whose result has the errors `after` is refused. If `text`
+/// itself was not valid and the result still has any of its errors, those are the
+/// host's to fix first, so they are reported as the file has them: at their lines on
+/// disk, not where they would be after the change. Otherwise (the file was valid, or
+/// the change fixed what was wrong with it) the change's errors are its own.
+fn refusal(origin: &str, text: &str, policy: &AclPolicy, after: AclErrors) -> EditError {
+    let Err(before) = Acl::parse_with(origin, text, policy) else {
+        return EditError::Invalid {
+            origin: origin.to_owned(),
+            errors: after,
+        };
+    };
+    if !before
+        .0
+        .iter()
+        .any(|old| after.0.iter().any(|new| same_problem(old, new)))
+    {
+        return EditError::Invalid {
+            origin: origin.to_owned(),
+            errors: after,
+        };
+    }
+    let added = after
+        .0
+        .into_iter()
+        .filter(|new| !before.0.iter().any(|old| same_problem(old, new)))
+        .collect();
+    EditError::AlreadyInvalid {
+        origin: origin.to_owned(),
+        errors: before,
+        added,
+    }
+}
+
+/// Whether two errors, one in the text before an edit and one after, are the same
+/// problem: the same key and message, but for the `LINE:COLUMN`s a message may
+/// quote (`first listed at 3:10`), which move with the lines above them.
+fn same_problem(old: &AclError, new: &AclError) -> bool {
+    old.path == new.path && without_positions(&old.message) == without_positions(&new.message)
+}
+
+/// `message` with each `LINE:COLUMN` in it as `_:_`.
+fn without_positions(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        out.push_str(&rest[..start]);
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let line = digits(&rest[start..]);
+        let after_line = &rest[start + line..];
+        match after_line.strip_prefix(':') {
+            Some(column) if digits(column) > 0 => {
+                out.push_str("_:_");
+                rest = &column[digits(column)..];
+            }
+            _ => {
+                out.push_str(&rest[start..start + line]);
+                rest = after_line;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The value, or `None` with the reason added to `problems`.

@@ -30,12 +30,11 @@ pub(super) fn replace_file(
     let mut temp = TempFile(Some(temp_path));
     file.write_all(new)
         .map_err(fail("write the temporary file"))?;
-    // The new file must keep the old one's owner: only that owner or root can give it
-    // (a member of a group-writable file's group can edit it in place, not replace it).
+    // The new file must keep the old one's owner and group: only root can give it the
+    // owner (a member of a group-writable file's group can edit it in place, not
+    // replace it), and only root or a member of the group can give it the group.
     #[cfg(unix)]
-    keep_owner(&file, &metadata).map_err(fail(
-        "give the new file the old one's owner (run this as the file's owner, or as root)",
-    ))?;
+    keep_owner(&file, &metadata, "the old one's", origin)?;
     file.set_permissions(metadata.permissions())
         .map_err(fail("give the new file the old one's permissions"))?;
     file.sync_all()
@@ -46,10 +45,16 @@ pub(super) fn replace_file(
     // it, two edits could each find the file as they read it, and the second rename
     // would drop the first's change. One that waited here reads the file anew (the
     // path, not the file it locked), finds the change and refuses.
-    let lock = File::open(&target).map_err(fail("open the file"))?;
+    // Both opened as the first read was: should the file have been swapped for a
+    // FIFO meanwhile, neither waits for a writer for ever.
+    let (lock, _) = read::open_regular(&target)
+        .map_err(io::Error::from)
+        .map_err(fail("open the file"))?;
     lock.lock().map_err(fail("lock the file"))?;
     // Compared as late as possible: what someone saved since we read it wins.
-    let now = fs::read(&target).map_err(fail("read the file again"))?;
+    let now = read::read(&target)
+        .map_err(io::Error::from)
+        .map_err(fail("read the file again"))?;
     if now != expected {
         return Err(EditError::ChangedOnDisk {
             origin: origin.to_owned(),
@@ -89,8 +94,7 @@ pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), E
         let made = file.metadata().map_err(fail("read the new file's owner"))?;
         if made.uid() == 0 {
             let dir_metadata = fs::metadata(&dir).map_err(fail("read the directory's owner"))?;
-            keep_owner(&file, &dir_metadata)
-                .map_err(fail("give the new file the directory's owner"))?;
+            keep_owner(&file, &dir_metadata, "the directory's", origin)?;
         }
     }
     file.sync_all()
@@ -172,14 +176,104 @@ pub(super) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)>
 }
 
 /// Someone editing as root must not leave the service unable to read its own ACL.
+/// Gives `file` the owner, then the group, of `original` (`whose`: "the old one's"),
+/// each only if it differs, so that a refusal says which of the two it was.
 #[cfg(unix)]
-pub(super) fn keep_owner(file: &File, original: &fs::Metadata) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let current = file.metadata()?;
-    let uid = (current.uid() != original.uid()).then(|| original.uid());
-    let gid = (current.gid() != original.gid()).then(|| original.gid());
-    if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::fchown(file, uid, gid)?;
+pub(super) fn keep_owner(
+    file: &File,
+    original: &fs::Metadata,
+    whose: &str,
+    origin: &str,
+) -> Result<(), EditError> {
+    use std::os::unix::fs::{MetadataExt, fchown};
+    let current = file
+        .metadata()
+        .map_err(write_error(origin, "read the new file's owner"))?;
+    if current.uid() != original.uid() {
+        fchown(file, Some(original.uid()), None)
+            .map_err(|e| ownership(origin, whose, Id::Owner(original.uid()), e))?;
+    }
+    if current.gid() != original.gid() {
+        fchown(file, None, Some(original.gid()))
+            .map_err(|e| ownership(origin, whose, Id::Group(original.gid()), e))?;
     }
     Ok(())
+}
+
+/// A user or group a new file was to be given.
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Id {
+    Owner(u32),
+    Group(u32),
+}
+
+/// The error for `id` refused to the new file, with the one advice that fits: an
+/// owner is given only by root (or kept by that owner, who makes the file), a group
+/// by root or a member of it. So the group's owner, who is not in it, hears that.
+#[cfg(unix)]
+fn ownership(origin: &str, whose: &str, id: Id, source: io::Error) -> EditError {
+    let name = match id {
+        Id::Owner(uid) => fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|db| name_in(&db, uid).map(str::to_owned)),
+        Id::Group(gid) => fs::read_to_string("/etc/group")
+            .ok()
+            .and_then(|db| name_in(&db, gid).map(str::to_owned)),
+    };
+    ownership_error(origin, whose, id, name.as_deref(), source)
+}
+
+#[cfg(unix)]
+pub(super) fn ownership_error(
+    origin: &str,
+    whose: &str,
+    id: Id,
+    name: Option<&str>,
+    source: io::Error,
+) -> EditError {
+    let (what, advice) = match (id, name) {
+        (Id::Owner(0), _) => (
+            format!("{whose} owner, root"),
+            "run this as root".to_owned(),
+        ),
+        (Id::Owner(uid), Some(name)) => (
+            format!("{whose} owner, {name} (uid {uid})"),
+            format!("run this as {name} or as root"),
+        ),
+        (Id::Owner(uid), None) => (
+            format!("{whose} owner, uid {uid}"),
+            format!("run this as the user with uid {uid} or as root"),
+        ),
+        (Id::Group(gid), Some(name)) => (
+            format!("{whose} group, {name} (gid {gid})"),
+            format!("run this as root or as a member of group {name}"),
+        ),
+        (Id::Group(gid), None) => (
+            format!("{whose} group, gid {gid}"),
+            format!("run this as root or as a member of the group with gid {gid}"),
+        ),
+    };
+    EditError::Ownership {
+        origin: origin.to_owned(),
+        what,
+        advice,
+        source,
+    }
+}
+
+/// The name of `id` in a file laid out as /etc/passwd or /etc/group (`NAME:x:ID:…`).
+/// Read from there, not through `getpwuid_r`/`getgrgid_r`: the crate keeps `unsafe`
+/// to two calls, and a file's owner or group on the machine the host edits it on is
+/// almost always a local one; a name found nowhere is said as its number.
+#[cfg(unix)]
+pub(super) fn name_in(db: &str, id: u32) -> Option<&str> {
+    db.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let listed: u32 = fields.nth(1)?.parse().ok()?;
+            (listed == id && !name.is_empty()).then_some(name)
+        })
 }

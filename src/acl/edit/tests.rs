@@ -703,6 +703,185 @@ fn edit_text_refuses_a_result_that_is_not_a_valid_acl() {
     );
 }
 
+/// A file that already has an error (bob's number, line 6): an edit elsewhere is
+/// refused with that error where it is on disk, not where it would be after the
+/// change (line 2, once alice is gone), and says it is the file's, to fix first.
+#[test]
+fn an_edit_of_a_file_with_errors_reports_them_at_their_lines_on_disk() {
+    let broken = replaced(PLAIN, "+447400123456", "555");
+    let policy = AclPolicy::default();
+    let remove_alice = Edit::Remove {
+        user: "alice".into(),
+    };
+    let err = edit_text("acl.toml", &broken, &policy, &remove_alice).unwrap_err();
+    assert!(matches!(err, EditError::AlreadyInvalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "acl.toml:6:9: users.bob.phone: \"555\" is not an E.164 number\n\
+         acl.toml: not changed: the file already has an error (above, at line 6 as the file \
+         is now); fix it first, by hand or with the `roomgate acl` command that changes it \
+         (set-phone, say), then run this again"
+    );
+
+    // The command that fixes it is what it takes.
+    let fixed = edit_text(
+        "acl.toml",
+        &broken,
+        &policy,
+        &Edit::SetPhone {
+            user: "bob".into(),
+            phone: "+14155550102".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(fixed.text, replaced(PLAIN, "+447400123456", "+14155550102"));
+
+    // Adding someone is refused alike: the file's error is what to fix.
+    let err = edit_text(
+        "acl.toml",
+        &broken,
+        &policy,
+        &Edit::Add {
+            user: "carol".into(),
+            phone: DAVE.into(),
+            rooms: vec!["standup".into()],
+            role: Role::Participant,
+            channels: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "acl.toml:6:9: users.bob.phone: \"555\" is not an E.164 number\n\
+                          acl.toml: not changed: the file already has an error"
+        ),
+        "{err}"
+    );
+
+    let gb_only = AclPolicy {
+        allowed_countries: Some(["GB".to_owned()].into()),
+    };
+    let err = edit_text("acl.toml", &broken, &gb_only, &remove_alice).unwrap_err();
+    // Under a GB-only policy alice's US number is an error too; removing her leaves
+    // bob's, which is reported (with hers, the file's) at their lines on disk.
+    assert_eq!(
+        err.to_string(),
+        "acl.toml:2:9: users.alice.phone: +1********01 is in US, which is not in \
+         ROOMGATE_ALLOWED_COUNTRIES (GB)\n\
+         acl.toml:6:9: users.bob.phone: \"555\" is not an E.164 number\n\
+         acl.toml: not changed: the file already has 2 errors (above, at lines 2, 6 as the \
+         file is now); fix them first, by hand (a `roomgate acl` command is refused while \
+         another error is left, so one such as set-phone can fix only the last), then run \
+         this again"
+    );
+}
+
+/// The other cases keep the after-change wording: a change that makes a valid file
+/// invalid, one that fixes the file's error but brings its own, and a first user
+/// added to an empty file (whose "no users" the change fixes).
+#[test]
+fn the_changes_own_errors_are_given_at_their_lines_after_it() {
+    let us_only = AclPolicy {
+        allowed_countries: Some(["US".to_owned()].into()),
+    };
+    let after = "acl.toml: not changed: the change would leave the errors above (lines as \
+                 they would be after the change)";
+    let broken = replaced(PLAIN, "+447400123456", "555");
+    let err = edit_text(
+        "acl.toml",
+        &broken,
+        &us_only,
+        &Edit::SetPhone {
+            user: "bob".into(),
+            phone: "+447400123457".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, EditError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "acl.toml:6:9: users.bob.phone: +44********57 is in GB, which is not in \
+             ROOMGATE_ALLOWED_COUNTRIES (US)\n{after}"
+        )
+    );
+    for empty in ["", "# our list\n"] {
+        let err = edit_text(
+            "acl.toml",
+            empty,
+            &us_only,
+            &Edit::Add {
+                user: "dave".into(),
+                phone: "+447400123456".into(),
+                rooms: vec!["x".into()],
+                role: Role::Participant,
+                channels: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, EditError::Invalid { .. }),
+            "{empty:?}: {err:?}"
+        );
+        assert!(err.to_string().ends_with(after), "{err}");
+    }
+
+    // The file's error and one of the change's own: the file's at its line on disk,
+    // the change's without one.
+    let err = edit_text(
+        "acl.toml",
+        &broken,
+        &us_only,
+        &Edit::Add {
+            user: "dave".into(),
+            phone: "+447400123456".into(),
+            rooms: vec!["x".into()],
+            role: Role::Participant,
+            channels: vec![],
+        },
+    )
+    .unwrap_err();
+    let EditError::AlreadyInvalid { errors, added, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(errors.0.len(), 1);
+    assert_eq!(added.len(), 1);
+    assert!(
+        err.to_string().ends_with(
+            "then run this again\nacl.toml: the change would also bring: users.dave.phone: \
+             +44********56 is in GB, which is not in ROOMGATE_ALLOWED_COUNTRIES (US)"
+        ),
+        "{err}"
+    );
+}
+
+/// An error whose message quotes a position (a duplicate's first place) is still
+/// known as the file's once the lines above it move.
+#[test]
+fn an_error_quoting_a_position_is_known_after_lines_move() {
+    let broken = replaced(PLAIN, r#"rooms = ["*"]"#, r#"rooms = ["x", "x"]"#);
+    let err = edit_text(
+        "acl.toml",
+        &broken,
+        &AclPolicy::default(),
+        &Edit::Remove {
+            user: "alice".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, EditError::AlreadyInvalid { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(
+            "acl.toml:7:15: users.bob.rooms[1]: duplicate room \"x\" (first listed at 7:10)"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        without_positions("a (first listed at 12:3), 10 rooms, 4:x"),
+        "a (first listed at _:_), 10 rooms, 4:x"
+    );
+}
+
 /// A user with "*" keeps every room: the messages say so rather than let a host
 /// believe a revoke took them out.
 #[test]
@@ -1293,4 +1472,64 @@ fn names_and_rooms_are_read_as_the_join_page_reads_them() {
         },
     );
     assert_eq!(removed.text, bob);
+}
+
+/// The owner of a file outside its group can't give the new file that group: the
+/// refusal says it was the group, names it, and says who can (not "the file's owner",
+/// which they are).
+#[cfg(unix)]
+#[test]
+fn a_refused_owner_or_group_is_named_with_who_can_give_it() {
+    use replace::{Id, name_in, ownership_error};
+    let denied = || io::Error::from_raw_os_error(1);
+    let cases = [
+        (
+            Id::Group(0),
+            Some("root"),
+            "cannot give the new file the old one's group, root (gid 0): Operation not \
+             permitted (os error 1); run this as root or as a member of group root",
+        ),
+        (
+            Id::Group(1234),
+            None,
+            "cannot give the new file the old one's group, gid 1234: Operation not permitted \
+             (os error 1); run this as root or as a member of the group with gid 1234",
+        ),
+        (
+            Id::Owner(65534),
+            Some("nobody"),
+            "cannot give the new file the old one's owner, nobody (uid 65534): Operation not \
+             permitted (os error 1); run this as nobody or as root",
+        ),
+        (
+            Id::Owner(4321),
+            None,
+            "cannot give the new file the old one's owner, uid 4321: Operation not permitted \
+             (os error 1); run this as the user with uid 4321 or as root",
+        ),
+        (
+            Id::Owner(0),
+            Some("root"),
+            "cannot give the new file the old one's owner, root: Operation not permitted \
+             (os error 1); run this as root",
+        ),
+    ];
+    for (id, name, expected) in cases {
+        let err = ownership_error("acl.toml", "the old one's", id, name, denied());
+        assert!(matches!(err, EditError::Ownership { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("acl.toml: not changed: {expected}")
+        );
+    }
+
+    let group =
+        "# local groups\nroot:x:0:\nstaff:x:50:alice,bob\nbroken\n:x:7:\nnogroup:x:65534:\n";
+    assert_eq!(name_in(group, 0), Some("root"));
+    assert_eq!(name_in(group, 50), Some("staff"));
+    assert_eq!(name_in(group, 65534), Some("nogroup"));
+    assert_eq!(name_in(group, 7), None);
+    assert_eq!(name_in(group, 51), None);
+    let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n";
+    assert_eq!(name_in(passwd, 65534), Some("nobody"));
 }
