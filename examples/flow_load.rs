@@ -3,7 +3,10 @@
 //! Twilio mode, answers its Verify calls from a mock in this process after a fixed
 //! latency, and runs N concurrent participants, each doing join form → sign-in →
 //! code → room page → token over and over, every flow as another of U users and with
-//! a fresh cookie jar.
+//! a fresh cookie jar. Each participant has users of its own (U is raised to N if
+//! smaller): one person doesn't sign in twice at once, and if they did, their two
+//! sign-ins would share one verification, which the first approval ends (as at
+//! Verify), and the second would fail.
 //!
 //!     cargo build --release --bin roomgate
 //!     cargo build --release --example flow_load
@@ -15,7 +18,8 @@
 //! almost every one is refused (429), and a "flow" is one refused sign-in. That is the
 //! cost of a flood.
 //!
-//! Defaults: 50 participants, 10 s, Verify answering in 50 ms, 1,000 users, the
+//! Defaults: 50 participants, 10 s, Verify answering in 50 ms, 1,000 users (or one per
+//! participant, if more), the
 //! embedded store in a fresh temporary data directory (`--redis-url` uses Redis
 //! instead, under a prefix of its own). The server is `$ROOMGATE_BIN`, else the
 //! `roomgate` next to this example's directory (`target/release/roomgate`). Build the
@@ -106,7 +110,8 @@ fn parse_args() -> anyhow::Result<Options> {
         participants,
         seconds: positional.get(1).copied().unwrap_or(10).max(1),
         verify_ms: positional.get(2).copied().unwrap_or(50),
-        users,
+        // A user each at least: see the loop in `run`.
+        users: users.max(participants),
         redis_url,
         refused,
     })
@@ -762,8 +767,11 @@ async fn run() -> anyhow::Result<()> {
                     tally = refuse_until(&client, &base, measure_from, measure_to).await;
                 }
                 while !refused && Instant::now() < measure_to {
-                    // Participant i's k-th flow: user (i + k·N) mod U.
-                    let user = username((i + round * n) % users);
+                    // Participant i's k-th flow: user i + (k mod ⌊U/N⌋)·N. Each participant
+                    // has users of its own, as people do: two flows of one user at once
+                    // share a verification (as at Verify), and the first approved ends it
+                    // for the other.
+                    let user = username(i + (round % (users / n)) * n);
                     round += 1;
                     jar.clear();
                     let t = Instant::now();

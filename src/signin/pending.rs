@@ -509,9 +509,13 @@ impl SignIns {
     /// one is another verification's).
     async fn end_window(&self, who: &str, window: Option<&Window>) -> Result<(), StoreError> {
         if let Some(Window(window)) = window {
-            self.store
-                .delete_if(&window_key(who), window.as_bytes())
-                .await?;
+            // Its checks go with it (they are its own, whatever holds the key now),
+            // rather than sit out their lifetime: one a flow would add up.
+            let (key, checks) = (window_key(who), checks_key(who, window));
+            tokio::try_join!(
+                self.store.delete_if(&key, window.as_bytes()),
+                self.store.delete(&checks),
+            )?;
         }
         Ok(())
     }
@@ -716,6 +720,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(signins.take_check(&third_in).await.unwrap(), Checks::Over);
+        // Its count goes with it (one a flow would otherwise sit out its lifetime).
+        let Some(Window(ended)) = window else {
+            panic!("a window")
+        };
+        let count = checks_key("mallory", &ended);
+        assert_eq!(signins.store.get(&count).await.unwrap(), None);
         // Its last check spent, a window ends too (as Verify's verification does), and
         // the next sign-in begins a new one; a sign-in from before it has no checks
         // in the new one.
