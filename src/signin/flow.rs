@@ -530,6 +530,14 @@ impl SignInService {
             .started(&attempt.id, &attempt.sign_in, self.start_wait)
             .await?;
         let sid = match started {
+            StartState::Sent(sid) if attempt.sign_in.kept => {
+                // Nothing was started for it: wait what a start would have taken,
+                // as anyone else's "Call me instead" that sent nothing does.
+                let age = attempt.sign_in.age(self.signins.now_ms());
+                let rest = self.signins.pace.start_left(age, self.start_wait);
+                tokio::time::sleep(rest).await;
+                sid
+            }
             StartState::Sent(sid) => sid,
             StartState::Failed(notice) => return Ok(Checked::Ended(notice)),
             // Nothing sent: the same answers a wrong code gets, in the time a call to

@@ -137,8 +137,14 @@ impl Pace {
     /// rest of a start (as a real check waits for one in flight, at most `start_wait`),
     /// then a check.
     pub fn decoy_wait(&self, age: Duration, start_wait: Duration) -> Duration {
-        let start_left = self.starts.draw().saturating_sub(age).min(start_wait);
-        start_left + self.checks.draw()
+        self.start_left(age, start_wait) + self.checks.draw()
+    }
+
+    /// The rest of a start, `age` after a sign-in began: what a check waits for a
+    /// start in flight (at most `start_wait`). A sign-in that started nothing but
+    /// kept an earlier code waits as long, so it looks like one that sent one.
+    pub fn start_left(&self, age: Duration, start_wait: Duration) -> Duration {
+        self.starts.draw().saturating_sub(age).min(start_wait)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Notice, Instant)>> {

@@ -68,6 +68,11 @@ pub struct SignIn {
     /// Unix milliseconds, by the store's clock.
     created_ms: u64,
     state: StartState,
+    /// Sent nothing new: a call asked for by a user allowed only texts kept the
+    /// text's code ([`Start::Keep`]). Its check waits as if a start had run, as the
+    /// same request from anyone else would (see [`super::pace`]).
+    #[serde(default)]
+    pub kept: bool,
 }
 
 impl SignIn {
@@ -243,7 +248,9 @@ impl SignIns {
             ),
         };
         let created_ms = self.now_ms();
+        let kept = matches!(start, Start::Keep(..));
         let sign_in = SignIn {
+            kept,
             room,
             who,
             username,

@@ -167,3 +167,77 @@ async fn a_wrong_code_takes_as_long_for_a_name_nobody_has() {
         "known {known:?} vs unknown {unknown:?}"
     );
 }
+
+/// "Call me instead" from alice, who may only get texts, keeps her text's code and
+/// starts nothing; from mallory it sends nothing either. A wrong code right after
+/// takes as long for both: alice's waits for what a start would have taken, as
+/// mallory's does, then her check.
+#[tokio::test]
+async fn a_wrong_code_after_a_call_refused_takes_as_long_for_a_name_nobody_has() {
+    const DELAY: Duration = Duration::from_millis(300);
+    const CALL_ROUNDS: usize = 4;
+    let mut app = spawn_app_with(
+        &[
+            ("ROOMGATE_STARTS_PER_USER", "1000"),
+            ("ROOMGATE_STARTS_PER_PHONE", "1000"),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    for (path_, status) in [(START_PATH, 201), (CHECK_PATH, 200)] {
+        Mock::given(method("POST"))
+            .and(path(path_))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .set_body_json(verification_json("pending"))
+                    .set_delay(DELAY),
+            )
+            .mount(&app.verify)
+            .await;
+    }
+
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..CALL_ROUNDS {
+        for name in ["alice", "mallory"] {
+            app.client = new_client();
+            app.post_login("standup", name).await;
+            // alice's text has gone out (and taught the pace a start's time).
+            tokio::time::sleep(DELAY * 2).await;
+            let html = app.get_verify("standup").await.text().await.unwrap();
+            let csrf = extract_csrf(&html).unwrap();
+            let call = app
+                .post_form("/rooms/standup/call", &[("csrf_token", &csrf)])
+                .await;
+            assert_eq!(call.status(), StatusCode::SEE_OTHER, "{name}");
+            let html = app.get_verify("standup").await.text().await.unwrap();
+            let csrf = extract_csrf(&html).unwrap();
+            let started = Instant::now();
+            let resp = app
+                .post_code_with("standup", &[("code", "000000"), ("csrf_token", &csrf)])
+                .await;
+            let took = started.elapsed();
+            assert_eq!(
+                resp.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{name}, round {round}"
+            );
+            if name == "alice" {
+                &mut known
+            } else {
+                &mut unknown
+            }
+            .push(took);
+        }
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    eprintln!("median wrong code after a call: known {known:?}, unknown {unknown:?}");
+    assert!(
+        known >= DELAY * 2 - DELAY / 3,
+        "a start's time, then the check: {known:?}"
+    );
+    assert!(
+        known.abs_diff(unknown) <= Duration::from_millis(100),
+        "known {known:?} vs unknown {unknown:?}"
+    );
+}
