@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::pace::{self, Pace};
+use super::pace::Pace;
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
@@ -340,12 +340,12 @@ impl SignIns {
                     // Refused before any call (the breaker): no latency to learn.
                     let called = !matches!(err, VerifyError::Busy(_));
                     pace.start_failed(notice, called.then(|| began.elapsed()));
-                    if pace::hidden(notice) {
-                        // Said only to the log: on the page, as if nothing was sent.
-                        StartState::NotSent
-                    } else {
-                        StartState::Failed(notice)
-                    }
+                    // On the page, as if nothing was sent: a refusal of the number's is
+                    // said only to the log, and Verify being down is said to everyone
+                    // whose sign-in sent nothing while it lasts (`Pace::failing`), this
+                    // one too. Kept as its own failure, it would still say "busy" once
+                    // Verify is back, where a name nobody has no longer does.
+                    StartState::NotSent
                 }
             };
             let sent = matches!(state, StartState::Sent(_));

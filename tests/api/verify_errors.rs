@@ -106,6 +106,46 @@ async fn verify_down_at_the_start_is_busy_for_every_name() {
     }
 }
 
+/// Once Verify answers again, "busy" is over for every name alike: the sign-in whose
+/// start failed while it was down reads as one that sent nothing, as a name nobody has
+/// does (kept as a failure of its own, it said "busy" until it expired).
+#[tokio::test]
+async fn verify_back_ends_busy_for_every_name_alike() {
+    let mut app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&app.verify)
+        .await;
+    let mut sessions = Vec::new();
+    for name in ["alice", "mallory"] {
+        app.client = new_client();
+        app.post_login("standup", name).await;
+        wait_for_requests(&app.verify, 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let page = app.get_verify("standup").await;
+        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        sessions.push(app.client.clone());
+    }
+    // Verify is back: bob's code goes out.
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    app.client = new_client();
+    app.post_login("standup", "bob").await;
+    wait_for_requests(&app.verify, 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let mut pages = Vec::new();
+    for (name, client) in ["alice", "mallory"].into_iter().zip(sessions) {
+        app.client = client;
+        let page = comparable(app.get_verify("standup").await).await;
+        assert_eq!(page.0, StatusCode::OK, "{name}: {}", page.2);
+        pages.push(page);
+    }
+    assert_eq!(pages[0], pages[1]);
+}
+
 #[tokio::test]
 async fn check_errors_map_to_their_pages() {
     let cases = [
