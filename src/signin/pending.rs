@@ -121,11 +121,21 @@ pub struct CodeRequest {
     pub ip: std::net::IpAddr,
 }
 
+type InFlight = HashMap<SignInId, watch::Receiver<StartState>>;
+
+fn lock(in_flight: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
+    // A panic while holding this lock can't leave the map inconsistent.
+    in_flight.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct SignIns {
     store: Arc<dyn Store>,
     verifier: Arc<dyn Verifier>,
     /// Starts running in this process: a check here waits on them without polling.
-    in_flight: Mutex<HashMap<SignInId, watch::Receiver<StartState>>>,
+    /// An entry goes once its start's outcome is in the store, where every instance
+    /// reads it: left until the sign-in ended here, those of sign-ins finished on
+    /// another instance would never go.
+    in_flight: Arc<Mutex<InFlight>>,
     /// Where "code sent" is recorded once Verify has answered.
     audit: AuditLog,
     metrics: Metrics,
@@ -193,7 +203,7 @@ impl SignIns {
         Self {
             store,
             verifier,
-            in_flight: Mutex::default(),
+            in_flight: Arc::default(),
             audit,
             metrics,
             pace: Arc::default(),
@@ -309,6 +319,7 @@ impl SignIns {
         let metrics = self.metrics.clone();
         let store = self.store.clone();
         let pace = self.pace.clone();
+        let in_flight = self.in_flight.clone();
         tokio::spawn(async move {
             let began = tokio::time::Instant::now();
             let outcome = verifier
@@ -359,6 +370,7 @@ impl SignIns {
             if let Err(e) = store.put(&key(&id), &encode(&sign_in), left).await {
                 tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
             }
+            lock(&in_flight).remove(&id);
             if sent {
                 let record = AuditRecord::new(AuditEvent::CodeSent)
                     .user(&req.username)
@@ -556,22 +568,31 @@ impl SignIns {
     /// a failed verification. Across instances each is taken by one only.
     pub async fn sweep(&self) -> Result<Vec<String>, StoreError> {
         let mut expired = Vec::new();
+        // Taken off the queue already: each is seen to here, whatever happens to the
+        // others (a store error for one would otherwise drop the rest uncounted).
         for member in self.store.take_due(EXPIRY_QUEUE, 1000).await? {
             let id = SignInId(member);
             self.lock().remove(&id);
-            if let Some(raw) = self.store.get(&key(&id)).await?
-                && let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw)
-            {
-                expired.push(sign_in.who);
+            match self.store.get(&key(&id)).await {
+                Ok(Some(raw)) => {
+                    if let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw) {
+                        expired.push(sign_in.who);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "an expired sign-in not read: not counted as a failure");
+                }
             }
-            self.store.delete(&key(&id)).await?;
+            if let Err(e) = self.store.delete(&key(&id)).await {
+                tracing::warn!(error = %e, "an expired sign-in not deleted: it goes when its lifetime ends");
+            }
         }
         Ok(expired)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SignInId, watch::Receiver<StartState>>> {
-        // A panic while holding this lock can't leave the map inconsistent.
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        lock(&self.in_flight)
     }
 }
 
@@ -776,6 +797,49 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(left(signins.take_check(&other).await.unwrap()), Some(4));
+    }
+
+    /// A start's outcome, once in the store, is read from there: nothing of it stays
+    /// in this instance's memory (where a sign-in finished on another instance would
+    /// leave it for good).
+    #[tokio::test]
+    async fn a_finished_start_leaves_nothing_in_memory() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        let phone = PhoneNumber::parse("+14155550101").unwrap();
+        let req = CodeRequest {
+            username: Username::parse("alice").unwrap(),
+            log_user: "u1".into(),
+            phone_fingerprint: "f".into(),
+            phone,
+            channel: Channel::Sms,
+            locale: None,
+            room: room("standup"),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
+        let id = signins
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Send(req),
+            )
+            .await
+            .unwrap();
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        let started = signins.started(&id, &s, Duration::from_secs(5)).await;
+        assert!(matches!(started, Ok(StartState::Sent(_))), "{started:?}");
+        for _ in 0..100 {
+            if signins.lock().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(signins.lock().is_empty(), "the start's entry is gone");
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert!(
+            matches!(s.state(), StartState::Sent(_)),
+            "read from the store"
+        );
     }
 
     #[tokio::test]
