@@ -776,6 +776,28 @@ fn an_edit_keeps_the_file_permissions() {
     assert!(Path::new(&sandbox.acl).is_file());
 }
 
+/// A file read-only for everyone is kept as it is (a rename would get past its mode),
+/// and the host is told how to allow the change.
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new("readonly");
+    fs::set_permissions(&sandbox.acl, fs::Permissions::from_mode(0o444)).unwrap();
+    let before = sandbox.text();
+    let out = sandbox.acl(&["grant", "carol", "ops"]);
+    assert_refused(&out);
+    assert!(
+        stderr(&out)
+            .contains("not changed: the file is read-only (mode 0444); make it writable first"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sandbox.text(), before);
+    fs::set_permissions(&sandbox.acl, fs::Permissions::from_mode(0o644)).unwrap();
+    assert_ok(&sandbox.acl(&["grant", "carol", "ops"]));
+}
+
 #[test]
 fn room_settings_are_added_and_changed_keeping_comments() {
     let sandbox = Sandbox::new("room");

@@ -210,6 +210,11 @@ pub enum EditError {
         "{origin}: not changed: the file changed on disk while roomgate was editing it; run the command again"
     )]
     ChangedOnDisk { origin: String },
+    /// Nobody may write the file (its mode has no write bit): kept as it is.
+    #[error(
+        "{origin}: not changed: the file is read-only (mode {mode:04o}); make it writable first (chmod u+w {origin}) if it should change"
+    )]
+    ReadOnly { origin: String, mode: u32 },
     /// The new file could not be given the old one's owner or group (`what` says
     /// which, and whose); `advice` is who can.
     #[error("{origin}: not changed: cannot give the new file {what}: {source}; {advice}")]
@@ -557,6 +562,18 @@ pub fn edit_text(
                 "\nwarning: nobody on the list may join room {room}: a misspelt room name?"
             ));
         }
+        // Settings left for a room nobody may join any more: said, as `acl check`
+        // would (the room's recording settings now apply to no one).
+        if matches!(edit, Edit::Remove { .. } | Edit::Revoke { .. }) {
+            let before: Vec<String> = Acl::parse_with(origin, text, policy)
+                .map(|old| old.warnings())
+                .unwrap_or_default();
+            for warning in acl.warnings() {
+                if warning.starts_with("[rooms.") && !before.contains(&warning) {
+                    message.push_str(&format!("\nwarning: {warning}"));
+                }
+            }
+        }
         // A room taken away from a user who has "*" is still theirs: say so, rather
         // than let a host believe they are out.
         if let Edit::Revoke { user, room } = edit
@@ -649,7 +666,8 @@ fn noted<T>(problems: &mut Vec<String>, result: Result<T, ParseError>) -> Option
 /// repeats, `sms` among them), in the order given. Problems go to `problems`.
 fn parse_channels(problems: &mut Vec<String>, given: &[String]) -> Vec<Channel> {
     let mut channels = Vec::new();
-    for name in given {
+    // Trimmed as USER and ROOM are: `'sms, call'` is two channels.
+    for name in given.iter().map(|n| n.trim()) {
         match Channel::parse(name) {
             None => problems.push(format!(
                 r#"{name:?} is not a channel (expected "sms" or "call")"#

@@ -19,6 +19,19 @@ pub(super) fn replace_file(
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let metadata = fs::metadata(&target).map_err(fail("read the file's permissions"))?;
+    // Read-only for everyone is someone's decision to keep it as it is: a rename
+    // would get past it (it needs the directory, not the file), so it is kept here.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o222 == 0 {
+            return Err(EditError::ReadOnly {
+                origin: origin.to_owned(),
+                mode,
+            });
+        }
+    }
     let name = target
         .file_name()
         .map_or_else(|| "acl".into(), |n| n.to_string_lossy().into_owned());

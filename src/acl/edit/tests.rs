@@ -1533,3 +1533,76 @@ fn a_refused_owner_or_group_is_named_with_who_can_give_it() {
     let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n";
     assert_eq!(name_in(passwd, 65534), Some("nobody"));
 }
+
+/// Taking a room's last user away leaves its `[rooms.NAME]` settings for nobody: the
+/// edit says so, as `acl check` would, and only what the edit brought.
+#[test]
+fn settings_left_for_a_room_nobody_may_join_are_pointed_out() {
+    let policy = AclPolicy::default();
+    let text = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"design\"]\n\n\
+                [users.bob]\nphone = \"+14155550102\"\nrooms = [\"design\"]\n\n\
+                [rooms.standup]\nrecording = \"host\"\n";
+    let revoked = edit_text(
+        "acl.toml",
+        text,
+        &policy,
+        &Edit::Revoke {
+            user: "alice".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert!(
+        revoked
+            .message
+            .ends_with("\nwarning: [rooms.standup] is for a room nobody on the list may join: a misspelt room name? (the room meant keeps the defaults)"),
+        "{}",
+        revoked.message
+    );
+    // Another user's room taken: nothing to say.
+    let other = edit_text(
+        "acl.toml",
+        text,
+        &policy,
+        &Edit::Revoke {
+            user: "alice".into(),
+            room: "design".into(),
+        },
+    )
+    .unwrap();
+    assert!(!other.message.contains("warning"), "{}", other.message);
+    let removed = edit_text(
+        "acl.toml",
+        text,
+        &policy,
+        &Edit::Remove {
+            user: "alice".into(),
+        },
+    )
+    .unwrap();
+    assert!(
+        removed.message.contains("warning: [rooms.standup]"),
+        "{}",
+        removed.message
+    );
+}
+
+/// Channels given with spaces (`'sms, call'`) are read as typed names are: trimmed.
+#[test]
+fn channels_given_with_spaces_are_trimmed() {
+    let edited = edit_text(
+        "acl.toml",
+        PLAIN,
+        &AclPolicy::default(),
+        &Edit::SetChannels {
+            user: "bob".into(),
+            channels: vec!["sms".into(), " call ".into()],
+        },
+    )
+    .unwrap();
+    assert!(
+        edited.text.contains(r#"channels = ["sms", "call"]"#),
+        "{}",
+        edited.text
+    );
+}
