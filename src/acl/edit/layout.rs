@@ -20,9 +20,28 @@ pub(super) fn open(origin: &str, text: &str) -> Result<(DocumentMut, Layout), Ed
     };
     let crlf = body.contains("\r\n");
     if crlf && body.matches('\n').count() != body.matches("\r\n").count() {
+        // The first line that ends otherwise than the first one does, so the host
+        // knows where to look.
+        let first_crlf = body
+            .split_inclusive('\n')
+            .next()
+            .is_some_and(|l| l.ends_with("\r\n"));
+        let odd = body
+            .split_inclusive('\n')
+            .position(|line| line.ends_with('\n') && line.ends_with("\r\n") != first_crlf)
+            .map_or(0, |i| i + 1);
+        let (odd_kind, usual) = if first_crlf {
+            ("Unix (LF)", "Windows (CRLF)")
+        } else {
+            ("Windows (CRLF)", "Unix (LF)")
+        };
         return Err(unsupported(
             origin,
-            "it mixes Windows (CRLF) and Unix (LF) line endings, and roomgate would have to change lines it was not asked to; make them all one kind first",
+            format!(
+                "it mixes Windows (CRLF) and Unix (LF) line endings (line {odd} ends {odd_kind}, \
+                 line 1 {usual}), and roomgate would have to change lines it was not asked to; \
+                 make them all one kind first"
+            ),
         ));
     }
     let normalized: Cow<'_, str> = if crlf {

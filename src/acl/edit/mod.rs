@@ -410,6 +410,18 @@ pub fn edit_text(
             let Some(user) = noted(&mut problems, typed(user, Username::parse)) else {
                 return Err(arguments(origin, problems));
             };
+            // A list needs someone on it: said as that, not as the empty list's error.
+            let only = Acl::parse_with(origin, text, policy)
+                .is_ok_and(|acl| acl.users().map(|(name, _)| name).eq([&user]));
+            if only {
+                return Err(unsupported(
+                    origin,
+                    format!(
+                        "{user} is the only user, and a list needs at least one; add the next \
+                         user first"
+                    ),
+                ));
+            }
             (
                 remove_user(origin, text, &user),
                 format!("removed {user} from {origin}"),

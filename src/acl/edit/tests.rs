@@ -599,7 +599,8 @@ fn mixed_line_endings_are_refused_rather_than_normalized() {
     assert!(matches!(err, EditError::Unsupported { .. }), "{err:?}");
     assert!(
         err.to_string().starts_with(
-            "acl.toml: not changed: it mixes Windows (CRLF) and Unix (LF) line endings"
+            "acl.toml: not changed: it mixes Windows (CRLF) and Unix (LF) line endings \
+             (line 3 ends Unix (LF), line 1 Windows (CRLF))"
         ),
         "{err}"
     );
@@ -697,8 +698,9 @@ fn edit_text_refuses_a_result_that_is_not_a_valid_acl() {
     )
     .unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with("acl.toml:1:1: no users defined"),
+        err.to_string().ends_with(
+            "alice is the only user, and a list needs at least one; add the next user first"
+        ),
         "{err}"
     );
 }
