@@ -15,19 +15,34 @@ pub use username::Username;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     #[error(
-        "{0:?} is not a valid username (1-64 characters: a-z, 0-9, '.', '_', '-', starting with a letter or digit)"
+        "{} is not a valid username (1-64 characters: a-z, 0-9, '.', '_', '-', starting with a letter or digit)",
+        quoted(.0)
     )]
     Username(String),
     #[error(
-        "{0:?} is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)"
+        "{} is not a valid room name (1-64 characters: a-z, 0-9, '-', starting with a letter or digit)",
+        quoted(.0)
     )]
     Room(String),
-    #[error("{number:?} is not an E.164 number{hint}", number = .0, hint = phone::e164_hint(.0))]
+    #[error("{} is not an E.164 number{hint}", quoted(.0), hint = phone::e164_hint(.0))]
     NotE164(String),
-    #[error("{0:?} is not a valid phone number for its country")]
+    #[error("{} is not a valid phone number for its country", quoted(.0))]
     InvalidPhone(String),
     #[error("the code must be 4 to 10 digits")]
     OtpCode,
+}
+
+/// `value` quoted as Rust quotes it (escapes shown), cut short when long: a host who
+/// pasted a whole paragraph where a name goes needs its beginning, not a line as long
+/// as the paragraph (in every error that quotes it, and in the service's log).
+fn quoted(value: &str) -> String {
+    const SHOWN: usize = 64;
+    let count = value.chars().count();
+    if count <= SHOWN + 16 {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(SHOWN).collect();
+    format!("{start:?}… ({count} characters)")
 }
 
 /// `[a-z0-9][<tail>]{0,63}`: the shape shared by usernames and room names.
@@ -42,4 +57,30 @@ pub(crate) fn is_slug(s: &str, tail: impl Fn(u8) -> bool) -> bool {
         && b[1..]
             .iter()
             .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || tail(c))
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_quoted_by_their_beginning_and_length() {
+        let long = "a".repeat(100_000);
+        let message = ParseError::Room(long).to_string();
+        assert!(
+            message.starts_with(&format!(
+                "\"{}\"… (100000 characters) is not",
+                "a".repeat(64)
+            )),
+            "{}",
+            &message[..120]
+        );
+        assert!(message.len() < 300);
+        // Short ones are quoted whole, escapes shown.
+        assert!(
+            ParseError::Username("Bad Name\t".into())
+                .to_string()
+                .starts_with("\"Bad Name\\t\" is not")
+        );
+    }
 }
