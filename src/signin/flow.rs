@@ -495,13 +495,10 @@ impl SignInService {
             sign_in,
             window: None,
         };
-        // Ended before, for good or at its start: say why again.
+        // Ended before, for good or at its start: say why again (its window, ended
+        // with it, is not touched).
         if let StartState::Failed(notice) = attempt.sign_in.state() {
-            let locked = self.limiter.locked_out(&attempt.sign_in.who).await?;
-            if let Some(left) = locked {
-                self.metrics.limited(LimitKind::LockedOut);
-                return Err(Refusal::LockedOut(left));
-            }
+            self.refuse_locked(self.limiter.locked_out(&attempt.sign_in.who).await?)?;
             return Ok(Checked::Ended(*notice));
         }
         // One round trip for both. A check taken while the name is locked is lost,
@@ -510,16 +507,13 @@ impl SignInService {
             self.limiter.locked_out(&attempt.sign_in.who),
             self.signins.take_check(&attempt.sign_in),
         );
-        if let Some(left) = locked? {
-            self.metrics.limited(LimitKind::LockedOut);
-            return Err(Refusal::LockedOut(left));
-        }
+        self.refuse_locked(locked?)?;
         // Judged by the name's window, as Verify judges a number's verification, for
         // every name: what Verify would answer (all checks spent by an earlier sign-in
         // of the name, or expired), without asking it, and a failed verification as
         // Verify's answer would make it.
         let taken = taken?;
-        attempt.window = taken.clone().window();
+        attempt.window = taken.window().cloned();
         let left = match taken {
             Checks::Left { left, .. } => left,
             Checks::UsedUp { .. } => return attempt.failed(Notice::TooManyAttempts).await,
@@ -637,6 +631,19 @@ impl SignInService {
                     }
                 }
             }
+        }
+    }
+}
+
+impl SignInService {
+    /// A lockout of the name, if `locked` says there is one: counted, and refused.
+    fn refuse_locked(&self, locked: Option<Duration>) -> Result<(), Refusal> {
+        match locked {
+            Some(left) => {
+                self.metrics.limited(LimitKind::LockedOut);
+                Err(Refusal::LockedOut(left))
+            }
+            None => Ok(()),
         }
     }
 }

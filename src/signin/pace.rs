@@ -85,9 +85,9 @@ impl Default for Pace {
     }
 }
 
-/// Whether a start's failure is kept from the participant (see the module's notes):
-/// all but Verify being down.
-pub fn hidden(notice: Notice) -> bool {
+/// Whether a failure is kept from every page (see the module's notes): all but
+/// Verify being down, which [`Pace::failing`] tells while it lasts.
+fn hidden(notice: Notice) -> bool {
     notice != Notice::Unavailable
 }
 

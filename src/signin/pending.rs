@@ -181,7 +181,7 @@ pub struct Window(String);
 
 impl Checks {
     /// The window the check was taken in, to end it with its verification.
-    pub fn window(self) -> Option<Window> {
+    pub fn window(&self) -> Option<&Window> {
         match self {
             Self::Left { window, .. } | Self::UsedUp { window } => Some(window),
             Self::Over => None,
@@ -693,6 +693,16 @@ mod tests {
     /// verification: the checks one used are gone for the next, and the window ends
     /// ten minutes after its first code, however recent the sign-in. An approval ends
     /// it, and the next code begins a new one.
+    /// A sign-in for `who` in standup that sends nothing, as stored.
+    async fn began(signins: &SignIns, who: &str) -> (SignInId, SignIn) {
+        let id = signins
+            .begin(room("standup"), who.into(), Channel::Sms, Start::Nothing)
+            .await
+            .unwrap();
+        let sign_in = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        (id, sign_in)
+    }
+
     fn left(checks: Checks) -> Option<u8> {
         match checks {
             Checks::Left { left, .. } => Some(left),
@@ -704,30 +714,12 @@ mod tests {
     async fn a_names_sign_ins_share_its_checks_and_its_ten_minutes() {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
-        let begin = || {
-            signins.begin(
-                room("standup"),
-                "mallory".into(),
-                Channel::Sms,
-                Start::Nothing,
-            )
-        };
-        let first = begin().await.unwrap();
-        let first = signins
-            .get(&first, &room("standup"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, first) = began(&signins, "mallory").await;
         for n in [4, 3] {
             assert_eq!(left(signins.take_check(&first).await.unwrap()), Some(n));
         }
         clock.advance(Duration::from_secs(540));
-        let second = begin().await.unwrap();
-        let second_in = signins
-            .get(&second, &room("standup"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, second_in) = began(&signins, "mallory").await;
         assert_eq!(left(signins.take_check(&second_in).await.unwrap()), Some(2));
         // Ten minutes after the first code: over, though the second sign-in is one
         // minute old.
@@ -735,14 +727,14 @@ mod tests {
         assert_eq!(signins.take_check(&second_in).await.unwrap(), Checks::Over);
 
         // A new window, with five checks; approved, it ends.
-        let third = begin().await.unwrap();
-        let third_in = signins
-            .get(&third, &room("standup"))
+        let (third, third_in) = began(&signins, "mallory").await;
+        assert_eq!(left(signins.take_check(&third_in).await.unwrap()), Some(4));
+        let window = signins
+            .take_check(&third_in)
             .await
             .unwrap()
-            .unwrap();
-        assert_eq!(left(signins.take_check(&third_in).await.unwrap()), Some(4));
-        let window = signins.take_check(&third_in).await.unwrap().window();
+            .window()
+            .cloned();
         signins
             .remove_approved(&third, &third_in, window.as_ref())
             .await
@@ -757,15 +749,15 @@ mod tests {
         // Its last check spent, a window ends too (as Verify's verification does), and
         // the next sign-in begins a new one; a sign-in from before it has no checks
         // in the new one.
-        let fourth = begin().await.unwrap();
-        let fourth_in = signins
-            .get(&fourth, &room("standup"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (fourth, fourth_in) = began(&signins, "mallory").await;
         let mut window = None;
         for _ in 0..5 {
-            window = signins.take_check(&fourth_in).await.unwrap().window();
+            window = signins
+                .take_check(&fourth_in)
+                .await
+                .unwrap()
+                .window()
+                .cloned();
         }
         signins
             .close(
@@ -778,24 +770,11 @@ mod tests {
             .unwrap();
         // (A window is told from an older sign-in's by the millisecond it began.)
         clock.advance(Duration::from_millis(1));
-        let fifth = begin().await.unwrap();
-        let fifth_in = signins
-            .get(&fifth, &room("standup"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, fifth_in) = began(&signins, "mallory").await;
         assert_eq!(left(signins.take_check(&fifth_in).await.unwrap()), Some(4));
         assert_eq!(signins.take_check(&fourth_in).await.unwrap(), Checks::Over);
         // Other names have windows of their own.
-        let other = signins
-            .begin(room("standup"), "bob".into(), Channel::Sms, Start::Nothing)
-            .await
-            .unwrap();
-        let other = signins
-            .get(&other, &room("standup"))
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, other) = began(&signins, "bob").await;
         assert_eq!(left(signins.take_check(&other).await.unwrap()), Some(4));
     }
 

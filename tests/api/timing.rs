@@ -22,6 +22,18 @@ pub fn median(mut times: Vec<Duration>) -> Duration {
     (times[mid - 1] + times[mid]) / 2
 }
 
+/// A wrong code posted from the session's code page, and how long its answer took.
+/// The form (and its connection) is ready before the clock starts.
+async fn timed_wrong_code(app: &TestApp) -> (Duration, reqwest::Response) {
+    let html = app.get_verify("standup").await.text().await.unwrap();
+    let csrf = extract_csrf(&html).unwrap();
+    let started = Instant::now();
+    let resp = app
+        .post_code_with("standup", &[("code", "000000"), ("csrf_token", &csrf)])
+        .await;
+    (started.elapsed(), resp)
+}
+
 #[tokio::test]
 async fn known_and_unknown_usernames_get_the_same_answer_in_the_same_time() {
     // Every limit that could turn a sign-in away during the run is raised.
@@ -136,14 +148,7 @@ async fn a_wrong_code_takes_as_long_for_a_name_nobody_has() {
         for name in ["alice", "mallory"] {
             app.client = new_client();
             app.post_login("standup", name).await;
-            // The code form (and its connection) ready before the clock starts.
-            let html = app.get_verify("standup").await.text().await.unwrap();
-            let csrf = extract_csrf(&html).unwrap();
-            let started = Instant::now();
-            let resp = app
-                .post_code_with("standup", &[("code", "000000"), ("csrf_token", &csrf)])
-                .await;
-            let took = started.elapsed();
+            let (took, resp) = timed_wrong_code(&app).await;
             let (status, _, body) = comparable(resp).await;
             assert_eq!(
                 status,
@@ -210,13 +215,7 @@ async fn a_wrong_code_after_a_call_refused_takes_as_long_for_a_name_nobody_has()
                 .post_form("/rooms/standup/call", &[("csrf_token", &csrf)])
                 .await;
             assert_eq!(call.status(), StatusCode::SEE_OTHER, "{name}");
-            let html = app.get_verify("standup").await.text().await.unwrap();
-            let csrf = extract_csrf(&html).unwrap();
-            let started = Instant::now();
-            let resp = app
-                .post_code_with("standup", &[("code", "000000"), ("csrf_token", &csrf)])
-                .await;
-            let took = started.elapsed();
+            let (took, resp) = timed_wrong_code(&app).await;
             assert_eq!(
                 resp.status(),
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -36,13 +36,7 @@ pub(super) fn replace_file(
         .file_name()
         .map_or_else(|| "acl".into(), |n| n.to_string_lossy().into_owned());
 
-    let (temp_path, mut file) = create_temp(&dir, &name).map_err(fail(&format!(
-        "create a temporary file in {}",
-        dir.display()
-    )))?;
-    let mut temp = TempFile(Some(temp_path));
-    file.write_all(new)
-        .map_err(fail("write the temporary file"))?;
+    let (mut temp, file) = write_temp(&dir, &name, origin, new)?;
     // The new file must keep the old one's owner and group: only root can give it the
     // owner (a member of a group-writable file's group can edit it in place, not
     // replace it), and only root or a member of the group can give it the group.
@@ -92,13 +86,7 @@ pub(super) fn create_file(path: &Path, origin: &str, new: &[u8]) -> Result<(), E
     let name = path
         .file_name()
         .map_or_else(|| "acl".into(), |n| n.to_string_lossy().into_owned());
-    let (temp_path, mut file) = create_temp(&dir, &name).map_err(fail(&format!(
-        "create a temporary file in {}",
-        dir.display()
-    )))?;
-    let temp = TempFile(Some(temp_path));
-    file.write_all(new)
-        .map_err(fail("write the temporary file"))?;
+    let (temp, file) = write_temp(&dir, &name, origin, new)?;
     // Made by root (`sudo roomgate acl add …`), it goes to the directory's owner, who
     // is likely whoever runs the service: a root-only list it couldn't read.
     #[cfg(unix)]
@@ -164,6 +152,25 @@ impl Drop for TempFile {
             let _ = fs::remove_file(path);
         }
     }
+}
+
+/// `new` in a fresh temporary file in `dir` (named after `name`), not yet synced:
+/// removed again if the caller doesn't keep it.
+fn write_temp(
+    dir: &Path,
+    name: &str,
+    origin: &str,
+    new: &[u8],
+) -> Result<(TempFile, File), EditError> {
+    let fail = |action: &str| write_error(origin, action);
+    let (temp_path, mut file) = create_temp(dir, name).map_err(fail(&format!(
+        "create a temporary file in {}",
+        dir.display()
+    )))?;
+    let temp = TempFile(Some(temp_path));
+    file.write_all(new)
+        .map_err(fail("write the temporary file"))?;
+    Ok((temp, file))
 }
 
 pub(super) fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
