@@ -46,12 +46,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::HeaderValue;
-use serde_json::json;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use wiremock::matchers::{method, path_regex};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+
+// The generator shares the machine with the server it measures, so it allocates as the
+// server does: with glibc's allocator it spent a fifth of its CPU in malloc and free.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: cargo run --release --example flow_load -- \
                      [participants] [seconds] [verify_ms] [--users N] [--redis-url URL] [--refused]";
@@ -162,43 +171,64 @@ fn acl(users: usize) -> String {
     text
 }
 
-/// Verify: every start "pending", every check "approved", after `delay`. The Video
-/// API (no delay) says the room is in progress, so tokens don't create it.
-async fn verify_mock(delay: Duration) -> MockServer {
-    let verify = MockServer::builder()
-        .disable_request_recording()
-        .start()
-        .await;
-    let resource = |status: &str| {
-        json!({"sid": "VE0123456789abcdef0123456789abcdef", "service_sid": "VA0123456789abcdef0123456789abcdef",
-               "account_sid": "AC0123456789abcdef0123456789abcdef", "to": "+14152000000",
-               "channel": "sms", "status": status, "valid": status == "approved"})
+/// Verify's resource as the mock answers it: a start "pending", a check "approved".
+const PENDING: &str = r#"{"sid":"VE0123456789abcdef0123456789abcdef","service_sid":"VA0123456789abcdef0123456789abcdef","account_sid":"AC0123456789abcdef0123456789abcdef","to":"+14152000000","channel":"sms","status":"pending","valid":false}"#;
+const APPROVED: &str = r#"{"sid":"VE0123456789abcdef0123456789abcdef","service_sid":"VA0123456789abcdef0123456789abcdef","account_sid":"AC0123456789abcdef0123456789abcdef","to":"+14152000000","channel":"sms","status":"approved","valid":true}"#;
+/// The Video API's room, in progress, so tokens don't create it.
+const ROOM_IN_PROGRESS: &str = r#"{"sid":"RM0123456789abcdef0123456789abcdef","unique_name":"standup","status":"in-progress"}"#;
+
+/// Verify and the Video API in this process, on hyper directly: every start
+/// "pending", every check "approved", after `delay`; the room (no delay) in
+/// progress. A mock that does nothing else, since it shares the machine with the
+/// server it measures: wiremock's matching and recording cost several times its work.
+/// Returns the base URL.
+async fn verify_mock(delay: Duration) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let answer = hyper::service::service_fn(move |req| twilio_answer(req, delay));
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), answer),
+            );
+        }
+    });
+    Ok(base)
+}
+
+async fn twilio_answer(
+    req: Request<Incoming>,
+    delay: Duration,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = req.into_parts();
+    // Read the form to its end, so the connection is kept for the next call.
+    body.collect().await?;
+    let path = parts.uri.path();
+    let (status, json) = match parts.method {
+        Method::POST if path.ends_with("/Verifications") => (StatusCode::CREATED, PENDING),
+        Method::POST if path.ends_with("/VerificationCheck") => (StatusCode::OK, APPROVED),
+        Method::GET if path.starts_with("/v1/Rooms/") => (StatusCode::OK, ROOM_IN_PROGRESS),
+        _ => {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            return Ok(resp);
+        }
     };
-    Mock::given(method("POST"))
-        .and(path_regex("/Verifications$"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(resource("pending"))
-                .set_delay(delay),
-        )
-        .mount(&verify)
-        .await;
-    Mock::given(method("POST"))
-        .and(path_regex("/VerificationCheck$"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(resource("approved"))
-                .set_delay(delay),
-        )
-        .mount(&verify)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("/v1/Rooms/"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "sid": "RM0123456789abcdef0123456789abcdef", "unique_name": ROOM, "status": "in-progress"})))
-        .mount(&verify)
-        .await;
-    verify
+    if json != ROOM_IN_PROGRESS {
+        tokio::time::sleep(delay).await;
+    }
+    let mut resp = Response::new(Full::new(Bytes::from_static(json.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
 }
 
 /// The running `roomgate serve`, and the last lines it wrote to stderr.
@@ -394,44 +424,159 @@ async fn store_ops(metrics_url: &str) -> BTreeMap<String, (f64, f64)> {
     ops
 }
 
-/// A browser's cookies for one flow: emptied when the next flow begins.
-#[derive(Default)]
-struct FlowJar(Mutex<BTreeMap<String, String>>);
+/// One participant's browser: a keep-alive HTTP/1.1 connection to the server
+/// (opened again if it closes or fails) and the cookies of the current flow. On
+/// hyper's connection API rather than reqwest: the generator shares the machine with
+/// the server it measures, and reqwest's pool, layers and URL parsing cost it more
+/// than its requests.
+struct Browser {
+    addr: String,
+    host: HeaderValue,
+    conn: Option<SendRequest<Full<Bytes>>>,
+    cookies: BTreeMap<String, String>,
+}
 
-impl FlowJar {
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
+/// What a request gets back: its status and its body.
+struct Answer {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Answer {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap_or("")
     }
 }
 
-impl reqwest::cookie::CookieStore for FlowJar {
-    fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, _: &reqwest::Url) {
-        let mut jar = self.0.lock().unwrap();
-        for header in headers {
-            let Ok(text) = header.to_str() else { continue };
-            let mut parts = text.split(';');
-            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-                continue;
-            };
-            let removed = parts.any(|a| {
-                let a = a.trim().to_ascii_lowercase();
-                a == "max-age=0" || a.starts_with("max-age=-")
-            });
-            if removed || value.is_empty() {
-                jar.remove(name.trim());
-            } else {
-                jar.insert(name.trim().to_owned(), value.trim().to_owned());
+impl Browser {
+    /// `base` is the server's `http://host:port`.
+    fn new(base: &str) -> anyhow::Result<Self> {
+        let addr = base
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("not an http:// base: {base}"))?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            host: HeaderValue::from_str(&addr)?,
+            addr,
+            conn: None,
+            cookies: BTreeMap::new(),
+        })
+    }
+
+    /// A new flow: a browser with empty cookies, on the same connection.
+    fn clear(&mut self) {
+        self.cookies.clear();
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Answer> {
+        let body = serde_urlencoded::to_string(form)?;
+        self.send(Method::POST, path, Some(body), None).await
+    }
+
+    /// A POST with no body and one header (the token's CSRF header).
+    async fn post_with(
+        &mut self,
+        path: &str,
+        name: &'static str,
+        value: &str,
+    ) -> anyhow::Result<Answer> {
+        self.send(Method::POST, path, None, Some((name, value)))
+            .await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        form: Option<String>,
+        extra: Option<(&'static str, &str)>,
+    ) -> anyhow::Result<Answer> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.host.clone())
+            .header(header::ACCEPT, "*/*");
+        if !self.cookies.is_empty() {
+            let line: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header(header::COOKIE, line.join("; "));
+        }
+        if form.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        if let Some((name, value)) = extra {
+            req = req.header(name, value);
+        }
+        let req = req.body(Full::new(form.map(Bytes::from).unwrap_or_default()))?;
+        let outcome = tokio::time::timeout(Duration::from_secs(30), self.exchange(req)).await;
+        match outcome {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => {
+                self.conn = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.conn = None;
+                anyhow::bail!("no answer in 30 s")
             }
         }
     }
 
-    fn cookies(&self, _: &reqwest::Url) -> Option<HeaderValue> {
-        let jar = self.0.lock().unwrap();
-        if jar.is_empty() {
-            return None;
+    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> anyhow::Result<Answer> {
+        let reusable = match self.conn.take() {
+            Some(mut sender) => sender.ready().await.is_ok().then_some(sender),
+            None => None,
+        };
+        let mut sender = match reusable {
+            Some(sender) => sender,
+            None => {
+                let stream = TcpStream::connect(&self.addr).await?;
+                stream.set_nodelay(true)?;
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
+        let resp = sender.send_request(req).await?;
+        let (parts, body) = resp.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let closes = parts
+            .headers
+            .get(header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        if !closes {
+            self.conn = Some(sender);
         }
-        let line: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        HeaderValue::from_str(&line.join("; ")).ok()
+        for line in parts.headers.get_all(header::SET_COOKIE) {
+            let Ok(text) = line.to_str() else { continue };
+            let mut attrs = text.split(';');
+            let Some((name, value)) = attrs.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let removed = attrs.any(|a| {
+                let a = a.trim().to_ascii_lowercase();
+                a == "max-age=0" || a.starts_with("max-age=-")
+            });
+            if removed || value.is_empty() {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        Ok(Answer {
+            status: parts.status,
+            body,
+        })
     }
 }
 
@@ -462,74 +607,60 @@ fn extract(html: &str, marker: &str) -> Option<String> {
 
 /// One whole flow as `user`; each step's end and duration go to `step`.
 async fn one_flow(
-    client: &reqwest::Client,
-    base: &str,
+    browser: &mut Browser,
     user: &str,
     mut step: impl FnMut(usize, Instant),
 ) -> anyhow::Result<()> {
-    let room = format!("{base}/rooms/{ROOM}");
+    let room = format!("/rooms/{ROOM}");
 
     let t = Instant::now();
-    let html = client.get(&room).send().await?.text().await?;
-    let csrf =
-        extract(&html, r#"name="csrf_token" value=""#).ok_or_else(|| anyhow::anyhow!("no csrf"))?;
+    let page = browser.get(&room).await?;
+    let csrf = extract(page.text(), r#"name="csrf_token" value=""#)
+        .ok_or_else(|| anyhow::anyhow!("no csrf (join form answered {})", page.status))?;
     step(0, t);
 
     let t = Instant::now();
-    let resp = client
-        .post(format!("{room}/login"))
-        .form(&[("username", user), ("csrf_token", &csrf)])
-        .send()
+    let resp = browser
+        .post_form(
+            &format!("{room}/login"),
+            &[("username", user), ("csrf_token", &csrf)],
+        )
         .await?;
-    anyhow::ensure!(resp.status() == 303, "sign-in answered {}", resp.status());
+    anyhow::ensure!(resp.status == 303, "sign-in answered {}", resp.status);
     step(1, t);
 
     let t = Instant::now();
-    let resp = client
-        .post(format!("{room}/verify"))
-        .form(&[("code", "123456"), ("csrf_token", &csrf)])
-        .send()
+    let resp = browser
+        .post_form(
+            &format!("{room}/verify"),
+            &[("code", "123456"), ("csrf_token", &csrf)],
+        )
         .await?;
-    anyhow::ensure!(
-        resp.status() == 303,
-        "code check answered {}",
-        resp.status()
-    );
+    anyhow::ensure!(resp.status == 303, "code check answered {}", resp.status);
     step(2, t);
 
     let t = Instant::now();
-    let html = client.get(&room).send().await?.text().await?;
-    let csrf = extract(&html, r#"<meta name="csrf-token" content=""#)
-        .ok_or_else(|| anyhow::anyhow!("no room page"))?;
+    let page = browser.get(&room).await?;
+    let csrf = extract(page.text(), r#"<meta name="csrf-token" content=""#)
+        .ok_or_else(|| anyhow::anyhow!("no room page (answered {})", page.status))?;
     step(3, t);
 
     let t = Instant::now();
-    let resp = client
-        .post(format!("{room}/token"))
-        .header("x-csrf-token", csrf)
-        .send()
+    let resp = browser
+        .post_with(&format!("{room}/token"), "x-csrf-token", &csrf)
         .await?;
-    anyhow::ensure!(resp.status() == 200, "token answered {}", resp.status());
-    resp.bytes().await?;
+    anyhow::ensure!(resp.status == 200, "token answered {}", resp.status);
     step(4, t);
     Ok(())
 }
 
 /// One participant of a flood: the join form once, then sign-ins as fast as they are
 /// answered, each expected to be refused (429) by the per-network limit.
-async fn refuse_until(
-    client: &reqwest::Client,
-    base: &str,
-    measure_from: Instant,
-    measure_to: Instant,
-) -> Tally {
+async fn refuse_until(browser: &mut Browser, measure_from: Instant, measure_to: Instant) -> Tally {
     let mut tally = Tally::default();
-    let room = format!("{base}/rooms/{ROOM}");
-    let csrf = match client.get(&room).send().await {
-        Ok(resp) => extract(
-            &resp.text().await.unwrap_or_default(),
-            r#"name="csrf_token" value=""#,
-        ),
+    let room = format!("/rooms/{ROOM}");
+    let csrf = match browser.get(&room).await {
+        Ok(page) => extract(page.text(), r#"name="csrf_token" value=""#),
         Err(_) => None,
     };
     let Some(csrf) = csrf else {
@@ -537,34 +668,35 @@ async fn refuse_until(
         tally.errors.push("no csrf".into());
         return tally;
     };
+    let login = format!("{room}/login");
     let mut i = 0usize;
     while Instant::now() < measure_to {
         i += 1;
         let user = username(i);
         let t = Instant::now();
-        let outcome = client
-            .post(format!("{room}/login"))
-            .form(&[("username", user.as_str()), ("csrf_token", csrf.as_str())])
-            .send()
+        let outcome = browser
+            .post_form(
+                &login,
+                &[("username", user.as_str()), ("csrf_token", csrf.as_str())],
+            )
             .await;
         let end = Instant::now();
         if end < measure_from || end > measure_to {
             continue;
         }
         match outcome {
-            Ok(resp) if resp.status() == 429 => {
-                let _ = resp.bytes().await;
+            Ok(resp) if resp.status == 429 => {
                 tally.flows.push(end - t);
                 tally.steps[1].push(end - t);
             }
             // The limit's own allowance (one every 3 s): answered as it should be.
-            Ok(resp) if resp.status() == 303 => tally.admitted += 1,
+            Ok(resp) if resp.status == 303 => tally.admitted += 1,
             Ok(resp) => {
                 tally.failed += 1;
                 if tally.errors.len() < 3 {
                     tally
                         .errors
-                        .push(format!("sign-in answered {}", resp.status()));
+                        .push(format!("sign-in answered {}", resp.status));
                 }
             }
             Err(e) => {
@@ -630,7 +762,7 @@ async fn run() -> anyhow::Result<()> {
         }
     }
 
-    let verify = verify_mock(Duration::from_millis(opts.verify_ms)).await;
+    let verify = verify_mock(Duration::from_millis(opts.verify_ms)).await?;
     let dir =
         TempDir(std::env::temp_dir().join(format!("roomgate-flow-load-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0)?;
@@ -664,8 +796,8 @@ async fn run() -> anyhow::Result<()> {
             "TWILIO_VERIFY_SERVICE_SID",
             "VA0123456789abcdef0123456789abcdef".to_owned(),
         ),
-        ("TWILIO_VERIFY_BASE_URL", verify.uri()),
-        ("TWILIO_VIDEO_BASE_URL", verify.uri()),
+        ("TWILIO_VERIFY_BASE_URL", verify.clone()),
+        ("TWILIO_VIDEO_BASE_URL", verify),
         // Limits are not what this measures.
         ("ROOMGATE_STARTS_PER_USER", big.clone()),
         ("ROOMGATE_STARTS_PER_PHONE", big.clone()),
@@ -719,17 +851,10 @@ async fn run() -> anyhow::Result<()> {
         WARM_UP.as_secs()
     );
 
-    // One client per participant, built before the clock starts.
+    // One browser per participant, made before the clock starts.
     let mut participants = Vec::with_capacity(opts.participants);
     for _ in 0..opts.participants {
-        let jar = Arc::new(FlowJar::default());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_provider(jar.clone())
-            .timeout(Duration::from_secs(30))
-            .no_proxy()
-            .build()?;
-        participants.push((client, jar));
+        participants.push(Browser::new(&server.base)?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(server.pid).unwrap_or(0);
@@ -757,14 +882,13 @@ async fn run() -> anyhow::Result<()> {
     let workers: Vec<_> = participants
         .into_iter()
         .enumerate()
-        .map(|(i, (client, jar))| {
-            let base = server.base.clone();
+        .map(|(i, mut browser)| {
             tokio::spawn(async move {
                 let mut tally = Tally::default();
                 tokio::time::sleep_until(start.into()).await;
                 let mut round = 0;
                 if refused {
-                    tally = refuse_until(&client, &base, measure_from, measure_to).await;
+                    tally = refuse_until(&mut browser, measure_from, measure_to).await;
                 }
                 while !refused && Instant::now() < measure_to {
                     // Participant i's k-th flow: user i + (k mod ⌊U/N⌋)·N. Each participant
@@ -773,9 +897,9 @@ async fn run() -> anyhow::Result<()> {
                     // for the other.
                     let user = username(i + (round % (users / n)) * n);
                     round += 1;
-                    jar.clear();
+                    browser.clear();
                     let t = Instant::now();
-                    let outcome = one_flow(&client, &base, &user, |s, began| {
+                    let outcome = one_flow(&mut browser, &user, |s, began| {
                         let end = Instant::now();
                         if end >= measure_from && end <= measure_to {
                             tally.steps[s].push(end - began);
