@@ -236,6 +236,8 @@ struct Server {
     child: Child,
     pid: u32,
     base: String,
+    /// Its admin listener's `/metrics`.
+    metrics_url: String,
     stderr: Arc<Mutex<(Vec<String>, usize)>>,
 }
 
@@ -274,10 +276,21 @@ async fn start_server(
     let stderr = Arc::new(Mutex::new((Vec::new(), 0)));
     drain(child.stderr.take().unwrap(), stderr.clone());
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Both ports are the system's pick (`:0`), read from what the server prints: a
+    // port probed here and handed over could be taken in between (by one of the last
+    // run's thousands of connections, say).
     let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut base = None;
         while let Ok(Some(line)) = stdout.next_line().await {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_owned);
+            let url_after = |marker: &str| {
+                let rest = line.split(marker).nth(1)?;
+                let url = rest.split_whitespace().next()?;
+                Some(url.trim_end_matches(',').to_owned())
+            };
+            if let Some(url) = url_after("listening on ") {
+                base = Some(url);
+            } else if let Some(url) = url_after("metrics on ") {
+                return base.map(|base| (base, url));
             }
         }
         None
@@ -287,10 +300,11 @@ async fn start_server(
     let rest = stdout.into_inner();
     drain(rest, Arc::new(Mutex::new((Vec::new(), 0))));
     match listening {
-        Ok(Some(base)) => Ok(Server {
+        Ok(Some((base, metrics_url))) => Ok(Server {
             child,
             pid,
             base,
+            metrics_url,
             stderr,
         }),
         _ => {
@@ -769,14 +783,10 @@ async fn run() -> anyhow::Result<()> {
     std::fs::write(dir.0.join("acl.toml"), acl(opts.users))?;
 
     let big = "1000000".to_owned();
-    // The admin listener's port, picked here so the metrics can be read from the start.
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let mut env: BTreeMap<&str, String> = BTreeMap::from([
         ("RUST_LOG", "warn".to_owned()),
         ("ROOMGATE_ADDR", "127.0.0.1:0".to_owned()),
-        ("ROOMGATE_ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
+        ("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0".to_owned()),
         ("ROOMGATE_ACL", dir.0.join("acl.toml").display().to_string()),
         (
             "ROOMGATE_AUDIT_LOG",
@@ -927,7 +937,7 @@ async fn run() -> anyhow::Result<()> {
 
     // The CPU both processes used over the measured window, and the server's store
     // calls (its `/metrics`).
-    let metrics_url = format!("http://127.0.0.1:{admin_port}/metrics");
+    let metrics_url = server.metrics_url.clone();
     tokio::time::sleep_until(measure_from.into()).await;
     let (server_cpu0, own_cpu0, t0) = (
         cpu_ticks(&server.pid.to_string())?,
