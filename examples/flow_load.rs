@@ -35,9 +35,9 @@
 //! memory at idle, at its peak (sampled every 100 ms) and at the end, and this
 //! process's own CPU (generator and Verify mock), which shares the machine with it.
 //!
-//! Each participant keeps one HTTP client, so its connections stay open from flow to
-//! flow as they do between a reverse proxy and roomgate (`deploy/nginx.conf` keeps
-//! upstream connections alive); only its cookies start empty every flow.
+//! Each participant keeps one connection open from flow to flow, as a reverse proxy
+//! does to roomgate (`deploy/nginx.conf` keeps upstream connections alive); only its
+//! cookies start empty every flow.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
