@@ -173,13 +173,8 @@ async fn a_flood_of_refused_sign_ins_writes_a_bounded_number_of_log_lines() {
     let verify = support::approving_verify().await;
     let mut env = support::twilio_env(&verify, &support::fresh_dir("flood-log"));
     env.insert("NO_COLOR".into(), "1".into());
-    // The admin listener's port isn't printed: pick a free one.
-    let admin = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    env.insert("ROOMGATE_ADMIN_ADDR".into(), admin.to_string());
     let rg = support::Roomgate::start(&env, "127.0.0.1:0").await;
+    let metrics_url = rg.metrics_url().await;
     let client = support::browser();
     let join = support::open_join(&client, &rg.base, "standup").await;
     let started = std::time::Instant::now();
@@ -229,7 +224,7 @@ async fn a_flood_of_refused_sign_ins_writes_a_bounded_number_of_log_lines() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let metrics = client
-        .get(format!("http://{admin}/metrics"))
+        .get(&metrics_url)
         .send()
         .await
         .unwrap()

@@ -172,6 +172,25 @@ impl Roomgate {
         format!("{}{path}", self.base)
     }
 
+    /// Its admin listener's `/metrics`, from the line it prints after the listening
+    /// one: with `ROOMGATE_ADMIN_ADDR` at `:0`, the port is the system's pick, so no
+    /// port probed here can be taken by something else in between.
+    pub async fn metrics_url(&self) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.output();
+            if let Some(rest) = out.lines().find_map(|l| l.split("metrics on ").nth(1)) {
+                let url = rest.split_whitespace().next().unwrap();
+                return url.trim_end_matches(',').to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no metrics line in:\n{out}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Everything it printed so far.
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
