@@ -27,8 +27,9 @@
 //! the features the dev-dependencies turn on (reqwest's cookie store, tokio's
 //! test-util…), which the shipped binary doesn't have (1 MB more code).
 //!
-//! After a 2 s warm-up (not counted), `seconds` are measured: flows per second, failed
-//! flows, the latency percentiles of a whole flow and of each step, the server's CPU
+//! After a 2 s warm-up (not counted), `seconds` are measured: flows per second (those
+//! ended in the window), failed flows, the latency percentiles of a whole flow (those
+//! begun in the window too) and of each step (those ended in it), the server's CPU
 //! time over the window (from /proc/PID/stat) per flow and in cores, and per flow by
 //! thread (from /proc/PID/task/*/stat: the HTTP workers, the store's and the audit
 //! log's writers, the ACL watcher), its resident
