@@ -57,7 +57,7 @@ impl AuditKey {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret())
             .expect("HMAC takes keys of any length");
         mac.update(b"roomgate audit key id v1");
-        hex(&mac.finalize().into_bytes()[..4])
+        hex::encode(&mac.finalize().into_bytes()[..4])
     }
 
     pub(super) fn cipher(&self) -> Aes256Gcm {
@@ -140,8 +140,4 @@ pub(super) fn open_phone(rec: &StoredRecord, key: Option<&AuditKey>) -> PhoneVie
             .unwrap_or(PhoneView::Damaged),
         Err(_) => PhoneView::Damaged,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

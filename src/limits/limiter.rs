@@ -352,10 +352,12 @@ pub enum Denied {
 pub struct Limiter {
     store: Arc<dyn Store>,
     config: LimitsConfig,
-    /// Phone numbers are keyed by an HMAC under this key: a plain hash of a phone
-    /// number is undone by hashing every number in the plan. Instances sharing a store
-    /// must agree on it, so it is derived from the shared session key.
-    phone_key: [u8; 32],
+    /// Phone numbers are keyed by an HMAC under a key of their own: a plain hash of a
+    /// phone number is undone by hashing every number in the plan. Instances sharing a
+    /// store must agree on the key, so it is derived from the shared session key. Kept
+    /// keyed and with its fixed prefix taken in, so a number costs one clone and its
+    /// own bytes.
+    phone_mac: Hmac<Sha256>,
     /// Networks each per-network limit refused, until they may try again.
     refused: PerNetwork<RefusedNetworks>,
 }
@@ -374,10 +376,13 @@ impl Limiter {
     pub fn new(store: Arc<dyn Store>, config: LimitsConfig, secret: &[u8]) -> Self {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any size");
         mac.update(b"roomgate phone limit key\0");
+        let mut phone_mac = Hmac::<Sha256>::new_from_slice(&mac.finalize().into_bytes())
+            .expect("HMAC takes keys of any size");
+        phone_mac.update(b"roomgate limits phone\0");
         Self {
             store,
             config,
-            phone_key: mac.finalize().into_bytes().into(),
+            phone_mac,
             refused: PerNetwork::default(),
         }
     }
@@ -577,15 +582,9 @@ impl Limiter {
     }
 
     fn phone_subject(&self, phone: &PhoneNumber) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.phone_key).expect("HMAC takes keys of any size");
-        mac.update(b"roomgate limits phone\0");
+        let mut mac = self.phone_mac.clone();
         mac.update(phone.expose_e164().as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(mac.finalize().into_bytes())
     }
 }
 

@@ -92,7 +92,7 @@ impl PhoneKey {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any size");
         mac.update(phone.expose_e164().as_bytes());
         let digest = mac.finalize().into_bytes();
-        hex(&digest[..16])
+        hex::encode(&digest[..16])
     }
 }
 
@@ -270,14 +270,6 @@ fn random_bytes() -> Vec<u8> {
 
 fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// A credential's id as shown and as typed: base64url without padding.

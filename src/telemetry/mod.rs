@@ -159,9 +159,7 @@ impl Pseudonyms {
         let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(14);
         out.push_str("u-");
-        for b in &digest[..6] {
-            out.push_str(&format!("{b:02x}"));
-        }
+        out.push_str(&hex::encode(&digest[..6]));
         out
     }
 }

@@ -162,10 +162,6 @@ fn approved_key(sid: &str) -> String {
 
 const STARTS_KEY: &str = "local-verify-starts";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The store failing looks like Verify failing: the participant is told to try again.
 fn unavailable(e: &StoreError) -> VerifyError {
     tracing::error!(error = %e, "local verifier: the store is unavailable");
@@ -221,7 +217,7 @@ impl LocalVerifier {
     }
 
     fn phone_tag(&self, e164: &str) -> String {
-        hex(&self.mac(&[b"phone", e164.as_bytes()]))
+        hex::encode(self.mac(&[b"phone", e164.as_bytes()]))
     }
 
     fn code_mac(&self, sid: &str, code: &str) -> Tag {
@@ -338,7 +334,7 @@ impl LocalVerifier {
             let mut rng = rand::rng();
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
-            let sid = format!("VE{}", hex(&bytes));
+            let sid = format!("VE{}", hex::encode(bytes));
             let code = format!(
                 "{:0width$}",
                 rng.random_range(0..10u32.pow(CODE_LENGTH as u32)),
@@ -348,7 +344,7 @@ impl LocalVerifier {
         };
         let stored = Stored {
             phone_tag: tag.clone(),
-            code_mac: hex(&self.code_mac(&sid, &code)),
+            code_mac: hex::encode(self.code_mac(&sid, &code)),
             sealed: self.seal(&sid, &code),
             expires_ms: self.now_ms() + CODE_TTL.as_millis() as u64,
         };
@@ -435,7 +431,7 @@ impl Verifier for LocalVerifier {
             return Err(VerifyError::local(60202, 429, "Max check attempts reached"));
         };
         let given = self.code_mac(sid, code.expose());
-        let right = hex(&given).as_bytes().ct_eq(v.code_mac.as_bytes());
+        let right = hex::encode(given).as_bytes().ct_eq(v.code_mac.as_bytes());
         if bool::from(right) {
             let first = self
                 .store

@@ -681,7 +681,7 @@ impl Pipeline {
             Err(e) => return Err(storage_failed(&e)),
         }
         rec.size = Some(stored.size);
-        rec.sha256 = Some(hex(&stored.sha256));
+        rec.sha256 = Some(hex::encode(stored.sha256));
         rec.stage = Stage::DeleteOnTwilio;
         let mut record = AuditRecord::new(AuditEvent::RecordingStored)
             .detail(format!("{} ({} bytes)", rec.id, stored.size));
@@ -745,16 +745,6 @@ fn object_key(room: &str, id: &str, ended_ms: u64) -> String {
         .filter(char::is_ascii_alphanumeric)
         .collect();
     format!("{room}/{ended}-{id}.mp4")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 /// The response body as a stream that fails if no byte arrives for `idle`. Errors are

@@ -336,7 +336,7 @@ async fn a_recorded_room_ends_up_stored_verified_and_deleted_on_twilio() {
     assert_eq!(rec.size, Some(media().len() as u64));
     assert_eq!(
         rec.sha256.as_deref(),
-        Some(hex(&sha2::Sha256::digest(media())).as_str())
+        Some(hex::encode(sha2::Sha256::digest(media())).as_str())
     );
     assert_eq!(rec.duration_secs, Some(1800));
     assert_eq!(rec.object_key.as_deref(), Some(key.as_str()));

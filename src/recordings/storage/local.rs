@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{
     ByteStream, CheckReport, Disposition, ObjectStorage, StorageError, StoredObject, check_key,
-    check_ttl, hex, parse_hex32, probe,
+    check_ttl, parse_hex32, probe,
 };
 use crate::clock::Clock;
 
@@ -199,7 +199,7 @@ impl LocalStorage {
             .unwrap_or_default();
         let tmp = TempPath(Some(parent.join(format!(
             ".{name}.tmp-{}",
-            super::hex(&rand::random::<[u8; 8]>())
+            hex::encode(rand::random::<[u8; 8]>())
         ))));
         let mut file = open_private(tmp.path())
             .await
@@ -234,12 +234,12 @@ impl LocalStorage {
         }
         let side_tmp = TempPath(Some(parent.join(format!(
             ".{name}.sha256.tmp-{}",
-            super::hex(&rand::random::<[u8; 8]>())
+            hex::encode(rand::random::<[u8; 8]>())
         ))));
         let mut side = open_private(side_tmp.path())
             .await
             .map_err(StorageError::io("creating the checksum file"))?;
-        side.write_all(format!("{} {}\n", sent.size, hex(&sent.sha256)).as_bytes())
+        side.write_all(format!("{} {}\n", sent.size, hex::encode(sent.sha256)).as_bytes())
             .await
             .map_err(StorageError::io("writing the checksum file"))?;
         side.sync_all()

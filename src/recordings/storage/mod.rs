@@ -34,7 +34,7 @@ impl std::fmt::Debug for StoredObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredObject")
             .field("size", &self.size)
-            .field("sha256", &hex(&self.sha256))
+            .field("sha256", &hex::encode(self.sha256))
             .finish()
     }
 }
@@ -272,10 +272,6 @@ fn check_ttl(ttl: Duration) -> Result<u64, StorageError> {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 pub(crate) fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     if text.len() != 64 || !text.is_ascii() {
@@ -294,7 +290,7 @@ fn probe() -> (String, ByteStream) {
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
     let body = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"roomgate probe\n"))]);
     (
-        format!("roomgate-probe/{}", hex(&bytes)),
+        format!("roomgate-probe/{}", hex::encode(bytes)),
         futures_util::StreamExt::boxed(body),
     )
 }

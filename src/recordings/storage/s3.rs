@@ -26,7 +26,7 @@ use crate::twilio::guard::Guard;
 
 use super::{
     ByteStream, CheckReport, Disposition, ObjectStorage, S3Credentials, S3Settings, StorageError,
-    StoredObject, check_key, check_ttl, hex, parse_hex32, probe,
+    StoredObject, check_key, check_ttl, parse_hex32, probe,
 };
 
 /// Parts of 8 MiB: above S3's 5 MiB minimum, small enough to hold one at a time.
@@ -179,7 +179,7 @@ impl S3Storage {
             size,
             sha256: sha256.finalize().into(),
         };
-        let whole_md5 = hex(&whole_md5.finalize());
+        let whole_md5 = hex::encode(whole_md5.finalize());
         // From here the object exists: if it can't be verified, it goes.
         match self
             .record_and_verify(key, &etag, &parts, &whole_md5, sent)
@@ -252,7 +252,7 @@ impl S3Storage {
             op: "UploadPart",
             detail: "no ETag".into(),
         })?;
-        if is_md5_hex(&etag) && etag != hex(&md5) {
+        if is_md5_hex(&etag) && etag != hex::encode(md5) {
             return Err(StorageError::Mismatch(format!(
                 "part {number}'s ETag is not the MD5 of what was sent"
             )));
@@ -312,7 +312,7 @@ impl S3Storage {
         sent: StoredObject,
     ) -> Result<Option<String>, StorageError> {
         let credentials = self.credentials.current();
-        let sha = hex(&sent.sha256);
+        let sha = hex::encode(sent.sha256);
         let source = format!("/{}/{key}", self.bucket.name());
         let if_match = format!("\"{etag}\"");
         let content_type = content_type(key);
@@ -512,7 +512,7 @@ impl Parts {
         for part in &self.md5s {
             md5.update(part);
         }
-        format!("{}-{}", hex(&md5.finalize()), self.md5s.len())
+        format!("{}-{}", hex::encode(md5.finalize()), self.md5s.len())
     }
 }
 
@@ -645,7 +645,7 @@ mod tests {
         both.extend_from_slice(&Md5::digest(b"b"));
         assert_eq!(
             parts.multipart_etag(),
-            format!("{}-2", hex(&Md5::digest(&both)))
+            format!("{}-2", hex::encode(Md5::digest(&both)))
         );
         assert!(is_multipart_etag(&parts.multipart_etag()));
         assert!(!is_md5_hex(&parts.multipart_etag()));
