@@ -9,8 +9,10 @@
 mod script;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{Ready, ready};
+use std::rc::Rc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{ACCEPT_LANGUAGE, COOKIE as COOKIE_HEADER};
@@ -26,6 +28,15 @@ fluent_templates::static_loader! {
         // set, and the marks would only get in the way of copy and paste.
         customise: |bundle| bundle.set_use_isolating(false),
     };
+}
+
+thread_local! {
+    /// Messages without arguments from roomgate's catalogs, by id, in each language
+    /// ([`Lang`] as an index), as this thread first formatted them: a page asks for
+    /// dozens (the room page about thirty), and the catalogs are compiled in. Only
+    /// messages the catalogs have are kept, so the ids are the code's own.
+    static PLAIN: RefCell<HashMap<String, [Option<Rc<str>>; Lang::ALL.len()]>> =
+        RefCell::default();
 }
 
 /// The cookie the language menu sets; it overrides `Accept-Language`.
@@ -313,7 +324,31 @@ impl Tr {
 
     /// The message `id`, in English when this language lacks it.
     pub fn t(&self, id: &str) -> String {
-        self.lookup(id, None)
+        // Other catalogs are tests' own.
+        let ours = std::ptr::eq(self.loader, &*LOCALES);
+        let slot = self.lang as usize;
+        if ours {
+            let kept = PLAIN.with_borrow(|plain| {
+                plain
+                    .get(id)
+                    .and_then(|by_lang| by_lang[slot].as_deref().map(str::to_owned))
+            });
+            if let Some(text) = kept {
+                return text;
+            }
+        }
+        let Some(text) = self
+            .loader
+            .try_lookup_complete(&self.lang.langid(), id, None)
+        else {
+            return missing(id, self.lang);
+        };
+        if ours {
+            PLAIN.with_borrow_mut(|plain| {
+                plain.entry(id.to_owned()).or_default()[slot] = Some(text.as_str().into());
+            });
+        }
+        text
     }
 
     /// The message `id` with one argument.
@@ -395,12 +430,15 @@ impl Tr {
             .try_lookup_complete(&self.lang.langid(), id, args)
         {
             Some(text) => text,
-            None => {
-                tracing::error!(message = id, lang = %self.lang, "no such message in any catalog");
-                id.to_owned()
-            }
+            None => missing(id, self.lang),
         }
     }
+}
+
+/// What a page shows for a message no catalog has: its id, and an error in the log.
+fn missing(id: &str, lang: Lang) -> String {
+    tracing::error!(message = id, %lang, "no such message in any catalog");
+    id.to_owned()
 }
 
 impl FromRequest for Tr {
@@ -623,6 +661,34 @@ mod tests {
     #[test]
     fn an_unknown_message_shows_its_id() {
         assert_eq!(Tr::new(Lang::Fr).t("no-such-message"), "no-such-message");
+        // And every time: it is not kept as if it were a message.
+        assert_eq!(Tr::new(Lang::Fr).t("no-such-message"), "no-such-message");
+        assert!(PLAIN.with_borrow(|plain| !plain.contains_key("no-such-message")));
+    }
+
+    #[test]
+    fn a_message_kept_from_before_reads_as_the_catalogs_have_it() {
+        // Every message without variables, in every language, first as formatted, then
+        // as kept: the same text, and each language its own (or English's, where a
+        // catalog lacks the message).
+        let english = catalog(Lang::En);
+        let plain: Vec<&String> = english
+            .iter()
+            .filter(|(key, vars)| vars.is_empty() && !key.contains('.'))
+            .map(|(key, _)| key)
+            .collect();
+        assert!(plain.len() > 50, "{plain:?}");
+        for round in ["formatted", "kept"] {
+            for lang in Lang::ALL {
+                let tr = Tr::new(lang);
+                for &key in &plain {
+                    let want = LOCALES.try_lookup_complete(&lang.langid(), key, None);
+                    assert_eq!(Some(tr.t(key)), want, "{lang}: {key}, {round}");
+                }
+            }
+        }
+        assert_eq!(Tr::new(Lang::Fr).t("room-leave"), "Quitter");
+        assert_eq!(Tr::new(Lang::En).t("room-leave"), "Leave");
     }
 
     #[test]
