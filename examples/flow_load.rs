@@ -181,8 +181,8 @@ const ROOM_IN_PROGRESS: &str = r#"{"sid":"RM0123456789abcdef0123456789abcdef","u
 /// Verify and the Video API in this process, on hyper directly: every start
 /// "pending", every check "approved", after `delay`; the room (no delay) in
 /// progress. A mock that does nothing else, since it shares the machine with the
-/// server it measures: wiremock's matching and recording cost several times its work.
-/// Returns the base URL.
+/// server it measures (wiremock, matching every call against every mock, cost it
+/// more). Returns the base URL.
 async fn verify_mock(delay: Duration) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -442,8 +442,8 @@ async fn store_ops(metrics_url: &str) -> BTreeMap<String, (f64, f64)> {
 /// One participant's browser: a keep-alive HTTP/1.1 connection to the server
 /// (opened again if it closes or fails) and the cookies of the current flow. On
 /// hyper's connection API rather than reqwest: the generator shares the machine with
-/// the server it measures, and reqwest's pool, layers and URL parsing cost it more
-/// than its requests.
+/// the server it measures, and reqwest's pool, layers and URL parsing took most of
+/// the generator's CPU.
 struct Browser {
     addr: String,
     host: HeaderValue,
