@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::rc::Rc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{ACCEPT_LANGUAGE, COOKIE as COOKIE_HEADER};
@@ -35,7 +34,7 @@ thread_local! {
     /// ([`Lang`] as an index), as this thread first formatted them: a page asks for
     /// dozens (the room page about thirty), and the catalogs are compiled in. Only
     /// messages the catalogs have are kept, so the ids are the code's own.
-    static PLAIN: RefCell<HashMap<String, [Option<Rc<str>>; Lang::ALL.len()]>> =
+    static PLAIN: RefCell<HashMap<String, [Option<String>; Lang::ALL.len()]>> =
         RefCell::default();
 }
 
@@ -328,11 +327,8 @@ impl Tr {
         let ours = std::ptr::eq(self.loader, &*LOCALES);
         let slot = self.lang as usize;
         if ours {
-            let kept = PLAIN.with_borrow(|plain| {
-                plain
-                    .get(id)
-                    .and_then(|by_lang| by_lang[slot].as_deref().map(str::to_owned))
-            });
+            let kept =
+                PLAIN.with_borrow(|plain| plain.get(id).and_then(|by_lang| by_lang[slot].clone()));
             if let Some(text) = kept {
                 return text;
             }
@@ -345,7 +341,7 @@ impl Tr {
         };
         if ours {
             PLAIN.with_borrow_mut(|plain| {
-                plain.entry(id.to_owned()).or_default()[slot] = Some(text.as_str().into());
+                plain.entry(id.to_owned()).or_default()[slot] = Some(text.clone());
             });
         }
         text

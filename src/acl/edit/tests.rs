@@ -63,6 +63,17 @@ fn replaced(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// Dave, with a GB number, in room x: refused where only US numbers are allowed.
+fn add_dave_in_gb() -> Edit {
+    Edit::Add {
+        user: "dave".into(),
+        phone: "+447400123456".into(),
+        rooms: vec!["x".into()],
+        role: Role::Participant,
+        channels: vec![],
+    }
+}
+
 fn valid(text: &str) -> Acl {
     Acl::parse("acl.toml", text).unwrap_or_else(|e| panic!("{e}\n---\n{text}"))
 }
@@ -670,13 +681,7 @@ fn edit_text_refuses_a_result_that_is_not_a_valid_acl() {
         "acl.toml",
         PLAIN.replace("+447400123456", "+14155550102").as_str(),
         &us_only,
-        &Edit::Add {
-            user: "dave".into(),
-            phone: "+447400123456".into(),
-            rooms: vec!["x".into()],
-            role: Role::Participant,
-            channels: vec![],
-        },
+        &add_dave_in_gb(),
     )
     .unwrap_err();
     assert!(matches!(err, EditError::Invalid { .. }), "{err:?}");
@@ -808,19 +813,7 @@ fn the_changes_own_errors_are_given_at_their_lines_after_it() {
         )
     );
     for empty in ["", "# our list\n"] {
-        let err = edit_text(
-            "acl.toml",
-            empty,
-            &us_only,
-            &Edit::Add {
-                user: "dave".into(),
-                phone: "+447400123456".into(),
-                rooms: vec!["x".into()],
-                role: Role::Participant,
-                channels: vec![],
-            },
-        )
-        .unwrap_err();
+        let err = edit_text("acl.toml", empty, &us_only, &add_dave_in_gb()).unwrap_err();
         assert!(
             matches!(err, EditError::Invalid { .. }),
             "{empty:?}: {err:?}"
@@ -830,19 +823,7 @@ fn the_changes_own_errors_are_given_at_their_lines_after_it() {
 
     // The file's error and one of the change's own: the file's at its line on disk,
     // the change's without one.
-    let err = edit_text(
-        "acl.toml",
-        &broken,
-        &us_only,
-        &Edit::Add {
-            user: "dave".into(),
-            phone: "+447400123456".into(),
-            rooms: vec!["x".into()],
-            role: Role::Participant,
-            channels: vec![],
-        },
-    )
-    .unwrap_err();
+    let err = edit_text("acl.toml", &broken, &us_only, &add_dave_in_gb()).unwrap_err();
     let EditError::AlreadyInvalid { errors, added, .. } = &err else {
         panic!("{err:?}")
     };
