@@ -11,7 +11,7 @@
 //!     cargo build --release --bin roomgate
 //!     cargo build --release --example flow_load
 //!     cargo run --release --example flow_load -- [participants] [seconds] [verify_ms] \
-//!         [--users N] [--redis-url URL] [--refused]
+//!         [--users N] [--redis-url URL] [--refused] [--lockstep]
 //!
 //! With `--refused`, each participant instead posts sign-ins over and over from the
 //! one address, with the per-network sign-in limit left at its default (20 a minute):
@@ -35,6 +35,13 @@
 //! log's writers, the ACL watcher), its resident
 //! memory at idle, at its peak (sampled every 100 ms) and at the end, and this
 //! process's own CPU (generator and Verify mock), which shares the machine with it.
+//!
+//! Participants begin their first flow spread evenly over one closed-loop period (two
+//! Verify calls), as people arriving do, rather than all at once. Started in lockstep
+//! (`--lockstep`, as before 2026-12-07), they reach the server in waves that Verify's
+//! fixed latency keeps together for the whole run, and, at 256 participants, each ends
+//! the same whole number of flows in the window, so flows per second measure where the
+//! window's edges fall as much as the server.
 //!
 //! Each participant keeps one connection open from flow to flow, as a reverse proxy
 //! does to roomgate (`deploy/nginx.conf` keeps upstream connections alive); only its
@@ -64,7 +71,7 @@ use tokio::process::{Child, Command};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: cargo run --release --example flow_load -- \
-                     [participants] [seconds] [verify_ms] [--users N] [--redis-url URL] [--refused]";
+                     [participants] [seconds] [verify_ms] [--users N] [--redis-url URL] [--refused] [--lockstep]";
 const ROOM: &str = "standup";
 const WARM_UP: Duration = Duration::from_secs(2);
 const STEPS: [&str; 5] = ["join form", "sign-in", "code check", "room page", "token"];
@@ -77,11 +84,13 @@ struct Options {
     redis_url: Option<String>,
     /// Sign-ins refused by the per-network limit instead of whole flows.
     refused: bool,
+    /// Every participant's first flow at the same instant.
+    lockstep: bool,
 }
 
 fn parse_args() -> anyhow::Result<Options> {
     let mut positional = Vec::new();
-    let (mut users, mut redis_url, mut refused) = (1000usize, None, false);
+    let (mut users, mut redis_url, mut refused, mut lockstep) = (1000usize, None, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -107,6 +116,7 @@ fn parse_args() -> anyhow::Result<Options> {
             }
             "--redis-url" => redis_url = Some(value("--redis-url")?),
             "--refused" => refused = true,
+            "--lockstep" => lockstep = true,
             _ if !arg.starts_with('-') && positional.len() < 3 => positional.push(
                 arg.parse::<u64>()
                     .map_err(|_| anyhow::anyhow!("{arg:?} is not a whole number\n{USAGE}"))?,
@@ -124,6 +134,7 @@ fn parse_args() -> anyhow::Result<Options> {
         users: users.max(participants),
         redis_url,
         refused,
+        lockstep,
     })
 }
 
@@ -862,8 +873,9 @@ async fn run() -> anyhow::Result<()> {
         opts.users
     );
     println!(
-        "{} participants, Verify answering in {} ms; {} s measured after a {} s warm-up",
+        "{} participants{}, Verify answering in {} ms; {} s measured after a {} s warm-up",
         opts.participants,
+        if opts.lockstep { " in lockstep" } else { "" },
         opts.verify_ms,
         opts.seconds,
         WARM_UP.as_secs()
@@ -897,13 +909,20 @@ async fn run() -> anyhow::Result<()> {
     };
 
     let (n, users, refused) = (opts.participants, opts.users, opts.refused);
+    // Participant i begins i/N of the way into one closed-loop period (see the top).
+    let spread = if opts.lockstep || refused {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(2 * opts.verify_ms)
+    };
     let workers: Vec<_> = participants
         .into_iter()
         .enumerate()
         .map(|(i, mut browser)| {
             tokio::spawn(async move {
                 let mut tally = Tally::default();
-                tokio::time::sleep_until(start.into()).await;
+                let begin = start + spread.mul_f64(i as f64 / n as f64);
+                tokio::time::sleep_until(begin.into()).await;
                 let mut round = 0;
                 if refused {
                     tally = refuse_until(&mut browser, measure_from, measure_to).await;
