@@ -244,22 +244,12 @@ pub enum EditError {
 }
 
 /// [`EditError::AlreadyInvalid`]'s message: the file's errors, the change's own, then
-/// what to do. An edit is refused while any error is left in the file, so with
-/// several, a command that fixes one of them is refused too: those are fixed by hand.
+/// what to do. A change that fixes none of the file's errors is refused; one that
+/// fixes some (and brings none) is made (see [`fixes_some`]).
 fn already_invalid(origin: &str, errors: &AclErrors, added: &[AclError]) -> String {
-    let mut at: Vec<usize> = errors.0.iter().map(|e| e.line).filter(|&l| l > 0).collect();
-    at.dedup();
-    let at = match at.as_slice() {
-        [] => String::new(),
-        [line] => format!(", at line {line} as the file is now"),
-        lines => format!(
-            ", at lines {} as the file is now",
-            lines
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let at = match errors.0.iter().any(|e| e.line > 0) {
+        true => format!(", at {} as the file is now", at_lines(errors)),
+        false => String::new(),
     };
     let (what, how) = if errors.0.len() == 1 {
         (
@@ -269,8 +259,8 @@ fn already_invalid(origin: &str, errors: &AclErrors, added: &[AclError]) -> Stri
     } else {
         (
             format!("{} errors (above{at}); fix them", errors.0.len()),
-            "by hand (a `roomgate acl` command is refused while another error is left, \
-             so one such as set-phone can fix only the last)",
+            "by hand or one at a time with the `roomgate acl` commands that change them \
+             (set-phone, say)",
         )
     };
     let mut out = format!(
@@ -307,7 +297,8 @@ fn typed<T>(input: &str, parse: fn(&str) -> Result<T, ParseError>) -> Result<T, 
 }
 
 /// Reads the file at `path`, makes `edit`, and writes the result back if anything
-/// changed and it is a valid ACL under `policy`. Returns the line for the host.
+/// changed and it is a valid ACL under `policy`, or fixes some of the file's errors
+/// and brings none (see [`fixes_some`]). Returns the line for the host.
 pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
     let origin = path.display().to_string();
     // Read as `serve` reads it: a FIFO or a device is refused, not waited on.
@@ -353,7 +344,8 @@ pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, Edi
 }
 
 /// [`apply`] without the file: checks the arguments, edits `text`, and refuses a
-/// result that `Acl::parse_with(origin, …, policy)` rejects.
+/// result that `Acl::parse_with(origin, …, policy)` rejects, unless it fixes some of
+/// `text`'s errors and brings none.
 pub fn edit_text(
     origin: &str,
     text: &str,
@@ -549,8 +541,26 @@ pub fn edit_text(
     let new = result?;
     let mut message = message;
     if new != text {
-        let acl = Acl::parse_with(origin, &new, policy)
-            .map_err(|after| refusal(origin, text, policy, after))?;
+        let acl = match Acl::parse_with(origin, &new, policy) {
+            Ok(acl) => acl,
+            Err(after) => {
+                if !fixes_some(origin, text, policy, &after) {
+                    return Err(refusal(origin, text, policy, after));
+                }
+                let left = match after.0.len() {
+                    1 => "an error".to_owned(),
+                    n => format!("{n} errors"),
+                };
+                return Ok(Edited {
+                    text: new,
+                    message: format!(
+                        "{message}\n{after}\n{origin} still has {left} (above, at {} as \
+                         written), so roomgate keeps the list it has until that is fixed too",
+                        at_lines(&after)
+                    ),
+                });
+            }
+        };
         // A number someone else has already (a copy-paste slip): done, and said.
         if let Edit::Add { user, .. } | Edit::SetPhone { user, .. } = edit
             && let Ok(user) = typed(user, Username::parse)
@@ -602,6 +612,41 @@ pub fn edit_text(
         }
     }
     Ok(Edited { text: new, message })
+}
+
+/// Whether an edit of `text`, a file with errors already, fixes some of them and
+/// brings none of its own (its result has the errors `after`). Such an edit is made,
+/// so a host can fix a file's errors one `roomgate acl` command at a time; one that
+/// fixes none of them is refused, lest changes pile up on a list that isn't served.
+fn fixes_some(origin: &str, text: &str, policy: &AclPolicy, after: &AclErrors) -> bool {
+    let Err(before) = Acl::parse_with(origin, text, policy) else {
+        return false;
+    };
+    let fixed = before
+        .0
+        .iter()
+        .any(|old| !after.0.iter().any(|new| same_problem(old, new)));
+    let brought = after
+        .0
+        .iter()
+        .any(|new| !before.0.iter().any(|old| same_problem(old, new)));
+    fixed && !brought
+}
+
+/// "line 6" or "lines 2, 6": where `errors` are (those with a line).
+fn at_lines(errors: &AclErrors) -> String {
+    let mut at: Vec<String> = Vec::new();
+    for line in errors.0.iter().map(|e| e.line).filter(|&l| l > 0) {
+        let line = line.to_string();
+        if !at.contains(&line) {
+            at.push(line);
+        }
+    }
+    match at.as_slice() {
+        [] => "no line".to_owned(),
+        [line] => format!("line {line}"),
+        lines => format!("lines {}", lines.join(", ")),
+    }
 }
 
 /// Why an edit of `text` whose result has the errors `after` is refused. If `text`

@@ -768,19 +768,105 @@ fn an_edit_of_a_file_with_errors_reports_them_at_their_lines_on_disk() {
     let gb_only = AclPolicy {
         allowed_countries: Some(["GB".to_owned()].into()),
     };
-    let err = edit_text("acl.toml", &broken, &gb_only, &remove_alice).unwrap_err();
-    // Under a GB-only policy alice's US number is an error too; removing her leaves
-    // bob's, which is reported (with hers, the file's) at their lines on disk.
+    // Under a GB-only policy alice's US number is an error too: removing her fixes
+    // that one, so it is made, and bob's is said to be left, at its line as written.
+    let removed = edit_text("acl.toml", &broken, &gb_only, &remove_alice).unwrap();
+    assert_eq!(
+        removed.text,
+        "[users.bob]\nphone = \"555\"\nrooms = [\"*\"]\n"
+    );
+    assert_eq!(
+        removed.message,
+        "removed alice from acl.toml\n\
+         acl.toml:2:9: users.bob.phone: \"555\" is not an E.164 number\n\
+         acl.toml still has an error (above, at line 2 as written), so roomgate keeps the \
+         list it has until that is fixed too"
+    );
+}
+
+/// Two errors (alice's number, line 2, and bob's, line 6): a command that fixes one
+/// of them is made and says what is left, at its line as written; one that fixes
+/// neither, or fixes one and brings its own, is refused; the last fix makes the file
+/// valid and says nothing more.
+#[test]
+fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
+    let broken = replaced(
+        &replaced(PLAIN, "+14155550101", "123"),
+        "+447400123456",
+        "555",
+    );
+    let policy = AclPolicy::default();
+    let set_phone = |user: &str, phone: &str| Edit::SetPhone {
+        user: user.into(),
+        phone: phone.into(),
+    };
+
+    let one_left = edit_text(
+        "acl.toml",
+        &broken,
+        &policy,
+        &set_phone("bob", "+14155550102"),
+    )
+    .expect("a fix of one of two errors is made");
+    assert_eq!(
+        one_left.text,
+        replaced(
+            &replaced(PLAIN, "+14155550101", "123"),
+            "+447400123456",
+            "+14155550102"
+        )
+    );
+    assert!(
+        one_left.message.ends_with(
+            "\nacl.toml:2:9: users.alice.phone: \"123\" is not an E.164 number\n\
+             acl.toml still has an error (above, at line 2 as written), so roomgate keeps the \
+             list it has until that is fixed too"
+        ),
+        "{}",
+        one_left.message
+    );
+    assert!(Acl::parse_with("acl.toml", &one_left.text, &policy).is_err());
+
+    // Fixing neither: refused, the file's errors given as before.
+    let err = edit_text("acl.toml", &broken, &policy, &add_dave_in_gb()).unwrap_err();
+    assert!(matches!(err, EditError::AlreadyInvalid { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "acl.toml:2:9: users.alice.phone: +1********01 is in US, which is not in \
-         ROOMGATE_ALLOWED_COUNTRIES (GB)\n\
+        "acl.toml:2:9: users.alice.phone: \"123\" is not an E.164 number\n\
          acl.toml:6:9: users.bob.phone: \"555\" is not an E.164 number\n\
          acl.toml: not changed: the file already has 2 errors (above, at lines 2, 6 as the \
-         file is now); fix them first, by hand (a `roomgate acl` command is refused while \
-         another error is left, so one such as set-phone can fix only the last), then run \
-         this again"
+         file is now); fix them first, by hand or one at a time with the `roomgate acl` \
+         commands that change them (set-phone, say), then run this again"
     );
+
+    // Fixing one and bringing one of its own (a number outside the allowed countries):
+    // refused, with both said.
+    let us_only = AclPolicy {
+        allowed_countries: Some(["US".to_owned()].into()),
+    };
+    let err = edit_text(
+        "acl.toml",
+        &broken,
+        &us_only,
+        &set_phone("bob", "+447400123457"),
+    )
+    .unwrap_err();
+    let EditError::AlreadyInvalid { errors, added, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((errors.0.len(), added.len()), (2, 1), "{err}");
+
+    // The last fix: a valid file, and the usual message.
+    let fixed = edit_text(
+        "acl.toml",
+        &one_left.text,
+        &policy,
+        &set_phone("alice", "+14155550101"),
+    )
+    .unwrap();
+    assert_eq!(fixed.text, replaced(PLAIN, "+447400123456", "+14155550102"));
+    assert!(!fixed.message.contains("still has"), "{}", fixed.message);
+    Acl::parse_with("acl.toml", &fixed.text, &policy).expect("valid at last");
 }
 
 /// The other cases keep the after-change wording: a change that makes a valid file
