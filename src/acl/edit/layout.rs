@@ -181,18 +181,7 @@ pub(super) fn nothing_before_tables(doc: &DocumentMut) -> bool {
 /// the old text is untouched and the new lines come last; the caller inserts the
 /// table and then clears the document's trailing text.
 pub(super) fn last_table(doc: &DocumentMut, template: Option<(usize, &Table)>) -> Table {
-    // Some hosts indent their headers; the new one lines up with the template's.
-    let header_indent = template
-        .map(|(_, t)| raw(t.decor().prefix()).rsplit('\n').next().unwrap_or(""))
-        .filter(|indent| indent.chars().all(|c| c == ' ' || c == '\t'))
-        .unwrap_or("");
-    let wanted_blank_lines = match template {
-        // The first table's prefix is the file's header comment, not a separator.
-        Some((i, table)) if !(i == 0 && nothing_before_tables(doc)) => {
-            leading_blank_lines(raw(table.decor().prefix()))
-        }
-        _ => 1,
-    };
+    let (wanted_blank_lines, header_indent) = spacing(doc, template);
     let mut table = Table::new();
     table.set_position(max_position(doc) + 1);
     let mut prefix = raw(Some(doc.trailing())).to_owned();
@@ -206,6 +195,56 @@ pub(super) fn last_table(doc: &DocumentMut, template: Option<(usize, &Table)>) -
     prefix.push_str(header_indent);
     *table.decor_mut() = Decor::new(prefix, "");
     table
+}
+
+/// The blank lines above `template`'s header and its indent: what a table that
+/// follows it gets.
+fn spacing<'t>(doc: &DocumentMut, template: Option<(usize, &'t Table)>) -> (usize, &'t str) {
+    // Some hosts indent their headers; the new one lines up with the template's.
+    let header_indent = template
+        .map(|(_, t)| raw(t.decor().prefix()).rsplit('\n').next().unwrap_or(""))
+        .filter(|indent| indent.chars().all(|c| c == ' ' || c == '\t'))
+        .unwrap_or("");
+    let wanted_blank_lines = match template {
+        // The first table's prefix is the file's header comment, not a separator.
+        Some((i, table)) if !(i == 0 && nothing_before_tables(doc)) => {
+            leading_blank_lines(raw(table.decor().prefix()))
+        }
+        _ => 1,
+    };
+    (wanted_blank_lines, header_indent)
+}
+
+/// A new table to print right after `template` (the printed table at that index),
+/// which other tables follow, spaced and indented like it. The caller makes room
+/// with [`move_down_after`] and gives the table the place after the template's.
+/// Comments above the next table stay with it, below the new one.
+pub(super) fn table_after(doc: &DocumentMut, template: (usize, &Table)) -> Table {
+    let (wanted_blank_lines, header_indent) = spacing(doc, Some(template));
+    let mut table = Table::new();
+    let prefix = format!("{}{header_indent}", "\n".repeat(wanted_blank_lines));
+    *table.decor_mut() = Decor::new(prefix, "");
+    table
+}
+
+/// Every table printed after `position` moves one place down, leaving
+/// `position + 1` free.
+pub(super) fn move_down_after(doc: &mut DocumentMut, position: isize) {
+    fn visit(table: &mut Table, position: isize) {
+        if let Some(at) = table.position()
+            && at > position
+        {
+            table.set_position(at + 1);
+        }
+        for (_, item) in table.iter_mut() {
+            match item {
+                Item::Table(child) => visit(child, position),
+                Item::ArrayOfTables(tables) => tables.iter_mut().for_each(|t| visit(t, position)),
+                _ => {}
+            }
+        }
+    }
+    visit(doc.as_table_mut(), position);
 }
 
 /// Whitespace before the key, between the key and `=`, and between `=` and the

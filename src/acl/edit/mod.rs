@@ -856,7 +856,15 @@ pub fn add_user_with(
         .rposition(|t| t.path.len() == 2 && t.path[0] == "users")
         .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
     let style = |key: &str| key_style(template.map(|(_, t)| t), key);
-    let mut table = last_table(&doc, template);
+    // Right after the last user, so the users stay together above whatever follows
+    // them (`[rooms.NAME]` settings, say); at the end if nothing does.
+    let after = template
+        .filter(|(i, _)| i + 1 < printed.len())
+        .and_then(|(i, t)| Some((t.position()?, table_after(&doc, (i, t)))));
+    let (place, mut table) = match after {
+        Some((position, table)) => (Some(position), table),
+        None => (None, last_table(&doc, template)),
+    };
     let phone_value: Value = phone.expose_e164().into();
     insert_styled(&mut table, "phone", phone_value, style("phone"));
     insert_styled(
@@ -873,7 +881,13 @@ pub fn add_user_with(
         let channels = Value::Array(channels_array(channels));
         insert_styled(&mut table, "channels", channels, style("rooms"));
     }
-    doc.set_trailing("");
+    match place {
+        Some(position) => {
+            move_down_after(&mut doc, position);
+            table.set_position(position + 1);
+        }
+        None => doc.set_trailing(""),
+    }
     doc["users"]
         .as_table_mut()
         .expect("checked above")

@@ -216,6 +216,48 @@ fn add_appends_a_table_in_the_style_of_the_last_user() {
     assert!(!acl.user(&user("dave")).unwrap().is_host());
 }
 
+/// Users stay together: a new one goes right after the last, above what follows
+/// (room settings, and the comment that heads them), spaced like the last; removing
+/// it gives back the same bytes.
+#[test]
+fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
+    let add = |text: &str| {
+        add_user(
+            "acl.toml",
+            text,
+            &user("dave"),
+            &phone(DAVE),
+            &[room("standup")],
+            Role::Participant,
+        )
+        .unwrap()
+    };
+    let rooms = "\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"\n";
+    let text = format!("{PLAIN}{rooms}");
+    let out = add(&text);
+    assert_eq!(
+        out,
+        format!("{PLAIN}\n[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"standup\"]\n{rooms}")
+    );
+    valid(&out);
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+
+    // Two blank lines and a tab, like carol; the comment that ended her lines heads
+    // the room's settings, so it stays above them.
+    let text = format!("{ODD}\n[rooms.standup]\nrecording = \"host\"\n");
+    let out = add(&text);
+    assert_eq!(
+        out,
+        replaced(
+            &text,
+            "# the end\n",
+            &format!("\n\n\t[users.dave]\n\tphone=\"{DAVE}\"\n\trooms=[\"standup\"]\n# the end\n")
+        )
+    );
+    valid(&out);
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+}
+
 #[test]
 fn add_writes_role_only_for_a_host() {
     let out = add_user(
