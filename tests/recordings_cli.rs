@@ -50,10 +50,15 @@ async fn seed(dir: &Path) {
 }
 
 fn roomgate(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    roomgate_with(dir, Path::new(EXAMPLE_ACL), args)
+}
+
+fn roomgate_with(dir: &Path, acl: &Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_roomgate"))
         .arg("recordings")
         .args(args)
-        .args(["--acl", EXAMPLE_ACL])
+        .arg("--acl")
+        .arg(acl)
         .env_clear()
         .env("ROOMGATE_DATA_DIR", dir)
         .env("ROOMGATE_AUDIT_LOG", dir.join("audit.log"))
@@ -128,6 +133,44 @@ async fn list_link_purge_and_delete_work_on_what_the_pipeline_stored() {
     assert_eq!(audit.matches("recording_deleted").count(), 2);
     assert!(audit.contains("retention"));
     assert!(!audit.contains("/recordings/files/"));
+}
+
+/// An error in the list keeps no operator from listing, linking or deleting
+/// recordings (none of which reads it); purging, which needs the rooms' retention,
+/// says what is wrong and where, and deletes nothing.
+#[tokio::test]
+async fn only_purge_needs_a_valid_list() {
+    let dir = fresh_dir("recordings-cli-bad-acl");
+    seed(&dir).await;
+    let acl = dir.join("acl.toml");
+    let example = std::fs::read_to_string(EXAMPLE_ACL).unwrap();
+    let first_phone = example
+        .lines()
+        .position(|l| l.starts_with("phone = "))
+        .expect("the example has a phone")
+        + 1;
+    let broken = example.replacen("phone = \"+", "phone = \"0", 1);
+    std::fs::write(&acl, broken).unwrap();
+
+    let (ok, listed, err) = roomgate_with(&dir, &acl, &["list"]);
+    assert!(ok, "{err}");
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let (ok, link, err) = roomgate_with(&dir, &acl, &["link", RECENT]);
+    assert!(ok, "{err}");
+    assert!(link.contains("/recordings/files/standup/"), "{link}");
+
+    let (ok, out, err) = roomgate_with(&dir, &acl, &["purge"]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("acl.toml:{first_phone}:")) && err.contains("phone"),
+        "{err}"
+    );
+    assert!(dir.join(format!("recordings/standup/{OLD}.mp4")).exists());
+
+    let (ok, deleted, err) = roomgate_with(&dir, &acl, &["delete", OLD]);
+    assert!(ok, "{err}");
+    assert!(deleted.starts_with(&format!("deleted {OLD}")), "{deleted}");
+    assert!(!dir.join(format!("recordings/standup/{OLD}.mp4")).exists());
 }
 
 /// While `serve` holds the embedded store, it runs the commands: the link it prints

@@ -20,6 +20,7 @@ use crate::audit::{AuditConfig, AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{RoomName, Username};
 use crate::metrics::Metrics;
 use crate::recordings::commands::Recordings;
+use crate::recordings::library::{KeepAll, RoomPolicy};
 use crate::store::{self, Store, StoreSettings};
 
 /// One command, as the CLI parsed it and the socket carries it (JSON). Names and
@@ -99,8 +100,8 @@ impl HostCommands {
 
     /// The CLI's own, opened from `var` (the environment, `.env` already read) as
     /// `serve` would open them, with the list at `acl_path`: what `command` needs of
-    /// them. The list is read for the recordings' retention and for listing everyone's
-    /// passkeys; the audit log opened for what changes something or issues a link; the
+    /// them. The list is read for the recordings' retention (`recordings purge`) and
+    /// for listing everyone's passkeys; the audit log opened for what changes something or issues a link; the
     /// recordings' storage only for a recordings command.
     pub async fn open(
         var: impl Fn(&str) -> Option<String> + Copy,
@@ -121,7 +122,8 @@ impl HostCommands {
                     AclPolicy::from_lookup(var).unwrap_or_default(),
                 )?)
             }
-            _ if command.is_recordings() => Some(open_acl(
+            // Only purging asks for the rooms' retention.
+            Command::RecordingsPurge => Some(open_acl(
                 acl_path,
                 AclPolicy::from_lookup(var).map_err(lines)?,
             )?),
@@ -150,14 +152,20 @@ impl HostCommands {
         let store = store::open(store_settings, clock.clone(), &Metrics::new())
             .await
             .context("opening the store")?;
-        let recordings = match (&acl, &audit) {
-            (Some(acl), Some(audit)) if command.is_recordings() => Some(Recordings::open(
-                var,
-                store.clone(),
-                acl.clone(),
-                audit.clone(),
-                clock,
-            )?),
+        let recordings = match &audit {
+            Some(audit) if command.is_recordings() => {
+                let policy: Arc<dyn RoomPolicy> = match &acl {
+                    Some(acl) => acl.clone(),
+                    None => Arc::new(KeepAll),
+                };
+                Some(Recordings::open(
+                    var,
+                    store.clone(),
+                    policy,
+                    audit.clone(),
+                    clock,
+                )?)
+            }
             _ => None,
         };
         Ok(Self {

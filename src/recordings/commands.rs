@@ -12,10 +12,9 @@ use secrecy::ExposeSecret;
 
 use super::catalog::{Recording, State};
 use super::library::{
-    Library, LibraryError, Purpose, Requester, duration_text, ended_text, size_text,
+    Library, LibraryError, Purpose, Requester, RoomPolicy, duration_text, ended_text, size_text,
 };
 use super::storage::{self, StorageSettings};
-use crate::acl::AclStore;
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::control::CommandError;
@@ -43,11 +42,11 @@ impl Recordings {
     }
 
     /// The library as `serve` would have it, its storage opened from `var` (the
-    /// environment, `.env` already read).
+    /// environment, `.env` already read), retention as `policy` says.
     pub fn open(
         var: impl Fn(&str) -> Option<String> + Copy,
         store: Arc<dyn Store>,
-        acl: Arc<AclStore>,
+        policy: Arc<dyn RoomPolicy>,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
@@ -63,7 +62,7 @@ impl Recordings {
             .and_then(|u| Url::parse(&u).ok())
             .unwrap_or_else(|| Url::parse("http://127.0.0.1:8080/").expect("a URL"));
         Ok(Self::new(
-            Library::new(store, files, acl, audit, storage_settings.link_ttl),
+            Library::new(store, files, policy, audit, storage_settings.link_ttl),
             public_url,
         ))
     }

@@ -26,6 +26,17 @@ impl RoomPolicy for crate::acl::AclStore {
     }
 }
 
+/// Retention that expires nothing. `recordings list | link | delete` never ask for
+/// retention, so they run without the ACL (an error in it doesn't keep an operator
+/// from them); were one of them to expire recordings after all, this keeps them all.
+pub struct KeepAll;
+
+impl RoomPolicy for KeepAll {
+    fn retention(&self, _: &RoomName) -> Duration {
+        Duration::MAX
+    }
+}
+
 /// Default lifetime of a play or download link (`ROOMGATE_RECORDING_LINK_SECS`).
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(60);
 
