@@ -577,8 +577,13 @@ fn acl_command(args: AclArgs) -> ExitCode {
         },
     };
     match edit::apply(&path, &policy, &edit) {
-        Ok(message) => {
-            println!("{message}");
+        // Made, but the list still isn't one `serve` takes: a script must not go on.
+        Ok(edited) if edited.errors_left > 0 => {
+            eprintln!("{}", edited.message);
+            ExitCode::FAILURE
+        }
+        Ok(edited) => {
+            println!("{}", edited.message);
             ExitCode::SUCCESS
         }
         Err(e) => {

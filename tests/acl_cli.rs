@@ -531,6 +531,35 @@ fn an_edit_of_a_file_with_an_error_names_its_line_on_disk() {
     sandbox.assert_only(&["team.toml"]);
 }
 
+/// A file with two errors: the command that fixes one is made, but exits with
+/// failure (the list is still not one `serve` takes) and says what is left on
+/// stderr; the one that fixes the last exits 0.
+#[test]
+fn a_fix_that_leaves_an_error_is_made_but_exits_with_failure() {
+    let sandbox = Sandbox::new("two-errors");
+    let file = sandbox.acl.display().to_string();
+    let broken = acl_with("'+447400123456'", "'555'").replacen("+61412345678", "678", 1);
+    fs::write(&sandbox.acl, &broken).unwrap();
+
+    let out = sandbox.acl(&["set-phone", "bob", "+447400123456"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "bob's phone is now +44********56 in {file}\n\
+             {file}:16:11: users.carol.phone: \"678\" is not an E.164 number\n\
+             {file} still has an error (above, at line 16 as written), so roomgate keeps the \
+             list it has until that is fixed too; warnings (two users with one number, say) \
+             come once no error is left\n"
+        )
+    );
+    assert_eq!(sandbox.text(), ACL.replacen("+61412345678", "678", 1));
+
+    assert_ok(&sandbox.acl(&["set-phone", "carol", "+61412345678"]));
+    assert_eq!(sandbox.text(), ACL);
+}
+
 /// `cmd`'s output, or a failed test if it takes more than 10 s (killed, so that a
 /// command waiting for ever fails the test instead of hanging the suite).
 fn output_within(cmd: &mut Command) -> Output {

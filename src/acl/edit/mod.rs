@@ -9,7 +9,9 @@
 //! refused rather than rewritten.
 //!
 //! The result is parsed exactly as `serve` would (same [`AclPolicy`]) and never
-//! written if it is not a valid ACL. It is written to a temporary file in the same
+//! written if it is not a valid ACL, but for one case: a file with errors already
+//! takes a change that fixes some of them and brings none (see [`fixes_some`]), so
+//! its errors can be fixed one command at a time. It is written to a temporary file in the same
 //! directory and renamed over the original, so that after a crash the ACL is the
 //! old file or the new one, never half of one; and a file that changed on disk
 //! since it was read is left alone, so that nobody's edit is silently lost.
@@ -137,12 +139,16 @@ impl fmt::Debug for Edit {
     }
 }
 
-/// The outcome of [`edit_text`]: the new text (equal to the old one when there was
-/// nothing to do) and a line for the host.
+/// The outcome of [`edit_text`] (and of [`apply`], without the text): the new text
+/// (equal to the old one when there was nothing to do), a line for the host, and how
+/// many of the file's errors are left in the new text: none, unless the change fixed
+/// only some of them (see [`fixes_some`]). While any is left the list is not one
+/// `serve` takes, and the CLI exits with failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edited {
     pub text: String,
     pub message: String,
+    pub errors_left: usize,
 }
 
 /// Why a change was not made. Every message starts with the file's name.
@@ -298,8 +304,8 @@ fn typed<T>(input: &str, parse: fn(&str) -> Result<T, ParseError>) -> Result<T, 
 
 /// Reads the file at `path`, makes `edit`, and writes the result back if anything
 /// changed and it is a valid ACL under `policy`, or fixes some of the file's errors
-/// and brings none (see [`fixes_some`]). Returns the line for the host.
-pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, EditError> {
+/// and brings none (see [`fixes_some`]). Returns what [`edit_text`] does.
+pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<Edited, EditError> {
     let origin = path.display().to_string();
     // Read as `serve` reads it: a FIFO or a device is refused, not waited on.
     let bytes = match read::read(path) {
@@ -320,10 +326,13 @@ pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, Edi
             } else {
                 format!(" {}", made.display())
             };
-            return Ok(format!(
-                "{} (a new file{whole}, readable by its owner only)",
-                edited.message
-            ));
+            return Ok(Edited {
+                message: format!(
+                    "{} (a new file{whole}, readable by its owner only)",
+                    edited.message
+                ),
+                ..edited
+            });
         }
         Err(source) => {
             return Err(EditError::Read {
@@ -340,7 +349,7 @@ pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<String, Edi
     if edited.text != text {
         replace_file(path, &origin, text.as_bytes(), edited.text.as_bytes())?;
     }
-    Ok(edited.message)
+    Ok(edited)
 }
 
 /// [`apply`] without the file: checks the arguments, edits `text`, and refuses a
@@ -551,18 +560,40 @@ pub fn edit_text(
                     1 => "an error".to_owned(),
                     n => format!("{n} errors"),
                 };
+                // What can be said without a list that parses: a revoked room still
+                // theirs through "*".
+                if let Edit::Revoke { user, room } = edit
+                    && let (Ok(user), Ok(RoomPattern::Room(room))) = (
+                        typed(user, Username::parse),
+                        typed(room, RoomPattern::parse),
+                    )
+                    && has_any_room(origin, &new, &user)
+                {
+                    message = still_through_any(origin, &user, &room);
+                }
                 return Ok(Edited {
-                    text: new,
                     message: format!(
                         "{message}\n{after}\n{origin} still has {left} (above, at {} as \
-                         written), so roomgate keeps the list it has until that is fixed too",
+                         written), so roomgate keeps the list it has until that is fixed too; \
+                         warnings (two users with one number, say) come once no error is left",
                         at_lines(&after)
                     ),
+                    text: new,
+                    errors_left: after.0.len(),
                 });
             }
         };
+        let before = Acl::parse_with(origin, text, policy);
+        // The last of the file's errors fixed: its warnings were not checked while it
+        // had errors (see the partial fixes above), so every one is said now.
+        if before.is_err() {
+            for warning in acl.warnings() {
+                message.push_str(&format!("\nwarning: {warning}"));
+            }
+        }
         // A number someone else has already (a copy-paste slip): done, and said.
         if let Edit::Add { user, .. } | Edit::SetPhone { user, .. } = edit
+            && before.is_ok()
             && let Ok(user) = typed(user, Username::parse)
         {
             let others = acl.sharing_number(&user);
@@ -577,6 +608,7 @@ pub fn edit_text(
         }
         // Settings for a room nobody may join: most likely a misspelt name.
         if let Edit::Room { room, .. } = edit
+            && before.is_ok()
             && let Ok(room) = typed(room, RoomName::parse)
             && !acl.users().any(|(_, u)| u.may_join(&room))
         {
@@ -586,10 +618,10 @@ pub fn edit_text(
         }
         // Settings left for a room nobody may join any more: said, as `acl check`
         // would (the room's recording settings now apply to no one).
-        if matches!(edit, Edit::Remove { .. } | Edit::Revoke { .. }) {
-            let before: Vec<String> = Acl::parse_with(origin, text, policy)
-                .map(|old| old.warnings())
-                .unwrap_or_default();
+        if matches!(edit, Edit::Remove { .. } | Edit::Revoke { .. })
+            && let Ok(old) = &before
+        {
+            let before = old.warnings();
             for warning in acl.warnings() {
                 if warning.starts_with("[rooms.") && !before.contains(&warning) {
                     message.push_str(&format!("\nwarning: {warning}"));
@@ -605,13 +637,23 @@ pub fn edit_text(
             )
             && acl.allowed(&user, &room).is_some()
         {
-            message = format!(
-                "{user} no longer has room {room} in {origin}, but may still join it \
-                 through any room (*); `roomgate acl revoke {user} '*'` takes that away"
-            );
+            let warnings = message.find("\nwarning: ").map_or("", |at| &message[at..]);
+            message = format!("{}{warnings}", still_through_any(origin, &user, &room));
         }
     }
-    Ok(Edited { text: new, message })
+    Ok(Edited {
+        text: new,
+        message,
+        errors_left: 0,
+    })
+}
+
+/// A revoke's message when the user keeps the room through "*".
+fn still_through_any(origin: &str, user: &Username, room: &RoomName) -> String {
+    format!(
+        "{user} no longer has room {room} in {origin}, but may still join it through any \
+         room (*); `roomgate acl revoke {user} '*'` takes that away"
+    )
 }
 
 /// Whether an edit of `text`, a file with errors already, fixes some of them and

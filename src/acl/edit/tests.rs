@@ -822,14 +822,17 @@ fn an_edit_of_a_file_with_errors_reports_them_at_their_lines_on_disk() {
         "removed alice from acl.toml\n\
          acl.toml:2:9: users.bob.phone: \"555\" is not an E.164 number\n\
          acl.toml still has an error (above, at line 2 as written), so roomgate keeps the \
-         list it has until that is fixed too"
+         list it has until that is fixed too; warnings (two users with one number, say) come \
+         once no error is left"
     );
+    assert_eq!(removed.errors_left, 1);
 }
 
 /// Two errors (alice's number, line 2, and bob's, line 6): a command that fixes one
 /// of them is made and says what is left, at its line as written; one that fixes
 /// neither, or fixes one and brings its own, is refused; the last fix makes the file
-/// valid and says nothing more.
+/// valid and gives the warnings nobody could check before (here, the number bob was
+/// given is alice's too).
 #[test]
 fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
     let broken = replaced(
@@ -847,7 +850,7 @@ fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
         "acl.toml",
         &broken,
         &policy,
-        &set_phone("bob", "+14155550102"),
+        &set_phone("bob", "+14155550101"),
     )
     .expect("a fix of one of two errors is made");
     assert_eq!(
@@ -855,18 +858,18 @@ fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
         replaced(
             &replaced(PLAIN, "+14155550101", "123"),
             "+447400123456",
-            "+14155550102"
+            "+14155550101"
         )
     );
-    assert!(
-        one_left.message.ends_with(
-            "\nacl.toml:2:9: users.alice.phone: \"123\" is not an E.164 number\n\
-             acl.toml still has an error (above, at line 2 as written), so roomgate keeps the \
-             list it has until that is fixed too"
-        ),
-        "{}",
-        one_left.message
+    assert_eq!(
+        one_left.message,
+        "bob's phone is now +1********01 in acl.toml\n\
+         acl.toml:2:9: users.alice.phone: \"123\" is not an E.164 number\n\
+         acl.toml still has an error (above, at line 2 as written), so roomgate keeps the \
+         list it has until that is fixed too; warnings (two users with one number, say) come \
+         once no error is left"
     );
+    assert_eq!(one_left.errors_left, 1);
     assert!(Acl::parse_with("acl.toml", &one_left.text, &policy).is_err());
 
     // Fixing neither: refused, the file's errors given as before.
@@ -898,7 +901,7 @@ fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
     };
     assert_eq!((errors.0.len(), added.len()), (2, 1), "{err}");
 
-    // The last fix: a valid file, and the usual message.
+    // The last fix: a valid file, and the warning the partial fix couldn't give.
     let fixed = edit_text(
         "acl.toml",
         &one_left.text,
@@ -906,9 +909,46 @@ fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
         &set_phone("alice", "+14155550101"),
     )
     .unwrap();
-    assert_eq!(fixed.text, replaced(PLAIN, "+447400123456", "+14155550102"));
-    assert!(!fixed.message.contains("still has"), "{}", fixed.message);
+    assert_eq!(fixed.text, replaced(PLAIN, "+447400123456", "+14155550101"));
+    assert_eq!(fixed.errors_left, 0);
+    assert_eq!(
+        fixed.message,
+        "alice's phone is now +1********01 in acl.toml\n\
+         warning: alice, bob have the same phone number (+1********01): whoever holds that \
+         phone can sign in as each of them"
+    );
     Acl::parse_with("acl.toml", &fixed.text, &policy).expect("valid at last");
+}
+
+/// A revoke made while another error is left still says when the room stays the
+/// user's through "*".
+#[test]
+fn a_partial_fix_by_revoke_says_the_room_is_still_theirs_through_any_room() {
+    let broken = replaced(
+        &replaced(PLAIN, "+14155550101", "123"),
+        r#"rooms = ["*"]"#,
+        r#"rooms = ["*", "standup", "standup"]"#,
+    );
+    let policy = AclPolicy::default();
+    let revoked = edit_text(
+        "acl.toml",
+        &broken,
+        &policy,
+        &Edit::Revoke {
+            user: "bob".into(),
+            room: "standup".into(),
+        },
+    )
+    .expect("the duplicate's fix is made");
+    assert_eq!(revoked.errors_left, 1);
+    assert!(
+        revoked.message.starts_with(
+            "bob no longer has room standup in acl.toml, but may still join it through any \
+             room (*); `roomgate acl revoke bob '*'` takes that away\nacl.toml:2:9: "
+        ),
+        "{}",
+        revoked.message
+    );
 }
 
 /// The other cases keep the after-change wording: a change that makes a valid file
@@ -1220,7 +1260,8 @@ fn apply_writes_the_edit_and_leaves_no_temporary_file() {
             room: "standup".into(),
         },
     )
-    .unwrap();
+    .unwrap()
+    .message;
     assert_eq!(
         message,
         format!("carol may now join room standup ({})", path.display())
@@ -1297,7 +1338,7 @@ fn the_first_add_makes_the_file() {
     assert!(matches!(err, EditError::Read { .. }), "{err:?}");
     assert!(dir.entries().is_empty());
 
-    let message = apply(&path, &policy, &add("alice")).unwrap();
+    let message = apply(&path, &policy, &add("alice")).unwrap().message;
     assert!(message.starts_with("added alice"), "{message}");
     assert!(
         message.ends_with("(a new file, readable by its owner only)"),
@@ -1313,7 +1354,7 @@ fn the_first_add_makes_the_file() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // The second is an ordinary edit of it.
-    let message = apply(&path, &policy, &add("bob")).unwrap();
+    let message = apply(&path, &policy, &add("bob")).unwrap().message;
     assert!(!message.contains("new file"), "{message}");
 
     // Made as root in a directory someone else owns (the service's user, say), it is
