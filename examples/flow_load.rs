@@ -37,7 +37,8 @@
 //! process's own CPU (generator and Verify mock), which shares the machine with it.
 //!
 //! Participants begin their first flow spread evenly over one closed-loop period (two
-//! Verify calls), as people arriving do, rather than all at once. Started in lockstep
+//! Verify calls; at most half the warm-up), as people arriving do, rather than all at
+//! once. Started in lockstep
 //! (`--lockstep`, as before 2026-12-07), they reach the server in waves that Verify's
 //! fixed latency keeps together for the whole run, and, at 256 participants, each ends
 //! the same whole number of flows in the window, so flows per second measure where the
@@ -909,11 +910,12 @@ async fn run() -> anyhow::Result<()> {
     };
 
     let (n, users, refused) = (opts.participants, opts.users, opts.refused);
-    // Participant i begins i/N of the way into one closed-loop period (see the top).
+    // Participant i begins i/N of the way into one closed-loop period (see the top),
+    // all of them within the warm-up.
     let spread = if opts.lockstep || refused {
         Duration::ZERO
     } else {
-        Duration::from_millis(2 * opts.verify_ms)
+        Duration::from_millis(2 * opts.verify_ms).min(WARM_UP / 2)
     };
     let workers: Vec<_> = participants
         .into_iter()

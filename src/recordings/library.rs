@@ -204,7 +204,12 @@ impl Library {
             }
             let retention = RoomName::parse(&rec.room)
                 .map_or(DEFAULT_RETENTION, |room| self.policy.retention(&room));
-            if now < rec.ended() + retention {
+            // Past every representable time (a retention of `Duration::MAX`): kept.
+            if rec
+                .ended()
+                .checked_add(retention)
+                .is_none_or(|due| now < due)
+            {
                 continue;
             }
             let by = Requester {
@@ -483,6 +488,30 @@ mod tests {
         assert!(fx.audit_lines().await.contains("recording_deleted"));
         // Nothing more to do the second time.
         assert_eq!(fx.library.expire().await.unwrap(), 0);
+    }
+
+    /// `KeepAll` (what `recordings list | link | delete` run with) expires nothing,
+    /// however old, rather than overflow the time it computes.
+    #[tokio::test]
+    async fn keep_all_expires_nothing() {
+        let fx = fixture().await;
+        fx.add(OLD, DAY * 400, Stage::Stored).await;
+        let library = Library::new(
+            fx.store.clone(),
+            fx.bucket.clone(),
+            Arc::new(KeepAll),
+            fx.audit.clone(),
+            Duration::from_secs(45),
+        );
+        assert_eq!(library.expire().await.unwrap(), 0);
+        assert_eq!(library.list(None).await.unwrap().len(), 1);
+        assert!(
+            fx.bucket
+                .objects
+                .lock()
+                .unwrap()
+                .contains_key(&format!("standup/{OLD}.mp4"))
+        );
     }
 
     /// Past the listing's cap, a listing shows the newest and expiry still sees the

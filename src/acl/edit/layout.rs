@@ -216,15 +216,30 @@ fn spacing<'t>(doc: &DocumentMut, template: Option<(usize, &'t Table)>) -> (usiz
 }
 
 /// A new table to print right after `template` (the printed table at that index),
-/// which other tables follow, spaced and indented like it. The caller makes room
-/// with [`move_down_after`] and gives the table the place after the template's.
-/// Comments above the next table stay with it, below the new one.
-pub(super) fn table_after(doc: &DocumentMut, template: (usize, &Table)) -> Table {
+/// before `next` (the one printed after it), spaced and indented like the template,
+/// and `next`'s new prefix. Of the lines above `next`'s header, those a blank line
+/// parts from it are the template's (as [`remove_table`] has it) and stay above the
+/// new table; the comment heading `next` stays with it. The caller makes room with
+/// [`move_down_after`], gives the table the place after the template's, and sets
+/// `next`'s prefix.
+pub(super) fn table_after(
+    doc: &DocumentMut,
+    template: (usize, &Table),
+    next: &Table,
+) -> (Table, String) {
     let (wanted_blank_lines, header_indent) = spacing(doc, Some(template));
+    let prefix = raw(next.decor().prefix());
+    let above = detached(prefix);
+    let heading = &prefix[above.len()..];
     let mut table = Table::new();
-    let prefix = format!("{}{header_indent}", "\n".repeat(wanted_blank_lines));
-    *table.decor_mut() = Decor::new(prefix, "");
-    table
+    let own = format!(
+        "{}{}{header_indent}",
+        without_trailing_blank_lines(above),
+        "\n".repeat(wanted_blank_lines)
+    );
+    *table.decor_mut() = Decor::new(own, "");
+    let next_prefix = format!("{}{heading}", "\n".repeat(trailing_blank_lines(above)));
+    (table, next_prefix)
 }
 
 /// Every table printed after `position` moves one place down, leaving

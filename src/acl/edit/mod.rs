@@ -900,11 +900,13 @@ pub fn add_user_with(
     let style = |key: &str| key_style(template.map(|(_, t)| t), key);
     // Right after the last user, so the users stay together above whatever follows
     // them (`[rooms.NAME]` settings, say); at the end if nothing does.
-    let after = template
-        .filter(|(i, _)| i + 1 < printed.len())
-        .and_then(|(i, t)| Some((t.position()?, table_after(&doc, (i, t)))));
+    let after = template.and_then(|(i, t)| {
+        let next = printed.get(i + 1)?;
+        let (table, next_prefix) = table_after(&doc, (i, t), table_at(&doc, &next.path)?);
+        Some((t.position()?, table, next.path.clone(), next_prefix))
+    });
     let (place, mut table) = match after {
-        Some((position, table)) => (Some(position), table),
+        Some((position, table, next, next_prefix)) => (Some((position, next, next_prefix)), table),
         None => (None, last_table(&doc, template)),
     };
     let phone_value: Value = phone.expose_e164().into();
@@ -924,9 +926,13 @@ pub fn add_user_with(
         insert_styled(&mut table, "channels", channels, style("rooms"));
     }
     match place {
-        Some(position) => {
+        Some((position, next, next_prefix)) => {
             move_down_after(&mut doc, position);
             table.set_position(position + 1);
+            table_at_mut(&mut doc, &next)
+                .expect("printed, so there")
+                .decor_mut()
+                .set_prefix(next_prefix);
         }
         None => doc.set_trailing(""),
     }
@@ -952,7 +958,22 @@ pub fn remove_user(origin: &str, text: &str, user: &Username) -> Result<String, 
         Some(Item::Table(users)) => {
             let entry = users.get(name).ok_or_else(unknown)?;
             if matches!(entry, Item::Table(t) if !t.is_dotted()) {
-                remove_table(&mut doc, &path);
+                let printed = printed_tables(&doc);
+                if printed.iter().any(|t| t.path == path) {
+                    remove_table(&mut doc, &path);
+                } else {
+                    // Written only as sub-tables (`[users.NAME.x]`, no header of its
+                    // own): each goes, the last first, then the table they made.
+                    let subs = printed.iter().rev().filter(|t| t.path.starts_with(&path));
+                    for sub in subs.map(|t| t.path.clone()).collect::<Vec<_>>() {
+                        if table_at(&doc, &sub).is_some() {
+                            remove_table(&mut doc, &sub);
+                        }
+                    }
+                    if let Some(users) = doc["users"].as_table_mut() {
+                        users.remove(name);
+                    }
+                }
             } else {
                 remove_body_entry(&mut doc, &path);
             }

@@ -216,9 +216,9 @@ fn add_appends_a_table_in_the_style_of_the_last_user() {
     assert!(!acl.user(&user("dave")).unwrap().is_host());
 }
 
-/// Users stay together: a new one goes right after the last, above what follows
-/// (room settings, and the comment that heads them), spaced like the last; removing
-/// it gives back the same bytes.
+/// Users stay together: a new one goes right after the last (and the comments that
+/// are the last's), above what follows (room settings, and the comment that heads
+/// them), spaced like the last; removing it gives back the same bytes.
 #[test]
 fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
     let add = |text: &str| {
@@ -242,8 +242,8 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
     valid(&out);
     assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 
-    // Two blank lines and a tab, like carol; the comment that ended her lines heads
-    // the room's settings, so it stays above them.
+    // Two blank lines and a tab, like carol; the comment under her lines, which a
+    // blank line parts from the room's settings, is hers and stays above dave.
     let text = format!("{ODD}\n[rooms.standup]\nrecording = \"host\"\n");
     let out = add(&text);
     assert_eq!(
@@ -251,7 +251,22 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
         replaced(
             &text,
             "# the end\n",
-            &format!("\n\n\t[users.dave]\n\tphone=\"{DAVE}\"\n\trooms=[\"standup\"]\n# the end\n")
+            &format!("# the end\n\n\n\t[users.dave]\n\tphone=\"{DAVE}\"\n\trooms=[\"standup\"]\n")
+        )
+    );
+    valid(&out);
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+
+    // A comment of bob's and the rooms' heading, each where it was.
+    let rooms =
+        "# bob is a host from March\n\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"\n";
+    let text = format!("{PLAIN}{rooms}");
+    let out = add(&text);
+    assert_eq!(
+        out,
+        format!(
+            "{PLAIN}# bob is a host from March\n\n[users.dave]\nphone = \"{DAVE}\"\n\
+             rooms = [\"standup\"]\n\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"\n"
         )
     );
     valid(&out);
@@ -356,6 +371,25 @@ fn adding_then_removing_a_user_gives_back_the_same_bytes() {
             assert_eq!(remove_user("acl.toml", &added, &user("zed")).unwrap(), text);
         }
     }
+}
+
+/// A user written only as a sub-table (`[users.dave.x]`: not a valid entry, but a
+/// file a host may have) is removed with it, not a crash.
+#[test]
+fn remove_takes_a_user_written_only_as_sub_tables() {
+    let text = format!("{PLAIN}\n[users.dave.x]\ny = 1\n\n[users.dave.z]\nw = 2\n");
+    let out = edit_text(
+        "acl.toml",
+        &text,
+        &AclPolicy::default(),
+        &Edit::Remove {
+            user: "dave".into(),
+        },
+    )
+    .expect("removing the invalid entry fixes the file");
+    assert_eq!(out.text, PLAIN);
+    assert_eq!(out.errors_left, 0);
+    valid(&out.text);
 }
 
 #[test]
