@@ -229,17 +229,20 @@ pub(super) fn table_after(
 ) -> (Table, String) {
     let (wanted_blank_lines, header_indent) = spacing(doc, Some(template));
     let prefix = raw(next.decor().prefix());
-    let above = detached(prefix);
-    let heading = &prefix[above.len()..];
+    // The template's lines; `next` keeps the rest byte for byte (its blank lines as
+    // they are written, spaces and all), so removing the new table gives them back.
+    let above = without_trailing_blank_lines(detached(prefix));
+    // A blank line at least between the template's lines and the new header, or they
+    // would read as the new table's (and go with it when it is removed).
+    let blank_lines = if above.is_empty() {
+        wanted_blank_lines
+    } else {
+        wanted_blank_lines.max(1)
+    };
     let mut table = Table::new();
-    let own = format!(
-        "{}{}{header_indent}",
-        without_trailing_blank_lines(above),
-        "\n".repeat(wanted_blank_lines)
-    );
+    let own = format!("{above}{}{header_indent}", "\n".repeat(blank_lines));
     *table.decor_mut() = Decor::new(own, "");
-    let next_prefix = format!("{}{heading}", "\n".repeat(trailing_blank_lines(above)));
-    (table, next_prefix)
+    (table, prefix[above.len()..].to_owned())
 }
 
 /// Every table printed after `position` moves one place down, leaving

@@ -556,10 +556,6 @@ pub fn edit_text(
                 if !fixes_some(origin, text, policy, &after) {
                     return Err(refusal(origin, text, policy, after));
                 }
-                let left = match after.0.len() {
-                    1 => "an error".to_owned(),
-                    n => format!("{n} errors"),
-                };
                 // What can be said without a list that parses: a revoked room still
                 // theirs through "*".
                 if let Edit::Revoke { user, room } = edit
@@ -572,12 +568,7 @@ pub fn edit_text(
                     message = still_through_any(origin, &user, &room);
                 }
                 return Ok(Edited {
-                    message: format!(
-                        "{message}\n{after}\n{origin} still has {left} (above, at {} as \
-                         written), so roomgate keeps the list it has until that is fixed too; \
-                         warnings (two users with one number, say) come once no error is left",
-                        at_lines(&after)
-                    ),
+                    message: with_errors_left(&message, origin, &after),
                     text: new,
                     errors_left: after.0.len(),
                 });
@@ -640,12 +631,36 @@ pub fn edit_text(
             let warnings = message.find("\nwarning: ").map_or("", |at| &message[at..]);
             message = format!("{}{warnings}", still_through_any(origin, &user, &room));
         }
+    } else if let Err(errors) = Acl::parse_with(origin, text, policy) {
+        // Nothing to change, but the file still isn't a list `serve` takes: said, and
+        // failed, as a change that leaves errors is (a script retrying one must not
+        // take the second run's "not changed" for a good list).
+        return Ok(Edited {
+            message: with_errors_left(&message, origin, &errors),
+            text: new,
+            errors_left: errors.0.len(),
+        });
     }
     Ok(Edited {
         text: new,
         message,
         errors_left: 0,
     })
+}
+
+/// `message`, then the errors left in the file (at their lines in it as written) and
+/// what they mean for the service.
+fn with_errors_left(message: &str, origin: &str, errors: &AclErrors) -> String {
+    let left = match errors.0.len() {
+        1 => "an error".to_owned(),
+        n => format!("{n} errors"),
+    };
+    format!(
+        "{message}\n{errors}\n{origin} still has {left} (above, at {} as written), so roomgate \
+         keeps the list it has until that is fixed too; warnings (two users with one number, \
+         say) come once no error is left",
+        at_lines(errors)
+    )
 }
 
 /// A revoke's message when the user keeps the room through "*".

@@ -273,6 +273,46 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
     assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 }
 
+/// Users with no blank line between them: a comment under the last one's lines
+/// stays his (a blank line now parts it from the new header, as it parted it from
+/// what followed), and a blank line of spaces is left as written; removing the new
+/// user gives back the same bytes.
+#[test]
+fn add_after_the_last_user_keeps_his_comment_and_odd_blank_lines() {
+    let add = |text: &str| {
+        add_user(
+            "acl.toml",
+            text,
+            &user("dave"),
+            &phone(DAVE),
+            &[room("x")],
+            Role::Participant,
+        )
+        .unwrap()
+    };
+    let close = PLAIN.replace("\n\n[users.bob]", "\n[users.bob]");
+    let rooms = "[rooms.standup]\nrecording = \"host\"\n";
+    let text = format!("{close}# bob is a host from March\n\n{rooms}");
+    let out = add(&text);
+    assert_eq!(
+        out,
+        format!(
+            "{close}# bob is a host from March\n\n[users.dave]\nphone = \"{DAVE}\"\n\
+             rooms = [\"x\"]\n\n{rooms}"
+        )
+    );
+    valid(&out);
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+
+    let text = format!("{PLAIN} \t\n{rooms}");
+    let out = add(&text);
+    assert_eq!(
+        out,
+        format!("{PLAIN}\n[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"x\"]\n \t\n{rooms}")
+    );
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+}
+
 #[test]
 fn add_writes_role_only_for_a_host() {
     let out = add_user(
@@ -952,6 +992,63 @@ fn a_file_with_several_errors_is_fixed_one_command_at_a_time() {
          phone can sign in as each of them"
     );
     Acl::parse_with("acl.toml", &fixed.text, &policy).expect("valid at last");
+}
+
+/// A change that changes nothing, in a file with an error: the file's errors are
+/// said, and counted, so the CLI fails as it does for a change that leaves them.
+#[test]
+fn a_change_that_changes_nothing_in_a_broken_file_says_its_errors() {
+    let broken = replaced(PLAIN, "+447400123456", "555");
+    let out = edit_text(
+        "acl.toml",
+        &broken,
+        &AclPolicy::default(),
+        &Edit::Grant {
+            user: "alice".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(out.text, broken);
+    assert_eq!(out.errors_left, 1);
+    assert!(
+        out.message.starts_with(
+            "alice already has room standup; acl.toml not changed\n\
+             acl.toml:6:9: users.bob.phone: \"555\" is not an E.164 number\n\
+             acl.toml still has an error"
+        ),
+        "{}",
+        out.message
+    );
+}
+
+/// The revoke that fixes a file's last error, for a user who keeps the room through
+/// "*", says both that and the list's warnings (here a number two users share).
+#[test]
+fn a_last_fix_by_revoke_says_any_room_and_the_warnings() {
+    let broken = replaced(
+        &replaced(PLAIN, "+447400123456", "+14155550101"),
+        r#"rooms = ["*"]"#,
+        r#"rooms = ["*", "standup", "standup"]"#,
+    );
+    let revoked = edit_text(
+        "acl.toml",
+        &broken,
+        &AclPolicy::default(),
+        &Edit::Revoke {
+            user: "bob".into(),
+            room: "standup".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(revoked.errors_left, 0);
+    assert_eq!(
+        revoked.message,
+        "bob no longer has room standup in acl.toml, but may still join it through any room \
+         (*); `roomgate acl revoke bob '*'` takes that away\n\
+         warning: alice, bob have the same phone number (+1********01): whoever holds that \
+         phone can sign in as each of them"
+    );
 }
 
 /// A revoke made while another error is left still says when the room stays the
