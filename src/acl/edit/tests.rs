@@ -1889,3 +1889,125 @@ fn channels_given_with_spaces_are_trimmed() {
         edited.text
     );
 }
+
+/// Whatever a host's file holds (tables, sub-tables, inline and dotted users, arrays
+/// of tables, comments, odd blank lines, CRLF, a byte order mark), no edit panics,
+/// and what an edit returns is true of the text it returns: no errors left means a
+/// list `serve` takes, errors left are the text's own, and a text left as it was
+/// counts the file's errors.
+mod arbitrary_files {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIECES: &[&str] = &[
+        "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\"]\n",
+        "[users.bob]\nphone = '+447400123456'\nrooms = [\n  \"*\",  # all\n]\n",
+        "[users.carol]\nphone = \"555\"\nrooms = [\"x\", \"x\"]\n",
+        "[users.dave.x]\ny = 1\n",
+        "[users.dave]\nrooms = []\n",
+        "[users]\nerin = { phone = \"+14155550105\", rooms = [\"a\"] }\n",
+        "[users]\nfrank.phone = \"+14155550106\"\nfrank.rooms = [\"b\"]\n",
+        "users.gina = { phone = \"+14155550107\", rooms = [\"c\"] }\n",
+        "[[users]]\nname = \"x\"\n",
+        "[rooms.standup]\nrecording = \"host\"\n",
+        "[rooms.nobody]\nretention_days = 5\n",
+        "[rooms]\nboard = { recording = \"always\" }\n",
+        "# a comment\n",
+        "\n",
+        " \t\n",
+        "\t[users.hana]\n\tphone=\"+61412345678\"\n\trooms=[\"design-review\"]   \n",
+        "[users.alice]\nphone = \"+14155550108\"\nrooms = [\"dup\"]\n",
+        "phone = \"+14155550109\"\n",
+        "[users.ivan]\nphone = \"+14155550110\"\nrooms = \"standup\"\nrole = \"host\"\n",
+        "[users.judy]\nphone = \"+14155550111\"\nrooms = [\"*\"]\nchannels = [\"sms\", \"call\"]\n",
+        "[users.kim]   # trailing\nphone   =   \"+14155550112\"\nrooms = [ \"a\" ,\"b\" ]\n",
+        "[broken\n",
+    ];
+
+    fn edits() -> Vec<Edit> {
+        let users = ["alice", "bob", "carol", "dave", "erin", "frank", "zed"];
+        let mut edits = Vec::new();
+        for user in users {
+            edits.push(Edit::Remove { user: user.into() });
+            edits.push(Edit::SetPhone {
+                user: user.into(),
+                phone: "+14155550199".into(),
+            });
+            edits.push(Edit::Grant {
+                user: user.into(),
+                room: "standup".into(),
+            });
+            edits.push(Edit::Revoke {
+                user: user.into(),
+                room: "x".into(),
+            });
+            edits.push(Edit::SetChannels {
+                user: user.into(),
+                channels: vec!["sms".into(), "call".into()],
+            });
+        }
+        edits.push(Edit::Add {
+            user: "zed".into(),
+            phone: "+14155550198".into(),
+            rooms: vec!["standup".into()],
+            role: Role::Participant,
+            channels: vec![],
+        });
+        edits.push(Edit::Room {
+            room: "standup".into(),
+            recording: Some("always".into()),
+            retention_days: None,
+        });
+        edits
+    }
+
+    fn file() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec(0..PIECES.len(), 0..7),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(pieces, crlf, bom)| {
+                let mut text: String = pieces.iter().map(|&i| PIECES[i]).collect();
+                if crlf {
+                    text = text.replace('\n', "\r\n");
+                }
+                if bom {
+                    text.insert(0, '\u{feff}');
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+        #[test]
+        fn no_edit_panics_and_each_says_what_it_left(text in file()) {
+            let policy = AclPolicy::default();
+            let before = Acl::parse_with("acl.toml", &text, &policy).err();
+            for edit in edits() {
+                let Ok(edited) = edit_text("acl.toml", &text, &policy, &edit) else {
+                    continue;
+                };
+                let after = Acl::parse_with("acl.toml", &edited.text, &policy).err();
+                let left = after.as_ref().map_or(0, |e| e.0.len());
+                prop_assert_eq!(edited.errors_left, left, "{:?} on {:?}", edit, text);
+                // A change to a broken file only ever takes errors away.
+                if let (Some(after), true) = (&after, edited.text != text) {
+                    let before = before.as_ref().expect("a valid file is never made invalid");
+                    prop_assert!(after.0.len() < before.0.len(), "{:?} on {:?}", edit, text);
+                    for new in &after.0 {
+                        prop_assert!(
+                            before.0.iter().any(|old| same_problem(old, new)),
+                            "{:?} on {:?} brought {}",
+                            edit,
+                            text,
+                            new
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
