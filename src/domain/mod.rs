@@ -84,3 +84,35 @@ mod quoting_tests {
         );
     }
 }
+
+/// Whatever is typed or written, every parser at the edge answers (no panic), and
+/// the ACL's batch phone parser answers as `PhoneNumber::parse` does for any string
+/// of a plus and digits, not only the plans' examples.
+#[cfg(test)]
+mod arbitrary_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn every_parser_answers_anything(s in any::<String>()) {
+            let _ = Username::parse(&s);
+            let _ = Username::from_input(&s);
+            let _ = RoomName::parse(&s);
+            let _ = RoomName::from_input(&s);
+            let _ = RoomPattern::parse(&s);
+            let _ = OtpCode::parse(&s);
+            let _ = PhoneNumber::parse(&s);
+            let _ = PhoneParser::default().parse(&s);
+            let _ = ParseError::Username(s.clone()).to_string();
+        }
+
+        #[test]
+        fn the_batch_phone_parser_agrees_on_any_digits(digits in "[0-9]{1,16}") {
+            let number = format!("+{digits}");
+            prop_assert_eq!(PhoneParser::default().parse(&number), PhoneNumber::parse(&number));
+        }
+    }
+}
