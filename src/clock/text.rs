@@ -259,3 +259,35 @@ mod tests {
         }
     }
 }
+
+/// Times and durations typed on a command line (`--since`) or read from a damaged
+/// audit log: any string gets an answer, never a panic, and a time read back from
+/// its own RFC 3339 text is the same second.
+#[cfg(test)]
+mod arbitrary_text {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_string_is_answered(s in any::<String>()) {
+            let _ = parse_rfc3339(&s);
+            let _ = parse_duration(&s);
+        }
+
+        #[test]
+        fn time_shaped_strings_are_answered(
+            s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,3})?(Z|z|[+-][0-9]{2}:[0-9]{2}|)"
+        ) {
+            let _ = parse_rfc3339(&s);
+        }
+
+        #[test]
+        fn a_time_reads_back_as_itself(secs in 0u64..253_402_300_799) {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            prop_assert_eq!(parse_rfc3339(&rfc3339(t)), Ok(t));
+        }
+    }
+}
