@@ -101,8 +101,9 @@ impl HostCommands {
     /// The CLI's own, opened from `var` (the environment, `.env` already read) as
     /// `serve` would open them, with the list at `acl_path`: what `command` needs of
     /// them. The list is read for the recordings' retention (`recordings purge`) and
-    /// for listing everyone's passkeys; the audit log opened for what changes something or issues a link; the
-    /// recordings' storage only for a recordings command.
+    /// for listing everyone's passkeys; the audit log opened for what changes
+    /// something or issues a link; the recordings' storage only for a recordings
+    /// command.
     pub async fn open(
         var: impl Fn(&str) -> Option<String> + Copy,
         store_settings: &StoreSettings,

@@ -11,10 +11,10 @@
 //! The result is parsed exactly as `serve` would (same [`AclPolicy`]) and never
 //! written if it is not a valid ACL, but for one case: a file with errors already
 //! takes a change that fixes some of them and brings none (see [`fixes_some`]), so
-//! its errors can be fixed one command at a time. It is written to a temporary file in the same
-//! directory and renamed over the original, so that after a crash the ACL is the
-//! old file or the new one, never half of one; and a file that changed on disk
-//! since it was read is left alone, so that nobody's edit is silently lost.
+//! its errors can be fixed one command at a time. It is written to a temporary file
+//! in the same directory and renamed over the original, so that after a crash the
+//! ACL is the old file or the new one, never half of one; and a file that changed on
+//! disk since it was read is left alone, so that nobody's edit is silently lost.
 //!
 //! The functions over text (`add_user`, `remove_user`, `set_phone`, `grant_room`,
 //! `revoke_room`, `edit_text`) do no I/O; [`apply`] adds the file around them.
@@ -550,11 +550,14 @@ pub fn edit_text(
     let new = result?;
     let mut message = message;
     if new != text {
+        // The file as it was, parsed once: what the change is judged against.
+        let before = Acl::parse_with(origin, text, policy);
         let acl = match Acl::parse_with(origin, &new, policy) {
             Ok(acl) => acl,
             Err(after) => {
-                if !fixes_some(origin, text, policy, &after) {
-                    return Err(refusal(origin, text, policy, after));
+                let before = before.err();
+                if !fixes_some(before.as_ref(), &after) {
+                    return Err(refusal(origin, before, after));
                 }
                 // What can be said without a list that parses: a revoked room still
                 // theirs through "*".
@@ -574,7 +577,6 @@ pub fn edit_text(
                 });
             }
         };
-        let before = Acl::parse_with(origin, text, policy);
         // The last of the file's errors fixed: its warnings were not checked while it
         // had errors (see the partial fixes above), so every one is said now.
         if before.is_err() {
@@ -671,12 +673,13 @@ fn still_through_any(origin: &str, user: &Username, room: &RoomName) -> String {
     )
 }
 
-/// Whether an edit of `text`, a file with errors already, fixes some of them and
-/// brings none of its own (its result has the errors `after`). Such an edit is made,
-/// so a host can fix a file's errors one `roomgate acl` command at a time; one that
-/// fixes none of them is refused, lest changes pile up on a list that isn't served.
-fn fixes_some(origin: &str, text: &str, policy: &AclPolicy, after: &AclErrors) -> bool {
-    let Err(before) = Acl::parse_with(origin, text, policy) else {
+/// Whether an edit of a file with the errors `before` (`None`: a valid file) fixes
+/// some of them and brings none of its own (its result has the errors `after`). Such
+/// an edit is made, so a host can fix a file's errors one `roomgate acl` command at a
+/// time; one that fixes none of them is refused, lest changes pile up on a list that
+/// isn't served.
+fn fixes_some(before: Option<&AclErrors>, after: &AclErrors) -> bool {
+    let Some(before) = before else {
         return false;
     };
     let fixed = before
@@ -706,13 +709,14 @@ fn at_lines(errors: &AclErrors) -> String {
     }
 }
 
-/// Why an edit of `text` whose result has the errors `after` is refused. If `text`
-/// itself was not valid and the result still has any of its errors, those are the
-/// host's to fix first, so they are reported as the file has them: at their lines on
-/// disk, not where they would be after the change. Otherwise (the file was valid, or
-/// the change fixed what was wrong with it) the change's errors are its own.
-fn refusal(origin: &str, text: &str, policy: &AclPolicy, after: AclErrors) -> EditError {
-    let Err(before) = Acl::parse_with(origin, text, policy) else {
+/// Why an edit of a file with the errors `before` (`None`: a valid file) whose result
+/// has the errors `after` is refused. If the file was not valid and the result still
+/// has any of its errors, those are the host's to fix first, so they are reported as
+/// the file has them: at their lines on disk, not where they would be after the
+/// change. Otherwise (the file was valid, or the change fixed what was wrong with it)
+/// the change's errors are its own.
+fn refusal(origin: &str, before: Option<AclErrors>, after: AclErrors) -> EditError {
+    let Some(before) = before else {
         return EditError::Invalid {
             origin: origin.to_owned(),
             errors: after,

@@ -216,36 +216,40 @@ fn add_appends_a_table_in_the_style_of_the_last_user() {
     assert!(!acl.user(&user("dave")).unwrap().is_host());
 }
 
+/// `text` with dave (a participant of `room_name`) added, once removing him again has
+/// given back `text` byte for byte.
+fn dave_added_and_removed(text: &str, room_name: &str) -> String {
+    let out = add_user(
+        "acl.toml",
+        text,
+        &user("dave"),
+        &phone(DAVE),
+        &[room(room_name)],
+        Role::Participant,
+    )
+    .unwrap();
+    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
+    out
+}
+
 /// Users stay together: a new one goes right after the last (and the comments that
 /// are the last's), above what follows (room settings, and the comment that heads
 /// them), spaced like the last; removing it gives back the same bytes.
 #[test]
 fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
-    let add = |text: &str| {
-        add_user(
-            "acl.toml",
-            text,
-            &user("dave"),
-            &phone(DAVE),
-            &[room("standup")],
-            Role::Participant,
-        )
-        .unwrap()
-    };
     let rooms = "\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"\n";
     let text = format!("{PLAIN}{rooms}");
-    let out = add(&text);
+    let out = dave_added_and_removed(&text, "standup");
     assert_eq!(
         out,
         format!("{PLAIN}\n[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"standup\"]\n{rooms}")
     );
     valid(&out);
-    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 
     // Two blank lines and a tab, like carol; the comment under her lines, which a
     // blank line parts from the room's settings, is hers and stays above dave.
     let text = format!("{ODD}\n[rooms.standup]\nrecording = \"host\"\n");
-    let out = add(&text);
+    let out = dave_added_and_removed(&text, "standup");
     assert_eq!(
         out,
         replaced(
@@ -255,13 +259,12 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
         )
     );
     valid(&out);
-    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 
     // A comment of bob's and the rooms' heading, each where it was.
     let rooms =
         "# bob is a host from March\n\n# Rooms we record.\n[rooms.standup]\nrecording = \"host\"\n";
     let text = format!("{PLAIN}{rooms}");
-    let out = add(&text);
+    let out = dave_added_and_removed(&text, "standup");
     assert_eq!(
         out,
         format!(
@@ -270,7 +273,6 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
         )
     );
     valid(&out);
-    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 }
 
 /// Users with no blank line between them: a comment under the last one's lines
@@ -279,21 +281,10 @@ fn add_puts_a_user_after_the_last_one_not_after_room_settings() {
 /// user gives back the same bytes.
 #[test]
 fn add_after_the_last_user_keeps_his_comment_and_odd_blank_lines() {
-    let add = |text: &str| {
-        add_user(
-            "acl.toml",
-            text,
-            &user("dave"),
-            &phone(DAVE),
-            &[room("x")],
-            Role::Participant,
-        )
-        .unwrap()
-    };
     let close = PLAIN.replace("\n\n[users.bob]", "\n[users.bob]");
     let rooms = "[rooms.standup]\nrecording = \"host\"\n";
     let text = format!("{close}# bob is a host from March\n\n{rooms}");
-    let out = add(&text);
+    let out = dave_added_and_removed(&text, "x");
     assert_eq!(
         out,
         format!(
@@ -302,15 +293,13 @@ fn add_after_the_last_user_keeps_his_comment_and_odd_blank_lines() {
         )
     );
     valid(&out);
-    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 
     let text = format!("{PLAIN} \t\n{rooms}");
-    let out = add(&text);
+    let out = dave_added_and_removed(&text, "x");
     assert_eq!(
         out,
         format!("{PLAIN}\n[users.dave]\nphone = \"{DAVE}\"\nrooms = [\"x\"]\n \t\n{rooms}")
     );
-    assert_eq!(remove_user("acl.toml", &out, &user("dave")).unwrap(), text);
 }
 
 #[test]
