@@ -253,10 +253,7 @@ pub enum EditError {
 /// what to do. A change that fixes none of the file's errors is refused; one that
 /// fixes some (and brings none) is made (see [`fixes_some`]).
 fn already_invalid(origin: &str, errors: &AclErrors, added: &[AclError]) -> String {
-    let at = match errors.0.iter().any(|e| e.line > 0) {
-        true => format!(", at {} as the file is now", at_lines(errors)),
-        false => String::new(),
-    };
+    let at = at_lines(errors).map_or(String::new(), |at| format!(", at {at} as the file is now"));
     let (what, how) = if errors.0.len() == 1 {
         (
             format!("an error (above{at}); fix it"),
@@ -657,11 +654,11 @@ fn with_errors_left(message: &str, origin: &str, errors: &AclErrors) -> String {
         1 => "an error".to_owned(),
         n => format!("{n} errors"),
     };
+    let at = at_lines(errors).map_or(String::new(), |at| format!(", at {at} as written"));
     format!(
-        "{message}\n{errors}\n{origin} still has {left} (above, at {} as written), so roomgate \
-         keeps the list it has until that is fixed too; warnings (two users with one number, \
-         say) come once no error is left",
-        at_lines(errors)
+        "{message}\n{errors}\n{origin} still has {left} (above{at}), so roomgate keeps the \
+         list it has until that is fixed too; warnings (two users with one number, say) come \
+         once no error is left"
     )
 }
 
@@ -693,8 +690,9 @@ fn fixes_some(before: Option<&AclErrors>, after: &AclErrors) -> bool {
     fixed && !brought
 }
 
-/// "line 6" or "lines 2, 6": where `errors` are (those with a line).
-fn at_lines(errors: &AclErrors) -> String {
+/// "line 6" or "lines 2, 6": where `errors` are (those with a line); `None` if none
+/// has one.
+fn at_lines(errors: &AclErrors) -> Option<String> {
     let mut at: Vec<String> = Vec::new();
     for line in errors.0.iter().map(|e| e.line).filter(|&l| l > 0) {
         let line = line.to_string();
@@ -703,9 +701,9 @@ fn at_lines(errors: &AclErrors) -> String {
         }
     }
     match at.as_slice() {
-        [] => "no line".to_owned(),
-        [line] => format!("line {line}"),
-        lines => format!("lines {}", lines.join(", ")),
+        [] => None,
+        [line] => Some(format!("line {line}")),
+        lines => Some(format!("lines {}", lines.join(", "))),
     }
 }
 
