@@ -267,6 +267,7 @@ pub(super) fn move_down_after(doc: &mut DocumentMut, position: isize) {
 
 /// Whitespace before the key, between the key and `=`, and between `=` and the
 /// value, as the template user writes `key` (or `phone`, for a key it lacks).
+#[derive(Clone)]
 pub(super) struct KeyStyle {
     indent: String,
     before_eq: String,
@@ -278,13 +279,18 @@ pub(super) fn key_style(template: Option<&Table>, key: &str) -> KeyStyle {
         let key = if t.contains_key(key) { key } else { "phone" };
         Some((t.key(key)?, t.get(key)?.as_value()?))
     });
-    let Some((key, value)) = found else {
-        return KeyStyle {
+    match found {
+        Some((key, value)) => style_of(key, value),
+        None => KeyStyle {
             indent: String::new(),
             before_eq: " ".to_owned(),
             after_eq: " ".to_owned(),
-        };
-    };
+        },
+    }
+}
+
+/// How `key = value` is spaced, whitespace only (comments in the decor are not style).
+fn style_of(key: &Key, value: &Value) -> KeyStyle {
     let whitespace = |s: &str| s.chars().all(|c| c == ' ' || c == '\t');
     // The prefix may hold comment lines above the key; only its indentation counts.
     let prefix = raw(key.leaf_decor().prefix());
@@ -300,6 +306,58 @@ pub(super) fn key_style(template: Option<&Table>, key: &str) -> KeyStyle {
         }
         .to_owned(),
         after_eq: if whitespace(after_eq) { after_eq } else { " " }.to_owned(),
+    }
+}
+
+/// The last user written in `users`'s body (`NAME = { … }` or `NAME.phone = …`),
+/// if any: the style a new user added there follows.
+pub(super) enum BodyUser {
+    /// `NAME = { … }`: the new user is one more such line.
+    Inline(KeyStyle),
+    /// `NAME.phone = …` and so on: the new user's keys are dotted too, each line
+    /// spaced like the last user's `phone`.
+    Dotted(KeyStyle),
+}
+
+pub(super) fn last_body_user(users: &Table) -> Option<BodyUser> {
+    let (name, item) = users
+        .iter()
+        .filter(|(_, item)| is_body_entry(item))
+        .last()?;
+    match item {
+        Item::Value(value) => Some(BodyUser::Inline(style_of(users.key(name)?, value))),
+        // Each dotted line's indent is in the decor of its last key (`phone`).
+        Item::Table(dotted) => Some(BodyUser::Dotted(key_style(Some(dotted), "phone"))),
+        _ => None,
+    }
+}
+
+/// A user written as a line (or dotted lines) of the `[users]` table's body.
+fn is_body_entry(item: &Item) -> bool {
+    match item {
+        Item::Value(Value::InlineTable(_)) => true,
+        Item::Table(t) => t.is_dotted(),
+        _ => false,
+    }
+}
+
+/// Adds `name` to `users`'s body, after its last entry, written as `style` says.
+pub(super) fn add_to_body(users: &mut Table, name: &str, entry: InlineTable, style: BodyUser) {
+    match style {
+        BodyUser::Inline(style) => {
+            let mut value = Value::InlineTable(entry);
+            *value.decor_mut() = Decor::new(style.after_eq, "");
+            let key = Key::new(name).with_leaf_decor(Decor::new(style.indent, style.before_eq));
+            users.insert_formatted(&key, Item::Value(value));
+        }
+        BodyUser::Dotted(style) => {
+            let mut dotted = Table::new();
+            dotted.set_dotted(true);
+            for (key, value) in entry.iter() {
+                insert_styled(&mut dotted, key, value.clone(), style.clone());
+            }
+            users.insert(name, Item::Table(dotted));
+        }
     }
 }
 

@@ -845,7 +845,9 @@ fn join_rooms(rooms: &[RoomPattern]) -> String {
 
 /// Appends `[users.NAME]` with `phone`, `rooms` and, for a host, `role = "host"`,
 /// spaced and indented like the last user in the file. (Where `users` is itself an
-/// inline table, which cannot be extended by a header, the user joins it inline.)
+/// inline table, which cannot be extended by a header, the user joins it inline;
+/// where the users are all lines of the `[users]` table's body, the new one is one
+/// more line, inline or dotted as the last one is.)
 pub fn add_user(
     origin: &str,
     text: &str,
@@ -875,6 +877,17 @@ pub fn add_user_with(
         room_values.push(room.to_string());
     }
     room_values.fmt();
+    // The user as an inline table, for a file that writes its users so.
+    let mut entry = InlineTable::new();
+    entry.insert("phone", phone.expose_e164().into());
+    entry.insert("rooms", Value::Array(room_values.clone()));
+    if role == Role::Host {
+        entry.insert("role", role.as_str().into());
+    }
+    if write_channels {
+        entry.insert("channels", Value::Array(channels_array(channels)));
+    }
+    entry.fmt();
 
     match doc.get("users") {
         None => {
@@ -888,16 +901,6 @@ pub fn add_user_with(
             if users.contains_key(name) {
                 return Err(user_exists(origin, user));
             }
-            let mut entry = InlineTable::new();
-            entry.insert("phone", phone.expose_e164().into());
-            entry.insert("rooms", Value::Array(room_values));
-            if role == Role::Host {
-                entry.insert("role", role.as_str().into());
-            }
-            if write_channels {
-                entry.insert("channels", Value::Array(channels_array(channels)));
-            }
-            entry.fmt();
             let users = doc["users"].as_inline_table_mut().expect("matched above");
             add_inline(users, name, entry);
             return Ok(finish(&doc, &layout));
@@ -914,6 +917,15 @@ pub fn add_user_with(
         .iter()
         .rposition(|t| t.path.len() == 2 && t.path[0] == "users")
         .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
+    // No `[users.NAME]` header, but users written in `[users]`'s body: one more
+    // there, written as the last one is.
+    if template.is_none()
+        && let Some(style) = last_body_user(users)
+    {
+        let users = doc["users"].as_table_mut().expect("checked above");
+        add_to_body(users, name, entry, style);
+        return Ok(finish(&doc, &layout));
+    }
     let style = |key: &str| key_style(template.map(|(_, t)| t), key);
     // Right after the last user, so the users stay together above whatever follows
     // them (`[rooms.NAME]` settings, say); at the end if nothing does.

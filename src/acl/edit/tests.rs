@@ -2000,3 +2000,63 @@ mod arbitrary_files {
         }
     }
 }
+
+/// A list whose users are all lines of the `[users]` table's body gets one more such
+/// line, inline or dotted as the last user is, spaced like it, above what follows
+/// (room settings and the comment heading them); removing it gives back the bytes.
+#[test]
+fn add_to_a_list_written_in_the_users_body_writes_a_line_like_the_last() {
+    let rooms = "\n# Rooms we record.\n[rooms.x]\nrecording = \"host\"\n";
+    let inline = "# top\n[users]\n# alice's\nalice = { phone = \"+14155550101\", rooms = [\"a\"] }  # boss\n\
+                  \tbob  =  { phone = \"+447400123456\", rooms = [\"b\"] }\n";
+    let text = format!("{inline}{rooms}");
+    let out = dave_added_and_removed(&text, "x");
+    assert_eq!(
+        out,
+        format!("{inline}\tdave  =  {{ phone = \"{DAVE}\", rooms = [\"x\"] }}\n{rooms}")
+    );
+    valid(&out);
+
+    let dotted = "[users]\nalice = { phone = \"+14155550101\", rooms = [\"a\"] }\n\
+                  \n  # erin's\n  erin.phone= \"+447400123456\"  # work\n  erin.rooms= [\"b\", \"c\"]\n";
+    let out = dave_added_and_removed(dotted, "x");
+    assert_eq!(
+        out,
+        format!("{dotted}  dave.phone= \"{DAVE}\"\n  dave.rooms= [\"x\"]\n")
+    );
+    valid(&out);
+
+    // A host who may be called: every key a line of its own, or in the braces.
+    let calls = [Channel::Sms, Channel::Call];
+    let host = |text: &str| {
+        let out = add_user_with(
+            "acl.toml",
+            text,
+            &user("dave"),
+            &phone(DAVE),
+            &[room("x")],
+            Role::Host,
+            &calls,
+        )
+        .unwrap();
+        let acl = valid(&out);
+        let dave = acl.user(&user("dave")).unwrap();
+        assert!(dave.is_host());
+        assert_eq!(dave.channels.to_vec(), calls.to_vec());
+        out
+    };
+    assert_eq!(
+        host(dotted),
+        format!(
+            "{dotted}  dave.phone= \"{DAVE}\"\n  dave.rooms= [\"x\"]\n  dave.role= \"host\"\n  \
+             dave.channels= [\"sms\", \"call\"]\n"
+        )
+    );
+    assert_eq!(
+        host(&text),
+        format!(
+            "{inline}\tdave  =  {{ phone = \"{DAVE}\", rooms = [\"x\"], role = \"host\", \
+             channels = [\"sms\", \"call\"] }}\n{rooms}"
+        )
+    );
+}
