@@ -72,6 +72,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(one("/", get().to(home::home)))
         .service(one("/favicon.ico", get().to(favicon::favicon)))
         .service(one("/rooms", get().to(home::go_to_room)))
+        // `/rooms/` too: a room link cut short at its name, or typed by hand.
+        .service(one("/rooms/", get().to(home::go_to_room)))
         // One scope for the room's pages: actix compiles a regex for each path with a
         // `{segment}` (with captures, once per worker), so one for `/rooms/{room}` and
         // literal paths inside it, rather than one per page: 7 regexes a worker

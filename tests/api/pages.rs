@@ -38,9 +38,11 @@ async fn the_home_form_goes_to_the_room() {
             .contains("Room names use lowercase letters")
     );
     // Nothing typed: back to the form, no error.
-    for empty in ["/rooms", "/rooms?room=", "/rooms?room=%20"] {
+    for empty in ["/rooms", "/rooms/", "/rooms?room=", "/rooms?room=%20"] {
         assert_is_redirect_to(&app.get(empty).await, "/");
     }
+    // With the trailing slash, as without.
+    assert_is_redirect_to(&app.get("/rooms/?room=standup").await, "/rooms/standup");
 }
 
 #[tokio::test]
@@ -238,13 +240,7 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page() {
     let app = spawn_app().await;
-    for path in [
-        "/nope",
-        "/rooms/",
-        "/static/",
-        "/static",
-        "/rooms/standup/nope",
-    ] {
+    for path in ["/nope", "/static/", "/static", "/rooms/standup/nope"] {
         let resp = app.get(path).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body = resp.text().await.unwrap();
