@@ -730,6 +730,9 @@ fn security_headers(settings: &Settings) -> Vec<(&'static str, String)> {
             "Permissions-Policy",
             "camera=(self), microphone=(self), geolocation=(), payment=()".into(),
         ),
+        // A gate's pages are no search result: an indexed "Join standup" would list
+        // the operator's room names for anyone to find.
+        ("X-Robots-Tag", "noindex, nofollow".into()),
     ];
     if settings.is_https() {
         headers.push((

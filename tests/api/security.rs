@@ -277,6 +277,7 @@ fn assert_security_headers(resp: &Response, what: &str) {
     assert_eq!(h["referrer-policy"], "same-origin", "{what}");
     let permissions = h["permissions-policy"].to_str().unwrap();
     assert!(permissions.contains("camera=(self)") && permissions.contains("microphone=(self)"));
+    assert_eq!(h["x-robots-tag"], "noindex, nofollow", "{what}");
 }
 
 #[tokio::test]
