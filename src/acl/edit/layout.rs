@@ -426,7 +426,6 @@ pub(super) fn remove_table(doc: &mut DocumentMut, path: &[String]) {
     } else {
         detached(&prefix)
     };
-    let kept = without_trailing_blank_lines(kept).to_owned();
     let parent = table_at_mut(doc, &path[..path.len() - 1]).expect("found");
     parent.remove(&path[path.len() - 1]);
 
@@ -438,6 +437,7 @@ pub(super) fn remove_table(doc: &mut DocumentMut, path: &[String]) {
         Some(next) => raw(table_at(doc, next).expect("still there").decor().prefix()).to_owned(),
         None => raw(Some(doc.trailing())).to_owned(),
     };
+    let kept = kept_above(kept, next.is_some().then_some(follower.as_str())).to_owned();
     // With nothing left above it, the follower's separating blank line would
     // become the first line of the file.
     let follower = if at_top && kept.is_empty() {
@@ -469,12 +469,23 @@ pub(super) fn remove_body_entry(doc: &mut DocumentMut, path: &[String]) {
             .map(|k| raw(k.leaf_decor().prefix()).to_owned()),
     }
     .unwrap_or_default();
-    let kept = without_trailing_blank_lines(detached(&prefix)).to_owned();
     let index = parent
         .iter()
         .position(|(key, _)| key == name)
         .expect("found");
     parent.remove(name);
+    // What now follows the kept lines: the next user's line, if there is one here.
+    let next_line = parent
+        .iter()
+        .skip(index)
+        .find_map(|(key, item)| match item {
+            Item::Value(_) => parent
+                .key(key)
+                .map(|k| raw(k.leaf_decor().prefix()).to_owned()),
+            Item::Table(t) if t.is_dotted() => first_line_prefix(t),
+            _ => None,
+        });
+    let kept = kept_above(detached(&prefix), next_line.as_deref()).to_owned();
     if !kept.is_empty() {
         append_after_previous(doc, parent_path, index, &kept);
     }
@@ -579,6 +590,19 @@ pub(super) fn trailing_blank_lines(text: &str) -> usize {
         .rev()
         .take_while(|line| is_blank(line))
         .count()
+}
+
+/// The lines kept from a removed entry's prefix (comments about what follows, or the
+/// file's header), with the blank lines under them kept too when `follower` (the
+/// prefix of what now comes after them, if that is known) has none of its own: a
+/// section's comment stays parted from the entries below it, and a later removal
+/// doesn't take it for one entry's own. Blank lines alone are never kept.
+fn kept_above<'a>(kept: &'a str, follower: Option<&str>) -> &'a str {
+    let comments = without_trailing_blank_lines(kept);
+    match follower {
+        Some(follower) if !comments.is_empty() && leading_blank_lines(follower) == 0 => kept,
+        _ => comments,
+    }
 }
 
 pub(super) fn without_trailing_blank_lines(text: &str) -> &str {

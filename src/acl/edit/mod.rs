@@ -974,7 +974,7 @@ pub fn add_user_with(
 
 /// Removes the user's entry, with the comment lines directly above it; comments
 /// separated from it by a blank line stay (they are about what follows, or about
-/// the whole file).
+/// the whole file), parted by that blank line from whatever now follows them.
 pub fn remove_user(origin: &str, text: &str, user: &Username) -> Result<String, EditError> {
     let (mut doc, layout) = open(origin, text)?;
     let name = user.as_str();

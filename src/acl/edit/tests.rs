@@ -465,8 +465,9 @@ fn remove_entries_written_in_a_table_body() {
         remove_user("acl.toml", BODY, &user("dave")).unwrap(),
         replaced(BODY, dave, "")
     );
-    // Separated by a blank line, the block comment is not erin's alone.
-    let erin = "\nerin.phone = \"+447400123456\"  # work\nerin.rooms = [\"b\", \"c\"]\n";
+    // Separated by a blank line, the block comment is not erin's alone: it stays,
+    // parted from what now follows it as it was from her.
+    let erin = "erin.phone = \"+447400123456\"  # work\nerin.rooms = [\"b\", \"c\"]\n";
     assert_eq!(
         remove_user("acl.toml", BODY, &user("erin")).unwrap(),
         replaced(BODY, erin, "")
@@ -2058,5 +2059,67 @@ fn add_to_a_list_written_in_the_users_body_writes_a_line_like_the_last() {
             "{inline}\tdave  =  {{ phone = \"{DAVE}\", rooms = [\"x\"], role = \"host\", \
              channels = [\"sms\", \"call\"] }}\n{rooms}"
         )
+    );
+}
+
+/// A comment heading a group of users, parted from them by a blank line, is about the
+/// group: removing its first user keeps it and its blank line, so removing the next
+/// one doesn't take it for that user's own. In a `[users]` body as with tables, and
+/// for the file's header comment above the first user.
+#[test]
+fn remove_keeps_a_group_comment_and_the_blank_line_under_it() {
+    let body = "[users]\nalice = { phone = \"+14155550101\", rooms = [\"a\"] }\n\n\
+                # contractors\n\n\
+                bob = { phone = \"+14155550102\", rooms = [\"b\"] }\n\
+                carol = { phone = \"+61412345678\", rooms = [\"c\"] }\n\
+                dan = { phone = \"+447400123456\", rooms = [\"d\"] }\n";
+    let out = remove_user("acl.toml", body, &user("bob")).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            body,
+            "bob = { phone = \"+14155550102\", rooms = [\"b\"] }\n",
+            ""
+        )
+    );
+    let out = remove_user("acl.toml", &out, &user("carol")).unwrap();
+    assert!(out.contains("# contractors\n\ndan = "), "{out}");
+    valid(&out);
+
+    let dotted = body.replace(
+        "bob = { phone = \"+14155550102\", rooms = [\"b\"] }",
+        "bob.phone = \"+14155550102\"\nbob.rooms = [\"b\"]",
+    );
+    let out = remove_user("acl.toml", &dotted, &user("bob")).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            &dotted,
+            "bob.phone = \"+14155550102\"\nbob.rooms = [\"b\"]\n",
+            ""
+        )
+    );
+
+    let tables = "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"a\"]\n\n\
+                  # contractors\n\n\
+                  # bob's\n[users.bob]\nphone = \"+14155550102\"\nrooms = [\"b\"]\n\
+                  [users.carol]\nphone = \"+61412345678\"\nrooms = [\"c\"]\n";
+    let out = remove_user("acl.toml", tables, &user("bob")).unwrap();
+    assert_eq!(
+        out,
+        replaced(
+            tables,
+            "# bob's\n[users.bob]\nphone = \"+14155550102\"\nrooms = [\"b\"]\n",
+            ""
+        )
+    );
+    valid(&out);
+
+    let header = "# Team list\n\n[users.alice]\nphone = \"+14155550101\"\nrooms = [\"a\"]\n\
+                  [users.bob]\nphone = \"+14155550102\"\nrooms = [\"b\"]\n";
+    let out = remove_user("acl.toml", header, &user("alice")).unwrap();
+    assert_eq!(
+        out,
+        "# Team list\n\n[users.bob]\nphone = \"+14155550102\"\nrooms = [\"b\"]\n"
     );
 }
