@@ -977,12 +977,17 @@ pub fn add_user_with(
 /// the whole file), parted by that blank line from whatever now follows them.
 pub fn remove_user(origin: &str, text: &str, user: &Username) -> Result<String, EditError> {
     let (mut doc, layout) = open(origin, text)?;
-    let name = user.as_str();
-    let path = vec!["users".to_owned(), name.to_owned()];
     let unknown = || EditError::UnknownUser {
         origin: origin.to_owned(),
         user: user.clone(),
     };
+    let name = doc
+        .get("users")
+        .and_then(Item::as_table_like)
+        .and_then(|users| key_in(users, user.as_str()))
+        .ok_or_else(unknown)?;
+    let name = name.as_str();
+    let path = vec!["users".to_owned(), name.to_owned()];
     match doc.get("users") {
         Some(Item::Table(users)) => {
             let entry = users.get(name).ok_or_else(unknown)?;
@@ -1136,11 +1141,37 @@ pub fn grant_room(
     let (mut doc, layout) = open(origin, text)?;
     let rooms = rooms_of(&mut doc, origin, user)?;
     let room = room.to_string();
-    if rooms.iter().any(|r| r.as_str() == Some(&room)) {
-        return Ok(text.to_owned());
+    match room_index(rooms, &room) {
+        Some(index) => {
+            let old = rooms.get_mut(index).expect("found");
+            if old.as_str() == Some(&room) {
+                return Ok(text.to_owned());
+            }
+            // `Standup`: the room meant, written as no room can be. Written right,
+            // where it was.
+            let mut new = string_like(old, &room);
+            *new.decor_mut() = old.decor().clone();
+            *old = new;
+        }
+        None => push_room(rooms, &room),
     }
-    push_room(rooms, &room);
     Ok(finish(&doc, &layout))
+}
+
+/// Where `room` is in `rooms`: as written, or else the one entry written in another
+/// case (`Standup`: an error in the file, which the command may be there to fix).
+fn room_index(rooms: &Array, room: &str) -> Option<usize> {
+    rooms
+        .iter()
+        .position(|r| r.as_str() == Some(room))
+        .or_else(|| {
+            let mut alike = rooms
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.as_str().is_some_and(|r| r.eq_ignore_ascii_case(room)));
+            let (index, _) = alike.next()?;
+            alike.next().is_none().then_some(index)
+        })
 }
 
 /// Takes `room` out of the user's `rooms`, with any comment on its line. A user
@@ -1154,7 +1185,7 @@ pub fn revoke_room(
     let (mut doc, layout) = open(origin, text)?;
     let rooms = rooms_of(&mut doc, origin, user)?;
     let room = room.to_string();
-    let Some(index) = rooms.iter().position(|r| r.as_str() == Some(&room)) else {
+    let Some(index) = room_index(rooms, &room) else {
         let have: Vec<String> = rooms
             .iter()
             .map(|r| r.as_str().map_or_else(|| r.to_string(), str::to_owned))
@@ -1195,6 +1226,21 @@ fn unsupported(origin: &str, reason: impl Into<String>) -> EditError {
     }
 }
 
+/// The key `name` (a valid, so lowercase, username) has in `users`: itself, or else
+/// the one key that differs from it only in case. `Alice` is an error in the file,
+/// which the command may be there to fix (`acl remove alice`), so it must find it.
+fn key_in(users: &dyn toml_edit::TableLike, name: &str) -> Option<String> {
+    if users.contains_key(name) {
+        return Some(name.to_owned());
+    }
+    let mut alike = users
+        .iter()
+        .map(|(key, _)| key)
+        .filter(|key| key.eq_ignore_ascii_case(name));
+    let key = alike.next()?;
+    alike.next().is_none().then(|| key.to_owned())
+}
+
 fn user_path(user: &Username) -> String {
     format!("users.{}", key_segment(user.as_str()))
 }
@@ -1222,7 +1268,10 @@ fn user_item<'d>(
         ),
     };
     users
-        .and_then(|users| users.get_mut(user.as_str()))
+        .and_then(|users| {
+            let key = key_in(&*users, user.as_str())?;
+            users.get_mut(&key)
+        })
         .ok_or_else(|| EditError::UnknownUser {
             origin: origin.to_owned(),
             user: user.clone(),

@@ -2123,3 +2123,64 @@ fn remove_keeps_a_group_comment_and_the_blank_line_under_it() {
         "# Team list\n\n[users.bob]\nphone = \"+14155550102\"\nrooms = [\"b\"]\n"
     );
 }
+
+/// A name or room written in capitals is an error in the file, and the commands that
+/// name it find it, so it can be fixed with them as the error message says: `remove`
+/// takes `Alice`, `grant` writes `Standup` as the room it means, `revoke` takes it.
+/// Each is a partial fix, made while the other error is left.
+#[test]
+fn names_and_rooms_written_in_capitals_are_found_and_fixed_by_the_commands() {
+    let text = "[users]\nAlice = { phone = \"+14155550101\", rooms = [\"a\"] }\n\
+                bob = { phone = \"+14155550102\", rooms = [\"Standup\", \"x\"] }  # bob\n";
+    let policy = AclPolicy::default();
+    let edit = |edit: Edit| edit_text("acl.toml", text, &policy, &edit);
+
+    let removed = edit(Edit::Remove {
+        user: "alice".into(),
+    })
+    .expect("a partial fix is made");
+    assert_eq!(
+        removed.text,
+        replaced(
+            text,
+            "Alice = { phone = \"+14155550101\", rooms = [\"a\"] }\n",
+            ""
+        )
+    );
+    assert_eq!(removed.errors_left, 1);
+
+    let granted = edit(Edit::Grant {
+        user: "bob".into(),
+        room: "standup".into(),
+    })
+    .expect("a partial fix is made");
+    assert_eq!(granted.text, replaced(text, "\"Standup\"", "\"standup\""));
+    assert_eq!(granted.errors_left, 1);
+
+    let revoked = edit(Edit::Revoke {
+        user: "bob".into(),
+        room: "standup".into(),
+    })
+    .expect("a partial fix is made");
+    assert_eq!(revoked.text, replaced(text, "\"Standup\", ", ""));
+    assert_eq!(revoked.errors_left, 1);
+
+    // Found, but a change that fixes nothing is refused, the file's errors listed.
+    let err = edit(Edit::SetPhone {
+        user: "alice".into(),
+        phone: "+14155550109".into(),
+    })
+    .unwrap_err();
+    assert!(matches!(err, EditError::AlreadyInvalid { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("\"Alice\" is not a valid username"),
+        "{err}"
+    );
+
+    // Two entries alike but for case: which one is meant is not guessed.
+    let two = "[users]\nAlice = { phone = \"+14155550101\", rooms = [\"a\"] }\n\
+               ALICE = { phone = \"+14155550102\", rooms = [\"a\"] }\n";
+    let err = remove_user("acl.toml", two, &user("alice")).unwrap_err();
+    assert!(matches!(err, EditError::UnknownUser { .. }), "{err:?}");
+}
