@@ -782,9 +782,9 @@ fn noted<T>(problems: &mut Vec<String>, result: Result<T, ParseError>) -> Option
 /// repeats, `sms` among them), in the order given. Problems go to `problems`.
 fn parse_channels(problems: &mut Vec<String>, given: &[String]) -> Vec<Channel> {
     let mut channels = Vec::new();
-    // Trimmed as USER and ROOM are: `'sms, call'` is two channels.
+    // Trimmed and lowercased as USER and ROOM are: `'SMS, call'` is two channels.
     for name in given.iter().map(|n| n.trim()) {
-        match Channel::parse(name) {
+        match Channel::parse(&name.to_ascii_lowercase()) {
             None => problems.push(format!(
                 r#"{name:?} is not a channel (expected "sms" or "call")"#
             )),

@@ -157,6 +157,9 @@ fn channels_are_checked_on_the_command_line() {
     assert!(err.contains(r#""sms" must be among the channels"#), "{err}");
     let done = edit_text("acl.toml", PLAIN, &policy, &set(&["sms", "call"])).unwrap();
     assert_eq!(done.message, "bob's channels are now sms, call in acl.toml");
+    // Any case, as names and rooms are typed.
+    let shouted = edit_text("acl.toml", PLAIN, &policy, &set(&["SMS", " Call"])).unwrap();
+    assert_eq!(shouted.text, done.text);
     assert_eq!(
         done.text,
         format!("{PLAIN}channels = [\"sms\", \"call\"]\n")
