@@ -919,8 +919,18 @@ pub fn add_user_with(
         .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
     // No `[users.NAME]` header, but users written in `[users]`'s body: one more
     // there, written as the last one is.
+    // An empty `[users]` written out, with nothing else of the users' anywhere: the
+    // first user goes under it, as a line of its body, rather than at the file's end
+    // (below whatever follows it, room settings say).
+    let style = match last_body_user(users) {
+        Some(style) => Some(style),
+        None if !users.is_implicit() && users.is_empty() => {
+            Some(BodyUser::Inline(key_style(None, "phone")))
+        }
+        None => None,
+    };
     if template.is_none()
-        && let Some(style) = last_body_user(users)
+        && let Some(style) = style
     {
         let users = doc["users"].as_table_mut().expect("checked above");
         add_to_body(users, name, entry, style);

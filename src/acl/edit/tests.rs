@@ -2030,6 +2030,15 @@ fn add_to_a_list_written_in_the_users_body_writes_a_line_like_the_last() {
     );
     valid(&out);
 
+    // An empty `[users]` with room settings after it: the first user goes under it.
+    let empty = "# people\n[users]\n";
+    let out = dave_added_and_removed(&format!("{empty}{rooms}"), "x");
+    assert_eq!(
+        out,
+        format!("{empty}dave = {{ phone = \"{DAVE}\", rooms = [\"x\"] }}\n{rooms}")
+    );
+    valid(&out);
+
     // A host who may be called: every key a line of its own, or in the braces.
     let calls = [Channel::Sms, Channel::Call];
     let host = |text: &str| {
