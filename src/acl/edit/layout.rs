@@ -68,9 +68,22 @@ pub(super) fn open(origin: &str, text: &str) -> Result<(DocumentMut, Layout), Ed
     } else if printed.strip_suffix('\n') == Some(&*normalized) {
         true
     } else {
+        // Where the two part, so the host knows what to look at: nearly always the
+        // keys of one table written apart (`alice.phone`, `bob.phone`, `alice.rooms`),
+        // which a rewrite would put together.
+        let line = normalized
+            .lines()
+            .zip(printed.lines())
+            .take_while(|(a, b)| a == b)
+            .count()
+            + 1;
         return Err(unsupported(
             origin,
-            "roomgate cannot edit this file without reformatting lines it was not asked to change; edit it by hand",
+            format!(
+                "roomgate cannot edit this file without rewriting lines it was not asked to \
+                 change, from line {line} on (keys of one user or room written apart, say, \
+                 would be put together); edit it by hand, or write each user's keys together"
+            ),
         ));
     };
     Ok((

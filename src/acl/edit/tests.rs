@@ -2196,3 +2196,15 @@ fn names_and_rooms_written_in_capitals_are_found_and_fixed_by_the_commands() {
     let err = remove_user("acl.toml", two, &user("alice")).unwrap_err();
     assert!(matches!(err, EditError::UnknownUser { .. }), "{err:?}");
 }
+
+/// A file toml_edit would print otherwise (one user's dotted keys written apart) is
+/// not edited, and the refusal says from which line on it would change.
+#[test]
+fn a_file_that_would_be_rewritten_is_refused_with_the_line() {
+    let text = "[users]\nalice.phone = \"+14155550101\"\nbob.phone = \"+14155550102\"\n\
+                alice.rooms = [\"a\"]\nbob.rooms = [\"b\"]\n";
+    valid(text);
+    let err = grant_room("acl.toml", text, &user("alice"), &room("c")).unwrap_err();
+    assert!(matches!(err, EditError::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("from line 3 on"), "{err}");
+}
