@@ -730,7 +730,7 @@ fn the_file_comes_from_the_flag_the_environment_or_acl_toml() {
     let out = sandbox.run(&["acl", "remove", "bob"], &[]);
     assert_refused(&out);
     assert!(
-        stderr(&out).starts_with("acl.toml: cannot read: "),
+        stderr(&out).starts_with("acl.toml: not changed: there is no such file"),
         "{}",
         stderr(&out)
     );

@@ -154,6 +154,11 @@ pub struct Edited {
 /// Why a change was not made. Every message starts with the file's name.
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
+    /// No file there, for a command that changes one (`add` makes it).
+    #[error(
+        "{origin}: not changed: there is no such file (`roomgate acl add` makes one; is --acl or ROOMGATE_ACL the list you meant?)"
+    )]
+    Missing { origin: String },
     #[error("{origin}: cannot read: {source}")]
     Read {
         origin: String,
@@ -330,6 +335,9 @@ pub fn apply(path: &Path, policy: &AclPolicy, edit: &Edit) -> Result<Edited, Edi
                 ),
                 ..edited
             });
+        }
+        Err(ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(EditError::Missing { origin });
         }
         Err(source) => {
             return Err(EditError::Read {

@@ -1438,8 +1438,10 @@ fn apply_refusals_leave_the_file_as_it_was() {
     let missing = dir.0.join("nope.toml");
     let err = apply(&missing, &policy, &Edit::Remove { user: "bob".into() }).unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("{}: cannot read: ", missing.display())),
+        err.to_string().starts_with(&format!(
+            "{}: not changed: there is no such file",
+            missing.display()
+        )),
         "{err}"
     );
 }
@@ -1459,7 +1461,12 @@ fn the_first_add_makes_the_file() {
         channels: Vec::new(),
     };
     let err = apply(&path, &policy, &Edit::Remove { user: "bob".into() }).unwrap_err();
-    assert!(matches!(err, EditError::Read { .. }), "{err:?}");
+    assert!(matches!(err, EditError::Missing { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .ends_with("not changed: there is no such file (`roomgate acl add` makes one; is --acl or ROOMGATE_ACL the list you meant?)"),
+        "{err}"
+    );
     assert!(dir.entries().is_empty());
 
     let message = apply(&path, &policy, &add("alice")).unwrap().message;
