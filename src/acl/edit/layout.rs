@@ -393,6 +393,10 @@ pub(super) fn take_last_suffix(inline: &mut InlineTable) -> Option<String> {
 /// Adds `name = { … }` at the end of an inline `users = { … }`, with the space
 /// before its closing brace kept there.
 pub(super) fn add_inline(users: &mut InlineTable, name: &str, mut entry: InlineTable) {
+    // An empty `{ }`: its space goes after the new entry, not before it too.
+    if users.is_empty() {
+        users.set_preamble("");
+    }
     let last_suffix = take_last_suffix(users).unwrap_or_else(|| " ".to_owned());
     entry.decor_mut().set_prefix(" ");
     entry.decor_mut().set_suffix(last_suffix);
@@ -418,6 +422,18 @@ pub(super) fn remove_inline(users: &mut InlineTable, name: &str) -> Option<()> {
     {
         last.decor_mut()
             .set_suffix(raw(value.decor().suffix()).to_owned());
+    }
+    // The last one gone: the braces keep the space that was inside them.
+    if users.is_empty() {
+        let inside = raw(value.decor().suffix());
+        users.set_preamble(
+            if inside.trim().is_empty() {
+                inside
+            } else {
+                " "
+            }
+            .to_owned(),
+        );
     }
     Some(())
 }

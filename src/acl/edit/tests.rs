@@ -2215,3 +2215,14 @@ fn a_file_that_would_be_rewritten_is_refused_with_the_line() {
     assert!(matches!(err, EditError::Unsupported { .. }), "{err:?}");
     assert!(err.to_string().contains("from line 3 on"), "{err}");
 }
+
+/// `users = { }` gets its first user inside the braces, spaced as an inline table is.
+#[test]
+fn add_to_an_empty_inline_users_table() {
+    let out = dave_added_and_removed("users = { }\n", "x");
+    assert_eq!(
+        out,
+        format!("users = {{ dave = {{ phone = \"{DAVE}\", rooms = [\"x\"] }} }}\n")
+    );
+    valid(&out);
+}
