@@ -213,6 +213,7 @@ impl Application {
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
             phone_key: crate::passkeys::PhoneKey::new(settings.session_key.expose()),
+            checking: Default::default(),
         };
         let status_callback = twilio
             .as_ref()

@@ -156,6 +156,9 @@ pub async fn check_code(
         // code page and a code posted again say so), a busy verifier may be retried
         // with the same code, and "Send a new code" starts from its name.
         Ok(Checked::Ended(notice)) => notice_page(&tr, &room, notice),
+        // A second post of a code already approved (a double-click): the session is
+        // left as the approval made it, and the room page shows where it stands.
+        Ok(Checked::Superseded) => Ok(see_other(&format!("/rooms/{room}"))),
         Err(refusal) => {
             let notice = state.signin.refuse(&refusal, visit, Some(&who)).await;
             notice_page(&tr, &room, notice)

@@ -129,6 +129,11 @@ pub enum Checked {
     Wrong { left: u8 },
     /// The sign-in is over (or, for `Notice::Unavailable`, may be retried).
     Ended(Notice),
+    /// The sign-in ended while this check waited for its turn or for Verify: another
+    /// check of it (the same code posted twice, a double-click) was approved, or it
+    /// was replaced. Nothing is counted against the name; the room page says where
+    /// the session stands.
+    Superseded,
 }
 
 impl SignInService {
@@ -495,6 +500,15 @@ impl SignInService {
             sign_in,
             window: None,
         };
+        // One check of a sign-in at a time here. One that waited for another looks
+        // again: the other may have been approved, which ended the sign-in.
+        let turn = self.checking.take(&attempt.id).await;
+        if turn.waited {
+            match self.signins.get(&attempt.id, visit.room).await? {
+                Some(now) => attempt.sign_in = now,
+                None => return Ok(Checked::Superseded),
+            }
+        }
         // Ended before, for good or at its start: say why again (its window, ended
         // with it, is not touched).
         if let StartState::Failed(notice) = attempt.sign_in.state() {
@@ -613,6 +627,15 @@ impl SignInService {
                 attempt.failed(Notice::TooManyAttempts).await
             }
             Ok(CheckOutcome::Closed) => attempt.failed(Notice::Expired).await,
+            // Not found at Verify, and not in the store any more either: another
+            // check of this sign-in (on another instance, say) was approved while this
+            // one was on its way, and Verify deleted the verification. No failure.
+            Err(VerifyError::NotFound(_))
+                if self.signins.get(&attempt.id, room).await?.is_none() =>
+            {
+                tracing::info!(%user, %room, "code check of a sign-in ended meanwhile");
+                Ok(Checked::Superseded)
+            }
             Err(err) => {
                 let notice = Notice::from_verify_error(&err);
                 tracing::warn!(

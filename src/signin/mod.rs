@@ -5,6 +5,7 @@
 pub mod flow;
 pub mod pace;
 pub mod pending;
+pub mod turns;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct SignInService {
     pub start_wait: Duration,
     /// Fingerprints the number a code is sent to: the code proves that number only.
     pub phone_key: PhoneKey,
+    /// One check of a sign-in at a time, here (a double-click posts the code twice).
+    pub checking: turns::CheckTurns,
 }
 
 impl SignInService {

@@ -769,3 +769,70 @@ async fn a_network_being_refused_is_refused_before_its_cookie_is_read() {
     #[rustfmt::skip]
     sign_ins(&mut app, &clock, &[(0, "standup", "guest4", Code)]).await;
 }
+
+/// A double-click on "Verify" posts the right code again while the first post is at
+/// Verify, which deletes a verification once approved (a second check of it is
+/// 20404, "not found"). Counted as failed verifications, three double-clicked
+/// sign-ins locked out a participant who had signed in each time. Now every post
+/// lands on the room page, Verify is asked once, and nothing counts against the name.
+#[tokio::test]
+async fn the_right_code_posted_four_times_at_once_signs_in_and_counts_no_failure() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let (mut app, _clock) = spawn_app_with_clock(&lockout_settings()).await;
+    mock_start_ok().mount(&app.verify).await;
+    // After an approval, the verification is gone.
+    Mock::given(method("POST"))
+        .and(path(CHECK_PATH))
+        .respond_with(twilio_error(404, 20404))
+        .with_priority(10)
+        .mount(&app.verify)
+        .await;
+    for round in 1..=3 {
+        // Approved once, slowly enough for the other posts to be on their way.
+        let _approve = Mock::given(method("POST"))
+            .and(path(CHECK_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(verification_json("approved"))
+                    .set_delay(Duration::from_millis(300)),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount_as_scoped(&app.verify)
+            .await;
+        assert_is_redirect_to(
+            &app.post_login_afresh("standup", "alice").await,
+            "/rooms/standup/verify",
+        );
+        let html = app.get_verify("standup").await.text().await.unwrap();
+        let csrf = extract_csrf(&html).unwrap();
+        let form = [("code", "123456"), ("csrf_token", csrf.as_str())];
+        let posts = (0..4).map(|_| app.post_code_with("standup", &form));
+        for resp in futures_util::future::join_all(posts).await {
+            assert_is_redirect_to(&resp, "/rooms/standup");
+        }
+        assert!(
+            app.get_room("standup")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .contains("<h1>Room "),
+            "round {round}: signed in"
+        );
+    }
+    assert_eq!(
+        requests_to(&app.verify, CHECK_PATH).await,
+        3,
+        "one check a sign-in"
+    );
+    assert!(app.audit_events("check_failed").is_empty());
+    assert!(app.audit_events("lockout").is_empty());
+    assert_eq!(app.audit_events("check_approved").len(), 3);
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+}
