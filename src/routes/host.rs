@@ -138,25 +138,36 @@ pub async fn remove(
         Ok(None) => Err(VideoError::NotFound),
         Err(e) => Err(e),
     };
-    if let Err(e) = result {
-        return Ok(video_failure(&e));
-    }
+    // Barred whatever Twilio answered, so audited whatever it answered: the record
+    // says whether they were disconnected too.
+    let (detail, response) = match &result {
+        Ok(()) => (
+            format!("by {}", host.username),
+            json(StatusCode::OK, json!({ "removed": identity.as_str() })),
+        ),
+        Err(VideoError::NotFound) => (
+            format!("by {}; not connected", host.username),
+            video_failure(&VideoError::NotFound),
+        ),
+        Err(e) => (
+            format!("by {}; not disconnected: video unavailable", host.username),
+            video_failure(e),
+        ),
+    };
     tracing::info!(
         host = %state.pseudonyms.of(host.username.as_str()),
         user = %state.pseudonyms.of(identity.as_str()),
         %room,
+        disconnected = result.is_ok(),
         "participant removed"
     );
     let record = AuditRecord::new(AuditEvent::ParticipantRemoved)
         .user(&identity)
         .room(&room)
         .ip(ip)
-        .detail(format!("by {}", host.username));
+        .detail(detail);
     state.audit(record).await;
-    Ok(json(
-        StatusCode::OK,
-        json!({ "removed": identity.as_str() }),
-    ))
+    Ok(response)
 }
 
 /// `POST /rooms/{room}/end`: complete the room for everyone.

@@ -202,6 +202,14 @@ async fn removing_someone_not_connected_is_404_and_disconnects_nobody() {
             .all(|r| r.method.as_str() == "GET"),
         "nothing was POSTed"
     );
+    // Barred all the same (the host asked for it), and so audited, saying so.
+    let removed = app.audit_events("participant_removed");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0]["username"], "bob");
+    assert_eq!(removed[0]["detail"], "by alice; not connected");
+    app.sign_in("standup", "bob").await;
+    let token = app.post_token("standup").await;
+    assert_eq!(token.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -437,6 +445,13 @@ async fn video_api_errors_are_503_not_500() {
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "video_unavailable");
     }
+    // bob is barred though not disconnected: the record says both.
+    let removed = app.audit_events("participant_removed");
+    assert_eq!(removed.len(), 1);
+    assert_eq!(
+        removed[0]["detail"],
+        "by alice; not disconnected: video unavailable"
+    );
 }
 
 #[tokio::test]
