@@ -69,6 +69,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(route)
     };
+    // With passkeys off their paths are not there: the not-found page, whoever asks,
+    // rather than a sign-in or CSRF refusal from the handler's extractors first.
+    let passkeys_on = || {
+        actix_web::guard::fn_guard(|ctx| {
+            ctx.app_data::<web::Data<crate::state::AppState>>()
+                .is_some_and(|state| state.passkeys.is_some())
+        })
+    };
     cfg.service(one("/", get().to(home::home)))
         .service(one("/favicon.ico", get().to(favicon::favicon)))
         .service(one("/rooms", get().to(home::go_to_room)))
@@ -90,27 +98,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(verify::check_code)),
                 )
                 .service(one("/token", web::post().to(token::mint)))
-                .service(passkey_json(
-                    "/passkeys/options",
-                    web::post().to(passkeys::options),
-                ))
-                .service(passkey_json(
-                    "/passkeys/finish",
-                    web::post().to(passkeys::finish),
-                ))
-                .service(one(
-                    "/passkeys/register/start",
-                    web::post().to(passkeys::register_start),
-                ))
-                .service(passkey_json(
-                    "/passkeys/register/finish",
-                    web::post().to(passkeys::register_finish),
-                ))
-                .service(one("/passkeys", get().to(passkeys::list)))
-                .service(one(
-                    "/passkeys/{id}/remove",
-                    web::post().to(passkeys::remove),
-                ))
+                .service(
+                    passkey_json("/passkeys/options", web::post().to(passkeys::options))
+                        .guard(passkeys_on()),
+                )
+                .service(
+                    passkey_json("/passkeys/finish", web::post().to(passkeys::finish))
+                        .guard(passkeys_on()),
+                )
+                .service(
+                    one(
+                        "/passkeys/register/start",
+                        web::post().to(passkeys::register_start),
+                    )
+                    .guard(passkeys_on()),
+                )
+                .service(
+                    passkey_json(
+                        "/passkeys/register/finish",
+                        web::post().to(passkeys::register_finish),
+                    )
+                    .guard(passkeys_on()),
+                )
+                .service(one("/passkeys", get().to(passkeys::list)).guard(passkeys_on()))
+                .service(
+                    one("/passkeys/{id}/remove", web::post().to(passkeys::remove))
+                        .guard(passkeys_on()),
+                )
                 .service(one("/participants", get().to(host::list)))
                 .service(one(
                     "/participants/{identity}/remove",

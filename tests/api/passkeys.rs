@@ -676,6 +676,26 @@ async fn passkeys_off_means_no_endpoints_and_no_button() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), StatusCode::NOT_FOUND);
+    // Every passkey path, to a visitor with no session and no CSRF header: not
+    // there, rather than "sign in" or "forbidden" first.
+    let stranger = new_client();
+    for (post, path) in [
+        (false, "/passkeys"),
+        (true, "/passkeys/options"),
+        (true, "/passkeys/finish"),
+        (true, "/passkeys/register/start"),
+        (true, "/passkeys/register/finish"),
+        (true, "/passkeys/abc/remove"),
+    ] {
+        let url = app.url(&format!("/rooms/{ROOM}{path}"));
+        let req = if post {
+            stranger.post(url)
+        } else {
+            stranger.get(url)
+        };
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 
     let on = spawn(&[]).await;
     let html = on.get_room(ROOM).await.text().await.unwrap();
