@@ -183,7 +183,7 @@ impl Passkeys {
                 .map(|u| self.phone_fingerprint(&u.phone))
         };
         let Some(phone) = phone else {
-            tracing::info!(%user, %room, "passkey good for a user no longer on the list");
+            tracing::info!(%user, %room, "passkey good for a user not on the list for this room");
             return Ok(Finished::Refused);
         };
         // The fresh record, under the user's lock: the credential must still be there
