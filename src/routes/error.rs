@@ -112,11 +112,15 @@ pub async fn translate_error_pages(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let res = next.call(req).await?;
-    let translated = res
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<PageError>())
-        .map(|e| e.page(&Tr::of_request(res.request())));
+    let translated = res.response().error().and_then(|e| {
+        let page = e.as_error::<PageError>().or(
+            // actix-files' answer to a static path with an encoded `/` or `..` in a
+            // segment (plain text, 400): no file is named there, so the usual page.
+            e.as_error::<actix_files::UriSegmentError>()
+                .map(|_| &PageError::NotFound),
+        )?;
+        Some(page.page(&Tr::of_request(res.request())))
+    });
     Ok(match translated {
         Some(page) => res.into_response(page).map_into_right_body(),
         None => res.map_into_left_body(),

@@ -240,7 +240,13 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
 #[tokio::test]
 async fn unknown_paths_get_the_not_found_page() {
     let app = spawn_app().await;
-    for path in ["/nope", "/static/", "/static", "/rooms/standup/nope"] {
+    for path in [
+        "/nope",
+        "/static/..%2fCargo.toml",
+        "/static/",
+        "/static",
+        "/rooms/standup/nope",
+    ] {
         let resp = app.get(path).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
         let body = resp.text().await.unwrap();
