@@ -339,6 +339,8 @@ impl Application {
                 .wrap(middleware::from_fn(crate::routes::shed_refused_networks))
                 // Before sessions: a redirect needs none.
                 .wrap(middleware::from_fn(crate::routes::canonical_room_paths))
+                // Outside everything that reads a body (the shed reads the sign-in's).
+                .wrap(middleware::from_fn(crate::routes::cut_slow_bodies))
                 .wrap(
                     headers
                         .iter()

@@ -17,6 +17,7 @@ mod recording_files;
 mod recordings;
 mod respond;
 mod shed;
+mod slow_body;
 mod token;
 mod verify;
 mod webhooks;
@@ -29,6 +30,7 @@ pub use cross_site::refuse_cross_site_posts;
 pub use error::{PageError, translate_error_pages, unreadable_form, unreadable_query};
 pub use host::{REMOVAL_BAN, removal_key};
 pub use shed::shed_refused_networks;
+pub use slow_body::{BODY_DEADLINE, cut_slow_bodies};
 
 /// GET, and HEAD: the same answer without its body (actix leaves it out), which uptime
 /// probes and link checkers ask for. Handlers of GET change nothing that matters, so a

@@ -363,3 +363,34 @@ async fn http_cookies_are_http_only_lax_and_site_wide() {
     }
     assert!(!cookie.contains("Secure"));
 }
+
+/// A body that never arrives in full (100 bytes declared, 11 sent) is cut off at the
+/// deadline: the request gets its answer (the unreadable form's `400`) and the
+/// connection is closed, instead of both being held for as long as the client likes.
+#[tokio::test]
+async fn a_body_that_never_arrives_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "POST /rooms/standup/login HTTP/1.1\r\nHost: {host}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+         username=al"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    // Three times the deadline: a server that waits for the rest fails here rather
+    // than hang the suite.
+    let read = tokio::time::timeout(
+        roomgate::routes::BODY_DEADLINE * 3,
+        stream.read_to_string(&mut response),
+    )
+    .await;
+    assert!(read.is_ok(), "still waiting for the body: {response:?}");
+    assert!(
+        response.starts_with("HTTP/1.1 400 "),
+        "{}",
+        response.lines().next().unwrap_or_default()
+    );
+}
