@@ -44,13 +44,10 @@ impl CheckTurns {
         }
     }
 
-    /// Sign-ins with a check in flight or waiting: for tests.
-    pub fn len(&self) -> usize {
+    /// Sign-ins with a check in flight or waiting.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.map().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn map(&self) -> MutexGuard<'_, HashMap<SignInId, Arc<TurnLock<()>>>> {
@@ -106,6 +103,6 @@ mod tests {
         assert!(second.waited);
         assert_eq!(turns.len(), 1);
         drop(second);
-        assert!(turns.is_empty(), "no entry outlives its checks");
+        assert_eq!(turns.len(), 0, "no entry outlives its checks");
     }
 }

@@ -885,10 +885,11 @@ pub fn add_user_with(
         room_values.push(room.to_string());
     }
     room_values.fmt();
-    // The user as an inline table, for a file that writes its users so.
+    // The user's keys, in order: written as they are (an inline table), or each on a
+    // line of its own (dotted, or in a `[users.NAME]` table).
     let mut entry = InlineTable::new();
     entry.insert("phone", phone.expose_e164().into());
-    entry.insert("rooms", Value::Array(room_values.clone()));
+    entry.insert("rooms", Value::Array(room_values));
     if role == Role::Host {
         entry.insert("role", role.as_str().into());
     }
@@ -925,20 +926,15 @@ pub fn add_user_with(
         .iter()
         .rposition(|t| t.path.len() == 2 && t.path[0] == "users")
         .map(|i| (i, table_at(&doc, &printed[i].path).expect("just found")));
-    // No `[users.NAME]` header, but users written in `[users]`'s body: one more
-    // there, written as the last one is.
-    // An empty `[users]` written out, with nothing else of the users' anywhere: the
-    // first user goes under it, as a line of its body, rather than at the file's end
-    // (below whatever follows it, room settings say).
-    let style = match last_body_user(users) {
-        Some(style) => Some(style),
-        None if !users.is_implicit() && users.is_empty() => {
-            Some(BodyUser::Inline(key_style(None, "phone")))
-        }
-        None => None,
-    };
+    // No `[users.NAME]` header: a list written as lines of `[users]` gets one more,
+    // written as the last one is; an empty `[users]` gets the first, under it, rather
+    // than at the file's end (below room settings, say).
+    let in_body = last_body_user(users).or_else(|| {
+        (!users.is_implicit() && users.is_empty())
+            .then(|| BodyUser::Inline(key_style(None, "phone")))
+    });
     if template.is_none()
-        && let Some(style) = style
+        && let Some(style) = in_body
     {
         let users = doc["users"].as_table_mut().expect("checked above");
         add_to_body(users, name, entry, style);
@@ -956,21 +952,10 @@ pub fn add_user_with(
         Some((position, table, next, next_prefix)) => (Some((position, next, next_prefix)), table),
         None => (None, last_table(&doc, template)),
     };
-    let phone_value: Value = phone.expose_e164().into();
-    insert_styled(&mut table, "phone", phone_value, style("phone"));
-    insert_styled(
-        &mut table,
-        "rooms",
-        Value::Array(room_values),
-        style("rooms"),
-    );
-    if role == Role::Host {
-        insert_styled(&mut table, "role", role.as_str().into(), style("role"));
-    }
-    if write_channels {
-        // Styled like `rooms` (the key a template user is sure to have).
-        let channels = Value::Array(channels_array(channels));
-        insert_styled(&mut table, "channels", channels, style("rooms"));
+    for (key, value) in entry.iter() {
+        // `channels` styled like `rooms` (the key a template user is sure to have).
+        let like = if key == "channels" { "rooms" } else { key };
+        insert_styled(&mut table, key, value.clone(), style(like));
     }
     match place {
         Some((position, next, next_prefix)) => {
