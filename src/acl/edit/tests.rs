@@ -2154,35 +2154,37 @@ fn names_and_rooms_written_in_capitals_are_found_and_fixed_by_the_commands() {
     let policy = AclPolicy::default();
     let edit = |edit: Edit| edit_text("acl.toml", text, &policy, &edit);
 
-    let removed = edit(Edit::Remove {
-        user: "alice".into(),
-    })
-    .expect("a partial fix is made");
-    assert_eq!(
-        removed.text,
-        replaced(
-            text,
-            "Alice = { phone = \"+14155550101\", rooms = [\"a\"] }\n",
-            ""
-        )
-    );
-    assert_eq!(removed.errors_left, 1);
-
-    let granted = edit(Edit::Grant {
-        user: "bob".into(),
-        room: "standup".into(),
-    })
-    .expect("a partial fix is made");
-    assert_eq!(granted.text, replaced(text, "\"Standup\"", "\"standup\""));
-    assert_eq!(granted.errors_left, 1);
-
-    let revoked = edit(Edit::Revoke {
-        user: "bob".into(),
-        room: "standup".into(),
-    })
-    .expect("a partial fix is made");
-    assert_eq!(revoked.text, replaced(text, "\"Standup\", ", ""));
-    assert_eq!(revoked.errors_left, 1);
+    let fixes = [
+        (
+            Edit::Remove {
+                user: "alice".into(),
+            },
+            replaced(
+                text,
+                "Alice = { phone = \"+14155550101\", rooms = [\"a\"] }\n",
+                "",
+            ),
+        ),
+        (
+            Edit::Grant {
+                user: "bob".into(),
+                room: "standup".into(),
+            },
+            replaced(text, "\"Standup\"", "\"standup\""),
+        ),
+        (
+            Edit::Revoke {
+                user: "bob".into(),
+                room: "standup".into(),
+            },
+            replaced(text, "\"Standup\", ", ""),
+        ),
+    ];
+    for (change, expected) in fixes {
+        let made = edit(change).expect("a partial fix is made");
+        assert_eq!(made.text, expected);
+        assert_eq!(made.errors_left, 1);
+    }
 
     // Found, but a change that fixes nothing is refused, the file's errors listed.
     let err = edit(Edit::SetPhone {
