@@ -119,7 +119,7 @@ fn list_masks_phones_unless_asked() {
          alice  host         +1********01   sms       standup, all-hands\n\
          bob    participant  +44********56  sms       *\n\
          carol  participant  +61*******78   sms       design-review\n\
-         3 users (1 host, 2 participants), 4 rooms; phone numbers masked (--show-phones shows them)\n"
+         3 users (1 host, 2 participants), 3 rooms, any room for 1 user; phone numbers masked (--show-phones shows them)\n"
     );
     for full in ["4155550101", "7400123456", "412345678"] {
         assert!(!stdout(&out).contains(full));
@@ -133,7 +133,7 @@ fn list_masks_phones_unless_asked() {
          alice  host         +14155550101   sms       standup, all-hands\n\
          bob    participant  +447400123456  sms       *\n\
          carol  participant  +61412345678   sms       design-review\n\
-         3 users (1 host, 2 participants), 4 rooms\n"
+         3 users (1 host, 2 participants), 3 rooms, any room for 1 user\n"
     );
     assert_eq!(sandbox.text(), ACL);
 }
@@ -767,10 +767,10 @@ fn check_takes_its_file_as_an_argument_or_from_acl() {
     let path = sandbox.acl.to_str().unwrap();
     let out = sandbox.run(&["acl", "check", path], &[]);
     assert_ok(&out);
-    assert_eq!(stdout(&out), "3 users, 4 rooms\n");
+    assert_eq!(stdout(&out), "3 users, 3 rooms, any room for 1 user\n");
     let out = sandbox.acl(&["check"]);
     assert_ok(&out);
-    assert_eq!(stdout(&out), "3 users, 4 rooms\n");
+    assert_eq!(stdout(&out), "3 users, 3 rooms, any room for 1 user\n");
     let out = sandbox.acl(&["check", path]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -467,13 +467,32 @@ impl Acl {
         warnings
     }
 
-    /// Distinct room patterns named in the file (`*` counts as one).
+    /// Distinct rooms named in the file; `*` is not one of them (see [`Self::rooms_summary`]).
     pub fn room_count(&self) -> usize {
         self.users
             .values()
             .flat_map(|user| &user.rooms)
+            .filter(|pattern| !matches!(pattern, RoomPattern::Any))
             .collect::<BTreeSet<_>>()
             .len()
+    }
+
+    /// The rooms part of `acl check`'s and `acl list`'s summaries: `4 rooms`, or
+    /// `3 rooms, any room for 1 user` when some may join any room (`*` is not a room,
+    /// so it is not counted as one).
+    fn rooms_summary(&self) -> String {
+        let rooms = plural(self.room_count(), "room");
+        let anywhere = self
+            .users
+            .values()
+            .filter(|user| user.rooms.contains(&RoomPattern::Any))
+            .count();
+        let any = format!("any room for {}", plural(anywhere, "user"));
+        match (self.room_count(), anywhere) {
+            (_, 0) => rooms,
+            (0, _) => any,
+            _ => format!("{rooms}, {any}"),
+        }
     }
 }
 
@@ -533,7 +552,7 @@ impl Acl {
             plural(self.user_count(), "user"),
             plural(hosts, "host"),
             plural(self.user_count() - hosts, "participant"),
-            plural(self.room_count(), "room"),
+            self.rooms_summary(),
         ));
         if !show_phones {
             out.push_str("; phone numbers masked (--show-phones shows them)");
@@ -574,7 +593,7 @@ pub fn list_file_with(
 }
 
 /// Parses the file at `path` and returns the one-line summary that
-/// `roomgate acl check` prints, e.g. `3 users, 4 rooms`. Any phone number is
+/// `roomgate acl check` prints, e.g. `3 users, 3 rooms, any room for 1 user`. Any phone number is
 /// accepted; see [`check_file_with`].
 pub fn check_file(path: &Path) -> Result<String, AclErrors> {
     check_file_with(path, &AclPolicy::default())
@@ -587,7 +606,7 @@ pub fn check_file_with(path: &Path, policy: &AclPolicy) -> Result<String, AclErr
     let mut summary = format!(
         "{}, {}",
         plural(acl.user_count(), "user"),
-        plural(acl.room_count(), "room")
+        acl.rooms_summary()
     );
     for warning in acl.warnings() {
         summary.push_str(&format!("\nwarning: {warning}"));
@@ -879,7 +898,7 @@ rooms = ["standup"]
              alice  participant  +1********01   sms       standup, all-hands\n\
              bob    participant  +44********56  sms,call  *\n\
              carol  host         +61*******78   sms       standup\n\
-             3 users (1 host, 2 participants), 3 rooms; phone numbers masked (--show-phones shows them)\n"
+             3 users (1 host, 2 participants), 2 rooms, any room for 1 user; phone numbers masked (--show-phones shows them)\n"
         );
         assert_eq!(
             acl.listing(true),
@@ -887,7 +906,7 @@ rooms = ["standup"]
              alice  participant  +14155550101   sms       standup, all-hands\n\
              bob    participant  +447400123456  sms,call  *\n\
              carol  host         +61412345678   sms       standup\n\
-             3 users (1 host, 2 participants), 3 rooms\n"
+             3 users (1 host, 2 participants), 2 rooms, any room for 1 user\n"
         );
     }
 
@@ -945,8 +964,8 @@ rooms = ["standup"]
     fn counts_users_and_distinct_rooms() {
         let acl = sample();
         assert_eq!(acl.user_count(), 3);
-        // standup (twice), all-hands and `*`.
-        assert_eq!(acl.room_count(), 3);
+        // standup (twice) and all-hands; `*` is not a room.
+        assert_eq!(acl.room_count(), 2);
         let names: Vec<_> = acl.users().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["alice", "bob", "carol"]);
     }
@@ -1069,7 +1088,10 @@ rooms = ["standup"]
             acl.room_settings(&room("all-hands")),
             RoomSettings::default()
         );
-        assert_eq!(check_file(path).unwrap(), "3 users, 4 rooms");
+        assert_eq!(
+            check_file(path).unwrap(),
+            "3 users, 3 rooms, any room for 1 user"
+        );
         // Users sharing a number: valid, and said under the counts.
         let dir = crate::test_support::TempDir::new("acl-shared");
         let shared = dir.0.join("acl.toml");
@@ -1127,6 +1149,12 @@ rooms = ["standup"]
         let summary = check_file(&path);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(summary.unwrap(), "1 user, 2 rooms");
+        // `*` is no room of its own: only those who may join any room are counted.
+        let acl = Acl::parse(
+            "acl.toml",
+            "[users.dan]\nphone = \"+14155550101\"\nrooms = [\"*\"]\n",
+        );
+        assert_eq!(acl.unwrap().rooms_summary(), "any room for 1 user");
     }
 
     fn policy(value: Option<&str>) -> Result<AclPolicy, Vec<String>> {
@@ -1245,7 +1273,7 @@ rooms = ["standup"]
         assert!(Acl::load_with(path, &AclPolicy::default()).is_ok());
         assert_eq!(
             check_file_with(path, &AclPolicy::default()).unwrap(),
-            "3 users, 4 rooms"
+            "3 users, 3 rooms, any room for 1 user"
         );
         assert_eq!(
             Acl::parse_with("acl.toml", SAMPLE, &countries(&["US", "GB", "AU"])),
