@@ -129,10 +129,22 @@ impl FromRequest for Member {
                 state.metrics.store_refusal();
                 return Err(Refused::StoreDown.into());
             }
-            let grant = session.verified_for(&room).ok_or(Refused::NotVerified)?;
-            let role = state
-                .acl
-                .load()
+            let acl = state.acl.load();
+            let Some(grant) = session.verified_for(&room) else {
+                // Verification is per room: someone verified for another room who may
+                // join this one is asked to sign in here (401, like a visitor), and
+                // one who may not has no say here at all (403).
+                let barred = session
+                    .grant()
+                    .is_some_and(|other| acl.allowed(&other.username, &room).is_none());
+                return Err(if barred {
+                    Refused::NotAllowed
+                } else {
+                    Refused::NotVerified
+                }
+                .into());
+            };
+            let role = acl
                 .allowed(&grant.username, &room)
                 .map(|user| user.is_host());
             let Some(is_host) = role else {

@@ -15,7 +15,6 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::metrics::{RecordingAction, RecordingOutcome};
 use crate::recordings::live;
-use crate::session::claimed_grant;
 use crate::state::AppState;
 use crate::video::VideoError;
 
@@ -54,23 +53,9 @@ pub async fn state(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     }
 }
 
-/// A verified member of the room in the path. A session verified for another room
-/// is signed in, just not here: a 403, as for anyone else with no say in this room,
-/// rather than the 401 that asks a visitor to sign in.
+/// A verified member of the room in the path, or the JSON refusal.
 pub(super) async fn member(req: &HttpRequest) -> Result<Member, HttpResponse> {
-    match Member::of(req).await {
-        Ok(member) => Ok(member),
-        Err(e) => {
-            let other_room = matches!(e.as_error::<Refused>(), Some(Refused::NotVerified))
-                && claimed_grant(req)
-                    .is_some_and(|grant| req.match_info().get("room") != Some(grant.room.as_str()));
-            Err(if other_room {
-                Refused::NotAllowed.error_response()
-            } else {
-                e.error_response()
-            })
-        }
-    }
+    Member::of(req).await.map_err(|e| e.error_response())
 }
 
 async fn control(

@@ -279,7 +279,29 @@ async fn a_session_verified_for_another_room_has_no_say_here() {
     let csrf = app.room_csrf("all-hands").await;
     let resp = app.post_end("standup", Some(&csrf)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // She may not join board at all: signing in wouldn't help, so that is a 403, on
+    // every host endpoint, as on the recording controls.
+    let not_allowed = json!({"error": "not_allowed"});
+    assert_json(
+        app.get_participants("board").await,
+        StatusCode::FORBIDDEN,
+        not_allowed.clone(),
+    )
+    .await;
+    assert_json(
+        app.post_remove("board", "bob", Some(&csrf)).await,
+        StatusCode::FORBIDDEN,
+        not_allowed.clone(),
+    )
+    .await;
+    assert_json(
+        app.post_end("board", Some(&csrf)).await,
+        StatusCode::FORBIDDEN,
+        not_allowed,
+    )
+    .await;
     assert!(video_requests(&app).await.is_empty());
+    assert!(app.audit_events("participant_removed").is_empty());
 }
 
 #[tokio::test]

@@ -213,6 +213,23 @@ async fn a_participant_and_a_host_of_another_room_get_403() {
         json!({"error": "not_allowed"}),
     )
     .await;
+    // alice may join standup, but her session was verified for all-hands: she is
+    // asked to sign in here, as a visitor is.
+    app.client = new_client();
+    app.sign_in("all-hands", "alice").await;
+    let csrf = app.room_csrf("all-hands").await;
+    assert_json(
+        app.post_recording("standup", "start", Some(&csrf)).await,
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "not_verified"}),
+    )
+    .await;
+    assert_json(
+        app.get_recording("standup").await,
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "not_verified"}),
+    )
+    .await;
     // A visitor is asked to sign in.
     app.client = new_client();
     assert_json(

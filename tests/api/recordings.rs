@@ -320,6 +320,10 @@ async fn a_participant_and_a_host_of_another_room_get_403_on_the_page_and_on_lin
     app.client = new_client();
     let page = app.get_recordings_page("standup").await;
     assert_is_redirect_to(&page, "/rooms/standup");
+    // Nor is alice, who hosts standup, while her session is verified for all-hands.
+    app.sign_in("all-hands", "alice").await;
+    let page = app.get_recordings_page("standup").await;
+    assert_is_redirect_to(&page, "/rooms/standup");
     assert_eq!(app.audit_events("recording_link_issued").len(), 0);
 }
 
