@@ -1022,7 +1022,26 @@ pub fn remove_user(origin: &str, text: &str, user: &Username) -> Result<String, 
         Some(_) => return Err(unsupported(origin, "`users` is not a table")),
         None => return Err(unknown()),
     }
-    Ok(finish(&doc, &layout))
+    // The blank line that parted the first user from the next one is not left as the
+    // file's first line.
+    let edited = finish(&doc, &layout);
+    Ok(if leading_blank_lines(text).is_empty() {
+        edited[leading_blank_lines(&edited).len()..].to_owned()
+    } else {
+        edited
+    })
+}
+
+/// The blank lines `text` starts with (whitespace only, each with its line end).
+fn leading_blank_lines(text: &str) -> &str {
+    let mut end = 0;
+    while let Some(at) = text[end..].find('\n') {
+        if !text[end..end + at].trim().is_empty() {
+            break;
+        }
+        end += at + 1;
+    }
+    &text[..end]
 }
 
 /// Replaces the user's phone number, keeping the comment after it and its quoting.

@@ -485,6 +485,19 @@ fn remove_entries_written_in_a_table_body() {
         remove_user("acl.toml", BODY, &user("gus")).unwrap(),
         replaced(BODY, gus, "")
     );
+    // The first of top-level dotted users: the blank line after them goes too,
+    // rather than being left as the file's first line.
+    let dotted = "users.a.phone = \"+14155550101\"\nusers.a.rooms = [\"x\"]\n\n\
+                  users.b.phone = \"+14155550102\"\nusers.b.rooms = [\"y\"]\n";
+    assert_eq!(
+        remove_user("acl.toml", dotted, &user("a")).unwrap(),
+        "users.b.phone = \"+14155550102\"\nusers.b.rooms = [\"y\"]\n"
+    );
+    // A file that started with a blank line still does.
+    assert_eq!(
+        remove_user("acl.toml", &format!("\n{dotted}"), &user("b")).unwrap(),
+        "\nusers.a.phone = \"+14155550101\"\nusers.a.rooms = [\"x\"]\n"
+    );
     let inline = "users = { a = { phone = \"+14155550101\", rooms = [\"x\"] }, b = { phone = \"+14155550102\", rooms = [\"y\"] } }\n";
     assert_eq!(
         remove_user("acl.toml", inline, &user("a")).unwrap(),
