@@ -6,7 +6,7 @@
 
 use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
-use super::{Ceremony, Passkeys};
+use super::{BadAssertion, Ceremony, Passkeys};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::domain::Username;
 use crate::metrics::{FailReason, LimitKind};
@@ -165,14 +165,18 @@ impl Passkeys {
         }
         let parsed = serde_json::from_value::<PublicKeyCredential>(credential);
         let result = match (state, parsed) {
-            (Some(state), Ok(credential)) => self.finish_sign_in(&credential, &state).ok(),
-            _ => None,
-        };
-        let Some(result) = result else {
-            return self.failed(signin, visit, &who, "method=passkey").await;
+            (Some(state), Ok(credential)) => self.finish_sign_in(&credential, &state),
+            _ => Err(BadAssertion::Invalid),
         };
         let user = signin.pseudonyms.of(&who);
         let room = visit.room;
+        let result = match result {
+            Ok(result) => result,
+            Err(BadAssertion::CounterBehind) => return self.cloned(signin, visit, &who).await,
+            Err(BadAssertion::Invalid) => {
+                return self.failed(signin, visit, &who, "method=passkey").await;
+            }
+        };
         // The assertion is good; is the user still who the credential was for?
         let Ok(username) = Username::parse(&who) else {
             return self.failed(signin, visit, &who, "method=passkey").await;
@@ -214,12 +218,7 @@ impl Passkeys {
                 tracing::info!(%user, %room, "passkey proven with another number, or revoked");
                 return Ok(Finished::Refused);
             }
-            Use::Cloned => {
-                tracing::warn!(%user, %room, "passkey refused: its signature counter did not go up (a cloned authenticator?)");
-                return self
-                    .failed(signin, visit, &who, "method=passkey possible_clone")
-                    .await;
-            }
+            Use::Cloned => return self.cloned(signin, visit, &who).await,
         }
         // Removed by a host: the token endpoint would refuse it, so say so now.
         let removal = crate::routes::removal_key(room, username.as_str());
@@ -229,6 +228,21 @@ impl Passkeys {
         }
         tracing::info!(%user, %room, "passkey approved");
         Ok(Finished::Approved { username, phone })
+    }
+
+    /// A good signature whose counter did not go up: seen by webauthn-rs against the
+    /// counter saved when the options were made, or by us against one a sign-in saved
+    /// since (two ceremonies at once).
+    async fn cloned(
+        &self,
+        signin: &SignInService,
+        visit: Visit<'_>,
+        who: &str,
+    ) -> Result<Finished, Refusal> {
+        let user = signin.pseudonyms.of(who);
+        tracing::warn!(%user, room = %visit.room, "passkey refused: its signature counter did not go up (a cloned authenticator?)");
+        self.failed(signin, visit, who, "method=passkey possible_clone")
+            .await
     }
 
     /// A failed assertion counts toward the lockout, like a failed verification.

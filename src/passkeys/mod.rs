@@ -27,7 +27,7 @@ use webauthn_rs::fake::{FakePasskeyDistribution, WebauthnFakeCredentialGenerator
 use webauthn_rs::prelude::{
     CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration,
     PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid, Webauthn,
-    WebauthnBuilder,
+    WebauthnBuilder, WebauthnError,
 };
 use webauthn_rs_proto::{AllowCredentials, PublicKeyCredentialRequestOptions};
 
@@ -240,11 +240,26 @@ impl Passkeys {
         &self,
         response: &PublicKeyCredential,
         state: &PasskeyAuthentication,
-    ) -> anyhow::Result<webauthn_rs::prelude::AuthenticationResult> {
-        Ok(self
-            .webauthn
-            .finish_passkey_authentication(response, state)?)
+    ) -> Result<webauthn_rs::prelude::AuthenticationResult, BadAssertion> {
+        self.webauthn
+            .finish_passkey_authentication(response, state)
+            .map_err(|e| match e {
+                // Checked after the signature: the authenticator holds the key, and
+                // its counter is not above the one saved when the options were made.
+                WebauthnError::CredentialPossibleCompromise => BadAssertion::CounterBehind,
+                _ => BadAssertion::Invalid,
+            })
     }
+}
+
+/// Why an assertion was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BadAssertion {
+    /// Signed by the credential, with a signature counter at or below the saved one:
+    /// WebAuthn's sign of a cloned authenticator.
+    CounterBehind,
+    /// Anything else: not signed by the credential, wrong origin, flags, challenge…
+    Invalid,
 }
 
 /// A credential's transports would tell a real answer from a made-up one (which has

@@ -898,6 +898,57 @@ async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() 
     assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
 }
 
+/// The same signal when nothing raced: the saved counter is ahead of the
+/// authenticator's (a copy of it signed in since), so webauthn-rs refuses the
+/// assertion against the options' own counter. It is audited as a possible clone too,
+/// not as an ordinary failure.
+#[tokio::test]
+async fn an_authenticator_behind_the_saved_counter_is_refused_as_a_possible_clone() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    // A clone signed in 100 times: the saved counter says so.
+    let record = store.get("passkeys:alice").await.unwrap().unwrap();
+    let mut record: Value = serde_json::from_slice(&record).unwrap();
+    let counters = set_counters(&mut record, 100);
+    assert_eq!(counters, 1, "{record}");
+    let record = serde_json::to_vec(&record).unwrap();
+    store
+        .put("passkeys:alice", &record, Duration::from_secs(3600))
+        .await
+        .unwrap();
+
+    let refused = sign_in_with(&app, &mut key, "alice").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(refused).await["error"], "passkey_refused");
+    app.audit.flush().await.unwrap();
+    let failed = app.audit_events("check_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
+}
+
+/// Sets every `counter` in `value` (webauthn-rs's saved signature counter) to `to`;
+/// how many there were.
+fn set_counters(value: &mut Value, to: u32) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter_mut()
+            .map(|(key, value)| {
+                if key == "counter" && value.is_u64() {
+                    *value = to.into();
+                    1
+                } else {
+                    set_counters(value, to)
+                }
+            })
+            .sum(),
+        Value::Array(items) => items.iter_mut().map(|v| set_counters(v, to)).sum(),
+        _ => 0,
+    }
+}
+
 /// A passkey endpoint reads no more than 16 KiB of JSON.
 #[tokio::test]
 async fn an_oversized_passkey_body_is_refused() {
