@@ -47,11 +47,19 @@ fn registration_key(username: &Username) -> String {
 
 impl Passkeys {
     /// `id` is now `username`'s registration under way; one begun before can no
-    /// longer finish. (Registrations can't pile up past the cap, nor outrun it.)
+    /// longer finish, and its state goes now rather than in five minutes, so a
+    /// member asking again and again keeps one ceremony in the store, not one per
+    /// request. (Registrations can't pile up past the cap, nor outrun it.)
     pub async fn registering(&self, username: &Username, id: &str) -> Result<(), StoreError> {
-        self.store
-            .put(&registration_key(username), id.as_bytes(), CEREMONY_TTL)
-            .await
+        let key = registration_key(username);
+        let before = self.store.get(&key).await?;
+        self.store.put(&key, id.as_bytes(), CEREMONY_TTL).await?;
+        if let Some(before) = before.filter(|before| before != id.as_bytes()) {
+            self.store
+                .delete(&state_key(&String::from_utf8_lossy(&before)))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether `id` is `username`'s registration under way.

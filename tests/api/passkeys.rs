@@ -1028,6 +1028,49 @@ async fn an_unreadable_passkeys_record_is_answered_like_none() {
     assert_eq!(store.get("passkeys:alice").await.unwrap(), None);
 }
 
+/// A member who starts registering again and again keeps one ceremony in the store:
+/// each new start drops the state of the one it replaces, which could no longer
+/// finish anyway. (It was kept five minutes: 100,000 starts made 218 MB.)
+#[tokio::test]
+async fn starting_a_registration_again_keeps_one_ceremony() {
+    use roomgate::store::Store;
+    let (app, store) = spawn_with_store().await;
+    app.sign_in(ROOM, "alice").await;
+    let csrf = app.room_csrf(ROOM).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let start = app.post_passkey_register_start(ROOM, &csrf).await;
+        assert_eq!(start.status(), StatusCode::OK);
+        ids.push(json(start).await["ceremony"].as_str().unwrap().to_owned());
+    }
+    let (last, replaced) = ids.split_last().unwrap();
+    for id in replaced {
+        let kept = store.get(&format!("passkey-ceremony:{id}")).await.unwrap();
+        assert_eq!(kept, None, "{id}");
+    }
+    let kept = store
+        .get(&format!("passkey-ceremony:{last}"))
+        .await
+        .unwrap();
+    assert!(kept.is_some());
+    // The latest start still finishes.
+    let mut key = authenticator();
+    let start = app.post_passkey_register_start(ROOM, &csrf).await;
+    let start = json(start).await;
+    let options =
+        serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
+    let credential = serde_json::to_value(key.do_registration(origin(), options).unwrap()).unwrap();
+    let done = app
+        .post_passkey_register_finish(
+            ROOM,
+            &csrf,
+            start["ceremony"].as_str().unwrap(),
+            &credential,
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::CREATED);
+}
+
 /// Finishing a ceremony nobody began writes nothing to the store.
 #[tokio::test]
 async fn finishing_made_up_ceremonies_writes_nothing() {
