@@ -208,13 +208,22 @@ impl Passkeys {
     /// and credential ids derived from the name under a server secret, so asking twice
     /// shows the same ids, as it would for a real user.
     fn fake_options(&self, who: &str) -> RequestChallengeResponse {
-        // The generator gives some names no credential at all; a real answer always
-        // has one, so such a name takes the ids of a derived name instead.
-        let ids = [who.to_owned(), format!("{who}\0")]
-            .iter()
-            .filter_map(|name| self.fakes.generate(name.as_bytes()).ok())
-            .find(|ids| !ids.is_empty())
-            .unwrap_or_else(|| vec![derive(who.as_bytes(), b"fallback").to_vec()]);
+        // The generator gives about one name in six no credential at all; a real
+        // answer always has one, so such a name takes the ids of the first derived
+        // name (`who`, then `who` and one NUL, two…) that has some. Every id comes
+        // from the generator, keyed by the server secret: none can be told from a
+        // real one, or worked out, without it. (64 tries all empty: about one name
+        // in 10^51.)
+        let mut name = who.to_owned();
+        let ids = std::iter::from_fn(|| {
+            let ids = self.fakes.generate(name.as_bytes()).ok();
+            name.push('\0');
+            Some(ids)
+        })
+        .take(64)
+        .flatten()
+        .find(|ids| !ids.is_empty())
+        .unwrap_or_default();
         RequestChallengeResponse {
             public_key: PublicKeyCredentialRequestOptions {
                 challenge: random_bytes(),
@@ -321,6 +330,34 @@ mod tests {
         let url = Url::parse("http://127.0.0.1:8080").unwrap();
         let refused = Passkeys::new(&url, Arc::new(MemoryStore::new()), b"secret");
         assert!(matches!(refused, Err(Unavailable::NotADomain(_))));
+    }
+
+    /// About one name in six gets no ids from the generator; it gets those of a name
+    /// derived from it, from the same generator under the same secret (it got one id
+    /// keyed by the name alone, which anyone could work out).
+    #[test]
+    fn a_name_the_generator_gives_no_ids_gets_a_derived_names_ids() {
+        let p = passkeys();
+        let generated = |name: &str| p.fakes.generate(name.as_bytes()).unwrap();
+        let empty: Vec<String> = (0..300)
+            .map(|n| format!("user{n}"))
+            .filter(|name| generated(name).is_empty())
+            .collect();
+        assert!(empty.len() > 10, "{}", empty.len());
+        for name in &empty {
+            let offered: Vec<_> = p
+                .fake_options(name)
+                .public_key
+                .allow_credentials
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            let derived = (1..64)
+                .map(|nuls| generated(&format!("{name}{}", "\0".repeat(nuls))))
+                .find(|ids| !ids.is_empty())
+                .unwrap();
+            assert_eq!(offered, derived, "{name}");
+        }
     }
 
     #[test]
