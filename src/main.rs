@@ -357,6 +357,7 @@ fn host_command(command: roomgate::control::Command, acl: Option<PathBuf>) -> Ex
         .build()
         .expect("a runtime for one command");
     let done: anyhow::Result<String> = runtime.block_on(async {
+        command.check()?;
         if let StoreSettings::Embedded { dir } = &store
             && let Some(out) = socket::ask(dir, &command).await?
         {

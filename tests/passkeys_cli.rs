@@ -265,12 +265,42 @@ async fn while_serve_holds_the_embedded_store_it_runs_the_hosts_commands() {
     }
     assert!(logged(), "{}", server.output());
 
+    // Arguments longer than the socket takes get the answers they get without a
+    // server (below), not the socket's words about its limit.
+    let long_user = "x".repeat(5000);
+    let long_id = "A".repeat(5000);
+    let too_long: [&[&str]; 3] = [
+        &["passkeys", "list", &long_user],
+        &["passkeys", "revoke", "alice", &long_id],
+        &["recordings", "delete", &long_id],
+    ];
+    let mut refused = Vec::new();
+    for args in too_long {
+        let (code, out, err) = roomgate_now(&dir, args).await;
+        assert_eq!(code, 1, "{out}");
+        refused.push(err);
+    }
+    assert!(
+        refused[1].contains("5000 characters long"),
+        "{}",
+        refused[1]
+    );
+    assert!(
+        refused.iter().all(|err| !err.contains("JSON")),
+        "{refused:?}"
+    );
+
     // `kill -9` leaves the socket behind; with nobody on it, the CLI opens the store.
     server.kill9().await;
     assert!(socket.exists());
     let (code, out, err) = roomgate_now(&dir, &["passkeys", "list", "alice"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.ends_with("1 passkey(s)\n"), "{out}");
+    for (args, running) in too_long.into_iter().zip(&refused) {
+        let (code, _, err) = roomgate_now(&dir, args).await;
+        assert_eq!(code, 1);
+        assert_eq!(&err, running);
+    }
 
     // The next server replaces it, and a clean stop removes it.
     let server = serve(&dir, &session_key).await;

@@ -48,6 +48,36 @@ impl Command {
         )
     }
 
+    /// What can be told without the store: the names are names, the room a room,
+    /// and no id is longer than any id `list` prints. The CLI checks it before it
+    /// sends the command to a running `serve`, and [`HostCommands::run`] again, so
+    /// the answer is the same either way (an over-long argument used to exceed the
+    /// socket's limit and get its words instead).
+    pub fn check(&self) -> Result<(), CommandError> {
+        let id_fits = |what: &str, id: &str| {
+            let len = id.chars().count();
+            if len > MAX_ID_CHARS {
+                return Err(CommandError::Refused(format!(
+                    "that {what} id is {len} characters long: no id `roomgate {what}s list` prints is"
+                )));
+            }
+            Ok(())
+        };
+        match self {
+            Self::PasskeysList { user: Some(user) } => username(user).map(drop),
+            Self::PasskeysRevoke { user, id } => {
+                username(user)?;
+                id.as_deref().map_or(Ok(()), |id| id_fits("passkey", id))
+            }
+            Self::RecordingsList { room: Some(room) } => room_name(room).map(drop),
+            Self::RecordingsLink { id, .. } | Self::RecordingsDelete { id } => {
+                id_fits("recording", id)
+            }
+            Self::PasskeysList { user: None } | Self::RecordingsList { room: None } => Ok(()),
+            Self::RecordingsPurge => Ok(()),
+        }
+    }
+
     /// For the server's log: what was asked, without whom or what it named.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -179,6 +209,7 @@ impl HostCommands {
 
     /// Run `command`: the text to print.
     pub async fn run(&self, command: Command) -> Result<String, CommandError> {
+        command.check()?;
         match command {
             Command::PasskeysList { user } => {
                 let users = match user {
@@ -217,12 +248,7 @@ impl HostCommands {
                 Ok(format!("{n} passkey(s) of {user} revoked\n"))
             }
             Command::RecordingsList { room } => {
-                let room = room
-                    .map(|r| {
-                        RoomName::parse(&r)
-                            .map_err(|e| CommandError::Refused(format!("--room {r:?}: {e}")))
-                    })
-                    .transpose()?;
+                let room = room.as_deref().map(room_name).transpose()?;
                 self.recordings()?.list(room.as_ref()).await
             }
             Command::RecordingsLink { id, download } => {
@@ -257,6 +283,14 @@ fn open_acl(path: &Path, policy: AclPolicy) -> anyhow::Result<Arc<AclStore>> {
         .map_err(|e| anyhow::anyhow!("{}", e.redacted()))
         .with_context(|| format!("reading the ACL {}", path.display()))?;
     Ok(Arc::new(AclStore::new(acl, path.to_owned(), policy)))
+}
+
+/// The longest id a command may name: a WebAuthn credential id is at most 1,023
+/// bytes, 1,364 characters of base64; a recording's is a 34-character SID.
+const MAX_ID_CHARS: usize = 1400;
+
+fn room_name(room: &str) -> Result<RoomName, CommandError> {
+    RoomName::parse(room).map_err(|e| CommandError::Refused(format!("--room {room:?}: {e}")))
 }
 
 /// A USER argument, read as the join page reads a typed name ("Alice " is alice).
