@@ -71,6 +71,10 @@ pub enum Unavailable {
         "passkeys need a host name in ROOMGATE_PUBLIC_URL, not an IP address ({0}): browsers refuse WebAuthn there; in local mode use http://localhost:PORT"
     )]
     NotADomain(String),
+    #[error(
+        "passkeys need an https ROOMGATE_PUBLIC_URL, not {0}: browsers allow WebAuthn only in a secure context (https, or http://localhost)"
+    )]
+    NotSecure(String),
     #[error("passkeys can't use ROOMGATE_PUBLIC_URL {url}: {reason}")]
     Refused { url: String, reason: String },
 }
@@ -128,6 +132,12 @@ impl Passkeys {
         let Some(rp_id) = public_url.domain() else {
             return Err(Unavailable::NotADomain(url));
         };
+        // webauthn-rs would take it, and every browser would refuse the ceremony: the
+        // page would offer a button that can't work.
+        let localhost = rp_id == "localhost" || rp_id.ends_with(".localhost");
+        if public_url.scheme() != "https" && !localhost {
+            return Err(Unavailable::NotSecure(url));
+        }
         let refused = |e: &dyn std::fmt::Display| Unavailable::Refused {
             url: url.clone(),
             reason: e.to_string(),
@@ -330,6 +340,28 @@ mod tests {
         let url = Url::parse("http://127.0.0.1:8080").unwrap();
         let refused = Passkeys::new(&url, Arc::new(MemoryStore::new()), b"secret");
         assert!(matches!(refused, Err(Unavailable::NotADomain(_))));
+    }
+
+    #[test]
+    fn plain_http_is_only_for_localhost() {
+        let new = |url: &str| {
+            Passkeys::new(
+                &Url::parse(url).unwrap(),
+                Arc::new(MemoryStore::new()),
+                b"secret",
+            )
+        };
+        let refused = new("http://meet.example.com");
+        assert!(matches!(refused, Err(Unavailable::NotSecure(_))));
+        let message = refused.err().unwrap().to_string();
+        assert!(message.contains("http://meet.example.com"), "{message}");
+        for url in [
+            "https://meet.example.com",
+            "http://localhost:8080",
+            "http://rooms.localhost:8080",
+        ] {
+            assert!(new(url).is_ok(), "{url}");
+        }
     }
 
     /// About one name in six gets no ids from the generator; it gets those of a name
