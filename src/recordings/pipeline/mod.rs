@@ -654,21 +654,54 @@ impl Pipeline {
             )));
         }
         let announced = response.content_length();
+        // HTTP/1 without a length or chunks ends the body by closing the connection:
+        // a cut then looks like the end, and only a size from elsewhere tells them
+        // apart. (Chunks and HTTP/2 frames say where the body ends.)
+        let ends_at_close = announced.is_none()
+            && response.version() <= reqwest::Version::HTTP_11
+            && !response
+                .headers()
+                .get_all(reqwest::header::TRANSFER_ENCODING)
+                .iter()
+                .any(|v| {
+                    v.to_str()
+                        .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+                });
         let body = idle_limited(response, self.settings.idle_download);
         let stored = self
             .storage
             .put(&key, body)
             .await
             .map_err(|e| storage_failed(&e))?;
-        let expected = announced.or(rec.size);
-        if let Some(expected) = expected
-            && expected != stored.size
-        {
-            self.discard(&key).await;
-            return Err(StepError::Retry(format!(
-                "downloaded {} bytes of {expected}",
-                stored.size
-            )));
+        let mut expected = announced.or(rec.size);
+        if expected.is_none() {
+            // The spec lets a composition's size be null; a completed one has it, so
+            // look again before trusting where the download ended.
+            expected = match self.video.fetch_composition(&sid).await {
+                Ok(composition) => composition.and_then(|c| c.size),
+                Err(e) => {
+                    self.discard(&key).await;
+                    return Err(retry("looking at the composition's size")(e));
+                }
+            };
+        }
+        match expected {
+            Some(expected) if expected != stored.size => {
+                self.discard(&key).await;
+                return Err(StepError::Retry(format!(
+                    "downloaded {} bytes of {expected}",
+                    stored.size
+                )));
+            }
+            None if ends_at_close => {
+                // Stored as it is, a cut recording would replace Twilio's whole one.
+                self.discard(&key).await;
+                return Err(StepError::Retry(
+                    "the download's size can't be checked: no length, and no size from Twilio"
+                        .into(),
+                ));
+            }
+            _ => {}
         }
         match self.storage.stat(&key).await {
             Ok(Some(held)) if held == stored => {}

@@ -33,6 +33,7 @@ fn media() -> Vec<u8> {
 /// Serves the media once per connection: whole, or cut off after half (a download
 /// breaking halfway), as `break_first` says for the first `break_first` requests.
 async fn media_server(break_first: u32) -> (Url, Arc<AtomicU32>) {
+    let sized = !SIZES_UNKNOWN.with(|s| s.get());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicU32::new(0));
@@ -47,9 +48,14 @@ async fn media_server(break_first: u32) -> (Url, Arc<AtomicU32>) {
                 let mut buf = [0u8; 4096];
                 let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
                 let body = media();
+                // Without a length, the body ends when the connection closes.
+                let length = if sized {
+                    format!("Content-Length: {}\r\n", body.len())
+                } else {
+                    String::new()
+                };
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
+                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n{length}Connection: close\r\n\r\n"
                 );
                 let _ = socket.write_all(head.as_bytes()).await;
                 let cut = if n < break_first {
@@ -85,7 +91,7 @@ fn composition(status: &str) -> Value {
         "trim": true,
         "format": "mp4",
         "bitrate": 64,
-        "size": if status == "completed" { json!(media().len()) } else { Value::Null },
+        "size": if status == "completed" && !SIZES_UNKNOWN.with(|s| s.get()) { json!(media().len()) } else { Value::Null },
         "duration": if status == "completed" { json!(1800) } else { Value::Null },
         "media_external_location": null,
         "status_callback": CALLBACK,
@@ -125,6 +131,9 @@ fn page(key: &str, items: Vec<Value>) -> Value {
 }
 
 thread_local! {
+    /// Whether the next fixture's composition and media say their size: the spec lets
+    /// a composition's `size` be null, and a body may end with its connection.
+    static SIZES_UNKNOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The next fixture's `give_up_after` (tests run on their own threads).
     static GIVE_UP: std::cell::Cell<Duration> =
         const { std::cell::Cell::new(Duration::from_secs(2 * 86_400)) };
@@ -379,6 +388,25 @@ async fn a_download_that_breaks_halfway_deletes_nothing_and_is_retried_to_the_en
     assert_eq!(fx.served.load(Ordering::SeqCst), 2);
     assert_eq!(fx.deletes().await.len(), 3);
     assert_eq!(rec.last_error, None);
+}
+
+/// A download that ends when its connection closes, with no size from Twilio to hold
+/// it to: a cut can't be told from the end, so it is never taken for the recording
+/// (it was stored cut short, and Twilio's copies deleted).
+#[tokio::test]
+async fn a_download_nobody_gives_the_size_of_is_never_stored_and_twilios_copies_kept() {
+    SIZES_UNKNOWN.with(|s| s.set(true));
+    let fx = fixture(1, vec![]).await;
+    SIZES_UNKNOWN.with(|s| s.set(false));
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let rec = fx.run_until(|r| r.attempts >= 3).await;
+    assert_eq!(rec.stage, Stage::Upload, "{rec:?}");
+    let error = rec.last_error.unwrap_or_default();
+    assert!(error.contains("size"), "{error}");
+    assert!(fx.bucket.is_empty(), "an unverifiable download was kept");
+    assert!(fx.deletes().await.is_empty(), "Twilio's copies deleted");
+    // Each attempt asked Twilio for the composition's size again.
+    assert!(fx.served.load(Ordering::SeqCst) >= 2);
 }
 
 #[tokio::test]
