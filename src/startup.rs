@@ -632,6 +632,7 @@ fn open_recordings_storage(
                 StoreSettings::Redis { .. } => &settings.recordings.data_dir,
             };
             let local = Arc::new(LocalStorage::open(dir, clock)?);
+            local.remove_leftover_uploads();
             (local.clone(), Some(local))
         }
     })

@@ -224,6 +224,21 @@ async fn killed_mid_upload_the_job_resumes_after_the_restart_and_finishes_once()
     })
     .await;
     wait_for("the upload under way", async || temporary(&data) == 1).await;
+    // A host's command opening the same storage meanwhile leaves the upload alone
+    // (it deleted its temporary file, and the download started again).
+    let check = tokio::process::Command::new(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["recordings", "check"])
+        .env_clear()
+        .envs(&env)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(temporary(&data), 1, "the upload under way was deleted");
     app.kill9().await;
 
     assert_eq!(

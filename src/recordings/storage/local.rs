@@ -81,8 +81,15 @@ impl LocalStorage {
                 data_dir.join(KEY_FILE).display()
             )
         })?;
-        remove_leftover_uploads(&root);
         Ok(Self { root, key, clock })
+    }
+
+    /// Deletes the temporary files of uploads a crash (or `kill -9`) interrupted.
+    /// Only for `serve` at start-up, before its jobs run: the host's commands open
+    /// the same directory while a server may be writing one (a `recordings check`
+    /// used to delete the upload under way, which then started again from scratch).
+    pub fn remove_leftover_uploads(&self) {
+        remove_leftover_uploads(&self.root);
     }
 
     pub fn root(&self) -> &Path {
@@ -444,9 +451,9 @@ fn load_or_create_key(path: &Path) -> io::Result<SecretBox<[u8; 32]>> {
     Ok(SecretBox::new(Box::new(key)))
 }
 
-/// Temporary files of uploads a crash (or `kill -9`) interrupted: at start-up no
-/// upload is running (the data directory is this process's), so every one is
-/// leftover. Each is as large as the part of a recording it held.
+/// Temporary files of uploads a crash (or `kill -9`) interrupted: at `serve`'s
+/// start-up none of its uploads is running, so every one is leftover. Each is as
+/// large as the part of a recording it held.
 fn remove_leftover_uploads(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
