@@ -200,12 +200,30 @@ impl StorageSettings {
             None
         } else {
             let endpoint = get(ENDPOINT).unwrap_or_default();
-            let endpoint = crate::env::parse_http_url(&endpoint).or_else(|| {
-                env.push(format!(
-                    "{ENDPOINT} must be an http or https URL, like https://s3.eu-west-1.amazonaws.com"
-                ));
-                None
-            });
+            let endpoint = match crate::env::parse_http_url(&endpoint) {
+                None => {
+                    env.push(format!(
+                        "{ENDPOINT} must be an http or https URL, like https://s3.eu-west-1.amazonaws.com"
+                    ));
+                    None
+                }
+                // Credentials in the URL would be printed wherever the endpoint is
+                // (`recordings check`, errors), and signed requests ignore them.
+                Some(url) if !url.username().is_empty() || url.password().is_some() => {
+                    env.push(format!(
+                        "{ENDPOINT} must not hold a user or password: the key pair goes in {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY}"
+                    ));
+                    None
+                }
+                // A query or fragment would be dropped or signed wrong, not sent.
+                Some(url) if url.query().is_some() || url.fragment().is_some() => {
+                    env.push(format!(
+                        "{ENDPOINT} must be a plain URL, without ?query or #fragment"
+                    ));
+                    None
+                }
+                Some(url) => Some(url),
+            };
             let bucket = get(BUCKET).unwrap_or_default();
             if !valid_bucket(&bucket) {
                 env.push(format!(
@@ -332,6 +350,25 @@ mod tests {
         let errors = parse(&pairs).unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors.iter().all(|e| !e.contains("very-secret")));
+        for (endpoint, says) in [
+            (
+                "https://AKID:hunter2@s3.example.com",
+                "must not hold a user or password",
+            ),
+            (
+                "https://AKID@s3.example.com",
+                "must not hold a user or password",
+            ),
+            ("https://s3.example.com/?x-id=1", "without ?query"),
+            ("https://s3.example.com/#here", "without ?query"),
+        ] {
+            let mut pairs = FULL.to_vec();
+            pairs[0] = (ENDPOINT, endpoint);
+            let errors = parse(&pairs).unwrap_err();
+            assert_eq!(errors.len(), 1, "{endpoint}: {errors:?}");
+            assert!(errors[0].contains(says), "{endpoint}: {errors:?}");
+            assert!(!errors[0].contains("hunter2"), "{errors:?}");
+        }
     }
 
     #[test]
