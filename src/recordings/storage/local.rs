@@ -156,7 +156,7 @@ impl LocalStorage {
         check_key(key)?;
         let disposition = match disposition {
             Disposition::Attachment { filename } => Disposition::Attachment {
-                filename: filename.chars().take(MAX_FILENAME / 4).collect(),
+                filename: fit_filename(filename),
             },
             Disposition::Inline => Disposition::Inline,
         };
@@ -445,6 +445,25 @@ fn create_private_dir_all(path: &Path) -> io::Result<()> {
     builder.create(path)
 }
 
+/// `filename` in at most [`MAX_FILENAME`] bytes (what a link's check accepts), cut
+/// before its extension so a long name still downloads as a `.mp4`. Every name roomgate
+/// makes (a room name, the date, `.mp4`) fits whole.
+fn fit_filename(filename: &str) -> String {
+    if filename.len() <= MAX_FILENAME {
+        return filename.to_owned();
+    }
+    let ext = filename
+        .rfind('.')
+        .map(|at| &filename[at..])
+        .filter(|ext| ext.len() <= 16)
+        .unwrap_or("");
+    let mut stem_end = MAX_FILENAME - ext.len();
+    while !filename.is_char_boundary(stem_end) {
+        stem_end -= 1;
+    }
+    format!("{}{ext}", &filename[..stem_end])
+}
+
 fn load_or_create_key(path: &Path) -> io::Result<SecretBox<[u8; 32]>> {
     let bytes = crate::random::kept_secret(path, 32, "link key (issued links stop working)")?;
     let key = <[u8; 32]>::try_from(bytes.as_slice()).expect("32 bytes asked for");
@@ -514,6 +533,32 @@ mod tests {
         assert!(s.verify(&key, &query).is_ok());
         clock.advance(Duration::from_secs(1));
         assert_eq!(s.verify(&key, &query), Err(LinkRefused::Expired));
+    }
+
+    /// The longest name roomgate makes (a 64-character room) downloads whole, and one
+    /// past the limit keeps its extension. (Names were cut at 50 characters, which
+    /// took the date and `.mp4` off any room name over 29.)
+    #[test]
+    fn a_download_keeps_its_whole_name_and_an_over_long_one_its_extension() {
+        let dir = TempDir::new("local-names");
+        let (s, _) = storage(&dir.0);
+        let named = |filename: String| {
+            let attachment = Disposition::Attachment { filename };
+            let link = s
+                .link("r/a.mp4", Duration::from_secs(60), &attachment)
+                .unwrap();
+            let (key, query) = split(&link);
+            match s.verify(&key, &query) {
+                Ok(Disposition::Attachment { filename }) => filename,
+                other => panic!("{other:?}"),
+            }
+        };
+        let longest = format!("{}-2026-12-05-2034.mp4", "r".repeat(64));
+        assert_eq!(named(longest.clone()), longest);
+        let over = format!("{}.mp4", "é".repeat(150));
+        let fitted = named(over);
+        assert!(fitted.ends_with("é.mp4"), "{fitted}");
+        assert!(fitted.len() <= MAX_FILENAME, "{}", fitted.len());
     }
 
     #[test]
