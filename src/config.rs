@@ -184,6 +184,21 @@ fn default_public_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
+/// The public URL `serve` would have with this environment: `ROOMGATE_PUBLIC_URL`, or
+/// else where `ROOMGATE_ADDR` listens. For the host's commands, which print links
+/// without a server to ask; anything unreadable gives the default, as `serve` would
+/// refuse to start with it.
+pub fn public_url(var: impl Fn(&str) -> Option<String>) -> Url {
+    let addr = var("ROOMGATE_ADDR")
+        .and_then(|addr| addr.parse::<SocketAddr>().ok())
+        .map_or_else(|| DEFAULT_PUBLIC_URL.to_owned(), default_public_url);
+    var("ROOMGATE_PUBLIC_URL")
+        .filter(|url| !url.trim().is_empty())
+        .and_then(|url| crate::env::parse_http_url(url.trim()))
+        .or_else(|| crate::env::parse_http_url(&addr))
+        .unwrap_or_else(|| Url::parse(DEFAULT_PUBLIC_URL).expect("a URL"))
+}
+
 /// Loads `.env` from the current directory, if there is one, into the environment
 /// (variables already set win). Only there: `dotenvy::dotenv` would also take one from
 /// any directory above, where a stray `.env` could switch a production service's
@@ -857,6 +872,27 @@ mod tests {
     /// another port gets links and messages with its own port.
     #[test]
     fn the_public_url_follows_the_address_unless_set() {
+        // The host's commands, without a server, work it out the same way.
+        let alone = |vars: &'static [(&'static str, &'static str)]| {
+            public_url(|name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+            .to_string()
+        };
+        assert_eq!(alone(&[]), "http://127.0.0.1:8080/");
+        assert_eq!(
+            alone(&[("ROOMGATE_ADDR", "0.0.0.0:3000")]),
+            "http://127.0.0.1:3000/"
+        );
+        assert_eq!(
+            alone(&[
+                ("ROOMGATE_ADDR", "0.0.0.0:3000"),
+                ("ROOMGATE_PUBLIC_URL", "https://meet.example.com")
+            ]),
+            "https://meet.example.com/"
+        );
         let public = |vars: &[(&str, &str)]| settings(vars).unwrap().public_url.to_string();
         assert_eq!(public(&[]), "http://127.0.0.1:8080/");
         assert_eq!(

@@ -58,9 +58,7 @@ impl Recordings {
             crate::twilio::verify::http_client(Duration::from_secs(10)),
             clock,
         )?;
-        let public_url = var("ROOMGATE_PUBLIC_URL")
-            .and_then(|u| Url::parse(&u).ok())
-            .unwrap_or_else(|| Url::parse("http://127.0.0.1:8080/").expect("a URL"));
+        let public_url = crate::config::public_url(var);
         Ok(Self::new(
             Library::new(store, files, policy, audit, storage_settings.link_ttl),
             public_url,
