@@ -21,12 +21,27 @@ pub struct Bucket {
     pub objects: Mutex<HashMap<String, Vec<u8>>>,
     pub refuse_next: AtomicU32,
     pub puts: AtomicU32,
+    /// Says it is not ready, as an S3 bucket's open circuit breaker does.
+    pub down: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
 impl ObjectStorage for Bucket {
     fn kind(&self) -> &'static str {
         "test"
+    }
+
+    fn ready(&self) -> Result<(), StorageError> {
+        if self.down.load(Ordering::SeqCst) {
+            let reason = crate::twilio::guard::Rejected::Open {
+                retry_in: std::time::Duration::from_secs(30),
+            };
+            return Err(StorageError::Busy {
+                reason,
+                retry_after: reason.retry_after(),
+            });
+        }
+        Ok(())
     }
 
     async fn put(

@@ -615,6 +615,9 @@ impl Pipeline {
     /// Stream the composed file from Twilio's signed URL into storage, then verify
     /// what storage holds against what was downloaded.
     async fn upload(&self, rec: &mut Recording) -> Result<Next, StepError> {
+        // A bucket known to be down would refuse the upload: Twilio's media isn't
+        // fetched (nor downloaded) only to be dropped.
+        self.storage.ready().map_err(|e| storage_failed(&e))?;
         let sid = rec.composition_sid.clone().unwrap_or_default();
         let key = rec
             .object_key

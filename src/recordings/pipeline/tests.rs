@@ -432,6 +432,34 @@ async fn a_bucket_that_refuses_deletes_nothing_and_the_job_finishes_when_it_acce
     assert_eq!(fx.deletes().await.len(), 3);
 }
 
+/// With the bucket known to be down, Twilio's media is neither asked for nor
+/// downloaded (each retry fetched it, to be dropped); the job goes on once it is up.
+#[tokio::test]
+async fn a_bucket_known_to_be_down_costs_no_media_download() {
+    let fx = fixture(0, vec![]).await;
+    fx.bucket.down.store(true, Ordering::SeqCst);
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let waiting = fx.run_until(|r| r.attempts >= 3).await;
+    assert_eq!(waiting.stage, Stage::Upload, "{waiting:?}");
+    assert!(
+        waiting.last_error.as_deref().unwrap().contains("storage"),
+        "{waiting:?}"
+    );
+    let media_asked = fx
+        .requests("GET")
+        .await
+        .iter()
+        .filter(|r| r.url.path().ends_with("/Media"))
+        .count();
+    assert_eq!(media_asked, 0);
+    assert_eq!(fx.served.load(Ordering::SeqCst), 0);
+    assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 0);
+
+    fx.bucket.down.store(false, Ordering::SeqCst);
+    fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert_eq!(fx.served.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn the_same_room_ending_twice_is_one_job_and_one_composition() {
     let fx = fixture(0, vec![]).await;

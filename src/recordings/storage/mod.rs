@@ -221,6 +221,13 @@ pub trait ObjectStorage: Send + Sync + 'static {
 
     /// Stores a probe object, confirms an unsigned GET of it is refused, deletes it.
     async fn check(&self) -> Result<CheckReport, StorageError>;
+
+    /// Whether an upload started now would be let through (S3: its circuit breaker
+    /// and in-flight bound), without sending anything: a job asks before it fetches
+    /// Twilio's media, which it could not store.
+    fn ready(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// The configured backend: S3 when a bucket is set, else files under

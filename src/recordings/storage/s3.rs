@@ -396,6 +396,13 @@ impl S3Storage {
         expect_success("HeadObject", response).await.map(Some)
     }
 
+    fn busy(reason: crate::twilio::guard::Rejected) -> StorageError {
+        StorageError::Busy {
+            reason,
+            retry_after: reason.retry_after(),
+        }
+    }
+
     async fn send(
         &self,
         op: &'static str,
@@ -403,10 +410,7 @@ impl S3Storage {
         timeout: Duration,
     ) -> Result<Response, StorageError> {
         let permit = match &self.guard {
-            Some(guard) => Some(guard.admit().map_err(|reason| StorageError::Busy {
-                reason,
-                retry_after: reason.retry_after(),
-            })?),
+            Some(guard) => Some(guard.admit().map_err(Self::busy)?),
             None => None,
         };
         let sent = request.timeout(timeout).send().await;
@@ -426,6 +430,12 @@ impl S3Storage {
 impl ObjectStorage for S3Storage {
     fn kind(&self) -> &'static str {
         "s3"
+    }
+
+    fn ready(&self) -> Result<(), StorageError> {
+        self.guard
+            .as_ref()
+            .map_or(Ok(()), |guard| guard.check().map_err(Self::busy))
     }
 
     async fn put(&self, key: &str, body: ByteStream) -> Result<StoredObject, StorageError> {
