@@ -29,6 +29,16 @@ fn record_key(id: &str) -> String {
     format!("recording:{id}")
 }
 
+/// Left for a while by a recording forgotten: a `room-ended` for it told again (Twilio
+/// trying a callback again, within [`GONE_FOR`]) doesn't start it over.
+fn gone_key(id: &str) -> String {
+    format!("recording-gone:{id}")
+}
+
+/// Longer than a callback is accepted (`Timestamp` within an hour, see
+/// `routes::webhooks`) and remembered.
+const GONE_FOR: Duration = Duration::from_secs(3 * 3600);
+
 /// Whether `id` has the shape of a room SID: `RM` and 32 hex digits.
 pub fn is_recording_id(id: &str) -> bool {
     id.len() == 34 && id.starts_with("RM") && id[2..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -91,6 +101,11 @@ pub struct Recording {
     /// Looks at a composition Twilio hadn't finished: each waits longer.
     #[serde(default)]
     pub looks: u32,
+    /// Deleted (by a host, or retention) while its job was still deleting Twilio's
+    /// copies, which lasts as long as Twilio refuses: our object is gone and the
+    /// recording hidden, and the job forgets the record once Twilio's are gone too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub discarded: bool,
 }
 
 impl Recording {
@@ -110,6 +125,7 @@ impl Recording {
             compose_failures: 0,
             last_error: None,
             looks: 0,
+            discarded: false,
         }
     }
 
@@ -198,6 +214,7 @@ impl Catalog {
     /// Forget `rec` entirely (its object is already gone).
     pub async fn remove(&self, rec: &Recording) -> Result<(), StoreError> {
         let (room_index, key) = (room_index(&rec.room), record_key(&rec.id));
+        self.store.put(&gone_key(&rec.id), b"1", GONE_FOR).await?;
         let (a, b, c) = tokio::join!(
             self.store.unschedule(INDEX, &rec.id),
             self.store.unschedule(&room_index, &rec.id),
@@ -206,6 +223,11 @@ impl Catalog {
         a?;
         b?;
         c
+    }
+
+    /// Whether the recording `id` was forgotten in the last few hours.
+    pub async fn was_removed(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.store.get(&gone_key(id)).await?.is_some())
     }
 
     /// Every recording, or one room's, newest first: past [`MAX_LISTED`], the newest
@@ -231,6 +253,8 @@ impl Catalog {
         let mut out = Vec::with_capacity(records.len());
         for ((id, _), rec) in ids.iter().zip(records) {
             match rec? {
+                // Deleted for hosts already; only its job still looks at it.
+                Some(rec) if rec.discarded => {}
                 Some(rec) => out.push(rec),
                 // The record is gone (its TTL, or a removal half done): so is the entry.
                 None => self.store.unschedule(&index, id).await?,

@@ -128,6 +128,9 @@ fn explain(e: LibraryError) -> CommandError {
         LibraryError::NotStored => {
             CommandError::Refused("that recording is still being processed".into())
         }
+        LibraryError::Busy => CommandError::Refused(
+            "that recording's job is running a step right now; try again in a minute".into(),
+        ),
         other => CommandError::Failed(anyhow::Error::new(other)),
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::catalog::{Catalog, Recording, is_recording_id};
+use super::catalog::{Catalog, Recording, Stage, is_recording_id};
+use super::pipeline::{RECORD_LIFE, claim_key};
 use super::storage::{Disposition, ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::RoomName;
@@ -37,6 +38,9 @@ impl RoomPolicy for KeepAll {
     }
 }
 
+/// How long a deletion holds a job's claim: a few store writes and one object's delete.
+const CLAIM_FOR: Duration = Duration::from_secs(60);
+
 /// Default lifetime of a play or download link (`ROOMGATE_RECORDING_LINK_SECS`).
 pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(60);
 
@@ -45,6 +49,8 @@ pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(60);
 pub enum LibraryError {
     #[error("no such recording")]
     NotFound,
+    #[error("the recording's job is running a step right now")]
+    Busy,
     #[error("the recording is still being processed")]
     NotStored,
     #[error(transparent)]
@@ -126,7 +132,7 @@ impl Library {
             return Err(LibraryError::NotFound);
         }
         let rec = self.catalog.get(id).await?.ok_or(LibraryError::NotFound)?;
-        if room.is_some_and(|r| r.as_str() != rec.room) {
+        if rec.discarded || room.is_some_and(|r| r.as_str() != rec.room) {
             return Err(LibraryError::NotFound);
         }
         Ok(rec)
@@ -167,13 +173,70 @@ impl Library {
         Ok(link)
     }
 
-    /// Delete `rec`'s object and forget it. A recording whose job isn't finished
-    /// can't be deleted: its job would store it again, or leave Twilio's copies.
+    /// Delete `rec`'s object and forget it. One still being stored can't be deleted
+    /// (its job would store it again); one stored whose job is still deleting
+    /// Twilio's copies is deleted here, and forgotten by its job (see
+    /// [`Self::discard`]).
     pub async fn delete(&self, rec: &Recording, by: &Requester<'_>) -> Result<(), LibraryError> {
-        if !rec.is_finished() {
-            return Err(LibraryError::NotStored);
+        self.delete_because(rec, &format!("by {}", by.who), by)
+            .await
+    }
+
+    async fn delete_because(
+        &self,
+        rec: &Recording,
+        why: &str,
+        by: &Requester<'_>,
+    ) -> Result<(), LibraryError> {
+        match rec.stage {
+            Stage::Stored | Stage::Failed => self.remove(rec, why, by).await,
+            Stage::DeleteOnTwilio => self.discard(rec, why, by).await,
+            Stage::Compose | Stage::Composing | Stage::Upload => Err(LibraryError::NotStored),
         }
-        self.remove(rec, &format!("by {}", by.who), by).await
+    }
+
+    /// Our copy of a recording whose job is still deleting Twilio's: deleted now,
+    /// as asked, however long Twilio refuses (an API key without the right to delete
+    /// would keep every recording past its retention, and out of the hosts' reach).
+    /// The record is marked and hidden; its job forgets it once Twilio's copies are
+    /// gone. Done under the job's claim, so no step of it runs meanwhile.
+    async fn discard(
+        &self,
+        rec: &Recording,
+        why: &str,
+        by: &Requester<'_>,
+    ) -> Result<(), LibraryError> {
+        let claim = claim_key(&rec.id);
+        let token = crate::random::random_token();
+        if !self
+            .store
+            .put_new(&claim, token.as_bytes(), CLAIM_FOR)
+            .await?
+        {
+            return Err(LibraryError::Busy);
+        }
+        let discarded = async {
+            // Read again under the claim: the job may have moved on meanwhile.
+            let Some(mut rec) = self.catalog.get(&rec.id).await? else {
+                return Err(LibraryError::NotFound);
+            };
+            if rec.stage != Stage::DeleteOnTwilio || rec.discarded {
+                return self.remove(&rec, why, by).await;
+            }
+            if let Some(key) = rec.object_key.take() {
+                self.storage.delete(&key).await?;
+            }
+            rec.discarded = true;
+            self.catalog.save(&rec, RECORD_LIFE, false).await?;
+            let record = self
+                .record(AuditEvent::RecordingDeleted, &rec, by)
+                .detail(format!("{} {why}; Twilio's copies not deleted yet", rec.id));
+            self.audit.record_or_note(record).await;
+            Ok(())
+        }
+        .await;
+        let _ = self.store.delete_if(&claim, token.as_bytes()).await;
+        discarded
     }
 
     async fn remove(
@@ -199,7 +262,8 @@ impl Library {
         let now = self.store.clock().now();
         let mut expired = 0;
         for rec in self.catalog.soonest_to_expire().await? {
-            if !rec.is_finished() {
+            // Stored, whether or not Twilio's copies are gone yet.
+            if rec.stage < Stage::DeleteOnTwilio {
                 continue;
             }
             let retention = RoomName::parse(&rec.room)
@@ -218,7 +282,7 @@ impl Library {
             };
             let why = format!("after {} days (retention)", retention.as_secs() / 86_400);
             // One that can't be deleted now is tried at the next sweep; the rest go on.
-            match self.remove(&rec, &why, &by).await {
+            match self.delete_because(&rec, &why, &by).await {
                 Ok(()) => expired += 1,
                 Err(e) => tracing::warn!(
                     error = %e,
@@ -556,6 +620,48 @@ mod tests {
         assert!(fx.library.find(OLD, None).await.is_err());
         assert_eq!(fx.bucket.objects.lock().unwrap().len(), 1);
         assert_eq!(fx.bucket.puts.load(Ordering::SeqCst), 0);
+    }
+
+    /// Stored, with Twilio's copies not deleted yet (Twilio refusing, say, for as long
+    /// as it does): a host's deletion and retention both delete our copy now and hide
+    /// the recording; its job forgets it once Twilio's copies are gone.
+    #[tokio::test]
+    async fn a_recording_whose_twilio_copies_remain_is_deleted_all_the_same() {
+        let fx = fixture().await;
+        let cleaning = fx.add(OLD, DAY, Stage::DeleteOnTwilio).await;
+        fx.library.delete(&cleaning, &host()).await.unwrap();
+        assert!(fx.bucket.is_empty(), "our copy is deleted");
+        assert!(matches!(
+            fx.library.find(OLD, None).await,
+            Err(LibraryError::NotFound)
+        ));
+        assert!(fx.library.list(None).await.unwrap().is_empty());
+        let kept = fx.catalog.get(OLD).await.unwrap().unwrap();
+        assert!(kept.discarded && kept.object_key.is_none(), "{kept:?}");
+        assert_eq!(kept.stage, Stage::DeleteOnTwilio, "its job goes on");
+        assert!(
+            fx.audit_lines()
+                .await
+                .contains("Twilio's copies not deleted yet")
+        );
+
+        // Retention: past the room's ten days, the same.
+        fx.add(NEW, DAY * 11, Stage::DeleteOnTwilio).await;
+        assert_eq!(fx.library.expire().await.unwrap(), 1);
+        assert!(fx.bucket.is_empty());
+        assert!(fx.catalog.get(NEW).await.unwrap().unwrap().discarded);
+
+        // Not while a step of its job runs (it holds the claim).
+        let held = fx.add(BUSY, DAY, Stage::DeleteOnTwilio).await;
+        fx.store
+            .put(&claim_key(BUSY), b"worker", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(
+            fx.library.delete(&held, &host()).await,
+            Err(LibraryError::Busy)
+        ));
+        assert!(!fx.bucket.is_empty());
     }
 
     #[test]

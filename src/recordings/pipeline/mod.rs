@@ -110,7 +110,9 @@ struct Claim {
     token: String,
 }
 
-fn claim_key(id: &str) -> String {
+/// A worker's hold on a recording's job; the library takes it too, to change a record
+/// no step is running on.
+pub(super) fn claim_key(id: &str) -> String {
     format!("recording-claim:{id}")
 }
 
@@ -120,7 +122,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(3600);
 /// Records are kept until retention deletes them, whatever the room's
 /// `retention_days` becomes meanwhile (at most 3650): a store TTL only stops a record
 /// outliving every possible retention.
-const RECORD_LIFE: Duration = Duration::from_secs(3650 * 86_400);
+pub(super) const RECORD_LIFE: Duration = Duration::from_secs(3650 * 86_400);
 
 /// What a step leads to.
 enum Next {
@@ -132,6 +134,8 @@ enum Next {
     Done,
     /// The room recorded nothing: forget the recording.
     Nothing,
+    /// Twilio's copies are gone, and ours was deleted before: forget the recording.
+    Forget,
 }
 
 /// Why a step failed, in words fit for a host's page (no URLs, no secrets).
@@ -200,7 +204,7 @@ impl Pipeline {
     /// Twilio, and a room that recorded nothing costs one listing. Whether a job was
     /// started or restarted.
     pub async fn room_ended(&self, room: &RoomName, room_sid: &str) -> Result<bool, StoreError> {
-        if !is_recording_id(room_sid) {
+        if !is_recording_id(room_sid) || self.catalog.was_removed(room_sid).await? {
             return Ok(false);
         }
         let now = self.store.clock().now();
@@ -448,6 +452,11 @@ impl Pipeline {
             Ok(Next::Done) => Settled::Finished,
             Ok(Next::Nothing) => {
                 tracing::info!(room = %rec.room, "room recorded nothing; no recording kept");
+                self.catalog.remove(rec).await?;
+                return Ok(Settled::Finished);
+            }
+            Ok(Next::Forget) => {
+                tracing::info!(room = %rec.room, "Twilio's copies of a deleted recording deleted");
                 self.catalog.remove(rec).await?;
                 return Ok(Settled::Finished);
             }
@@ -765,6 +774,9 @@ impl Pipeline {
                 .delete_recording(track)
                 .await
                 .map_err(retry("deleting Twilio's recording"))?;
+        }
+        if rec.discarded {
+            return Ok(Next::Forget);
         }
         rec.stage = Stage::Stored;
         tracing::info!(room = %rec.room, "recording stored; Twilio's copies deleted");

@@ -628,6 +628,65 @@ async fn a_stored_recording_is_never_given_up_while_twilio_refuses_deletes() {
     assert_eq!(fx.bucket.only_object().1, media());
 }
 
+/// A host deletes a recording while Twilio still refuses to delete its copies: ours
+/// goes at once, the job keeps at Twilio's until they are gone, then forgets the
+/// record; and a `room-ended` told again afterwards doesn't start it over.
+#[tokio::test]
+async fn a_recording_deleted_while_twilio_refuses_is_forgotten_once_twilio_deletes() {
+    let fx = fixture(0, vec![]).await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "code": 20003, "message": "Authenticate", "more_info": "", "status": 403
+        })))
+        .up_to_n_times(4)
+        .with_priority(1)
+        .mount(&fx.video)
+        .await;
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let refused = fx.run_until(|r| r.attempts >= 2).await;
+    assert_eq!(refused.stage, Stage::DeleteOnTwilio, "{refused:?}");
+
+    let library = crate::recordings::library::Library::new(
+        fx.pipeline.store.clone(),
+        fx.bucket.clone(),
+        Arc::new(crate::recordings::library::KeepAll),
+        AuditLog::disabled(),
+        Duration::from_secs(60),
+    );
+    let host = crate::recordings::library::Requester {
+        who: "alice",
+        ip: None,
+    };
+    library.delete(&refused, &host).await.unwrap();
+    assert!(fx.bucket.is_empty());
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fx.pipeline.catalog().get(ROOM_SID).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+        fx.pipeline.start_due().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deleted: Vec<String> = fx
+        .requests("DELETE")
+        .await
+        .iter()
+        .skip(4)
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            format!("/v1/Compositions/{COMPOSITION_SID}"),
+            format!("/v1/Recordings/{TRACK_A}"),
+            format!("/v1/Recordings/{TRACK_B}"),
+        ]
+    );
+    // Twilio trying `room-ended` again: nothing starts over.
+    assert!(!fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap());
+    assert_eq!(fx.pipeline.catalog().get(ROOM_SID).await.unwrap(), None);
+    assert_eq!(fx.requests("POST").await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_job_twilio_never_finishes_is_given_up_and_twilios_copies_kept() {
     GIVE_UP.with(|g| g.set(Duration::ZERO));
