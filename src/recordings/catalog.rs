@@ -146,6 +146,12 @@ impl Recording {
         }
     }
 
+    /// Whether the job is still looking for the room's track recordings, none found
+    /// yet and nothing gone wrong.
+    pub fn is_looking(&self) -> bool {
+        self.stage == Stage::Compose && self.track_sids.is_empty() && self.last_error.is_none()
+    }
+
     /// Whether the job has nothing left to do.
     pub fn is_finished(&self) -> bool {
         matches!(self.stage, Stage::Stored | Stage::Failed)

@@ -122,8 +122,13 @@ impl Library {
         self.link_ttl
     }
 
+    /// What hosts see. Every room that ends gets a job that looks for its
+    /// recordings; one that hasn't found any (most rooms record nothing) is not shown
+    /// as a recording being processed, unless looking failed.
     pub async fn list(&self, room: Option<&RoomName>) -> Result<Vec<Recording>, StoreError> {
-        self.catalog.list(room).await
+        let mut listed = self.catalog.list(room).await?;
+        listed.retain(|rec| !rec.is_looking());
+        Ok(listed)
     }
 
     /// The recording `id`, if it exists and (when given) belongs to `room`.
@@ -662,6 +667,24 @@ mod tests {
             Err(LibraryError::Busy)
         ));
         assert!(!fx.bucket.is_empty());
+    }
+
+    /// A job still looking for a room's recordings, none found yet, is no recording
+    /// to show hosts (every room that ends had one "processing" for minutes); once it
+    /// finds some, or looking fails, it is.
+    #[tokio::test]
+    async fn a_room_with_no_recordings_found_yet_is_not_listed() {
+        let fx = fixture().await;
+        let looking = fx.add(OLD, DAY, Stage::Compose).await;
+        assert!(fx.library.list(None).await.unwrap().is_empty());
+        let mut found = looking.clone();
+        found.track_sids = vec!["RT00000000000000000000000000000001".into()];
+        fx.catalog.save(&found, DAY * 10, false).await.unwrap();
+        assert_eq!(fx.library.list(None).await.unwrap(), [found]);
+        let mut failing = looking;
+        failing.last_error = Some("listing the room's recordings: 401".into());
+        fx.catalog.save(&failing, DAY * 10, false).await.unwrap();
+        assert_eq!(fx.library.list(None).await.unwrap(), [failing]);
     }
 
     #[test]
