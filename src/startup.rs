@@ -705,8 +705,8 @@ fn spawn_sweeper(state: web::Data<AppState>) {
                 }
             };
             // Each abandoned sign-in is a failed verification for the name typed.
-            for who in expired {
-                if let Err(e) = state.signin.limiter.record_failure(&who).await {
+            for sign_in in expired {
+                if let Err(e) = state.signin.abandoned(&sign_in).await {
                     tracing::warn!(error = %e, "an abandoned sign-in was not counted as a failure");
                 }
             }

@@ -14,8 +14,9 @@ pub use flow::{Checked, Refusal, Visit};
 pub use pending::{CodeRequest, SIGN_IN_TTL, SignIn, SignInId, SignIns, Start, StartState};
 
 use crate::acl::AclStore;
-use crate::audit::{AuditLog, AuditRecord};
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::Budget;
+use crate::domain::Username;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::passkeys::PhoneKey;
@@ -53,5 +54,25 @@ impl SignInService {
     /// already in carry on.
     pub async fn audit(&self, record: AuditRecord) {
         self.audit_log.record_or_note(record).await;
+    }
+
+    /// A sign-in that expired unfinished (taken by [`SignIns::sweep`]): a failed
+    /// verification for the name typed, and perhaps the one that locks it, which is
+    /// logged, counted and audited as a failed check's lockout is.
+    pub async fn abandoned(&self, sign_in: &SignIn) -> Result<(), crate::store::StoreError> {
+        let Some(lock) = self.limiter.record_failure(&sign_in.who).await? else {
+            return Ok(());
+        };
+        let user = self.pseudonyms.of(&sign_in.who);
+        tracing::warn!(%user, room = %sign_in.room, lock_secs = lock.as_secs(), "locked out: sign-ins left unfinished");
+        self.metrics.lockout();
+        let mut record = AuditRecord::new(AuditEvent::Lockout)
+            .room(&sign_in.room)
+            .detail(format!("{}s abandoned", lock.as_secs()));
+        if let Ok(user) = Username::parse(&sign_in.who) {
+            record = record.user(&user);
+        }
+        self.audit(record).await;
+        Ok(())
     }
 }

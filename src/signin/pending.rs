@@ -157,6 +157,13 @@ fn window_key(who: &str) -> String {
     format!("signin-window:{who}")
 }
 
+/// When the name's code was last approved (Unix ms): its sign-ins begun before then
+/// that expire unfinished were the same verification, in another tab or on another
+/// device, and are no failures (see [`SignIns::sweep`]).
+fn proven_key(who: &str) -> String {
+    format!("signin-proven:{who}")
+}
+
 /// The checks taken in `window` (its value: when it began, and the sign-in that
 /// opened it, which tells apart two windows begun in one millisecond).
 fn checks_key(who: &str, window: &str) -> String {
@@ -560,13 +567,21 @@ impl SignIns {
         sign_in: &SignIn,
         window: Option<&Window>,
     ) -> Result<(), StoreError> {
-        tokio::try_join!(self.remove(id), self.end_window(&sign_in.who, window))?;
+        // Outlives every sign-in begun before now (see `sweep`).
+        let (proven, at) = (proven_key(&sign_in.who), self.now_ms().to_le_bytes());
+        tokio::try_join!(
+            self.remove(id),
+            self.end_window(&sign_in.who, window),
+            self.store.put(&proven, &at, SIGN_IN_TTL + AFTERLIFE),
+        )?;
         Ok(())
     }
 
-    /// Take the sign-ins that expired unfinished, returning who they were for: each is
-    /// a failed verification. Across instances each is taken by one only.
-    pub async fn sweep(&self) -> Result<Vec<String>, StoreError> {
+    /// Take the sign-ins that expired unfinished, returning those that count as a
+    /// failed verification: all but those begun before their name's code was
+    /// approved (a second tab's or device's, left when the first signed in). Across
+    /// instances each is taken by one only.
+    pub async fn sweep(&self) -> Result<Vec<SignIn>, StoreError> {
         let mut expired = Vec::new();
         // Taken off the queue already: each is seen to here, whatever happens to the
         // others (a store error for one would otherwise drop the rest uncounted).
@@ -576,7 +591,13 @@ impl SignIns {
             match self.store.get(&key(&id)).await {
                 Ok(Some(raw)) => {
                     if let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw) {
-                        expired.push(sign_in.who);
+                        match self.proven_since(&sign_in).await {
+                            Ok(true) => {}
+                            Ok(false) => expired.push(sign_in),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable")
+                            }
+                        }
                     }
                 }
                 Ok(None) => {}
@@ -589,6 +610,14 @@ impl SignIns {
             }
         }
         Ok(expired)
+    }
+
+    /// Whether `sign_in`'s name had a code approved since it began.
+    async fn proven_since(&self, sign_in: &SignIn) -> Result<bool, StoreError> {
+        let proven = self.store.get(&proven_key(&sign_in.who)).await?;
+        Ok(proven
+            .and_then(|at| <[u8; 8]>::try_from(at.as_slice()).ok())
+            .is_some_and(|at| u64::from_le_bytes(at) >= sign_in.created_ms))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
@@ -843,10 +872,49 @@ mod tests {
         assert!(signins.sweep().await.unwrap().is_empty());
         clock.advance(Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).await.unwrap().is_none());
-        assert_eq!(signins.sweep().await.unwrap(), vec!["mallory".to_owned()]);
+        assert_eq!(swept(&signins).await, ["mallory"]);
         assert!(signins.sweep().await.unwrap().is_empty());
         clock.advance(SIGN_IN_TTL);
-        assert_eq!(signins.sweep().await.unwrap(), vec!["bob".to_owned()]);
+        assert_eq!(swept(&signins).await, ["bob"]);
+    }
+
+    async fn swept(signins: &SignIns) -> Vec<String> {
+        let swept = signins.sweep().await.unwrap();
+        swept.into_iter().map(|s| s.who).collect()
+    }
+
+    /// Two tabs (or a phone and a laptop) sign alice in; one's code is approved, the
+    /// other is left to expire. It was the same verification, so it is no failure
+    /// (three such sign-ins in an hour locked alice out). One begun after the approval
+    /// and left is one.
+    #[tokio::test]
+    async fn a_sign_in_left_when_its_names_code_was_approved_is_no_failure() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        let begin = async || {
+            signins
+                .begin(
+                    room("standup"),
+                    "alice".into(),
+                    Channel::Sms,
+                    Start::Nothing,
+                )
+                .await
+                .unwrap()
+        };
+        let _left = begin().await;
+        clock.advance(Duration::from_secs(5));
+        let used = begin().await;
+        clock.advance(Duration::from_secs(5));
+        let sign_in = signins.get(&used, &room("standup")).await.unwrap().unwrap();
+        signins
+            .remove_approved(&used, &sign_in, None)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(5));
+        let _later = begin().await;
+        clock.advance(SIGN_IN_TTL);
+        assert_eq!(swept(&signins).await, ["alice"], "only the one begun after");
     }
 
     #[tokio::test]

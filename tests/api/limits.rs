@@ -497,6 +497,43 @@ fn lockout_settings() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// Three sign-ins left unfinished are three failed verifications: the sweep that
+/// takes them locks the name, and says so as a failed check's lockout does (audited,
+/// counted, logged), not in a log line alone.
+#[tokio::test]
+async fn sign_ins_left_unfinished_lock_the_name_and_the_lockout_is_audited() {
+    let (mut app, clock) = spawn_app_with_clock(&lockout_settings()).await;
+    mock_start_ok().expect(3).mount(&app.verify).await;
+    for _ in 0..3 {
+        app.post_login_afresh("standup", "alice").await;
+        clock.advance(secs(1));
+    }
+    clock.advance(secs(600));
+    // The sweep runs every 10 s.
+    let (locked, lockouts) = poll_until(secs(15), || async {
+        app.audit.flush().await.unwrap();
+        let lockouts = app.audit_events("lockout");
+        (!lockouts.is_empty(), lockouts)
+    })
+    .await;
+    assert!(locked, "no lockout audited");
+    assert_eq!(lockouts.len(), 1);
+    assert_eq!(lockouts[0]["username"], "alice");
+    assert_eq!(lockouts[0]["room"], "standup");
+    assert!(
+        lockouts[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("abandoned"),
+        "{}",
+        lockouts[0]
+    );
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("roomgate_lockouts_total 1"), "{metrics}");
+    let refused = app.post_login_afresh("standup", "alice").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 #[tokio::test]
 async fn three_failed_verifications_in_an_hour_lock_the_name_for_15_then_30_minutes() {
     let (mut app, clock) = spawn_app_with_clock(&lockout_settings()).await;
