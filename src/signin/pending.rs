@@ -612,6 +612,15 @@ impl SignIns {
         Ok(expired)
     }
 
+    /// Whether `sign_in`'s start is in flight nowhere: not here, and begun longer ago
+    /// than any start can take (`start_wait` bounds Verify's answer and its save) on
+    /// another instance, yet still in flight in the store, as read at `sign_in`.
+    pub fn lost(&self, id: &SignInId, sign_in: &SignIn, start_wait: Duration) -> bool {
+        matches!(sign_in.state, StartState::InFlight)
+            && !self.lock().contains_key(id)
+            && sign_in.age(self.now_ms()) >= start_wait * 2
+    }
+
     /// Whether `sign_in`'s name had a code approved since it began.
     async fn proven_since(&self, sign_in: &SignIn) -> Result<bool, StoreError> {
         let proven = self.store.get(&proven_key(&sign_in.who)).await?;

@@ -234,3 +234,64 @@ async fn logout_ends_the_session() {
     let page = app.get_room("standup").await.text().await.unwrap();
     assert!(page.contains(r#"action="/rooms/standup/login""#));
 }
+
+/// A start whose outcome never reached the store (the store failed as it was saved,
+/// or the instance running it died) leaves the sign-in in flight for good. Each post
+/// of the code waited out the start, spent one of the five checks, and the fifth
+/// locked the name, though Verify was never asked. Now the first post ends the
+/// sign-in (its holder asks for a new code), spending and counting nothing.
+#[tokio::test]
+async fn a_start_whose_outcome_was_lost_ends_the_sign_in_and_spends_nothing() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let clock = Arc::new(roomgate::clock::ManualClock::default());
+    let store = Arc::new(roomgate::store::memory::MemoryStore::with_clock(
+        clock.clone(),
+    ));
+    let overrides = |verify_timeout| roomgate::startup::Overrides {
+        store: Some(store.clone()),
+        verify_timeout: Some(verify_timeout),
+        ..Default::default()
+    };
+    let first = spawn_app_with(&[], overrides(Duration::from_secs(60))).await;
+    // Verify doesn't answer while the test runs: the start's outcome is never saved.
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(START_PATH))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(verification_json("pending"))
+                .set_delay(Duration::from_secs(60)),
+        )
+        .mount(&first.verify)
+        .await;
+    assert_is_redirect_to(
+        &first.post_login("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+
+    // Another instance (or this one after a restart) gets the code, long after any
+    // start could have ended.
+    let mut other = spawn_app_with(&[], overrides(Duration::from_millis(100))).await;
+    other.client = first.client.clone();
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..2 {
+        assert_notice(
+            other.post_code("standup", "123456").await,
+            StatusCode::GONE,
+            None,
+            "This code has expired",
+        )
+        .await;
+    }
+    assert!(other.verify.received_requests().await.unwrap().is_empty());
+    other.audit.flush().await.unwrap();
+    assert!(other.audit_events("check_failed").is_empty());
+    assert!(other.audit_events("lockout").is_empty());
+    // Nothing locked: alice may ask for a new code.
+    mock_start_ok().mount(&other.verify).await;
+    assert_is_redirect_to(
+        &other.post_login("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+}
