@@ -523,7 +523,8 @@ impl Limiter {
         // failures within one window always lock (it can remember a little longer
         // than a sliding window would, never shorter), in constant space.
         let rule = Rule::new(1, self.config.lockout_window);
-        let n = self.store.hit(&failures, rule).await?;
+        // Durable: a crash right after a failure must not forget it.
+        let n = self.store.hit_durably(&failures, rule).await?;
         if n < self.config.lockout_failures {
             return Ok(None);
         }

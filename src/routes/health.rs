@@ -5,8 +5,17 @@ use actix_web::{HttpResponse, web};
 
 use crate::state::AppState;
 
-/// Liveness: the process answers.
-pub async fn healthz() -> HttpResponse {
+/// Liveness: the process answers, and nothing in it needs a restart. The embedded
+/// store stops writing for good when a commit fails (a full disk, say): only a
+/// restart, which reads it back from disk, mends that, so a supervisor's liveness
+/// check is told. (`/readyz` fails too, as for any store failure.)
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(why) = state.store.broken() {
+        tracing::error!(name: crate::telemetry::REPEATABLE, problem = %why, "not alive: the embedded store needs a restart");
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body("the store needs a restart");
+    }
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("ok")

@@ -672,6 +672,10 @@ impl Store for EmbeddedStore {
         BACKEND
     }
 
+    fn broken(&self) -> Option<String> {
+        self.inner.shared.failure.get().cloned()
+    }
+
     fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock.clone()
     }
@@ -690,6 +694,14 @@ impl Store for EmbeddedStore {
             let (level, change) = t.hit(key, rule, now);
             (level, Some(change))
         })
+    }
+
+    async fn hit_durably(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
+        let written = self.inner.write_key(key, |t, now| {
+            let (level, change) = t.hit(key, rule, now);
+            (level, vec![change])
+        })?;
+        self.inner.settle(written).await
     }
 
     /// Unlike the other counters, a spend (money: an SMS or a call, once per code
@@ -1557,6 +1569,32 @@ mod tests {
         assert_forgotten(&store).await;
     }
 
+    /// A name's failed verifications are counted with `hit_durably`: a crash right
+    /// after doesn't forget them (two failures, a `kill -9`, and a third no longer
+    /// locked the name).
+    #[tokio::test]
+    async fn a_durable_hit_survives_a_crash() {
+        let tmp = TempDir::new("crash-durable-hit");
+        let clock = clock();
+        let tuning = Tuning {
+            flush_every: HOUR,
+            ..Tuning::default()
+        };
+        let rule = Rule::new(1, HOUR);
+        let store = open_tuned(&tmp.data(), &clock, tuning).await;
+        assert_eq!(store.hit_durably("failures:a", rule).await.unwrap(), 1);
+        assert_eq!(store.hit_durably("failures:a", rule).await.unwrap(), 2);
+        store.hit("failures:b", rule).await.unwrap();
+        store.crash();
+        let store = open_tuned(&tmp.data(), &clock, tuning).await;
+        assert_eq!(store.hit_durably("failures:a", rule).await.unwrap(), 3);
+        assert_eq!(
+            store.hit("failures:b", rule).await.unwrap(),
+            1,
+            "the control"
+        );
+    }
+
     #[tokio::test]
     async fn a_durable_write_supersedes_a_pending_batched_one_on_disk() {
         let tmp = TempDir::new("order");
@@ -2034,6 +2072,25 @@ mod tests {
         }
         // Reads still answer from memory.
         assert_eq!(store.get("k").await.unwrap(), Some(b"v".to_vec()));
+    }
+
+    /// A failed commit is for a restart to mend, and the store says so (the app's
+    /// `/healthz` tells the supervisor).
+    #[tokio::test]
+    async fn a_failed_writer_says_it_needs_a_restart() {
+        let tmp = TempDir::new("broken");
+        let clock = clock();
+        let store = open(&tmp.data(), &clock).await;
+        assert_eq!(store.broken(), None);
+        store
+            .inner
+            .shared
+            .fail("writing: No space left on device".into());
+        assert_eq!(
+            store.broken().as_deref(),
+            Some("writing: No space left on device")
+        );
+        assert!(store.put("k", b"v", HOUR).await.is_err());
     }
 
     #[test]

@@ -477,6 +477,9 @@ pub struct MemoryStore {
     /// How long every operation waits before it runs: a network store's round trip,
     /// for tests of what requests in flight together do.
     round_trip: Duration,
+    /// What [`Store::broken`] says: an embedded store's failure, for tests of what
+    /// the app makes of it.
+    broken: std::sync::OnceLock<String>,
 }
 
 impl MemoryStore {
@@ -489,7 +492,14 @@ impl MemoryStore {
             tables: Tables::default(),
             clock,
             round_trip: Duration::ZERO,
+            broken: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on, [`Store::broken`] says `why`, as an embedded store does once a
+    /// commit failed (its operations carry on: only what the app says is tested).
+    pub fn break_for_good(&self, why: &str) {
+        let _ = self.broken.set(why.to_owned());
     }
 
     /// Every operation waits `round_trip` (on the runtime's timer) before it runs.
@@ -523,6 +533,10 @@ impl Default for MemoryStore {
 impl Store for MemoryStore {
     fn backend(&self) -> &'static str {
         "memory"
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.broken.get().cloned()
     }
 
     fn clock(&self) -> Arc<dyn Clock> {

@@ -38,6 +38,10 @@ impl Store for Metered {
         self.inner.backend()
     }
 
+    fn broken(&self) -> Option<String> {
+        self.inner.broken()
+    }
+
     fn clock(&self) -> Arc<dyn Clock> {
         self.inner.clock()
     }
@@ -52,6 +56,11 @@ impl Store for Metered {
 
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
         self.observe("hit", self.inner.hit(key, rule)).await
+    }
+
+    async fn hit_durably(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
+        self.observe("hit_durably", self.inner.hit_durably(key, rule))
+            .await
     }
 
     async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError> {

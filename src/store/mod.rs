@@ -119,6 +119,12 @@ pub trait Store: Send + Sync + 'static {
     /// `"embedded"`, `"redis"` or `"memory"`.
     fn backend(&self) -> &'static str;
 
+    /// Why the store has failed in a way only a restart mends (the embedded store
+    /// after a failed commit), if it has. Redis comes back by itself and never is.
+    fn broken(&self) -> Option<String> {
+        None
+    }
+
     /// The time every user of this store agrees on: the Redis server's for Redis,
     /// this process's otherwise. Expiry, lockouts and sessions are judged by it.
     fn clock(&self) -> Arc<dyn Clock>;
@@ -136,6 +142,13 @@ pub trait Store: Send + Sync + 'static {
     /// Count an event for `key` whatever the level; how many the bucket now holds
     /// (see [`gcra::hit`]).
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError>;
+
+    /// [`Self::hit`], durable before it returns, for a count a crash must not lose:
+    /// a name's failed verifications, which lock it. (The embedded store writes the
+    /// counters of `hit` about once a second; Redis writes each at once.)
+    async fn hit_durably(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
+        self.hit(key, rule).await
+    }
 
     /// Take one from every window of `group` if each has room, else none; atomic
     /// across instances.

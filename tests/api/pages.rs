@@ -10,6 +10,25 @@ async fn healthz_is_ok() {
     assert_eq!(resp.text().await.unwrap(), "ok");
 }
 
+/// A store only a restart mends (the embedded store after a failed commit, a full
+/// disk say) makes the process not alive, so a supervisor restarts it; it said "ok"
+/// for good while every sign-in was refused.
+#[tokio::test]
+async fn healthz_fails_when_the_store_needs_a_restart() {
+    let store = std::sync::Arc::new(roomgate::store::memory::MemoryStore::new());
+    let overrides = roomgate::startup::Overrides {
+        store: Some(store.clone()),
+        ..Default::default()
+    };
+    let app = spawn_app_with(&[], overrides).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    store.break_for_good("writing: No space left on device");
+    let resp = app.get("/healthz").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = resp.text().await.unwrap();
+    assert_eq!(body, "the store needs a restart");
+}
+
 #[tokio::test]
 async fn home_is_a_room_form_that_lists_nobody() {
     let app = spawn_app().await;
