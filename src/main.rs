@@ -398,6 +398,7 @@ fn store_check() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut evicts = None;
     let checked = match &settings {
         StoreSettings::Embedded { dir } => roomgate::store::embedded::inspect(dir),
         StoreSettings::Redis { url, prefix } => {
@@ -406,10 +407,9 @@ fn store_check() -> ExitCode {
                 .build()
                 .expect("a runtime for one check");
             runtime.block_on(async {
-                roomgate::store::redis::RedisStore::connect(url, prefix)
-                    .await?
-                    .check()
-                    .await
+                let store = roomgate::store::redis::RedisStore::connect(url, prefix).await?;
+                evicts = store.evicts().map(str::to_owned);
+                store.check().await
             })
         }
     };
@@ -419,6 +419,11 @@ fn store_check() -> ExitCode {
             println!("location: {}", status.location);
             println!("schema version: {}", status.schema_version);
             println!("reachable: yes");
+            if let Some(policy) = evicts {
+                println!(
+                    "warning: maxmemory-policy {policy}: Redis may evict roomgate's keys (revocations, lockouts) to make room; set it to noeviction"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -463,6 +463,28 @@ async fn measure_offset(conn: &mut ConnectionManager) -> Result<i64, RedisError>
     Ok(server.saturating_sub(before / 2 + after / 2))
 }
 
+/// The eviction policy under which Redis may drop roomgate's keys to make room, if
+/// it may (`INFO memory`'s text): a memory limit with any policy but `noeviction`.
+/// Every key of ours has a TTL, so even the `volatile-*` policies (managed Redis's
+/// usual default) take them: a revocation evicted lets its logged-out cookie in
+/// again, a lockout evicted lets guessing go on. `noeviction` refuses writes instead,
+/// which roomgate answers "busy": it fails closed.
+fn evicting_policy(info: &str) -> Option<String> {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let limited = field("maxmemory").and_then(|m| m.parse::<u64>().ok())? > 0;
+    let policy = field("maxmemory_policy")?;
+    (limited && policy != "noeviction").then(|| policy.to_owned())
+}
+
+async fn eviction(conn: &mut ConnectionManager) -> Result<Option<String>, RedisError> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    Ok(evicting_policy(&info))
+}
+
 /// Aborts the clock's refresh task when the store goes, so it doesn't keep a connection.
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -481,6 +503,9 @@ pub struct RedisStore {
     in_flight: Arc<Semaphore>,
     server_clock: Arc<ServerClock>,
     test_clock: Option<Arc<dyn Clock>>,
+    /// The eviction policy found at connect that may drop our keys (see
+    /// [`evicting_policy`]).
+    evicts: Option<String>,
     _refresh: AbortOnDrop,
 }
 
@@ -554,10 +579,30 @@ impl RedisStore {
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             server_clock,
             test_clock: None,
+            evicts: None,
             _refresh: AbortOnDrop(refresh),
         };
         store.check().await?;
-        Ok(store)
+        let mut conn = store.conn.clone();
+        // Some managed services refuse INFO: nothing to tell then.
+        let evicts = tokio::time::timeout(OP_DEADLINE, eviction(&mut conn))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        if let Some(policy) = &evicts {
+            tracing::warn!(
+                %policy,
+                "Redis may evict roomgate's keys to make room (maxmemory-policy {policy}): a revocation or lockout evicted is undone; set maxmemory-policy noeviction"
+            );
+        }
+        Ok(Self { evicts, ..store })
+    }
+
+    /// The eviction policy under which Redis may drop our keys, if it may: said at
+    /// start-up, and by `roomgate store check`.
+    pub fn evicts(&self) -> Option<&str> {
+        self.evicts.as_deref()
     }
 
     /// Judge time by `clock` instead of the server's `TIME`, so tests can move it.
@@ -957,6 +1002,43 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn eviction_is_a_risk_with_a_memory_limit_and_any_policy_but_noeviction() {
+        let info = |max: &str, policy: &str| {
+            format!(
+                "# Memory\r\nused_memory:1000\r\nmaxmemory:{max}\r\nmaxmemory_human:x\r\nmaxmemory_policy:{policy}\r\n"
+            )
+        };
+        assert_eq!(
+            evicting_policy(&info("104857600", "volatile-lru")).as_deref(),
+            Some("volatile-lru")
+        );
+        assert_eq!(
+            evicting_policy(&info("104857600", "allkeys-lfu")).as_deref(),
+            Some("allkeys-lfu")
+        );
+        assert_eq!(evicting_policy(&info("104857600", "noeviction")), None);
+        // No limit: nothing is evicted, whatever the policy.
+        assert_eq!(evicting_policy(&info("0", "volatile-lru")), None);
+        assert_eq!(evicting_policy(""), None);
+    }
+
+    /// Against a real server: found at connect, and not where nothing is evicted.
+    #[tokio::test]
+    async fn a_redis_that_may_evict_our_keys_is_found_at_connect() {
+        let server = RedisServer::start_with(&[
+            "--maxmemory",
+            "100mb",
+            "--maxmemory-policy",
+            "volatile-lru",
+        ]);
+        let store = RedisStore::connect(&server.url(), "t:").await.unwrap();
+        assert_eq!(store.evicts(), Some("volatile-lru"));
+        let server = RedisServer::start();
+        let store = RedisStore::connect(&server.url(), "t:").await.unwrap();
+        assert_eq!(store.evicts(), None);
+    }
 
     /// A throwaway `redis-server` (the Debian package) on a unix socket in a directory
     /// of its own, persisting nothing. Killed, and its directory removed, on drop.
