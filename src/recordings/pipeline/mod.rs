@@ -357,9 +357,12 @@ impl Pipeline {
         if let Err(e) = written {
             tracing::warn!(error = %e, "recording job not rescheduled; it runs again when its lease ends");
         }
-        if self.holds(&claim).await {
-            let _ = self.store.delete(&claim.key).await;
-        }
+        // Only if still ours, in one step: a claim that ran out meanwhile may be
+        // another worker's now.
+        let _ = self
+            .store
+            .delete_if(&claim.key, claim.token.as_bytes())
+            .await;
     }
 
     /// Steps until the job waits or ends: `Some(Some(at))` to look again at `at`,
