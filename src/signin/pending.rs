@@ -680,15 +680,7 @@ mod tests {
     #[tokio::test]
     async fn a_sign_in_stored_without_the_numbers_fingerprint_still_reads() {
         let signins = signins(Arc::new(ManualClock::default()));
-        let id = signins
-            .begin(
-                room("standup"),
-                "alice".into(),
-                Channel::Sms,
-                Start::Nothing,
-            )
-            .await
-            .unwrap();
+        let id = alices(&signins).await;
         let raw = signins.store.get(&key(&id)).await.unwrap().unwrap();
         let mut old: serde_json::Value = serde_json::from_slice(&raw).unwrap();
         assert!(old.as_object_mut().unwrap().remove("phone").is_some());
@@ -887,6 +879,19 @@ mod tests {
         assert_eq!(swept(&signins).await, ["bob"]);
     }
 
+    /// A sign-in for alice in standup that sends nothing.
+    async fn alices(signins: &SignIns) -> SignInId {
+        signins
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
+            .await
+            .unwrap()
+    }
+
     async fn swept(signins: &SignIns) -> Vec<String> {
         let swept = signins.sweep().await.unwrap();
         swept.into_iter().map(|s| s.who).collect()
@@ -900,20 +905,9 @@ mod tests {
     async fn a_sign_in_left_when_its_names_code_was_approved_is_no_failure() {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
-        let begin = async || {
-            signins
-                .begin(
-                    room("standup"),
-                    "alice".into(),
-                    Channel::Sms,
-                    Start::Nothing,
-                )
-                .await
-                .unwrap()
-        };
-        let _left = begin().await;
+        let _left = alices(&signins).await;
         clock.advance(Duration::from_secs(5));
-        let used = begin().await;
+        let used = alices(&signins).await;
         clock.advance(Duration::from_secs(5));
         let sign_in = signins.get(&used, &room("standup")).await.unwrap().unwrap();
         signins
@@ -921,7 +915,7 @@ mod tests {
             .await
             .unwrap();
         clock.advance(Duration::from_secs(5));
-        let _later = begin().await;
+        let _later = alices(&signins).await;
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["alice"], "only the one begun after");
     }
@@ -930,15 +924,7 @@ mod tests {
     async fn a_removed_sign_in_is_not_swept_as_a_failure() {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
-        let id = signins
-            .begin(
-                room("standup"),
-                "alice".into(),
-                Channel::Sms,
-                Start::Nothing,
-            )
-            .await
-            .unwrap();
+        let id = alices(&signins).await;
         signins.remove(&id).await.unwrap();
         clock.advance(SIGN_IN_TTL * 2);
         assert!(signins.sweep().await.unwrap().is_empty());

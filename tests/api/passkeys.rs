@@ -47,7 +47,12 @@ async fn json(resp: reqwest::Response) -> Value {
 async fn register(app: &TestApp, key: &mut SoftPasskey, username: &str) -> String {
     app.sign_in(ROOM, username).await;
     let csrf = app.room_csrf(ROOM).await;
-    let start = app.post_passkey_register_start(ROOM, &csrf).await;
+    register_signed_in(app, key, &csrf).await
+}
+
+/// Register a passkey in `key` for the member signed in (`csrf`: the room page's).
+async fn register_signed_in(app: &TestApp, key: &mut SoftPasskey, csrf: &str) -> String {
+    let start = app.post_passkey_register_start(ROOM, csrf).await;
     assert_eq!(start.status(), StatusCode::OK);
     let start = json(start).await;
     let options = serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] }))
@@ -55,12 +60,7 @@ async fn register(app: &TestApp, key: &mut SoftPasskey, username: &str) -> Strin
     let credential = key.do_registration(origin(), options).expect("registers");
     let credential = serde_json::to_value(&credential).unwrap();
     let done = app
-        .post_passkey_register_finish(
-            ROOM,
-            &csrf,
-            start["ceremony"].as_str().unwrap(),
-            &credential,
-        )
+        .post_passkey_register_finish(ROOM, csrf, start["ceremony"].as_str().unwrap(), &credential)
         .await;
     assert_eq!(done.status(), StatusCode::CREATED);
     json(done).await["id"].as_str().unwrap().to_owned()
@@ -1054,21 +1054,7 @@ async fn starting_a_registration_again_keeps_one_ceremony() {
         .unwrap();
     assert!(kept.is_some());
     // The latest start still finishes.
-    let mut key = authenticator();
-    let start = app.post_passkey_register_start(ROOM, &csrf).await;
-    let start = json(start).await;
-    let options =
-        serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
-    let credential = serde_json::to_value(key.do_registration(origin(), options).unwrap()).unwrap();
-    let done = app
-        .post_passkey_register_finish(
-            ROOM,
-            &csrf,
-            start["ceremony"].as_str().unwrap(),
-            &credential,
-        )
-        .await;
-    assert_eq!(done.status(), StatusCode::CREATED);
+    register_signed_in(&app, &mut authenticator(), &csrf).await;
 }
 
 /// Finishing a ceremony nobody began writes nothing to the store.

@@ -287,6 +287,23 @@ impl Fixture {
             .collect()
     }
 
+    /// Twilio refuses the next `refusals` deletes; the room ends, and its job runs
+    /// until Twilio has refused twice: stored, its copies still there.
+    async fn stored_while_twilio_refuses_deletes(&self, refusals: u64) -> Recording {
+        Mock::given(method("DELETE"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "code": 20003, "message": "Authenticate", "more_info": "", "status": 403
+            })))
+            .up_to_n_times(refusals)
+            .with_priority(1)
+            .mount(&self.video)
+            .await;
+        self.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+        let refused = self.run_until(|r| r.attempts >= 2).await;
+        assert_eq!(refused.stage, Stage::DeleteOnTwilio, "{refused:?}");
+        refused
+    }
+
     async fn deletes(&self) -> Vec<String> {
         self.requests("DELETE")
             .await
@@ -612,17 +629,7 @@ async fn a_stored_recording_is_never_given_up_while_twilio_refuses_deletes() {
     GIVE_UP.with(|g| g.set(Duration::ZERO));
     let fx = fixture(0, vec![]).await;
     GIVE_UP.with(|g| g.set(Duration::from_secs(2 * 86_400)));
-    Mock::given(method("DELETE"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "code": 20003, "message": "Authenticate", "more_info": "", "status": 403
-        })))
-        .up_to_n_times(3)
-        .with_priority(1)
-        .mount(&fx.video)
-        .await;
-    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
-    let refused = fx.run_until(|r| r.attempts >= 2).await;
-    assert_eq!(refused.stage, Stage::DeleteOnTwilio, "{refused:?}");
+    let refused = fx.stored_while_twilio_refuses_deletes(3).await;
     assert!(refused.is_stored(), "hosts can play it meanwhile");
     fx.run_until(|r| r.stage == Stage::Stored).await;
     assert_eq!(fx.bucket.only_object().1, media());
@@ -634,17 +641,7 @@ async fn a_stored_recording_is_never_given_up_while_twilio_refuses_deletes() {
 #[tokio::test]
 async fn a_recording_deleted_while_twilio_refuses_is_forgotten_once_twilio_deletes() {
     let fx = fixture(0, vec![]).await;
-    Mock::given(method("DELETE"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
-            "code": 20003, "message": "Authenticate", "more_info": "", "status": 403
-        })))
-        .up_to_n_times(4)
-        .with_priority(1)
-        .mount(&fx.video)
-        .await;
-    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
-    let refused = fx.run_until(|r| r.attempts >= 2).await;
-    assert_eq!(refused.stage, Stage::DeleteOnTwilio, "{refused:?}");
+    let refused = fx.stored_while_twilio_refuses_deletes(4).await;
 
     let library = crate::recordings::library::Library::new(
         fx.pipeline.store.clone(),
