@@ -309,6 +309,15 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
         assert_eq!(resp.status(), 503);
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "store_unavailable");
+        // Its room page: busy as well, not the join form (whose sign-in would be
+        // refused too).
+        let page = client
+            .get(format!("{base}/rooms/{ROOM}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 503, "a verified room page while down");
+        assert!(page.headers().contains_key("retry-after"));
         // Liveness stays up; readiness names the store.
         assert_eq!(
             http.get(format!("{base}/healthz"))
@@ -369,6 +378,8 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The verified participant's room page is the room again.
+    assert!(room_csrf(&client, &base, ROOM).await.is_some());
     let _ = cluster.env.len();
     cluster.stop().await;
 }

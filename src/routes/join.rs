@@ -80,6 +80,13 @@ pub async fn room_page(
         tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
         session.clear_grant();
     }
+    // A cookie verified for this room whose revocation can't be checked (the store is
+    // down) gets "busy", as its token request does, not the join form: signing in
+    // again would be refused as well.
+    if session.unchecked() && session.grant().is_some_and(|grant| grant.room == room) {
+        state.metrics.store_refusal();
+        return super::respond::notice_page(&tr, &room, crate::notice::Notice::Unavailable);
+    }
     render(JoinPage {
         tr: &tr,
         room: room.as_str(),
