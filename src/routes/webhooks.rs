@@ -89,8 +89,9 @@ pub async fn room_events(
     // A signature says what was sent, not when. So a callback from before the replay
     // window is refused, and one seen already (a replay, or Twilio trying again one it
     // saw answered too late) is not audited or acted on again where that matters: its
-    // repeats fold into one rejection, and nobody is disconnected twice. What must not
-    // be lost (the recording job, the room's state) runs again, as it may.
+    // repeats fold into one rejection, nobody is disconnected twice, and what is kept
+    // per room name doesn't move. What must not be lost (the recording job) runs
+    // again, as it may.
     if stale(param("Timestamp")) {
         return reject(&state, ip, "stale").await;
     }
@@ -110,12 +111,17 @@ pub async fn room_events(
     let event = param("StatusCallbackEvent").unwrap_or("unknown");
     let mut record = AuditRecord::room_event(event).ip(ip);
     if let Some(room) = param("RoomName").and_then(|r| RoomName::parse(r).ok()) {
-        if event == "room-ended"
-            && let Err(e) = state.forget_room(&room).await
-        {
-            tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
+        // What is kept per room name, whichever session it is (the room looked up,
+        // the "Recording" sign): a callback seen before (a retry, a replay) would
+        // undo a newer session's, so only a new one changes it.
+        if first {
+            if event == "room-ended"
+                && let Err(e) = state.forget_room(&room).await
+            {
+                tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
+            }
+            crate::recordings::live::on_room_event(&*state.store, &room, event).await;
         }
-        crate::recordings::live::on_room_event(&*state.store, &room, event).await;
         record = record.room(&room);
     }
     if let Some(user) = param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()) {

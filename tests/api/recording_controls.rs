@@ -410,6 +410,41 @@ async fn the_rooms_signed_callbacks_turn_the_indicator_on_and_off() {
         )
         .await;
     }
+
+    // A callback sent again (Twilio retrying, or a replay) does nothing the first
+    // didn't: the old session's `room-ended`, repeated once the next session of the
+    // room is recording, leaves that session's sign alone.
+    let send = |params: Vec<(String, String)>| {
+        let signature = signer.sign(SIGNED_URL, &params);
+        app.client
+            .post(app.url("/twilio/room-events"))
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+    };
+    let ended = event("room-ended");
+    assert_eq!(send(ended.clone()).await.unwrap().status(), StatusCode::OK);
+    let next_session: Vec<(String, String)> = event("recording-started")
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "RoomSid" => (k, "RMfedcba9876543210fedcba9876543210".to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    assert_eq!(send(next_session).await.unwrap().status(), StatusCode::OK);
+    assert_json(
+        app.get_recording("standup").await,
+        StatusCode::OK,
+        json!({ "recording": true }),
+    )
+    .await;
+    assert_eq!(send(ended).await.unwrap().status(), StatusCode::OK);
+    assert_json(
+        app.get_recording("standup").await,
+        StatusCode::OK,
+        json!({ "recording": true }),
+    )
+    .await;
 }
 
 #[tokio::test]
