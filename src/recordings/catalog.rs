@@ -258,7 +258,17 @@ impl Catalog {
         let records = futures_util::future::join_all(ids.iter().map(|(id, _)| self.get(id))).await;
         let mut out = Vec::with_capacity(records.len());
         for ((id, _), rec) in ids.iter().zip(records) {
-            match rec? {
+            let rec = match rec {
+                // One record this build can't read is left as it is (its object may
+                // be in storage) and said in the log; the rest are listed (and
+                // expired, and their jobs found) as usual.
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::warn!(error = %e, "a recording's record can't be read; left out");
+                    continue;
+                }
+                rec => rec?,
+            };
+            match rec {
                 // Deleted for hosts already; only its job still looks at it.
                 Some(rec) if rec.discarded => {}
                 Some(rec) => out.push(rec),

@@ -687,6 +687,29 @@ mod tests {
         assert_eq!(fx.library.list(None).await.unwrap(), [failing]);
     }
 
+    /// A record this build can't read is left out, not the end of every listing (and
+    /// of retention, and of the jobs' reconciliation, which list the same way).
+    #[tokio::test]
+    async fn one_unreadable_record_leaves_the_others_listed_and_expired() {
+        let fx = fixture().await;
+        fx.add(OLD, DAY * 11, Stage::Stored).await;
+        fx.add(NEW, DAY, Stage::Stored).await;
+        fx.store
+            .put(&format!("recording:{NEW}"), b"{\"id\": 7", DAY)
+            .await
+            .unwrap();
+        let listed: Vec<String> = fx
+            .library
+            .list(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(listed, [OLD]);
+        assert_eq!(fx.library.expire().await.unwrap(), 1);
+    }
+
     #[test]
     fn texts_for_the_page() {
         assert_eq!(duration_text(3723), "1:02:03");
