@@ -40,6 +40,10 @@ pub struct Grant {
     /// is bound to that number. Absent when passkeys are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The passkey this session was verified with (its id, as `roomgate passkeys
+    /// list` prints it), if it was one: revoking that passkey ends the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<String>,
 }
 
 /// What sessions need from the app: where revocations live (and its clock), and how

@@ -46,7 +46,12 @@ fn counter_went_back(reported: u32, stored: u32) -> bool {
 pub enum Finished {
     /// The passkey is good and the user on the list for this room: elevate the
     /// session. The phone fingerprint goes in the grant.
-    Approved { username: Username, phone: String },
+    Approved {
+        username: Username,
+        phone: String,
+        /// The passkey's id ([`super::credential_id`]).
+        passkey: String,
+    },
     /// A host removed the user from this room a moment ago: the same answer the token
     /// endpoint gives.
     Removed { until: u64 },
@@ -227,7 +232,11 @@ impl Passkeys {
             return Ok(Finished::Removed { until });
         }
         tracing::info!(%user, %room, "passkey approved");
-        Ok(Finished::Approved { username, phone })
+        Ok(Finished::Approved {
+            username,
+            phone,
+            passkey: super::encode_id(result.cred_id()),
+        })
     }
 
     /// A good signature whose counter did not go up: seen by webauthn-rs against the

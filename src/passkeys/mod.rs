@@ -308,8 +308,26 @@ fn millis(d: Duration) -> u32 {
 
 /// A credential's id as shown and as typed: base64url without padding.
 pub fn credential_id(passkey: &Passkey) -> String {
+    encode_id(passkey.cred_id())
+}
+
+fn encode_id(id: &[u8]) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(passkey.cred_id())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+/// Whether the passkey a session was verified with (if it was) is still one of its
+/// user's: a revoked one (by a host, or gone with the user's number) ends the
+/// sessions it opened.
+pub async fn still_holds(
+    store: &dyn Store,
+    grant: &crate::session::Grant,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(id) = &grant.passkey else {
+        return Ok(true);
+    };
+    let held = records::load(store, grant.username.as_str()).await?;
+    Ok(held.is_some_and(|record| record.credentials.iter().any(|c| &c.id() == id)))
 }
 
 #[cfg(test)]

@@ -153,6 +153,20 @@ impl FromRequest for Member {
                 tracing::info!(name: REPEATABLE, %user, %room, "refused: no longer on the list");
                 return Err(Refused::NotAllowed.into());
             };
+            match crate::passkeys::still_holds(&*state.store, &grant).await {
+                Ok(true) => {}
+                // Verified with a passkey revoked since: signed in no more.
+                Ok(false) => {
+                    session.clear_grant();
+                    let user = state.pseudonyms.of(grant.username.as_str());
+                    tracing::info!(name: REPEATABLE, %user, %room, "refused: the session's passkey was revoked");
+                    return Err(Refused::NotVerified.into());
+                }
+                Err(_) => {
+                    state.metrics.store_refusal();
+                    return Err(Refused::StoreDown.into());
+                }
+            }
             Ok(Member {
                 room,
                 grant,

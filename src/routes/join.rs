@@ -63,7 +63,15 @@ pub async fn room_page(
         let is_host = acl
             .allowed(&grant.username, &room)
             .map(|user| user.is_host());
-        if let Some(is_host) = is_host {
+        // A session verified with a passkey revoked since is signed in no more.
+        let held = match crate::passkeys::still_holds(&*state.store, &grant).await {
+            Ok(held) => held,
+            Err(_) => {
+                state.metrics.store_refusal();
+                return super::respond::notice_page(&tr, &room, crate::notice::Notice::Unavailable);
+            }
+        };
+        if let Some(is_host) = is_host.filter(|_| held) {
             return render(RoomPage {
                 tr: &tr,
                 script_messages: &tr.script_messages(),
@@ -77,7 +85,7 @@ pub async fn room_page(
                 passkeys: state.passkeys.is_some(),
             });
         }
-        tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list");
+        tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list, or its passkey revoked");
         session.clear_grant();
     }
     // A cookie verified for this room whose revocation can't be checked (the store is

@@ -126,12 +126,17 @@ pub async fn finish(
         .finish(&state.signin, visit, &ceremony, credential, now)
         .await;
     match finished {
-        Ok(Finished::Approved { username, phone }) => {
+        Ok(Finished::Approved {
+            username,
+            phone,
+            passkey,
+        }) => {
             let grant = Grant {
                 username,
                 room: room.clone(),
                 verified_at: now,
                 phone: Some(phone),
+                passkey: Some(passkey),
             };
             let record = AuditRecord::new(AuditEvent::CheckApproved)
                 .user(&grant.username)

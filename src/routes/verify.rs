@@ -142,6 +142,7 @@ pub async fn check_code(
         username,
         room: room.clone(),
         verified_at: state.clock.unix_seconds(),
+        passkey: None,
     });
     let elevate = async {
         match &grant {

@@ -234,6 +234,50 @@ async fn registration_excludes_the_users_passkeys_and_they_may_be_removed() {
     assert!(assert_with(&mut first, &public_key).is_none());
 }
 
+/// Revoking a passkey ends the sessions it opened (it only stopped the next sign-in):
+/// a stolen passkey's session goes with it. Sessions opened by a code, or by another
+/// passkey, stay.
+#[tokio::test]
+async fn revoking_a_passkey_ends_the_sessions_it_opened() {
+    let mut app = spawn(&[]).await;
+    let mut key = authenticator();
+    let id = register(&app, &mut key, "alice").await;
+    let owner = app.client.clone();
+    // Signed in with the passkey twice, elsewhere.
+    let mut stolen = Vec::new();
+    for _ in 0..2 {
+        app.client = new_client();
+        let signed_in = sign_in_with(&app, &mut key, "alice").await;
+        assert_eq!(signed_in.status(), StatusCode::OK);
+        let csrf = app.room_csrf(ROOM).await;
+        assert_eq!(
+            app.post_token_with(ROOM, Some(&csrf)).await.status(),
+            StatusCode::OK
+        );
+        stolen.push((app.client.clone(), csrf));
+    }
+
+    // The owner, signed in by code, removes it; their own session stays.
+    app.client = owner;
+    let csrf = app.room_csrf(ROOM).await;
+    let removed = app.post_passkey_remove(ROOM, &id, &csrf).await;
+    assert_eq!(removed.status(), StatusCode::OK);
+    assert_eq!(app.post_token(ROOM).await.status(), StatusCode::OK);
+
+    // One gets no token; the other's room page is the join form again.
+    let [(first, first_csrf), (second, _)] = <[_; 2]>::try_from(stolen).unwrap();
+    app.client = first;
+    assert_json(
+        app.post_token_with(ROOM, Some(&first_csrf)).await,
+        StatusCode::UNAUTHORIZED,
+        serde_json::json!({"error": "not_verified"}),
+    )
+    .await;
+    app.client = second;
+    let page = app.get_room(ROOM).await.text().await.unwrap();
+    assert!(page.contains("action=\"/rooms/standup/login\""), "{page}");
+}
+
 #[tokio::test]
 async fn registration_needs_a_verified_session_and_the_csrf_header() {
     let app = spawn(&[]).await;
