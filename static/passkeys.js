@@ -131,6 +131,12 @@
       // number is offered again), unless they said not now.
       offer.hidden = passkeys.length > 0 || remembered(dismissedKey);
       another.hidden = !offer.hidden;
+      // Signed in with a passkey: another is added after signing in with a code.
+      if (text('needsCode')) {
+        offer.hidden = true;
+        another.hidden = true;
+        status.textContent = text('needsCode');
+      }
     };
 
     const register = async () => {

@@ -134,6 +134,9 @@ test('passkeys: register after SMS, sign in without a code, lost with the ACL en
     const [used] = await credentials(authenticator);
     assert.ok(used.signCount > registered.signCount, 'the authenticator signed');
     await h.screenshot(page, `${SCENARIO}.passkey-sign-in`);
+    // Signed in with a passkey, another is added after a code, and the page says so.
+    await page.getByText('To add another passkey, sign in with a code.').waitFor();
+    assert.ok(await page.locator('#passkey-add-another').isHidden(), 'no "Add a passkey" here');
 
     // 3. Alice leaves the list: the passkey no longer signs in (the page falls back
     // to the code form, and no code goes to a name that isn't on the list).

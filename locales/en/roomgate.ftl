@@ -233,6 +233,7 @@ passkey-offer-dismiss = Not now
 passkey-heading = Your passkeys
 passkey-added = Passkey added. Next time, choose “Use a passkey”.
 passkey-failed = The passkey was not added.
+passkey-add-needs-code = To add another passkey, sign in with a code.
 passkey-item = Passkey added on
 passkey-remove = Remove
 passkey-removed = Passkey removed.

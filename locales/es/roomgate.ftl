@@ -214,6 +214,7 @@ passkey-offer-dismiss = Ahora no
 passkey-heading = Tus llaves de acceso
 passkey-added = Llave de acceso añadida. La próxima vez, elige «Usar una llave de acceso».
 passkey-failed = No se añadió la llave de acceso.
+passkey-add-needs-code = Para añadir otra llave de acceso, inicia sesión con un código.
 passkey-item = Llave de acceso añadida el
 passkey-remove = Quitar
 passkey-removed = Llave de acceso quitada.

@@ -214,6 +214,7 @@ passkey-offer-dismiss = Pas maintenant
 passkey-heading = Vos clés d’accès
 passkey-added = Clé d’accès ajoutée. La prochaine fois, choisissez « Utiliser une clé d’accès ».
 passkey-failed = La clé d’accès n’a pas été ajoutée.
+passkey-add-needs-code = Pour ajouter une autre clé d’accès, connectez-vous avec un code.
 passkey-item = Clé d’accès ajoutée le
 passkey-remove = Retirer
 passkey-removed = Clé d’accès retirée.

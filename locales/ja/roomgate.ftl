@@ -200,6 +200,7 @@ passkey-offer-dismiss = 今はしない
 passkey-heading = あなたのパスキー
 passkey-added = パスキーを追加しました。次回は「パスキーを使用」を選んでください。
 passkey-failed = パスキーを追加できませんでした。
+passkey-add-needs-code = 別のパスキーを追加するには、コードでサインインしてください。
 passkey-item = パスキーの追加日:
 passkey-remove = 削除
 passkey-removed = パスキーを削除しました。

@@ -214,6 +214,7 @@ passkey-offer-dismiss = Agora não
 passkey-heading = Suas chaves de acesso
 passkey-added = Chave de acesso adicionada. Na próxima vez, escolha “Usar uma chave de acesso”.
 passkey-failed = A chave de acesso não foi adicionada.
+passkey-add-needs-code = Para adicionar outra chave de acesso, entre com um código.
 passkey-item = Chave de acesso adicionada em
 passkey-remove = Remover
 passkey-removed = Chave de acesso removida.

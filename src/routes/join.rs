@@ -46,6 +46,9 @@ struct RoomPage<'a> {
     recording: &'a str,
     /// The passkey offer and the member's passkeys are shown.
     passkeys: bool,
+    /// Verified with a passkey: adding another takes a code (see
+    /// `routes::passkeys::register_start`), which the section says instead.
+    by_passkey: bool,
 }
 
 /// The room link: the room itself for a session verified for it, else the join form.
@@ -83,6 +86,7 @@ pub async fn room_page(
                 local_mode: state.site.local_mode,
                 recording: settings.recording.as_str(),
                 passkeys: state.passkeys.is_some(),
+                by_passkey: grant.passkey.is_some(),
             });
         }
         tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list, or its passkey revoked");

@@ -172,8 +172,10 @@ pub async fn finish(
 }
 
 /// "Sign in with a passkey next time": options for a new credential, excluding the
-/// member's others. Only a session that proved the number the list has now may
-/// register: a new number is proven by SMS first.
+/// member's others. Only a session that proved the number the list has now, by a
+/// code, may register: a new number is proven by SMS first, and a session opened by
+/// a passkey can't add another (a stolen passkey would otherwise leave one of the
+/// thief's behind when it is revoked).
 pub async fn register_start(
     member: Member,
     _csrf: CsrfHeader,
@@ -187,6 +189,9 @@ pub async fn register_start(
     };
     if member.grant.phone.as_deref() != Some(phone.as_str()) {
         return Ok(json_error(StatusCode::FORBIDDEN, "phone_not_proven"));
+    }
+    if member.grant.passkey.is_some() {
+        return Ok(json_error(StatusCode::FORBIDDEN, "code_required"));
     }
     let stored = match passkeys.credentials(username.as_str()).await {
         Ok(stored) => stored.unwrap_or_default(),

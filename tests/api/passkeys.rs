@@ -278,6 +278,35 @@ async fn revoking_a_passkey_ends_the_sessions_it_opened() {
     assert!(page.contains("action=\"/rooms/standup/login\""), "{page}");
 }
 
+/// A session opened by a passkey can't register another: a stolen passkey would
+/// otherwise leave one of the thief's behind when it is revoked. A code proves the
+/// number, and its session may; the room page says so instead of offering the button.
+#[tokio::test]
+async fn a_session_opened_by_a_passkey_adds_no_other() {
+    let mut app = spawn(&[]).await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    let code_page = app.get_room(ROOM).await.text().await.unwrap();
+    assert!(!code_page.contains("data-needs-code"), "{code_page}");
+    app.client = new_client();
+    assert_eq!(
+        sign_in_with(&app, &mut key, "alice").await.status(),
+        StatusCode::OK
+    );
+    let csrf = app.room_csrf(ROOM).await;
+    assert_json(
+        app.post_passkey_register_start(ROOM, &csrf).await,
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"error": "code_required"}),
+    )
+    .await;
+    let page = app.get_room(ROOM).await.text().await.unwrap();
+    assert!(
+        page.contains("data-needs-code=\"To add another passkey, sign in with a code.\""),
+        "{page}"
+    );
+}
+
 #[tokio::test]
 async fn registration_needs_a_verified_session_and_the_csrf_header() {
     let app = spawn(&[]).await;
