@@ -705,11 +705,7 @@ fn spawn_sweeper(state: web::Data<AppState>) {
                 }
             };
             // Each abandoned sign-in is a failed verification for the name typed.
-            for sign_in in expired {
-                if let Err(e) = state.signin.abandoned(&sign_in).await {
-                    tracing::warn!(error = %e, "an abandoned sign-in was not counted as a failure");
-                }
-            }
+            state.signin.abandoned_all(expired).await;
         }
     });
 }

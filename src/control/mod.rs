@@ -55,7 +55,8 @@ impl Command {
     /// socket's limit and get its words instead).
     pub fn check(&self) -> Result<(), CommandError> {
         let id_fits = |what: &str, id: &str| {
-            let len = id.chars().count();
+            // Bytes, as the socket counts them; an id is ASCII, so also characters.
+            let len = id.len();
             if len > MAX_ID_CHARS {
                 return Err(CommandError::Refused(format!(
                     "that {what} id is {len} characters long: no id `roomgate {what}s list` prints is"
@@ -297,4 +298,23 @@ fn room_name(room: &str) -> Result<RoomName, CommandError> {
 fn username(user: &str) -> Result<Username, CommandError> {
     // The error names the input and says what a username is.
     Username::from_input(user).map_err(|e| CommandError::Refused(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids are measured in bytes, as the socket's limit is: 1,400 characters of three
+    /// bytes each would still not fit it.
+    #[test]
+    fn an_id_is_measured_in_bytes() {
+        let revoke = |id: String| Command::PasskeysRevoke {
+            user: "alice".into(),
+            id: Some(id),
+        };
+        assert!(revoke("A".repeat(MAX_ID_CHARS)).check().is_ok());
+        let wide = revoke("€".repeat(500));
+        assert!(matches!(wide.check(), Err(CommandError::Refused(_))));
+        assert!(revoke("A".repeat(MAX_ID_CHARS + 1)).check().is_err());
+    }
 }

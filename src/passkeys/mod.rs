@@ -317,17 +317,26 @@ fn encode_id(id: &[u8]) -> String {
 }
 
 /// Whether the passkey a session was verified with (if it was) is still one of its
-/// user's: a revoked one (by a host, or gone with the user's number) ends the
-/// sessions it opened.
+/// user's, bound to `phone` (the fingerprint of the number the list has now, when
+/// passkeys are on): a revoked one (by its owner or a host), or one the list's number
+/// no longer matches, ends the sessions it opened.
 pub async fn still_holds(
     store: &dyn Store,
     grant: &crate::session::Grant,
+    phone: Option<&str>,
 ) -> Result<bool, crate::store::StoreError> {
     let Some(id) = &grant.passkey else {
         return Ok(true);
     };
     let held = records::load(store, grant.username.as_str()).await?;
-    Ok(held.is_some_and(|record| record.credentials.iter().any(|c| &c.id() == id)))
+    // Bound to the list's number, as a sign-in checks: a passkey whose number the
+    // list has changed ends its sessions even before the clean-up deletes it.
+    Ok(held.is_some_and(|record| {
+        record
+            .credentials
+            .iter()
+            .any(|c| &c.id() == id && phone.is_none_or(|phone| c.phone == phone))
+    }))
 }
 
 #[cfg(test)]

@@ -324,6 +324,40 @@ pub(super) mod tests {
         record
     }
 
+    /// A session verified with a passkey holds while that passkey is the user's and
+    /// bound to the list's number; a code's session always does.
+    #[tokio::test]
+    async fn a_passkeys_sessions_hold_while_it_is_there_and_bound_to_the_number() {
+        let store = Arc::new(MemoryStore::new());
+        let seeded = record(1);
+        let id = seeded.credentials[0].id();
+        update(&*store, "alice", |r| *r = Some(seeded))
+            .await
+            .unwrap();
+        let grant = |passkey: Option<&str>| crate::session::Grant {
+            username: crate::domain::Username::parse("alice").unwrap(),
+            room: crate::domain::RoomName::parse("standup").unwrap(),
+            verified_at: 0,
+            phone: Some("fp".into()),
+            passkey: passkey.map(str::to_owned),
+        };
+        let holds = |grant, phone| {
+            let store = store.clone();
+            async move {
+                crate::passkeys::still_holds(&*store, &grant, phone)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(holds(grant(Some(&id)), Some("fp")).await);
+        assert!(holds(grant(Some(&id)), None).await, "passkeys off: held");
+        assert!(!holds(grant(Some(&id)), Some("a new number")).await);
+        assert!(!holds(grant(Some("another")), Some("fp")).await);
+        assert!(holds(grant(None), Some("a new number")).await, "a code's");
+        revoke(&*store, "alice", &id).await.unwrap();
+        assert!(!holds(grant(Some(&id)), Some("fp")).await);
+    }
+
     #[tokio::test]
     async fn a_change_waits_for_the_one_under_way_and_sees_its_result() {
         let store = Arc::new(MemoryStore::new());

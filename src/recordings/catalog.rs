@@ -269,8 +269,6 @@ impl Catalog {
                 rec => rec?,
             };
             match rec {
-                // Deleted for hosts already; only its job still looks at it.
-                Some(rec) if rec.discarded => {}
                 Some(rec) => out.push(rec),
                 // The record is gone (its TTL, or a removal half done): so is the entry.
                 None => self.store.unschedule(&index, id).await?,

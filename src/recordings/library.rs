@@ -127,7 +127,8 @@ impl Library {
     /// as a recording being processed, unless looking failed.
     pub async fn list(&self, room: Option<&RoomName>) -> Result<Vec<Recording>, StoreError> {
         let mut listed = self.catalog.list(room).await?;
-        listed.retain(|rec| !rec.is_looking());
+        // Deleted already, for hosts: only its job still looks at it.
+        listed.retain(|rec| !rec.is_looking() && !rec.discarded);
         Ok(listed)
     }
 
@@ -225,7 +226,12 @@ impl Library {
             let Some(mut rec) = self.catalog.get(&rec.id).await? else {
                 return Err(LibraryError::NotFound);
             };
-            if rec.stage != Stage::DeleteOnTwilio || rec.discarded {
+            // Deleted meanwhile (a retention sweep and a host at once): its job
+            // forgets it once Twilio's copies are gone.
+            if rec.discarded {
+                return Ok(());
+            }
+            if rec.stage != Stage::DeleteOnTwilio {
                 return self.remove(&rec, why, by).await;
             }
             if let Some(key) = rec.object_key.take() {
@@ -267,8 +273,8 @@ impl Library {
         let now = self.store.clock().now();
         let mut expired = 0;
         for rec in self.catalog.soonest_to_expire().await? {
-            // Stored, whether or not Twilio's copies are gone yet.
-            if rec.stage < Stage::DeleteOnTwilio {
+            // Stored, whether or not Twilio's copies are gone yet; not deleted already.
+            if rec.stage < Stage::DeleteOnTwilio || rec.discarded {
                 continue;
             }
             let retention = RoomName::parse(&rec.room)
@@ -644,6 +650,12 @@ mod tests {
         let kept = fx.catalog.get(OLD).await.unwrap().unwrap();
         assert!(kept.discarded && kept.object_key.is_none(), "{kept:?}");
         assert_eq!(kept.stage, Stage::DeleteOnTwilio, "its job goes on");
+        // Still seen by what finds unfinished jobs (the pipeline's reconciliation).
+        assert_eq!(fx.catalog.list(None).await.unwrap(), [kept]);
+        // Deleted again from a stale copy (a retention sweep and a host at once): the
+        // record stays for its job, which deletes Twilio's copies.
+        fx.library.delete(&cleaning, &host()).await.unwrap();
+        assert!(fx.catalog.get(OLD).await.unwrap().is_some());
         assert!(
             fx.audit_lines()
                 .await

@@ -143,8 +143,16 @@ pub async fn finish(
                 .room(&room)
                 .ip(ip)
                 .detail("method=passkey");
-            // The session's elevation and the audit record at once, as for a code.
-            let (elevated, ()) = tokio::join!(session.elevate(&grant), state.audit(record));
+            // The session's elevation and the audit record at once, as for a code, and
+            // the name's sign-ins by code left in another tab are no failures.
+            let (elevated, (), proven) = tokio::join!(
+                session.elevate(&grant),
+                state.audit(record),
+                state.signin.signins.proven(grant.username.as_str()),
+            );
+            if let Err(e) = proven {
+                tracing::warn!(error = %e, "a passkey sign-in not noted: a code sign-in left open may count as a failure");
+            }
             if let Err(e) = elevated {
                 tracing::error!(%room, error = %e, "session not elevated after a passkey");
                 return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
@@ -260,6 +268,11 @@ pub async fn register_finish(
     body: web::Json<FinishBody>,
 ) -> Result<HttpResponse, PageError> {
     let passkeys = passkeys(&state)?;
+    // As at the start: a session opened by a passkey adds no other, even with a
+    // ceremony begun before it signed in again that way.
+    if member.grant.passkey.is_some() {
+        return Ok(json_error(StatusCode::FORBIDDEN, "code_required"));
+    }
     let username = &member.grant.username;
     // Only the member's latest registration may finish; it ends here, whatever
     // comes of it.

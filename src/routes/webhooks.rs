@@ -141,8 +141,12 @@ pub async fn room_events(
         state.audit(record).await;
     }
     if let Err(e) = recording_event(&state, event, &params).await {
-        // Twilio tries a failed callback again, and the try runs this again.
+        // Twilio tries a failed callback again, and the try runs this again: as a new
+        // callback, so whatever else this one was to change is done then too.
         tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
+        if let Err(e) = state.store.delete(&seen_key(signature)).await {
+            tracing::warn!(error = %e, "a failed callback stays marked as seen");
+        }
         return HttpResponse::ServiceUnavailable().finish();
     }
     HttpResponse::Ok().finish()

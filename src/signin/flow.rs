@@ -515,42 +515,66 @@ impl SignInService {
             self.refuse_locked(self.limiter.locked_out(&attempt.sign_in.who).await?)?;
             return Ok(Checked::Ended(*notice));
         }
-        // The start's outcome first (waiting for one in flight): a check is spent only
-        // on a code that went out.
-        let (locked, started) = tokio::join!(
-            self.limiter.locked_out(&attempt.sign_in.who),
-            self.signins
-                .started(&attempt.id, &attempt.sign_in, self.start_wait),
-        );
-        self.refuse_locked(locked?)?;
-        let started = started?;
-        if let StartState::Failed(notice) = started {
-            // A start whose outcome never reached the store (it failed to save it,
-            // or its instance died) will never have one: the sign-in ends, spending
-            // no check and counting no failure, and its holder asks for a new code.
-            // (Each post waited out the start and spent one, until the name locked.)
-            if self
-                .signins
-                .lost(&attempt.id, &attempt.sign_in, self.start_wait)
-            {
-                tracing::warn!(user = %attempt.user, room = %visit.room, "sign-in ended: its start's outcome was lost");
-                self.signins
-                    .close(&attempt.id, &attempt.sign_in, Notice::Expired, None)
-                    .await?;
-                return Ok(Checked::Ended(Notice::Expired));
+        // A start still in flight, as the store had it, after longer than any start
+        // takes may have been lost (its outcome never saved: the save failed, or its
+        // instance died). Such a sign-in waits for it before spending a check, and
+        // ends, spending and counting nothing, if it was. (Each post waited out the
+        // start and spent one, until the fifth locked the name.) Any other takes its
+        // check while its start finishes, in one round trip with the lockout's.
+        let suspect = matches!(attempt.sign_in.state(), StartState::InFlight)
+            && attempt.sign_in.age(self.signins.now_ms()) >= self.start_wait;
+        let (locked, taken) = tokio::join!(self.limiter.locked_out(&attempt.sign_in.who), async {
+            if suspect {
+                None
+            } else {
+                Some(self.signins.take_check(&attempt.sign_in).await)
             }
-            return Ok(Checked::Ended(notice));
-        }
+        },);
+        // A check taken while the name is locked is lost, which costs nothing: the
+        // lock outlives any sign-in pending now.
+        self.refuse_locked(locked?)?;
+        let mut started = None;
+        let taken = match taken {
+            Some(taken) => taken?,
+            None => {
+                let state = self
+                    .signins
+                    .started(&attempt.id, &attempt.sign_in, self.start_wait)
+                    .await?;
+                if let StartState::Failed(notice) = state {
+                    if self
+                        .signins
+                        .lost(&attempt.id, &attempt.sign_in, self.start_wait)
+                    {
+                        tracing::warn!(user = %attempt.user, room = %visit.room, "sign-in ended: its start's outcome was lost");
+                        self.signins
+                            .close(&attempt.id, &attempt.sign_in, Notice::Expired, None)
+                            .await?;
+                        return Ok(Checked::Ended(Notice::Expired));
+                    }
+                    return Ok(Checked::Ended(notice));
+                }
+                started = Some(state);
+                self.signins.take_check(&attempt.sign_in).await?
+            }
+        };
         // Judged by the name's window, as Verify judges a number's verification, for
         // every name: what Verify would answer (all checks spent by an earlier sign-in
         // of the name, or expired), without asking it, and a failed verification as
         // Verify's answer would make it.
-        let taken = self.signins.take_check(&attempt.sign_in).await?;
         attempt.window = taken.window().cloned();
         let left = match taken {
             Checks::Left { left, .. } => left,
             Checks::UsedUp { .. } => return attempt.failed(Notice::TooManyAttempts).await,
             Checks::Over => return attempt.failed(Notice::Expired).await,
+        };
+        let started = match started {
+            Some(started) => started,
+            None => {
+                self.signins
+                    .started(&attempt.id, &attempt.sign_in, self.start_wait)
+                    .await?
+            }
         };
         let sid = match started {
             StartState::Sent(sid) if attempt.sign_in.kept => {

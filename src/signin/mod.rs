@@ -56,6 +56,28 @@ impl SignInService {
         self.audit_log.record_or_note(record).await;
     }
 
+    /// The sign-ins a sweep took ([`SignIns::sweep`]), counted as [`Self::abandoned`]
+    /// says: one name's in turn (its count decides its lock), names at once (their
+    /// durable counts share commits, so a sweep keeps up with a flood).
+    pub async fn abandoned_all(&self, swept: Vec<SignIn>) {
+        let mut by_name: std::collections::HashMap<String, Vec<SignIn>> =
+            std::collections::HashMap::new();
+        for sign_in in swept {
+            by_name
+                .entry(sign_in.who.clone())
+                .or_default()
+                .push(sign_in);
+        }
+        futures_util::future::join_all(by_name.into_values().map(|sign_ins| async move {
+            for sign_in in sign_ins {
+                if let Err(e) = self.abandoned(&sign_in).await {
+                    tracing::warn!(error = %e, "an abandoned sign-in was not counted as a failure");
+                }
+            }
+        }))
+        .await;
+    }
+
     /// A sign-in that expired unfinished (taken by [`SignIns::sweep`]): a failed
     /// verification for the name typed, and perhaps the one that locks it, which is
     /// logged, counted and audited as a failed check's lockout is.

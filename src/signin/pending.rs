@@ -567,14 +567,21 @@ impl SignIns {
         sign_in: &SignIn,
         window: Option<&Window>,
     ) -> Result<(), StoreError> {
-        // Outlives every sign-in begun before now (see `sweep`).
-        let (proven, at) = (proven_key(&sign_in.who), self.now_ms().to_le_bytes());
         tokio::try_join!(
             self.remove(id),
             self.end_window(&sign_in.who, window),
-            self.store.put(&proven, &at, SIGN_IN_TTL + AFTERLIFE),
+            self.proven(&sign_in.who),
         )?;
         Ok(())
+    }
+
+    /// `who` signed in just now (by a code, or a passkey): their sign-ins begun before
+    /// and left unfinished are no failures (see [`Self::sweep`]). Outlives them all.
+    pub async fn proven(&self, who: &str) -> Result<(), StoreError> {
+        let at = self.now_ms().to_le_bytes();
+        self.store
+            .put(&proven_key(who), &at, SIGN_IN_TTL + AFTERLIFE)
+            .await
     }
 
     /// Take the sign-ins that expired unfinished, returning those that count as a
@@ -582,34 +589,43 @@ impl SignIns {
     /// approved (a second tab's or device's, left when the first signed in). Across
     /// instances each is taken by one only.
     pub async fn sweep(&self) -> Result<Vec<SignIn>, StoreError> {
-        let mut expired = Vec::new();
         // Taken off the queue already: each is seen to here, whatever happens to the
-        // others (a store error for one would otherwise drop the rest uncounted).
-        for member in self.store.take_due(EXPIRY_QUEUE, 1000).await? {
-            let id = SignInId(member);
-            self.lock().remove(&id);
-            match self.store.get(&key(&id)).await {
-                Ok(Some(raw)) => {
-                    if let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw) {
-                        match self.proven_since(&sign_in).await {
-                            Ok(true) => {}
-                            Ok(false) => expired.push(sign_in),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable")
-                            }
-                        }
+        // others (a store error for one would otherwise drop the rest uncounted). All
+        // at once, so their deletions share commits.
+        let due = self.store.take_due(EXPIRY_QUEUE, 1000).await?;
+        let swept = futures_util::future::join_all(
+            due.into_iter()
+                .map(|member| self.sweep_one(SignInId(member))),
+        )
+        .await;
+        Ok(swept.into_iter().flatten().collect())
+    }
+
+    /// One expired sign-in taken off the queue: deleted, and returned if it counts.
+    async fn sweep_one(&self, id: SignInId) -> Option<SignIn> {
+        self.lock().remove(&id);
+        let counts = match self.store.get(&key(&id)).await {
+            Ok(Some(raw)) => match serde_json::from_slice::<SignIn>(&raw) {
+                Ok(sign_in) => match self.proven_since(&sign_in).await {
+                    Ok(true) => None,
+                    Ok(false) => Some(sign_in),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable");
+                        None
                     }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "an expired sign-in not read: not counted as a failure");
-                }
+                },
+                Err(_) => None,
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "an expired sign-in not read: not counted as a failure");
+                None
             }
-            if let Err(e) = self.store.delete(&key(&id)).await {
-                tracing::warn!(error = %e, "an expired sign-in not deleted: it goes when its lifetime ends");
-            }
+        };
+        if let Err(e) = self.store.delete(&key(&id)).await {
+            tracing::warn!(error = %e, "an expired sign-in not deleted: it goes when its lifetime ends");
         }
-        Ok(expired)
+        counts
     }
 
     /// Whether `sign_in`'s start is in flight nowhere: not here, and begun longer ago

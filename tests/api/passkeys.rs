@@ -288,6 +288,7 @@ async fn a_session_opened_by_a_passkey_adds_no_other() {
     register(&app, &mut key, "alice").await;
     let code_page = app.get_room(ROOM).await.text().await.unwrap();
     assert!(!code_page.contains("data-needs-code"), "{code_page}");
+    let code_session = app.client.clone();
     app.client = new_client();
     assert_eq!(
         sign_in_with(&app, &mut key, "alice").await.status(),
@@ -305,6 +306,28 @@ async fn a_session_opened_by_a_passkey_adds_no_other() {
         page.contains("data-needs-code=\"To add another passkey, sign in with a code.\""),
         "{page}"
     );
+    // Nor does it finish a registration the code's session began.
+    let by_passkey = app.client.clone();
+    app.client = code_session;
+    let code_csrf = app.room_csrf(ROOM).await;
+    let start = json(app.post_passkey_register_start(ROOM, &code_csrf).await).await;
+    let options =
+        serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
+    let credential =
+        serde_json::to_value(authenticator().do_registration(origin(), options).unwrap()).unwrap();
+    app.client = by_passkey;
+    assert_json(
+        app.post_passkey_register_finish(
+            ROOM,
+            &csrf,
+            start["ceremony"].as_str().unwrap(),
+            &credential,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"error": "code_required"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1128,6 +1151,24 @@ async fn starting_a_registration_again_keeps_one_ceremony() {
     assert!(kept.is_some());
     // The latest start still finishes.
     register_signed_in(&app, &mut authenticator(), &csrf).await;
+}
+
+/// A passkey sign-in, like a code's approval, marks the name signed in: a code
+/// sign-in left open in another tab is then no failure when it expires (see
+/// `signin::pending`'s sweep).
+#[tokio::test]
+async fn a_passkey_sign_in_marks_the_name_signed_in() {
+    use roomgate::store::Store;
+    let (mut app, store) = spawn_with_store().await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    store.delete("signin-proven:alice").await.unwrap();
+    app.client = new_client();
+    assert_eq!(
+        sign_in_with(&app, &mut key, "alice").await.status(),
+        StatusCode::OK
+    );
+    assert!(store.get("signin-proven:alice").await.unwrap().is_some());
 }
 
 /// Finishing a ceremony nobody began writes nothing to the store.

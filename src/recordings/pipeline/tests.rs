@@ -422,7 +422,7 @@ async fn a_download_nobody_gives_the_size_of_is_never_stored_and_twilios_copies_
     assert!(error.contains("size"), "{error}");
     assert!(fx.bucket.is_empty(), "an unverifiable download was kept");
     assert!(fx.deletes().await.is_empty(), "Twilio's copies deleted");
-    // Each attempt asked Twilio for the composition's size again.
+    // Each attempt downloaded it again, and dropped it.
     assert!(fx.served.load(Ordering::SeqCst) >= 2);
 }
 
