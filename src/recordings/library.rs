@@ -468,6 +468,12 @@ mod tests {
             rec
         }
 
+        /// The ids hosts see, newest first.
+        async fn listed(&self) -> Vec<String> {
+            let listed = self.library.list(None).await.unwrap();
+            listed.into_iter().map(|r| r.id).collect()
+        }
+
         async fn audit_lines(&self) -> String {
             self.audit.flush().await.unwrap();
             std::fs::read_to_string(self.audit_dir.0.join("audit.log")).unwrap_or_default()
@@ -548,14 +554,7 @@ mod tests {
         // Too old, but still in the pipeline: it finishes first.
         fx.add(BUSY, DAY * 11, Stage::Upload).await;
         assert_eq!(fx.library.expire().await.unwrap(), 1);
-        let left: Vec<String> = fx
-            .library
-            .list(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let left = fx.listed().await;
         assert_eq!(left, [NEW, BUSY]);
         let objects = fx.bucket.objects.lock().unwrap().clone();
         assert!(!objects.contains_key(&format!("standup/{OLD}.mp4")));
@@ -710,14 +709,7 @@ mod tests {
             .put(&format!("recording:{NEW}"), b"{\"id\": 7", DAY)
             .await
             .unwrap();
-        let listed: Vec<String> = fx
-            .library
-            .list(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let listed = fx.listed().await;
         assert_eq!(listed, [OLD]);
         assert_eq!(fx.library.expire().await.unwrap(), 1);
     }
