@@ -97,6 +97,18 @@ impl AppState {
         Some(passkeys.phone_fingerprint(&acl.user(username)?.phone))
     }
 
+    /// Whether `grant` still stands as far as its passkey goes (see
+    /// [`crate::passkeys::still_holds`]): always for a code's; for a passkey's, while
+    /// that passkey is the user's and bound to the list's number.
+    pub async fn passkey_holds(&self, grant: &crate::session::Grant) -> Result<bool, StoreError> {
+        // The number's fingerprint is an HMAC: worked out only for a passkey's grant.
+        let phone = grant
+            .passkey
+            .as_ref()
+            .and_then(|_| self.phone_proof(&grant.username));
+        crate::passkeys::still_holds(&*self.store, grant, phone.as_deref()).await
+    }
+
     /// Write an audit record before the request is answered. A failure to write is
     /// logged, not shown to the participant: only new sign-ins wait for the audit log.
     pub async fn audit(&self, record: AuditRecord) {

@@ -153,11 +153,7 @@ impl FromRequest for Member {
                 tracing::info!(name: REPEATABLE, %user, %room, "refused: no longer on the list");
                 return Err(Refused::NotAllowed.into());
             };
-            let phone = grant
-                .passkey
-                .as_ref()
-                .and_then(|_| state.phone_proof(&grant.username));
-            match crate::passkeys::still_holds(&*state.store, &grant, phone.as_deref()).await {
+            match state.passkey_holds(&grant).await {
                 Ok(true) => {}
                 // Verified with a passkey revoked since: signed in no more.
                 Ok(false) => {

@@ -67,12 +67,7 @@ pub async fn room_page(
             .allowed(&grant.username, &room)
             .map(|user| user.is_host());
         // A session verified with a passkey revoked since is signed in no more.
-        let phone = grant
-            .passkey
-            .as_ref()
-            .and_then(|_| state.phone_proof(&grant.username));
-        let held = match crate::passkeys::still_holds(&*state.store, &grant, phone.as_deref()).await
-        {
+        let held = match state.passkey_holds(&grant).await {
             Ok(held) => held,
             Err(_) => {
                 state.metrics.store_refusal();
