@@ -36,8 +36,9 @@ fn gone_key(id: &str) -> String {
 }
 
 /// Longer than a callback is accepted (`Timestamp` within an hour, see
-/// `routes::webhooks`) and remembered.
-const GONE_FOR: Duration = Duration::from_secs(3 * 3600);
+/// `routes::webhooks`) and remembered, and than the pipeline looks back for room ends
+/// it missed (two days).
+pub(super) const GONE_FOR: Duration = Duration::from_secs(3 * 86_400);
 
 /// Whether `id` has the shape of a room SID: `RM` and 32 hex digits.
 pub fn is_recording_id(id: &str) -> bool {
@@ -231,7 +232,7 @@ impl Catalog {
         c
     }
 
-    /// Whether the recording `id` was forgotten in the last few hours.
+    /// Whether the recording `id` was forgotten in the last few days.
     pub async fn was_removed(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.store.get(&gone_key(id)).await?.is_some())
     }

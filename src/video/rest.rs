@@ -41,7 +41,12 @@ const MAX_BODY_BYTES: usize = 512 * 1024;
 /// what one room holds. It stops a `next_page_url` that loops back on itself.
 const MAX_PAGES: usize = 20;
 
+/// Ended rooms asked for a page: 100 rooms of about 1 KiB each stay well under
+/// [`MAX_BODY_BYTES`], and [`MAX_PAGES`] of them are 2,000 rooms.
+const ROOMS_PAGE_SIZE: &str = "100";
+
 const OP_FETCH_ROOM: &str = "FetchRoom";
+const OP_LIST_ROOMS: &str = "ListRoom";
 const OP_CREATE_ROOM: &str = "CreateRoom";
 const OP_UPDATE_ROOM: &str = "UpdateRoom";
 const OP_LIST_PARTICIPANTS: &str = "ListRoomParticipant";
@@ -117,6 +122,9 @@ pub struct Room {
     pub end_time: Option<String>,
     /// Seconds; set once the room has ended.
     pub duration: Option<u64>,
+    /// The URL Twilio tells of the room's events: ours for the rooms roomgate made.
+    #[serde(default)]
+    pub status_callback: Option<String>,
 }
 
 /// `video.v1.room.room_recording_rule`: a room's recording rules, as Twilio now has
@@ -252,6 +260,31 @@ impl VideoClient {
                 Err(VideoError::NotFound) => Ok(None),
                 Err(err) => Err(err),
             }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `ListRoom`: `GET /v1/Rooms?Status=completed&DateCreatedAfter=…`, the rooms
+    /// created since `created_after` that have ended, newest first as Twilio lists
+    /// them, following `meta.next_page_url` for up to [`MAX_PAGES`] pages. Whether the
+    /// listing went on past them comes back too: the rooms returned are then the
+    /// newest only.
+    pub async fn list_ended_rooms(
+        &self,
+        created_after: std::time::SystemTime,
+    ) -> Result<(Vec<Room>, bool), VideoError> {
+        let span = debug_span!("video_list_ended_rooms");
+        async {
+            let mut url = self.url(&["v1", "Rooms"])?;
+            url.query_pairs_mut()
+                .append_pair("Status", "completed")
+                .append_pair(
+                    "DateCreatedAfter",
+                    &crate::clock::text::rfc3339(created_after),
+                )
+                .append_pair("PageSize", ROOMS_PAGE_SIZE);
+            self.pages::<RoomPage>(OP_LIST_ROOMS, url).await
         }
         .instrument(span)
         .await
@@ -421,12 +454,26 @@ impl VideoClient {
         op: &'static str,
         url: Url,
     ) -> Result<Vec<P::Item>, VideoError> {
+        match self.pages::<P>(op, url).await? {
+            (items, false) => Ok(items),
+            (_, true) => Err(VideoError::Decode(anyhow::anyhow!(
+                "more than {MAX_PAGES} pages from {op}"
+            ))),
+        }
+    }
+
+    /// The items of a listing's first [`MAX_PAGES`] pages, and whether it has more.
+    async fn pages<P: Page>(
+        &self,
+        op: &'static str,
+        url: Url,
+    ) -> Result<(Vec<P::Item>, bool), VideoError> {
         let origin = url.origin();
         let mut items = Vec::new();
         let mut next = Some(url);
         for _ in 0..MAX_PAGES {
             let Some(url) = next.take() else {
-                return Ok(items);
+                return Ok((items, false));
             };
             let page: P = self.call(op, Method::GET, url, None).await?;
             let (page_items, meta) = page.into_parts();
@@ -449,12 +496,7 @@ impl VideoClient {
             }
             next = Some(next_url);
         }
-        match next {
-            None => Ok(items),
-            Some(_) => Err(VideoError::Decode(anyhow::anyhow!(
-                "more than {MAX_PAGES} pages from {op}"
-            ))),
-        }
+        Ok((items, next.is_some()))
     }
 
     /// The base URL with `segments` appended, each percent-encoded: a name can't add
@@ -572,6 +614,21 @@ impl Page for ParticipantPage {
     type Item = Participant;
     fn into_parts(self) -> (Vec<Participant>, Option<PageMeta>) {
         (self.participants, self.meta)
+    }
+}
+
+/// `ListRoomResponse`.
+#[derive(Deserialize)]
+struct RoomPage {
+    #[serde(default)]
+    rooms: Vec<Room>,
+    meta: Option<PageMeta>,
+}
+
+impl Page for RoomPage {
+    type Item = Room;
+    fn into_parts(self) -> (Vec<Room>, Option<PageMeta>) {
+        (self.rooms, self.meta)
     }
 }
 
@@ -788,6 +845,7 @@ mod tests {
                 date_created: Some("2025-05-30T20:00:00Z".to_owned()),
                 end_time: None,
                 duration: None,
+                status_callback: Some(CALLBACK.to_owned()),
             }
         );
     }
@@ -1112,6 +1170,38 @@ mod tests {
             .unwrap_err();
 
         assert!(matches!(err, VideoError::Decode(_)), "{err:?}");
+    }
+
+    /// Ended rooms are many: past the cap, the pages listed so far come back (the
+    /// newest rooms), with word that there were more.
+    #[tokio::test]
+    async fn ended_rooms_past_the_cap_are_the_pages_listed_and_a_flag() {
+        let server = MockServer::start().await;
+        let itself = format!("{}/v1/Rooms?Status=completed&Page=1", server.uri());
+        Mock::given(method("GET"))
+            .and(path("/v1/Rooms"))
+            .and(authorized())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "rooms": [room_json("completed")],
+                "meta": { "page": 0, "page_size": 100, "next_page_url": itself, "key": "rooms" }
+            })))
+            .expect(MAX_PAGES as u64)
+            .mount(&server)
+            .await;
+
+        let (rooms, more) = client(&server)
+            .list_ended_rooms(std::time::SystemTime::now())
+            .await
+            .unwrap();
+
+        assert!(more);
+        assert_eq!(rooms.len(), MAX_PAGES);
+        assert_eq!(rooms[0].status_callback.as_deref(), Some(CALLBACK));
+        let asked = &server.received_requests().await.unwrap()[0];
+        let query: Vec<(String, String)> = asked.url.query_pairs().into_owned().collect();
+        assert_eq!(query[0], ("Status".into(), "completed".into()));
+        assert_eq!(query[1].0, "DateCreatedAfter");
+        assert_eq!(query[2], ("PageSize".into(), "100".into()));
     }
 
     #[tokio::test]

@@ -79,7 +79,7 @@ fn disconnects(sid: &str, identity: &str) -> Mock {
 }
 
 async fn video_requests(app: &TestApp) -> Vec<wiremock::Request> {
-    app.video.received_requests().await.unwrap_or_default()
+    calls_to(&app.video).await
 }
 
 #[tokio::test]

@@ -116,8 +116,15 @@ pub(super) fn claim_key(id: &str) -> String {
     format!("recording-claim:{id}")
 }
 
-/// How often each instance checks that every unfinished recording is queued.
+/// How often each instance checks that every unfinished recording is queued, and
+/// looks for rooms whose end it missed.
 const RECONCILE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How far back missed room ends are looked for: as long as a job keeps trying
+/// ([`PipelineSettings::give_up_after`]'s default), and shorter than a forgotten
+/// recording's marker lasts, so a recording handled and forgotten is not started again.
+const RECOVER_WITHIN: Duration = Duration::from_secs(2 * 86_400);
+const _: () = assert!(RECOVER_WITHIN.as_secs() < super::catalog::GONE_FOR.as_secs());
 
 /// Records are kept until retention deletes them, whatever the room's
 /// `retention_days` becomes meanwhile (at most 3650): a store TTL only stops a record
@@ -204,11 +211,23 @@ impl Pipeline {
     /// Twilio, and a room that recorded nothing costs one listing. Whether a job was
     /// started or restarted.
     pub async fn room_ended(&self, room: &RoomName, room_sid: &str) -> Result<bool, StoreError> {
+        self.room_ended_at(room, room_sid, self.store.clock().now())
+            .await
+    }
+
+    /// [`Self::room_ended`], for a room that ended at `ended` (retention counts from
+    /// there).
+    async fn room_ended_at(
+        &self,
+        room: &RoomName,
+        room_sid: &str,
+        ended: SystemTime,
+    ) -> Result<bool, StoreError> {
         if !is_recording_id(room_sid) || self.catalog.was_removed(room_sid).await? {
             return Ok(false);
         }
         let now = self.store.clock().now();
-        let rec = Recording::new(room_sid, room, now);
+        let rec = Recording::new(room_sid, room, ended.min(now));
         if !self.catalog.save(&rec, RECORD_LIFE, true).await? {
             // Told again: a job whose scheduling failed the first time (the callback
             // was answered 503) is queued now.
@@ -269,8 +288,61 @@ impl Pipeline {
         Ok(requeued)
     }
 
+    /// Rooms whose `room-ended` never reached us (roomgate was down when Twilio sent
+    /// it, or the callback failed): Twilio's rooms ended in the last
+    /// [`RECOVER_WITHIN`] that were made with our status callback, and that we have no
+    /// record of, get their job now, as the callback would have started it. Without
+    /// this their recordings would stay on Twilio for good. How many were started.
+    ///
+    /// Only rooms with our callback: other rooms of the account are not roomgate's to
+    /// compose and delete. Rooms handled and forgotten (nothing recorded, deleted,
+    /// expired) leave a marker longer than the window, so they aren't started again.
+    pub async fn recover_ended_rooms(&self) -> anyhow::Result<usize> {
+        use anyhow::Context as _;
+        let Some(callback) = &self.callback else {
+            return Ok(0);
+        };
+        let now = self.store.clock().now();
+        let (rooms, more) = self
+            .video
+            .list_ended_rooms(now - RECOVER_WITHIN)
+            .await
+            .context("listing ended rooms")?;
+        if more {
+            tracing::warn!(
+                listed = rooms.len(),
+                "more ended rooms than one look lists; only the newest were checked for lost callbacks"
+            );
+        }
+        let mut started = 0;
+        for room in rooms {
+            let ours = room
+                .status_callback
+                .as_deref()
+                .and_then(|u| Url::parse(u).ok())
+                .is_some_and(|u| &u == callback);
+            let name = room.unique_name.as_deref().map(RoomName::parse);
+            let (true, Some(Ok(name))) = (ours, name) else {
+                continue;
+            };
+            if self.catalog.get(&room.sid).await?.is_some() {
+                continue;
+            }
+            let ended = room
+                .end_time
+                .as_deref()
+                .and_then(|t| crate::clock::text::parse_rfc3339(t).ok())
+                .unwrap_or(now);
+            if self.room_ended_at(&name, &room.sid, ended).await? {
+                tracing::warn!(%name, "a room's end was missed; its recording job started now");
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
     /// The worker: take due jobs as slots free up, until the process ends; reconcile
-    /// at start and every hour.
+    /// and recover missed room ends at start and every hour.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
@@ -281,6 +353,9 @@ impl Pipeline {
                         Ok(0) => {}
                         Ok(n) => tracing::warn!(jobs = n, "recording jobs queued again"),
                         Err(e) => tracing::warn!(error = %e, "recording jobs not reconciled"),
+                    }
+                    if let Err(e) = me.recover_ended_rooms().await {
+                        tracing::warn!(error = %format!("{e:#}"), "missed room ends not looked for");
                     }
                     next_reconcile += RECONCILE_EVERY;
                 }

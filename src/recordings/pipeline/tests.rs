@@ -744,3 +744,104 @@ async fn every_composition_of_the_room_is_deleted_on_twilio() {
     );
     assert_eq!(deletes.len(), 4);
 }
+
+/// A completed room as `ListRoom` gives it, made with `callback`.
+fn ended_room(sid: &str, name: &str, callback: Option<&str>) -> Value {
+    json!({
+        "sid": sid,
+        "status": "completed",
+        "date_created": "2026-12-05T19:00:00Z",
+        "date_updated": "2026-12-05T20:00:00Z",
+        "account_sid": "AC0123456789abcdef0123456789abcdef",
+        "enable_turn": true,
+        "unique_name": name,
+        "status_callback": callback,
+        "status_callback_method": "POST",
+        "end_time": "2026-12-05T20:00:00Z",
+        "duration": 3600,
+        "type": "group",
+        "max_participants": 50,
+        "max_participant_duration": 14400,
+        "max_concurrent_published_tracks": 170,
+        "record_participants_on_connect": false,
+        "video_codecs": ["VP8"],
+        "media_region": "us1",
+        "audio_only": false,
+        "empty_room_timeout": 5,
+        "unused_room_timeout": 5,
+        "large_room": false,
+        "url": format!("https://video.twilio.com/v1/Rooms/{sid}"),
+        "links": {}
+    })
+}
+
+#[tokio::test]
+async fn a_room_whose_end_was_missed_gets_its_job_from_twilios_listing() {
+    const NOT_OURS: &str = "RM00000000000000000000000000000043";
+    const NO_CALLBACK: &str = "RM00000000000000000000000000000044";
+    let fx = fixture(0, vec![]).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/Rooms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            "rooms",
+            vec![
+                ended_room(ROOM_SID, "standup", Some(CALLBACK)),
+                ended_room(
+                    NOT_OURS,
+                    "standup",
+                    Some("https://other.example.com/events"),
+                ),
+                ended_room(NO_CALLBACK, "standup", None),
+            ],
+        )))
+        .mount(&fx.video)
+        .await;
+
+    assert_eq!(fx.pipeline.recover_ended_rooms().await.unwrap(), 1);
+    let listing = fx.requests("GET").await;
+    let listing = listing
+        .iter()
+        .find(|r| r.url.path() == "/v1/Rooms")
+        .expect("the rooms listed");
+    let query: std::collections::HashMap<_, _> = listing.url.query_pairs().collect();
+    assert_eq!(query["Status"], "completed");
+    let since = crate::clock::text::parse_rfc3339(&query["DateCreatedAfter"]).unwrap();
+    let back = SystemTime::now().duration_since(since).unwrap();
+    assert!(
+        back > Duration::from_secs(47 * 3600) && back <= RECOVER_WITHIN + Duration::from_secs(60)
+    );
+    // Retention counts from when the room ended, not from when we found out.
+    let rec = fx.record().await;
+    assert_eq!(rec.room, "standup");
+    assert_eq!(
+        rec.ended(),
+        crate::clock::text::parse_rfc3339("2026-12-05T20:00:00Z").unwrap()
+    );
+    for other in [NOT_OURS, NO_CALLBACK] {
+        assert!(fx.pipeline.catalog().get(other).await.unwrap().is_none());
+    }
+    let stored = fx.run_until(|r| r.stage == Stage::Stored).await;
+    assert!(stored.size.is_some());
+    // Known now: not started twice.
+    assert_eq!(fx.pipeline.recover_ended_rooms().await.unwrap(), 0);
+    // Forgotten (deleted, say): not started again while Twilio still lists the room.
+    fx.pipeline.catalog().remove(&stored).await.unwrap();
+    assert_eq!(fx.pipeline.recover_ended_rooms().await.unwrap(), 0);
+    assert!(fx.pipeline.catalog().get(ROOM_SID).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn missed_room_ends_are_not_looked_for_without_a_status_callback() {
+    let fx = fixture(0, vec![]).await;
+    let pipeline = Pipeline::new(
+        fx.pipeline.store.clone(),
+        fx.pipeline.video.clone(),
+        fx.bucket.clone(),
+        http_client(Duration::from_secs(5)),
+        AuditLog::disabled(),
+        None,
+        fx.pipeline.settings.clone(),
+    );
+    assert_eq!(pipeline.recover_ended_rooms().await.unwrap(), 0);
+    assert!(fx.requests("GET").await.is_empty());
+}
