@@ -1,5 +1,5 @@
-//! Whether this instance is ready for traffic: the store answers and the ACL in
-//! service is what the file says. One check; the public `/readyz` and the admin
+//! Whether this instance is ready for traffic: the store answers, the audit log can be
+//! written (without it no one signs in), and the ACL in service is what the file says. One check; the public `/readyz` and the admin
 //! listener's `/readyz` both answer from it, each in its own words.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ pub struct Readiness {
     /// The store's name for the public answer (`embedded`, `redis`).
     pub store_backend: &'static str,
     pub acl: Arc<AclStore>,
+    pub audit: crate::audit::AuditLog,
 }
 
 /// Why an instance is not ready.
@@ -25,6 +26,8 @@ pub enum NotReady {
         backend: &'static str,
         problem: String,
     },
+    /// The audit log can't be written, so sign-ins and tokens are refused as busy.
+    Audit { error: String },
     /// The ACL file was refused; the last good list is in service.
     AclRejected { error: String },
 }
@@ -35,6 +38,11 @@ impl Readiness {
             return Err(NotReady::Store {
                 backend: self.store_backend,
                 problem,
+            });
+        }
+        if let Err(e) = self.audit.health() {
+            return Err(NotReady::Audit {
+                error: e.to_string(),
             });
         }
         match self.acl.status() {
@@ -51,6 +59,7 @@ impl NotReady {
             Self::Store { backend, .. } => {
                 format!("not ready: the {backend} store is unavailable")
             }
+            Self::Audit { .. } => "not ready: the audit log cannot be written".to_owned(),
             Self::AclRejected { .. } => {
                 "not ready: the ACL file was rejected; the last good list is in service".to_owned()
             }
@@ -61,6 +70,7 @@ impl NotReady {
     pub fn detailed(&self) -> String {
         match self {
             Self::Store { problem, .. } => problem.clone(),
+            Self::Audit { error } => error.clone(),
             Self::AclRejected { error } => {
                 format!("the ACL file was rejected; the last good list is in service:\n{error}")
             }

@@ -78,6 +78,7 @@ impl AppState {
             store_health: self.store_health.clone(),
             store_backend: self.store.backend(),
             acl: self.acl.clone(),
+            audit: self.audit.clone(),
         }
     }
 

@@ -831,6 +831,47 @@ async fn a_smaller_keep_removes_the_files_beyond_it_at_the_next_rotation() {
     assert_eq!(names, ["audit.log", "audit.log.1", "audit.log.2"]);
 }
 
+/// A rotation that can't make its fresh file (no space, no inode, no descriptor;
+/// here the name is taken by a directory) renames nothing: the older files stay as
+/// they were, the writer goes on in the current file, and every record is there.
+#[tokio::test]
+async fn a_rotation_that_cant_make_its_file_moves_nothing() {
+    let dir = TempDir::new("audit-unit");
+    for n in 1..=2 {
+        std::fs::write(
+            dir.0.join(format!("audit.log.{n}")),
+            format!("{{\"time\":\"2026-11-22T08:00:0{n}Z\",\"event\":\"old{n}\"}}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(dir.0.join("audit.log.new")).unwrap();
+    let log = AuditLog::open_with(
+        &dir.file(),
+        None,
+        limits(|l| {
+            l.max_bytes = 200;
+            l.keep = 5;
+        }),
+    )
+    .unwrap();
+    let total = 20;
+    for n in 0..total {
+        let rec = AuditRecord::new(AuditEvent::TokenMinted)
+            .user(&alice())
+            .detail(format!("{n:03}"));
+        log.record(rec).await.unwrap();
+    }
+    for n in 1..=2 {
+        let old = std::fs::read_to_string(dir.0.join(format!("audit.log.{n}"))).unwrap();
+        assert!(old.contains(&format!("old{n}")), "audit.log.{n}: {old}");
+    }
+    assert!(!dir.0.join("audit.log.3").exists());
+    assert_eq!(lines(&dir.file()).len(), total);
+    let (out, err) = run_show(options(dir.file()));
+    assert_eq!(err, "");
+    assert_eq!(out.lines().count(), total + 2, "{out}");
+}
+
 #[test]
 fn config_reads_folding_and_rotation() {
     let c = config(&[]).unwrap();

@@ -33,6 +33,9 @@ const MAX_NAP: Duration = Duration::from_secs(1);
 /// While writes fail, how often the writer tries a newline to see if they work again,
 /// so the log recovers even when nothing is recorded (sign-ins are refused meanwhile).
 const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// After a rotation fails, how long the writer goes on in the current file before it
+/// tries again.
+const ROTATION_RETRY: Duration = Duration::from_secs(30);
 
 /// The last write's error, if it failed: shared by the writer and every handle.
 type Health = Arc<Mutex<Option<AuditError>>>;
@@ -127,7 +130,12 @@ impl AuditLog {
                 "ROOMGATE_AUDIT_KEY is not set: phone numbers are left out of the audit log"
             );
         }
-        Self::start(Box::new(file), size, rotation, key, limits)
+        let sink: Box<dyn Sink> = if regular {
+            Box::new(file)
+        } else {
+            Box::new(Stream(file))
+        };
+        Self::start(sink, size, rotation, key, limits)
     }
 
     /// The writer thread, writing to `sink`.
@@ -157,7 +165,7 @@ impl AuditLog {
             failing: None,
             health: health.clone(),
             alerts: alerts.clone(),
-            rotation_failing: false,
+            rotation_failing: None,
         };
         std::thread::Builder::new()
             .name("roomgate-audit".into())
@@ -307,9 +315,25 @@ impl AuditLog {
 /// Opens `path` for appending, creating it with mode 0600.
 fn open_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
-    options.create(true).append(true).read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match std::fs::metadata(path) {
+        // A pipe or a device: write-only, so a pipe whose reader has gone fails
+        // (`EPIPE`) rather than filling up for good (opened for reading too, the writer
+        // would be a reader itself); and non-blocking, so a reader that stalls makes a
+        // write fail (the log is then "down", and sign-ins busy) rather than hang the
+        // writer and every request waiting on it. A pipe with no reader yet is an
+        // error at start-up (`ENXIO`), not a start that waits.
+        Ok(meta) if !meta.is_file() => {
+            options.append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        }
+        _ => {
+            // Read too: the last byte is looked at, to end a torn line.
+            options.create(true).append(true).read(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        }
+    }
     options.open(path)
 }
 
@@ -338,6 +362,25 @@ impl Sink for File {
     }
 }
 
+/// A log that is not a regular file: a pipe to a log shipper, a character device.
+/// There is nothing to sync there (`fdatasync` on them fails with `EINVAL`): what the
+/// reader does with the lines is its own business.
+struct Stream(File);
+
+impl Sink for Stream {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(0)
+    }
+}
+
 /// Size-based rotation: `audit.log` becomes `audit.log.1`, `.1` becomes `.2`, and so
 /// on; `.keep` is overwritten, so at most `keep` old files remain.
 #[derive(Debug)]
@@ -355,7 +398,39 @@ impl Rotation {
     /// Renames the files one step older and opens a fresh, private `path`. The
     /// current file is already synced (every batch is); the renames are made
     /// durable with an fsync of the directory.
+    ///
+    /// The fresh file is made first (as `path.new`), so what most often fails (no
+    /// space, no inode, no file descriptor) fails before anything is renamed, and the
+    /// writer goes on in the current file with every older one where it was. Once
+    /// `path` is renamed, the fresh file is always the one returned: the writer must
+    /// never go on writing to a file that is now `.1`.
     fn rotate(&self) -> io::Result<File> {
+        let fresh_path = self.fresh();
+        let _ = std::fs::remove_file(&fresh_path);
+        let fresh = open_private(&fresh_path)?;
+        let shifted = self.shift_older().and_then(|()| {
+            std::fs::rename(&self.path, self.numbered(1))?;
+            std::fs::rename(&fresh_path, &self.path).inspect_err(|_| {
+                // Put the current file back where `show` and the next start look.
+                let _ = std::fs::rename(self.numbered(1), &self.path);
+            })
+        });
+        if let Err(e) = shifted {
+            let _ = std::fs::remove_file(&fresh_path);
+            return Err(e);
+        }
+        if let Err(e) = sync_dir(&self.path) {
+            // The renames are made; only their durability waits for the next sync.
+            tracing::warn!(
+                "the audit log's directory could not be synced after rotating {}: {e}",
+                self.path.display()
+            );
+        }
+        Ok(fresh)
+    }
+
+    /// `.keep-1` to `.keep` … `.1` to `.2`; what was `.keep` is gone.
+    fn shift_older(&self) -> io::Result<()> {
         // Left over from a run with a larger `keep`.
         let mut extra = self.keep + 1;
         while std::fs::remove_file(self.numbered(extra)).is_ok() {
@@ -367,10 +442,14 @@ impl Rotation {
                 _ => {}
             }
         }
-        std::fs::rename(&self.path, self.numbered(1))?;
-        let file = open_private(&self.path)?;
-        sync_dir(&self.path)?;
-        Ok(file)
+        Ok(())
+    }
+
+    /// Where the fresh file is made before it takes `path`'s name.
+    fn fresh(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".new");
+        PathBuf::from(name)
     }
 }
 
@@ -443,7 +522,8 @@ struct WriterState {
     /// `failing`, for the handles to read.
     health: Health,
     alerts: Alerts,
-    rotation_failing: bool,
+    /// When a failed rotation is tried again.
+    rotation_failing: Option<std::time::Instant>,
 }
 
 impl WriterState {
@@ -627,21 +707,31 @@ impl WriterState {
         if self.size == 0 || self.size + adding <= rotation.max_bytes {
             return;
         }
+        // After a failure, tried again a while later, not with every batch: each
+        // attempt costs a file made and removed, and renames of the older files.
+        let now = std::time::Instant::now();
+        if self.rotation_failing.is_some_and(|retry_at| now < retry_at) {
+            return;
+        }
         match rotation.rotate() {
             Ok(file) => {
+                if self.rotation_failing.is_some() {
+                    tracing::info!("the audit log {} is rotated again", rotation.path.display());
+                }
                 self.sink = Box::new(file);
                 self.size = 0;
                 self.mid_line = false;
-                self.rotation_failing = false;
+                self.rotation_failing = None;
             }
-            Err(e) if !self.rotation_failing => {
-                self.rotation_failing = true;
-                tracing::error!(
-                    "the audit log {} cannot be rotated: {e}; writing on to the current file",
-                    rotation.path.display()
-                );
+            Err(e) => {
+                if self.rotation_failing.is_none() {
+                    tracing::error!(
+                        "the audit log {} cannot be rotated: {e}; writing on to the current file",
+                        rotation.path.display()
+                    );
+                }
+                self.rotation_failing = Some(now + ROTATION_RETRY);
             }
-            Err(_) => {}
         }
     }
 }

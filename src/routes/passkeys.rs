@@ -145,17 +145,24 @@ pub async fn finish(
                 .detail("method=passkey");
             // The session's elevation and the audit record at once, as for a code, and
             // the name's sign-ins by code left in another tab are no failures.
-            let (elevated, (), proven) = tokio::join!(
+            let (elevated, recorded, proven) = tokio::join!(
                 session.elevate(&grant),
-                state.audit(record),
+                state.audit.record(record),
                 state.signin.signins.proven(grant.username.as_str()),
             );
             if let Err(e) = proven {
                 tracing::warn!(error = %e, "a passkey sign-in not noted: a code sign-in left open may count as a failure");
             }
             if let Err(e) = elevated {
+                session.clear_grant();
                 tracing::error!(%room, error = %e, "session not elevated after a passkey");
                 return Ok(json_notice(Notice::Unavailable, "store_unavailable"));
+            }
+            if recorded.is_err() {
+                // No approval granted unrecorded (the writer logs the log's failure).
+                session.clear_grant();
+                tracing::warn!(%room, "passkey approved but not recorded: no entry");
+                return Ok(json_notice(Notice::Unavailable, "unavailable"));
             }
             state
                 .metrics

@@ -98,13 +98,18 @@ pub async fn mint(
         .tokens
         .mint(&grant.username, &room)
         .map_err(|e| e.context("minting a Video access token"))?;
-    tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, expires_at = token.expires_at, "token minted");
-    state.metrics.token_minted();
     let record = AuditRecord::new(AuditEvent::TokenMinted)
         .user(&grant.username)
         .room(&room)
         .ip(ip);
-    state.audit(record).await;
+    // No way into the room unrecorded: a token whose record can't be written is not
+    // handed out (the writer logs the audit log's failure, once).
+    if state.audit.record(record).await.is_err() {
+        tracing::warn!(%room, "token not handed out: its audit record could not be written");
+        return Ok(json_notice(Notice::Unavailable, "unavailable"));
+    }
+    tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), %room, expires_at = token.expires_at, "token minted");
+    state.metrics.token_minted();
     let mut resp = HttpResponse::Ok().json(TokenResponse {
         token: token.jwt.expose_secret(),
         identity: &token.identity,

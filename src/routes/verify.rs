@@ -144,13 +144,21 @@ pub async fn check_code(
         verified_at: state.clock.unix_seconds(),
         passkey: None,
     });
+    let elevated = std::cell::Cell::new(false);
     let elevate = async {
+        elevated.set(true);
         match &grant {
             Some(grant) => session.elevate(grant).await,
             None => Err(anyhow::anyhow!("an approved sign-in without a username")),
         }
     };
-    match state.signin.check(visit, id, sign_in, &code, elevate).await {
+    let checked = state.signin.check(visit, id, sign_in, &code, elevate).await;
+    // The elevation runs alongside the approval's other steps (its audit record, the
+    // sign-in's end); if any of them failed, the session must not leave verified.
+    if elevated.get() && !matches!(checked, Ok(Checked::Approved(_))) {
+        session.clear_grant();
+    }
+    match checked {
         Ok(Checked::Approved(_)) => Ok(see_other(&format!("/rooms/{room}"))),
         Ok(Checked::Wrong { left }) => form_again(tr.t1("code-wrong", "count", left)),
         // The session keeps its sign-in: one that ended for good remembers why (the

@@ -253,7 +253,7 @@ impl SignInService {
         // before the per-name limit, so a refusal here costs the name nothing.
         if let Some(wait) = exhausted? {
             let kind = self.budget_for(channel).kind();
-            tracing::warn!(room = %visit.room, budget = kind.refusal_detail(), "sign-in refused: budget exhausted");
+            tracing::warn!(name: REPEATABLE, room = %visit.room, budget = kind.refusal_detail(), "sign-in refused: budget exhausted");
             return Err(Refusal::Budget(kind, wait));
         }
         // Likewise global: with Verify saturated or its breaker open, no code would go
@@ -428,7 +428,7 @@ impl SignInService {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wait)) => {
                 let detail = budget.kind().refusal_detail();
-                tracing::warn!(user = %req.log_user, %room, budget = detail, "sign-in refused: budget exhausted");
+                tracing::warn!(name: REPEATABLE, user = %req.log_user, %room, budget = detail, "sign-in refused: budget exhausted");
                 self.metrics.limited(LimitKind::Budget);
                 self.audit(send_limited(req, detail)).await;
                 Err(Notice::busy(wait))
@@ -646,13 +646,20 @@ impl SignInService {
                 self.metrics.verification_approved();
                 self.metrics.sign_in_approved(SignInMethod::Code);
                 // The sign-in's removal, the session's elevation (a revocation in the
-                // store) and the audit record (its own file): all at once.
-                let (ended, (), elevated) =
+                // store) and the audit record (its own file): all at once. Unless all
+                // three are done, the caller undoes the elevation: no approval is
+                // granted unrecorded.
+                let (ended, recorded, elevated) =
                     tokio::join!(attempt.end_approved(), attempt.approved(&number), elevate);
                 ended?;
                 if let Err(e) = elevated {
                     // Not verified after all: the old cookie's revocation wasn't recorded.
                     tracing::error!(%user, %room, error = %e, "session not elevated");
+                    return Ok(Checked::Ended(Notice::Unavailable));
+                }
+                if recorded.is_err() {
+                    // The writer has logged the audit log's failure; this says what it cost.
+                    tracing::warn!(%user, %room, "code approved but not recorded: no entry");
                     return Ok(Checked::Ended(Notice::Unavailable));
                 }
                 Ok(Checked::Approved(username))
@@ -766,13 +773,14 @@ impl Attempt<'_> {
     }
 
     /// The approval, with the number the code proved (as the passkey's approval has
-    /// `method=passkey`).
-    async fn approved(&self, number: &PhoneNumber) {
+    /// `method=passkey`). Unlike other records, its failure is the caller's: an
+    /// approval that can't be recorded is not granted.
+    async fn approved(&self, number: &PhoneNumber) -> Result<(), AuditError> {
         let record = self
             .record(AuditEvent::CheckApproved)
             .detail("method=code")
             .phone(number);
-        self.service.audit(record).await;
+        self.service.audit_log.record(record).await
     }
 
     fn record(&self, event: AuditEvent) -> AuditRecord {

@@ -360,3 +360,64 @@ async fn a_flood_of_ever_new_names_is_bounded_by_the_fold_keys() {
     assert_eq!(overflow[0]["count"], (FLOOD - 11) as u64);
     assert!(app.audit_records().len() <= 25, "{}", app.audit_text());
 }
+
+/// The audit log failing under way (here a pipe to a log shipper that goes away, so
+/// every write fails with `EPIPE`): a code approved by Verify is not granted, nor a
+/// token handed out, unrecorded. Both answer "busy".
+#[tokio::test]
+async fn no_approval_or_token_is_granted_unrecorded() {
+    let pipe = AuditPipe::open();
+    let mut app = spawn_app_with(
+        &[("ROOMGATE_AUDIT_LOG", &pipe.path())],
+        Overrides::default(),
+    )
+    .await;
+    // alice is in; bob has his code.
+    app.sign_in("standup", "alice").await;
+    let alice = app.client.clone();
+    let _start = mock_start_ok().mount_as_scoped(&app.verify).await;
+    let _check = mock_check("approved").mount_as_scoped(&app.verify).await;
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "bob").await,
+        "/rooms/standup/verify",
+    );
+    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+    let before = pipe.shipped();
+    assert!(before.contains(r#""event":"check_approved""#), "{before}");
+
+    pipe.close().await;
+
+    let resp = app.post_code("standup", "123456").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.text().await.unwrap().contains("<h1>Service busy</h1>"));
+    assert_eq!(
+        requests_to(&app.verify, CHECK_PATH).await,
+        2,
+        "Verify approved it"
+    );
+    assert_json(
+        app.post_token("standup").await,
+        StatusCode::UNAUTHORIZED,
+        serde_json::json!({"error": "not_verified"}),
+    )
+    .await;
+
+    // A load balancer sends sign-ins elsewhere meanwhile.
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.text().await.unwrap(),
+        "not ready: the audit log cannot be written"
+    );
+
+    app.client = alice;
+    let resp = app.post_token("standup").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().get("retry-after").is_some());
+    assert_json(
+        resp,
+        StatusCode::SERVICE_UNAVAILABLE,
+        serde_json::json!({"error": "unavailable"}),
+    )
+    .await;
+}

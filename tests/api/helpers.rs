@@ -48,14 +48,17 @@ pub struct TestApp {
     pub recordings: Arc<dyn roomgate::recordings::storage::ObjectStorage>,
 }
 
+/// A path in the temporary directory no other test of this run (or of another run
+/// at once) has: `{prefix}{pid}-{n}{suffix}`.
+fn unique_temp(prefix: &str, suffix: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("{prefix}{}-{n}{suffix}", std::process::id()))
+}
+
 /// A private copy of the test ACL on disk, so the app's file watcher has its own file.
 fn test_acl_file() -> std::path::PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "roomgate-api-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
+    let dir = unique_temp("roomgate-api-", "");
     // An earlier run with the same process id may have left one (with its store).
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -988,5 +991,66 @@ impl TestApp {
             req = req.header("X-Twilio-Signature", signature);
         }
         req.send().await.unwrap()
+    }
+}
+
+/// An audit log that is a pipe to a log shipper (this), which can go away: every
+/// write after that fails (`EPIPE`), as on a full disk.
+pub struct AuditPipe {
+    path: std::path::PathBuf,
+    shipped: Arc<std::sync::Mutex<Vec<u8>>>,
+    shipper: tokio::task::JoinHandle<()>,
+}
+
+impl AuditPipe {
+    /// The pipe, with its reader: open it before the app, which opens it for writing.
+    pub fn open() -> Self {
+        let path = unique_temp("roomgate-audit-", ".pipe");
+        let _ = std::fs::remove_file(&path);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let mut reader = tokio::net::unix::pipe::OpenOptions::new()
+            .open_receiver(&path)
+            .unwrap();
+        let shipped = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = shipped.clone();
+        let shipper = tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = tokio::io::AsyncReadExt::read(&mut reader, &mut buf).await {
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            path,
+            shipped,
+            shipper,
+        }
+    }
+
+    pub fn path(&self) -> String {
+        self.path.to_str().unwrap().to_owned()
+    }
+
+    /// What the app has written so far.
+    pub fn shipped(&self) -> String {
+        String::from_utf8(self.shipped.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The shipper goes away.
+    pub async fn close(&self) {
+        self.shipper.abort();
+        while !self.shipper.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Drop for AuditPipe {
+    fn drop(&mut self) {
+        self.shipper.abort();
+        let _ = std::fs::remove_file(&self.path);
     }
 }

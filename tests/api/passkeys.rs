@@ -844,6 +844,32 @@ async fn an_audit_log_that_cannot_be_written_refuses_passkey_sign_ins() {
     assert_eq!(json(finish).await["error"], "unavailable");
 }
 
+/// The audit log failing between a passkey's options and its assertion: the approval
+/// is not granted unrecorded.
+#[tokio::test]
+async fn a_passkey_approval_that_cannot_be_recorded_is_not_granted() {
+    let pipe = AuditPipe::open();
+    let mut app = spawn(&[("ROOMGATE_AUDIT_LOG", &pipe.path())]).await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    app.client = new_client();
+    let (ceremony, public_key, csrf) = options(&app, "alice").await;
+    let assertion = assert_with(&mut key, &public_key).unwrap();
+
+    pipe.close().await;
+    let finish = app
+        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
+        .await;
+    assert_eq!(finish.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(finish).await["error"], "unavailable");
+    let room = app.get_room(ROOM).await.text().await.unwrap();
+    assert!(
+        extract_meta_csrf(&room).is_none(),
+        "not the room page of a member"
+    );
+    assert!(!pipe.shipped().contains("method=passkey"));
+}
+
 /// The binding is checked at sign-in too, for list changes no reload saw (made while
 /// roomgate was stopped, say): here the list is swapped in without the reload hook.
 #[tokio::test]
