@@ -79,19 +79,28 @@ impl TrustedProxies {
         }
         let mut client = peer;
         for hop in forwarded_for.unwrap_or("").rsplit(',') {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => {
+            match parse_hop(hop.trim()) {
+                Some(ip) => {
                     client = canonical(ip);
                     if !self.contains(&client) {
                         break;
                     }
                 }
                 // A malformed entry: stop at the last address we could trust.
-                Err(_) => break,
+                None => break,
             }
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, or (as some proxies write it, Azure's
+/// among them) an address with the client's port, `1.2.3.4:5678` or
+/// `[2001:db8::1]:443`. Read as the proxy itself, every client would share one limit.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()
 }
 
 /// `::ffff:1.2.3.4` is 1.2.3.4.
@@ -163,6 +172,28 @@ mod tests {
         assert_eq!(
             proxies.client_ip(ip("10.1.1.1"), Some("garbage")),
             ip("10.1.1.1")
+        );
+    }
+
+    /// Some proxies write the client's port too; it is the same client.
+    #[test]
+    fn forwarded_entries_with_a_port_are_the_address() {
+        let proxies = TrustedProxies::parse("127.0.0.1").unwrap();
+        for (entry, client) in [
+            ("198.51.100.11:5000", "198.51.100.11"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[::ffff:192.0.2.1]:80", "192.0.2.1"),
+        ] {
+            assert_eq!(
+                proxies.client_ip(ip("127.0.0.1"), Some(entry)),
+                ip(client),
+                "{entry}"
+            );
+        }
+        // A proxy of ours with a port is passed over like one without.
+        assert_eq!(
+            proxies.client_ip(ip("127.0.0.1"), Some("198.51.100.7, 127.0.0.1:9000")),
+            ip("198.51.100.7")
         );
     }
 

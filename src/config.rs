@@ -202,13 +202,49 @@ pub fn public_url(var: impl Fn(&str) -> Option<String>) -> Url {
 /// Loads `.env` from the current directory, if there is one, into the environment
 /// (variables already set win). Only there: `dotenvy::dotenv` would also take one from
 /// any directory above, where a stray `.env` could switch a production service's
-/// mode, credentials or policy. A malformed file is a warning on stderr, not fatal.
-pub fn load_dotenv() {
-    match dotenvy::from_path(".env") {
-        Ok(()) => {}
-        Err(e) if e.not_found() => {}
-        Err(e) => eprintln!("warning: .env could not be read: {e}"),
+/// mode, credentials or policy.
+///
+/// A file that can't be read or parsed loads nothing (not the lines before the bad
+/// one: a service half configured is worse than one that doesn't start) and is an
+/// error that names the line, never its text: the line may hold a secret, and
+/// dotenvy's own message quotes it, with every line after it when a quote is left
+/// open.
+pub fn load_dotenv() -> Result<(), String> {
+    load_dotenv_from(std::path::Path::new(".env"))
+}
+
+fn load_dotenv_from(path: &std::path::Path) -> Result<(), String> {
+    let unreadable = |e: dotenvy::Error| match e {
+        dotenvy::Error::LineParse(rest, _) => {
+            let line = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|text| {
+                    let first = rest.lines().next()?;
+                    let at = text.find(first)?;
+                    Some(text[..at].matches('\n').count() + 1)
+                })
+                .map_or_else(String::new, |n| format!(" at line {n}"));
+            format!(
+                "{}: cannot parse{line} (an unclosed quote, or a space in a value without quotes?); nothing in it was loaded",
+                path.display()
+            )
+        }
+        dotenvy::Error::Io(e) => format!("{}: cannot read it: {e}", path.display()),
+        dotenvy::Error::EnvVar(_) => format!(
+            "{}: a variable it refers to is not valid UTF-8; nothing in it was loaded",
+            path.display()
+        ),
+        _ => format!("{}: cannot load it", path.display()),
+    };
+    let lines = match dotenvy::from_path_iter(path) {
+        Ok(lines) => lines,
+        Err(e) if e.not_found() => return Ok(()),
+        Err(e) => return Err(unreadable(e)),
+    };
+    for line in lines {
+        line.map_err(unreadable)?;
     }
+    dotenvy::from_path(path).map_err(unreadable)
 }
 
 impl Settings {
@@ -221,7 +257,7 @@ impl Settings {
     /// ([`load_dotenv`]).
     /// `overrides` (command-line flags) win over the environment.
     pub fn from_env(overrides: &[(&str, Option<String>)]) -> Result<Self, ConfigErrors> {
-        load_dotenv();
+        load_dotenv().map_err(|e| ConfigErrors(vec![e]))?;
         let mut settings = Self::from_lookup(|name| {
             overrides
                 .iter()
@@ -919,6 +955,42 @@ mod tests {
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_PUBLIC_URL", "https://meet.example.com"));
         assert!(settings(&vars).unwrap().is_https());
+    }
+
+    /// A `.env` that doesn't parse loads none of its lines, and its error names the
+    /// line without quoting it (or anything after it).
+    #[test]
+    fn a_malformed_dotenv_loads_nothing_and_quotes_no_secret() {
+        let dir = std::env::temp_dir().join(format!("roomgate-dotenv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(".env");
+        let first = format!("ROOMGATE_DOTENV_TEST_{}", std::process::id());
+        std::fs::write(
+            &path,
+            format!(
+                "# comment\n{first}=loaded\nROOMGATE_SESSION_KEY=\"s3cr3t-value\nTWILIO_AUTH_TOKEN=t0k3n\n"
+            ),
+        )
+        .unwrap();
+        let err = load_dotenv_from(&path).unwrap_err();
+        assert!(err.contains("at line 3"), "{err}");
+        // A value with a space, unquoted: the line is named where the value is cut.
+        std::fs::write(&path, "# one\nROOMGATE_ALLOWED_COUNTRIES=us gb\n").unwrap();
+        let err = load_dotenv_from(&path).unwrap_err();
+        assert!(err.contains("at line 2"), "{err}");
+        for secret in ["s3cr3t", "t0k3n", "SESSION_KEY"] {
+            assert!(!err.contains(secret), "{err}");
+        }
+        assert!(
+            std::env::var(&first).is_err(),
+            "a line before the bad one was loaded"
+        );
+
+        std::fs::write(&path, format!("{first}=loaded\n")).unwrap();
+        load_dotenv_from(&path).unwrap();
+        assert_eq!(std::env::var(&first).unwrap(), "loaded");
+        assert!(load_dotenv_from(&dir.join("absent")).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

@@ -258,7 +258,10 @@ fn main() -> ExitCode {
 /// `recordings check`: the storage `serve` would use, tried end to end with a probe.
 fn recordings_check() -> ExitCode {
     use roomgate::recordings::storage::{self, StorageSettings};
-    roomgate::config::load_dotenv();
+    if let Err(e) = roomgate::config::load_dotenv() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let settings = match StorageSettings::from_lookup(|name| std::env::var(name).ok()) {
         Ok(settings) => settings,
         Err(lines) => {
@@ -442,7 +445,7 @@ fn store_check() -> ExitCode {
 
 /// The store `serve` would use, from `.env` and the environment.
 fn store_settings() -> Result<StoreSettings, String> {
-    roomgate::config::load_dotenv();
+    roomgate::config::load_dotenv()?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     // The URL may come from a file, as for `serve`.
     roomgate::twilio::credentials::secret_var(env, "ROOMGATE_REDIS_URL").and_then(|(url, _)| {
@@ -457,7 +460,10 @@ fn store_settings() -> Result<StoreSettings, String> {
 /// `audit show`. There is no flag for the key itself: it would end up in shell
 /// history and in `ps`.
 fn show_audit(args: AuditShowArgs) -> ExitCode {
-    roomgate::config::load_dotenv();
+    if let Err(e) = roomgate::config::load_dotenv() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     // `--key-file` replaces any key the environment names, and so do its errors.
     // Folding and rotation are the server's business: a bad value there must not keep
     // anyone from reading the log.
@@ -522,7 +528,10 @@ fn show_audit(args: AuditShowArgs) -> ExitCode {
 
 fn acl_command(args: AclArgs) -> ExitCode {
     // Same `.env` and country policy as `serve`, so that what passes here loads there.
-    roomgate::config::load_dotenv();
+    if let Err(e) = roomgate::config::load_dotenv() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let policy = match AclPolicy::from_lookup(|n| std::env::var(n).ok()) {
         Ok(policy) => policy,
         Err(lines) => {

@@ -495,7 +495,7 @@ fn edits_obey_the_same_country_policy_as_serve() {
 
     fs::write(
         sandbox.dir.join(".env"),
-        "ROOMGATE_ALLOWED_COUNTRIES=us gb au\n",
+        "ROOMGATE_ALLOWED_COUNTRIES=\"us gb au\"\n",
     )
     .unwrap();
     assert_ok(&sandbox.run(&args, &[]));

@@ -44,7 +44,7 @@
 
 pub mod edit;
 mod parse;
-mod read;
+pub(crate) mod read;
 pub mod watch;
 
 pub use read::{MAX_FILE_BYTES, ReadError};

@@ -132,11 +132,28 @@ pub fn secret_var(
     }
 }
 
+/// The most a secret file may hold: keys and URLs are far smaller. A path to
+/// something else (`/dev/zero`, a log) is refused rather than read into memory whole.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
 /// The secret in `path`, without surrounding whitespace. Errors name the file, never
-/// its content.
+/// its content. A regular file only, as for the ACL: a FIFO would block start-up (and
+/// a SIGHUP's re-read) for good, a device would be read without end.
 pub fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    use std::io::Read as _;
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
+    let (file, _) = crate::acl::read::open_regular(path).map_err(|e| cannot(&e))?;
+    let mut text = String::new();
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot(&e))?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!(
+            "{} is over {} KiB: too large for a secret; is it the right file?",
+            path.display(),
+            MAX_SECRET_BYTES / 1024
+        ));
+    }
     let value = text.trim();
     if value.is_empty() {
         return Err(format!("{} is empty", path.display()));
@@ -194,6 +211,24 @@ mod tests {
                 .unwrap_err()
                 .contains("is empty")
         );
+        // Not a regular file, or far too large: refused at once, never read.
+        let fifo = dir.join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for (path, says) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "not a regular file"),
+        ] {
+            let e = read_secret_file(path).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+        std::fs::write(&file, vec![b'x'; 70 * 1024]).unwrap();
+        assert!(read_secret_file(&file).unwrap_err().contains("too large"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
