@@ -56,7 +56,8 @@ impl Notice {
             VerifyError::NotFound(_) => Self::Expired,
             VerifyError::InvalidParameter(_)
             | VerifyError::FraudBlocked(_)
-            | VerifyError::GeoBlocked(_) => Self::CannotSend,
+            | VerifyError::GeoBlocked(_)
+            | VerifyError::Undeliverable(_) => Self::CannotSend,
             VerifyError::Api(_)
             | VerifyError::Timeout
             | VerifyError::Busy(_)

@@ -97,6 +97,11 @@ pub enum VerifyError {
     /// 60605: the destination's country is not enabled in geo permissions.
     #[error("blocked by geo permissions (60605)")]
     GeoBlocked(TwilioApiError),
+    /// The number itself can't get a code: 60205 (a landline, for SMS), 60006 (a
+    /// valid-looking number the network says is not in service), 60008 (a carrier
+    /// Verify doesn't reach). About this number only; Verify is not down.
+    #[error("the number can't get a code ({})", .0.code.unwrap_or_default())]
+    Undeliverable(TwilioApiError),
     /// Any other Twilio error (auth, configuration, 5xx …).
     #[error("Twilio API error")]
     Api(TwilioApiError),
@@ -125,6 +130,7 @@ impl VerifyError {
             Some(20429) => Self::RateLimited(err),
             Some(60410) => Self::FraudBlocked(err),
             Some(60605) => Self::GeoBlocked(err),
+            Some(60205 | 60006 | 60008) => Self::Undeliverable(err),
             _ => Self::Api(err),
         }
     }
@@ -140,6 +146,7 @@ impl VerifyError {
             | Self::RateLimited(e)
             | Self::FraudBlocked(e)
             | Self::GeoBlocked(e)
+            | Self::Undeliverable(e)
             | Self::Api(e) => e.code,
             Self::Timeout | Self::Busy(_) | Self::Connect(_) | Self::Decode(_) => None,
         }
