@@ -36,8 +36,9 @@ pub struct Grant {
     /// Unix seconds, for session lifetime limits.
     pub verified_at: u64,
     /// The fingerprint of the phone number this session proved (see
-    /// [`crate::passkeys::Passkeys::phone_fingerprint`]): a passkey registered from it
-    /// is bound to that number. Absent when passkeys are off.
+    /// [`crate::passkeys::PhoneKey`]): the session holds while the list gives its user
+    /// that number, and a passkey registered from it is bound to it. Absent only in
+    /// grants made before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// The passkey this session was verified with (its id, as `roomgate passkeys

@@ -704,7 +704,7 @@ fn spawn_sweeper(state: web::Data<AppState>) {
                     continue;
                 }
             };
-            // Each abandoned sign-in is a failed verification for the name typed.
+            // Each window that ended unapproved is a failed verification of its name.
             state.signin.abandoned_all(expired).await;
         }
     });

@@ -98,16 +98,25 @@ impl AppState {
         Some(passkeys.phone_fingerprint(&acl.user(username)?.phone))
     }
 
-    /// Whether `grant` still stands as far as its passkey goes (see
-    /// [`crate::passkeys::still_holds`]): always for a code's; for a passkey's, while
-    /// that passkey is the user's and bound to the list's number.
-    pub async fn passkey_holds(&self, grant: &crate::session::Grant) -> Result<bool, StoreError> {
-        // The number's fingerprint is an HMAC: worked out only for a passkey's grant.
-        let phone = grant
-            .passkey
-            .as_ref()
-            .and_then(|_| self.phone_proof(&grant.username));
-        crate::passkeys::still_holds(&*self.store, grant, phone.as_deref()).await
+    /// Whether `grant` still stands: the list still gives its user the number its code
+    /// (or passkey) proved, and a passkey's grant still has its passkey (see
+    /// [`crate::passkeys::still_holds`]). A number changed on the list ends the sessions
+    /// the old one opened, as it ends the sign-ins under way: changing it is what a
+    /// host does when a phone is lost. (Grants from before numbers were kept in them
+    /// carry none, and stand on the name alone.)
+    pub async fn grant_holds(&self, grant: &crate::session::Grant) -> Result<bool, StoreError> {
+        let Some(proved) = &grant.phone else {
+            return crate::passkeys::still_holds(&*self.store, grant, None).await;
+        };
+        let now = {
+            let acl = self.acl.load();
+            acl.user(&grant.username)
+                .map(|user| self.signin.phone_key.fingerprint(&user.phone))
+        };
+        if now.as_ref() != Some(proved) {
+            return Ok(false);
+        }
+        crate::passkeys::still_holds(&*self.store, grant, now.as_deref()).await
     }
 
     /// Write an audit record before the request is answered. A failure to write is

@@ -153,13 +153,14 @@ impl FromRequest for Member {
                 tracing::info!(name: REPEATABLE, %user, %room, "refused: no longer on the list");
                 return Err(Refused::NotAllowed.into());
             };
-            match state.passkey_holds(&grant).await {
+            match state.grant_holds(&grant).await {
                 Ok(true) => {}
-                // Verified with a passkey revoked since: signed in no more.
+                // Verified for a number the list no longer has, or with a passkey
+                // revoked since: signed in no more.
                 Ok(false) => {
                     session.clear_grant();
                     let user = state.pseudonyms.of(grant.username.as_str());
-                    tracing::info!(name: REPEATABLE, %user, %room, "refused: the session's passkey was revoked");
+                    tracing::info!(name: REPEATABLE, %user, %room, "refused: the session's number or passkey is no longer the user's");
                     return Err(Refused::NotVerified.into());
                 }
                 Err(_) => {

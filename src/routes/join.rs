@@ -66,8 +66,9 @@ pub async fn room_page(
         let is_host = acl
             .allowed(&grant.username, &room)
             .map(|user| user.is_host());
-        // A session verified with a passkey revoked since is signed in no more.
-        let held = match state.passkey_holds(&grant).await {
+        // A session verified for a number the list no longer has, or with a passkey
+        // revoked since, is signed in no more.
+        let held = match state.grant_holds(&grant).await {
             Ok(held) => held,
             Err(_) => {
                 state.metrics.store_refusal();
@@ -89,7 +90,7 @@ pub async fn room_page(
                 by_passkey: grant.passkey.is_some(),
             });
         }
-        tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list, or its passkey revoked");
+        tracing::info!(name: REPEATABLE, user = %state.pseudonyms.of(grant.username.as_str()), %room, "verified session no longer on the list, or its number or passkey no longer the user's");
         session.clear_grant();
     }
     // A cookie verified for this room whose revocation can't be checked (the store is
@@ -219,14 +220,7 @@ async fn sign_in(
 ) -> Result<HttpResponse, PageError> {
     let begun = state
         .signin
-        .begin(
-            visit,
-            who.clone(),
-            tr.sms_locale(),
-            channel,
-            session.pending(),
-            previous,
-        )
+        .begin(visit, who.clone(), tr.sms_locale(), channel, previous)
         .await;
     match begun {
         Ok(id) => {

@@ -13,11 +13,8 @@ pub async fn logout(
     tr: Tr,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    if let Some(id) = session.pending()
-        && let Err(e) = state.signin.signins.remove(&id).await
-    {
-        tracing::warn!(error = %e, "pending sign-in not removed; it expires by itself");
-    }
+    // A pending sign-in is left to end with its window (see `signin::pending`): logging
+    // out doesn't take back the codes already checked against the name.
     if let Some(grant) = session.grant() {
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), room = %grant.room, "signed out");
     }

@@ -190,8 +190,8 @@ impl SignInService {
     /// or not, the outcome looks the same: a new pending sign-in, or the same refusal.
     /// Only a user on the list for this room (and, for a call, allowed calls) triggers
     /// a send, in the background, so timing doesn't tell either.
-    /// `replacing` is the session's previous sign-in, dropped once the new one exists;
-    /// `previous` is what it was, if read (a call asked for by a user not allowed calls
+    /// The session's previous sign-in, if any, is left as it is: it ends with its
+    /// window like any other (see `pending::window_key`). `previous` is what it was, if read (a call asked for by a user not allowed calls
     /// keeps its verification, so the text's code still works).
     pub async fn begin(
         &self,
@@ -199,7 +199,6 @@ impl SignInService {
         who: String,
         locale: Option<&str>,
         channel: Channel,
-        replacing: Option<SignInId>,
         previous: Option<&SignIn>,
     ) -> Result<SignInId, Refusal> {
         // A sign-in that can't be recorded is refused before it spends any limit, so
@@ -263,8 +262,8 @@ impl SignInService {
         }
         for_user?;
         pending?;
-        // Second round trip: the admissions peeked at, the sign-in's record (and the
-        // replaced one dropped) and its audit record; then, for a name on the list, its
+        // Second round trip: the admissions peeked at, the sign-in's record and its
+        // audit record; then, for a name on the list, its
         // number's limit and the budget. Every name waits for the same steps, so the
         // response takes as long whoever asks. The code goes out only once all of it
         // has succeeded.
@@ -286,22 +285,20 @@ impl SignInService {
             };
             (spent, admitted)
         };
-        let dropped = async {
-            match &replacing {
-                Some(old) => self.signins.remove(old).await,
-                None => Ok(()),
-            }
-        };
         let written = self
             .signins
             .record(visit.room.clone(), who.clone(), channel, &start);
-        let ((spent, admitted), recorded, written, dropped) = tokio::join!(
-            spent_then_admitted,
-            self.audit_log.record(record),
-            written,
-            dropped
-        );
-        let (id, sign_in) = written?;
+        let ((spent, admitted), recorded, written) =
+            tokio::join!(spent_then_admitted, self.audit_log.record(record), written);
+        let (id, sign_in, window_failed) = written?;
+        if window_failed {
+            // The name's last window, over and unapproved, ended here: a failed
+            // verification, perhaps the one that locks (this sign-in goes on: a lock
+            // stops the next).
+            if let Err(e) = self.abandoned(&sign_in).await {
+                tracing::warn!(error = %e, "an unapproved window was not counted as a failure");
+            }
+        }
         // Another request spent what the peek saw free (or the store failed): this
         // one is refused after all, and its record goes. A number's limit or budget
         // it spent stays spent: a race costs a unit, never lets one through.
@@ -319,7 +316,6 @@ impl SignInService {
             }
             return Err(Refusal::AuditDown(e));
         }
-        dropped?;
         match (start, admitted) {
             (Start::Send(req), Ok(())) => self.signins.send(id.clone(), sign_in, req),
             (Start::Send(_), Err(notice)) => self.signins.refuse(&id, sign_in, notice).await?,
@@ -566,7 +562,7 @@ impl SignInService {
         let left = match taken {
             Checks::Left { left, .. } => left,
             Checks::UsedUp { .. } => return attempt.failed(Notice::TooManyAttempts).await,
-            Checks::Over => return attempt.failed(Notice::Expired).await,
+            Checks::Over { stale } => return attempt.over(stale).await,
         };
         let started = match started {
             Some(started) => started,
@@ -766,6 +762,31 @@ impl Attempt<'_> {
             None => notice,
         };
         Ok(Checked::Ended(notice))
+    }
+
+    /// A check posted after the sign-in's window is over. It counts as a failure only
+    /// if it is what ends the window (see `pending::window_key`): one the sweep or a
+    /// later sign-in ended has been counted, and one an approval ended is none.
+    async fn over(&self, stale: Option<Window>) -> Result<Checked, Refusal> {
+        if let Some(Window(window)) = &stale
+            && self
+                .service
+                .signins
+                .end_unapproved(&self.sign_in.who, window)
+                .await?
+        {
+            return self.failed(Notice::Expired).await;
+        }
+        self.service
+            .signins
+            .close(&self.id, &self.sign_in, Notice::Expired, None)
+            .await?;
+        self.service
+            .metrics
+            .verification_failed(Notice::Expired.fail_reason());
+        self.audit(AuditEvent::CheckFailed, Notice::Expired.kind())
+            .await;
+        Ok(Checked::Ended(Notice::Expired))
     }
 
     async fn audit(&self, event: AuditEvent, detail: &str) {

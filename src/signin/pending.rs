@@ -26,7 +26,15 @@ use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
 /// Kept this long after it expires, so the sweep can still say whose it was.
 const AFTERLIFE: Duration = Duration::from_secs(300);
-/// Expired sign-ins wait here for the sweep, which counts each as a failure.
+/// A window key's life: its ten minutes, and the time for one of those who end it to
+/// find it (see [`window_key`]).
+const WINDOW_LIFE: Duration = Duration::from_secs(SIGN_IN_TTL.as_secs() + AFTERLIFE.as_secs());
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+/// Expired sign-ins wait here for the sweep, which counts the window of each that
+/// opened one as a failure, if it ended unapproved.
 const EXPIRY_QUEUE: &str = "signins-expiring";
 /// How often a check on another instance looks whether the start has finished.
 const POLL: Duration = Duration::from_millis(50);
@@ -153,8 +161,22 @@ fn key(id: &SignInId) -> String {
 /// checks, and it is not made any longer. The sign-ins of one name share this window
 /// the same way, whoever the name is, so the checks left and the expiry are what
 /// Verify's would be for a name on the list, and look no different for one that isn't.
+///
+/// A window that ends unapproved is one failed verification of the name, however its
+/// sign-ins ended (left open, logged out of, replaced by a resend or another name):
+/// counted once, by whichever of these ends it first (a `delete_if` on its value
+/// decides): the sweep, at the expiry of the sign-in that opened it; the name's next
+/// sign-in, finding it over; or a check posted after it is over. The key outlives the
+/// window's ten minutes by [`AFTERLIFE`] so that one of them still finds it. Counting
+/// sign-ins instead let a participant end theirs (logging out, or starting another)
+/// and guess five codes every ten minutes without ever being locked out.
 fn window_key(who: &str) -> String {
     format!("signin-window:{who}")
+}
+
+/// When `window` (a window key's value, `"{began_ms} {sign-in id}"`) began.
+fn window_began(window: &str) -> Option<u64> {
+    window.split_once(' ')?.0.parse().ok()
 }
 
 /// When the name's code was last approved (Unix ms): its sign-ins begun before then
@@ -178,20 +200,21 @@ pub enum Checks {
     /// All of the window's checks are spent.
     UsedUp { window: Window },
     /// The sign-in's window is over: ten minutes since its first code, or ended by
-    /// an approval or by its last check.
-    Over,
+    /// an approval or by its last check. `stale` is the window, if it is over by its
+    /// age but not yet ended (see [`window_key`]): the check that finds it ends it.
+    Over { stale: Option<Window> },
 }
 
 /// A name's window, as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window(String);
+pub struct Window(pub(super) String);
 
 impl Checks {
     /// The window the check was taken in, to end it with its verification.
     pub fn window(&self) -> Option<&Window> {
         match self {
             Self::Left { window, .. } | Self::UsedUp { window } => Some(window),
-            Self::Over => None,
+            Self::Over { .. } => None,
         }
     }
 }
@@ -232,7 +255,7 @@ impl SignIns {
         channel: Channel,
         start: Start,
     ) -> Result<SignInId, StoreError> {
-        let (id, sign_in) = self.record(room, who, channel, &start).await?;
+        let (id, sign_in, _) = self.record(room, who, channel, &start).await?;
         if let Start::Send(req) = start {
             self.send(id.clone(), sign_in, req);
         }
@@ -241,14 +264,16 @@ impl SignIns {
 
     /// The first half of [`Self::begin`]: the sign-in, written durably, with its start
     /// still to come ([`Self::send`]) for a [`Start::Send`]. For a caller that decides
-    /// whether to send while this is written.
+    /// whether to send while this is written. The last of the three: whether the
+    /// name's previous window was found over and ended here, unapproved, which the
+    /// caller counts as a failure (see [`window_key`]).
     pub async fn record(
         &self,
         room: RoomName,
         who: String,
         channel: Channel,
         start: &Start,
-    ) -> Result<(SignInId, SignIn), StoreError> {
+    ) -> Result<(SignInId, SignIn, bool), StoreError> {
         let id = SignInId(ordered_token());
         let (username, phone, state) = match start {
             Start::Send(req) => (
@@ -281,24 +306,66 @@ impl SignIns {
         // window unless one is open: a resend, as far as Verify is concerned.
         let opens_window = matches!(start, Start::Send(_) | Start::Nothing | Start::Keep(..));
         let window = async {
-            if opens_window {
-                let window = format!("{created_ms} {}", id.0);
-                self.store
-                    .put_new(&window_key(&sign_in.who), window.as_bytes(), SIGN_IN_TTL)
-                    .await?;
+            if !opens_window {
+                return Ok(false);
             }
-            Ok(())
+            let (key, window) = (window_key(&sign_in.who), format!("{created_ms} {}", id.0));
+            if self
+                .store
+                .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                .await?
+            {
+                return Ok(false);
+            }
+            // One is there: open (this is a resend), or over by its age and not yet
+            // ended, which this sign-in ends before opening its own.
+            let Some(there) = self.store.get(&key).await? else {
+                self.store
+                    .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                    .await?;
+                return Ok(false);
+            };
+            let there = String::from_utf8_lossy(&there).into_owned();
+            let over = window_began(&there)
+                .is_none_or(|began| created_ms.saturating_sub(began) >= ms(SIGN_IN_TTL));
+            if !over {
+                return Ok(false);
+            }
+            let failed = self.end_unapproved(&sign_in.who, &there).await?;
+            self.store
+                .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                .await?;
+            Ok(failed)
         };
         // All at once: the embedded store commits them together (one fsync, not
         // several in a row), and Redis pipelines them on its connection. Any order is
         // safe: the sweep ignores an expiry whose sign-in is missing.
         let (stored, encoded) = (key(&id), encode(&sign_in));
-        tokio::try_join!(
+        let ((), (), failed) = tokio::try_join!(
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.store.schedule(EXPIRY_QUEUE, &id.0, due),
             window,
         )?;
-        Ok((id, sign_in))
+        Ok((id, sign_in, failed))
+    }
+
+    /// Ends `who`'s window `window` if it is still there (see [`window_key`]): whether
+    /// this call ended it unapproved, and so counts its failure. A window begun before
+    /// the name's last approval (by a passkey, which leaves code windows be) counts
+    /// nothing.
+    pub async fn end_unapproved(&self, who: &str, window: &str) -> Result<bool, StoreError> {
+        if !self
+            .store
+            .delete_if(&window_key(who), window.as_bytes())
+            .await?
+        {
+            return Ok(false);
+        }
+        if let Err(e) = self.store.delete(&checks_key(who, window)).await {
+            tracing::debug!(error = %e, "an ended window's checks left to expire");
+        }
+        let began = window_began(window).unwrap_or(0);
+        Ok(!self.proven_since(who, began).await?)
     }
 
     /// A recorded sign-in whose code may not be sent after all: it ends with `notice`
@@ -437,20 +504,23 @@ impl SignIns {
     /// an old cookie, signing in again or moving to another instance resets nothing.
     pub async fn take_check(&self, sign_in: &SignIn) -> Result<Checks, StoreError> {
         let Some(raw) = self.store.get(&window_key(&sign_in.who)).await? else {
-            return Ok(Checks::Over);
+            return Ok(Checks::Over { stale: None });
         };
         let window = String::from_utf8(raw).ok();
-        let began = window
-            .as_deref()
-            .and_then(|w| w.split_once(' ')?.0.parse::<u64>().ok());
+        let began = window.as_deref().and_then(window_began);
         let (Some(window), Some(started_ms)) = (window, began) else {
             tracing::warn!("unreadable sign-in window in the store; treated as over");
-            return Ok(Checks::Over);
+            return Ok(Checks::Over { stale: None });
         };
         // A window that began after this sign-in is another verification's: this
         // one's ended (and Verify's with it).
         if started_ms > sign_in.created_ms {
-            return Ok(Checks::Over);
+            return Ok(Checks::Over { stale: None });
+        }
+        if self.now_ms().saturating_sub(started_ms) >= ms(SIGN_IN_TTL) {
+            return Ok(Checks::Over {
+                stale: Some(Window(window)),
+            });
         }
         let cap = u32::from(MAX_CHECKS);
         let used = self
@@ -546,7 +616,8 @@ impl SignIns {
         Ok(())
     }
 
-    /// Drop a sign-in. Its window stays: a sign-in after it is a resend.
+    /// Drop a sign-in (one that ended for a reason that is no one's failure, or was
+    /// refused as it was made). Its window stays: a sign-in after it is a resend.
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
         self.lock().remove(id);
         // Together, as in `begin`. A crash between them leaves at worst an expiry
@@ -585,9 +656,10 @@ impl SignIns {
     }
 
     /// Take the sign-ins that expired unfinished, returning those that count as a
-    /// failed verification: all but those begun before their name's code was
-    /// approved (a second tab's or device's, left when the first signed in). Across
-    /// instances each is taken by one only.
+    /// failed verification: each that opened its name's window, if the window is
+    /// still there to end (not approved, not ended by its last check or by a later
+    /// sign-in) and was not followed by an approval by passkey. Across instances each
+    /// is taken by one only.
     pub async fn sweep(&self) -> Result<Vec<SignIn>, StoreError> {
         // Taken off the queue already: each is seen to here, whatever happens to the
         // others (a store error for one would otherwise drop the rest uncounted). All
@@ -606,14 +678,17 @@ impl SignIns {
         self.lock().remove(&id);
         let counts = match self.store.get(&key(&id)).await {
             Ok(Some(raw)) => match serde_json::from_slice::<SignIn>(&raw) {
-                Ok(sign_in) => match self.proven_since(&sign_in).await {
-                    Ok(true) => None,
-                    Ok(false) => Some(sign_in),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable");
-                        None
+                Ok(sign_in) => {
+                    let opened = format!("{} {}", sign_in.created_ms, id.0);
+                    match self.end_unapproved(&sign_in.who, &opened).await {
+                        Ok(true) => Some(sign_in),
+                        Ok(false) => None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable");
+                            None
+                        }
                     }
-                },
+                }
                 Err(_) => None,
             },
             Ok(None) => None,
@@ -638,11 +713,11 @@ impl SignIns {
     }
 
     /// Whether `sign_in`'s name had a code approved since it began.
-    async fn proven_since(&self, sign_in: &SignIn) -> Result<bool, StoreError> {
-        let proven = self.store.get(&proven_key(&sign_in.who)).await?;
+    async fn proven_since(&self, who: &str, since_ms: u64) -> Result<bool, StoreError> {
+        let proven = self.store.get(&proven_key(who)).await?;
         Ok(proven
             .and_then(|at| <[u8; 8]>::try_from(at.as_slice()).ok())
-            .is_some_and(|at| u64::from_le_bytes(at) >= sign_in.created_ms))
+            .is_some_and(|at| u64::from_le_bytes(at) >= since_ms))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
@@ -760,7 +835,7 @@ mod tests {
     async fn a_names_sign_ins_share_its_checks_and_its_ten_minutes() {
         let clock = Arc::new(ManualClock::default());
         let signins = signins(clock.clone());
-        let (_, first) = began(&signins, "mallory").await;
+        let (first_id, first) = began(&signins, "mallory").await;
         for n in [4, 3] {
             assert_eq!(left(signins.take_check(&first).await.unwrap()), Some(n));
         }
@@ -770,7 +845,13 @@ mod tests {
         // Ten minutes after the first code: over, though the second sign-in is one
         // minute old.
         clock.advance(Duration::from_secs(60));
-        assert_eq!(signins.take_check(&second_in).await.unwrap(), Checks::Over);
+        let Checks::Over {
+            stale: Some(Window(stale)),
+        } = signins.take_check(&second_in).await.unwrap()
+        else {
+            panic!("over, and not yet ended")
+        };
+        assert!(stale.ends_with(&first_id.0), "the first sign-in's window");
 
         // A new window, with five checks; approved, it ends.
         let (third, third_in) = began(&signins, "mallory").await;
@@ -785,7 +866,10 @@ mod tests {
             .remove_approved(&third, &third_in, window.as_ref())
             .await
             .unwrap();
-        assert_eq!(signins.take_check(&third_in).await.unwrap(), Checks::Over);
+        assert_eq!(
+            signins.take_check(&third_in).await.unwrap(),
+            Checks::Over { stale: None }
+        );
         // Its count goes with it (one a flow would otherwise sit out its lifetime).
         let Some(Window(ended)) = window else {
             panic!("a window")
@@ -818,7 +902,10 @@ mod tests {
         clock.advance(Duration::from_millis(1));
         let (_, fifth_in) = began(&signins, "mallory").await;
         assert_eq!(left(signins.take_check(&fifth_in).await.unwrap()), Some(4));
-        assert_eq!(signins.take_check(&fourth_in).await.unwrap(), Checks::Over);
+        assert_eq!(
+            signins.take_check(&fourth_in).await.unwrap(),
+            Checks::Over { stale: None }
+        );
         // Other names have windows of their own.
         let (_, other) = began(&signins, "bob").await;
         assert_eq!(left(signins.take_check(&other).await.unwrap()), Some(4));
@@ -926,14 +1013,77 @@ mod tests {
         let used = alices(&signins).await;
         clock.advance(Duration::from_secs(5));
         let sign_in = signins.get(&used, &room("standup")).await.unwrap().unwrap();
+        let window = signins.take_check(&sign_in).await.unwrap();
         signins
-            .remove_approved(&used, &sign_in, None)
+            .remove_approved(&used, &sign_in, window.window())
             .await
             .unwrap();
         clock.advance(Duration::from_secs(5));
         let _later = alices(&signins).await;
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["alice"], "only the one begun after");
+    }
+
+    /// Ending a sign-in oneself (logging out, or starting another) doesn't take back
+    /// the window's failure: each window that ends unapproved counts once, however
+    /// many sign-ins it had, and whoever ends it first (the sweep, or the name's next
+    /// sign-in finding it over). Five guesses every ten minutes, logging out between,
+    /// locked the name out never.
+    #[tokio::test]
+    async fn each_window_ended_unapproved_is_one_failure_whoever_ends_it() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        // One window, three sign-ins (a resend, another tab), four checks: one failure.
+        let first = alices(&signins).await;
+        let first_in = signins
+            .get(&first, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        for _ in 0..4 {
+            assert!(matches!(
+                signins.take_check(&first_in).await.unwrap(),
+                Checks::Left { .. }
+            ));
+        }
+        clock.advance(Duration::from_secs(60));
+        let _resend = alices(&signins).await;
+        let _tab = alices(&signins).await;
+        clock.advance(SIGN_IN_TTL);
+        assert_eq!(swept(&signins).await, ["alice"]);
+        assert!(swept(&signins).await.is_empty());
+
+        // The next window is over before the sweep gets to it: the name's next
+        // sign-in ends it, and it is counted there, once.
+        let _opener = alices(&signins).await;
+        clock.advance(SIGN_IN_TTL);
+        let (_, third_in, failed) = signins
+            .record(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                &Start::Nothing,
+            )
+            .await
+            .unwrap();
+        assert!(failed, "the window found over is a failure");
+        assert!(
+            swept(&signins).await.is_empty(),
+            "the sweep finds it ended, and the new window still open"
+        );
+
+        // A check posted after its window is over finds it stale; the first to end it
+        // counts it, the others find nothing to end.
+        clock.advance(SIGN_IN_TTL);
+        let Checks::Over {
+            stale: Some(Window(stale)),
+        } = signins.take_check(&third_in).await.unwrap()
+        else {
+            panic!("over, not yet ended")
+        };
+        assert!(signins.end_unapproved("alice", &stale).await.unwrap());
+        assert!(!signins.end_unapproved("alice", &stale).await.unwrap());
+        assert!(swept(&signins).await.is_empty());
     }
 
     #[tokio::test]

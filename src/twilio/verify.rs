@@ -573,6 +573,7 @@ mod tests {
                 VerifyError::RateLimited(_) => "RateLimited",
                 VerifyError::FraudBlocked(_) => "FraudBlocked",
                 VerifyError::GeoBlocked(_) => "GeoBlocked",
+                VerifyError::Undeliverable(_) => "Undeliverable",
                 VerifyError::Api(_) => "Api",
                 VerifyError::Timeout => "Timeout",
                 VerifyError::Busy(_) => "Busy",
@@ -590,6 +591,9 @@ mod tests {
             (START_PATH, 20429, 429, "RateLimited"),
             (START_PATH, 60410, 403, "FraudBlocked"),
             (START_PATH, 60605, 403, "GeoBlocked"),
+            (START_PATH, 60205, 403, "Undeliverable"),
+            (START_PATH, 60006, 400, "Undeliverable"),
+            (START_PATH, 60008, 403, "Undeliverable"),
             (START_PATH, 20003, 401, "Api"),
         ];
         for (op_path, code, status, expected) in cases {

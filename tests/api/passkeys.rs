@@ -701,10 +701,11 @@ async fn a_new_number_invalidates_the_passkeys_until_proven_by_sms() {
         })
         .await
     );
-    // The session from the old number can't register for the new one.
+    // The session from the old number is signed in no more: it can't register for
+    // the new one.
     let start = app.post_passkey_register_start(ROOM, &room_csrf).await;
-    assert_eq!(start.status(), StatusCode::FORBIDDEN);
-    assert_eq!(json(start).await["error"], "phone_not_proven");
+    assert_eq!(start.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(start).await["error"], "not_verified");
 
     app.post_logout(ROOM).await;
     let csrf_after = app.csrf_token(ROOM).await;
