@@ -17,6 +17,17 @@ use super::{Acl, AclErrors, AclPolicy};
 /// file in several steps.
 const SETTLE: Duration = Duration::from_millis(150);
 
+/// How long a file that drops users must stay as it is before it is put in service.
+/// A file still being written (created and filled by a script, or rewritten in place)
+/// parses as a shorter list wherever it happens to end between two users: put in
+/// service, everyone after the cut would be signed out and lose their passkeys. A
+/// list that only adds or changes users is taken at once.
+const STABLE: Duration = Duration::from_secs(1);
+
+/// The most re-reads of a file that drops users and keeps changing: past them it is
+/// judged as it then is.
+const STABLE_TRIES: u32 = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclStatus {
     /// The file on disk is what is in service.
@@ -88,6 +99,12 @@ impl AclStore {
     /// Read, validate and swap in the file. Blocking file I/O and parsing: call it
     /// from `spawn_blocking`, never on the async runtime.
     pub fn reload(&self) -> ReloadOutcome {
+        self.reload_settled(STABLE_TRIES)
+    }
+
+    /// [`Self::reload`], re-reading a file that drops users up to `tries` times until
+    /// it stays the same for [`STABLE`].
+    fn reload_settled(&self, tries: u32) -> ReloadOutcome {
         // Only a regular file, and only up to the limit: a FIFO put in the list's
         // place would block this (and every later) reload for good.
         let text = match super::read::read(&self.path) {
@@ -109,26 +126,41 @@ impl AclStore {
         let parsed = Acl::parse_bytes(&self.path, text, &self.policy);
         // The parse's working memory (many times the list's size) goes back now.
         crate::memory::release_freed();
-        match parsed {
-            Ok(acl) if acl == **self.current.load() => {
-                *in_service = Some(digest);
-                self.unchanged()
-            }
-            Ok(acl) => {
-                let users = acl.user_count();
-                *in_service = Some(digest);
-                self.current.store(Arc::new(acl));
-                self.status.store(Arc::new(AclStatus::Fresh));
-                ReloadOutcome::Loaded { users }
-            }
+        let acl = match parsed {
+            Ok(acl) => acl,
             Err(errors) => {
                 self.status.store(Arc::new(AclStatus::Stale {
                     error: errors.redacted(),
                 }));
-                ReloadOutcome::Rejected(errors)
+                return ReloadOutcome::Rejected(errors);
             }
+        };
+        if acl == **self.current.load() {
+            *in_service = Some(digest);
+            return self.unchanged();
         }
+        if tries > 0 && drops_users(&self.current.load(), &acl) {
+            drop(in_service);
+            std::thread::sleep(STABLE);
+            let settled = super::read::read(&self.path)
+                .is_ok_and(|again| <[u8; 32]>::from(Sha256::digest(&again)) == digest);
+            if !settled {
+                // Still being written, or changed again: judged once it settles.
+                return self.reload_settled(tries - 1);
+            }
+            in_service = self.digest();
+        }
+        let users = acl.user_count();
+        *in_service = Some(digest);
+        self.current.store(Arc::new(acl));
+        self.status.store(Arc::new(AclStatus::Fresh));
+        ReloadOutcome::Loaded { users }
     }
+}
+
+/// Whether `next` leaves out a user `current` has.
+fn drops_users(current: &Acl, next: &Acl) -> bool {
+    current.users().any(|(name, _)| next.user(name).is_none())
 }
 
 impl AclStore {
@@ -259,8 +291,13 @@ type Entry = (PathBuf, std::ffi::OsString);
 /// The first is the directory's own name in its parent: a deploy that swaps the whole
 /// directory (`mv conf conf.old; mv conf.new conf`), or deletes and recreates it,
 /// leaves nothing of the old directory to watch.
+///
+/// Then every link in the directory's own path, and where it leads: a deploy's
+/// `current -> releases/N`, swapped for `releases/N+1`, changes which file the path
+/// reads without a change in any directory above.
 fn entries_on_the_way(path: &Path) -> Vec<Entry> {
-    let dir = real_dir(path.parent().unwrap_or(Path::new("")));
+    let given = path.parent().unwrap_or(Path::new(""));
+    let dir = real_dir(given);
     let mut entries = Vec::new();
     if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
         entries.push((parent.to_path_buf(), name.to_owned()));
@@ -268,6 +305,15 @@ fn entries_on_the_way(path: &Path) -> Vec<Entry> {
     if let Some(name) = path.file_name() {
         let mut links = 0;
         follow(dir, Path::new(name), &mut entries, &mut links);
+    }
+    let mut prefix = PathBuf::new();
+    for part in given.components() {
+        prefix.push(part);
+        let is_link = std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink());
+        if let (true, Some(up), Some(name)) = (is_link, prefix.parent(), prefix.file_name()) {
+            let mut links = 0;
+            follow(real_dir(up), Path::new(name), &mut entries, &mut links);
+        }
     }
     entries
 }
@@ -527,6 +573,40 @@ mod tests {
         (dir, path, store)
     }
 
+    /// A file caught halfway through being written parses as a shorter list: it is
+    /// not put in service while it is still changing (here the rest comes 300 ms
+    /// later). A list that really drops a user goes in once it has stayed put.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_still_being_written_does_not_drop_users() {
+        let full = list_of(6);
+        let (_dir, path, store) = loaded(&full);
+        let cut = full.find("[users.u3]").unwrap();
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let writer = {
+            let (path, full) = (path.clone(), full.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(&path, full).unwrap();
+            })
+        };
+        let outcome = store.reload();
+        writer.join().unwrap();
+        assert!(matches!(outcome, ReloadOutcome::Unchanged), "{outcome:?}");
+        assert_eq!(store.load().user_count(), 6);
+
+        // Two users really removed: in service once the file has stayed so.
+        std::fs::write(&path, &full[..full.find("[users.u4]").unwrap()]).unwrap();
+        let began = std::time::Instant::now();
+        assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 4 }));
+        assert!(began.elapsed() >= STABLE);
+        // Adding is taken at once.
+        std::fs::write(&path, &full).unwrap();
+        let began = std::time::Instant::now();
+        assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 6 }));
+        assert!(began.elapsed() < STABLE);
+    }
+
     /// The list at `path`, watched; the receiver hears, per reload, whether it
     /// loaded a new list. (No SIGHUP: its sender is dropped at once.)
     fn watched(path: &Path) -> (Arc<AclStore>, AclWatch, mpsc::UnboundedReceiver<bool>) {
@@ -605,6 +685,20 @@ mod tests {
         symlink("b", dir.join("a")).unwrap();
         symlink("a", dir.join("b")).unwrap();
         assert_eq!(entries_on_the_way(&dir.join("a")).len(), 3);
+        // A link in the directory's own path (a deploy's `current -> releases/v1`) is
+        // watched, and so is where it leads.
+        std::fs::create_dir_all(dir.join("releases/v1")).unwrap();
+        std::fs::write(dir.join("releases/v1/acl.toml"), GOOD).unwrap();
+        symlink("releases/v1", dir.join("current")).unwrap();
+        let through = entries_on_the_way(&dir.join("current/acl.toml"));
+        for entry in [
+            (dir.join("releases"), name("v1")),
+            (dir.join("releases/v1"), name("acl.toml")),
+            (dir.clone(), name("current")),
+            (dir.clone(), name("releases")),
+        ] {
+            assert!(through.contains(&entry), "{entry:?} in {through:?}");
+        }
         // A directory that is gone for now is still named in its parent.
         assert_eq!(
             entries_on_the_way(&dir.join("gone/acl.toml")),
@@ -658,6 +752,33 @@ mod tests {
             .await
             .expect("an edit in the new version");
         assert_eq!(store.load().user_count(), 4);
+    }
+
+    /// A deploy that keeps releases side by side and points `current` at one: the
+    /// list is named through `current/acl.toml`, and swapping the link (a rename over
+    /// it, as `ln -sfn` into place does) puts the new release's list in service.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_swapped_directory_link_in_the_path_is_followed() {
+        use std::os::unix::fs::symlink;
+        let tmp = TempDir::new("watch-release");
+        let dir = tmp.0.clone();
+        for (release, users) in [("v1", 1), ("v2", 3)] {
+            std::fs::create_dir_all(dir.join("releases").join(release)).unwrap();
+            std::fs::write(
+                dir.join("releases").join(release).join("acl.toml"),
+                list_of(users),
+            )
+            .unwrap();
+        }
+        symlink("releases/v1", dir.join("current")).unwrap();
+        let (store, _watch, mut loads) = watched(&dir.join("current/acl.toml"));
+        assert_eq!(store.load().user_count(), 1);
+
+        symlink("releases/v2", dir.join("current.tmp")).unwrap();
+        std::fs::rename(dir.join("current.tmp"), dir.join("current")).unwrap();
+        until_loaded(&mut loads).await.expect("the new release");
+        assert_eq!(store.load().user_count(), 3);
     }
 
     /// A deploy that swaps the ACL's whole directory, or deletes it and makes it
