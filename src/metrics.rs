@@ -181,6 +181,9 @@ label_value! {
         Known => "known",
         /// Twilio had the room in progress.
         Exists => "exists",
+        /// Twilio had the room in progress without our status callback: a client
+        /// made it (client-side room creation is on), so its events escape us.
+        Foreign => "foreign",
         Created => "created",
         /// Twilio answered with an error, or could not be reached.
         Failed => "failed",

@@ -559,8 +559,23 @@
     updateWaiting();
   }
 
-  function connect(token) {
-    return Video.connect(token, { name: config.room, tracks: localTracks, dominantSpeaker: true });
+  // roomgate makes the room in the background as it hands out the token (a slow
+  // Video API never delays the token). With client-side room creation off, as the
+  // README asks, a connect that gets there first finds no room (53103 or 53106): it is
+  // tried again a few times, as the room is on its way.
+  const ROOM_PENDING_CODES = [53103, 53106];
+  const ROOM_PENDING_WAITS_MS = [500, 1000, 1500, 2000, 3000];
+
+  async function connect(token) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await Video.connect(token, { name: config.room, tracks: localTracks, dominantSpeaker: true });
+      } catch (err) {
+        const pending = err && ROOM_PENDING_CODES.includes(err.code);
+        if (!pending || attempt >= ROOM_PENDING_WAITS_MS.length) throw err;
+        await new Promise((resolve) => setTimeout(resolve, ROOM_PENDING_WAITS_MS[attempt]));
+      }
+    }
   }
 
   function handleConnectError(err) {

@@ -176,7 +176,13 @@ impl RoomKeeper {
             return RoomEnsure::Known;
         }
         let outcome = match video.fetch_room(room.as_str()).await {
-            Ok(Some(_)) => Ok(RoomEnsure::Exists),
+            Ok(Some(found)) if ours(&found, status_callback.as_ref()) => Ok(RoomEnsure::Exists),
+            Ok(Some(_)) => {
+                // Twilio made it for a client that connected first: no callback
+                // tells us of its participants, its end or its recordings.
+                tracing::warn!(%room, "the room is in progress without roomgate's status callback: a client made it; turn client-side room creation off in Twilio's Video settings (see the README)");
+                Ok(RoomEnsure::Foreign)
+            }
             Ok(None) => match video
                 .create_room_recorded(room, status_callback.as_ref(), recording)
                 .await
@@ -267,7 +273,9 @@ impl Drop for Attempt {
     fn drop(&mut self) {
         let ok = matches!(
             self.outcome,
-            Some(RoomEnsure::Known | RoomEnsure::Exists | RoomEnsure::Created)
+            Some(
+                RoomEnsure::Known | RoomEnsure::Exists | RoomEnsure::Foreign | RoomEnsure::Created
+            )
         );
         let mut rooms = self.keeper.rooms();
         if ok {
@@ -278,6 +286,17 @@ impl Drop for Attempt {
             rooms.insert(self.room.clone(), Slot::BackingOff { failures, until });
         }
     }
+}
+
+/// Whether `room` tells its events to `callback`, ours (when we give rooms none,
+/// any room is as we would have made it).
+fn ours(room: &crate::video::rest::Room, callback: Option<&Url>) -> bool {
+    callback.is_none_or(|ours| {
+        room.status_callback
+            .as_deref()
+            .and_then(|given| Url::parse(given).ok())
+            .is_some_and(|given| &given == ours)
+    })
 }
 
 #[cfg(test)]

@@ -567,6 +567,55 @@ async fn the_first_token_creates_the_room_with_our_status_callback() {
     assert_eq!(video_requests(&app).await.len(), 2);
 }
 
+/// A room Twilio made for a client that connected before roomgate made it (client-side
+/// room creation on) has no status callback of ours: nothing tells roomgate of its
+/// participants, its end or its recordings. It is told apart (`foreign`, and a
+/// warning), and not created again; one with our callback is `exists`.
+#[tokio::test]
+async fn a_room_a_client_made_is_told_apart_from_ours() {
+    let app = spawn_app_with(
+        &[
+            ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ],
+        Overrides::default(),
+    )
+    .await;
+    for (room, callback, outcome) in [
+        ("standup", Value::Null, "foreign"),
+        (
+            "all-hands",
+            json!("http://127.0.0.1:8080/twilio/room-events"),
+            "exists",
+        ),
+    ] {
+        app.sign_in(room, "alice").await;
+        let mut found = room_json(room, "in-progress");
+        found["status_callback"] = callback;
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/Rooms/{room}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(found))
+            .expect(1)
+            .mount(&app.video)
+            .await;
+        assert_eq!(app.post_token(room).await.status(), StatusCode::OK);
+        let counted = format!(r#"roomgate_room_ensure_total{{outcome="{outcome}"}} 1"#);
+        let (seen, metrics) = poll_until(Duration::from_secs(5), || async {
+            let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+            (metrics.contains(&counted), metrics)
+        })
+        .await;
+        assert!(seen, "{counted} in:\n{metrics}");
+        // Remembered either way: the next token looks nothing up.
+        assert_eq!(app.post_token(room).await.status(), StatusCode::OK);
+    }
+    let calls = calls_to(&app.video).await;
+    assert!(
+        calls.iter().all(|r| r.method.as_str() == "GET"),
+        "no CreateRoom"
+    );
+}
+
 #[tokio::test]
 async fn a_room_already_in_progress_is_not_created_again() {
     let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
