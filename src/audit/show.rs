@@ -28,6 +28,59 @@ pub struct ShowOptions {
     pub key: Option<AuditKey>,
 }
 
+/// A file of the log and where it was opened.
+type Opened = (PathBuf, File);
+
+/// Tries at opening the files together, at most: a log that rotates faster than its
+/// files can be opened is read as they were last opened.
+const OPEN_TRIES: usize = 5;
+
+/// The current file and its rotated ones, oldest first, opened together: a rotation
+/// between two opens (the file opened as current is then `.1`, read twice, or a file
+/// skipped) is seen by each path naming another file than the one opened, and the
+/// files are opened again. With the warnings for rotated files that could not be.
+fn open_all(file: &Path) -> anyhow::Result<(Vec<Opened>, Vec<String>)> {
+    let name = file.display().to_string();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let current =
+            File::open(file).with_context(|| format!("cannot open the audit log {name}"))?;
+        let (mut files, mut skipped) = (Vec::new(), Vec::new());
+        for path in rotated(file) {
+            match File::open(&path) {
+                Ok(opened) => files.push((path, opened)),
+                // Rotated away (or deleted) since it was listed.
+                Err(e) => skipped.push(format!(
+                    "warning: {}: cannot be opened ({e}); skipped",
+                    path.display()
+                )),
+            }
+        }
+        files.push((file.to_owned(), current));
+        if tries >= OPEN_TRIES || files.iter().all(|(path, opened)| still_names(path, opened)) {
+            return Ok((files, skipped));
+        }
+    }
+}
+
+/// Whether `path` still names the file `opened` is.
+fn still_names(path: &Path, opened: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), opened.metadata()) {
+            (Ok(now), Ok(then)) => now.dev() == then.dev() && now.ino() == then.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, opened);
+        true
+    }
+}
+
 /// Prints the matching records of `opts.file` to `out`, one per line, oldest first:
 /// its rotated files first (`audit.log.10` … `audit.log.1`), then the file itself;
 /// warnings (undecodable lines, phone numbers that did not decrypt) go to stderr.
@@ -41,22 +94,10 @@ pub fn show_with_warnings(
     out: &mut impl Write,
     warnings: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let name = opts.file.display().to_string();
-    let current =
-        File::open(&opts.file).with_context(|| format!("cannot open the audit log {name}"))?;
-    let mut files = Vec::new();
-    for path in rotated(&opts.file) {
-        match File::open(&path) {
-            Ok(file) => files.push((path, file)),
-            // Rotated away (or deleted) since it was listed.
-            Err(e) => writeln!(
-                warnings,
-                "warning: {}: cannot be opened ({e}); skipped",
-                path.display()
-            )?,
-        }
+    let (files, skipped) = open_all(&opts.file)?;
+    for line in skipped {
+        writeln!(warnings, "{line}")?;
     }
-    files.push((opts.file.clone(), current));
     let user = opts.user.as_deref().map(|u| u.trim().to_lowercase());
     let room = opts.room.as_deref().map(|r| r.trim().to_lowercase());
     let (mut other_key, mut damaged) = (0usize, 0usize);
@@ -253,4 +294,32 @@ pub fn parse_since(value: &str, now: SystemTime) -> Result<SystemTime, String> {
     parse_rfc3339(value)
         .or_else(|_| parse_rfc3339(&format!("{value}T00:00:00Z")))
         .map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::TempDir;
+
+    /// A rotation between two opens is seen: the path opened as the current file
+    /// names another one now, so the files are opened again (else the old current
+    /// file, now `.1`, would be read twice, or one file left out).
+    #[test]
+    fn a_rotation_between_opens_is_seen() {
+        let dir = TempDir::new("audit-show");
+        let log = dir.0.join("audit.log");
+        std::fs::write(&log, "{}\n").unwrap();
+        let opened = File::open(&log).unwrap();
+        assert!(still_names(&log, &opened));
+        std::fs::rename(&log, numbered(&log, 1)).unwrap();
+        std::fs::write(&log, "{}\n").unwrap();
+        assert!(!still_names(&log, &opened));
+        assert!(still_names(&numbered(&log, 1), &opened));
+        // Opened together, every path names what was opened, oldest first.
+        let (files, skipped) = open_all(&log).unwrap();
+        assert!(skipped.is_empty());
+        let paths: Vec<_> = files.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(paths, [numbered(&log, 1), log.clone()]);
+        assert!(files.iter().all(|(p, f)| still_names(p, f)));
+    }
 }

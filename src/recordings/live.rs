@@ -4,17 +4,19 @@
 //! One store key per room, so every instance (and a restarted one) agrees. It holds
 //! who said so:
 //! - a host's Start, once Twilio has taken the rules (`host`), cleared by their Stop;
-//! - Twilio's signed `recording-started` callback (`twilio`), cleared by
-//!   `recording-completed` or `recording-failed`.
+//! - Twilio's signed `recording-started` callbacks, one per track recorded: each
+//!   track (by its `RecordingSid`) is a member of the room's queue of tracks being
+//!   recorded, taken out by its `recording-completed` or `recording-failed`. The room
+//!   records while any is left: one participant leaving ends their tracks' recordings,
+//!   not the others'.
 //!
 //! Either is cleared when the room ends (`room-ended`, or a host's End) and when a new
 //! room of that name is created, so a sign can't outlive its room even where Twilio's
 //! callbacks aren't configured.
 //!
-//! Twilio records each track on its own and reports each one, so a track's recording
-//! completing (a participant leaving, say) does not mean the room stopped: while a
-//! host's Start stands, the track callbacks don't clear it. Erring this way shows
-//! "Recording" a moment too long, never too short.
+//! While a host's Start stands, the track callbacks don't clear it. Erring this way
+//! shows "Recording" a moment too long, never too short. (A callback without a track's
+//! id, as older builds treated them all, turns the room's sign on and off as a whole.)
 //!
 //! Every key expires after [`TTL`], Twilio's longest room, so nothing grows without
 //! bound even if the stopping callback is lost. A room whose setting is `always`
@@ -25,7 +27,7 @@ use std::time::Duration;
 
 use crate::acl::{RecordingMode, RoomSettings};
 use crate::domain::RoomName;
-use crate::store::{Store, StoreError};
+use crate::store::{QueueEnd, Store, StoreError};
 
 /// A Twilio room lasts at most 24 hours; a recording can't outlive it.
 pub const TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -33,8 +35,22 @@ pub const TTL: Duration = Duration::from_secs(24 * 60 * 60);
 const BY_HOST: &[u8] = b"host";
 const BY_TWILIO: &[u8] = b"twilio";
 
+/// More tracks than a room has at once (Twilio's largest rooms publish a few hundred).
+const MAX_TRACKS: usize = 1000;
+
 fn key(room: &RoomName) -> String {
     format!("recording-live:{room}")
+}
+
+/// The room's tracks being recorded, each due to be forgotten [`TTL`] after it began.
+fn tracks(room: &RoomName) -> String {
+    format!("recording-tracks:{room}")
+}
+
+/// A track's id as a callback gives it: `RT` (or another Twilio prefix) and hex, or
+/// nothing to go by.
+fn track_id(id: Option<&str>) -> Option<&str> {
+    id.filter(|id| (2..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// A host started (`true`) or stopped (`false`) the room's recording, and Twilio
@@ -51,15 +67,27 @@ pub async fn set_by_host(store: &dyn Store, room: &RoomName, on: bool) -> Result
 /// of that name was just created (which records only if its setting is `always`,
 /// and [`is_recording`] says so for those).
 pub async fn forget(store: &dyn Store, room: &RoomName) -> Result<(), StoreError> {
-    store.delete(&key(room)).await
+    let (sign_key, queue) = (key(room), tracks(room));
+    let (sign, listed) = tokio::join!(
+        store.delete(&sign_key),
+        store.queued(&queue, MAX_TRACKS, QueueEnd::Soonest)
+    );
+    let cleared = futures_util::future::join_all(
+        listed?
+            .iter()
+            .map(|(track, _)| store.unschedule(&queue, track)),
+    )
+    .await;
+    sign.and(cleared.into_iter().collect())
 }
 
 /// A signed room status callback. Events other than the recording ones and
 /// `room-ended` change nothing. A store that can't be written is logged: Twilio
 /// gets its 200 anyway, and the indicator is put right by the next callback, a
 /// host's Start or Stop, or the key's expiry.
-pub async fn on_room_event(store: &dyn Store, room: &RoomName, event: &str) {
-    if let Err(e) = apply_room_event(store, room, event).await {
+/// `track` is the callback's `RecordingSid`, if it has one.
+pub async fn on_room_event(store: &dyn Store, room: &RoomName, event: &str, track: Option<&str>) {
+    if let Err(e) = apply_room_event(store, room, event, track_id(track)).await {
         tracing::warn!(error = %e, %room, event, "recording state not updated");
     }
 }
@@ -68,18 +96,27 @@ async fn apply_room_event(
     store: &dyn Store,
     room: &RoomName,
     event: &str,
+    track: Option<&str>,
 ) -> Result<(), StoreError> {
-    match event {
-        // Not over a host's Start: that one is cleared by the host's Stop.
-        "recording-started" => store.put_new(&key(room), BY_TWILIO, TTL).await.map(drop),
-        "recording-completed" | "recording-failed" => {
-            if store.get(&key(room)).await?.as_deref() == Some(BY_HOST) {
-                Ok(())
-            } else {
-                store.delete(&key(room)).await
-            }
+    match (event, track) {
+        ("recording-started", Some(track)) => {
+            let until = store.clock().now() + TTL;
+            store.schedule(&tracks(room), track, until).await
         }
-        "room-ended" => forget(store, room).await,
+        // Not over a host's Start: that one is cleared by the host's Stop.
+        ("recording-started", None) => store.put_new(&key(room), BY_TWILIO, TTL).await.map(drop),
+        ("recording-completed" | "recording-failed", track) => {
+            if let Some(track) = track {
+                store.unschedule(&tracks(room), track).await?;
+            }
+            // A room-wide sign of Twilio's (a callback without a track's id) goes
+            // with any track's end; a host's stays.
+            if store.get(&key(room)).await?.as_deref() == Some(BY_TWILIO) {
+                store.delete_if(&key(room), BY_TWILIO).await?;
+            }
+            Ok(())
+        }
+        ("room-ended", _) => forget(store, room).await,
         _ => Ok(()),
     }
 }
@@ -95,7 +132,16 @@ pub async fn is_recording(
     }
     // Whatever the setting says now: a recording started before the ACL changed to
     // `off` is still running until it is stopped.
-    Ok(store.get(&key(room)).await?.is_some())
+    let (sign_key, queue) = (key(room), tracks(room));
+    let (sign, latest) = tokio::join!(
+        store.get(&sign_key),
+        store.queued(&queue, 1, QueueEnd::Latest)
+    );
+    if sign?.is_some() {
+        return Ok(true);
+    }
+    let now = store.clock().now();
+    Ok(latest?.iter().any(|(_, until)| *until > now))
 }
 
 #[cfg(test)]
@@ -131,22 +177,58 @@ mod tests {
         assert!(!is_recording(&store, &standup, host_mode()).await.unwrap());
     }
 
+    const TRACK_A: &str = "RT00000000000000000000000000000001";
+    const TRACK_B: &str = "RT00000000000000000000000000000002";
+
     #[tokio::test]
     async fn twilios_callbacks_turn_it_on_and_off() {
         let store = MemoryStore::new();
         let standup = room("standup");
-        on_room_event(&store, &standup, "recording-started").await;
+        on_room_event(&store, &standup, "recording-started", Some(TRACK_A)).await;
         assert!(is_recording(&store, &standup, host_mode()).await.unwrap());
-        on_room_event(&store, &standup, "participant-connected").await;
+        on_room_event(&store, &standup, "participant-connected", None).await;
         assert!(is_recording(&store, &standup, host_mode()).await.unwrap());
         for stop in ["recording-completed", "recording-failed", "room-ended"] {
-            on_room_event(&store, &standup, "recording-started").await;
-            on_room_event(&store, &standup, stop).await;
+            on_room_event(&store, &standup, "recording-started", Some(TRACK_A)).await;
+            on_room_event(&store, &standup, stop, Some(TRACK_A)).await;
             assert!(
                 !is_recording(&store, &standup, host_mode()).await.unwrap(),
                 "{stop}"
             );
         }
+        // Without a track's id, as a whole.
+        on_room_event(&store, &standup, "recording-started", None).await;
+        assert!(is_recording(&store, &standup, host_mode()).await.unwrap());
+        on_room_event(&store, &standup, "recording-completed", None).await;
+        assert!(!is_recording(&store, &standup, host_mode()).await.unwrap());
+    }
+
+    /// Twilio records each track on its own: one participant leaving ends their
+    /// track's recording, while the others' go on. The sign stays until the last.
+    #[tokio::test]
+    async fn the_sign_stays_while_any_track_is_recorded() {
+        let store = MemoryStore::new();
+        let standup = room("standup");
+        for track in [TRACK_A, TRACK_B] {
+            on_room_event(&store, &standup, "recording-started", Some(track)).await;
+        }
+        on_room_event(&store, &standup, "recording-completed", Some(TRACK_A)).await;
+        assert!(is_recording(&store, &standup, host_mode()).await.unwrap());
+        on_room_event(&store, &standup, "recording-failed", Some(TRACK_B)).await;
+        assert!(!is_recording(&store, &standup, host_mode()).await.unwrap());
+        // A room ending (or made anew) forgets every track.
+        for track in [TRACK_A, TRACK_B] {
+            on_room_event(&store, &standup, "recording-started", Some(track)).await;
+        }
+        forget(&store, &standup).await.unwrap();
+        assert!(!is_recording(&store, &standup, host_mode()).await.unwrap());
+        assert!(
+            store
+                .queued(&tracks(&standup), 10, QueueEnd::Soonest)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -154,11 +236,12 @@ mod tests {
         let store = MemoryStore::new();
         let standup = room("standup");
         set_by_host(&store, &standup, true).await.unwrap();
-        on_room_event(&store, &standup, "recording-started").await;
-        on_room_event(&store, &standup, "recording-completed").await;
+        on_room_event(&store, &standup, "recording-started", Some(TRACK_A)).await;
+        on_room_event(&store, &standup, "recording-completed", Some(TRACK_A)).await;
+        on_room_event(&store, &standup, "recording-completed", None).await;
         assert!(is_recording(&store, &standup, host_mode()).await.unwrap());
         // The room ending ends everything.
-        on_room_event(&store, &standup, "room-ended").await;
+        on_room_event(&store, &standup, "room-ended", None).await;
         assert!(!is_recording(&store, &standup, host_mode()).await.unwrap());
     }
 
@@ -173,7 +256,7 @@ mod tests {
         assert!(is_recording(&store, &standup, always).await.unwrap());
         let off = RoomSettings::default();
         assert!(!is_recording(&store, &standup, off).await.unwrap());
-        on_room_event(&store, &standup, "recording-started").await;
+        on_room_event(&store, &standup, "recording-started", Some(TRACK_A)).await;
         assert!(is_recording(&store, &standup, off).await.unwrap());
     }
 }

@@ -120,7 +120,13 @@ pub async fn room_events(
             {
                 tracing::warn!(error = %e, %room, "ended room not forgotten; it is looked up again within minutes");
             }
-            crate::recordings::live::on_room_event(&*state.store, &room, event).await;
+            crate::recordings::live::on_room_event(
+                &*state.store,
+                &room,
+                event,
+                param("RecordingSid"),
+            )
+            .await;
         }
         record = record.room(&room);
     }

@@ -248,7 +248,8 @@ impl SignInService {
         if let Some(left) = locked? {
             return Err(Refusal::LockedOut(left));
         }
-        // A spent budget is global: everyone is told, so it reveals nobody. Checked
+        // A spent budget is global: everyone is told, whoever they are (but see the
+        // README on the sign-in that spends its last unit). Checked
         // before the per-name limit, so a refusal here costs the name nothing.
         if let Some(wait) = exhausted? {
             let kind = self.budget_for(channel).kind();
