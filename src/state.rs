@@ -108,15 +108,15 @@ impl AppState {
         let Some(proved) = &grant.phone else {
             return crate::passkeys::still_holds(&*self.store, grant, None).await;
         };
-        let now = {
+        let holds = {
             let acl = self.acl.load();
             acl.user(&grant.username)
-                .map(|user| self.signin.phone_key.fingerprint(&user.phone))
+                .is_some_and(|user| self.signin.phone_key.matches(&user.phone, proved))
         };
-        if now.as_ref() != Some(proved) {
+        if !holds {
             return Ok(false);
         }
-        crate::passkeys::still_holds(&*self.store, grant, now.as_deref()).await
+        crate::passkeys::still_holds(&*self.store, grant, Some(proved)).await
     }
 
     /// Write an audit record before the request is answered. A failure to write is

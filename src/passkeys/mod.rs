@@ -83,20 +83,38 @@ pub enum Unavailable {
 /// number proven by SMS: a plain hash of a phone number is undone by hashing every
 /// number in the plan. Derived from the session key, so every instance agrees, and
 /// rotating that key unbinds (so revokes) every passkey.
+///
+/// Kept keyed: a clone of the keyed HMAC is a copy, where keying it anew hashes the key
+/// twice. Every sign-in and every member request (whose session holds a fingerprint)
+/// works one out.
 #[derive(Clone)]
-pub struct PhoneKey([u8; 32]);
+pub struct PhoneKey(Hmac<Sha256>);
 
 impl PhoneKey {
     pub fn new(secret: &[u8]) -> Self {
-        Self(derive(secret, b"roomgate passkey phone key\0"))
+        let key = derive(secret, b"roomgate passkey phone key\0");
+        Self(Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any size"))
     }
 
     /// An HMAC of the E.164 number, never the number.
     pub fn fingerprint(&self, phone: &PhoneNumber) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any size");
+        hex::encode(self.digest(phone))
+    }
+
+    /// Whether `fingerprint` is `phone`'s (without making a string of it).
+    pub fn matches(&self, phone: &PhoneNumber, fingerprint: &str) -> bool {
+        let mut hex = [0u8; 32];
+        hex::encode_to_slice(self.digest(phone), &mut hex).expect("16 bytes are 32 hex digits");
+        hex.as_slice() == fingerprint.as_bytes()
+    }
+
+    fn digest(&self, phone: &PhoneNumber) -> [u8; 16] {
+        let mut mac = self.0.clone();
         mac.update(phone.expose_e164().as_bytes());
         let digest = mac.finalize().into_bytes();
-        hex::encode(&digest[..16])
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        first
     }
 }
 
@@ -343,6 +361,24 @@ pub async fn still_holds(
 mod tests {
     use super::*;
     use crate::store::memory::MemoryStore;
+
+    /// A number's fingerprint: the same from every key made of one secret, matched
+    /// by that number only.
+    #[test]
+    fn a_fingerprint_matches_its_number_only() {
+        let (alice, bob) = (
+            PhoneNumber::parse("+14155550101").unwrap(),
+            PhoneNumber::parse("+14155550102").unwrap(),
+        );
+        let key = PhoneKey::new(b"a session key");
+        let print = key.fingerprint(&alice);
+        assert_eq!(print.len(), 32);
+        assert_eq!(PhoneKey::new(b"a session key").fingerprint(&alice), print);
+        assert_ne!(PhoneKey::new(b"another key").fingerprint(&alice), print);
+        assert!(key.matches(&alice, &print));
+        assert!(!key.matches(&bob, &print));
+        assert!(!key.matches(&alice, &print[..31]));
+    }
 
     fn passkeys() -> Passkeys {
         let url = Url::parse("http://localhost:8080").unwrap();
