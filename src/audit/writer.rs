@@ -367,9 +367,30 @@ impl Sink for File {
 /// reader does with the lines is its own business.
 struct Stream(File);
 
+/// How long a pipe's reader may keep it full before the write fails: a shipper busy
+/// for a moment is waited for, one that stopped reading is a log that can't be written.
+const STREAM_STALL: Duration = Duration::from_millis(500);
+
 impl Sink for Stream {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.write_all(bytes)
+    fn append(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        // The writer's own thread: waiting here holds up no request but those whose
+        // records are in this batch.
+        let deadline = std::time::Instant::now() + STREAM_STALL;
+        while !bytes.is_empty() {
+            match self.0.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
@@ -429,18 +450,21 @@ impl Rotation {
         Ok(fresh)
     }
 
-    /// `.keep-1` to `.keep` … `.1` to `.2`; what was `.keep` is gone.
+    /// Frees `.1`: `.1` to `.2` … up to the first free number (`.keep`, whose file
+    /// is then gone, if none is). Only as far as needed, so a rotation tried again
+    /// after the current file's rename failed (an append-only file, say) finds `.1`
+    /// free and moves nothing: older files are never pushed out by retries.
     fn shift_older(&self) -> io::Result<()> {
         // Left over from a run with a larger `keep`.
         let mut extra = self.keep + 1;
         while std::fs::remove_file(self.numbered(extra)).is_ok() {
             extra += 1;
         }
-        for n in (1..self.keep).rev() {
-            match std::fs::rename(self.numbered(n), self.numbered(n + 1)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+        let free = (1..=self.keep)
+            .find(|n| !self.numbered(*n).exists())
+            .unwrap_or(self.keep);
+        for n in (1..free).rev() {
+            std::fs::rename(self.numbered(n), self.numbered(n + 1))?;
         }
         Ok(())
     }
@@ -743,6 +767,77 @@ mod tests {
 
     use super::*;
     use crate::audit::AuditEvent;
+
+    /// A log shipper's pipe full for a moment is waited for; one its reader keeps
+    /// full fails the write (the log is then down) rather than holding the writer.
+    #[cfg(unix)]
+    #[test]
+    fn a_full_pipe_is_waited_for_a_moment_only() {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = crate::test_support::TempDir::new("audit-pipe");
+        let pipe = dir.0.join("audit.pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&pipe)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&pipe)
+            .unwrap();
+        let mut stream = Stream(open_private(&pipe).unwrap());
+        // Fill it.
+        let chunk = vec![b'x'; 4096];
+        while stream.0.write(&chunk).is_ok() {}
+        let drain = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut buf = vec![0u8; 1 << 20];
+            let _ = reader.read(&mut buf);
+            reader
+        });
+        stream.append(b"a record\n").unwrap();
+        let _reader = drain.join().unwrap();
+        // Full again, and nobody reading: refused after a while, not waited on.
+        while stream.0.write(&chunk).is_ok() {}
+        let began = std::time::Instant::now();
+        let err = stream.append(b"another\n").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(began.elapsed() >= STREAM_STALL);
+    }
+
+    /// A rotation tried again (the current file's rename failed: an append-only file,
+    /// say) moves nothing more: older files are pushed along once, not once a retry.
+    #[test]
+    fn freeing_the_first_rotated_name_moves_files_once() {
+        let dir = crate::test_support::TempDir::new("audit-shift");
+        let path = dir.0.join("audit.log");
+        for n in 1..=2 {
+            std::fs::write(numbered(&path, n), format!("old{n}")).unwrap();
+        }
+        let rotation = Rotation {
+            path: path.clone(),
+            max_bytes: 100,
+            keep: 5,
+        };
+        for _ in 0..3 {
+            rotation.shift_older().unwrap();
+            assert!(!numbered(&path, 1).exists());
+            assert_eq!(std::fs::read_to_string(numbered(&path, 2)).unwrap(), "old1");
+            assert_eq!(std::fs::read_to_string(numbered(&path, 3)).unwrap(), "old2");
+            assert!(!numbered(&path, 4).exists());
+        }
+        // Every name taken: the oldest goes.
+        for n in 1..=5 {
+            std::fs::write(numbered(&path, n), format!("f{n}")).unwrap();
+        }
+        rotation.shift_older().unwrap();
+        assert!(!numbered(&path, 1).exists());
+        assert_eq!(std::fs::read_to_string(numbered(&path, 5)).unwrap(), "f4");
+    }
 
     /// A disk that fills up and empties again on demand. A failed append keeps half
     /// its bytes, as a short write on a full disk does.

@@ -304,7 +304,7 @@ impl SignInService {
         // one is refused after all, and its record goes. A number's limit or budget
         // it spent stays spent: a race costs a unit, never lets one through.
         if let Err(denied) = spent {
-            if let Err(e) = self.signins.remove(&id).await {
+            if let Err(e) = self.drop_refused(&id, &sign_in).await {
                 tracing::warn!(error = %e, "a refused sign-in was not dropped; it expires");
             }
             return Err(denied.into());
@@ -312,7 +312,7 @@ impl SignInService {
         // Known or not, a sign-in that can't be audited is refused the same way; the
         // one just written is dropped rather than left to expire as a failure.
         if let Err(e) = recorded {
-            if let Err(e) = self.signins.remove(&id).await {
+            if let Err(e) = self.drop_refused(&id, &sign_in).await {
                 tracing::warn!(error = %e, "an unaudited sign-in was not dropped; it expires");
             }
             return Err(Refusal::AuditDown(e));
@@ -323,6 +323,15 @@ impl SignInService {
             _ => {}
         }
         Ok(id)
+    }
+
+    /// A sign-in refused as it was made: it goes, and so does the window it opened.
+    async fn drop_refused(&self, id: &SignInId, sign_in: &SignIn) -> Result<(), StoreError> {
+        tokio::try_join!(
+            self.signins.remove(id),
+            self.signins.end_opened(id, sign_in)
+        )
+        .map(drop)
     }
 
     /// What the list says of the name typed, for `room` and `channel`. Nothing here
@@ -489,6 +498,9 @@ impl SignInService {
         code: &OtpCode,
         elevate: impl Future<Output = anyhow::Result<()>>,
     ) -> Result<Checked, Refusal> {
+        // An approval can't be granted unrecorded: with the audit log down, the code
+        // is not spent on one (Verify would use it up), and may be tried again.
+        self.audit_log.health().map_err(Refusal::AuditDown)?;
         let mut attempt = Attempt {
             service: self,
             visit,
@@ -692,7 +704,7 @@ impl SignInService {
                     Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
                     _ => {
                         self.metrics.verification_failed(notice.fail_reason());
-                        attempt.end().await?;
+                        attempt.end(notice).await?;
                         Ok(Checked::Ended(notice))
                     }
                 }
@@ -738,7 +750,8 @@ impl Attempt<'_> {
     /// The verification failed for good (exhausted or expired): it counts toward a
     /// lockout, and this failure may be the one that locks.
     async fn failed(&self, notice: Notice) -> Result<Checked, Refusal> {
-        self.service
+        let ended = self
+            .service
             .signins
             .close(&self.id, &self.sign_in, notice, self.window.as_ref())
             .await?;
@@ -746,6 +759,12 @@ impl Attempt<'_> {
             .metrics
             .verification_failed(notice.fail_reason());
         self.audit(AuditEvent::CheckFailed, notice.kind()).await;
+        // Counted by whoever ends the window, once: not again by a second tab's check
+        // (or one on another instance) that finds it spent too. Without a window here,
+        // the caller has ended it (see `over`).
+        if self.window.is_some() && !ended {
+            return Ok(Checked::Ended(notice));
+        }
         let notice = match self
             .service
             .limiter
@@ -815,8 +834,15 @@ impl Attempt<'_> {
         }
     }
 
-    async fn end(&self) -> Result<(), StoreError> {
-        self.service.signins.remove(&self.id).await
+    /// Ends the sign-in for a reason that is not a failure (Verify can't send to the
+    /// number, say). Closed, not dropped: its window, if it opened it, is still there
+    /// for the sweep to count if nobody is approved in it.
+    async fn end(&self, notice: Notice) -> Result<(), StoreError> {
+        self.service
+            .signins
+            .close(&self.id, &self.sign_in, notice, None)
+            .await
+            .map(drop)
     }
 
     /// Ends the sign-in and, with Verify's verification approved, its name's window.

@@ -354,18 +354,31 @@ impl SignIns {
     /// the name's last approval (by a passkey, which leaves code windows be) counts
     /// nothing.
     pub async fn end_unapproved(&self, who: &str, window: &str) -> Result<bool, StoreError> {
-        if !self
-            .store
-            .delete_if(&window_key(who), window.as_bytes())
-            .await?
-        {
+        let began = window_began(window).unwrap_or(0);
+        // Read alongside: a window ended is counted whatever then goes wrong, so a
+        // marker that can't be read counts it (an approval it missed is one failure
+        // too many, never a lockout escaped).
+        let key = window_key(who);
+        let (ended, proven) = tokio::join!(
+            self.store.delete_if(&key, window.as_bytes()),
+            self.proven_since(who, began),
+        );
+        if !ended? {
             return Ok(false);
         }
         if let Err(e) = self.store.delete(&checks_key(who, window)).await {
             tracing::debug!(error = %e, "an ended window's checks left to expire");
         }
-        let began = window_began(window).unwrap_or(0);
-        Ok(!self.proven_since(who, began).await?)
+        Ok(!proven.unwrap_or(false))
+    }
+
+    /// Ends the window `sign_in` opened, if it opened one and it is still there: for
+    /// a sign-in refused as it was made, which sent nothing in it. Not counted.
+    pub async fn end_opened(&self, id: &SignInId, sign_in: &SignIn) -> Result<(), StoreError> {
+        let opened = format!("{} {}", sign_in.created_ms, id.0);
+        self.end_window(&sign_in.who, Some(&Window(opened)))
+            .await
+            .map(drop)
     }
 
     /// A recorded sign-in whose code may not be sent after all: it ends with `notice`
@@ -582,42 +595,50 @@ impl SignIns {
     /// Its `window` (see [`Checks::window`]) ends with it: Verify's verification is
     /// over too (its checks spent, or expired), and the name's next code begins a new
     /// one.
+    ///
+    /// It stays in the expiry queue: if it opened its name's window and that is still
+    /// there when it expires, the sweep ends the window and counts it (see
+    /// [`window_key`]); a sign-in taken out of the queue would leave its window for
+    /// nobody to count. Whether this call ended `window`: the failure of a window is
+    /// counted by whoever ends it, once.
     pub async fn close(
         &self,
         id: &SignInId,
         sign_in: &SignIn,
         notice: Notice,
         window: Option<&Window>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.lock().remove(id);
         let mut ended = sign_in.clone();
         ended.state = StartState::Failed(notice);
         let (stored, encoded) = (key(id), encode(&ended));
-        tokio::try_join!(
-            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+        let ((), ended) = tokio::try_join!(
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.end_window(&sign_in.who, window),
         )?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Ends the name's window if it is still the one that began at `window` (a later
-    /// one is another verification's).
-    async fn end_window(&self, who: &str, window: Option<&Window>) -> Result<(), StoreError> {
-        if let Some(Window(window)) = window {
-            // Its checks go with it (they are its own, whatever holds the key now),
-            // rather than sit out their lifetime: one a flow would add up.
-            let (key, checks) = (window_key(who), checks_key(who, window));
-            tokio::try_join!(
-                self.store.delete_if(&key, window.as_bytes()),
-                self.store.delete(&checks),
-            )?;
-        }
-        Ok(())
+    /// one is another verification's): whether this call ended it.
+    async fn end_window(&self, who: &str, window: Option<&Window>) -> Result<bool, StoreError> {
+        let Some(Window(window)) = window else {
+            return Ok(false);
+        };
+        // Its checks go with it (they are its own, whatever holds the key now),
+        // rather than sit out their lifetime: one a flow would add up.
+        let (key, checks) = (window_key(who), checks_key(who, window));
+        let (ended, ()) = tokio::try_join!(
+            self.store.delete_if(&key, window.as_bytes()),
+            self.store.delete(&checks),
+        )?;
+        Ok(ended)
     }
 
-    /// Drop a sign-in (one that ended for a reason that is no one's failure, or was
-    /// refused as it was made). Its window stays: a sign-in after it is a resend.
+    /// Drop a sign-in: one approved (its window ended with it), or one refused as it
+    /// was made, whose window, if it opened one, goes with it (nothing was sent in
+    /// it, and nobody would be left to end it). A sign-in that ends otherwise is
+    /// [closed](Self::close), so that its window is still counted.
     pub async fn remove(&self, id: &SignInId) -> Result<(), StoreError> {
         self.lock().remove(id);
         // Together, as in `begin`. A crash between them leaves at worst an expiry
@@ -1022,6 +1043,77 @@ mod tests {
         let _later = alices(&signins).await;
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["alice"], "only the one begun after");
+    }
+
+    /// A sign-in that ends early for a reason that is nobody's failure (Verify can't
+    /// send to the number, say) is closed, not dropped: the window it opened is still
+    /// counted if nobody is approved in it, and a window is ended (and counted) once,
+    /// whoever else finds it spent.
+    #[tokio::test]
+    async fn a_closed_sign_ins_window_is_still_counted_and_only_once() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        let opener = alices(&signins).await;
+        let opener_in = signins
+            .get(&opener, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        let resend = alices(&signins).await;
+        let resend_in = signins
+            .get(&resend, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        let checks = signins.take_check(&resend_in).await.unwrap();
+        let window = checks.window().cloned();
+        // The opener ends at Verify's refusal; its window goes on, for the resend.
+        signins
+            .close(&opener, &opener_in, Notice::CannotSend, None)
+            .await
+            .unwrap();
+        // Two checks find the window spent at once: one ends it.
+        assert!(
+            signins
+                .close(
+                    &resend,
+                    &resend_in,
+                    Notice::TooManyAttempts,
+                    window.as_ref()
+                )
+                .await
+                .unwrap()
+        );
+        assert!(
+            !signins
+                .close(
+                    &resend,
+                    &resend_in,
+                    Notice::TooManyAttempts,
+                    window.as_ref()
+                )
+                .await
+                .unwrap()
+        );
+        clock.advance(SIGN_IN_TTL);
+        assert!(
+            swept(&signins).await.is_empty(),
+            "ended and counted already"
+        );
+
+        // Not spent, only left: the closed opener's expiry counts it.
+        let opener = alices(&signins).await;
+        let opener_in = signins
+            .get(&opener, &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        signins
+            .close(&opener, &opener_in, Notice::CannotSend, None)
+            .await
+            .unwrap();
+        clock.advance(SIGN_IN_TTL);
+        assert_eq!(swept(&signins).await, ["alice"]);
     }
 
     /// Ending a sign-in oneself (logging out, or starting another) doesn't take back

@@ -200,6 +200,9 @@ impl RoomKeeper {
             Err(e) => Err(e),
         };
         match outcome {
+            // Not remembered: no `room-ended` will clear it, and tokens must go on
+            // looking (the room a browser made may end any time; ours is made then).
+            Ok(RoomEnsure::Foreign) => RoomEnsure::Foreign,
             Ok(outcome) => {
                 if let Err(e) = self.remember(room).await {
                     tracing::warn!(%room, error = %e, "room not remembered; it is looked up again next time");

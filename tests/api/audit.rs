@@ -368,20 +368,28 @@ async fn a_flood_of_ever_new_names_is_bounded_by_the_fold_keys() {
 async fn no_approval_or_token_is_granted_unrecorded() {
     let pipe = AuditPipe::open();
     let mut app = spawn_app_with(
-        &[("ROOMGATE_AUDIT_LOG", &pipe.path())],
+        &[
+            ("ROOMGATE_AUDIT_LOG", &pipe.path()),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ],
         Overrides::default(),
     )
     .await;
-    // alice is in; bob has his code.
+    // alice is in; bob has his code, and so has alice in another browser.
     app.sign_in("standup", "alice").await;
     let alice = app.client.clone();
     let _start = mock_start_ok().mount_as_scoped(&app.verify).await;
     let _check = mock_check("approved").mount_as_scoped(&app.verify).await;
     assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    let alice_again = app.client.clone();
+    assert_is_redirect_to(
         &app.post_login_afresh("standup", "bob").await,
         "/rooms/standup/verify",
     );
-    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
+    assert_requests_settle_at(&app.verify, START_PATH, 3).await;
     let before = pipe.shipped();
     assert!(before.contains(r#""event":"check_approved""#), "{before}");
 
@@ -401,6 +409,13 @@ async fn no_approval_or_token_is_granted_unrecorded() {
         serde_json::json!({"error": "not_verified"}),
     )
     .await;
+
+    // The log known to be down, a code is not even checked (Verify would use it up):
+    // busy, and the same code may be tried again later.
+    app.client = alice_again;
+    let resp = app.post_code("standup", "123456").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(requests_to(&app.verify, CHECK_PATH).await, 2);
 
     // A load balancer sends sign-ins elsewhere meanwhile.
     let ready = app.get("/readyz").await;

@@ -120,10 +120,11 @@ pub(super) fn claim_key(id: &str) -> String {
 /// looks for rooms whose end it missed.
 const RECONCILE_EVERY: Duration = Duration::from_secs(3600);
 
-/// How far back missed room ends are looked for: as long as a job keeps trying
-/// ([`PipelineSettings::give_up_after`]'s default), and shorter than a forgotten
-/// recording's marker lasts, so a recording handled and forgotten is not started again.
-const RECOVER_WITHIN: Duration = Duration::from_secs(2 * 86_400);
+/// How far back missed room ends are looked for: a day, so that a job started for one
+/// still has a day of the two it keeps trying ([`PipelineSettings::give_up_after`],
+/// counted from the room's end); and shorter than a forgotten recording's marker
+/// lasts, so a recording handled and forgotten is not started again.
+const RECOVER_WITHIN: Duration = Duration::from_secs(86_400);
 const _: () = assert!(RECOVER_WITHIN.as_secs() < super::catalog::GONE_FOR.as_secs());
 
 /// Records are kept until retention deletes them, whatever the room's
@@ -325,17 +326,28 @@ impl Pipeline {
             let (true, Some(Ok(name))) = (ours, name) else {
                 continue;
             };
-            if self.catalog.get(&room.sid).await?.is_some() {
-                continue;
-            }
             let ended = room
                 .end_time
                 .as_deref()
                 .and_then(|t| crate::clock::text::parse_rfc3339(t).ok())
                 .unwrap_or(now);
-            if self.room_ended_at(&name, &room.sid, ended).await? {
-                tracing::warn!(%name, "a room's end was missed; its recording job started now");
-                started += 1;
+            // One room's trouble (an unreadable record, say) doesn't stop the others'.
+            let known = self.catalog.get(&room.sid).await.map(|r| r.is_some());
+            match known {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(%name, error = %e, "a missed room end not looked at");
+                    continue;
+                }
+            }
+            match self.room_ended_at(&name, &room.sid, ended).await {
+                Ok(true) => {
+                    tracing::warn!(%name, "a room's end was missed; its recording job started now");
+                    started += 1;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%name, error = %e, "a missed room end not taken up"),
             }
         }
         Ok(started)
@@ -344,6 +356,18 @@ impl Pipeline {
     /// The worker: take due jobs as slots free up, until the process ends; reconcile
     /// and recover missed room ends at start and every hour.
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        // Its own task: listing Twilio's rooms (pages of them, each up to a timeout)
+        // holds up no job.
+        let recovering = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RECONCILE_EVERY);
+            loop {
+                every.tick().await;
+                if let Err(e) = recovering.recover_ended_rooms().await {
+                    tracing::warn!(error = %format!("{e:#}"), "missed room ends not looked for");
+                }
+            }
+        });
         let me = self.clone();
         tokio::spawn(async move {
             let mut next_reconcile = tokio::time::Instant::now();
@@ -353,9 +377,6 @@ impl Pipeline {
                         Ok(0) => {}
                         Ok(n) => tracing::warn!(jobs = n, "recording jobs queued again"),
                         Err(e) => tracing::warn!(error = %e, "recording jobs not reconciled"),
-                    }
-                    if let Err(e) = me.recover_ended_rooms().await {
-                        tracing::warn!(error = %format!("{e:#}"), "missed room ends not looked for");
                     }
                     next_reconcile += RECONCILE_EVERY;
                 }

@@ -779,12 +779,24 @@ fn ended_room(sid: &str, name: &str, callback: Option<&str>) -> Value {
 async fn a_room_whose_end_was_missed_gets_its_job_from_twilios_listing() {
     const NOT_OURS: &str = "RM00000000000000000000000000000043";
     const NO_CALLBACK: &str = "RM00000000000000000000000000000044";
+    const UNREADABLE: &str = "RM00000000000000000000000000000045";
     let fx = fixture(0, vec![]).await;
+    // One room's record can't be read: the others are looked at all the same.
+    fx.pipeline
+        .store
+        .put(
+            &format!("recording:{UNREADABLE}"),
+            b"not json",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
     Mock::given(method("GET"))
         .and(path("/v1/Rooms"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(
             "rooms",
             vec![
+                ended_room(UNREADABLE, "standup", Some(CALLBACK)),
                 ended_room(ROOM_SID, "standup", Some(CALLBACK)),
                 ended_room(
                     NOT_OURS,
@@ -808,7 +820,7 @@ async fn a_room_whose_end_was_missed_gets_its_job_from_twilios_listing() {
     let since = crate::clock::text::parse_rfc3339(&query["DateCreatedAfter"]).unwrap();
     let back = SystemTime::now().duration_since(since).unwrap();
     assert!(
-        back > Duration::from_secs(47 * 3600) && back <= RECOVER_WITHIN + Duration::from_secs(60)
+        back > Duration::from_secs(23 * 3600) && back <= RECOVER_WITHIN + Duration::from_secs(60)
     );
     // Retention counts from when the room ended, not from when we found out.
     let rec = fx.record().await;
