@@ -909,15 +909,8 @@ mod tests {
         ));
     }
 
-    /// A FIFO made at `path`.
     #[cfg(unix)]
-    fn mkfifo(path: &Path) {
-        let made = std::process::Command::new("mkfifo")
-            .arg(path)
-            .status()
-            .unwrap();
-        assert!(made.success());
-    }
+    use crate::test_support::mkfifo;
 
     /// When dropped, lets go of a reader a regression left waiting on the FIFO: an
     /// open for writing that doesn't wait ends its open, and the close its read. So a

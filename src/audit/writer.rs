@@ -777,13 +777,7 @@ mod tests {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = crate::test_support::TempDir::new("audit-pipe");
         let pipe = dir.0.join("audit.pipe");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&pipe)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::test_support::mkfifo(&pipe);
         let mut reader = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)

@@ -213,13 +213,7 @@ mod tests {
         );
         // Not a regular file, or far too large: refused at once, never read.
         let fifo = dir.join("fifo");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::test_support::mkfifo(&fifo);
         for (path, says) in [
             (fifo.as_path(), "a FIFO"),
             (Path::new("/dev/zero"), "not a regular file"),
