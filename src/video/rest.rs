@@ -132,8 +132,17 @@ pub struct Room {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RecordingRules {
     pub room_sid: Option<String>,
-    #[serde(default)]
+    /// The spec lets it be `null` as well as absent: no rules, either way.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub rules: Vec<RecordingRule>,
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// One rule: `type` is `include` or `exclude`; `all`, or a `kind`, `publisher` or
@@ -1170,6 +1179,17 @@ mod tests {
             .unwrap_err();
 
         assert!(matches!(err, VideoError::Decode(_)), "{err:?}");
+    }
+
+    /// `video.v1.room.room_recording_rule.rules` is nullable in the spec.
+    #[test]
+    fn recording_rules_may_be_null() {
+        let rules: RecordingRules =
+            serde_json::from_value(json!({ "room_sid": ROOM_SID, "rules": null })).unwrap();
+        assert!(rules.rules.is_empty());
+        let rules: RecordingRules =
+            serde_json::from_value(json!({ "room_sid": ROOM_SID })).unwrap();
+        assert!(rules.rules.is_empty());
     }
 
     /// Ended rooms are many: past the cap, the pages listed so far come back (the
