@@ -477,7 +477,6 @@ impl VideoClient {
         op: &'static str,
         url: Url,
     ) -> Result<(Vec<P::Item>, bool), VideoError> {
-        let origin = url.origin();
         let mut items = Vec::new();
         let mut next = Some(url);
         for _ in 0..MAX_PAGES {
@@ -493,19 +492,38 @@ impl VideoClient {
             else {
                 continue;
             };
-            let next_url = Url::parse(&next_url).map_err(|err| {
-                VideoError::Decode(anyhow::Error::new(err).context("next_page_url"))
-            })?;
-            // The next page gets our credentials: only ever send them where the first
-            // page went, whatever a response (or a proxy) says.
-            if next_url.origin() != origin {
-                return Err(VideoError::Decode(anyhow::anyhow!(
-                    "next_page_url points at another origin"
-                )));
-            }
-            next = Some(next_url);
+            next = Some(self.next_page(&next_url)?);
         }
         Ok((items, next.is_some()))
+    }
+
+    /// Where a listing's `next_page_url` is fetched: its path and query on our base URL.
+    /// The next page gets our credentials, so they only ever go where the first page
+    /// went, whatever a response (or a proxy) says; and Twilio names its own host in
+    /// the link, not the regional edge `TWILIO_VIDEO_BASE_URL` may name (nor a prefix
+    /// a proxy in front of it may add).
+    fn next_page(&self, next_url: &str) -> Result<Url, VideoError> {
+        let given = Url::parse(next_url)
+            .map_err(|err| VideoError::Decode(anyhow::Error::new(err).context("next_page_url")))?;
+        let segments: Vec<String> = given
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        if segments.first().map(String::as_str) != Some("v1") {
+            return Err(VideoError::Decode(anyhow::anyhow!(
+                "next_page_url is not a Video v1 listing"
+            )));
+        }
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let mut url = self.url(&segments)?;
+        url.set_query(given.query());
+        Ok(url)
     }
 
     /// The base URL with `segments` appended, each percent-encoded: a name can't add
@@ -1134,27 +1152,55 @@ mod tests {
         );
     }
 
+    /// A next page named on another host (Twilio's own, where the base URL is a
+    /// regional edge; or anyone's) is fetched from ours, path and query kept: our
+    /// credentials never go anywhere else.
     #[tokio::test]
-    async fn next_page_on_another_origin_is_not_followed() {
+    async fn a_next_page_is_fetched_from_our_base_url_whatever_host_it_names() {
         let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PARTICIPANTS_PATH))
+            .and(wiremock::matchers::query_param("Page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page_json(
+                vec![participant_json(PA_BOB, "bob", "connected")],
+                1,
+                None,
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
         Mock::given(method("GET"))
             .and(path(PARTICIPANTS_PATH))
             .respond_with(ResponseTemplate::new(200).set_body_json(page_json(
                 vec![participant_json(PA_ALICE, "alice", "connected")],
                 0,
                 Some(format!(
-                    "https://collector.example{PARTICIPANTS_PATH}?Page=1"
+                    "https://video.twilio.com{PARTICIPANTS_PATH}?Status=connected&Page=1"
                 )),
             )))
             .expect(1)
             .mount(&server)
             .await;
 
+        let found = client(&server).list_participants(ROOM_SID).await.unwrap();
+        assert_eq!(found.len(), 2);
+
+        // Not a Video listing at all: not followed.
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(PARTICIPANTS_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page_json(
+                vec![],
+                0,
+                Some("https://collector.example/steal?Page=1".into()),
+            )))
+            .expect(1)
+            .mount(&server)
+            .await;
         let err = client(&server)
             .list_participants(ROOM_SID)
             .await
             .unwrap_err();
-
         assert!(matches!(err, VideoError::Decode(_)), "{err:?}");
     }
 
