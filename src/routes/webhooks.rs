@@ -147,8 +147,11 @@ pub async fn room_events(
         state.audit(record).await;
     }
     if let Err(e) = recording_event(&state, event, &params).await {
-        // Twilio tries a failed callback again, and the try runs this again: as a new
-        // callback, so whatever else this one was to change is done then too.
+        // Should Twilio try a failed callback again (it may not: its docs promise
+        // retries for some products only), the try runs this again as a new
+        // callback, so whatever else this one was to change is done then too. A
+        // `room-ended` never tried again is found by the pipeline's hourly look at
+        // Twilio's ended rooms (`Pipeline::recover_ended_rooms`).
         tracing::error!(error = %e, event, "recording job not updated: the store is unavailable");
         if let Err(e) = state.store.delete(&seen_key(signature)).await {
             tracing::warn!(error = %e, "a failed callback stays marked as seen");
