@@ -153,7 +153,24 @@ impl FromRequest for Member {
                 tracing::info!(name: REPEATABLE, %user, %room, "refused: no longer on the list");
                 return Err(Refused::NotAllowed.into());
             };
-            match state.grant_holds(&grant).await {
+            // A host another host removed is no host while the bar lasts: not one to
+            // end the room, record it, or remove the one who removed them.
+            let (holds, barred) = tokio::join!(state.grant_holds(&grant), async {
+                if is_host {
+                    let key = super::removal_key(&room, grant.username.as_str());
+                    state.store.get(&key).await.map(|bar| bar.is_some())
+                } else {
+                    Ok(false)
+                }
+            });
+            let is_host = match barred {
+                Ok(barred) => is_host && !barred,
+                Err(_) => {
+                    state.metrics.store_refusal();
+                    return Err(Refused::StoreDown.into());
+                }
+            };
+            match holds {
                 Ok(true) => {}
                 // Verified for a number the list no longer has, or with a passkey
                 // revoked since: signed in no more.

@@ -117,6 +117,18 @@ async fn control(
     };
     if let Err(e) = video.set_recording_rules(&sid, record).await {
         count(RecordingOutcome::Failed);
+        // No answer (or a 5xx) may still have started it: take it back, and if that
+        // fails too, say it runs (a recording nobody is told about is worse than a
+        // sign shown a while too long; the host's Stop clears it).
+        if record
+            && e.is_service_failure()
+            && let Err(again) = video.set_recording_rules(&sid, false).await
+        {
+            tracing::error!(error = %again, %room, "a start that failed may have taken effect and could not be taken back: the room is shown as recording");
+            if let Err(e) = live::set_by_host(&*state.store, &room, true).await {
+                tracing::error!(error = %e, %room, "the recording sign could not be set");
+            }
+        }
         return Ok(video_failure(&e));
     }
     if let Err(e) = live::set_by_host(&*state.store, &room, record).await {

@@ -168,19 +168,22 @@ pub async fn room_events(
 /// Twilio's word that they are there is acted on: the callback is signed.
 async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::IpAddr) {
     let param = |name: &str| param(params, name);
-    let (Some(video), Some(room_sid), Some(participant_sid), Some(room), Some(user)) = (
+    let (Some(video), Some(room_sid), Some(participant_sid), Some(room), Some(identity)) = (
         state.video.clone(),
         param("RoomSid").map(str::to_owned),
         param("ParticipantSid").map(str::to_owned),
         param("RoomName").and_then(|r| RoomName::parse(r).ok()),
-        param("ParticipantIdentity").and_then(|u| Username::parse(u).ok()),
+        param("ParticipantIdentity"),
     ) else {
         return;
     };
-    let why = if state.acl.load().allowed(&user, &room).is_none() {
-        "not_on_list"
-    } else {
-        match state.store.get(&removal_key(&room, user.as_str())).await {
+    // An identity no user can have (a token made by anything else on the account)
+    // is on no list.
+    let user = Username::parse(identity).ok();
+    let why = match &user {
+        None => "not_on_list",
+        Some(user) if state.acl.load().allowed(user, &room).is_none() => "not_on_list",
+        Some(user) => match state.store.get(&removal_key(&room, user.as_str())).await {
             Ok(Some(_)) => "removed",
             Ok(None) => return,
             // Only verified participants ever got a token: with the store down,
@@ -189,31 +192,63 @@ async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::I
                 tracing::warn!(error = %e, %room, "a connected participant's removal not checked: the store is unavailable");
                 return;
             }
-        }
+        },
     };
     let audit = state.signin.audit_log.clone();
-    let pseudonym = state.pseudonyms.of(user.as_str());
-    // Off the callback's path: Twilio is answered at once, the Video API called after.
+    let pseudonym = state.pseudonyms.of(identity);
+    // Off the callback's path: Twilio is answered at once, the Video API called after,
+    // and again a few times if it fails (its breaker open, say): the callback was
+    // this one chance.
     tokio::spawn(async move {
-        match video
-            .disconnect_participant(&room_sid, &participant_sid)
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(user = %pseudonym, %room, why, "participant disconnected again on connecting");
-                let record = AuditRecord::new(AuditEvent::ParticipantRemoved)
-                    .user(&user)
-                    .room(&room)
-                    .ip(ip)
-                    .detail(format!("on_connect {why}"));
-                audit.record_or_note(record).await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, user = %pseudonym, %room, why, "participant not disconnected on connecting");
+        let mut outcome = Err(None);
+        for wait in DISCONNECT_RETRIES {
+            tokio::time::sleep(wait).await;
+            match video
+                .disconnect_participant(&room_sid, &participant_sid)
+                .await
+            {
+                // Gone already: nothing left to do.
+                Ok(_) => {
+                    outcome = Ok(true);
+                    break;
+                }
+                Err(crate::video::VideoError::NotFound) => {
+                    outcome = Ok(false);
+                    break;
+                }
+                Err(e) => outcome = Err(Some(e)),
             }
         }
+        let mut record = AuditRecord::new(AuditEvent::ParticipantRemoved)
+            .room(&room)
+            .ip(ip);
+        if let Some(user) = &user {
+            record = record.user(user);
+        }
+        let detail = match outcome {
+            Ok(true) => {
+                tracing::info!(user = %pseudonym, %room, why, "participant disconnected again on connecting");
+                format!("on_connect {why}")
+            }
+            Ok(false) => return,
+            Err(e) => {
+                let error = e.map(|e| e.to_string()).unwrap_or_default();
+                tracing::warn!(error, user = %pseudonym, %room, why, "participant not disconnected on connecting");
+                format!("on_connect {why}; not disconnected")
+            }
+        };
+        audit.record_or_note(record.detail(detail)).await;
     });
 }
+
+/// Before each try at disconnecting someone who should not be in a room: at once,
+/// then after a Video API failure a little later, twice (its breaker's cool-off is
+/// shorter than the last wait).
+const DISCONNECT_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::ZERO,
+    std::time::Duration::from_secs(5),
+    std::time::Duration::from_secs(30),
+];
 
 /// A recorded room that ended gets its recording job; a composition's news wakes the
 /// job waiting for it (it also polls: callbacks can be lost).

@@ -213,8 +213,9 @@ impl VideoError {
     }
 
     /// Whether Video itself is failing (no answer, or a 5xx), as opposed to answering
-    /// about this request: what the circuit breaker counts.
-    fn is_service_failure(&self) -> bool {
+    /// about this request: what the circuit breaker counts. For a POST, also whether
+    /// it may have taken effect all the same.
+    pub(crate) fn is_service_failure(&self) -> bool {
         match self {
             Self::Timeout | Self::Connect(_) | Self::Decode(_) => true,
             Self::Api(api) => api.status >= 500,

@@ -401,6 +401,56 @@ async fn a_removed_participant_is_barred_from_the_room_for_ten_minutes() {
     assert_eq!(body["identity"], "bob");
 }
 
+/// A host removed by another host is no host while the bar lasts: they can't end the
+/// room, list or remove anyone (the host who removed them included).
+#[tokio::test]
+async fn a_removed_host_has_no_host_powers_while_barred() {
+    let (mut app, clock) = spawn_app_with_clock(&[("ROOMGATE_RESEND_COOLDOWN_SECS", "0")]).await;
+    let two_hosts = TEST_ACL.replace(
+        "rooms = [\"*\"]\nchannels",
+        "rooms = [\"*\"]\nrole = \"host\"\nchannels",
+    );
+    app.acl
+        .replace(roomgate::acl::Acl::parse("acl.toml", &two_hosts).unwrap());
+    fetch_standup().mount(&app.video).await;
+    bob_is_connected().expect(1).mount(&app.video).await;
+    disconnects(PA_BOB, "bob").expect(1).mount(&app.video).await;
+
+    app.sign_in("standup", "bob").await;
+    let bob = app.client.clone();
+    let bob_csrf = app.room_csrf("standup").await;
+    app.client = new_client();
+    app.sign_in("standup", "alice").await;
+    let alice_csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_remove("standup", "bob", Some(&alice_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    app.client = bob;
+    for resp in [
+        app.get_participants("standup").await,
+        app.post_remove("standup", "alice", Some(&bob_csrf)).await,
+        app.post_end("standup", Some(&bob_csrf)).await,
+    ] {
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_host");
+    }
+    // The bar over, a host again.
+    clock.advance(Duration::from_secs(10 * 60));
+    let _listed = Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(participants_page(vec![])))
+        .mount_as_scoped(&app.video)
+        .await;
+    assert_eq!(
+        app.get_participants("standup").await.status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn the_bar_applies_to_the_room_it_was_given_in() {
     let (mut app, _clock) = spawn_app_with_clock(&[]).await;
@@ -707,6 +757,65 @@ async fn signed_participant_connected(app: &TestApp, identity: &str, sid: &str) 
     ));
     let signature = signer.sign("http://127.0.0.1:8080/twilio/room-events", &params);
     app.post_room_event(&params, Some(&signature)).await
+}
+
+/// Someone in the room under a name no user can have (a token made by anything else
+/// on the account) is on no list: disconnected on connecting, and a host can remove
+/// them by that name. A disconnection that fails is tried again, and audited.
+#[tokio::test]
+async fn a_stranger_is_kept_out_and_a_failed_disconnect_is_tried_again() {
+    let app = spawn_app_with(&[("TWILIO_AUTH_TOKEN", AUTH_TOKEN)], Overrides::default()).await;
+    fetch_standup().mount(&app.video).await;
+    const PA_STRANGER: &str = "PA00000000000000000000000000000bad";
+    // The first try fails (Video down a moment), the next one works.
+    Mock::given(method("POST"))
+        .and(path(format!("{PARTICIPANTS_PATH}/{PA_STRANGER}")))
+        .respond_with(twilio_error(503, 20503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.video)
+        .await;
+    disconnects(PA_STRANGER, "Mallory Stranger")
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    let resp = signed_participant_connected(&app, "Mallory Stranger", PA_STRANGER).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (done, removals) = poll_until(Duration::from_secs(10), || async {
+        let removals = app.audit_events("participant_removed");
+        (!removals.is_empty(), removals)
+    })
+    .await;
+    assert!(done, "not disconnected");
+    assert_eq!(removals[0]["detail"], "on_connect not_on_list");
+    assert!(removals[0].get("username").is_none());
+
+    // A host removes them by the name Twilio lists.
+    Mock::given(method("GET"))
+        .and(path(PARTICIPANTS_PATH))
+        .and(exact_query(&[
+            ("Status", "connected"),
+            ("Identity", "Mallory Stranger"),
+        ]))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(participants_page(vec![participant_json(
+                PA_STRANGER,
+                "Mallory Stranger",
+                "connected",
+            )])),
+        )
+        .mount(&app.video)
+        .await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    let resp = app
+        .post_remove("standup", "Mallory%20Stranger", Some(&csrf))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"removed": "Mallory Stranger"})
+    );
 }
 
 /// A token outlives a removal (and the room page keeps a spare): Twilio lets its holder

@@ -314,9 +314,27 @@ async fn a_video_api_failure_is_503_and_changes_nothing() {
     app.sign_in("standup", "alice").await;
     let csrf = app.room_csrf("standup").await;
     fetch_room("standup").mount(&app.video).await;
+    // A 5xx may have taken effect all the same: the rules are put back, once.
     Mock::given(method("POST"))
         .and(path(RULES_PATH))
+        .and(exact_form(&[(
+            "Rules",
+            r#"[{"type":"include","all":true}]"#,
+        )]))
         .respond_with(twilio_error(500, 20500))
+        .expect(1)
+        .mount(&app.video)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(RULES_PATH))
+        .and(exact_form(&[(
+            "Rules",
+            r#"[{"type":"exclude","all":true}]"#,
+        )]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "room_sid": "RM0123456789abcdef0123456789abcdef",
+            "rules": [{"type": "exclude", "all": true}]
+        })))
         .expect(1)
         .mount(&app.video)
         .await;
@@ -333,6 +351,30 @@ async fn a_video_api_failure_is_503_and_changes_nothing() {
     )
     .await;
     assert!(app.audit_events("recording_started").is_empty());
+}
+
+/// A start that fails without an answer, and whose taking back fails too, may be
+/// recording: the room is shown as recording rather than not.
+#[tokio::test]
+async fn a_start_that_may_have_run_and_cant_be_taken_back_shows_the_sign() {
+    let app = spawn_recording_app().await;
+    app.sign_in("standup", "alice").await;
+    let csrf = app.room_csrf("standup").await;
+    fetch_room("standup").mount(&app.video).await;
+    Mock::given(method("POST"))
+        .and(path(RULES_PATH))
+        .respond_with(twilio_error(503, 20503))
+        .expect(2)
+        .mount(&app.video)
+        .await;
+    let resp = app.post_recording("standup", "start", Some(&csrf)).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_json(
+        app.get_recording("standup").await,
+        StatusCode::OK,
+        json!({"recording": true}),
+    )
+    .await;
 }
 
 #[tokio::test]
