@@ -351,38 +351,33 @@ async fn host_controls_need_a_verified_session() {
     assert!(video_requests(&app).await.is_empty());
 }
 
-#[tokio::test]
-async fn a_removed_participant_is_barred_from_the_room_for_ten_minutes() {
-    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+/// Two browsers, alice (host) and bob, both signed in to standup; alice removes bob.
+/// The app's client is bob's after, and his room page's CSRF token is returned.
+async fn alice_removes_bob(app: &mut TestApp) -> String {
     // The room exists, so tokens need no room creation.
     fetch_standup().mount(&app.video).await;
     bob_is_connected().expect(1).mount(&app.video).await;
     disconnects(PA_BOB, "bob").expect(1).mount(&app.video).await;
-
-    // Two browsers: alice (host) and bob.
-    app.sign_in("standup", "alice").await;
-    let alice = app.client.clone();
-    let alice_csrf = app.room_csrf("standup").await;
-    app.client = new_client();
     app.sign_in("standup", "bob").await;
     let bob = app.client.clone();
     let bob_csrf = app.room_csrf("standup").await;
-    assert_eq!(
-        app.post_token_with("standup", Some(&bob_csrf))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-
-    app.client = alice;
+    app.client = new_client();
+    app.sign_in("standup", "alice").await;
+    let alice_csrf = app.room_csrf("standup").await;
     assert_eq!(
         app.post_remove("standup", "bob", Some(&alice_csrf))
             .await
             .status(),
         StatusCode::OK
     );
-
     app.client = bob;
+    bob_csrf
+}
+
+#[tokio::test]
+async fn a_removed_participant_is_barred_from_the_room_for_ten_minutes() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    let bob_csrf = alice_removes_bob(&mut app).await;
     let resp = app.post_token_with("standup", Some(&bob_csrf)).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(resp.headers()["retry-after"], "600");
@@ -412,24 +407,7 @@ async fn a_removed_host_has_no_host_powers_while_barred() {
     );
     app.acl
         .replace(roomgate::acl::Acl::parse("acl.toml", &two_hosts).unwrap());
-    fetch_standup().mount(&app.video).await;
-    bob_is_connected().expect(1).mount(&app.video).await;
-    disconnects(PA_BOB, "bob").expect(1).mount(&app.video).await;
-
-    app.sign_in("standup", "bob").await;
-    let bob = app.client.clone();
-    let bob_csrf = app.room_csrf("standup").await;
-    app.client = new_client();
-    app.sign_in("standup", "alice").await;
-    let alice_csrf = app.room_csrf("standup").await;
-    assert_eq!(
-        app.post_remove("standup", "bob", Some(&alice_csrf))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-
-    app.client = bob;
+    let bob_csrf = alice_removes_bob(&mut app).await;
     for resp in [
         app.get_participants("standup").await,
         app.post_remove("standup", "alice", Some(&bob_csrf)).await,
