@@ -519,6 +519,16 @@ impl Settings {
                 ));
             }
         }
+        // Nor is it served to others through a proxy: a public URL naming another host
+        // is a production set-up whose Twilio variables are missing (an env file not
+        // loaded), which would print everyone's codes to the journal and send none.
+        if let (Some(Mode::Local), Some(url)) = (&mode, &public_url)
+            && !is_loopback_host(url)
+        {
+            env.push(format!(
+                "local mode is for this machine only; ROOMGATE_PUBLIC_URL {url} names another host (set the Twilio variables to serve it, or use http://localhost:PORT)"
+            ));
+        }
 
         match (
             addr,
@@ -644,6 +654,20 @@ pub fn acl_path(var: impl Fn(&str) -> Option<String>) -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .0.join("\n"))]
 pub struct ConfigErrors(pub Vec<String>);
+
+/// Whether `url` names this machine: `localhost` (or a name under it) or a loopback
+/// address.
+fn is_loopback_host(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
 
 /// `AC`/`SK`/`VA` + 32 hex digits.
 fn is_sid(value: &str, prefix: &str) -> bool {
@@ -810,6 +834,20 @@ mod tests {
     fn local_mode_refuses_non_loopback_addresses() {
         let err = settings(&[("ROOMGATE_ADDR", "0.0.0.0:8080")]).unwrap_err();
         assert!(err.0[0].contains("local mode only listens on loopback"));
+        // Nor another host's public URL (a proxy in front of it).
+        let err = settings(&[("ROOMGATE_PUBLIC_URL", "https://meet.example.com")]).unwrap_err();
+        assert!(
+            err.0[0].contains("local mode is for this machine only"),
+            "{err:?}"
+        );
+        for mine in [
+            "http://localhost:8080",
+            "https://app.localhost",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(settings(&[("ROOMGATE_PUBLIC_URL", mine)]).is_ok(), "{mine}");
+        }
         assert!(settings(&[("ROOMGATE_ADDR", "[::1]:0")]).is_ok());
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_ADDR", "0.0.0.0:8080"));
@@ -835,11 +873,16 @@ mod tests {
 
     #[test]
     fn the_public_url_is_a_site_root() {
+        let with = |url: &'static str| {
+            let mut vars = twilio_vars();
+            vars.push(("ROOMGATE_PUBLIC_URL", url));
+            settings(&vars)
+        };
         for bad in [
             "https://meet.example.com/meet",
             "https://meet.example.com/?a=1",
         ] {
-            let err = settings(&[("ROOMGATE_PUBLIC_URL", bad)]).unwrap_err();
+            let err = with(bad).unwrap_err();
             assert_eq!(err.0.len(), 1, "{err}");
             assert!(err.0[0].contains("must be the site's root"), "{err}");
         }
@@ -848,7 +891,7 @@ mod tests {
             "https://meet.example.com/",
             "http://localhost:8080",
         ] {
-            assert!(settings(&[("ROOMGATE_PUBLIC_URL", good)]).is_ok(), "{good}");
+            assert!(with(good).is_ok(), "{good}");
         }
     }
 
