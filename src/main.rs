@@ -720,9 +720,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     let users = acl.user_count();
     // Browsers allow WebAuthn only in a secure context, and never on an IP address:
     // locally that means http://localhost, which the start-up line says.
+    // Where they work is the public URL (the relying party's origin), whatever port
+    // the server itself listens on.
     let local_passkeys = (matches!(settings.mode, Mode::Local)
         && settings.passkeys != roomgate::passkeys::PasskeyMode::Off)
-        .then(|| settings.public_url.domain() == Some("localhost"));
+        .then(|| {
+            (settings.public_url.domain() == Some("localhost"))
+                .then(|| settings.public_url.origin().ascii_serialization())
+        });
     let url_host = |ip: std::net::IpAddr| match ip {
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         ip => ip.to_string(),
@@ -764,8 +769,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             app.admin_port()
         );
         match local_passkeys {
-            Some(true) => println!("passkeys work at http://localhost:{}", app.port()),
-            Some(false) => println!(
+            Some(Some(origin)) => println!("passkeys work at {origin}"),
+            Some(None) => println!(
                 "passkeys need http://localhost:{0} (browsers refuse them on an IP address): set ROOMGATE_PUBLIC_URL=http://localhost:{0} and open that",
                 app.port()
             ),

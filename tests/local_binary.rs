@@ -25,6 +25,11 @@ impl Server {
 
     /// Keeping its state in `data` (kept across a restart).
     async fn start_in(data: &std::path::Path) -> Server {
+        Self::start_with(data, &[]).await
+    }
+
+    /// With `vars` set too.
+    async fn start_with(data: &std::path::Path, vars: &[(&str, &str)]) -> Server {
         let acl = concat!(env!("CARGO_MANIFEST_DIR"), "/acl.example.toml");
         // An empty working directory: no developer `.env` can leak into the test.
         let dir = std::env::temp_dir().join(format!("roomgate-bin-test-{}", std::process::id()));
@@ -35,6 +40,7 @@ impl Server {
             .env("ROOMGATE_ADMIN_ADDR", "127.0.0.1:0")
             .env("ROOMGATE_DATA_DIR", data)
             .env("RUST_LOG", "info")
+            .envs(vars.iter().copied())
             .current_dir(&dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -279,6 +285,20 @@ async fn the_start_up_line_says_passkeys_need_localhost() {
             "passkeys need http://localhost:{port} (browsers refuse them on an IP address): set ROOMGATE_PUBLIC_URL=http://localhost:{port} and open that"
         )
     );
+}
+
+/// Where passkeys work is the public URL (the relying party's origin), not the port
+/// the server listens on (a proxy in front of it, say).
+#[tokio::test]
+async fn the_start_up_line_says_where_passkeys_work() {
+    let public = "http://localhost:18999";
+    let mut server = Server::start_with(
+        &support::fresh_dir("data"),
+        &[("ROOMGATE_PUBLIC_URL", public)],
+    )
+    .await;
+    let line = next_line_with(&mut server.stdout, "passkeys").await;
+    assert_eq!(line, format!("passkeys work at {public}"));
 }
 
 /// The admin listener's address is printed with its real port, even when the setting
