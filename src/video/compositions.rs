@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tracing::{Instrument, debug, debug_span};
 
-use super::rest::{Page, PageMeta, VideoClient, VideoError};
+use super::rest::{VideoClient, VideoError};
 use crate::metrics::Api;
 use crate::verify::TwilioApiError;
 
@@ -84,33 +84,14 @@ pub struct TrackRecording {
     pub status: RecordingStatus,
 }
 
-#[derive(Deserialize)]
-struct RecordingPage {
-    #[serde(default)]
-    recordings: Vec<TrackRecording>,
-    meta: Option<PageMeta>,
-}
-
-impl Page for RecordingPage {
-    type Item = TrackRecording;
-    fn into_parts(self) -> (Vec<TrackRecording>, Option<PageMeta>) {
-        (self.recordings, self.meta)
-    }
-}
-
-#[derive(Deserialize)]
-struct CompositionPage {
-    #[serde(default)]
-    compositions: Vec<Composition>,
-    meta: Option<PageMeta>,
-}
-
-impl Page for CompositionPage {
-    type Item = Composition;
-    fn into_parts(self) -> (Vec<Composition>, Option<PageMeta>) {
-        (self.compositions, self.meta)
-    }
-}
+super::rest::listing_page!(
+    /// `ListRoomRecordingResponse`.
+    RecordingPage, recordings: TrackRecording
+);
+super::rest::listing_page!(
+    /// `ListCompositionResponse`.
+    CompositionPage, compositions: Composition
+);
 
 impl VideoClient {
     /// `ListRoomRecording`: `GET /v1/Rooms/{RoomSid}/Recordings`, every page.

@@ -630,35 +630,36 @@ pub(super) trait Page: DeserializeOwned {
     fn into_parts(self) -> (Vec<Self::Item>, Option<PageMeta>);
 }
 
-/// `ListRoomParticipantResponse`.
-#[derive(Deserialize)]
-struct ParticipantPage {
-    #[serde(default)]
-    participants: Vec<Participant>,
-    meta: Option<PageMeta>,
-}
+/// A listing's page: `$name` holds its items under `$key` (the spec's name for them)
+/// and its `meta`.
+macro_rules! listing_page {
+    ($(#[$doc:meta])* $name:ident, $key:ident: $item:ty) => {
+        $(#[$doc])*
+        #[derive(serde::Deserialize)]
+        struct $name {
+            #[serde(default)]
+            $key: Vec<$item>,
+            meta: Option<$crate::video::rest::PageMeta>,
+        }
 
-impl Page for ParticipantPage {
-    type Item = Participant;
-    fn into_parts(self) -> (Vec<Participant>, Option<PageMeta>) {
-        (self.participants, self.meta)
-    }
+        impl $crate::video::rest::Page for $name {
+            type Item = $item;
+            fn into_parts(self) -> (Vec<$item>, Option<$crate::video::rest::PageMeta>) {
+                (self.$key, self.meta)
+            }
+        }
+    };
 }
+pub(super) use listing_page;
 
-/// `ListRoomResponse`.
-#[derive(Deserialize)]
-struct RoomPage {
-    #[serde(default)]
-    rooms: Vec<Room>,
-    meta: Option<PageMeta>,
-}
-
-impl Page for RoomPage {
-    type Item = Room;
-    fn into_parts(self) -> (Vec<Room>, Option<PageMeta>) {
-        (self.rooms, self.meta)
-    }
-}
+listing_page!(
+    /// `ListRoomParticipantResponse`.
+    ParticipantPage, participants: Participant
+);
+listing_page!(
+    /// `ListRoomResponse`.
+    RoomPage, rooms: Room
+);
 
 #[derive(Deserialize)]
 pub(super) struct PageMeta {
