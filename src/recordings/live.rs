@@ -111,10 +111,7 @@ async fn apply_room_event(
             }
             // A room-wide sign of Twilio's (a callback without a track's id) goes
             // with any track's end; a host's stays.
-            if store.get(&key(room)).await?.as_deref() == Some(BY_TWILIO) {
-                store.delete_if(&key(room), BY_TWILIO).await?;
-            }
-            Ok(())
+            store.delete_if(&key(room), BY_TWILIO).await.map(drop)
         }
         ("room-ended", _) => forget(store, room).await,
         _ => Ok(()),

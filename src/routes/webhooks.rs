@@ -200,44 +200,40 @@ async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::I
     // and again a few times if it fails (its breaker open, say): the callback was
     // this one chance.
     tokio::spawn(async move {
-        let mut outcome = Err(None);
+        let mut failure = None;
         for wait in DISCONNECT_RETRIES {
             tokio::time::sleep(wait).await;
             match video
                 .disconnect_participant(&room_sid, &participant_sid)
                 .await
             {
-                // Gone already: nothing left to do.
                 Ok(_) => {
-                    outcome = Ok(true);
+                    failure = None;
                     break;
                 }
-                Err(crate::video::VideoError::NotFound) => {
-                    outcome = Ok(false);
-                    break;
-                }
-                Err(e) => outcome = Err(Some(e)),
+                // Gone already: nothing left to do.
+                Err(crate::video::VideoError::NotFound) => return,
+                Err(e) => failure = Some(e),
             }
         }
-        let mut record = AuditRecord::new(AuditEvent::ParticipantRemoved)
-            .room(&room)
-            .ip(ip);
-        if let Some(user) = &user {
-            record = record.user(user);
-        }
-        let detail = match outcome {
-            Ok(true) => {
+        let detail = match failure {
+            None => {
                 tracing::info!(user = %pseudonym, %room, why, "participant disconnected again on connecting");
                 format!("on_connect {why}")
             }
-            Ok(false) => return,
-            Err(e) => {
-                let error = e.map(|e| e.to_string()).unwrap_or_default();
-                tracing::warn!(error, user = %pseudonym, %room, why, "participant not disconnected on connecting");
+            Some(e) => {
+                tracing::warn!(error = %e, user = %pseudonym, %room, why, "participant not disconnected on connecting");
                 format!("on_connect {why}; not disconnected")
             }
         };
-        audit.record_or_note(record.detail(detail)).await;
+        let mut record = AuditRecord::new(AuditEvent::ParticipantRemoved)
+            .room(&room)
+            .ip(ip)
+            .detail(detail);
+        if let Some(user) = &user {
+            record = record.user(user);
+        }
+        audit.record_or_note(record).await;
     });
 }
 

@@ -191,8 +191,9 @@ impl SignInService {
     /// Only a user on the list for this room (and, for a call, allowed calls) triggers
     /// a send, in the background, so timing doesn't tell either.
     /// The session's previous sign-in, if any, is left as it is: it ends with its
-    /// window like any other (see `pending::window_key`). `previous` is what it was, if read (a call asked for by a user not allowed calls
-    /// keeps its verification, so the text's code still works).
+    /// window like any other (see `pending::window_key`). `previous` is what it was,
+    /// if read (a call asked for by a user not allowed calls keeps its verification,
+    /// so the text's code still works).
     pub async fn begin(
         &self,
         visit: Visit<'_>,
@@ -264,8 +265,7 @@ impl SignInService {
         for_user?;
         pending?;
         // Second round trip: the admissions peeked at, the sign-in's record and its
-        // audit record; then, for a name on the list, its
-        // number's limit and the budget. Every name waits for the same steps, so the
+        // audit record; then, for a name on the list, its number's limit and the budget. Every name waits for the same steps, so the
         // response takes as long whoever asks. The code goes out only once all of it
         // has succeeded.
         let (start, record) = self.start_for(visit, &who, listed, locale, channel, previous);
@@ -748,21 +748,51 @@ impl Attempt<'_> {
     }
 
     /// The verification failed for good (exhausted or expired): it counts toward a
-    /// lockout, and this failure may be the one that locks.
+    /// lockout, and this failure may be the one that locks. Counted by whoever ends
+    /// the window, once: not again by a second tab's check (or one on another
+    /// instance) that finds it spent too.
     async fn failed(&self, notice: Notice) -> Result<Checked, Refusal> {
+        let ended = self.close(notice, self.window.as_ref()).await?;
+        self.counted(ended, notice).await
+    }
+
+    /// A check posted after the sign-in's window is over. It counts as a failure only
+    /// if it is what ends the window (see `pending::window_key`): one the sweep or a
+    /// later sign-in ended has been counted, and one an approval ended is none.
+    async fn over(&self, stale: Option<Window>) -> Result<Checked, Refusal> {
+        let ended = match &stale {
+            Some(Window(window)) => {
+                self.service
+                    .signins
+                    .end_unapproved(&self.sign_in.who, window)
+                    .await?
+            }
+            None => false,
+        };
+        self.close(Notice::Expired, None).await?;
+        self.counted(ended, Notice::Expired).await
+    }
+
+    /// Closes the sign-in with `notice`, and `window` with it if it is still the
+    /// name's: whether that ended the window. A failed check, in the metrics and the
+    /// audit log.
+    async fn close(&self, notice: Notice, window: Option<&Window>) -> Result<bool, StoreError> {
         let ended = self
             .service
             .signins
-            .close(&self.id, &self.sign_in, notice, self.window.as_ref())
+            .close(&self.id, &self.sign_in, notice, window)
             .await?;
         self.service
             .metrics
             .verification_failed(notice.fail_reason());
         self.audit(AuditEvent::CheckFailed, notice.kind()).await;
-        // Counted by whoever ends the window, once: not again by a second tab's check
-        // (or one on another instance) that finds it spent too. Without a window here,
-        // the caller has ended it (see `over`).
-        if self.window.is_some() && !ended {
+        Ok(ended)
+    }
+
+    /// The check's answer: `notice`, and, when this check `ended` the window, its
+    /// failure counted, perhaps the one that locks.
+    async fn counted(&self, ended: bool, notice: Notice) -> Result<Checked, Refusal> {
+        if !ended {
             return Ok(Checked::Ended(notice));
         }
         let notice = match self
@@ -782,31 +812,6 @@ impl Attempt<'_> {
             None => notice,
         };
         Ok(Checked::Ended(notice))
-    }
-
-    /// A check posted after the sign-in's window is over. It counts as a failure only
-    /// if it is what ends the window (see `pending::window_key`): one the sweep or a
-    /// later sign-in ended has been counted, and one an approval ended is none.
-    async fn over(&self, stale: Option<Window>) -> Result<Checked, Refusal> {
-        if let Some(Window(window)) = &stale
-            && self
-                .service
-                .signins
-                .end_unapproved(&self.sign_in.who, window)
-                .await?
-        {
-            return self.failed(Notice::Expired).await;
-        }
-        self.service
-            .signins
-            .close(&self.id, &self.sign_in, Notice::Expired, None)
-            .await?;
-        self.service
-            .metrics
-            .verification_failed(Notice::Expired.fail_reason());
-        self.audit(AuditEvent::CheckFailed, Notice::Expired.kind())
-            .await;
-        Ok(Checked::Ended(Notice::Expired))
     }
 
     async fn audit(&self, event: AuditEvent, detail: &str) {

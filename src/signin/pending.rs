@@ -174,7 +174,12 @@ fn window_key(who: &str) -> String {
     format!("signin-window:{who}")
 }
 
-/// When `window` (a window key's value, `"{began_ms} {sign-in id}"`) began.
+/// The window key's value for a window `id` opened at `created_ms`.
+fn window_opened_by(id: &SignInId, created_ms: u64) -> String {
+    format!("{created_ms} {}", id.0)
+}
+
+/// When `window` (a window key's value, [`window_opened_by`]) began.
 fn window_began(window: &str) -> Option<u64> {
     window.split_once(' ')?.0.parse().ok()
 }
@@ -309,7 +314,7 @@ impl SignIns {
             if !opens_window {
                 return Ok(false);
             }
-            let (key, window) = (window_key(&sign_in.who), format!("{created_ms} {}", id.0));
+            let (key, window) = (window_key(&sign_in.who), window_opened_by(&id, created_ms));
             if self
                 .store
                 .put_new(&key, window.as_bytes(), WINDOW_LIFE)
@@ -358,24 +363,18 @@ impl SignIns {
         // Read alongside: a window ended is counted whatever then goes wrong, so a
         // marker that can't be read counts it (an approval it missed is one failure
         // too many, never a lockout escaped).
-        let key = window_key(who);
+        let window = Window(window.to_owned());
         let (ended, proven) = tokio::join!(
-            self.store.delete_if(&key, window.as_bytes()),
+            self.end_window(who, Some(&window)),
             self.proven_since(who, began),
         );
-        if !ended? {
-            return Ok(false);
-        }
-        if let Err(e) = self.store.delete(&checks_key(who, window)).await {
-            tracing::debug!(error = %e, "an ended window's checks left to expire");
-        }
-        Ok(!proven.unwrap_or(false))
+        Ok(ended? && !proven.unwrap_or(false))
     }
 
     /// Ends the window `sign_in` opened, if it opened one and it is still there: for
     /// a sign-in refused as it was made, which sent nothing in it. Not counted.
     pub async fn end_opened(&self, id: &SignInId, sign_in: &SignIn) -> Result<(), StoreError> {
-        let opened = format!("{} {}", sign_in.created_ms, id.0);
+        let opened = window_opened_by(id, sign_in.created_ms);
         self.end_window(&sign_in.who, Some(&Window(opened)))
             .await
             .map(drop)
@@ -626,13 +625,17 @@ impl SignIns {
             return Ok(false);
         };
         // Its checks go with it (they are its own, whatever holds the key now),
-        // rather than sit out their lifetime: one a flow would add up.
+        // rather than sit out their lifetime: one a flow would add up. Whether the
+        // window ended is what matters; checks left behind expire.
         let (key, checks) = (window_key(who), checks_key(who, window));
-        let (ended, ()) = tokio::try_join!(
+        let (ended, dropped) = tokio::join!(
             self.store.delete_if(&key, window.as_bytes()),
             self.store.delete(&checks),
-        )?;
-        Ok(ended)
+        );
+        if let Err(e) = dropped {
+            tracing::debug!(error = %e, "an ended window's checks left to expire");
+        }
+        ended
     }
 
     /// Drop a sign-in: one approved (its window ended with it), or one refused as it
@@ -700,7 +703,7 @@ impl SignIns {
         let counts = match self.store.get(&key(&id)).await {
             Ok(Some(raw)) => match serde_json::from_slice::<SignIn>(&raw) {
                 Ok(sign_in) => {
-                    let opened = format!("{} {}", sign_in.created_ms, id.0);
+                    let opened = window_opened_by(&id, sign_in.created_ms);
                     match self.end_unapproved(&sign_in.who, &opened).await {
                         Ok(true) => Some(sign_in),
                         Ok(false) => None,
