@@ -138,8 +138,15 @@ impl TypedSession {
     }
 
     /// Durable before it returns: a revocation acknowledged survives a crash.
+    /// Only a cookie worth checking (see [`worth_checking`]) is revoked: one that
+    /// holds neither a grant nor a pending sign-in is never looked up, so its
+    /// revocation would be a 12-hour record for nothing, and anyone could write those
+    /// at will (a join form, then a logout).
     async fn revoke(&self) -> Result<(), StoreError> {
-        match self.get::<String>(SID) {
+        match self
+            .get::<String>(SID)
+            .filter(|_| worth_checking(&self.session))
+        {
             Some(sid) => {
                 let ttl = self.policy.ttl + Duration::from_secs(60);
                 self.policy.store.put(&revoked_key(&sid), b"1", ttl).await
@@ -167,6 +174,12 @@ pub fn claimed_grant(req: &HttpRequest) -> Option<Grant> {
     req.get_session().get(GRANT).ok().flatten()
 }
 
+/// Whether a cookie can have been revoked, so is looked up: one that holds a grant
+/// (logout), or a pending sign-in (superseded when that sign-in's code was approved).
+fn worth_checking(session: &Session) -> bool {
+    session.contains_key(GRANT) || session.contains_key(PENDING)
+}
+
 fn revoked_key(sid: &str) -> String {
     format!("revoked-session:{sid}")
 }
@@ -182,17 +195,14 @@ impl FromRequest for TypedSession {
             let policy = policy.ok_or_else(|| {
                 actix_web::error::ErrorInternalServerError("the session policy is missing")
             })?;
-            // Only a cookie that holds something can have been revoked for it: a grant
-            // (logout), or a pending sign-in (superseded when that sign-in's code was
-            // approved). One that holds neither, like every cookie a sign-in is
-            // posted with the first time, carries a CSRF token and nothing else: it
-            // costs no store read.
-            let worth_checking = session.contains_key(GRANT) || session.contains_key(PENDING);
+            // Only a cookie that holds something can have been revoked. One that
+            // holds neither, like every cookie a sign-in is posted with the first
+            // time, carries a CSRF token and nothing else: it costs no store read.
             let sid = session
                 .get::<String>(SID)
                 .ok()
                 .flatten()
-                .filter(|_| worth_checking);
+                .filter(|_| worth_checking(&session));
             let mut unchecked = false;
             if let Some(sid) = sid {
                 match policy.store.get(&revoked_key(&sid)).await {

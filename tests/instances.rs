@@ -350,6 +350,20 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
         "/readyz said not ready: {statuses:?}"
     );
     assert_eq!(starts(&verify).await, before, "no Verify call while down");
+    // A logout that can't be recorded is refused, saying so (not blaming Verify).
+    let logout = client
+        .post(format!("{base}/logout"))
+        .form(&[("csrf_token", room_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 503, "a logout while the store is down");
+    assert!(logout.headers().contains_key("retry-after"));
+    let text = logout.text().await.unwrap();
+    assert!(
+        text.contains("Signing out could not be confirmed"),
+        "{text}"
+    );
 
     // Back: service resumes within 5 s, with no restart of roomgate.
     redis.resume();

@@ -72,6 +72,7 @@ notice-cannot-send-title = We could not send a code
 notice-cannot-send = We could not send a text message to the number on the list. Please contact the host of this room.
 notice-busy-title = Service busy
 notice-unavailable = The verification service is busy or unreachable right now. Please try again in a minute.
+logout-unavailable = Signing out could not be confirmed just now. Please try again in a minute.
 notice-locked-out-title = Sign-in locked
 # $wait: one of the wait-* phrases below, e.g. "in about 15 minutes".
 notice-limited = There were too many attempts. Try again { $wait }.

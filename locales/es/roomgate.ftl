@@ -63,6 +63,7 @@ notice-cannot-send-title = No pudimos enviar un código
 notice-cannot-send = No pudimos enviar un mensaje de texto al número de la lista. Ponte en contacto con el anfitrión de esta sala.
 notice-busy-title = Servicio saturado
 notice-unavailable = El servicio de verificación está saturado o no responde en este momento. Vuelve a intentarlo dentro de un minuto.
+logout-unavailable = No se ha podido confirmar el cierre de sesión en este momento. Vuelve a intentarlo dentro de un minuto.
 notice-locked-out-title = Inicio de sesión bloqueado
 notice-limited = Hubo demasiados intentos. Vuelve a intentarlo { $wait }.
 notice-locked-out = Después de varios intentos fallidos, el inicio de sesión queda bloqueado durante un tiempo. Vuelve a intentarlo { $wait }.

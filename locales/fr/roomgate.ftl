@@ -63,6 +63,7 @@ notice-cannot-send-title = Impossible d’envoyer un code
 notice-cannot-send = Nous n’avons pas pu envoyer de SMS au numéro figurant sur la liste. Veuillez contacter l’hôte de cette salle.
 notice-busy-title = Service surchargé
 notice-unavailable = Le service de vérification est surchargé ou injoignable pour le moment. Veuillez réessayer dans une minute.
+logout-unavailable = La déconnexion n’a pas pu être confirmée pour le moment. Veuillez réessayer dans une minute.
 notice-locked-out-title = Connexion bloquée
 notice-limited = Il y a eu trop de tentatives. Réessayez { $wait }.
 notice-locked-out = Après plusieurs échecs de connexion, la connexion est bloquée pendant un moment. Réessayez { $wait }.

@@ -61,6 +61,7 @@ notice-cannot-send-title = コードを送信できませんでした
 notice-cannot-send = リストに登録されている電話番号に SMS を送信できませんでした。このルームのホストに連絡してください。
 notice-busy-title = サービスが混み合っています
 notice-unavailable = 認証サービスが混み合っているか、現在接続できません。1 分ほど待ってから、もう一度お試しください。
+logout-unavailable = 現在、サインアウトを確認できませんでした。1 分ほど待ってから、もう一度お試しください。
 notice-locked-out-title = サインインがロックされています
 notice-limited = 試行回数が多すぎます。{ $wait }にもう一度お試しください。
 notice-locked-out = サインインに何度も失敗したため、しばらくの間サインインがロックされています。{ $wait }にもう一度お試しください。

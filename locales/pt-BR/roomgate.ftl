@@ -63,6 +63,7 @@ notice-cannot-send-title = Não foi possível enviar um código
 notice-cannot-send = Não foi possível enviar uma mensagem de texto para o número da lista. Entre em contato com o anfitrião desta sala.
 notice-busy-title = Serviço sobrecarregado
 notice-unavailable = O serviço de verificação está sobrecarregado ou indisponível no momento. Tente novamente daqui a um minuto.
+logout-unavailable = Não foi possível confirmar a saída agora. Tente novamente daqui a um minuto.
 notice-locked-out-title = Acesso bloqueado
 notice-limited = Houve tentativas demais. Tente novamente { $wait }.
 notice-locked-out = Depois de várias tentativas de acesso sem sucesso, o acesso fica bloqueado por um tempo. Tente novamente { $wait }.

@@ -26,7 +26,7 @@ pub async fn logout(
         let mut resp = HttpResponse::ServiceUnavailable()
             .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
             .content_type("text/plain; charset=utf-8")
-            .body(tr.t("notice-unavailable"));
+            .body(tr.t("logout-unavailable"));
         super::respond::no_store(&mut resp);
         return Ok(resp);
     }

@@ -235,6 +235,44 @@ async fn logout_ends_the_session() {
     assert!(page.contains(r#"action="/rooms/standup/login""#));
 }
 
+/// Only a cookie that holds something is revoked on logout. A join form's cookie
+/// holds a CSRF token only: revoking it wrote a 12-hour record that nothing ever
+/// reads, and anyone could write those as fast as they could ask (a store, Redis's
+/// memory or the embedded file, grown without bound by anonymous clients).
+#[tokio::test]
+async fn an_anonymous_logout_writes_nothing_and_a_real_one_is_recorded() {
+    use std::sync::Arc;
+
+    let store = Arc::new(roomgate::store::memory::MemoryStore::new());
+    let app = spawn_app_with(
+        &[],
+        roomgate::startup::Overrides {
+            store: Some(store.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    let before = store.tables().len();
+    for _ in 0..20 {
+        assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    }
+    assert_eq!(
+        store.tables().len(),
+        before,
+        "anonymous logouts wrote to the store"
+    );
+    // A signed-in session's logout is recorded (a copy of its cookie is refused).
+    app.sign_in("standup", "alice").await;
+    let signed_in = store.tables().len();
+    assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    assert_eq!(
+        store.tables().len(),
+        signed_in + 1,
+        "the logout was not recorded"
+    );
+}
+
 /// A start whose outcome never reached the store (the store failed as it was saved,
 /// or the instance running it died) leaves the sign-in in flight for good. Each post
 /// of the code waited out the start, spent one of the five checks, and the fifth
