@@ -360,28 +360,6 @@ impl Application {
                     web::QueryConfig::default().error_handler(crate::routes::unreadable_query),
                 )
                 .configure(crate::routes::configure)
-                // The folder itself is no page (actix-files would say why in its words).
-                .service(web::resource(["/static", "/static/"]).to(not_found))
-                // Files are only read: any other method is a 405 that says which
-                // (actix-files answers it without `Allow`).
-                .service(
-                    web::resource("/static/{file:.+}")
-                        .guard(actix_web::guard::Not(
-                            actix_web::guard::Any(actix_web::guard::Get())
-                                .or(actix_web::guard::Head()),
-                        ))
-                        .to(|| async {
-                            actix_web::HttpResponse::MethodNotAllowed()
-                                .insert_header((actix_web::http::header::ALLOW, "GET, HEAD"))
-                                .finish()
-                        }),
-                )
-                .service(
-                    actix_files::Files::new("/static", static_dir())
-                        // A path that names no file (whatever the system says of it)
-                        // gets the usual page, not the system's error.
-                        .default_handler(web::to(not_found)),
-                )
                 // Any other path: the usual page, in the visitor's language, not an
                 // empty 404.
                 .default_service(web::to(not_found))
@@ -493,11 +471,6 @@ fn passkeys_for(
             None
         }
     }
-}
-
-/// The crate's `static/` folder, wherever the binary is started from.
-fn static_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
 }
 
 /// What Twilio mode adds: the Verify and Video clients, the rotatable API key, and

@@ -113,12 +113,7 @@ pub async fn translate_error_pages(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let res = next.call(req).await?;
     let translated = res.response().error().and_then(|e| {
-        let page = e.as_error::<PageError>().or(
-            // actix-files' answer to a static path with an encoded `/` or `..` in a
-            // segment (plain text, 400): no file is named there, so the usual page.
-            e.as_error::<actix_files::UriSegmentError>()
-                .map(|_| &PageError::NotFound),
-        )?;
+        let page = e.as_error::<PageError>()?;
         Some(page.page(&Tr::of_request(res.request())))
     });
     Ok(match translated {

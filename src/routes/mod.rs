@@ -1,10 +1,10 @@
 //! HTTP routes, one module per page or endpoint.
 
+mod assets;
 mod canonical;
 mod cross_site;
 mod error;
 mod extract;
-mod favicon;
 mod health;
 mod home;
 mod host;
@@ -80,7 +80,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         })
     };
     cfg.service(one("/", get().to(home::home)))
-        .service(one("/favicon.ico", get().to(favicon::favicon)))
+        .service(one("/favicon.ico", get().to(assets::favicon)))
+        // The pages' own files, from the binary (any other method: 405 with `Allow`).
+        .service(one("/static/{file}", get().to(assets::static_file)))
         .service(one("/rooms", get().to(home::go_to_room)))
         // `/rooms/` too: a room link cut short at its name, or typed by hand.
         .service(one("/rooms/", get().to(home::go_to_room)))

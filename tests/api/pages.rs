@@ -130,17 +130,58 @@ async fn a_garbage_form_body_is_not_a_500() {
     assert!(resp.status().is_client_error(), "got {}", resp.status());
 }
 
+/// Every file of `static/` is served as it is in the tree (from the binary: nothing
+/// is read from disk at run time), with its type, and an ETag a browser revalidates
+/// with: unchanged, a `304` and no body.
 #[tokio::test]
-async fn static_assets_are_served() {
+async fn static_assets_are_served_and_revalidated() {
     let app = spawn_app().await;
-    let resp = app.get("/static/room.js").await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    for (file, kind) in [
+        ("room.js", "text/javascript"),
+        ("host.js", "text/javascript"),
+        ("i18n.js", "text/javascript"),
+        ("passkeys.js", "text/javascript"),
+        ("recordings.js", "text/javascript"),
+        ("verify.js", "text/javascript"),
+        ("style.css", "text/css"),
+        ("favicon.ico", "image/x-icon"),
+    ] {
+        let path = format!("/static/{file}");
+        let resp = app.get(&path).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let headers = resp.headers().clone();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}: {:?}",
+            headers["content-type"]
+        );
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && etag.len() > 10, "{path}: {etag}");
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(body, std::fs::read(dir.join(file)).unwrap(), "{path}");
+        for asked in [etag.clone(), format!("W/{etag}"), format!("\"x\", {etag}")] {
+            let again = app
+                .client
+                .get(app.url(&path))
+                .header("if-none-match", &asked)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path} {asked}");
+            assert_eq!(again.headers()["etag"], etag.as_str());
+            assert!(again.bytes().await.unwrap().is_empty());
+        }
+        let other = app
+            .client
+            .get(app.url(&path))
+            .header("if-none-match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other.status(), StatusCode::OK, "{path}: another ETag");
+    }
 }
 
 /// A path under /static that names no file (through a file, with a byte no file name
