@@ -333,6 +333,9 @@ pub struct Budget {
     alerts: AlertSender,
     /// Where each spend's counts are shown, if anywhere.
     metrics: Option<Metrics>,
+    /// Alert markers this instance knows are set, with their window's end: each is
+    /// asked of the store once a window here, not once per refusal.
+    noted: std::sync::Mutex<Vec<(String, SystemTime)>>,
 }
 
 impl fmt::Debug for Budget {
@@ -365,6 +368,7 @@ impl Budget {
             store,
             alerts,
             metrics: None,
+            noted: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -435,8 +439,26 @@ impl Budget {
             .collect())
     }
 
+    /// Shows each window's count now in the metrics (the gauges are otherwise set by
+    /// spends only, so they would keep an ended window's count, and show nothing
+    /// before the first spend). Run every few seconds.
+    pub async fn publish_usage(&self) -> Result<(), StoreError> {
+        if self.metrics.is_none() {
+            return Ok(());
+        }
+        let windows = self.windows(self.store.clock().now());
+        let used = self
+            .store
+            .used(self.group(), &Self::fixed(&windows))
+            .await?;
+        self.publish(&windows, &used);
+        Ok(())
+    }
+
     /// If a window is at its cap: how long until the last such window to roll over
-    /// does. Spends nothing and alerts nobody.
+    /// does. Spends nothing. A full window's alert goes out here if it hasn't (the
+    /// budget was spent before a restart with a lower cap, or the alert's spend
+    /// crashed): the refusals are what the operator must hear of.
     pub async fn exhausted(&self) -> Result<Option<Duration>, StoreError> {
         let now = self.store.clock().now();
         let windows = self.windows(now);
@@ -444,12 +466,20 @@ impl Budget {
             .store
             .used(self.group(), &Self::fixed(&windows))
             .await?;
-        Ok(windows
-            .iter()
-            .zip(used)
-            .filter(|(w, n)| *n >= w.cap)
-            .map(|(w, _)| w.until_end(now))
-            .max())
+        let mut wait = None;
+        for (w, &n) in windows.iter().zip(&used) {
+            if n >= w.cap {
+                wait = wait.max(Some(w.until_end(now)));
+                // The refusal stands whether or not the marker could be written.
+                if let Err(e) = self.on_exhausted(w, n, now).await {
+                    debug!(error = %e, "budget alert marker not checked");
+                }
+            }
+        }
+        if wait.is_some() {
+            self.publish(&windows, &used);
+        }
+        Ok(wait)
     }
 
     /// Takes one verification start from every window, or refuses with how long until
@@ -474,7 +504,13 @@ impl Budget {
             Spend::Spent(used) => {
                 self.publish(&windows, &used);
                 for (w, used) in windows.iter().zip(used) {
-                    if u64::from(used) >= w.warning_at() {
+                    // The spend that fills a window warns only if the window's 80 % is
+                    // its cap (a cap of 1 or 2): otherwise an earlier spend crossed the
+                    // 80 % and warns with its count (a race won by this one sent the
+                    // warning with the cap's count, after the exhaustion).
+                    let warns = u64::from(used) >= w.warning_at()
+                        && (used < w.cap || w.warning_at() >= u64::from(w.cap));
+                    if warns {
                         self.on_warning(w, used, now).await?;
                     }
                     if used >= w.cap {
@@ -548,10 +584,19 @@ impl Budget {
         event: &str,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
+        let marker = w.marker(self.group(), event);
+        {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            noted.retain(|(_, end)| *end > now);
+            if noted.iter().any(|(m, _)| *m == marker) {
+                return Ok(false);
+            }
+        }
         let ttl = w.until_end(now).max(Duration::from_secs(1));
-        self.store
-            .put_new(&w.marker(self.group(), event), b"1", ttl)
-            .await
+        let first = self.store.put_new(&marker, b"1", ttl).await?;
+        let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+        noted.push((marker, w.end));
+        Ok(first)
     }
 
     fn alert(&self, event: &'static str, w: &Current, used: u32, now: SystemTime) {
@@ -810,6 +855,71 @@ mod tests {
         assert_eq!(strict.alerts(), [(EVENT_EXHAUSTED, "minute", 5, 5)]);
         assert!(strict.budget.spend().await.unwrap().is_err());
         assert_eq!(strict.alerts(), []);
+    }
+
+    /// The check every sign-in makes before spending (`exhausted`) alerts for a full
+    /// window nobody alerted for (spent before a restart with a lower cap), once, and
+    /// shows the window's count; a spend never gets there while it is full.
+    #[tokio::test]
+    async fn the_check_before_a_spend_alerts_once_for_a_window_nobody_alerted_for() {
+        let generous = Harness::new(caps(10, 100, 100), 0);
+        generous.spend(5).await;
+        let metrics = Metrics::new();
+        let mut strict = generous.beside(caps(5, 100, 100));
+        strict.budget = strict.budget.with_metrics(metrics.clone());
+        for _ in 0..3 {
+            assert_eq!(strict.budget.exhausted().await.unwrap(), Some(secs(60)));
+        }
+        assert_eq!(strict.alerts(), [(EVENT_EXHAUSTED, "minute", 5, 5)]);
+        let text = metrics.encode();
+        assert!(
+            text.contains("roomgate_sms_budget_used{window=\"minute\"} 5"),
+            "{text}"
+        );
+        // Another instance's check finds the marker: no second alert.
+        let mut third = generous.beside(caps(5, 100, 100));
+        assert!(third.budget.exhausted().await.unwrap().is_some());
+        assert_eq!(third.alerts(), []);
+    }
+
+    /// The gauges show the windows as they are now: before any spend (the caps, and
+    /// what other instances spent), and 0 once a window has rolled over.
+    #[tokio::test]
+    async fn usage_is_published_without_a_spend_and_rolls_over() {
+        let h = Harness::new(caps(7, 70, 700), 0);
+        h.spend(3).await;
+        let metrics = Metrics::new();
+        let other = h.beside(caps(7, 70, 700));
+        let budget = other.budget.with_metrics(metrics.clone());
+        budget.publish_usage().await.unwrap();
+        let text = metrics.encode();
+        for line in [
+            "roomgate_sms_budget_used{window=\"minute\"} 3",
+            "roomgate_sms_budget_limit{window=\"minute\"} 7",
+            "roomgate_sms_budget_limit{window=\"day\"} 700",
+        ] {
+            assert!(text.contains(line), "{line}:\n{text}");
+        }
+        h.clock.advance(secs(60));
+        budget.publish_usage().await.unwrap();
+        let text = metrics.encode();
+        assert!(
+            text.contains("roomgate_sms_budget_used{window=\"minute\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("roomgate_sms_budget_used{window=\"hour\"} 3"));
+    }
+
+    /// The spend that fills a window past its 80 % sends the exhaustion only: the
+    /// warning is the spend's that crossed the 80 % (here another instance's, with a
+    /// higher cap, which warned nobody). It once went out too, with the cap's count.
+    #[tokio::test]
+    async fn the_spend_that_fills_a_window_does_not_also_warn() {
+        let generous = Harness::new(caps(100, 100, 100), 0);
+        generous.spend(9).await;
+        let mut strict = generous.beside(caps(10, 100, 100));
+        strict.spend(1).await;
+        assert_eq!(strict.alerts(), [(EVENT_EXHAUSTED, "minute", 10, 10)]);
     }
 
     #[tokio::test]

@@ -664,12 +664,18 @@ fn spawn_log_report(metrics: Metrics) {
 }
 
 /// Sign-ins abandoned halfway are taken from the store every 10 s (by one instance
-/// each, when several share it). The store forgets expired keys by itself.
+/// each, when several share it). The store forgets expired keys by itself. The
+/// budgets' gauges are brought up to date on the same tick (from start-up on).
 fn spawn_sweeper(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
+            for budget in [&state.signin.budget, &state.signin.call_budget] {
+                if let Err(e) = budget.publish_usage().await {
+                    tracing::debug!(error = %e, "budget gauges not updated");
+                }
+            }
             let expired = match state.signin.signins.sweep().await {
                 Ok(expired) => expired,
                 Err(e) => {
