@@ -39,8 +39,12 @@ impl Cluster {
         ] {
             env.insert(k.into(), v);
         }
+        // An empty value: that setting left out.
         for (k, v) in extra {
-            env.insert((*k).into(), (*v).into());
+            match v {
+                &"" => env.remove(*k),
+                v => env.insert((*k).into(), (*v).into()),
+            };
         }
         let mut instances = Vec::new();
         for addr in INSTANCES {
@@ -272,6 +276,61 @@ async fn per_user_per_phone_and_budget_limits_are_counted_once_across_instances(
         ["sms_budget_exhausted", "sms_budget_warning"],
         "one warning and one exhaustion alert for the whole deployment"
     );
+    cluster.stop().await;
+}
+
+/// Without `ROOMGATE_PUBLIC_URL`, an instance judges a POST's `Origin` by the host
+/// the proxy passes on: the browser's, port and all (nginx's `$host` dropped the
+/// port, so every form posted through the proxy was refused as cross-site). A
+/// client's own `Forwarded` or `X-Forwarded-Host` changes nothing.
+#[tokio::test]
+async fn through_the_proxy_a_form_is_same_site_by_the_browsers_host_and_port() {
+    let _turn = PORTS.lock().await;
+    let redis = RedisServer::start();
+    let verify = approving_verify().await;
+    let cluster = Cluster::start(&redis, &verify, &[("ROOMGATE_PUBLIC_URL", "")]).await;
+    let base = cluster.base().to_owned();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let post = |origin: &'static str, extra: Option<(&'static str, &'static str)>| {
+        let base = base.clone();
+        // A name of its own each time: no per-name limit is what this is about.
+        let name = format!(
+            "visitor{}",
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        async move {
+            let client = browser();
+            let join = open_join(&client, &base, ROOM).await;
+            let mut req = client
+                .post(format!("{base}/rooms/{ROOM}/login"))
+                .header("origin", origin)
+                .form(&[
+                    ("username", name.as_str()),
+                    ("csrf_token", join.csrf.as_str()),
+                ]);
+            if let Some((name, value)) = extra {
+                req = req.header(name, value);
+            }
+            req.send().await.unwrap().status().as_u16()
+        }
+    };
+    let same = format!("http://{PROXY}");
+    let same: &'static str = Box::leak(same.into_boxed_str());
+    for _ in 0..2 {
+        // Twice: each instance in turn.
+        assert_eq!(post(same, None).await, 303, "the proxy's own origin");
+    }
+    assert_eq!(post("http://evil.example", None).await, 403);
+    for header in [
+        ("x-forwarded-host", "evil.example"),
+        ("forwarded", "host=evil.example;proto=http"),
+    ] {
+        assert_eq!(
+            post("http://evil.example", Some(header)).await,
+            403,
+            "{header:?}"
+        );
+    }
     cluster.stop().await;
 }
 
