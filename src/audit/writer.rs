@@ -33,6 +33,11 @@ const MAX_NAP: Duration = Duration::from_secs(1);
 /// While writes fail, how often the writer tries a newline to see if they work again,
 /// so the log recovers even when nothing is recorded (sign-ins are refused meanwhile).
 const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How long writes must have worked, after they failed, before the operator is told
+/// the log is back: a log that fails and works by turns (a shipper's pipe read in
+/// bursts, a disk at the edge of full) is one outage, one alert each way, not one per
+/// turn.
+const RECOVERED_AFTER: Duration = Duration::from_secs(30);
 /// After a rotation fails, how long the writer goes on in the current file before it
 /// tries again.
 const ROTATION_RETRY: Duration = Duration::from_secs(30);
@@ -163,6 +168,7 @@ impl AuditLog {
             folder: folder.clone(),
             mid_line: false,
             failing: None,
+            outage: None,
             health: health.clone(),
             alerts: alerts.clone(),
             rotation_failing: None,
@@ -531,6 +537,13 @@ fn end_on_a_fresh_line(file: &mut File) -> io::Result<()> {
     Ok(())
 }
 
+struct Outage {
+    /// Since when writes have worked, if they do now.
+    working_since: Option<std::time::SystemTime>,
+    /// Times writes failed again before they had worked long enough.
+    relapses: u32,
+}
+
 struct WriterState {
     sink: Box<dyn Sink>,
     /// Bytes in the current file, as far as this writer knows.
@@ -541,8 +554,11 @@ struct WriterState {
     folder: SharedFolder,
     /// After a failed write the file may end in part of a line (a full disk, say).
     mid_line: bool,
-    /// Since the last write failed: logged once when it starts, once when it ends.
+    /// Since the last write failed (sign-ins are refused meanwhile).
     failing: Option<AuditError>,
+    /// The outage the operator was told of, until writes have worked for
+    /// [`RECOVERED_AFTER`]: logged and alerted once when it starts, once when it ends.
+    outage: Option<Outage>,
     /// `failing`, for the handles to read.
     health: Health,
     alerts: Alerts,
@@ -561,7 +577,12 @@ impl WriterState {
                     .unwrap_or(Duration::ZERO)
                     .min(MAX_NAP)
             });
-            let probe_nap = self.failing.as_ref().map(|_| PROBE_EVERY);
+            let probe_nap = match (&self.failing, &self.outage) {
+                (Some(_), _) => Some(PROBE_EVERY),
+                // Waiting to say the log is back.
+                (None, Some(_)) => Some(MAX_NAP),
+                (None, None) => None,
+            };
             let first = match fold_nap.into_iter().chain(probe_nap).min() {
                 None => match queue.recv() {
                     Ok(job) => Some(job),
@@ -576,6 +597,7 @@ impl WriterState {
             if first.is_none() && self.failing.is_some() {
                 self.probe();
             }
+            self.end_outage_if_over();
             if last_batch > 1 && matches!(first, Some(Job::Line { .. })) {
                 std::thread::sleep(GATHER);
             }
@@ -702,25 +724,63 @@ impl WriterState {
         }
     }
 
-    /// Records the outcome of a write; a change is logged, once.
+    /// Records the outcome of a write. Sign-ins follow it at once; the operator hears
+    /// of an outage once when it starts, and once when writes have worked for
+    /// [`RECOVERED_AFTER`] ([`Self::end_outage_if_over`]).
     fn note(&mut self, result: &Result<(), AuditError>) {
-        let event = match (result, &self.failing) {
+        let now = self.clock.now();
+        match (result, &mut self.outage) {
             (Err(e), None) => {
                 tracing::error!("{e}; new sign-ins are refused until it can be written again");
-                Some("audit_log_unavailable")
+                self.alert("audit_log_unavailable");
+                self.outage = Some(Outage {
+                    working_since: None,
+                    relapses: 0,
+                });
             }
-            (Ok(()), Some(_)) => {
-                tracing::warn!("the audit log can be written again");
-                Some("audit_log_recovered")
+            (Err(e), Some(outage)) => {
+                if outage.working_since.take().is_some() {
+                    outage.relapses += 1;
+                    tracing::debug!("{e}; the audit log fails again");
+                }
             }
-            _ => None,
-        };
-        // Sign-ins stop while the log fails: the operator hears it, once each way.
-        if let (Some(event), Some(alerts)) = (event, self.alerts.get()) {
-            alerts.send(Alert::event(event, self.clock.now()));
+            (Ok(()), Some(outage)) => {
+                if outage.working_since.is_none() {
+                    outage.working_since = Some(now);
+                    tracing::info!("the audit log can be written again; sign-ins resume");
+                }
+            }
+            (Ok(()), None) => {}
         }
         self.failing = result.clone().err();
         *self.health.lock().expect("audit health lock") = self.failing.clone();
+    }
+
+    /// The outage is over once writes have worked for [`RECOVERED_AFTER`].
+    fn end_outage_if_over(&mut self) {
+        let Some(outage) = &self.outage else {
+            return;
+        };
+        let Some(since) = outage.working_since else {
+            return;
+        };
+        let worked = self.clock.now().duration_since(since).unwrap_or_default();
+        if worked < RECOVERED_AFTER {
+            return;
+        }
+        tracing::warn!(
+            relapses = outage.relapses,
+            "the audit log has been written again for {} s",
+            RECOVERED_AFTER.as_secs()
+        );
+        self.alert("audit_log_recovered");
+        self.outage = None;
+    }
+
+    fn alert(&self, event: &'static str) {
+        if let Some(alerts) = self.alerts.get() {
+            alerts.send(Alert::event(event, self.clock.now()));
+        }
     }
 
     fn rotate_if_full(&mut self, adding: u64) {
@@ -870,10 +930,55 @@ mod tests {
         AuditRecord::new(AuditEvent::TokenMinted).detail(format!("n{n}"))
     }
 
+    async fn recv_within(
+        alerts: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>,
+        wait: Duration,
+    ) -> Alert {
+        tokio::time::timeout(wait, alerts.recv())
+            .await
+            .expect("no alert in time")
+            .expect("the alert channel closed")
+    }
+
+    /// A log that fails and works by turns (a shipper's pipe read in bursts, a disk at
+    /// the edge of full) is one outage: one alert when it starts, one once writes have
+    /// worked for `RECOVERED_AFTER`. Each turn was an alert and an ERROR line.
+    #[tokio::test]
+    async fn flapping_is_one_outage() {
+        let disk = Flaky::default();
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let log = log_on(disk.clone()).with_clock(clock.clone());
+        let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
+        log.alert_to(alerts);
+        for n in 0..5 {
+            disk.full.store(true, Ordering::SeqCst);
+            assert!(log.record(token(n)).await.is_err());
+            disk.full.store(false, Ordering::SeqCst);
+            clock.advance(Duration::from_secs(10));
+            log.record(token(n)).await.unwrap();
+            clock.advance(Duration::from_secs(10));
+        }
+        assert_eq!(alerted.try_recv().unwrap().event, "audit_log_unavailable");
+        assert!(
+            alerted.try_recv().is_err(),
+            "one alert for the whole outage"
+        );
+        clock.advance(RECOVERED_AFTER);
+        assert_eq!(
+            recv_within(&mut alerted, Duration::from_secs(5))
+                .await
+                .event,
+            "audit_log_recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(alerted.try_recv().is_err(), "told once");
+    }
+
     #[tokio::test]
     async fn a_full_disk_is_an_error_until_it_is_not_and_no_line_is_glued_to_a_torn_one() {
         let disk = Flaky::default();
-        let log = log_on(disk.clone());
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let log = log_on(disk.clone()).with_clock(clock.clone());
         let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
         log.alert_to(alerts);
         log.record(token(0)).await.unwrap();
@@ -904,7 +1009,11 @@ mod tests {
             waited += Duration::from_millis(20);
         }
         assert_eq!(log.health(), Ok(()), "not recovered after {waited:?}");
-        let recovered = alerted.try_recv().unwrap();
+        // The operator hears it's back once it has worked for a while (see
+        // `flapping_is_one_outage`).
+        assert!(alerted.try_recv().is_err(), "told of the recovery at once");
+        clock.advance(RECOVERED_AFTER);
+        let recovered = recv_within(&mut alerted, Duration::from_secs(5)).await;
         assert_eq!(recovered.event, "audit_log_recovered");
         assert_eq!(
             String::from_utf8(recovered.to_json()).unwrap(),
