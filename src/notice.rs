@@ -93,7 +93,9 @@ impl Notice {
     /// The page's title, in `tr`'s language.
     pub fn title(self, tr: &Tr) -> String {
         match self {
-            Self::TooManyAttempts | Self::Limited { .. } => tr.t("notice-too-many-attempts-title"),
+            Self::TooManyAttempts => tr.t("notice-too-many-attempts-title"),
+            // Waiting is the answer (a cooldown, a limit on the name or the network).
+            Self::Limited { .. } => tr.t("notice-limited-title"),
             Self::TooManySends => tr.t("notice-too-many-sends-title"),
             Self::Expired => tr.t("notice-expired-title"),
             Self::CannotSend => tr.t("notice-cannot-send-title"),

@@ -14,6 +14,7 @@ language-menu = Language
 
 action-try-again = Try again
 action-start-again = Start again
+action-back-to-code = Back to the code
 action-back-to-start = Back to the start
 
 ## The start page (/)
@@ -63,6 +64,7 @@ code-missing-hint = No code after a few minutes? Ask the host of this room to ch
 ## Notices: why a sign-in can't go on
 
 notice-too-many-attempts-title = Too many attempts
+notice-limited-title = Please wait
 notice-too-many-attempts = That was the last attempt for this code. Start again to get a new one.
 notice-too-many-sends-title = Too many codes requested
 notice-too-many-sends = Too many codes were requested. Wait about 10 minutes, then start again.

@@ -9,6 +9,7 @@ language-menu = Idioma
 
 action-try-again = Intentar de nuevo
 action-start-again = Empezar de nuevo
+action-back-to-code = Volver al código
 action-back-to-start = Volver al inicio
 
 ## Página de inicio
@@ -54,6 +55,7 @@ code-missing-hint = ¿Ningún código después de unos minutos? Pide al anfitri�
 ## Avisos: por qué no puede continuar el inicio de sesión
 
 notice-too-many-attempts-title = Demasiados intentos
+notice-limited-title = Espera un momento
 notice-too-many-attempts = Ese fue el último intento para este código. Empieza de nuevo para recibir otro.
 notice-too-many-sends-title = Demasiados códigos solicitados
 notice-too-many-sends = Se solicitaron demasiados códigos. Espera unos 10 minutos y vuelve a empezar.

@@ -9,6 +9,7 @@ language-menu = Langue
 
 action-try-again = Réessayer
 action-start-again = Recommencer
+action-back-to-code = Retour au code
 action-back-to-start = Retour à l’accueil
 
 ## Page d’accueil
@@ -54,6 +55,7 @@ code-missing-hint = Toujours pas de code après quelques minutes ? Demandez à l
 ## Avis : pourquoi la connexion ne peut pas continuer
 
 notice-too-many-attempts-title = Trop de tentatives
+notice-limited-title = Veuillez patienter
 notice-too-many-attempts = C’était la dernière tentative pour ce code. Recommencez pour en obtenir un nouveau.
 notice-too-many-sends-title = Trop de codes demandés
 notice-too-many-sends = Trop de codes ont été demandés. Patientez environ 10 minutes, puis recommencez.

@@ -11,6 +11,7 @@ language-menu = 言語
 
 action-try-again = もう一度試す
 action-start-again = 最初からやり直す
+action-back-to-code = コードの入力に戻る
 action-back-to-start = 最初のページに戻る
 
 ## スタートページ
@@ -52,6 +53,7 @@ code-missing-hint = 数分たってもコードが届かない場合は、この
 ## お知らせ：サインインを続けられない理由
 
 notice-too-many-attempts-title = 試行回数が多すぎます
+notice-limited-title = しばらくお待ちください
 notice-too-many-attempts = このコードで入力できる回数の上限に達しました。最初からやり直して、新しいコードを受け取ってください。
 notice-too-many-sends-title = コードのリクエストが多すぎます
 notice-too-many-sends = コードのリクエストが多すぎます。10 分ほど待ってから、最初からやり直してください。

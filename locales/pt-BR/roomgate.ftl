@@ -9,6 +9,7 @@ language-menu = Idioma
 
 action-try-again = Tentar novamente
 action-start-again = Começar de novo
+action-back-to-code = Voltar ao código
 action-back-to-start = Voltar ao início
 
 ## Página inicial
@@ -54,6 +55,7 @@ code-missing-hint = Nenhum código depois de alguns minutos? Peça ao anfitrião
 ## Avisos: por que o acesso não pode continuar
 
 notice-too-many-attempts-title = Tentativas demais
+notice-limited-title = Aguarde um momento
 notice-too-many-attempts = Essa foi a última tentativa para este código. Comece de novo para receber outro.
 notice-too-many-sends-title = Códigos demais solicitados
 notice-too-many-sends = Foram solicitados códigos demais. Aguarde cerca de 10 minutos e comece de novo.

@@ -464,7 +464,7 @@ fn return_path(req: &HttpRequest) -> String {
     } else {
         let mut segments = path.trim_start_matches('/').split('/');
         match (segments.next(), segments.next(), segments.next()) {
-            (Some("rooms"), Some(room), Some("verify" | "resend")) => {
+            (Some("rooms"), Some(room), Some("verify" | "resend" | "call")) => {
                 format!("/rooms/{room}/verify")
             }
             (Some("rooms"), Some(room), _) if !room.is_empty() => format!("/rooms/{room}"),

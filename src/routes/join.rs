@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use super::PageError;
 use super::extract::{CheckedForm, CsrfField, RoomPath};
-use super::respond::{notice_page, render, see_other};
+use super::respond::{Back, notice_page, notice_page_back, render, see_other};
 use crate::client_ip::ClientIp;
 use crate::i18n::Tr;
+use crate::notice::Notice;
 use crate::session::TypedSession;
 use crate::signin::{Refusal, SignIn, Visit};
 use crate::state::AppState;
@@ -136,7 +137,10 @@ pub async fn login(
 ) -> Result<HttpResponse, PageError> {
     let visit = Visit { room: &room, ip };
     let who = typed_username(&form.username);
-    sign_in(&state, &session, &tr, visit, who, Channel::Sms, None).await
+    match sign_in(&state, &session, &tr, visit, who, Channel::Sms, None).await? {
+        Ok(resp) => Ok(resp),
+        Err(notice) => notice_page(&tr, &room, notice),
+    }
 }
 
 /// "Send a new code" from the code page: a new sign-in for the name typed before,
@@ -204,11 +208,15 @@ async fn again(
     };
     let keep = (channel == Channel::Call).then_some(&previous);
     let who = previous.who.clone();
-    sign_in(state, session, tr, visit, who, channel, keep).await
+    match sign_in(state, session, tr, visit, who, channel, keep).await? {
+        Ok(resp) => Ok(resp),
+        Err(notice) => notice_page_back(tr, room, notice, Back::Code),
+    }
 }
 
-/// The SMS (or call) is in `tr`'s language when the participant asked for one
-/// (`Tr::sms_locale`).
+/// A new sign-in: the redirect to the code page, or the notice of its refusal (each
+/// caller knows where that page's button goes). The SMS (or call) is in `tr`'s
+/// language when the participant asked for one (`Tr::sms_locale`).
 async fn sign_in(
     state: &AppState,
     session: &TypedSession,
@@ -217,7 +225,7 @@ async fn sign_in(
     who: String,
     channel: Channel,
     previous: Option<&SignIn>,
-) -> Result<HttpResponse, PageError> {
+) -> Result<Result<HttpResponse, Notice>, PageError> {
     let begun = state
         .signin
         .begin(visit, who.clone(), tr.sms_locale(), channel, previous)
@@ -225,12 +233,9 @@ async fn sign_in(
     match begun {
         Ok(id) => {
             session.set_pending(&id).map_err(anyhow::Error::from)?;
-            Ok(see_other(&format!("/rooms/{}/verify", visit.room)))
+            Ok(Ok(see_other(&format!("/rooms/{}/verify", visit.room))))
         }
-        Err(refusal) => {
-            let notice = state.signin.refuse(&refusal, visit, Some(&who)).await;
-            notice_page(tr, visit.room, notice)
-        }
+        Err(refusal) => Ok(Err(state.signin.refuse(&refusal, visit, Some(&who)).await)),
     }
 }
 

@@ -40,9 +40,34 @@ pub fn render(page: impl Template) -> Result<HttpResponse, PageError> {
     Ok(resp)
 }
 
+/// Where a notice page's button goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Back {
+    /// The join form ("Start again"); the code page ("Try again") for `Unavailable`.
+    Start,
+    /// The code page, whose sign-in still stands ("Back to the code"): a new code or a
+    /// call asked for from it and refused (the cooldown, a limit, a spent budget)
+    /// leaves the code already sent working. A lockout goes to the join form still.
+    Code,
+}
+
 /// The page for a notice, with its status and, when waiting helps, `Retry-After`.
 pub fn notice_page(tr: &Tr, room: &RoomName, notice: Notice) -> Result<HttpResponse, PageError> {
-    let body = notice_body(tr, room, notice)?;
+    notice_page_back(tr, room, notice, Back::Start)
+}
+
+/// [`notice_page`], its button going `back` where that fits the notice.
+pub fn notice_page_back(
+    tr: &Tr,
+    room: &RoomName,
+    notice: Notice,
+    back: Back,
+) -> Result<HttpResponse, PageError> {
+    let back = match notice {
+        Notice::LockedOut { .. } => Back::Start,
+        _ => back,
+    };
+    let body = notice_body(tr, room, notice, back)?;
     let mut resp = HttpResponse::build(notice.status())
         .content_type("text/html; charset=utf-8")
         .body(body);
@@ -63,6 +88,7 @@ struct KeptNotice {
     tr: Tr,
     room: RoomName,
     notice: Notice,
+    back: Back,
     body: Bytes,
 }
 
@@ -78,19 +104,24 @@ thread_local! {
 
 /// The notice page's body: kept from an earlier request when it would be the same
 /// bytes (same notice, wait included, room, language and language-menu links).
-fn notice_body(tr: &Tr, room: &RoomName, notice: Notice) -> Result<Bytes, PageError> {
+fn notice_body(tr: &Tr, room: &RoomName, notice: Notice, back: Back) -> Result<Bytes, PageError> {
     let kept = NOTICE_PAGES.with_borrow(|(_, pages)| {
         pages
             .iter()
-            .find(|p| p.notice == notice && p.room == *room && p.tr.renders_like(tr))
+            .find(|p| {
+                p.notice == notice && p.back == back && p.room == *room && p.tr.renders_like(tr)
+            })
             .map(|p| p.body.clone())
     });
     if let Some(body) = kept {
         return Ok(body);
     }
-    let (href, label) = match notice {
-        Notice::Unavailable => (format!("/rooms/{room}/verify"), tr.t("action-try-again")),
-        _ => (format!("/rooms/{room}"), tr.t("action-start-again")),
+    let (href, label) = match (notice, back) {
+        (_, Back::Code) => (format!("/rooms/{room}/verify"), tr.t("action-back-to-code")),
+        (Notice::Unavailable, Back::Start) => {
+            (format!("/rooms/{room}/verify"), tr.t("action-try-again"))
+        }
+        (_, Back::Start) => (format!("/rooms/{room}"), tr.t("action-start-again")),
     };
     let body = Bytes::from(
         NoticePage {
@@ -110,6 +141,7 @@ fn notice_body(tr: &Tr, room: &RoomName, notice: Notice) -> Result<Bytes, PageEr
             tr: tr.clone(),
             room: room.clone(),
             notice,
+            back,
             body: body.clone(),
         };
         if pages.len() < NOTICE_PAGES_KEPT {
@@ -140,7 +172,7 @@ mod tests {
     use crate::i18n::Lang;
 
     fn body(tr: &Tr, room: &str, notice: Notice) -> Bytes {
-        notice_body(tr, &RoomName::parse(room).unwrap(), notice).unwrap()
+        notice_body(tr, &RoomName::parse(room).unwrap(), notice, Back::Start).unwrap()
     }
 
     #[test]
@@ -176,7 +208,21 @@ mod tests {
         );
         let locked = body(&en, "standup", Notice::LockedOut { retry_after: 45 });
         let elsewhere = body(&en.clone().at("/rooms/retro"), "standup", wait_45);
-        for other in [&wait_44, &other_room, &french, &locked, &elsewhere] {
+        let room = RoomName::parse("standup").unwrap();
+        let to_code = notice_body(&en, &room, wait_45, Back::Code).unwrap();
+        assert!(
+            std::str::from_utf8(&to_code)
+                .unwrap()
+                .contains(r#"href="/rooms/standup/verify""#)
+        );
+        for other in [
+            &wait_44,
+            &other_room,
+            &french,
+            &locked,
+            &elsewhere,
+            &to_code,
+        ] {
             assert_ne!(&first, other);
         }
         // Each as if rendered afresh, however many pages came in between.

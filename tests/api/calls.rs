@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 const BOB_PHONE: &str = "+447400123456";
 const CALL_SID: &str = "VEcafecafecafecafecafecafecafecafe";
-const LIMITED: &str = "Too many attempts";
+const LIMITED: &str = "Please wait";
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
@@ -201,14 +201,12 @@ async fn a_call_waits_for_the_resend_cooldown_and_counts_toward_the_names_codes(
     let (app, clock) = spawn_app_with_clock(&[("ROOMGATE_STARTS_PER_PHONE", "100")]).await;
     mock_start_ok().mount(&app.verify).await;
     app.post_login("standup", "bob").await;
-    // Within the cooldown: refused, as a new code would be.
-    assert_notice(
-        post_call(&app, "standup").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        Some(30),
-        LIMITED,
-    )
-    .await;
+    // Within the cooldown: refused, as a new code would be, back to the code page
+    // (its language menu too).
+    let early = post_call(&app, "standup").await;
+    let page = assert_notice(early, StatusCode::TOO_MANY_REQUESTS, Some(30), LIMITED).await;
+    assert!(page.contains(r#"href="/rooms/standup/verify""#), "{page}");
+    assert!(page.contains("next=%2Frooms%2Fstandup%2Fverify"), "{page}");
     // Three codes per ten minutes for the name, calls among them.
     clock.advance(secs(31));
     assert_is_redirect_to(&post_call(&app, "standup").await, "/rooms/standup/verify");

@@ -485,12 +485,13 @@ pub async fn assert_requests_settle_at(server: &MockServer, path: &str, n: usize
 }
 
 /// A participant-facing notice page: its status, `Retry-After` (or none) and title.
+/// Returns the page, for more checks.
 pub async fn assert_notice(
     resp: Response,
     status: StatusCode,
     retry_after: Option<u64>,
     title: &str,
-) {
+) -> String {
     assert_eq!(resp.status(), status, "status of the {title:?} page");
     assert_eq!(
         resp.headers()
@@ -504,6 +505,7 @@ pub async fn assert_notice(
         html.contains(&format!("<h1>{title}</h1>")),
         "{title:?} not in:\n{html}"
     );
+    html
 }
 
 impl TestApp {

@@ -118,7 +118,7 @@ async fn notices_are_in_the_browsers_language_with_plurals() {
         &html,
         &[
             r#"<html lang="fr">"#,
-            "<h1>Trop de tentatives</h1>",
+            "<h1>Veuillez patienter</h1>",
             "Réessayez dans 30 secondes.",
         ],
     );

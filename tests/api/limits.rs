@@ -12,7 +12,9 @@ use roomgate::store::memory::MemoryStore;
 
 use crate::helpers::*;
 
-const LIMITED: &str = "Too many attempts";
+const LIMITED: &str = "Please wait";
+/// A code's five checks used up.
+const TOO_MANY: &str = "Too many attempts";
 const LOCKED: &str = "Sign-in locked";
 
 fn secs(n: u64) -> Duration {
@@ -40,7 +42,7 @@ async fn fail_verification(app: &mut TestApp, username: &str) -> Response {
 enum Answer {
     /// A code is sent: the redirect to the code page.
     Code,
-    /// The "Too many attempts" notice, with `Retry-After` in seconds.
+    /// The "Please wait" notice (a limit), with `Retry-After` in seconds.
     Limited(u64),
     /// The "Sign-in locked" notice, with `Retry-After` in seconds.
     Locked(u64),
@@ -62,10 +64,10 @@ async fn sign_ins(
         match answer {
             Code => assert_is_redirect_to(&resp, &format!("/rooms/{room}/verify")),
             Limited(wait) => {
-                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LIMITED).await
+                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LIMITED).await;
             }
             Locked(wait) => {
-                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LOCKED).await
+                assert_notice(resp, StatusCode::TOO_MANY_REQUESTS, Some(wait), LOCKED).await;
             }
         }
     }
@@ -75,7 +77,7 @@ async fn sign_ins(
 async fn fail_verifications(app: &mut TestApp, username: &str, count: usize) {
     for _ in 0..count {
         let last = fail_verification(app, username).await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, TOO_MANY).await;
     }
 }
 
@@ -228,7 +230,7 @@ async fn thirty_code_checks_per_minute_from_one_address_then_one_every_2_seconds
     // none of which has anything to send to Verify.
     for i in 0..6 {
         let last = fail_verification(&mut app, &format!("guest{i}")).await;
-        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, LIMITED).await;
+        assert_notice(last, StatusCode::TOO_MANY_REQUESTS, None, TOO_MANY).await;
     }
     // The 31st at once, in alice's real sign-in: refused before Verify is asked, until
     // the address has earned one back (every 60 / 30 = 2 s).
@@ -475,14 +477,14 @@ async fn replaying_the_sign_in_cookie_buys_no_more_checks() {
         replay().await.unwrap(),
         StatusCode::TOO_MANY_REQUESTS,
         None,
-        LIMITED,
+        TOO_MANY,
     )
     .await;
     assert_notice(
         replay().await.unwrap(),
         StatusCode::TOO_MANY_REQUESTS,
         None,
-        LIMITED,
+        TOO_MANY,
     )
     .await;
     assert_requests_settle_at(&app.verify, CHECK_PATH, 5).await;

@@ -35,6 +35,16 @@ async fn a_resend_waits_for_the_cooldown_then_sends_again() {
     let early = post_resend(&app, "standup").await;
     assert_eq!(early.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(early.headers().contains_key("retry-after"));
+    // The code already sent still works: the page leads back to it (and so does its
+    // language menu), not to the join form.
+    let page = early.text().await.unwrap();
+    assert!(page.contains("Please wait"), "{page}");
+    assert!(
+        page.contains(r#"href="/rooms/standup/verify">Back to the code"#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"href="/rooms/standup""#), "{page}");
+    assert!(page.contains("next=%2Frooms%2Fstandup%2Fverify"), "{page}");
 
     clock.advance(Duration::from_secs(31));
     let html = app.get_verify("standup").await.text().await.unwrap();
