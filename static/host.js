@@ -29,7 +29,9 @@
     const code = body && body.error;
     if (code === 'no_video_service') return t('host-no-video-service', 'No video service is configured (local mode).');
     if (code === 'video_unavailable') return t('host-video-unavailable', 'The video service could not be reached.');
-    if (body && body.message) return body.message;
+    // Never the body's `message`: it is English, for API clients.
+    if (code === 'store_unavailable' || resp.status === 503) return t('host-busy', 'The service is busy. Please try again shortly.');
+    if (code === 'csrf') return t('script-stale-page', 'This page is out of date. Reload it to continue.');
     if (resp.status === 401) return t('host-sign-in-expired', 'Your sign-in has expired. Reload the page to sign in again.');
     if (resp.status === 403) return t('host-only-hosts', 'Only hosts of this room can do that.');
     return t('host-failed', 'Something went wrong ({status}).', { status: resp.status });

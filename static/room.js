@@ -713,13 +713,21 @@
   }
   hook.showRecording = showRecording;
 
+  // Set while this page may not ask (a host removed its participant, or the list
+  // did): asked again once it has joined again. A sign-in that is over stops it.
+  let recordingPaused = false;
+
   function pollRecording() {
-    if (document.hidden) return;
+    if (document.hidden || recordingPaused) return;
     fetch('/rooms/' + config.room + '/recording', {
       headers: { Accept: 'application/json' },
       credentials: 'same-origin',
     })
-      .then((res) => (res.ok ? res.json() : null))
+      .then((res) => {
+        if (res.status === 401) window.clearInterval(recordingTimer);
+        if (res.status === 403) recordingPaused = true;
+        return res.ok ? res.json() : null;
+      })
       .then((body) => {
         if (!body || typeof body.recording !== 'boolean') return;
         const changed = lastPolled !== null && body.recording !== lastPolled;
@@ -730,6 +738,7 @@
   }
 
   function watchRecording(room) {
+    recordingPaused = false;
     if (room.isRecording === true) showRecording(true);
     room.on('recordingStarted', () => showRecording(true));
     room.on('recordingStopped', () => showRecording(false));

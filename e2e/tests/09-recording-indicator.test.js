@@ -63,18 +63,22 @@ test('recording: Start shows "Recording" to everyone within 2 s, Stop takes it a
     await visitor.locator('#username').waitFor();
     assert.equal(await visitor.locator('#recording-notice').count(), 0);
 
-    // What roomgate tells bob's page when it asks (GET /rooms/standup/recording).
+    // What roomgate tells bob's page when it asks (GET /rooms/standup/recording), and
+    // how often it asked.
     let serverSays = false;
+    let pollStatus = 200;
+    let polls = 0;
     const bob = await joined(browser, gate, 'bob', {
       setup: (page) =>
-        page.route(`**/rooms/${ROOM}/recording`, (route) =>
-          route.fulfill({
-            status: 200,
+        page.route(`**/rooms/${ROOM}/recording`, (route) => {
+          polls += 1;
+          return route.fulfill({
+            status: pollStatus,
             contentType: 'application/json',
             headers: { 'Cache-Control': 'no-store' },
-            body: JSON.stringify({ recording: serverSays }),
-          })
-        ),
+            body: JSON.stringify(pollStatus === 200 ? { recording: serverSays } : { error: 'not_verified' }),
+          });
+        }),
     });
     const sign = bob.locator('#recording-indicator');
     assert.ok(await sign.isHidden(), 'not recording yet');
@@ -97,6 +101,22 @@ test('recording: Start shows "Recording" to everyone within 2 s, Stop takes it a
     assert.ok(await start.isVisible(), 'still not recording');
     await bob.waitForTimeout(WITHIN_MS);
     assert.ok(await sign.isHidden());
+
+    // A refusal's `message` (English, for API clients) is never what a host reads: the
+    // page's own words, in its language.
+    await alice.route(
+      `**/rooms/${ROOM}/recording/start`,
+      (route) =>
+        route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: 'store_unavailable', message: 'the server said this' }),
+        }),
+      { times: 1 }
+    );
+    await start.click();
+    await alice.locator('#host-status').filter({ hasText: 'The service is busy. Please try again shortly.' }).waitFor();
+    assert.ok(!(await alice.locator('#host-status').textContent()).includes('server said'));
 
     // From here Twilio takes the rules (see the top of this file).
     let viaEvents = true;
@@ -139,6 +159,16 @@ test('recording: Start shows "Recording" to everyone within 2 s, Stop takes it a
     await carol.locator('#recording-indicator').waitFor({ state: 'visible' });
     await carol.evaluate(() => window.__e2eRoom.emit('recordingStopped'));
     await carol.locator('#recording-indicator').waitFor({ state: 'hidden' });
+
+    // 4. A sign-in that is over (401) stops the page asking: it asked every 1.5 s for
+    // as long as the page stayed open.
+    pollStatus = 401;
+    const before = polls;
+    await bob.waitForTimeout(2_000);
+    const answered = polls;
+    assert.ok(answered > before, 'the poll met the 401');
+    await bob.waitForTimeout(4_500);
+    assert.equal(polls, answered, 'asked again after its sign-in was over');
 
     for (const page of [bob, alice, carol]) assert.deepEqual(page.pageErrors, []);
   });

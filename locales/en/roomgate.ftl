@@ -193,6 +193,7 @@ host-only-hosts = Only hosts of this room can do that.
 host-failed = Something went wrong ({ $status }).
 host-no-video-service = No video service is configured (local mode).
 host-video-unavailable = The video service could not be reached.
+host-busy = The service is busy. Please try again shortly.
 host-remove = Remove
 host-remove-label = Remove { $name } from the room
 host-nobody = Nobody is connected right now.

@@ -174,6 +174,7 @@ host-only-hosts = Solo los anfitriones de esta sala pueden hacer eso.
 host-failed = Algo salió mal ({ $status }).
 host-no-video-service = No hay ningún servicio de video configurado (modo local).
 host-video-unavailable = No se pudo conectar con el servicio de video.
+host-busy = El servicio está saturado. Vuelve a intentarlo en unos momentos.
 host-remove = Quitar
 host-remove-label = Quitar a { $name } de la sala
 host-nobody = No hay nadie conectado en este momento.

@@ -174,6 +174,7 @@ host-only-hosts = Seuls les hôtes de cette salle peuvent faire cela.
 host-failed = Une erreur s’est produite ({ $status }).
 host-no-video-service = Aucun service vidéo n’est configuré (mode local).
 host-video-unavailable = Le service vidéo est injoignable.
+host-busy = Le service est surchargé. Veuillez réessayer dans un instant.
 host-remove = Retirer
 host-remove-label = Retirer { $name } de la salle
 host-nobody = Personne n’est connecté pour le moment.

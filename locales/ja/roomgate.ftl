@@ -161,6 +161,7 @@ host-only-hosts = この操作ができるのは、このルームのホスト�
 host-failed = 問題が発生しました（{ $status }）。
 host-no-video-service = ビデオサービスが設定されていません（ローカルモード）。
 host-video-unavailable = ビデオサービスに接続できませんでした。
+host-busy = サービスが混み合っています。しばらくしてから、もう一度お試しください。
 host-remove = 退出させる
 host-remove-label = { $name } をルームから退出させる
 host-nobody = 現在、接続している人はいません。

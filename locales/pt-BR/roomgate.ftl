@@ -174,6 +174,7 @@ host-only-hosts = Só os anfitriões desta sala podem fazer isso.
 host-failed = Algo deu errado ({ $status }).
 host-no-video-service = Nenhum serviço de vídeo está configurado (modo local).
 host-video-unavailable = Não foi possível acessar o serviço de vídeo.
+host-busy = O serviço está sobrecarregado. Tente novamente em instantes.
 host-remove = Remover
 host-remove-label = Remover { $name } da sala
 host-nobody = Ninguém está conectado no momento.

@@ -56,6 +56,7 @@ const SCRIPT_MESSAGES: &[(&str, &[&str])] = &[
     ("host-failed", &["status"]),
     ("host-no-video-service", &[]),
     ("host-video-unavailable", &[]),
+    ("host-busy", &[]),
     ("host-remove", &[]),
     ("host-remove-label", &["name"]),
     ("host-nobody", &[]),
