@@ -135,6 +135,10 @@ pub struct Settings {
     pub addr: SocketAddr,
     /// Where `/metrics` and the detailed `/readyz` are served: not the public address.
     pub admin_addr: SocketAddr,
+    /// Host names the admin listener answers to, besides IP addresses and `localhost`
+    /// (`ROOMGATE_ADMIN_HOSTS`): any other is refused, so a web page can't read it
+    /// through a name it rebinds to this machine (DNS rebinding).
+    pub admin_hosts: Vec<String>,
     pub acl_path: PathBuf,
     /// Which numbers the ACL may hold (`ROOMGATE_ALLOWED_COUNTRIES`).
     pub acl_policy: AclPolicy,
@@ -327,6 +331,10 @@ impl Settings {
                 ))
             })
             .ok();
+
+        let admin_hosts = admin_hosts(var("ROOMGATE_ADMIN_HOSTS").as_deref())
+            .map_err(|line| env.push(line))
+            .unwrap_or_default();
 
         let acl_path = acl_path(var);
         let acl_policy = AclPolicy::from_lookup(var)
@@ -552,6 +560,7 @@ impl Settings {
             ) if env.is_ok() => Ok(Self {
                 addr,
                 admin_addr,
+                admin_hosts,
                 acl_path,
                 acl_policy,
                 public_url,
@@ -645,6 +654,30 @@ impl OutboundLimits {
 }
 
 /// The ACL file: `ROOMGATE_ACL`, or [`DEFAULT_ACL`] when that is unset or blank.
+/// `ROOMGATE_ADMIN_HOSTS`: host names, comma-separated (`metrics.internal,roomgate-1`),
+/// lowercased, a trailing dot dropped.
+fn admin_hosts(raw: Option<&str>) -> Result<Vec<String>, String> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    let mut hosts = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !valid {
+            return Err(format!(
+                "ROOMGATE_ADMIN_HOSTS must be host names separated by commas, like metrics.internal,roomgate-1 (got {name:?})"
+            ));
+        }
+        hosts.push(name);
+    }
+    Ok(hosts)
+}
+
 pub fn acl_path(var: impl Fn(&str) -> Option<String>) -> PathBuf {
     let var = Env::new(var).var("ROOMGATE_ACL");
     PathBuf::from(var.unwrap_or_else(|| DEFAULT_ACL.into()))
@@ -852,6 +885,25 @@ mod tests {
         let mut vars = twilio_vars();
         vars.push(("ROOMGATE_ADDR", "0.0.0.0:8080"));
         assert!(settings(&vars).is_ok());
+    }
+
+    #[test]
+    fn admin_host_names_are_a_list_of_names() {
+        assert!(settings(&[]).unwrap().admin_hosts.is_empty());
+        let listed = settings(&[("ROOMGATE_ADMIN_HOSTS", " Metrics.Internal., roomgate-1 ,")]);
+        assert_eq!(
+            listed.unwrap().admin_hosts,
+            ["metrics.internal", "roomgate-1"]
+        );
+        for bad in ["http://metrics.internal", "metrics.internal:9090", "a b"] {
+            let err = settings(&[("ROOMGATE_ADMIN_HOSTS", bad)]).unwrap_err();
+            assert!(
+                err.0
+                    .iter()
+                    .any(|l| l.contains("ROOMGATE_ADMIN_HOSTS must be host names")),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -389,11 +389,15 @@ impl Application {
             )
         })?;
         let admin_port = admin_listener.local_addr()?.port();
-        let admin =
-            crate::admin::admin_server(admin_listener, metrics, move || match readiness.check() {
+        let admin = crate::admin::admin_server(
+            admin_listener,
+            metrics,
+            settings.admin_hosts.clone(),
+            move || match readiness.check() {
                 Ok(()) => (true, "ready".to_owned()),
                 Err(not_ready) => (false, not_ready.detailed()),
-            })?;
+            },
+        )?;
         tokio::spawn(admin);
         let s3_secrets = settings
             .recordings
