@@ -91,9 +91,7 @@ fn addressed_to_us(host: Option<&header::HeaderValue>, hosts: &[String]) -> bool
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name.parse::<std::net::Ipv4Addr>().is_ok()
-        || name == "localhost"
-        || hosts.contains(&name)
+    name.parse::<std::net::Ipv4Addr>().is_ok() || name == "localhost" || hosts.contains(&name)
 }
 
 async fn serve_metrics(metrics: web::Data<Metrics>) -> HttpResponse {

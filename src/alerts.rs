@@ -325,7 +325,12 @@ async fn deliver(
                     Outcome::Failed | Outcome::Busy => false,
                 };
                 permit.finish(!down);
-                (outcome, result.err().map(|e| e.without_url().to_string()))
+                // With its causes ("error sending request" alone says nothing of a
+                // timeout or a refused connection); none of them holds the URL.
+                let error = result
+                    .err()
+                    .map(|e| format!("{:#}", anyhow::Error::new(e.without_url())));
+                (outcome, error)
             }
             Err(rejected) => (Outcome::Busy, Some(rejected.to_string())),
         };

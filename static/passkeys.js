@@ -110,7 +110,7 @@
       for (const p of passkeys) {
         const li = document.createElement('li');
         const label = document.createElement('span');
-        label.textContent = `${text('item')} ${new Date(p.created * 1000).toLocaleString()}`;
+        label.textContent = `${text('item')} ${new Date(p.created * 1000).toLocaleString(document.documentElement.lang || undefined)}`;
         const remove = document.createElement('button');
         remove.type = 'button';
         remove.className = 'secondary';

@@ -18,9 +18,10 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::telemetry::REPEATABLE;
 use actix_web::dev::{Extensions, Server};
 use actix_web::http::header;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 
 use super::{Command, CommandError, HostCommands};
@@ -80,8 +81,26 @@ fn listen(data_dir: &Path, commands: HostCommands) -> anyhow::Result<(Server, So
     let commands = web::Data::new(commands);
     let server = HttpServer::new(move || {
         App::new()
+            // Another user is refused before anything of the request is read (its
+            // body's errors would otherwise answer first).
+            .wrap(actix_web::middleware::from_fn(
+                move |req: actix_web::dev::ServiceRequest,
+                      next: actix_web::middleware::Next<_>| {
+                    let peer = req.conn_data::<PeerUid>().and_then(|p| p.0);
+                    async move {
+                        if owner.admits(peer) {
+                            return next.call(req).await.map(|res| res.map_into_left_body());
+                        }
+                        tracing::warn!(name: REPEATABLE, peer_uid = ?peer, "control socket: refused a user other than roomgate's");
+                        let res = text(
+                            HttpResponse::Forbidden(),
+                            "only the user running roomgate may use this socket",
+                        );
+                        Ok(req.into_response(res).map_into_right_body())
+                    }
+                },
+            ))
             .app_data(commands.clone())
-            .app_data(web::Data::new(owner))
             .app_data(web::JsonConfig::default().limit(4096))
             .service(web::resource("/commands").route(web::post().to(run)))
     })
@@ -129,20 +148,8 @@ impl Owner {
     }
 }
 
-async fn run(
-    request: HttpRequest,
-    owner: web::Data<Owner>,
-    commands: web::Data<HostCommands>,
-    command: web::Json<Command>,
-) -> HttpResponse {
-    let peer = request.conn_data::<PeerUid>().and_then(|p| p.0);
-    if !owner.admits(peer) {
-        tracing::warn!(peer_uid = ?peer, "control socket: refused a user other than roomgate's");
-        return text(
-            HttpResponse::Forbidden(),
-            "only the user running roomgate may use this socket",
-        );
-    }
+/// A command from the owner (the middleware turned anyone else away first).
+async fn run(commands: web::Data<HostCommands>, command: web::Json<Command>) -> HttpResponse {
     let command = command.into_inner();
     let kind = command.kind();
     match commands.run(command).await {
