@@ -4,7 +4,7 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -23,6 +23,10 @@ pub enum PageError {
     CrossSite,
     #[error("not found")]
     NotFound,
+    /// A path opened with a method it doesn't take (`GET /logout`, say): its
+    /// resource's `405` and `Allow`, as a page.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A recording link that is altered, expired or not a link at all.
     #[error("a recording link was refused")]
     LinkRefused,
@@ -61,6 +65,7 @@ impl PageError {
                 (tr.t("error-form-expired-title"), tr.t("error-form-expired"))
             }
             Self::NotFound => (tr.t("error-not-found-title"), tr.t("error-not-found")),
+            Self::MethodNotAllowed => (tr.t("error-method-title"), tr.t("error-method")),
             Self::LinkRefused => (tr.t("error-link-refused-title"), tr.t("error-link-refused")),
             Self::Unexpected(_) => (tr.t("error-unexpected-title"), tr.t("error-unexpected")),
         };
@@ -90,6 +95,7 @@ impl ResponseError for PageError {
         match self {
             Self::Csrf | Self::CrossSite | Self::LinkRefused => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unreadable(status) => *status,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -106,16 +112,25 @@ impl ResponseError for PageError {
 }
 
 /// Error pages in the participant's language: a handler's [`PageError`] page is
-/// rendered again with the request's translator.
+/// rendered again with the request's translator, and a resource's bare `405` (an empty
+/// body: a blank page in a browser) becomes a page, its `Allow` kept.
 pub async fn translate_error_pages(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let res = next.call(req).await?;
-    let translated = res.response().error().and_then(|e| {
-        let page = e.as_error::<PageError>()?;
-        Some(page.page(&Tr::of_request(res.request())))
-    });
+    let tr = || Tr::of_request(res.request());
+    let translated = match res.response().error() {
+        Some(e) => e.as_error::<PageError>().map(|page| page.page(&tr())),
+        None if res.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            let mut page = PageError::MethodNotAllowed.page(&tr());
+            if let Some(allow) = res.headers().get(ALLOW) {
+                page.headers_mut().insert(ALLOW, allow.clone());
+            }
+            Some(page)
+        }
+        None => None,
+    };
     Ok(match translated {
         Some(page) => res.into_response(page).map_into_right_body(),
         None => res.map_into_left_body(),

@@ -1,9 +1,10 @@
 //! Signing out: the session cookie, and every copy of it, stops working.
 
 use actix_web::{HttpResponse, web};
+use askama::Template;
 
 use super::extract::CheckedForm;
-use super::respond::see_other;
+use super::respond::{NoticePage, see_other};
 use super::{CsrfForm, PageError};
 use crate::i18n::Tr;
 use crate::state::AppState;
@@ -23,11 +24,22 @@ pub async fn logout(
     if let Err(e) = session.end().await {
         tracing::error!(error = %e, "logout not recorded: the store is unavailable");
         state.metrics.store_refusal();
+        // A page (the session's own room page is where to sign out again from).
+        let body = NoticePage {
+            tr: &tr,
+            title: &tr.t("notice-busy-title"),
+            message: &tr.t("logout-unavailable"),
+            action_href: None,
+            action_label: "",
+        }
+        .render()
+        .map_err(|e| PageError::Unexpected(anyhow::Error::new(e).context("the logout page")))?;
         let mut resp = HttpResponse::ServiceUnavailable()
             .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
-            .content_type("text/plain; charset=utf-8")
-            .body(tr.t("logout-unavailable"));
+            .content_type("text/html; charset=utf-8")
+            .body(body);
         super::respond::no_store(&mut resp);
+        super::respond::vary_by_language(&mut resp);
         return Ok(resp);
     }
     Ok(see_other("/"))

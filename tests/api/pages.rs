@@ -276,7 +276,25 @@ async fn a_get_on_a_post_only_route_is_405_with_allow() {
         let resp = app.get(route).await;
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{route}");
         assert_eq!(resp.headers()["allow"], "POST", "{route}");
+        // A page, not a blank one, in the visitor's language.
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains("<h1>Not a page to open</h1>"),
+            "{route}: {page}"
+        );
     }
+    let french = app
+        .client
+        .get(app.url("/logout"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(french.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(french.headers()["allow"], "POST");
+    let page = french.text().await.unwrap();
+    assert!(page.contains(r#"<html lang="fr">"#), "{page}");
+    assert!(page.contains("ne s’ouvre pas ainsi"), "{page}");
     // And the other way round: a page that is only read.
     let resp = app.post_form("/healthz", &[]).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
