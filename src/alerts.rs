@@ -130,6 +130,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// No wait is longer than this.
     pub max_delay: Duration,
+    /// How often alerts the webhook couldn't take (down, its breaker open) are tried
+    /// again, after their own attempts ran out.
+    pub held_retry: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -138,6 +141,7 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(10),
+            held_retry: Duration::from_secs(60),
         }
     }
 }
@@ -280,7 +284,14 @@ impl AlertSender {
     }
 }
 
-/// Delivers one alert at a time until every sender is gone.
+/// Alerts kept for a webhook that is down, at most: the oldest goes first beyond it.
+const HELD_MAX: usize = 32;
+
+/// Delivers one alert at a time until every sender is gone. An alert the webhook
+/// couldn't take for now (down, slow, its breaker open) is held and tried again every
+/// [`RetryPolicy::held_retry`], oldest first, with its original time: each alert goes out once
+/// per window or outage, so one lost while the webhook was down was never heard of
+/// (a budget exhausted, say).
 async fn deliver_all(
     mut rx: mpsc::Receiver<Alert>,
     http: reqwest::Client,
@@ -289,9 +300,52 @@ async fn deliver_all(
     retry: RetryPolicy,
     guard: Guard,
 ) {
-    while let Some(alert) = rx.recv().await {
-        deliver(&http, &url, &secret, &retry, &guard, &alert).await;
+    let mut held: std::collections::VecDeque<Alert> = std::collections::VecDeque::new();
+    loop {
+        let alert = if held.is_empty() {
+            match rx.recv().await {
+                Some(alert) => alert,
+                None => return,
+            }
+        } else {
+            tokio::select! {
+                next = rx.recv() => match next {
+                    Some(alert) => alert,
+                    None => return,
+                },
+                () = tokio::time::sleep(retry.held_retry) => {
+                    // Oldest first, until one fails again.
+                    while let Some(alert) = held.pop_front() {
+                        if let Delivery::NotNow = deliver(&http, &url, &secret, &retry, &guard, &alert).await {
+                            held.push_front(alert);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+            }
+        };
+        if let Delivery::NotNow = deliver(&http, &url, &secret, &retry, &guard, &alert).await {
+            if held.len() == HELD_MAX
+                && let Some(oldest) = held.pop_front()
+            {
+                warn!(
+                    event = oldest.event,
+                    window = oldest.window.unwrap_or("-"),
+                    "operator alert dropped: too many held for the webhook"
+                );
+            }
+            held.push_back(alert);
+        }
     }
+}
+
+/// How an attempt to deliver an alert ended.
+enum Delivery {
+    /// Delivered, or refused for good (a 4xx other than 429: trying again repeats it).
+    Done,
+    /// The webhook can't take it now (no answer, a 5xx or 429, its breaker open).
+    NotNow,
 }
 
 // Logged: event, window, attempt, status. Never the URL (webhook URLs often embed a
@@ -303,7 +357,7 @@ async fn deliver(
     retry: &RetryPolicy,
     guard: &Guard,
     alert: &Alert,
-) {
+) -> Delivery {
     let body = alert.to_json();
     let signature = sign(secret.expose_secret().as_bytes(), &body);
     let mut attempt = 1;
@@ -348,7 +402,7 @@ async fn deliver(
                 status,
                 "operator alert delivered"
             );
-            return;
+            return Delivery::Done;
         }
         match retry.next_delay(attempt, &outcome) {
             Some(delay) => {
@@ -365,6 +419,23 @@ async fn deliver(
                 attempt += 1;
             }
             None => {
+                let not_now = match outcome {
+                    Outcome::Connect | Outcome::Timeout | Outcome::Busy => true,
+                    Outcome::Status(s) => s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
+                    Outcome::Failed => false,
+                };
+                if not_now {
+                    warn!(
+                        event = alert.event,
+                        window = alert.window.unwrap_or("-"),
+                        attempt,
+                        status,
+                        error,
+                        "operator alert not delivered; held, to be tried again in {} s",
+                        retry.held_retry.as_secs()
+                    );
+                    return Delivery::NotNow;
+                }
                 warn!(
                     event = alert.event,
                     window = alert.window.unwrap_or("-"),
@@ -373,7 +444,7 @@ async fn deliver(
                     error,
                     "operator alert not delivered; giving up"
                 );
-                return;
+                return Delivery::Done;
             }
         }
     }
@@ -412,6 +483,7 @@ mod tests {
             max_attempts: 4,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            held_retry: Duration::from_millis(300),
         }
     }
 
@@ -592,6 +664,36 @@ mod tests {
         alerts.send(alert());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    }
+
+    /// An alert the webhook couldn't take (down, then its breaker open) is held and
+    /// delivered once it can, as it was: it goes out once per window, so it was never
+    /// heard of (a budget exhausted while the webhook was down).
+    #[tokio::test]
+    async fn an_alert_the_webhook_could_not_take_is_delivered_once_it_can() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let limits = crate::twilio::guard::GuardConfig {
+            max_in_flight: 1,
+            failure_threshold: 3,
+            cool_down: Duration::from_millis(200),
+        };
+        let alerts = sender_with(&server, 8, limits);
+        alerts.send(alert());
+        wait_for_requests(&server, 3).await;
+        server.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        wait_for_requests(&server, 1).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let got = server.received_requests().await.unwrap();
+        assert_eq!(got.len(), 1, "delivered once");
+        assert_eq!(got[0].body, ALERT_JSON.as_bytes(), "as it was");
     }
 
     #[tokio::test]
