@@ -653,7 +653,6 @@ impl SignInService {
                 }
                 tracing::info!(%user, %room, "code approved");
                 self.metrics.verification_approved();
-                self.metrics.sign_in_approved(SignInMethod::Code);
                 // The sign-in's removal, the session's elevation (a revocation in the
                 // store) and the audit record (its own file): all at once. Unless all
                 // three are done, the caller undoes the elevation: no approval is
@@ -671,6 +670,8 @@ impl SignInService {
                     tracing::warn!(%user, %room, "code approved but not recorded: no entry");
                     return Ok(Checked::Ended(Notice::Unavailable));
                 }
+                // A sign-in is approved once the session is verified and recorded.
+                self.metrics.sign_in_approved(SignInMethod::Code);
                 Ok(Checked::Approved(username))
             }
             Ok(CheckOutcome::Rejected) if left > 0 => {

@@ -409,6 +409,12 @@ async fn no_approval_or_token_is_granted_unrecorded() {
         serde_json::json!({"error": "not_verified"}),
     )
     .await;
+    // Nor is it counted as a sign-in: alice's first is the only one.
+    let metrics = app.admin_get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("roomgate_sign_ins_approved_total{method=\"code\"} 1\n"),
+        "{metrics}"
+    );
 
     // The log known to be down, a code is not even checked (Verify would use it up):
     // busy, and the same code may be tried again later.
