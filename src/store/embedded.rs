@@ -1048,7 +1048,7 @@ fn open_blocking(dir: &Path, now_ms: u64) -> Result<Opened, StoreError> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| unavailable(format!("can't open {}: {e}", path.display())))?;
-    let db = redb::Builder::new()
+    let mut db = redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
         .create_with_backend(FileBackend::new(file))
         .map_err(|e| open_error(dir, &path, e))?;
@@ -1057,6 +1057,7 @@ fn open_blocking(dir: &Path, now_ms: u64) -> Result<Opened, StoreError> {
             Prepared::Store(e) => e,
             Prepared::Db(e) => db_error(&path, e),
         })?;
+    compact(&mut db, &path);
     if let Err(e) = dir_lock.record(Some(schema_version)) {
         tracing::warn!(error = %e, "could not record the schema in the lock file");
     }
@@ -1067,6 +1068,32 @@ fn open_blocking(dir: &Path, now_ms: u64) -> Result<Opened, StoreError> {
         schema_version,
         loaded,
     })
+}
+
+/// A file at least this large is compacted when the store opens.
+const COMPACT_OVER: u64 = 1 << 20;
+
+/// redb reuses the pages its deletions free but never gives them back, so a file
+/// grown by a burst (a flood's sign-ins, up to their cap) kept that size for good.
+/// At start-up, before anything else holds the database, it is compacted: a restart
+/// gives the disk back. A failure leaves the file as it was (a compaction is
+/// transactional), so it is only logged.
+fn compact(db: &mut Database, path: &Path) {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = size(path);
+    if before < COMPACT_OVER {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match db.compact(redb::CompactionMode::Balanced) {
+        Ok(_) => tracing::info!(
+            before_bytes = before,
+            after_bytes = size(path),
+            took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "compacted the embedded store"
+        ),
+        Err(e) => tracing::warn!(error = %e, "the embedded store was not compacted"),
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), StoreError> {
@@ -1438,6 +1465,46 @@ mod tests {
             cap,
             ends: clock.now() + HOUR,
         }
+    }
+
+    /// A file grown by a burst shrinks again at the next start: redb reused freed
+    /// pages but never gave them back. What is still held survives it.
+    #[tokio::test]
+    async fn a_file_grown_by_a_burst_shrinks_at_the_next_start() {
+        let tmp = TempDir::new("compact");
+        let clock = clock();
+        let store = open(&tmp.data(), &clock).await;
+        let value = vec![7u8; 1024];
+        let keys: Vec<String> = (0..4000).map(|i| format!("burst:{i:05}")).collect();
+        futures_util::future::try_join_all(keys.iter().map(|k| store.put(k, &value, HOUR)))
+            .await
+            .unwrap();
+        store.put("kept", b"still here", HOUR).await.unwrap();
+        // One in fifty stays, all through the tree, as live records do among a
+        // flood's: the pages they hold keep the file from shrinking by itself.
+        let gone = keys.iter().enumerate().filter(|(i, _)| i % 50 != 0);
+        futures_util::future::try_join_all(gone.map(|(_, k)| store.delete(k)))
+            .await
+            .unwrap();
+        drop(store);
+        let size = || {
+            std::fs::metadata(tmp.data().join(DATABASE_FILE))
+                .unwrap()
+                .len()
+        };
+        let grown = size();
+        assert!(grown > 4 << 20, "the burst grew the file: {grown}");
+
+        let store = open(&tmp.data(), &clock).await;
+        assert_eq!(
+            store.get("kept").await.unwrap(),
+            Some(b"still here".to_vec())
+        );
+        assert_eq!(store.get("burst:00050").await.unwrap(), Some(value.clone()));
+        assert_eq!(store.get("burst:00051").await.unwrap(), None);
+        drop(store);
+        let after = size();
+        assert!(after < grown / 4, "{grown} -> {after} bytes");
     }
 
     #[tokio::test]
