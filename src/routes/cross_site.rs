@@ -19,10 +19,26 @@ pub async fn refuse_cross_site_posts(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if req.method() == Method::POST && is_cross_site(&req) {
         tracing::info!(name: REPEATABLE, path = req.path(), "cross-site POST refused");
-        let resp = PageError::CrossSite.page(&Tr::of_request(req.request()));
+        // A script's request (it asks for JSON, or sends it) gets JSON, as its other
+        // refusals are; a form's gets the page.
+        let resp = if wants_json(&req) {
+            super::token::json_error(actix_web::http::StatusCode::FORBIDDEN, "cross_site")
+        } else {
+            PageError::CrossSite.page(&Tr::of_request(req.request()))
+        };
         return Ok(req.into_response(resp).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+fn wants_json(req: &ServiceRequest) -> bool {
+    let says_json = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"))
+    };
+    says_json(header::ACCEPT) || says_json(header::CONTENT_TYPE)
 }
 
 pub(super) fn is_cross_site(req: &ServiceRequest) -> bool {

@@ -195,6 +195,34 @@ async fn cross_site_posts_are_refused_even_with_a_valid_csrf_token() {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(
+            resp.text().await.unwrap().contains("<h1>"),
+            "a form gets the page"
+        );
+    }
+    // A script's request (the token, a passkey's JSON) gets JSON, as its other
+    // refusals are.
+    for (path, header) in [
+        ("/rooms/standup/token", ("accept", "application/json")),
+        (
+            "/rooms/standup/passkeys/options",
+            ("content-type", "application/json"),
+        ),
+    ] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .header("origin", "https://evil.example")
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        assert_json(
+            resp,
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"error": "cross_site"}),
+        )
+        .await;
     }
 }
 
