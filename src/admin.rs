@@ -82,11 +82,13 @@ fn addressed_to_us(host: Option<&header::HeaderValue>, hosts: &[String]) -> bool
         return false;
     };
     let name = match host.strip_prefix('[') {
-        // `[::1]:9090`: an IPv6 address.
+        // `[::1]:9090`: an IPv6 address, perhaps with a zone (`[fe80::1%25eth0]`, as
+        // a scraper of a link-local address writes it).
         Some(rest) => {
-            return rest
-                .split_once(']')
-                .is_some_and(|(ip, _)| ip.parse::<std::net::Ipv6Addr>().is_ok());
+            return rest.split_once(']').is_some_and(|(ip, _)| {
+                let ip = ip.split_once('%').map_or(ip, |(ip, _zone)| ip);
+                ip.parse::<std::net::Ipv6Addr>().is_ok()
+            });
         }
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
@@ -197,7 +199,7 @@ mod tests {
         let server = admin_server(
             listener,
             Metrics::new(),
-            vec!["metrics.internal".to_owned()],
+            vec!["metrics.internal".to_owned(), "roomgate_app".to_owned()],
             || (true, String::new()),
         )
         .expect("server");
@@ -211,8 +213,10 @@ mod tests {
             (Some("localhost:9090"), 200),
             (Some("LocalHost."), 200),
             (Some("[::1]:9090"), 200),
+            (Some("[fe80::1%25eth0]:9090"), 200),
             (Some("metrics.internal:9090"), 200),
             (Some("Metrics.Internal."), 200),
+            (Some("roomgate_app:9090"), 200),
             (Some("evil.example"), 421),
             (Some("evil.example:9090"), 421),
             (Some("localhost.evil.example"), 421),

@@ -287,11 +287,13 @@ impl AlertSender {
 /// Alerts kept for a webhook that is down, at most: the oldest goes first beyond it.
 const HELD_MAX: usize = 32;
 
-/// Delivers one alert at a time until every sender is gone. An alert the webhook
-/// couldn't take for now (down, slow, its breaker open) is held and tried again every
-/// [`RetryPolicy::held_retry`], oldest first, with its original time: each alert goes out once
-/// per window or outage, so one lost while the webhook was down was never heard of
-/// (a budget exhausted, say).
+/// Delivers one alert at a time, oldest first, until every sender is gone. An alert
+/// the webhook couldn't take for now (down, slow, its breaker open) is held, with
+/// those after it, and tried again [`RetryPolicy::held_retry`] later, or as soon as
+/// another arrives; each keeps its original time. Each alert goes out once per window
+/// or outage, so one lost while the webhook was down was never heard of (a budget
+/// exhausted, say); and in order, so a receiver that keeps the latest state (the
+/// audit log down, then up) ends in the right one.
 async fn deliver_all(
     mut rx: mpsc::Receiver<Alert>,
     http: reqwest::Client,
@@ -300,44 +302,62 @@ async fn deliver_all(
     retry: RetryPolicy,
     guard: Guard,
 ) {
+    enum Woken {
+        New(Alert),
+        Closed,
+        Retry,
+    }
     let mut held: std::collections::VecDeque<Alert> = std::collections::VecDeque::new();
     loop {
-        let alert = if held.is_empty() {
-            match rx.recv().await {
-                Some(alert) => alert,
-                None => return,
-            }
+        // Wait for an alert, or for the held ones' next try.
+        let received = |next: Option<Alert>| next.map_or(Woken::Closed, Woken::New);
+        let woken = if held.is_empty() {
+            received(rx.recv().await)
         } else {
             tokio::select! {
-                next = rx.recv() => match next {
-                    Some(alert) => alert,
-                    None => return,
-                },
-                () = tokio::time::sleep(retry.held_retry) => {
-                    // Oldest first, until one fails again.
-                    while let Some(alert) = held.pop_front() {
-                        if let Delivery::NotNow = deliver(&http, &url, &secret, &retry, &guard, &alert).await {
-                            held.push_front(alert);
-                            break;
-                        }
-                    }
-                    continue;
-                }
+                next = rx.recv() => received(next),
+                () = tokio::time::sleep(retry.held_retry) => Woken::Retry,
             }
         };
-        if let Delivery::NotNow = deliver(&http, &url, &secret, &retry, &guard, &alert).await {
-            if held.len() == HELD_MAX
-                && let Some(oldest) = held.pop_front()
-            {
-                warn!(
-                    event = oldest.event,
-                    window = oldest.window.unwrap_or("-"),
-                    "operator alert dropped: too many held for the webhook"
-                );
+        match woken {
+            Woken::New(alert) => hold(&mut held, alert),
+            Woken::Retry => {}
+            // Every sender gone, and the queue empty: what is held is lost.
+            Woken::Closed => {
+                for alert in held {
+                    warn!(
+                        event = alert.event,
+                        window = alert.window.unwrap_or("-"),
+                        "operator alert dropped: not delivered before shutdown"
+                    );
+                }
+                return;
             }
-            held.push_back(alert);
+        }
+        while let Some(alert) = held.front() {
+            match deliver(&http, &url, &secret, &retry, &guard, alert).await {
+                Delivery::Done => {
+                    held.pop_front();
+                }
+                Delivery::NotNow => break,
+            }
         }
     }
+}
+
+/// Queues `alert` behind those held, dropping the oldest (with a warning) past
+/// [`HELD_MAX`].
+fn hold(held: &mut std::collections::VecDeque<Alert>, alert: Alert) {
+    if held.len() >= HELD_MAX
+        && let Some(oldest) = held.pop_front()
+    {
+        warn!(
+            event = oldest.event,
+            window = oldest.window.unwrap_or("-"),
+            "operator alert dropped: too many held for the webhook"
+        );
+    }
+    held.push_back(alert);
 }
 
 /// How an attempt to deliver an alert ended.
@@ -694,6 +714,61 @@ mod tests {
         let got = server.received_requests().await.unwrap();
         assert_eq!(got.len(), 1, "delivered once");
         assert_eq!(got[0].body, ALERT_JSON.as_bytes(), "as it was");
+    }
+
+    /// Held alerts go out first, oldest first, as soon as another alert finds the
+    /// webhook back (not only after a quiet `held_retry`): a receiver that keeps the
+    /// latest state (the audit log down, then up) ends in the right one.
+    #[tokio::test]
+    async fn held_alerts_go_out_in_order_when_the_next_one_arrives() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let limits = crate::twilio::guard::GuardConfig {
+            max_in_flight: 1,
+            failure_threshold: 3,
+            cool_down: Duration::from_millis(100),
+        };
+        let alerts = AlertSender::webhook_with_capacity(
+            crate::twilio::verify::http_client(Duration::from_secs(5)),
+            Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
+            SecretString::from(SECRET),
+            RetryPolicy {
+                held_retry: Duration::from_secs(600),
+                ..fast_retries()
+            },
+            Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
+            8,
+        );
+        let event = |event| Alert {
+            event,
+            window: None,
+            used: None,
+            limit: None,
+            at: at(1_795_334_400),
+        };
+        alerts.send(event("audit_log_unavailable"));
+        wait_for_requests(&server, 3).await;
+        server.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        alerts.send(event("audit_log_recovered"));
+        let got = wait_for_requests(&server, 2).await;
+        let events: Vec<String> = got
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["event"].to_string()
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [r#""audit_log_unavailable""#, r#""audit_log_recovered""#]
+        );
     }
 
     #[tokio::test]

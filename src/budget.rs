@@ -595,7 +595,10 @@ impl Budget {
         let ttl = w.until_end(now).max(Duration::from_secs(1));
         let first = self.store.put_new(&marker, b"1", ttl).await?;
         let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
-        noted.push((marker, w.end));
+        // Others may have asked the store at the same time: one entry each.
+        if !noted.iter().any(|(m, _)| *m == marker) {
+            noted.push((marker, w.end));
+        }
         Ok(first)
     }
 

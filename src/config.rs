@@ -667,7 +667,7 @@ fn admin_hosts(raw: Option<&str>) -> Result<Vec<String>, String> {
             && name.len() <= 253
             && name
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
         if !valid {
             return Err(format!(
                 "ROOMGATE_ADMIN_HOSTS must be host names separated by commas, like metrics.internal,roomgate-1 (got {name:?})"
@@ -890,10 +890,13 @@ mod tests {
     #[test]
     fn admin_host_names_are_a_list_of_names() {
         assert!(settings(&[]).unwrap().admin_hosts.is_empty());
-        let listed = settings(&[("ROOMGATE_ADMIN_HOSTS", " Metrics.Internal., roomgate-1 ,")]);
+        let listed = settings(&[(
+            "ROOMGATE_ADMIN_HOSTS",
+            " Metrics.Internal., roomgate-1 ,roomgate_app",
+        )]);
         assert_eq!(
             listed.unwrap().admin_hosts,
-            ["metrics.internal", "roomgate-1"]
+            ["metrics.internal", "roomgate-1", "roomgate_app"]
         );
         for bad in ["http://metrics.internal", "metrics.internal:9090", "a b"] {
             let err = settings(&[("ROOMGATE_ADMIN_HOSTS", bad)]).unwrap_err();

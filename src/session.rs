@@ -148,7 +148,15 @@ impl TypedSession {
             .filter(|_| worth_checking(&self.session))
         {
             Some(sid) => {
-                let ttl = self.policy.ttl + Duration::from_secs(60);
+                // As long as what the cookie holds could be used: a grant for the
+                // session's lifetime; a pending sign-in (which anyone can get, by
+                // posting any name) only as long as a sign-in lives.
+                let lives = if self.session.contains_key(GRANT) {
+                    self.policy.ttl
+                } else {
+                    crate::signin::SIGN_IN_TTL + crate::signin::SIGN_IN_AFTERLIFE
+                };
+                let ttl = lives + Duration::from_secs(60);
                 self.policy.store.put(&revoked_key(&sid), b"1", ttl).await
             }
             None => Ok(()),

@@ -764,7 +764,15 @@ impl WriterState {
         let Some(since) = outage.working_since else {
             return;
         };
-        let worked = self.clock.now().duration_since(since).unwrap_or_default();
+        let now = self.clock.now();
+        let Ok(worked) = now.duration_since(since) else {
+            // The clock was set back: count from now, rather than wait for it to
+            // catch up with the time it had.
+            if let Some(outage) = &mut self.outage {
+                outage.working_since = Some(now);
+            }
+            return;
+        };
         if worked < RECOVERED_AFTER {
             return;
         }
@@ -972,6 +980,23 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(alerted.try_recv().is_err(), "told once");
+
+        // The clock set back an hour while writes work again: the recovery is told
+        // once they have worked for `RECOVERED_AFTER` by the new time, not an hour on.
+        disk.full.store(true, Ordering::SeqCst);
+        assert!(log.record(token(9)).await.is_err());
+        disk.full.store(false, Ordering::SeqCst);
+        log.record(token(10)).await.unwrap();
+        assert_eq!(alerted.try_recv().unwrap().event, "audit_log_unavailable");
+        clock.rewind(Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        clock.advance(RECOVERED_AFTER);
+        assert_eq!(
+            recv_within(&mut alerted, Duration::from_secs(5))
+                .await
+                .event,
+            "audit_log_recovered"
+        );
     }
 
     #[tokio::test]

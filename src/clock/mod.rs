@@ -41,6 +41,11 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         *self.0.lock().expect("clock lock") += by;
     }
+
+    /// Sets the clock back by `by`, as a time server stepping it does.
+    pub fn rewind(&self, by: Duration) {
+        *self.0.lock().expect("clock lock") -= by;
+    }
 }
 
 impl Default for ManualClock {

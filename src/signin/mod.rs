@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use flow::{Checked, Refusal, Visit};
-pub use pending::{CodeRequest, SIGN_IN_TTL, SignIn, SignInId, SignIns, Start, StartState};
+pub use pending::{
+    AFTERLIFE as SIGN_IN_AFTERLIFE, CodeRequest, SIGN_IN_TTL, SignIn, SignInId, SignIns, Start,
+    StartState,
+};
 
 use crate::acl::AclStore;
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};

@@ -25,7 +25,7 @@ use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
 /// Kept this long after it expires, so the sweep can still say whose it was.
-const AFTERLIFE: Duration = Duration::from_secs(300);
+pub const AFTERLIFE: Duration = Duration::from_secs(300);
 /// A window key's life: its ten minutes, and the time for one of those who end it to
 /// find it (see [`window_key`]).
 const WINDOW_LIFE: Duration = Duration::from_secs(SIGN_IN_TTL.as_secs() + AFTERLIFE.as_secs());

@@ -455,6 +455,20 @@ impl Tables {
         gone
     }
 
+    /// When each held key that begins with `prefix` expires (Unix ms), for tests.
+    pub fn expiries(&self, prefix: &str) -> Vec<(String, u64)> {
+        self.shards
+            .iter()
+            .flat_map(|s| {
+                lock(s)
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, slot)| (k.clone(), slot.expires_ms))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Keys held (expired or not), for tests and metrics.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()

@@ -240,7 +240,7 @@ async fn logout_ends_the_session() {
 /// reads, and anyone could write those as fast as they could ask (a store, Redis's
 /// memory or the embedded file, grown without bound by anonymous clients).
 #[tokio::test]
-async fn an_anonymous_logout_writes_nothing_and_a_real_one_is_recorded() {
+async fn an_anonymous_logout_writes_nothing_and_a_revocation_lasts_as_long_as_the_cookie() {
     use std::sync::Arc;
 
     let store = Arc::new(roomgate::store::memory::MemoryStore::new());
@@ -262,6 +262,29 @@ async fn an_anonymous_logout_writes_nothing_and_a_real_one_is_recorded() {
         before,
         "anonymous logouts wrote to the store"
     );
+    // A cookie holding a pending sign-in is revoked for as long as a sign-in lives
+    // (anyone can get one, by posting any name), a signed-in one for the session's
+    // lifetime (12 hours).
+    let revocations = || {
+        let mut e = store.tables().expiries("revoked-session:");
+        e.sort_by_key(|(_, at)| *at);
+        e
+    };
+    let now_ms = || {
+        u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap()
+    };
+    app.post_login("standup", "mallory").await;
+    assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    let pending = revocations();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let lives = pending[0].1 - now_ms();
+    assert!((15 * 60_000..=17 * 60_000).contains(&lives), "{lives} ms");
     // A signed-in session's logout is recorded (a copy of its cookie is refused).
     app.sign_in("standup", "alice").await;
     let signed_in = store.tables().len();
@@ -271,6 +294,8 @@ async fn an_anonymous_logout_writes_nothing_and_a_real_one_is_recorded() {
         signed_in + 1,
         "the logout was not recorded"
     );
+    let longest = revocations().last().unwrap().1 - now_ms();
+    assert!(longest > 11 * 3_600_000, "{:?}", revocations());
 }
 
 /// A start whose outcome never reached the store (the store failed as it was saved,
