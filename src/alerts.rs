@@ -439,32 +439,34 @@ async fn deliver(
                 attempt += 1;
             }
             None => {
+                // "Not now" is held and tried again; anything else would only be
+                // refused again.
                 let not_now = match outcome {
                     Outcome::Connect | Outcome::Timeout | Outcome::Busy => true,
                     Outcome::Status(s) => s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
                     Outcome::Failed => false,
                 };
-                if not_now {
-                    warn!(
-                        event = alert.event,
-                        window = alert.window.unwrap_or("-"),
-                        attempt,
-                        status,
-                        error,
-                        "operator alert not delivered; held, to be tried again in {} s",
+                let then = if not_now {
+                    format!(
+                        "held, to be tried again in {} s",
                         retry.held_retry.as_secs()
-                    );
-                    return Delivery::NotNow;
-                }
+                    )
+                } else {
+                    "giving up".to_owned()
+                };
                 warn!(
                     event = alert.event,
                     window = alert.window.unwrap_or("-"),
                     attempt,
                     status,
                     error,
-                    "operator alert not delivered; giving up"
+                    "operator alert not delivered; {then}"
                 );
-                return Delivery::Done;
+                return if not_now {
+                    Delivery::NotNow
+                } else {
+                    Delivery::Done
+                };
             }
         }
     }
@@ -516,14 +518,50 @@ mod tests {
         capacity: usize,
         limits: crate::twilio::guard::GuardConfig,
     ) -> AlertSender {
+        sender_retrying(server, capacity, limits, fast_retries())
+    }
+
+    fn sender_retrying(
+        server: &MockServer,
+        capacity: usize,
+        limits: crate::twilio::guard::GuardConfig,
+        retry: RetryPolicy,
+    ) -> AlertSender {
         AlertSender::webhook_with_capacity(
             crate::twilio::verify::http_client(Duration::from_secs(5)),
             Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
             SecretString::from(SECRET),
-            fast_retries(),
+            retry,
             Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
             capacity,
         )
+    }
+
+    /// A webhook that answers 503, and a breaker that opens after three of those and
+    /// lets a probe through after `cool_down`.
+    async fn failing_webhook(
+        cool_down: Duration,
+    ) -> (MockServer, crate::twilio::guard::GuardConfig) {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let limits = crate::twilio::guard::GuardConfig {
+            max_in_flight: 1,
+            failure_threshold: 3,
+            cool_down,
+        };
+        (server, limits)
+    }
+
+    /// The webhook answers 200 from now on, its requests so far forgotten.
+    async fn webhook_back(server: &MockServer) {
+        server.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(server)
+            .await;
     }
 
     async fn wait_for_requests(server: &MockServer, n: usize) -> Vec<wiremock::Request> {
@@ -665,16 +703,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_webhook_opens_the_breaker_and_later_alerts_are_not_sent() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(503))
-            .mount(&server)
-            .await;
-        let limits = crate::twilio::guard::GuardConfig {
-            max_in_flight: 1,
-            failure_threshold: 3,
-            cool_down: Duration::from_secs(60),
-        };
+        let (server, limits) = failing_webhook(Duration::from_secs(60)).await;
         let alerts = sender_with(&server, 8, limits);
 
         alerts.send(alert());
@@ -691,24 +720,11 @@ mod tests {
     /// heard of (a budget exhausted while the webhook was down).
     #[tokio::test]
     async fn an_alert_the_webhook_could_not_take_is_delivered_once_it_can() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(503))
-            .mount(&server)
-            .await;
-        let limits = crate::twilio::guard::GuardConfig {
-            max_in_flight: 1,
-            failure_threshold: 3,
-            cool_down: Duration::from_millis(200),
-        };
+        let (server, limits) = failing_webhook(Duration::from_millis(200)).await;
         let alerts = sender_with(&server, 8, limits);
         alerts.send(alert());
         wait_for_requests(&server, 3).await;
-        server.reset().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
+        webhook_back(&server).await;
         wait_for_requests(&server, 1).await;
         tokio::time::sleep(Duration::from_millis(800)).await;
         let got = server.received_requests().await.unwrap();
@@ -721,27 +737,12 @@ mod tests {
     /// latest state (the audit log down, then up) ends in the right one.
     #[tokio::test]
     async fn held_alerts_go_out_in_order_when_the_next_one_arrives() {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(503))
-            .mount(&server)
-            .await;
-        let limits = crate::twilio::guard::GuardConfig {
-            max_in_flight: 1,
-            failure_threshold: 3,
-            cool_down: Duration::from_millis(100),
+        let (server, limits) = failing_webhook(Duration::from_millis(100)).await;
+        let retry = RetryPolicy {
+            held_retry: Duration::from_secs(600),
+            ..fast_retries()
         };
-        let alerts = AlertSender::webhook_with_capacity(
-            crate::twilio::verify::http_client(Duration::from_secs(5)),
-            Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
-            SecretString::from(SECRET),
-            RetryPolicy {
-                held_retry: Duration::from_secs(600),
-                ..fast_retries()
-            },
-            Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
-            8,
-        );
+        let alerts = sender_retrying(&server, 8, limits, retry);
         let event = |event| Alert {
             event,
             window: None,
@@ -751,11 +752,7 @@ mod tests {
         };
         alerts.send(event("audit_log_unavailable"));
         wait_for_requests(&server, 3).await;
-        server.reset().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
+        webhook_back(&server).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         alerts.send(event("audit_log_recovered"));
         let got = wait_for_requests(&server, 2).await;

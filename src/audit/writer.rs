@@ -938,14 +938,32 @@ mod tests {
         AuditRecord::new(AuditEvent::TokenMinted).detail(format!("n{n}"))
     }
 
-    async fn recv_within(
-        alerts: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>,
-        wait: Duration,
-    ) -> Alert {
-        tokio::time::timeout(wait, alerts.recv())
+    /// A log on a disk that fills when told, on a clock moved by hand, its alerts
+    /// captured.
+    fn flaky_log() -> (
+        Flaky,
+        Arc<crate::clock::ManualClock>,
+        AuditLog,
+        tokio::sync::mpsc::UnboundedReceiver<Alert>,
+    ) {
+        let disk = Flaky::default();
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let log = log_on(disk.clone()).with_clock(clock.clone());
+        let (alerts, alerted) = crate::alerts::AlertSender::capture();
+        log.alert_to(alerts);
+        (disk, clock, log, alerted)
+    }
+
+    /// The next alert, within 5 s (the writer notices a clock moved within a second).
+    async fn next_alert(alerts: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>) -> Alert {
+        tokio::time::timeout(Duration::from_secs(5), alerts.recv())
             .await
             .expect("no alert in time")
             .expect("the alert channel closed")
+    }
+
+    async fn next_event(alerts: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>) -> &'static str {
+        next_alert(alerts).await.event
     }
 
     /// A log that fails and works by turns (a shipper's pipe read in bursts, a disk at
@@ -953,11 +971,7 @@ mod tests {
     /// worked for `RECOVERED_AFTER`. Each turn was an alert and an ERROR line.
     #[tokio::test]
     async fn flapping_is_one_outage() {
-        let disk = Flaky::default();
-        let clock = Arc::new(crate::clock::ManualClock::default());
-        let log = log_on(disk.clone()).with_clock(clock.clone());
-        let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
-        log.alert_to(alerts);
+        let (disk, clock, log, mut alerted) = flaky_log();
         for n in 0..5 {
             disk.full.store(true, Ordering::SeqCst);
             assert!(log.record(token(n)).await.is_err());
@@ -972,12 +986,7 @@ mod tests {
             "one alert for the whole outage"
         );
         clock.advance(RECOVERED_AFTER);
-        assert_eq!(
-            recv_within(&mut alerted, Duration::from_secs(5))
-                .await
-                .event,
-            "audit_log_recovered"
-        );
+        assert_eq!(next_event(&mut alerted).await, "audit_log_recovered");
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(alerted.try_recv().is_err(), "told once");
 
@@ -991,21 +1000,12 @@ mod tests {
         clock.rewind(Duration::from_secs(3600));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         clock.advance(RECOVERED_AFTER);
-        assert_eq!(
-            recv_within(&mut alerted, Duration::from_secs(5))
-                .await
-                .event,
-            "audit_log_recovered"
-        );
+        assert_eq!(next_event(&mut alerted).await, "audit_log_recovered");
     }
 
     #[tokio::test]
     async fn a_full_disk_is_an_error_until_it_is_not_and_no_line_is_glued_to_a_torn_one() {
-        let disk = Flaky::default();
-        let clock = Arc::new(crate::clock::ManualClock::default());
-        let log = log_on(disk.clone()).with_clock(clock.clone());
-        let (alerts, mut alerted) = crate::alerts::AlertSender::capture();
-        log.alert_to(alerts);
+        let (disk, clock, log, mut alerted) = flaky_log();
         log.record(token(0)).await.unwrap();
         assert!(alerted.try_recv().is_err(), "no alert while the log works");
 
@@ -1038,7 +1038,7 @@ mod tests {
         // `flapping_is_one_outage`).
         assert!(alerted.try_recv().is_err(), "told of the recovery at once");
         clock.advance(RECOVERED_AFTER);
-        let recovered = recv_within(&mut alerted, Duration::from_secs(5)).await;
+        let recovered = next_alert(&mut alerted).await;
         assert_eq!(recovered.event, "audit_log_recovered");
         assert_eq!(
             String::from_utf8(recovered.to_json()).unwrap(),
