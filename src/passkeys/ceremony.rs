@@ -29,7 +29,21 @@ pub enum Ceremony {
         who: String,
         room: RoomName,
         state: Option<PasskeyAuthentication>,
+        /// The session that asked for it ([`session_binding`]): only that one may
+        /// finish it. (Empty in a ceremony begun before this was kept: refused.)
+        #[serde(default)]
+        session: String,
     },
+}
+
+/// What ties a sign-in ceremony to the session that asked for it: a digest of the
+/// session's CSRF token (secret, in its encrypted cookie), so the store holds nothing
+/// that would stand for it. A ceremony's id and its challenge are in the page; an
+/// answer to it made anywhere else (another browser, a stolen assertion) finishes
+/// nothing.
+pub fn session_binding(csrf_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(csrf_token.as_bytes()))
 }
 
 fn state_key(id: &str) -> String {
@@ -128,6 +142,7 @@ mod tests {
             who: "alice".into(),
             room: RoomName::parse("standup").unwrap(),
             state: None,
+            session: session_binding("csrf"),
         };
         let id = p.begin(&ceremony).await.unwrap();
         assert!(p.take(&id).await.unwrap().is_some());

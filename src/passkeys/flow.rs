@@ -4,6 +4,7 @@
 //! check limit; a failure counts toward the lockout). Known or not, a name gets the
 //! same answers: unknown names get made-up options whose ceremony can only fail.
 
+use subtle::ConstantTimeEq;
 use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
 
 use super::{BadAssertion, Ceremony, Passkeys};
@@ -64,12 +65,14 @@ pub enum Finished {
 }
 
 impl Passkeys {
-    /// Options for `who` in `room`, and the ceremony's id.
+    /// Options for `who` in `room`, and the ceremony's id, which only the session
+    /// `session` ([`super::ceremony::session_binding`]) may finish.
     pub async fn options(
         &self,
         signin: &SignInService,
         visit: Visit<'_>,
         who: &str,
+        session: String,
     ) -> Result<(String, RequestChallengeResponse), Refusal> {
         // As for a code: a sign-in that couldn't be recorded is refused first.
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
@@ -98,6 +101,7 @@ impl Passkeys {
             who: who.to_owned(),
             room: visit.room.clone(),
             state,
+            session,
         };
         let id = self.begin(&ceremony).await?;
         Ok((id, options))
@@ -145,23 +149,32 @@ impl Passkeys {
         }
     }
 
-    /// Check the browser's answer to ceremony `id`. `credential` is as received: one
-    /// that doesn't parse is a failed attempt like any other.
+    /// Check the browser's answer to ceremony `id`, from the session `session`.
+    /// `credential` is as received: one that doesn't parse is a failed attempt like
+    /// any other.
     pub async fn finish(
         &self,
         signin: &SignInService,
         visit: Visit<'_>,
-        id: &str,
+        (id, session): (&str, &str),
         credential: serde_json::Value,
         now: u64,
     ) -> Result<Finished, Refusal> {
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
         // The network's check limit first: a refused request touches no ceremony.
         signin.limiter.check_from_ip(visit.ip).await?;
-        let Some(Ceremony::SignIn { who, room, state }) = self.take(id).await? else {
+        let Some(Ceremony::SignIn {
+            who,
+            room,
+            state,
+            session: asked_by,
+        }) = self.take(id).await?
+        else {
             return Ok(Finished::Refused);
         };
-        if &room != visit.room {
+        // Another session's ceremony (its id taken from that page), or another room's.
+        let same_session: bool = asked_by.as_bytes().ct_eq(session.as_bytes()).into();
+        if !same_session || &room != visit.room {
             return Ok(Finished::Refused);
         }
         if let Some(left) = signin.limiter.locked_out(&who).await? {

@@ -34,7 +34,7 @@ use webauthn_rs_proto::{AllowCredentials, PublicKeyCredentialRequestOptions};
 use crate::domain::PhoneNumber;
 use crate::store::Store;
 
-pub use ceremony::Ceremony;
+pub use ceremony::{Ceremony, session_binding};
 pub use records::{StoredPasskey, UserPasskeys};
 
 /// How long a browser has to answer a ceremony, and how long its state is kept.

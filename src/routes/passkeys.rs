@@ -24,7 +24,9 @@ use crate::audit::{AuditEvent, AuditRecord};
 use crate::client_ip::ClientIp;
 use crate::notice::Notice;
 use crate::passkeys::flow::Finished;
-use crate::passkeys::{Ceremony, MAX_PER_USER, Passkeys, StoredPasskey, UserPasskeys};
+use crate::passkeys::{
+    Ceremony, MAX_PER_USER, Passkeys, StoredPasskey, UserPasskeys, session_binding,
+};
 use crate::session::{Grant, TypedSession};
 use crate::signin::{Refusal, Visit};
 use crate::state::AppState;
@@ -60,6 +62,13 @@ async fn refused(
     json_notice(notice, error)
 }
 
+/// The `X-CSRF-Token` a script sent (checked against the session by the caller).
+fn csrf_presented(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+}
+
 #[derive(Deserialize)]
 pub struct OptionsBody {
     #[serde(default)]
@@ -81,7 +90,8 @@ pub async fn options(
     }
     let visit = Visit { room: &room, ip };
     let who = typed_username(&body.username);
-    match passkeys.options(&state.signin, visit, &who).await {
+    let session = session_binding(csrf_presented(&req).unwrap_or_default());
+    match passkeys.options(&state.signin, visit, &who, session).await {
         Ok((ceremony, options)) => Ok(json_ok(
             StatusCode::OK,
             json!({ "ceremony": ceremony, "publicKey": options.public_key }),
@@ -109,13 +119,11 @@ pub async fn finish(
     body: web::Json<FinishBody>,
 ) -> Result<HttpResponse, PageError> {
     let passkeys = passkeys(&state)?;
-    let presented = req
-        .headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok());
+    let presented = csrf_presented(&req);
     if !session.csrf_matches(presented) {
         return Ok(Refused::Csrf.error_response());
     }
+    let bound_to = session_binding(presented.unwrap_or_default());
     let visit = Visit { room: &room, ip };
     let FinishBody {
         ceremony,
@@ -123,7 +131,13 @@ pub async fn finish(
     } = body.into_inner();
     let now = state.clock.unix_seconds();
     let finished = passkeys
-        .finish(&state.signin, visit, &ceremony, credential, now)
+        .finish(
+            &state.signin,
+            visit,
+            (&ceremony, &bound_to),
+            credential,
+            now,
+        )
         .await;
     match finished {
         Ok(Finished::Approved {

@@ -345,6 +345,36 @@ async fn registration_needs_a_verified_session_and_the_csrf_header() {
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
 }
 
+/// A ceremony is its session's: its id and challenge are in the page, but an answer
+/// to it sent with another session (another browser, a stolen assertion) finishes
+/// nothing, and the ceremony is gone; the session that asked can start again.
+#[tokio::test]
+async fn a_ceremony_is_finished_only_by_the_session_that_asked_for_it() {
+    let mut app = spawn(&[]).await;
+    let mut key = authenticator();
+    register(&app, &mut key, "alice").await;
+    app.post_logout(ROOM).await;
+    let (ceremony, public_key, _) = options(&app, "alice").await;
+    let assertion = assert_with(&mut key, &public_key).unwrap();
+    let victim = std::mem::replace(&mut app.client, new_client());
+    let csrf = app.csrf_token(ROOM).await;
+    let elsewhere = app
+        .post_passkey_finish(ROOM, &csrf, &ceremony, &assertion)
+        .await;
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(elsewhere).await["error"], "passkey_refused");
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Its own session signs in with a new one.
+    app.client = victim;
+    assert_eq!(
+        sign_in_with(&app, &mut key, "alice").await.status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn a_replayed_assertion_and_a_reused_ceremony_are_refused() {
     let app = spawn(&[]).await;
@@ -994,21 +1024,24 @@ async fn only_the_latest_registration_may_finish() {
 /// answers its own ceremony, made when the saved counter was lower.
 #[tokio::test]
 async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() {
-    let app = spawn(&[("ROOMGATE_STARTS_PER_USER", "10")]).await;
+    let mut app = spawn(&[("ROOMGATE_STARTS_PER_USER", "10")]).await;
     let mut key = authenticator();
     register(&app, &mut key, "alice").await;
     app.post_logout(ROOM).await;
-    // Two ceremonies at once; the authenticator answers the first with counter 1,
-    // the second with counter 2.
-    let (older, older_options, _) = options(&app, "alice").await;
+    // Two ceremonies at once, in two browsers (a ceremony is its session's); the
+    // authenticator answers the first with counter 1, the second with counter 2.
+    app.client = new_client();
+    let (older, older_options, older_csrf) = options(&app, "alice").await;
+    let first_browser = std::mem::replace(&mut app.client, new_client());
     let (newer, newer_options, csrf) = options(&app, "alice").await;
     let behind = assert_with(&mut key, &older_options).unwrap();
     let ahead = assert_with(&mut key, &newer_options).unwrap();
     let ok = app.post_passkey_finish(ROOM, &csrf, &newer, &ahead).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    app.post_logout(ROOM).await;
-    let csrf = app.csrf_token(ROOM).await;
-    let refused = app.post_passkey_finish(ROOM, &csrf, &older, &behind).await;
+    app.client = first_browser;
+    let refused = app
+        .post_passkey_finish(ROOM, &older_csrf, &older, &behind)
+        .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json(refused).await["error"], "passkey_refused");
     assert_eq!(
