@@ -103,6 +103,17 @@ enum Settled {
     Finished,
 }
 
+/// A claim's renewal, stopped when dropped: at the step's end, and also if the step
+/// panics. Left running, it kept the claim (and pushed the job's due time on) for
+/// good, so no worker ever took the job up again until a restart.
+struct Renewal(tokio::task::JoinHandle<()>);
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A worker's hold on one job: a store key with a token only it knows, living one
 /// lease unless renewed.
 struct Claim {
@@ -438,12 +449,12 @@ impl Pipeline {
                 return;
             }
         }
-        let renewer = self.renew(id, &claim);
+        let mut renewal = Renewal(self.renew(id, &claim));
         let next = self.advance(id, &claim).await;
         // Stop renewing before the job's schedule is written, so a renewal can't
         // overwrite it.
-        renewer.abort();
-        let _ = renewer.await;
+        renewal.0.abort();
+        let _ = (&mut renewal.0).await;
         let written = match next {
             Some(Some(at)) => self.store.schedule(JOBS, id, at).await,
             Some(None) => self.store.unschedule(JOBS, id).await,
@@ -496,6 +507,7 @@ impl Pipeline {
 
     /// Keep `claim` and the job's lease alive while the step runs, in a task of its
     /// own so the transfer is never paused for a store write.
+    /// Renews the claim every third of a lease until aborted (see [`Renewal`]).
     fn renew(&self, id: &str, claim: &Claim) -> tokio::task::JoinHandle<()> {
         let (store, lease) = (self.store.clone(), self.settings.lease);
         let (id, key, token) = (id.to_owned(), claim.key.clone(), claim.token.clone());

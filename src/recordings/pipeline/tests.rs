@@ -857,3 +857,18 @@ async fn missed_room_ends_are_not_looked_for_without_a_status_callback() {
     assert_eq!(pipeline.recover_ended_rooms().await.unwrap(), 0);
     assert!(fx.requests("GET").await.is_empty());
 }
+
+/// A step that panics takes its claim's renewal down with it.
+#[tokio::test]
+async fn a_panicking_step_stops_renewing_its_claim() {
+    let renewing = tokio::spawn(std::future::pending::<()>());
+    let abort = renewing.abort_handle();
+    let step = tokio::spawn(async move {
+        let _renewal = super::Renewal(renewing);
+        tokio::task::yield_now().await;
+        panic!("a step failed unexpectedly");
+    });
+    assert!(step.await.unwrap_err().is_panic());
+    tokio::task::yield_now().await;
+    assert!(abort.is_finished(), "still renewing");
+}

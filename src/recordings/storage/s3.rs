@@ -583,13 +583,29 @@ async fn expect_success(op: &'static str, response: Response) -> Result<Response
         return Ok(response);
     }
     let status = response.status().as_u16();
-    // An error body is small; anything past 16 KiB is not worth reading.
-    let text = response.text().await.unwrap_or_default();
+    let text = error_body(response).await;
     Err(StorageError::Refused {
         op,
         status,
-        code: error_code(&text[..text.len().min(16 * 1024)]),
+        code: error_code(&text),
     })
+}
+
+/// An error's body, up to 16 KiB: S3's are small, and a proxy's error page is not
+/// worth holding whole. Bytes are cut, whatever character they split (slicing the
+/// text there panicked).
+async fn error_body(mut response: Response) -> String {
+    const MAX: usize = 16 * 1024;
+    let mut body = Vec::new();
+    while body.len() < MAX {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX - body.len())]);
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 async fn read_text(op: &'static str, response: Response) -> Result<String, StorageError> {
@@ -669,5 +685,28 @@ mod tests {
         );
         assert_eq!(error_code("<Code><script></Code>"), None);
         assert_eq!(error_code("nothing"), None);
+    }
+
+    /// An error body is read up to 16 KiB, wherever that falls: in the middle of a
+    /// character it panicked (and took the job's step with it).
+    #[tokio::test]
+    async fn a_long_error_body_is_cut_without_a_panic() {
+        let mut body = "<Error><Code>SlowDown</Code>".to_owned();
+        body.push_str(&"x".repeat(16 * 1024 - 1 - body.len()));
+        body.push_str(&"é".repeat(100_000));
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(wiremock::ResponseTemplate::new(503).set_body_string(body))
+            .mount(&server)
+            .await;
+        let response = reqwest::get(server.uri()).await.unwrap();
+        let refused = expect_success("put", response).await.unwrap_err();
+        assert!(
+            matches!(
+                &refused,
+                StorageError::Refused { op: "put", status: 503, code: Some(code) } if code == "SlowDown"
+            ),
+            "{refused:?}"
+        );
     }
 }
