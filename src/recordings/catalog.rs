@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::RoomName;
@@ -20,6 +21,9 @@ const RECORD_GRACE: Duration = Duration::from_secs(7 * 86_400);
 /// Far more than any host keeps; a listing stops here (at the newest, or for expiry
 /// the soonest to expire).
 pub const MAX_LISTED: usize = 10_000;
+/// Records read at once while listing: few enough to leave Redis's bound on
+/// operations in flight to everyone else.
+const LIST_READS: usize = 32;
 
 fn room_index(room: &str) -> String {
     format!("recordings-of:{room}")
@@ -256,7 +260,15 @@ impl Catalog {
     ) -> Result<Vec<Recording>, StoreError> {
         let index = room.map_or_else(|| INDEX.to_owned(), |r| room_index(r.as_str()));
         let ids = self.store.queued(&index, MAX_LISTED, end).await?;
-        let records = futures_util::future::join_all(ids.iter().map(|(id, _)| self.get(id))).await;
+        // A few reads at a time, in order: all at once (up to MAX_LISTED) filled Redis's
+        // bound on operations in flight, so the listing, retention and the jobs'
+        // reconciling failed as "busy" past a few thousand recordings, and every
+        // sign-in meanwhile with them.
+        let reads: Vec<_> = ids.iter().map(|(id, _)| self.get(id)).collect();
+        let records: Vec<_> = futures_util::stream::iter(reads)
+            .buffered(LIST_READS)
+            .collect()
+            .await;
         let mut out = Vec::with_capacity(records.len());
         for ((id, _), rec) in ids.iter().zip(records) {
             let rec = match rec {
@@ -277,5 +289,35 @@ impl Catalog {
         }
         out.sort_by(|a, b| b.ended_ms.cmp(&a.ended_ms).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    /// A listing reads a few records at a time: all at once, it filled Redis's bound on
+    /// operations in flight past a few thousand recordings (the listing, retention and
+    /// reconciling failed as "busy", and every sign-in with them).
+    #[tokio::test]
+    async fn a_listing_reads_a_few_records_at_a_time_and_lists_them_all() {
+        let store = Arc::new(MemoryStore::new().with_round_trip(Duration::from_millis(1)));
+        let catalog = Catalog::new(store.clone());
+        let room = RoomName::parse("standup").unwrap();
+        let day = Duration::from_secs(86_400);
+        for i in 0..200u64 {
+            let ended = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + i);
+            let rec = Recording::new(&format!("RM{i:032}"), &room, ended);
+            catalog.save(&rec, 3650 * day, false).await.unwrap();
+        }
+        let listed = catalog.list(None).await.unwrap();
+        assert_eq!(listed.len(), 200);
+        assert_eq!(listed[0].id, format!("RM{:032}", 199), "newest first");
+        assert!(
+            store.most_in_flight() <= LIST_READS,
+            "{} reads at once",
+            store.most_in_flight()
+        );
     }
 }

@@ -494,6 +494,9 @@ pub struct MemoryStore {
     /// What [`Store::broken`] says: an embedded store's failure, for tests of what
     /// the app makes of it.
     broken: std::sync::OnceLock<String>,
+    /// Operations waiting out their round trip now, and the most there have been.
+    travelling: std::sync::atomic::AtomicUsize,
+    most_travelling: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -507,6 +510,8 @@ impl MemoryStore {
             clock,
             round_trip: Duration::ZERO,
             broken: std::sync::OnceLock::new(),
+            travelling: std::sync::atomic::AtomicUsize::new(0),
+            most_travelling: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -523,9 +528,20 @@ impl MemoryStore {
     }
 
     async fn travel(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
         if !self.round_trip.is_zero() {
+            let now = self.travelling.fetch_add(1, SeqCst) + 1;
+            self.most_travelling.fetch_max(now, SeqCst);
             tokio::time::sleep(self.round_trip).await;
+            self.travelling.fetch_sub(1, SeqCst);
         }
+    }
+
+    /// The most operations that were in flight at once (with a round trip set): what a
+    /// network store would have seen.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_travelling
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn tables(&self) -> &Tables {
