@@ -274,7 +274,9 @@ impl Library {
         let mut expired = 0;
         for rec in self.catalog.soonest_to_expire().await? {
             // Stored, whether or not Twilio's copies are gone yet; not deleted already.
-            if rec.stage < Stage::DeleteOnTwilio || rec.discarded {
+            // A failed one holds no copy of ours, and its record is what says where
+            // Twilio's copies are: kept for the operator (`recordings delete`).
+            if rec.stage < Stage::DeleteOnTwilio || rec.stage == Stage::Failed || rec.discarded {
                 continue;
             }
             let retention = RoomName::parse(&rec.room)
@@ -409,6 +411,7 @@ mod tests {
     const OLD: &str = "RM00000000000000000000000000000001";
     const NEW: &str = "RM00000000000000000000000000000002";
     const BUSY: &str = "RM00000000000000000000000000000003";
+    const FAILED: &str = "RM00000000000000000000000000000004";
     const DAY: Duration = Duration::from_secs(86_400);
 
     /// Recordings in `standup` are kept 10 days.
@@ -553,9 +556,12 @@ mod tests {
         fx.add(NEW, DAY * 9, Stage::Stored).await;
         // Too old, but still in the pipeline: it finishes first.
         fx.add(BUSY, DAY * 11, Stage::Upload).await;
+        // Too old, but failed: its record says where Twilio's copies are, so it stays
+        // for the operator.
+        fx.add(FAILED, DAY * 12, Stage::Failed).await;
         assert_eq!(fx.library.expire().await.unwrap(), 1);
         let left = fx.listed().await;
-        assert_eq!(left, [NEW, BUSY]);
+        assert_eq!(left, [NEW, BUSY, FAILED]);
         let objects = fx.bucket.objects.lock().unwrap().clone();
         assert!(!objects.contains_key(&format!("standup/{OLD}.mp4")));
         assert!(objects.contains_key(&format!("standup/{NEW}.mp4")));
