@@ -796,11 +796,14 @@ impl Pipeline {
             .put(&key, body)
             .await
             .map_err(|e| storage_failed(&e))?;
-        let mut expected = announced.or(rec.size);
-        if expected.is_none() {
+        // Every size known must be what was stored: the response's own length, and
+        // Twilio's for the composition (a response short but true to its own length
+        // would otherwise replace Twilio's whole one).
+        let mut twilios = rec.size;
+        if twilios.is_none() && announced.is_none() {
             // The spec lets a composition's size be null; a completed one has it, so
             // look again before trusting where the download ended.
-            expected = match self.video.fetch_composition(&sid).await {
+            twilios = match self.video.fetch_composition(&sid).await {
                 Ok(composition) => composition.and_then(|c| c.size),
                 Err(e) => {
                     self.discard(&key).await;
@@ -808,15 +811,19 @@ impl Pipeline {
                 }
             };
         }
-        match expected {
-            Some(expected) if expected != stored.size => {
+        let mismatch = [announced, twilios]
+            .into_iter()
+            .flatten()
+            .find(|&expected| expected != stored.size);
+        match (mismatch, announced.or(twilios)) {
+            (Some(expected), _) => {
                 self.discard(&key).await;
                 return Err(StepError::Retry(format!(
                     "downloaded {} bytes of {expected}",
                     stored.size
                 )));
             }
-            None if ends_at_close => {
+            (None, None) if ends_at_close => {
                 // Stored as it is, a cut recording would replace Twilio's whole one.
                 self.discard(&key).await;
                 return Err(StepError::Retry(

@@ -34,6 +34,7 @@ fn media() -> Vec<u8> {
 /// breaking halfway), as `break_first` says for the first `break_first` requests.
 async fn media_server(break_first: u32) -> (Url, Arc<AtomicU32>) {
     let sized = !SIZES_UNKNOWN.with(|s| s.get());
+    let short = SHORT_MEDIA.with(|s| s.get());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicU32::new(0));
@@ -47,7 +48,10 @@ async fn media_server(break_first: u32) -> (Url, Arc<AtomicU32>) {
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];
                 let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
-                let body = media();
+                let mut body = media();
+                if short {
+                    body.truncate(body.len() / 3);
+                }
                 // Without a length, the body ends when the connection closes.
                 let length = if sized {
                     format!("Content-Length: {}\r\n", body.len())
@@ -134,6 +138,9 @@ thread_local! {
     /// Whether the next fixture's composition and media say their size: the spec lets
     /// a composition's `size` be null, and a body may end with its connection.
     static SIZES_UNKNOWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Whether the next fixture's media is a third of the composition Twilio
+    /// describes, its length saying so (a whole response, but not the recording).
+    static SHORT_MEDIA: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The next fixture's `give_up_after` (tests run on their own threads).
     static GIVE_UP: std::cell::Cell<Duration> =
         const { std::cell::Cell::new(Duration::from_secs(2 * 86_400)) };
@@ -424,6 +431,23 @@ async fn a_download_nobody_gives_the_size_of_is_never_stored_and_twilios_copies_
     assert!(fx.deletes().await.is_empty(), "Twilio's copies deleted");
     // Each attempt downloaded it again, and dropped it.
     assert!(fx.served.load(Ordering::SeqCst) >= 2);
+}
+
+/// A response whole by its own length, but shorter than the composition Twilio
+/// describes: not the recording, so never stored, and Twilio's copies kept. (Only the
+/// response's length was checked when it had one.)
+#[tokio::test]
+async fn a_download_shorter_than_twilios_composition_is_never_stored() {
+    SHORT_MEDIA.with(|s| s.set(true));
+    let fx = fixture(0, vec![]).await;
+    SHORT_MEDIA.with(|s| s.set(false));
+    fx.pipeline.room_ended(&room(), ROOM_SID).await.unwrap();
+    let rec = fx.run_until(|r| r.attempts >= 2).await;
+    assert_eq!(rec.stage, Stage::Upload, "{rec:?}");
+    let error = rec.last_error.unwrap_or_default();
+    assert!(error.contains(&format!("of {}", media().len())), "{error}");
+    assert!(fx.bucket.is_empty(), "a short download was kept");
+    assert!(fx.deletes().await.is_empty(), "Twilio's copies deleted");
 }
 
 #[tokio::test]
