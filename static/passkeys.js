@@ -121,6 +121,9 @@
           if (r.ok) {
             status.textContent = text('removed');
             await refresh();
+          } else if (r.status === 403 && text('needsCode')) {
+            // Signed in with a passkey: only that one may go from here.
+            status.textContent = text('needsCode');
           }
         });
         li.append(label, ' ', remove);

@@ -182,6 +182,11 @@ impl Passkeys {
             return Err(Refusal::LockedOut(left));
         }
         let parsed = serde_json::from_value::<PublicKeyCredential>(credential);
+        // The credential answered with, for a clone signal.
+        let answered = parsed
+            .as_ref()
+            .map(|c| super::encode_id(c.raw_id.as_ref()))
+            .unwrap_or_default();
         let result = match (state, parsed) {
             (Some(state), Ok(credential)) => self.finish_sign_in(&credential, &state),
             _ => Err(BadAssertion::Invalid),
@@ -190,7 +195,9 @@ impl Passkeys {
         let room = visit.room;
         let result = match result {
             Ok(result) => result,
-            Err(BadAssertion::CounterBehind) => return self.cloned(signin, visit, &who).await,
+            Err(BadAssertion::CounterBehind) => {
+                return self.cloned(signin, visit, &who, &answered).await;
+            }
             Err(BadAssertion::Invalid) => {
                 return self.failed(signin, visit, &who, "method=passkey").await;
             }
@@ -236,7 +243,10 @@ impl Passkeys {
                 tracing::info!(%user, %room, "passkey proven with another number, or revoked");
                 return Ok(Finished::Refused);
             }
-            Use::Cloned => return self.cloned(signin, visit, &who).await,
+            Use::Cloned => {
+                let id = super::encode_id(result.cred_id());
+                return self.cloned(signin, visit, &who, &id).await;
+            }
         }
         // Removed by a host: the token endpoint would refuse it, so say so now.
         let removal = crate::routes::removal_key(room, username.as_str());
@@ -254,15 +264,29 @@ impl Passkeys {
 
     /// A good signature whose counter did not go up: seen by webauthn-rs against the
     /// counter saved when the options were made, or by us against one a sign-in saved
-    /// since (two ceremonies at once).
+    /// since (two ceremonies at once). Two authenticators answer for that credential,
+    /// and which is the owner's can't be told: it is revoked, which ends every session
+    /// it opened (the thief's too, who could otherwise lock the owner out with a
+    /// counter run ahead, and carry on); the owner signs in with a code.
     async fn cloned(
         &self,
         signin: &SignInService,
         visit: Visit<'_>,
         who: &str,
+        credential_id: &str,
     ) -> Result<Finished, Refusal> {
         let user = signin.pseudonyms.of(who);
-        tracing::warn!(%user, room = %visit.room, "passkey refused: its signature counter did not go up (a cloned authenticator?)");
+        tracing::warn!(%user, room = %visit.room, "passkey refused and revoked: its signature counter did not go up (a cloned authenticator?)");
+        if self.revoke(who, credential_id).await? {
+            let mut record = AuditRecord::new(AuditEvent::PasskeyRevoked)
+                .room(visit.room)
+                .ip(visit.ip)
+                .detail("by=possible_clone");
+            if let Ok(u) = Username::parse(who) {
+                record = record.user(&u);
+            }
+            signin.audit(record).await;
+        }
         self.failed(signin, visit, who, "method=passkey possible_clone")
             .await
     }

@@ -407,6 +407,11 @@ pub async fn remove(
 ) -> Result<HttpResponse, PageError> {
     let passkeys = passkeys(&state)?;
     let (_, id) = path.into_inner();
+    // A session opened by a passkey removes that one only, as it adds none: a thief
+    // holding one would otherwise take the owner's others away.
+    if member.grant.passkey.as_ref().is_some_and(|own| *own != id) {
+        return Ok(json_error(StatusCode::FORBIDDEN, "code_required"));
+    }
     let username = &member.grant.username;
     match passkeys.revoke(username.as_str(), &id).await {
         Ok(true) => {

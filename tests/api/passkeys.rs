@@ -285,7 +285,7 @@ async fn revoking_a_passkey_ends_the_sessions_it_opened() {
 async fn a_session_opened_by_a_passkey_adds_no_other() {
     let mut app = spawn(&[]).await;
     let mut key = authenticator();
-    register(&app, &mut key, "alice").await;
+    let own = register(&app, &mut key, "alice").await;
     let code_page = app.get_room(ROOM).await.text().await.unwrap();
     assert!(!code_page.contains("data-needs-code"), "{code_page}");
     let code_session = app.client.clone();
@@ -308,14 +308,14 @@ async fn a_session_opened_by_a_passkey_adds_no_other() {
     );
     // Nor does it finish a registration the code's session began.
     let by_passkey = app.client.clone();
-    app.client = code_session;
+    app.client = code_session.clone();
     let code_csrf = app.room_csrf(ROOM).await;
     let start = json(app.post_passkey_register_start(ROOM, &code_csrf).await).await;
     let options =
         serde_json::from_value(serde_json::json!({ "publicKey": start["publicKey"] })).unwrap();
     let credential =
         serde_json::to_value(authenticator().do_registration(origin(), options).unwrap()).unwrap();
-    app.client = by_passkey;
+    app.client = by_passkey.clone();
     assert_json(
         app.post_passkey_register_finish(
             ROOM,
@@ -328,6 +328,21 @@ async fn a_session_opened_by_a_passkey_adds_no_other() {
         serde_json::json!({"error": "code_required"}),
     )
     .await;
+    // Nor removes the user's others (a thief with one passkey would take the owner's
+    // others away); its own it may.
+    app.client = code_session;
+    let other = register_signed_in(&app, &mut authenticator(), &code_csrf).await;
+    app.client = by_passkey;
+    assert_json(
+        app.post_passkey_remove(ROOM, &other, &csrf).await,
+        StatusCode::FORBIDDEN,
+        serde_json::json!({"error": "code_required"}),
+    )
+    .await;
+    assert_eq!(
+        app.post_passkey_remove(ROOM, &own, &csrf).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -1038,7 +1053,7 @@ async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() 
     let ahead = assert_with(&mut key, &newer_options).unwrap();
     let ok = app.post_passkey_finish(ROOM, &csrf, &newer, &ahead).await;
     assert_eq!(ok.status(), StatusCode::OK);
-    app.client = first_browser;
+    let signed_in = std::mem::replace(&mut app.client, first_browser);
     let refused = app
         .post_passkey_finish(ROOM, &older_csrf, &older, &behind)
         .await;
@@ -1052,6 +1067,23 @@ async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() 
     let failed = app.audit_events("check_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
+    // Which of the two is the owner's can't be told: the passkey is revoked, and the
+    // session it opened ends with it (a thief's, who could otherwise lock the owner
+    // out with a counter run ahead, and carry on). The owner signs in with a code.
+    let revoked = app.audit_events("passkey_revoked");
+    assert_eq!(revoked.len(), 1, "{}", app.audit_text());
+    assert_eq!(revoked[0]["detail"], "by=possible_clone");
+    app.client = signed_in;
+    assert_eq!(
+        app.post_token(ROOM).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session the passkey opened still works"
+    );
+    let (_, public_key, _) = options(&app, "alice").await;
+    assert!(
+        assert_with(&mut key, &public_key).is_none(),
+        "still offered"
+    );
 }
 
 /// The same signal when nothing raced: the saved counter is ahead of the
