@@ -7,9 +7,9 @@
 //! shutdown, from `serve`) and adds it to `roomgate_log_lines_suppressed_total`. The audit log folds
 //! the same floods into counted records (`audit::fold`); this does it for the log.
 //!
-//! Two libraries log per request too, and are capped the same way, by target
+//! Three libraries log per request too, and are capped the same way, by target
 //! ([`FOREIGN`]): actix-http for each request it can't parse, actix-session for each
-//! cookie that fails its checks.
+//! cookie that fails its checks, webauthn-rs for each passkey answer it can't parse.
 //!
 //! Only those sites are capped. The lines that follow a sign-in the limits let
 //! through are bounded by those limits, and an operator reading a busy hour wants
@@ -31,8 +31,9 @@ pub const REPEATABLE: &str = "repeatable";
 
 /// Targets of other crates' lines that anonymous requests can repeat at will: a
 /// request actix-http can't parse (`stream error: request parse error: …`, at error
-/// level), a session cookie that fails actix-session's checks.
-pub const FOREIGN: &[&str] = &["actix_http::h1", "actix_session"];
+/// level), a session cookie that fails actix-session's checks, a passkey answer
+/// webauthn-rs can't parse (`try_from authenticator_data_parser`, at error level).
+pub const FOREIGN: &[&str] = &["actix_http::h1", "actix_session", "webauthn_rs"];
 
 /// How long a site's window lasts, and how often [`report`] runs.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -272,6 +273,7 @@ mod tests {
         for _ in 0..25 {
             tracing::warn!(target: "actix_session::middleware", "cookie failed its checks");
             tracing::error!(target: "actix_http::h1::dispatcher", "stream error: bad header");
+            tracing::error!(target: "webauthn_rs_core::internals", "try_from authenticator_data_parser");
             tracing::warn!(target: "actix_server::accept", "not capped");
         }
         let text = logs.text();
@@ -285,9 +287,14 @@ mod tests {
             PER_WINDOW as usize,
             "{text}"
         );
+        assert_eq!(
+            text.matches("authenticator_data_parser").count(),
+            PER_WINDOW as usize,
+            "{text}"
+        );
         assert_eq!(text.matches("not capped").count(), 25, "{text}");
         let held = throttle.take_held_back();
-        assert_eq!(held.len(), 2);
+        assert_eq!(held.len(), 3);
         assert_eq!(held[1].target, "actix_http::h1::dispatcher");
         assert_eq!(held[1].level, Level::ERROR);
     }
