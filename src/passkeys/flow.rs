@@ -76,16 +76,20 @@ impl Passkeys {
     ) -> Result<(String, RequestChallengeResponse), Refusal> {
         // As for a code: a sign-in that couldn't be recorded is refused first.
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
-        // The three reads go together (one round trip to Redis), judged in order.
-        let (from_ip, locked, stored) = tokio::join!(
+        // The reads go together (one round trip to Redis), judged in order. Everyone's
+        // sign-ins are peeked at first, as for a code: a refusal for the cap spends
+        // nothing of the name's (whose fall-back to a code would then be refused).
+        let (from_ip, locked, stored, room_for_all) = tokio::join!(
             signin.limiter.login_from_ip(visit.ip),
             signin.limiter.locked_out(who),
             self.credentials(who),
+            signin.limiter.peek_new_signin(),
         );
         from_ip?;
         if let Some(left) = locked? {
             return Err(Refusal::LockedOut(left));
         }
+        room_for_all?;
         // Like a code: every ask counts against the name, known or not (but it sends
         // no text, so the resend cooldown isn't started: see the limiter).
         // It is a record in the store for a while, so it counts among everyone's

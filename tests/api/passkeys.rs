@@ -590,6 +590,32 @@ async fn passkey_asks_count_against_the_names_code_limit() {
     assert_eq!(code.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A passkey ask refused because everyone's sign-ins are at their cap spends nothing
+/// of the name's: asking again (or falling back to a code) once there is room works.
+#[tokio::test]
+async fn a_passkey_ask_refused_for_everyones_cap_spends_nothing_of_the_names() {
+    let app = spawn(&[
+        ("ROOMGATE_STARTS_PER_USER", "1"),
+        ("ROOMGATE_PENDING_SIGNINS_MAX", "2"),
+    ])
+    .await;
+    let csrf = app.csrf_token(ROOM).await;
+    for name in ["visitor1", "visitor2"] {
+        let ok = app.post_passkey_options(ROOM, name, &csrf).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+    // Erin's allowance is one ask: had the first refusal spent it, the next would be
+    // her own limit's 429, not everyone's 503.
+    for _ in 0..3 {
+        let full = app.post_passkey_options(ROOM, "erin", &csrf).await;
+        assert_eq!(
+            full.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "everyone's cap"
+        );
+    }
+}
+
 #[tokio::test]
 async fn passkey_asks_and_codes_share_the_networks_limit() {
     let app = spawn(&[("ROOMGATE_LOGINS_PER_IP_PER_MINUTE", "2")]).await;
