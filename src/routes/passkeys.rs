@@ -108,6 +108,12 @@ pub struct FinishBody {
     credential: serde_json::Value,
 }
 
+/// How long a refused answer takes at least, from its arrival. Refused for a name
+/// with passkeys, an answer was parsed and its signature checked; for a name without,
+/// it was refused at once, and an answer made large (up to the body's limit) made the
+/// difference tell the names apart. Well above what that work takes.
+pub const REFUSED_NOT_BEFORE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The browser's assertion: a verified session for this room, as a code would give,
 /// or one refusal for whatever went wrong.
 pub async fn finish(
@@ -118,6 +124,7 @@ pub async fn finish(
     state: web::Data<AppState>,
     body: web::Json<FinishBody>,
 ) -> Result<HttpResponse, PageError> {
+    let arrived = tokio::time::Instant::now();
     let passkeys = passkeys(&state)?;
     let presented = csrf_presented(&req);
     if !session.csrf_matches(presented) {
@@ -193,8 +200,14 @@ pub async fn finish(
                 .insert(RETRY_AFTER, HeaderValue::from(secs));
             Ok(resp)
         }
-        Ok(Finished::Refused) => Ok(json_error(StatusCode::UNAUTHORIZED, "passkey_refused")),
-        Ok(Finished::LockedOut(lock)) => Ok(json_notice(Notice::locked_out(lock), "locked_out")),
+        Ok(Finished::Refused) => {
+            tokio::time::sleep_until(arrived + REFUSED_NOT_BEFORE).await;
+            Ok(json_error(StatusCode::UNAUTHORIZED, "passkey_refused"))
+        }
+        Ok(Finished::LockedOut(lock)) => {
+            tokio::time::sleep_until(arrived + REFUSED_NOT_BEFORE).await;
+            Ok(json_notice(Notice::locked_out(lock), "locked_out"))
+        }
         // The name isn't known here (the ceremony holds it); limits are per network.
         Err(refusal) => Ok(refused(&state, refusal, visit, None).await),
     }

@@ -565,6 +565,32 @@ async fn known_and_unknown_names_get_the_same_answers_in_the_same_time() {
         k.abs_diff(u) < Duration::from_millis(50),
         "median finish time: known {k:?}, unknown {u:?}"
     );
+    // A well-formed, signed answer (alice's, to another ceremony) is parsed and its
+    // signature checked for alice, and refused at once for mallory: a body made large
+    // made that difference tell the names apart. Every refusal waits out the same
+    // floor (`REFUSED_NOT_BEFORE`, 100 ms), well above that work.
+    let (_, public_key, _) = options(&app, "alice").await;
+    let signed = assert_with(&mut key, &public_key).unwrap();
+    for who in ["alice", "mallory", "alice", "mallory"] {
+        let (ceremony, _, csrf) = options(&app, who).await;
+        let started = Instant::now();
+        let resp = app
+            .post_passkey_finish(ROOM, &csrf, &ceremony, &signed)
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{who}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "{who}: {:?}",
+            started.elapsed()
+        );
+    }
+    for who in ["alice", "mallory"] {
+        assert!(
+            finish_times[who]
+                .iter()
+                .all(|t| *t >= Duration::from_millis(100))
+        );
+    }
 }
 
 #[tokio::test]
