@@ -100,6 +100,16 @@ impl Passkeys {
     /// The ceremony `id`, if it exists and nobody took it before; it can't be taken
     /// again.
     pub async fn take(&self, id: &str) -> Result<Option<Ceremony>, StoreError> {
+        self.take_if(id, |_| true).await
+    }
+
+    /// [`Self::take`], if `accept` says the ceremony is the caller's: one it refuses is
+    /// left as it was, for its own (a session that learnt another's id can't spend it).
+    pub async fn take_if(
+        &self,
+        id: &str,
+        accept: impl FnOnce(&Ceremony) -> bool,
+    ) -> Result<Option<Ceremony>, StoreError> {
         // Ids are ours: anything else is not worth a store key.
         if id.is_empty()
             || id.len() > 64
@@ -112,6 +122,11 @@ impl Passkeys {
         let Some(bytes) = self.store.get(&state_key(id)).await? else {
             return Ok(None);
         };
+        let ceremony: Ceremony =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::corrupt("passkeys", e))?;
+        if !accept(&ceremony) {
+            return Ok(None);
+        }
         if !self
             .store
             .put_new(&used_key(id), b"1", CEREMONY_TTL)
@@ -120,9 +135,7 @@ impl Passkeys {
             return Ok(None);
         }
         self.store.delete(&state_key(id)).await?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::corrupt("passkeys", e))
+        Ok(Some(ceremony))
     }
 }
 

@@ -167,20 +167,19 @@ impl Passkeys {
         signin.audit_log.health().map_err(Refusal::AuditDown)?;
         // The network's check limit first: a refused request touches no ceremony.
         signin.limiter.check_from_ip(visit.ip).await?;
-        let Some(Ceremony::SignIn {
-            who,
-            room,
-            state,
-            session: asked_by,
-        }) = self.take(id).await?
-        else {
+        // Another session's ceremony (its id taken from that page), or another room's,
+        // is refused before it is taken, so it is left for its own session.
+        let ours = |c: &Ceremony| match c {
+            Ceremony::SignIn {
+                room,
+                session: asked_by,
+                ..
+            } => bool::from(asked_by.as_bytes().ct_eq(session.as_bytes())) && room == visit.room,
+            Ceremony::Register { .. } => false,
+        };
+        let Some(Ceremony::SignIn { who, state, .. }) = self.take_if(id, ours).await? else {
             return Ok(Finished::Refused);
         };
-        // Another session's ceremony (its id taken from that page), or another room's.
-        let same_session: bool = asked_by.as_bytes().ct_eq(session.as_bytes()).into();
-        if !same_session || &room != visit.room {
-            return Ok(Finished::Refused);
-        }
         if let Some(left) = signin.limiter.locked_out(&who).await? {
             signin.metrics.limited(LimitKind::LockedOut);
             return Err(Refusal::LockedOut(left));
@@ -200,7 +199,7 @@ impl Passkeys {
         let result = match result {
             Ok(result) => result,
             Err(BadAssertion::CounterBehind) => {
-                return self.cloned(signin, visit, &who, &answered).await;
+                return self.cloned(signin, visit, &who, Some(&answered)).await;
             }
             Err(BadAssertion::Invalid) => {
                 return self.failed(signin, visit, &who, "method=passkey").await;
@@ -247,10 +246,11 @@ impl Passkeys {
                 tracing::info!(%user, %room, "passkey proven with another number, or revoked");
                 return Ok(Finished::Refused);
             }
-            Use::Cloned => {
-                let id = super::encode_id(result.cred_id());
-                return self.cloned(signin, visit, &who, &id).await;
-            }
+            // Above the counter the options carried, not above one saved since: two
+            // ceremonies of the owner's raced as likely as a copy. Refused and
+            // counted, not revoked (a copy that ran the counter ahead is caught at
+            // the owner's next sign-in, whose options then carry that counter).
+            Use::Cloned => return self.cloned(signin, visit, &who, None).await,
         }
         // Removed by a host: the token endpoint would refuse it, so say so now.
         let removal = crate::routes::removal_key(room, username.as_str());
@@ -267,21 +267,26 @@ impl Passkeys {
     }
 
     /// A good signature whose counter did not go up: seen by webauthn-rs against the
-    /// counter saved when the options were made, or by us against one a sign-in saved
-    /// since (two ceremonies at once). Two authenticators answer for that credential,
-    /// and which is the owner's can't be told: it is revoked, which ends every session
-    /// it opened (the thief's too, who could otherwise lock the owner out with a
-    /// counter run ahead, and carry on); the owner signs in with a code.
+    /// counter saved when the options were made (`revoke`: that credential), or by us
+    /// against one a sign-in saved since. In the first case two authenticators answer
+    /// for the credential, and which is the owner's can't be told: it is revoked,
+    /// which ends every session it opened (the thief's too, who could otherwise lock
+    /// the owner out with a counter run ahead, and carry on); the owner signs in with
+    /// a code.
     async fn cloned(
         &self,
         signin: &SignInService,
         visit: Visit<'_>,
         who: &str,
-        credential_id: &str,
+        revoke: Option<&str>,
     ) -> Result<Finished, Refusal> {
         let user = signin.pseudonyms.of(who);
-        tracing::warn!(%user, room = %visit.room, "passkey refused and revoked: its signature counter did not go up (a cloned authenticator?)");
-        if self.revoke(who, credential_id).await? {
+        tracing::warn!(%user, room = %visit.room, revoked = revoke.is_some(), "passkey refused: its signature counter did not go up (a cloned authenticator?)");
+        let revoked = match revoke {
+            Some(id) => self.revoke(who, id).await?,
+            None => false,
+        };
+        if revoked {
             let mut record = AuditRecord::new(AuditEvent::PasskeyRevoked)
                 .room(visit.room)
                 .ip(visit.ip)

@@ -382,10 +382,13 @@ async fn a_ceremony_is_finished_only_by_the_session_that_asked_for_it() {
         app.post_token(ROOM).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    // Its own session signs in with a new one.
+    // The ceremony was left for its own session, which finishes it.
     app.client = victim;
+    let own_csrf = app.csrf_token(ROOM).await;
     assert_eq!(
-        sign_in_with(&app, &mut key, "alice").await.status(),
+        app.post_passkey_finish(ROOM, &own_csrf, &ceremony, &assertion)
+            .await
+            .status(),
         StatusCode::OK
     );
 }
@@ -1119,23 +1122,11 @@ async fn an_assertion_behind_the_saved_counter_is_refused_as_a_possible_clone() 
     let failed = app.audit_events("check_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
-    // Which of the two is the owner's can't be told: the passkey is revoked, and the
-    // session it opened ends with it (a thief's, who could otherwise lock the owner
-    // out with a counter run ahead, and carry on). The owner signs in with a code.
-    let revoked = app.audit_events("passkey_revoked");
-    assert_eq!(revoked.len(), 1, "{}", app.audit_text());
-    assert_eq!(revoked[0]["detail"], "by=possible_clone");
+    // Above the counter its options carried: the owner's own two ceremonies racing
+    // look just like this, so the passkey is kept, and so is the session it opened.
+    assert!(app.audit_events("passkey_revoked").is_empty());
     app.client = signed_in;
-    assert_eq!(
-        app.post_token(ROOM).await.status(),
-        StatusCode::UNAUTHORIZED,
-        "the session the passkey opened still works"
-    );
-    let (_, public_key, _) = options(&app, "alice").await;
-    assert!(
-        assert_with(&mut key, &public_key).is_none(),
-        "still offered"
-    );
+    assert_eq!(app.post_token(ROOM).await.status(), StatusCode::OK);
 }
 
 /// The same signal when nothing raced: the saved counter is ahead of the
@@ -1167,6 +1158,18 @@ async fn an_authenticator_behind_the_saved_counter_is_refused_as_a_possible_clon
     let failed = app.audit_events("check_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["detail"], "method=passkey possible_clone");
+    // Two authenticators answer for it, and which is the owner's can't be told: the
+    // passkey is revoked, which ends every session it opened (a thief's, who ran the
+    // counter ahead and could otherwise lock the owner out and carry on). The owner
+    // signs in with a code.
+    let revoked = app.audit_events("passkey_revoked");
+    assert_eq!(revoked.len(), 1, "{}", app.audit_text());
+    assert_eq!(revoked[0]["detail"], "by=possible_clone");
+    let (_, public_key, _) = options(&app, "alice").await;
+    assert!(
+        assert_with(&mut key, &public_key).is_none(),
+        "still offered"
+    );
 }
 
 /// Sets every `counter` in `value` (webauthn-rs's saved signature counter) to `to`;

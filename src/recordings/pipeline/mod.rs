@@ -800,7 +800,7 @@ impl Pipeline {
         // Twilio's for the composition (a response short but true to its own length
         // would otherwise replace Twilio's whole one).
         let mut twilios = rec.size;
-        if twilios.is_none() && announced.is_none() {
+        if twilios.is_none() {
             // The spec lets a composition's size be null; a completed one has it, so
             // look again before trusting where the download ended.
             twilios = match self.video.fetch_composition(&sid).await {
