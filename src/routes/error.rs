@@ -4,12 +4,12 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::ALLOW;
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use super::respond::{NoticePage, no_store, vary_by_language};
+use super::respond::{NoticePage, html_page};
 use crate::i18n::{Lang, Tr};
 
 /// Failures of a page request that end it early. `Debug` walks the cause chain for
@@ -79,14 +79,7 @@ impl PageError {
         let body = page
             .render()
             .unwrap_or_else(|_| format!("{title}. {message}"));
-        let mut resp = HttpResponse::build(self.status_code()).body(body);
-        resp.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        no_store(&mut resp);
-        vary_by_language(&mut resp);
-        resp
+        html_page(self.status_code(), body)
     }
 }
 

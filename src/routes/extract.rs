@@ -71,16 +71,19 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CheckedForm<T> {
 /// session (the token endpoint checks it after `Member::of`).
 pub struct CsrfHeader;
 
+/// The `X-CSRF-Token` a script sent, unchecked.
+pub fn csrf_presented(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+}
+
 impl FromRequest for CsrfHeader {
     type Error = Refused;
     type Future = Ready<Result<Self, Refused>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let presented = req
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok());
-        ready(if csrf_matches(&req.get_session(), presented) {
+        ready(if csrf_matches(&req.get_session(), csrf_presented(req)) {
             Ok(CsrfHeader)
         } else {
             Err(Refused::Csrf)

@@ -1,10 +1,12 @@
 //! Signing out: the session cookie, and every copy of it, stops working.
 
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::extract::CheckedForm;
-use super::respond::{NoticePage, see_other};
+use super::respond::{NoticePage, html_page, see_other};
 use super::{CsrfForm, PageError};
 use crate::i18n::Tr;
 use crate::state::AppState;
@@ -34,12 +36,9 @@ pub async fn logout(
         }
         .render()
         .map_err(|e| PageError::Unexpected(anyhow::Error::new(e).context("the logout page")))?;
-        let mut resp = HttpResponse::ServiceUnavailable()
-            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
-            .content_type("text/html; charset=utf-8")
-            .body(body);
-        super::respond::no_store(&mut resp);
-        super::respond::vary_by_language(&mut resp);
+        let mut resp = html_page(StatusCode::SERVICE_UNAVAILABLE, body);
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(5u32));
         return Ok(resp);
     }
     Ok(see_other("/"))

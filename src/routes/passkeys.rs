@@ -16,7 +16,7 @@ use serde_json::json;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
 use super::PageError;
-use super::extract::{CsrfHeader, Member, Refused, RoomPath};
+use super::extract::{CsrfHeader, Member, Refused, RoomPath, csrf_presented};
 use super::join::typed_username;
 use super::respond::no_store;
 use super::token::{json_error, json_notice};
@@ -60,13 +60,6 @@ async fn refused(
     };
     let notice = state.signin.refuse(&refusal, visit, who).await;
     json_notice(notice, error)
-}
-
-/// The `X-CSRF-Token` a script sent (checked against the session by the caller).
-fn csrf_presented(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
 }
 
 #[derive(Deserialize)]

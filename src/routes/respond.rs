@@ -3,6 +3,7 @@
 use std::cell::RefCell;
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue, LOCATION, RETRY_AFTER, VARY};
 use askama::Template;
 use bytes::Bytes;
@@ -68,11 +69,7 @@ pub fn notice_page_back(
         _ => back,
     };
     let body = notice_body(tr, room, notice, back)?;
-    let mut resp = HttpResponse::build(notice.status())
-        .content_type("text/html; charset=utf-8")
-        .body(body);
-    no_store(&mut resp);
-    vary_by_language(&mut resp);
+    let mut resp = html_page(notice.status(), body);
     if let Some(secs) = notice.retry_after() {
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(secs));
@@ -152,6 +149,16 @@ fn notice_body(tr: &Tr, room: &RoomName, notice: Notice, back: Back) -> Result<B
         }
     });
     Ok(body)
+}
+
+/// An HTML page answered with `status`: never cached, varying with the language.
+pub fn html_page(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+    let mut resp = HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body.into());
+    no_store(&mut resp);
+    vary_by_language(&mut resp);
+    resp
 }
 
 /// Pages of the sign-in flow carry session-specific tokens: never cache them.
