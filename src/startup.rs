@@ -108,7 +108,7 @@ impl Application {
                     .clock
                     .clone()
                     .unwrap_or_else(|| Arc::new(SystemClock));
-                let store = crate::store::open(&settings.store, clock, &metrics)
+                let store = crate::store::open_for_serving(&settings.store, clock, &metrics)
                     .await
                     .with_context(|| match &settings.store {
                         StoreSettings::Embedded { dir } => {

@@ -68,6 +68,29 @@ impl Cluster {
     }
 }
 
+/// The code step of a sign-in begun with `csrf`, then a token: the room page's CSRF
+/// token.
+async fn enter_with_code(client: &reqwest::Client, base: &str, csrf: &str) -> String {
+    let code = post_code(client, base, ROOM, "123456", csrf).await;
+    assert_eq!(code.status(), 303);
+    let room_token = room_csrf(client, base, ROOM).await.unwrap();
+    assert_eq!(token(client, base, ROOM, &room_token).await.status(), 200);
+    room_token
+}
+
+/// Waits until `base`'s `/readyz` answers 200, at most `within`.
+async fn ready_within(base: &str, within: Duration) {
+    let since = tokio::time::Instant::now();
+    loop {
+        let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        if ready.status() == 200 {
+            return;
+        }
+        assert!(since.elapsed() < within, "/readyz still {}", ready.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// How many of `n` sign-ins through the proxy, each for `name(i)`, were accepted (a
 /// redirect to the code page) and how many refused by a limit (429).
 async fn sign_ins(base: &str, n: usize, name: impl Fn(usize) -> String) -> (usize, usize) {
@@ -345,14 +368,7 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
     // A verified participant, before the outage.
     let client = browser();
     let (_, csrf) = sign_in(&client, &base, ROOM, "alice").await;
-    assert_eq!(
-        post_code(&client, &base, ROOM, "123456", &csrf)
-            .await
-            .status(),
-        303
-    );
-    let room_token = room_csrf(&client, &base, ROOM).await.unwrap();
-    assert_eq!(token(&client, &base, ROOM, &room_token).await.status(), 200);
+    let room_token = enter_with_code(&client, &base, &csrf).await;
     let before = starts(&verify).await;
 
     redis.stop();
@@ -439,18 +455,7 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ready_again = tokio::time::Instant::now();
-    loop {
-        let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
-        if ready.status() == 200 {
-            break;
-        }
-        assert!(
-            ready_again.elapsed() < Duration::from_secs(5),
-            "/readyz still 503"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    ready_within(&base, Duration::from_secs(5)).await;
     // The verified participant's room page is the room again (each instance sees the
     // store back within its own second).
     let room_again = tokio::time::Instant::now();
@@ -463,4 +468,88 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
     }
     let _ = cluster.env.len();
     cluster.stop().await;
+}
+
+/// Redis started after roomgate (a deploy, a reboot in another order, an outage at
+/// start-up): roomgate starts anyway, fails closed meanwhile, and comes into service
+/// by itself. No proxy, so no fixed port and no turn to take.
+#[tokio::test]
+async fn an_instance_started_while_redis_is_down_serves_busy_then_comes_into_service() {
+    let mut redis = RedisServer::start();
+    redis.stop();
+    let verify = approving_verify().await;
+    let mut env = twilio_env(&verify, &fresh_dir("instances-late-redis"));
+    env.remove("ROOMGATE_DATA_DIR");
+    env.insert("ROOMGATE_REDIS_URL".into(), redis.url());
+    env.insert("ROOMGATE_REDIS_PREFIX".into(), "late:".into());
+    let server = Roomgate::try_start(&env, "127.0.0.1:0")
+        .await
+        .unwrap_or_else(|out| panic!("roomgate exited with Redis down:\n{out}"));
+    let base = server.base.clone();
+    let out = server.output();
+    assert!(
+        out.contains("can't connect to unix://") && out.contains("serving anyway"),
+        "{out}"
+    );
+
+    // Meanwhile: the busy page, no Verify call, not ready; alive; pages that need no
+    // store still work.
+    let http = reqwest::Client::new();
+    let (resp, _) = sign_in(&browser(), &base, ROOM, "alice").await;
+    assert_eq!(resp.status(), 503, "a sign-in before Redis is up");
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(starts(&verify).await, 0, "no Verify call without a store");
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let text = ready.text().await.unwrap();
+    assert!(text.contains("redis"), "{text}");
+    let live = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let join = http
+        .get(format!("{base}/rooms/{ROOM}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(join.status(), 200);
+
+    // Redis comes up: the whole flow works within the set-up's retry (at most 5 s
+    // apart) and the store's next readiness check, with no restart of roomgate.
+    redis.resume();
+    let back = tokio::time::Instant::now();
+    let client = browser();
+    let csrf = loop {
+        let (resp, csrf) = sign_in(&client, &base, ROOM, "alice").await;
+        if resp.status() == 303 {
+            break csrf;
+        }
+        assert_eq!(resp.status(), 503);
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "not in service 10 s after Redis came up:\n{}",
+            server.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    enter_with_code(&client, &base, &csrf).await;
+    ready_within(&base, Duration::from_secs(5)).await;
+    assert!(
+        server
+            .output()
+            .contains("Redis can be reached; the store is in service"),
+        "{}",
+        server.output()
+    );
+    // It marked the store as its own, as a start with Redis up does.
+    let mut raw = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let schema: Option<String> = redis::cmd("GET")
+        .arg("late:schema")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(schema.is_some(), "no schema mark");
+    server.stop().await;
 }

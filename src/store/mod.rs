@@ -284,15 +284,38 @@ impl StoreSettings {
 }
 
 /// Open the configured store, with metrics around it. `clock` is for the embedded
-/// store (tests pass one they control); Redis keeps the server's time.
+/// store (tests pass one they control); Redis keeps the server's time. A Redis that
+/// can't be reached is an error: for the host's commands, which report and exit.
 pub async fn open(
     settings: &StoreSettings,
     clock: Arc<dyn Clock>,
     metrics: &Metrics,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    open_as(settings, clock, metrics, false).await
+}
+
+/// [`open`] for `serve`: a Redis that can't be reached yet is logged, and the store
+/// answers "busy" until it can be (see [`redis::RedisStore::connect_or_keep_trying`]).
+pub async fn open_for_serving(
+    settings: &StoreSettings,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> Result<Arc<dyn Store>, StoreError> {
+    open_as(settings, clock, metrics, true).await
+}
+
+async fn open_as(
+    settings: &StoreSettings,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+    keep_trying: bool,
+) -> Result<Arc<dyn Store>, StoreError> {
     let inner: Arc<dyn Store> = match settings {
         StoreSettings::Embedded { dir } => {
             Arc::new(embedded::EmbeddedStore::open(dir, clock).await?)
+        }
+        StoreSettings::Redis { url, prefix } if keep_trying => {
+            Arc::new(redis::RedisStore::connect_or_keep_trying(url, prefix).await?)
         }
         StoreSettings::Redis { url, prefix } => {
             Arc::new(redis::RedisStore::connect(url, prefix).await?)

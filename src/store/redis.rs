@@ -69,8 +69,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, LazyLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -105,6 +105,12 @@ const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 pub const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// The longest `connect` takes before giving up.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
+/// How soon `serve`, started while Redis can't be reached, tries again: at first, and
+/// at most (doubling in between).
+const SET_UP_RETRY_FIRST: Duration = Duration::from_millis(500);
+pub const SET_UP_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How often a `serve` still waiting for Redis says so.
+const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 /// How often [`Store::clock`] re-measures its offset to the server.
 pub const CLOCK_REFRESH: Duration = Duration::from_secs(10);
 /// How long a queue outlives its latest due time.
@@ -494,96 +500,62 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The store on Redis. See the module docs.
-pub struct RedisStore {
+/// What setting up found, once it has: until then every operation is refused as
+/// "busy" (the store fails closed), and `serve` keeps trying in the background.
+#[derive(Debug, Default)]
+struct Connected {
+    /// The clock's offset is measured and the schema is one this build reads.
+    ready: AtomicBool,
+    /// The eviction policy found that may drop our keys (see [`evicting_policy`]).
+    evicts: OnceLock<Option<String>>,
+}
+
+/// What setting up needs, apart from the store, so a background task can do it.
+#[derive(Clone)]
+struct Link {
     conn: ConnectionManager,
-    keys: Keys,
+    schema: String,
     location: String,
     secrets: Secrets,
-    in_flight: Arc<Semaphore>,
     server_clock: Arc<ServerClock>,
-    test_clock: Option<Arc<dyn Clock>>,
-    /// The eviction policy found at connect that may drop our keys (see
-    /// [`evicting_policy`]).
-    evicts: Option<String>,
-    _refresh: AbortOnDrop,
+    connected: Arc<Connected>,
 }
 
-impl fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("location", &self.location)
-            .field("prefix", &self.keys.prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisStore {
-    /// Connect to the Redis at `url` (`redis://`, `rediss://` or `unix://`), with every
-    /// key under `prefix`; mark its schema if it has none, and refuse one written by a
-    /// newer roomgate.
-    pub async fn connect(url: &SecretString, prefix: &str) -> Result<Self, StoreError> {
-        let url = url.expose_secret();
-        let (location, secrets) = describe(url)?;
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::unavailable(BACKEND, secrets.scrub(e)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY);
-        let cant_connect = |reason: String| {
-            StoreError::unavailable(BACKEND, format!("can't connect to {location}: {reason}"))
-        };
-        let mut conn = match tokio::time::timeout(
-            CONNECT_DEADLINE,
-            ConnectionManager::new_with_config(client, config),
+impl Link {
+    fn cant_connect(&self, reason: String) -> StoreError {
+        StoreError::unavailable(
+            BACKEND,
+            format!("can't connect to {}: {reason}", self.location),
         )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(cant_connect(secrets.scrub(e))),
+    }
+
+    /// Measure the offset to the server's clock, mark (or check) the schema, and look
+    /// for an evicting memory policy; then open the store for work. Connecting, if not
+    /// yet connected, is part of the first step.
+    async fn set_up(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let offset = match tokio::time::timeout(CONNECT_DEADLINE, measure_offset(&mut conn)).await {
+            Ok(Ok(offset)) => offset,
+            Ok(Err(e)) => return Err(self.cant_connect(self.secrets.scrub(e))),
             Err(_) => {
-                return Err(cant_connect(format!(
-                    "no answer within {CONNECT_DEADLINE:?}"
-                )));
+                return Err(self.cant_connect(format!("no answer within {CONNECT_DEADLINE:?}")));
             }
         };
-
-        let server_clock = Arc::new(ServerClock::default());
-        match tokio::time::timeout(OP_DEADLINE, measure_offset(&mut conn)).await {
-            Ok(Ok(offset)) => {
-                server_clock.offset_ms.store(offset, Ordering::Relaxed);
-                if offset.unsigned_abs() > 1000 {
-                    tracing::warn!(
-                        offset_ms = offset,
-                        "this host's clock and the Redis server's disagree; roomgate follows Redis's"
-                    );
-                }
-            }
-            Ok(Err(e)) => return Err(cant_connect(secrets.scrub(e))),
-            Err(_) => return Err(cant_connect(format!("no answer within {OP_DEADLINE:?}"))),
+        self.server_clock.offset_ms.store(offset, Ordering::Relaxed);
+        if offset.unsigned_abs() > 1000 {
+            tracing::warn!(
+                offset_ms = offset,
+                "this host's clock and the Redis server's disagree; roomgate follows Redis's"
+            );
         }
-        let refresh = tokio::spawn(refresh_offset(
-            conn.clone(),
-            Arc::downgrade(&server_clock),
-            secrets.clone(),
-        ));
-
-        let store = Self {
-            conn,
-            keys: Keys::new(prefix),
-            location,
-            secrets,
-            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
-            server_clock,
-            test_clock: None,
-            evicts: None,
-            _refresh: AbortOnDrop(refresh),
+        let held = match tokio::time::timeout(OP_DEADLINE, read_schema(&mut conn, &self.schema))
+            .await
+        {
+            Ok(Ok(held)) => held,
+            Ok(Err(e)) => return Err(self.cant_connect(self.secrets.scrub(e))),
+            Err(_) => return Err(self.cant_connect(format!("no answer within {OP_DEADLINE:?}"))),
         };
-        store.check().await?;
-        let mut conn = store.conn.clone();
+        judge_schema(&self.schema, held)?;
         // Some managed services refuse INFO: nothing to tell then.
         let evicts = tokio::time::timeout(OP_DEADLINE, eviction(&mut conn))
             .await
@@ -596,13 +568,180 @@ impl RedisStore {
                 "Redis may evict roomgate's keys to make room (maxmemory-policy {policy}): a revocation or lockout evicted is undone; set maxmemory-policy noeviction"
             );
         }
-        Ok(Self { evicts, ..store })
+        let _ = self.connected.evicts.set(evicts);
+        self.connected.ready.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Set up, again and again, until it works: for a `serve` started while Redis
+    /// couldn't be reached, which answers "busy" meanwhile. `said` is the reason
+    /// already logged: a new reason is logged at once, the same one once a minute.
+    async fn keep_trying(self, said: String) {
+        let mut told = (said, tokio::time::Instant::now());
+        let mut wait = SET_UP_RETRY_FIRST;
+        loop {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(SET_UP_RETRY_MAX);
+            let e = match self.set_up().await {
+                Ok(()) => {
+                    tracing::info!(
+                        location = %self.location,
+                        "Redis can be reached; the store is in service and sign-ins resume"
+                    );
+                    return;
+                }
+                Err(e) => e.to_string(),
+            };
+            if e != told.0 || told.1.elapsed() >= STILL_WAITING_EVERY {
+                tracing::warn!("{e}; still refusing sign-ins as busy, and trying again");
+                told = (e, tokio::time::Instant::now());
+            }
+        }
+    }
+}
+
+/// Marks a new (or flushed) Redis as ours (changing nothing otherwise), and reads back
+/// the schema version it holds.
+async fn read_schema(
+    conn: &mut ConnectionManager,
+    schema: &str,
+) -> Result<Option<String>, RedisError> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("PING")
+        .ignore()
+        .cmd("SET")
+        .arg(schema)
+        .arg(SCHEMA_VERSION)
+        .arg("NX")
+        .ignore()
+        .cmd("GET")
+        .arg(schema);
+    let (held,): (Option<String>,) = pipe.query_async(conn).await?;
+    Ok(held)
+}
+
+/// The schema version `held` under the key `schema`, if this build can read it.
+fn judge_schema(schema: &str, held: Option<String>) -> Result<u32, StoreError> {
+    let schema_version = match held {
+        None => SCHEMA_VERSION,
+        Some(held) => held.trim().parse::<u32>().map_err(|_| {
+            StoreError::corrupt(
+                BACKEND,
+                format!("{schema} holds something other than a schema version"),
+            )
+        })?,
+    };
+    if schema_version > SCHEMA_VERSION {
+        return Err(StoreError::corrupt(
+            BACKEND,
+            format!(
+                "the store was written by a newer roomgate (schema {schema_version}; \
+                 this build reads up to {SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    Ok(schema_version)
+}
+
+/// The store on Redis. See the module docs.
+pub struct RedisStore {
+    link: Link,
+    keys: Keys,
+    in_flight: Arc<Semaphore>,
+    test_clock: Option<Arc<dyn Clock>>,
+    _refresh: AbortOnDrop,
+    /// `serve`'s background set-up, while Redis could not be reached at start-up.
+    _set_up: Option<AbortOnDrop>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("location", &self.link.location)
+            .field("prefix", &self.keys.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connect to the Redis at `url` (`redis://`, `rediss://` or `unix://`), with every
+    /// key under `prefix`; mark its schema if it has none, and refuse one written by a
+    /// newer roomgate.
+    pub async fn connect(url: &SecretString, prefix: &str) -> Result<Self, StoreError> {
+        let store = Self::unconnected(url, prefix)?;
+        store.link.set_up().await?;
+        Ok(store)
+    }
+
+    /// [`Self::connect`], for `serve`: a Redis that can't be reached yet is an error
+    /// logged, not a failure to start. The store then refuses every operation as
+    /// "busy" (so sign-ins are refused and `/readyz` says why) while it keeps trying,
+    /// at most [`SET_UP_RETRY_MAX`] apart, and comes into service by itself: Redis
+    /// started after roomgate, or down during a deploy, needs no restart of roomgate.
+    /// A URL that can't be one, or a store written by a newer roomgate, still fails
+    /// here: waiting would not mend either.
+    pub async fn connect_or_keep_trying(
+        url: &SecretString,
+        prefix: &str,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::unconnected(url, prefix)?;
+        match store.link.set_up().await {
+            Ok(()) => {}
+            Err(e @ StoreError::Corrupt { .. }) => return Err(e),
+            Err(e) => {
+                tracing::error!(
+                    "{e}; serving anyway, with sign-ins refused as busy until it can be reached"
+                );
+                let link = store.link.clone();
+                store._set_up = Some(AbortOnDrop(tokio::spawn(link.keep_trying(e.to_string()))));
+            }
+        }
+        Ok(store)
+    }
+
+    /// The store, not yet connected (every operation refused) until [`Link::set_up`].
+    fn unconnected(url: &SecretString, prefix: &str) -> Result<Self, StoreError> {
+        let url = url.expose_secret();
+        let (location, secrets) = describe(url)?;
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::unavailable(BACKEND, secrets.scrub(e)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        // Connects on first use, which is the set-up's.
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| StoreError::unavailable(BACKEND, secrets.scrub(e)))?;
+        let keys = Keys::new(prefix);
+        let server_clock = Arc::new(ServerClock::default());
+        let refresh = tokio::spawn(refresh_offset(
+            conn.clone(),
+            Arc::downgrade(&server_clock),
+            secrets.clone(),
+        ));
+        Ok(Self {
+            link: Link {
+                conn,
+                schema: keys.schema(),
+                location,
+                secrets,
+                server_clock,
+                connected: Arc::default(),
+            },
+            keys,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            test_clock: None,
+            _refresh: AbortOnDrop(refresh),
+            _set_up: None,
+        })
     }
 
     /// The eviction policy under which Redis may drop our keys, if it may: said at
     /// start-up, and by `roomgate store check`.
     pub fn evicts(&self) -> Option<&str> {
-        self.evicts.as_deref()
+        self.link.connected.evicts.get()?.as_deref()
     }
 
     /// Judge time by `clock` instead of the server's `TIME`, so tests can move it.
@@ -628,6 +767,12 @@ impl RedisStore {
         &self,
         op: impl Future<Output = Result<T, RedisError>> + Send,
     ) -> Result<T, StoreError> {
+        if !self.link.connected.ready.load(Ordering::Acquire) {
+            return Err(StoreError::unavailable(
+                BACKEND,
+                format!("can't connect to {} yet", self.link.location),
+            ));
+        }
         let _permit = match tokio::time::timeout(PERMIT_WAIT, self.in_flight.acquire()).await {
             Ok(Ok(permit)) => permit,
             _ => {
@@ -639,7 +784,7 @@ impl RedisStore {
         };
         match tokio::time::timeout(OP_DEADLINE, op).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(StoreError::unavailable(BACKEND, self.secrets.scrub(e))),
+            Ok(Err(e)) => Err(StoreError::unavailable(BACKEND, self.link.secrets.scrub(e))),
             Err(_) => Err(StoreError::unavailable(
                 BACKEND,
                 format!("no answer within {OP_DEADLINE:?}"),
@@ -681,7 +826,7 @@ impl RedisStore {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.conn.clone();
         self.run(async move { invocation.invoke_async(&mut conn).await })
             .await
     }
@@ -690,7 +835,7 @@ impl RedisStore {
         &self,
         cmd: redis::Cmd,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.conn.clone();
         self.run(async move { cmd.query_async(&mut conn).await })
             .await
     }
@@ -744,7 +889,7 @@ impl Store for RedisStore {
     fn clock(&self) -> Arc<dyn Clock> {
         match &self.test_clock {
             Some(clock) => clock.clone(),
-            None => self.server_clock.clone(),
+            None => self.link.server_clock.clone(),
         }
     }
 
@@ -927,44 +1072,13 @@ impl Store for RedisStore {
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {
-        let schema = self.keys.schema();
-        let mut pipe = redis::pipe();
-        pipe.cmd("PING")
-            .ignore()
-            // Marks a new (or flushed) Redis as ours; changes nothing otherwise.
-            .cmd("SET")
-            .arg(&schema)
-            .arg(SCHEMA_VERSION)
-            .arg("NX")
-            .ignore()
-            .cmd("GET")
-            .arg(&schema);
-        let mut conn = self.conn.clone();
-        let (held,): (Option<String>,) = self
-            .run(async move { pipe.query_async(&mut conn).await })
-            .await?;
-        let schema_version = match held {
-            None => SCHEMA_VERSION,
-            Some(held) => held.trim().parse::<u32>().map_err(|_| {
-                StoreError::corrupt(
-                    BACKEND,
-                    format!("{schema} holds something other than a schema version"),
-                )
-            })?,
-        };
-        if schema_version > SCHEMA_VERSION {
-            return Err(StoreError::corrupt(
-                BACKEND,
-                format!(
-                    "the store was written by a newer roomgate (schema {schema_version}; \
-                     this build reads up to {SCHEMA_VERSION})"
-                ),
-            ));
-        }
+        let mut conn = self.link.conn.clone();
+        let schema = &self.link.schema;
+        let held = self.run(read_schema(&mut conn, schema)).await?;
         Ok(StoreStatus {
             backend: BACKEND,
-            schema_version,
-            location: self.location.clone(),
+            schema_version: judge_schema(schema, held)?,
+            location: self.link.location.clone(),
         })
     }
 }
@@ -1420,18 +1534,34 @@ mod tests {
         let server = RedisServer::start();
         let store = store(&server).await;
         // Same host: the offset is tiny, and the clock reads the present.
-        assert!(store.server_clock.offset_ms.load(Ordering::Relaxed).abs() < 100);
+        assert!(
+            store
+                .link
+                .server_clock
+                .offset_ms
+                .load(Ordering::Relaxed)
+                .abs()
+                < 100
+        );
         let there = unix_ms(store.clock().now()).abs_diff(unix_ms(SystemTime::now()));
         assert!(there < 200, "{there} ms");
         // The offset is what it reads: a server 5 s ahead moves it by 5 s.
-        store.server_clock.offset_ms.store(5000, Ordering::Relaxed);
+        store
+            .link
+            .server_clock
+            .offset_ms
+            .store(5000, Ordering::Relaxed);
         let ahead = unix_ms(store.clock().now()) - unix_ms(SystemTime::now());
         assert!((4900..=5100).contains(&ahead), "{ahead}");
-        store.server_clock.offset_ms.store(-5000, Ordering::Relaxed);
+        store
+            .link
+            .server_clock
+            .offset_ms
+            .store(-5000, Ordering::Relaxed);
         let behind = unix_ms(SystemTime::now()) - unix_ms(store.clock().now());
         assert!((4900..=5100).contains(&behind), "{behind}");
         // Measured again, it comes back to the server's.
-        let mut conn = store.conn.clone();
+        let mut conn = store.link.conn.clone();
         let offset = measure_offset(&mut conn).await.unwrap();
         assert!(offset.abs() < 100, "{offset}");
     }
@@ -1835,6 +1965,11 @@ mod tests {
         );
         assert!(e.to_string().contains("newer roomgate"), "{e}");
         let e = RedisStore::connect(&server.url(), PREFIX)
+            .await
+            .expect_err("newer schema");
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
+        // `serve` too refuses to start on it, though it starts while Redis is down.
+        let e = RedisStore::connect_or_keep_trying(&server.url(), PREFIX)
             .await
             .expect_err("newer schema");
         assert!(matches!(e, StoreError::Corrupt { .. }), "{e}");
