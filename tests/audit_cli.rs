@@ -290,6 +290,34 @@ async fn the_file_comes_from_the_flag_or_roomgate_audit_log() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
 
+/// A log the service writes to a pipe (a log shipper) can't be read back: refused at
+/// once, where opening it would wait for a writer for ever (`timeout` ends such a
+/// wait, exit 124).
+#[test]
+fn a_log_that_is_a_pipe_is_refused_without_waiting() {
+    let dir = TempDir::new();
+    let made = Command::new("mkfifo")
+        .arg(dir.path("audit.log"))
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let run = Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_roomgate"))
+        .args(["audit", "show"])
+        .env_clear()
+        .current_dir(&dir.0)
+        .output()
+        .expect("timeout runs");
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("roomgate: cannot open the audit log audit.log: ")
+            && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn key_problems_are_one_line_each_without_the_value() {
     let dir = fixture().await;

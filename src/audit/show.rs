@@ -45,10 +45,10 @@ fn open_all(file: &Path) -> anyhow::Result<(Vec<Opened>, Vec<String>)> {
     loop {
         tries += 1;
         let current =
-            File::open(file).with_context(|| format!("cannot open the audit log {name}"))?;
+            open_regular(file).with_context(|| format!("cannot open the audit log {name}"))?;
         let (mut files, mut skipped) = (Vec::new(), Vec::new());
         for path in rotated(file) {
-            match File::open(&path) {
+            match open_regular(&path) {
                 Ok(opened) => files.push((path, opened)),
                 // Rotated away (or deleted) since it was listed.
                 Err(e) => skipped.push(format!(
@@ -61,6 +61,29 @@ fn open_all(file: &Path) -> anyhow::Result<(Vec<Opened>, Vec<String>)> {
         if tries >= OPEN_TRIES || files.iter().all(|(path, opened)| still_names(path, opened)) {
             return Ok((files, skipped));
         }
+    }
+}
+
+/// `path`, if it is a regular file. A log the service writes to a pipe (a log shipper)
+/// or a device can't be read back: opening a pipe would wait for a writer, so it is
+/// opened without waiting and refused.
+fn open_regular(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a pipe or a device, which the service writes to but \
+             nothing can read back)",
+        ))
     }
 }
 
