@@ -31,6 +31,8 @@ pub const DEFAULT_ACL: &str = "acl.toml";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_TOKEN_TTL_SECS: u64 = 14_400;
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 12 * 3600;
+/// The longest `ROOMGATE_SESSION_TTL` taken.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 86_400);
 pub use crate::twilio::verify::DEFAULT_BASE_URL as DEFAULT_VERIFY_BASE_URL;
 pub use crate::video::rest::DEFAULT_BASE_URL as DEFAULT_VIDEO_BASE_URL;
 
@@ -373,7 +375,7 @@ impl Settings {
         let session_ttl = env.seconds(
             "ROOMGATE_SESSION_TTL",
             Duration::from_secs(DEFAULT_SESSION_TTL_SECS),
-            300..=30 * 86_400,
+            300..=MAX_SESSION_TTL.as_secs(),
         );
 
         let trusted_proxies =

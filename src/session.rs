@@ -45,6 +45,13 @@ pub struct Grant {
     /// list` prints it), if it was one: revoking that passkey ends the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passkey: Option<String>,
+    /// Unix seconds: the end of the lifetime it was granted, set by
+    /// [`TypedSession::elevate`]. A lifetime configured longer later (a restart with a
+    /// larger `ROOMGATE_SESSION_TTL`) doesn't lengthen it, so it can't outlive its
+    /// logout's revocation, which lasts as long as this. Absent only in grants made
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 /// What sessions need from the app: where revocations live (and its clock), and how
@@ -108,8 +115,11 @@ impl TypedSession {
         }
         let now = self.policy.store.clock().unix_seconds();
         let ttl = self.policy.ttl.as_secs();
-        self.grant()
-            .filter(|g| &g.room == room && now.saturating_sub(g.verified_at) < ttl)
+        self.grant().filter(|g| {
+            &g.room == room
+                && now.saturating_sub(g.verified_at) < ttl
+                && g.expires_at.is_none_or(|at| now < at)
+        })
     }
 
     pub fn clear_grant(&self) {
@@ -125,6 +135,11 @@ impl TypedSession {
         self.session.remove(PENDING);
         self.session.insert(SID, ordered_token())?;
         self.session.insert(CSRF, random_token())?;
+        let lasts = self.policy.ttl.as_secs();
+        let grant = Grant {
+            expires_at: Some(grant.verified_at.saturating_add(lasts)),
+            ..grant.clone()
+        };
         self.session.insert(GRANT, grant)?;
         Ok(())
     }
@@ -148,13 +163,21 @@ impl TypedSession {
             .filter(|_| worth_checking(&self.session))
         {
             Some(sid) => {
-                // As long as what the cookie holds could be used: a grant for the
-                // session's lifetime; a pending sign-in (which anyone can get, by
+                // As long as what the cookie holds could be used: a grant until the
+                // end of the lifetime it was given (one made before that was kept,
+                // for the longest lifetime that can be configured, which any later
+                // setting may give it); a pending sign-in (which anyone can get, by
                 // posting any name) only as long as a sign-in lives.
-                let lives = if self.session.contains_key(GRANT) {
-                    self.policy.ttl
-                } else {
-                    crate::signin::SIGN_IN_TTL + crate::signin::SIGN_IN_AFTERLIFE
+                let lives = match self.grant() {
+                    Some(Grant {
+                        expires_at: Some(at),
+                        ..
+                    }) => Duration::from_secs(
+                        at.saturating_sub(self.policy.store.clock().unix_seconds()),
+                    ),
+                    Some(_) => crate::config::MAX_SESSION_TTL,
+                    None if self.session.contains_key(GRANT) => crate::config::MAX_SESSION_TTL,
+                    None => crate::signin::SIGN_IN_TTL + crate::signin::SIGN_IN_AFTERLIFE,
                 };
                 let ttl = lives + Duration::from_secs(60);
                 self.policy.store.put(&revoked_key(&sid), b"1", ttl).await

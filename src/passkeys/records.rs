@@ -340,6 +340,7 @@ pub(super) mod tests {
             verified_at: 0,
             phone: Some("fp".into()),
             passkey: passkey.map(str::to_owned),
+            expires_at: None,
         };
         let holds = |grant, phone| {
             let store = store.clone();

@@ -151,6 +151,7 @@ pub async fn finish(
                 verified_at: now,
                 phone: Some(phone),
                 passkey: Some(passkey),
+                expires_at: None,
             };
             let record = AuditRecord::new(AuditEvent::CheckApproved)
                 .user(&grant.username)

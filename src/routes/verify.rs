@@ -143,6 +143,7 @@ pub async fn check_code(
         room: room.clone(),
         verified_at: state.clock.unix_seconds(),
         passkey: None,
+        expires_at: None,
     });
     let elevated = std::cell::Cell::new(false);
     let elevate = async {

@@ -358,3 +358,63 @@ async fn a_start_whose_outcome_was_lost_ends_the_sign_in_and_spends_nothing() {
         "/rooms/standup/verify",
     );
 }
+
+/// A session lasts the lifetime it was given. Restarted with a longer
+/// `ROOMGATE_SESSION_TTL`, the server neither lengthens a session made before nor
+/// lets in a copy of a cookie logged out before, whose revocation lasted only as long
+/// as that session could.
+#[tokio::test]
+async fn a_longer_lifetime_set_later_neither_lengthens_a_session_nor_revives_a_logged_out_one() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let clock = Arc::new(roomgate::clock::ManualClock::default());
+    let store = Arc::new(roomgate::store::memory::MemoryStore::with_clock(
+        clock.clone(),
+    ));
+    let overrides = || roomgate::startup::Overrides {
+        store: Some(store.clone()),
+        clock: Some(clock.clone()),
+        ..Default::default()
+    };
+    // The room page, to a browser holding only `cookie`: the room, or the join form.
+    let verified = |app: &TestApp, cookie: &str| {
+        let request = new_client()
+            .get(app.url("/rooms/standup"))
+            .header("cookie", cookie)
+            .send();
+        async move {
+            let page = request.await.unwrap().text().await.unwrap();
+            !page.contains(r#"action="/rooms/standup/login""#)
+        }
+    };
+    let mut short = spawn_app_with(&[("ROOMGATE_SESSION_TTL", "300")], overrides()).await;
+    mock_start_ok().mount(&short.verify).await;
+    mock_check("approved").mount(&short.verify).await;
+    let mut cookies = Vec::new();
+    for who in ["alice", "bob"] {
+        short.post_login_afresh("standup", who).await;
+        let approved = short.post_code("standup", "123456").await;
+        assert_is_redirect_to(&approved, "/rooms/standup");
+        cookies.push(session_cookie(&approved).expect("a verified cookie"));
+    }
+    let (kept, logged_out) = (&cookies[0], &cookies[1]);
+    assert_is_redirect_to(&short.post_logout("standup").await, "/");
+    assert!(verified(&short, kept).await);
+    assert!(!verified(&short, logged_out).await, "a logged-out copy");
+    drop(short);
+
+    // Past the 300 s both were given, and the 60 s a revocation outlives them by.
+    clock.advance(Duration::from_secs(375));
+    let long = spawn_app_with(&[("ROOMGATE_SESSION_TTL", "43200")], overrides()).await;
+    assert!(!verified(&long, kept).await, "a session lengthened");
+    assert!(
+        !verified(&long, logged_out).await,
+        "a logged-out cookie revived"
+    );
+    // A sign-in now gets the new lifetime.
+    long.sign_in("standup", "alice").await;
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(long.get_room("standup").await.status(), StatusCode::OK);
+    assert!(long.room_csrf("standup").await.len() > 10);
+}
