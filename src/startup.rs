@@ -185,6 +185,16 @@ impl Application {
             .budget
             .alert_sender(http.clone(), outbound.alerts, &metrics);
         audit.alert_to(alerts.clone());
+        // The list this start put in service, on record before anyone is let in: an
+        // edit made while the service was down (or that a crash kept from being
+        // reloaded and audited) is accounted for by it. A log that can't be written
+        // (a full disk) doesn't stop the start: sign-ins are refused until it can.
+        audit
+            .record_or_note(
+                AuditRecord::new(AuditEvent::AclReloaded)
+                    .detail(format!("{} users (at start-up)", acl.load().user_count())),
+            )
+            .await;
         let signin = SignInService {
             signins: SignIns::new(
                 store.clone(),
@@ -367,6 +377,7 @@ impl Application {
         .listen(listener)?
         .run();
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
+        acl.before_service(audit_before_service(audit_for_reloads.clone()));
         let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
             // Passkeys of users who left the list or changed number go, on or off.
@@ -556,9 +567,10 @@ impl TwilioParts {
 fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) + Send + Sync {
     move |outcome| {
         let record = match outcome {
+            // Audited before it went into service (`audit_before_service`).
             ReloadOutcome::Loaded { users } => {
                 metrics.acl_reloaded(*users);
-                AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{users} users"))
+                return;
             }
             ReloadOutcome::Rejected(errors) => {
                 metrics.acl_rejected();
@@ -575,6 +587,26 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
         tokio::spawn(async move {
             audit.record_or_note(record).await;
         });
+    }
+}
+
+/// The longest a new list waits for its audit record before going into service
+/// anyway: a removal must not wait on a stalled disk.
+const ACL_AUDIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Each new list is on record before it is in service (on the reload's blocking
+/// thread, waiting at most [`ACL_AUDIT_WAIT`]).
+fn audit_before_service(audit: AuditLog) -> impl Fn(usize) + Send + Sync {
+    let runtime = tokio::runtime::Handle::current();
+    move |users| {
+        let record = AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{users} users"));
+        let written = runtime.block_on(tokio::time::timeout(
+            ACL_AUDIT_WAIT,
+            audit.record_or_note(record),
+        ));
+        if written.is_err() {
+            tracing::warn!("the ACL change went into service before its audit record was written");
+        }
     }
 }
 

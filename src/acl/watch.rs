@@ -62,6 +62,10 @@ pub struct AclStore {
     in_service: Mutex<Option<[u8; 32]>>,
     /// How many times a reload parsed the file.
     parses: AtomicU64,
+    /// Told of a new list (its number of users) before it is put in service: the
+    /// audit record comes first, so a crash can't leave a change in force and not
+    /// on record. Runs on the reload's blocking thread.
+    before_service: std::sync::OnceLock<Box<dyn Fn(usize) + Send + Sync>>,
 }
 
 impl AclStore {
@@ -73,7 +77,15 @@ impl AclStore {
             policy,
             in_service: Mutex::new(None),
             parses: AtomicU64::new(0),
+            before_service: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what hears of each new list before it is put in service (once; later
+    /// calls are ignored). It may block the reload (it runs on the reload's thread),
+    /// so it should bound its wait: a removal waits for it.
+    pub fn before_service(&self, hook: impl Fn(usize) + Send + Sync + 'static) {
+        let _ = self.before_service.set(Box::new(hook));
     }
 
     /// The list in service. Cheap: no lock, no copy.
@@ -151,6 +163,9 @@ impl AclStore {
             in_service = self.digest();
         }
         let users = acl.user_count();
+        if let Some(hook) = self.before_service.get() {
+            hook(users);
+        }
         *in_service = Some(digest);
         self.current.store(Arc::new(acl));
         self.status.store(Arc::new(AclStatus::Fresh));
@@ -605,6 +620,30 @@ mod tests {
         let began = std::time::Instant::now();
         assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 6 }));
         assert!(began.elapsed() < STABLE);
+    }
+
+    /// A new list is announced (for its audit record) while the old one is still in
+    /// service, and only a new one is: a crash can't leave a change in force and not
+    /// on record.
+    #[test]
+    fn a_new_list_is_told_of_before_it_is_in_service() {
+        let full = list_of(3);
+        let (_dir, path, store) = loaded(&full);
+        let store = Arc::new(store);
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        store.before_service({
+            let (store, heard) = (Arc::downgrade(&store), heard.clone());
+            move |users| {
+                let in_service = store.upgrade().unwrap().load().user_count();
+                heard.lock().unwrap().push((users, in_service));
+            }
+        });
+        std::fs::write(&path, list_of(5)).unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 5 }));
+        assert!(matches!(store.reload(), ReloadOutcome::Unchanged));
+        std::fs::write(&path, "not a list").unwrap();
+        assert!(matches!(store.reload(), ReloadOutcome::Rejected(_)));
+        assert_eq!(*heard.lock().unwrap(), [(5, 3)]);
     }
 
     /// The list at `path`, watched; the receiver hears, per reload, whether it

@@ -341,3 +341,26 @@ async fn removal_from_the_file_ends_a_live_session() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// The list a start put in service is on record before anyone signs in, so an edit
+/// made while the service was down (or that a crash kept from being reloaded) is
+/// accounted for; each reload after is recorded as well.
+#[tokio::test]
+async fn the_list_in_service_is_audited_at_start_up_and_at_each_reload() {
+    let app = spawn_reload_app().await;
+    let users = TEST_ACL.matches("[users.").count();
+    let records = app.audit_records();
+    let first = records.first().expect("a record at start-up");
+    assert_eq!(first["event"], "acl_reloaded", "{records:?}");
+    assert_eq!(
+        first["detail"],
+        format!("{users} users (at start-up)"),
+        "{records:?}"
+    );
+
+    app.write_acl(&with_user(TEST_ACL, "carol", CAROL_PHONE, r#"["standup"]"#));
+    assert!(sign_in_reaches_verify(&app, "standup", "carol", CAROL_PHONE).await);
+    let reloaded = app.audit_events("acl_reloaded");
+    assert_eq!(reloaded.len(), 2, "{reloaded:?}");
+    assert_eq!(reloaded[1]["detail"], format!("{} users", users + 1));
+}
