@@ -311,6 +311,7 @@ every_backend! {
         delete_forgets_a_key_of_any_kind,
         delete_if_deletes_only_what_holds_the_value,
         incr_below_counts_to_the_cap_and_lives_from_first_use,
+        give_back_takes_one_count_back_and_keeps_its_expiry,
         take_due_hands_out_due_members_in_order_once,
         take_due_respects_max,
         lease_due_hands_a_member_out_again_when_its_lease_ends,
@@ -690,6 +691,29 @@ async fn incr_below_counts_to_the_cap_and_lives_from_first_use(fx: Fixture) {
     // A cap of zero never counts.
     assert_eq!(s.incr_below("zero", 0, ttl).await.unwrap(), None);
     assert_eq!(s.incr_below("zero", 1, ttl).await.unwrap(), Some(1));
+}
+
+async fn give_back_takes_one_count_back_and_keeps_its_expiry(fx: Fixture) {
+    let s = &fx.store;
+    let ttl = secs(60);
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), Some(1));
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), Some(2));
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), None);
+    s.give_back("c").await.unwrap();
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), Some(2));
+    // Never below zero.
+    s.give_back("c").await.unwrap();
+    s.give_back("c").await.unwrap();
+    s.give_back("c").await.unwrap();
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), Some(1));
+    // Its life still runs from its first use.
+    fx.advance(secs(60));
+    s.give_back("c").await.unwrap();
+    assert_eq!(s.incr_below("c", 2, ttl).await.unwrap(), Some(1));
+    // Nothing to give back to: nothing made.
+    s.give_back("absent").await.unwrap();
+    assert_eq!(s.get("absent").await.unwrap(), None);
+    assert_eq!(s.incr_below("absent", 2, ttl).await.unwrap(), Some(1));
 }
 
 // ---------------------------------------------------------------------------------

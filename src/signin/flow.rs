@@ -601,6 +601,7 @@ impl SignInService {
             StartState::NotSent | StartState::InFlight => {
                 let pace = &self.signins.pace;
                 if let Some(notice) = pace.failing() {
+                    attempt.not_judged().await;
                     return Ok(Checked::Ended(notice));
                 }
                 let age = attempt.sign_in.age(self.signins.now_ms());
@@ -700,8 +701,12 @@ impl SignInService {
                     "code check failed at the verifier"
                 );
                 match notice {
-                    // A busy service may be retried with the same code.
-                    Notice::Unavailable => Ok(Checked::Ended(notice)),
+                    // A busy service may be retried with the same code, and the check
+                    // it took comes back: an outage costs no attempt.
+                    Notice::Unavailable => {
+                        attempt.not_judged().await;
+                        Ok(Checked::Ended(notice))
+                    }
                     Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
                     _ => {
                         self.metrics.verification_failed(notice.fail_reason());
@@ -740,6 +745,20 @@ struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
+    /// The code was not judged (Verify down, busy or its breaker open, for a name
+    /// with a code or, alike, one without): the check it took is given back.
+    async fn not_judged(&self) {
+        let Some(window) = &self.window else { return };
+        if let Err(e) = self
+            .service
+            .signins
+            .give_back_check(&self.sign_in, window)
+            .await
+        {
+            tracing::warn!(error = %e, "a check Verify never judged was not given back");
+        }
+    }
+
     async fn wrong(&self, left: u8) -> Result<Checked, Refusal> {
         self.service
             .metrics

@@ -554,6 +554,18 @@ impl SignIns {
         })
     }
 
+    /// A check [`Self::take_check`] took for a code nobody judged (Verify down, busy,
+    /// or its breaker open): given back, so an outage costs no attempt.
+    pub async fn give_back_check(
+        &self,
+        sign_in: &SignIn,
+        window: &Window,
+    ) -> Result<(), StoreError> {
+        self.store
+            .give_back(&checks_key(&sign_in.who, &window.0))
+            .await
+    }
+
     /// The start's outcome, waiting up to `limit` for one in flight (here, or on
     /// another instance).
     pub async fn started(

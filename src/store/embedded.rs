@@ -765,6 +765,13 @@ impl Store for EmbeddedStore {
         self.inner.settle(written).await
     }
 
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        let written = self.inner.write_key(key, |t, now| {
+            ((), t.give_back(key, now).into_iter().collect())
+        })?;
+        self.inner.settle(written).await
+    }
+
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
         let written = self
             .inner

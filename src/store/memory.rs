@@ -310,6 +310,26 @@ impl Tables {
         }
     }
 
+    /// See [`Store::give_back`]: the change, if the count moved.
+    pub fn give_back(&self, key: &str, now_ms: u64) -> Option<Change> {
+        let mut shard = self.shard(key);
+        let slot = match shard.get(key) {
+            Some(Slot {
+                entry: Entry::Count(n),
+                expires_ms,
+            }) if *expires_ms > now_ms && *n > 0 => Slot {
+                entry: Entry::Count(n - 1),
+                expires_ms: *expires_ms,
+            },
+            _ => return None,
+        };
+        shard.insert(key.to_owned(), slot.clone());
+        Some(Change::Put {
+            key: key.to_owned(),
+            slot,
+        })
+    }
+
     pub fn incr_below(
         &self,
         key: &str,
@@ -636,6 +656,12 @@ impl Store for MemoryStore {
     ) -> Result<Option<u32>, StoreError> {
         self.travel().await;
         Ok(self.tables.incr_below(key, cap, ttl, self.now_ms()).0)
+    }
+
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        self.travel().await;
+        self.tables.give_back(key, self.now_ms());
+        Ok(())
     }
 
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {

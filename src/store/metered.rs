@@ -104,6 +104,10 @@ impl Store for Metered {
             .await
     }
 
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        self.observe("give_back", self.inner.give_back(key)).await
+    }
+
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
         self.observe("schedule", self.inner.schedule(queue, member, at))
             .await

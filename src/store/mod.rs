@@ -182,6 +182,11 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Option<u32>, StoreError>;
 
+    /// Take back one [`Self::incr_below`] counted at `key` (a unit spent on work that
+    /// could not be done): never below zero, its expiry unchanged, nothing if it is
+    /// absent or expired.
+    async fn give_back(&self, key: &str) -> Result<(), StoreError>;
+
     /// Put `member` in `queue`, due at `at` (moving it if it was there).
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError>;
 

@@ -257,6 +257,16 @@ end
 return 0
 ";
 
+/// One back from a live count above zero; its expiry unchanged.
+const GIVE_BACK: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'n', 'x')
+if h[1] and alive(h[2]) and tonumber(h[1]) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n', -1)
+  return 1
+end
+return 0
+";
+
 /// `ARGV[2]`: the cap; `ARGV[3]`: the ttl in ms. The new count, or -1 at the cap.
 const INCR_BELOW: &str = r"
 local cap = tonumber(ARGV[2])
@@ -322,6 +332,7 @@ static GET_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(GET));
 static PUT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PUT));
 static DELETE_IF_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(DELETE_IF));
 static INCR_BELOW_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(INCR_BELOW));
+static GIVE_BACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(GIVE_BACK));
 static SCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(SCHEDULE));
 static TAKE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_DUE));
 static LEASE_DUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LEASE_DUE));
@@ -993,6 +1004,13 @@ impl Store for RedisStore {
             )
             .await?;
         Ok((n >= 0).then(|| count(n)))
+    }
+
+    async fn give_back(&self, key: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .eval(&GIVE_BACK_SCRIPT, &[self.keys.key(key)], &[])
+            .await?;
+        Ok(())
     }
 
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {

@@ -229,3 +229,64 @@ async fn verify_down_at_a_check_is_busy_for_every_name() {
         );
     }
 }
+
+/// Checks Verify never judged cost no attempt. More failed checks than a sign-in
+/// has attempts (5), with Verify answering 503, and still the right code gets in once
+/// it is back: an outage doesn't use up the code, end the sign-in or count toward a
+/// lockout. (Each took one of the five, and the sixth post was "too many attempts"
+/// without Verify being asked.)
+#[tokio::test]
+async fn checks_verify_never_judged_cost_no_attempt() {
+    let app = spawn_app_with(
+        &[
+            ("ROOMGATE_BREAKER_COOL_DOWN_SECS", "1"),
+            ("ROOMGATE_CHECKS_PER_IP_PER_MINUTE", "100"),
+        ],
+        Default::default(),
+    )
+    .await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    let down = Mock::given(method("POST"))
+        .and(path(CHECK_PATH))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&app.verify)
+        .await;
+    // And a name that was sent nothing, whose checks answer as Verify's would.
+    let mut app = app;
+    app.post_login("standup", "mallory").await;
+    let mallory = std::mem::replace(&mut app.client, new_client());
+    app.post_login("standup", "alice").await;
+    for _ in 0..7 {
+        let resp = app.post_code("standup", "123456").await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let alice = std::mem::replace(&mut app.client, mallory);
+    for _ in 0..7 {
+        let resp = app.post_code("standup", "123456").await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let mallory = std::mem::replace(&mut app.client, alice);
+    drop(down);
+    mock_check("approved").expect(1).mount(&app.verify).await;
+    // Verify's breaker (opened by those failures) lets a probe through after its
+    // cool-down.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = app.post_code("standup", "123456").await;
+        if resp.status() == StatusCode::SEE_OTHER {
+            assert_is_redirect_to(&resp, "/rooms/standup");
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(std::time::Instant::now() < until, "never got in");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(app.audit_events("check_failed").is_empty());
+    assert!(app.audit_events("lockout").is_empty());
+    // Verify is back: the name sent nothing has its attempts too, a wrong code with
+    // four left, as alice's would be.
+    app.client = mallory;
+    let resp = app.post_code("standup", "123456").await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("4 attempts"));
+}
