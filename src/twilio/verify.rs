@@ -241,6 +241,13 @@ impl Verifier for TwilioVerifyClient {
                 VerifyError::Decode(anyhow::anyhow!("verification check has no status"))
             })?;
             let outcome = match status.as_str() {
+                // Only for the verification asked about: an answer for another (a
+                // proxy's or a cache's mix-up, a replayed body) lets nobody in.
+                "approved" if resource.sid.as_deref() != Some(sid.as_str()) => {
+                    return Err(VerifyError::Decode(anyhow::anyhow!(
+                        "an approval for another verification than the one checked"
+                    )));
+                }
                 "approved" => CheckOutcome::Approved,
                 // Verify answers a wrong code with 200 and the verification still open.
                 "pending" => CheckOutcome::Rejected,
@@ -267,6 +274,8 @@ struct VerificationResource {
 /// the spec marks it legacy in favour of `status`.
 #[derive(Deserialize)]
 struct VerificationCheckResource {
+    /// The verification's SID (`VE…`), which an approval must match.
+    sid: Option<String>,
     status: Option<String>,
 }
 
@@ -533,6 +542,28 @@ mod tests {
             check(&client(&server)).await.unwrap(),
             CheckOutcome::Approved
         );
+    }
+
+    /// An approval for another verification (or naming none) lets nobody in: it is
+    /// an answer that can't be trusted, so "busy", never "approved".
+    #[tokio::test]
+    async fn an_approval_for_another_verification_is_not_one() {
+        let other = "VE00000000000000000000000000000000";
+        for sid in [json!(other), Value::Null] {
+            let server = MockServer::start().await;
+            let mut body = check_json("approved");
+            body["sid"] = sid.clone();
+            Mock::given(method("POST"))
+                .and(path(CHECK_PATH))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .mount(&server)
+                .await;
+            let checked = check(&client(&server)).await;
+            assert!(
+                matches!(checked, Err(VerifyError::Decode(_))),
+                "{sid}: {checked:?}"
+            );
+        }
     }
 
     #[tokio::test]
