@@ -624,12 +624,11 @@ impl SignInService {
         // For the checks of sign-ins that sent nothing: how long, and whether Verify
         // is down (see `pace`).
         let pace = &self.signins.pace;
-        if !matches!(checked, Err(VerifyError::Busy(_))) {
-            pace.checked(began.elapsed());
-        }
         match &checked {
-            Ok(_) => pace.up(),
-            Err(err) => pace.down(Notice::from_verify_error(err)),
+            // Refused before any call (Verify's guard): nothing measured, nothing new.
+            Err(VerifyError::Busy(_)) => pace.down(Notice::Unavailable),
+            Ok(_) => pace.checked(began.elapsed(), None),
+            Err(err) => pace.checked(began.elapsed(), Some(Notice::from_verify_error(err))),
         }
         match checked {
             Ok(CheckOutcome::Approved) => {

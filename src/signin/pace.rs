@@ -99,16 +99,32 @@ impl Pace {
     }
 
     /// A start that failed with `notice`; `took` is `None` when no call was made.
+    /// Only a refusal Verify answered is a measurement: a timeout (or a 5xx, or no
+    /// connection) says how long Verify took to fail, and kept, it would slow the
+    /// decoys of names that sent nothing long after Verify was back.
     pub fn start_failed(&self, notice: Notice, took: Option<Duration>) {
-        if let Some(took) = took {
+        if let Some(took) = took.filter(|_| hidden(notice)) {
             self.starts.record(took);
         }
         self.down(notice);
     }
 
-    /// A check that reached Verify, and how long it took (answered or not).
-    pub fn checked(&self, took: Duration) {
-        self.checks.record(took);
+    /// A check that reached Verify, how long it took, and how it failed if it did.
+    /// As for starts, only an answer is a measurement; Verify down is told to others
+    /// while it lasts, and any answer ends that.
+    pub fn checked(&self, took: Duration, failed: Option<Notice>) {
+        match failed {
+            None => {
+                self.checks.record(took);
+                self.up();
+            }
+            Some(notice) => {
+                if hidden(notice) {
+                    self.checks.record(took);
+                }
+                self.down(notice);
+            }
+        }
     }
 
     /// Verify answered a call: it is not down.
@@ -166,7 +182,7 @@ mod tests {
         );
         for ms in [300, 500] {
             pace.started(Duration::from_millis(1000));
-            pace.checked(Duration::from_millis(ms));
+            pace.checked(Duration::from_millis(ms), None);
         }
         for _ in 0..50 {
             // A sign-in 400 ms old: 600 ms of its start left, then one of the checks.
@@ -187,14 +203,46 @@ mod tests {
     fn the_ring_keeps_the_latest_measurements() {
         let pace = Pace::default();
         for _ in 0..SAMPLES {
-            pace.checked(Duration::from_secs(3));
+            pace.checked(Duration::from_secs(3), None);
         }
         for _ in 0..SAMPLES {
-            pace.checked(Duration::from_millis(20));
+            pace.checked(Duration::from_millis(20), None);
         }
         for _ in 0..50 {
             assert_eq!(pace.checks.draw(), Duration::from_millis(20));
         }
+    }
+
+    /// Verify failing slowly (timeouts) is no measurement of it: once it is back,
+    /// the decoys wait what its answers take, not the timeouts (they waited 10 s for
+    /// the 32 checks it took to push them out, on a quiet gate for hours).
+    #[test]
+    fn only_answers_are_measured() {
+        let pace = Pace::default();
+        pace.checked(Duration::from_millis(200), None);
+        pace.started(Duration::from_millis(300));
+        for _ in 0..SAMPLES {
+            pace.checked(Duration::from_secs(10), Some(Notice::Unavailable));
+            pace.start_failed(Notice::Unavailable, Some(Duration::from_secs(10)));
+        }
+        assert_eq!(pace.failing(), Some(Notice::Unavailable));
+        for _ in 0..50 {
+            assert_eq!(pace.checks.draw(), Duration::from_millis(200));
+            assert_eq!(pace.starts.draw(), Duration::from_millis(300));
+        }
+        // A refusal Verify answered is one: a wrong code's time, a blocked number's.
+        pace.checked(Duration::from_millis(90), Some(Notice::TooManyAttempts));
+        pace.start_failed(Notice::CannotSend, Some(Duration::from_millis(80)));
+        let (mut checks, mut starts) = (Vec::new(), Vec::new());
+        for _ in 0..200 {
+            checks.push(pace.checks.draw());
+            starts.push(pace.starts.draw());
+        }
+        assert!(checks.contains(&Duration::from_millis(90)));
+        assert!(starts.contains(&Duration::from_millis(80)));
+        // Any answer ends "down".
+        pace.checked(Duration::from_millis(90), None);
+        assert_eq!(pace.failing(), None);
     }
 
     #[tokio::test(start_paused = true)]
