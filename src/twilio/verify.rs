@@ -251,9 +251,17 @@ impl Verifier for TwilioVerifyClient {
                 "approved" => CheckOutcome::Approved,
                 // Verify answers a wrong code with 200 and the verification still open.
                 "pending" => CheckOutcome::Rejected,
-                // canceled, expired, max_attempts_reached, failed, deleted, and whatever
-                // Twilio adds later: none of them can become approved.
-                _ => CheckOutcome::Closed,
+                // Closed for good: none of them can become approved.
+                "canceled" | "expired" | "max_attempts_reached" | "failed" | "deleted" => {
+                    CheckOutcome::Closed
+                }
+                // One Twilio adds later (or an empty one): not understood, so neither
+                // approved nor held against the participant as a failure: busy.
+                other => {
+                    return Err(VerifyError::Decode(anyhow::anyhow!(
+                        "a verification check status not known: {other:?}"
+                    )));
+                }
             };
             debug!(status = %status, ?outcome, "verification checked");
             Ok(outcome)
@@ -576,7 +584,6 @@ mod tests {
             ("max_attempts_reached", CheckOutcome::Closed),
             ("failed", CheckOutcome::Closed),
             ("deleted", CheckOutcome::Closed),
-            ("some_future_status", CheckOutcome::Closed),
         ];
         for (status, expected) in cases {
             let server = MockServer::start().await;
@@ -589,6 +596,21 @@ mod tests {
 
             assert_eq!(check(&client(&server)).await.unwrap(), expected, "{status}");
             server.verify().await;
+        }
+        // A status not known (a new one, an empty one) is not understood: busy, not
+        // a failure counted against the participant.
+        for status in ["some_future_status", ""] {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path(CHECK_PATH))
+                .respond_with(ResponseTemplate::new(200).set_body_json(check_json(status)))
+                .mount(&server)
+                .await;
+            let checked = check(&client(&server)).await;
+            assert!(
+                matches!(checked, Err(VerifyError::Decode(_))),
+                "{status:?}: {checked:?}"
+            );
         }
     }
 
