@@ -235,7 +235,8 @@ impl Application {
                 store.clone(),
                 status_callback.clone(),
                 metrics.clone(),
-                outbound.rooms,
+                // The Video client shares the Verify client's timeout.
+                outbound.rooms.covering(verify_timeout),
             )
         });
         let (recordings_storage, recording_files) =

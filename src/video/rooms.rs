@@ -54,6 +54,20 @@ impl Default for RoomBackoff {
 }
 
 impl RoomBackoff {
+    /// With a deadline past two Video calls (look up, then create) of `call_timeout`
+    /// each: a hung call then ends by its own timeout, which the Video breaker counts
+    /// as a failure. Cut off first by the attempt's deadline (the two were both 10 s),
+    /// a hung call counted as nothing, and a Video that never answered never opened
+    /// the breaker.
+    pub fn covering(self, call_timeout: Duration) -> Self {
+        Self {
+            deadline: self
+                .deadline
+                .max(call_timeout.saturating_mul(2) + Duration::from_secs(1)),
+            ..self
+        }
+    }
+
     /// The wait after `failures` consecutive failures (at least 1).
     pub fn after(&self, failures: u32) -> Duration {
         let factor = 2u32.saturating_pow(failures.saturating_sub(1));
@@ -316,6 +330,17 @@ mod tests {
         let waits: Vec<u64> = (1..=9).map(|n| b.after(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(b.after(u32::MAX), b.max);
+    }
+
+    #[test]
+    fn an_attempt_outlasts_its_two_calls_timeouts() {
+        let b = RoomBackoff::default().covering(Duration::from_secs(10));
+        assert_eq!(b.deadline, Duration::from_secs(21));
+        let longer = RoomBackoff {
+            deadline: Duration::from_secs(60),
+            ..RoomBackoff::default()
+        };
+        assert_eq!(longer.covering(Duration::from_secs(10)), longer);
     }
 
     #[tokio::test(start_paused = true)]
