@@ -98,14 +98,14 @@ pub(crate) async fn exchange<T: DeserializeOwned>(
     (Some(meta), result)
 }
 
-struct CappedBody {
-    bytes: Vec<u8>,
-    truncated: bool,
+pub(crate) struct CappedBody {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) truncated: bool,
 }
 
 /// Reads at most `limit` bytes; the rest is left unread and the connection dropped,
 /// so a misbehaving peer can't make us buffer without bound.
-async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     limit: usize,
 ) -> Result<CappedBody, reqwest::Error> {

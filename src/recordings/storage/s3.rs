@@ -608,15 +608,30 @@ async fn error_body(mut response: Response) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// The most of a successful answer's body read: S3's answers to the calls that have
+/// one (`CreateMultipartUpload`, `CompleteMultipartUpload`, `CopyObject`) are a few
+/// hundred bytes of XML. A server that sends more (or never stops) is cut off there,
+/// rather than buffered whole (it was, at whatever rate it sent).
+const MAX_ANSWER: usize = 64 * 1024;
+
 async fn read_text(op: &'static str, response: Response) -> Result<String, StorageError> {
     let response = expect_success(op, response).await?;
-    response
-        .text()
+    let body = crate::twilio::http::read_capped(response, MAX_ANSWER)
         .await
         .map_err(|e| StorageError::Unreachable {
             op,
             source: e.without_url(),
-        })
+        })?;
+    if body.truncated {
+        return Err(StorageError::Protocol {
+            op,
+            detail: format!("an answer longer than {MAX_ANSWER} bytes"),
+        });
+    }
+    String::from_utf8(body.bytes).map_err(|_| StorageError::Protocol {
+        op,
+        detail: "an answer that is not UTF-8".to_owned(),
+    })
 }
 
 /// `<Code>AccessDenied</Code>` from an S3 error body.
@@ -707,6 +722,38 @@ mod tests {
                 StorageError::Refused { op: "put", status: 503, code: Some(code) } if code == "SlowDown"
             ),
             "{refused:?}"
+        );
+    }
+
+    /// A success's answer is read up to [`MAX_ANSWER`]: one longer is refused, not
+    /// buffered whole (a server sending without end took the memory it sent).
+    #[tokio::test]
+    async fn a_successful_answer_is_read_up_to_its_bound() {
+        let server = wiremock::MockServer::start().await;
+        let fits = "<InitiateMultipartUploadResult><UploadId>u1</UploadId></InitiateMultipartUploadResult>";
+        wiremock::Mock::given(wiremock::matchers::path("/fits"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(fits))
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(wiremock::matchers::path("/long"))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_string("x".repeat(MAX_ANSWER + 1)),
+            )
+            .mount(&server)
+            .await;
+        let fetched = |path: &str| reqwest::get(format!("{}{path}", server.uri()));
+        let text = read_text("CreateMultipartUpload", fetched("/fits").await.unwrap()).await;
+        assert_eq!(text.unwrap(), fits);
+        let long = read_text("CreateMultipartUpload", fetched("/long").await.unwrap()).await;
+        assert!(
+            matches!(
+                long,
+                Err(StorageError::Protocol {
+                    op: "CreateMultipartUpload",
+                    ..
+                })
+            ),
+            "{long:?}"
         );
     }
 }
