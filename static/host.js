@@ -72,13 +72,19 @@
       : tn('host-connected-count', n, '{n} person connected.', '{n} people connected.', { n }));
   }
 
+  // One listing at a time: a slow one (the Video API paging slowly) is not joined
+  // by the next poll's, which would pile up and take the browser's connections to
+  // the site from the room page's own requests.
+  let listing = false;
   function refresh() {
+    if (listing) return;
+    listing = true;
     call('GET', '/rooms/' + room + '/participants').then((r) => {
       if (r.resp.ok && r.body) render(r.body.participants || []);
       else say(describe(r.resp, r.body));
     }).catch(() => {
       say(t('host-list-unreachable', 'Could not reach roomgate to list participants.'));
-    });
+    }).finally(() => { listing = false; });
   }
 
   function removeParticipant(identity, button) {

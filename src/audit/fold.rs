@@ -324,6 +324,7 @@ mod tests {
             Lockout,
             TokenMinted,
             ParticipantRemoved,
+            ParticipantNotDisconnected,
             RoomEnded,
             RecordingStarted,
             RecordingStopped,

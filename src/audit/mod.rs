@@ -157,6 +157,9 @@ pub enum AuditEvent {
     Lockout,
     TokenMinted,
     ParticipantRemoved,
+    /// A host's removal (on record already, with the bar) that Twilio did not carry
+    /// out: the participant was not connected, or the Video API failed.
+    ParticipantNotDisconnected,
     RoomEnded,
     /// A host started the room's recording (Twilio took the rules).
     RecordingStarted,
@@ -192,6 +195,7 @@ impl AuditEvent {
             Self::Lockout => "lockout",
             Self::TokenMinted => "token_minted",
             Self::ParticipantRemoved => "participant_removed",
+            Self::ParticipantNotDisconnected => "participant_not_disconnected",
             Self::RoomEnded => "room_ended",
             Self::RecordingStarted => "recording_started",
             Self::RecordingStopped => "recording_stopped",

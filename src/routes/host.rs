@@ -23,6 +23,20 @@ pub fn removal_key(room: &RoomName, username: &str) -> String {
     format!("removed:{room}:{username}")
 }
 
+/// The longest a host's action waits for the Video API, all its calls together (a
+/// listing may take several pages): the host panel polls, and one request that took
+/// minutes (20 pages of 10 s each) piled up the panel's requests behind it.
+const HOST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `calls` (one host action's Video calls), within [`HOST_DEADLINE`].
+async fn within_deadline<T>(
+    calls: impl std::future::Future<Output = Result<T, VideoError>>,
+) -> Result<T, VideoError> {
+    tokio::time::timeout(HOST_DEADLINE, calls)
+        .await
+        .unwrap_or(Err(VideoError::Timeout))
+}
+
 /// The Video client, for a member who is a host of the room.
 fn host_video<'a>(member: &Member, state: &'a AppState) -> Result<&'a VideoClient, Refused> {
     if !member.is_host {
@@ -71,12 +85,15 @@ pub async fn list(member: Member, state: web::Data<AppState>) -> Result<HttpResp
         Err(refused) => return Ok(refused.error_response()),
     };
     let room = member.room;
-    let participants = match video.fetch_room(room.as_str()).await {
-        Ok(None) => Vec::new(),
-        Ok(Some(r)) => match video.list_participants(&r.sid).await {
-            Ok(p) => p,
-            Err(e) => return Ok(video_failure(&e)),
-        },
+    let listed = within_deadline(async {
+        match video.fetch_room(room.as_str()).await? {
+            None => Ok(Vec::new()),
+            Some(r) => video.list_participants(&r.sid).await,
+        }
+    })
+    .await;
+    let participants = match listed {
+        Ok(participants) => participants,
         Err(e) => return Ok(video_failure(&e)),
     };
     let view: Vec<ParticipantView> = participants
@@ -123,7 +140,19 @@ pub async fn remove(
     let Member {
         room, grant: host, ..
     } = member;
-    // Barred first, durably: even if Twilio is slow to disconnect them, no new token.
+    // Barred and on record first, durably: even if Twilio is slow to disconnect them
+    // (or the server stops meanwhile), no new token, and the audit log says who did it.
+    let by = match &user {
+        Some(_) => format!("by {}", host.username),
+        None => format!("by {}; not a username", host.username),
+    };
+    let record = |event, detail: String| {
+        let record = AuditRecord::new(event).room(&room).ip(ip).detail(detail);
+        match &user {
+            Some(user) => record.user(user),
+            None => record,
+        }
+    };
     if let Some(user) = &user {
         let until_secs = state.clock.unix_seconds() + REMOVAL_BAN.as_secs();
         let barred = state
@@ -139,30 +168,19 @@ pub async fn remove(
             return Ok(Refused::StoreDown.error_response());
         }
     }
-    let result = match video.fetch_room(room.as_str()).await {
-        Ok(Some(r)) => video
-            .disconnect_participant(&r.sid, identity)
-            .await
-            .map(|_| ()),
-        Ok(None) => Err(VideoError::NotFound),
-        Err(e) => Err(e),
-    };
-    // Barred whatever Twilio answered, so audited whatever it answered: the record
-    // says whether they were disconnected too.
-    let (detail, response) = match &result {
-        Ok(()) => (
-            format!("by {}", host.username),
-            json(StatusCode::OK, json!({ "removed": identity })),
-        ),
-        Err(VideoError::NotFound) => (
-            format!("by {}; not connected", host.username),
-            video_failure(&VideoError::NotFound),
-        ),
-        Err(e) => (
-            format!("by {}; not disconnected: video unavailable", host.username),
-            video_failure(e),
-        ),
-    };
+    state
+        .audit(record(AuditEvent::ParticipantRemoved, by.clone()))
+        .await;
+    let result = within_deadline(async {
+        match video.fetch_room(room.as_str()).await? {
+            Some(r) => video
+                .disconnect_participant(&r.sid, identity)
+                .await
+                .map(drop),
+            None => Err(VideoError::NotFound),
+        }
+    })
+    .await;
     tracing::info!(
         host = %state.pseudonyms.of(host.username.as_str()),
         user = %state.pseudonyms.of(identity),
@@ -170,14 +188,19 @@ pub async fn remove(
         disconnected = result.is_ok(),
         "participant removed"
     );
-    let mut record = AuditRecord::new(AuditEvent::ParticipantRemoved)
-        .room(&room)
-        .ip(ip);
-    record = match &user {
-        Some(user) => record.user(user).detail(detail),
-        None => record.detail(format!("{detail}; not a username")),
+    // Barred whatever Twilio answered; a removal it did not carry out is on record
+    // too, saying why.
+    let (why, response) = match &result {
+        Ok(()) => return Ok(json(StatusCode::OK, json!({ "removed": identity }))),
+        Err(VideoError::NotFound) => ("not connected", video_failure(&VideoError::NotFound)),
+        Err(e) => ("video unavailable", video_failure(e)),
     };
-    state.audit(record).await;
+    state
+        .audit(record(
+            AuditEvent::ParticipantNotDisconnected,
+            format!("{by}; {why}"),
+        ))
+        .await;
     Ok(response)
 }
 
@@ -195,11 +218,13 @@ pub async fn end_room(
     let Member {
         room, grant: host, ..
     } = member;
-    let result = match video.fetch_room(room.as_str()).await {
-        Ok(Some(r)) => video.complete_room(&r.sid).await.map(|_| ()),
-        Ok(None) => Err(VideoError::NotFound),
-        Err(e) => Err(e),
-    };
+    let result = within_deadline(async {
+        match video.fetch_room(room.as_str()).await? {
+            Some(r) => video.complete_room(&r.sid).await.map(drop),
+            None => Err(VideoError::NotFound),
+        }
+    })
+    .await;
     if let Err(e) = result {
         return Ok(video_failure(&e));
     }
