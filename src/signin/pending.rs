@@ -36,6 +36,8 @@ fn ms(d: Duration) -> u64 {
 /// Expired sign-ins wait here for the sweep, which counts the window of each that
 /// opened one as a failure, if it ended unapproved.
 const EXPIRY_QUEUE: &str = "signins-expiring";
+/// Expired sign-ins taken off the queue at once.
+pub const SWEEP_BATCH: usize = 1000;
 /// How often a check on another instance looks whether the start has finished.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -697,16 +699,23 @@ impl SignIns {
     /// sign-in) and was not followed by an approval by passkey. Across instances each
     /// is taken by one only.
     pub async fn sweep(&self) -> Result<Vec<SignIn>, StoreError> {
+        Ok(self.sweep_batch().await?.0)
+    }
+
+    /// [`Self::sweep`], up to [`SWEEP_BATCH`] sign-ins, and whether that many were due
+    /// (so more may be).
+    pub async fn sweep_batch(&self) -> Result<(Vec<SignIn>, bool), StoreError> {
         // Taken off the queue already: each is seen to here, whatever happens to the
         // others (a store error for one would otherwise drop the rest uncounted). All
         // at once, so their deletions share commits.
-        let due = self.store.take_due(EXPIRY_QUEUE, 1000).await?;
+        let due = self.store.take_due(EXPIRY_QUEUE, SWEEP_BATCH).await?;
+        let full = due.len() >= SWEEP_BATCH;
         let swept = futures_util::future::join_all(
             due.into_iter()
                 .map(|member| self.sweep_one(SignInId(member))),
         )
         .await;
-        Ok(swept.into_iter().flatten().collect())
+        Ok((swept.into_iter().flatten().collect(), full))
     }
 
     /// One expired sign-in taken off the queue: deleted, and returned if it counts.
@@ -1016,6 +1025,30 @@ mod tests {
         assert!(signins.sweep().await.unwrap().is_empty());
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["bob"]);
+    }
+
+    /// The sweep says when a batch came full, so its caller takes the next at once:
+    /// one batch a tick fell behind a flood.
+    #[tokio::test]
+    async fn a_full_sweep_says_more_may_be_due() {
+        let clock = Arc::new(ManualClock::default());
+        let signins = signins(clock.clone());
+        for n in 0..SWEEP_BATCH + 5 {
+            signins
+                .begin(
+                    room("standup"),
+                    format!("u{n}"),
+                    Channel::Sms,
+                    Start::Nothing,
+                )
+                .await
+                .unwrap();
+        }
+        clock.advance(SIGN_IN_TTL + Duration::from_secs(1));
+        let (first, more) = signins.sweep_batch().await.unwrap();
+        assert_eq!((first.len(), more), (SWEEP_BATCH, true));
+        let (rest, more) = signins.sweep_batch().await.unwrap();
+        assert_eq!((rest.len(), more), (5, false));
     }
 
     /// A sign-in for alice in standup that sends nothing.
