@@ -278,7 +278,14 @@ impl Application {
             crate::control::socket::open(&dir, commands)
         });
         let passkeys = passkeys_for(&settings, &store);
+        let keep_out = twilio.as_ref().map(|t| {
+            let keep_out =
+                crate::video::keep_out::KeepOut::new(store.clone(), t.video.clone(), audit.clone());
+            keep_out.spawn();
+            keep_out
+        });
         let state = web::Data::new(AppState {
+            keep_out,
             passkeys,
             signin,
             acl: acl.clone(),

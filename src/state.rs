@@ -42,6 +42,8 @@ pub struct AppState {
     pub video: Option<VideoClient>,
     /// Twilio mode only: creates rooms in the background as tokens are issued.
     pub rooms: Option<RoomKeeper>,
+    /// Twilio mode only: disconnects again whoever connects while they should not.
+    pub keep_out: Option<crate::video::keep_out::KeepOut>,
     /// Stored recordings: listing, links, deletion, retention.
     pub library: crate::recordings::library::Library,
     /// Twilio mode with webhooks: moves recorded rooms into storage.

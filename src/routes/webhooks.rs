@@ -168,10 +168,10 @@ pub async fn room_events(
 /// Twilio's word that they are there is acted on: the callback is signed.
 async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::IpAddr) {
     let param = |name: &str| param(params, name);
-    let (Some(video), Some(room_sid), Some(participant_sid), Some(room), Some(identity)) = (
-        state.video.clone(),
-        param("RoomSid").map(str::to_owned),
-        param("ParticipantSid").map(str::to_owned),
+    let (Some(keep_out), Some(room_sid), Some(participant_sid), Some(room), Some(identity)) = (
+        state.keep_out.as_ref(),
+        param("RoomSid"),
+        param("ParticipantSid"),
         param("RoomName").and_then(|r| RoomName::parse(r).ok()),
         param("ParticipantIdentity"),
     ) else {
@@ -194,57 +194,21 @@ async fn keep_out(state: &AppState, params: &[(String, String)], ip: std::net::I
             }
         },
     };
-    let audit = state.signin.audit_log.clone();
-    let pseudonym = state.pseudonyms.of(identity);
-    // Off the callback's path: Twilio is answered at once, the Video API called after,
-    // and again a few times if it fails (its breaker open, say): the callback was
-    // this one chance.
-    tokio::spawn(async move {
-        let mut failure = None;
-        for wait in DISCONNECT_RETRIES {
-            tokio::time::sleep(wait).await;
-            match video
-                .disconnect_participant(&room_sid, &participant_sid)
-                .await
-            {
-                Ok(_) => {
-                    failure = None;
-                    break;
-                }
-                // Gone already: nothing left to do.
-                Err(crate::video::VideoError::NotFound) => return,
-                Err(e) => failure = Some(e),
-            }
-        }
-        let detail = match failure {
-            None => {
-                tracing::info!(user = %pseudonym, %room, why, "participant disconnected again on connecting");
-                format!("on_connect {why}")
-            }
-            Some(e) => {
-                tracing::warn!(error = %e, user = %pseudonym, %room, why, "participant not disconnected on connecting");
-                format!("on_connect {why}; not disconnected")
-            }
-        };
-        let mut record = AuditRecord::new(AuditEvent::ParticipantRemoved)
-            .room(&room)
-            .ip(ip)
-            .detail(detail);
-        if let Some(user) = &user {
-            record = record.user(user);
-        }
-        audit.record_or_note(record).await;
-    });
+    // On record and queued before Twilio is answered; disconnected off the
+    // callback's path (see `video::keep_out`): the callback was this one chance.
+    keep_out
+        .enqueue(crate::video::keep_out::Job {
+            room_sid: room_sid.to_owned(),
+            participant_sid: participant_sid.to_owned(),
+            room,
+            identity: identity.to_owned(),
+            why: why.to_owned(),
+            ip,
+            pseudonym: state.pseudonyms.of(identity).to_string(),
+            tries: 0,
+        })
+        .await;
 }
-
-/// Before each try at disconnecting someone who should not be in a room: at once,
-/// then after a Video API failure a little later, twice (its breaker's cool-off is
-/// shorter than the last wait).
-const DISCONNECT_RETRIES: [std::time::Duration; 3] = [
-    std::time::Duration::ZERO,
-    std::time::Duration::from_secs(5),
-    std::time::Duration::from_secs(30),
-];
 
 /// A recorded room that ended gets its recording job; a composition's news wakes the
 /// job waiting for it (it also polls: callbacks can be lost).

@@ -6,6 +6,7 @@
 //! its identity; it is byte-for-byte the kind of JWT Twilio's helper libraries produce.
 
 pub mod compositions;
+pub mod keep_out;
 pub mod rest;
 pub mod rooms;
 pub mod token;

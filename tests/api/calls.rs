@@ -84,13 +84,10 @@ async fn an_allowed_user_is_called_in_the_pages_language_and_the_calls_code_sign
         .mount(&app.verify)
         .await;
     // The code typed is checked against the call's verification.
-    mock_check_of(
-        "approved",
-        exact_form(&[("VerificationSid", CALL_SID), ("Code", "123456")]),
-    )
-    .expect(1)
-    .mount(&app.verify)
-    .await;
+    mock_check_of("approved", CALL_SID, "123456")
+        .expect(1)
+        .mount(&app.verify)
+        .await;
 
     assert_is_redirect_to(
         &app.post_login("standup", "bob").await,
@@ -158,13 +155,10 @@ async fn a_call_for_a_user_not_allowed_calls_or_unknown_sends_nothing_and_looks_
 async fn a_user_not_allowed_calls_keeps_the_code_from_the_text() {
     let (app, clock) = spawn_app_with_clock(&[]).await;
     mock_start_ok().expect(1).mount(&app.verify).await;
-    mock_check_of(
-        "approved",
-        exact_form(&[("VerificationSid", VERIFICATION_SID), ("Code", "123456")]),
-    )
-    .expect(1)
-    .mount(&app.verify)
-    .await;
+    mock_check_of("approved", VERIFICATION_SID, "123456")
+        .expect(1)
+        .mount(&app.verify)
+        .await;
     app.post_login("standup", "alice").await;
     wait_for_requests(&app.verify, 1).await;
     clock.advance(secs(31));
@@ -375,9 +369,13 @@ async fn local_mode_prints_a_call_on_the_terminal() {
 }
 
 /// A code check with exactly this form, answered with `status`.
-fn mock_check_of(status: &str, form: ExactForm) -> Mock {
+/// A check of verification `sid` with `code`, answered as Verify does: with that
+/// verification (an approval must name the one checked).
+fn mock_check_of(status: &str, sid: &str, code: &str) -> Mock {
+    let mut body = verification_json(status);
+    body["sid"] = json!(sid);
     Mock::given(method("POST"))
         .and(path(CHECK_PATH))
-        .and(form)
-        .respond_with(ResponseTemplate::new(200).set_body_json(verification_json(status)))
+        .and(exact_form(&[("VerificationSid", sid), ("Code", code)]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
 }
