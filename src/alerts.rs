@@ -446,22 +446,38 @@ async fn deliver(
                     Outcome::Status(s) => s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
                     Outcome::Failed => false,
                 };
-                let then = if not_now {
-                    format!(
-                        "held, to be tried again in {} s",
+                if not_now {
+                    warn!(
+                        event = alert.event,
+                        window = alert.window.unwrap_or("-"),
+                        attempt,
+                        status,
+                        error,
+                        "operator alert not delivered; held, to be tried again in {} s",
                         retry.held_retry.as_secs()
-                    )
+                    );
                 } else {
-                    "giving up".to_owned()
-                };
-                warn!(
-                    event = alert.event,
-                    window = alert.window.unwrap_or("-"),
-                    attempt,
-                    status,
-                    error,
-                    "operator alert not delivered; {then}"
-                );
+                    // Asking again would be refused again: the settings need fixing,
+                    // which is the operator's to do, so it is said as an error, with
+                    // what to look at.
+                    let fix = match outcome {
+                        Outcome::Status(s) if s.is_redirection() => {
+                            "it answered with a redirect, which is not followed: set ROOMGATE_ALERT_WEBHOOK_URL to where it leads"
+                        }
+                        Outcome::Status(_) => {
+                            "it refused the request: check ROOMGATE_ALERT_WEBHOOK_URL and ROOMGATE_ALERT_WEBHOOK_SECRET"
+                        }
+                        _ => "check ROOMGATE_ALERT_WEBHOOK_URL",
+                    };
+                    tracing::error!(
+                        event = alert.event,
+                        window = alert.window.unwrap_or("-"),
+                        attempt,
+                        status,
+                        error,
+                        "operator alert not delivered; giving up: {fix}"
+                    );
+                }
                 return if not_now {
                     Delivery::NotNow
                 } else {
@@ -782,6 +798,48 @@ mod tests {
         wait_for_requests(&server, 1).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    }
+
+    /// An answer asking again can't change (a redirect, a refusal) is the settings'
+    /// fault: an error that says what to fix, not a warning like a passing outage.
+    #[tokio::test]
+    async fn an_answer_that_needs_the_settings_fixed_says_so_as_an_error() {
+        for (status, fix) in [
+            (307, "set ROOMGATE_ALERT_WEBHOOK_URL to where it leads"),
+            (
+                401,
+                "check ROOMGATE_ALERT_WEBHOOK_URL and ROOMGATE_ALERT_WEBHOOK_SECRET",
+            ),
+        ] {
+            let (logs, _guard) = crate::test_support::capture_logs();
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(
+                    ResponseTemplate::new(status).insert_header("location", "https://elsewhere/"),
+                )
+                .expect(1)
+                .mount(&server)
+                .await;
+            sender(&server, 8).send(alert());
+            wait_for_requests(&server, 1).await;
+            let said = poll_logs(&logs, "giving up").await;
+            assert!(
+                said.contains("ERROR") && said.contains(fix),
+                "{status}: {said}"
+            );
+        }
+    }
+
+    /// The captured logs once they hold `needle` (or after a second).
+    async fn poll_logs(logs: &crate::test_support::CapturedLogs, needle: &str) -> String {
+        for _ in 0..100 {
+            let text = logs.text();
+            if text.contains(needle) {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        logs.text()
     }
 
     // The single-threaded test runtime doesn't run the delivery task until this test
