@@ -693,7 +693,12 @@ impl SignInService {
                 Ok(Checked::Superseded)
             }
             Err(err) => {
-                let notice = Notice::from_verify_error(&err);
+                let notice = match &err {
+                    // The account's request rate, not this code's: passing, so busy,
+                    // and the same code may be tried again (the sign-in is kept).
+                    VerifyError::RateLimited(_) => Notice::Unavailable,
+                    err => Notice::from_verify_error(err),
+                };
                 tracing::warn!(
                     %user, %room,
                     twilio_code = ?err.twilio_code(), error = %err, notice = notice.kind(),

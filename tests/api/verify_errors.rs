@@ -155,7 +155,8 @@ async fn check_errors_map_to_their_pages() {
     let cases = [
         (twilio_error(429, 60202), StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
         (twilio_error(404, 20404), StatusCode::GONE, "This code has expired"),
-        (twilio_error(429, 20429), StatusCode::TOO_MANY_REQUESTS, "Too many codes requested"),
+        // The account's request rate: passing, so busy, and the code kept.
+        (twilio_error(429, 20429), StatusCode::SERVICE_UNAVAILABLE, "Service busy"),
         (
             ResponseTemplate::new(404).set_body_json(serde_json::json!({
                 "type": "https://www.twilio.com/docs/api/errors/20404",
