@@ -168,7 +168,7 @@ impl TypedSession {
                 // for the longest lifetime that can be configured, which any later
                 // setting may give it); a pending sign-in (which anyone can get, by
                 // posting any name) only as long as a sign-in lives.
-                let lives = match self.grant() {
+                let granted = match self.grant() {
                     Some(Grant {
                         expires_at: Some(at),
                         ..
@@ -177,8 +177,16 @@ impl TypedSession {
                     ),
                     Some(_) => crate::config::MAX_SESSION_TTL,
                     None if self.session.contains_key(GRANT) => crate::config::MAX_SESSION_TTL,
-                    None => crate::signin::SIGN_IN_TTL + crate::signin::SIGN_IN_AFTERLIFE,
+                    None => Duration::ZERO,
                 };
+                // A pending sign-in the cookie holds too (a grant's holder signing in
+                // again) lives its own time, whatever is left of the grant.
+                let pending = if self.session.contains_key(PENDING) {
+                    crate::signin::SIGN_IN_TTL + crate::signin::SIGN_IN_AFTERLIFE
+                } else {
+                    Duration::ZERO
+                };
+                let lives = granted.max(pending);
                 let ttl = lives + Duration::from_secs(60);
                 self.policy.store.put(&revoked_key(&sid), b"1", ttl).await
             }

@@ -595,7 +595,11 @@ impl SignInService {
                 sid
             }
             StartState::Sent(sid) => sid,
-            StartState::Failed(notice) => return Ok(Checked::Ended(notice)),
+            // The start failed (or its outcome never came): no code to judge.
+            StartState::Failed(notice) => {
+                attempt.not_judged().await;
+                return Ok(Checked::Ended(notice));
+            }
             // Nothing sent: the same answers a wrong code gets, in the time a call to
             // Verify takes, or what Verify refusing everyone gets (see `pace`).
             StartState::NotSent | StartState::InFlight => {
@@ -706,9 +710,13 @@ impl SignInService {
                 );
                 match notice {
                     // A busy service may be retried with the same code, and the check
-                    // it took comes back: an outage costs no attempt.
+                    // it took comes back if Verify surely didn't judge it: an outage
+                    // costs no attempt. (A timeout or an answer not understood may
+                    // have been judged, and counted by Verify: it stays spent.)
                     Notice::Unavailable => {
-                        attempt.not_judged().await;
+                        if err.left_the_code_unjudged() {
+                            attempt.not_judged().await;
+                        }
                         Ok(Checked::Ended(notice))
                     }
                     Notice::TooManyAttempts | Notice::Expired => attempt.failed(notice).await,
@@ -750,7 +758,8 @@ struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// The code was not judged (Verify down, busy or its breaker open, for a name
-    /// with a code or, alike, one without): the check it took is given back.
+    /// with a code or, alike, one without; or its start failed): the check it took is
+    /// given back.
     async fn not_judged(&self) {
         let Some(window) = &self.window else { return };
         if let Err(e) = self

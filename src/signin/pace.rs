@@ -110,8 +110,8 @@ impl Pace {
     }
 
     /// A check that reached Verify, how long it took, and how it failed if it did.
-    /// As for starts, only an answer is a measurement; Verify down is told to others
-    /// while it lasts, and any answer ends that.
+    /// As for starts, only an answer is a measurement. Verify down is told to others
+    /// while it lasts; a check that succeeded ends that (as a start that did).
     pub fn checked(&self, took: Duration, failed: Option<Notice>) {
         match failed {
             None => {

@@ -162,6 +162,18 @@ impl VerifyError {
         }
     }
 
+    /// Whether the code sent with the request was surely not judged: never sent (the
+    /// guard refused it), no connection, a 5xx (Verify failed to handle it), or a
+    /// passing limit on the account (20429). A timeout or an answer (any other 4xx, or
+    /// one not understood) may have judged it, and Verify counted the attempt.
+    pub fn left_the_code_unjudged(&self) -> bool {
+        match self {
+            Self::Busy(_) | Self::Connect(_) | Self::RateLimited(_) => true,
+            Self::Api(e) => e.status >= 500,
+            _ => false,
+        }
+    }
+
     /// An error of the verifier's own making, as the local verifier raises them.
     pub fn local(code: u32, status: u16, message: &str) -> Self {
         Self::from_api(TwilioApiError {

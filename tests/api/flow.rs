@@ -418,3 +418,51 @@ async fn a_longer_lifetime_set_later_neither_lengthens_a_session_nor_revives_a_l
     assert_eq!(long.get_room("standup").await.status(), StatusCode::OK);
     assert!(long.room_csrf("standup").await.len() > 10);
 }
+
+/// A logout's revocation lasts as long as anything the cookie holds could be used:
+/// a grant nearly over, with a sign-in pending beside it (its holder signing in
+/// again), is revoked for the sign-in's lifetime, not the grant's last seconds.
+#[tokio::test]
+async fn a_revocation_outlives_a_pending_sign_in_beside_a_grant_nearly_over() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let clock = Arc::new(roomgate::clock::ManualClock::default());
+    let store = Arc::new(roomgate::store::memory::MemoryStore::with_clock(
+        clock.clone(),
+    ));
+    let app = spawn_app_with(
+        &[("ROOMGATE_SESSION_TTL", "300")],
+        roomgate::startup::Overrides {
+            store: Some(store.clone()),
+            clock: Some(clock.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.sign_in("standup", "alice").await;
+    clock.advance(Duration::from_secs(290));
+    mock_start_ok().mount(&app.verify).await;
+    assert_is_redirect_to(
+        &app.post_login("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    let now_ms = u64::try_from(
+        roomgate::clock::Clock::now(&*clock)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let before = store.tables().expiries("revoked-session:");
+    assert_is_redirect_to(&app.post_logout("standup").await, "/");
+    let logged_out: Vec<u64> = store
+        .tables()
+        .expiries("revoked-session:")
+        .into_iter()
+        .filter(|entry| !before.contains(entry))
+        .map(|(_, at)| at - now_ms)
+        .collect();
+    assert_eq!(logged_out.len(), 1, "{logged_out:?}");
+    assert!(logged_out[0] >= 10 * 60_000, "{logged_out:?} ms");
+}

@@ -291,3 +291,28 @@ async fn checks_verify_never_judged_cost_no_attempt() {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(resp.text().await.unwrap().contains("4 attempts"));
 }
+
+/// A check Verify may have judged stays spent: an answer not understood (here a
+/// status it doesn't know), like a timeout, may have come after Verify counted the
+/// attempt. Five of them, and the sixth post is "too many attempts" without Verify
+/// being asked.
+#[tokio::test]
+async fn a_check_verify_may_have_judged_stays_spent() {
+    let app = spawn_app_with(
+        &[("ROOMGATE_CHECKS_PER_IP_PER_MINUTE", "100")],
+        Default::default(),
+    )
+    .await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("some_future_status")
+        .expect(5)
+        .mount(&app.verify)
+        .await;
+    app.post_login("standup", "alice").await;
+    for _ in 0..5 {
+        let resp = app.post_code("standup", "123456").await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let resp = app.post_code("standup", "123456").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}
