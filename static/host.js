@@ -14,15 +14,18 @@
   const room = meta('room');
   const me = meta('identity');
   const status = document.getElementById('host-status');
+  const count = document.getElementById('host-count');
   const list = document.getElementById('host-participants');
   const endButton = document.getElementById('end-room');
-  if (!status || !list || !endButton) return;
+  if (!status || !count || !list || !endButton) return;
 
   const POLL_MS = 5000;
   let timer = null;
 
+  // What an action did, or why a listing failed: read out, once (the same text
+  // again is left alone, so a failing poll isn't read out every few seconds).
   function say(text) {
-    status.textContent = text;
+    if (status.textContent !== text) status.textContent = text;
   }
 
   function describe(resp, body) {
@@ -67,23 +70,32 @@
       list.appendChild(item);
     });
     const n = participants.length;
-    say(n === 0
+    count.textContent = n === 0
       ? t('host-nobody', 'Nobody is connected right now.')
-      : tn('host-connected-count', n, '{n} person connected.', '{n} people connected.', { n }));
+      : tn('host-connected-count', n, '{n} person connected.', '{n} people connected.', { n });
   }
 
   // One listing at a time: a slow one (the Video API paging slowly) is not joined
   // by the next poll's, which would pile up and take the browser's connections to
   // the site from the room page's own requests.
   let listing = false;
+  let listingFailed = false;
   function refresh() {
     if (listing) return;
     listing = true;
     call('GET', '/rooms/' + room + '/participants').then((r) => {
-      if (r.resp.ok && r.body) render(r.body.participants || []);
-      else say(describe(r.resp, r.body));
+      if (r.resp.ok && r.body) {
+        render(r.body.participants || []);
+        // A listing's failure said before is over.
+        if (listingFailed) say('');
+        listingFailed = false;
+      } else {
+        say(describe(r.resp, r.body));
+        listingFailed = true;
+      }
     }).catch(() => {
       say(t('host-list-unreachable', 'Could not reach roomgate to list participants.'));
+      listingFailed = true;
     }).finally(() => { listing = false; });
   }
 
@@ -106,13 +118,24 @@
   const startRecording = document.getElementById('recording-start');
   const stopRecording = document.getElementById('recording-stop');
 
+  // Set from a press of Start or Stop until the other one shows: the button pressed
+  // goes (disabled while it waits, it has lost focus already), and focus moves to
+  // the one taking its place.
+  let focusFollows = false;
+
   function syncRecording(on) {
     if (!startRecording || !stopRecording) return;
     startRecording.hidden = on;
     stopRecording.hidden = !on;
+    const shown = on ? stopRecording : startRecording;
+    if (focusFollows && !shown.disabled) {
+      shown.focus();
+      focusFollows = false;
+    }
   }
 
   function setRecording(action, button) {
+    focusFollows = document.activeElement === button;
     button.disabled = true;
     call('POST', '/rooms/' + room + '/recording/' + action).then((r) => {
       button.disabled = false;
@@ -128,7 +151,15 @@
       } else {
         say(describe(r.resp, r.body));
       }
-    }).catch(() => { say(t('script-unreachable', 'Could not reach roomgate.')); button.disabled = false; });
+      // Refused: the same button is back, and so is focus.
+      if (focusFollows && !button.hidden) button.focus();
+      focusFollows = false;
+    }).catch(() => {
+      say(t('script-unreachable', 'Could not reach roomgate.'));
+      button.disabled = false;
+      if (focusFollows) button.focus();
+      focusFollows = false;
+    });
   }
 
   if (startRecording && stopRecording) {

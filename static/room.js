@@ -50,6 +50,8 @@
     mic: byId('toggle-mic'),
     camera: byId('toggle-camera'),
     recording: byId('recording-indicator'),
+    announcer: byId('announcer'),
+    errorHome: byId('error-home'),
   };
 
   // Twilio error codes (https://www.twilio.com/docs/api/errors).
@@ -114,6 +116,7 @@
     ui.errorMessage.textContent = message;
     ui.errorMessage.hidden = false;
     ui.errorSignin.hidden = !opts.signIn;
+    if (ui.errorHome) ui.errorHome.hidden = !opts.home;
     retryAction = opts.retry || null;
     ui.retry.hidden = !retryAction;
     ui.retry.textContent = opts.retryLabel || t('room-retry', 'Retry');
@@ -133,6 +136,7 @@
     ui.errorMessage.textContent = '';
     ui.errorMessage.hidden = true;
     ui.errorSignin.hidden = true;
+    if (ui.errorHome) ui.errorHome.hidden = true;
     ui.retry.hidden = true;
     syncErrorBox();
   }
@@ -142,13 +146,43 @@
     showButtons('none');
     recordError(code, message);
     showError(message, opts);
+    focusErrorAction();
+  }
+
+  // What happens in the room, for screen readers: a polite log of the latest few.
+  function announce(text) {
+    if (!ui.announcer) return;
+    const line = document.createElement('p');
+    line.textContent = text;
+    ui.announcer.appendChild(line);
+    while (ui.announcer.childElementCount > 5) ui.announcer.firstElementChild.remove();
   }
 
   // 'pending': Leave shown but disabled; 'leave'; 'rejoin'; 'none'.
+  // Set while the button pressed (Leave, Rejoin) has gone and nothing took its place
+  // yet: focus goes to whatever does, rather than falling to the page.
+  let focusFollows = false;
+
   function showButtons(which) {
+    const pressed = document.activeElement === ui.leave || document.activeElement === ui.rejoin;
     ui.leave.hidden = which !== 'leave' && which !== 'pending';
     ui.leave.disabled = which !== 'leave';
     ui.rejoin.hidden = which !== 'rejoin';
+    if (!pressed && !focusFollows) return;
+    const next = !ui.rejoin.hidden ? ui.rejoin : !ui.leave.disabled && !ui.leave.hidden ? ui.leave : null;
+    focusFollows = !next;
+    if (next) next.focus();
+  }
+
+  // After an error took the buttons away: its first way on (Retry, a link).
+  function focusErrorAction() {
+    if (!focusFollows) return;
+    const actions = [ui.retry, ui.errorHome && ui.errorHome.querySelector('a'), ui.errorSignin.querySelector('a')];
+    const first = actions.find((el) => el && !el.closest('[hidden]') && !el.disabled);
+    if (first) {
+      first.focus();
+      focusFollows = false;
+    }
   }
 
   // ---- Camera and microphone -------------------------------------------
@@ -412,12 +446,15 @@
     return localTracks.filter((t) => t.kind === kind);
   }
 
+  // The button's name says what pressing it does ("Unmute microphone"); its look
+  // says the device is off. (No aria-pressed besides: a toggle whose name changes
+  // too reads as its opposite.)
   function syncToggle(button, kind, onText, offText) {
     if (!button) return;
     const tracks = tracksOf(kind);
     const on = tracks.length > 0 && tracks.every((t) => t.isEnabled !== false);
     button.hidden = tracks.length === 0;
-    button.setAttribute('aria-pressed', on ? 'true' : 'false');
+    button.classList.toggle('is-off', !on);
     button.textContent = on ? onText : offText;
   }
 
@@ -519,15 +556,16 @@
       setStatus(disconnected);
       fail(
         error.code,
-        t('script-duplicate', 'You joined this room from another tab or device, so this one was disconnected.')
+        t('script-duplicate', 'You joined this room from another tab or device, so this one was disconnected.'),
+        { home: true }
       );
     } else if (error.code === ROOM_COMPLETED) {
       setState('left');
       setStatus(t('script-room-ended', 'The room has ended.'));
-      fail(error.code, t('script-host-ended', 'A host ended this room for everyone.'));
+      fail(error.code, t('script-host-ended', 'A host ended this room for everyone.'), { home: true });
     } else if (PARTICIPANT_REMOVED.includes(error.code)) {
       setStatus(disconnected);
-      fail(error.code, t('script-host-removed', 'A host removed you from this room.'));
+      fail(error.code, t('script-host-removed', 'A host removed you from this room.'), { home: true });
     } else if (NETWORK_CODES.includes(error.code) && !autoRejoined) {
       // The SDK gave up reconnecting: try once more ourselves, with a fresh token.
       autoRejoined = true;
@@ -549,8 +587,14 @@
     setStatus(connected);
     showButtons('leave');
     room.participants.forEach(addParticipant);
-    room.on('participantConnected', addParticipant);
-    room.on('participantDisconnected', removeParticipant);
+    room.on('participantConnected', (participant) => {
+      addParticipant(participant);
+      announce(t('script-participant-joined', '{name} joined the room.', { name: participant.identity }));
+    });
+    room.on('participantDisconnected', (participant) => {
+      removeParticipant(participant);
+      announce(t('script-participant-left', '{name} left the room.', { name: participant.identity }));
+    });
     room.on('reconnecting', () => setStatus(t('script-reconnecting', 'Connection lost. Reconnecting…')));
     room.on('reconnected', () => setStatus(connected));
     room.on('dominantSpeakerChanged', highlightSpeaker);
@@ -706,6 +750,9 @@
 
   function showRecording(on) {
     on = !!on;
+    if (on !== !!hook.recording) {
+      announce(on ? t('script-recording-started', 'Recording started.') : t('script-recording-stopped', 'Recording stopped.'));
+    }
     hook.recording = on;
     if (ui.recording) ui.recording.hidden = !on;
     // The host controls (static/host.js) show Start or Stop to match.

@@ -141,12 +141,20 @@ test('recording: Start shows "Recording" to everyone within 2 s, Stop takes it a
     // 1. The SDK's events.
     let took = await clickAndSee(start, sign, 'visible', changed);
     assert.match(await sign.textContent(), /Recording/);
+    // Styled as a sign (a rule left open above it once dropped its background), and
+    // told to screen readers once, politely.
+    const background = await sign.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.equal(background, 'rgb(185, 28, 28)');
+    await bob.locator('#announcer').filter({ hasText: 'Recording started.' }).waitFor();
     await stop.waitFor();
     assert.ok(await start.isHidden(), 'the host now sees Stop');
+    // The button pressed went away: focus is on the one that took its place.
+    assert.ok(await stop.evaluate((el) => el === document.activeElement), 'focus on Stop');
     await alice.locator('#recording-indicator').waitFor({ state: 'visible' });
     await h.screenshot(bob, SCENARIO);
     took = Math.max(took, await clickAndSee(stop, sign, 'hidden', changed));
     await start.waitFor();
+    await bob.locator('#announcer').filter({ hasText: 'Recording stopped.' }).waitFor();
 
     // 2. No events arrive: roomgate's answer to the page's poll carries it.
     viaEvents = false;

@@ -98,6 +98,57 @@ fn serve(req: &HttpRequest, index: usize, cache: &'static str) -> HttpResponse {
 mod tests {
     use super::*;
 
+    /// Every rule of the stylesheet is closed where it should be: one left open made
+    /// the browser read the rules after it as nested in it, and the recording sign
+    /// and the host's recording buttons lost their styles without a word. (Comments
+    /// and strings hold no braces that count.)
+    #[test]
+    fn the_stylesheet_closes_every_block_it_opens() {
+        let css = include_str!("../../static/style.css");
+        let (mut depth, mut line, mut chars) = (0i32, 1, css.chars().peekable());
+        let mut opened_at = Vec::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\n' => line += 1,
+                '/' if chars.peek() == Some(&'*') => {
+                    let mut last = ' ';
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            line += 1;
+                        }
+                        if last == '*' && c == '/' {
+                            break;
+                        }
+                        last = c;
+                    }
+                }
+                '"' | '\'' => {
+                    for d in chars.by_ref() {
+                        if d == c {
+                            break;
+                        }
+                    }
+                }
+                '{' => {
+                    depth += 1;
+                    opened_at.push(line);
+                }
+                '}' => {
+                    depth -= 1;
+                    assert!(depth >= 0, "a '}}' with nothing open, line {line}");
+                    opened_at.pop();
+                }
+                _ => {}
+            }
+            // Only @media and @supports hold rules; a rule inside a rule is a slip.
+            assert!(
+                depth <= 2,
+                "a block three deep at line {line}: one left open?"
+            );
+        }
+        assert_eq!(depth, 0, "blocks left open, from lines {opened_at:?}");
+    }
+
     /// A file added to `static/` without a line here would be a 404 in production.
     #[test]
     fn every_file_of_the_folder_is_served_and_nothing_else() {
