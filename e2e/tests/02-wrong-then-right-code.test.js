@@ -39,7 +39,7 @@ test('a wrong code is announced with the attempts left, then the right code gets
     // …and is tied to the field it is about.
     const field = page.locator('#code');
     assert.equal(await field.getAttribute('aria-invalid'), 'true');
-    assert.equal(await field.getAttribute('aria-describedby'), 'code-error');
+    assert.equal(await field.getAttribute('aria-describedby'), 'code-error code-sent');
     assert.equal(await page.getByRole('textbox', { name: 'One-time code' }).count(), 1);
 
     await h.screenshot(page, SCENARIO);

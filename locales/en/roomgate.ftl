@@ -25,6 +25,8 @@ home-hint = Type the name of the room from your invitation.
 home-room-label = Room name
 home-continue = Continue
 home-room-invalid = Room names use lowercase letters, digits and dashes, like "team-standup".
+home-room-missing = Type the name of the room from your invitation.
+title-error = Error: { $title }
 
 ## The join form (/rooms/{room})
 

@@ -20,6 +20,8 @@ home-hint = Escribe el nombre de la sala que aparece en tu invitación.
 home-room-label = Nombre de la sala
 home-continue = Continuar
 home-room-invalid = Los nombres de sala usan letras minúsculas, números y guiones, por ejemplo “team-standup”.
+home-room-missing = Escribe el nombre de la sala que aparece en tu invitación.
+title-error = Error: { $title }
 
 ## Formulario para unirse a una sala
 

@@ -20,6 +20,8 @@ home-hint = Saisissez le nom de la salle indiqué dans votre invitation.
 home-room-label = Nom de la salle
 home-continue = Continuer
 home-room-invalid = Les noms de salle se composent de lettres minuscules, de chiffres et de tirets, par exemple « team-standup ».
+home-room-missing = Saisissez le nom de la salle indiqué dans votre invitation.
+title-error = Erreur : { $title }
 
 ## Formulaire de connexion à une salle
 

@@ -22,6 +22,8 @@ home-hint = 招待状に記載されているルーム名を入力してくだ�
 home-room-label = ルーム名
 home-continue = 次へ
 home-room-invalid = ルーム名には英小文字、数字、ハイフンを使用できます（例：「team-standup」）。
+home-room-missing = 招待に記載されているルーム名を入力してください。
+title-error = エラー: { $title }
 
 ## ルームへの参加フォーム
 

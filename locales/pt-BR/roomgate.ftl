@@ -20,6 +20,8 @@ home-hint = Digite o nome da sala que está no seu convite.
 home-room-label = Nome da sala
 home-continue = Continuar
 home-room-invalid = Os nomes de sala usam letras minúsculas, números e hifens, como “team-standup”.
+home-room-missing = Digite o nome da sala que está no seu convite.
+title-error = Erro: { $title }
 
 ## Formulário para entrar em uma sala
 

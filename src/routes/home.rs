@@ -33,27 +33,27 @@ pub async fn home(tr: Tr, state: web::Data<AppState>) -> Result<HttpResponse, Pa
 
 #[derive(Deserialize)]
 pub struct RoomQuery {
-    #[serde(default)]
-    room: String,
+    room: Option<String>,
 }
 
 /// The home form's target (a GET form, so it works without JavaScript).
 pub async fn go_to_room(tr: Tr, query: web::Query<RoomQuery>) -> Result<HttpResponse, PageError> {
-    // Nothing typed (or `/rooms` itself, from a link or a shortened path): the home
-    // page's form, not an error about a name nobody gave.
-    if query.room.trim().is_empty() {
+    // `/rooms` itself (a link, a shortened path): the home page's form, not an error
+    // about a name nobody was asked for.
+    let Some(typed) = query.room.as_deref() else {
         return Ok(see_other("/"));
-    }
-    match RoomName::from_input(&query.room) {
-        Ok(room) => Ok(see_other(&format!("/rooms/{room}"))),
-        Err(_) => {
-            let mut resp = render(HomePage {
-                tr: &tr,
-                room: query.room.trim(),
-                error: Some(&tr.t("home-room-invalid")),
-            })?;
-            *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
-            Ok(resp)
-        }
-    }
+    };
+    // The form sent with nothing in it says so, rather than coming back as it was.
+    let error = match RoomName::from_input(typed) {
+        Ok(room) => return Ok(see_other(&format!("/rooms/{room}"))),
+        Err(_) if typed.trim().is_empty() => tr.t("home-room-missing"),
+        Err(_) => tr.t("home-room-invalid"),
+    };
+    let mut resp = render(HomePage {
+        tr: &tr,
+        room: typed.trim(),
+        error: Some(&error),
+    })?;
+    *resp.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    Ok(resp)
 }

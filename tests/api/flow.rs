@@ -123,6 +123,12 @@ async fn a_wrong_code_shows_the_form_again_with_the_attempts_left() {
     let html = first.text().await.unwrap();
     assert!(html.contains("That code is not right"));
     assert!(html.contains("4 attempts left"));
+    // Said in the title too, and tied to the field (with what was sent where).
+    assert!(html.contains("<title>Error: Enter your code"), "{html}");
+    assert!(
+        html.contains(r#"aria-describedby="code-error code-sent""#),
+        "{html}"
+    );
     let second = app
         .post_code("standup", "111111")
         .await

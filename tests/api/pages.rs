@@ -56,9 +56,21 @@ async fn the_home_form_goes_to_the_room() {
             .unwrap()
             .contains("Room names use lowercase letters")
     );
-    // Nothing typed: back to the form, no error.
-    for empty in ["/rooms", "/rooms/", "/rooms?room=", "/rooms?room=%20"] {
-        assert_is_redirect_to(&app.get(empty).await, "/");
+    // `/rooms` itself: back to the form, no error.
+    for bare in ["/rooms", "/rooms/"] {
+        assert_is_redirect_to(&app.get(bare).await, "/");
+    }
+    // The form sent with nothing in it: said so, at the field, in the title too.
+    for empty in ["/rooms?room=", "/rooms?room=%20"] {
+        let resp = app.get(empty).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{empty}");
+        let html = resp.text().await.unwrap();
+        assert!(
+            html.contains("Type the name of the room from your invitation."),
+            "{html}"
+        );
+        assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+        assert!(html.contains("<title>Error: "), "{html}");
     }
     // With the trailing slash, as without.
     assert_is_redirect_to(&app.get("/rooms/?room=standup").await, "/rooms/standup");
