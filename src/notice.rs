@@ -122,6 +122,22 @@ impl Notice {
         }
     }
 
+    /// [`Self::message`] for a new code asked for from the code page ("Send a new
+    /// code", "Call me instead"): a limit there is mostly the wait between codes,
+    /// which "there were too many attempts" misdescribed.
+    pub fn resend_message(self, tr: &Tr) -> String {
+        match self {
+            Self::Limited { .. } => {
+                let wait = self
+                    .retry_after()
+                    .map(|secs| wait_phrase(tr, secs))
+                    .unwrap_or_default();
+                tr.t1("notice-resend-wait", "wait", wait)
+            }
+            other => other.message(tr),
+        }
+    }
+
     /// How a verification that ended with this notice counts in the metrics.
     pub fn fail_reason(self) -> FailReason {
         match self {

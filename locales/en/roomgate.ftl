@@ -80,6 +80,7 @@ logout-unavailable = Signing out could not be confirmed just now. Please try aga
 notice-locked-out-title = Sign-in locked
 # $wait: one of the wait-* phrases below, e.g. "in about 15 minutes".
 notice-limited = There were too many attempts. Try again { $wait }.
+notice-resend-wait = A new code can be sent { $wait }.
 notice-locked-out = After several failed sign-ins, signing in is locked for a while. Try again { $wait }.
 notice-busy = We can't send codes right now because of high demand. Try again { $wait }.
 

@@ -70,6 +70,7 @@ notice-unavailable = El servicio de verificación está saturado o no responde e
 logout-unavailable = No se ha podido confirmar el cierre de sesión en este momento. Vuelve a intentarlo dentro de un minuto.
 notice-locked-out-title = Inicio de sesión bloqueado
 notice-limited = Hubo demasiados intentos. Vuelve a intentarlo { $wait }.
+notice-resend-wait = Se podrá enviar un nuevo código { $wait }.
 notice-locked-out = Después de varios intentos fallidos, el inicio de sesión queda bloqueado durante un tiempo. Vuelve a intentarlo { $wait }.
 notice-busy = No podemos enviar códigos en este momento debido a la alta demanda. Vuelve a intentarlo { $wait }.
 

@@ -70,6 +70,7 @@ notice-unavailable = Le service de vérification est surchargé ou injoignable p
 logout-unavailable = La déconnexion n’a pas pu être confirmée pour le moment. Veuillez réessayer dans une minute.
 notice-locked-out-title = Connexion bloquée
 notice-limited = Il y a eu trop de tentatives. Réessayez { $wait }.
+notice-resend-wait = Un nouveau code pourra être envoyé { $wait }.
 notice-locked-out = Après plusieurs échecs de connexion, la connexion est bloquée pendant un moment. Réessayez { $wait }.
 notice-busy = Nous ne pouvons pas envoyer de codes pour le moment en raison d’une forte demande. Réessayez { $wait }.
 

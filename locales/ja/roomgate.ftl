@@ -68,6 +68,7 @@ notice-unavailable = 認証サービスが混み合っているか、現在接�
 logout-unavailable = 現在、サインアウトを確認できませんでした。1 分ほど待ってから、もう一度お試しください。
 notice-locked-out-title = サインインがロックされています
 notice-limited = 試行回数が多すぎます。{ $wait }にもう一度お試しください。
+notice-resend-wait = 新しいコードは{ $wait }に送信できます。
 notice-locked-out = サインインに何度も失敗したため、しばらくの間サインインがロックされています。{ $wait }にもう一度お試しください。
 notice-busy = 現在リクエストが集中しているため、コードを送信できません。{ $wait }にもう一度お試しください。
 

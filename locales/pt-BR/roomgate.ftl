@@ -70,6 +70,7 @@ notice-unavailable = O serviço de verificação está sobrecarregado ou indispo
 logout-unavailable = Não foi possível confirmar a saída agora. Tente novamente daqui a um minuto.
 notice-locked-out-title = Acesso bloqueado
 notice-limited = Houve tentativas demais. Tente novamente { $wait }.
+notice-resend-wait = Um novo código poderá ser enviado { $wait }.
 notice-locked-out = Depois de várias tentativas de acesso sem sucesso, o acesso fica bloqueado por um tempo. Tente novamente { $wait }.
 notice-busy = Não podemos enviar códigos agora por causa da alta demanda. Tente novamente { $wait }.
 

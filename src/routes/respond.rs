@@ -124,7 +124,10 @@ fn notice_body(tr: &Tr, room: &RoomName, notice: Notice, back: Back) -> Result<B
         NoticePage {
             tr,
             title: &notice.title(tr),
-            message: &notice.message(tr),
+            message: &match back {
+                Back::Code => notice.resend_message(tr),
+                Back::Start => notice.message(tr),
+            },
             action_href: Some(&href),
             action_label: &label,
         }
@@ -217,11 +220,15 @@ mod tests {
         let elsewhere = body(&en.clone().at("/rooms/retro"), "standup", wait_45);
         let room = RoomName::parse("standup").unwrap();
         let to_code = notice_body(&en, &room, wait_45, Back::Code).unwrap();
+        let to_code_text = std::str::from_utf8(&to_code).unwrap();
+        assert!(to_code_text.contains(r#"href="/rooms/standup/verify""#));
+        // From the code page, a limit is the wait before the next code, not "too many
+        // attempts".
         assert!(
-            std::str::from_utf8(&to_code)
-                .unwrap()
-                .contains(r#"href="/rooms/standup/verify""#)
+            to_code_text.contains("A new code can be sent in 45 seconds."),
+            "{to_code_text}"
         );
+        assert!(!to_code_text.contains("too many attempts"));
         for other in [
             &wait_44,
             &other_room,
