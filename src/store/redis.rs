@@ -519,6 +519,23 @@ struct Connected {
     ready: AtomicBool,
     /// The eviction policy found that may drop our keys (see [`evicting_policy`]).
     evicts: OnceLock<Option<String>>,
+    /// Why the last set-up failed, while not ready: what every refused operation (and
+    /// so `/readyz`) says. A store written by a newer roomgate is not a connection
+    /// that hasn't come yet.
+    why_not: std::sync::Mutex<Option<String>>,
+}
+
+impl Connected {
+    fn why_not(&self) -> Option<String> {
+        self.why_not
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_why_not(&self, why: Option<String>) {
+        *self.why_not.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
 }
 
 /// What setting up needs, apart from the store, so a background task can do it.
@@ -595,13 +612,23 @@ impl Link {
             wait = (wait * 2).min(SET_UP_RETRY_MAX);
             let e = match self.set_up().await {
                 Ok(()) => {
+                    self.connected.set_why_not(None);
                     tracing::info!(
                         location = %self.location,
                         "Redis can be reached; the store is in service and sign-ins resume"
                     );
                     return;
                 }
-                Err(e) => e.to_string(),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    // Not a connection still to come: say so at once and in every
+                    // refusal, and keep looking (a flush, or the right prefix, mends it).
+                    self.connected.set_why_not(Some(e.to_string()));
+                    e.to_string()
+                }
+                Err(e) => {
+                    self.connected.set_why_not(None);
+                    e.to_string()
+                }
             };
             if e != told.0 || told.1.elapsed() >= STILL_WAITING_EVERY {
                 tracing::warn!("{e}; still refusing sign-ins as busy, and trying again");
@@ -779,9 +806,10 @@ impl RedisStore {
         op: impl Future<Output = Result<T, RedisError>> + Send,
     ) -> Result<T, StoreError> {
         if !self.link.connected.ready.load(Ordering::Acquire) {
+            let why = self.link.connected.why_not();
             return Err(StoreError::unavailable(
                 BACKEND,
-                format!("can't connect to {} yet", self.link.location),
+                why.unwrap_or_else(|| format!("can't connect to {} yet", self.link.location)),
             ));
         }
         let _permit = match tokio::time::timeout(PERMIT_WAIT, self.in_flight.acquire()).await {
@@ -1949,6 +1977,51 @@ mod tests {
         assert!(e.to_string().contains("busy"), "{e}");
         drop(held);
         assert_eq!(store.get("k").await.unwrap(), None);
+    }
+
+    /// Started before Redis: refused as "can't connect" until it can; then, if what it
+    /// finds is a newer roomgate's store, every refusal (so `/readyz`) says that, not
+    /// "can't connect"; and it comes into service once the store is one it reads.
+    #[tokio::test]
+    async fn a_store_started_before_redis_says_why_it_is_not_in_service() {
+        let mut server = RedisServer::start();
+        server.stop();
+        let store = RedisStore::connect_or_keep_trying(&server.url(), PREFIX)
+            .await
+            .unwrap();
+        let e = store.check().await.unwrap_err();
+        assert!(e.to_string().contains("can't connect"), "{e}");
+
+        server.resume();
+        let mut raw = server.raw().await;
+        let _: () = redis::cmd("SET")
+            .arg("roomgate:schema")
+            .arg(SCHEMA_VERSION + 1)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let said = |needle: &'static str| {
+            let store = &store;
+            async move {
+                for _ in 0..200 {
+                    let now = store.check().await.map(|_| "in service".to_owned());
+                    let now = now.unwrap_or_else(|e| e.to_string());
+                    if now.contains(needle) {
+                        return now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("never said {needle:?}")
+            }
+        };
+        said("newer roomgate").await;
+        let _: () = redis::cmd("SET")
+            .arg("roomgate:schema")
+            .arg(SCHEMA_VERSION)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        said("in service").await;
     }
 
     #[tokio::test]

@@ -7,8 +7,9 @@
 //! instances from running one job at once; one whose instance died is handed out
 //! again when its lease ends.
 //!
-//! The removal is on record (`participant_removed`, `on_connect WHY`) before the job
-//! is queued; one the Video API never carried out gets a second record,
+//! With the store down, the job is tried from memory on the same schedule. The
+//! removal is on record (`participant_removed`, `on_connect WHY`) before the job is
+//! queued; one the Video API never carried out gets a second record,
 //! `participant_not_disconnected` (`on_connect WHY; video unavailable`).
 
 use std::net::IpAddr;
@@ -109,9 +110,17 @@ impl KeepOut {
         match self.inner.store.schedule(QUEUE, &member(&job), now).await {
             Ok(()) => self.inner.wake.notify_one(),
             Err(e) => {
-                tracing::warn!(error = %e, "a disconnection not queued: the store is unavailable; tried once");
+                // Tried from memory instead, on the same schedule: lost with the
+                // process, but not with the store.
+                tracing::warn!(error = %e, "a disconnection not queued: the store is unavailable; tried from memory");
                 let this = self.clone();
-                tokio::spawn(async move { this.attempt(job).await });
+                tokio::spawn(async move {
+                    let mut next = Some(job);
+                    while let Some(job) = next {
+                        tokio::time::sleep(TRIES[usize::from(job.tries)]).await;
+                        next = this.attempt(job).await;
+                    }
+                });
             }
         }
     }
