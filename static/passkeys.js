@@ -94,6 +94,7 @@
     const status = document.getElementById('passkey-status');
     const list = document.getElementById('passkey-list');
     const another = document.getElementById('passkey-add-another');
+    const heading = document.getElementById('passkeys-heading');
     const dismissedKey = `roomgate-passkey-offer-dismissed:${identity}`;
     const remembered = (key) => {
       try { return window.localStorage.getItem(key) === '1'; } catch (e) { return false; }
@@ -107,20 +108,27 @@
       if (!resp.ok) return;
       const { passkeys } = await resp.json();
       list.replaceChildren();
-      for (const p of passkeys) {
+      passkeys.forEach((p, i) => {
         const li = document.createElement('li');
         const label = document.createElement('span');
+        label.id = `passkey-item-${i}`;
         label.textContent = `${text('item')} ${new Date(p.created * 1000).toLocaleString(document.documentElement.lang || undefined)}`;
         const remove = document.createElement('button');
         remove.type = 'button';
         remove.className = 'secondary';
+        remove.id = `passkey-remove-${i}`;
         remove.textContent = text('remove');
+        // "Remove, Passkey added on …": each button named for its own passkey.
+        remove.setAttribute('aria-labelledby', `${remove.id} ${label.id}`);
         remove.dataset.passkeyId = p.id;
         remove.addEventListener('click', async () => {
           const r = await post(`${base}/${encodeURIComponent(p.id)}/remove`, csrf, {});
           if (r.ok) {
             status.textContent = text('removed');
             await refresh();
+            // The button pressed is gone: focus goes on within the section.
+            const next = list.querySelector('button') || (!another.hidden && another) || heading;
+            next.focus();
           } else if (r.status === 403 && text('needsCode')) {
             // Signed in with a passkey: only that one may go from here.
             status.textContent = text('needsCode');
@@ -128,7 +136,7 @@
         });
         li.append(label, ' ', remove);
         list.append(li);
-      }
+      });
       if (!passkeys.length) status.textContent = status.textContent || text('none');
       // Offered while the member has none here (a passkey dropped with a changed
       // number is offered again), unless they said not now.
@@ -170,6 +178,8 @@
       remember(dismissedKey);
       offer.hidden = true;
       another.hidden = false;
+      // The offer (and the button pressed) is gone: focus on what took its place.
+      another.focus();
     });
     section.hidden = false;
     refresh();

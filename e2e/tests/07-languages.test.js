@@ -58,6 +58,14 @@ async function assertNoCspViolation(page, where) {
  * expected in that language.
  */
 async function signInIn(page, gate, t) {
+  // The keyboard's first stop is a link past the header, in the page's language.
+  await page.goto(gate.url('/'));
+  await page.keyboard.press('Tab');
+  const first = await page.evaluate(() => [document.activeElement.textContent, document.activeElement.getAttribute('href')]);
+  assert.deepEqual(first, [t.skip, '#main']);
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+
   await page.goto(gate.url(`/rooms/${ROOM}`));
   assert.equal(await htmlLang(page), t.lang);
   await page.getByRole('heading', { name: t.joinHeading }).waitFor();
@@ -116,6 +124,7 @@ const FRENCH = {
   lang: 'fr',
   smsLocale: 'fr',
   joinHeading: `Rejoindre ${ROOM}`,
+  skip: 'Aller au contenu',
   usernameLabel: 'Nom d’utilisateur',
   sendCode: 'M’envoyer un code',
   codeHeading: 'Saisissez votre code',
@@ -135,6 +144,7 @@ const JAPANESE = {
   lang: 'ja',
   smsLocale: 'ja',
   joinHeading: `${ROOM} に参加`,
+  skip: '本文へ移動',
   usernameLabel: 'ユーザー名',
   sendCode: 'コードを送信',
   codeHeading: 'コードを入力',

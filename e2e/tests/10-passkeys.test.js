@@ -94,6 +94,9 @@ async function registerPasskey(page, authenticator) {
   await offer.getByRole('button', { name: 'Add a passkey' }).click();
   await page.getByText('Passkey added.').waitFor();
   await page.locator('#passkey-list li').first().waitFor();
+  // Each Remove button is named for its own passkey, not just "Remove".
+  const remove = page.getByRole('button', { name: /^Remove Passkey added on / });
+  assert.equal(await remove.count(), await page.locator('#passkey-list li').count());
   const creds = await credentials(authenticator);
   assert.ok(creds.length >= 1, 'the authenticator holds the new credential');
   return creds;

@@ -9,6 +9,7 @@
 
 # The label of the language menu in the page header.
 language-menu = Language
+skip-to-content = Skip to the content
 
 ## Links and buttons shared by several pages
 

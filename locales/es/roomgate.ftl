@@ -4,6 +4,7 @@
 ## Todas las páginas
 
 language-menu = Idioma
+skip-to-content = Ir al contenido
 
 ## Enlaces y botones comunes
 

@@ -4,6 +4,7 @@
 ## Toutes les pages
 
 language-menu = Langue
+skip-to-content = Aller au contenu
 
 ## Liens et boutons communs
 

@@ -6,6 +6,7 @@
 ## すべてのページ
 
 language-menu = 言語
+skip-to-content = 本文へ移動
 
 ## 共通のリンクとボタン
 

@@ -4,6 +4,7 @@
 ## Todas as páginas
 
 language-menu = Idioma
+skip-to-content = Ir para o conteúdo
 
 ## Links e botões comuns
 
