@@ -439,6 +439,8 @@ async fn redis_down_means_busy_and_no_verify_call_then_service_resumes_by_itself
         text.contains("Signing out could not be confirmed"),
         "{text}"
     );
+    // Not a dead end: back to the room page, where signing out is.
+    assert!(text.contains(r#"href="/rooms/standup""#), "{text}");
 
     // Back: service resumes within 5 s, with no restart of roomgate.
     redis.resume();

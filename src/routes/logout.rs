@@ -18,7 +18,8 @@ pub async fn logout(
 ) -> Result<HttpResponse, PageError> {
     // A pending sign-in is left to end with its window (see `signin::pending`): logging
     // out doesn't take back the codes already checked against the name.
-    if let Some(grant) = session.grant() {
+    let grant = session.grant();
+    if let Some(grant) = &grant {
         tracing::info!(user = %state.pseudonyms.of(grant.username.as_str()), room = %grant.room, "signed out");
     }
     // Unrecorded, a copy of the cookie would still work: the session stays as it
@@ -26,13 +27,15 @@ pub async fn logout(
     if let Err(e) = session.end().await {
         tracing::error!(error = %e, "logout not recorded: the store is unavailable");
         state.metrics.store_refusal();
-        // A page (the session's own room page is where to sign out again from).
+        // A page, with the way back to where to sign out again from: the session's
+        // room page (or the start).
+        let back = grant.map_or_else(|| "/".to_owned(), |g| format!("/rooms/{}", g.room));
         let body = NoticePage {
             tr: &tr,
             title: &tr.t("notice-busy-title"),
             message: &tr.t("logout-unavailable"),
-            action_href: None,
-            action_label: "",
+            action_href: Some(&back),
+            action_label: &tr.t("action-try-again"),
         }
         .render()
         .map_err(|e| PageError::Unexpected(anyhow::Error::new(e).context("the logout page")))?;
