@@ -106,10 +106,7 @@ impl Notice {
 
     /// What the participant is told, in `tr`'s language, with when to try again.
     pub fn message(self, tr: &Tr) -> String {
-        let wait = self
-            .retry_after()
-            .map(|secs| wait_phrase(tr, secs))
-            .unwrap_or_default();
+        let wait = self.wait(tr);
         match self {
             Self::Limited { .. } => tr.t1("notice-limited", "wait", wait),
             Self::LockedOut { .. } => tr.t1("notice-locked-out", "wait", wait),
@@ -127,15 +124,16 @@ impl Notice {
     /// which "there were too many attempts" misdescribed.
     pub fn resend_message(self, tr: &Tr) -> String {
         match self {
-            Self::Limited { .. } => {
-                let wait = self
-                    .retry_after()
-                    .map(|secs| wait_phrase(tr, secs))
-                    .unwrap_or_default();
-                tr.t1("notice-resend-wait", "wait", wait)
-            }
+            Self::Limited { .. } => tr.t1("notice-resend-wait", "wait", self.wait(tr)),
             other => other.message(tr),
         }
+    }
+
+    /// When to try again ("in 45 seconds"), or nothing.
+    fn wait(self, tr: &Tr) -> String {
+        self.retry_after()
+            .map(|secs| wait_phrase(tr, secs))
+            .unwrap_or_default()
     }
 
     /// How a verification that ended with this notice counts in the metrics.

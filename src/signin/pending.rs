@@ -37,7 +37,7 @@ fn ms(d: Duration) -> u64 {
 /// opened one as a failure, if it ended unapproved.
 const EXPIRY_QUEUE: &str = "signins-expiring";
 /// Expired sign-ins taken off the queue at once.
-pub const SWEEP_BATCH: usize = 1000;
+const SWEEP_BATCH: usize = 1000;
 /// How often a check on another instance looks whether the start has finished.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -697,13 +697,8 @@ impl SignIns {
     /// failed verification: each that opened its name's window, if the window is
     /// still there to end (not approved, not ended by its last check or by a later
     /// sign-in) and was not followed by an approval by passkey. Across instances each
-    /// is taken by one only.
-    pub async fn sweep(&self) -> Result<Vec<SignIn>, StoreError> {
-        Ok(self.sweep_batch().await?.0)
-    }
-
-    /// [`Self::sweep`], up to [`SWEEP_BATCH`] sign-ins, and whether that many were due
-    /// (so more may be).
+    /// is taken by one only. Up to [`SWEEP_BATCH`] of them, and whether that many
+    /// were due (so more may be).
     pub async fn sweep_batch(&self) -> Result<(Vec<SignIn>, bool), StoreError> {
         // Taken off the queue already: each is seen to here, whatever happens to the
         // others (a store error for one would otherwise drop the rest uncounted). All
@@ -1018,11 +1013,11 @@ mod tests {
             .begin(room("standup"), "bob".into(), Channel::Sms, Start::Nothing)
             .await
             .unwrap();
-        assert!(signins.sweep().await.unwrap().is_empty());
+        assert!(signins.sweep_batch().await.unwrap().0.is_empty());
         clock.advance(Duration::from_secs(1));
         assert!(signins.get(&id, &room("standup")).await.unwrap().is_none());
         assert_eq!(swept(&signins).await, ["mallory"]);
-        assert!(signins.sweep().await.unwrap().is_empty());
+        assert!(signins.sweep_batch().await.unwrap().0.is_empty());
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["bob"]);
     }
@@ -1072,7 +1067,7 @@ mod tests {
     }
 
     async fn swept(signins: &SignIns) -> Vec<String> {
-        let swept = signins.sweep().await.unwrap();
+        let swept = signins.sweep_batch().await.unwrap().0;
         swept.into_iter().map(|s| s.who).collect()
     }
 
@@ -1205,6 +1200,6 @@ mod tests {
         let id = alices(&signins).await;
         signins.remove(&id).await.unwrap();
         clock.advance(SIGN_IN_TTL * 2);
-        assert!(signins.sweep().await.unwrap().is_empty());
+        assert!(signins.sweep_batch().await.unwrap().0.is_empty());
     }
 }

@@ -296,7 +296,15 @@ pub async fn open(
     clock: Arc<dyn Clock>,
     metrics: &Metrics,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    open_as(settings, clock, metrics, false).await
+    let inner: Arc<dyn Store> = match settings {
+        StoreSettings::Embedded { dir } => {
+            Arc::new(embedded::EmbeddedStore::open(dir, clock).await?)
+        }
+        StoreSettings::Redis { url, prefix } => {
+            Arc::new(redis::RedisStore::connect(url, prefix).await?)
+        }
+    };
+    Ok(Arc::new(metered::Metered::new(inner, metrics.clone())))
 }
 
 /// [`open`] for `serve`: a Redis that can't be reached yet is logged, and the store
@@ -306,27 +314,16 @@ pub async fn open_for_serving(
     clock: Arc<dyn Clock>,
     metrics: &Metrics,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    open_as(settings, clock, metrics, true).await
-}
-
-async fn open_as(
-    settings: &StoreSettings,
-    clock: Arc<dyn Clock>,
-    metrics: &Metrics,
-    keep_trying: bool,
-) -> Result<Arc<dyn Store>, StoreError> {
-    let inner: Arc<dyn Store> = match settings {
-        StoreSettings::Embedded { dir } => {
-            Arc::new(embedded::EmbeddedStore::open(dir, clock).await?)
-        }
-        StoreSettings::Redis { url, prefix } if keep_trying => {
-            Arc::new(redis::RedisStore::connect_or_keep_trying(url, prefix).await?)
-        }
+    match settings {
         StoreSettings::Redis { url, prefix } => {
-            Arc::new(redis::RedisStore::connect(url, prefix).await?)
+            let inner = redis::RedisStore::connect_or_keep_trying(url, prefix).await?;
+            Ok(Arc::new(metered::Metered::new(
+                Arc::new(inner),
+                metrics.clone(),
+            )))
         }
-    };
-    Ok(Arc::new(metered::Metered::new(inner, metrics.clone())))
+        StoreSettings::Embedded { .. } => open(settings, clock, metrics).await,
+    }
 }
 
 /// Unix milliseconds of `t` (0 before the epoch).

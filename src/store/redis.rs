@@ -560,15 +560,24 @@ impl Link {
     /// Measure the offset to the server's clock, mark (or check) the schema, and look
     /// for an evicting memory policy; then open the store for work. Connecting, if not
     /// yet connected, is part of the first step.
+    /// `op` within `deadline`, any failure as "can't connect".
+    async fn within<T>(
+        &self,
+        deadline: Duration,
+        op: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(deadline, op).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.cant_connect(self.secrets.scrub(e))),
+            Err(_) => Err(self.cant_connect(format!("no answer within {deadline:?}"))),
+        }
+    }
+
     async fn set_up(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let offset = match tokio::time::timeout(CONNECT_DEADLINE, measure_offset(&mut conn)).await {
-            Ok(Ok(offset)) => offset,
-            Ok(Err(e)) => return Err(self.cant_connect(self.secrets.scrub(e))),
-            Err(_) => {
-                return Err(self.cant_connect(format!("no answer within {CONNECT_DEADLINE:?}")));
-            }
-        };
+        let offset = self
+            .within(CONNECT_DEADLINE, measure_offset(&mut conn))
+            .await?;
         self.server_clock.offset_ms.store(offset, Ordering::Relaxed);
         if offset.unsigned_abs() > 1000 {
             tracing::warn!(
@@ -576,13 +585,9 @@ impl Link {
                 "this host's clock and the Redis server's disagree; roomgate follows Redis's"
             );
         }
-        let held = match tokio::time::timeout(OP_DEADLINE, read_schema(&mut conn, &self.schema))
-            .await
-        {
-            Ok(Ok(held)) => held,
-            Ok(Err(e)) => return Err(self.cant_connect(self.secrets.scrub(e))),
-            Err(_) => return Err(self.cant_connect(format!("no answer within {OP_DEADLINE:?}"))),
-        };
+        let held = self
+            .within(OP_DEADLINE, read_schema(&mut conn, &self.schema))
+            .await?;
         judge_schema(&self.schema, held)?;
         // Some managed services refuse INFO: nothing to tell then.
         let evicts = tokio::time::timeout(OP_DEADLINE, eviction(&mut conn))

@@ -558,20 +558,25 @@ mod tests {
     async fn an_approval_for_another_verification_is_not_one() {
         let other = "VE00000000000000000000000000000000";
         for sid in [json!(other), Value::Null] {
-            let server = MockServer::start().await;
             let mut body = check_json("approved");
             body["sid"] = sid.clone();
-            Mock::given(method("POST"))
-                .and(path(CHECK_PATH))
-                .respond_with(ResponseTemplate::new(200).set_body_json(body))
-                .mount(&server)
-                .await;
-            let checked = check(&client(&server)).await;
+            let checked = check_answered(body).await;
             assert!(
                 matches!(checked, Err(VerifyError::Decode(_))),
                 "{sid}: {checked:?}"
             );
         }
+    }
+
+    /// A check that Verify answers with `body` (200).
+    async fn check_answered(body: Value) -> Result<CheckOutcome, VerifyError> {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(CHECK_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+        check(&client(&server)).await
     }
 
     #[tokio::test]
@@ -600,13 +605,7 @@ mod tests {
         // A status not known (a new one, an empty one) is not understood: busy, not
         // a failure counted against the participant.
         for status in ["some_future_status", ""] {
-            let server = MockServer::start().await;
-            Mock::given(method("POST"))
-                .and(path(CHECK_PATH))
-                .respond_with(ResponseTemplate::new(200).set_body_json(check_json(status)))
-                .mount(&server)
-                .await;
-            let checked = check(&client(&server)).await;
+            let checked = check_answered(check_json(status)).await;
             assert!(
                 matches!(checked, Err(VerifyError::Decode(_))),
                 "{status:?}: {checked:?}"

@@ -61,6 +61,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// How long after the last try the next one is due.
+    fn due_after(&self) -> Duration {
+        TRIES[usize::from(self.tries)]
+    }
+
     fn record(&self, event: AuditEvent, detail: String) -> AuditRecord {
         let record = AuditRecord::new(event)
             .room(&self.room)
@@ -99,7 +104,7 @@ impl KeepOut {
     }
 
     /// On record, then queued (durably): the first try is made at once, by whichever
-    /// instance takes it. With the store down, tried once from memory instead.
+    /// instance takes it. With the store down, tried from memory instead.
     pub async fn enqueue(&self, job: Job) {
         let record = job.record(
             AuditEvent::ParticipantRemoved,
@@ -117,7 +122,7 @@ impl KeepOut {
                 tokio::spawn(async move {
                     let mut next = Some(job);
                     while let Some(job) = next {
-                        tokio::time::sleep(TRIES[usize::from(job.tries)]).await;
+                        tokio::time::sleep(job.due_after()).await;
                         next = this.attempt(job).await;
                     }
                 });
@@ -162,7 +167,7 @@ impl KeepOut {
         if let Some(next) = self.attempt(job).await {
             // Queued again before the try just made goes: a stop in between leaves
             // one of them, never neither.
-            let at = store.clock().now() + TRIES[usize::from(next.tries)];
+            let at = store.clock().now() + next.due_after();
             if let Err(e) = store.schedule(QUEUE, &member(&next), at).await {
                 tracing::warn!(error = %e, "a disconnection not queued again; its lease hands it out again");
                 return;
