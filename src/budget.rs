@@ -120,13 +120,20 @@ pub struct AlertWebhook {
 
 impl AlertWebhook {
     /// A sender delivering to this webhook; `http` is a clone of the app's one client.
-    pub fn sender(&self, http: reqwest::Client, guard: Guard) -> AlertSender {
+    /// Alerts not delivered yet are kept in `store`.
+    pub fn sender(
+        &self,
+        http: reqwest::Client,
+        guard: Guard,
+        store: Option<Arc<dyn Store>>,
+    ) -> AlertSender {
         AlertSender::webhook(
             http,
             self.url.clone(),
             self.secret.clone(),
             RetryPolicy::default(),
             guard,
+            store,
         )
     }
 }
@@ -249,17 +256,20 @@ impl BudgetConfig {
     }
 
     /// The alert sender this configuration asks for.
-    /// With a webhook, its calls go through a guard with `limits`, shown in `metrics`.
+    /// With a webhook, its calls go through a guard with `limits`, shown in `metrics`,
+    /// and alerts not delivered yet are kept in `store`.
     pub fn alert_sender(
         &self,
         http: reqwest::Client,
         limits: GuardConfig,
         metrics: &Metrics,
+        store: Arc<dyn Store>,
     ) -> AlertSender {
         match &self.alert_webhook {
             Some(webhook) => webhook.sender(
                 http,
                 Guard::new(Outbound::AlertWebhook, limits, Some(metrics.clone())),
+                Some(store),
             ),
             None => AlertSender::disabled(),
         }

@@ -181,9 +181,10 @@ impl Application {
         ));
         let pseudonyms = Pseudonyms::new(settings.session_key.expose());
         // One sender (one queue, one guard) for both budgets' alerts.
-        let alerts = settings
-            .budget
-            .alert_sender(http.clone(), outbound.alerts, &metrics);
+        let alerts =
+            settings
+                .budget
+                .alert_sender(http.clone(), outbound.alerts, &metrics, store.clone());
         audit.alert_to(alerts.clone());
         // The list this start put in service, on record before anyone is let in: an
         // edit made while the service was down (or that a crash kept from being

@@ -2,10 +2,15 @@
 //!
 //! A request that notices something alert-worthy only pushes onto a bounded queue; one
 //! background task per [`AlertSender::webhook`] delivers, retrying what may succeed later.
-//! A slow or dead webhook therefore costs dropped alerts (each with a log line), never
-//! slower sign-ins.
+//! A slow or dead webhook therefore costs held alerts (each with a log line), never
+//! slower sign-ins. What the task holds is kept in the store ([`outbox`]), so a restart
+//! doesn't lose it.
 
+mod outbox;
+
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
@@ -17,7 +22,9 @@ use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use self::outbox::{Outbox, Pending};
 use crate::clock::rfc3339;
+use crate::store::Store;
 use crate::twilio::guard::Guard;
 
 /// The header carrying [`sign`]'s value.
@@ -131,7 +138,9 @@ pub struct RetryPolicy {
     /// No wait is longer than this.
     pub max_delay: Duration,
     /// How often alerts the webhook couldn't take (down, its breaker open) are tried
-    /// again, after their own attempts ran out.
+    /// again, after their own attempts ran out; and how often the store is looked at
+    /// for alerts a stopped instance left (taken over once their lease, three times
+    /// this, ends).
     pub held_retry: Duration,
 }
 
@@ -204,7 +213,9 @@ impl AlertSender {
     /// `http` should be a clone of the app's one client (`verify::twilio::http_client`):
     /// its timeout bounds each attempt and it never follows redirects. Every attempt
     /// goes through `guard`: once the webhook has failed a few times in a row, alerts
-    /// are dropped at once (with a warning) until a probe after the cool-down succeeds.
+    /// are held (with a warning) until a probe after the cool-down succeeds. Alerts not
+    /// delivered yet are kept in `store`, and those another instance (or this one
+    /// before a restart) left there are delivered too.
     ///
     /// # Panics
     ///
@@ -215,8 +226,17 @@ impl AlertSender {
         secret: SecretString,
         retry: RetryPolicy,
         guard: Guard,
+        store: Option<Arc<dyn Store>>,
     ) -> Self {
-        Self::webhook_with_capacity(http, url, secret, retry, guard, DEFAULT_QUEUE_CAPACITY)
+        Self::webhook_with_capacity(
+            http,
+            url,
+            secret,
+            retry,
+            guard,
+            store,
+            DEFAULT_QUEUE_CAPACITY,
+        )
     }
 
     /// [`webhook`](Self::webhook) with a queue of `capacity` alerts (at least 1).
@@ -226,13 +246,34 @@ impl AlertSender {
         secret: SecretString,
         retry: RetryPolicy,
         guard: Guard,
+        store: Option<Arc<dyn Store>>,
         capacity: usize,
     ) -> Self {
+        let webhook = Webhook {
+            http,
+            url,
+            secret,
+            retry,
+            guard,
+        };
+        Self::spawn(webhook, store, capacity).0
+    }
+
+    /// The sender and its delivery task (which tests stop as a `kill -9` would).
+    fn spawn(
+        webhook: Webhook,
+        store: Option<Arc<dyn Store>>,
+        capacity: usize,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(deliver_all(rx, http, url, secret, retry, guard));
-        Self {
-            inner: Inner::Webhook(tx),
-        }
+        let outbox = Outbox::new(store, webhook.retry.held_retry);
+        let task = tokio::spawn(deliver_all(rx, webhook, outbox));
+        (
+            Self {
+                inner: Inner::Webhook(tx),
+            },
+            task,
+        )
     }
 
     /// No webhook configured: alerts only go to the log.
@@ -287,56 +328,73 @@ impl AlertSender {
 /// Alerts kept for a webhook that is down, at most: the oldest goes first beyond it.
 const HELD_MAX: usize = 32;
 
+/// Where alerts go, and how.
+struct Webhook {
+    http: reqwest::Client,
+    url: Url,
+    secret: SecretString,
+    retry: RetryPolicy,
+    guard: Guard,
+}
+
 /// Delivers one alert at a time, oldest first, until every sender is gone. An alert
 /// the webhook couldn't take for now (down, slow, its breaker open) is held, with
 /// those after it, and tried again [`RetryPolicy::held_retry`] later, or as soon as
 /// another arrives; each keeps its original time. Each alert goes out once per window
 /// or outage, so one lost while the webhook was down was never heard of (a budget
 /// exhausted, say); and in order, so a receiver that keeps the latest state (the
-/// audit log down, then up) ends in the right one.
-async fn deliver_all(
-    mut rx: mpsc::Receiver<Alert>,
-    http: reqwest::Client,
-    url: Url,
-    secret: SecretString,
-    retry: RetryPolicy,
-    guard: Guard,
-) {
+/// audit log down, then up) ends in the right one. Held alerts are kept in the store
+/// ([`outbox`]), and those a stopped instance left there are taken over.
+async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox: Outbox) {
     enum Woken {
         New(Alert),
         Closed,
         Retry,
     }
-    let mut held: std::collections::VecDeque<Alert> = std::collections::VecDeque::new();
+    let mut held: VecDeque<Pending> = VecDeque::new();
+    // What an earlier run left (a crash, a restart while the webhook was down).
+    outbox::merge(&mut held, outbox.adopt().await);
     loop {
-        // Wait for an alert, or for the held ones' next try.
+        // Wait for an alert, or for the held ones' next try (and, with a store, the
+        // next look for alerts left there).
         let received = |next: Option<Alert>| next.map_or(Woken::Closed, Woken::New);
-        let woken = if held.is_empty() {
+        let woken = if held.is_empty() && !outbox.keeps() {
             received(rx.recv().await)
         } else {
             tokio::select! {
                 next = rx.recv() => received(next),
-                () = tokio::time::sleep(retry.held_retry) => Woken::Retry,
+                () = tokio::time::sleep(webhook.retry.held_retry) => Woken::Retry,
             }
         };
         match woken {
-            Woken::New(alert) => hold(&mut held, alert),
-            Woken::Retry => {}
-            // Every sender gone, and the queue empty: what is held is lost.
+            Woken::New(alert) => {
+                let alert = Pending::new(&alert);
+                outbox.keep(&alert).await;
+                if let Some(dropped) = hold(&mut held, alert) {
+                    outbox.forget(&dropped).await;
+                }
+            }
+            Woken::Retry => outbox::merge(&mut held, outbox.adopt().await),
+            // Every sender gone, and the queue empty: what is held is handed back to
+            // the store for the next start, or lost without one.
             Woken::Closed => {
-                for alert in held {
-                    warn!(
-                        event = alert.event,
-                        window = alert.window.unwrap_or("-"),
-                        "operator alert dropped: not delivered before shutdown"
-                    );
+                if !outbox.hand_back(&held).await {
+                    for alert in held {
+                        warn!(
+                            event = alert.event,
+                            window = alert.window(),
+                            "operator alert dropped: not delivered before shutdown"
+                        );
+                    }
                 }
                 return;
             }
         }
+        outbox.renew(&held).await;
         while let Some(alert) = held.front() {
-            match deliver(&http, &url, &secret, &retry, &guard, alert).await {
+            match deliver(&webhook, alert).await {
                 Delivery::Done => {
+                    outbox.forget(alert).await;
                     held.pop_front();
                 }
                 Delivery::NotNow => break,
@@ -345,19 +403,23 @@ async fn deliver_all(
     }
 }
 
-/// Queues `alert` behind those held, dropping the oldest (with a warning) past
-/// [`HELD_MAX`].
-fn hold(held: &mut std::collections::VecDeque<Alert>, alert: Alert) {
-    if held.len() >= HELD_MAX
-        && let Some(oldest) = held.pop_front()
-    {
+/// Queues `alert` behind those held; past [`HELD_MAX`] the oldest goes, with a
+/// warning, and is returned.
+fn hold(held: &mut VecDeque<Pending>, alert: Pending) -> Option<Pending> {
+    let dropped = if held.len() >= HELD_MAX {
+        held.pop_front()
+    } else {
+        None
+    };
+    if let Some(oldest) = &dropped {
         warn!(
             event = oldest.event,
-            window = oldest.window.unwrap_or("-"),
+            window = oldest.window(),
             "operator alert dropped: too many held for the webhook"
         );
     }
     held.push_back(alert);
+    dropped
 }
 
 /// How an attempt to deliver an alert ended.
@@ -370,15 +432,15 @@ enum Delivery {
 
 // Logged: event, window, attempt, status. Never the URL (webhook URLs often embed a
 // token, so reqwest errors are logged `without_url`), the secret or the signature.
-async fn deliver(
-    http: &reqwest::Client,
-    url: &Url,
-    secret: &SecretString,
-    retry: &RetryPolicy,
-    guard: &Guard,
-    alert: &Alert,
-) -> Delivery {
-    let body = alert.to_json();
+async fn deliver(webhook: &Webhook, alert: &Pending) -> Delivery {
+    let Webhook {
+        http,
+        url,
+        secret,
+        retry,
+        guard,
+    } = webhook;
+    let body = alert.body.as_bytes().to_vec();
     let signature = sign(secret.expose_secret().as_bytes(), &body);
     let mut attempt = 1;
     loop {
@@ -417,7 +479,7 @@ async fn deliver(
         {
             debug!(
                 event = alert.event,
-                window = alert.window.unwrap_or("-"),
+                window = alert.window(),
                 attempt,
                 status,
                 "operator alert delivered"
@@ -428,7 +490,7 @@ async fn deliver(
             Some(delay) => {
                 debug!(
                     event = alert.event,
-                    window = alert.window.unwrap_or("-"),
+                    window = alert.window(),
                     attempt,
                     status,
                     error,
@@ -449,7 +511,7 @@ async fn deliver(
                 if not_now {
                     warn!(
                         event = alert.event,
-                        window = alert.window.unwrap_or("-"),
+                        window = alert.window(),
                         attempt,
                         status,
                         error,
@@ -471,7 +533,7 @@ async fn deliver(
                     };
                     tracing::error!(
                         event = alert.event,
-                        window = alert.window.unwrap_or("-"),
+                        window = alert.window(),
                         attempt,
                         status,
                         error,
@@ -496,6 +558,7 @@ mod tests {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
+    use crate::store::memory::MemoryStore;
 
     const SECRET: &str = "alert-signing-secret-for-tests";
 
@@ -543,14 +606,152 @@ mod tests {
         limits: crate::twilio::guard::GuardConfig,
         retry: RetryPolicy,
     ) -> AlertSender {
-        AlertSender::webhook_with_capacity(
-            crate::twilio::verify::http_client(Duration::from_secs(5)),
-            Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
-            SecretString::from(SECRET),
+        AlertSender::spawn(webhook(server, limits, retry), None, capacity).0
+    }
+
+    fn webhook(
+        server: &MockServer,
+        limits: crate::twilio::guard::GuardConfig,
+        retry: RetryPolicy,
+    ) -> Webhook {
+        Webhook {
+            http: crate::twilio::verify::http_client(Duration::from_secs(5)),
+            url: Url::parse(&format!("{}/hooks/roomgate", server.uri())).unwrap(),
+            secret: SecretString::from(SECRET),
             retry,
-            Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
-            capacity,
-        )
+            guard: Guard::new(crate::metrics::Outbound::AlertWebhook, limits, None),
+        }
+    }
+
+    /// A sender keeping its alerts in `store`, and its delivery task.
+    fn kept_in(
+        store: &Arc<MemoryStore>,
+        server: &MockServer,
+        limits: crate::twilio::guard::GuardConfig,
+    ) -> (AlertSender, tokio::task::JoinHandle<()>) {
+        kept_retrying(store, server, limits, fast_retries())
+    }
+
+    fn kept_retrying(
+        store: &Arc<MemoryStore>,
+        server: &MockServer,
+        limits: crate::twilio::guard::GuardConfig,
+        retry: RetryPolicy,
+    ) -> (AlertSender, tokio::task::JoinHandle<()>) {
+        let store: Arc<dyn Store> = store.clone();
+        AlertSender::spawn(webhook(server, limits, retry), Some(store), 64)
+    }
+
+    /// The kept alerts once `done` says they are as awaited (or after 10 s).
+    async fn kept_once(store: &MemoryStore, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let kept = Outbox::kept(store).await;
+            if done(&kept) || Instant::now() > deadline {
+                return kept;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// An alert the webhook hasn't taken yet is kept in the store: an instance
+    /// stopped as `kill -9` stops it (its task dropped mid-wait, nothing run after)
+    /// loses nothing. The next instance on the store delivers it, as it was, once the
+    /// stopped one's lease on it has run out, and not before.
+    #[tokio::test]
+    async fn an_alert_an_instance_was_killed_holding_is_delivered_by_the_next() {
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let (server, limits) = failing_webhook(Duration::from_secs(60)).await;
+        // The first never gets to its next try (nor to renewing its lease).
+        let slow = RetryPolicy {
+            held_retry: Duration::from_secs(600),
+            ..fast_retries()
+        };
+        let (first, task) = kept_retrying(&store, &server, limits, slow);
+        first.send(alert());
+        wait_for_requests(&server, 3).await;
+        assert_eq!(kept_once(&store, |k| !k.is_empty()).await, [ALERT_JSON]);
+        task.abort();
+        drop(first);
+
+        webhook_back(&server).await;
+        let (_second, _task) = kept_in(&store, &server, limits);
+        // Several of the second's looks at the store: still the first's.
+        tokio::time::sleep(fast_retries().held_retry * 3).await;
+        assert_eq!(server.received_requests().await.unwrap().len(), 0);
+        // The first's lease: three times its `held_retry`.
+        clock.advance(slow.held_retry * 3);
+        let got = wait_for_requests(&server, 1).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, ALERT_JSON.as_bytes(), "as it was");
+        let sig = got[0].headers.get(SIGNATURE_HEADER).unwrap();
+        assert!(verify(
+            SECRET.as_bytes(),
+            &got[0].body,
+            sig.to_str().unwrap()
+        ));
+        assert_eq!(
+            kept_once(&store, <[String]>::is_empty).await,
+            Vec::<String>::new()
+        );
+    }
+
+    /// A sender that stops (every clone dropped, as at shutdown) hands what it holds
+    /// back to the store due at once: the next instance delivers it without waiting
+    /// for a lease to run out.
+    #[tokio::test]
+    async fn alerts_held_at_shutdown_are_handed_back_for_the_next_start() {
+        let clock = Arc::new(crate::clock::ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let (server, limits) = failing_webhook(Duration::from_secs(60)).await;
+        let (first, task) = kept_in(&store, &server, limits);
+        first.send(alert());
+        wait_for_requests(&server, 3).await;
+        drop(first);
+        task.await.unwrap();
+
+        webhook_back(&server).await;
+        let (_second, _task) = kept_in(&store, &server, limits);
+        let got = wait_for_requests(&server, 1).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].body, ALERT_JSON.as_bytes());
+        assert!(kept_once(&store, <[String]>::is_empty).await.is_empty());
+    }
+
+    /// Delivered, an alert is no longer kept; and a webhook down for good keeps at
+    /// most [`HELD_MAX`] in the store, as in memory, however many come.
+    #[tokio::test]
+    async fn the_store_keeps_only_what_is_not_delivered_and_no_more_than_held_max() {
+        let store = Arc::new(MemoryStore::new());
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let (alerts, _task) = kept_in(&store, &server, crate::twilio::guard::GuardConfig::ALERTS);
+        alerts.send(alert());
+        wait_for_requests(&server, 1).await;
+        assert!(kept_once(&store, <[String]>::is_empty).await.is_empty());
+
+        let (down, limits) = failing_webhook(Duration::from_secs(60)).await;
+        let (alerts, _task) = kept_in(&store, &down, limits);
+        for used in 0..(HELD_MAX as u64 + 10) {
+            alerts.send(Alert {
+                used: Some(used),
+                ..alert()
+            });
+        }
+        let kept = kept_once(&store, |k| {
+            k.iter()
+                .any(|a| a.contains(&format!("\"used\":{},", HELD_MAX + 9)))
+        })
+        .await;
+        assert_eq!(kept.len(), HELD_MAX, "{kept:?}");
+        assert!(
+            !kept.iter().any(|a| a.contains("\"used\":9,")),
+            "the oldest went"
+        );
     }
 
     /// A webhook that answers 503, and a breaker that opens after three of those and
