@@ -21,10 +21,7 @@ use crate::control::CommandError;
 use crate::domain::RoomName;
 use crate::store::Store;
 
-const CLI: Requester<'static> = Requester {
-    who: "cli",
-    ip: None,
-};
+const CLI: Requester<'static> = Requester::CLI;
 
 /// The library, and where its relative links point.
 pub struct Recordings {

@@ -10,7 +10,7 @@ use super::catalog::{Catalog, Recording, Stage, is_recording_id};
 use super::pipeline::{RECORD_LIFE, claim_key};
 use super::storage::{Disposition, ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
-use crate::domain::RoomName;
+use crate::domain::{RoomName, Username};
 use crate::store::{Store, StoreError};
 
 /// What retention needs to know about a room from the ACL.
@@ -85,9 +85,46 @@ impl Purpose {
 
 /// Who asked, for the audit record.
 pub struct Requester<'a> {
-    /// A username, or `"cli"` for the command line.
-    pub who: &'a str,
-    pub ip: Option<std::net::IpAddr>,
+    who: Who<'a>,
+    ip: Option<std::net::IpAddr>,
+}
+
+/// Told apart by type, not by name: a host may be called `cli` or `retention`, and
+/// only a host's records carry a username.
+enum Who<'a> {
+    Host(&'a Username),
+    Cli,
+    Retention,
+}
+
+impl<'a> Requester<'a> {
+    /// The command line (`roomgate recordings …`).
+    pub const CLI: Self = Self {
+        who: Who::Cli,
+        ip: None,
+    };
+    /// The retention sweep.
+    const RETENTION: Self = Self {
+        who: Who::Retention,
+        ip: None,
+    };
+
+    /// A host of the recording's room, from `ip`.
+    pub fn host(user: &'a Username, ip: Option<std::net::IpAddr>) -> Self {
+        Self {
+            who: Who::Host(user),
+            ip,
+        }
+    }
+
+    /// As the audit record's detail says it.
+    fn name(&self) -> &str {
+        match self.who {
+            Who::Host(user) => user.as_str(),
+            Who::Cli => "cli",
+            Who::Retention => "retention",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -169,7 +206,7 @@ impl Library {
                 "{} {} by {} for {} s",
                 purpose.as_str(),
                 rec.id,
-                by.who,
+                by.name(),
                 self.link_ttl.as_secs()
             ));
         self.audit.record(record).await.map_err(|e| {
@@ -184,7 +221,7 @@ impl Library {
     /// Twilio's copies is deleted here, and forgotten by its job (see
     /// [`Self::discard`]).
     pub async fn delete(&self, rec: &Recording, by: &Requester<'_>) -> Result<(), LibraryError> {
-        self.delete_because(rec, &format!("by {}", by.who), by)
+        self.delete_because(rec, &format!("by {}", by.name()), by)
             .await
     }
 
@@ -289,10 +326,7 @@ impl Library {
             {
                 continue;
             }
-            let by = Requester {
-                who: "retention",
-                ip: None,
-            };
+            let by = Requester::RETENTION;
             let why = format!("after {} days (retention)", retention.as_secs() / 86_400);
             // One that can't be deleted now is tried at the next sweep; the rest go on.
             match self.delete_because(&rec, &why, &by).await {
@@ -338,8 +372,8 @@ impl Library {
         if let Ok(room) = RoomName::parse(&rec.room) {
             record = record.room(&room);
         }
-        if let Ok(user) = crate::domain::Username::parse(by.who) {
-            record = record.user(&user);
+        if let Who::Host(user) = by.who {
+            record = record.user(user);
         }
         if let Some(ip) = by.ip {
             record = record.ip(ip);
@@ -484,10 +518,9 @@ mod tests {
     }
 
     fn host() -> Requester<'static> {
-        Requester {
-            who: "alice",
-            ip: Some("203.0.113.9".parse().unwrap()),
-        }
+        static ALICE: std::sync::LazyLock<Username> =
+            std::sync::LazyLock::new(|| Username::parse("alice").unwrap());
+        Requester::host(&ALICE, Some("203.0.113.9".parse().unwrap()))
     }
 
     #[tokio::test]
@@ -522,6 +555,30 @@ mod tests {
         assert!(issued[1].contains(&format!("download {OLD}")));
         // The link itself is not in the audit log.
         assert!(!log.contains("bucket.test"));
+    }
+
+    /// The command line and a host who happens to be called `cli` are told apart:
+    /// only a host's record carries a username.
+    #[tokio::test]
+    async fn a_host_called_cli_is_not_the_command_line() {
+        let fx = fixture().await;
+        let rec = fx.add(OLD, DAY, Stage::Stored).await;
+        let cli_host = Username::parse("cli").unwrap();
+        for by in [Requester::CLI, Requester::host(&cli_host, None)] {
+            fx.library.link(&rec, Purpose::Play, &by).await.unwrap();
+        }
+        let log = fx.audit_lines().await;
+        let issued: Vec<serde_json::Value> = log
+            .lines()
+            .filter(|l| l.contains("recording_link_issued"))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(issued.len(), 2, "{log}");
+        for record in &issued {
+            assert_eq!(record["detail"], format!("play {OLD} by cli for 45 s"));
+        }
+        assert_eq!(issued[0].get("username"), None, "the command line: {log}");
+        assert_eq!(issued[1]["username"], "cli", "the host: {log}");
     }
 
     #[tokio::test]

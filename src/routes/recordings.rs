@@ -167,10 +167,7 @@ async fn link(
     let library = &state.library;
     let id = req.match_info().get("id").unwrap_or_default();
     let room: &RoomName = &member.room;
-    let by = Requester {
-        who: member.grant.username.as_str(),
-        ip: Some(ip),
-    };
+    let by = Requester::host(&member.grant.username, Some(ip));
     let result = match library.find(id, Some(room)).await {
         Ok(rec) => library.link(&rec, purpose, &by).await,
         Err(e) => Err(e),

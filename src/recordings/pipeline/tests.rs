@@ -674,10 +674,8 @@ async fn a_recording_deleted_while_twilio_refuses_is_forgotten_once_twilio_delet
         AuditLog::disabled(),
         Duration::from_secs(60),
     );
-    let host = crate::recordings::library::Requester {
-        who: "alice",
-        ip: None,
-    };
+    let alice = crate::domain::Username::parse("alice").unwrap();
+    let host = crate::recordings::library::Requester::host(&alice, None);
     library.delete(&refused, &host).await.unwrap();
     assert!(fx.bucket.is_empty());
 
