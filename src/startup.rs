@@ -386,7 +386,7 @@ impl Application {
         .listen(listener)?
         .run();
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
-        acl.before_service(audit_before_service(audit_for_reloads.clone()));
+        acl.before_service(before_service(audit_for_reloads.clone(), store.clone()));
         let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
             // Passkeys of users who left the list or changed number go, on or off.
@@ -599,22 +599,50 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
     }
 }
 
-/// The longest a new list waits for its audit record before going into service
-/// anyway: a removal must not wait on a stalled disk.
-const ACL_AUDIT_WAIT: Duration = Duration::from_secs(2);
+/// The longest a new list waits for its audit record and its departures before going
+/// into service anyway: a removal must not wait on a stalled disk or store.
+const ACL_RECORD_WAIT: Duration = Duration::from_secs(2);
 
-/// Each new list is on record before it is in service (on the reload's blocking
-/// thread, waiting at most [`ACL_AUDIT_WAIT`]).
-fn audit_before_service(audit: AuditLog) -> impl Fn(usize) + Send + Sync {
+/// Each new list is on record, and whom it lets go of ([`departures`]) in the store,
+/// before it is in service (on the reload's blocking thread, waiting at most
+/// [`ACL_RECORD_WAIT`] for both together; what isn't written by then still is, after).
+///
+/// [`departures`]: crate::acl::departures
+fn before_service(audit: AuditLog, store: Arc<dyn Store>) -> impl Fn(&Acl, &Acl) + Send + Sync {
     let runtime = tokio::runtime::Handle::current();
-    move |users| {
-        let record = AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{users} users"));
-        let written = runtime.block_on(tokio::time::timeout(
-            ACL_AUDIT_WAIT,
-            audit.record_or_note(record),
-        ));
-        if written.is_err() {
+    move |old, new| {
+        let record =
+            AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{} users", new.user_count()));
+        let departures = crate::acl::departures::between(old, new);
+        let audited = {
+            let audit = audit.clone();
+            runtime.spawn(async move { audit.record_or_note(record).await })
+        };
+        let departed = {
+            let store = store.clone();
+            runtime.spawn(async move {
+                let at = store.clock().now();
+                crate::acl::departures::record(&*store, &departures, at).await
+            })
+        };
+        let (audited, departed) = runtime.block_on(async {
+            let both = async { tokio::join!(audited, departed) };
+            match tokio::time::timeout(ACL_RECORD_WAIT, both).await {
+                Ok((audited, departed)) => (audited.is_ok(), departed.ok()),
+                Err(_) => (false, None),
+            }
+        });
+        if !audited {
             tracing::warn!("the ACL change went into service before its audit record was written");
+        }
+        match departed {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the ACL change went into service with the users it drops not on record: their earlier sessions come back if they are listed again")
+            }
+            None => tracing::warn!(
+                "the ACL change went into service before the users it drops were on record"
+            ),
         }
     }
 }

@@ -107,18 +107,22 @@ impl AppState {
     /// host does when a phone is lost. (Grants from before numbers were kept in them
     /// carry none, and stand on the name alone.)
     pub async fn grant_holds(&self, grant: &crate::session::Grant) -> Result<bool, StoreError> {
-        let Some(proved) = &grant.phone else {
-            return crate::passkeys::still_holds(&*self.store, grant, None).await;
-        };
-        let holds = {
+        let proved = grant.phone.as_deref();
+        if let Some(proved) = proved {
             let acl = self.acl.load();
-            acl.user(&grant.username)
-                .is_some_and(|user| self.signin.phone_key.matches(&user.phone, proved))
-        };
-        if !holds {
-            return Ok(false);
+            let holds = acl
+                .user(&grant.username)
+                .is_some_and(|user| self.signin.phone_key.matches(&user.phone, proved));
+            if !holds {
+                return Ok(false);
+            }
         }
-        crate::passkeys::still_holds(&*self.store, grant, Some(proved)).await
+        // Nor one from before the list let its user (or room) go, even listed again.
+        let (passkey, ended) = tokio::join!(
+            crate::passkeys::still_holds(&*self.store, grant, proved),
+            crate::acl::departures::ended(&*self.store, grant)
+        );
+        Ok(passkey? && !ended?)
     }
 
     /// Write an audit record before the request is answered. A failure to write is

@@ -42,6 +42,7 @@
 //! countries is an error like any other, so such a list never loads and no code is
 //! ever sent to that number.
 
+pub mod departures;
 pub mod edit;
 mod parse;
 pub(crate) mod read;
@@ -794,7 +795,9 @@ mod tests {
 
     use super::*;
 
-    const SAMPLE: &str = r#"
+    /// Alice in two rooms, bob in every room, carol in one. Other modules' tests
+    /// start from it too.
+    pub(crate) const SAMPLE: &str = r#"
 [users.alice]
 phone = "+14155550101"
 rooms = ["standup", "all-hands"]
@@ -809,11 +812,11 @@ phone = "+61412345678"
 rooms = ["standup"]
 "#;
 
-    fn sample() -> Acl {
+    pub(crate) fn sample() -> Acl {
         Acl::parse("acl.toml", SAMPLE).unwrap()
     }
 
-    fn user(s: &str) -> Username {
+    pub(crate) fn user(s: &str) -> Username {
         Username::parse(s).unwrap()
     }
 

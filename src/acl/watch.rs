@@ -62,11 +62,14 @@ pub struct AclStore {
     in_service: Mutex<Option<[u8; 32]>>,
     /// How many times a reload parsed the file.
     parses: AtomicU64,
-    /// Told of a new list (its number of users) before it is put in service: the
-    /// audit record comes first, so a crash can't leave a change in force and not
-    /// on record. Runs on the reload's blocking thread.
-    before_service: std::sync::OnceLock<Box<dyn Fn(usize) + Send + Sync>>,
+    /// Told of a new list (with the one in service) before it is put in service:
+    /// the audit record and the departures come first, so a crash can't leave a
+    /// change in force and not on record. Runs on the reload's blocking thread.
+    before_service: std::sync::OnceLock<BeforeService>,
 }
+
+/// See [`AclStore::before_service`]: called with the list in service, then the new.
+type BeforeService = Box<dyn Fn(&Acl, &Acl) + Send + Sync>;
 
 impl AclStore {
     pub fn new(acl: Acl, path: PathBuf, policy: AclPolicy) -> Self {
@@ -84,7 +87,7 @@ impl AclStore {
     /// Sets what hears of each new list before it is put in service (once; later
     /// calls are ignored). It may block the reload (it runs on the reload's thread),
     /// so it should bound its wait: a removal waits for it.
-    pub fn before_service(&self, hook: impl Fn(usize) + Send + Sync + 'static) {
+    pub fn before_service(&self, hook: impl Fn(&Acl, &Acl) + Send + Sync + 'static) {
         let _ = self.before_service.set(Box::new(hook));
     }
 
@@ -164,7 +167,7 @@ impl AclStore {
         }
         let users = acl.user_count();
         if let Some(hook) = self.before_service.get() {
-            hook(users);
+            hook(&self.current.load(), &acl);
         }
         *in_service = Some(digest);
         self.current.store(Arc::new(acl));
@@ -633,9 +636,10 @@ mod tests {
         let heard = Arc::new(Mutex::new(Vec::new()));
         store.before_service({
             let (store, heard) = (Arc::downgrade(&store), heard.clone());
-            move |users| {
+            move |old: &Acl, new: &Acl| {
                 let in_service = store.upgrade().unwrap().load().user_count();
-                heard.lock().unwrap().push((users, in_service));
+                assert_eq!(old.user_count(), in_service);
+                heard.lock().unwrap().push((new.user_count(), in_service));
             }
         });
         std::fs::write(&path, list_of(5)).unwrap();

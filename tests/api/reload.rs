@@ -342,6 +342,85 @@ async fn removal_from_the_file_ends_a_live_session() {
     );
 }
 
+/// A user taken off the list and put back (the same number) must sign in again: a
+/// cookie from before the removal (a copy, or one on a device that made no request
+/// meanwhile, so it was never cleared) stays ended. So does one for a room the list
+/// took from its user and gave back; a room kept throughout holds.
+#[tokio::test]
+async fn a_session_from_before_a_removal_stays_ended_when_the_user_is_listed_again() {
+    let mut app = spawn_reload_app().await;
+    mock_check("approved").mount(&app.verify).await;
+    app.sign_in("standup", "alice").await;
+    let alice_csrf = app.room_csrf("standup").await;
+    // bob (every room) in a browser of his own.
+    let alice = std::mem::replace(&mut app.client, new_client());
+    app.sign_in("standup", "bob").await;
+    let bob_csrf = app.room_csrf("standup").await;
+    let bob = std::mem::replace(&mut app.client, alice);
+
+    let listed = |acl: &std::sync::Arc<roomgate::acl::AclStore>, user: &str| {
+        acl.load()
+            .user(&roomgate::domain::Username::parse(user).unwrap())
+            .is_some()
+    };
+    let without_alice: String = TEST_ACL
+        .split("\n\n")
+        .filter(|block| !block.contains("[users.alice]"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    // bob keeps standup but loses the rest ("*" goes).
+    let narrowed = without_alice.replace(r#"rooms = ["*"]"#, r#"rooms = ["standup"]"#);
+    assert!(narrowed.contains(r#"rooms = ["standup"]"#));
+    app.write_acl(&narrowed);
+    assert!(eventually(WITHIN, || async { !listed(&app.acl, "alice") }).await);
+    app.write_acl(TEST_ACL);
+    assert!(eventually(WITHIN, || async { listed(&app.acl, "alice") }).await);
+    // Departures are kept to the second, as sessions' times are: a sign-in within the
+    // second of the change would be ended too.
+    let second =
+        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let changed = second(std::time::SystemTime::now());
+
+    // Neither browser made a request while the list was without them.
+    let resp = app.post_token_with("standup", Some(&alice_csrf)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "alice's old session"
+    );
+    let html = app.get_room("standup").await.text().await.unwrap();
+    assert!(html.contains(r#"action="/rooms/standup/login""#), "{html}");
+    // Signed in again, she holds.
+    let later = || async { second(std::time::SystemTime::now()) > changed };
+    assert!(eventually(WITHIN, later).await);
+    app.sign_in("standup", "alice").await;
+    let alice_csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_token_with("standup", Some(&alice_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // bob lost "*", which gave him standup too: ended (sooner than needed, never
+    // later); signed in again, he holds.
+    app.client = bob;
+    assert_eq!(
+        app.post_token_with("standup", Some(&bob_csrf))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.sign_in("standup", "bob").await;
+    let bob_csrf = app.room_csrf("standup").await;
+    assert_eq!(
+        app.post_token_with("standup", Some(&bob_csrf))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
 /// The list a start put in service is on record before anyone signs in, so an edit
 /// made while the service was down (or that a crash kept from being reloaded) is
 /// accounted for; each reload after is recorded as well.

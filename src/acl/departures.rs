@@ -1,0 +1,293 @@
+//! Whom the list let go of, remembered for as long as a session can last. A session
+//! signed in before the list took its user away (or took away the room it is for, or
+//! gave the user another number) stays ended when the list gives them back: without
+//! this, removing a user and adding them again brought back every cookie of theirs,
+//! a copied one included, since the cookie is only checked against the list in
+//! service. Kept to the second, as sessions are: a sign-in within the second of a
+//! change is ended with the rest.
+//!
+//! Recorded before the list that drops them goes into service (the reload waits for
+//! it, at most 2 s; see `startup`), so a crash can't leave a removal in force and
+//! forgotten. A change made while no instance was running is not seen: no list is
+//! kept to compare it with.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::Acl;
+use crate::domain::{RoomPattern, Username};
+use crate::session::Grant;
+use crate::store::{Store, StoreError};
+
+/// No session lives longer, so none signed in before a departure outlives its record.
+const KEPT: Duration = crate::config::MAX_SESSION_TTL;
+
+fn key(user: &Username) -> String {
+    format!("acl-left:{user}")
+}
+
+/// What a user lost in one change of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub user: Username,
+    /// The room patterns taken away; `None`: every room (the user left the list, or
+    /// has another number).
+    pub rooms: Option<Vec<RoomPattern>>,
+}
+
+/// The users `new` takes something from that `old` gave them. A list of 100,000
+/// users takes a few milliseconds: call it off the async runtime.
+pub fn between(old: &Acl, new: &Acl) -> Vec<Departure> {
+    old.users()
+        .filter_map(|(name, was)| {
+            let rooms = match new.user(name) {
+                Some(now) if now.phone == was.phone => {
+                    let lost: Vec<RoomPattern> = was
+                        .rooms
+                        .iter()
+                        .filter(|pattern| !now.rooms.contains(pattern))
+                        .cloned()
+                        .collect();
+                    if lost.is_empty() {
+                        return None;
+                    }
+                    Some(lost)
+                }
+                _ => None,
+            };
+            Some(Departure {
+                user: name.clone(),
+                rooms,
+            })
+        })
+        .collect()
+}
+
+/// As kept in the store: sessions of the user verified at or before `before` (Unix
+/// seconds) are ended, for the rooms `rooms` matches (all of them if absent).
+#[derive(Debug, Serialize, Deserialize)]
+struct Kept {
+    before: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rooms: Option<Vec<String>>,
+}
+
+impl Kept {
+    fn ends(&self, grant: &Grant) -> bool {
+        grant.verified_at <= self.before
+            && self.rooms.as_ref().is_none_or(|rooms| {
+                // A pattern that no longer reads ends the session: in doubt, sign in.
+                rooms.iter().any(|pattern| {
+                    RoomPattern::parse(pattern).map_or(true, |p| p.matches(&grant.room))
+                })
+            })
+    }
+
+    /// Merged with an earlier record: the later time and the rooms of both. So a
+    /// session signed in between two departures, for a room only the first took, is
+    /// ended too: sooner than needed, never later.
+    fn merged(self, earlier: Option<Kept>) -> Kept {
+        let Some(earlier) = earlier else { return self };
+        let rooms = match (self.rooms, earlier.rooms) {
+            (Some(mut mine), Some(theirs)) => {
+                for room in theirs {
+                    if !mine.contains(&room) {
+                        mine.push(room);
+                    }
+                }
+                Some(mine)
+            }
+            _ => None,
+        };
+        Kept {
+            before: self.before.max(earlier.before),
+            rooms,
+        }
+    }
+}
+
+/// `departures` on record as of `at`, each merged with what its user's record held.
+pub async fn record(
+    store: &dyn Store,
+    departures: &[Departure],
+    at: SystemTime,
+) -> Result<(), StoreError> {
+    let before = at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    for departure in departures {
+        let key = key(&departure.user);
+        let earlier = store
+            .get(&key)
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok());
+        let kept = Kept {
+            before,
+            rooms: departure
+                .rooms
+                .as_ref()
+                .map(|rooms| rooms.iter().map(ToString::to_string).collect()),
+        }
+        .merged(earlier);
+        let value = serde_json::to_vec(&kept).expect("a departure serialises");
+        store.put(&key, &value, KEPT).await?;
+    }
+    Ok(())
+}
+
+/// Whether the list took `grant`'s user (or its room) away since it was signed in.
+pub async fn ended(store: &dyn Store, grant: &Grant) -> Result<bool, StoreError> {
+    let Some(bytes) = store.get(&key(&grant.username)).await? else {
+        return Ok(false);
+    };
+    // One that doesn't read ends every session of the user: in doubt, sign in again.
+    Ok(serde_json::from_slice::<Kept>(&bytes).map_or(true, |kept| kept.ends(grant)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RoomName;
+    use crate::store::memory::MemoryStore;
+
+    use super::super::tests::{SAMPLE, sample, user};
+
+    fn acl(text: &str) -> Acl {
+        Acl::parse("test.toml", text).unwrap()
+    }
+
+    fn grant(name: &str, room: &str, verified_at: u64) -> Grant {
+        Grant {
+            username: user(name),
+            room: RoomName::parse(room).unwrap(),
+            verified_at,
+            phone: None,
+            passkey: None,
+            expires_at: None,
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_departure_is_a_user_gone_renumbered_or_with_a_room_less() {
+        let old = sample();
+        let without_alice: String = SAMPLE
+            .split("\n\n")
+            .filter(|block| !block.contains("[users.alice]"))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let new = acl(&without_alice
+            .replace("+447400123456", "+447400123457")
+            .replace(r#"rooms = ["standup"]"#, r#"rooms = ["standup", "lobby"]"#));
+        assert_eq!(
+            between(&old, &new),
+            [
+                Departure {
+                    user: user("alice"),
+                    rooms: None
+                },
+                Departure {
+                    user: user("bob"),
+                    rooms: None
+                },
+            ],
+            "carol only gained a room"
+        );
+        let narrowed = acl(&SAMPLE.replace(r#"["standup", "all-hands"]"#, r#"["standup"]"#));
+        assert_eq!(
+            between(&old, &narrowed),
+            [Departure {
+                user: user("alice"),
+                rooms: Some(vec![RoomPattern::parse("all-hands").unwrap()]),
+            }]
+        );
+        assert_eq!(between(&old, &old), []);
+    }
+
+    /// Ended: sessions from before, for the rooms taken (all of them when the user
+    /// left); not those signed in after, nor for a room kept, nor anyone else's.
+    #[tokio::test]
+    async fn sessions_from_before_a_departure_end_and_later_ones_hold() {
+        let store = MemoryStore::new();
+        let all_hands = Departure {
+            user: user("alice"),
+            rooms: Some(vec![RoomPattern::parse("all-hands").unwrap()]),
+        };
+        record(&store, &[all_hands], at(1_000)).await.unwrap();
+        assert!(
+            ended(&store, &grant("alice", "all-hands", 999))
+                .await
+                .unwrap()
+        );
+        assert!(
+            ended(&store, &grant("alice", "all-hands", 1_000))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ended(&store, &grant("alice", "all-hands", 1_001))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ended(&store, &grant("alice", "standup", 999))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ended(&store, &grant("bob", "all-hands", 999))
+                .await
+                .unwrap()
+        );
+
+        // Then off the list: every room, up to the later time.
+        let gone = Departure {
+            user: user("alice"),
+            rooms: None,
+        };
+        record(&store, &[gone], at(2_000)).await.unwrap();
+        assert!(
+            ended(&store, &grant("alice", "standup", 1_500))
+                .await
+                .unwrap()
+        );
+        assert!(
+            ended(&store, &grant("alice", "all-hands", 1_500))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !ended(&store, &grant("alice", "standup", 2_001))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// Two departures merge: the later time, the rooms of both.
+    #[tokio::test]
+    async fn departures_merge() {
+        let store = MemoryStore::new();
+        let took = |room: &str| Departure {
+            user: user("bob"),
+            rooms: Some(vec![RoomPattern::parse(room).unwrap()]),
+        };
+        record(&store, &[took("standup")], at(1_000)).await.unwrap();
+        record(&store, &[took("lobby")], at(2_000)).await.unwrap();
+        assert!(
+            ended(&store, &grant("bob", "standup", 1_500))
+                .await
+                .unwrap()
+        );
+        assert!(ended(&store, &grant("bob", "lobby", 1_500)).await.unwrap());
+        assert!(
+            !ended(&store, &grant("bob", "all-hands", 1_500))
+                .await
+                .unwrap()
+        );
+    }
+}
