@@ -71,22 +71,28 @@ async fn host_of_room(req: &HttpRequest, tr: &Tr) -> Result<Member, HttpResponse
             Err(see_other(&format!("/rooms/{room}")))
         }
         Err(refused) if refused.status() != StatusCode::FORBIDDEN => Err(refused),
-        _ => Err(refusal_page(tr, StatusCode::FORBIDDEN)),
+        _ => {
+            let room = RoomName::parse(req.match_info().get("room").unwrap_or_default()).ok();
+            Err(refusal_page(tr, StatusCode::FORBIDDEN, room.as_ref()))
+        }
     }
 }
 
-fn refusal_page(tr: &Tr, status: StatusCode) -> HttpResponse {
+/// Why the recordings can't be shown, with the way back to `room`'s page (where a
+/// participant still is).
+fn refusal_page(tr: &Tr, status: StatusCode, room: Option<&RoomName>) -> HttpResponse {
     let message = if status == StatusCode::SERVICE_UNAVAILABLE {
         tr.t("recordings-busy")
     } else {
         tr.t("recordings-only-hosts")
     };
+    let back = room.map(|room| format!("/rooms/{room}"));
     let page = render(NoticePage {
         tr,
         title: &tr.t("recordings-heading"),
         message: &message,
-        action_href: None,
-        action_label: "",
+        action_href: back.as_deref(),
+        action_label: &tr.t("recordings-back"),
     });
     let mut resp = page.unwrap_or_else(|e| e.error_response());
     *resp.status_mut() = status;
@@ -115,7 +121,7 @@ pub async fn list(
         Ok(recordings) => recordings,
         Err(e) => {
             tracing::warn!(error = %e, "recordings not listed: the store is unavailable");
-            let mut resp = refusal_page(&tr, StatusCode::SERVICE_UNAVAILABLE);
+            let mut resp = refusal_page(&tr, StatusCode::SERVICE_UNAVAILABLE, Some(&member.room));
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(10));
             return Ok(resp);

@@ -285,9 +285,14 @@ async fn a_participant_and_a_host_of_another_room_get_403_on_the_page_and_on_lin
     // bob may join standup but is no host.
     app.sign_in("standup", "bob").await;
     let csrf = app.room_csrf("standup").await;
-    assert_eq!(
-        app.get_recordings_page("standup").await.status(),
-        StatusCode::FORBIDDEN
+    let page = app.get_recordings_page("standup").await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    // Not a dead end: the way back to the room he is in.
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Only hosts of this room"), "{html}");
+    assert!(
+        html.contains(r#"<a class="button" href="/rooms/standup">Back to the room</a>"#),
+        "{html}"
     );
     for purpose in ["play", "download"] {
         assert_json(
