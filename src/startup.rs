@@ -73,6 +73,8 @@ pub struct Application {
     audit: AuditLog,
     metrics: Metrics,
     recordings_storage: Arc<dyn ObjectStorage>,
+    /// Stopped after the server, so what it holds is handed back to the store.
+    alerts: crate::alerts::AlertSender,
     /// Reloads the ACL on change for as long as the server runs.
     _watcher: crate::acl::watch::AclWatch,
     /// The embedded store's control socket, removed when the server is dropped.
@@ -215,8 +217,13 @@ impl Application {
                 alerts.clone(),
             )
             .with_metrics(metrics.clone()),
-            call_budget: Budget::new(BudgetKind::Call, &settings.budget, store.clone(), alerts)
-                .with_metrics(metrics.clone()),
+            call_budget: Budget::new(
+                BudgetKind::Call,
+                &settings.budget,
+                store.clone(),
+                alerts.clone(),
+            )
+            .with_metrics(metrics.clone()),
             acl: acl.clone(),
             verifier,
             audit_log: audit.clone(),
@@ -434,6 +441,7 @@ impl Application {
             audit,
             metrics: metrics_for_report,
             recordings_storage: storage_handle,
+            alerts,
             _watcher: watcher,
             _control: control,
         })
@@ -465,6 +473,9 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stopped = self.server.await;
+        // Alerts not delivered yet go back to the store for the next instance, at once
+        // rather than when their lease runs out.
+        self.alerts.shut_down(ALERTS_STOP_WAIT).await;
         // Refusals still folding are counted in summaries, not lost with the process.
         if let Err(e) = self.audit.flush().await {
             tracing::error!(error = %e, "the audit log's last summaries were not written");
@@ -599,6 +610,9 @@ fn on_acl_reload(metrics: Metrics, audit: AuditLog) -> impl Fn(&ReloadOutcome) +
     }
 }
 
+/// How long the shutdown waits for the alert sender to hand back what it holds.
+const ALERTS_STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// The longest a new list waits for its audit record and its departures before going
 /// into service anyway: a removal must not wait on a stalled disk or store.
 const ACL_RECORD_WAIT: Duration = Duration::from_secs(2);
@@ -621,28 +635,27 @@ fn before_service(audit: AuditLog, store: Arc<dyn Store>) -> impl Fn(&Acl, &Acl)
         let departed = {
             let store = store.clone();
             runtime.spawn(async move {
-                let at = store.clock().now();
-                crate::acl::departures::record(&*store, &departures, at).await
+                // Sessions signed in until the new list is in service (at most the
+                // wait below from now, and a second for the clock's rounding) were
+                // signed in with the old one.
+                let until = store.clock().now() + ACL_RECORD_WAIT + Duration::from_secs(1);
+                crate::acl::departures::record_until_done(&*store, &departures, until).await;
             })
         };
         let (audited, departed) = runtime.block_on(async {
             let both = async { tokio::join!(audited, departed) };
             match tokio::time::timeout(ACL_RECORD_WAIT, both).await {
-                Ok((audited, departed)) => (audited.is_ok(), departed.ok()),
-                Err(_) => (false, None),
+                Ok((audited, departed)) => (audited.is_ok(), departed.is_ok()),
+                Err(_) => (false, false),
             }
         });
         if !audited {
             tracing::warn!("the ACL change went into service before its audit record was written");
         }
-        match departed {
-            Some(Ok(())) => {}
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "the ACL change went into service with the users it drops not on record: their earlier sessions come back if they are listed again")
-            }
-            None => tracing::warn!(
-                "the ACL change went into service before the users it drops were on record"
-            ),
+        if !departed {
+            tracing::warn!(
+                "the ACL change went into service before the users it drops were on record; they will be as soon as the store takes them"
+            );
         }
     }
 }

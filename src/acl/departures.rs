@@ -13,6 +13,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::Acl;
@@ -64,8 +65,9 @@ pub fn between(old: &Acl, new: &Acl) -> Vec<Departure> {
         .collect()
 }
 
-/// As kept in the store: sessions of the user verified at or before `before` (Unix
-/// seconds) are ended, for the rooms `rooms` matches (all of them if absent).
+/// One departure as kept in the store (a user's are a list): sessions of the user
+/// verified at or before `before` (Unix seconds) are ended, for the rooms `rooms`
+/// matches (all of them if absent).
 #[derive(Debug, Serialize, Deserialize)]
 struct Kept {
     before: u64,
@@ -84,12 +86,22 @@ impl Kept {
             })
     }
 
-    /// Merged with an earlier record: the later time and the rooms of both. So a
-    /// session signed in between two departures, for a room only the first took, is
-    /// ended too: sooner than needed, never later.
-    fn merged(self, earlier: Option<Kept>) -> Kept {
-        let Some(earlier) = earlier else { return self };
-        let rooms = match (self.rooms, earlier.rooms) {
+    /// The same as `other` or covered by it: all it ends, `other` ends too.
+    fn covered_by(&self, other: &Kept) -> bool {
+        self.before <= other.before
+            && match (&self.rooms, &other.rooms) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(mine), Some(theirs)) => mine.iter().all(|room| theirs.contains(room)),
+            }
+    }
+
+    /// One record that ends what `self` and `other` end: the later time and the
+    /// rooms of both. It ends more than the two (a session signed in between them,
+    /// for a room only the earlier took), so it is only made when a user has too
+    /// many: sooner than needed, never later.
+    fn joined(self, other: Kept) -> Kept {
+        let rooms = match (self.rooms, other.rooms) {
             (Some(mut mine), Some(theirs)) => {
                 for room in theirs {
                     if !mine.contains(&room) {
@@ -101,40 +113,110 @@ impl Kept {
             _ => None,
         };
         Kept {
-            before: self.before.max(earlier.before),
+            before: self.before.max(other.before),
             rooms,
         }
     }
 }
 
-/// `departures` on record as of `at`, each merged with what its user's record held.
+/// A user's departures kept at most; past it the two oldest are joined.
+const PER_USER: usize = 8;
+
+/// `earlier` with `kept` added: the ones it covers go, and past [`PER_USER`] the
+/// oldest two become one.
+fn add(mut earlier: Vec<Kept>, kept: Kept) -> Vec<Kept> {
+    if earlier.iter().any(|e| kept.covered_by(e)) {
+        return earlier;
+    }
+    earlier.retain(|e| !e.covered_by(&kept));
+    earlier.push(kept);
+    earlier.sort_by_key(|k| k.before);
+    while earlier.len() > PER_USER {
+        let oldest = earlier.remove(0);
+        let next = earlier.remove(0);
+        earlier.insert(0, oldest.joined(next));
+    }
+    earlier
+}
+
+/// Departures written at once, at most.
+const IN_FLIGHT: usize = 32;
+/// Between tries of departures the store refused.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// `departures` on record, ending the sessions signed in up to `until`, each added
+/// to its user's list. Writing one again changes nothing, so a failed
+/// call may simply be made again.
 pub async fn record(
     store: &dyn Store,
     departures: &[Departure],
-    at: SystemTime,
+    until: SystemTime,
 ) -> Result<(), StoreError> {
-    let before = at
+    let before = until
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs();
-    for departure in departures {
-        let key = key(&departure.user);
-        let earlier = store
-            .get(&key)
-            .await?
-            .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok());
-        let kept = Kept {
-            before,
-            rooms: departure
-                .rooms
-                .as_ref()
-                .map(|rooms| rooms.iter().map(ToString::to_string).collect()),
+    // Made first, then run: a stream that maps as it goes borrows in a way the
+    // spawned task's `Send` bound can't be proven for.
+    let writes: Vec<_> = departures
+        .iter()
+        .map(|departure| record_one(store, departure, before))
+        .collect();
+    let mut writes = futures_util::stream::iter(writes).buffer_unordered(IN_FLIGHT);
+    let mut outcome = Ok(());
+    while let Some(written) = writes.next().await {
+        if let Err(e) = written {
+            outcome = Err(e);
         }
-        .merged(earlier);
-        let value = serde_json::to_vec(&kept).expect("a departure serialises");
-        store.put(&key, &value, KEPT).await?;
     }
-    Ok(())
+    outcome
+}
+
+/// One departure added to its user's list.
+async fn record_one(
+    store: &dyn Store,
+    departure: &Departure,
+    before: u64,
+) -> Result<(), StoreError> {
+    let key = key(&departure.user);
+    // One that doesn't read is kept as ending everything, as [`ended`] reads it.
+    let earlier = match store.get(&key).await? {
+        Some(bytes) => serde_json::from_slice::<Vec<Kept>>(&bytes).unwrap_or_else(|_| {
+            vec![Kept {
+                before,
+                rooms: None,
+            }]
+        }),
+        None => Vec::new(),
+    };
+    let kept = Kept {
+        before,
+        rooms: departure
+            .rooms
+            .as_ref()
+            .map(|rooms| rooms.iter().map(ToString::to_string).collect()),
+    };
+    let value = serde_json::to_vec(&add(earlier, kept)).expect("departures serialise");
+    store.put(&key, &value, KEPT).await
+}
+
+/// [`record`], tried again every few seconds until the store takes it all: the list
+/// is in service by then, and a departure lost would let its sessions back.
+pub async fn record_until_done(store: &dyn Store, departures: &[Departure], until: SystemTime) {
+    let mut failing = false;
+    while let Err(e) = record(store, departures, until).await {
+        if !failing {
+            tracing::error!(error = %e, users = departures.len(), "users the ACL change drops are not on record yet: their earlier sessions would come back if they were listed again; trying again every {} s", RETRY.as_secs());
+            failing = true;
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    if failing {
+        tracing::info!(
+            users = departures.len(),
+            "users the ACL change dropped are on record now"
+        );
+    }
 }
 
 /// Whether the list took `grant`'s user (or its room) away since it was signed in.
@@ -143,7 +225,8 @@ pub async fn ended(store: &dyn Store, grant: &Grant) -> Result<bool, StoreError>
         return Ok(false);
     };
     // One that doesn't read ends every session of the user: in doubt, sign in again.
-    Ok(serde_json::from_slice::<Kept>(&bytes).map_or(true, |kept| kept.ends(grant)))
+    Ok(serde_json::from_slice::<Vec<Kept>>(&bytes)
+        .map_or(true, |kept| kept.iter().any(|k| k.ends(grant))))
 }
 
 #[cfg(test)]
@@ -268,9 +351,12 @@ mod tests {
         );
     }
 
-    /// Two departures merge: the later time, the rooms of both.
+    /// Each departure ends what it ends, no more: a session signed in between two,
+    /// for a room only the first took, holds. A later one that covers an earlier
+    /// replaces it, and past eight the oldest two are joined (ending more, never
+    /// less).
     #[tokio::test]
-    async fn departures_merge() {
+    async fn departures_are_kept_apart_up_to_eight() {
         let store = MemoryStore::new();
         let took = |room: &str| Departure {
             user: user("bob"),
@@ -278,8 +364,9 @@ mod tests {
         };
         record(&store, &[took("standup")], at(1_000)).await.unwrap();
         record(&store, &[took("lobby")], at(2_000)).await.unwrap();
+        assert!(ended(&store, &grant("bob", "standup", 900)).await.unwrap());
         assert!(
-            ended(&store, &grant("bob", "standup", 1_500))
+            !ended(&store, &grant("bob", "standup", 1_500))
                 .await
                 .unwrap()
         );
@@ -288,6 +375,31 @@ mod tests {
             !ended(&store, &grant("bob", "all-hands", 1_500))
                 .await
                 .unwrap()
+        );
+
+        // Off the list later: covers both.
+        let gone = Departure {
+            user: user("bob"),
+            rooms: None,
+        };
+        record(&store, &[gone], at(3_000)).await.unwrap();
+        let kept: Vec<serde_json::Value> =
+            serde_json::from_slice(&store.get(&key(&user("bob"))).await.unwrap().unwrap()).unwrap();
+        assert_eq!(kept, [serde_json::json!({"before": 3_000})]);
+
+        let many = (0..20u64).map(|i| Kept {
+            before: 4_000 + i,
+            rooms: Some(vec![format!("room-{i}")]),
+        });
+        let kept = many.fold(Vec::new(), add);
+        assert_eq!(kept.len(), PER_USER);
+        let joined = &kept[0];
+        assert_eq!(joined.before, 4_012);
+        assert_eq!(joined.rooms.as_ref().unwrap().len(), 13);
+        assert!(
+            kept[1..]
+                .iter()
+                .all(|k| k.rooms.as_ref().unwrap().len() == 1)
         );
     }
 }

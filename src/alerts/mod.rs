@@ -192,15 +192,23 @@ pub struct AlertSender {
 
 #[derive(Clone)]
 enum Inner {
-    Webhook(mpsc::Sender<Alert>),
+    Webhook(mpsc::Sender<Alert>, Arc<Stop>),
     Disabled,
     Capture(mpsc::UnboundedSender<Alert>),
+}
+
+/// How the server's shutdown reaches the delivery task, which the senders' clones
+/// (held by the app's state for as long as the process runs) would otherwise keep
+/// waiting to the end.
+struct Stop {
+    asked: tokio::sync::Notify,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl fmt::Debug for AlertSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.inner {
-            Inner::Webhook(_) => "webhook",
+            Inner::Webhook(..) => "webhook",
             Inner::Disabled => "disabled",
             Inner::Capture(_) => "capture",
         };
@@ -264,16 +272,42 @@ impl AlertSender {
         webhook: Webhook,
         store: Option<Arc<dyn Store>>,
         capacity: usize,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> (Self, tokio::task::AbortHandle) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let outbox = Outbox::new(store, webhook.retry.held_retry);
-        let task = tokio::spawn(deliver_all(rx, webhook, outbox));
+        let stop = Arc::new(Stop {
+            asked: tokio::sync::Notify::new(),
+            task: std::sync::Mutex::new(None),
+        });
+        let task = tokio::spawn(deliver_all(rx, webhook, outbox, stop.clone()));
+        let abort = task.abort_handle();
+        *stop.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         (
             Self {
-                inner: Inner::Webhook(tx),
+                inner: Inner::Webhook(tx, stop),
             },
-            task,
+            abort,
         )
+    }
+
+    /// At the server's shutdown: the delivery task stops, handing what it holds back
+    /// to the store (due at once, for the next instance), waiting at most `within`
+    /// (a delivery in progress is let finish first; one that takes longer leaves its
+    /// alerts to be taken over when their lease ends). Nothing for other senders.
+    pub async fn shut_down(&self, within: Duration) {
+        let Inner::Webhook(_, stop) = &self.inner else {
+            return;
+        };
+        // Stored if the task isn't waiting just now: it sees it at its next wait.
+        stop.asked.notify_one();
+        let task = stop.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task
+            && tokio::time::timeout(within, task).await.is_err()
+        {
+            warn!(
+                "the alert sender did not stop in time; its held alerts are taken over when their lease ends"
+            );
+        }
     }
 
     /// No webhook configured: alerts only go to the log.
@@ -298,7 +332,7 @@ impl AlertSender {
     /// the queue. A full queue drops the alert, with a warning.
     pub fn send(&self, alert: Alert) {
         match &self.inner {
-            Inner::Webhook(tx) => match tx.try_send(alert) {
+            Inner::Webhook(tx, _) => match tx.try_send(alert) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(a)) => warn!(
                     event = a.event,
@@ -345,7 +379,12 @@ struct Webhook {
 /// exhausted, say); and in order, so a receiver that keeps the latest state (the
 /// audit log down, then up) ends in the right one. Held alerts are kept in the store
 /// ([`outbox`]), and those a stopped instance left there are taken over.
-async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox: Outbox) {
+async fn deliver_all(
+    mut rx: mpsc::Receiver<Alert>,
+    webhook: Webhook,
+    mut outbox: Outbox,
+    stop: Arc<Stop>,
+) {
     enum Woken {
         New(Alert),
         Closed,
@@ -353,17 +392,21 @@ async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox
     }
     let mut held: VecDeque<Pending> = VecDeque::new();
     // What an earlier run left (a crash, a restart while the webhook was down).
-    outbox::merge(&mut held, outbox.adopt().await);
+    adopt(&mut held, &outbox).await;
     loop {
         // Wait for an alert, or for the held ones' next try (and, with a store, the
-        // next look for alerts left there).
+        // next look for alerts left there), or for the shutdown.
         let received = |next: Option<Alert>| next.map_or(Woken::Closed, Woken::New);
         let woken = if held.is_empty() && !outbox.keeps() {
-            received(rx.recv().await)
+            tokio::select! {
+                next = rx.recv() => received(next),
+                () = stop.asked.notified() => Woken::Closed,
+            }
         } else {
             tokio::select! {
                 next = rx.recv() => received(next),
                 () = tokio::time::sleep(webhook.retry.held_retry) => Woken::Retry,
+                () = stop.asked.notified() => Woken::Closed,
             }
         };
         match woken {
@@ -374,9 +417,9 @@ async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox
                     outbox.forget(&dropped).await;
                 }
             }
-            Woken::Retry => outbox::merge(&mut held, outbox.adopt().await),
-            // Every sender gone, and the queue empty: what is held is handed back to
-            // the store for the next start, or lost without one.
+            Woken::Retry => adopt(&mut held, &outbox).await,
+            // The shutdown, or every sender gone: what is held is handed back to the
+            // store for the next start, or lost without one.
             Woken::Closed => {
                 if !outbox.hand_back(&held).await {
                     for alert in held {
@@ -390,8 +433,11 @@ async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox
                 return;
             }
         }
-        outbox.renew(&held).await;
-        while let Some(alert) = held.front() {
+        while !held.is_empty() {
+            // Renewed as it goes: a long round (a slow webhook) must not outlast the
+            // leases, or another instance would take them over and send them too.
+            outbox.renew(&held).await;
+            let Some(alert) = held.front() else { break };
             match deliver(&webhook, alert).await {
                 Delivery::Done => {
                     outbox.forget(alert).await;
@@ -399,6 +445,22 @@ async fn deliver_all(mut rx: mpsc::Receiver<Alert>, webhook: Webhook, mut outbox
                 }
                 Delivery::NotNow => break,
             }
+        }
+    }
+}
+
+/// Alerts a stopped instance left, among those held, oldest first; past
+/// [`HELD_MAX`] the oldest go (from the store too), as in [`hold`].
+async fn adopt(held: &mut VecDeque<Pending>, outbox: &Outbox) {
+    outbox::merge(held, outbox.adopt().await);
+    while held.len() > HELD_MAX {
+        if let Some(oldest) = held.pop_front() {
+            warn!(
+                event = oldest.event,
+                window = oldest.window(),
+                "operator alert dropped: too many held for the webhook"
+            );
+            outbox.forget(&oldest).await;
         }
     }
 }
@@ -628,7 +690,7 @@ mod tests {
         store: &Arc<MemoryStore>,
         server: &MockServer,
         limits: crate::twilio::guard::GuardConfig,
-    ) -> (AlertSender, tokio::task::JoinHandle<()>) {
+    ) -> (AlertSender, tokio::task::AbortHandle) {
         kept_retrying(store, server, limits, fast_retries())
     }
 
@@ -637,7 +699,7 @@ mod tests {
         server: &MockServer,
         limits: crate::twilio::guard::GuardConfig,
         retry: RetryPolicy,
-    ) -> (AlertSender, tokio::task::JoinHandle<()>) {
+    ) -> (AlertSender, tokio::task::AbortHandle) {
         let store: Arc<dyn Store> = store.clone();
         AlertSender::spawn(webhook(server, limits, retry), Some(store), 64)
     }
@@ -697,19 +759,31 @@ mod tests {
         );
     }
 
-    /// A sender that stops (every clone dropped, as at shutdown) hands what it holds
-    /// back to the store due at once: the next instance delivers it without waiting
-    /// for a lease to run out.
+    /// At the server's shutdown the sender hands what it holds back to the store,
+    /// due at once, though the app's state still holds clones of it: the next
+    /// instance delivers it without waiting for a lease to run out.
     #[tokio::test]
     async fn alerts_held_at_shutdown_are_handed_back_for_the_next_start() {
         let clock = Arc::new(crate::clock::ManualClock::default());
         let store = Arc::new(MemoryStore::with_clock(clock.clone()));
         let (server, limits) = failing_webhook(Duration::from_secs(60)).await;
-        let (first, task) = kept_in(&store, &server, limits);
+        let (first, _task) = kept_in(&store, &server, limits);
+        let held_by_the_state = first.clone();
         first.send(alert());
         wait_for_requests(&server, 3).await;
-        drop(first);
-        task.await.unwrap();
+        let stopping = Instant::now();
+        first.shut_down(Duration::from_secs(5)).await;
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "it stopped, not timed out"
+        );
+        let due = Outbox::due(&*store).await;
+        assert_eq!(due.len(), 1);
+        assert!(
+            due[0] <= crate::clock::Clock::now(&*clock),
+            "due at once: {due:?}"
+        );
+        drop(held_by_the_state);
 
         webhook_back(&server).await;
         let (_second, _task) = kept_in(&store, &server, limits);

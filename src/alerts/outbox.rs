@@ -177,6 +177,18 @@ impl Outbox {
         true
     }
 
+    /// When the alerts kept are due, for tests.
+    #[cfg(test)]
+    pub async fn due(store: &dyn Store) -> Vec<std::time::SystemTime> {
+        store
+            .queued(QUEUE, 1000, crate::store::QueueEnd::Soonest)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, at)| at)
+            .collect()
+    }
+
     /// The alerts kept, for tests.
     #[cfg(test)]
     pub async fn kept(store: &dyn Store) -> Vec<String> {
