@@ -473,13 +473,13 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stopped = self.server.await;
-        // Alerts not delivered yet go back to the store for the next instance, at once
-        // rather than when their lease runs out.
-        self.alerts.shut_down(ALERTS_STOP_WAIT).await;
         // Refusals still folding are counted in summaries, not lost with the process.
         if let Err(e) = self.audit.flush().await {
             tracing::error!(error = %e, "the audit log's last summaries were not written");
         }
+        // Alerts not delivered yet (that flush's among them) go back to the store for
+        // the next instance, at once rather than when their lease runs out.
+        self.alerts.shut_down(ALERTS_STOP_WAIT).await;
         // Likewise the log lines held back since the last report.
         crate::telemetry::report(&self.metrics);
         stopped
@@ -624,24 +624,21 @@ const ACL_RECORD_WAIT: Duration = Duration::from_secs(2);
 /// [`departures`]: crate::acl::departures
 fn before_service(audit: AuditLog, store: Arc<dyn Store>) -> impl Fn(&Acl, &Acl) + Send + Sync {
     let runtime = tokio::runtime::Handle::current();
+    let departures = crate::acl::departures::Recorder::spawn(store.clone());
     move |old, new| {
         let record =
             AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{} users", new.user_count()));
-        let departures = crate::acl::departures::between(old, new);
+        let gone = crate::acl::departures::between(old, new);
         let audited = {
             let audit = audit.clone();
             runtime.spawn(async move { audit.record_or_note(record).await })
         };
-        let departed = {
-            let store = store.clone();
-            runtime.spawn(async move {
-                // Sessions signed in until the new list is in service (at most the
-                // wait below from now, and a second for the clock's rounding) were
-                // signed in with the old one.
-                let until = store.clock().now() + ACL_RECORD_WAIT + Duration::from_secs(1);
-                crate::acl::departures::record_until_done(&*store, &departures, until).await;
-            })
-        };
+        // The sessions signed in until now. Not until the new list is in service (up
+        // to the wait below later): a margin would also end the sessions of a user
+        // signing in again at once, with a number just corrected, say; an approval
+        // in the instant between is left uncovered.
+        let until = store.clock().now();
+        let departed = departures.record(gone, until);
         let (audited, departed) = runtime.block_on(async {
             let both = async { tokio::join!(audited, departed) };
             match tokio::time::timeout(ACL_RECORD_WAIT, both).await {

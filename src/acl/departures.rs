@@ -3,18 +3,23 @@
 //! gave the user another number) stays ended when the list gives them back: without
 //! this, removing a user and adding them again brought back every cookie of theirs,
 //! a copied one included, since the cookie is only checked against the list in
-//! service. Kept to the second, as sessions are: a sign-in within the second of a
-//! change is ended with the rest.
+//! service. A departure ends the sessions signed in until it is recorded, to the
+//! second: one signed in within that second is ended with the rest, and one approved
+//! in the instant between the record and the new list going into service (at most
+//! 2 s, usually well under a millisecond) is not.
 //!
 //! Recorded before the list that drops them goes into service (the reload waits for
-//! it, at most 2 s; see `startup`), so a crash can't leave a removal in force and
-//! forgotten. A change made while no instance was running is not seen: no list is
-//! kept to compare it with.
+//! it, at most 2 s; see `startup`), by one writer per instance ([`Recorder`]) that
+//! tries again while the store refuses. A stop while the store refuses, or a change
+//! made while no instance was running, is not recorded: no list is kept to compare
+//! with.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Acl;
 use crate::domain::{RoomPattern, Username};
@@ -125,6 +130,8 @@ const PER_USER: usize = 8;
 /// `earlier` with `kept` added: the ones it covers go, and past [`PER_USER`] the
 /// oldest two become one.
 fn add(mut earlier: Vec<Kept>, kept: Kept) -> Vec<Kept> {
+    // Past their 30 days: no session from before them is left.
+    earlier.retain(|e| e.before.saturating_add(KEPT.as_secs()) >= kept.before);
     if earlier.iter().any(|e| kept.covered_by(e)) {
         return earlier;
     }
@@ -179,9 +186,9 @@ async fn record_one(
     before: u64,
 ) -> Result<(), StoreError> {
     let key = key(&departure.user);
-    // One that doesn't read is kept as ending everything, as [`ended`] reads it.
+    // One that doesn't read is kept as ending everything until now.
     let earlier = match store.get(&key).await? {
-        Some(bytes) => serde_json::from_slice::<Vec<Kept>>(&bytes).unwrap_or_else(|_| {
+        Some(bytes) => read(&bytes).unwrap_or_else(|| {
             vec![Kept {
                 before,
                 rooms: None,
@@ -200,9 +207,63 @@ async fn record_one(
     store.put(&key, &value, KEPT).await
 }
 
+/// A user's departures as the store holds them: a list, or (as first written) one.
+fn read(bytes: &[u8]) -> Option<Vec<Kept>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        List(Vec<Kept>),
+        One(Kept),
+    }
+    Some(match serde_json::from_slice::<Stored>(bytes).ok()? {
+        Stored::List(list) => list,
+        Stored::One(one) => vec![one],
+    })
+}
+
+/// One change's departures to record, and who waits for them.
+type Job = (Vec<Departure>, SystemTime, oneshot::Sender<()>);
+
+/// The instance's one writer of departures. Changes are written in the order the list
+/// made them, one after another, so two can't each read a user's list and overwrite
+/// the other's; one the store refuses is tried again, and those after it wait. Cheap
+/// to clone. Its queue is unbounded, as what fills it is bounded: changes to the list,
+/// which hosts make, a reload at a time.
+#[derive(Clone)]
+pub struct Recorder {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Recorder {
+    /// The writer, as a task on the current runtime.
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(async move {
+            while let Some((departures, until, done)) = queue.recv().await {
+                record_until_done(&*store, &departures, until).await;
+                let _ = done.send(());
+            }
+        });
+        Self { jobs }
+    }
+
+    /// `departures` queued to be recorded as ending the sessions signed in until
+    /// `until`; the receiver hears once they are.
+    pub fn record(&self, departures: Vec<Departure>, until: SystemTime) -> oneshot::Receiver<()> {
+        let (done, recorded) = oneshot::channel();
+        if departures.is_empty() {
+            let _ = done.send(());
+        } else {
+            // The writer only stops with the runtime.
+            let _ = self.jobs.send((departures, until, done));
+        }
+        recorded
+    }
+}
+
 /// [`record`], tried again every few seconds until the store takes it all: the list
 /// is in service by then, and a departure lost would let its sessions back.
-pub async fn record_until_done(store: &dyn Store, departures: &[Departure], until: SystemTime) {
+async fn record_until_done(store: &dyn Store, departures: &[Departure], until: SystemTime) {
     let mut failing = false;
     while let Err(e) = record(store, departures, until).await {
         if !failing {
@@ -224,9 +285,9 @@ pub async fn ended(store: &dyn Store, grant: &Grant) -> Result<bool, StoreError>
     let Some(bytes) = store.get(&key(&grant.username)).await? else {
         return Ok(false);
     };
-    // One that doesn't read ends every session of the user: in doubt, sign in again.
-    Ok(serde_json::from_slice::<Vec<Kept>>(&bytes)
-        .map_or(true, |kept| kept.iter().any(|k| k.ends(grant))))
+    // One that doesn't read ends every session of the user (in doubt, sign in again)
+    // until a departure is recorded over it.
+    Ok(read(&bytes).is_none_or(|kept| kept.iter().any(|k| k.ends(grant))))
 }
 
 #[cfg(test)]
@@ -400,6 +461,55 @@ mod tests {
             kept[1..]
                 .iter()
                 .all(|k| k.rooms.as_ref().unwrap().len() == 1)
+        );
+    }
+
+    /// A store that refuses the writes is asked again until it takes them; and two
+    /// changes queued at once, for one user, are written one after the other, so
+    /// neither overwrites the other (on a store with a round trip, where each would
+    /// read the user's list before the other wrote it).
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_tries_again_and_keeps_changes_apart() {
+        let store = Arc::new(MemoryStore::new().with_round_trip(Duration::from_millis(10)));
+        let took = |room: &str| {
+            vec![Departure {
+                user: user("bob"),
+                rooms: Some(vec![RoomPattern::parse(room).unwrap()]),
+            }]
+        };
+        store.refuse_next(3);
+        assert!(record(&*store, &took("standup"), at(1_000)).await.is_err());
+        let recorder = Recorder::spawn(store.clone());
+        let first = recorder.record(took("standup"), at(1_000));
+        let second = recorder.record(took("lobby"), at(1_000));
+        first.await.unwrap();
+        second.await.unwrap();
+        assert!(ended(&*store, &grant("bob", "standup", 900)).await.unwrap());
+        assert!(ended(&*store, &grant("bob", "lobby", 900)).await.unwrap());
+        assert!(
+            !ended(&*store, &grant("bob", "all-hands", 900))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// A record in the first format (one departure, not a list) still reads; one
+    /// that doesn't read at all ends the user's sessions.
+    #[tokio::test]
+    async fn a_single_record_reads_and_an_unreadable_one_ends_sessions() {
+        let store = MemoryStore::new();
+        let bob = key(&user("bob"));
+        store
+            .put(&bob, br#"{"before":1000,"rooms":["lobby"]}"#, KEPT)
+            .await
+            .unwrap();
+        assert!(ended(&store, &grant("bob", "lobby", 900)).await.unwrap());
+        assert!(!ended(&store, &grant("bob", "standup", 900)).await.unwrap());
+        store.put(&bob, b"not json", KEPT).await.unwrap();
+        assert!(
+            ended(&store, &grant("bob", "standup", 5_000))
+                .await
+                .unwrap()
         );
     }
 }

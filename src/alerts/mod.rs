@@ -418,9 +418,17 @@ async fn deliver_all(
                 }
             }
             Woken::Retry => adopt(&mut held, &outbox).await,
-            // The shutdown, or every sender gone: what is held is handed back to the
-            // store for the next start, or lost without one.
+            // The shutdown, or every sender gone: what is held (and what came while
+            // the last round was delivering) is handed back to the store for the next
+            // start, or lost without one.
             Woken::Closed => {
+                rx.close();
+                while let Ok(alert) = rx.try_recv() {
+                    let alert = Pending::new(&alert);
+                    if let Some(dropped) = hold(&mut held, alert) {
+                        outbox.forget(&dropped).await;
+                    }
+                }
                 if !outbox.hand_back(&held).await {
                     for alert in held {
                         warn!(

@@ -517,6 +517,8 @@ pub struct MemoryStore {
     /// Operations waiting out their round trip now, and the most there have been.
     travelling: std::sync::atomic::AtomicUsize,
     most_travelling: std::sync::atomic::AtomicUsize,
+    /// Operations still to be refused as unavailable ([`Self::refuse_next`]).
+    refusing: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -532,6 +534,7 @@ impl MemoryStore {
             broken: std::sync::OnceLock::new(),
             travelling: std::sync::atomic::AtomicUsize::new(0),
             most_travelling: std::sync::atomic::AtomicUsize::new(0),
+            refusing: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -547,7 +550,14 @@ impl MemoryStore {
         self
     }
 
-    async fn travel(&self) {
+    /// The next `n` operations fail as a store that is down fails them, for tests of
+    /// what the app does then (and after).
+    pub fn refuse_next(&self, n: usize) {
+        self.refusing.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits out the round trip; `Err` for an operation [`Self::refuse_next`] refuses.
+    async fn travel(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
         if !self.round_trip.is_zero() {
             let now = self.travelling.fetch_add(1, SeqCst) + 1;
@@ -555,6 +565,14 @@ impl MemoryStore {
             tokio::time::sleep(self.round_trip).await;
             self.travelling.fetch_sub(1, SeqCst);
         }
+        let refused = self
+            .refusing
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(StoreError::unavailable("memory", "refused for a test"));
+        }
+        Ok(())
     }
 
     /// The most operations that were in flight at once (with a round trip set): what a
@@ -594,43 +612,43 @@ impl Store for MemoryStore {
     }
 
     async fn admit(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.admit(key, rules, self.now_ms()).0)
     }
 
     async fn peek(&self, key: &str, rules: &[Rule]) -> Result<Admission, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.peek(key, rules, self.now_ms()))
     }
 
     async fn hit(&self, key: &str, rule: Rule) -> Result<u32, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.hit(key, rule, self.now_ms()).0)
     }
 
     async fn spend(&self, group: &str, windows: &[FixedWindow]) -> Result<Spend, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.spend(group, windows, self.now_ms()).0)
     }
 
     async fn used(&self, group: &str, windows: &[FixedWindow]) -> Result<Vec<u32>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.used(group, windows, self.now_ms()))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.get(key, self.now_ms()))
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        self.travel().await;
+        self.travel().await?;
         self.tables.put(key, value, ttl, self.now_ms());
         Ok(())
     }
 
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self
             .tables
             .put_new(key, value, ttl, self.now_ms())
@@ -638,13 +656,13 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.travel().await;
+        self.travel().await?;
         self.tables.delete(key);
         Ok(())
     }
 
     async fn delete_if(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.delete_if(key, value, self.now_ms()).is_some())
     }
 
@@ -654,30 +672,30 @@ impl Store for MemoryStore {
         cap: u32,
         ttl: Duration,
     ) -> Result<Option<u32>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.incr_below(key, cap, ttl, self.now_ms()).0)
     }
 
     async fn give_back(&self, key: &str) -> Result<(), StoreError> {
-        self.travel().await;
+        self.travel().await?;
         self.tables.give_back(key, self.now_ms());
         Ok(())
     }
 
     async fn schedule(&self, queue: &str, member: &str, at: SystemTime) -> Result<(), StoreError> {
-        self.travel().await;
+        self.travel().await?;
         self.tables.schedule(queue, member, unix_ms(at));
         Ok(())
     }
 
     async fn unschedule(&self, queue: &str, member: &str) -> Result<(), StoreError> {
-        self.travel().await;
+        self.travel().await?;
         self.tables.unschedule(queue, member);
         Ok(())
     }
 
     async fn take_due(&self, queue: &str, max: usize) -> Result<Vec<String>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self.tables.take_due(queue, max, self.now_ms()).0)
     }
 
@@ -687,7 +705,7 @@ impl Store for MemoryStore {
         max: usize,
         lease: Duration,
     ) -> Result<Vec<String>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(self
             .tables
             .lease_due(queue, max, self.now_ms(), ms(lease))
@@ -700,12 +718,12 @@ impl Store for MemoryStore {
         max: usize,
         end: QueueEnd,
     ) -> Result<Vec<(String, SystemTime)>, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(queued_times(self.tables.queued(queue, max, end)))
     }
 
     async fn check(&self) -> Result<StoreStatus, StoreError> {
-        self.travel().await;
+        self.travel().await?;
         Ok(StoreStatus {
             backend: "memory",
             schema_version: SCHEMA_VERSION,
