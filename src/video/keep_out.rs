@@ -363,4 +363,36 @@ mod tests {
         );
         assert_eq!(records[1]["username"], "bob");
     }
+
+    /// With the store down when the job is queued, the disconnection is still made,
+    /// from memory, at once; the removal is on record all the same.
+    #[tokio::test]
+    async fn with_the_store_down_the_disconnection_is_made_from_memory() {
+        let dir = crate::test_support::TempDir::new("keep-out");
+        let store = Arc::new(MemoryStore::new());
+        let video = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/v1/Rooms/{ROOM_SID}/Participants/{PA_BOB}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "sid": PA_BOB, "room_sid": ROOM_SID, "identity": "bob", "status": "disconnected"
+            })))
+            .expect(1)
+            .mount(&video)
+            .await;
+        let keep_out = keep_out(&store, &video, &dir.0);
+        store.refuse_next(1);
+        keep_out.enqueue(bobs()).await;
+        assert!(
+            keep_out.queued().await.unwrap().is_empty(),
+            "not in the store"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while video.received_requests().await.unwrap().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "never disconnected");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let records = audit_lines(&dir.0);
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(records[0]["event"], "participant_removed");
+    }
 }
