@@ -52,6 +52,12 @@ pub struct Grant {
     /// before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Unix milliseconds, by the store's clock, set by [`TypedSession::elevate`]: when
+    /// the session was signed in, to tell it from a departure from the list made in
+    /// the same second (see [`crate::acl::departures`]). Absent only in grants made
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_ms: Option<u64>,
 }
 
 /// What sessions need from the app: where revocations live (and its clock), and how
@@ -138,6 +144,7 @@ impl TypedSession {
         let lasts = self.policy.ttl.as_secs();
         let grant = Grant {
             expires_at: Some(grant.verified_at.saturating_add(lasts)),
+            verified_ms: Some(crate::store::unix_ms(self.policy.store.clock().now())),
             ..grant.clone()
         };
         self.session.insert(GRANT, grant)?;

@@ -4,9 +4,9 @@
 //! this, removing a user and adding them again brought back every cookie of theirs,
 //! a copied one included, since the cookie is only checked against the list in
 //! service. A departure ends the sessions signed in until it is recorded, to the
-//! second: one signed in within that second is ended with the rest, and one approved
-//! in the instant between the record and the new list going into service (at most
-//! 2 s, usually well under a millisecond) is not.
+//! millisecond (`Grant::verified_ms`); one approved in the instant between the record
+//! and the new list going into service (at most 2 s, usually well under a
+//! millisecond) is not ended.
 //!
 //! Recorded before the list that drops them goes into service (the reload waits for
 //! it, at most 2 s; see `startup`), by one writer per instance ([`Recorder`]) that
@@ -15,7 +15,7 @@
 //! with.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -71,18 +71,23 @@ pub fn between(old: &Acl, new: &Acl) -> Vec<Departure> {
 }
 
 /// One departure as kept in the store (a user's are a list): sessions of the user
-/// verified at or before `before` (Unix seconds) are ended, for the rooms `rooms`
-/// matches (all of them if absent).
+/// signed in at or before `before_ms` (Unix milliseconds) are ended, for the rooms
+/// `rooms` matches (all of them if absent).
 #[derive(Debug, Serialize, Deserialize)]
 struct Kept {
-    before: u64,
+    before_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rooms: Option<Vec<String>>,
 }
 
 impl Kept {
     fn ends(&self, grant: &Grant) -> bool {
-        grant.verified_at <= self.before
+        // A grant from before `verified_ms` was kept is placed at the start of its
+        // second: ended by a departure in that second, sooner rather than later.
+        let signed_in = grant
+            .verified_ms
+            .unwrap_or(grant.verified_at.saturating_mul(1000));
+        signed_in <= self.before_ms
             && self.rooms.as_ref().is_none_or(|rooms| {
                 // A pattern that no longer reads ends the session: in doubt, sign in.
                 rooms.iter().any(|pattern| {
@@ -93,7 +98,7 @@ impl Kept {
 
     /// The same as `other` or covered by it: all it ends, `other` ends too.
     fn covered_by(&self, other: &Kept) -> bool {
-        self.before <= other.before
+        self.before_ms <= other.before_ms
             && match (&self.rooms, &other.rooms) {
                 (_, None) => true,
                 (None, Some(_)) => false,
@@ -118,7 +123,7 @@ impl Kept {
             _ => None,
         };
         Kept {
-            before: self.before.max(other.before),
+            before_ms: self.before_ms.max(other.before_ms),
             rooms,
         }
     }
@@ -131,13 +136,14 @@ const PER_USER: usize = 8;
 /// oldest two become one.
 fn add(mut earlier: Vec<Kept>, kept: Kept) -> Vec<Kept> {
     // Past their 30 days: no session from before them is left.
-    earlier.retain(|e| e.before.saturating_add(KEPT.as_secs()) >= kept.before);
+    let kept_ms = u64::try_from(KEPT.as_millis()).unwrap_or(u64::MAX);
+    earlier.retain(|e| e.before_ms.saturating_add(kept_ms) >= kept.before_ms);
     if earlier.iter().any(|e| kept.covered_by(e)) {
         return earlier;
     }
     earlier.retain(|e| !e.covered_by(&kept));
     earlier.push(kept);
-    earlier.sort_by_key(|k| k.before);
+    earlier.sort_by_key(|k| k.before_ms);
     while earlier.len() > PER_USER {
         let oldest = earlier.remove(0);
         let next = earlier.remove(0);
@@ -159,15 +165,12 @@ pub async fn record(
     departures: &[Departure],
     until: SystemTime,
 ) -> Result<(), StoreError> {
-    let before = until
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
+    let before_ms = crate::store::unix_ms(until);
     // Made first, then run: a stream that maps as it goes borrows in a way the
     // spawned task's `Send` bound can't be proven for.
     let writes: Vec<_> = departures
         .iter()
-        .map(|departure| record_one(store, departure, before))
+        .map(|departure| record_one(store, departure, before_ms))
         .collect();
     let mut writes = futures_util::stream::iter(writes).buffer_unordered(IN_FLIGHT);
     let mut outcome = Ok(());
@@ -183,21 +186,21 @@ pub async fn record(
 async fn record_one(
     store: &dyn Store,
     departure: &Departure,
-    before: u64,
+    before_ms: u64,
 ) -> Result<(), StoreError> {
     let key = key(&departure.user);
     // One that doesn't read is kept as ending everything until now.
     let earlier = match store.get(&key).await? {
         Some(bytes) => read(&bytes).unwrap_or_else(|| {
             vec![Kept {
-                before,
+                before_ms,
                 rooms: None,
             }]
         }),
         None => Vec::new(),
     };
     let kept = Kept {
-        before,
+        before_ms,
         rooms: departure
             .rooms
             .as_ref()
@@ -207,18 +210,9 @@ async fn record_one(
     store.put(&key, &value, KEPT).await
 }
 
-/// A user's departures as the store holds them: a list, or (as first written) one.
+/// A user's departures as the store holds them.
 fn read(bytes: &[u8]) -> Option<Vec<Kept>> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Stored {
-        List(Vec<Kept>),
-        One(Kept),
-    }
-    Some(match serde_json::from_slice::<Stored>(bytes).ok()? {
-        Stored::List(list) => list,
-        Stored::One(one) => vec![one],
-    })
+    serde_json::from_slice(bytes).ok()
 }
 
 /// One change's departures to record, and who waits for them.
@@ -310,11 +304,12 @@ mod tests {
             phone: None,
             passkey: None,
             expires_at: None,
+            verified_ms: None,
         }
     }
 
     fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
+        std::time::UNIX_EPOCH + Duration::from_secs(secs)
     }
 
     #[test]
@@ -446,16 +441,16 @@ mod tests {
         record(&store, &[gone], at(3_000)).await.unwrap();
         let kept: Vec<serde_json::Value> =
             serde_json::from_slice(&store.get(&key(&user("bob"))).await.unwrap().unwrap()).unwrap();
-        assert_eq!(kept, [serde_json::json!({"before": 3_000})]);
+        assert_eq!(kept, [serde_json::json!({"before_ms": 3_000_000})]);
 
         let many = (0..20u64).map(|i| Kept {
-            before: 4_000 + i,
+            before_ms: 4_000 + i,
             rooms: Some(vec![format!("room-{i}")]),
         });
         let kept = many.fold(Vec::new(), add);
         assert_eq!(kept.len(), PER_USER);
         let joined = &kept[0];
-        assert_eq!(joined.before, 4_012);
+        assert_eq!(joined.before_ms, 4_012);
         assert_eq!(joined.rooms.as_ref().unwrap().len(), 13);
         assert!(
             kept[1..]
@@ -493,21 +488,53 @@ mod tests {
         );
     }
 
-    /// A record in the first format (one departure, not a list) still reads; one
-    /// that doesn't read at all ends the user's sessions.
+    /// To the millisecond: a session signed in just after a departure, in the same
+    /// second, holds; one just before it doesn't. A grant from before the
+    /// milliseconds were kept counts from the start of its second.
     #[tokio::test]
-    async fn a_single_record_reads_and_an_unreadable_one_ends_sessions() {
+    async fn a_departure_and_a_sign_in_in_one_second_are_told_apart() {
         let store = MemoryStore::new();
-        let bob = key(&user("bob"));
+        let gone = Departure {
+            user: user("bob"),
+            rooms: None,
+        };
+        let departed = at(1_000) + Duration::from_millis(400);
+        record(&store, &[gone], departed).await.unwrap();
+        let signed_in = |ms: u64| Grant {
+            verified_ms: Some(1_000_000 + ms),
+            ..grant("bob", "standup", 1_000)
+        };
+        assert!(ended(&store, &signed_in(399)).await.unwrap());
+        assert!(ended(&store, &signed_in(400)).await.unwrap());
+        assert!(!ended(&store, &signed_in(401)).await.unwrap());
+        assert!(
+            ended(&store, &grant("bob", "standup", 1_000))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// A record that doesn't read ends the user's sessions (in doubt, sign in again)
+    /// until a departure is recorded over it.
+    #[tokio::test]
+    async fn an_unreadable_record_ends_sessions_until_one_is_recorded_over_it() {
+        let store = MemoryStore::new();
         store
-            .put(&bob, br#"{"before":1000,"rooms":["lobby"]}"#, KEPT)
+            .put(&key(&user("bob")), b"not json", KEPT)
             .await
             .unwrap();
-        assert!(ended(&store, &grant("bob", "lobby", 900)).await.unwrap());
-        assert!(!ended(&store, &grant("bob", "standup", 900)).await.unwrap());
-        store.put(&bob, b"not json", KEPT).await.unwrap();
         assert!(
             ended(&store, &grant("bob", "standup", 5_000))
+                .await
+                .unwrap()
+        );
+        let took = Departure {
+            user: user("bob"),
+            rooms: Some(vec![RoomPattern::parse("lobby").unwrap()]),
+        };
+        record(&store, &[took], at(6_000)).await.unwrap();
+        assert!(
+            !ended(&store, &grant("bob", "standup", 6_001))
                 .await
                 .unwrap()
         );

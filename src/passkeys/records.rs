@@ -341,6 +341,7 @@ pub(super) mod tests {
             phone: Some("fp".into()),
             passkey: passkey.map(str::to_owned),
             expires_at: None,
+            verified_ms: None,
         };
         let holds = |grant, phone| {
             let store = store.clone();

@@ -152,6 +152,7 @@ pub async fn finish(
                 phone: Some(phone),
                 passkey: Some(passkey),
                 expires_at: None,
+                verified_ms: None,
             };
             let record = AuditRecord::new(AuditEvent::CheckApproved)
                 .user(&grant.username)

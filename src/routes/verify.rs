@@ -144,6 +144,7 @@ pub async fn check_code(
         verified_at: state.clock.unix_seconds(),
         passkey: None,
         expires_at: None,
+        verified_ms: None,
     });
     let elevated = std::cell::Cell::new(false);
     let elevate = async {
