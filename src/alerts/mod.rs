@@ -413,9 +413,8 @@ async fn deliver_all(
             Woken::New(alert) => {
                 let alert = Pending::new(&alert);
                 outbox.keep(&alert).await;
-                if let Some(dropped) = hold(&mut held, alert) {
-                    outbox.forget(&dropped).await;
-                }
+                held.push_back(alert);
+                trim(&mut held, &outbox).await;
             }
             Woken::Retry => adopt(&mut held, &outbox).await,
             // The shutdown, or every sender gone: what is held (and what came while
@@ -424,11 +423,9 @@ async fn deliver_all(
             Woken::Closed => {
                 rx.close();
                 while let Ok(alert) = rx.try_recv() {
-                    let alert = Pending::new(&alert);
-                    if let Some(dropped) = hold(&mut held, alert) {
-                        outbox.forget(&dropped).await;
-                    }
+                    held.push_back(Pending::new(&alert));
                 }
+                trim(&mut held, &outbox).await;
                 if !outbox.hand_back(&held).await {
                     for alert in held {
                         warn!(
@@ -457,39 +454,26 @@ async fn deliver_all(
     }
 }
 
-/// Alerts a stopped instance left, among those held, oldest first; past
-/// [`HELD_MAX`] the oldest go (from the store too), as in [`hold`].
-async fn adopt(held: &mut VecDeque<Pending>, outbox: &Outbox) {
-    outbox::merge(held, outbox.adopt().await);
+/// Past [`HELD_MAX`] held, the oldest go, each with a warning, from the store too.
+async fn trim(held: &mut VecDeque<Pending>, outbox: &Outbox) {
     while held.len() > HELD_MAX {
-        if let Some(oldest) = held.pop_front() {
-            warn!(
-                event = oldest.event,
-                window = oldest.window(),
-                "operator alert dropped: too many held for the webhook"
-            );
-            outbox.forget(&oldest).await;
-        }
-    }
-}
-
-/// Queues `alert` behind those held; past [`HELD_MAX`] the oldest goes, with a
-/// warning, and is returned.
-fn hold(held: &mut VecDeque<Pending>, alert: Pending) -> Option<Pending> {
-    let dropped = if held.len() >= HELD_MAX {
-        held.pop_front()
-    } else {
-        None
-    };
-    if let Some(oldest) = &dropped {
+        let Some(oldest) = held.pop_front() else {
+            break;
+        };
         warn!(
             event = oldest.event,
             window = oldest.window(),
             "operator alert dropped: too many held for the webhook"
         );
+        outbox.forget(&oldest).await;
     }
-    held.push_back(alert);
-    dropped
+}
+
+/// Alerts a stopped instance left, among those held, oldest first, within
+/// [`HELD_MAX`].
+async fn adopt(held: &mut VecDeque<Pending>, outbox: &Outbox) {
+    outbox::merge(held, outbox.adopt().await);
+    trim(held, outbox).await;
 }
 
 /// How an attempt to deliver an alert ended.
@@ -716,7 +700,11 @@ mod tests {
     async fn kept_once(store: &MemoryStore, done: impl Fn(&[String]) -> bool) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let kept = Outbox::kept(store).await;
+            let kept: Vec<String> = Outbox::queued(store)
+                .await
+                .into_iter()
+                .map(|(body, _)| body)
+                .collect();
             if done(&kept) || Instant::now() > deadline {
                 return kept;
             }
@@ -785,7 +773,11 @@ mod tests {
             stopping.elapsed() < Duration::from_secs(5),
             "it stopped, not timed out"
         );
-        let due = Outbox::due(&*store).await;
+        let due: Vec<_> = Outbox::queued(&*store)
+            .await
+            .into_iter()
+            .map(|(_, at)| at)
+            .collect();
         assert_eq!(due.len(), 1);
         assert!(
             due[0] <= crate::clock::Clock::now(&*clock),

@@ -177,27 +177,12 @@ impl Outbox {
         true
     }
 
-    /// When the alerts kept are due, for tests.
+    /// The alerts kept, with when each is due, for tests.
     #[cfg(test)]
-    pub async fn due(store: &dyn Store) -> Vec<std::time::SystemTime> {
+    pub async fn queued(store: &dyn Store) -> Vec<(String, std::time::SystemTime)> {
         store
             .queued(QUEUE, 1000, crate::store::QueueEnd::Soonest)
             .await
             .unwrap()
-            .into_iter()
-            .map(|(_, at)| at)
-            .collect()
-    }
-
-    /// The alerts kept, for tests.
-    #[cfg(test)]
-    pub async fn kept(store: &dyn Store) -> Vec<String> {
-        store
-            .queued(QUEUE, 1000, crate::store::QueueEnd::Soonest)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(body, _)| body)
-            .collect()
     }
 }
