@@ -16,7 +16,7 @@ use roomgate::store::{Store, StoreSettings};
 
 // mimalloc rather than glibc's malloc: a sign-in flow makes thousands of small,
 // short-lived allocations across two worker threads, and glibc's arenas spent about
-// a tenth of the server's CPU on them under load (perf, README "Performance").
+// a tenth of the server's CPU on them under load (perf, docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -18,7 +18,7 @@ pub fn random_token() -> String {
 /// The time it was made (Unix milliseconds, in hex), then 192 random bits, URL-safe:
 /// for ids the store keeps records under. Ids made close together sort together, so a
 /// commit of the embedded store's B-tree rewrites the few pages at its end rather than
-/// one page per new id (see README, "Performance"). As long as a [`random_token`], so
+/// one page per new id (see docs/performance.md). As long as a [`random_token`], so
 /// the records under them take no more memory. The time is no secret where these ids
 /// go: inside the encrypted session cookie, and the server's own store.
 pub fn ordered_token() -> String {

@@ -162,7 +162,7 @@ fn region_code(id: &str) -> Option<[u8; 2]> {
 /// LRU cache behind a mutex, keyed by the pattern's source, so each match hashes that
 /// source (kilobytes for the US plan); and `parse`, `is_valid` and the region look-up
 /// each walk the plan again. A 100,000-user load spent about 60 % of its time there,
-/// under that lock (`perf`, README "Performance"). And its database, decoded on first
+/// under that lock (`perf`, docs/performance.md). And its database, decoded on first
 /// use, stays resident for good (about 4 MiB). Here the same plans come from static
 /// tables `build.rs` writes out of that database ([`plans`]), each pattern is compiled
 /// once for the parser's lifetime and matched directly, and a number written plainly

@@ -89,7 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // One scope for the room's pages: actix compiles a regex for each path with a
         // `{segment}` (with captures, once per worker), so one for `/rooms/{room}` and
         // literal paths inside it, rather than one per page: 7 regexes a worker
-        // instead of 26, 0.9 MiB less resident (README "Performance").
+        // instead of 26, 0.9 MiB less resident (docs/performance.md).
         .service(
             web::scope("/rooms/{room}")
                 .service(one("", get().to(join::room_page)))

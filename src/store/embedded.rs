@@ -1619,7 +1619,7 @@ mod tests {
         let store = open_tuned(&tmp.data(), &clock, tuning).await;
         count_some(&store, &clock).await;
         // A durable commit doesn't carry the counters: they wait for the timer, so a
-        // busy writer's commits stay small (README, "Performance"). The spend went to
+        // busy writer's commits stay small (docs/performance.md). The spend went to
         // the writer ahead of it, so it is on disk with it.
         store.put("session:a", b"kept", HOUR).await.unwrap();
         store.crash();
