@@ -12,6 +12,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
+use crate::acl::departures::Members;
 use crate::acl::{Acl, AclError, AclStore, ReloadOutcome};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
@@ -20,6 +21,7 @@ pub use crate::config::OutboundLimits;
 use crate::config::{Mode, Settings, TwilioSettings};
 use crate::limits::Limiter;
 use crate::metrics::{Metrics, Outbound};
+use crate::passkeys::PhoneKey;
 use crate::random::random_token;
 use crate::recordings::library::Library;
 use crate::recordings::pipeline::Pipeline;
@@ -182,6 +184,7 @@ impl Application {
             settings.acl_policy.clone(),
         ));
         let pseudonyms = Pseudonyms::new(settings.session_key.expose());
+        let phones = PhoneKey::new(settings.session_key.expose());
         // One sender (one queue, one guard) for both budgets' alerts.
         let alerts =
             settings
@@ -230,7 +233,7 @@ impl Application {
             metrics: metrics.clone(),
             pseudonyms: pseudonyms.clone(),
             start_wait: verify_timeout + Duration::from_secs(2),
-            phone_key: crate::passkeys::PhoneKey::new(settings.session_key.expose()),
+            phone_key: phones.clone(),
             checking: Default::default(),
         };
         let status_callback = twilio
@@ -393,15 +396,23 @@ impl Application {
         .listen(listener)?
         .run();
         let (reload, reload_requests) = tokio::sync::mpsc::channel(1);
-        acl.before_service(before_service(audit_for_reloads.clone(), store.clone()));
+        let in_service = {
+            let (acl, phones) = (Arc::clone(&acl.load()), phones.clone());
+            tokio::task::spawn_blocking(move || Members::of(&acl, &phones))
+                .await
+                .context("listing the ACL's members")?
+        };
+        acl.before_service(before_service(
+            audit_for_reloads.clone(),
+            store.clone(),
+            phones.clone(),
+            in_service,
+        ));
         let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
             // Passkeys of users who left the list or changed number go, on or off.
-            let sweep = crate::passkeys::janitor::on_reload(
-                store.clone(),
-                acl.clone(),
-                crate::passkeys::PhoneKey::new(settings.session_key.expose()),
-            );
+            let sweep =
+                crate::passkeys::janitor::on_reload(store.clone(), acl.clone(), phones.clone());
             move |outcome: &ReloadOutcome| {
                 on_reload(outcome);
                 sweep(outcome);
@@ -620,25 +631,36 @@ const ACL_RECORD_WAIT: Duration = Duration::from_secs(2);
 /// Each new list is on record, and whom it lets go of ([`departures`]) in the store,
 /// before it is in service (on the reload's blocking thread, waiting at most
 /// [`ACL_RECORD_WAIT`] for both together; what isn't written by then still is, after).
+/// The list this start put in service, `in_service`, is compared with the one the
+/// store kept, without holding up the start: whom it dropped while no instance ran
+/// can only come back through a later change, which waits for it.
 ///
 /// [`departures`]: crate::acl::departures
-fn before_service(audit: AuditLog, store: Arc<dyn Store>) -> impl Fn(&Acl, &Acl) + Send + Sync {
+fn before_service(
+    audit: AuditLog,
+    store: Arc<dyn Store>,
+    phones: PhoneKey,
+    in_service: Members,
+) -> impl Fn(&Acl, &Acl) + Send + Sync {
+    use crate::acl::departures::Recorder;
     let runtime = tokio::runtime::Handle::current();
-    let departures = crate::acl::departures::Recorder::spawn(store.clone());
+    let departures = Recorder::spawn(store.clone());
+    // Not waited for: the start goes on while the lists are compared.
+    drop(departures.started(in_service, store.clock().now()));
     move |old, new| {
         let record =
             AuditRecord::new(AuditEvent::AclReloaded).detail(format!("{} users", new.user_count()));
-        let gone = crate::acl::departures::between(old, new);
         let audited = {
             let audit = audit.clone();
             runtime.spawn(async move { audit.record_or_note(record).await })
         };
+        let (before, after) = (Members::of(old, &phones), Members::of(new, &phones));
         // The sessions signed in until now. Not until the new list is in service (up
         // to the wait below later): a margin would also end the sessions of a user
         // signing in again at once, with a number just corrected, say; an approval
         // in the instant between is left uncovered.
         let until = store.clock().now();
-        let departed = departures.record(gone, until);
+        let departed = departures.changed(before, after, until);
         let (audited, departed) = runtime.block_on(async {
             let both = async { tokio::join!(audited, departed) };
             match tokio::time::timeout(ACL_RECORD_WAIT, both).await {

@@ -254,3 +254,55 @@ async fn a_stop_writes_the_summary_of_refusals_still_folding() {
     assert_eq!(after[1]["count"], 28, "{after:?}");
     assert_eq!(after[1]["detail"], "login_per_ip");
 }
+
+/// A user taken off the list while roomgate was stopped, and put back once it runs
+/// again, signs in again: the start compared its list with the one kept at the last
+/// change, and ended the sessions from before (the copy of alice's cookie). bob, on
+/// both lists all along, keeps his.
+#[tokio::test]
+async fn a_user_dropped_while_stopped_and_put_back_signs_in_again() {
+    let verify = approving_verify().await;
+    let data = fresh_dir("restart-acl-while-stopped");
+    let acl = data.with_extension("acl.toml");
+    let example = std::fs::read_to_string(EXAMPLE_ACL).unwrap();
+    std::fs::write(&acl, &example).unwrap();
+    let mut env = twilio_env(&verify, &data);
+    env.insert("ROOMGATE_ACL".into(), acl.display().to_string());
+    let app = Roomgate::start(&env, "127.0.0.1:0").await;
+    let alices = verified(&app, &browser(), "alice").await;
+    let bobs = verified(&app, &browser(), "bob").await;
+    assert!(copy_still_works(&app, &alices).await);
+    app.stop().await;
+
+    let without_alice = example.replace(
+        "[users.alice]\nphone = \"+14155550101\"\nrooms = [\"standup\", \"all-hands\"]\nrole = \"host\"            # runs standup and all-hands\n",
+        "",
+    );
+    assert_ne!(without_alice, example, "the example still lists alice so");
+    std::fs::write(&acl, &without_alice).unwrap();
+    let app = Roomgate::start(&env, "127.0.0.1:0").await;
+    assert!(!copy_still_works(&app, &alices).await, "off the list");
+
+    // Back on the list, as she was, while it runs: reloaded, and her old cookie
+    // stays refused.
+    let metrics = app.metrics_url().await;
+    std::fs::write(&acl, &example).unwrap();
+    let reloaded = async {
+        loop {
+            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            if text.lines().any(|l| l == "roomgate_acl_reloads_total 1") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), reloaded)
+        .await
+        .expect("the list with alice back is in service");
+    assert!(
+        !copy_still_works(&app, &alices).await,
+        "the session from before she was dropped stays ended"
+    );
+    assert!(copy_still_works(&app, &bobs).await, "bob was never dropped");
+    app.stop().await;
+}

@@ -10,10 +10,12 @@
 //!
 //! Recorded before the list that drops them goes into service (the reload waits for
 //! it, at most 2 s; see `startup`), by one writer per instance ([`Recorder`]) that
-//! tries again while the store refuses. A stop while the store refuses, or a change
-//! made while no instance was running, is not recorded: no list is kept to compare
-//! with.
+//! tries again while the store refuses. Once they are, the list itself is kept in the
+//! store as [`Members`] (numbers as keyed fingerprints), and each start compares the
+//! list it puts in service with it: a change made while no instance ran, or one whose
+//! departures the store refused until the instance stopped, is recorded then.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Acl;
 use crate::domain::{RoomPattern, Username};
+use crate::passkeys::PhoneKey;
 use crate::session::Grant;
 use crate::store::{Store, StoreError};
 
@@ -42,30 +45,77 @@ pub struct Departure {
     pub rooms: Option<Vec<RoomPattern>>,
 }
 
-/// The users `new` takes something from that `old` gave them. A list of 100,000
-/// users takes a few milliseconds: call it off the async runtime.
-pub fn between(old: &Acl, new: &Acl) -> Vec<Departure> {
-    old.users()
-        .filter_map(|(name, was)| {
-            let rooms = match new.user(name) {
-                Some(now) if now.phone == was.phone => {
-                    let lost: Vec<RoomPattern> = was
-                        .rooms
+/// Where the list last put in service is kept, as [`Members`] in postcard's encoding
+/// (named for it: another encoding would get another key).
+const MEMBERS_KEY: &str = "acl-in-service:postcard";
+
+/// A list as departures are judged: each user's number (a keyed fingerprint, never
+/// the number) and room patterns. Kept in the store for the next start to compare
+/// with: about 20 bytes a user.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// Each distinct list of room patterns once: users mostly share them.
+    rooms: Vec<Vec<String>>,
+    /// Per user: their number's [`PhoneKey::short_fingerprint`], and where their
+    /// rooms are in `rooms`.
+    users: BTreeMap<String, (u32, u32)>,
+}
+
+impl Members {
+    /// `acl`'s users. A list of 100,000 takes a few tens of milliseconds (a keyed
+    /// hash per number): call it off the async runtime.
+    pub fn of(acl: &Acl, phones: &PhoneKey) -> Self {
+        let mut rooms: Vec<Vec<String>> = Vec::new();
+        let mut index: std::collections::HashMap<Vec<String>, u32> =
+            std::collections::HashMap::new();
+        let users = acl
+            .users()
+            .map(|(name, user)| {
+                let patterns: Vec<String> = user.rooms.iter().map(ToString::to_string).collect();
+                let at = *index.entry(patterns).or_insert_with_key(|patterns| {
+                    rooms.push(patterns.clone());
+                    u32::try_from(rooms.len() - 1).expect("fewer room lists than users")
+                });
+                let phone = phones.short_fingerprint(&user.phone);
+                (name.as_str().to_owned(), (phone, at))
+            })
+            .collect();
+        Self { rooms, users }
+    }
+
+    fn rooms_of(&self, at: u32) -> &[String] {
+        self.rooms.get(at as usize).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The users `new` takes something from that `old` gave them: gone, renumbered, or
+/// with a room pattern fewer. A list of 100,000 users takes a few milliseconds: call
+/// it off the async runtime.
+pub fn between(old: &Members, new: &Members) -> Vec<Departure> {
+    old.users
+        .iter()
+        .filter_map(|(name, &(was_phone, was_rooms))| {
+            // A name kept that no longer reads can't sign in: nothing to end.
+            let user = Username::parse(name).ok()?;
+            let rooms = match new.users.get(name) {
+                Some(&(phone, rooms)) if phone == was_phone => {
+                    let now = new.rooms_of(rooms);
+                    let lost: Vec<&String> = old
+                        .rooms_of(was_rooms)
                         .iter()
-                        .filter(|pattern| !now.rooms.contains(pattern))
-                        .cloned()
+                        .filter(|pattern| !now.contains(pattern))
                         .collect();
                     if lost.is_empty() {
                         return None;
                     }
-                    Some(lost)
+                    // A pattern kept that no longer reads: every room, in doubt.
+                    lost.into_iter()
+                        .map(|p| RoomPattern::parse(p).ok())
+                        .collect::<Option<Vec<_>>>()
                 }
                 _ => None,
             };
-            Some(Departure {
-                user: name.clone(),
-                rooms,
-            })
+            Some(Departure { user, rooms })
         })
         .collect()
 }
@@ -215,14 +265,22 @@ fn read(bytes: &[u8]) -> Option<Vec<Kept>> {
     serde_json::from_slice(bytes).ok()
 }
 
-/// One change's departures to record, and who waits for them.
-type Job = (Vec<Departure>, SystemTime, oneshot::Sender<()>);
+/// One list going into service: the list before it (`None` at a start: the one the
+/// store kept), this one, the sessions its departures end (signed in until then), and
+/// who waits for them to be on record.
+struct Job {
+    before: Option<Members>,
+    after: Members,
+    until: SystemTime,
+    done: oneshot::Sender<()>,
+}
 
 /// The instance's one writer of departures. Changes are written in the order the list
 /// made them, one after another, so two can't each read a user's list and overwrite
-/// the other's; one the store refuses is tried again, and those after it wait. Cheap
-/// to clone. Its queue is unbounded, as what fills it is bounded: changes to the list,
-/// which hosts make, a reload at a time.
+/// the other's; one the store refuses is tried again, and those after it wait. Then
+/// the list is kept ([`Members`]) for the next start to compare with. Cheap to clone.
+/// Its queue is unbounded, as what fills it is bounded: changes to the list, which
+/// hosts make, a reload at a time.
 #[derive(Clone)]
 pub struct Recorder {
     jobs: mpsc::UnboundedSender<Job>,
@@ -233,44 +291,139 @@ impl Recorder {
     pub fn spawn(store: Arc<dyn Store>) -> Self {
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
         tokio::spawn(async move {
-            while let Some((departures, until, done)) = queue.recv().await {
-                record_until_done(&*store, &departures, until).await;
-                let _ = done.send(());
+            while let Some(job) = queue.recv().await {
+                run(&store, job).await;
             }
         });
         Self { jobs }
     }
 
-    /// `departures` queued to be recorded as ending the sessions signed in until
-    /// `until`; the receiver hears once they are.
-    pub fn record(&self, departures: Vec<Departure>, until: SystemTime) -> oneshot::Receiver<()> {
+    /// The list a start put in service, `members`, compared with the one the store
+    /// kept: whom it dropped meanwhile is recorded as ending the sessions signed in
+    /// until `until`. The receiver hears once they are, and the list is kept.
+    pub fn started(&self, members: Members, until: SystemTime) -> oneshot::Receiver<()> {
+        self.queue(None, members, until)
+    }
+
+    /// `after` going into service in place of `before`: whom it drops is recorded as
+    /// ending the sessions signed in until `until`. The receiver hears once they are,
+    /// and `after` is kept.
+    pub fn changed(
+        &self,
+        before: Members,
+        after: Members,
+        until: SystemTime,
+    ) -> oneshot::Receiver<()> {
+        self.queue(Some(before), after, until)
+    }
+
+    fn queue(
+        &self,
+        before: Option<Members>,
+        after: Members,
+        until: SystemTime,
+    ) -> oneshot::Receiver<()> {
         let (done, recorded) = oneshot::channel();
-        if departures.is_empty() {
-            let _ = done.send(());
-        } else {
-            // The writer only stops with the runtime.
-            let _ = self.jobs.send((departures, until, done));
-        }
+        // The writer only stops with the runtime.
+        let _ = self.jobs.send(Job {
+            before,
+            after,
+            until,
+            done,
+        });
         recorded
     }
 }
 
-/// [`record`], tried again every few seconds until the store takes it all: the list
-/// is in service by then, and a departure lost would let its sessions back.
-async fn record_until_done(store: &dyn Store, departures: &[Departure], until: SystemTime) {
-    let mut failing = false;
-    while let Err(e) = record(store, departures, until).await {
-        if !failing {
-            tracing::error!(error = %e, users = departures.len(), "users the ACL change drops are not on record yet: their earlier sessions would come back if they were listed again; trying again every {} s", RETRY.as_secs());
-            failing = true;
+/// One job: its departures recorded, then the list kept (then the waiter told). Each
+/// is tried again every few seconds until the store takes it: the list is in service
+/// by then, and a departure lost would let its sessions back.
+async fn run(store: &Arc<dyn Store>, job: Job) {
+    let Job {
+        before,
+        after,
+        until,
+        done,
+    } = job;
+    let before = match before {
+        Some(before) => Some(before),
+        None => {
+            until_done(
+                || kept(store),
+                "the ACL kept at the last change is not read yet: changes made while stopped wait to be compared",
+                "the ACL kept at the last change is read",
+            )
+            .await
         }
-        tokio::time::sleep(RETRY).await;
+    };
+    // Off the runtime: a large list takes milliseconds to compare and to encode.
+    let (gone, encoded) = tokio::task::spawn_blocking(move || {
+        let gone = before.map(|b| between(&b, &after)).unwrap_or_default();
+        let encoded = postcard::to_allocvec(&after).expect("members serialise");
+        drop(after);
+        crate::memory::release_freed();
+        (gone, encoded)
+    })
+    .await
+    .expect("comparing lists doesn't panic");
+    if !gone.is_empty() {
+        until_done(
+            || record(&**store, &gone, until),
+            "users the ACL change drops are not on record yet: their earlier sessions would come back if they were listed again",
+            "users the ACL change dropped are on record now",
+        )
+        .await;
     }
-    if failing {
-        tracing::info!(
-            users = departures.len(),
-            "users the ACL change dropped are on record now"
-        );
+    until_done(
+        || store.put(MEMBERS_KEY, &encoded, KEPT),
+        "the ACL in service is not kept yet: a change made before the next start would go uncompared",
+        "the ACL in service is kept",
+    )
+    .await;
+    // A large list's copies (megabytes) go back to the system, not kept for reuse.
+    drop((gone, encoded));
+    crate::memory::release_freed();
+    let _ = done.send(());
+}
+
+/// The list the store kept: `None` if there is none (a first start), or it doesn't
+/// read (then this start's changes go uncompared, and it is replaced).
+async fn kept(store: &Arc<dyn Store>) -> Result<Option<Members>, StoreError> {
+    let Some(bytes) = store.get(MEMBERS_KEY).await? else {
+        return Ok(None);
+    };
+    let members = tokio::task::spawn_blocking(move || postcard::from_bytes::<Members>(&bytes))
+        .await
+        .expect("decoding doesn't panic");
+    Ok(members
+        .inspect_err(|e| tracing::warn!(error = %e, "the ACL kept at the last change doesn't read; changes made while stopped are not compared"))
+        .ok())
+}
+
+/// `attempt`, made again every [`RETRY`] until the store takes it; `failing` is said
+/// once if it doesn't at first, and `recovered` once it does.
+async fn until_done<T, F, Fut>(mut attempt: F, failing: &str, recovered: &str) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut failed = false;
+    loop {
+        match attempt().await {
+            Ok(done) => {
+                if failed {
+                    tracing::info!("{recovered}");
+                }
+                return done;
+            }
+            Err(e) => {
+                if !failed {
+                    tracing::error!(error = %e, "{failing}; trying again every {} s", RETRY.as_secs());
+                    failed = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
     }
 }
 
@@ -294,6 +447,23 @@ mod tests {
 
     fn acl(text: &str) -> Acl {
         Acl::parse("test.toml", text).unwrap()
+    }
+
+    fn of(acl: &Acl) -> Members {
+        Members::of(acl, &PhoneKey::new(b"test key"))
+    }
+
+    /// A list of `(name, number's fingerprint, rooms)`.
+    fn members(users: &[(&str, u32, &[&str])]) -> Members {
+        let mut members = Members::default();
+        for (name, phone, rooms) in users {
+            members
+                .rooms
+                .push(rooms.iter().map(ToString::to_string).collect());
+            let at = u32::try_from(members.rooms.len() - 1).unwrap();
+            members.users.insert((*name).to_owned(), (*phone, at));
+        }
+        members
     }
 
     fn grant(name: &str, room: &str, verified_at: u64) -> Grant {
@@ -324,7 +494,7 @@ mod tests {
             .replace("+447400123456", "+447400123457")
             .replace(r#"rooms = ["standup"]"#, r#"rooms = ["standup", "lobby"]"#));
         assert_eq!(
-            between(&old, &new),
+            between(&of(&old), &of(&new)),
             [
                 Departure {
                     user: user("alice"),
@@ -339,13 +509,13 @@ mod tests {
         );
         let narrowed = acl(&SAMPLE.replace(r#"["standup", "all-hands"]"#, r#"["standup"]"#));
         assert_eq!(
-            between(&old, &narrowed),
+            between(&of(&old), &of(&narrowed)),
             [Departure {
                 user: user("alice"),
                 rooms: Some(vec![RoomPattern::parse("all-hands").unwrap()]),
             }]
         );
-        assert_eq!(between(&old, &old), []);
+        assert_eq!(between(&of(&old), &of(&old)), []);
     }
 
     /// Ended: sessions from before, for the rooms taken (all of them when the user
@@ -466,17 +636,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_writer_tries_again_and_keeps_changes_apart() {
         let store = Arc::new(MemoryStore::new().with_round_trip(Duration::from_millis(10)));
-        let took = |room: &str| {
-            vec![Departure {
-                user: user("bob"),
-                rooms: Some(vec![RoomPattern::parse(room).unwrap()]),
-            }]
-        };
+        let bob = |rooms: &[&str]| members(&[("bob", 1, rooms)]);
         store.refuse_next(3);
-        assert!(record(&*store, &took("standup"), at(1_000)).await.is_err());
         let recorder = Recorder::spawn(store.clone());
-        let first = recorder.record(took("standup"), at(1_000));
-        let second = recorder.record(took("lobby"), at(1_000));
+        let first = recorder.changed(
+            bob(&["standup", "lobby", "all-hands"]),
+            bob(&["lobby", "all-hands"]),
+            at(1_000),
+        );
+        let second = recorder.changed(bob(&["lobby", "all-hands"]), bob(&["all-hands"]), at(1_000));
         first.await.unwrap();
         second.await.unwrap();
         assert!(ended(&*store, &grant("bob", "standup", 900)).await.unwrap());
@@ -486,6 +654,78 @@ mod tests {
                 .await
                 .unwrap()
         );
+        assert_eq!(
+            kept(&(store as Arc<dyn Store>)).await.unwrap(),
+            Some(bob(&["all-hands"]))
+        );
+    }
+
+    /// A start compares the list it puts in service with the one the last change
+    /// kept: whom it dropped while no instance ran (alice, renumbered; carol, gone;
+    /// bob's lobby) is recorded, as ending the sessions signed in until the start, and
+    /// the new list is kept for the next. The first start has nothing to compare.
+    #[tokio::test(start_paused = true)]
+    async fn a_start_records_whom_the_list_dropped_while_stopped() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let before = members(&[
+            ("alice", 1, &["standup"]),
+            ("bob", 2, &["standup", "lobby"]),
+            ("carol", 3, &["*"]),
+        ]);
+        Recorder::spawn(store.clone())
+            .started(members(&[("alice", 1, &["standup"])]), at(500))
+            .await
+            .unwrap();
+        assert!(
+            !ended(&*store, &grant("alice", "standup", 400))
+                .await
+                .unwrap()
+        );
+        store
+            .put(MEMBERS_KEY, &postcard::to_allocvec(&before).unwrap(), KEPT)
+            .await
+            .unwrap();
+
+        let after = members(&[("alice", 9, &["standup"]), ("bob", 2, &["standup"])]);
+        Recorder::spawn(store.clone())
+            .started(after, at(1_000))
+            .await
+            .unwrap();
+        for (who, room) in [("alice", "standup"), ("bob", "lobby"), ("carol", "lobby")] {
+            assert!(
+                ended(&*store, &grant(who, room, 999)).await.unwrap(),
+                "{who} {room}"
+            );
+            assert!(
+                !ended(&*store, &grant(who, room, 1_001)).await.unwrap(),
+                "{who} {room}"
+            );
+        }
+        assert!(
+            !ended(&*store, &grant("bob", "standup", 999)).await.unwrap(),
+            "bob kept standup"
+        );
+        assert_eq!(
+            kept(&store).await.unwrap(),
+            Some(members(&[
+                ("alice", 9, &["standup"]),
+                ("bob", 2, &["standup"])
+            ]))
+        );
+    }
+
+    /// A kept list that doesn't read is replaced, and nothing is recorded from it.
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_kept_list_is_replaced() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        store.put(MEMBERS_KEY, b"not json", KEPT).await.unwrap();
+        let now = members(&[("bob", 2, &["standup"])]);
+        Recorder::spawn(store.clone())
+            .started(members(&[("bob", 2, &["standup"])]), at(1_000))
+            .await
+            .unwrap();
+        assert!(!ended(&*store, &grant("bob", "standup", 999)).await.unwrap());
+        assert_eq!(kept(&store).await.unwrap(), Some(now));
     }
 
     /// To the millisecond: a session signed in just after a departure, in the same

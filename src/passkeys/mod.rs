@@ -101,6 +101,14 @@ impl PhoneKey {
         hex::encode(self.digest(phone))
     }
 
+    /// The first 4 bytes of [`Self::fingerprint`], for a whole list kept compactly
+    /// (`acl::departures::Members`): enough to tell that a user's number changed, but
+    /// for one change in 4 billion.
+    pub fn short_fingerprint(&self, phone: &PhoneNumber) -> u32 {
+        let digest = self.digest(phone);
+        u32::from_be_bytes(digest[..4].try_into().expect("4 of 16 bytes"))
+    }
+
     /// Whether `fingerprint` is `phone`'s (without making a string of it).
     pub fn matches(&self, phone: &PhoneNumber, fingerprint: &str) -> bool {
         let mut hex = [0u8; 32];
