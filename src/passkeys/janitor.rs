@@ -2,15 +2,24 @@
 //! changed are deleted: a credential is only as good as the number it was proven
 //! with. At start-up and on every reload, the index of users holding passkeys is swept
 //! against the list too, for changes made while no instance was watching. Sign-in
-//! checks the binding again (see [`super::flow`]).
+//! checks the binding again (see [`super::flow`]), but that holds only while the
+//! list keeps the user away: put back with the same number, a passkey not deleted
+//! would work again. So each deletion the store refuses (Redis not up yet at the
+//! start, say) is tried again every few seconds until it is done, against the list it
+//! was for: one deleted that a later list would have kept costs its user a
+//! registration, never the other way round.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::acl::{Acl, AclStore, ReloadOutcome};
 use crate::domain::Username;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 use super::{PhoneKey, records};
+
+/// Between tries of deletions the store refused.
+const RETRY: Duration = Duration::from_secs(5);
 
 /// The users whose passkeys no longer hold: gone from `new`, or with another number.
 pub fn invalidated(old: &Acl, new: &Acl) -> Vec<Username> {
@@ -31,7 +40,7 @@ pub fn on_reload(
 ) -> impl Fn(&ReloadOutcome) + Send + Sync + 'static {
     let seen = Mutex::new(Arc::clone(&acl.load()));
     // The list may have changed while roomgate was stopped.
-    tokio::spawn(sweep_logged(
+    tokio::spawn(sweep_until_done(
         store.clone(),
         Arc::clone(&acl.load()),
         phone_key.clone(),
@@ -45,49 +54,72 @@ pub fn on_reload(
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *seen, now.clone())
         };
-        tokio::spawn(sweep_logged(store.clone(), now.clone(), phone_key.clone()));
+        tokio::spawn(sweep_until_done(
+            store.clone(),
+            now.clone(),
+            phone_key.clone(),
+        ));
         let store = store.clone();
         tokio::spawn(async move {
             // A large list takes a while to compare: off the runtime's threads.
             let gone = tokio::task::spawn_blocking(move || invalidated(&before, &now))
                 .await
                 .unwrap_or_default();
-            // Counted by users who had passkeys: most users changed have none.
-            let (mut users, mut passkeys) = (0, 0);
-            for user in &gone {
-                match records::forget(&*store, user.as_str()).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        users += 1;
-                        passkeys += n;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "passkeys of a changed user not deleted; sign-in refuses them all the same");
-                    }
-                }
-            }
-            if users > 0 {
-                tracing::info!(
-                    users,
-                    passkeys,
-                    "passkeys deleted for users removed or renumbered"
-                );
-            }
+            forget_until_done(&*store, gone).await;
         });
     }
 }
 
-/// Every user the index says holds passkeys, against `acl`: those not on it lose
-/// them all, the others those proven with another number. How many users lost some.
-pub async fn sweep(store: &dyn Store, acl: &Acl, phone_key: &PhoneKey) -> usize {
-    let users = match records::indexed(store).await {
-        Ok(users) => users,
-        Err(e) => {
-            tracing::error!(error = %e, "the users holding passkeys could not be listed; sign-in still refuses stale ones");
-            return 0;
+/// The passkeys of `users` deleted, those the store refused tried again until it
+/// takes them.
+async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>) {
+    let mut failing = false;
+    loop {
+        // Counted by users who had passkeys: most users changed have none.
+        let (mut holders, mut passkeys) = (0, 0);
+        let mut refused = Vec::new();
+        for user in users {
+            match records::forget(store, user.as_str()).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    holders += 1;
+                    passkeys += n;
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(error = %e, "passkeys of a changed user not deleted yet; sign-in refuses them meanwhile; trying again every {} s", RETRY.as_secs());
+                        failing = true;
+                    }
+                    refused.push(user);
+                }
+            }
         }
-    };
+        if holders > 0 {
+            tracing::info!(
+                users = holders,
+                passkeys,
+                "passkeys deleted for users removed or renumbered"
+            );
+        }
+        if refused.is_empty() {
+            return;
+        }
+        users = refused;
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+/// Every user the index says holds passkeys, against `acl`: those not on it lose
+/// them all, the others those proven with another number. How many users lost some;
+/// `Err` if the store refused any of it (what it took stays done: run it again).
+pub async fn sweep(
+    store: &dyn Store,
+    acl: &Acl,
+    phone_key: &PhoneKey,
+) -> Result<usize, StoreError> {
+    let users = records::indexed(store).await?;
     let mut swept = 0;
+    let mut refused = None;
     for user in users {
         let phone = Username::parse(&user).ok().and_then(|u| {
             acl.user(&u)
@@ -108,21 +140,40 @@ pub async fn sweep(store: &dyn Store, acl: &Acl, phone_key: &PhoneKey) -> usize 
         match dropped {
             Ok(true) => swept += 1,
             Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "stale passkeys not deleted; sign-in refuses them all the same");
-            }
+            Err(e) => refused = Some(e),
         }
     }
-    swept
+    match refused {
+        None => Ok(swept),
+        Some(e) => Err(e),
+    }
 }
 
-async fn sweep_logged(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey) {
-    let swept = sweep(&*store, &acl, &phone_key).await;
-    if swept > 0 {
-        tracing::info!(
-            users = swept,
-            "passkeys deleted for users removed or renumbered"
-        );
+/// [`sweep`], made again every few seconds until the store takes all of it.
+async fn sweep_until_done(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey) {
+    let mut failing = false;
+    loop {
+        match sweep(&*store, &acl, &phone_key).await {
+            Ok(swept) => {
+                if swept > 0 {
+                    tracing::info!(
+                        users = swept,
+                        "passkeys deleted for users removed or renumbered"
+                    );
+                }
+                if failing {
+                    tracing::info!("the passkeys of users removed or renumbered are all swept now");
+                }
+                return;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "stale passkeys not all deleted yet; sign-in refuses them meanwhile; trying again every {} s", RETRY.as_secs());
+                    failing = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
     }
 }
 
@@ -164,10 +215,12 @@ rooms = ["*"]
         assert_eq!(gone, ["bob", "carol"]);
     }
 
-    /// Passkeys saved while alice, bob and carol were on the list; then roomgate
-    /// stopped, and came back to a list without carol and with bob renumbered.
-    #[tokio::test]
-    async fn the_start_up_sweep_finds_users_who_changed_while_nobody_watched() {
+    /// Passkeys saved for alice, bob and carol, each with their number in `BEFORE`.
+    async fn saved_before() -> (
+        std::sync::Arc<crate::store::memory::MemoryStore>,
+        crate::passkeys::Passkeys,
+        PhoneKey,
+    ) {
         use std::sync::Arc;
 
         use crate::passkeys::{Passkeys, UserPasskeys};
@@ -191,13 +244,53 @@ rooms = ["*"]
         let mut users = records::indexed(&*store).await.unwrap();
         users.sort();
         assert_eq!(users, ["alice", "bob", "carol"]);
+        (store, passkeys, key)
+    }
 
+    /// Passkeys saved while alice, bob and carol were on the list; then roomgate
+    /// stopped, and came back to a list without carol and with bob renumbered.
+    #[tokio::test]
+    async fn the_start_up_sweep_finds_users_who_changed_while_nobody_watched() {
+        let (store, passkeys, key) = saved_before().await;
         let now = Acl::parse("now", AFTER).unwrap();
-        assert_eq!(sweep(&*store, &now, &key).await, 2);
+        assert_eq!(sweep(&*store, &now, &key).await.unwrap(), 2);
         assert!(passkeys.credentials("alice").await.unwrap().is_some());
         assert!(passkeys.credentials("bob").await.unwrap().is_none());
         assert!(passkeys.credentials("carol").await.unwrap().is_none());
         assert_eq!(records::indexed(&*store).await.unwrap(), ["alice"]);
-        assert_eq!(sweep(&*store, &now, &key).await, 0, "nothing left to do");
+        assert_eq!(
+            sweep(&*store, &now, &key).await.unwrap(),
+            0,
+            "nothing left to do"
+        );
+    }
+
+    /// The store refusing at the start (Redis not up yet): the sweep says so, and is
+    /// made again until it is done, so carol, put back later with the same number,
+    /// doesn't find her passkey working again.
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_the_store_refuses_is_made_again_until_done() {
+        let (store, passkeys, key) = saved_before().await;
+        let now = std::sync::Arc::new(Acl::parse("now", AFTER).unwrap());
+        store.refuse_next(1);
+        assert!(sweep(&*store, &now, &key).await.is_err());
+        assert!(passkeys.credentials("carol").await.unwrap().is_some());
+        // Refused at the listing, then at one user's update: asked again each time.
+        store.refuse_next(1);
+        sweep_until_done(store.clone(), now.clone(), key.clone()).await;
+        assert!(passkeys.credentials("bob").await.unwrap().is_none());
+        assert!(passkeys.credentials("carol").await.unwrap().is_none());
+        assert_eq!(records::indexed(&*store).await.unwrap(), ["alice"]);
+    }
+
+    /// A renumbered user's passkeys the store refused to delete are deleted once it
+    /// takes them.
+    #[tokio::test(start_paused = true)]
+    async fn a_deletion_the_store_refuses_is_made_again_until_done() {
+        let (store, passkeys, _) = saved_before().await;
+        store.refuse_next(2);
+        forget_until_done(&*store, vec![Username::parse("bob").unwrap()]).await;
+        assert!(passkeys.credentials("bob").await.unwrap().is_none());
+        assert!(passkeys.credentials("alice").await.unwrap().is_some());
     }
 }
