@@ -654,13 +654,15 @@ fn before_service(
             let audit = audit.clone();
             runtime.spawn(async move { audit.record_or_note(record).await })
         };
-        let (before, after) = (Members::of(old, &phones), Members::of(new, &phones));
+        let before = Members::of(old, &phones);
+        let after = Members::of(new, &phones);
         // The sessions signed in until now. Not until the new list is in service (up
         // to the wait below later): a margin would also end the sessions of a user
         // signing in again at once, with a number just corrected, say; an approval
         // in the instant between is left uncovered.
         let until = store.clock().now();
-        let departed = departures.changed(before, after, until);
+        let departed = departures.changed(&before, after, until);
+        drop(before);
         let (audited, departed) = runtime.block_on(async {
             let both = async { tokio::join!(audited, departed) };
             match tokio::time::timeout(ACL_RECORD_WAIT, both).await {

@@ -45,9 +45,13 @@ pub struct Departure {
     pub rooms: Option<Vec<RoomPattern>>,
 }
 
-/// Where the list last put in service is kept, as [`Members`] in postcard's encoding
-/// (named for it: another encoding would get another key).
-const MEMBERS_KEY: &str = "acl-in-service:postcard";
+/// Where the list last put in service is kept, as [`Members`] in postcard's encoding.
+/// postcard doesn't describe itself, so the key names the layout: any change to
+/// `Members` takes a new version here (the old key then reads as no list kept).
+const MEMBERS_KEY: &str = "acl-in-service:v1";
+/// The kept list is replaced at every start and every change, so one key, never
+/// growing; it must outlive any stretch without either, which sessions don't bound.
+const MEMBERS_KEPT: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// A list as departures are judged: each user's number (a keyed fingerprint, never
 /// the number) and room patterns. Kept in the store for the next start to compare
@@ -265,107 +269,127 @@ fn read(bytes: &[u8]) -> Option<Vec<Kept>> {
     serde_json::from_slice(bytes).ok()
 }
 
-/// One list going into service: the list before it (`None` at a start: the one the
-/// store kept), this one, the sessions its departures end (signed in until then), and
-/// who waits for them to be on record.
+/// Whom one list going into service drops.
+enum Dropped {
+    /// Worked out already (a change while running: the list before is at hand).
+    Known(Vec<Departure>),
+    /// The list a start put in service, to compare with the one the store kept.
+    SinceKept(Members),
+}
+
+/// One list going into service: whom it drops, the sessions that ends (signed in
+/// until then), its place in the order of lists, and who waits for the departures
+/// to be on record.
 struct Job {
-    before: Option<Members>,
-    after: Members,
+    dropped: Dropped,
     until: SystemTime,
+    seq: u64,
     done: oneshot::Sender<()>,
 }
 
 /// The instance's one writer of departures. Changes are written in the order the list
 /// made them, one after another, so two can't each read a user's list and overwrite
-/// the other's; one the store refuses is tried again, and those after it wait. Then
-/// the list is kept ([`Members`]) for the next start to compare with. Cheap to clone.
-/// Its queue is unbounded, as what fills it is bounded: changes to the list, which
-/// hosts make, a reload at a time.
+/// the other's; one the store refuses is tried again, and those after it wait. Each
+/// list is kept ([`Members`]) for the next start to compare with once the departures
+/// before it are on record, by a keeper of its own: the latest list only, so a store
+/// that refuses for a while holds neither the departures nor a queue of lists. Cheap
+/// to clone. Its queue is unbounded, as what fills it is bounded: changes to the list,
+/// which hosts make, a reload at a time, each with the users it drops.
 #[derive(Clone)]
 pub struct Recorder {
     jobs: mpsc::UnboundedSender<Job>,
+    keeper: Arc<Keeper>,
 }
 
 impl Recorder {
-    /// The writer, as a task on the current runtime.
+    /// The writer and the keeper, as tasks on the current runtime.
     pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let keeper = Arc::new(Keeper::default());
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
-        tokio::spawn(async move {
-            while let Some(job) = queue.recv().await {
-                run(&store, job).await;
+        tokio::spawn({
+            let (store, keeper) = (store.clone(), keeper.clone());
+            async move {
+                while let Some(job) = queue.recv().await {
+                    run(&store, &keeper, job).await;
+                }
             }
         });
-        Self { jobs }
+        tokio::spawn(keep(store, keeper.clone()));
+        Self { jobs, keeper }
     }
 
     /// The list a start put in service, `members`, compared with the one the store
     /// kept: whom it dropped meanwhile is recorded as ending the sessions signed in
-    /// until `until`. The receiver hears once they are, and the list is kept.
+    /// until `until`. The receiver hears once they are on record.
     pub fn started(&self, members: Members, until: SystemTime) -> oneshot::Receiver<()> {
-        self.queue(None, members, until)
+        let seq = self.keeper.next();
+        self.queue(Dropped::SinceKept(members), until, seq)
     }
 
     /// `after` going into service in place of `before`: whom it drops is recorded as
-    /// ending the sessions signed in until `until`. The receiver hears once they are,
-    /// and `after` is kept.
+    /// ending the sessions signed in until `until`. The receiver hears once they are
+    /// on record. Compares the two lists: call it off the async runtime.
     pub fn changed(
         &self,
-        before: Members,
+        before: &Members,
         after: Members,
         until: SystemTime,
     ) -> oneshot::Receiver<()> {
-        self.queue(Some(before), after, until)
+        let gone = between(before, &after);
+        let seq = self.keeper.next();
+        self.keeper.offer(seq, after);
+        self.queue(Dropped::Known(gone), until, seq)
     }
 
-    fn queue(
-        &self,
-        before: Option<Members>,
-        after: Members,
-        until: SystemTime,
-    ) -> oneshot::Receiver<()> {
+    fn queue(&self, dropped: Dropped, until: SystemTime, seq: u64) -> oneshot::Receiver<()> {
         let (done, recorded) = oneshot::channel();
         // The writer only stops with the runtime.
         let _ = self.jobs.send(Job {
-            before,
-            after,
+            dropped,
             until,
+            seq,
             done,
         });
         recorded
     }
 }
 
-/// One job: its departures recorded, then the list kept (then the waiter told). Each
-/// is tried again every few seconds until the store takes it: the list is in service
-/// by then, and a departure lost would let its sessions back.
-async fn run(store: &Arc<dyn Store>, job: Job) {
+/// One job's departures recorded, tried again every few seconds until the store takes
+/// them (the list is in service by then, and a departure lost would let its sessions
+/// back); then its list may be kept.
+async fn run(store: &Arc<dyn Store>, keeper: &Keeper, job: Job) {
     let Job {
-        before,
-        after,
+        dropped,
         until,
+        seq,
         done,
     } = job;
-    let before = match before {
-        Some(before) => Some(before),
-        None => {
-            until_done(
+    let gone = match dropped {
+        Dropped::Known(gone) => gone,
+        Dropped::SinceKept(members) => {
+            let before = until_done(
                 || kept(store),
                 "the ACL kept at the last change is not read yet: changes made while stopped wait to be compared",
                 "the ACL kept at the last change is read",
             )
+            .await;
+            // Off the runtime: a large list takes milliseconds to compare.
+            let (gone, members) = tokio::task::spawn_blocking(move || {
+                let gone = match &before {
+                    KeptList::List(before) => between(before, &members),
+                    KeptList::Nothing => Vec::new(),
+                    // In doubt, sign in again: everyone's sessions from before end.
+                    KeptList::Unreadable => everyone(&members),
+                };
+                drop(before);
+                (gone, members)
+            })
             .await
+            .expect("comparing lists doesn't panic");
+            keeper.offer(seq, members);
+            gone
         }
     };
-    // Off the runtime: a large list takes milliseconds to compare and to encode.
-    let (gone, encoded) = tokio::task::spawn_blocking(move || {
-        let gone = before.map(|b| between(&b, &after)).unwrap_or_default();
-        let encoded = postcard::to_allocvec(&after).expect("members serialise");
-        drop(after);
-        crate::memory::release_freed();
-        (gone, encoded)
-    })
-    .await
-    .expect("comparing lists doesn't panic");
     if !gone.is_empty() {
         until_done(
             || record(&**store, &gone, until),
@@ -374,30 +398,127 @@ async fn run(store: &Arc<dyn Store>, job: Job) {
         )
         .await;
     }
-    until_done(
-        || store.put(MEMBERS_KEY, &encoded, KEPT),
-        "the ACL in service is not kept yet: a change made before the next start would go uncompared",
-        "the ACL in service is kept",
-    )
-    .await;
-    // A large list's copies (megabytes) go back to the system, not kept for reuse.
-    drop((gone, encoded));
-    crate::memory::release_freed();
+    keeper.recorded(seq);
     let _ = done.send(());
 }
 
-/// The list the store kept: `None` if there is none (a first start), or it doesn't
-/// read (then this start's changes go uncompared, and it is replaced).
-async fn kept(store: &Arc<dyn Store>) -> Result<Option<Members>, StoreError> {
+/// Every user of `members`, in every room.
+fn everyone(members: &Members) -> Vec<Departure> {
+    members
+        .users
+        .keys()
+        .filter_map(|name| Username::parse(name).ok())
+        .map(|user| Departure { user, rooms: None })
+        .collect()
+}
+
+/// The list the store kept, as the next start finds it.
+#[derive(Debug, PartialEq, Eq)]
+enum KeptList {
+    /// None: a first start (or one after ten years without any).
+    Nothing,
+    List(Members),
+    /// There, but not in this version's layout, or damaged.
+    Unreadable,
+}
+
+async fn kept(store: &Arc<dyn Store>) -> Result<KeptList, StoreError> {
     let Some(bytes) = store.get(MEMBERS_KEY).await? else {
-        return Ok(None);
+        return Ok(KeptList::Nothing);
     };
     let members = tokio::task::spawn_blocking(move || postcard::from_bytes::<Members>(&bytes))
         .await
         .expect("decoding doesn't panic");
-    Ok(members
-        .inspect_err(|e| tracing::warn!(error = %e, "the ACL kept at the last change doesn't read; changes made while stopped are not compared"))
-        .ok())
+    Ok(match members {
+        Ok(members) => KeptList::List(members),
+        Err(e) => {
+            tracing::error!(error = %e, "the ACL kept at the last change doesn't read: every session signed in before this start is ended");
+            KeptList::Unreadable
+        }
+    })
+}
+
+/// The latest list to keep, and how far the departures before it are on record.
+#[derive(Default)]
+struct Keeper {
+    state: std::sync::Mutex<KeeperState>,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct KeeperState {
+    /// Lists numbered so far, in the order they went into service.
+    numbered: u64,
+    /// The latest list offered, with its number.
+    latest: Option<(u64, Members)>,
+    /// The lists whose departures are on record, up to this number.
+    recorded: u64,
+}
+
+impl Keeper {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeeperState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next(&self) -> u64 {
+        let mut state = self.lock();
+        state.numbered += 1;
+        state.numbered
+    }
+
+    /// `members`, list number `seq`, to keep unless a later one was offered.
+    fn offer(&self, seq: u64, members: Members) {
+        let mut state = self.lock();
+        if state.latest.as_ref().is_none_or(|(at, _)| *at < seq) {
+            state.latest = Some((seq, members));
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    fn recorded(&self, seq: u64) {
+        let mut state = self.lock();
+        state.recorded = state.recorded.max(seq);
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    /// The latest list, once the departures up to it are on record.
+    fn ready(&self) -> Option<Members> {
+        let mut state = self.lock();
+        match &state.latest {
+            Some((seq, _)) if *seq <= state.recorded => state.latest.take().map(|(_, m)| m),
+            _ => None,
+        }
+    }
+}
+
+/// Keeps each list the keeper has ready, the latest first, trying again every few
+/// seconds while the store refuses.
+async fn keep(store: Arc<dyn Store>, keeper: Arc<Keeper>) {
+    loop {
+        let Some(members) = keeper.ready() else {
+            keeper.wake.notified().await;
+            continue;
+        };
+        let encoded = tokio::task::spawn_blocking(move || {
+            let encoded = postcard::to_allocvec(&members).expect("members serialise");
+            drop(members);
+            crate::memory::release_freed();
+            encoded
+        })
+        .await
+        .expect("encoding doesn't panic");
+        until_done(
+            || store.put(MEMBERS_KEY, &encoded, MEMBERS_KEPT),
+            "the ACL in service is not kept yet: a change made before the next start would go uncompared",
+            "the ACL in service is kept",
+        )
+        .await;
+        // A large list's copy (megabytes) goes back to the system, not kept for reuse.
+        drop(encoded);
+        crate::memory::release_freed();
+    }
 }
 
 /// `attempt`, made again every [`RETRY`] until the store takes it; `failing` is said
@@ -451,6 +572,18 @@ mod tests {
 
     fn of(acl: &Acl) -> Members {
         Members::of(acl, &PhoneKey::new(b"test key"))
+    }
+
+    /// Whether the store comes to keep `expected` (the keeper writes in the
+    /// background: a few turns of paused time).
+    async fn keeps(store: &Arc<dyn Store>, expected: &Members) -> bool {
+        for _ in 0..100 {
+            if matches!(kept(store).await, Ok(KeptList::List(m)) if &m == expected) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// A list of `(name, number's fingerprint, rooms)`.
@@ -640,11 +773,15 @@ mod tests {
         store.refuse_next(3);
         let recorder = Recorder::spawn(store.clone());
         let first = recorder.changed(
-            bob(&["standup", "lobby", "all-hands"]),
+            &bob(&["standup", "lobby", "all-hands"]),
             bob(&["lobby", "all-hands"]),
             at(1_000),
         );
-        let second = recorder.changed(bob(&["lobby", "all-hands"]), bob(&["all-hands"]), at(1_000));
+        let second = recorder.changed(
+            &bob(&["lobby", "all-hands"]),
+            bob(&["all-hands"]),
+            at(1_000),
+        );
         first.await.unwrap();
         second.await.unwrap();
         assert!(ended(&*store, &grant("bob", "standup", 900)).await.unwrap());
@@ -654,10 +791,7 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert_eq!(
-            kept(&(store as Arc<dyn Store>)).await.unwrap(),
-            Some(bob(&["all-hands"]))
-        );
+        assert!(keeps(&(store as Arc<dyn Store>), &bob(&["all-hands"])).await);
     }
 
     /// A start compares the list it puts in service with the one the last change
@@ -682,7 +816,11 @@ mod tests {
                 .unwrap()
         );
         store
-            .put(MEMBERS_KEY, &postcard::to_allocvec(&before).unwrap(), KEPT)
+            .put(
+                MEMBERS_KEY,
+                &postcard::to_allocvec(&before).unwrap(),
+                MEMBERS_KEPT,
+            )
             .await
             .unwrap();
 
@@ -705,27 +843,56 @@ mod tests {
             !ended(&*store, &grant("bob", "standup", 999)).await.unwrap(),
             "bob kept standup"
         );
-        assert_eq!(
-            kept(&store).await.unwrap(),
-            Some(members(&[
-                ("alice", 9, &["standup"]),
-                ("bob", 2, &["standup"])
-            ]))
+        assert!(
+            keeps(
+                &store,
+                &members(&[("alice", 9, &["standup"]), ("bob", 2, &["standup"])])
+            )
+            .await
         );
     }
 
-    /// A kept list that doesn't read is replaced, and nothing is recorded from it.
+    /// A kept list that doesn't read (damaged, or another version's layout) ends the
+    /// sessions of everyone on the list from before the start (in doubt, sign in
+    /// again), and is replaced.
     #[tokio::test(start_paused = true)]
-    async fn an_unreadable_kept_list_is_replaced() {
+    async fn an_unreadable_kept_list_ends_every_session_from_before_and_is_replaced() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        store.put(MEMBERS_KEY, b"not json", KEPT).await.unwrap();
-        let now = members(&[("bob", 2, &["standup"])]);
-        Recorder::spawn(store.clone())
-            .started(members(&[("bob", 2, &["standup"])]), at(1_000))
+        store
+            .put(MEMBERS_KEY, b"\xff\xff\xff", MEMBERS_KEPT)
             .await
             .unwrap();
-        assert!(!ended(&*store, &grant("bob", "standup", 999)).await.unwrap());
-        assert_eq!(kept(&store).await.unwrap(), Some(now));
+        let now = || members(&[("bob", 2, &["standup"])]);
+        Recorder::spawn(store.clone())
+            .started(now(), at(1_000))
+            .await
+            .unwrap();
+        assert!(ended(&*store, &grant("bob", "standup", 999)).await.unwrap());
+        assert!(
+            !ended(&*store, &grant("bob", "standup", 1_001))
+                .await
+                .unwrap()
+        );
+        assert!(keeps(&store, &now()).await);
+    }
+
+    /// A store that refuses for a while holds one list to keep, the latest, and keeps
+    /// it only once the departures before it are on record.
+    #[tokio::test(start_paused = true)]
+    async fn the_latest_list_is_kept_after_its_departures() {
+        let store = Arc::new(MemoryStore::new());
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let bob = |rooms: &[&str]| members(&[("bob", 1, rooms)]);
+        store.refuse_next(4);
+        let recorder = Recorder::spawn(dyn_store.clone());
+        let first = recorder.changed(&bob(&["standup", "lobby"]), bob(&["lobby"]), at(1_000));
+        let second = recorder.changed(&bob(&["lobby"]), bob(&["hall"]), at(2_000));
+        let latest = recorder.keeper.lock().latest.as_ref().map(|(seq, _)| *seq);
+        assert_eq!(latest, Some(2), "only the latest list is held");
+        first.await.unwrap();
+        second.await.unwrap();
+        assert!(ended(&*store, &grant("bob", "lobby", 1_500)).await.unwrap());
+        assert!(keeps(&dyn_store, &bob(&["hall"])).await);
     }
 
     /// To the millisecond: a session signed in just after a departure, in the same
