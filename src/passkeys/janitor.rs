@@ -4,10 +4,12 @@
 //! against the list too, for changes made while no instance was watching. Sign-in
 //! checks the binding again (see [`super::flow`]), but that holds only while the
 //! list keeps the user away: put back with the same number, a passkey not deleted
-//! would work again. So each deletion the store refuses (Redis not up yet at the
-//! start, say) is tried again every few seconds until it is done, against the list it
-//! was for: one deleted that a later list would have kept costs its user a
-//! registration, never the other way round.
+//! would work again. So the start-up sweep, and each reload's deletions, are tried
+//! again every few seconds while the store refuses them (Redis not up yet at the
+//! start, say), against the list they were for; and only passkeys registered before
+//! that list went into service go, so a late try can't take one registered since
+//! (under a later list, which checked it). A reload's own sweep is tried once: its
+//! deletions are the reload's, and the start-up's cover what happened while stopped.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +46,7 @@ pub fn on_reload(
         store.clone(),
         Arc::clone(&acl.load()),
         phone_key.clone(),
+        store.clock().unix_seconds(),
     ));
     move |outcome| {
         if !matches!(outcome, ReloadOutcome::Loaded { .. }) {
@@ -54,10 +57,12 @@ pub fn on_reload(
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *seen, now.clone())
         };
-        tokio::spawn(sweep_until_done(
+        let since = store.clock().unix_seconds();
+        tokio::spawn(sweep_once(
             store.clone(),
             now.clone(),
             phone_key.clone(),
+            since,
         ));
         let store = store.clone();
         tokio::spawn(async move {
@@ -65,21 +70,27 @@ pub fn on_reload(
             let gone = tokio::task::spawn_blocking(move || invalidated(&before, &now))
                 .await
                 .unwrap_or_default();
-            forget_until_done(&*store, gone).await;
+            forget_until_done(&*store, gone, since).await;
         });
     }
 }
 
-/// The passkeys of `users` deleted, those the store refused tried again until it
-/// takes them.
-async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>) {
+/// The passkeys of `users` registered up to `since` (Unix seconds) deleted, those the
+/// store refused tried again until it takes them.
+async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>, since: u64) {
     let mut failing = false;
     loop {
         // Counted by users who had passkeys: most users changed have none.
         let (mut holders, mut passkeys) = (0, 0);
         let mut refused = Vec::new();
         for user in users {
-            match records::forget(store, user.as_str()).await {
+            let forgotten = records::update(store, user.as_str(), |record| {
+                let Some(r) = record else { return 0 };
+                let before = r.credentials.len();
+                r.credentials.retain(|c| c.created > since);
+                before - r.credentials.len()
+            });
+            match forgotten.await {
                 Ok(0) => {}
                 Ok(n) => {
                     holders += 1;
@@ -109,13 +120,15 @@ async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>) {
     }
 }
 
-/// Every user the index says holds passkeys, against `acl`: those not on it lose
-/// them all, the others those proven with another number. How many users lost some;
-/// `Err` if the store refused any of it (what it took stays done: run it again).
+/// Every user the index says holds passkeys, against `acl` (in service since `since`,
+/// Unix seconds): those not on it lose the ones registered until then, the others
+/// those proven with another number. How many users lost some; `Err` if the store
+/// refused any of it (what it took stays done: run it again).
 pub async fn sweep(
     store: &dyn Store,
     acl: &Acl,
     phone_key: &PhoneKey,
+    since: u64,
 ) -> Result<usize, StoreError> {
     let users = records::indexed(store).await?;
     let mut swept = 0;
@@ -130,10 +143,9 @@ pub async fn sweep(
                 return false;
             };
             let before = r.credentials.len();
-            match &phone {
-                Some(phone) => r.credentials.retain(|c| &c.phone == phone),
-                None => r.credentials.clear(),
-            }
+            r.credentials.retain(|c| {
+                c.created > since || phone.as_ref().is_some_and(|phone| &c.phone == phone)
+            });
             r.credentials.len() != before
         })
         .await;
@@ -149,18 +161,32 @@ pub async fn sweep(
     }
 }
 
+/// [`sweep`], made once.
+async fn sweep_once(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey, since: u64) {
+    match sweep(&*store, &acl, &phone_key, since).await {
+        Ok(swept) => log_swept(swept),
+        Err(e) => {
+            tracing::error!(error = %e, "stale passkeys not all deleted at this reload; sign-in refuses them all the same");
+        }
+    }
+}
+
+fn log_swept(swept: usize) {
+    if swept > 0 {
+        tracing::info!(
+            users = swept,
+            "passkeys deleted for users removed or renumbered"
+        );
+    }
+}
+
 /// [`sweep`], made again every few seconds until the store takes all of it.
-async fn sweep_until_done(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey) {
+async fn sweep_until_done(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey, since: u64) {
     let mut failing = false;
     loop {
-        match sweep(&*store, &acl, &phone_key).await {
+        match sweep(&*store, &acl, &phone_key, since).await {
             Ok(swept) => {
-                if swept > 0 {
-                    tracing::info!(
-                        users = swept,
-                        "passkeys deleted for users removed or renumbered"
-                    );
-                }
+                log_swept(swept);
                 if failing {
                     tracing::info!("the passkeys of users removed or renumbered are all swept now");
                 }
@@ -215,6 +241,10 @@ rooms = ["*"]
         assert_eq!(gone, ["bob", "carol"]);
     }
 
+    /// When the list the sweeps and deletions are for went into service (Unix
+    /// seconds); the passkeys saved below were registered before (at 1).
+    const SINCE: u64 = 1_000;
+
     /// Passkeys saved for alice, bob and carol, each with their number in `BEFORE`.
     async fn saved_before() -> (
         std::sync::Arc<crate::store::memory::MemoryStore>,
@@ -253,13 +283,13 @@ rooms = ["*"]
     async fn the_start_up_sweep_finds_users_who_changed_while_nobody_watched() {
         let (store, passkeys, key) = saved_before().await;
         let now = Acl::parse("now", AFTER).unwrap();
-        assert_eq!(sweep(&*store, &now, &key).await.unwrap(), 2);
+        assert_eq!(sweep(&*store, &now, &key, SINCE).await.unwrap(), 2);
         assert!(passkeys.credentials("alice").await.unwrap().is_some());
         assert!(passkeys.credentials("bob").await.unwrap().is_none());
         assert!(passkeys.credentials("carol").await.unwrap().is_none());
         assert_eq!(records::indexed(&*store).await.unwrap(), ["alice"]);
         assert_eq!(
-            sweep(&*store, &now, &key).await.unwrap(),
+            sweep(&*store, &now, &key, SINCE).await.unwrap(),
             0,
             "nothing left to do"
         );
@@ -273,11 +303,14 @@ rooms = ["*"]
         let (store, passkeys, key) = saved_before().await;
         let now = std::sync::Arc::new(Acl::parse("now", AFTER).unwrap());
         store.refuse_next(1);
-        assert!(sweep(&*store, &now, &key).await.is_err());
+        assert!(sweep(&*store, &now, &key, SINCE).await.is_err());
         assert!(passkeys.credentials("carol").await.unwrap().is_some());
-        // Refused at the listing, then at one user's update: asked again each time.
+        // The listing goes through, one user's update doesn't: that is a failure too.
+        store.refuse_after(1, 1);
+        assert!(sweep(&*store, &now, &key, SINCE).await.is_err());
+        // Refused at the listing, then at a user's update: asked again each time.
         store.refuse_next(1);
-        sweep_until_done(store.clone(), now.clone(), key.clone()).await;
+        sweep_until_done(store.clone(), now.clone(), key.clone(), SINCE).await;
         assert!(passkeys.credentials("bob").await.unwrap().is_none());
         assert!(passkeys.credentials("carol").await.unwrap().is_none());
         assert_eq!(records::indexed(&*store).await.unwrap(), ["alice"]);
@@ -289,8 +322,22 @@ rooms = ["*"]
     async fn a_deletion_the_store_refuses_is_made_again_until_done() {
         let (store, passkeys, _) = saved_before().await;
         store.refuse_next(2);
-        forget_until_done(&*store, vec![Username::parse("bob").unwrap()]).await;
+        forget_until_done(&*store, vec![Username::parse("bob").unwrap()], SINCE).await;
         assert!(passkeys.credentials("bob").await.unwrap().is_none());
         assert!(passkeys.credentials("alice").await.unwrap().is_some());
+    }
+
+    /// A try made late (the store refused it until then) takes only the passkeys
+    /// registered before its list went into service: carol's, registered after she
+    /// was put back by a later list, stays.
+    #[tokio::test]
+    async fn a_late_try_spares_passkeys_registered_since_its_list() {
+        let (store, passkeys, key) = saved_before().await;
+        let now = Acl::parse("now", AFTER).unwrap();
+        let since = 0;
+        assert_eq!(sweep(&*store, &now, &key, since).await.unwrap(), 0);
+        forget_until_done(&*store, vec![Username::parse("carol").unwrap()], since).await;
+        assert!(passkeys.credentials("carol").await.unwrap().is_some());
+        assert!(passkeys.credentials("bob").await.unwrap().is_some());
     }
 }

@@ -519,6 +519,7 @@ pub struct MemoryStore {
     most_travelling: std::sync::atomic::AtomicUsize,
     /// Operations still to be refused as unavailable ([`Self::refuse_next`]).
     refusing: std::sync::atomic::AtomicUsize,
+    skipping: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
@@ -535,6 +536,7 @@ impl MemoryStore {
             travelling: std::sync::atomic::AtomicUsize::new(0),
             most_travelling: std::sync::atomic::AtomicUsize::new(0),
             refusing: std::sync::atomic::AtomicUsize::new(0),
+            skipping: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -556,6 +558,14 @@ impl MemoryStore {
         self.refusing.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The `skip` operations after this one go through, then `n` fail: to fail a
+    /// step in the middle of a sequence.
+    pub fn refuse_after(&self, skip: usize, n: usize) {
+        self.skipping
+            .store(skip, std::sync::atomic::Ordering::SeqCst);
+        self.refuse_next(n);
+    }
+
     /// Waits out the round trip; `Err` for an operation [`Self::refuse_next`] refuses.
     async fn travel(&self) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering::SeqCst;
@@ -564,6 +574,13 @@ impl MemoryStore {
             self.most_travelling.fetch_max(now, SeqCst);
             tokio::time::sleep(self.round_trip).await;
             self.travelling.fetch_sub(1, SeqCst);
+        }
+        let skipped = self
+            .skipping
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if skipped {
+            return Ok(());
         }
         let refused = self
             .refusing
