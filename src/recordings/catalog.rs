@@ -74,7 +74,35 @@ pub enum Stage {
 pub enum State {
     Processing,
     Stored,
-    Failed(String),
+    /// Why, as hosts are told it in their language (`None` for a recording that
+    /// failed before the kinds were kept), and the technical detail, in English.
+    Failed(Option<Failure>, String),
+}
+
+/// Why a recording was given up on, told to hosts in their language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// Twilio never finished the composition.
+    NotComposedInTime,
+    /// Twilio failed to compose it, again and again.
+    NotComposed,
+    /// Twilio's composition was gone before our copy was stored.
+    DeletedOnTwilio,
+    /// A step kept failing (Twilio's API or the storage) until the job gave up.
+    GaveUp,
+}
+
+impl Failure {
+    /// The message id of its sentence (`locales/*/roomgate.ftl`).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotComposedInTime => "recordings-failed-in-time",
+            Self::NotComposed => "recordings-failed-composition",
+            Self::DeletedOnTwilio => "recordings-failed-deleted",
+            Self::GaveUp => "recordings-failed-gave-up",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +131,9 @@ pub struct Recording {
     pub compose_failures: u32,
     /// Why the last attempt failed (for hosts: no secrets, no URLs).
     pub last_error: Option<String>,
+    /// Why it was given up on, once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     /// Looks at a composition Twilio hadn't finished: each waits longer.
     #[serde(default)]
     pub looks: u32,
@@ -129,6 +160,7 @@ impl Recording {
             attempts: 0,
             compose_failures: 0,
             last_error: None,
+            failure: None,
             looks: 0,
             discarded: false,
         }
@@ -143,6 +175,7 @@ impl Recording {
             // Our copy is stored and verified; what remains is Twilio's cleanup.
             Stage::DeleteOnTwilio | Stage::Stored => State::Stored,
             Stage::Failed => State::Failed(
+                self.failure,
                 self.last_error
                     .clone()
                     .unwrap_or_else(|| "unknown error".into()),

@@ -136,7 +136,7 @@ fn line(rec: &Recording) -> String {
     let state = match rec.state() {
         State::Processing => "processing".to_owned(),
         State::Stored => "stored".to_owned(),
-        State::Failed(why) => format!("failed: {why}"),
+        State::Failed(_, why) => format!("failed: {why}"),
     };
     format!(
         "{}  {:<20} {}  {:>8}  {:>9}  {state}",

@@ -31,6 +31,9 @@ struct Row {
     duration: String,
     size: String,
     state: String,
+    /// Why it failed, in English (as Twilio and the storage said it): after the
+    /// sentence in the page's language, for whoever looks into it.
+    detail: Option<String>,
     stored: bool,
 }
 
@@ -45,10 +48,14 @@ struct RecordingsPage<'a> {
 }
 
 fn row(tr: &Tr, rec: &Recording) -> Row {
-    let state = match rec.state() {
-        State::Processing => tr.t("recordings-processing"),
-        State::Stored => tr.t("recordings-stored"),
-        State::Failed(reason) => tr.t1("recordings-failed", "reason", reason.as_str()),
+    let (state, detail) = match rec.state() {
+        State::Processing => (tr.t("recordings-processing"), None),
+        State::Stored => (tr.t("recordings-stored"), None),
+        State::Failed(Some(failure), detail) => (tr.t(failure.message()), Some(detail)),
+        // Failed before the kinds were kept: the detail is all there is.
+        State::Failed(None, reason) => {
+            (tr.t1("recordings-failed", "reason", reason.as_str()), None)
+        }
     };
     Row {
         id: rec.id.clone(),
@@ -56,6 +63,7 @@ fn row(tr: &Tr, rec: &Recording) -> Row {
         duration: rec.duration_secs.map(duration_text).unwrap_or_default(),
         size: rec.size.map(size_text).unwrap_or_default(),
         state,
+        detail,
         stored: rec.is_stored(),
     }
 }

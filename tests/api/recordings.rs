@@ -92,40 +92,42 @@ fn list(key: &str, items: Vec<Value>) -> Value {
         "previous_page_url": null, "url": "", "next_page_url": null, "key": key}})
 }
 
-/// Everything the pipeline asks Video for, each expected exactly once.
-async fn mock_the_pipeline(app: &TestApp) {
+/// The pipeline's first steps, answered: the room's track recordings, no composition
+/// of it yet, and one asked for (as the spec's shapes have them).
+fn composing() -> [Mock; 3] {
     let tracks = TRACKS
         .iter()
         .map(|sid| json!({"sid": sid, "status": "completed", "room_sid": ROOM_SID, "type": "video", "size": 1000}))
         .collect();
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/Rooms/{ROOM_SID}/Recordings")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list("recordings", tracks)))
-        .expect(1)
-        .mount(&app.video)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/Compositions"))
-        .and(query_param("RoomSid", ROOM_SID))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list("compositions", vec![])))
-        // Once to adopt one an earlier attempt asked for, once to delete them all.
-        .expect(2)
-        .mount(&app.video)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/Compositions"))
-        .and(exact_form(&[
-            ("RoomSid", ROOM_SID),
-            ("AudioSources", "*"),
-            ("VideoLayout", r#"{"grid":{"video_sources":["*"]}}"#),
-            ("Format", "mp4"),
-            ("StatusCallback", SIGNED_URL),
-            ("StatusCallbackMethod", "POST"),
-        ]))
-        .respond_with(ResponseTemplate::new(201).set_body_json(composition("enqueued")))
-        .expect(1)
-        .mount(&app.video)
-        .await;
+    [
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/Rooms/{ROOM_SID}/Recordings")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list("recordings", tracks))),
+        Mock::given(method("GET"))
+            .and(path("/v1/Compositions"))
+            .and(query_param("RoomSid", ROOM_SID))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list("compositions", vec![]))),
+        Mock::given(method("POST"))
+            .and(path("/v1/Compositions"))
+            .and(exact_form(&[
+                ("RoomSid", ROOM_SID),
+                ("AudioSources", "*"),
+                ("VideoLayout", r#"{"grid":{"video_sources":["*"]}}"#),
+                ("Format", "mp4"),
+                ("StatusCallback", SIGNED_URL),
+                ("StatusCallbackMethod", "POST"),
+            ]))
+            .respond_with(ResponseTemplate::new(201).set_body_json(composition("enqueued"))),
+    ]
+}
+
+/// Everything the pipeline asks Video for, each expected exactly once.
+async fn mock_the_pipeline(app: &TestApp) {
+    let [tracks, listed, created] = composing();
+    tracks.expect(1).mount(&app.video).await;
+    // Once to adopt one an earlier attempt asked for, once to delete them all.
+    listed.expect(2).mount(&app.video).await;
+    created.expect(1).mount(&app.video).await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/Compositions/{COMPOSITION_SID}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(composition("completed")))
@@ -348,4 +350,50 @@ async fn a_host_without_the_csrf_header_gets_no_link_and_an_unknown_recording_is
         json!({"error": "not_found"}),
     )
     .await;
+}
+
+/// A recording Twilio lost (its composition deleted before our copy was stored) is
+/// shown failed in the host's language, with the technical detail after it, marked
+/// as English.
+#[tokio::test]
+async fn a_failed_recording_says_why_in_the_hosts_language() {
+    let app = spawn_recording_app().await;
+    app.sign_in("standup", "alice").await;
+    for mock in composing() {
+        mock.mount(&app.video).await;
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/Compositions/{COMPOSITION_SID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(composition("deleted")))
+        .mount(&app.video)
+        .await;
+    assert_eq!(
+        app.post_signed_room_event("room-ended").await.status(),
+        StatusCode::OK
+    );
+    let french = || async {
+        app.client
+            .get(app.url("/rooms/standup/recordings"))
+            .header("accept-language", "fr")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let (failed, html) = poll_until(Duration::from_secs(15), || async {
+        let html = french().await;
+        (html.contains("la copie de Twilio a été supprimée"), html)
+    })
+    .await;
+    assert!(failed, "{html}");
+    assert!(
+        html.contains(r#"<small class="muted" lang="en">Twilio"#),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Échec : Twilio"),
+        "not the English reason in a French sentence: {html}"
+    );
 }

@@ -22,7 +22,7 @@ use reqwest::Url;
 use secrecy::ExposeSecret;
 use tokio::sync::{Notify, Semaphore};
 
-use super::catalog::{Catalog, Recording, Stage, is_recording_id};
+use super::catalog::{Catalog, Failure, Recording, Stage, is_recording_id};
 use super::storage::{ObjectStorage, StorageError};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::RoomName;
@@ -162,7 +162,7 @@ enum StepError {
     /// Worth trying again.
     Retry(String),
     /// Trying again can't help.
-    Fatal(String),
+    Fatal(Failure, String),
 }
 
 fn retry(what: &str) -> impl FnOnce(VideoError) -> StepError + '_ {
@@ -555,8 +555,12 @@ impl Pipeline {
                 Settled::GoOn
             }
             Ok(Next::Wait(_)) if may_give_up => {
-                self.fail(rec, "Twilio did not finish the composition in time".into())
-                    .await;
+                self.fail(
+                    rec,
+                    Failure::NotComposedInTime,
+                    "Twilio did not finish the composition in time".into(),
+                )
+                .await;
                 Settled::Finished
             }
             Ok(Next::Wait(after)) => Settled::LookAgain(now + after),
@@ -575,6 +579,7 @@ impl Pipeline {
                 rec.attempts = rec.attempts.saturating_add(1);
                 self.fail(
                     rec,
+                    Failure::GaveUp,
                     format!("gave up after {} attempts: {why}", rec.attempts),
                 )
                 .await;
@@ -586,8 +591,8 @@ impl Pipeline {
                 rec.last_error = Some(why);
                 Settled::LookAgain(now + self.backoff(rec.attempts))
             }
-            Err(StepError::Fatal(why)) => {
-                self.fail(rec, why).await;
+            Err(StepError::Fatal(failure, why)) => {
+                self.fail(rec, failure, why).await;
                 Settled::Finished
             }
         };
@@ -595,7 +600,7 @@ impl Pipeline {
         Ok(settled)
     }
 
-    async fn fail(&self, rec: &mut Recording, why: String) {
+    async fn fail(&self, rec: &mut Recording, failure: Failure, why: String) {
         tracing::warn!(room = %rec.room, error = %why, "recording failed; Twilio's copies are kept");
         rec.stage = Stage::Failed;
         let mut record =
@@ -605,6 +610,7 @@ impl Pipeline {
         }
         self.audit.record_or_note(record).await;
         rec.last_error = Some(why);
+        rec.failure = Some(failure);
     }
 
     /// `first_retry` doubled per attempt, at most `max_retry`.
@@ -709,6 +715,7 @@ impl Pipeline {
                 self.compose_again(rec, "Twilio could not compose the recording")
             }
             CompositionStatus::Deleted => Err(StepError::Fatal(
+                Failure::DeletedOnTwilio,
                 "Twilio's composition was deleted before it was stored".into(),
             )),
         }
@@ -725,7 +732,7 @@ impl Pipeline {
     fn compose_again(&self, rec: &mut Recording, why: &str) -> Result<Next, StepError> {
         rec.compose_failures += 1;
         if rec.compose_failures >= MAX_COMPOSE_FAILURES {
-            return Err(StepError::Fatal(why.to_owned()));
+            return Err(StepError::Fatal(Failure::NotComposed, why.to_owned()));
         }
         rec.composition_sid = None;
         rec.stage = Stage::Compose;
