@@ -27,7 +27,7 @@ use super::Acl;
 use crate::domain::{RoomPattern, Username};
 use crate::passkeys::PhoneKey;
 use crate::session::Grant;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, until_done};
 
 /// No session lives longer, so none signed in before a departure outlives its record.
 const KEPT: Duration = crate::config::MAX_SESSION_TTL;
@@ -208,8 +208,6 @@ fn add(mut earlier: Vec<Kept>, kept: Kept) -> Vec<Kept> {
 
 /// Departures written at once, at most.
 const IN_FLIGHT: usize = 32;
-/// Between tries of departures the store refused.
-const RETRY: Duration = Duration::from_secs(5);
 
 /// `departures` on record, ending the sessions signed in up to `until`, each added
 /// to its user's list. Writing one again changes nothing, so a failed
@@ -531,33 +529,6 @@ async fn keep(store: Arc<dyn Store>, keeper: Arc<Keeper>) {
             crate::memory::release_freed();
         })
         .await;
-    }
-}
-
-/// `attempt`, made again every [`RETRY`] until the store takes it; `failing` is said
-/// once if it doesn't at first, and `recovered` once it does.
-async fn until_done<T, F, Fut>(mut attempt: F, failing: &str, recovered: &str) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut failed = false;
-    loop {
-        match attempt().await {
-            Ok(done) => {
-                if failed {
-                    tracing::info!("{recovered}");
-                }
-                return done;
-            }
-            Err(e) => {
-                if !failed {
-                    tracing::error!(error = %e, "{failing}; trying again every {} s", RETRY.as_secs());
-                    failed = true;
-                }
-                tokio::time::sleep(RETRY).await;
-            }
-        }
     }
 }
 

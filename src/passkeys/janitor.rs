@@ -12,16 +12,12 @@
 //! deletions are the reload's, and the start-up's cover what happened while stopped.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crate::acl::{Acl, AclStore, ReloadOutcome};
 use crate::domain::Username;
-use crate::store::{Store, StoreError};
+use crate::store::{RETRY_EVERY, Store, StoreError, until_done};
 
 use super::{PhoneKey, records};
-
-/// Between tries of deletions the store refused.
-const RETRY: Duration = Duration::from_secs(5);
 
 /// The users whose passkeys no longer hold: gone from `new`, or with another number.
 pub fn invalidated(old: &Acl, new: &Acl) -> Vec<Username> {
@@ -98,7 +94,7 @@ async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>, since: u
                 }
                 Err(e) => {
                     if !failing {
-                        tracing::error!(error = %e, "passkeys of a changed user not deleted yet; sign-in refuses them meanwhile; trying again every {} s", RETRY.as_secs());
+                        tracing::error!(error = %e, "passkeys of a changed user not deleted yet; sign-in refuses them meanwhile; trying again every {} s", RETRY_EVERY.as_secs());
                         failing = true;
                     }
                     refused.push(user);
@@ -116,7 +112,7 @@ async fn forget_until_done(store: &dyn Store, mut users: Vec<Username>, since: u
             return;
         }
         users = refused;
-        tokio::time::sleep(RETRY).await;
+        tokio::time::sleep(RETRY_EVERY).await;
     }
 }
 
@@ -155,10 +151,7 @@ pub async fn sweep(
             Err(e) => refused = Some(e),
         }
     }
-    match refused {
-        None => Ok(swept),
-        Some(e) => Err(e),
-    }
+    refused.map_or(Ok(swept), Err)
 }
 
 /// [`sweep`], made once.
@@ -182,25 +175,13 @@ fn log_swept(swept: usize) {
 
 /// [`sweep`], made again every few seconds until the store takes all of it.
 async fn sweep_until_done(store: Arc<dyn Store>, acl: Arc<Acl>, phone_key: PhoneKey, since: u64) {
-    let mut failing = false;
-    loop {
-        match sweep(&*store, &acl, &phone_key, since).await {
-            Ok(swept) => {
-                log_swept(swept);
-                if failing {
-                    tracing::info!("the passkeys of users removed or renumbered are all swept now");
-                }
-                return;
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::error!(error = %e, "stale passkeys not all deleted yet; sign-in refuses them meanwhile; trying again every {} s", RETRY.as_secs());
-                    failing = true;
-                }
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    }
+    let swept = until_done(
+        || sweep(&*store, &acl, &phone_key, since),
+        "stale passkeys not all deleted yet; sign-in refuses them meanwhile",
+        "the passkeys of users removed or renumbered are all swept now",
+    )
+    .await;
+    log_swept(swept);
 }
 
 #[cfg(test)]

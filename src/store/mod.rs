@@ -326,6 +326,37 @@ pub async fn open_for_serving(
     }
 }
 
+/// Between tries of work the store refused that must not be lost (departures, the
+/// passkeys of users who left the list).
+pub const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// `attempt`, made again every [`RETRY_EVERY`] until the store takes it; `failing` is
+/// said once if it doesn't at first, and `recovered` once it does.
+pub async fn until_done<T, F, Fut>(mut attempt: F, failing: &str, recovered: &str) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut failed = false;
+    loop {
+        match attempt().await {
+            Ok(done) => {
+                if failed {
+                    tracing::info!("{recovered}");
+                }
+                return done;
+            }
+            Err(e) => {
+                if !failed {
+                    tracing::error!(error = %e, "{failing}; trying again every {} s", RETRY_EVERY.as_secs());
+                    failed = true;
+                }
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+        }
+    }
+}
+
 /// Unix milliseconds of `t` (0 before the epoch).
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
