@@ -790,8 +790,9 @@ mod tests {
             ("bob", 2, &["standup", "lobby"]),
             ("carol", 3, &["*"]),
         ]);
+        let first = || members(&[("alice", 1, &["standup"])]);
         Recorder::spawn(store.clone())
-            .started(members(&[("alice", 1, &["standup"])]), at(500))
+            .started(first(), at(500))
             .await
             .unwrap();
         assert!(
@@ -799,6 +800,9 @@ mod tests {
                 .await
                 .unwrap()
         );
+        // That start's keeper done (it writes after the departures are in), so it
+        // can't overwrite the list put below, or the next start's.
+        assert!(keeps(&store, &first()).await);
         store
             .put(
                 MEMBERS_KEY,
