@@ -127,7 +127,7 @@ pub fn between(old: &Members, new: &Members) -> Vec<Departure> {
 /// One departure as kept in the store (a user's are a list): sessions of the user
 /// signed in at or before `before_ms` (Unix milliseconds) are ended, for the rooms
 /// `rooms` matches (all of them if absent).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Kept {
     before_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,23 +234,22 @@ pub async fn record(
     outcome
 }
 
-/// One departure added to its user's list.
+/// Tries at adding a departure to a user's list while other instances change it
+/// too. Each lost race means another write landed, and instances write one
+/// departure at a time each, so this many in a row takes a flood no host makes; the
+/// writer then tries again later, as when the store refuses.
+const RACES: usize = 16;
+
+/// One departure added to its user's list. The list is replaced only if it still
+/// holds what was read ([`Store::put_if`]): another instance recording a departure
+/// of the same user at the same moment (a reload on one while another starts) can't
+/// overwrite this one, nor this one theirs.
 async fn record_one(
     store: &dyn Store,
     departure: &Departure,
     before_ms: u64,
 ) -> Result<(), StoreError> {
     let key = key(&departure.user);
-    // One that doesn't read is kept as ending everything until now.
-    let earlier = match store.get(&key).await? {
-        Some(bytes) => read(&bytes).unwrap_or_else(|| {
-            vec![Kept {
-                before_ms,
-                rooms: None,
-            }]
-        }),
-        None => Vec::new(),
-    };
     let kept = Kept {
         before_ms,
         rooms: departure
@@ -258,8 +257,27 @@ async fn record_one(
             .as_ref()
             .map(|rooms| rooms.iter().map(ToString::to_string).collect()),
     };
-    let value = serde_json::to_vec(&add(earlier, kept)).expect("departures serialise");
-    store.put(&key, &value, KEPT).await
+    for _ in 0..RACES {
+        let held = store.get(&key).await?;
+        // One that doesn't read is kept as ending everything until now.
+        let earlier = match &held {
+            Some(bytes) => read(bytes).unwrap_or_else(|| {
+                vec![Kept {
+                    before_ms,
+                    rooms: None,
+                }]
+            }),
+            None => Vec::new(),
+        };
+        let value = serde_json::to_vec(&add(earlier, kept.clone())).expect("departures serialise");
+        if store.put_if(&key, held.as_deref(), &value, KEPT).await? {
+            return Ok(());
+        }
+    }
+    Err(StoreError::unavailable(
+        store.backend(),
+        format!("{key} changed by others {RACES} times in a row"),
+    ))
 }
 
 /// A user's departures as the store holds them.
@@ -776,6 +794,33 @@ mod tests {
                 .unwrap()
         );
         assert!(keeps(&(store as Arc<dyn Store>), &bob(&["all-hands"])).await);
+    }
+
+    /// Two instances recording a departure of the same user at once (one reloads as
+    /// the other starts), each reading the user's list before the other writes it:
+    /// both departures are kept, the second to write reading again. Without the
+    /// conditional write, one overwrote the other and its sessions held.
+    #[tokio::test(start_paused = true)]
+    async fn two_instances_recording_one_users_departures_keep_both() {
+        let store = MemoryStore::new().with_round_trip(Duration::from_millis(10));
+        let took = |room: &str| Departure {
+            user: user("bob"),
+            rooms: Some(vec![RoomPattern::parse(room).unwrap()]),
+        };
+        let (standup, lobby) = ([took("standup")], [took("lobby")]);
+        let (one, other) = tokio::join!(
+            record(&store, &standup, at(1_000)),
+            record(&store, &lobby, at(1_000)),
+        );
+        one.unwrap();
+        other.unwrap();
+        assert!(ended(&store, &grant("bob", "standup", 900)).await.unwrap());
+        assert!(ended(&store, &grant("bob", "lobby", 900)).await.unwrap());
+        assert!(
+            !ended(&store, &grant("bob", "all-hands", 900))
+                .await
+                .unwrap()
+        );
     }
 
     /// A start compares the list it puts in service with the one the last change

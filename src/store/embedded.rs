@@ -18,7 +18,7 @@
 //!   from then on every operation runs there, and the disk only follows.
 //! - One writer thread owns the write side of the database, so no disk I/O runs on
 //!   the async runtime's threads. Operations hand it the [`Change`]s they made.
-//! - Durable operations ([`put`](Store::put), [`put_new`](Store::put_new),
+//! - Durable operations ([`put`](Store::put), [`put_new`](Store::put_new), [`put_if`](Store::put_if),
 //!   [`delete`](Store::delete), [`incr_below`](Store::incr_below) and the queue)
 //!   return once the transaction holding their change has committed with fsync. The
 //!   writer drains everything already queued into one transaction (group commit), so
@@ -732,6 +732,20 @@ impl Store for EmbeddedStore {
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let written = self.inner.write_key(key, |t, now| {
             let change = t.put_new(key, value, ttl, now);
+            (change.is_some(), change.into_iter().collect())
+        })?;
+        self.inner.settle(written).await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let written = self.inner.write_key(key, |t, now| {
+            let change = t.put_if(key, held, value, ttl, now);
             (change.is_some(), change.into_iter().collect())
         })?;
         self.inner.settle(written).await
@@ -1524,6 +1538,19 @@ mod tests {
         store.delete("session:gone").await.unwrap();
         assert!(store.put_new("claim:1", b"first", HOUR).await.unwrap());
         assert!(!store.put_new("claim:1", b"second", HOUR).await.unwrap());
+        assert!(store.put_if("list:a", None, b"one", HOUR).await.unwrap());
+        assert!(
+            store
+                .put_if("list:a", Some(b"one"), b"two", HOUR)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .put_if("list:a", Some(b"one"), b"three", HOUR)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.incr_below("tries:a", 2, HOUR).await.unwrap(), Some(1));
         assert_eq!(store.incr_below("tries:a", 2, HOUR).await.unwrap(), Some(2));
         assert_eq!(store.incr_below("tries:a", 2, HOUR).await.unwrap(), None);
@@ -1537,6 +1564,7 @@ mod tests {
         assert_eq!(store.get("session:gone").await.unwrap(), None);
         assert_eq!(store.get("claim:1").await.unwrap(), Some(b"first".to_vec()));
         assert!(!store.put_new("claim:1", b"third", HOUR).await.unwrap());
+        assert_eq!(store.get("list:a").await.unwrap(), Some(b"two".to_vec()));
         assert_eq!(store.incr_below("tries:a", 2, HOUR).await.unwrap(), None);
         let status = store.check().await.unwrap();
         assert_eq!(status.backend, "embedded");

@@ -272,8 +272,32 @@ impl Tables {
     }
 
     pub fn put_new(&self, key: &str, value: &[u8], ttl: Duration, now_ms: u64) -> Option<Change> {
+        self.put_if(key, None, value, ttl, now_ms)
+    }
+
+    /// [`Store::put_if`].
+    pub fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+        now_ms: u64,
+    ) -> Option<Change> {
         let mut shard = self.shard(key);
-        if shard.get(key).is_some_and(|s| s.expires_ms > now_ms) {
+        let live = shard.get(key).filter(|s| s.expires_ms > now_ms);
+        let holds = match (live, held) {
+            (None, None) => true,
+            (
+                Some(Slot {
+                    entry: Entry::Bytes(there),
+                    ..
+                }),
+                Some(held),
+            ) => there.as_slice() == held,
+            _ => false,
+        };
+        if !holds {
             return None;
         }
         let slot = Slot {
@@ -669,6 +693,20 @@ impl Store for MemoryStore {
         Ok(self
             .tables
             .put_new(key, value, ttl, self.now_ms())
+            .is_some())
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.travel().await?;
+        Ok(self
+            .tables
+            .put_if(key, held, value, ttl, self.now_ms())
             .is_some())
     }
 

@@ -85,6 +85,17 @@ impl Store for Metered {
             .await
     }
 
+    async fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.observe("put_if", self.inner.put_if(key, held, value, ttl))
+            .await
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.observe("delete", self.inner.delete(key)).await
     }

@@ -96,14 +96,6 @@ pub struct StoreStatus {
     pub location: String,
 }
 
-/// The seam. Keys are plain text chosen by the callers (`lockout:alice`); a backend
-/// adds its own prefix. Values are bytes the callers encode.
-///
-/// Durability: [`put`](Self::put), [`put_new`](Self::put_new),
-/// [`delete`](Self::delete), [`incr_below`](Self::incr_below) and the queue are
-/// durable before they return. [`spend`](Self::spend) is durable no later than the
-/// next durable write made after it. [`admit`](Self::admit) and [`hit`](Self::hit) may
-/// be written in batches (the embedded store flushes them at least once a second).
 /// Which end of a queue [`Store::queued`] lists from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueEnd {
@@ -114,6 +106,15 @@ pub enum QueueEnd {
     Latest,
 }
 
+/// The seam. Keys are plain text chosen by the callers (`lockout:alice`); a backend
+/// adds its own prefix. Values are bytes the callers encode.
+///
+/// Durability: [`put`](Self::put), [`put_new`](Self::put_new),
+/// [`put_if`](Self::put_if), [`delete`](Self::delete),
+/// [`incr_below`](Self::incr_below) and the queue are durable before they return.
+/// [`spend`](Self::spend) is durable no later than the next durable write made after
+/// it. [`admit`](Self::admit) and [`hit`](Self::hit) may be written in batches (the
+/// embedded store flushes them at least once a second).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"embedded"`, `"redis"` or `"memory"`.
@@ -165,6 +166,18 @@ pub trait Store: Send + Sync + 'static {
     /// Set `key` for `ttl` only if it holds nothing; whether it was set. Across
     /// instances exactly one caller gets `true`.
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Set `key` for `ttl` only if it holds `held` (`None`: nothing, as
+    /// [`put_new`](Self::put_new)); whether it was set. In one step: a read, a change
+    /// and this write replace what was read only if no one changed it meanwhile,
+    /// across instances; a caller that gets `false` reads again and retries.
+    async fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
 
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 

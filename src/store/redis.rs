@@ -240,9 +240,15 @@ if h[1] and alive(h[2]) then return h[1] end
 return false
 ";
 
-/// `ARGV[2]`: the value; `ARGV[3]`: its ttl in ms; `ARGV[4]`: '1' only if nothing is there.
+/// `ARGV[2]`: the value; `ARGV[3]`: its ttl in ms; `ARGV[4]`: '0' in any case, '1'
+/// only if nothing is there, '2' only if the value there is `ARGV[5]`. 1 if set.
 const PUT: &str = r"
-if ARGV[4] == '1' and alive(redis.call('HGET', KEYS[1], 'x')) then return 0 end
+if ARGV[4] ~= '0' then
+  local h = redis.call('HMGET', KEYS[1], 'v', 'x')
+  local live = alive(h[2])
+  if ARGV[4] == '1' and live then return 0 end
+  if ARGV[4] == '2' and not (live and h[1] == ARGV[5]) then return 0 end
+end
 keep(KEYS[1], 'v', ARGV[2], now + tonumber(ARGV[3]))
 return 1
 ";
@@ -999,13 +1005,22 @@ impl Store for RedisStore {
     }
 
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
-        let set: i64 = self
-            .eval(
-                &PUT_SCRIPT,
-                &[self.keys.key(key)],
-                &[value, &ttl_arg(ttl), b"1"],
-            )
-            .await?;
+        self.put_if(key, None, value, ttl).await
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        held: Option<&[u8]>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let ttl = ttl_arg(ttl);
+        let args: &[&[u8]] = match held {
+            None => &[value, &ttl, b"1"],
+            Some(held) => &[value, &ttl, b"2", held],
+        };
+        let set: i64 = self.eval(&PUT_SCRIPT, &[self.keys.key(key)], args).await?;
         Ok(set == 1)
     }
 
@@ -1552,6 +1567,59 @@ mod tests {
         stores[0].put("signin:1", b"", secs(60)).await.unwrap();
         assert_eq!(stores[1].get("signin:1").await.unwrap(), Some(Vec::new()));
         assert_eq!(stores[1].get("nothing").await.unwrap(), None);
+    }
+
+    /// Forty read-change-write rounds from two instances at once on one key, each
+    /// retrying when `put_if` says another wrote first: none is lost.
+    #[tokio::test]
+    async fn put_if_loses_no_update_across_two_instances() {
+        let server = RedisServer::start();
+        let stores = [
+            Arc::new(store(&server).await),
+            Arc::new(store(&server).await),
+        ];
+        let mut tasks = Vec::new();
+        for i in 0..40usize {
+            let store = stores[i % 2].clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let held = store.get("count").await.unwrap();
+                    let n = held.as_deref().map_or(0, |b| b[0]);
+                    if store
+                        .put_if("count", held.as_deref(), &[n + 1], secs(60))
+                        .await
+                        .unwrap()
+                    {
+                        break;
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(stores[1].get("count").await.unwrap(), Some(vec![40]));
+        // Not what is there, or something where nothing was expected: unchanged.
+        assert!(
+            !stores[0]
+                .put_if("count", Some(&[39]), b"x", secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !stores[0]
+                .put_if("count", None, b"x", secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !stores[0]
+                .put_if("none", Some(b""), b"x", secs(60))
+                .await
+                .unwrap()
+        );
+        assert_eq!(stores[0].get("none").await.unwrap(), None);
+        assert_eq!(stores[0].get("count").await.unwrap(), Some(vec![40]));
     }
 
     #[tokio::test]
@@ -2117,7 +2185,7 @@ mod tests {
             }
             let key = keys[rng.random_range(0..keys.len())];
             let ttl = ms(rng.random_range(0..5000));
-            let op = rng.random_range(0..13);
+            let op = rng.random_range(0..14);
             let (what, mine, theirs) = match op {
                 0 => {
                     let rules = rule_sets[rng.random_range(0..rule_sets.len())];
@@ -2180,6 +2248,27 @@ mod tests {
                         format!("put_new {key} {ttl:?}"),
                         format!("{:?}", redis.put_new(key, &value, ttl).await),
                         format!("{:?}", memory.put_new(key, &value, ttl).await),
+                    )
+                }
+                13 => {
+                    let value = [step as u8];
+                    // What is there (read from the tables, which changes nothing),
+                    // nothing, or something else.
+                    let held = match rng.random_range(0..3) {
+                        0 => memory.get(key).await.unwrap(),
+                        1 => None,
+                        _ => Some(vec![255]),
+                    };
+                    (
+                        format!("put_if {key} {held:?} {ttl:?}"),
+                        format!(
+                            "{:?}",
+                            redis.put_if(key, held.as_deref(), &value, ttl).await
+                        ),
+                        format!(
+                            "{:?}",
+                            memory.put_if(key, held.as_deref(), &value, ttl).await
+                        ),
                     )
                 }
                 7 => (
