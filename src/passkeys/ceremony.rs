@@ -63,11 +63,21 @@ impl Passkeys {
     /// `id` is now `username`'s registration under way; one begun before can no
     /// longer finish, and its state goes now rather than in five minutes, so a
     /// member asking again and again keeps one ceremony in the store, not one per
-    /// request. (Registrations can't pile up past the cap, nor outrun it.)
+    /// request. (Registrations can't pile up past the cap, nor outrun it.) Two begun
+    /// at once (two tabs, two instances) each replace only the one they read, so the
+    /// loser reads the winner's and deletes its state in turn: one is left.
     pub async fn registering(&self, username: &Username, id: &str) -> Result<(), StoreError> {
         let key = registration_key(username);
-        let before = self.store.get(&key).await?;
-        self.store.put(&key, id.as_bytes(), CEREMONY_TTL).await?;
+        let before = loop {
+            let before = self.store.get(&key).await?;
+            if self
+                .store
+                .put_if(&key, before.as_deref(), id.as_bytes(), CEREMONY_TTL)
+                .await?
+            {
+                break before;
+            }
+        };
         if let Some(before) = before.filter(|before| before != id.as_bytes()) {
             self.store
                 .delete(&state_key(&String::from_utf8_lossy(&before)))
@@ -165,6 +175,46 @@ mod tests {
         );
         assert!(p.take("no-such-ceremony").await.unwrap().is_none());
         assert!(p.take("../../etc").await.unwrap().is_none());
+    }
+
+    /// Three registrations begun, two of them at once (each reading the one under
+    /// way before the other writes): one is under way and one ceremony is kept.
+    #[tokio::test(start_paused = true)]
+    async fn registrations_begun_at_once_leave_one_ceremony() {
+        let url = reqwest::Url::parse("https://meet.example.com").unwrap();
+        let store =
+            Arc::new(MemoryStore::new().with_round_trip(std::time::Duration::from_millis(10)));
+        let p = Passkeys::new(&url, store.clone(), b"k").unwrap();
+        let alice = Username::parse("alice").unwrap();
+        let ceremony = Ceremony::SignIn {
+            who: "alice".into(),
+            room: RoomName::parse("standup").unwrap(),
+            state: None,
+            session: session_binding("csrf"),
+        };
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(p.begin(&ceremony).await.unwrap());
+        }
+        p.registering(&alice, &ids[0]).await.unwrap();
+        let (one, other) = tokio::join!(
+            p.registering(&alice, &ids[1]),
+            p.registering(&alice, &ids[2])
+        );
+        one.unwrap();
+        other.unwrap();
+        let mut under_way = Vec::new();
+        let mut kept = Vec::new();
+        for id in &ids {
+            if p.is_registering(&alice, id).await.unwrap() {
+                under_way.push(id);
+            }
+            if store.get(&state_key(id)).await.unwrap().is_some() {
+                kept.push(id);
+            }
+        }
+        assert_eq!(under_way.len(), 1, "{under_way:?}");
+        assert_eq!(kept, under_way);
     }
 
     #[tokio::test]
