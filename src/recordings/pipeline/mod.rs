@@ -514,17 +514,21 @@ impl Pipeline {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                let ours =
-                    matches!(store.get(&key).await, Ok(Some(held)) if held == token.as_bytes());
-                if !ours {
-                    return;
-                }
+                // Only while it is still ours, in one step: a claim that ran out and
+                // was taken by another worker in between is theirs, not overwritten.
                 let until = store.clock().now() + lease;
-                let (a, b) = tokio::join!(
-                    store.put(&key, token.as_bytes(), lease),
-                    store.schedule(JOBS, &id, until),
-                );
-                if let Err(e) = a.and(b) {
+                match store
+                    .put_if(&key, Some(token.as_bytes()), token.as_bytes(), lease)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording job claim not renewed");
+                        continue;
+                    }
+                }
+                if let Err(e) = store.schedule(JOBS, &id, until).await {
                     tracing::warn!(error = %e, "recording job lease not renewed");
                 }
             }

@@ -894,3 +894,57 @@ async fn a_panicking_step_stops_renewing_its_claim() {
     tokio::task::yield_now().await;
     assert!(abort.is_finished(), "still renewing");
 }
+
+/// A claim that ran out and was taken by another worker while its renewal was on the
+/// way to the store stays the other's: the renewal replaces only its own token, in
+/// one step, and stops once it has lost it. (Read first and then written, it wrote
+/// its token over the other's, and two workers ran one job.)
+#[tokio::test(start_paused = true)]
+async fn a_renewal_never_takes_back_a_claim_another_worker_took() {
+    let trip = Duration::from_millis(10);
+    let store = Arc::new(MemoryStore::new().with_round_trip(trip));
+    let lease = Duration::from_millis(300);
+    let pipeline = Pipeline::new(
+        store.clone(),
+        VideoClient::new(
+            http_client(Duration::from_secs(5)),
+            VideoConfig {
+                base_url: "http://127.0.0.1:9".into(),
+                account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+                api_key: ApiKeys::fixed("SK0123456789abcdef0123456789abcdef", "key-secret"),
+            },
+        ),
+        Arc::new(Bucket::default()),
+        http_client(Duration::from_secs(5)),
+        AuditLog::disabled(),
+        None,
+        PipelineSettings {
+            lease,
+            ..PipelineSettings::default()
+        },
+    );
+    let claim = Claim {
+        key: claim_key(ROOM_SID),
+        token: "first worker".into(),
+    };
+    store
+        .put(&claim.key, claim.token.as_bytes(), lease)
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let renewal = pipeline.renew(ROOM_SID, &claim);
+    // The renewal sets out at a third of the lease and reaches the store a round trip
+    // later; the other worker's claim lands half a round trip after that, so between
+    // a read and a write of the renewal's.
+    tokio::time::sleep_until(start + lease / 3 + trip / 2).await;
+    store
+        .put(&claim.key, b"second worker", lease)
+        .await
+        .unwrap();
+    tokio::time::sleep(lease).await;
+    assert_eq!(
+        store.get(&claim.key).await.unwrap().as_deref(),
+        Some(&b"second worker"[..])
+    );
+    assert!(renewal.is_finished(), "still renewing a claim it lost");
+}
