@@ -147,11 +147,19 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 /// is as good as none: it is logged and deleted, so that the name's answers look like
 /// any name's without passkeys (a 503 for it alone would tell that it has some).
 pub async fn load(store: &dyn Store, who: &str) -> Result<Option<UserPasskeys>, StoreError> {
+    Ok(load_read(store, who).await?.map(|(record, _)| record))
+}
+
+/// [`load`], with the bytes it was read from.
+async fn load_read(
+    store: &dyn Store,
+    who: &str,
+) -> Result<Option<(UserPasskeys, Vec<u8>)>, StoreError> {
     let Some(bytes) = store.get(&key(who)).await? else {
         return Ok(None);
     };
     match serde_json::from_slice(&bytes) {
-        Ok(record) => Ok(Some(record)),
+        Ok(record) => Ok(Some((record, bytes))),
         Err(e) => {
             tracing::error!(error = %e, "an unreadable passkeys record was deleted; its passkeys are gone");
             store.delete(&key(who)).await?;
@@ -218,7 +226,10 @@ async fn update_locked<T>(
     username: &str,
     change: impl FnOnce(&mut Option<UserPasskeys>) -> T,
 ) -> Result<T, StoreError> {
-    let mut record = load(store, username).await?;
+    let (mut record, read) = match load_read(store, username).await? {
+        Some((record, read)) => (Some(record), Some(read)),
+        None => (None, None),
+    };
     let encode = |r: &Option<UserPasskeys>| -> Result<Option<Vec<u8>>, StoreError> {
         r.as_ref()
             .filter(|r| !r.credentials.is_empty())
@@ -229,15 +240,25 @@ async fn update_locked<T>(
     let out = change(&mut record);
     let after = encode(&record)?;
     if before != after {
-        match after {
-            Some(bytes) => {
-                store.put(&key(username), &bytes, KEEP_FOR).await?;
-                store.schedule(INDEX, username, never()).await?;
-            }
-            None => {
-                store.delete(&key(username)).await?;
-                store.unschedule(INDEX, username).await?;
-            }
+        // Written only over what was read, in one step: a change made meanwhile by a
+        // holder of a lock that ran out (a store slower than its 5 s) is not undone,
+        // a revocation above all. The change fails instead, as on a busy store.
+        let key = key(username);
+        let written = match (&after, &read) {
+            (Some(bytes), read) => store.put_if(&key, read.as_deref(), bytes, KEEP_FOR).await?,
+            (None, Some(read)) => store.delete_if(&key, read).await?,
+            (None, None) => true,
+        };
+        if !written {
+            return Err(StoreError::unavailable(
+                store.backend(),
+                "a user's passkeys changed while being changed",
+            ));
+        }
+        if after.is_some() {
+            store.schedule(INDEX, username, never()).await?;
+        } else {
+            store.unschedule(INDEX, username).await?;
         }
     } else if before.is_none() {
         // Nothing there: nor in the index (the record may have expired, or been
@@ -390,6 +411,61 @@ pub(super) mod tests {
         let left: Vec<String> = left.credentials.iter().map(StoredPasskey::id).collect();
         assert_eq!(left, [ids[1].clone()], "the revocation is not undone");
         assert_eq!(store.get(&lock_key("alice")).await.unwrap(), None);
+    }
+
+    /// A change whose lock ran out while it was under way (a store slower than the
+    /// lock's 5 s), the record changed meanwhile by another holder: it fails rather
+    /// than write over that change. Here a revocation landed between the sign-in's
+    /// read and its write; written over, the revoked passkey was back.
+    #[tokio::test(start_paused = true)]
+    async fn a_change_never_writes_over_one_made_since_it_read() {
+        let trip = Duration::from_millis(10);
+        let store = Arc::new(MemoryStore::new().with_round_trip(trip));
+        let seeded = record(2);
+        let ids: Vec<String> = seeded.credentials.iter().map(StoredPasskey::id).collect();
+        let revoked = {
+            let mut r = seeded.clone();
+            r.credentials.remove(0);
+            serde_json::to_vec(&r).unwrap()
+        };
+        update(&*store, "alice", |r| *r = Some(seeded))
+            .await
+            .unwrap();
+
+        // The sign-in reads at one round trip and writes at two; the revocation, by a
+        // holder that found the lock expired, lands in between.
+        let start = tokio::time::Instant::now();
+        let signing_in = tokio::spawn({
+            let store = store.clone();
+            async move {
+                update_locked(&*store, "alice", |r| {
+                    r.as_mut().unwrap().credentials[1].last_used = Some(7);
+                })
+                .await
+            }
+        });
+        tokio::time::sleep_until(start + trip / 2).await;
+        store.put(&key("alice"), &revoked, KEEP_FOR).await.unwrap();
+        let refused = signing_in.await.unwrap();
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable { .. })),
+            "{refused:?}"
+        );
+        let left = load(&*store, "alice").await.unwrap().unwrap();
+        let left: Vec<String> = left.credentials.iter().map(StoredPasskey::id).collect();
+        assert_eq!(left, [ids[1].clone()], "the revocation stands");
+
+        // The same for a deletion: the record changed since it was read stays.
+        let start = tokio::time::Instant::now();
+        let forgetting = tokio::spawn({
+            let store = store.clone();
+            async move { update_locked(&*store, "alice", |r| *r = None).await }
+        });
+        tokio::time::sleep_until(start + trip / 2).await;
+        let replaced = serde_json::to_vec(&record(1)).unwrap();
+        store.put(&key("alice"), &replaced, KEEP_FOR).await.unwrap();
+        assert!(forgetting.await.unwrap().is_err());
+        assert_eq!(store.get(&key("alice")).await.unwrap(), Some(replaced));
     }
 
     #[tokio::test]
