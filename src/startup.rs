@@ -338,7 +338,7 @@ impl Application {
             .context("ROOMGATE_SESSION_KEY is too short for a cookie key")?;
         let secure = settings.is_https();
         let session_ttl = settings.session_ttl;
-        let headers = security_headers(&settings);
+        let headers = security_headers(&settings, storage_handle.link_origin().as_deref());
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                 .cookie_name(
@@ -812,12 +812,17 @@ const SWEEP_BATCHES: usize = 100;
 
 /// Headers for every response. The CSP allows no inline script; the SDK's origin is
 /// added to `script-src`, and `'unsafe-eval'` because twilio-video compiles code with
-/// `new Function` as it loads.
-fn security_headers(settings: &Settings) -> Vec<(&'static str, String)> {
+/// `new Function` as it loads. `recordings_origin`, where recording links point (a
+/// bucket), is added to `media-src` for the recordings page's player.
+fn security_headers(
+    settings: &Settings,
+    recordings_origin: Option<&str>,
+) -> Vec<(&'static str, String)> {
     let sdk_origin = settings.video_sdk_url.origin().ascii_serialization();
+    let media = recordings_origin.map_or(String::new(), |o| format!(" {o}"));
     let csp = format!(
         "default-src 'self'; script-src 'self' {sdk_origin} 'unsafe-eval'; style-src 'self'; \
-         img-src 'self' data: blob:; media-src 'self' blob: mediastream:; \
+         img-src 'self' data: blob:; media-src 'self' blob: mediastream:{media}; \
          connect-src 'self' https://*.twilio.com wss://*.twilio.com; \
          frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     );

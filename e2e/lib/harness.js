@@ -582,6 +582,7 @@ module.exports = {
   ACL,
   installFakeRoom,
   ARTIFACTS_DIR,
+  launchBrowser,
   startWorld,
   inWorld,
   newPage,

@@ -240,6 +240,12 @@ async fn from_the_hosts_start_to_a_stored_verified_recording_and_twilios_copies_
         "{html}"
     );
     assert!(!html.contains("/recordings/files/"));
+    // The page's own player (static/recordings.js), named for the recording it plays.
+    assert!(html.contains(r#"<div id="recordings-player""#), "{html}");
+    assert!(
+        html.contains(r#"data-label="Recording that ended "#),
+        "{html}"
+    );
 
     // Download: a link valid for seconds, which serves exactly what Twilio had.
     let link = app
@@ -264,6 +270,33 @@ async fn from_the_hosts_start_to_a_stored_verified_recording_and_twilios_copies_
     );
     assert_eq!(file.bytes().await.unwrap().to_vec(), media());
 
+    // Play, twice (the player asks again once its link has expired): each served
+    // inline, the second from where the player was.
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let link = app
+            .post_recording_link("standup", ROOM_SID, "play", Some(&csrf))
+            .await;
+        assert_eq!(link.status(), StatusCode::OK);
+        let body: Value = link.json().await.unwrap();
+        urls.push(body["url"].as_str().unwrap().to_owned());
+    }
+    let resumed = app
+        .client
+        .get(app.url(&urls[1]))
+        .header("range", "bytes=1000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(
+        resumed.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert_eq!(resumed.bytes().await.unwrap().to_vec(), media()[1000..]);
+
     app.audit.flush().await.unwrap();
     assert_eq!(
         app.audit_events("recording_stored").len(),
@@ -272,7 +305,7 @@ async fn from_the_hosts_start_to_a_stored_verified_recording_and_twilios_copies_
         app.audit_text()
     );
     let issued = app.audit_events("recording_link_issued");
-    assert_eq!(issued.len(), 1);
+    assert_eq!(issued.len(), 3);
     assert_eq!(issued[0]["username"], "alice");
     assert_eq!(issued[0]["room"], "standup");
     assert!(

@@ -355,6 +355,53 @@ async fn every_page_carries_the_security_headers() {
     assert_security_headers(&cross, "cross-site refusal");
 }
 
+/// The CSP's `media-src`: the page's own origin, and with a bucket for recordings its
+/// endpoint's origin too, where the recordings page's player loads a link from (a
+/// virtual-hosted bucket's own host name included). Nothing else.
+#[tokio::test]
+async fn media_may_come_from_the_recordings_bucket_and_nowhere_else() {
+    let media_src = |resp: &Response| {
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("media-src"))
+            .unwrap()
+            .to_owned()
+    };
+    let app = spawn_app().await;
+    assert_eq!(
+        media_src(&app.get("/").await),
+        "media-src 'self' blob: mediastream:"
+    );
+    for (path_style, origin) in [
+        ("true", "https://storage.example.com:8443"),
+        ("false", "https://recordings.storage.example.com:8443"),
+    ] {
+        let app = spawn_app_with(
+            &[
+                (
+                    "ROOMGATE_RECORDINGS_S3_ENDPOINT",
+                    "https://storage.example.com:8443/",
+                ),
+                ("ROOMGATE_RECORDINGS_S3_BUCKET", "recordings"),
+                ("ROOMGATE_RECORDINGS_S3_REGION", "eu-west-1"),
+                ("ROOMGATE_RECORDINGS_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                (
+                    "ROOMGATE_RECORDINGS_S3_SECRET_ACCESS_KEY",
+                    "not-a-real-secret",
+                ),
+                ("ROOMGATE_RECORDINGS_S3_PATH_STYLE", path_style),
+            ],
+            Overrides::default(),
+        )
+        .await;
+        assert_eq!(
+            media_src(&app.get("/rooms/standup").await),
+            format!("media-src 'self' blob: mediastream: {origin}")
+        );
+    }
+}
+
 #[tokio::test]
 async fn https_deployments_get_hsts_and_host_prefixed_secure_cookies() {
     let app = spawn_app_with(

@@ -219,6 +219,13 @@ pub trait ObjectStorage: Send + Sync + 'static {
         disposition: &Disposition,
     ) -> Result<SecretString, StorageError>;
 
+    /// The origin [`link`](Self::link)s point at when it isn't roomgate's own (S3:
+    /// the bucket's endpoint): the recordings page's player loads them, so the
+    /// Content-Security-Policy must let media come from there.
+    fn link_origin(&self) -> Option<String> {
+        None
+    }
+
     /// Stores a probe object, confirms an unsigned GET of it is refused, deletes it.
     async fn check(&self) -> Result<CheckReport, StorageError>;
 

@@ -481,6 +481,10 @@ impl ObjectStorage for S3Storage {
         self.link_signed_at(key, ttl, disposition, SystemTime::now())
     }
 
+    fn link_origin(&self) -> Option<String> {
+        Some(self.bucket.base_url().origin().ascii_serialization())
+    }
+
     async fn check(&self) -> Result<CheckReport, StorageError> {
         let (key, body) = probe();
         let (probe, sse) = self.upload(&key, body).await?;
