@@ -34,30 +34,50 @@
     return body.url;
   };
 
-  const failed = (e) => {
-    status.textContent = status.dataset.failed + ' (' + e.message + ')';
+  const say = (message, detail) => {
+    status.textContent = message + ' (' + detail + ')';
   };
-
-  // Losing the file again this soon after a new link means it isn't the link: stop
-  // asking (a file deleted meanwhile, a storage that refuses) and say so.
-  const GIVE_UP_WITHIN_MS = 3000;
 
   const video = player ? player.querySelector('video') : null;
   const state = {
     id: null,
+    // Which opening of the player this is: what a link asked for by an earlier one
+    // (closed since, or another recording opened) must not touch.
+    opening: 0,
     // Where the host is in the file and whether it plays: what a new link resumes.
     at: 0,
     playing: false,
-    renewedAt: 0,
+    // A new link is being asked for.
     renewing: false,
+    // Renewals since the file last played or reached a position: a new link that
+    // loses the file again before either means it isn't the link (the file was
+    // deleted, the bucket refuses), so the player stops there and says so.
+    tries: 0,
+  };
+
+  // Stops whatever the player was doing; the next opening starts afresh.
+  const reset = () => {
+    state.id = null;
+    state.opening += 1;
+    state.renewing = false;
+    state.tries = 0;
+    video.pause();
+    video.removeAttribute('src');
+    video.load();
   };
 
   const open = async (id, label) => {
+    reset();
+    const opening = state.opening;
     const url = await link(id, 'play');
-    state.id = id;
-    state.at = 0;
-    state.playing = true;
-    state.renewedAt = 0;
+    if (opening !== state.opening) return;
+    // An http bucket can't serve a player on an https page (mixed content): the
+    // browser's own page for the file instead, as before the player.
+    if (window.location.protocol === 'https:' && new URL(url, window.location.href).protocol === 'http:') {
+      window.location.assign(url);
+      return;
+    }
+    Object.assign(state, { id, at: 0, playing: true });
     video.setAttribute('aria-label', label);
     video.src = url;
     player.hidden = false;
@@ -68,29 +88,35 @@
   // Carry on where the host was, on a new link.
   const renew = async () => {
     if (!state.id || state.renewing) return;
-    if (Date.now() - state.renewedAt < GIVE_UP_WITHIN_MS) {
-      failed(new Error('media ' + (video.error ? video.error.code : '?')));
+    if (state.tries >= 1) {
+      say(status.dataset.playFailed, 'media ' + (video.error ? video.error.code : '?'));
       return;
     }
+    state.tries += 1;
     state.renewing = true;
-    const { at, playing } = state;
+    const { opening, at, playing } = state;
+    let url;
     try {
-      const url = await link(state.id, 'play');
-      state.renewedAt = Date.now();
-      video.src = url;
-      video.addEventListener(
-        'loadedmetadata',
-        () => {
-          video.currentTime = at;
-          if (playing) video.play().catch(() => {});
-        },
-        { once: true },
-      );
+      url = await link(state.id, 'play');
     } catch (e) {
-      failed(e);
-    } finally {
-      state.renewing = false;
+      if (opening === state.opening) {
+        state.renewing = false;
+        say(status.dataset.failed, e.message);
+      }
+      return;
     }
+    if (opening !== state.opening) return;
+    state.renewing = false;
+    video.addEventListener(
+      'loadedmetadata',
+      () => {
+        if (opening !== state.opening) return;
+        video.currentTime = at;
+        if (playing) video.play().catch(() => {});
+      },
+      { once: true },
+    );
+    video.src = url;
   };
 
   if (video) {
@@ -100,18 +126,21 @@
       state.at = video.currentTime;
       state.playing = !video.paused;
     };
+    // The file plays, or a seek reached its place: the link works.
+    const working = () => {
+      if (!state.renewing) state.tries = 0;
+    };
     video.addEventListener('timeupdate', note);
     video.addEventListener('seeking', note);
     video.addEventListener('pause', note);
     video.addEventListener('play', note);
+    video.addEventListener('playing', working);
+    video.addEventListener('seeked', working);
     video.addEventListener('error', renew);
     const close = player.querySelector('button[data-action="close"]');
     if (close) {
       close.addEventListener('click', () => {
-        state.id = null;
-        video.pause();
-        video.removeAttribute('src');
-        video.load();
+        reset();
         player.hidden = true;
       });
     }
@@ -133,7 +162,7 @@
         window.location.assign(await link(id, action));
       }
     } catch (e) {
-      failed(e);
+      say(status.dataset.failed, e.message);
     } finally {
       button.disabled = false;
     }

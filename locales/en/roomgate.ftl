@@ -238,6 +238,7 @@ recordings-player-label = Recording that ended { $ended }
 recordings-close = Close the player
 recordings-link-note = Each link works for { $seconds } seconds and is recorded in the audit log.
 recordings-link-failed = The link could not be made.
+recordings-play-failed = The recording could not be played.
 recordings-back = Back to the room
 recordings-only-hosts = Only hosts of this room can see its recordings.
 recordings-busy = The recordings can't be listed right now. Please try again in a minute.

@@ -219,6 +219,7 @@ recordings-player-label = Grabación que terminó el { $ended }
 recordings-close = Cerrar el reproductor
 recordings-link-note = Cada enlace funciona durante { $seconds } segundos y queda registrado en el registro de auditoría.
 recordings-link-failed = No se pudo crear el enlace.
+recordings-play-failed = No se pudo reproducir la grabación.
 recordings-back = Volver a la sala
 recordings-only-hosts = Solo los anfitriones de esta sala pueden ver sus grabaciones.
 recordings-busy = No se pueden mostrar las grabaciones en este momento. Inténtalo de nuevo en un minuto.

@@ -219,6 +219,7 @@ recordings-player-label = Enregistrement terminé le { $ended }
 recordings-close = Fermer le lecteur
 recordings-link-note = Chaque lien fonctionne pendant { $seconds } secondes et est consigné dans le journal d'audit.
 recordings-link-failed = Le lien n'a pas pu être créé.
+recordings-play-failed = L'enregistrement n'a pas pu être lu.
 recordings-back = Retour à la salle
 recordings-only-hosts = Seuls les hôtes de cette salle peuvent voir ses enregistrements.
 recordings-busy = Impossible d'afficher les enregistrements pour le moment. Réessayez dans une minute.

@@ -205,6 +205,7 @@ recordings-player-label = { $ended } に終了した録画
 recordings-close = プレーヤーを閉じる
 recordings-link-note = リンクの有効期間は { $seconds } 秒で、監査ログに記録されます。
 recordings-link-failed = リンクを作成できませんでした。
+recordings-play-failed = 録画を再生できませんでした。
 recordings-back = ルームに戻る
 recordings-only-hosts = このルームの録画を見られるのはホストだけです。
 recordings-busy = 現在、録画の一覧を表示できません。1 分ほどしてからもう一度お試しください。

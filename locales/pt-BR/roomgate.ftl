@@ -219,6 +219,7 @@ recordings-player-label = Gravação encerrada em { $ended }
 recordings-close = Fechar o player
 recordings-link-note = Cada link funciona por { $seconds } segundos e fica registrado no log de auditoria.
 recordings-link-failed = Não foi possível criar o link.
+recordings-play-failed = Não foi possível reproduzir a gravação.
 recordings-back = Voltar para a sala
 recordings-only-hosts = Somente anfitriões desta sala podem ver as gravações.
 recordings-busy = Não é possível listar as gravações agora. Tente novamente em um minuto.

@@ -68,6 +68,7 @@ impl Passkeys {
     /// loser reads the winner's and deletes its state in turn: one is left.
     pub async fn registering(&self, username: &Username, id: &str) -> Result<(), StoreError> {
         let key = registration_key(username);
+        let mut races = 0;
         let before = loop {
             let before = self.store.get(&key).await?;
             if self
@@ -76,6 +77,15 @@ impl Passkeys {
                 .await?
             {
                 break before;
+            }
+            // Each lost race is another registration begun: this many at once is a
+            // member's script, not a person; refused as busy.
+            races += 1;
+            if races == 16 {
+                return Err(StoreError::unavailable(
+                    self.store.backend(),
+                    "registrations begun too often at once",
+                ));
             }
         };
         if let Some(before) = before.filter(|before| before != id.as_bytes()) {
@@ -92,9 +102,12 @@ impl Passkeys {
         Ok(current.as_deref() == Some(id.as_bytes()))
     }
 
-    /// `username` has no registration under way any more.
-    pub async fn registered(&self, username: &Username) -> Result<(), StoreError> {
-        self.store.delete(&registration_key(username)).await
+    /// `username`'s registration `id` is no longer under way; one begun since stays.
+    pub async fn registered(&self, username: &Username, id: &str) -> Result<(), StoreError> {
+        self.store
+            .delete_if(&registration_key(username), id.as_bytes())
+            .await
+            .map(drop)
     }
 
     /// Keep `ceremony` for five minutes; its id, for the browser to send back.
@@ -215,6 +228,21 @@ mod tests {
         }
         assert_eq!(under_way.len(), 1, "{under_way:?}");
         assert_eq!(kept, under_way);
+    }
+
+    /// A registration that finishes ends only itself: one begun meanwhile (another
+    /// tab) is still under way and can finish.
+    #[tokio::test]
+    async fn a_finished_registration_leaves_a_later_one_under_way() {
+        let url = reqwest::Url::parse("https://meet.example.com").unwrap();
+        let p = Passkeys::new(&url, Arc::new(MemoryStore::new()), b"k").unwrap();
+        let alice = Username::parse("alice").unwrap();
+        p.registering(&alice, "first").await.unwrap();
+        p.registering(&alice, "second").await.unwrap();
+        p.registered(&alice, "first").await.unwrap();
+        assert!(p.is_registering(&alice, "second").await.unwrap());
+        p.registered(&alice, "second").await.unwrap();
+        assert!(!p.is_registering(&alice, "second").await.unwrap());
     }
 
     #[tokio::test]

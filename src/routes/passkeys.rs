@@ -310,7 +310,7 @@ pub async fn register_finish(
             return Ok(None);
         }
         let taken = passkeys.take(&body.ceremony).await?;
-        passkeys.registered(username).await?;
+        passkeys.registered(username, &body.ceremony).await?;
         Ok(taken)
     };
     let taken = match taken.await {

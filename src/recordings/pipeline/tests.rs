@@ -895,17 +895,11 @@ async fn a_panicking_step_stops_renewing_its_claim() {
     assert!(abort.is_finished(), "still renewing");
 }
 
-/// A claim that ran out and was taken by another worker while its renewal was on the
-/// way to the store stays the other's: the renewal replaces only its own token, in
-/// one step, and stops once it has lost it. (Read first and then written, it wrote
-/// its token over the other's, and two workers ran one job.)
-#[tokio::test(start_paused = true)]
-async fn a_renewal_never_takes_back_a_claim_another_worker_took() {
-    let trip = Duration::from_millis(10);
-    let store = Arc::new(MemoryStore::new().with_round_trip(trip));
-    let lease = Duration::from_millis(300);
-    let pipeline = Pipeline::new(
-        store.clone(),
+/// A pipeline on `store` with claims of `lease`, for its claims alone: nothing it
+/// could call answers.
+fn bare_pipeline(store: Arc<MemoryStore>, lease: Duration) -> Arc<Pipeline> {
+    Pipeline::new(
+        store,
         VideoClient::new(
             http_client(Duration::from_secs(5)),
             VideoConfig {
@@ -922,7 +916,19 @@ async fn a_renewal_never_takes_back_a_claim_another_worker_took() {
             lease,
             ..PipelineSettings::default()
         },
-    );
+    )
+}
+
+/// A claim that ran out and was taken by another worker while its renewal was on the
+/// way to the store stays the other's: the renewal replaces only its own token, in
+/// one step, and stops once it has lost it. (Read first and then written, it wrote
+/// its token over the other's, and two workers ran one job.)
+#[tokio::test(start_paused = true)]
+async fn a_renewal_never_takes_back_a_claim_another_worker_took() {
+    let trip = Duration::from_millis(10);
+    let store = Arc::new(MemoryStore::new().with_round_trip(trip));
+    let lease = Duration::from_millis(300);
+    let pipeline = bare_pipeline(store.clone(), lease);
     let claim = Claim {
         key: claim_key(ROOM_SID),
         token: "first worker".into(),
@@ -947,4 +953,36 @@ async fn a_renewal_never_takes_back_a_claim_another_worker_took() {
         Some(&b"second worker"[..])
     );
     assert!(renewal.is_finished(), "still renewing a claim it lost");
+}
+
+/// A claim held is renewed for as long as its step runs, past its lease, and a store
+/// that refuses one renewal doesn't end the others (the claim would run out and
+/// another worker start the same job).
+#[tokio::test(start_paused = true)]
+async fn a_claim_is_renewed_past_its_lease_through_a_refused_renewal() {
+    let clock = Arc::new(crate::clock::ManualClock::default());
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let lease = Duration::from_millis(300);
+    let pipeline = bare_pipeline(store.clone(), lease);
+    let claim = Claim {
+        key: claim_key(ROOM_SID),
+        token: "this worker".into(),
+    };
+    store
+        .put(&claim.key, claim.token.as_bytes(), lease)
+        .await
+        .unwrap();
+    store.refuse_next(1);
+    let renewal = pipeline.renew(ROOM_SID, &claim);
+    // Ten leases, the store's clock moving with the runtime's.
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.advance(Duration::from_millis(50));
+    }
+    assert_eq!(
+        store.get(&claim.key).await.unwrap().as_deref(),
+        Some(&b"this worker"[..])
+    );
+    assert!(!renewal.is_finished());
+    renewal.abort();
 }
