@@ -671,7 +671,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             AclPolicy::from_lookup(|n| std::env::var(n).ok()).unwrap_or_default(),
         ),
     };
-    let acl = Acl::load_with(&acl_path, &policy);
+    let acl = Acl::load_at_start(&acl_path, &policy);
     // What parsing a large list used beyond the list itself goes back to the system.
     roomgate::memory::release_freed();
     let (settings, acl) = match (settings, acl) {
@@ -690,7 +690,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    for warning in acl.warnings() {
+    for warning in acl.acl.warnings() {
         tracing::warn!(file = %acl_path.display(), "ACL: {warning}");
     }
     // Only Twilio's signed callbacks start the jobs that copy recordings off Twilio
@@ -700,6 +700,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         && t.auth_token.is_none()
         && t.auth_token_file.is_none()
         && let Some((room, _)) = acl
+            .acl
             .configured_rooms()
             .find(|(_, s)| s.recording != roomgate::acl::RecordingMode::Off)
     {
@@ -717,7 +718,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         Mode::Local => "local mode: codes are printed here, nothing is sent",
         Mode::Twilio(_) => "Twilio mode",
     };
-    let users = acl.user_count();
+    let users = acl.acl.user_count();
     // Browsers allow WebAuthn only in a secure context, and never on an IP address:
     // locally that means http://localhost, which the start-up line says.
     // Where they work is the public URL (the relying party's origin), whatever port

@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 
 use crate::acl::departures::Members;
-use crate::acl::{Acl, AclError, AclStore, ReloadOutcome};
+use crate::acl::{Acl, AclError, AclStore, ReloadOutcome, StartList};
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::budget::{Budget, BudgetKind};
 use crate::clock::{Clock, SystemClock};
@@ -84,15 +84,16 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, acl: Acl) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, acl: impl Into<StartList>) -> anyhow::Result<Self> {
         Self::build_with(settings, acl, Overrides::default()).await
     }
 
     pub async fn build_with(
         mut settings: Settings,
-        acl: Acl,
+        acl: impl Into<StartList>,
         overrides: Overrides,
     ) -> anyhow::Result<Self> {
+        let acl: StartList = acl.into();
         // A catalog that doesn't parse stops the start, not the first page.
         crate::i18n::load_catalogs();
         let listener = TcpListener::bind(settings.addr)
@@ -138,7 +139,7 @@ impl Application {
         let clock = store.clock();
         let verify_timeout = overrides.verify_timeout.unwrap_or(TWILIO_TIMEOUT);
         let outbound = overrides.outbound.unwrap_or(settings.outbound);
-        metrics.set_acl_users(acl.user_count());
+        metrics.set_acl_users(acl.acl.user_count());
         // The one HTTP client: Verify calls and alert webhooks share its pool.
         let http = http_client(verify_timeout);
 
@@ -408,7 +409,7 @@ impl Application {
             phones.clone(),
             in_service,
         ));
-        let watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
+        let mut watcher = crate::acl::watch::watch(acl.clone(), reload_requests, {
             let on_reload = on_acl_reload(metrics.clone(), audit_for_reloads);
             // Passkeys of users who left the list or changed number go, on or off.
             let sweep =
@@ -419,6 +420,9 @@ impl Application {
             }
         })
         .context("watching the ACL file")?;
+        // A change made while this server started is in service before it is handed
+        // over (a removal among them).
+        watcher.first_look().await;
 
         let admin_listener = TcpListener::bind(settings.admin_addr).with_context(|| {
             format!(

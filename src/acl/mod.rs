@@ -58,6 +58,20 @@ use std::path::Path;
 use crate::domain::{PhoneNumber, RoomName, RoomPattern, Username};
 use crate::verify::{Channel, Channels};
 
+/// The list a start puts in service, and the SHA-256 of the bytes it was read from
+/// (`None`: not read from its file as is, as in tests): the watch knows a file that
+/// still holds them without parsing it.
+pub struct StartList {
+    pub acl: Acl,
+    pub digest: Option<[u8; 32]>,
+}
+
+impl From<Acl> for StartList {
+    fn from(acl: Acl) -> Self {
+        Self { acl, digest: None }
+    }
+}
+
 /// A parsed, valid access list. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
@@ -321,7 +335,28 @@ impl Acl {
 
     /// Like [`Acl::load`], and every phone number must also satisfy `policy`.
     pub fn load_with(path: &Path, policy: &AclPolicy) -> Result<Acl, AclErrors> {
-        match read::read(path) {
+        Self::load_read(path, read::read(path), policy)
+    }
+
+    /// The list a start puts in service: [`Acl::load_with`] of a file that has
+    /// stopped changing ([`read::read_settled`]), with the digest of what was read.
+    /// Blocking: it may wait a few seconds for a file being written.
+    pub fn load_at_start(path: &Path, policy: &AclPolicy) -> Result<StartList, AclErrors> {
+        let read = read::read_settled(path);
+        let digest = read
+            .as_ref()
+            .ok()
+            .map(|bytes| <[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(bytes)));
+        let acl = Self::load_read(path, read, policy)?;
+        Ok(StartList { acl, digest })
+    }
+
+    fn load_read(
+        path: &Path,
+        read: Result<Vec<u8>, ReadError>,
+        policy: &AclPolicy,
+    ) -> Result<Acl, AclErrors> {
+        match read {
             Ok(bytes) => Self::parse_bytes(path, bytes, policy),
             // A first start without a list: say how to make one.
             Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -9,6 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _};
 use std::path::Path;
+use std::time::Duration;
 
 /// The largest ACL file read, in bytes. A 100,000-user list is about 6 MB, so this
 /// leaves ten times that; a file beyond it is far more likely the wrong file (a log,
@@ -40,6 +41,42 @@ impl From<ReadError> for io::Error {
             other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
         }
     }
+}
+
+/// How long a file that drops users must stay as it is before it is put in service.
+/// A file still being written (created and filled by a script, or rewritten in place)
+/// parses as a shorter list wherever it happens to end between two users: put in
+/// service, everyone after the cut would be signed out and lose their passkeys.
+pub(crate) const STABLE: Duration = Duration::from_secs(1);
+
+/// The most re-reads of a file that keeps changing: past them it is judged as it then
+/// is.
+pub(crate) const STABLE_TRIES: u32 = 5;
+
+/// [`read`], for the list a start puts in service: a file written less than
+/// [`STABLE`] ago may be caught halfway through its write, so it is read again once
+/// it has had that long, until two reads agree (at most [`STABLE_TRIES`] times). A
+/// start takes what it reads as the list that was, and records who left it, so it
+/// can't wait for a reload to complete the file, as a running server does. Files
+/// older than that (nearly always) are read once.
+pub fn read_settled(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = read(path)?;
+    for _ in 0..STABLE_TRIES {
+        // A time in the future (a clock set back) is as good as recent.
+        let recent = fs::metadata(path)?
+            .modified()
+            .is_ok_and(|at| at.elapsed().map_or(true, |age| age < STABLE));
+        if !recent {
+            break;
+        }
+        std::thread::sleep(STABLE);
+        let again = read(path)?;
+        if again == bytes {
+            break;
+        }
+        bytes = again;
+    }
+    Ok(bytes)
 }
 
 /// The whole file at `path` (followed through symbolic links), if it is a regular
@@ -127,6 +164,36 @@ fn mebibytes(size: u64) -> String {
 mod tests {
     use super::*;
     use crate::test_support::TempDir;
+
+    /// A start that finds the file being written (half of it, the rest 300 ms later)
+    /// takes the whole file, not the half; a file written long ago is read at once.
+    #[test]
+    fn a_start_waits_for_a_file_still_being_written() {
+        let dir = TempDir::new("read-settled");
+        let path = dir.0.join("acl.toml");
+        let full = "[users.alice]\n\n[users.bob]\n".repeat(100);
+        fs::write(&path, &full[..full.len() / 2]).unwrap();
+        let writer = {
+            let (path, full) = (path.clone(), full.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                fs::write(&path, full).unwrap();
+            })
+        };
+        assert_eq!(read_settled(&path).unwrap(), full.as_bytes());
+        writer.join().unwrap();
+
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let began = std::time::Instant::now();
+        assert_eq!(read_settled(&path).unwrap(), full.as_bytes());
+        assert!(began.elapsed() < STABLE);
+    }
 
     #[test]
     fn a_regular_file_is_read_whole() {

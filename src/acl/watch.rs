@@ -11,22 +11,15 @@ use arc_swap::{ArcSwap, Guard};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::{Acl, AclErrors, AclPolicy};
+use super::{Acl, AclErrors, AclPolicy, StartList};
 
 /// How long to let a burst of file events settle before reading: editors write a
 /// file in several steps.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// How long a file that drops users must stay as it is before it is put in service.
-/// A file still being written (created and filled by a script, or rewritten in place)
-/// parses as a shorter list wherever it happens to end between two users: put in
-/// service, everyone after the cut would be signed out and lose their passkeys. A
-/// list that only adds or changes users is taken at once.
-const STABLE: Duration = Duration::from_secs(1);
-
-/// The most re-reads of a file that drops users and keeps changing: past them it is
-/// judged as it then is.
-const STABLE_TRIES: u32 = 5;
+// A reload waits for a file that drops users to stay put (see `read::STABLE`); one
+// that only adds or changes users is taken at once.
+use super::read::{STABLE, STABLE_TRIES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AclStatus {
@@ -72,13 +65,14 @@ pub struct AclStore {
 type BeforeService = Box<dyn Fn(&Acl, &Acl) + Send + Sync>;
 
 impl AclStore {
-    pub fn new(acl: Acl, path: PathBuf, policy: AclPolicy) -> Self {
+    pub fn new(acl: impl Into<StartList>, path: PathBuf, policy: AclPolicy) -> Self {
+        let StartList { acl, digest } = acl.into();
         Self {
             current: ArcSwap::from_pointee(acl),
             status: ArcSwap::from_pointee(AclStatus::Fresh),
             path,
             policy,
-            in_service: Mutex::new(None),
+            in_service: Mutex::new(digest),
             parses: AtomicU64::new(0),
             before_service: std::sync::OnceLock::new(),
         }
@@ -214,9 +208,19 @@ pub struct AclWatch {
     wakeups: Arc<AtomicU64>,
     #[cfg(target_os = "linux")]
     reader: tokio::task::JoinHandle<()>,
+    /// Hears once the watch's first look at the file is done.
+    first_look: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl AclWatch {
+    /// Once the watch has looked at the file a first time, as it started (see
+    /// [`watch`]): a change made while the server started is in service by then.
+    pub async fn first_look(&mut self) {
+        if let Some(first_look) = self.first_look.take() {
+            let _ = first_look.await;
+        }
+    }
+
     /// How many file events have woken the watch so far, for the ACL or for any other
     /// file in its directory.
     pub fn wakeups(&self) -> u64 {
@@ -233,6 +237,12 @@ impl Drop for AclWatch {
 
 /// Reload `store` whenever its file changes, and whenever `triggers` fires (SIGHUP).
 /// `on_reload` hears every outcome. The returned watch must be kept alive.
+///
+/// It also reloads once as soon as it watches ([`AclWatch::first_look`] hears when
+/// done): a change made between the start's read and the watch (the store opening,
+/// Redis awaited) has no event left to come, and a user removed then would stay on
+/// the list in service. With the digest of what the start read ([`StartList`]), a
+/// file that still holds it costs a read and a hash.
 pub fn watch(
     store: Arc<AclStore>,
     mut triggers: mpsc::Receiver<()>,
@@ -240,18 +250,25 @@ pub fn watch(
 ) -> std::io::Result<AclWatch> {
     let (tx, mut events) = mpsc::channel::<()>(16);
     let wakeups = Arc::new(AtomicU64::new(0));
-    let (watch, follow) = events_of(store.path.clone(), tx, wakeups)?;
+    let (mut watch, follow) = events_of(store.path.clone(), tx, wakeups)?;
+    let (looked, first_look) = tokio::sync::oneshot::channel();
+    watch.first_look = Some(first_look);
 
     let on_reload = Arc::new(on_reload);
     tokio::spawn(async move {
+        // The first look, at once: the watch is in place, so a change from now on
+        // has its event to come.
+        let mut looked = Some(looked);
         loop {
-            tokio::select! {
-                Some(()) = events.recv() => {}
-                Some(()) = triggers.recv() => {}
-                else => break,
+            if looked.is_none() {
+                tokio::select! {
+                    Some(()) = events.recv() => {}
+                    Some(()) = triggers.recv() => {}
+                    else => break,
+                }
+                tokio::time::sleep(SETTLE).await;
+                while events.try_recv().is_ok() {}
             }
-            tokio::time::sleep(SETTLE).await;
-            while events.try_recv().is_ok() {}
             let store = store.clone();
             let follow = follow.clone();
             let reloaded = tokio::task::spawn_blocking(move || {
@@ -291,6 +308,9 @@ pub fn watch(
                 }
             }
             on_reload(&outcome);
+            if let Some(looked) = looked.take() {
+                let _ = looked.send(());
+            }
         }
     });
     Ok(watch)
@@ -504,7 +524,15 @@ fn events_of(
             }
         }
     });
-    Ok((AclWatch { wakeups, reader }, follow))
+    let first_look = None;
+    Ok((
+        AclWatch {
+            wakeups,
+            reader,
+            first_look,
+        },
+        follow,
+    ))
 }
 
 /// Elsewhere, `notify`'s watcher, filtering in user space.
@@ -563,7 +591,14 @@ fn events_of(
         entries,
     };
     follow.refresh();
-    Ok((AclWatch { wakeups }, follow))
+    let first_look = None;
+    Ok((
+        AclWatch {
+            wakeups,
+            first_look,
+        },
+        follow,
+    ))
 }
 
 #[cfg(test)]
@@ -1088,6 +1123,8 @@ mod tests {
             .open(dir.0.join("conf/audit.log"))
             .unwrap();
         let (_store, watch, mut loads) = watched(&path);
+        // The watch's first look, as it starts: the file is the list in service.
+        assert_eq!(loads.recv().await, Some(false));
 
         for i in 0..500 {
             writeln!(log, "{{\"event\":\"sign_in_requested\",\"n\":{i}}}").unwrap();
@@ -1102,6 +1139,41 @@ mod tests {
         let loaded = until_loaded(&mut loads).await;
         assert!(loaded.is_ok(), "the in-place edit was picked up within 2 s");
         assert!(watch.wakeups() > 0);
+    }
+
+    /// A change made after the start read the file and before the watch began (the
+    /// store opening, Redis awaited) leaves no event to come: the watch looks once as
+    /// it starts, and puts it in service. A file that still holds what the start read
+    /// is known by its digest, without a parse.
+    #[tokio::test]
+    async fn a_change_made_while_starting_is_in_service_once_watched() {
+        let (_dir, path) = temp_acl(&list_of(3));
+        let policy = AclPolicy::default();
+        let start = Acl::load_at_start(&path, &policy).unwrap();
+        assert!(start.digest.is_some());
+        // Unchanged: looked at, not parsed.
+        let store = Arc::new(AclStore::new(start, path.clone(), policy.clone()));
+        let (_sighup, triggers) = mpsc::channel(1);
+        let (tx, mut outcomes) = mpsc::unbounded_channel();
+        let _watch = watch(store.clone(), triggers, move |o| {
+            let _ = tx.send(format!("{o:?}"));
+        })
+        .unwrap();
+        assert_eq!(outcomes.recv().await.unwrap(), "Unchanged");
+        assert_eq!(store.parses(), 0);
+
+        // A user removed between the start's read and the watch.
+        let start = Acl::load_at_start(&path, &policy).unwrap();
+        std::fs::write(&path, list_of(2)).unwrap();
+        let store = Arc::new(AclStore::new(start, path.clone(), policy));
+        let (_sighup, triggers) = mpsc::channel(1);
+        let (tx, mut outcomes) = mpsc::unbounded_channel();
+        let _watch = watch(store.clone(), triggers, move |o| {
+            let _ = tx.send(format!("{o:?}"));
+        })
+        .unwrap();
+        assert_eq!(outcomes.recv().await.unwrap(), "Loaded { users: 2 }");
+        assert_eq!(store.load().user_count(), 2);
     }
 
     #[tokio::test]
