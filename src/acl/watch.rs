@@ -1141,6 +1141,17 @@ mod tests {
         assert!(watch.wakeups() > 0);
     }
 
+    /// `store` watched; the receiver hears each reload's outcome, as `Debug` text.
+    fn outcomes_of(store: &Arc<AclStore>) -> (AclWatch, mpsc::UnboundedReceiver<String>) {
+        let (_, triggers) = mpsc::channel(1);
+        let (tx, outcomes) = mpsc::unbounded_channel();
+        let watch = watch(store.clone(), triggers, move |o| {
+            let _ = tx.send(format!("{o:?}"));
+        })
+        .unwrap();
+        (watch, outcomes)
+    }
+
     /// A change made after the start read the file and before the watch began (the
     /// store opening, Redis awaited) leaves no event to come: the watch looks once as
     /// it starts, and puts it in service. A file that still holds what the start read
@@ -1153,12 +1164,7 @@ mod tests {
         assert!(start.digest.is_some());
         // Unchanged: looked at, not parsed.
         let store = Arc::new(AclStore::new(start, path.clone(), policy.clone()));
-        let (_sighup, triggers) = mpsc::channel(1);
-        let (tx, mut outcomes) = mpsc::unbounded_channel();
-        let _watch = watch(store.clone(), triggers, move |o| {
-            let _ = tx.send(format!("{o:?}"));
-        })
-        .unwrap();
+        let (_watch, mut outcomes) = outcomes_of(&store);
         assert_eq!(outcomes.recv().await.unwrap(), "Unchanged");
         assert_eq!(store.parses(), 0);
 
@@ -1166,12 +1172,7 @@ mod tests {
         let start = Acl::load_at_start(&path, &policy).unwrap();
         std::fs::write(&path, list_of(2)).unwrap();
         let store = Arc::new(AclStore::new(start, path.clone(), policy));
-        let (_sighup, triggers) = mpsc::channel(1);
-        let (tx, mut outcomes) = mpsc::unbounded_channel();
-        let _watch = watch(store.clone(), triggers, move |o| {
-            let _ = tx.send(format!("{o:?}"));
-        })
-        .unwrap();
+        let (_watch, mut outcomes) = outcomes_of(&store);
         assert_eq!(outcomes.recv().await.unwrap(), "Loaded { users: 2 }");
         assert_eq!(store.load().user_count(), 2);
     }
