@@ -104,6 +104,13 @@ pub fn between(old: &Members, new: &Members) -> Vec<Departure> {
             let rooms = match new.users.get(name) {
                 Some(&(phone, rooms)) if phone == was_phone => {
                     let now = new.rooms_of(rooms);
+                    // Every room still (`acl revoke` of a room from a user who also
+                    // has `*` leaves them `*`): nothing lost. (The other way, `*`
+                    // narrowed to some rooms, ends every room's sessions, those kept
+                    // too: one record can't say "all but these"; sooner, never later.)
+                    if now.iter().any(|pattern| pattern == "*") {
+                        return None;
+                    }
                     let lost: Vec<&String> = old
                         .rooms_of(was_rooms)
                         .iter()
@@ -794,6 +801,20 @@ mod tests {
                 .unwrap()
         );
         assert!(keeps(&(store as Arc<dyn Store>), &bob(&["all-hands"])).await);
+    }
+
+    /// A room taken from a user who keeps `*` (what `acl revoke` leaves) is no
+    /// departure: they may still join it, and their sessions for it hold.
+    #[test]
+    fn a_room_taken_from_a_user_who_keeps_every_room_is_no_departure() {
+        let old = members(&[("bob", 1, &["standup", "*"])]);
+        assert_eq!(between(&old, &members(&[("bob", 1, &["*"])])), []);
+        let narrowed = between(&old, &members(&[("bob", 1, &["standup"])]));
+        assert_eq!(narrowed.len(), 1);
+        assert_eq!(
+            narrowed[0].rooms,
+            Some(vec![RoomPattern::parse("*").unwrap()])
+        );
     }
 
     /// Two instances recording a departure of the same user at once (one reloads as
