@@ -625,11 +625,21 @@ impl SignIns {
         let mut ended = sign_in.clone();
         ended.state = StartState::Failed(notice);
         let (stored, encoded) = (key(id), encode(&ended));
-        let ((), ended) = tokio::try_join!(
+        // Both run to the end whatever the other does: a window this call ended is
+        // counted by its caller even if the record's write failed (the window is gone,
+        // and nobody else would count it).
+        let (put, ended) = tokio::join!(
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.end_window(&sign_in.who, window),
-        )?;
-        Ok(ended)
+        );
+        let ended = ended?;
+        match put {
+            Err(e) if ended => {
+                tracing::warn!(error = %e, "a failed sign-in not marked failed; its window is counted");
+                Ok(true)
+            }
+            put => put.map(|()| ended),
+        }
     }
 
     /// Ends the name's window if it is still the one that began at `window` (a later
@@ -772,7 +782,10 @@ mod tests {
     use crate::store::memory::MemoryStore;
 
     fn signins(clock: Arc<ManualClock>) -> SignIns {
-        let store = Arc::new(MemoryStore::with_clock(clock));
+        signins_on(Arc::new(MemoryStore::with_clock(clock)))
+    }
+
+    fn signins_on(store: Arc<MemoryStore>) -> SignIns {
         let verifier = Arc::new(crate::verify::local::LocalVerifier::new(
             store.clone(),
             b"a test session key",
@@ -1134,6 +1147,30 @@ mod tests {
             .unwrap();
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["alice"]);
+    }
+
+    /// A check that ends the window still counts it when the sign-in's own record
+    /// can't be written: the window is gone either way, and nobody else would.
+    #[tokio::test]
+    async fn a_window_ended_is_counted_even_if_its_sign_in_is_not_marked() {
+        let clock = Arc::new(ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let signins = signins_on(store.clone());
+        let (id, sign_in) = alices_in(&signins).await;
+        let window = signins
+            .take_check(&sign_in)
+            .await
+            .unwrap()
+            .window()
+            .cloned();
+        // The record's write (the first of the two) is refused.
+        store.refuse_next(1);
+        let ended = signins
+            .close(&id, &sign_in, Notice::TooManyAttempts, window.as_ref())
+            .await;
+        assert!(matches!(ended, Ok(true)), "{ended:?}");
+        clock.advance(SIGN_IN_TTL);
+        assert!(swept(&signins).await.is_empty(), "counted once, here");
     }
 
     /// Ending a sign-in oneself (logging out, or starting another) doesn't take back
