@@ -696,6 +696,17 @@ impl SignInService {
                 tracing::info!(%user, %room, "code check of a sign-in ended meanwhile");
                 Ok(Checked::Superseded)
             }
+            // Not found at Verify, the sign-in still here: approved by another check
+            // an instant ago (on another instance, its removal not landed yet), or
+            // expired at Verify. Not a failure of this check's: the sign-in ends, its
+            // window is left, and counted by the sweep only if nobody was approved
+            // in it. (Ended here, a double click across two instances could count a
+            // failure against someone who had just signed in.)
+            Err(VerifyError::NotFound(_)) => {
+                tracing::info!(%user, %room, "code check found no verification at the verifier");
+                attempt.end(Notice::Expired).await?;
+                Ok(Checked::Ended(Notice::Expired))
+            }
             Err(err) => {
                 let notice = match &err {
                     // The account's request rate, not this code's: passing, so busy,

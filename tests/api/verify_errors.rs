@@ -316,3 +316,45 @@ async fn a_check_verify_may_have_judged_stays_spent() {
     let resp = app.post_code("standup", "123456").await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A verification gone at Verify (20404) while the sign-in is still here: approved by
+/// another check an instant ago (a double click landing on two instances), or expired
+/// there. The check that finds it says "expired", but it is no failure of its own: the
+/// window stays for an approval in it, or for the sweep to count. Here one failure
+/// locks the name: counted, the other tab's right code was refused.
+#[tokio::test]
+async fn a_verification_gone_at_verify_is_no_failure_of_the_check_that_finds_it() {
+    let mut app = spawn_app_with(
+        &[
+            ("ROOMGATE_LOCKOUT_FAILURES", "1"),
+            ("ROOMGATE_RESEND_COOLDOWN_SECS", "0"),
+        ],
+        Default::default(),
+    )
+    .await;
+    mock_start_ok().mount(&app.verify).await;
+    Mock::given(method("POST"))
+        .and(path(CHECK_PATH))
+        .respond_with(twilio_error(404, 20404))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&app.verify)
+        .await;
+    mock_check("approved").expect(1).mount(&app.verify).await;
+    app.post_login("standup", "alice").await;
+    let resp = app.post_code("standup", "123456").await;
+    assert_eq!(resp.status(), StatusCode::GONE);
+    assert!(resp.text().await.unwrap().contains("This code has expired"));
+
+    // Another tab, in the same window: its code gets in.
+    app.client = new_client();
+    app.post_login("standup", "alice").await;
+    let resp = app.post_code("standup", "123456").await;
+    assert_is_redirect_to(&resp, "/rooms/standup");
+    app.audit.flush().await.unwrap();
+    assert!(
+        app.audit_events("lockout").is_empty(),
+        "{}",
+        app.audit_text()
+    );
+}
