@@ -38,6 +38,11 @@ fn ms(d: Duration) -> u64 {
 const EXPIRY_QUEUE: &str = "signins-expiring";
 /// Expired sign-ins taken off the queue at once.
 const SWEEP_BATCH: usize = 1000;
+/// How long an expired sign-in the sweep took stays out of other sweeps: past it, one
+/// not cleared (the store refused a step, the instance died) is taken again.
+const SWEEP_LEASE: Duration = Duration::from_secs(60);
+/// Expired sign-ins judged at once.
+const SWEEP_IN_FLIGHT: usize = 64;
 /// How often a check on another instance looks whether the start has finished.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -710,45 +715,55 @@ impl SignIns {
     /// is taken by one only. Up to [`SWEEP_BATCH`] of them, and whether that many
     /// were due (so more may be).
     pub async fn sweep_batch(&self) -> Result<(Vec<SignIn>, bool), StoreError> {
-        // Taken off the queue already: each is seen to here, whatever happens to the
-        // others (a store error for one would otherwise drop the rest uncounted). All
-        // at once, so their deletions share commits.
-        let due = self.store.take_due(EXPIRY_QUEUE, SWEEP_BATCH).await?;
+        // Leased, not taken: one the store refused a step of (or whose instance died
+        // midway) is due again once the lease ends, rather than gone uncounted. Each
+        // is seen to here whatever happens to the others, a bounded number at once
+        // (a few store operations each, beside the requests'), so that their
+        // deletions still share commits.
+        let due = self
+            .store
+            .lease_due(EXPIRY_QUEUE, SWEEP_BATCH, SWEEP_LEASE)
+            .await?;
         let full = due.len() >= SWEEP_BATCH;
-        let swept = futures_util::future::join_all(
-            due.into_iter()
-                .map(|member| self.sweep_one(SignInId(member))),
-        )
-        .await;
+        use futures_util::StreamExt as _;
+        let swept: Vec<Option<SignIn>> = futures_util::stream::iter(due)
+            .map(|member| self.sweep_one(SignInId(member)))
+            .buffer_unordered(SWEEP_IN_FLIGHT)
+            .collect()
+            .await;
         Ok((swept.into_iter().flatten().collect(), full))
     }
 
-    /// One expired sign-in taken off the queue: deleted, and returned if it counts.
+    /// One expired sign-in leased from the queue: judged, then off the queue and
+    /// deleted, and returned if it counts. One the store refused a step of is left
+    /// leased, to be judged again (ending a window twice counts it once).
     async fn sweep_one(&self, id: SignInId) -> Option<SignIn> {
         self.lock().remove(&id);
-        let counts = match self.store.get(&key(&id)).await {
-            Ok(Some(raw)) => match serde_json::from_slice::<SignIn>(&raw) {
-                Ok(sign_in) => {
-                    let opened = window_opened_by(&id, sign_in.created_ms);
-                    match self.end_unapproved(&sign_in.who, &opened).await {
-                        Ok(true) => Some(sign_in),
-                        Ok(false) => None,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "an expired sign-in not counted as a failure: the store is unavailable");
-                            None
-                        }
-                    }
-                }
-                Err(_) => None,
-            },
-            Ok(None) => None,
+        let judged = async {
+            let Some(raw) = self.store.get(&key(&id)).await? else {
+                return Ok(None);
+            };
+            let Ok(sign_in) = serde_json::from_slice::<SignIn>(&raw) else {
+                return Ok(None);
+            };
+            let opened = window_opened_by(&id, sign_in.created_ms);
+            let ended = self.end_unapproved(&sign_in.who, &opened).await?;
+            Ok::<_, StoreError>(ended.then_some(sign_in))
+        };
+        let counts = match judged.await {
+            Ok(counts) => counts,
             Err(e) => {
-                tracing::warn!(error = %e, "an expired sign-in not read: not counted as a failure");
-                None
+                tracing::warn!(error = %e, "an expired sign-in not judged: the store is unavailable; tried again in a minute");
+                return None;
             }
         };
-        if let Err(e) = self.store.delete(&key(&id)).await {
-            tracing::warn!(error = %e, "an expired sign-in not deleted: it goes when its lifetime ends");
+        let stored = key(&id);
+        let (unqueued, deleted) = tokio::join!(
+            self.store.unschedule(EXPIRY_QUEUE, &id.0),
+            self.store.delete(&stored),
+        );
+        if let Err(e) = unqueued.and(deleted) {
+            tracing::warn!(error = %e, "an expired sign-in judged but not cleared: judged again in a minute");
         }
         counts
     }
@@ -1147,6 +1162,26 @@ mod tests {
             .unwrap();
         clock.advance(SIGN_IN_TTL);
         assert_eq!(swept(&signins).await, ["alice"]);
+    }
+
+    /// An expired sign-in the store refused to read (or to end the window of) as the
+    /// sweep took it is judged again once its lease ends, and counted then, once; it
+    /// used to be taken off the queue first, and its failure never counted.
+    #[tokio::test]
+    async fn a_sweep_the_store_refused_is_done_again_and_counts_once() {
+        let clock = Arc::new(ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let signins = signins_on(store.clone());
+        alices(&signins).await;
+        clock.advance(SIGN_IN_TTL);
+        // The lease goes through; the sign-in's read is refused.
+        store.refuse_after(1, 1);
+        assert!(swept(&signins).await.is_empty());
+        assert!(swept(&signins).await.is_empty(), "leased meanwhile");
+        clock.advance(SWEEP_LEASE);
+        assert_eq!(swept(&signins).await, ["alice"]);
+        clock.advance(SWEEP_LEASE);
+        assert!(swept(&signins).await.is_empty(), "off the queue");
     }
 
     /// A check that ends the window still counts it when the sign-in's own record
