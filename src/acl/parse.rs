@@ -53,6 +53,7 @@ pub(super) fn parse(origin: &str, text: &str, policy: &AclPolicy) -> Result<Acl,
         origin,
         text,
         errors: Vec::new(),
+        lines: std::cell::OnceCell::new(),
     };
     let (users, rooms) = match toml::from_str::<RawAcl>(text) {
         Ok(mut raw) => {
@@ -76,11 +77,19 @@ struct Report<'a> {
     origin: &'a str,
     text: &'a str,
     errors: Vec<AclError>,
+    /// The text's [`line_starts`], found at the first error.
+    lines: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl Report<'_> {
+    /// The 1-based line and column of `offset` in the text.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let starts = self.lines.get_or_init(|| line_starts(self.text));
+        position_in(self.text, starts, offset)
+    }
+
     fn at(&mut self, offset: Option<usize>, path: String, message: impl AsRef<str>) {
-        let (line, column) = offset.map_or((0, 0), |o| line_column(self.text, o));
+        let (line, column) = offset.map_or((0, 0), |o| self.position(o));
         self.errors.push(AclError {
             origin: self.origin.to_owned(),
             line,
@@ -309,7 +318,7 @@ fn validate_rooms(
                     patterns.push(shared);
                 }
                 Entry::Occupied(first) => {
-                    let (line, column) = line_column(report.text, *first.get());
+                    let (line, column) = report.position(*first.get());
                     let message = format!(
                         "duplicate room {:?} (first listed at {line}:{column})",
                         pattern.to_string()
@@ -364,7 +373,7 @@ fn validate_channels(
                 found.push(parsed);
             }
             Entry::Occupied(first) => {
-                let (line, column) = line_column(report.text, *first.get());
+                let (line, column) = report.position(*first.get());
                 report.at(
                     Some(offset),
                     item_path,
@@ -597,14 +606,26 @@ pub(super) fn key_segment(key: &str) -> String {
 
 /// 1-based line and column (in characters) of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    position_in(text, &line_starts(text), offset)
+}
+
+/// Where each line of `text` begins, for [`position_in`].
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// [`line_column`] with `text`'s [`line_starts`] at hand: a file with thousands of
+/// errors (a `sed` that broke every number) is not scanned from its start for each.
+fn position_in(text: &str, starts: &[usize], offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
-    let before = &text[..offset];
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
-    let mut this_line = &before[line_start..];
+    let line = starts.partition_point(|&start| start <= offset).max(1);
+    let line_start = starts[line - 1];
+    let mut this_line = &text[line_start..offset];
     if line == 1 {
         // An editor does not show a byte order mark, so it does not count.
         this_line = this_line.strip_prefix('\u{feff}').unwrap_or(this_line);
