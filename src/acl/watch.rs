@@ -148,7 +148,7 @@ impl AclStore {
             *in_service = Some(digest);
             return self.unchanged();
         }
-        if tries > 0 && drops_users(&self.current.load(), &acl) {
+        if tries > 0 && takes_away(&self.current.load(), &acl) {
             drop(in_service);
             std::thread::sleep(STABLE);
             let settled = super::read::read(&self.path)
@@ -170,9 +170,15 @@ impl AclStore {
     }
 }
 
-/// Whether `next` leaves out a user `current` has.
-fn drops_users(current: &Acl, next: &Acl) -> bool {
+/// Whether `next` leaves out a user `current` has, or a room's settings (the
+/// `[rooms.NAME]` tables come last in a file, so a write caught halfway through can
+/// cut them alone; put in service, the defaults would apply for a moment: recording
+/// off, and a 30-day retention that the hourly sweep could act on).
+fn takes_away(current: &Acl, next: &Acl) -> bool {
     current.users().any(|(name, _)| next.user(name).is_none())
+        || current
+            .configured_rooms()
+            .any(|(room, settings)| next.room_settings(room) != *settings)
 }
 
 impl AclStore {
@@ -658,6 +664,28 @@ mod tests {
         let began = std::time::Instant::now();
         assert!(matches!(store.reload(), ReloadOutcome::Loaded { users: 6 }));
         assert!(began.elapsed() < STABLE);
+    }
+
+    /// The same for a file cut before its room settings (which come last): the cut
+    /// isn't put in service while the rest is still coming.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_still_being_written_does_not_drop_room_settings() {
+        let full = format!("{}[rooms.standup]\nretention_days = 90\n", list_of(2));
+        let (_dir, path, store) = loaded(&full);
+        std::fs::write(&path, &full[..full.find("[rooms.standup]").unwrap()]).unwrap();
+        let writer = {
+            let (path, full) = (path.clone(), full.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(&path, full).unwrap();
+            })
+        };
+        let outcome = store.reload();
+        writer.join().unwrap();
+        assert!(matches!(outcome, ReloadOutcome::Unchanged), "{outcome:?}");
+        let standup = crate::domain::RoomName::parse("standup").unwrap();
+        assert_eq!(store.load().room_settings(&standup).retention_days, 90);
     }
 
     /// A new list is announced (for its audit record) while the old one is still in
