@@ -632,6 +632,20 @@ mod tests {
         (dir, path, store)
     }
 
+    /// `store` reloaded while its file, cut short, gets the rest of `full` 300 ms later.
+    fn reload_while_finished(store: &AclStore, path: &Path, full: &str) -> ReloadOutcome {
+        let writer = {
+            let (path, full) = (path.to_owned(), full.to_owned());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(&path, full).unwrap();
+            })
+        };
+        let outcome = store.reload();
+        writer.join().unwrap();
+        outcome
+    }
+
     /// A file caught halfway through being written parses as a shorter list: it is
     /// not put in service while it is still changing (here the rest comes 300 ms
     /// later). A list that really drops a user goes in once it has stayed put.
@@ -642,15 +656,7 @@ mod tests {
         let (_dir, path, store) = loaded(&full);
         let cut = full.find("[users.u3]").unwrap();
         std::fs::write(&path, &full[..cut]).unwrap();
-        let writer = {
-            let (path, full) = (path.clone(), full.clone());
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
-                std::fs::write(&path, full).unwrap();
-            })
-        };
-        let outcome = store.reload();
-        writer.join().unwrap();
+        let outcome = reload_while_finished(&store, &path, &full);
         assert!(matches!(outcome, ReloadOutcome::Unchanged), "{outcome:?}");
         assert_eq!(store.load().user_count(), 6);
 
@@ -674,15 +680,7 @@ mod tests {
         let full = format!("{}[rooms.standup]\nretention_days = 90\n", list_of(2));
         let (_dir, path, store) = loaded(&full);
         std::fs::write(&path, &full[..full.find("[rooms.standup]").unwrap()]).unwrap();
-        let writer = {
-            let (path, full) = (path.clone(), full.clone());
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(300));
-                std::fs::write(&path, full).unwrap();
-            })
-        };
-        let outcome = store.reload();
-        writer.join().unwrap();
+        let outcome = reload_while_finished(&store, &path, &full);
         assert!(matches!(outcome, ReloadOutcome::Unchanged), "{outcome:?}");
         let standup = crate::domain::RoomName::parse("standup").unwrap();
         assert_eq!(store.load().room_settings(&standup).retention_days, 90);
