@@ -291,7 +291,19 @@ impl SignInService {
             .record(visit.room.clone(), who.clone(), channel, &start);
         let ((spent, admitted), recorded, written) =
             tokio::join!(spent_then_admitted, self.audit_log.record(record), written);
-        let (id, sign_in, window_failed) = written?;
+        let (id, sign_in, window_failed) = match written {
+            Ok(written) => written,
+            Err(not) => {
+                // Not written, but the name's last window was ended here: counted
+                // all the same, as nobody else will.
+                if let Some(sign_in) = &not.ended_unapproved
+                    && let Err(e) = self.abandoned(sign_in).await
+                {
+                    tracing::warn!(error = %e, "an unapproved window was not counted as a failure");
+                }
+                return Err(not.error.into());
+            }
+        };
         if window_failed {
             // The name's last window, over and unapproved, ended here: a failed
             // verification, perhaps the one that locks (this sign-in goes on: a lock

@@ -121,6 +121,20 @@ pub enum Start {
     Keep(Username, VerificationSid, Option<String>),
 }
 
+/// A sign-in [`SignIns::record`] could not write: why, and the sign-in if it ended
+/// the name's last window unapproved all the same, a failure for the caller to count.
+#[derive(Debug)]
+pub struct NotRecorded {
+    pub error: StoreError,
+    pub ended_unapproved: Option<SignIn>,
+}
+
+impl From<NotRecorded> for StoreError {
+    fn from(not: NotRecorded) -> Self {
+        not.error
+    }
+}
+
 /// A code to send as part of a sign-in: who, to which number, in which language.
 pub struct CodeRequest {
     pub username: Username,
@@ -285,7 +299,7 @@ impl SignIns {
         who: String,
         channel: Channel,
         start: &Start,
-    ) -> Result<(SignInId, SignIn, bool), StoreError> {
+    ) -> Result<(SignInId, SignIn, bool), NotRecorded> {
         let id = SignInId(ordered_token());
         let (username, phone, state) = match start {
             Start::Send(req) => (
@@ -317,48 +331,62 @@ impl SignIns {
         // A code that goes out (or would, for a name that gets none) opens the name's
         // window unless one is open: a resend, as far as Verify is concerned.
         let opens_window = matches!(start, Start::Send(_) | Start::Nothing | Start::Keep(..));
+        // What ending the name's last window (over, unapproved) found, and whether
+        // the rest went through: a window ended here is counted by the caller even if
+        // a later step fails (nobody else would).
         let window = async {
             if !opens_window {
-                return Ok(false);
+                return (false, Ok(()));
             }
             let (key, window) = (window_key(&sign_in.who), window_opened_by(&id, created_ms));
-            if self
+            match self
                 .store
                 .put_new(&key, window.as_bytes(), WINDOW_LIFE)
-                .await?
+                .await
             {
-                return Ok(false);
+                Ok(true) => return (false, Ok(())),
+                Ok(false) => {}
+                Err(e) => return (false, Err(e)),
             }
             // One is there: open (this is a resend), or over by its age and not yet
             // ended, which this sign-in ends before opening its own.
-            let Some(there) = self.store.get(&key).await? else {
-                self.store
-                    .put_new(&key, window.as_bytes(), WINDOW_LIFE)
-                    .await?;
-                return Ok(false);
+            let there = match self.store.get(&key).await {
+                Ok(Some(there)) => there,
+                Ok(None) => {
+                    let opened = self.store.put_new(&key, window.as_bytes(), WINDOW_LIFE);
+                    return (false, opened.await.map(drop));
+                }
+                Err(e) => return (false, Err(e)),
             };
             let there = String::from_utf8_lossy(&there).into_owned();
             let over = window_began(&there)
                 .is_none_or(|began| created_ms.saturating_sub(began) >= ms(SIGN_IN_TTL));
             if !over {
-                return Ok(false);
+                return (false, Ok(()));
             }
-            let failed = self.end_unapproved(&sign_in.who, &there).await?;
-            self.store
-                .put_new(&key, window.as_bytes(), WINDOW_LIFE)
-                .await?;
-            Ok(failed)
+            let failed = match self.end_unapproved(&sign_in.who, &there).await {
+                Ok(failed) => failed,
+                Err(e) => return (false, Err(e)),
+            };
+            let opened = self.store.put_new(&key, window.as_bytes(), WINDOW_LIFE);
+            (failed, opened.await.map(drop))
         };
         // All at once: the embedded store commits them together (one fsync, not
         // several in a row), and Redis pipelines them on its connection. Any order is
         // safe: the sweep ignores an expiry whose sign-in is missing.
         let (stored, encoded) = (key(&id), encode(&sign_in));
-        let ((), (), failed) = tokio::try_join!(
+        let (put, scheduled, (failed, windowed)) = tokio::join!(
             self.store.put(&stored, &encoded, SIGN_IN_TTL + AFTERLIFE),
             self.store.schedule(EXPIRY_QUEUE, &id.0, due),
             window,
-        )?;
-        Ok((id, sign_in, failed))
+        );
+        match put.and(scheduled).and(windowed) {
+            Ok(()) => Ok((id, sign_in, failed)),
+            Err(error) => Err(NotRecorded {
+                error,
+                ended_unapproved: failed.then_some(sign_in),
+            }),
+        }
     }
 
     /// Ends `who`'s window `window` if it is still there (see [`window_key`]): whether
@@ -1182,6 +1210,35 @@ mod tests {
         assert_eq!(swept(&signins).await, ["alice"]);
         clock.advance(SWEEP_LEASE);
         assert!(swept(&signins).await.is_empty(), "off the queue");
+    }
+
+    /// A sign-in that ends the name's last window (over, unapproved) but can't be
+    /// written itself hands that window back to be counted: the window is gone, and
+    /// the sweep finds nothing of it to count.
+    #[tokio::test]
+    async fn a_sign_in_not_written_still_hands_back_the_window_it_ended() {
+        let clock = Arc::new(ManualClock::default());
+        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+        let signins = signins_on(store.clone());
+        alices(&signins).await;
+        clock.advance(SIGN_IN_TTL);
+        // The new sign-in's own write (the first of its steps) is refused.
+        store.refuse_next(1);
+        let not = signins
+            .record(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                &Start::Nothing,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(not.error, StoreError::Unavailable { .. }));
+        assert_eq!(
+            not.ended_unapproved.map(|s| s.who).as_deref(),
+            Some("alice")
+        );
+        assert!(swept(&signins).await.is_empty(), "counted there, not here");
     }
 
     /// A check that ends the window still counts it when the sign-in's own record
