@@ -1192,16 +1192,22 @@ mod tests {
         assert_eq!(swept(&signins).await, ["alice"]);
     }
 
-    /// An expired sign-in the store refused to read (or to end the window of) as the
-    /// sweep took it is judged again once its lease ends, and counted then, once; it
-    /// used to be taken off the queue first, and its failure never counted.
-    #[tokio::test]
-    async fn a_sweep_the_store_refused_is_done_again_and_counts_once() {
+    /// Sign-ins on a store a test can make refuse, holding one of alice's, expired.
+    async fn alices_expired() -> (Arc<ManualClock>, Arc<MemoryStore>, SignIns) {
         let clock = Arc::new(ManualClock::default());
         let store = Arc::new(MemoryStore::with_clock(clock.clone()));
         let signins = signins_on(store.clone());
         alices(&signins).await;
         clock.advance(SIGN_IN_TTL);
+        (clock, store, signins)
+    }
+
+    /// An expired sign-in the store refused to read (or to end the window of) as the
+    /// sweep took it is judged again once its lease ends, and counted then, once; it
+    /// used to be taken off the queue first, and its failure never counted.
+    #[tokio::test]
+    async fn a_sweep_the_store_refused_is_done_again_and_counts_once() {
+        let (clock, store, signins) = alices_expired().await;
         // The lease goes through; the sign-in's read is refused.
         store.refuse_after(1, 1);
         assert!(swept(&signins).await.is_empty());
@@ -1217,11 +1223,7 @@ mod tests {
     /// the sweep finds nothing of it to count.
     #[tokio::test]
     async fn a_sign_in_not_written_still_hands_back_the_window_it_ended() {
-        let clock = Arc::new(ManualClock::default());
-        let store = Arc::new(MemoryStore::with_clock(clock.clone()));
-        let signins = signins_on(store.clone());
-        alices(&signins).await;
-        clock.advance(SIGN_IN_TTL);
+        let (_clock, store, signins) = alices_expired().await;
         // The new sign-in's own write (the first of its steps) is refused.
         store.refuse_next(1);
         let not = signins
