@@ -43,9 +43,10 @@ impl From<ReadError> for io::Error {
     }
 }
 
-/// How long a file that drops users must stay as it is before it is put in service.
-/// A file still being written (created and filled by a script, or rewritten in place)
-/// parses as a shorter list wherever it happens to end between two users: put in
+/// How long a file must stay as it is before a list that takes something away (users,
+/// room settings) is put in service, at a reload, or any file read at a start written
+/// less than this ago. A file still being written (created and filled by a script, or
+/// rewritten in place) parses as a shorter list wherever it happens to end: put in
 /// service, everyone after the cut would be signed out and lose their passkeys.
 pub(crate) const STABLE: Duration = Duration::from_secs(1);
 

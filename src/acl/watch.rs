@@ -530,15 +530,12 @@ fn events_of(
             }
         }
     });
-    let first_look = None;
-    Ok((
-        AclWatch {
-            wakeups,
-            reader,
-            first_look,
-        },
-        follow,
-    ))
+    let watch = AclWatch {
+        wakeups,
+        reader,
+        first_look: None,
+    };
+    Ok((watch, follow))
 }
 
 /// Elsewhere, `notify`'s watcher, filtering in user space.
@@ -597,14 +594,11 @@ fn events_of(
         entries,
     };
     follow.refresh();
-    let first_look = None;
-    Ok((
-        AclWatch {
-            wakeups,
-            first_look,
-        },
-        follow,
-    ))
+    let watch = AclWatch {
+        wakeups,
+        first_look: None,
+    };
+    Ok((watch, follow))
 }
 
 #[cfg(test)]

@@ -335,41 +335,41 @@ impl SignIns {
         // the rest went through: a window ended here is counted by the caller even if
         // a later step fails (nobody else would).
         let window = async {
-            if !opens_window {
-                return (false, Ok(()));
-            }
-            let (key, window) = (window_key(&sign_in.who), window_opened_by(&id, created_ms));
-            match self
-                .store
-                .put_new(&key, window.as_bytes(), WINDOW_LIFE)
-                .await
-            {
-                Ok(true) => return (false, Ok(())),
-                Ok(false) => {}
-                Err(e) => return (false, Err(e)),
-            }
-            // One is there: open (this is a resend), or over by its age and not yet
-            // ended, which this sign-in ends before opening its own.
-            let there = match self.store.get(&key).await {
-                Ok(Some(there)) => there,
-                Ok(None) => {
-                    let opened = self.store.put_new(&key, window.as_bytes(), WINDOW_LIFE);
-                    return (false, opened.await.map(drop));
+            let mut failed = false;
+            let opened = async {
+                if !opens_window {
+                    return Ok(());
                 }
-                Err(e) => return (false, Err(e)),
-            };
-            let there = String::from_utf8_lossy(&there).into_owned();
-            let over = window_began(&there)
-                .is_none_or(|began| created_ms.saturating_sub(began) >= ms(SIGN_IN_TTL));
-            if !over {
-                return (false, Ok(()));
+                let (key, window) = (window_key(&sign_in.who), window_opened_by(&id, created_ms));
+                if self
+                    .store
+                    .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                    .await?
+                {
+                    return Ok(());
+                }
+                // One is there: open (this is a resend), or over by its age and not
+                // yet ended, which this sign-in ends before opening its own.
+                let Some(there) = self.store.get(&key).await? else {
+                    self.store
+                        .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                        .await?;
+                    return Ok(());
+                };
+                let there = String::from_utf8_lossy(&there).into_owned();
+                let over = window_began(&there)
+                    .is_none_or(|began| created_ms.saturating_sub(began) >= ms(SIGN_IN_TTL));
+                if !over {
+                    return Ok(());
+                }
+                failed = self.end_unapproved(&sign_in.who, &there).await?;
+                self.store
+                    .put_new(&key, window.as_bytes(), WINDOW_LIFE)
+                    .await
+                    .map(drop)
             }
-            let failed = match self.end_unapproved(&sign_in.who, &there).await {
-                Ok(failed) => failed,
-                Err(e) => return (false, Err(e)),
-            };
-            let opened = self.store.put_new(&key, window.as_bytes(), WINDOW_LIFE);
-            (failed, opened.await.map(drop))
+            .await;
+            (failed, opened)
         };
         // All at once: the embedded store commits them together (one fsync, not
         // several in a row), and Redis pipelines them on its connection. Any order is
