@@ -215,6 +215,7 @@ label_value! {
         CreateVerificationCheck => "CreateVerificationCheck",
         FetchVerification => "FetchVerification",
         UpdateVerification => "UpdateVerification",
+        FetchService => "FetchService",
         CreateRoom => "CreateRoom",
         FetchRoom => "FetchRoom",
         UpdateRoom => "UpdateRoom",

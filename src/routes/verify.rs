@@ -41,7 +41,7 @@ fn resend_in(state: &AppState, sign_in: &SignIn) -> u64 {
 
 /// The code form. It never waits for the SMS to go out (that would time who exists);
 /// a start that has already failed is shown here, else at the code check. A sign-in
-/// that sent nothing shows what Verify refusing everyone would show, if it does now.
+/// whose call to Verify found it down says so while Verify is still marked down.
 pub async fn code_form(
     RoomPath(room): RoomPath,
     tr: Tr,
@@ -63,10 +63,13 @@ pub async fn code_form(
             return notice_page(&tr, &room, notice);
         }
     };
+    // Verify down is said only by a sign-in whose own call found it down: one begun
+    // before, shown "busy" now, would tell a name sent nothing from a listed one whose
+    // code went out.
     let ended = match sign_in.state() {
         StartState::Failed(notice) => Some(*notice),
-        StartState::NotSent => state.signin.signins.pace.failing(),
-        StartState::InFlight | StartState::Sent(_) => None,
+        _ if sign_in.verify_down => state.signin.signins.pace.failing(),
+        _ => None,
     };
     if let Some(notice) = ended {
         return notice_page(&tr, &room, notice);

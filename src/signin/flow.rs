@@ -332,6 +332,8 @@ impl SignInService {
         match (start, admitted) {
             (Start::Send(req), Ok(())) => self.signins.send(id.clone(), sign_in, req),
             (Start::Send(_), Err(notice)) => self.signins.refuse(&id, sign_in, notice).await?,
+            // Sends nothing new: a call to Verify stands in for the start.
+            (Start::Nothing | Start::Keep(..), _) => self.signins.stand_in(&id, sign_in),
             _ => {}
         }
         Ok(id)
@@ -612,16 +614,22 @@ impl SignInService {
                 attempt.not_judged().await;
                 return Ok(Checked::Ended(notice));
             }
-            // Nothing sent: the same answers a wrong code gets, in the time a call to
-            // Verify takes, or what Verify refusing everyone gets (see `pace`).
+            // Nothing sent: the same answers a wrong code gets. Verify is asked
+            // something that changes nothing in the check's place, and answered in a
+            // check's time; if that fails, it answers as a check that failed so would.
             StartState::NotSent | StartState::InFlight => {
                 let pace = &self.signins.pace;
-                if let Some(notice) = pace.failing() {
-                    attempt.not_judged().await;
-                    return Ok(Checked::Ended(notice));
+                let began = tokio::time::Instant::now();
+                match self.verifier.reachable().await {
+                    Ok(()) => {
+                        pace.up();
+                        tokio::time::sleep(pace.check_left(began.elapsed())).await;
+                    }
+                    Err(err) => {
+                        pace.down(Notice::from_verify_error(&err));
+                        return self.check_failed(&attempt, err).await;
+                    }
                 }
-                let age = attempt.sign_in.age(self.signins.now_ms());
-                tokio::time::sleep(pace.decoy_wait(age, self.start_wait)).await;
                 return if left == 0 {
                     attempt.failed(Notice::TooManyAttempts).await
                 } else {
@@ -699,12 +707,23 @@ impl SignInService {
                 attempt.failed(Notice::TooManyAttempts).await
             }
             Ok(CheckOutcome::Closed) => attempt.failed(Notice::Expired).await,
+            Err(err) => self.check_failed(&attempt, err).await,
+        }
+    }
+
+    /// A check Verify failed, or (for a sign-in that sent nothing) Verify failing the
+    /// call asked in its place: what the participant is told, and what it costs.
+    async fn check_failed(
+        &self,
+        attempt: &Attempt<'_>,
+        err: VerifyError,
+    ) -> Result<Checked, Refusal> {
+        let (user, room) = (&attempt.user, attempt.visit.room);
+        match err {
             // Not found at Verify, and not in the store any more either: another
             // check of this sign-in (on another instance, say) was approved while this
             // one was on its way, and Verify deleted the verification. No failure.
-            Err(VerifyError::NotFound(_))
-                if self.signins.get(&attempt.id, room).await?.is_none() =>
-            {
+            VerifyError::NotFound(_) if self.signins.get(&attempt.id, room).await?.is_none() => {
                 tracing::info!(%user, %room, "code check of a sign-in ended meanwhile");
                 Ok(Checked::Superseded)
             }
@@ -714,12 +733,12 @@ impl SignInService {
             // window is left, and counted by the sweep only if nobody was approved
             // in it. (Ended here, a double click across two instances could count a
             // failure against someone who had just signed in.)
-            Err(VerifyError::NotFound(_)) => {
+            VerifyError::NotFound(_) => {
                 tracing::info!(%user, %room, "code check found no verification at the verifier");
                 attempt.end(Notice::Expired).await?;
                 Ok(Checked::Ended(Notice::Expired))
             }
-            Err(err) => {
+            err => {
                 let notice = match &err {
                     // The account's request rate, not this code's: passing, so busy,
                     // and the same code may be tried again (the sign-in is kept).

@@ -1,12 +1,15 @@
 //! What a sign-in for a known name does with Verify, mimicked for every other name, so
 //! neither the time an answer takes nor the page it shows says who is on the list.
 //!
-//! A code typed for a real sign-in waits for its verification to start, then for
-//! Verify's check; one typed for a name nobody has (nothing was sent) would be answered
-//! at once. So the check of such a sign-in waits as long as a real one would have:
-//! what is left of a start's time since the sign-in began, then a check's time, each
-//! drawn from the latest ones measured here (a draw, not an average, so the spread is
-//! the same too).
+//! A sign-in for a listed name calls Verify twice: its start sends the code, its check
+//! judges it. A sign-in that sends nothing makes the same two calls to something that
+//! changes nothing (`FetchService`, [`crate::verify::Verifier::reachable`]), through the
+//! same in-flight bound and breaker: its start's stand-in
+//! ([`super::pending::SignIns::stand_in`]), in flight as long as a start would be (what
+//! the call took, or a draw of the latest starts' times if longer), and, in its check's
+//! place, one answered in a check's time (a draw of the latest checks'). A draw, not an
+//! average, so the spread is the same too. So whether Verify is up, slow or down, every
+//! name finds out by a call of its own, in the same steps.
 //!
 //! The outcome of a start is the other half. Where Verify refuses the number (invalid
 //! or blocked: 60200, 60410, 60605; too many sends to it: 60203, 60212) or is over the
@@ -14,8 +17,10 @@
 //! one for an unknown name does, and the host finds it in the log and the metrics.
 //! (roomgate's own per-name and per-number limits are stricter than Verify's, and
 //! apply to every name alike.) Where Verify is down (unreachable, timing out, 5xx,
-//! refusing our credentials), the participant is told, and so is everyone whose
-//! sign-in sent nothing, while it lasts: [`Pace::failing`].
+//! refusing our credentials), the participant is told: a sign-in whose start, or its
+//! stand-in, found Verify down says "busy" on its code page while Verify is marked
+//! down ([`Pace::failing`], set by any call that finds it down and cleared by any that
+//! gets an answer), and a check whose call fails says "busy" as a real one does.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -92,6 +97,11 @@ fn hidden(notice: Notice) -> bool {
 }
 
 impl Pace {
+    /// Whether a failure with `notice` is Verify being down, which the mark tells.
+    pub fn is_down(notice: Notice) -> bool {
+        !hidden(notice)
+    }
+
     /// A start that reached Verify, and how long it took.
     pub fn started(&self, took: Duration) {
         self.starts.record(took);
@@ -140,8 +150,8 @@ impl Pace {
         }
     }
 
-    /// Verify's refusal of every start lately, if any: what a sign-in that sent nothing
-    /// says too.
+    /// Verify's failure as a whole lately, if any: while there is one, a sign-in whose
+    /// own call found Verify down says so on its code page.
     pub fn failing(&self) -> Option<Notice> {
         let failing = self.lock();
         failing
@@ -149,16 +159,16 @@ impl Pace {
             .map(|(notice, _)| notice)
     }
 
-    /// How long a check of a sign-in that sent nothing waits, `age` after it began: the
-    /// rest of a start (as a real check waits for one in flight, at most `start_wait`),
-    /// then a check.
-    pub fn decoy_wait(&self, age: Duration, start_wait: Duration) -> Duration {
-        self.start_left(age, start_wait) + self.checks.draw()
+    /// The rest of a check, `took` into it: what a call made in a check's place
+    /// waits more, so it is answered in a check's time.
+    pub fn check_left(&self, took: Duration) -> Duration {
+        self.checks.draw().saturating_sub(took)
     }
 
     /// The rest of a start, `age` after a sign-in began: what a check waits for a
-    /// start in flight (at most `start_wait`). A sign-in that started nothing but
-    /// kept an earlier code waits as long, so it looks like one that sent one.
+    /// start in flight (at most `start_wait`). A start's stand-in lasts at least as
+    /// long, and a sign-in that kept an earlier code waits as long at its check, so
+    /// each looks like one that sent a code.
     pub fn start_left(&self, age: Duration, start_wait: Duration) -> Duration {
         self.starts.draw().saturating_sub(age).min(start_wait)
     }
@@ -173,30 +183,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_decoy_waits_what_was_measured_not_a_guess() {
+    fn stand_ins_wait_what_was_measured_not_a_guess() {
         let pace = Pace::default();
         let long = Duration::from_secs(60);
-        assert_eq!(
-            pace.decoy_wait(Duration::ZERO, long),
-            START_GUESS + CHECK_GUESS
-        );
+        assert_eq!(pace.start_left(Duration::ZERO, long), START_GUESS);
+        assert_eq!(pace.check_left(Duration::ZERO), CHECK_GUESS);
         for ms in [300, 500] {
             pace.started(Duration::from_millis(1000));
             pace.checked(Duration::from_millis(ms), None);
         }
         for _ in 0..50 {
-            // A sign-in 400 ms old: 600 ms of its start left, then one of the checks.
-            let wait = pace.decoy_wait(Duration::from_millis(400), long);
+            // 400 ms into a start: 600 ms of it left.
+            let left = pace.start_left(Duration::from_millis(400), long);
+            assert_eq!(left, Duration::from_millis(600));
+            // 100 ms into a check's stand-in: what is left of one of the checks.
+            let left = pace.check_left(Duration::from_millis(100));
             assert!(
-                wait == Duration::from_millis(900) || wait == Duration::from_millis(1100),
-                "{wait:?}"
+                left == Duration::from_millis(200) || left == Duration::from_millis(400),
+                "{left:?}"
             );
         }
-        // Long after the start would have ended, only a check; never past start_wait.
-        let checks = [Duration::from_millis(300), Duration::from_millis(500)];
-        assert!(checks.contains(&pace.decoy_wait(Duration::from_secs(5), long)));
-        let capped = pace.decoy_wait(Duration::ZERO, Duration::from_millis(100));
-        assert!(capped <= Duration::from_millis(600), "{capped:?}");
+        // Past a start's time, nothing more; never past start_wait.
+        assert_eq!(
+            pace.start_left(Duration::from_secs(5), long),
+            Duration::ZERO
+        );
+        let capped = pace.start_left(Duration::ZERO, Duration::from_millis(100));
+        assert_eq!(capped, Duration::from_millis(100));
     }
 
     #[test]

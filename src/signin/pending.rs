@@ -52,6 +52,8 @@ pub struct SignInId(String);
 /// Where the verification start stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum StartState {
+    /// Its start is running, or for a sign-in that sends nothing, the call standing in
+    /// for one ([`SignIns::stand_in`]).
     InFlight,
     Sent(VerificationSid),
     /// Unknown user, or not allowed in the room: nothing was sent, on purpose. Also a
@@ -88,6 +90,12 @@ pub struct SignIn {
     /// same request from anyone else would (see [`super::pace`]).
     #[serde(default)]
     pub kept: bool,
+    /// Verify was down (see [`super::pace`]) when this sign-in's call to it was made:
+    /// its start, or, for one that sends nothing new, the call asked in place of a
+    /// start while Verify was marked down ([`SignIns::ask_verify`]). Its code page
+    /// says "busy" while Verify is still marked down.
+    #[serde(default)]
+    pub verify_down: bool,
 }
 
 impl SignIn {
@@ -282,8 +290,10 @@ impl SignIns {
         start: Start,
     ) -> Result<SignInId, StoreError> {
         let (id, sign_in, _) = self.record(room, who, channel, &start).await?;
-        if let Start::Send(req) = start {
-            self.send(id.clone(), sign_in, req);
+        match start {
+            Start::Send(req) => self.send(id.clone(), sign_in, req),
+            Start::Nothing | Start::Keep(..) => self.stand_in(&id, sign_in),
+            Start::Refused(_) => {}
         }
         Ok(id)
     }
@@ -307,7 +317,8 @@ impl SignIns {
                 Some(req.phone_fingerprint.clone()),
                 StartState::InFlight,
             ),
-            Start::Nothing => (None, None, StartState::NotSent),
+            // In flight until its stand-in ([`SignIns::stand_in`]) ends, as a start.
+            Start::Nothing => (None, None, StartState::InFlight),
             Start::Refused(notice) => (None, None, StartState::Failed(*notice)),
             Start::Keep(username, sid, phone) => (
                 Some(username.clone()),
@@ -319,6 +330,7 @@ impl SignIns {
         let kept = matches!(start, Start::Keep(..));
         let sign_in = SignIn {
             kept,
+            verify_down: false,
             room,
             who,
             username,
@@ -433,6 +445,8 @@ impl SignIns {
     /// The second half of [`Self::begin`] for a code to send: the verification starts
     /// in the background.
     pub fn send(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
+        // The sign-in as written: its outcome is written only over it.
+        let held = encode(&sign_in);
         let (tx, rx) = watch::channel(StartState::InFlight);
         self.lock().insert(id.clone(), rx);
         let verifier = self.verifier.clone();
@@ -472,11 +486,13 @@ impl SignIns {
                     // Refused before any call (the breaker): no latency to learn.
                     let called = !matches!(err, VerifyError::Busy(_));
                     pace.start_failed(notice, called.then(|| began.elapsed()));
+                    sign_in.verify_down = Pace::is_down(notice);
                     // On the page, as if nothing was sent: a refusal of the number's is
                     // said only to the log, and Verify being down is said to everyone
-                    // whose sign-in sent nothing while it lasts (`Pace::failing`), this
-                    // one too. Kept as its own failure, it would still say "busy" once
-                    // Verify is back, where a name nobody has no longer does.
+                    // whose sign-in sent nothing while it lasts (`Pace::failing`: their
+                    // checks ask Verify), this one too. Kept as its own failure, it
+                    // would still say "busy" once Verify is back, where a name nobody
+                    // has no longer does.
                     StartState::NotSent
                 }
             };
@@ -486,10 +502,19 @@ impl SignIns {
             tx.send_replace(state.clone());
             sign_in.state = state;
             // Written for whichever instance gets the code; the sign-in keeps its
-            // original lifetime (measured from `created_ms`).
+            // original lifetime (measured from `created_ms`). Only over the sign-in
+            // as it was written: one ended meanwhile (closed as lost, replaced,
+            // logged out of) stays as it ended, rather than come back as sent.
             let left = SIGN_IN_TTL + AFTERLIFE;
-            if let Err(e) = store.put(&key(&id), &encode(&sign_in), left).await {
-                tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
+            match store
+                .put_if(&key(&id), Some(&held), &encode(&sign_in), left)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("a sign-in ended while its start ran"),
+                Err(e) => {
+                    tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
+                }
             }
             lock(&in_flight).remove(&id);
             if sent {
@@ -504,6 +529,63 @@ impl SignIns {
                 };
                 audit.record_or_note(record).await;
             }
+        });
+    }
+
+    /// For a sign-in that sends nothing new, in the background: a stand-in for the
+    /// start a listed name's makes, so every name's sign-in calls Verify once, alike.
+    /// Its call changes nothing ([`Verifier::reachable`]); its outcome does to the
+    /// mark and to the sign-in's page what a start's would ([`SignIn::verify_down`]).
+    /// A sign-in that sends nothing is in flight until it ends, which, when Verify
+    /// answers, is no sooner than a start would (a draw of the latest starts' times),
+    /// so a check waits for it as one waits for a start. (Asking Verify only while it
+    /// was marked down still told names apart: a listed name's start is what finds
+    /// Verify down first, and an instance whose mark had lapsed, or was never set,
+    /// showed the form to a name sent nothing where a listed one said "busy".)
+    pub fn stand_in(&self, id: &SignInId, mut sign_in: SignIn) {
+        let held = encode(&sign_in);
+        let in_flight = matches!(sign_in.state, StartState::InFlight);
+        let tx = in_flight.then(|| {
+            let (tx, rx) = watch::channel(StartState::InFlight);
+            self.lock().insert(id.clone(), rx);
+            tx
+        });
+        let verifier = self.verifier.clone();
+        let store = self.store.clone();
+        let pace = self.pace.clone();
+        let in_flight_map = self.in_flight.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let began = tokio::time::Instant::now();
+            match verifier.reachable().await {
+                Ok(()) => {
+                    pace.up();
+                    if in_flight {
+                        let rest = pace.start_left(began.elapsed(), Duration::MAX);
+                        tokio::time::sleep(rest).await;
+                    }
+                }
+                Err(err) => {
+                    let notice = Notice::from_verify_error(&err);
+                    pace.down(notice);
+                    sign_in.verify_down = Pace::is_down(notice);
+                }
+            }
+            if let Some(tx) = &tx {
+                sign_in.state = StartState::NotSent;
+                tx.send_replace(StartState::NotSent);
+            }
+            // Only over the sign-in as written: one ended meanwhile stays ended.
+            if in_flight || sign_in.verify_down {
+                let left = SIGN_IN_TTL + AFTERLIFE;
+                let written = store
+                    .put_if(&key(&id), Some(&held), &encode(&sign_in), left)
+                    .await;
+                if let Err(e) = written {
+                    tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
+                }
+            }
+            lock(&in_flight_map).remove(&id);
         });
     }
 
@@ -1047,6 +1129,95 @@ mod tests {
         assert!(
             matches!(s.state(), StartState::Sent(_)),
             "read from the store"
+        );
+    }
+
+    /// A verifier whose starts take `.0`, then send.
+    struct Slow(Duration);
+
+    #[async_trait::async_trait]
+    impl Verifier for Slow {
+        async fn start(
+            &self,
+            _: crate::verify::StartRequest<'_>,
+        ) -> Result<crate::verify::StartedVerification, crate::verify::VerifyError> {
+            tokio::time::sleep(self.0).await;
+            Ok(crate::verify::StartedVerification {
+                sid: VerificationSid::new("VE0123456789abcdef0123456789abcdef"),
+            })
+        }
+
+        async fn check(
+            &self,
+            _: &VerificationSid,
+            _: &crate::domain::OtpCode,
+        ) -> Result<crate::verify::CheckOutcome, crate::verify::VerifyError> {
+            unreachable!("no check here")
+        }
+
+        async fn reachable(&self) -> Result<(), crate::verify::VerifyError> {
+            Ok(())
+        }
+    }
+
+    /// A sign-in ended while its start runs (closed as lost, or gone: replaced,
+    /// logged out of) stays ended: the start's outcome, written over it, brought it
+    /// back as sent, its code good again.
+    #[tokio::test]
+    async fn a_start_that_finishes_after_its_sign_in_ended_leaves_it_ended() {
+        let store = Arc::new(MemoryStore::with_clock(Arc::new(ManualClock::default())));
+        let signins = SignIns::new(
+            store,
+            Arc::new(Slow(Duration::from_millis(100))),
+            AuditLog::disabled(),
+            Metrics::new(),
+        );
+        let mut ids = Vec::new();
+        for who in ["alice", "bob"] {
+            let req = CodeRequest {
+                username: Username::parse(who).unwrap(),
+                log_user: "u1".into(),
+                phone_fingerprint: "f".into(),
+                phone: PhoneNumber::parse("+14155550101").unwrap(),
+                channel: Channel::Sms,
+                locale: None,
+                room: room("standup"),
+                ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            };
+            let id = signins
+                .begin(room("standup"), who.into(), Channel::Sms, Start::Send(req))
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let alice = signins
+            .get(&ids[0], &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        signins
+            .close(&ids[0], &alice, Notice::Expired, None)
+            .await
+            .unwrap();
+        signins.remove(&ids[1]).await.unwrap();
+        // Both starts finish, and their outcomes find nothing to write over.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let alice = signins
+            .get(&ids[0], &room("standup"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(alice.state(), StartState::Failed(Notice::Expired)),
+            "{:?}",
+            alice.state()
+        );
+        assert!(
+            signins
+                .get(&ids[1], &room("standup"))
+                .await
+                .unwrap()
+                .is_none()
         );
     }
 

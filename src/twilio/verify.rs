@@ -1,5 +1,6 @@
-//! [`Verifier`] backed by Twilio Verify v2 (`CreateVerification` and
-//! `CreateVerificationCheck`), spoken to over form-encoded HTTPS with an API key.
+//! [`Verifier`] backed by Twilio Verify v2 (`CreateVerification`,
+//! `CreateVerificationCheck`, and `FetchService` to learn whether Verify answers),
+//! spoken to over form-encoded HTTPS with an API key.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 // Operation ids from the OpenAPI spec, so a log line can be matched to Twilio's docs.
 const OP_START: &str = "CreateVerification";
 const OP_CHECK: &str = "CreateVerificationCheck";
+const OP_FETCH_SERVICE: &str = "FetchService";
 
 /// How to reach one Verify service with one API key.
 #[derive(Clone)]
@@ -95,6 +97,7 @@ pub struct TwilioVerifyClient {
     config: TwilioVerifyConfig,
     verifications_url: String,
     verification_check_url: String,
+    service_url: String,
     /// In-flight bound and breaker; none in unit tests of the wire format.
     guard: Option<Guard>,
 }
@@ -106,6 +109,7 @@ impl TwilioVerifyClient {
         Self {
             verifications_url: format!("{base}/v2/Services/{service}/Verifications"),
             verification_check_url: format!("{base}/v2/Services/{service}/VerificationCheck"),
+            service_url: format!("{base}/v2/Services/{service}"),
             http,
             config,
             guard: None,
@@ -119,13 +123,13 @@ impl TwilioVerifyClient {
         self
     }
 
-    /// One POST, one attempt, one debug line. The form and the body are never logged:
-    /// they hold the phone number, the code and (in errors) Twilio's echo of them.
+    /// One request, one attempt, one debug line. The form and the body are never
+    /// logged: they hold the phone number, the code and (in errors) Twilio's echo of
+    /// them.
     async fn call<T: DeserializeOwned>(
         &self,
         op: &'static str,
-        url: &str,
-        form: &[(&str, &str)],
+        request: reqwest::RequestBuilder,
     ) -> Result<T, VerifyError> {
         let permit = match self.guard.as_ref().map(Guard::admit).transpose() {
             Ok(permit) => permit,
@@ -135,7 +139,7 @@ impl TwilioVerifyClient {
             }
         };
         let started = Instant::now();
-        let (reply, result) = self.exchange(url, form).await;
+        let (reply, result) = self.exchange(request).await;
         if let Some(permit) = permit {
             permit.finish(!matches!(&result, Err(e) if e.is_service_failure()));
         }
@@ -171,11 +175,9 @@ impl TwilioVerifyClient {
 
     async fn exchange<T: DeserializeOwned>(
         &self,
-        url: &str,
-        form: &[(&str, &str)],
+        request: reqwest::RequestBuilder,
     ) -> (Option<ReplyMeta>, Result<T, VerifyError>) {
         let key = self.config.api_key.current();
-        let request = self.http.post(url).form(form);
         let (meta, result) = twilio_http::exchange(request, &key, MAX_BODY_BYTES).await;
         // A timed-out start may still have sent its SMS, which is why callers must not
         // retry it; the variant only tells the participant what happened.
@@ -207,8 +209,12 @@ impl Verifier for TwilioVerifyClient {
         // No username: logs name users only by pseudonym, and the caller logs with it.
         let span = debug_span!("verify_start", to = %req.to.masked(), channel = %req.channel);
         async {
-            let resource: VerificationResource =
-                self.call(OP_START, &self.verifications_url, &form).await?;
+            let resource: VerificationResource = self
+                .call(
+                    OP_START,
+                    self.http.post(&self.verifications_url).form(&form),
+                )
+                .await?;
             // The spec makes every field nullable; without a sid there is nothing to
             // check a code against, so the answer is unusable.
             let sid = resource
@@ -233,7 +239,10 @@ impl Verifier for TwilioVerifyClient {
         let span = debug_span!("verify_check", sid = sid.as_str());
         async {
             let resource: VerificationCheckResource = self
-                .call(OP_CHECK, &self.verification_check_url, &form)
+                .call(
+                    OP_CHECK,
+                    self.http.post(&self.verification_check_url).form(&form),
+                )
                 .await?;
             // Without a status we can't tell approved from not; refusing to guess keeps
             // a malformed answer from ever letting someone in.
@@ -268,6 +277,29 @@ impl Verifier for TwilioVerifyClient {
         }
         .instrument(span)
         .await
+    }
+
+    async fn reachable(&self) -> Result<(), VerifyError> {
+        let fetched: Result<serde::de::IgnoredAny, _> = self
+            .call(OP_FETCH_SERVICE, self.http.get(&self.service_url))
+            .await;
+        match fetched {
+            Ok(_) => Ok(()),
+            // What a check would get too: our credentials refused, the account's
+            // request rate, or Verify failing (5xx, no answer, one not understood).
+            Err(e @ VerifyError::RateLimited(_)) => Err(e),
+            Err(VerifyError::Api(api)) if api.status == 401 || api.status >= 500 => {
+                Err(VerifyError::Api(api))
+            }
+            Err(e @ (VerifyError::Timeout | VerifyError::Connect(_) | VerifyError::Busy(_))) => {
+                Err(e)
+            }
+            Err(e @ VerifyError::Decode(_)) => Err(e),
+            // Any other answer is Verify answering, which is all this asks: a key
+            // that may check codes but not read the Service (a restricted key) gets
+            // a 403 here, and its checks still work.
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -550,6 +582,58 @@ mod tests {
             check(&client(&server)).await.unwrap(),
             CheckOutcome::Approved
         );
+    }
+
+    /// Whether Verify answers: `FetchService` (a GET of the Service, no body), any
+    /// JSON answer is yes; a 5xx is Verify failing, as for any other call.
+    #[tokio::test]
+    async fn reachable_fetches_the_service_and_takes_any_answer_as_yes() {
+        let server = MockServer::start().await;
+        let service = "/v2/Services/VA0123456789abcdef0123456789abcdef";
+        Mock::given(method("GET"))
+            .and(path(service))
+            .and(header("authorization", expected_authorization().as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "sid": SERVICE_SID, "account_sid": ACCOUNT_SID, "friendly_name": "roomgate",
+                "code_length": 6, "url": format!("https://verify.twilio.com{service}")
+            })))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(service))
+            .respond_with(ResponseTemplate::new(503))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server);
+        client.reachable().await.unwrap();
+        let err = client.reachable().await.unwrap_err();
+        assert!(err.is_service_failure(), "{err:?}");
+        let requests = server.received_requests().await.unwrap();
+        assert!(requests.iter().all(|r| r.body.is_empty()));
+    }
+
+    /// A refusal a check would get too (our credentials, the account's request rate)
+    /// is one; any other answer (a restricted key's 403, say) is Verify answering.
+    #[tokio::test]
+    async fn reachable_fails_only_as_a_check_would() {
+        for (template, reached) in [
+            (twilio_error(20003, 401), false),
+            (twilio_error(20429, 429), false),
+            (twilio_error(20403, 403), true),
+            (twilio_error(20404, 404), true),
+        ] {
+            let server = MockServer::start().await;
+            Mock::given(method("GET"))
+                .respond_with(template)
+                .expect(1)
+                .mount(&server)
+                .await;
+            let got = client(&server).reachable().await;
+            assert_eq!(got.is_ok(), reached, "{got:?}");
+        }
     }
 
     /// An approval for another verification (or naming none) lets nobody in: it is

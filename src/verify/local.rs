@@ -405,6 +405,12 @@ impl Verifier for LocalVerifier {
         })
     }
 
+    /// In process, so it answers whenever the store does: the first step of a check.
+    async fn reachable(&self) -> Result<(), VerifyError> {
+        self.find("").await.map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
     async fn check(
         &self,
         sid: &VerificationSid,

@@ -59,6 +59,17 @@ impl Verifier for Metered {
         result
     }
 
+    async fn reachable(&self) -> Result<(), VerifyError> {
+        let began = Instant::now();
+        let result = self.inner.reachable().await;
+        if matches!(result, Err(VerifyError::Busy(_))) {
+            return result;
+        }
+        self.metrics
+            .observe_twilio(Api::Verify, "FetchService", result.is_ok(), began.elapsed());
+        result
+    }
+
     fn busy(&self) -> Option<std::time::Duration> {
         self.inner.busy()
     }

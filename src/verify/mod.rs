@@ -158,6 +158,13 @@ pub trait Verifier: Send + Sync + 'static {
         code: &OtpCode,
     ) -> Result<CheckOutcome, VerifyError>;
 
+    /// Whether Verify answers at all, by a call that changes nothing (Twilio: fetching
+    /// the Verify Service). Asked by the check of a sign-in that sent nothing while
+    /// Verify may be down, so its answer follows Verify's as a real check's does (see
+    /// [`crate::signin::pace`]). Through the same in-flight bound and breaker as
+    /// the other calls.
+    async fn reachable(&self) -> Result<(), VerifyError>;
+
     /// `Some(retry after)` when a call made now would be refused as busy (see
     /// [`crate::twilio::guard`]): for a sign-in, which answers before its start runs in
     /// the background, to say so while the participant is still there.

@@ -70,11 +70,12 @@ async fn a_name_too_long_is_nobody_not_the_user_it_begins_with() {
             "/rooms/standup/verify",
         );
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(app.verify.received_requests().await.unwrap().len(), 0);
+    // No code for anyone: each sign-in's call stands in for a start, alike.
+    assert_requests_settle_at(&app.verify, SERVICE_PATH, 3).await;
+    assert_eq!(requests_to(&app.verify, START_PATH).await, 0);
     // The user's own name still gets its code.
     app.post_login("standup", &longest).await;
-    wait_for_requests(&app.verify, 1).await;
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
 
 #[tokio::test]

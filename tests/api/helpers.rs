@@ -12,8 +12,8 @@ use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub use crate::twilio::{
-    ACCOUNT_SID, ALICE_PHONE, API_KEY_SID, CHECK_PATH, ROOM_SID, SERVICE_SID, START_PATH,
-    VERIFICATION_SID, basic_auth, verification_json,
+    ACCOUNT_SID, ALICE_PHONE, API_KEY_SID, CHECK_PATH, ROOM_SID, SERVICE_PATH, SERVICE_SID,
+    START_PATH, VERIFICATION_SID, basic_auth, service_json, verification_json,
 };
 pub const API_KEY_SECRET: &str = "test-api-key-secret-0123456789";
 
@@ -382,6 +382,21 @@ pub fn mock_check(status: &str) -> Mock {
     Mock::given(method("POST"))
         .and(path(CHECK_PATH))
         .respond_with(ResponseTemplate::new(200).set_body_json(verification_json(status)))
+}
+
+/// Verify's `FetchService`, answered.
+pub fn mock_service_ok() -> Mock {
+    Mock::given(method("GET"))
+        .and(path(SERVICE_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(service_json()))
+}
+
+/// Verify down as a whole: every call answered `template`, but for calls another mock
+/// (of the default priority, whenever mounted) answers.
+pub fn verify_down(template: ResponseTemplate) -> Mock {
+    Mock::given(wiremock::matchers::any())
+        .respond_with(template)
+        .with_priority(10)
 }
 
 /// A Twilio error response in the classic shape.
@@ -824,6 +839,23 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Ask for the code page of standup until it answers `status` (what a sign-in's
+    /// call to Verify, in the background, decides), for at most 5 s.
+    pub async fn until_code_page_says(&self, status: StatusCode) {
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = self.get_verify("standup").await.status();
+            if got == status {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the code page still says {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Replace the ACL file on disk (what the app watches).

@@ -8,9 +8,15 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-/// Start fails with `template`; alice, then mallory (on nobody's list), each type a
-/// code: the code page and the check's page for both.
-async fn pages_for_start_error(template: ResponseTemplate) -> [[(StatusCode, String); 2]; 2] {
+/// Start fails with `template`, and the rest of Verify answers `rest`; alice, then
+/// mallory (on nobody's list), each type a code: the code page and the check's page
+/// for both. `busy`: whether the code pages are to say "busy" once the sign-in's call
+/// is back (alice's start, mallory's stand-in for one).
+async fn pages_for_start_error(
+    template: ResponseTemplate,
+    rest: ResponseTemplate,
+    busy: bool,
+) -> [[(StatusCode, String); 2]; 2] {
     let mut app = spawn_app().await;
     Mock::given(method("POST"))
         .and(path(START_PATH))
@@ -18,14 +24,20 @@ async fn pages_for_start_error(template: ResponseTemplate) -> [[(StatusCode, Str
         .expect(1)
         .mount(&app.verify)
         .await;
+    verify_down(rest).mount(&app.verify).await;
     mock_check("approved").expect(0).mount(&app.verify).await;
     let mut pages = Vec::new();
-    for name in ["alice", "mallory"] {
+    for (n, name) in ["alice", "mallory"].into_iter().enumerate() {
         app.client = new_client();
         app.post_login("standup", name).await;
-        // alice's start has failed before either page is asked for.
-        wait_for_requests(&app.verify, 1).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The sign-in's call to Verify is back before its page is asked for.
+        wait_for_requests(&app.verify, n + 1).await;
+        if busy {
+            app.until_code_page_says(StatusCode::SERVICE_UNAVAILABLE)
+                .await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let page = app.get_verify("standup").await;
         let page = (page.status(), page.text().await.unwrap());
         let checked = app.post_code("standup", "123456").await;
@@ -66,7 +78,9 @@ async fn a_start_refused_for_the_number_looks_like_an_unknown_name() {
             60205 | 60008 => 403,
             _ => 429,
         };
-        let [alice, mallory] = pages_for_start_error(twilio_error(http, code)).await;
+        // The rest of Verify answers (the account's rate, 20429, has passed by then).
+        let rest = ResponseTemplate::new(200).set_body_json(service_json());
+        let [alice, mallory] = pages_for_start_error(twilio_error(http, code), rest, false).await;
         assert_eq!(alice[0].0, StatusCode::OK, "{code}: the code page");
         assert!(
             alice[0]
@@ -99,7 +113,7 @@ async fn verify_down_at_the_start_is_busy_for_every_name() {
         ResponseTemplate::new(500).set_body_string("<html>oops</html>"),
     ];
     for template in cases {
-        let [alice, mallory] = pages_for_start_error(template).await;
+        let [alice, mallory] = pages_for_start_error(template.clone(), template, true).await;
         for (who, pages) in [("alice", &alice), ("mallory", &mallory)] {
             for (status, html) in pages {
                 assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE, "{who}");
@@ -116,29 +130,29 @@ async fn verify_down_at_the_start_is_busy_for_every_name() {
 #[tokio::test]
 async fn verify_back_ends_busy_for_every_name_alike() {
     let mut app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path(START_PATH))
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&app.verify)
-        .await;
+    // Down for alice's start, and for what mallory's sign-in asks in place of one.
+    for call in [START_PATH, SERVICE_PATH] {
+        Mock::given(path(call))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&app.verify)
+            .await;
+    }
     let mut sessions = Vec::new();
     for name in ["alice", "mallory"] {
         app.client = new_client();
         app.post_login("standup", name).await;
-        wait_for_requests(&app.verify, 1).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let page = app.get_verify("standup").await;
-        assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE, "{name}");
+        app.until_code_page_says(StatusCode::SERVICE_UNAVAILABLE)
+            .await;
         sessions.push(app.client.clone());
     }
-    // Verify is back: bob's code goes out.
+    // Verify is back: bob's code goes out, which clears the mark.
     mock_start_ok().expect(1).mount(&app.verify).await;
     app.client = new_client();
     app.post_login("standup", "bob").await;
-    wait_for_requests(&app.verify, 2).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    app.client = sessions[0].clone();
+    app.until_code_page_says(StatusCode::OK).await;
 
     let mut pages = Vec::new();
     for (name, client) in ["alice", "mallory"].into_iter().zip(sessions) {
@@ -213,10 +227,10 @@ async fn a_verify_timeout_is_a_busy_page_not_a_500() {
 async fn verify_down_at_a_check_is_busy_for_every_name() {
     let mut app = spawn_app().await;
     mock_start_ok().expect(1).mount(&app.verify).await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(ResponseTemplate::new(503))
-        .expect(1)
+    // alice's check; then, with Verify marked down by it, what mallory's sign-in asks
+    // in place of a start, and her check in place of one.
+    verify_down(ResponseTemplate::new(503))
+        .expect(3)
         .mount(&app.verify)
         .await;
     for name in ["alice", "mallory"] {
@@ -229,6 +243,100 @@ async fn verify_down_at_a_check_is_busy_for_every_name() {
             "{name}"
         );
     }
+}
+
+/// bob's start fails (Verify down for a moment), which marks Verify down; then Verify
+/// is back before any call finds out. bob's code page says "busy" (his own start found
+/// it down), while sign-ins begun before look alike: alice's code went out, mallory
+/// (on nobody's list) was sent nothing, and both get the code form, then "wrong code"
+/// at the check. The mark alone made mallory's say "busy" on both pages, as alice's
+/// check, reaching Verify, said "wrong": a name told from another.
+#[tokio::test]
+async fn verify_marked_down_but_back_tells_no_earlier_name_from_another() {
+    let mut app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path(START_PATH))
+        .and(wiremock::matchers::body_string_contains("447400123456"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&app.verify)
+        .await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_check("pending").expect(1).mount(&app.verify).await;
+    // What mallory's sign-in asks in place of a start, and her check in place of one.
+    mock_service_ok().expect(2).mount(&app.verify).await;
+
+    let mut sessions = Vec::new();
+    for name in ["alice", "mallory"] {
+        app.client = new_client();
+        app.post_login("standup", name).await;
+        sessions.push(app.client.clone());
+    }
+    wait_for_requests(&app.verify, 2).await;
+    app.client = new_client();
+    app.post_login("standup", "bob").await;
+    app.until_code_page_says(StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+
+    let mut pages = Vec::new();
+    for (name, client) in ["mallory", "alice"]
+        .into_iter()
+        .zip(sessions.into_iter().rev())
+    {
+        app.client = client;
+        let page = comparable(app.get_verify("standup").await).await;
+        assert_eq!(page.0, StatusCode::OK, "{name}: {}", page.2);
+        let resp = app.post_code("standup", "123456").await;
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let checked = resp.text().await.unwrap();
+        assert!(checked.contains("4 attempts left"), "{name}: {checked}");
+        pages.push(page);
+    }
+    assert_eq!(pages[0], pages[1]);
+}
+
+/// Every name's sign-in finds Verify down by a call of its own: alice's start, and
+/// for mallory (on nobody's list) a call that stands in for one, even when hers is the
+/// first to find out (nothing has marked Verify down yet). Down, both code pages say
+/// "busy"; back (the mark not yet cleared), both get the code form. Asking Verify only
+/// once it was marked down, mallory's sign-in, first, showed the form while alice's
+/// said "busy".
+#[tokio::test]
+async fn every_sign_in_finds_verify_down_by_a_call_of_its_own() {
+    let mut app = spawn_app_with(
+        &[("ROOMGATE_RESEND_COOLDOWN_SECS", "0")],
+        Default::default(),
+    )
+    .await;
+    let down = verify_down(ResponseTemplate::new(503))
+        .expect(2)
+        .mount_as_scoped(&app.verify)
+        .await;
+    for name in ["mallory", "alice"] {
+        app.client = new_client();
+        app.post_login("standup", name).await;
+        app.until_code_page_says(StatusCode::SERVICE_UNAVAILABLE)
+            .await;
+    }
+    drop(down);
+
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    mock_service_ok().expect(1).mount(&app.verify).await;
+    let mut pages = Vec::new();
+    for (n, name) in ["alice", "mallory"].into_iter().enumerate() {
+        app.client = new_client();
+        let resp = app.post_login("standup", name).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{name}");
+        let page = comparable(app.get_verify("standup").await).await;
+        assert_eq!(page.0, StatusCode::OK, "{name}, at once: {}", page.2);
+        // And once its call to Verify has come back.
+        wait_for_requests(&app.verify, 3 + n).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let page = comparable(app.get_verify("standup").await).await;
+        assert_eq!(page.0, StatusCode::OK, "{name}: {}", page.2);
+        pages.push(page);
+    }
+    assert_eq!(pages[0], pages[1]);
 }
 
 /// Checks Verify never judged cost no attempt. More failed checks than a sign-in
@@ -247,9 +355,7 @@ async fn checks_verify_never_judged_cost_no_attempt() {
     )
     .await;
     mock_start_ok().expect(1).mount(&app.verify).await;
-    let down = Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(ResponseTemplate::new(503))
+    let down = verify_down(ResponseTemplate::new(503))
         .mount_as_scoped(&app.verify)
         .await;
     // And a name that was sent nothing, whose checks answer as Verify's would.

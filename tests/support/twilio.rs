@@ -14,6 +14,9 @@ pub const ROOM_SID: &str = "RM0123456789abcdef0123456789abcdef";
 pub const ALICE_PHONE: &str = "+14155550101";
 pub const START_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/Verifications";
 pub const CHECK_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef/VerificationCheck";
+/// Verify's `FetchService`: what a sign-in that sends nothing asks while Verify may be
+/// down, as a listed one's start or check would find out.
+pub const SERVICE_PATH: &str = "/v2/Services/VA0123456789abcdef0123456789abcdef";
 
 /// A status callback's `Timestamp`, as Twilio writes it: now (the first time this test
 /// binary asks), since roomgate refuses callbacks from before its replay window.
@@ -40,6 +43,36 @@ pub fn verification_json(status: &str) -> Value {
         "date_updated": "2026-11-22T08:00:00Z",
         "sna": null,
         "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications/{VERIFICATION_SID}")
+    })
+}
+
+/// The Verify Service resource as `FetchService` returns it (spec fields).
+pub fn service_json() -> Value {
+    json!({
+        "sid": SERVICE_SID,
+        "account_sid": ACCOUNT_SID,
+        "friendly_name": "roomgate",
+        "code_length": 6,
+        "lookup_enabled": false,
+        "psd2_enabled": false,
+        "skip_sms_to_landlines": false,
+        "dtmf_input_required": true,
+        "tts_name": null,
+        "do_not_share_warning_enabled": false,
+        "custom_code_enabled": false,
+        "push": {},
+        "totp": {},
+        "default_template_sid": null,
+        "whatsapp": {},
+        "passkeys": {},
+        "verify_event_subscription_enabled": false,
+        "date_created": "2026-11-22T08:00:00Z",
+        "date_updated": "2026-11-22T08:00:00Z",
+        "url": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}"),
+        "links": {
+            "verification_checks": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/VerificationCheck"),
+            "verifications": format!("https://verify.twilio.com/v2/Services/{SERVICE_SID}/Verifications")
+        }
     })
 }
 
