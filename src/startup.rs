@@ -208,7 +208,8 @@ impl Application {
                 verifier.clone(),
                 audit.clone(),
                 metrics.clone(),
-            ),
+            )
+            .with_stand_in_bound(outbound.verify.max_in_flight),
             limiter: Arc::new(Limiter::new(
                 store.clone(),
                 settings.limits.clone(),

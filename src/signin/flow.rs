@@ -333,7 +333,9 @@ impl SignInService {
             (Start::Send(req), Ok(())) => self.signins.send(id.clone(), sign_in, req),
             (Start::Send(_), Err(notice)) => self.signins.refuse(&id, sign_in, notice).await?,
             // Sends nothing new: a call to Verify stands in for the start.
-            (Start::Nothing | Start::Keep(..), _) => self.signins.stand_in(&id, sign_in),
+            (Start::Nothing | Start::Keep(..), _) => {
+                self.signins.stand_in(&id, sign_in, self.start_wait);
+            }
             _ => {}
         }
         Ok(id)
@@ -620,13 +622,13 @@ impl SignInService {
             StartState::NotSent | StartState::InFlight => {
                 let pace = &self.signins.pace;
                 let began = tokio::time::Instant::now();
-                match self.verifier.reachable().await {
+                match self.signins.stand_ins.call().await {
                     Ok(()) => {
                         pace.up();
                         tokio::time::sleep(pace.check_left(began.elapsed())).await;
                     }
                     Err(err) => {
-                        pace.down(Notice::from_verify_error(&err));
+                        pace.failed(&err);
                         return self.check_failed(&attempt, err).await;
                     }
                 }
@@ -650,9 +652,8 @@ impl SignInService {
         let pace = &self.signins.pace;
         match &checked {
             // Refused before any call (Verify's guard): nothing measured, nothing new.
-            Err(VerifyError::Busy(_)) => pace.down(Notice::Unavailable),
-            Ok(_) => pace.checked(began.elapsed(), None),
-            Err(err) => pace.checked(began.elapsed(), Some(Notice::from_verify_error(err))),
+            Err(err) if err.is_outage() => pace.down(),
+            Ok(_) | Err(_) => pace.check_answered(began.elapsed()),
         }
         match checked {
             Ok(CheckOutcome::Approved) => {

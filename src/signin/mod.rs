@@ -5,6 +5,7 @@
 pub mod flow;
 pub mod pace;
 pub mod pending;
+pub mod stand_in;
 pub mod turns;
 
 use std::sync::Arc;

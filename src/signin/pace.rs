@@ -30,6 +30,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::notice::Notice;
+use crate::verify::VerifyError;
 
 /// Latencies kept per kind: enough to draw from, small enough to follow a change.
 const SAMPLES: usize = 32;
@@ -76,8 +77,8 @@ impl Samples {
 pub struct Pace {
     starts: Samples,
     checks: Samples,
-    /// Verify's last failure as a whole (down), and when; cleared by any answer.
-    failing: Mutex<Option<(Notice, Instant)>>,
+    /// When a call last found Verify out of service; cleared by any answer.
+    failing: Mutex<Option<Instant>>,
 }
 
 impl Default for Pace {
@@ -90,50 +91,30 @@ impl Default for Pace {
     }
 }
 
-/// Whether a failure is kept from every page (see the module's notes): all but
-/// Verify being down, which [`Pace::failing`] tells while it lasts.
-fn hidden(notice: Notice) -> bool {
-    notice != Notice::Unavailable
-}
-
 impl Pace {
-    /// Whether a failure with `notice` is Verify being down, which the mark tells.
-    pub fn is_down(notice: Notice) -> bool {
-        !hidden(notice)
-    }
-
-    /// A start that reached Verify, and how long it took.
-    pub fn started(&self, took: Duration) {
+    /// A start Verify answered, whatever it said (a code sent, the number refused),
+    /// and how long it took: a measurement, and Verify is not down.
+    pub fn start_answered(&self, took: Duration) {
         self.starts.record(took);
         self.up();
     }
 
-    /// A start that failed with `notice`; `took` is `None` when no call was made.
-    /// Only a refusal Verify answered is a measurement: a timeout (or a 5xx, or no
-    /// connection) says how long Verify took to fail, and kept, it would slow the
-    /// decoys of names that sent nothing long after Verify was back.
-    pub fn start_failed(&self, notice: Notice, took: Option<Duration>) {
-        if let Some(took) = took.filter(|_| hidden(notice)) {
-            self.starts.record(took);
-        }
-        self.down(notice);
+    /// A check Verify answered, whatever it said, and how long it took.
+    pub fn check_answered(&self, took: Duration) {
+        self.checks.record(took);
+        self.up();
     }
 
-    /// A check that reached Verify, how long it took, and how it failed if it did.
-    /// As for starts, only an answer is a measurement. Verify down is told to others
-    /// while it lasts; a check that succeeded ends that (as a start that did).
-    pub fn checked(&self, took: Duration, failed: Option<Notice>) {
-        match failed {
-            None => {
-                self.checks.record(took);
-                self.up();
-            }
-            Some(notice) => {
-                if hidden(notice) {
-                    self.checks.record(took);
-                }
-                self.down(notice);
-            }
+    /// A call to Verify failed with `err`: Verify out of service
+    /// ([`VerifyError::is_outage`]), which is marked, or an answer, which clears the
+    /// mark. No measurement: a timeout (or a 5xx, or no connection) says how long
+    /// Verify took to fail, and kept, it would slow the stand-ins of names that sent
+    /// nothing long after Verify was back.
+    pub fn failed(&self, err: &VerifyError) {
+        if err.is_outage() {
+            self.down();
+        } else {
+            self.up();
         }
     }
 
@@ -142,21 +123,19 @@ impl Pace {
         *self.lock() = None;
     }
 
-    /// A call to Verify failed with `notice`: if that is Verify being down, it is
-    /// what sign-ins that sent nothing say for now.
-    pub fn down(&self, notice: Notice) {
-        if !hidden(notice) {
-            *self.lock() = Some((notice, Instant::now()));
-        }
+    /// A call found Verify out of service: what sign-ins whose own call found it so
+    /// say, for now.
+    pub fn down(&self) {
+        *self.lock() = Some(Instant::now());
     }
 
     /// Verify's failure as a whole lately, if any: while there is one, a sign-in whose
     /// own call found Verify down says so on its code page.
     pub fn failing(&self) -> Option<Notice> {
-        let failing = self.lock();
-        failing
-            .filter(|(_, since)| since.elapsed() < FAILING_FOR)
-            .map(|(notice, _)| notice)
+        let since = *self.lock();
+        since
+            .filter(|since| since.elapsed() < FAILING_FOR)
+            .map(|_| Notice::Unavailable)
     }
 
     /// The rest of a check, `took` into it: what a call made in a check's place
@@ -173,7 +152,7 @@ impl Pace {
         self.starts.draw().saturating_sub(age).min(start_wait)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Notice, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
         self.failing.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -189,8 +168,8 @@ mod tests {
         assert_eq!(pace.start_left(Duration::ZERO, long), START_GUESS);
         assert_eq!(pace.check_left(Duration::ZERO), CHECK_GUESS);
         for ms in [300, 500] {
-            pace.started(Duration::from_millis(1000));
-            pace.checked(Duration::from_millis(ms), None);
+            pace.start_answered(Duration::from_millis(1000));
+            pace.check_answered(Duration::from_millis(ms));
         }
         for _ in 0..50 {
             // 400 ms into a start: 600 ms of it left.
@@ -216,68 +195,81 @@ mod tests {
     fn the_ring_keeps_the_latest_measurements() {
         let pace = Pace::default();
         for _ in 0..SAMPLES {
-            pace.checked(Duration::from_secs(3), None);
+            pace.check_answered(Duration::from_secs(3));
         }
         for _ in 0..SAMPLES {
-            pace.checked(Duration::from_millis(20), None);
+            pace.check_answered(Duration::from_millis(20));
         }
         for _ in 0..50 {
             assert_eq!(pace.checks.draw(), Duration::from_millis(20));
         }
     }
 
+    fn timeout() -> VerifyError {
+        VerifyError::Timeout
+    }
+
+    fn answered(code: u32, status: u16) -> VerifyError {
+        VerifyError::from_api(crate::verify::TwilioApiError {
+            code: Some(code),
+            status,
+            message: None,
+            more_info: None,
+        })
+    }
+
     /// Verify failing slowly (timeouts) is no measurement of it: once it is back,
-    /// the decoys wait what its answers take, not the timeouts (they waited 10 s for
-    /// the 32 checks it took to push them out, on a quiet gate for hours).
+    /// the stand-ins wait what its answers take, not the timeouts (they waited 10 s
+    /// for the 32 checks it took to push them out, on a quiet gate for hours).
     #[test]
     fn only_answers_are_measured() {
         let pace = Pace::default();
-        pace.checked(Duration::from_millis(200), None);
-        pace.started(Duration::from_millis(300));
+        pace.check_answered(Duration::from_millis(200));
+        pace.start_answered(Duration::from_millis(300));
         for _ in 0..SAMPLES {
-            pace.checked(Duration::from_secs(10), Some(Notice::Unavailable));
-            pace.start_failed(Notice::Unavailable, Some(Duration::from_secs(10)));
+            pace.failed(&timeout());
         }
         assert_eq!(pace.failing(), Some(Notice::Unavailable));
         for _ in 0..50 {
             assert_eq!(pace.checks.draw(), Duration::from_millis(200));
             assert_eq!(pace.starts.draw(), Duration::from_millis(300));
         }
-        // A refusal Verify answered is one: a wrong code's time, a blocked number's.
-        pace.checked(Duration::from_millis(90), Some(Notice::TooManyAttempts));
-        pace.start_failed(Notice::CannotSend, Some(Duration::from_millis(80)));
-        let (mut checks, mut starts) = (Vec::new(), Vec::new());
-        for _ in 0..200 {
-            checks.push(pace.checks.draw());
-            starts.push(pace.starts.draw());
-        }
-        assert!(checks.contains(&Duration::from_millis(90)));
-        assert!(starts.contains(&Duration::from_millis(80)));
-        // Any answer ends "down".
-        pace.checked(Duration::from_millis(90), None);
+        // Any answer ends "down", a refusal too.
+        pace.failed(&answered(60410, 403));
         assert_eq!(pace.failing(), None);
     }
 
+    /// What marks Verify down: it out of service as a whole, whatever was asked (no
+    /// answer, a 5xx, our credentials refused, our own guard refusing), never an
+    /// answer about one request (a number, a code, the account's passing rate, an
+    /// error Twilio makes for a channel or a setting): that one finds for a listed
+    /// name only, and a page that said so would name it.
     #[tokio::test(start_paused = true)]
-    async fn verify_refusing_everyone_shows_until_a_start_succeeds_or_it_is_old() {
+    async fn only_verify_out_of_service_is_marked_down_and_not_for_long() {
         let pace = Pace::default();
-        pace.start_failed(Notice::CannotSend, Some(Duration::from_millis(5)));
-        assert_eq!(
-            pace.failing(),
-            None,
-            "a refused number is nobody else's news"
-        );
-        pace.start_failed(Notice::Unavailable, None);
-        assert_eq!(pace.failing(), Some(Notice::Unavailable));
-        pace.started(Duration::from_millis(5));
+        for answer in [
+            answered(60410, 403),
+            answered(60203, 429),
+            answered(20429, 429),
+            answered(60223, 400),
+            answered(21608, 403),
+        ] {
+            pace.failed(&answer);
+            assert_eq!(pace.failing(), None, "{answer:?}");
+        }
+        for outage in [
+            timeout(),
+            answered(20003, 401),
+            answered(20500, 500),
+            VerifyError::Connect(anyhow::anyhow!("refused")),
+        ] {
+            pace.up();
+            pace.failed(&outage);
+            assert_eq!(pace.failing(), Some(Notice::Unavailable), "{outage:?}");
+        }
+        pace.start_answered(Duration::from_millis(5));
         assert_eq!(pace.failing(), None);
-        pace.start_failed(Notice::TooManySends, None);
-        assert_eq!(
-            pace.failing(),
-            None,
-            "a number's sends, or a passing rate limit"
-        );
-        pace.start_failed(Notice::Unavailable, None);
+        pace.down();
         tokio::time::advance(FAILING_FOR).await;
         assert_eq!(pace.failing(), None);
     }

@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::pace::Pace;
+use super::stand_in::StandIns;
 use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 use crate::domain::{PhoneNumber, RoomName, Username};
 use crate::metrics::Metrics;
 use crate::notice::Notice;
 use crate::random::ordered_token;
 use crate::store::{Store, StoreError, unix_ms};
-use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier, VerifyError};
+use crate::verify::{Channel, MAX_CHECKS, StartRequest, VerificationSid, Verifier};
 
 /// Verify codes live 10 minutes; a pending sign-in lives no longer.
 pub const SIGN_IN_TTL: Duration = Duration::from_secs(600);
@@ -45,6 +46,10 @@ const SWEEP_LEASE: Duration = Duration::from_secs(60);
 const SWEEP_IN_FLIGHT: usize = 64;
 /// How often a check on another instance looks whether the start has finished.
 const POLL: Duration = Duration::from_millis(50);
+/// A start's outcome the store refused is written again after this, then twice as
+/// long each time, up to [`OUTCOME_RETRY_MAX`].
+const OUTCOME_RETRY_FIRST: Duration = Duration::from_millis(100);
+const OUTCOME_RETRY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SignInId(String);
@@ -178,6 +183,8 @@ pub struct SignIns {
     metrics: Metrics,
     /// Verify's latencies and refusals, mimicked for sign-ins that send nothing.
     pub pace: Arc<Pace>,
+    /// The calls that stand in for a start's and a check's, for those sign-ins.
+    pub stand_ins: StandIns,
 }
 
 fn key(id: &SignInId) -> String {
@@ -253,6 +260,49 @@ impl Checks {
     }
 }
 
+/// Writes a start's outcome (`outcome`, or its stand-in's) over the sign-in as it
+/// began (`held`), for whichever instance gets the code; the sign-in keeps its
+/// lifetime (measured from `created_ms`). Only over the sign-in as it began: one
+/// ended meanwhile (closed as lost, replaced, logged out of) stays as it ended, rather
+/// than come back as sent. A store that refuses is asked again, for as long as the
+/// sign-in could last: meanwhile this instance's checks read the outcome from the
+/// start's watch (its entry stays), where once given up, the right code got "busy",
+/// then "expired".
+async fn write_outcome(store: &dyn Store, key: &str, held: &[u8], outcome: &[u8]) {
+    let deadline = tokio::time::Instant::now() + SIGN_IN_TTL;
+    let mut nap = OUTCOME_RETRY_FIRST;
+    let mut refused = false;
+    loop {
+        match store
+            .put_if(key, Some(held), outcome, SIGN_IN_TTL + AFTERLIFE)
+            .await
+        {
+            Ok(true) => {
+                if refused {
+                    tracing::info!("sign-in state stored after all");
+                }
+                return;
+            }
+            Ok(false) => {
+                tracing::debug!("a sign-in ended while its start ran");
+                return;
+            }
+            Err(e) if tokio::time::Instant::now() + nap < deadline => {
+                if !refused {
+                    tracing::error!(error = %e, "sign-in state not stored; trying again");
+                    refused = true;
+                }
+                tokio::time::sleep(nap).await;
+                nap = (nap * 2).min(OUTCOME_RETRY_MAX);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sign-in state never stored; the code check will say busy");
+                return;
+            }
+        }
+    }
+}
+
 fn encode(sign_in: &SignIn) -> Vec<u8> {
     serde_json::to_vec(sign_in).expect("a sign-in always serialises")
 }
@@ -265,6 +315,7 @@ impl SignIns {
         metrics: Metrics,
     ) -> Self {
         Self {
+            stand_ins: StandIns::with_default_bound(verifier.clone()),
             store,
             verifier,
             in_flight: Arc::default(),
@@ -272,6 +323,13 @@ impl SignIns {
             metrics,
             pace: Arc::default(),
         }
+    }
+
+    /// Stand-in calls bounded within `verify_in_flight`, Verify's own bound on calls
+    /// in flight (see [`StandIns`]).
+    pub fn with_stand_in_bound(mut self, verify_in_flight: usize) -> Self {
+        self.stand_ins = StandIns::new(self.verifier.clone(), verify_in_flight);
+        self
     }
 
     /// Now, by the store's clock (a sign-in's age is measured by it).
@@ -292,7 +350,8 @@ impl SignIns {
         let (id, sign_in, _) = self.record(room, who, channel, &start).await?;
         match start {
             Start::Send(req) => self.send(id.clone(), sign_in, req),
-            Start::Nothing | Start::Keep(..) => self.stand_in(&id, sign_in),
+            // No cap here: the service's sign-ins cap it at its start wait.
+            Start::Nothing | Start::Keep(..) => self.stand_in(&id, sign_in, SIGN_IN_TTL),
             Start::Refused(_) => {}
         }
         Ok(id)
@@ -467,7 +526,7 @@ impl SignIns {
                 .await;
             let state = match outcome {
                 Ok(started) => {
-                    pace.started(began.elapsed());
+                    pace.start_answered(began.elapsed());
                     metrics.verification_started();
                     tracing::info!(user = %req.log_user, phone = %req.phone.masked(), channel = %req.channel, "code sent");
                     StartState::Sent(started.sid)
@@ -483,16 +542,20 @@ impl SignIns {
                         notice = notice.kind(),
                         "verification start failed"
                     );
-                    // Refused before any call (the breaker): no latency to learn.
-                    let called = !matches!(err, VerifyError::Busy(_));
-                    pace.start_failed(notice, called.then(|| began.elapsed()));
-                    sign_in.verify_down = Pace::is_down(notice);
-                    // On the page, as if nothing was sent: a refusal of the number's is
-                    // said only to the log, and Verify being down is said to everyone
-                    // whose sign-in sent nothing while it lasts (`Pace::failing`: their
-                    // checks ask Verify), this one too. Kept as its own failure, it
-                    // would still say "busy" once Verify is back, where a name nobody
-                    // has no longer does.
+                    // An answer about this request (the number, a channel or a
+                    // setting of the Service's) is a measurement, and said only to the
+                    // log; Verify out of service is marked, and this sign-in's page
+                    // says "busy" while the mark lasts, as one whose stand-in found it
+                    // so does (`stand_in`). Either way the page is otherwise that of a
+                    // sign-in that sent nothing: kept as its own failure, it would
+                    // still say "busy" once Verify is back, where a name nobody has no
+                    // longer does.
+                    if err.is_outage() {
+                        pace.down();
+                        sign_in.verify_down = true;
+                    } else {
+                        pace.start_answered(began.elapsed());
+                    }
                     StartState::NotSent
                 }
             };
@@ -501,40 +564,30 @@ impl SignIns {
             // read by the others, once it is written.
             tx.send_replace(state.clone());
             sign_in.state = state;
-            // Written for whichever instance gets the code; the sign-in keeps its
-            // original lifetime (measured from `created_ms`). Only over the sign-in
-            // as it was written: one ended meanwhile (closed as lost, replaced,
-            // logged out of) stays as it ended, rather than come back as sent.
-            let left = SIGN_IN_TTL + AFTERLIFE;
-            match store
-                .put_if(&key(&id), Some(&held), &encode(&sign_in), left)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::debug!("a sign-in ended while its start ran"),
-                Err(e) => {
-                    tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
+            let (stored, outcome) = (key(&id), encode(&sign_in));
+            let written = write_outcome(&*store, &stored, &held, &outcome);
+            let audited = async {
+                if sent {
+                    let record = AuditRecord::new(AuditEvent::CodeSent)
+                        .user(&req.username)
+                        .room(&req.room)
+                        .ip(req.ip)
+                        .phone(&req.phone);
+                    let record = match req.channel {
+                        Channel::Sms => record,
+                        Channel::Call => record.detail("call"),
+                    };
+                    audit.record_or_note(record).await;
                 }
-            }
+            };
+            tokio::join!(written, audited);
             lock(&in_flight).remove(&id);
-            if sent {
-                let record = AuditRecord::new(AuditEvent::CodeSent)
-                    .user(&req.username)
-                    .room(&req.room)
-                    .ip(req.ip)
-                    .phone(&req.phone);
-                let record = match req.channel {
-                    Channel::Sms => record,
-                    Channel::Call => record.detail("call"),
-                };
-                audit.record_or_note(record).await;
-            }
         });
     }
 
     /// For a sign-in that sends nothing new, in the background: a stand-in for the
     /// start a listed name's makes, so every name's sign-in calls Verify once, alike.
-    /// Its call changes nothing ([`Verifier::reachable`]); its outcome does to the
+    /// Its call changes nothing ([`StandIns::call`]); its outcome does to the
     /// mark and to the sign-in's page what a start's would ([`SignIn::verify_down`]).
     /// A sign-in that sends nothing is in flight until it ends, which, when Verify
     /// answers, is no sooner than a start would (a draw of the latest starts' times),
@@ -542,7 +595,8 @@ impl SignIns {
     /// was marked down still told names apart: a listed name's start is what finds
     /// Verify down first, and an instance whose mark had lapsed, or was never set,
     /// showed the form to a name sent nothing where a listed one said "busy".)
-    pub fn stand_in(&self, id: &SignInId, mut sign_in: SignIn) {
+    /// Never longer than `start_wait`, as a check waits for a start.
+    pub fn stand_in(&self, id: &SignInId, mut sign_in: SignIn, start_wait: Duration) {
         let held = encode(&sign_in);
         let in_flight = matches!(sign_in.state, StartState::InFlight);
         let tx = in_flight.then(|| {
@@ -550,40 +604,32 @@ impl SignIns {
             self.lock().insert(id.clone(), rx);
             tx
         });
-        let verifier = self.verifier.clone();
+        let stand_ins = self.stand_ins.clone();
         let store = self.store.clone();
         let pace = self.pace.clone();
         let in_flight_map = self.in_flight.clone();
         let id = id.clone();
         tokio::spawn(async move {
             let began = tokio::time::Instant::now();
-            match verifier.reachable().await {
+            match stand_ins.call().await {
                 Ok(()) => {
                     pace.up();
                     if in_flight {
-                        let rest = pace.start_left(began.elapsed(), Duration::MAX);
+                        let rest = pace.start_left(began.elapsed(), start_wait);
                         tokio::time::sleep(rest).await;
                     }
                 }
                 Err(err) => {
-                    let notice = Notice::from_verify_error(&err);
-                    pace.down(notice);
-                    sign_in.verify_down = Pace::is_down(notice);
+                    pace.failed(&err);
+                    sign_in.verify_down = err.is_outage();
                 }
             }
             if let Some(tx) = &tx {
                 sign_in.state = StartState::NotSent;
                 tx.send_replace(StartState::NotSent);
             }
-            // Only over the sign-in as written: one ended meanwhile stays ended.
             if in_flight || sign_in.verify_down {
-                let left = SIGN_IN_TTL + AFTERLIFE;
-                let written = store
-                    .put_if(&key(&id), Some(&held), &encode(&sign_in), left)
-                    .await;
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "sign-in state not stored; the code check will say busy");
-                }
+                write_outcome(&*store, &key(&id), &held, &encode(&sign_in)).await;
             }
             lock(&in_flight_map).remove(&id);
         });
@@ -923,7 +969,7 @@ mod tests {
         RoomName::parse(name).unwrap()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn unknown_users_get_a_sign_in_that_sends_nothing() {
         let signins = signins(Arc::new(ManualClock::default()));
         let id = signins
@@ -942,6 +988,41 @@ mod tests {
         ));
         assert!(s.username.is_none());
         assert!(signins.get(&id, &room("other")).await.unwrap().is_none());
+    }
+
+    /// A sign-in that sends nothing is in flight as long as a start would be (its
+    /// stand-in's call, then what is left of a start's time as measured), and a check
+    /// waits for it as for a start. Answered at once, it told a name nobody has from
+    /// a listed one by how long a code typed at once took.
+    #[tokio::test(start_paused = true)]
+    async fn a_sign_in_that_sends_nothing_is_in_flight_as_long_as_a_start() {
+        let signins = signins(Arc::new(ManualClock::default()));
+        signins.pace.start_answered(Duration::from_millis(700));
+        let began = tokio::time::Instant::now();
+        let id = signins
+            .begin(
+                room("standup"),
+                "mallory".into(),
+                Channel::Sms,
+                Start::Nothing,
+            )
+            .await
+            .unwrap();
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert!(matches!(s.state(), StartState::InFlight), "{:?}", s.state());
+        let started = signins.started(&id, &s, Duration::from_secs(5)).await;
+        assert!(matches!(started, Ok(StartState::NotSent)), "{started:?}");
+        assert!(
+            began.elapsed() >= Duration::from_millis(700),
+            "{:?}",
+            began.elapsed()
+        );
+        // And the store says so too, for the other instances, once written.
+        while !signins.lock().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert!(matches!(s.state(), StartState::NotSent), "{:?}", s.state());
     }
 
     /// A sign-in stored by a build from before the number's fingerprint is still read
@@ -1219,6 +1300,62 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// A start whose outcome the store refuses to take is written again until it
+    /// is: meanwhile this instance still knows it (its checks read the start's
+    /// watch). Given up at once, the entry went, and the store said "in flight"
+    /// until the sign-in was taken for lost: the right code got "busy", then
+    /// "expired".
+    #[tokio::test]
+    async fn a_start_outcome_the_store_refused_is_written_again() {
+        let store = Arc::new(MemoryStore::with_clock(Arc::new(ManualClock::default())));
+        let signins = SignIns::new(
+            store.clone(),
+            Arc::new(Slow(Duration::from_millis(50))),
+            AuditLog::disabled(),
+            Metrics::new(),
+        );
+        let req = CodeRequest {
+            username: Username::parse("alice").unwrap(),
+            log_user: "u1".into(),
+            phone_fingerprint: "f".into(),
+            phone: PhoneNumber::parse("+14155550101").unwrap(),
+            channel: Channel::Sms,
+            locale: None,
+            room: room("standup"),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
+        let id = signins
+            .begin(
+                room("standup"),
+                "alice".into(),
+                Channel::Sms,
+                Start::Send(req),
+            )
+            .await
+            .unwrap();
+        // The outcome's first two writes are refused (nothing else asks the store
+        // meanwhile: the start's outcome is read from its watch, here).
+        store.refuse_next(2);
+        let mut known = false;
+        for _ in 0..500 {
+            let Some(rx) = signins.lock().get(&id).cloned() else {
+                break;
+            };
+            known |= matches!(*rx.borrow(), StartState::Sent(_));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(
+            known,
+            "the outcome was known here while the store refused it"
+        );
+        assert!(
+            signins.lock().is_empty(),
+            "the start's entry is gone once written"
+        );
+        let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
+        assert!(matches!(s.state(), StartState::Sent(_)), "{:?}", s.state());
     }
 
     #[tokio::test]

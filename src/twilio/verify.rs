@@ -285,16 +285,9 @@ impl Verifier for TwilioVerifyClient {
             .await;
         match fetched {
             Ok(_) => Ok(()),
-            // What a check would get too: our credentials refused, the account's
-            // request rate, or Verify failing (5xx, no answer, one not understood).
-            Err(e @ VerifyError::RateLimited(_)) => Err(e),
-            Err(VerifyError::Api(api)) if api.status == 401 || api.status >= 500 => {
-                Err(VerifyError::Api(api))
-            }
-            Err(e @ (VerifyError::Timeout | VerifyError::Connect(_) | VerifyError::Busy(_))) => {
-                Err(e)
-            }
-            Err(e @ VerifyError::Decode(_)) => Err(e),
+            // What a check would get too: Verify out of service, or the account's
+            // request rate.
+            Err(e) if e.is_outage() || matches!(e, VerifyError::RateLimited(_)) => Err(e),
             // Any other answer is Verify answering, which is all this asks: a key
             // that may check codes but not read the Service (a restricted key) gets
             // a 403 here, and its checks still work.

@@ -162,6 +162,19 @@ impl VerifyError {
         }
     }
 
+    /// Whether Verify is out of service for us as a whole, whatever was asked: failing
+    /// ([`Self::is_service_failure`]), refused by our own guard, or refusing our
+    /// credentials (401). What every name's call finds alike, so what a page may say
+    /// ("busy"); anything else is an answer about the request (a number, a code, a
+    /// channel or a setting of the Service's), which only a listed name's start meets.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Busy(_) => true,
+            Self::Api(e) if e.status == 401 => true,
+            err => err.is_service_failure(),
+        }
+    }
+
     /// Whether the code sent with the request was surely not judged: never sent (the
     /// guard refused it), no connection, a 5xx (Verify failed to handle it), or a
     /// passing limit on the account (20429). A timeout or an answer (any other 4xx, or

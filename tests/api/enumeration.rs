@@ -15,7 +15,7 @@ async fn unknown_and_known_users_get_the_same_response_and_only_known_ones_reach
 
     assert_eq!(known, unknown);
     assert_eq!(known_page, unknown_page);
-    wait_for_requests(&app.verify, 1).await;
+    assert_requests_settle_at(&app.verify, START_PATH, 1).await;
 }
 
 #[tokio::test]

@@ -69,7 +69,7 @@ async fn a_resend_looks_the_same_for_unknown_users() {
     clock.advance(Duration::from_secs(31));
     let unknown = comparable(post_resend(&app, "standup").await).await;
     assert_eq!(known, unknown);
-    wait_for_requests(&app.verify, 2).await;
+    assert_requests_settle_at(&app.verify, START_PATH, 2).await;
 }
 
 #[tokio::test]

@@ -69,13 +69,16 @@ async fn page_for_check_error(template: ResponseTemplate) -> (StatusCode, String
 #[tokio::test]
 async fn a_start_refused_for_the_number_looks_like_an_unknown_name() {
     // 60205 (a landline), 60006 (a number not in service) and 60008 (a carrier Verify
-    // doesn't reach) are about the number too, not Verify being down.
+    // doesn't reach) are about the number too, not Verify being down; and so is any
+    // other answer about the request: a channel the Service has turned off (60223), a
+    // number a trial account may not text (21608). Only a listed name's start meets
+    // them: said as "busy", they named it.
     for code in [
-        60200, 60203, 60212, 20429, 60410, 60605, 60205, 60006, 60008,
+        60200, 60203, 60212, 20429, 60410, 60605, 60205, 60006, 60008, 60223, 21608,
     ] {
         let http = match code {
-            60200 | 60605 | 60006 => 400,
-            60205 | 60008 => 403,
+            60200 | 60605 | 60006 | 60223 => 400,
+            60205 | 60008 | 21608 => 403,
             _ => 429,
         };
         // The rest of Verify answers (the account's rate, 20429, has passed by then).
