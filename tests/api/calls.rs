@@ -379,3 +379,36 @@ fn mock_check_of(status: &str, sid: &str, code: &str) -> Mock {
         .and(exact_form(&[("VerificationSid", sid), ("Code", code)]))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
 }
+
+/// "Call me instead" from a user allowed only texts keeps the text's code and sends
+/// nothing new: its sign-in finds Verify down by a call of its own, as the same
+/// request for a name nobody has does, and both code pages say "busy". (Kept as sent,
+/// alice's showed the form while mallory's said "busy".)
+#[tokio::test]
+async fn a_kept_code_finds_verify_down_as_a_name_nobody_has() {
+    let (mut app, clock) = spawn_app_with_clock(&[]).await;
+    mock_start_ok().expect(1).mount(&app.verify).await;
+    // mallory's first sign-in's stand-in; Verify answers nothing after.
+    mock_service_ok().up_to_n_times(1).mount(&app.verify).await;
+    verify_down(ResponseTemplate::new(503))
+        .mount(&app.verify)
+        .await;
+    app.post_login("standup", "alice").await;
+    let alice = app.client.clone();
+    app.client = new_client();
+    app.post_login("standup", "mallory").await;
+    let mallory = app.client.clone();
+    assert_requests_settle_at(&app.verify, SERVICE_PATH, 1).await;
+    assert_eq!(requests_to(&app.verify, START_PATH).await, 1);
+
+    clock.advance(secs(31));
+    for (name, client) in [("alice", alice), ("mallory", mallory)] {
+        app.client = client;
+        assert_is_redirect_to(&post_call(&app, "standup").await, "/rooms/standup/verify");
+        app.until_code_page_says(StatusCode::SERVICE_UNAVAILABLE)
+            .await;
+        let page = app.get_verify("standup").await.text().await.unwrap();
+        assert!(page.contains("Service busy"), "{name}: {page}");
+    }
+    assert_eq!(calls_received(&app).await, 0);
+}
