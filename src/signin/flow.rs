@@ -555,9 +555,17 @@ impl SignInService {
                 Some(self.signins.take_check(&attempt.sign_in).await)
             }
         },);
-        // A check taken while the name is locked is lost, which costs nothing: the
-        // lock outlives any sign-in pending now.
-        self.refuse_locked(locked?)?;
+        // A check taken while the name is locked is given back: a lock shorter than
+        // a sign-in's ten minutes (`ROOMGATE_LOCKOUT_SECS`) ends while it is pending,
+        // and its window's checks are what its code has left.
+        if let Err(refusal) = self.refuse_locked(locked?) {
+            if let Some(Ok(Checks::Left { window, .. })) = &taken
+                && let Err(e) = self.signins.give_back_check(&attempt.sign_in, window).await
+            {
+                tracing::warn!(error = %e, "a check taken while locked out was not given back");
+            }
+            return Err(refusal);
+        }
         let mut started = None;
         let taken = match taken {
             Some(taken) => taken?,

@@ -540,6 +540,36 @@ async fn sign_ins_left_unfinished_lock_the_name_and_the_lockout_is_audited() {
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A lock shorter than a sign-in's ten minutes ends while the sign-in is pending: a
+/// check refused by it costs the code none of its attempts. alice's second sign-in
+/// finds her first window over and unapproved, the failure that locks her, and goes
+/// on (a lock stops the next); its check is refused while the lock lasts, and once it
+/// is over the code still has four attempts left after a wrong one, not three.
+#[tokio::test]
+async fn a_check_refused_by_a_short_lock_costs_no_attempt() {
+    let mut settings = lockout_settings().to_vec();
+    settings.extend([
+        ("ROOMGATE_LOCKOUT_FAILURES", "1"),
+        ("ROOMGATE_LOCKOUT_SECS", "60"),
+    ]);
+    let (mut app, clock) = spawn_app_with_clock(&settings).await;
+    mock_start_ok().mount(&app.verify).await;
+    mock_check("pending").mount(&app.verify).await;
+    app.post_login_afresh("standup", "alice").await;
+    clock.advance(secs(601));
+    assert_is_redirect_to(
+        &app.post_login_afresh("standup", "alice").await,
+        "/rooms/standup/verify",
+    );
+    let locked = app.post_code("standup", "123456").await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    clock.advance(secs(61));
+    let wrong = app.post_code("standup", "123456").await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("4 attempts left"), "{html}");
+}
+
 /// Guessing four codes a window and logging out (or starting another sign-in) before
 /// the fifth: each window ends unapproved all the same, and three lock the name. (The
 /// sign-ins were dropped at logout, uncounted: five guesses every ten minutes, for
