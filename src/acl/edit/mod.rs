@@ -687,31 +687,35 @@ fn fixes_some(before: Option<&AclErrors>, after: &AclErrors) -> bool {
     let Some(before) = before else {
         return false;
     };
-    let fixed = before
-        .0
-        .iter()
-        .any(|old| !after.0.iter().any(|new| same_problem(old, new)));
-    let brought = after
-        .0
-        .iter()
-        .any(|new| !before.0.iter().any(|old| same_problem(old, new)));
+    let (was, is) = (problems(before), problems(after));
+    let fixed = before.0.iter().any(|old| !is.contains(&problem(old)));
+    let brought = after.0.iter().any(|new| !was.contains(&problem(new)));
     fixed && !brought
 }
 
+/// Lines [`at_lines`] names at most; past them it counts them.
+const LINES_LISTED: usize = 20;
+
 /// "line 6" or "lines 2, 6": where `errors` are (those with a line); `None` if none
-/// has one.
+/// has one. Past [`LINES_LISTED`] lines, the first of them and how many in all.
 fn at_lines(errors: &AclErrors) -> Option<String> {
-    let mut at: Vec<String> = Vec::new();
-    for line in errors.0.iter().map(|e| e.line).filter(|&l| l > 0) {
-        let line = line.to_string();
-        if !at.contains(&line) {
-            at.push(line);
-        }
-    }
-    match at.as_slice() {
+    let mut seen = std::collections::HashSet::new();
+    let lines: Vec<usize> = (errors.0.iter().map(|e| e.line))
+        .filter(|&line| line > 0 && seen.insert(line))
+        .collect();
+    let listed = |lines: &[usize]| {
+        let lines: Vec<String> = lines.iter().map(usize::to_string).collect();
+        lines.join(", ")
+    };
+    match lines.as_slice() {
         [] => None,
         [line] => Some(format!("line {line}")),
-        lines => Some(format!("lines {}", lines.join(", "))),
+        lines if lines.len() <= LINES_LISTED => Some(format!("lines {}", listed(lines))),
+        lines => Some(format!(
+            "lines {}, … ({} lines in all)",
+            listed(&lines[..LINES_LISTED]),
+            lines.len()
+        )),
     }
 }
 
@@ -728,20 +732,18 @@ fn refusal(origin: &str, before: Option<AclErrors>, after: AclErrors) -> EditErr
             errors: after,
         };
     };
-    if !before
-        .0
-        .iter()
-        .any(|old| after.0.iter().any(|new| same_problem(old, new)))
-    {
+    let is = problems(&after);
+    if !before.0.iter().any(|old| is.contains(&problem(old))) {
         return EditError::Invalid {
             origin: origin.to_owned(),
             errors: after,
         };
     }
+    let was = problems(&before);
     let added = after
         .0
         .into_iter()
-        .filter(|new| !before.0.iter().any(|old| same_problem(old, new)))
+        .filter(|new| !was.contains(&problem(new)))
         .collect();
     EditError::AlreadyInvalid {
         origin: origin.to_owned(),
@@ -750,11 +752,17 @@ fn refusal(origin: &str, before: Option<AclErrors>, after: AclErrors) -> EditErr
     }
 }
 
-/// Whether two errors, one in the text before an edit and one after, are the same
-/// problem: the same key and message, but for the `LINE:COLUMN`s a message may
-/// quote (`first listed at 3:10`), which move with the lines above them.
-fn same_problem(old: &AclError, new: &AclError) -> bool {
-    old.path == new.path && without_positions(&old.message) == without_positions(&new.message)
+/// What makes two errors, one in the text before an edit and one after, the same
+/// problem: the same key and message, but for the `LINE:COLUMN`s a message may quote
+/// (`first listed at 3:10`), which move with the lines above them.
+fn problem(error: &AclError) -> (&str, String) {
+    (&error.path, without_positions(&error.message))
+}
+
+/// The problems of `errors`, to look each of another file's up in at once: compared
+/// pairwise, an edit of a file with 100,000 errors never finished.
+fn problems(errors: &AclErrors) -> std::collections::HashSet<(&str, String)> {
+    errors.0.iter().map(problem).collect()
 }
 
 /// `message` with each `LINE:COLUMN` in it as `_:_`.

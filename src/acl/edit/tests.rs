@@ -2010,9 +2010,10 @@ mod arbitrary_files {
                 if let (Some(after), true) = (&after, edited.text != text) {
                     let before = before.as_ref().expect("a valid file is never made invalid");
                     prop_assert!(after.0.len() < before.0.len(), "{:?} on {:?}", edit, text);
+                    let was = problems(before);
                     for new in &after.0 {
                         prop_assert!(
-                            before.0.iter().any(|old| same_problem(old, new)),
+                            was.contains(&problem(new)),
                             "{:?} on {:?} brought {}",
                             edit,
                             text,
@@ -2240,4 +2241,34 @@ fn add_to_an_empty_inline_users_table() {
         format!("users = {{ dave = {{ phone = \"{DAVE}\", rooms = [\"x\"] }} }}\n")
     );
     valid(&out);
+}
+
+/// Where a file's errors are is said line by line up to twenty lines, then counted: a
+/// file with 100,000 errors made a message 600 KB long.
+#[test]
+fn past_twenty_lines_the_errors_lines_are_counted() {
+    let errors = |lines: std::ops::RangeInclusive<usize>| {
+        AclErrors(
+            lines
+                .flat_map(|line| [line, line])
+                .map(|line| AclError {
+                    origin: "acl.toml".into(),
+                    line,
+                    column: 1,
+                    path: format!("users.u{line}.phone"),
+                    message: "not a phone number".into(),
+                })
+                .collect(),
+        )
+    };
+    assert_eq!(at_lines(&errors(3..=3)).unwrap(), "line 3");
+    let twenty: Vec<String> = (1..=20).map(|n| n.to_string()).collect();
+    assert_eq!(
+        at_lines(&errors(1..=20)).unwrap(),
+        format!("lines {}", twenty.join(", "))
+    );
+    assert_eq!(
+        at_lines(&errors(1..=100_000)).unwrap(),
+        format!("lines {}, … (100000 lines in all)", twenty.join(", "))
+    );
 }
