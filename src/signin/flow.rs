@@ -631,14 +631,8 @@ impl SignInService {
                 let pace = &self.signins.pace;
                 let began = tokio::time::Instant::now();
                 match self.signins.stand_ins.call().await {
-                    Ok(()) => {
-                        pace.up();
-                        tokio::time::sleep(pace.check_left(began.elapsed())).await;
-                    }
-                    Err(err) => {
-                        pace.failed(&err);
-                        return self.check_failed(&attempt, err).await;
-                    }
+                    Ok(()) => tokio::time::sleep(pace.check_left(began.elapsed())).await,
+                    Err(err) => return self.check_failed(&attempt, err).await,
                 }
                 return if left == 0 {
                     attempt.failed(Notice::TooManyAttempts).await
@@ -659,7 +653,7 @@ impl SignInService {
         // is down (see `pace`).
         let pace = &self.signins.pace;
         match &checked {
-            // Refused before any call (Verify's guard): nothing measured, nothing new.
+            // Out of service (our guard's refusal among them): marked, not measured.
             Err(err) if err.is_outage() => pace.down(),
             Ok(_) | Err(_) => pace.check_answered(began.elapsed()),
         }

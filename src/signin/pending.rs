@@ -95,10 +95,10 @@ pub struct SignIn {
     /// same request from anyone else would (see [`super::pace`]).
     #[serde(default)]
     pub kept: bool,
-    /// Verify was down (see [`super::pace`]) when this sign-in's call to it was made:
-    /// its start, or, for one that sends nothing new, the call asked in place of a
-    /// start while Verify was marked down ([`SignIns::ask_verify`]). Its code page
-    /// says "busy" while Verify is still marked down.
+    /// Verify was out of service (see [`super::pace`]) when this sign-in's call to it
+    /// was made: its start, or, for one that sends nothing new, the call standing in
+    /// for one ([`SignIns::stand_in`]). Its code page says "busy" while Verify is
+    /// still marked down.
     #[serde(default)]
     pub verify_down: bool,
 }
@@ -260,23 +260,22 @@ impl Checks {
     }
 }
 
-/// Writes a start's outcome (`outcome`, or its stand-in's) over the sign-in as it
-/// began (`held`), for whichever instance gets the code; the sign-in keeps its
-/// lifetime (measured from `created_ms`). Only over the sign-in as it began: one
-/// ended meanwhile (closed as lost, replaced, logged out of) stays as it ended, rather
-/// than come back as sent. A store that refuses is asked again, for as long as the
-/// sign-in could last: meanwhile this instance's checks read the outcome from the
-/// start's watch (its entry stays), where once given up, the right code got "busy",
-/// then "expired".
-async fn write_outcome(store: &dyn Store, key: &str, held: &[u8], outcome: &[u8]) {
-    let deadline = tokio::time::Instant::now() + SIGN_IN_TTL;
+/// Writes a start's outcome (`outcome`, or its stand-in's) over the sign-in begun at
+/// `created_ms` as it began (`held`), for whichever instance gets the code; the
+/// sign-in keeps its lifetime. Only over the sign-in as it began: one ended meanwhile
+/// (closed as lost, replaced, logged out of) stays as it ended, rather than come back
+/// as sent. A store that refuses is asked again (a while apart, jittered, so the
+/// starts of a whole outage don't come back at once) until the sign-in is over:
+/// meanwhile this instance's checks read the outcome from the start's watch (its entry
+/// stays), where once given up, the right code got "busy", then "expired".
+async fn write_outcome(store: &dyn Store, key: &str, created_ms: u64, held: &[u8], outcome: &[u8]) {
+    let over_ms = created_ms.saturating_add(ms(SIGN_IN_TTL));
     let mut nap = OUTCOME_RETRY_FIRST;
     let mut refused = false;
     loop {
-        match store
-            .put_if(key, Some(held), outcome, SIGN_IN_TTL + AFTERLIFE)
-            .await
-        {
+        let now_ms = unix_ms(store.clock().now());
+        let left = Duration::from_millis(over_ms.saturating_sub(now_ms)) + AFTERLIFE;
+        match store.put_if(key, Some(held), outcome, left).await {
             Ok(true) => {
                 if refused {
                     tracing::info!("sign-in state stored after all");
@@ -287,12 +286,12 @@ async fn write_outcome(store: &dyn Store, key: &str, held: &[u8], outcome: &[u8]
                 tracing::debug!("a sign-in ended while its start ran");
                 return;
             }
-            Err(e) if tokio::time::Instant::now() + nap < deadline => {
+            Err(e) if now_ms + ms(nap) < over_ms => {
                 if !refused {
                     tracing::error!(error = %e, "sign-in state not stored; trying again");
                     refused = true;
                 }
-                tokio::time::sleep(nap).await;
+                tokio::time::sleep(nap.mul_f64(rand::random_range(0.5..1.5))).await;
                 nap = (nap * 2).min(OUTCOME_RETRY_MAX);
             }
             Err(e) => {
@@ -314,21 +313,22 @@ impl SignIns {
         audit: AuditLog,
         metrics: Metrics,
     ) -> Self {
+        let pace = Arc::<Pace>::default();
         Self {
-            stand_ins: StandIns::with_default_bound(verifier.clone()),
+            stand_ins: StandIns::with_default_bound(verifier.clone(), pace.clone()),
             store,
             verifier,
             in_flight: Arc::default(),
             audit,
             metrics,
-            pace: Arc::default(),
+            pace,
         }
     }
 
     /// Stand-in calls bounded within `verify_in_flight`, Verify's own bound on calls
     /// in flight (see [`StandIns`]).
     pub fn with_stand_in_bound(mut self, verify_in_flight: usize) -> Self {
-        self.stand_ins = StandIns::new(self.verifier.clone(), verify_in_flight);
+        self.stand_ins = StandIns::new(self.verifier.clone(), self.pace.clone(), verify_in_flight);
         self
     }
 
@@ -565,7 +565,7 @@ impl SignIns {
             tx.send_replace(state.clone());
             sign_in.state = state;
             let (stored, outcome) = (key(&id), encode(&sign_in));
-            let written = write_outcome(&*store, &stored, &held, &outcome);
+            let written = write_outcome(&*store, &stored, sign_in.created_ms, &held, &outcome);
             let audited = async {
                 if sent {
                     let record = AuditRecord::new(AuditEvent::CodeSent)
@@ -613,23 +613,20 @@ impl SignIns {
             let began = tokio::time::Instant::now();
             match stand_ins.call().await {
                 Ok(()) => {
-                    pace.up();
                     if in_flight {
                         let rest = pace.start_left(began.elapsed(), start_wait);
                         tokio::time::sleep(rest).await;
                     }
                 }
-                Err(err) => {
-                    pace.failed(&err);
-                    sign_in.verify_down = err.is_outage();
-                }
+                Err(err) => sign_in.verify_down = err.is_outage(),
             }
             if let Some(tx) = &tx {
                 sign_in.state = StartState::NotSent;
                 tx.send_replace(StartState::NotSent);
             }
             if in_flight || sign_in.verify_down {
-                write_outcome(&*store, &key(&id), &held, &encode(&sign_in)).await;
+                let (stored, outcome) = (key(&id), encode(&sign_in));
+                write_outcome(&*store, &stored, sign_in.created_ms, &held, &outcome).await;
             }
             lock(&in_flight_map).remove(&id);
         });
@@ -925,8 +922,11 @@ impl SignIns {
     }
 
     /// Whether `sign_in`'s start is in flight nowhere: not here, and begun longer ago
-    /// than any start can take (`start_wait` bounds Verify's answer and its save) on
-    /// another instance, yet still in flight in the store, as read at `sign_in`.
+    /// than any start can take (`start_wait` bounds Verify's answer and its first
+    /// save) on another instance, yet still in flight in the store, as read at
+    /// `sign_in`. The instance that ran it may still be writing its outcome to a
+    /// store that refused it (`write_outcome`); closed as lost meanwhile, the sign-in
+    /// stays closed, its code lost with it: sooner, never later.
     pub fn lost(&self, id: &SignInId, sign_in: &SignIn, start_wait: Duration) -> bool {
         matches!(sign_in.state, StartState::InFlight)
             && !self.lock().contains_key(id)
@@ -1307,7 +1307,7 @@ mod tests {
     /// watch). Given up at once, the entry went, and the store said "in flight"
     /// until the sign-in was taken for lost: the right code got "busy", then
     /// "expired".
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_start_outcome_the_store_refused_is_written_again() {
         let store = Arc::new(MemoryStore::with_clock(Arc::new(ManualClock::default())));
         let signins = SignIns::new(

@@ -2,80 +2,150 @@
 //! nothing (see [`super::pace`]): every name's sign-in finds Verify up or down by a
 //! call of its own. They are anonymous traffic, so they have a bound of their own
 //! within Verify's: a flood of sign-ins for names nobody has never takes the calls
-//! listed names need. Past it, a stand-in takes the latest one's outcome without a
-//! call: Verify up or out of service, as the latest call found it.
+//! listed names need. Past it, a stand-in answers as the latest call did, after as
+//! long as that call took: the same error (a timeout after a timeout's time, say), so
+//! neither the answer nor its time tells it from a call made.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::pace::Pace;
 use crate::twilio::guard::{GuardConfig, Rejected};
-use crate::verify::{Verifier, VerifyError};
+use crate::verify::{TwilioApiError, Verifier, VerifyError};
 
 /// Stand-in calls in flight at most, as a share of Verify's own bound.
 const SHARE_OF_VERIFY: usize = 4;
 
+/// What the latest stand-in call found, enough to answer alike without a call.
+#[derive(Clone)]
+enum Found {
+    Answered,
+    Timeout,
+    Busy(Rejected),
+    Connect,
+    Decode,
+    Api(TwilioApiError),
+    RateLimited(TwilioApiError),
+}
+
+impl Found {
+    fn of(result: &Result<(), VerifyError>) -> Self {
+        match result {
+            Ok(()) => Self::Answered,
+            Err(VerifyError::Timeout) => Self::Timeout,
+            Err(VerifyError::Busy(rejected)) => Self::Busy(*rejected),
+            Err(VerifyError::Connect(_)) => Self::Connect,
+            Err(VerifyError::Decode(_)) => Self::Decode,
+            Err(VerifyError::Api(e)) => Self::Api(e.clone()),
+            Err(VerifyError::RateLimited(e)) => Self::RateLimited(e.clone()),
+            // Not what `reachable` fails with: any other answer is Verify answering.
+            Err(_) => Self::Answered,
+        }
+    }
+
+    fn again(&self) -> Result<(), VerifyError> {
+        let as_found = || anyhow::anyhow!("as the latest call to Verify found");
+        Err(match self {
+            Self::Answered => return Ok(()),
+            Self::Timeout => VerifyError::Timeout,
+            Self::Busy(rejected) => VerifyError::Busy(*rejected),
+            Self::Connect => VerifyError::Connect(as_found()),
+            Self::Decode => VerifyError::Decode(as_found()),
+            Self::Api(e) => VerifyError::Api(e.clone()),
+            Self::RateLimited(e) => VerifyError::RateLimited(e.clone()),
+        })
+    }
+}
+
 #[derive(Clone)]
 pub struct StandIns {
     verifier: Arc<dyn Verifier>,
+    /// The mark of Verify down, which calls made (not answers given past the bound)
+    /// set and clear.
+    pace: Arc<Pace>,
     permits: Arc<Semaphore>,
-    /// Whether the latest call found Verify out of service.
-    last_outage: Arc<AtomicBool>,
+    /// The latest call's outcome and how long it took (before any: answered, at once).
+    latest: Arc<Mutex<(Found, Duration)>>,
 }
 
 impl StandIns {
     /// Within a quarter of `verify_in_flight`, Verify's bound on calls in flight.
-    pub fn new(verifier: Arc<dyn Verifier>, verify_in_flight: usize) -> Self {
+    pub fn new(verifier: Arc<dyn Verifier>, pace: Arc<Pace>, verify_in_flight: usize) -> Self {
         Self {
             verifier,
+            pace,
             permits: Arc::new(Semaphore::new((verify_in_flight / SHARE_OF_VERIFY).max(1))),
-            last_outage: Arc::default(),
+            latest: Arc::new(Mutex::new((Found::Answered, Duration::ZERO))),
         }
     }
 
     /// Within the default bound of Verify's guard.
-    pub fn with_default_bound(verifier: Arc<dyn Verifier>) -> Self {
-        Self::new(verifier, GuardConfig::VERIFY.max_in_flight)
+    pub fn with_default_bound(verifier: Arc<dyn Verifier>, pace: Arc<Pace>) -> Self {
+        Self::new(verifier, pace, GuardConfig::VERIFY.max_in_flight)
     }
 
-    /// A call that changes nothing ([`Verifier::reachable`]), or past the bound, the
-    /// latest call's outcome: `Err(Busy)` if that found Verify out of service.
+    /// A call that changes nothing ([`Verifier::reachable`]), its outcome marking
+    /// Verify down or up; or past the bound, the latest call's outcome again, after as
+    /// long as it took.
     pub async fn call(&self) -> Result<(), VerifyError> {
         let Ok(_permit) = self.permits.try_acquire() else {
-            return if self.last_outage.load(Ordering::Relaxed) {
-                Err(VerifyError::Busy(Rejected::Saturated))
-            } else {
-                Ok(())
-            };
+            let (found, took) = self.lock().clone();
+            tokio::time::sleep(took).await;
+            return found.again();
         };
+        let began = tokio::time::Instant::now();
         let result = self.verifier.reachable().await;
-        let outage = matches!(&result, Err(e) if e.is_outage());
-        self.last_outage.store(outage, Ordering::Relaxed);
+        *self.lock() = (Found::of(&result), began.elapsed());
+        match &result {
+            Ok(()) => self.pace.up(),
+            Err(err) => self.pace.failed(err),
+        }
         result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Found, Duration)> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::time::Duration;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
 
     use super::*;
     use crate::domain::OtpCode;
+    use crate::notice::Notice;
     use crate::verify::{CheckOutcome, StartRequest, StartedVerification, VerificationSid};
 
-    /// Answers `reachable` after a while, failing while `down`; counts its calls.
-    #[derive(Default)]
-    struct Counting {
+    /// Answers `reachable` after `took`, with what `fails` says (`None`: answered);
+    /// counts its calls.
+    struct Scripted {
         calls: AtomicUsize,
-        down: AtomicBool,
+        took: Mutex<Duration>,
+        fails: Mutex<Option<fn() -> VerifyError>>,
+    }
+
+    impl Scripted {
+        fn new() -> Self {
+            Self {
+                calls: AtomicUsize::new(0),
+                took: Mutex::new(Duration::from_millis(100)),
+                fails: Mutex::new(None),
+            }
+        }
+
+        fn set(&self, took: Duration, fails: Option<fn() -> VerifyError>) {
+            *self.took.lock().unwrap() = took;
+            *self.fails.lock().unwrap() = fails;
+        }
     }
 
     #[async_trait]
-    impl Verifier for Counting {
+    impl Verifier for Scripted {
         async fn start(&self, _: StartRequest<'_>) -> Result<StartedVerification, VerifyError> {
             unreachable!("stand-ins start nothing")
         }
@@ -90,43 +160,79 @@ mod tests {
 
         async fn reachable(&self) -> Result<(), VerifyError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if self.down.load(Ordering::SeqCst) {
-                Err(VerifyError::Timeout)
-            } else {
-                Ok(())
+            let took = *self.took.lock().unwrap();
+            tokio::time::sleep(took).await;
+            match *self.fails.lock().unwrap() {
+                Some(fail) => Err(fail()),
+                None => Ok(()),
             }
         }
     }
 
-    /// A flood of stand-ins makes at most a quarter of Verify's bound of calls at
-    /// once; the rest answer as the latest call found Verify, up or out of service.
-    #[tokio::test(start_paused = true)]
-    async fn past_their_bound_stand_ins_answer_as_the_latest_call_found() {
-        let verify = Arc::new(Counting::default());
-        let stand_ins = StandIns::new(verify.clone(), 8);
-        let flood = |n| {
-            let stand_ins = stand_ins.clone();
-            async move {
-                let calls = (0..n).map(|_| stand_ins.call());
-                futures_util::future::join_all(calls).await
-            }
-        };
-        let answers = flood(10).await;
-        assert_eq!(verify.calls.load(Ordering::SeqCst), 2);
-        assert!(answers.iter().all(Result::is_ok));
+    fn rate_limited() -> VerifyError {
+        VerifyError::from_api(TwilioApiError {
+            code: Some(20429),
+            status: 429,
+            message: None,
+            more_info: None,
+        })
+    }
 
-        verify.down.store(true, Ordering::SeqCst);
-        let answers = flood(10).await;
-        assert_eq!(verify.calls.load(Ordering::SeqCst), 4);
-        // The two calls made found Verify out; the rest took the one before's word.
-        assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 8);
-        let answers = flood(10).await;
+    /// Ten at once, each answer with how long it took.
+    async fn flood(stand_ins: &StandIns) -> Vec<(Result<(), VerifyError>, Duration)> {
+        let calls = (0..10).map(|_| async {
+            let began = tokio::time::Instant::now();
+            (stand_ins.call().await, began.elapsed())
+        });
+        futures_util::future::join_all(calls).await
+    }
+
+    /// A flood of stand-ins makes at most a quarter of Verify's bound of calls at
+    /// once; the rest answer as the latest call did (the same error), after as long as
+    /// it took. Answered at once with "busy", a check past the bound told a name
+    /// nobody has from a listed one whose check waited out Verify's timeout.
+    #[tokio::test(start_paused = true)]
+    async fn past_their_bound_stand_ins_answer_as_the_latest_call_did() {
+        let verify = Arc::new(Scripted::new());
+        let pace = Arc::new(Pace::default());
+        let stand_ins = StandIns::new(verify.clone(), pace.clone(), 8);
+
+        let answers = flood(&stand_ins).await;
+        assert_eq!(verify.calls.load(Ordering::SeqCst), 2);
+        assert!(answers.iter().all(|(a, _)| a.is_ok()));
+
+        verify.set(Duration::from_secs(10), Some(|| VerifyError::Timeout));
+        flood(&stand_ins).await;
+        assert_eq!(pace.failing(), Some(Notice::Unavailable));
+        let answers = flood(&stand_ins).await;
+        assert_eq!(verify.calls.load(Ordering::SeqCst), 6);
+        for (answer, took) in &answers {
+            assert!(matches!(answer, Err(VerifyError::Timeout)), "{answer:?}");
+            assert!(*took >= Duration::from_secs(10), "{took:?}");
+        }
+
+        // The account's rate: "busy" for a check, as a real one would be told.
+        verify.set(Duration::from_millis(50), Some(rate_limited));
+        flood(&stand_ins).await;
+        let answers = flood(&stand_ins).await;
         assert!(
             answers
                 .iter()
-                .all(|a| a.as_ref().is_err_and(VerifyError::is_outage))
+                .all(|(a, _)| matches!(a, Err(VerifyError::RateLimited(_)))),
         );
-        assert_eq!(verify.calls.load(Ordering::SeqCst), 6);
+        // An answer, which ends the mark; the answers given past the bound touch it
+        // not.
+        assert_eq!(pace.failing(), None);
+        pace.down();
+        verify.set(Duration::from_secs(60), None);
+        let stand_ins_now = stand_ins.clone();
+        let held = tokio::spawn(async move {
+            let _ = futures_util::future::join(stand_ins_now.call(), stand_ins_now.call()).await;
+        });
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let past = stand_ins.call().await;
+        assert!(matches!(past, Err(VerifyError::RateLimited(_))), "{past:?}");
+        assert_eq!(pace.failing(), Some(Notice::Unavailable));
+        held.abort();
     }
 }

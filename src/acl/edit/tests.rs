@@ -2243,8 +2243,8 @@ fn add_to_an_empty_inline_users_table() {
     valid(&out);
 }
 
-/// Where a file's errors are is said line by line up to twenty lines, then counted: a
-/// file with 100,000 errors made a message 600 KB long.
+/// The summary of where a file's errors are names up to twenty lines, then counts
+/// them: a file with 100,000 errors made it a line 600 KB long.
 #[test]
 fn past_twenty_lines_the_errors_lines_are_counted() {
     let errors = |lines: std::ops::RangeInclusive<usize>| {
