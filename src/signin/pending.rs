@@ -999,15 +999,7 @@ mod tests {
         let signins = signins(Arc::new(ManualClock::default()));
         signins.pace.start_answered(Duration::from_millis(700));
         let began = tokio::time::Instant::now();
-        let id = signins
-            .begin(
-                room("standup"),
-                "mallory".into(),
-                Channel::Sms,
-                Start::Nothing,
-            )
-            .await
-            .unwrap();
+        let id = sends_nothing(&signins, "mallory").await;
         let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
         assert!(matches!(s.state(), StartState::InFlight), "{:?}", s.state());
         let started = signins.started(&id, &s, Duration::from_secs(5)).await;
@@ -1176,26 +1168,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_start_leaves_nothing_in_memory() {
         let signins = signins(Arc::new(ManualClock::default()));
-        let phone = PhoneNumber::parse("+14155550101").unwrap();
-        let req = CodeRequest {
-            username: Username::parse("alice").unwrap(),
-            log_user: "u1".into(),
-            phone_fingerprint: "f".into(),
-            phone,
-            channel: Channel::Sms,
-            locale: None,
-            room: room("standup"),
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-        };
-        let id = signins
-            .begin(
-                room("standup"),
-                "alice".into(),
-                Channel::Sms,
-                Start::Send(req),
-            )
-            .await
-            .unwrap();
+        let id = sends_to(&signins, "alice").await;
         let s = signins.get(&id, &room("standup")).await.unwrap().unwrap();
         let started = signins.started(&id, &s, Duration::from_secs(5)).await;
         assert!(matches!(started, Ok(StartState::Sent(_))), "{started:?}");
@@ -1247,29 +1220,10 @@ mod tests {
     #[tokio::test]
     async fn a_start_that_finishes_after_its_sign_in_ended_leaves_it_ended() {
         let store = Arc::new(MemoryStore::with_clock(Arc::new(ManualClock::default())));
-        let signins = SignIns::new(
-            store,
-            Arc::new(Slow(Duration::from_millis(100))),
-            AuditLog::disabled(),
-            Metrics::new(),
-        );
+        let signins = slow_signins(store, Duration::from_millis(100));
         let mut ids = Vec::new();
         for who in ["alice", "bob"] {
-            let req = CodeRequest {
-                username: Username::parse(who).unwrap(),
-                log_user: "u1".into(),
-                phone_fingerprint: "f".into(),
-                phone: PhoneNumber::parse("+14155550101").unwrap(),
-                channel: Channel::Sms,
-                locale: None,
-                room: room("standup"),
-                ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            };
-            let id = signins
-                .begin(room("standup"), who.into(), Channel::Sms, Start::Send(req))
-                .await
-                .unwrap();
-            ids.push(id);
+            ids.push(sends_to(&signins, who).await);
         }
         let alice = signins
             .get(&ids[0], &room("standup"))
@@ -1310,31 +1264,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_start_outcome_the_store_refused_is_written_again() {
         let store = Arc::new(MemoryStore::with_clock(Arc::new(ManualClock::default())));
-        let signins = SignIns::new(
-            store.clone(),
-            Arc::new(Slow(Duration::from_millis(50))),
-            AuditLog::disabled(),
-            Metrics::new(),
-        );
-        let req = CodeRequest {
-            username: Username::parse("alice").unwrap(),
-            log_user: "u1".into(),
-            phone_fingerprint: "f".into(),
-            phone: PhoneNumber::parse("+14155550101").unwrap(),
-            channel: Channel::Sms,
-            locale: None,
-            room: room("standup"),
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-        };
-        let id = signins
-            .begin(
-                room("standup"),
-                "alice".into(),
-                Channel::Sms,
-                Start::Send(req),
-            )
-            .await
-            .unwrap();
+        let signins = slow_signins(store.clone(), Duration::from_millis(50));
+        let id = sends_to(&signins, "alice").await;
         // The outcome's first two writes are refused (nothing else asks the store
         // meanwhile: the start's outcome is read from its watch, here).
         store.refuse_next(2);
@@ -1411,14 +1342,42 @@ mod tests {
     }
 
     /// A sign-in for alice in standup that sends nothing.
-    async fn alices(signins: &SignIns) -> SignInId {
+    /// A sign-in for `who` (on the list) that sends a code, to `+14155550101`.
+    async fn sends_to(signins: &SignIns, who: &str) -> SignInId {
+        let req = CodeRequest {
+            username: Username::parse(who).unwrap(),
+            log_user: "u1".into(),
+            phone_fingerprint: "f".into(),
+            phone: PhoneNumber::parse("+14155550101").unwrap(),
+            channel: Channel::Sms,
+            locale: None,
+            room: room("standup"),
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
         signins
-            .begin(
-                room("standup"),
-                "alice".into(),
-                Channel::Sms,
-                Start::Nothing,
-            )
+            .begin(room("standup"), who.into(), Channel::Sms, Start::Send(req))
+            .await
+            .unwrap()
+    }
+
+    /// Sign-ins on `store` whose starts take `took`, then send.
+    fn slow_signins(store: Arc<MemoryStore>, took: Duration) -> SignIns {
+        SignIns::new(
+            store,
+            Arc::new(Slow(took)),
+            AuditLog::disabled(),
+            Metrics::new(),
+        )
+    }
+
+    async fn alices(signins: &SignIns) -> SignInId {
+        sends_nothing(signins, "alice").await
+    }
+
+    /// A sign-in for `who` that sends nothing.
+    async fn sends_nothing(signins: &SignIns, who: &str) -> SignInId {
+        signins
+            .begin(room("standup"), who.into(), Channel::Sms, Start::Nothing)
             .await
             .unwrap()
     }
