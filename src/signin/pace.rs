@@ -10,7 +10,7 @@
 //! place, one answered in a check's time (a draw of the latest checks'). A draw, not an
 //! average, so the spread is the same too. So whether Verify is up, slow or down, every
 //! name finds out in the same steps. (Those calls have a bound of their own, past
-//! which one answers as the latest did, after as long: [`super::stand_in`].)
+//! which one answers as the next call in flight to end does: [`super::stand_in`].)
 //!
 //! The outcome of a start is the other half. Where Verify refuses the number (invalid
 //! or blocked: 60200, 60410, 60605; too many sends to it: 60203, 60212) or is over the

@@ -97,8 +97,8 @@ pub struct SignIn {
     pub kept: bool,
     /// Verify was out of service (see [`super::pace`]) when this sign-in's call to it
     /// was made: its start, or, for one that sends nothing new, the call standing in
-    /// for one ([`SignIns::stand_in`]). Its code page says "busy" while Verify is
-    /// still marked down.
+    /// for one ([`SignIns::stand_in`]; past the stand-ins' bound, the outcome of
+    /// another's). Its code page says "busy" while Verify is still marked down.
     #[serde(default)]
     pub verify_down: bool,
 }
@@ -274,7 +274,9 @@ async fn write_outcome(store: &dyn Store, key: &str, created_ms: u64, held: &[u8
     let mut refused = false;
     loop {
         let now_ms = unix_ms(store.clock().now());
-        let left = Duration::from_millis(over_ms.saturating_sub(now_ms)) + AFTERLIFE;
+        // A clock set back makes it no longer than a new sign-in's.
+        let left = Duration::from_millis(over_ms.saturating_sub(now_ms)).min(SIGN_IN_TTL);
+        let left = left + AFTERLIFE;
         match store.put_if(key, Some(held), outcome, left).await {
             Ok(true) => {
                 if refused {
@@ -286,7 +288,7 @@ async fn write_outcome(store: &dyn Store, key: &str, created_ms: u64, held: &[u8
                 tracing::debug!("a sign-in ended while its start ran");
                 return;
             }
-            Err(e) if now_ms + ms(nap) < over_ms => {
+            Err(e) if now_ms.saturating_add(ms(nap * 3 / 2)) < over_ms => {
                 if !refused {
                     tracing::error!(error = %e, "sign-in state not stored; trying again");
                     refused = true;
@@ -1341,7 +1343,6 @@ mod tests {
         assert_eq!((rest.len(), more), (5, false));
     }
 
-    /// A sign-in for alice in standup that sends nothing.
     /// A sign-in for `who` (on the list) that sends a code, to `+14155550101`.
     async fn sends_to(signins: &SignIns, who: &str) -> SignInId {
         let req = CodeRequest {
@@ -1370,6 +1371,7 @@ mod tests {
         )
     }
 
+    /// A sign-in for alice in standup that sends nothing.
     async fn alices(signins: &SignIns) -> SignInId {
         sends_nothing(signins, "alice").await
     }

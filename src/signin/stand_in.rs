@@ -2,14 +2,16 @@
 //! nothing (see [`super::pace`]): every name's sign-in finds Verify up or down by a
 //! call of its own. They are anonymous traffic, so they have a bound of their own
 //! within Verify's: a flood of sign-ins for names nobody has never takes the calls
-//! listed names need. Past it, a stand-in answers as the latest call did, after as
-//! long as that call took: the same error (a timeout after a timeout's time, say), so
-//! neither the answer nor its time tells it from a call made.
+//! listed names need. Past it, every permit is held by a call in flight, and a
+//! stand-in answers as the next of those to end does (the same error: a timeout after
+//! a timeout's time, say), no sooner than that call took: an outcome as fresh as a
+//! call of its own would get, in about its time. (Answering with the latest outcome
+//! instead was a timeout's length behind whenever Verify went down or came back.)
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use super::pace::Pace;
 use crate::twilio::guard::{GuardConfig, Rejected};
@@ -17,6 +19,10 @@ use crate::verify::{TwilioApiError, Verifier, VerifyError};
 
 /// Stand-in calls in flight at most, as a share of Verify's own bound.
 const SHARE_OF_VERIFY: usize = 4;
+/// How long a stand-in past the bound waits for a call in flight to end: longer than
+/// any call takes (they are bounded by Verify's timeout), for calls that were dropped
+/// unfinished (their requests gone), after which it answers as the latest call did.
+const NEXT_WAIT: Duration = Duration::from_secs(30);
 
 /// What the latest stand-in call found, enough to answer alike without a call.
 #[derive(Clone)]
@@ -41,7 +47,16 @@ impl Found {
             Err(VerifyError::Api(e)) => Self::Api(e.clone()),
             Err(VerifyError::RateLimited(e)) => Self::RateLimited(e.clone()),
             // Not what `reachable` fails with: any other answer is Verify answering.
-            Err(_) => Self::Answered,
+            Err(
+                VerifyError::InvalidParameter(_)
+                | VerifyError::MaxCheckAttempts(_)
+                | VerifyError::MaxSendAttempts(_)
+                | VerifyError::TooManyConcurrent(_)
+                | VerifyError::NotFound(_)
+                | VerifyError::FraudBlocked(_)
+                | VerifyError::GeoBlocked(_)
+                | VerifyError::Undeliverable(_),
+            ) => Self::Answered,
         }
     }
 
@@ -62,12 +77,11 @@ impl Found {
 #[derive(Clone)]
 pub struct StandIns {
     verifier: Arc<dyn Verifier>,
-    /// The mark of Verify down, which calls made (not answers given past the bound)
-    /// set and clear.
+    /// The mark of Verify down, which calls made set and clear.
     pace: Arc<Pace>,
     permits: Arc<Semaphore>,
-    /// The latest call's outcome and how long it took (before any: answered, at once).
-    latest: Arc<Mutex<(Found, Duration)>>,
+    /// Each call's outcome as it ends, and how long it took (before any: answered).
+    ended: Arc<watch::Sender<(Found, Duration)>>,
 }
 
 impl StandIns {
@@ -77,7 +91,7 @@ impl StandIns {
             verifier,
             pace,
             permits: Arc::new(Semaphore::new((verify_in_flight / SHARE_OF_VERIFY).max(1))),
-            latest: Arc::new(Mutex::new((Found::Answered, Duration::ZERO))),
+            ended: Arc::new(watch::Sender::new((Found::Answered, Duration::ZERO))),
         }
     }
 
@@ -87,31 +101,31 @@ impl StandIns {
     }
 
     /// A call that changes nothing ([`Verifier::reachable`]), its outcome marking
-    /// Verify down or up; or past the bound, the latest call's outcome again, after as
-    /// long as it took.
+    /// Verify down or up; or past the bound, the outcome of the next call in flight to
+    /// end, no sooner than it took.
     pub async fn call(&self) -> Result<(), VerifyError> {
+        let began = tokio::time::Instant::now();
         let Ok(_permit) = self.permits.try_acquire() else {
-            let (found, took) = self.lock().clone();
-            tokio::time::sleep(took).await;
+            let mut next = self.ended.subscribe();
+            let _ = tokio::time::timeout(NEXT_WAIT, next.changed()).await;
+            let (found, took) = next.borrow_and_update().clone();
+            tokio::time::sleep(took.saturating_sub(began.elapsed())).await;
             return found.again();
         };
-        let began = tokio::time::Instant::now();
         let result = self.verifier.reachable().await;
-        *self.lock() = (Found::of(&result), began.elapsed());
+        self.ended
+            .send_replace((Found::of(&result), began.elapsed()));
         match &result {
             Ok(()) => self.pace.up(),
             Err(err) => self.pace.failed(err),
         }
         result
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Found, Duration)> {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
@@ -188,51 +202,68 @@ mod tests {
     }
 
     /// A flood of stand-ins makes at most a quarter of Verify's bound of calls at
-    /// once; the rest answer as the latest call did (the same error), after as long as
-    /// it took. Answered at once with "busy", a check past the bound told a name
-    /// nobody has from a listed one whose check waited out Verify's timeout.
+    /// once; the rest answer as the next of those calls to end does (the same error),
+    /// no sooner than it took. Answered at once with "busy", a check past the bound
+    /// told a name nobody has from a listed one whose check waited out Verify's
+    /// timeout; answered with the latest outcome, it was a timeout behind as Verify
+    /// went down.
     #[tokio::test(start_paused = true)]
-    async fn past_their_bound_stand_ins_answer_as_the_latest_call_did() {
+    async fn past_their_bound_stand_ins_answer_as_the_next_call_does() {
         let verify = Arc::new(Scripted::new());
         let pace = Arc::new(Pace::default());
         let stand_ins = StandIns::new(verify.clone(), pace.clone(), 8);
 
         let answers = flood(&stand_ins).await;
         assert_eq!(verify.calls.load(Ordering::SeqCst), 2);
-        assert!(answers.iter().all(|(a, _)| a.is_ok()));
+        for (answer, took) in &answers {
+            assert!(answer.is_ok(), "{answer:?}");
+            assert!(*took >= Duration::from_millis(100), "{took:?}");
+        }
 
+        // Verify goes down: the first flood after already says so, every answer.
         verify.set(Duration::from_secs(10), Some(|| VerifyError::Timeout));
-        flood(&stand_ins).await;
-        assert_eq!(pace.failing(), Some(Notice::Unavailable));
         let answers = flood(&stand_ins).await;
-        assert_eq!(verify.calls.load(Ordering::SeqCst), 6);
+        assert_eq!(verify.calls.load(Ordering::SeqCst), 4);
         for (answer, took) in &answers {
             assert!(matches!(answer, Err(VerifyError::Timeout)), "{answer:?}");
             assert!(*took >= Duration::from_secs(10), "{took:?}");
         }
+        assert_eq!(pace.failing(), Some(Notice::Unavailable));
 
-        // The account's rate: "busy" for a check, as a real one would be told.
+        // The account's rate: "busy" for a check, as a real one would be told; an
+        // answer all the same, which ends the mark.
         verify.set(Duration::from_millis(50), Some(rate_limited));
-        flood(&stand_ins).await;
         let answers = flood(&stand_ins).await;
+        assert_eq!(verify.calls.load(Ordering::SeqCst), 6);
         assert!(
             answers
                 .iter()
                 .all(|(a, _)| matches!(a, Err(VerifyError::RateLimited(_)))),
         );
-        // An answer, which ends the mark; the answers given past the bound touch it
-        // not.
         assert_eq!(pace.failing(), None);
-        pace.down();
-        verify.set(Duration::from_secs(60), None);
-        let stand_ins_now = stand_ins.clone();
+    }
+
+    /// Past the bound, a stand-in waits for a call in flight to end no longer than
+    /// [`NEXT_WAIT`] (calls dropped unfinished, their requests gone, end nothing), then
+    /// answers as the latest call did.
+    #[tokio::test(start_paused = true)]
+    async fn past_the_bound_the_next_call_is_waited_for_no_longer_than_a_while() {
+        let verify = Arc::new(Scripted::new());
+        let stand_ins = StandIns::new(verify.clone(), Arc::default(), 8);
+        verify.set(Duration::from_secs(3600), None);
+        let holders = stand_ins.clone();
         let held = tokio::spawn(async move {
-            let _ = futures_util::future::join(stand_ins_now.call(), stand_ins_now.call()).await;
+            let _ = futures_util::future::join(holders.call(), holders.call()).await;
         });
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let past = stand_ins.call().await;
-        assert!(matches!(past, Err(VerifyError::RateLimited(_))), "{past:?}");
-        assert_eq!(pace.failing(), Some(Notice::Unavailable));
+        let began = tokio::time::Instant::now();
+        assert!(stand_ins.call().await.is_ok());
+        let took = began.elapsed();
+        assert!(
+            took >= NEXT_WAIT && took < Duration::from_secs(3600),
+            "{took:?}"
+        );
+        assert_eq!(verify.calls.load(Ordering::SeqCst), 2);
         held.abort();
     }
 }
