@@ -320,19 +320,23 @@ async fn removal_from_the_file_ends_a_live_session() {
     assert!(without_alice.contains("[users.bob]") && !without_alice.contains("alice"));
     app.write_acl(&without_alice);
 
-    // A removal waits for the file to stay put for a second, then is in force (the
-    // wait is generous for a machine busy with other work).
-    let (refused, (status, body)) = poll_until(Duration::from_secs(10), || async {
+    // A removal waits for the file to stay put for a second: in force within three.
+    let (refused, (status, body)) = poll_until(Duration::from_secs(3), || async {
         let resp = app.post_token_with("standup", Some(&csrf)).await;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap();
         (status != StatusCode::OK, (status, body))
     })
     .await;
-    assert!(refused, "alice still got tokens 10 s after her removal");
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"], "not_allowed");
+    assert!(refused, "alice still got tokens 3 s after her removal");
     assert!(body.get("token").is_none());
+    // Her departure is recorded (ending her session) just before the new list is in
+    // service: a request in between finds the session ended under the old list (401),
+    // one after it finds her off the list (403).
+    match status {
+        StatusCode::FORBIDDEN => assert_eq!(body["error"], "not_allowed"),
+        status => assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}"),
+    }
 
     let html = app.get_room("standup").await.text().await.unwrap();
     assert!(html.contains(r#"action="/rooms/standup/login""#), "{html}");
