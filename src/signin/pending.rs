@@ -503,13 +503,21 @@ impl SignIns {
             .await
     }
 
+    /// A start (or its stand-in) of `id` running here: its outcome goes to the
+    /// returned sender, which this instance's checks and pages read until it is in the
+    /// store.
+    fn in_flight_here(&self, id: &SignInId) -> watch::Sender<StartState> {
+        let (tx, rx) = watch::channel(StartState::InFlight);
+        self.lock().insert(id.clone(), rx);
+        tx
+    }
+
     /// The second half of [`Self::begin`] for a code to send: the verification starts
     /// in the background.
     pub fn send(&self, id: SignInId, mut sign_in: SignIn, req: CodeRequest) {
         // The sign-in as written: its outcome is written only over it.
         let held = encode(&sign_in);
-        let (tx, rx) = watch::channel(StartState::InFlight);
-        self.lock().insert(id.clone(), rx);
+        let tx = self.in_flight_here(&id);
         let verifier = self.verifier.clone();
         let audit = self.audit.clone();
         let metrics = self.metrics.clone();
@@ -601,11 +609,7 @@ impl SignIns {
     pub fn stand_in(&self, id: &SignInId, mut sign_in: SignIn, start_wait: Duration) {
         let held = encode(&sign_in);
         let in_flight = matches!(sign_in.state, StartState::InFlight);
-        let tx = in_flight.then(|| {
-            let (tx, rx) = watch::channel(StartState::InFlight);
-            self.lock().insert(id.clone(), rx);
-            tx
-        });
+        let tx = in_flight.then(|| self.in_flight_here(id));
         let stand_ins = self.stand_ins.clone();
         let store = self.store.clone();
         let pace = self.pace.clone();
